@@ -1,0 +1,109 @@
+"""What a catalog patch is and how patches are applied to one source file.
+
+A patch is data (id, pinned versions, docstring) plus a small libcst transformer. The
+transformer sees a :class:`PatchContext` describing the file being migrated and counts the
+rewrites it makes; ``apply_patches`` runs the selected patches in catalog order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import libcst as cst
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+
+@dataclass(frozen=True)
+class PatchContext:
+    """Facts about one file being migrated that patches may use.
+
+    module:          the file's dotted module name upstream, e.g. ``vllm.model_executor.models.qwen3_5``
+    is_package:      True when the file is a package ``__init__.py`` (relative imports resolve from it)
+    module_map:      upstream module -> plugin module, for every module this migration writes
+                     (the model unit, new sibling modules, config bridges)
+    name_map:        (upstream module, name) -> plugin module, for names this migration provides
+                     elsewhere, e.g. ``("transformers", "Qwen3_5Config") -> "vllm_fl.configs.qwen3_5"``
+    pinned_modules:  every module of the pinned vLLM tree (dotted names)
+    pinned_version:  the pinned vLLM version
+    """
+
+    module: str
+    pinned_version: Version
+    is_package: bool = False
+    module_map: Mapping[str, str] = field(default_factory=dict)
+    name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    pinned_modules: frozenset[str] = frozenset()
+
+    @property
+    def package(self) -> str:
+        """The package relative imports of this file are resolved against."""
+        return self.module if self.is_package else self.module.rpartition(".")[0]
+
+    def resolve_relative(self, level: int, name: str | None) -> str:
+        """Absolute upstream module for ``from <level dots><name> import ...``."""
+        parts = self.package.split(".")
+        if level > 1:
+            parts = parts[: len(parts) - (level - 1)]
+        base = ".".join(parts)
+        return f"{base}.{name}" if name else base
+
+
+class PatchTransformer(cst.CSTTransformer):
+    """Base of every patch's transformer: holds the context and counts rewrites."""
+
+    def __init__(self, context: PatchContext) -> None:
+        super().__init__()
+        self.context = context
+        self.count = 0
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One catalog entry. ``doc`` is the module docstring: what, why, when."""
+
+    id: str
+    name: str
+    pinned: SpecifierSet
+    transformer: type[PatchTransformer]
+    doc: str
+
+    def applies_to(self, pinned_version: Version) -> bool:
+        return self.pinned.contains(pinned_version, prereleases=True)
+
+    @property
+    def summary(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
+
+
+def patch_from_module(module: ModuleType) -> Patch:
+    """Build the :class:`Patch` a catalog module declares (ID, NAME, PINNED, Transformer)."""
+    return Patch(
+        id=module.ID,
+        name=module.NAME,
+        pinned=SpecifierSet(module.PINNED),
+        transformer=module.Transformer,
+        doc=module.__doc__ or "",
+    )
+
+
+def apply_patches(
+    source: str, patches: Iterable[Patch], context: PatchContext
+) -> tuple[str, dict[str, int]]:
+    """Apply ``patches`` in order; return the new source and rewrites per patch id.
+
+    Patches that do not apply to ``context.pinned_version`` are skipped. Formatting and
+    comments that a patch does not touch survive byte for byte.
+    """
+    tree = cst.parse_module(source)
+    counts: dict[str, int] = {}
+    for patch in patches:
+        if not patch.applies_to(context.pinned_version):
+            continue
+        transformer = patch.transformer(context)
+        tree = tree.visit(transformer)
+        if transformer.count:
+            counts[patch.id] = transformer.count
+    return tree.code, counts
