@@ -1,0 +1,273 @@
+"""The model unit and its placeholders, resolved from upstream source (never guessed).
+
+A unit is ``vllm/model_executor/models/<name>.py`` or a package ``vllm/models/<name>/``.
+Architectures come from upstream's model registry; ``model_type`` and the config class from
+the config classes the unit imports, upstream's config registry and transformers' mapping,
+or a HF ``config.json`` when one is given; the display name from the module docstring.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_flmigrate import registries
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.registries import Architecture
+from pytest_flmigrate.sources import SourceTree
+from pytest_flmigrate.symbols import TreeIndex, module_name, parse_module
+
+MODELS_DIR = Path("model_executor/models")
+PACKAGES_DIR = Path("models")
+_CONFIG_MODULE_PREFIXES = ("transformers", "vllm.transformers_utils.configs", "vllm.models.")
+_NOT_MODEL_CONFIGS = {"PretrainedConfig", "PreTrainedConfig", "GenerationConfig"}
+_DOCSTRING_NAME = re.compile(r"(?:Inference-only|PyTorch)\s+(.+?)\s+model", re.IGNORECASE)
+_ARCH_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "Model", "MTP")
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where the unit's config class lives upstream."""
+
+    model_type: str
+    class_name: str
+    module: str  # e.g. vllm.transformers_utils.configs.step3p5 or transformers.models.x.configuration_x
+    origin: str  # "vllm" or "transformers"
+
+
+@dataclass(frozen=True)
+class ModelUnit:
+    name: str
+    module: str
+    is_package: bool
+    files: tuple[str, ...]  # paths relative to the upstream tree root
+    architectures: tuple[Architecture, ...]
+    display_name: str
+    config: ConfigSource | None
+    evidence: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(arch.class_name for arch in self.architectures))
+
+    @property
+    def is_multimodal(self) -> bool:
+        return any(arch.is_multimodal for arch in self.architectures)
+
+    def placeholders(self) -> dict[str, object]:
+        return {
+            "model_name": self.name,
+            "model_name_lower": self.name.lower(),
+            "MODEL_DISPLAY_NAME": self.display_name,
+            "ModelClassName": self.class_names[0],
+            "ModelClassNames": list(self.class_names),
+            "model_type": self.config.model_type if self.config else None,
+            "ConfigClassName": self.config.class_name if self.config else None,
+        }
+
+
+def unit_candidates(vllm_dir: Path) -> list[str]:
+    """Every model unit name upstream: model files and model packages."""
+    names = {p.stem for p in (vllm_dir / MODELS_DIR).glob("*.py") if not p.stem.startswith("_")}
+    package_root = vllm_dir / PACKAGES_DIR
+    if package_root.is_dir():
+        names |= {p.name for p in package_root.iterdir() if (p / "__init__.py").exists()}
+    return sorted(names)
+
+
+def find_unit(
+    upstream: SourceTree,
+    upstream_index: TreeIndex,
+    transformers_index: TreeIndex,
+    transformers_dir: Path,
+    name: str,
+    hf_config: dict | None = None,
+) -> ModelUnit:
+    vllm_dir = upstream.package_dir
+    file = vllm_dir / MODELS_DIR / f"{name}.py"
+    package = vllm_dir / PACKAGES_DIR / name
+    if file.exists():
+        paths, is_package = [file], False
+    elif (package / "__init__.py").exists():
+        paths, is_package = sorted(package.rglob("*.py")), True
+    else:
+        close = difflib.get_close_matches(name, unit_candidates(vllm_dir), n=5, cutoff=0.5)
+        hint = f"closest upstream names: {', '.join(close)}" if close else "no similar name upstream"
+        raise FlmigrateError(
+            f"unknown model '{name}' in upstream vLLM {upstream.version}: {hint}",
+            f"looked for {file} and {package}/",
+        )
+    relative = tuple(str(path.relative_to(upstream.root)) for path in paths)
+    module = module_name(Path(relative[0]))[0] if not is_package else f"vllm.models.{name}"
+    architectures = tuple(
+        arch
+        for arch in registries.model_registry(vllm_dir)
+        if arch.dotted_module == module or arch.dotted_module.startswith(module + ".")
+    )
+    if not architectures:
+        raise FlmigrateError(
+            f"model '{name}' has no architecture in upstream's model registry; it is not a "
+            "servable model (a helper module?); pass the model that imports it",
+            f"{module} is not named in {registries.MODEL_REGISTRY}",
+        )
+    evidence = {
+        "architectures": f"{registries.MODEL_REGISTRY} entries pointing at {module}",
+    }
+    config = _resolve_config(
+        name, paths, module, is_package, upstream, upstream_index, transformers_index,
+        transformers_dir, hf_config, evidence,
+    )
+    display_name = _display_name(paths[0], architectures, evidence)
+    return ModelUnit(
+        name=name,
+        module=module,
+        is_package=is_package,
+        files=relative,
+        architectures=architectures,
+        display_name=display_name,
+        config=config,
+        evidence=evidence,
+    )
+
+
+def _display_name(path: Path, architectures: tuple[Architecture, ...], evidence: dict[str, str]) -> str:
+    tree = parse_module(path)
+    docstring = ast.get_docstring(tree) if tree else None
+    match = _DOCSTRING_NAME.search(docstring or "")
+    if match:
+        evidence["MODEL_DISPLAY_NAME"] = f"module docstring of {path.name}"
+        return match.group(1)
+    base = architectures[0].class_name
+    for suffix in _ARCH_SUFFIXES:
+        if base.endswith(suffix) and base != suffix:
+            base = base[: -len(suffix)]
+            break
+    evidence["MODEL_DISPLAY_NAME"] = f"architecture {architectures[0].name} without its suffix"
+    return base
+
+
+def _imported_config_classes(paths: list[Path], module: str, is_package: bool) -> list[tuple[str, str]]:
+    """(importing module, class) for every config class the unit imports, in file order."""
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        tree = parse_module(path)
+        if tree is None:
+            continue
+        own = module if not is_package else module_name(Path(*path.parts[path.parts.index("vllm"):]))[0]
+        package = own.rpartition(".")[0]
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            origin = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                origin = ".".join(base + ([origin] if origin else []))
+            if not origin.startswith(_CONFIG_MODULE_PREFIXES):
+                continue
+            for alias in node.names:
+                if alias.name.endswith("Config") and alias.name not in _NOT_MODEL_CONFIGS:
+                    if (origin, alias.name) not in found:
+                        found.append((origin, alias.name))
+    return found
+
+
+def _resolve_config(
+    name, paths, module, is_package, upstream, upstream_index, transformers_index,
+    transformers_dir, hf_config, evidence,
+) -> ConfigSource | None:
+    vllm_registry = registries.vllm_config_registry(upstream.package_dir)
+    tf_mapping = registries.transformers_config_mapping(transformers_dir)
+    candidates: list[ConfigSource] = []
+    for origin_module, class_name in _imported_config_classes(paths, module, is_package):
+        source = _config_source(class_name, origin_module, vllm_registry, tf_mapping, upstream_index, transformers_index)
+        if source:
+            candidates.append(source)
+    wanted = (hf_config or {}).get("model_type")
+    if wanted:
+        evidence["model_type"] = "model_type of the served model's config.json"
+        for source in candidates:
+            if source.model_type == wanted:
+                return source
+        source = _from_registries(wanted, vllm_registry, tf_mapping, upstream_index, transformers_index)
+        if source is None:
+            raise FlmigrateError(
+                f"model_type '{wanted}' from config.json is known to neither upstream vLLM's config "
+                "registry nor upstream transformers; the served model does not match this unit"
+            )
+        return source
+    for source in candidates:
+        if source.model_type == name:
+            evidence["model_type"] = f"config class {source.class_name} imported by the unit"
+            return source
+    source = _from_registries(name, vllm_registry, tf_mapping, upstream_index, transformers_index)
+    if source:
+        evidence["model_type"] = f"'{name}' in upstream's {source.origin} config registry"
+        return source
+    if candidates:
+        best = max(
+            candidates,
+            key=lambda s: difflib.SequenceMatcher(None, s.model_type, name).ratio(),
+        )
+        evidence["model_type"] = (
+            f"config class {best.class_name} imported by the unit (closest of "
+            f"{', '.join(c.model_type for c in candidates)})"
+        )
+        return best
+    evidence["model_type"] = "no config class imported and none registered under this name"
+    return None
+
+
+def _config_source(class_name, origin_module, vllm_registry, tf_mapping, upstream_index, transformers_index):
+    if origin_module.startswith("transformers"):
+        index, under, registry, origin = transformers_index, "transformers.models", tf_mapping, "transformers"
+    else:
+        index, under, registry, origin = upstream_index, "vllm", vllm_registry, "vllm"
+    defining = [m for m in index.defining_modules(class_name, under) if index.modules[m].defines[class_name] == "class"]
+    if not defining:
+        return None
+    model_types = [t for t, c in registry.items() if c == class_name]
+    model_type = model_types[0] if len(model_types) == 1 else _class_model_type(index, defining[0], class_name)
+    if model_type is None and model_types:
+        model_type = model_types[0]
+    if model_type is None:
+        return None
+    return ConfigSource(model_type, class_name, defining[0], origin)
+
+
+def _class_model_type(index: TreeIndex, module: str, class_name: str) -> str | None:
+    """The ``model_type = "..."`` class attribute of ``class_name`` in ``module``."""
+    info = index.modules[module]
+    tree = parse_module(index.root / info.path)
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for statement in node.body:
+                if (
+                    isinstance(statement, (ast.Assign, ast.AnnAssign))
+                    and "model_type" in [t.id for t in _targets(statement) if isinstance(t, ast.Name)]
+                    and isinstance(statement.value, ast.Constant)
+                    and isinstance(statement.value.value, str)
+                ):
+                    return statement.value.value
+    return None
+
+
+def _targets(statement):
+    return statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+
+
+def _from_registries(model_type, vllm_registry, tf_mapping, upstream_index, transformers_index):
+    if model_type in vllm_registry:
+        class_name = vllm_registry[model_type]
+        defining = upstream_index.defining_modules(class_name, "vllm")
+        if defining:
+            return ConfigSource(model_type, class_name, defining[0], "vllm")
+    if model_type in tf_mapping:
+        class_name = tf_mapping[model_type]
+        defining = transformers_index.defining_modules(class_name, "transformers.models")
+        if defining:
+            return ConfigSource(model_type, class_name, defining[0], "transformers")
+    return None
+

@@ -1,0 +1,128 @@
+"""vLLM's and transformers' registries, read from source.
+
+- the model registry (``vllm/model_executor/models/registry.py``): architecture -> (module, class)
+- vLLM's config registry (``_CONFIG_REGISTRY`` in ``vllm/transformers_utils/config.py``):
+  model_type -> config class name
+- transformers' ``CONFIG_MAPPING_NAMES``: model_type -> config class name
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_flmigrate.symbols import parse_module
+
+MODEL_REGISTRY = Path("model_executor/models/registry.py")
+CONFIG_REGISTRY = Path("transformers_utils/config.py")
+TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
+# Registry tables that alias other tables or route to the Transformers backend.
+_SKIPPED_TABLES = {"_VLLM_MODELS", "_TRANSFORMERS_SUPPORTED_MODELS", "_TRANSFORMERS_BACKEND_MODELS"}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    module: str  # as written in the registry: "qwen3_5" or "vllm.models.kimi_k3"
+    class_name: str
+    table: str  # e.g. "_MULTIMODAL_MODELS"
+
+    @property
+    def is_multimodal(self) -> bool:
+        return self.table == "_MULTIMODAL_MODELS"
+
+    @property
+    def dotted_module(self) -> str:
+        if "." in self.module:
+            return self.module
+        return f"vllm.model_executor.models.{self.module}"
+
+
+def _literal(node: ast.AST):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError, TypeError):
+        return None
+
+
+def model_registry(vllm_dir: Path) -> list[Architecture]:
+    """Every architecture the tree's model registry lists, in file order."""
+    tree = parse_module(vllm_dir / MODEL_REGISTRY)
+    if tree is None:
+        return []
+    found: list[Architecture] = []
+    for node in tree.body:
+        target, value = _assignment(node)
+        if not (target and target.endswith("_MODELS") and isinstance(value, ast.Dict)):
+            continue
+        if target in _SKIPPED_TABLES:
+            continue
+        for key, entry in zip(value.keys, value.values):
+            name, location = _literal(key) if key else None, _literal(entry)
+            if (
+                isinstance(name, str)
+                and isinstance(location, tuple)
+                and len(location) == 2
+                and all(isinstance(part, str) for part in location)
+            ):
+                found.append(Architecture(name, location[0], location[1], target))
+    return found
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.AST | None]:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    return None, None
+
+
+def vllm_config_registry(vllm_dir: Path) -> dict[str, str]:
+    """model_type -> config class name from vLLM's ``_CONFIG_REGISTRY``."""
+    tree = parse_module(vllm_dir / CONFIG_REGISTRY)
+    if tree is None:
+        return {}
+    for node in tree.body:
+        target, value = _assignment(node)
+        if target == "_CONFIG_REGISTRY" and isinstance(value, (ast.Call, ast.Dict)):
+            return _mapping_of(value)
+    return {}
+
+
+def _mapping_of(value: ast.AST) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    if isinstance(value, ast.Dict):
+        for key, entry in zip(value.keys, value.values):
+            if key is None:
+                mapping.update(_mapping_of(entry))
+            elif isinstance(_literal(key), str) and isinstance(_literal(entry), str):
+                mapping[_literal(key)] = _literal(entry)
+        return mapping
+    if isinstance(value, ast.Call):
+        for keyword in value.keywords:
+            if keyword.arg is None:
+                mapping.update(_mapping_of(keyword.value))
+            elif isinstance(_literal(keyword.value), str):
+                mapping[keyword.arg] = _literal(keyword.value)
+        for argument in value.args:
+            pairs = _literal(argument)
+            if isinstance(pairs, (list, tuple)):
+                mapping.update(
+                    pair for pair in pairs if isinstance(pair, tuple) and len(pair) == 2
+                )
+            elif isinstance(argument, ast.Dict):
+                mapping.update(_mapping_of(argument))
+    return mapping
+
+
+def transformers_config_mapping(transformers_dir: Path) -> dict[str, str]:
+    """model_type -> config class name from transformers' ``CONFIG_MAPPING_NAMES``."""
+    tree = parse_module(transformers_dir / TRANSFORMERS_CONFIG_MAPPING)
+    if tree is None:
+        return {}
+    for node in tree.body:
+        target, value = _assignment(node)
+        if target == "CONFIG_MAPPING_NAMES" and value is not None:
+            return _mapping_of(value)
+    return {}

