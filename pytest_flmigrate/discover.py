@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,3 +272,27 @@ def _from_registries(model_type, vllm_registry, tf_mapping, upstream_index, tran
             return ConfigSource(model_type, class_name, defining[0], "transformers")
     return None
 
+
+
+def load_hf_config(served_model: str | None) -> dict | None:
+    """The served model's ``config.json``: from a directory, or from the hub (offline-capable)."""
+    if not served_model:
+        return None
+    path = Path(served_model).expanduser()
+    if path.is_dir():
+        config = path / "config.json"
+        if not config.exists():
+            raise FlmigrateError(f"--served-model {served_model}: no config.json in this directory")
+        return json.loads(config.read_text(encoding="utf-8"))
+    if path.exists() or served_model.startswith(("/", ".")):
+        raise FlmigrateError(f"--served-model {served_model}: not a model directory")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return json.loads(Path(hf_hub_download(served_model, "config.json")).read_text(encoding="utf-8"))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise FlmigrateError(
+            f"--served-model {served_model}: config.json not in the local hub cache and the hub "
+            "is unreachable; pass a local model directory", str(exc),
+        ) from None

@@ -1,1 +1,136 @@
-"""pytest hooks of pytest-flmigrate."""
+"""pytest hooks of pytest-flmigrate: options, markers, collecting the suite, step blocking, summary.
+
+Without ``--model`` the plugin only registers its options and markers and stays out of the
+way. With it, the run collects the migration suite (``suite/``) instead of the given paths.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.report import terminal_line, write_reports
+from pytest_flmigrate.run import Workspace
+from pytest_flmigrate.settings import OPTIONS, add_options, resolve
+from pytest_flmigrate.steps import STEPS
+
+SUITE_DIR = Path(__file__).parent / "suite"
+WORKSPACE = pytest.StashKey[Workspace]()
+BLOCKED = pytest.StashKey[str]()
+MARKERS = (
+    "step(n): the procedure step (procedure.md) this test verifies",
+    "e2e: token comparison against a ground-truth server (step 11)",
+    "gpu: needs a GPU; runs on CPU where the step allows it",
+    "remote: talks to a remote machine over SSH",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser.getgroup("flmigrate", "migrate a model from upstream vLLM into vllm-plugin-FL"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    if not config.getoption("flm_model"):
+        return
+    given = {option.key: config.getoption(option.dest) for option in OPTIONS}
+    try:
+        settings = resolve(given, Path(config.invocation_params.dir))
+    except FlmigrateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[WORKSPACE] = Workspace(settings)
+    config.args[:] = [str(SUITE_DIR)]
+
+
+def workspace_of(config: pytest.Config) -> Workspace | None:
+    return config.stash.get(WORKSPACE, None)
+
+
+def step_of(item: pytest.Item) -> int | None:
+    marker = item.get_closest_marker("step")
+    return int(marker.args[0]) if marker else None
+
+
+def model_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("model_run") if callspec else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if workspace_of(config) is None:
+        return
+    for item in items:
+        step, model = step_of(item), model_of(item)
+        if step is not None:
+            item.user_properties.append(("step", str(step)))
+        if model is not None:
+            item.user_properties.append(("model", model))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    workspace = workspace_of(item.config)
+    step, model = step_of(item), model_of(item)
+    if workspace is None or step is None or model is None:
+        return
+    blocker = workspace.run_for(model).blocking(STEPS[step].depends)
+    if blocker:
+        number, reason = blocker
+        first_line = reason.splitlines()[0] if reason else STEPS[number].name
+        item.stash[BLOCKED] = f"blocked by step {number}: {first_line}"
+        pytest.skip(item.stash[BLOCKED])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    workspace = workspace_of(item.config)
+    step, model = step_of(item), model_of(item)
+    if workspace is None or step is None or model is None:
+        return report
+    if call.excinfo is not None and isinstance(call.excinfo.value, FlmigrateError):
+        report.longrepr = str(call.excinfo.value)
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        outcome, reason = _outcome(item, report)
+        workspace.run_for(model).record(step, STEPS[step].name, outcome, reason, report.duration)
+    return report
+
+
+def _outcome(item: pytest.Item, report: pytest.TestReport) -> tuple[str, str]:
+    if BLOCKED in item.stash:
+        return "blocked", item.stash[BLOCKED]
+    if report.skipped:
+        return "skipped", report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if report.failed:
+        text = report.longreprtext.strip()
+        return "failed", _reason(text)
+    return "passed", ""
+
+
+def _reason(text: str) -> str:
+    """The first meaningful line of a failure: the error line, not the traceback."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("E "):
+            return stripped[1:].strip()
+    return text.splitlines()[0] if text else ""
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workspace = workspace_of(session.config)
+    if workspace is None:
+        return
+    for run in workspace.runs.values():
+        write_reports(run)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    workspace = workspace_of(config)
+    if workspace is None or not workspace.runs:
+        return
+    terminalreporter.section("flmigrate")
+    for run in workspace.runs.values():
+        terminalreporter.write_line(terminal_line(run))
+        terminalreporter.write_line(f"  report: {run.report_dir / 'report.md'}")

@@ -1,0 +1,237 @@
+"""Copy-then-patch: which upstream modules land in the plugin, and writing them safely.
+
+The closure starts at the model unit and follows its imports: a module the pinned vLLM has
+stays ``vllm.*`` (or points at the plugin's own copy when the plugin has one); a model or
+config module that is new upstream is migrated too, transitively, as ``vllm_fl.*``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_flmigrate.bridge import Bridge, bridge_name_map
+from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.manifest import Manifest, atomic_write
+from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
+from pytest_flmigrate.pinned import Pinned
+from pytest_flmigrate.symbols import TreeIndex, parse_module
+
+MAX_CLOSURE = 40
+# Upstream module prefixes whose new modules are migrated, and where they land.
+MIGRATABLE = {
+    "vllm.model_executor.models.": "vllm_fl.models.",
+    "vllm.models.": "vllm_fl.models.",
+    "vllm.transformers_utils.configs.": "vllm_fl.configs.",
+}
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    upstream_module: str
+    source: Path
+    plugin_module: str
+    is_package: bool
+    role: str  # "model", "sibling" or "config"
+
+    @property
+    def target(self) -> str:
+        path = self.plugin_module.replace(".", "/")
+        return f"{path}/__init__.py" if self.is_package else f"{path}.py"
+
+
+@dataclass
+class MigrationPlan:
+    unit: ModelUnit
+    files: list[PlannedFile]
+    module_map: dict[str, str]
+    name_map: dict[tuple[str, str], str]
+    bridge: Bridge | None
+    bridge_reason: str
+    plugin_provided: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    target: str
+    role: str
+    status: str
+    sha256: str
+    patches: dict[str, int]
+    backup: str | None
+
+
+def plugin_module_for(upstream_module: str) -> str | None:
+    for prefix, plugin_prefix in MIGRATABLE.items():
+        if upstream_module.startswith(prefix):
+            return plugin_prefix + upstream_module[len(prefix) :]
+    return None
+
+
+def _package_modules(index: TreeIndex, package: str) -> list[str]:
+    return sorted(m for m in index.modules if m == package or m.startswith(package + "."))
+
+
+def _referenced_modules(path: Path, module: str, is_package: bool, index: TreeIndex) -> list[str]:
+    tree = parse_module(path)
+    if tree is None:
+        return []
+    package = module if is_package else module.rpartition(".")[0]
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            origin = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                origin = ".".join(parts + ([origin] if origin else []))
+            found.append(origin)
+            found.extend(f"{origin}.{a.name}" for a in node.names if f"{origin}.{a.name}" in index.modules)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return [m for m in dict.fromkeys(found) if m.startswith("vllm.")]
+
+
+def plan_migration(
+    unit: ModelUnit,
+    upstream_index: TreeIndex,
+    pinned: Pinned,
+    plugin_dir: Path,
+    bridge: Bridge | None,
+    bridge_reason: str,
+    bridge_index: TreeIndex | None,
+) -> MigrationPlan:
+    """Every file the migration writes, and the module/name maps the patches use."""
+    files: list[PlannedFile] = []
+    module_map: dict[str, str] = {}
+    plugin_provided: dict[str, str] = {}
+
+    def add(module: str, role: str) -> None:
+        info = upstream_index.modules[module]
+        plugin_module = plugin_module_for(module)
+        module_map[module] = plugin_module
+        files.append(
+            PlannedFile(module, upstream_index.root / info.path, plugin_module, info.is_package, role)
+        )
+
+    root = unit.module
+    for module in _package_modules(upstream_index, root) if unit.is_package else [root]:
+        add(module, "model")
+    queue = list(files)
+    while queue:
+        current = queue.pop(0)
+        for referenced in _referenced_modules(current.source, current.upstream_module, current.is_package, upstream_index):
+            if referenced in module_map or referenced in plugin_provided:
+                continue
+            plugin_module = plugin_module_for(referenced)
+            if plugin_module is None:
+                continue
+            plugin_file = plugin_dir / (plugin_module.replace(".", "/") + ".py")
+            if pinned.index.has_module(referenced):
+                if plugin_file.exists():
+                    plugin_provided[referenced] = plugin_module
+                continue
+            if referenced not in upstream_index.modules:
+                continue
+            package = _top_package(referenced)
+            for module in _package_modules(upstream_index, package) if package else [referenced]:
+                if module not in module_map:
+                    role = "config" if module.startswith("vllm.transformers_utils.configs.") else "sibling"
+                    add(module, role)
+                    queue.append(files[-1])
+            if len(files) > MAX_CLOSURE:
+                raise FlmigrateError(
+                    f"model '{unit.name}' pulls in more than {MAX_CLOSURE} new upstream modules; "
+                    "port it by hand or migrate its dependencies first",
+                    "closure so far: " + ", ".join(f.upstream_module for f in files),
+                )
+    name_map: dict[tuple[str, str], str] = {}
+    if bridge is not None:
+        info = bridge_index.modules[bridge.upstream_module]
+        module_map[bridge.upstream_module] = bridge.plugin_module
+        files.append(
+            PlannedFile(bridge.upstream_module, bridge_index.root / info.path, bridge.plugin_module, False, "config")
+        )
+        name_map = bridge_name_map(bridge)
+    module_map.update(plugin_provided)
+    return MigrationPlan(unit, files, module_map, name_map, bridge, bridge_reason, plugin_provided)
+
+
+def _top_package(module: str) -> str | None:
+    """``vllm.models.kimi_k3.amd.x`` -> ``vllm.models.kimi_k3`` (packages migrate whole)."""
+    if module.startswith("vllm.models."):
+        return ".".join(module.split(".")[:3])
+    return None
+
+
+def patched_texts(plan: MigrationPlan, patches: tuple[Patch, ...], pinned: Pinned) -> dict[str, tuple[str, dict[str, int]]]:
+    """target -> (migrated text, rewrites per patch), computed without touching the plugin."""
+    texts: dict[str, tuple[str, dict[str, int]]] = {}
+    for planned in plan.files:
+        context = PatchContext(
+            module=planned.upstream_module,
+            pinned_version=pinned.version,
+            is_package=planned.is_package,
+            module_map=plan.module_map,
+            name_map=plan.name_map,
+            pinned_modules=frozenset(pinned.index.modules),
+        )
+        source = planned.source.read_text(encoding="utf-8")
+        texts[planned.target] = apply_patches(source, patches, context)
+    return texts
+
+
+def write_migration(
+    plan: MigrationPlan,
+    texts: dict[str, tuple[str, dict[str, int]]],
+    plugin_dir: Path,
+    diffs_dir: Path,
+    upstream_label: str,
+    force: bool,
+) -> list[FileResult]:
+    """Write every migrated file (refusing up front on hand edits) and its diff."""
+    manifest = Manifest(plugin_dir)
+    manifest.check_writable({target: text for target, (text, _) in texts.items()}, force)
+    results: list[FileResult] = []
+    for planned in plan.files:
+        text, counts = texts[planned.target]
+        record = {
+            "model": plan.unit.name,
+            "role": planned.role,
+            "upstream": upstream_label,
+            "upstream_module": planned.upstream_module,
+            "patches": counts,
+        }
+        outcome = manifest.write(planned.target, text, record, force)
+        results.append(FileResult(planned.target, planned.role, outcome.status, outcome.sha256, counts, outcome.backup))
+        _write_diff(diffs_dir, planned, text)
+    _ensure_packages(plugin_dir, [planned.target for planned in plan.files])
+    manifest.save()
+    return results
+
+
+def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
+    upstream = planned.source.read_text(encoding="utf-8").splitlines(keepends=True)
+    diff = difflib.unified_diff(
+        upstream, text.splitlines(keepends=True),
+        fromfile=f"upstream/{planned.upstream_module.replace('.', '/')}.py",
+        tofile=f"plugin/{planned.target}",
+    )
+    target = diffs_dir / (planned.target.replace("/", "__") + ".diff")
+    new = "".join(diff)
+    if not target.exists() or target.read_text(encoding="utf-8") != new:
+        atomic_write(target, new)
+
+
+def _ensure_packages(plugin_dir: Path, targets: list[str]) -> None:
+    """Every folder a migrated file lands in is a package (``vllm_fl/configs/`` may be new)."""
+    for target in targets:
+        folder = (plugin_dir / target).parent
+        while folder != plugin_dir and folder.name:
+            init = folder / "__init__.py"
+            if not init.exists():
+                atomic_write(init, "")
+            folder = folder.parent

@@ -1,0 +1,119 @@
+"""The run's outputs per model: ``summary.json`` and ``report.md`` (diffs are written in step 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pytest_flmigrate.manifest import atomic_write
+from pytest_flmigrate.run import ModelRun, computed
+from pytest_flmigrate.steps import STEPS
+
+ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
+
+
+def summary(run: ModelRun) -> dict:
+    """The summary.json contract of DESIGN.md, from whatever the run got to."""
+    workspace = run.workspace
+    unit = computed(run, "unit")
+    upstream_tree = computed(workspace, "upstream")
+    pinned = computed(workspace, "pinned")
+    files = computed(run, "migration")
+    pattern = computed(run, "pattern")
+    plan = computed(run, "plan")
+    registration = computed(run, "registration")
+    patches: dict[str, int] = {}
+    for result in files or ():
+        for patch_id, count in result.patches.items():
+            patches[patch_id] = patches.get(patch_id, 0) + count
+    return {
+        "model": run.name,
+        "placeholders": unit.placeholders() if unit else {},
+        "evidence": unit.evidence if unit else {},
+        "upstream": {
+            "source": workspace.settings.upstream,
+            "version": upstream_tree.version if upstream_tree else None,
+            "commit": upstream_tree.commit if upstream_tree else None,
+        },
+        "pinned": {
+            "version": pinned.vllm.version if pinned else None,
+            "transformers": pinned.transformers.version if pinned else None,
+        },
+        "steps": {
+            str(number): {
+                "name": step.name,
+                **(
+                    {"outcome": record.outcome, "reason": record.reason, "seconds": round(record.seconds, 2)}
+                    if (record := run.steps.get(number))
+                    else {"outcome": "not run", "reason": "", "seconds": 0}
+                ),
+            }
+            for number, step in STEPS.items()
+            if number in run.steps or step.implemented
+        },
+        "pattern": (
+            {"pattern": pattern.pattern, "nearest": pattern.nearest, "evidence": list(pattern.evidence)}
+            if pattern else None
+        ),
+        "bridge": {"needed": plan.bridge is not None, "reason": plan.bridge_reason} if plan else None,
+        "files": [
+            {"path": r.target, "role": r.role, "status": r.status, "sha256": r.sha256,
+             "patches": r.patches, **({"backup": r.backup} if r.backup else {})}
+            for r in files or ()
+        ],
+        "registration": list(registration.added) if registration else None,
+        "patches": dict(sorted(patches.items())),
+        "findings": [],
+        "benchmark": None,
+        "e2e": None,
+    }
+
+
+def markdown(data: dict) -> str:
+    """The final report of procedure.md, filled from ``summary.json`` data."""
+    placeholders = data["placeholders"]
+    name = placeholders.get("MODEL_DISPLAY_NAME") or data["model"]
+    lines = [f"# Migration: {name}", ""]
+    lines += [f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
+              f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}", ""]
+    if placeholders:
+        lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()] + [""]
+    lines += ["## Steps", "", "| step | name | outcome | reason |", "|---|---|---|---|"]
+    for number, step in data["steps"].items():
+        reason = step["reason"].splitlines()[0] if step["reason"] else ""
+        lines.append(f"| {number} | {step['name']} | {ICONS.get(step['outcome'], '')} {step['outcome']} | {reason} |")
+    lines.append("")
+    if data["pattern"]:
+        pattern = data["pattern"]
+        lines += ["## Pattern", "", f"- {pattern['pattern']}, nearest plugin model: {pattern['nearest'] or 'none'}"]
+        lines += [f"  - {item}" for item in pattern["evidence"]] + [""]
+    if data["bridge"]:
+        lines += ["## Config bridge", "", f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}", ""]
+    if data["files"]:
+        lines += ["## Files created/modified", ""]
+        lines += [f"- `{f['path']}` ({f['role']}, {f['status']})" for f in data["files"]]
+        if data["registration"] is not None:
+            added = ", ".join(data["registration"]) or "already registered"
+            lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
+        lines.append("")
+    if data["patches"]:
+        lines += ["## Compatibility fixes applied", ""]
+        lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
+    return "\n".join(lines)
+
+
+def write_reports(run: ModelRun) -> Path:
+    data = summary(run)
+    out = run.report_dir
+    atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
+    atomic_write(out / "report.md", markdown(data))
+    return out
+
+
+def terminal_line(run: ModelRun) -> str:
+    parts = []
+    for number, step in STEPS.items():
+        record = run.steps.get(number)
+        if record:
+            parts.append(f"{number} {step.short} {record.outcome}")
+    return f"{run.name}: " + " | ".join(parts)

@@ -1,0 +1,215 @@
+"""One migration run: the shared trees of a session and, per model, each step's result.
+
+``Workspace`` resolves what every model of a session shares (upstream tree, pinned trees and
+their indexes); ``ModelRun`` performs the steps for one model. Every action is memoized,
+failures included, so each step's tests assert on one result and a failure is reported once
+per step rather than recomputed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_flmigrate import bridge, discover, migrate, patterns, register, sources, symbols, upstream
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.manifest import atomic_write
+from pytest_flmigrate.patches import select_patches
+from pytest_flmigrate.pinned import Pinned, resolve_pinned
+from pytest_flmigrate.settings import Settings
+
+REGISTRATION_FILE = Path("vllm_fl/__init__.py")
+
+
+def memoized(method):
+    """Cache a no-argument method's result or exception on the instance."""
+    attribute = f"_memo_{method.__name__}"
+
+    @functools.wraps(method)
+    def wrapper(self):
+        if not hasattr(self, attribute):
+            try:
+                setattr(self, attribute, (True, method(self)))
+            except FlmigrateError as exc:
+                setattr(self, attribute, (False, exc))
+        ok, value = getattr(self, attribute)
+        if not ok:
+            raise value
+        return value
+
+    return wrapper
+
+
+def computed(instance, method: str):
+    """The memoized result of ``instance.method()`` if it ran and succeeded, else None."""
+    ok, value = getattr(instance, f"_memo_{method}", (False, None))
+    return value if ok else None
+
+
+class Workspace:
+    """What all models of one session share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runs: dict[str, ModelRun] = {}
+
+    def run_for(self, model: str) -> ModelRun:
+        if model not in self.runs:
+            self.runs[model] = ModelRun(self, model)
+        return self.runs[model]
+
+    @memoized
+    def upstream(self) -> sources.SourceTree:
+        return upstream.resolve_upstream(self.settings.upstream, self.settings.upstream_ref)
+
+    @memoized
+    def upstream_index(self) -> symbols.TreeIndex:
+        return symbols.build_index(self.upstream())
+
+    @memoized
+    def upstream_transformers(self) -> sources.SourceTree:
+        return sources.companion_tree(self.upstream(), "transformers", "transformers", "--upstream")
+
+    @memoized
+    def upstream_transformers_index(self) -> symbols.TreeIndex:
+        return symbols.build_index(self.upstream_transformers())
+
+    @memoized
+    def pinned(self) -> Pinned:
+        return resolve_pinned(self.settings.pinned, self.settings.vllm_python)
+
+    @memoized
+    def patches(self):
+        return select_patches(self.settings.patches, self.pinned().version)
+
+
+@dataclass
+class StepRecord:
+    name: str
+    outcome: str = "passed"
+    reason: str = ""
+    seconds: float = 0.0
+    tests: int = 0
+
+    def add(self, outcome: str, reason: str, seconds: float) -> None:
+        rank = {"passed": 0, "skipped": 1, "blocked": 2, "failed": 3}
+        self.tests += 1
+        self.seconds += seconds
+        if self.tests == 1 or rank[outcome] > rank[self.outcome]:
+            self.outcome = outcome
+            self.reason = reason or self.reason
+
+
+@dataclass
+class ModelRun:
+    workspace: Workspace
+    name: str
+    steps: dict[int, StepRecord] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.workspace.settings
+
+    @property
+    def report_dir(self) -> Path:
+        base = self.settings.reports_dir
+        base = base if base.is_absolute() else self.settings.plugin_dir / base
+        return base / self.name
+
+    def hf_config(self) -> dict | None:
+        return discover.load_hf_config(self.settings.served_model)
+
+    @memoized
+    def unit(self) -> discover.ModelUnit:
+        workspace = self.workspace
+        return discover.find_unit(
+            workspace.upstream(),
+            workspace.upstream_index(),
+            workspace.upstream_transformers_index(),
+            workspace.upstream_transformers().package_dir,
+            self.name,
+            self.hf_config(),
+        )
+
+    @memoized
+    def pattern(self) -> patterns.PatternDecision:
+        return patterns.decide_pattern(self.unit(), self.workspace.upstream().root, self.settings.plugin_dir)
+
+    @memoized
+    def bridge(self) -> tuple[bridge.Bridge | None, str]:
+        unit = self.unit()
+        index = None
+        if unit.config is not None:
+            index = (
+                self.workspace.upstream_transformers_index()
+                if unit.config.origin == "transformers"
+                else self.workspace.upstream_index()
+            )
+        return bridge.decide_bridge(unit, self.workspace.pinned(), index)
+
+    @memoized
+    def plan(self) -> migrate.MigrationPlan:
+        found, reason = self.bridge()
+        bridge_index = None
+        if found is not None:
+            bridge_index = (
+                self.workspace.upstream_transformers_index()
+                if self.unit().config.origin == "transformers"
+                else self.workspace.upstream_index()
+            )
+        return migrate.plan_migration(
+            self.unit(), self.workspace.upstream_index(), self.workspace.pinned(),
+            self.settings.plugin_dir, found, reason, bridge_index,
+        )
+
+    @memoized
+    def migration(self) -> list[migrate.FileResult]:
+        plan = self.plan()
+        texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
+        upstream_tree = self.workspace.upstream()
+        label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
+        return migrate.write_migration(
+            plan, texts, self.settings.plugin_dir, self.report_dir / "diffs", label, self.settings.force
+        )
+
+    def registration_request(self) -> register.Registration:
+        plan = self.plan()
+        pinned_archs = self.workspace.pinned().architectures
+        architectures = tuple((arch.name, arch.class_name) for arch in self.unit().architectures)
+        modules = {plan.module_map[arch.dotted_module] for arch in self.unit().architectures}
+        if len(modules) != 1:
+            raise FlmigrateError(
+                f"model '{self.name}' registers architectures from several modules "
+                f"({', '.join(sorted(modules))}); register them by hand"
+            )
+        config = None
+        if plan.bridge is not None:
+            config = (plan.bridge.model_type, plan.bridge.class_name, plan.bridge.plugin_module)
+        overrides = tuple(
+            (pinned_archs[name].dotted_module, pinned_archs[name].class_name)
+            for name, _ in architectures
+            if name in pinned_archs
+        )
+        return register.Registration(self.name, modules.pop(), architectures, config, overrides)
+
+    @memoized
+    def registration(self) -> register.RegistrationResult:
+        init = self.settings.plugin_dir / REGISTRATION_FILE
+        if not init.exists():
+            raise FlmigrateError(f"{init}: missing; the plugin checkout needs vllm_fl/__init__.py with register_model()")
+        result = register.plan_registration(init.read_text(encoding="utf-8"), self.registration_request(), str(REGISTRATION_FILE))
+        if result.changed:
+            atomic_write(init, result.source)
+        return result
+
+    def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
+        self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)
+
+    def blocking(self, dependencies: tuple[int, ...]) -> tuple[int, str] | None:
+        for step in dependencies:
+            record = self.steps.get(step)
+            if record and record.outcome in ("failed", "blocked"):
+                return step, record.reason
+        return None
+

