@@ -92,9 +92,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         return report
     if call.excinfo is not None and isinstance(call.excinfo.value, FlmigrateError):
         report.longrepr = str(call.excinfo.value)
+    run = workspace.run_for(model)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         outcome, reason = _outcome(item, report)
-        workspace.run_for(model).record(step, STEPS[step].name, outcome, reason, report.duration)
+        run.record(step, STEPS[step].name, outcome, reason, report.duration)
+    elif report.when == "setup":
+        run.record_time(step, STEPS[step].name, report.duration)
     return report
 
 

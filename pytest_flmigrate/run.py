@@ -206,6 +206,10 @@ class ModelRun:
     def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
         self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)
 
+    def record_time(self, step: int, name: str, seconds: float) -> None:
+        """Time spent in a step's fixtures (where the migration work itself happens)."""
+        self.steps.setdefault(step, StepRecord(name)).seconds += seconds
+
     def blocking(self, dependencies: tuple[int, ...]) -> tuple[int, str] | None:
         for step in dependencies:
             record = self.steps.get(step)

@@ -227,7 +227,13 @@ def _checkout_requirements(path: Path) -> tuple[str, ...]:
 
 
 def companion_tree(tree: SourceTree, project: str, package: str, option: str) -> SourceTree:
-    """The tree of ``project`` that ``tree`` requires (e.g. the transformers a vLLM needs)."""
+    """The tree of ``project`` that ``tree`` requires (e.g. the transformers a vLLM needs).
+
+    A package installed beside ``tree`` (same site-packages or folder) is used as it is;
+    otherwise the required release is fetched from PyPI.
+    """
+    if (tree.root / package / "__init__.py").exists():
+        return local_tree(tree.root, package, f"{tree.source} ({package} beside it)")
     requirement = tree.requirement_of(project)
     spec = f"{PYPI_PREFIX}{requirement}" if requirement else f"{PYPI_PREFIX}{project}"
     return pypi_tree(spec, package, option)

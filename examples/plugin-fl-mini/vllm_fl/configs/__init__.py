@@ -1,0 +1,1 @@
+"""HuggingFace config bridges for model types the pinned transformers lacks."""

