@@ -22,6 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.errors import FlmigrateError
 
@@ -236,7 +237,27 @@ def companion_tree(tree: SourceTree, project: str, package: str, option: str) ->
         return local_tree(tree.root, package, f"{tree.source} ({package} beside it)")
     requirement = tree.requirement_of(project)
     spec = f"{PYPI_PREFIX}{requirement}" if requirement else f"{PYPI_PREFIX}{project}"
-    return pypi_tree(spec, package, option)
+    cached = _newest_cached(requirement or Requirement(project), package, spec)
+    return cached or pypi_tree(spec, package, option)
+
+
+def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceTree | None:
+    """The newest release already in the cache that satisfies ``requirement`` (no index query)."""
+    prefix = f"{_normalize(requirement.name)}-"
+    trees = cache_dir() / "trees"
+    versions = []
+    for folder in trees.glob(prefix + "*") if trees.is_dir() else ():
+        version = folder.name[len(prefix):]
+        try:
+            if folder.is_dir() and requirement.specifier.contains(Version(version), prereleases=True):
+                versions.append(Version(version))
+        except InvalidVersion:
+            continue
+    for version in sorted(versions, reverse=True):
+        found = _cached_tree(trees, requirement.name, str(version), package, spec)
+        if found:
+            return found
+    return None
 
 
 def _declared_version(package_dir: Path) -> str:

