@@ -1,9 +1,9 @@
-"""What the tool wrote into the plugin checkout, and writes that never lose a hand edit.
+"""What the tool wrote into the plugin checkout: records, pristine bases, atomic writes, backups.
 
-The manifest (``.flmigrate/manifest.json`` in the plugin checkout, meant to be committed with
-the plugin) records the sha256 of every file as the tool last wrote it. A target whose
-content differs from that record, or that exists without one, was made or edited by hand:
-it is only replaced with ``force``, after a backup under ``.flmigrate/backups/``.
+``.flmigrate/manifest.json`` records, for every file the tool wrote, the sha256 of what it
+wrote and of what it generated (they differ when a hand edit was replayed);
+``.flmigrate/base/<path>`` keeps the generated text, the base of the next three-way merge.
+Both are meant to be committed with the plugin; ``.flmigrate/backups/`` is not.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.errors import FlmigrateError
-
-MANIFEST = Path(".flmigrate/manifest.json")
-BACKUPS = Path(".flmigrate/backups")
+STATE = Path(".flmigrate")
+MANIFEST = STATE / "manifest.json"
+BASES = STATE / "base"
+BACKUPS = STATE / "backups"
 
 
 def sha256(data: bytes) -> str:
@@ -42,12 +41,12 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-@dataclass(frozen=True)
-class WriteOutcome:
-    path: str  # relative to the plugin checkout
-    status: str  # "created", "updated", "unchanged", "forced"
-    sha256: str
-    backup: str | None = None
+def write_if_changed(path: Path, text: str) -> bool:
+    """Atomically write ``text`` unless the file already holds it; True when written."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write(path, text)
+    return True
 
 
 class Manifest:
@@ -58,45 +57,22 @@ class Manifest:
             json.loads(self.path.read_text(encoding="utf-8"))["files"] if self.path.exists() else {}
         )
 
-    def hand_edited(self, relative: str, new_text: str) -> bool:
-        """True when the file exists with content the tool did not write (and will not write now)."""
-        target = self.plugin_dir / relative
-        if not target.exists():
-            return False
-        current = sha256(target.read_bytes())
-        if current == sha256(new_text.encode()):
-            return False
-        recorded = self.entries.get(relative, {}).get("sha256")
-        return current != recorded
+    def base(self, relative: str) -> str | None:
+        """The text the tool last generated for ``relative``, if it ever wrote it."""
+        path = self.plugin_dir / BASES / relative
+        if relative not in self.entries or not path.exists():
+            return None
+        return path.read_text(encoding="utf-8")
 
-    def check_writable(self, texts: dict[str, str], force: bool) -> None:
-        """Refuse, before anything is written, when a target holds a hand edit."""
-        edited = [relative for relative, text in texts.items() if self.hand_edited(relative, text)]
-        if edited and not force:
-            raise FlmigrateError(
-                f"{edited[0]} differs from what flmigrate last wrote (a hand edit); nothing was "
-                "written. Keep it, or rerun with --force to overwrite it after a backup",
-                "hand-edited: " + ", ".join(edited),
-            )
+    def record(self, relative: str, written: str, generated: str, details: dict) -> None:
+        write_if_changed(self.plugin_dir / BASES / relative, generated)
+        self.entries[relative] = {
+            **details,
+            "sha256": sha256(written.encode()),
+            "generated_sha256": sha256(generated.encode()),
+        }
 
-    def write(self, relative: str, text: str, record: dict, force: bool) -> WriteOutcome:
-        target = self.plugin_dir / relative
-        digest = sha256(text.encode())
-        backup = None
-        if target.exists():
-            if sha256(target.read_bytes()) == digest:
-                self.entries[relative] = {**record, "sha256": digest}
-                return WriteOutcome(relative, "unchanged", digest)
-            if self.hand_edited(relative, text):
-                if not force:
-                    raise FlmigrateError(f"{relative} holds a hand edit; rerun with --force to overwrite it")
-                backup = self._backup(relative)
-        status = "forced" if backup else ("updated" if target.exists() else "created")
-        atomic_write(target, text)
-        self.entries[relative] = {**record, "sha256": digest}
-        return WriteOutcome(relative, status, digest, backup)
-
-    def _backup(self, relative: str) -> str:
+    def backup(self, relative: str) -> str:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         destination = self.plugin_dir / BACKUPS / stamp / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +80,5 @@ class Manifest:
         return str(destination.relative_to(self.plugin_dir))
 
     def save(self) -> None:
-        payload = {"format": 1, "files": dict(sorted(self.entries.items()))}
-        text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-        if not self.path.exists() or self.path.read_text(encoding="utf-8") != text:
-            atomic_write(self.path, text)
+        payload = {"format": 2, "files": dict(sorted(self.entries.items()))}
+        write_if_changed(self.path, json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -12,10 +12,11 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_flmigrate import adapt
 from pytest_flmigrate.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.manifest import Manifest, atomic_write
+from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 from pytest_flmigrate.pinned import Pinned
 from pytest_flmigrate.symbols import TreeIndex, parse_module
@@ -58,10 +59,21 @@ class MigrationPlan:
 class FileResult:
     target: str
     role: str
-    status: str
+    status: str  # created, updated, unchanged, kept (hand edit, upstream unchanged), merged, forced
     sha256: str
     patches: dict[str, int]
-    backup: str | None
+    backup: str | None = None
+    adaptation: str | None = None  # the adaptation patch beside the file, when it has one
+    replayed: tuple[str, ...] = ()  # hunks of the adaptation replayed onto a new upstream
+
+
+@dataclass(frozen=True)
+class _Decision:
+    planned: PlannedFile
+    generated: str
+    written: str
+    status: str
+    patches: dict[str, int]
 
 
 def plugin_module_for(upstream_module: str) -> str | None:
@@ -188,29 +200,79 @@ def write_migration(
     plan: MigrationPlan,
     texts: dict[str, tuple[str, dict[str, int]]],
     plugin_dir: Path,
-    diffs_dir: Path,
+    report_dir: Path,
     upstream_label: str,
     force: bool,
 ) -> list[FileResult]:
-    """Write every migrated file (refusing up front on hand edits) and its diff."""
+    """Write every migrated file, replaying hand edits onto the new upstream.
+
+    All files are decided before any is written: a file the tool never wrote (without
+    ``force``) or a hand edit that conflicts with the new upstream fails the whole step and
+    leaves the plugin untouched; conflicted merges go to ``report_dir/conflicts/``.
+    """
     manifest = Manifest(plugin_dir)
-    manifest.check_writable({target: text for target, (text, _) in texts.items()}, force)
-    results: list[FileResult] = []
+    decisions, refused, conflicts = [], [], []
     for planned in plan.files:
-        text, counts = texts[planned.target]
-        record = {
-            "model": plan.unit.name,
-            "role": planned.role,
-            "upstream": upstream_label,
-            "upstream_module": planned.upstream_module,
-            "patches": counts,
-        }
-        outcome = manifest.write(planned.target, text, record, force)
-        results.append(FileResult(planned.target, planned.role, outcome.status, outcome.sha256, counts, outcome.backup))
-        _write_diff(diffs_dir, planned, text)
+        generated, counts = texts[planned.target]
+        current_path = plugin_dir / planned.target
+        current = current_path.read_text(encoding="utf-8") if current_path.exists() else None
+        base = manifest.base(planned.target)
+        if current is None or current == generated:
+            status = "created" if current is None else "unchanged"
+            decisions.append(_Decision(planned, generated, generated, status, counts))
+        elif force and current != base:
+            decisions.append(_Decision(planned, generated, generated, "forced", counts))
+        elif base is None:
+            refused.append(planned.target)
+        else:
+            merged = adapt.merge(current, base, generated)
+            if not merged.clean:
+                conflict_file = report_dir / "conflicts" / planned.target
+                atomic_write(conflict_file, merged.text)
+                conflicts.append(f"{planned.target} ({', '.join(merged.conflicts)}; merge in {conflict_file})")
+                continue
+            status = "updated" if current == base else ("kept" if generated == base else "merged")
+            decisions.append(_Decision(planned, generated, merged.text, status, counts))
+    if refused:
+        raise FlmigrateError(
+            f"{refused[0]} exists but flmigrate never wrote it (a hand-made file); nothing was "
+            "written. Keep it, or rerun with --force to replace it after a backup",
+            "hand-made: " + ", ".join(refused),
+        )
+    if conflicts:
+        raise FlmigrateError(
+            f"hand edit of {conflicts[0].split(' ')[0]} conflicts with the new upstream; nothing "
+            "was written. Resolve the merge under reports/ and copy it back, or rerun with --force",
+            "conflicts: " + "; ".join(conflicts),
+        )
+    results = [_apply(decision, manifest, plugin_dir, report_dir, plan.unit.name, upstream_label)
+               for decision in decisions]
     _ensure_packages(plugin_dir, [planned.target for planned in plan.files])
     manifest.save()
     return results
+
+
+def _apply(decision: _Decision, manifest: Manifest, plugin_dir: Path, report_dir: Path,
+           model: str, upstream_label: str) -> FileResult:
+    planned = decision.planned
+    backup = manifest.backup(planned.target) if decision.status == "forced" else None
+    write_if_changed(plugin_dir / planned.target, decision.written)
+    manifest.record(planned.target, decision.written, decision.generated, {
+        "model": model, "role": planned.role, "upstream": upstream_label,
+        "upstream_module": planned.upstream_module, "patches": decision.patches,
+    })
+    patch_path = plugin_dir / adapt.adaptation_path(planned.target)
+    adaptation, replayed = None, ()
+    if decision.written != decision.generated:
+        patch = adapt.adaptation_patch(planned.target, decision.generated, decision.written, upstream_label)
+        write_if_changed(patch_path, patch)
+        adaptation = adapt.adaptation_path(planned.target)
+        replayed = tuple(adapt.hunks(patch)) if decision.status == "merged" else ()
+    elif patch_path.exists():
+        patch_path.unlink()
+    _write_diff(report_dir / "diffs", planned, decision.written)
+    return FileResult(planned.target, planned.role, decision.status,
+                      sha256(decision.written.encode()), decision.patches, backup, adaptation, replayed)
 
 
 def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
@@ -220,10 +282,7 @@ def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
         fromfile=f"upstream/{planned.upstream_module.replace('.', '/')}.py",
         tofile=f"plugin/{planned.target}",
     )
-    target = diffs_dir / (planned.target.replace("/", "__") + ".diff")
-    new = "".join(diff)
-    if not target.exists() or target.read_text(encoding="utf-8") != new:
-        atomic_write(target, new)
+    write_if_changed(diffs_dir / (planned.target.replace("/", "__") + ".diff"), "".join(diff))
 
 
 def _ensure_packages(plugin_dir: Path, targets: list[str]) -> None:

@@ -58,14 +58,15 @@ def summary(run: ModelRun) -> dict:
         "bridge": {"needed": plan.bridge is not None, "reason": plan.bridge_reason} if plan else None,
         "files": [
             {"path": r.target, "role": r.role, "status": r.status, "sha256": r.sha256,
-             "patches": r.patches, **({"backup": r.backup} if r.backup else {})}
+             "patches": r.patches, **({"backup": r.backup} if r.backup else {}),
+             **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {})}
             for r in files or ()
         ],
         "registration": list(registration.added) if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [],
         "benchmark": None,
-        "e2e": None,
+        "e2e": e2e.summary() if (e2e := computed(run, "e2e")) else None,
     }
 
 
@@ -91,7 +92,11 @@ def markdown(data: dict) -> str:
         lines += ["## Config bridge", "", f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}", ""]
     if data["files"]:
         lines += ["## Files created/modified", ""]
-        lines += [f"- `{f['path']}` ({f['role']}, {f['status']})" for f in data["files"]]
+        for f in data["files"]:
+            lines.append(f"- `{f['path']}` ({f['role']}, {f['status']})")
+            if f.get("adaptation"):
+                lines.append(f"  - hand edits kept in `{f['adaptation']}`")
+                lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
             lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_flmigrate import bridge, discover, migrate, patterns, register, sources, symbols, upstream
+from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.patches import select_patches
@@ -170,7 +171,7 @@ class ModelRun:
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
         return migrate.write_migration(
-            plan, texts, self.settings.plugin_dir, self.report_dir / "diffs", label, self.settings.force
+            plan, texts, self.settings.plugin_dir, self.report_dir, label, self.settings.force
         )
 
     def registration_request(self) -> register.Registration:
@@ -202,6 +203,11 @@ class ModelRun:
         if result.changed:
             atomic_write(init, result.source)
         return result
+
+    @memoized
+    def e2e(self) -> ResultStore:
+        """Step 11: saved GT/local results under reports/<model>/e2e/ and each prompt's outcome."""
+        return ResultStore(self.report_dir / "e2e")
 
     def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
         self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)

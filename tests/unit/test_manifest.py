@@ -1,48 +1,32 @@
-"""Writes that never lose a hand edit."""
+"""Records, pristine bases, atomic writes and backups of what the tool wrote."""
 
 from __future__ import annotations
 
-import pytest
-
-from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.manifest import Manifest, atomic_write
-
-RECORD = {"model": "tiny"}
+from pytest_flmigrate.manifest import Manifest, atomic_write, write_if_changed
 
 
-def test_created_then_unchanged_then_updated(tmp_path):
+def test_record_keeps_the_generated_base_and_both_digests(tmp_path):
     manifest = Manifest(tmp_path)
-    assert manifest.write("vllm_fl/models/a.py", "one\n", RECORD, force=False).status == "created"
-    assert manifest.write("vllm_fl/models/a.py", "one\n", RECORD, force=False).status == "unchanged"
-    assert manifest.write("vllm_fl/models/a.py", "two\n", RECORD, force=False).status == "updated"
+    assert manifest.base("vllm_fl/models/a.py") is None
+    manifest.record("vllm_fl/models/a.py", "edited\n", "generated\n", {"model": "tiny"})
     manifest.save()
-    assert Manifest(tmp_path).entries["vllm_fl/models/a.py"]["model"] == "tiny"
+    reloaded = Manifest(tmp_path)
+    assert reloaded.base("vllm_fl/models/a.py") == "generated\n"
+    entry = reloaded.entries["vllm_fl/models/a.py"]
+    assert entry["model"] == "tiny" and entry["sha256"] != entry["generated_sha256"]
 
 
-def test_hand_edit_is_refused_before_anything_is_written(tmp_path):
-    manifest = Manifest(tmp_path)
-    manifest.write("a.py", "generated\n", RECORD, force=False)
-    manifest.save()
-    (tmp_path / "a.py").write_text("generated\n# mine\n")
-    fresh = Manifest(tmp_path)
-    with pytest.raises(FlmigrateError, match=r"^a.py differs from what flmigrate last wrote"):
-        fresh.check_writable({"b.py": "new\n", "a.py": "regenerated\n"}, force=False)
-    assert not (tmp_path / "b.py").exists()
-    assert (tmp_path / "a.py").read_text() == "generated\n# mine\n"
+def test_base_without_a_record_is_not_trusted(tmp_path):
+    (tmp_path / ".flmigrate/base/a.py").parent.mkdir(parents=True)
+    (tmp_path / ".flmigrate/base/a.py").write_text("stray\n")
+    assert Manifest(tmp_path).base("a.py") is None
 
 
-def test_file_the_tool_never_wrote_counts_as_hand_made(tmp_path):
+def test_backup_copies_the_file_under_backups(tmp_path):
     (tmp_path / "a.py").write_text("written by a person\n")
-    assert Manifest(tmp_path).hand_edited("a.py", "generated\n")
-    assert not Manifest(tmp_path).hand_edited("a.py", "written by a person\n")
-
-
-def test_force_keeps_a_backup(tmp_path):
-    (tmp_path / "a.py").write_text("written by a person\n")
-    outcome = Manifest(tmp_path).write("a.py", "generated\n", RECORD, force=True)
-    assert outcome.status == "forced"
-    assert (tmp_path / outcome.backup).read_text() == "written by a person\n"
-    assert (tmp_path / "a.py").read_text() == "generated\n"
+    backup = Manifest(tmp_path).backup("a.py")
+    assert backup.startswith(".flmigrate/backups/")
+    assert (tmp_path / backup).read_text() == "written by a person\n"
 
 
 def test_atomic_write_leaves_no_temporary_file_and_keeps_mode(tmp_path):
@@ -52,3 +36,11 @@ def test_atomic_write_leaves_no_temporary_file_and_keeps_mode(tmp_path):
     atomic_write(target, "b\n")
     assert target.read_text() == "b\n" and target.stat().st_mode & 0o777 == 0o755
     assert [p.name for p in target.parent.iterdir()] == ["script.py"]
+
+
+def test_write_if_changed_leaves_identical_files_alone(tmp_path):
+    target = tmp_path / "a.py"
+    assert write_if_changed(target, "x\n")
+    mtime = target.stat().st_mtime_ns
+    assert not write_if_changed(target, "x\n")
+    assert target.stat().st_mtime_ns == mtime

@@ -40,7 +40,7 @@ def test_migrates_model_with_new_sibling_and_config_bridge(flmigrate, plugin_tre
     }
     assert data["upstream"]["version"] == "9.1.0" and data["pinned"]["version"] == "0.13.0"
     assert data["patches"]["P1"] == 3 and data["patches"]["P2"] == 1
-    assert [s["outcome"] for s in data["steps"].values()] == ["passed"] * 4
+    assert [s["outcome"] for s in data["steps"].values()] == ["passed"] * 4 + ["skipped"]  # 11: no GT source
     assert (plugin_tree / "reports/tiny/report.md").read_text().startswith("# Migration: Tiny")
     assert list((plugin_tree / "reports/tiny/diffs").glob("*.diff"))
 
@@ -63,7 +63,7 @@ def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
 
 def test_k_selects_steps_by_name(flmigrate, trees):
     result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "upstream"))
-    result.assert_outcomes(passed=3, deselected=6)
+    result.assert_outcomes(passed=3, deselected=11)  # steps 3-5, and 5 E2E prompts
 
 
 def test_without_model_the_plugin_stays_out_of_the_way(pytester):
@@ -153,3 +153,78 @@ def test_upstream_directory_that_does_not_exist(flmigrate, plugin_tree, trees):
     step = summary(plugin_tree, "tiny")["steps"]["2"]
     assert step["outcome"] == "failed"
     assert step["reason"].startswith("--upstream /nonexistent/vllm: no such directory")
+
+
+def migrate_ok(flmigrate, trees):
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    assert result.ret == 0, result.stdout.str()
+    return result
+
+
+def test_hand_edit_survives_a_rerun_as_an_adaptation_patch(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    edited = model.read_text().replace('"model")', '"model")  # FL: tuned by hand')
+    model.write_text(edited)
+    migrate_ok(flmigrate, trees)
+    assert model.read_text() == edited
+    files = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}
+    assert files["vllm_fl/models/tiny.py"]["status"] == "kept"
+    patch = (plugin_tree / "vllm_fl/models/tiny.adaptation.patch").read_text()
+    assert "+        self.prefix = maybe_prefix(prefix, \"model\")  # FL: tuned by hand" in patch
+    assert f"made against upstream {trees[0]}@9.1.0" in patch
+
+
+def test_hand_edit_is_replayed_onto_a_new_upstream(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    model.write_text(model.read_text().replace('"model")', '"model")  # FL: tuned by hand'))
+    upstream_model = trees[0] / "vllm/model_executor/models/tiny.py"
+    upstream_model.write_text(upstream_model.read_text().replace("# A comment upstream wrote", "# A comment upstream rewrote"))
+    migrate_ok(flmigrate, trees)
+    text = model.read_text()
+    assert "# FL: tuned by hand" in text and "# A comment upstream rewrote" in text
+    entry = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"]
+    assert entry["status"] == "merged" and entry["replayed"]
+    assert "replayed hunk" in (plugin_tree / "reports/tiny/report.md").read_text()
+
+
+def test_conflicting_hand_edit_fails_step_4_and_leaves_the_file(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    edited = model.read_text().replace("# A comment upstream wrote", "# FL: our own comment")
+    model.write_text(edited)
+    upstream_model = trees[0] / "vllm/model_executor/models/tiny.py"
+    upstream_model.write_text(upstream_model.read_text().replace("# A comment upstream wrote", "# Upstream's new comment"))
+    flmigrate(*run_args(trees, "--model", "tiny"))
+    step = summary(plugin_tree, "tiny")["steps"]["4"]
+    assert step["outcome"] == "failed"
+    assert step["reason"].startswith("hand edit of vllm_fl/models/tiny.py conflicts with the new upstream")
+    assert model.read_text() == edited
+    conflicted = (plugin_tree / "reports/tiny/conflicts/vllm_fl/models/tiny.py").read_text()
+    assert "<<<<<<< hand-edited" in conflicted
+
+
+def test_hand_made_file_is_refused_and_force_keeps_a_backup(flmigrate, plugin_tree, trees):
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    model.write_text("# a port made by hand before flmigrate\n")
+    flmigrate(*run_args(trees, "--model", "tiny"))
+    step = summary(plugin_tree, "tiny")["steps"]["4"]
+    assert step["outcome"] == "failed" and "--force" in step["reason"]
+    assert model.read_text() == "# a port made by hand before flmigrate\n"
+    assert not (plugin_tree / "vllm_fl/models/tiny_vision.py").exists()
+
+    result = flmigrate(*run_args(trees, "--model", "tiny", "--force"))
+    assert result.ret == 0, result.stdout.str()
+    entry = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"]
+    assert entry["status"] == "forced"
+    assert (plugin_tree / entry["backup"]).read_text() == "# a port made by hand before flmigrate\n"
+
+
+def test_second_run_changes_no_byte(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    snapshot = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
+                if p.is_file() and "reports" not in p.parts}
+    migrate_ok(flmigrate, trees)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
+            if p.is_file() and "reports" not in p.parts} == snapshot
