@@ -1,0 +1,1 @@
+"""Pinned- and upstream-env subprocesses: provisioned CPU envs, tiny checkpoint, servers."""

@@ -1,0 +1,111 @@
+"""Where the provisioned CPU vLLM envs live and whether they are finished (pure Python, no vLLM).
+
+``scripts/provision-cpu-envs`` builds them into ``cache_dir() / "envs" / <name>`` and writes the
+marker file ``flmigrate-env.json`` last, after an import check; an env without its marker is
+half-built and does not count. The environment every vLLM run gets (shared/notes/cpu-vllm.md) is
+``vllm_env()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PINNED_ENV = "vllm-0.13.0-cpu"
+UPSTREAM_ENV = "vllm-0.32.0-cpu"
+#: vLLM version each known env must import (the marker's ``vllm`` may carry a local suffix).
+EXPECTED_VLLM = {PINNED_ENV: "0.13.0", UPSTREAM_ENV: "0.32.0"}
+MARKER = "flmigrate-env.json"
+CACHE_ENV_VAR = "FLMIGRATE_CACHE"
+
+_RUNTIME_DIR = Path(__file__).resolve().parent
+#: The checkpoint maker; run it as a script with an env's python (never import it here).
+TINY_CHECKPOINT_SCRIPT = _RUNTIME_DIR / "tiny_checkpoint.py"
+
+
+def cache_dir() -> Path:
+    """``$FLMIGRATE_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/pytest-flmigrate``.
+
+    The same rule as the script's ``--cache`` default and ``pytest_flmigrate.sources.cache_dir``.
+    """
+    value = os.environ.get(CACHE_ENV_VAR)
+    if value:
+        return Path(value).expanduser().absolute()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "pytest-flmigrate"
+
+
+def envs_dir(cache: Path | None = None) -> Path:
+    return (cache if cache is not None else cache_dir()) / "envs"
+
+
+def env_dir(name: str, cache: Path | None = None) -> Path:
+    return envs_dir(cache) / name
+
+
+def env_marker(name: str, cache: Path | None = None) -> dict[str, Any] | None:
+    """The env's marker (``name``, ``vllm``, ``torch``, ``python``, ``build_seconds``,
+    ``size_bytes``, ``built_at``), or None when the env is absent or half-built."""
+    try:
+        data = json.loads((env_dir(name, cache) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def env_python(name: str, cache: Path | None = None) -> Path | None:
+    """The interpreter of a finished env, or None when it is not provisioned.
+
+    Finished means: the marker exists, names a vLLM of the expected version (for the known
+    envs), and ``bin/python`` exists. The path is not resolved: a venv's python is a symlink
+    that must be called by its own path.
+    """
+    marker = env_marker(name, cache)
+    if marker is None:
+        return None
+    expected = EXPECTED_VLLM.get(name)
+    if expected is not None and str(marker.get("vllm", "")).split("+")[0] != expected:
+        return None
+    python = env_dir(name, cache) / "bin" / "python"
+    return python if python.exists() else None
+
+
+def missing_env_reason(name: str, cache: Path | None = None) -> str:
+    """One line for a skip or an error: which env is missing and the command that makes it."""
+    flag = {PINNED_ENV: " --pinned-only", UPSTREAM_ENV: " --upstream-only"}.get(name, "")
+    where = env_dir(name, cache)
+    state = "half-built (no marker)" if where.exists() else "absent"
+    return f"CPU env {name} not provisioned at {where} ({state}): run scripts/provision-cpu-envs{flag}"
+
+
+def vllm_env(scratch: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for a vLLM process (cpu-vllm.md), its temp/cache folders under ``scratch``.
+
+    ``base`` defaults to ``os.environ``. The folders are created; the caller owns ``scratch``
+    and removes it when the process is gone (vLLM leaves sockets and compile caches behind).
+    """
+    env = dict(os.environ if base is None else base)
+    folders = {
+        "TMPDIR": scratch / "tmp",
+        "VLLM_RPC_BASE_PATH": scratch / "rpc",
+        "VLLM_CACHE_ROOT": scratch / "vllm-cache",
+        "TORCHINDUCTOR_CACHE_DIR": scratch / "inductor",
+        "HF_HOME": scratch / "hf",
+    }
+    for path in folders.values():
+        path.mkdir(parents=True, exist_ok=True)
+    env.update({key: str(path) for key, path in folders.items()})
+    env.update(
+        {
+            "VLLM_HOST_IP": "127.0.0.1",
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "VLLM_NO_USAGE_STATS": "1",
+            "DO_NOT_TRACK": "1",
+        }
+    )
+    return env
