@@ -1,7 +1,26 @@
-"""A static index of a Python source tree: its modules and the names each defines or imports.
+"""A static index of a Python source tree: its modules, the names each defines or imports, and
+the shape of its classes and functions.
 
 Built with ``ast`` from source (nothing is imported), cached on disk keyed by the tree's
-package, version and a hash of its sources.
+package, version, the index format and a hash of its sources.
+
+Per module (:class:`ModuleInfo`):
+
+- ``defines``: top-level names bound by ``class``/``def``/assignment -> kind (``class``,
+  ``function``, ``assign``; ``annotation`` for a bare ``x: T`` that binds nothing at runtime)
+- ``imports``: names bound by imports -> ``"origin:name"`` (``from``) or ``"module"`` (``import``)
+- ``all``: the literal ``__all__`` (None when absent), ``stars``: star-imported modules
+- ``lazy``: PEP 562 names a module ``__getattr__`` provides -> ``"module:attr"`` (from maps such
+  as ``_CLASS_TO_MODULE`` / ``MODULE_ATTRS`` / ``_DEPRECATED_MAPPINGS`` and ``if name == "X"``
+  branches), plus transformers' ``_import_structure`` tables
+- ``lazy_module``: the module replaces itself with transformers' ``_LazyModule``; its
+  ``TYPE_CHECKING`` imports then describe what it provides at runtime
+- ``type_checking``: names bound only under ``if TYPE_CHECKING:``
+- ``classes`` / ``functions``: :class:`ClassInfo` / :class:`FunctionInfo` of top-level definitions
+- ``spans``: top-level definition -> [first line (decorators included), last line]
+
+Names are resolved across modules (re-exports, stars, lazy maps) by
+:mod:`pytest_flmigrate.resolve`, which also reads the class shapes stored here.
 """
 
 from __future__ import annotations
@@ -9,6 +28,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,7 +37,161 @@ from filelock import FileLock
 from pytest_flmigrate import sources
 from pytest_flmigrate.sources import SourceTree
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+
+# Parameter kinds, spelled like ``inspect.Parameter`` kinds.
+POSITIONAL_ONLY = "positional_only"
+POSITIONAL_OR_KEYWORD = "positional_or_keyword"
+VAR_POSITIONAL = "var_positional"
+KEYWORD_ONLY = "keyword_only"
+VAR_KEYWORD = "var_keyword"
+_DEFAULT_TEXT_LIMIT = 60
+# Decorators after which a class is a dataclass-like record with fields.
+_DATACLASS_DECORATORS = {"dataclass", "config", "dataclass_transform"}
+
+
+@dataclass
+class Param:
+    name: str
+    kind: str
+    has_default: bool = False
+    default: str | None = None  # source text of the default, shortened
+    annotation: str | None = None
+
+
+@dataclass
+class FunctionInfo:
+    """A function or method: parameters in order, decorators (last dotted part), lines."""
+
+    name: str
+    line: int
+    end: int
+    params: list[Param] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
+    is_async: bool = False
+    self_reads: list[str] = field(default_factory=list)  # ``self.X`` loads in the body
+
+    @property
+    def kind(self) -> str:
+        """``staticmethod``, ``classmethod``, ``property`` or ``function`` (plain def / method)."""
+        for decorator in self.decorators:
+            if decorator in ("staticmethod", "classmethod"):
+                return decorator
+            if decorator in ("property", "cached_property") or decorator.endswith(".setter"):
+                return "property"
+        return "function"
+
+    def bound_params(self, bound: bool) -> list[Param]:
+        """The parameters a caller passes: without ``self``/``cls`` when called bound."""
+        if bound and self.params and self.params[0].kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD):
+            return self.params[1:]
+        return list(self.params)
+
+    def signature(self, bound: bool = False) -> str:
+        """``(a, b=1, *args, c, **kwargs)``: readable, for messages."""
+        parts: list[str] = []
+        params = self.bound_params(bound)
+        star_done = False
+        for index, param in enumerate(params):
+            if param.kind == KEYWORD_ONLY and not star_done:
+                parts.append("*")
+                star_done = True
+            if param.kind == VAR_POSITIONAL:
+                parts.append(f"*{param.name}")
+                star_done = True
+            elif param.kind == VAR_KEYWORD:
+                parts.append(f"**{param.name}")
+            else:
+                parts.append(f"{param.name}={param.default}" if param.has_default else param.name)
+            if param.kind == POSITIONAL_ONLY and (
+                index + 1 == len(params) or params[index + 1].kind != POSITIONAL_ONLY
+            ):
+                parts.append("/")
+        return f"({', '.join(parts)})"
+
+    def check_call(
+        self,
+        positional: int,
+        keywords: list[str],
+        *,
+        bound: bool = False,
+        star_args: bool = False,
+        star_kwargs: bool = False,
+    ) -> list[str]:
+        """What is wrong with calling this with ``positional`` arguments and ``keywords``.
+
+        ``bound``: the first parameter (self/cls) is supplied by the call. ``star_args`` /
+        ``star_kwargs``: the call spreads ``*x`` / ``**x`` (then counts are not known and only
+        what is certain is reported). Returns problems as short phrases; empty when it fits.
+        """
+        params = self.bound_params(bound)
+        positional_params = [p for p in params if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)]
+        has_varargs = any(p.kind == VAR_POSITIONAL for p in params)
+        has_varkw = any(p.kind == VAR_KEYWORD for p in params)
+        by_keyword = {p.name: p for p in params if p.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)}
+        problems: list[str] = []
+        if positional > len(positional_params) and not has_varargs:
+            problems.append(f"takes {len(positional_params)} positional argument(s) but {positional} given")
+        filled = {p.name for p in positional_params[:positional]}
+        for keyword in keywords:
+            if keyword not in by_keyword:
+                if not has_varkw:
+                    problems.append(f"unexpected keyword argument '{keyword}'")
+            elif keyword in filled:
+                problems.append(f"multiple values for argument '{keyword}'")
+            filled.add(keyword)
+        if not star_args and not star_kwargs:
+            missing = [
+                p.name for p in params
+                if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)
+                and not p.has_default and p.name not in filled
+            ]
+            if missing:
+                problems.append("missing required argument(s) " + ", ".join(f"'{m}'" for m in missing))
+        return problems
+
+
+@dataclass
+class FieldInfo:
+    """A dataclass field (or an annotated class attribute of a config record)."""
+
+    name: str
+    has_default: bool
+    annotation: str | None = None
+    line: int = 0
+    init: bool = True  # False for ``field(init=False)``
+    default: str | None = None  # source text of the default, shortened
+
+
+@dataclass
+class ClassInfo:
+    """A class: bases as references, methods, class attributes, instance attributes, fields.
+
+    ``bases`` are references ``"module:dotted.name"`` as the defining module binds them
+    (``"torch.nn:Module"``, ``"vllm.model_executor.models.qwen3_next:Qwen3NextForCausalLM"``),
+    or the bare expression text when it cannot be tied to an import (``"Generic[T]"``).
+    """
+
+    name: str
+    line: int
+    end: int
+    bases: list[str] = field(default_factory=list)
+    decorators: list[str] = field(default_factory=list)
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # class body name -> kind
+    instance_attributes: dict[str, list[str]] = field(default_factory=dict)  # self.X -> methods
+    fields: list[FieldInfo] = field(default_factory=list)
+    is_dataclass: bool = False
+    metaclass: str | None = None
+
+    def has_member(self, name: str) -> bool:
+        """Defined by the class itself: method, class attribute, field or ``self.X`` assignment."""
+        return (
+            name in self.methods
+            or name in self.attributes
+            or name in self.instance_attributes
+            or any(f.name == name for f in self.fields)
+        )
 
 
 @dataclass
@@ -28,10 +202,49 @@ class ModuleInfo:
     is_package: bool
     defines: dict[str, str] = field(default_factory=dict)
     imports: dict[str, str] = field(default_factory=dict)
+    all: list[str] | None = None
+    stars: list[str] = field(default_factory=list)
+    lazy: dict[str, str] = field(default_factory=dict)
+    lazy_module: bool = False
+    dynamic_getattr: bool = False  # a module __getattr__ whose names could not all be listed
+    type_checking: list[str] = field(default_factory=list)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    spans: dict[str, list[int]] = field(default_factory=dict)
+    import_lines: dict[str, int] = field(default_factory=dict)
+    parse_error: str | None = None
 
     @property
     def names(self) -> set[str]:
-        return set(self.defines) | set(self.imports)
+        """Every name ``from this import name`` may find directly (without following stars)."""
+        bound = {name for name, kind in self.defines.items() if kind != "annotation"}
+        return bound | set(self.imports) | set(self.lazy)
+
+    def public_names(self) -> list[str]:
+        """What ``from this import *`` binds (before following this module's own stars)."""
+        if self.all is not None:
+            return list(self.all)
+        return sorted(name for name in self.names if not name.startswith("_"))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModuleInfo:
+        data = dict(data)
+        data["classes"] = {name: _class_from_dict(c) for name, c in data.get("classes", {}).items()}
+        data["functions"] = {name: _function_from_dict(f) for name, f in data.get("functions", {}).items()}
+        return cls(**data)
+
+
+def _function_from_dict(data: dict) -> FunctionInfo:
+    data = dict(data)
+    data["params"] = [Param(**p) for p in data.get("params", [])]
+    return FunctionInfo(**data)
+
+
+def _class_from_dict(data: dict) -> ClassInfo:
+    data = dict(data)
+    data["methods"] = {name: _function_from_dict(m) for name, m in data.get("methods", {}).items()}
+    data["fields"] = [FieldInfo(**f) for f in data.get("fields", [])]
+    return ClassInfo(**data)
 
 
 @dataclass
@@ -45,18 +258,18 @@ class TreeIndex:
         return name in self.modules
 
     def provides(self, module: str, name: str) -> bool:
-        """Whether ``from module import name`` can work: a top-level name or a submodule."""
-        info = self.modules.get(module)
-        if info is None:
-            return False
-        return name in info.names or f"{module}.{name}" in self.modules
+        """Whether ``from module import name`` can work, looking only at this index
+        (re-exports, stars, lazy maps and submodules included; TYPE_CHECKING-only names not)."""
+        from pytest_flmigrate.resolve import Resolver
+
+        return Resolver([self]).resolve(module, name) is not None
 
     def defining_modules(self, name: str, under: str = "") -> list[str]:
         """Modules under the dotted prefix ``under`` that define ``name`` (class, def, assign)."""
         return sorted(
             module
             for module, info in self.modules.items()
-            if module.startswith(under) and name in info.defines
+            if module.startswith(under) and info.defines.get(name, "annotation") != "annotation"
         )
 
 
@@ -75,44 +288,56 @@ def parse_module(path: Path) -> ast.Module | None:
         return None
 
 
-def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str) -> ModuleInfo:
-    info = ModuleInfo(path=str(relative), is_package=is_package)
-    package = module if is_package else module.rpartition(".")[0]
-    for node in _top_level(tree.body):
-        if isinstance(node, ast.ClassDef):
-            info.defines[node.name] = "class"
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            info.defines[node.name] = "function"
-        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name):
-                        info.defines.setdefault(name.id, "assign")
-        elif isinstance(node, ast.ImportFrom):
-            origin = _absolute(package, node.level, node.module)
-            for alias in node.names:
-                if alias.name != "*":
-                    info.imports[alias.asname or alias.name] = f"{origin}:{alias.name}"
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                info.imports[alias.asname or alias.name.split(".")[0]] = alias.name
-    return info
+def parse_source(source: str | bytes, filename: str = "<source>") -> ast.Module | None:
+    try:
+        return ast.parse(source, filename=filename)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def module_info_from_source(source: str | bytes, module: str, is_package: bool = False, path: str = "") -> ModuleInfo:
+    """Index one module given as text (e.g. a migrated file not yet in any tree)."""
+    tree = parse_source(source, path or module)
+    if tree is None:
+        return ModuleInfo(path=path, is_package=is_package, parse_error="syntax error")
+    return _module_info(Path(path), tree, is_package, module)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building one module's info
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    if isinstance(test, ast.Attribute):
+        return test.attr == "TYPE_CHECKING"
+    return False
+
+
+def _walk_body(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
+    """Statements of a block, looking inside if/try/with blocks; flags the TYPE_CHECKING ones."""
+    for node in body:
+        if isinstance(node, ast.If):
+            checking = _is_type_checking(node.test)
+            yield from _walk_body(node.body, type_checking or checking)
+            yield from _walk_body(node.orelse, type_checking)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            yield from _walk_body(node.body, type_checking)
+            for handler in node.handlers:
+                yield from _walk_body(handler.body, type_checking)
+            yield from _walk_body(node.orelse, type_checking)
+            yield from _walk_body(node.finalbody, type_checking)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            yield from _walk_body(node.body, type_checking)
+        else:
+            yield node, type_checking
 
 
 def _top_level(body: list[ast.stmt]):
     """Statements at module level, looking inside if/try blocks (guarded imports)."""
-    for node in body:
-        if isinstance(node, ast.If):
-            yield from _top_level(node.body)
-            yield from _top_level(node.orelse)
-        elif isinstance(node, ast.Try):
-            yield from _top_level(node.body)
-            for handler in node.handlers:
-                yield from _top_level(handler.body)
-            yield from _top_level(node.orelse)
-        else:
-            yield node
+    for node, _ in _walk_body(body):
+        yield node
 
 
 def _absolute(package: str, level: int, module: str | None) -> str:
@@ -125,6 +350,448 @@ def _absolute(package: str, level: int, module: str | None) -> str:
     return f"{base}.{module}" if module else base
 
 
+def _decorator_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    text = _dotted_text(node)
+    if text is None:
+        return ""
+    if text.endswith((".setter", ".getter", ".deleter")):
+        return text.rsplit(".", 2)[-2] + "." + text.rsplit(".", 1)[-1]
+    return text.rsplit(".", 1)[-1]
+
+
+def _dotted_text(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted_text(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def _short(node: ast.expr | None) -> str | None:
+    if node is None:
+        return None
+    try:
+        text = ast.unparse(node)
+    except Exception:  # pragma: no cover - unparse handles every parsed node
+        return "..."
+    return text if len(text) <= _DEFAULT_TEXT_LIMIT else text[: _DEFAULT_TEXT_LIMIT - 3] + "..."
+
+
+def function_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionInfo:
+    args = node.args
+    params: list[Param] = []
+    positional = [*args.posonlyargs, *args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    for index, (arg, default) in enumerate(zip(positional, defaults)):
+        kind = POSITIONAL_ONLY if index < len(args.posonlyargs) else POSITIONAL_OR_KEYWORD
+        params.append(Param(arg.arg, kind, default is not None, _short(default), _short(arg.annotation)))
+    if args.vararg:
+        params.append(Param(args.vararg.arg, VAR_POSITIONAL, annotation=_short(args.vararg.annotation)))
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults):
+        params.append(Param(arg.arg, KEYWORD_ONLY, default is not None, _short(default), _short(arg.annotation)))
+    if args.kwarg:
+        params.append(Param(args.kwarg.arg, VAR_KEYWORD, annotation=_short(args.kwarg.annotation)))
+    self_name = positional[0].arg if positional else None
+    reads = sorted(
+        {
+            sub.attr
+            for sub in ast.walk(node)
+            if isinstance(sub, ast.Attribute)
+            and isinstance(sub.ctx, ast.Load)
+            and isinstance(sub.value, ast.Name)
+            and sub.value.id == self_name
+        }
+    ) if self_name in ("self", "cls") else []
+    return FunctionInfo(
+        name=node.name,
+        line=_first_line(node),
+        end=node.end_lineno or node.lineno,
+        params=params,
+        decorators=[_decorator_name(d) for d in node.decorator_list],
+        is_async=isinstance(node, ast.AsyncFunctionDef),
+        self_reads=reads,
+    )
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", None) or []
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+class _Bindings:
+    """How a module binds names, to turn base-class expressions into references."""
+
+    def __init__(self, module: str, defines: dict[str, str], imports: dict[str, str]) -> None:
+        self.module = module
+        self.defines = defines
+        self.imports = imports
+
+    def reference(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Subscript):  # Generic[T], Foo[int]
+            node = node.value
+        text = _dotted_text(node)
+        if text is None:
+            return _short(node) or "?"
+        head, _, rest = text.partition(".")
+        if head in self.imports:
+            origin = self.imports[head]
+            if ":" in origin:
+                module, name = origin.split(":", 1)
+                return f"{module}:{name}.{rest}" if rest else f"{module}:{name}"
+            # ``import a.b as c`` binds the module a.b; ``import torch`` binds torch
+            if rest:
+                return f"{origin}:{rest}"
+            return origin
+        if head in self.defines:
+            return f"{self.module}:{text}"
+        if head in _BUILTIN_BASES and not rest:
+            return f"builtins:{head}"
+        return text
+
+
+_BUILTIN_BASES = {
+    "object", "Exception", "ValueError", "RuntimeError", "TypeError", "KeyError", "dict", "list",
+    "tuple", "str", "int", "float", "set", "frozenset", "type", "NotImplementedError", "AttributeError",
+    "ImportError", "BaseException", "OSError", "IndexError", "LookupError", "bytes", "enum",
+}
+
+
+def _class_info(node: ast.ClassDef, bindings: _Bindings) -> ClassInfo:
+    info = ClassInfo(
+        name=node.name,
+        line=_first_line(node),
+        end=node.end_lineno or node.lineno,
+        bases=[bindings.reference(base) for base in node.bases],
+        decorators=[_decorator_name(d) for d in node.decorator_list],
+    )
+    for keyword in node.keywords:
+        if keyword.arg == "metaclass":
+            info.metaclass = bindings.reference(keyword.value)
+    info.is_dataclass = any(d in _DATACLASS_DECORATORS for d in info.decorators)
+    for statement, _ in _walk_body(node.body):
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            method = function_info(statement)
+            previous = info.methods.get(statement.name)
+            if previous is not None and method.kind == "property" and previous.kind == "property":
+                continue  # keep the getter of a property with setter
+            if previous is not None and "overload" in method.decorators:
+                continue
+            info.methods[statement.name] = method
+            _collect_self_assignments(statement, info.instance_attributes)
+        elif isinstance(statement, ast.ClassDef):
+            info.attributes[statement.name] = "class"
+        elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            name = statement.target.id
+            annotation = _short(statement.annotation) or ""
+            if "ClassVar" in annotation:
+                info.attributes[name] = "assign"
+                continue
+            info.attributes.setdefault(name, "assign" if statement.value is not None else "annotation")
+            if statement.value is not None:
+                info.attributes[name] = "assign"
+            has_default, init = _field_default(statement.value)
+            info.fields.append(
+                FieldInfo(name, has_default, annotation, statement.lineno, init, _short(statement.value))
+            )
+        elif isinstance(statement, (ast.Assign, ast.AugAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                for sub in _bound_names(target):
+                    info.attributes[sub.id] = "assign"
+    return info
+
+
+def _bound_names(target: ast.expr) -> list[ast.Name]:
+    """The names an assignment target binds (``a``, ``a, b``, ``*a``), not ``a.x`` / ``a[i]``."""
+    if isinstance(target, ast.Name):
+        return [target]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [name for element in target.elts for name in _bound_names(element)]
+    if isinstance(target, ast.Starred):
+        return _bound_names(target.value)
+    return []
+
+
+def _field_default(value: ast.expr | None) -> tuple[bool, bool]:
+    """(has a default, is an ``__init__`` parameter) of a class-body annotated assignment."""
+    if value is None:
+        return False, True
+    if isinstance(value, ast.Call) and _dotted_text(value.func) in ("field", "dataclasses.field", "Field"):
+        keywords = {k.arg: k.value for k in value.keywords if k.arg}
+        init = keywords.get("init")
+        in_init = not (isinstance(init, ast.Constant) and init.value is False)
+        has_default = "default" in keywords or "default_factory" in keywords or bool(value.args)
+        return has_default, in_init
+    return True, True
+
+
+def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]]) -> None:
+    args = [*method.args.posonlyargs, *method.args.args]
+    if not args:
+        return
+    self_name = args[0].arg
+    for sub in ast.walk(method):
+        targets: list[ast.expr] = []
+        if isinstance(sub, ast.Assign):
+            targets = sub.targets
+        elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
+            targets = [sub.target]
+        elif isinstance(sub, (ast.For, ast.AsyncFor)):
+            targets = [sub.target]
+        elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
+            targets = [sub.optional_vars]
+        elif (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Name)
+            and sub.func.id == "setattr"
+            and len(sub.args) >= 2
+            and isinstance(sub.args[0], ast.Name)
+            and sub.args[0].id == self_name
+            and isinstance(sub.args[1], ast.Constant)
+            and isinstance(sub.args[1].value, str)
+        ):
+            _add(found, sub.args[1].value, method.name)
+            continue
+        for target in targets:
+            for node in ast.walk(target):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == self_name
+                    and isinstance(node.ctx, ast.Store)
+                ):
+                    _add(found, node.attr, method.name)
+
+
+def _add(found: dict[str, list[str]], attribute: str, method: str) -> None:
+    methods = found.setdefault(attribute, [])
+    if method not in methods:
+        methods.append(method)
+
+
+def _string_list(node: ast.expr | None) -> list[str] | None:
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        values = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return values
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _string_list(node.left), _string_list(node.right)
+        return (left or []) + (right or []) if left is not None or right is not None else None
+    if isinstance(node, ast.ListComp):
+        return None
+    return None
+
+
+def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str) -> ModuleInfo:
+    info = ModuleInfo(path=str(relative), is_package=is_package)
+    package = module if is_package else module.rpartition(".")[0]
+    runtime_bound: set[str] = set()
+    checking_bound: set[str] = set()
+    class_nodes: list[ast.ClassDef] = []
+    getattr_node: ast.FunctionDef | None = None
+    dict_literals: dict[str, ast.Dict] = {}
+    import_structure: dict[str, list[str]] = {}
+
+    def bind(name: str, checking: bool) -> None:
+        (checking_bound if checking else runtime_bound).add(name)
+
+    for node, checking in _walk_body(tree.body):
+        if isinstance(node, ast.ClassDef):
+            info.defines[node.name] = "class"
+            info.spans[node.name] = [_first_line(node), node.end_lineno or node.lineno]
+            class_nodes.append(node)
+            bind(node.name, checking)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name == "__getattr__":
+                getattr_node = node
+            info.defines[node.name] = "function"
+            info.functions[node.name] = function_info(node)
+            info.spans[node.name] = [_first_line(node), node.end_lineno or node.lineno]
+            bind(node.name, checking)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            annotation_only = isinstance(node, ast.AnnAssign) and node.value is None
+            for target in targets:
+                for name in _bound_names(target):
+                    if isinstance(name, ast.Name):
+                        if annotation_only:
+                            info.defines.setdefault(name.id, "annotation")
+                        else:
+                            info.defines[name.id] = "assign"
+                            bind(name.id, checking)
+                        info.spans.setdefault(name.id, [node.lineno, node.end_lineno or node.lineno])
+            _note_module_tables(node, info, dict_literals, import_structure)
+        elif isinstance(node, ast.ImportFrom):
+            origin = _absolute(package, node.level, node.module)
+            for alias in node.names:
+                if alias.name == "*":
+                    if origin not in info.stars:
+                        info.stars.append(origin)
+                    continue
+                bound = alias.asname or alias.name
+                info.imports[bound] = f"{origin}:{alias.name}"
+                info.import_lines.setdefault(bound, node.lineno)
+                bind(bound, checking)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                info.imports[bound] = alias.name if alias.asname else alias.name.split(".")[0]
+                info.import_lines.setdefault(bound, node.lineno)
+                bind(bound, checking)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+            _note_module_calls(node.value, info, import_structure)
+    info.type_checking = sorted(checking_bound - runtime_bound)
+    bindings = _Bindings(module, info.defines, info.imports)
+    for node in class_nodes:
+        info.classes[node.name] = _class_info(node, bindings)
+    if getattr_node is not None:
+        _lazy_from_getattr(getattr_node, info, package, dict_literals)
+    info.lazy_module = "_LazyModule" in info.imports and _sets_lazy_module(tree)
+    for submodule, names in import_structure.items():
+        target = _absolute(package, 1, submodule) if package else submodule
+        for name in names:
+            info.lazy.setdefault(name, f"{target}:{name}")
+    return info
+
+
+def _note_module_tables(node: ast.stmt, info: ModuleInfo, dicts: dict[str, ast.Dict], structure: dict[str, list[str]]) -> None:
+    """``__all__`` (assign / +=), string dict tables, transformers' ``_import_structure``."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        target, value = node.target, node.value
+    else:
+        return
+    if isinstance(target, ast.Name) and target.id == "__all__":
+        names = _string_list(value)
+        if names is not None:
+            if isinstance(node, ast.AugAssign) and info.all is not None:
+                info.all.extend(names)
+            else:
+                info.all = names
+    elif isinstance(target, ast.Name) and isinstance(value, ast.Dict):
+        dicts[target.id] = value
+        if target.id == "_import_structure":
+            for key, entry in zip(value.keys, value.values):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    structure.setdefault(key.value, []).extend(_string_list(entry) or [])
+    elif (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "_import_structure"
+        and isinstance(target.slice, ast.Constant)
+        and isinstance(target.slice.value, str)
+    ):
+        structure.setdefault(target.slice.value, []).extend(_string_list(value) or [])
+
+
+def _note_module_calls(call: ast.Call, info: ModuleInfo, structure: dict[str, list[str]]) -> None:
+    """``__all__.extend([...])``/``append`` and ``_import_structure["m"].extend([...])``."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("extend", "append") and call.args):
+        return
+    owner = func.value
+    values = _string_list(call.args[0]) if func.attr == "extend" else (
+        [call.args[0].value] if isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str) else None
+    )
+    if values is None:
+        return
+    if isinstance(owner, ast.Name) and owner.id == "__all__":
+        info.all = (info.all or []) + values
+    elif (
+        isinstance(owner, ast.Subscript)
+        and isinstance(owner.value, ast.Name)
+        and owner.value.id == "_import_structure"
+        and isinstance(owner.slice, ast.Constant)
+        and isinstance(owner.slice.value, str)
+    ):
+        structure.setdefault(owner.slice.value, []).extend(values)
+
+
+def _sets_lazy_module(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _dotted_text(node.func) in ("_LazyModule",):
+            return True
+    return False
+
+
+def _lazy_from_getattr(node: ast.FunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict]) -> None:
+    """Names a PEP 562 ``__getattr__`` provides, and where each comes from when visible."""
+    parameter = node.args.args[0].arg if node.args.args else "name"
+    listed = False
+    # 1. tables consulted by ``name in TABLE``
+    for sub in ast.walk(node):
+        if (
+            isinstance(sub, ast.Compare)
+            and isinstance(sub.left, ast.Name)
+            and sub.left.id == parameter
+            and len(sub.ops) == 1
+            and isinstance(sub.ops[0], ast.In)
+            and isinstance(sub.comparators[0], ast.Name)
+            and sub.comparators[0].id in dicts
+        ):
+            listed = True
+            for key, value in zip(dicts[sub.comparators[0].id].keys, dicts[sub.comparators[0].id].values):
+                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                    continue
+                target = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""
+                info.lazy[key.value] = _lazy_target(key.value, target, package)
+    # 2. ``if name == "X": ... return Y`` branches
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.If):
+            continue
+        test = sub.test
+        if not (
+            isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name)
+            and test.left.id == parameter
+            and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)
+            and isinstance(test.comparators[0], ast.Constant)
+            and isinstance(test.comparators[0].value, str)
+        ):
+            continue
+        listed = True
+        name = test.comparators[0].value
+        local: dict[str, str] = {}
+        returned: str | None = None
+        for statement in ast.walk(ast.Module(body=sub.body, type_ignores=[])):
+            if isinstance(statement, ast.ImportFrom):
+                origin = _absolute(package, statement.level, statement.module)
+                for alias in statement.names:
+                    local[alias.asname or alias.name] = f"{origin}:{alias.name}"
+            elif isinstance(statement, ast.Return) and isinstance(statement.value, ast.Name):
+                returned = statement.value.id
+        target = ""
+        if returned:
+            target = local.get(returned) or info.imports.get(returned, "")
+            if target and ":" not in target:
+                target = ""
+        info.lazy.setdefault(name, target)
+    if not listed:
+        info.dynamic_getattr = True
+
+
+def _lazy_target(name: str, value: str, package: str) -> str:
+    """A lazy-map value -> ``module:attr``: ``".x.y:Attr"``, ``"pkg.mod"``, ``"submodule"``."""
+    if not value:
+        return ""
+    module, _, attr = value.partition(":")
+    attr = attr or name
+    if module.startswith("."):
+        level = len(module) - len(module.lstrip("."))
+        module = _absolute(package, level, module.lstrip(".") or None)
+    elif "." not in module and package:
+        module = f"{package}.{module}"  # a submodule name (vllm.utils' deprecation table)
+    return f"{module}:{attr}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The index of a tree, cached
+
+
 def _sources_digest(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for file in files:
@@ -133,37 +800,57 @@ def _sources_digest(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def index_files(root: Path, files: list[Path]) -> dict[str, ModuleInfo]:
+    modules: dict[str, ModuleInfo] = {}
+    for file in files:
+        relative = file.relative_to(root)
+        name, is_package = module_name(relative)
+        parsed = parse_module(file)
+        modules[name] = (
+            _module_info(relative, parsed, is_package, name)
+            if parsed
+            else ModuleInfo(path=str(relative), is_package=is_package, parse_error="syntax error")
+        )
+    return modules
+
+
+def index_directory(root: Path, package: str, version: str = "local") -> TreeIndex:
+    """Index ``root/package`` without the disk cache (small trees: a plugin checkout, fixtures)."""
+    files = sorted((root / package).rglob("*.py")) if (root / package).is_dir() else []
+    return TreeIndex(root=root, package=package, version=version, modules=index_files(root, files))
+
+
 def build_index(tree: SourceTree) -> TreeIndex:
     """Index every module of ``tree``'s package, from the disk cache when unchanged."""
     files = sorted(tree.package_dir.rglob("*.py"))
     digest = _sources_digest(files)
-    cache = sources.cache_dir() / "index" / f"{tree.package}-{tree.version}-{digest}.json"
+    cache = sources.cache_dir() / "index" / f"{tree.package}-{tree.version}-f{INDEX_FORMAT}-{digest}.json"
     if cache.exists():
-        return _load(cache, tree.root)
+        loaded = _load(cache, tree.root)
+        if loaded is not None:
+            return loaded
     cache.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache) + ".lock"):
         if cache.exists():
-            return _load(cache, tree.root)
-        modules: dict[str, ModuleInfo] = {}
-        for file in files:
-            relative = file.relative_to(tree.root)
-            name, is_package = module_name(relative)
-            parsed = parse_module(file)
-            modules[name] = (
-                _module_info(relative, parsed, is_package, name)
-                if parsed
-                else ModuleInfo(path=str(relative), is_package=is_package)
-            )
+            loaded = _load(cache, tree.root)
+            if loaded is not None:
+                return loaded
+        modules = index_files(tree.root, files)
         index = TreeIndex(root=tree.root, package=tree.package, version=tree.version, modules=modules)
         payload = {"format": INDEX_FORMAT, "package": index.package, "version": index.version,
                    "modules": {name: asdict(info) for name, info in modules.items()}}
         temporary = cache.with_suffix(".tmp")
-        temporary.write_text(json.dumps(payload), encoding="utf-8")
+        temporary.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
         temporary.replace(cache)
         return index
 
 
-def _load(cache: Path, root: Path) -> TreeIndex:
-    payload = json.loads(cache.read_text(encoding="utf-8"))
-    modules = {name: ModuleInfo(**info) for name, info in payload["modules"].items()}
+def _load(cache: Path, root: Path) -> TreeIndex | None:
+    try:
+        payload = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if payload.get("format") != INDEX_FORMAT:
+        return None
+    modules = {name: ModuleInfo.from_dict(info) for name, info in payload["modules"].items()}
     return TreeIndex(root=root, package=payload["package"], version=payload["version"], modules=modules)
