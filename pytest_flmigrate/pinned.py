@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate import registries, sources, symbols
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.sources import PYPI_PREFIX, SourceTree
 
 _LOCATE = """
@@ -53,6 +54,11 @@ class Pinned:
     @cached_property
     def transformers_index(self) -> symbols.TreeIndex:
         return symbols.build_index(self.transformers)
+
+    @cached_property
+    def resolver(self) -> Resolver:
+        """Name resolution across the pinned vLLM and transformers indexes."""
+        return Resolver([self.index, self.transformers_index])
 
     @cached_property
     def architectures(self) -> dict[str, registries.Architecture]:

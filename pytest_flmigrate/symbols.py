@@ -380,7 +380,7 @@ def _short(node: ast.expr | None) -> str | None:
     return text if len(text) <= _DEFAULT_TEXT_LIMIT else text[: _DEFAULT_TEXT_LIMIT - 3] + "..."
 
 
-def function_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionInfo:
+def function_info(node: ast.FunctionDef | ast.AsyncFunctionDef, self_reads: list[str] | None = None) -> FunctionInfo:
     args = node.args
     params: list[Param] = []
     positional = [*args.posonlyargs, *args.args]
@@ -395,16 +395,10 @@ def function_info(node: ast.FunctionDef | ast.AsyncFunctionDef) -> FunctionInfo:
     if args.kwarg:
         params.append(Param(args.kwarg.arg, VAR_KEYWORD, annotation=_short(args.kwarg.annotation)))
     self_name = positional[0].arg if positional else None
-    reads = sorted(
-        {
-            sub.attr
-            for sub in ast.walk(node)
-            if isinstance(sub, ast.Attribute)
-            and isinstance(sub.ctx, ast.Load)
-            and isinstance(sub.value, ast.Name)
-            and sub.value.id == self_name
-        }
-    ) if self_name in ("self", "cls") else []
+    if self_reads is not None:
+        reads = self_reads
+    else:
+        reads = sorted(_self_attributes(node, self_name)[0]) if self_name in ("self", "cls") else []
     return FunctionInfo(
         name=node.name,
         line=_first_line(node),
@@ -473,14 +467,17 @@ def _class_info(node: ast.ClassDef, bindings: _Bindings) -> ClassInfo:
     info.is_dataclass = any(d in _DATACLASS_DECORATORS for d in info.decorators)
     for statement, _ in _walk_body(node.body):
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            method = function_info(statement)
+            arguments = [*statement.args.posonlyargs, *statement.args.args]
+            first = arguments[0].arg if arguments else None
+            reads, writes = _self_attributes(statement, first if first in ("self", "cls") else None)
+            method = function_info(statement, sorted(reads))
             previous = info.methods.get(statement.name)
             if previous is not None and method.kind == "property" and previous.kind == "property":
                 continue  # keep the getter of a property with setter
             if previous is not None and "overload" in method.decorators:
                 continue
             info.methods[statement.name] = method
-            _collect_self_assignments(statement, info.instance_attributes)
+            _collect_self_assignments(statement, info.instance_attributes, writes)
         elif isinstance(statement, ast.ClassDef):
             info.attributes[statement.name] = "class"
         elif isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
@@ -528,21 +525,17 @@ def _field_default(value: ast.expr | None) -> tuple[bool, bool]:
     return True, True
 
 
-def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]]) -> None:
-    args = [*method.args.posonlyargs, *method.args.args]
-    if not args:
-        return
-    self_name = args[0].arg
+def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: str | None) -> tuple[set[str], set[str]]:
+    """(attributes read, attributes assigned) through ``self_name`` in a method, in one walk."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    if not self_name:
+        return reads, writes
     for sub in ast.walk(method):
-        targets: list[ast.expr] = []
-        if isinstance(sub, ast.Assign):
-            targets = sub.targets
-        elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
-            targets = [sub.target]
-        elif isinstance(sub, (ast.For, ast.AsyncFor)):
-            targets = [sub.target]
-        elif isinstance(sub, ast.withitem) and sub.optional_vars is not None:
-            targets = [sub.optional_vars]
+        if isinstance(sub, ast.Attribute):
+            value = sub.value
+            if isinstance(value, ast.Name) and value.id == self_name:
+                (writes if isinstance(sub.ctx, ast.Store) else reads).add(sub.attr)
         elif (
             isinstance(sub, ast.Call)
             and isinstance(sub.func, ast.Name)
@@ -553,17 +546,13 @@ def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, fo
             and isinstance(sub.args[1], ast.Constant)
             and isinstance(sub.args[1].value, str)
         ):
-            _add(found, sub.args[1].value, method.name)
-            continue
-        for target in targets:
-            for node in ast.walk(target):
-                if (
-                    isinstance(node, ast.Attribute)
-                    and isinstance(node.value, ast.Name)
-                    and node.value.id == self_name
-                    and isinstance(node.ctx, ast.Store)
-                ):
-                    _add(found, node.attr, method.name)
+            writes.add(sub.args[1].value)
+    return reads, writes
+
+
+def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]], writes: set[str]) -> None:
+    for attribute in sorted(writes):
+        _add(found, attribute, method.name)
 
 
 def _add(found: dict[str, list[str]], attribute: str, method: str) -> None:
