@@ -17,6 +17,8 @@ from pytest_flmigrate.symbols import parse_module
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
 CONFIG_REGISTRY = Path("transformers_utils/config.py")
 TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
+# transformers >= 5 generates the table into this module; configuration_auto.py imports and amends it.
+TRANSFORMERS_AUTO_MAPPINGS = Path("models/auto/auto_mappings.py")
 # Registry tables that alias other tables or route to the Transformers backend.
 _SKIPPED_TABLES = {"_VLLM_MODELS", "_TRANSFORMERS_SUPPORTED_MODELS", "_TRANSFORMERS_BACKEND_MODELS"}
 
@@ -117,12 +119,28 @@ def _mapping_of(value: ast.AST) -> dict[str, str]:
 
 
 def transformers_config_mapping(transformers_dir: Path) -> dict[str, str]:
-    """model_type -> config class name from transformers' ``CONFIG_MAPPING_NAMES``."""
-    tree = parse_module(transformers_dir / TRANSFORMERS_CONFIG_MAPPING)
-    if tree is None:
-        return {}
-    for node in tree.body:
-        target, value = _assignment(node)
-        if target == "CONFIG_MAPPING_NAMES" and value is not None:
-            return _mapping_of(value)
-    return {}
+    """model_type -> config class name from transformers' ``CONFIG_MAPPING_NAMES``.
+
+    Before transformers 5 the table is a literal in ``configuration_auto.py``; from 5 on it is
+    generated into ``auto_mappings.py`` and ``configuration_auto.py`` adds entries to it
+    (``CONFIG_MAPPING_NAMES.update({...})`` and a reassignment that spreads the old table).
+    """
+    mapping: dict[str, str] = {}
+    for relative in (TRANSFORMERS_AUTO_MAPPINGS, TRANSFORMERS_CONFIG_MAPPING):
+        path = transformers_dir / relative
+        tree = parse_module(path) if path.exists() else None
+        for node in tree.body if tree is not None else ():
+            target, value = _assignment(node)
+            if target == "CONFIG_MAPPING_NAMES" and value is not None:
+                mapping.update(_mapping_of(value))
+            elif (
+                isinstance(node, ast.Expr)
+                and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Attribute)
+                and node.value.func.attr == "update"
+                and isinstance(node.value.func.value, ast.Name)
+                and node.value.func.value.id == "CONFIG_MAPPING_NAMES"
+            ):
+                for argument in node.value.args:
+                    mapping.update(_mapping_of(argument))
+    return mapping
