@@ -1,0 +1,136 @@
+"""One prompt through the selected phase: collect (or reuse) GT and local results, compare.
+
+Servers are given as providers (callables returning a URL or a :class:`ServerRef`), called only
+when a request is due: a phase that needs no server (``compare``, or ``all`` with every GT
+result saved) never starts or contacts one. In the suite the providers are the fixtures
+``gt_server`` and ``local_server_url``, requested on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pytest_flmigrate.e2e.client import SEED, TOP_LOGPROBS, OpenAIClient
+from pytest_flmigrate.e2e.compare import Comparison, compare
+from pytest_flmigrate.e2e.generation import Generation
+from pytest_flmigrate.e2e.prompts import Prompt
+from pytest_flmigrate.e2e.results import ResultStore, phase_plan
+from pytest_flmigrate.errors import FlmigrateError
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    """A server to send requests to: its URL, how it came to be, and the fix for a connection error."""
+
+    url: str
+    source: str = ""
+    hint: str = ""
+
+
+DEFAULT_HINTS = {
+    "gt": "start it or check --gt-url",
+    "local": "start it (step 10, vllm serve with the plugin) or check --port",
+}
+LABELS = {"gt": "GT", "local": "local"}
+ServerProvider = Callable[[], "ServerRef | str"]
+
+
+@dataclass(frozen=True)
+class PromptOutcome:
+    prompt: Prompt
+    phase: str
+    comparison: Comparison | None
+    sides: dict[str, str]  # side -> collected / reused / saved
+    tokens: dict[str, int]
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison is None or self.comparison.passed
+
+    def summary(self) -> dict:
+        base = {"kind": self.prompt.kind, "phase": self.phase, **{side: how for side, how in self.sides.items()}}
+        if self.comparison is None:
+            return {"verdict": "collected", **base, "tokens": self.tokens}
+        return {**self.comparison.summary(), **base}
+
+    def message(self) -> str:
+        if self.comparison is not None:
+            return self.comparison.report()
+        collected = ", ".join(f"{side} {self.sides[side]} ({count} tokens)" for side, count in self.tokens.items())
+        return f"{self.prompt.id}: {collected}; no comparison in --e2e-phase {self.phase}"
+
+
+class Runner:
+    """Runs prompts for one model: its result store, the phase, and a client per server used."""
+
+    def __init__(self, store: ResultStore, *, phase: str, token_match_count: int, max_tokens: int,
+                 client_options: dict | None = None) -> None:
+        self.store, self.phase = store, phase
+        self.plan = phase_plan(phase)
+        self.count, self.max_tokens = token_match_count, max_tokens
+        self.client_options = dict(client_options or {})
+        self.clients: dict[str, OpenAIClient] = {}
+        self.request = {"max_tokens": max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
+        store.info.update({"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens})
+
+    def client(self, side: str, provider: ServerProvider) -> OpenAIClient:
+        """The client of ``side``, made on first use from ``provider`` (which may start the server)."""
+        if side not in self.clients:
+            ref = provider()
+            ref = ServerRef(ref) if isinstance(ref, str) else ref
+            self.clients[side] = OpenAIClient(
+                ref.url, label=LABELS[side], hint=ref.hint or DEFAULT_HINTS[side], **self.client_options
+            )
+            self.store.info[side] = {"url": self.clients[side].base, **({"source": ref.source} if ref.source else {})}
+        return self.clients[side]
+
+    def _collect(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
+        client = self.client(side, provider)
+        generation = client.chat(prompt, self.max_tokens)
+        self.store.info[side]["model"] = generation.model
+        self.store.save(side, prompt, generation, self.request, {"url": client.base, "model": generation.model})
+        return generation
+
+    def run(self, prompt: Prompt, servers: Mapping[str, ServerProvider]) -> PromptOutcome:
+        """Collect, reuse or load what the phase says, compare if it says so; records the outcome.
+
+        ``servers`` maps ``gt`` and ``local`` to providers; only the ones the phase needs are called.
+        """
+        try:
+            outcome = self._run(prompt, servers)
+        except FlmigrateError as exc:
+            self.store.record(prompt.id, {"verdict": "error", "kind": prompt.kind, "phase": self.phase,
+                                          "reason": exc.message})
+            raise
+        self.store.record(prompt.id, outcome.summary())
+        return outcome
+
+    def needs(self, side: str, prompt: Prompt) -> bool:
+        """Whether running ``prompt`` will send a request to ``side``'s server."""
+        if side == "gt":
+            return self.plan.collect_gt and not (self.plan.reuse_gt and self.store.reusable("gt", prompt, self.request))
+        return self.plan.collect_local
+
+    def skip(self, prompt: Prompt, reason: str) -> None:
+        self.store.record(prompt.id, {"verdict": "skipped", "kind": prompt.kind, "phase": self.phase, "reason": reason})
+
+    def _run(self, prompt: Prompt, servers: Mapping[str, ServerProvider]) -> PromptOutcome:
+        plan = self.plan
+        found: dict[str, Generation] = {}
+        sides: dict[str, str] = {}
+        if plan.collect_gt:
+            saved = self.store.reusable("gt", prompt, self.request) if plan.reuse_gt else None
+            if saved is not None:
+                found["gt"], sides["gt"] = saved.generation, "reused"
+            else:
+                found["gt"], sides["gt"] = self._collect("gt", prompt, servers["gt"]), "collected"
+        if plan.collect_local:
+            found["local"], sides["local"] = self._collect("local", prompt, servers["local"]), "collected"
+        if not plan.compare:
+            return PromptOutcome(prompt, self.phase, None, sides, {s: g.length for s, g in found.items()})
+        for side in ("gt", "local"):
+            if side not in found:
+                found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
+        comparison = compare(prompt.id, found["gt"], found["local"], self.count)
+        return PromptOutcome(prompt, self.phase, comparison, sides, {s: g.length for s, g in found.items()})
