@@ -1,0 +1,49 @@
+"""Waiting, bounded, for a server's ``/health``, while watching that its process still lives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from pytest_flmigrate.errors import FlmigrateError
+
+
+def is_healthy(url: str, timeout: float = 5.0) -> bool:
+    """True when ``url/health`` answers 200."""
+    try:
+        return requests.get(url.rstrip("/") + "/health", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def wait_healthy(
+    url: str,
+    *,
+    timeout: float,
+    label: str,
+    alive: Callable[[], bool] | None = None,
+    log_tail: Callable[[], str] = lambda: "",
+    log_hint: str = "",
+    interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Seconds until ``url/health`` answered 200; raises one line (log tail as detail) when the
+    process dies first or ``timeout`` seconds pass."""
+    start = clock()
+    while True:
+        if is_healthy(url, timeout=min(5.0, max(interval, 1.0))):
+            return clock() - start
+        if alive is not None and not alive():
+            raise FlmigrateError(
+                f"{label} server exited before {url}/health answered{'; see ' + log_hint if log_hint else ''}",
+                log_tail(),
+            )
+        if clock() - start >= timeout:
+            raise FlmigrateError(
+                f"{label} server {url}: not healthy within {timeout:.0f} s{'; see ' + log_hint if log_hint else ''}",
+                log_tail(),
+            )
+        sleep(interval)

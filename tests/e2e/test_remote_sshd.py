@@ -1,0 +1,264 @@
+"""The remote GT over a REAL OpenSSH server on loopback, started here (marker ``remote``).
+
+sshd runs as the current user on 127.0.0.1 with a non-default port, its own fresh host key and
+an authorized key made by the test; nothing is installed here (``scripts/ci-services``
+installs sshd; without it these tests skip saying so). ``python -m http.server`` stands in
+for the GT *process* to exercise start, health, status, logs and stop; real vLLM GT servers
+are the runtime tier's business.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.e2e import health
+from pytest_flmigrate.e2e.gt_config import GTConfig, parse_gt_config
+from pytest_flmigrate.e2e.remote import RemoteGT, RemoteProcess
+from pytest_flmigrate.e2e.ssh import SSHTarget, connect
+from pytest_flmigrate.errors import FlmigrateError
+from tests.e2e.remote_helpers import free_port, http_server_argv, pid_alive, port_open, wait_until
+
+pytestmark = pytest.mark.remote
+
+
+def find_sshd() -> str | None:
+    found = shutil.which("sshd")
+    if found:
+        return found
+    return next((path for path in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.access(path, os.X_OK)), None)
+
+
+@dataclass(frozen=True)
+class SSHServer:
+    port: int
+    user: str
+    client_key: Path
+    other_key: Path  # a key sshd does not accept
+    known_hosts: Path  # the right host key
+    wrong_known_hosts: Path  # another key for the same [host]:port
+    empty_known_hosts: Path
+    log: Path
+
+    @property
+    def target(self) -> SSHTarget:
+        return SSHTarget(self.user, "127.0.0.1", self.port)
+
+
+def keygen(path: Path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "flmigrate-test", "-f", str(path)],
+                   check=True, capture_output=True)
+    return path.with_suffix(".pub").read_text().split()[0:2]
+
+
+def wait_for_banner(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                if sock.recv(64).startswith(b"SSH-"):
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    binary = find_sshd()
+    if binary is None:
+        pytest.skip("sshd not installed: run scripts/ci-services (installs openssh-server)")
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen not installed: run scripts/ci-services")
+    if os.geteuid() == 0 and not Path("/run/sshd").is_dir():
+        pytest.skip("sshd run as root needs /run/sshd (privilege separation): run scripts/ci-services")
+    home = tmp_path_factory.mktemp("sshd")
+    host_type, host_key = keygen(home / "host_key")
+    other_type, other_host_key = keygen(home / "other_host_key")
+    keygen(home / "client_key")
+    keygen(home / "other_key")
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    port = free_port()
+    (home / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_type} {host_key}\n")
+    (home / "wrong_known_hosts").write_text(f"[127.0.0.1]:{port} {other_type} {other_host_key}\n")
+    (home / "empty_known_hosts").write_text("")
+    config = home / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {home / 'host_key'}", f"PidFile {home / 'sshd.pid'}",
+        f"AuthorizedKeysFile {home / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
+        "LogLevel VERBOSE", "",
+    ]))
+    log = home / "sshd.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([binary, "-D", "-e", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        if not wait_for_banner(port, proc):
+            pytest.fail(f"sshd did not come up on 127.0.0.1:{port}:\n{log.read_text()}")
+        yield SSHServer(port, getpass.getuser(), home / "client_key", home / "other_key", home / "known_hosts",
+                        home / "wrong_known_hosts", home / "empty_known_hosts", log)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def shell_for(sshd: SSHServer, **options):
+    return connect(sshd.target, key_file=options.pop("key_file", sshd.client_key),
+                   known_hosts=options.pop("known_hosts", sshd.known_hosts), timeout=options.pop("timeout", 5), **options)
+
+
+def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
+    shell = shell_for(sshd)
+    try:
+        assert shell.run("echo $((6*7))").out.strip() == "42"
+        process = RemoteProcess(shell, str(tmp_path / "remote state"), "gt-server")
+        port = free_port()
+        started = process.start(http_server_argv(port, tmp_path / "www"))
+        health.wait_healthy(f"http://127.0.0.1:{port}", timeout=30, label="GT",
+                            alive=lambda: process.status() == "running", interval=0.2)
+        assert process.status() == "running"
+        assert os.getsid(started.pid) == started.pid  # detached from the SSH session
+        assert wait_until(lambda: "GET /health" in process.logs(10))
+    finally:
+        shell.close()
+    # the server outlives the SSH connection that started it; a new connection stops it
+    assert pid_alive(started.pid) and port_open(port)
+    shell = shell_for(sshd)
+    try:
+        again = RemoteProcess(shell, str(tmp_path / "remote state"), "gt-server")
+        again.started = started
+        assert again.stop(grace=5) == "stopped"
+    finally:
+        shell.close()
+    assert wait_until(lambda: not pid_alive(started.pid), 5) and not port_open(port)
+
+
+def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
+    port = free_port()
+    www = tmp_path / "www"
+    http_server_argv(port, www)  # writes www/health
+    # http.server stands in for the GT process: a shim drops the vLLM arguments RemoteGT appends
+    # (--model M --host H --port P) after printing what it got.
+    shim = ('echo "model=$3 host=$5 port=$7 gpus=$CUDA_VISIBLE_DEVICES mark=$GT_MARK"; '
+            'exec "$0" -u -m http.server --bind "$5" --directory "$1" "$7"')
+    config = parse_gt_config({
+        "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "connect_timeout": 5,
+        "command": ["sh", "-c", shim, sys.executable, str(www)], "model": "/weights/it's a model",
+        "host": "127.0.0.1", "port": port, "env": {"GT_MARK": "a b$(x)"}, "gpu_ids": [0, 1],
+        "state_dir": str(tmp_path / "gt state"), "health_timeout": 30,
+    })
+    gt = RemoteGT(sshd.target, config, model=config.model)
+    try:
+        assert gt.url == f"http://127.0.0.1:{port}"
+        started = gt.start()
+        assert gt.wait_healthy(interval=0.2) < 30
+        assert gt.status() == "running"
+        assert f"model=/weights/it's a model host=127.0.0.1 port={port} gpus=0,1 mark=a b$(x)" in gt.logs(20)
+        assert gt.stop() == "stopped"
+        assert gt.status() == "absent"
+        assert wait_until(lambda: not pid_alive(started.pid), 5)
+    finally:
+        gt.stop()
+        gt.close()
+
+
+def test_remote_gt_that_dies_reports_the_remote_log(sshd, tmp_path):
+    config = GTConfig(key_file=sshd.client_key, known_hosts=sshd.known_hosts, connect_timeout=5,
+                      command=(sys.executable, "-c", "import sys; print('CUDA out of memory'); sys.exit(1)"),
+                      state_dir=str(tmp_path / "st"), port=free_port(), health_timeout=30)
+    gt = RemoteGT(sshd.target, config, model="/w")
+    try:
+        gt.start()
+        with pytest.raises(FlmigrateError) as caught:
+            gt.wait_healthy(interval=0.2)
+        assert caught.value.message.startswith(f"GT server exited before {gt.url}/health answered; see ")
+        assert "CUDA out of memory" in caught.value.detail
+    finally:
+        gt.stop()
+        gt.close()
+
+
+def test_unknown_host_key_is_refused(sshd):
+    with pytest.raises(FlmigrateError) as caught:
+        shell_for(sshd, known_hosts=sshd.empty_known_hosts)
+    message = caught.value.message
+    assert message.startswith(f"GT host {sshd.target}: host key not in {sshd.empty_known_hosts} (ssh-ed25519 SHA256:")
+    assert f"ssh-keyscan -p {sshd.port} 127.0.0.1 >> {sshd.empty_known_hosts}" in message
+    assert "insecure_skip_host_key_check" in message and "\n" not in str(caught.value)
+    assert sshd.empty_known_hosts.read_text() == ""  # nothing was added
+
+
+def test_wrong_host_key_is_refused(sshd):
+    before = sshd.wrong_known_hosts.read_text()
+    with pytest.raises(FlmigrateError) as caught:
+        shell_for(sshd, known_hosts=sshd.wrong_known_hosts)
+    assert caught.value.message.startswith(f"GT host {sshd.target}: host key does NOT match {sshd.wrong_known_hosts}")
+    assert "refusing to connect" in caught.value.message
+    assert sshd.wrong_known_hosts.read_text() == before
+
+
+def test_explicit_opt_out_connects_without_recording_the_key(sshd):
+    shell = shell_for(sshd, known_hosts=sshd.empty_known_hosts, insecure=True)
+    try:
+        assert shell.run("echo ok").out.strip() == "ok"
+    finally:
+        shell.close()
+    assert sshd.empty_known_hosts.read_text() == ""
+
+
+def test_unauthorized_key_is_one_line(sshd):
+    with pytest.raises(FlmigrateError, match=f"authentication as {sshd.user} failed with key {sshd.other_key}; authorize the key"):
+        shell_for(sshd, key_file=sshd.other_key)
+
+
+def test_missing_key_file(sshd, tmp_path):
+    with pytest.raises(FlmigrateError, match="key file .*nope does not exist"):
+        shell_for(sshd, key_file=tmp_path / "nope")
+
+
+def test_unreachable_hosts_fail_fast(sshd):
+    closed = SSHTarget(sshd.user, "127.0.0.1", free_port())
+    started = time.monotonic()
+    with pytest.raises(FlmigrateError, match=f"^GT host {closed}: connection refused; is sshd running there"):
+        connect(closed, key_file=sshd.client_key, known_hosts=sshd.known_hosts, timeout=5)
+    assert time.monotonic() - started < 2
+
+    silent = socket.socket()  # accepts connections, never speaks SSH
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    mute = SSHTarget(sshd.user, "127.0.0.1", silent.getsockname()[1])
+    started = time.monotonic()
+    try:
+        with pytest.raises(FlmigrateError, match=f"^GT host {mute}: no SSH handshake within 1 s; is an SSH server listening"):
+            connect(mute, key_file=sshd.client_key, known_hosts=sshd.known_hosts, timeout=1)
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in accepted:
+            sock.close()
+        silent.close()
+
+    started = time.monotonic()
+    with pytest.raises(FlmigrateError, match=r"^GT host .*@192\.0\.2\.1:22: "):  # TEST-NET-1: never routed
+        connect(SSHTarget(sshd.user, "192.0.2.1"), key_file=sshd.client_key, timeout=1)
+    assert time.monotonic() - started < 5
