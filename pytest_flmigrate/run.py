@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pytest_flmigrate import bridge, discover, migrate, patterns, register, sources, symbols, upstream
 from pytest_flmigrate.e2e.results import ResultStore
+from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.patches import select_patches
@@ -203,6 +204,11 @@ class ModelRun:
         if result.changed:
             atomic_write(init, result.source)
         return result
+
+    @memoized
+    def e2e(self) -> ResultStore:
+        """Step 11: saved GT/local results under reports/<model>/e2e/ and each prompt's outcome."""
+        return ResultStore(self.report_dir / "e2e")
 
     @memoized
     def e2e(self) -> ResultStore:

@@ -68,6 +68,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--token-match-count", "tokens that must match in E2E", "int", 32),
     Option("--max-tokens", "tokens generated per E2E request", "int", 256),
     Option("--e2e-phase", "E2E phase: gt, local, compare or all", default="all"),
+    Option("--e2e-prompts", "E2E prompts from this JSON file instead of the built-in set"),
 )
 
 
@@ -98,6 +99,7 @@ class Settings:
     token_match_count: int
     max_tokens: int
     e2e_phase: str
+    e2e_prompts: Path | None
 
 
 def add_options(group) -> None:
@@ -164,7 +166,7 @@ def _typed(option: Option, value: object) -> object:
         return bool(value)
     if option.key in ("serve_args", "bench_args"):
         return tuple(value) if isinstance(value, list) else tuple(shlex.split(str(value or "")))
-    if option.key in ("reports_dir", "gt_config") and value is not None:
+    if option.key in ("reports_dir", "gt_config", "e2e_prompts") and value is not None:
         return Path(str(value)).expanduser()
     return None if value is None else str(value)
 
@@ -206,6 +208,24 @@ def _validate(settings: Settings) -> None:
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     if settings.gt_config is not None and not settings.gt_config.exists():
         raise FlmigrateError(f"--gt-config {settings.gt_config}: no such file")
+    _validate_e2e_files(settings)
+
+
+def _validate_e2e_files(settings: Settings) -> None:
+    """--gt-config and --e2e-prompts are read now, so a bad file fails the run at once."""
+    from pytest_flmigrate.e2e import client, gt_config, prompts
+
+    if settings.gt_url:
+        client.base_url(settings.gt_url, "--gt-url")
+    if settings.gt_config is not None:
+        if not settings.gt_ssh:
+            raise FlmigrateError(f"--gt-config {settings.gt_config}: only used with --gt-ssh USER@HOST[:PORT]; pass both")
+        gt_config.load_gt_config(settings.gt_config)
+    if settings.e2e_prompts is not None and not prompts.prompts_for(settings.e2e_prompts, settings.e2e_mode):
+        raise FlmigrateError(
+            f"--e2e-prompts {settings.e2e_prompts}: no prompt of --e2e-mode {settings.e2e_mode} in it "
+            "(prompts with an image are multimodal); add some or change --e2e-mode"
+        )
 
 
 def setting_names() -> list[str]:

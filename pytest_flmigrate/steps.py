@@ -24,5 +24,5 @@ STEPS: dict[int, Step] = {
     8: Step("functional tests", "functional", (5,), False),
     9: Step("benchmark", "benchmark", (5,), False),
     10: Step("serve and request", "serve", (5,), False),
-    11: Step("E2E token comparison", "e2e", (10,), False),
+    11: Step("E2E token comparison", "e2e", (10,), True),
 }

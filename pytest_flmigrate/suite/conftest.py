@@ -34,3 +34,36 @@ def migrated_files(model_run):
 def registration(model_run):
     """Step 5: register_model() edited for the unit's architectures (and config bridge)."""
     return model_run.registration()
+
+
+@pytest.fixture(scope="session")
+def local_server_url(model_run) -> str:
+    """The plugin's own server that step 11 compares: step 10's, on --port.
+
+    The contract between steps 10 and 11 is this fixture's name and its value, a base URL
+    string; step 10's server fixture may take over its body. Step 11 asks for it only when a
+    local request is due (never in --e2e-phase compare or gt).
+    """
+    return f"http://127.0.0.1:{model_run.settings.port}"
+
+
+@pytest.fixture(scope="session")
+def gt_server(model_run, request, tmp_path_factory):
+    """Step 11: the ground-truth server of --gt-url / --gt-python / --gt-ssh, started on first use
+    and stopped at session end if this run started it."""
+    from pytest_flmigrate.e2e.gt import GroundTruth
+
+    ground_truth = GroundTruth(model_run.settings, log_dir=model_run.report_dir / "logs",
+                               scratch=tmp_path_factory.mktemp("gt-scratch"))
+    request.addfinalizer(ground_truth.close)
+    return ground_truth.start()
+
+
+@pytest.fixture(scope="session")
+def e2e_runner(model_run):
+    """Step 11: runs each prompt through --e2e-phase, saving results under reports/<model>/e2e/."""
+    from pytest_flmigrate.e2e.runner import Runner
+
+    settings = model_run.settings
+    return Runner(model_run.e2e(), phase=settings.e2e_phase, token_match_count=settings.token_match_count,
+                  max_tokens=settings.max_tokens)
