@@ -1,0 +1,57 @@
+"""Small libcst helpers the catalog patches share: dotted names and comma-separated lists."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from typing import TypeVar
+
+import libcst as cst
+
+Item = TypeVar("Item", cst.ImportAlias, cst.Arg)
+
+
+def dotted_name(node: cst.BaseExpression | None) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, None for anything else."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = dotted_name(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def dotted(name: str) -> cst.Name | cst.Attribute:
+    """The expression node for a dotted name such as ``vllm_fl.configs.qwen3_5``."""
+    head, _, last = name.rpartition(".")
+    if not head:
+        return cst.Name(last)
+    return cst.Attribute(value=dotted(head), attr=cst.Name(last))
+
+
+def drop_items(items: Sequence[Item], drop: Container[int]) -> list[Item]:
+    """``items`` (import aliases or call arguments) without the positions in ``drop``.
+
+    When the last item goes, the new last item takes the old last item's comma, so a
+    trailing comma and the line break before the closing parenthesis survive (or no
+    comma is left where there was none). A comment after the new last item is kept.
+    """
+    kept = [item for index, item in enumerate(items) if index not in drop]
+    if not kept or kept[-1] is items[-1]:
+        return kept
+    return [*kept[:-1], kept[-1].with_changes(comma=_last_comma(kept[-1].comma, items[-1].comma))]
+
+
+def _last_comma(
+    own: cst.Comma | cst.MaybeSentinel, closing: cst.Comma | cst.MaybeSentinel
+) -> cst.Comma | cst.MaybeSentinel:
+    if not isinstance(closing, cst.Comma):
+        return closing
+    own_after = own.whitespace_after if isinstance(own, cst.Comma) else None
+    closing_after = closing.whitespace_after
+    if isinstance(own_after, cst.ParenthesizedWhitespace) and isinstance(
+        closing_after, cst.ParenthesizedWhitespace
+    ):
+        return closing.with_changes(
+            whitespace_after=closing_after.with_changes(first_line=own_after.first_line)
+        )
+    return closing

@@ -1,0 +1,42 @@
+"""Shared helper for the patch tests: run one catalog module's transformer on a source string."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from types import ModuleType
+
+import libcst as cst
+import pytest
+from packaging.version import Version
+
+from pytest_flmigrate.patches.base import PatchContext
+
+MODEL_MODULE = "vllm.model_executor.models.qwen3_5"
+
+
+def run_patch(
+    module: ModuleType,
+    source: str,
+    *,
+    module_name: str = MODEL_MODULE,
+    is_package: bool = False,
+    module_map: dict[str, str] | None = None,
+    name_map: dict[tuple[str, str], str] | None = None,
+) -> tuple[str, int]:
+    """(rewritten source, rewrite count) for ``source`` (dedented first)."""
+    context = PatchContext(
+        module=module_name,
+        pinned_version=Version("0.13.0"),
+        is_package=is_package,
+        module_map=module_map or {},
+        name_map=name_map or {},
+    )
+    transformer = module.Transformer(context)
+    tree = cst.parse_module(textwrap.dedent(source)).visit(transformer)
+    return tree.code, transformer.count
+
+
+@pytest.fixture
+def rewrite() -> Callable[..., tuple[str, int]]:
+    return run_patch
