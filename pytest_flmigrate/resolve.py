@@ -142,16 +142,70 @@ class Member:
     function: FunctionInfo | None = None
 
 
+# What external bases (outside every index) are known to provide. A lookup passing an external
+# base not listed here stops with an "unknown" answer: nothing is claimed about it.
+_NN_MODULE_MEMBERS = frozenset(
+    """__init__ __call__ __getattr__ __setattr__ __delattr__ __dir__ __repr__ __setstate__
+    __getstate__ _apply _call_impl _get_name _load_from_state_dict _named_members _parameters
+    _buffers _modules _non_persistent_buffers_set _forward_hooks _forward_pre_hooks
+    _backward_hooks _state_dict_hooks _load_state_dict_pre_hooks _version _is_full_backward_hook
+    _save_to_state_dict _register_state_dict_hook _register_load_state_dict_pre_hook
+    _compiled_call_impl _wrapped_call_impl
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda
+    double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children
+    named_modules named_parameters parameters register_backward_hook register_buffer
+    register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state
+    set_submodule share_memory state_dict to to_empty train training type xpu zero_grad""".split()
+)
+KNOWN_EXTERNAL_MEMBERS: dict[str, frozenset[str]] = {
+    "torch.nn.Module": _NN_MODULE_MEMBERS,
+    "torch.nn.modules.module.Module": _NN_MODULE_MEMBERS,
+    "nn.Module": _NN_MODULE_MEMBERS,
+    "builtins.object": frozenset({"__init__", "__class__", "__dict__", "__doc__", "__module__"}),
+    "typing.Protocol": frozenset(),
+    "typing_extensions.Protocol": frozenset(),
+    "typing.Generic": frozenset(),
+    "abc.ABC": frozenset(),
+    "ABC": frozenset(),
+    "Generic": frozenset(),
+    "Protocol": frozenset(),
+    "object": frozenset(),
+}
+# ``__init__`` signatures of known external bases: nn.Module takes anything it is given
+# (``*args, **kwargs`` since torch 2.0), object takes nothing.
+_UNKNOWN = "unknown"
+
+
 @dataclass
 class Mro:
-    """Classes of an MRO found in the indexes, plus the bases that could not be followed."""
+    """A class's MRO (C3) over the indexes: ``(module, ClassInfo)`` for indexed classes, a
+    dotted name (str) for bases outside every index, in lookup order."""
 
-    classes: list[tuple[str, ClassInfo]] = field(default_factory=list)  # (module, class)
-    external: list[str] = field(default_factory=list)  # references outside every index
+    entries: list[tuple[str, ClassInfo] | str] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[tuple[str, ClassInfo]]:
+        return [entry for entry in self.entries if not isinstance(entry, str)]
+
+    @property
+    def external(self) -> list[str]:
+        return [entry for entry in self.entries if isinstance(entry, str)]
 
     @property
     def complete(self) -> bool:
-        return not self.external
+        """Every external base is one whose members are known (nn.Module, Protocol, ...)."""
+        return all(entry in KNOWN_EXTERNAL_MEMBERS for entry in self.external)
+
+    def after(self, module: str, class_name: str) -> Mro:
+        """The MRO past ``module.class_name`` (what ``super(Class, self)`` searches)."""
+        for position, entry in enumerate(self.entries):
+            if not isinstance(entry, str) and (entry[0], entry[1].name) == (module, class_name):
+                return Mro(self.entries[position + 1 :])
+        return Mro([])
 
 
 class Resolver:
@@ -163,6 +217,8 @@ class Resolver:
             self.indexes.setdefault(index.package, index)
         self._locate_cache: dict[tuple[str, str], tuple[Symbol, ...]] = {}
         self._resolve_cache: dict[tuple[str, str], Symbol | None] = {}
+        self._mro_cache: dict[tuple[str, str], Mro] = {}
+        self._member_names: frozenset[str] | None = None
 
     # -- modules -------------------------------------------------------------------------------
 
@@ -365,33 +421,60 @@ class Resolver:
         return info.functions.get(symbol.name) if info else None
 
     def mro(self, module: str, class_name: str) -> Mro:
-        """The class and its bases, depth-first left-to-right without repeats (close to C3
-        for the single-inheritance-heavy code of vLLM), with bases no index covers listed."""
-        result = Mro()
-        seen: set[tuple[str, str]] = set()
+        """The MRO of ``module.class_name`` by C3 linearization (depth-first order when the
+        hierarchy has no consistent C3 order); empty when the class is not indexed."""
+        key = (module, class_name)
+        if key not in self._mro_cache:
+            self._mro_cache[key] = Mro(self._linearize(module, class_name, frozenset()))
+        return self._mro_cache[key]
 
-        def visit(mod: str, cls: ClassInfo) -> None:
-            if (mod, cls.name) in seen:
-                return
-            seen.add((mod, cls.name))
-            result.classes.append((mod, cls))
-            for base in cls.bases:
-                symbol = self.resolve_ref(base)
-                info = self.class_of(symbol)
-                if info is not None:
-                    visit(symbol.module, info)
-                elif base not in result.external:
-                    result.external.append(symbol.qualname if symbol is not None and symbol.kind == "external" else base)
-
+    def _linearize(self, module: str, class_name: str, active: frozenset) -> list:
         info = self.module(module)
         cls = info.classes.get(class_name) if info else None
-        if cls is not None:
-            visit(module, cls)
-        return result
+        if cls is None or (module, class_name) in active:
+            return []
+        active = active | {(module, class_name)}
+        sequences: list[list] = []
+        direct: list = []
+        for base in cls.bases:
+            symbol = self.resolve_ref(base)
+            base_info = self.class_of(symbol)
+            if base_info is not None:
+                linear = self._linearize(symbol.module, base_info.name, active)
+                if linear:
+                    sequences.append(linear)
+                    direct.append(linear[0])
+                continue
+            name = symbol.qualname if symbol is not None and symbol.kind == "external" else base
+            sequences.append([name])
+            direct.append(name)
+        head = (module, cls)
+        merged = _c3_merge([*sequences, direct])
+        if merged is None:  # inconsistent hierarchy: fall back to depth-first without repeats
+            merged = []
+            for sequence in sequences:
+                for entry in sequence:
+                    if not any(_same(entry, other) for other in merged):
+                        merged.append(entry)
+        return [head, *merged]
 
     def find_member(self, module: str, class_name: str, name: str, mro: Mro | None = None) -> Member | None:
-        """``name`` on the class or an indexed base: methods first, then attributes."""
-        for owner_module, cls in (mro or self.mro(module, class_name)).classes:
+        """``name`` on the class or its bases, in MRO order.
+
+        Returns None when no class of the MRO has it and every external base is known not to
+        (so the attribute is missing); a Member of kind ``external`` when a known external base
+        (nn.Module) provides it; a Member of kind ``unknown`` when an external base of unknown
+        content comes first (nothing can be claimed).
+        """
+        for entry in (mro if mro is not None else self.mro(module, class_name)).entries:
+            if isinstance(entry, str):
+                known = KNOWN_EXTERNAL_MEMBERS.get(entry)
+                if known is None:
+                    return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], name, _UNKNOWN)
+                if name in known:
+                    return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], name, "external")
+                continue
+            owner_module, cls = entry
             if name in cls.methods:
                 function = cls.methods[name]
                 kind = function.kind if function.kind != "function" else "method"
@@ -405,21 +488,79 @@ class Resolver:
                 return Member(owner_module, cls.name, name, "instance")
         return None
 
+    def has_dynamic_getattr(self, mro: Mro) -> bool:
+        """A class of the MRO (other than nn.Module's) defines ``__getattr__``."""
+        return any("__getattr__" in cls.methods or "__getattribute__" in cls.methods for _, cls in mro.classes)
+
     def members(self, module: str, class_name: str) -> set[str]:
         names: set[str] = set()
-        for _, cls in self.mro(module, class_name).classes:
+        for entry in self.mro(module, class_name).entries:
+            if isinstance(entry, str):
+                names |= KNOWN_EXTERNAL_MEMBERS.get(entry, frozenset())
+                continue
+            _, cls = entry
             names |= set(cls.methods) | set(cls.attributes) | set(cls.instance_attributes) | {f.name for f in cls.fields}
         return names
 
     def constructor(self, module: str, class_name: str) -> tuple[Member | None, Mro]:
-        """The ``__init__`` a call of the class runs (dataclasses: a synthesized one)."""
+        """The ``__init__`` a call of the class runs: a Member with its FunctionInfo (dataclasses
+        get a synthesized one), or a Member of kind ``external``/``unknown`` when an external
+        base's ``__init__`` runs, or None when the class is not indexed."""
         mro = self.mro(module, class_name)
-        for owner_module, cls in mro.classes:
+        for entry in mro.entries:
+            if isinstance(entry, str):
+                if entry in KNOWN_EXTERNAL_MEMBERS and entry not in ("builtins.object", "object"):
+                    if "__init__" not in KNOWN_EXTERNAL_MEMBERS[entry]:
+                        continue  # Protocol, Generic, ABC: no __init__ of their own
+                    return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], "__init__", "external"), mro
+                if entry in ("builtins.object", "object"):
+                    continue
+                return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], "__init__", _UNKNOWN), mro
+            owner_module, cls = entry
             if "__init__" in cls.methods:
                 return Member(owner_module, cls.name, "__init__", "method", cls.methods["__init__"]), mro
-            if cls.is_dataclass and cls.fields:
+            if cls.is_dataclass:
                 return Member(owner_module, cls.name, "__init__", "method", dataclass_init(mro)), mro
-        return None, mro
+        if not mro.entries:
+            return None, mro
+        _, first = mro.entries[0]
+        from pytest_flmigrate.symbols import POSITIONAL_OR_KEYWORD, Param
+
+        return Member(module, class_name, "__init__", "method", FunctionInfo("__init__", first.line, first.line, [Param("self", POSITIONAL_OR_KEYWORD)])), mro
+
+    def all_member_names(self) -> frozenset[str]:
+        """Every method/attribute name of every indexed class (for "exists anywhere?" tests)."""
+        if self._member_names is None:
+            names: set[str] = set()
+            for index in self.indexes.values():
+                for info in index.modules.values():
+                    for cls in info.classes.values():
+                        names |= set(cls.methods) | set(cls.attributes) | set(cls.instance_attributes)
+                        names |= {f.name for f in cls.fields}
+            self._member_names = frozenset(names)
+        return self._member_names
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return a[0] == b[0] and a[1].name == b[1].name
+
+
+def _c3_merge(sequences: list[list]) -> list | None:
+    result: list = []
+    sequences = [list(seq) for seq in sequences if seq]
+    while sequences:
+        for sequence in sequences:
+            candidate = sequence[0]
+            if not any(any(_same(candidate, other) for other in seq[1:]) for seq in sequences):
+                break
+        else:
+            return None
+        result.append(candidate)
+        sequences = [[e for e in seq if not _same(e, candidate)] for seq in sequences]
+        sequences = [seq for seq in sequences if seq]
+    return result
 
 
 def dataclass_init(mro: Mro) -> FunctionInfo:

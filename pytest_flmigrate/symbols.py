@@ -37,7 +37,7 @@ from filelock import FileLock
 from pytest_flmigrate import sources
 from pytest_flmigrate.sources import SourceTree
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 # Parameter kinds, spelled like ``inspect.Parameter`` kinds.
 POSITIONAL_ONLY = "positional_only"
@@ -547,7 +547,22 @@ def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: 
             and isinstance(sub.args[1].value, str)
         ):
             writes.add(sub.args[1].value)
+        if (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
+            and sub.func.attr in _REGISTERING_METHODS
+            and isinstance(sub.func.value, ast.Name)
+            and sub.func.value.id == self_name
+            and sub.args
+            and isinstance(sub.args[0], ast.Constant)
+            and isinstance(sub.args[0].value, str)
+        ):
+            writes.add(sub.args[0].value)
     return reads, writes
+
+
+# nn.Module methods that bind an attribute named by their first argument.
+_REGISTERING_METHODS = {"register_buffer", "register_parameter", "add_module", "register_module"}
 
 
 def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]], writes: set[str]) -> None:
