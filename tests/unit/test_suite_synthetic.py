@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,9 @@ def test_migrates_model_with_new_sibling_and_config_bridge(flmigrate, plugin_tre
     }
     assert data["upstream"]["version"] == "9.1.0" and data["pinned"]["version"] == "0.13.0"
     assert data["patches"]["P1"] == 3 and data["patches"]["P2"] == 1
-    assert [s["outcome"] for s in data["steps"].values()] == ["passed"] * 4 + ["skipped"]  # 11: no GT source
+    ran = {number: step["outcome"] for number, step in data["steps"].items() if step["outcome"] != "not run"}
+    assert ran == {"2": "passed", "3": "passed", "4": "passed", "5": "passed", "11": "skipped"}  # 11: no GT source
+    assert {data["steps"][n]["outcome"] for n in ("1", "7", "8", "9", "10")} == {"not run"}  # runtime: deselected
     assert (plugin_tree / "reports/tiny/report.md").read_text().startswith("# Migration: Tiny")
     assert list((plugin_tree / "reports/tiny/diffs").glob("*.diff"))
 
@@ -63,7 +66,7 @@ def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
 
 def test_k_selects_steps_by_name(flmigrate, trees):
     result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "upstream"))
-    result.assert_outcomes(passed=3, deselected=11)  # steps 3-5, and 5 E2E prompts
+    result.assert_outcomes(passed=3, deselected=21)  # steps 3-5, 5 E2E prompts, 10 runtime tests
 
 
 def test_without_model_the_plugin_stays_out_of_the_way(pytester):
@@ -228,3 +231,34 @@ def test_second_run_changes_no_byte(flmigrate, plugin_tree, trees):
     migrate_ok(flmigrate, trees)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
             if p.is_file() and "reports" not in p.parts} == snapshot
+
+
+def test_parallel_batch_keeps_each_models_steps_on_one_worker(flmigrate, plugin_tree, trees):
+    serial_tree = plugin_tree.parent / "serial"
+    shutil.copytree(plugin_tree, serial_tree)
+    serial = flmigrate(*run_args(trees, "--model", "tiny", "--model", "plain"), plugin_dir=serial_tree)
+    assert serial.ret == 0, serial.stdout.str()
+    parallel = flmigrate(*run_args(trees, "--model", "tiny", "--model", "plain", "-n", "2"))
+    assert parallel.ret == 0, parallel.stdout.str()
+    parallel.stdout.fnmatch_lines(["*tiny: 2 upstream passed*5 register passed*", "*plain: 2 upstream passed*5 register passed*"])
+    for model in ("tiny", "plain"):
+        ours = summary_without_timing(plugin_tree, model)
+        assert ours == summary_without_timing(serial_tree, model)
+
+
+def summary_without_timing(plugin_tree: Path, model: str) -> dict:
+    """summary.json with seconds dropped and the checkout's path replaced, for comparisons."""
+    text = (plugin_tree / "reports" / model / "summary.json").read_text().replace(str(plugin_tree), "<plugin>")
+    data = json.loads(text)
+    for step in data["steps"].values():
+        step.pop("seconds")
+    return data
+
+
+def test_steps_not_rerun_keep_their_last_result(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "register"))
+    assert result.ret == 0, result.stdout.str()
+    steps = summary(plugin_tree, "tiny")["steps"]
+    assert steps["2"]["outcome"] == "passed" and steps["2"]["earlier_run"] is True
+    assert "earlier_run" not in steps["5"]
