@@ -43,7 +43,10 @@ def _source_text(paths: list[Path]) -> str:
     return "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in paths)
 
 
-def decide_pattern(unit: ModelUnit, upstream_root: Path, plugin_dir: Path) -> PatternDecision:
+def decide_pattern(
+    unit: ModelUnit, upstream_root: Path, plugin_dir: Path, excluded: set[str] = frozenset()
+) -> PatternDecision:
+    """Pattern and nearest plugin model; ``excluded`` stems (this batch's own output) are ignored."""
     paths = [upstream_root / relative for relative in unit.files]
     main_tree = parse_module(paths[0]) or ast.Module(body=[], type_ignores=[])
     text = _source_text(paths)
@@ -63,14 +66,18 @@ def decide_pattern(unit: ModelUnit, upstream_root: Path, plugin_dir: Path) -> Pa
     else:
         pattern = "full"
         evidence.append(f"{lines} lines of code of its own")
-    nearest, reason = _nearest_plugin_model(imported, pattern, plugin_dir)
+    nearest, reason = _nearest_plugin_model(imported, pattern, plugin_dir, excluded)
     evidence.append(reason)
     return PatternDecision(pattern, nearest, tuple(evidence))
 
 
-def _nearest_plugin_model(imported: set[str], pattern: str, plugin_dir: Path) -> tuple[str | None, str]:
+def _nearest_plugin_model(
+    imported: set[str], pattern: str, plugin_dir: Path, excluded: set[str]
+) -> tuple[str | None, str]:
     models_dir = plugin_dir / "vllm_fl" / "models"
-    candidates = sorted(p for p in models_dir.glob("*.py") if p.stem != "__init__") if models_dir.is_dir() else []
+    candidates = sorted(
+        p for p in models_dir.glob("*.py") if p.stem != "__init__" and p.stem not in excluded
+    ) if models_dir.is_dir() else []
     if not candidates:
         return None, "the plugin has no model files to compare with"
     direct = [p.stem for p in candidates if p.stem in imported]
