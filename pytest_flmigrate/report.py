@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pytest_flmigrate.e2e import report as e2e_report
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.run import ModelRun, computed
 from pytest_flmigrate.steps import STEPS
@@ -104,6 +105,7 @@ def markdown(data: dict) -> str:
     if data["patches"]:
         lines += ["## Compatibility fixes applied", ""]
         lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
+    lines += e2e_report.markdown_lines(data.get("e2e"))
     return "\n".join(lines)
 
 

@@ -44,6 +44,9 @@ def test_all_phase_matches_and_fills_summary(run_suite, plugin_tree, stub, tmp_p
     assert (t3["gt"], t3["local"]) == ("collected", "collected")
     assert sorted(p.name for p in (plugin_tree / "reports/tiny/e2e/gt").iterdir()) == [f"t{i}.json" for i in range(1, 6)]
     assert (plugin_tree / "reports/tiny/e2e/local/t5.json").is_file()
+    report = (plugin_tree / "reports/tiny/report.md").read_text()
+    assert "- E2E (text): ✅ (5/5 prompts matched, first 32 tokens)" in report
+    assert "| t3 | match |  |  |" in report
     text = junit.read_text()
     assert text.count('<property name="e2e" value="match" />') == 5
     assert text.count('<property name="step" value="11" />') == 5
@@ -97,6 +100,9 @@ def test_early_divergence_fails_each_prompt_with_a_readable_report(run_suite, pl
     t1 = data["e2e"]["prompts"]["t1"]
     assert (t1["verdict"], t1["divergence"], t1["diverge_at"]) == ("diverged", "early", 2)
     assert data["e2e"]["diverged"] == 5
+    report = (plugin_tree / "reports/tiny/report.md").read_text()
+    assert "- E2E (text): ❌ (0/5 prompts matched, first 32 tokens)" in report
+    assert "| t1 | diverged | 2 (early) | GT ' three' vs local ' broken' |" in report
 
 
 def test_near_tie_passes_with_the_position_recorded(run_suite, plugin_tree, stub):
@@ -106,6 +112,8 @@ def test_near_tie_passes_with_the_position_recorded(run_suite, plugin_tree, stub
     assert outcomes(result) == counts(passed=5)
     t2 = summary(plugin_tree)["e2e"]["prompts"]["t2"]
     assert (t2["verdict"], t2["diverge_at"], t2["divergence"], t2["passed"]) == ("near-tie", 10, "late", True)
+    assert "- E2E (text): ✅ (0/5 prompts matched, 5 near-tie(s), first 32 tokens)" in (
+        plugin_tree / "reports/tiny/report.md").read_text()
 
 
 def test_a_one_sided_tie_is_a_late_divergence(run_suite, plugin_tree, stub):
