@@ -7,9 +7,11 @@ session (process group) of its own, logging to a file; stop signals that group o
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,8 +22,10 @@ from pytest_flmigrate.errors import FlmigrateError
 
 # What every vLLM process of ours gets (shared/notes/cpu-vllm.md): loopback only, no telemetry.
 BASE_ENV = {"VLLM_HOST_IP": "127.0.0.1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-SCRATCH_DIRS = {"TMPDIR": "tmp", "VLLM_RPC_BASE_PATH": "rpc", "VLLM_CACHE_ROOT": "vllm-cache",
-                "TORCHINDUCTOR_CACHE_DIR": "inductor"}
+SCRATCH_DIRS = {"TMPDIR": "tmp", "VLLM_CACHE_ROOT": "vllm-cache", "TORCHINDUCTOR_CACHE_DIR": "inductor"}
+# vLLM binds ZeroMQ IPC sockets under VLLM_RPC_BASE_PATH; a socket path holds at most 107 bytes,
+# so that folder is a short one under the system temp folder, removed at stop.
+RPC_PREFIX = "flmgt-rpc-"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -43,6 +47,7 @@ class LocalGT:
             launcher(python), model=model, host="127.0.0.1", port=self.port, tp=tp, extra=serve_args)
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
+        self.rpc_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +59,9 @@ class LocalGT:
             path = self.scratch / folder
             path.mkdir(parents=True, exist_ok=True)
             env[variable] = str(path)
+        if self.rpc_dir is None:
+            self.rpc_dir = Path(tempfile.mkdtemp(prefix=RPC_PREFIX))
+        env["VLLM_RPC_BASE_PATH"] = str(self.rpc_dir)
         return {**env, **self.extra_env}
 
     def start(self) -> int:
@@ -100,6 +108,9 @@ class LocalGT:
             outcome = "killed"
         self.process.wait()
         self.process = None
+        if self.rpc_dir is not None:
+            shutil.rmtree(self.rpc_dir, ignore_errors=True)
+            self.rpc_dir = None
         return outcome
 
 

@@ -8,6 +8,7 @@ import pytest
 # first imported inside a run (a re-imported requests fails: "You can only merge into CookieJar").
 import pytest_flmigrate.e2e.client  # noqa: F401
 import pytest_flmigrate.e2e.gt  # noqa: F401
+from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for the remote tests
 from tests.e2e.stub_server import StubOpenAI
 
 
