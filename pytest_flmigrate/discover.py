@@ -117,10 +117,18 @@ def find_unit(
     evidence = {
         "architectures": f"{registries.MODEL_REGISTRY} entries pointing at {module}",
     }
-    config = _resolve_config(
-        name, paths, module, is_package, upstream, upstream_index, transformers_index,
-        transformers_dir, hf_config, evidence,
+    catalog = ConfigCatalog(
+        registries.vllm_config_registry(vllm_dir),
+        registries.transformers_config_mapping(transformers_dir),
+        upstream_index,
+        transformers_index,
     )
+    candidates = [
+        source
+        for importing, class_name in _imported_config_classes(paths, module, is_package)
+        if (source := catalog.source_of(class_name, importing))
+    ]
+    config = _resolve_config(name, candidates, catalog, hf_config, evidence)
     display_name = _display_name(paths[0], architectures, evidence)
     return ModelUnit(
         name=name,
@@ -175,24 +183,51 @@ def _imported_config_classes(paths: list[Path], module: str, is_package: bool) -
     return found
 
 
+@dataclass(frozen=True)
+class ConfigCatalog:
+    """Where upstream config classes live and which model_type each one carries."""
+
+    vllm_registry: dict[str, str]  # model_type -> class, vLLM's _CONFIG_REGISTRY
+    transformers_mapping: dict[str, str]  # model_type -> class, transformers' CONFIG_MAPPING_NAMES
+    vllm_index: TreeIndex
+    transformers_index: TreeIndex
+
+    def source_of(self, class_name: str, importing_module: str) -> ConfigSource | None:
+        """The config a class imported from ``importing_module`` stands for, if it is one."""
+        if importing_module.startswith("transformers"):
+            index, under, registry, origin = self.transformers_index, "transformers.models", self.transformers_mapping, "transformers"
+        else:
+            index, under, registry, origin = self.vllm_index, "vllm", self.vllm_registry, "vllm"
+        defining = [m for m in index.defining_modules(class_name, under) if index.modules[m].defines[class_name] == "class"]
+        if not defining:
+            return None
+        model_types = [t for t, c in registry.items() if c == class_name]
+        model_type = model_types[0] if len(model_types) == 1 else _class_model_type(index, defining[0], class_name)
+        model_type = model_type or (model_types[0] if model_types else None)
+        return ConfigSource(model_type, class_name, defining[0], origin) if model_type else None
+
+    def by_model_type(self, model_type: str) -> ConfigSource | None:
+        """The config registered upstream for ``model_type`` (vLLM's registry first)."""
+        for registry, index, under, origin in (
+            (self.vllm_registry, self.vllm_index, "vllm", "vllm"),
+            (self.transformers_mapping, self.transformers_index, "transformers.models", "transformers"),
+        ):
+            if model_type in registry:
+                defining = index.defining_modules(registry[model_type], under)
+                if defining:
+                    return ConfigSource(model_type, registry[model_type], defining[0], origin)
+        return None
+
+
 def _resolve_config(
-    name, paths, module, is_package, upstream, upstream_index, transformers_index,
-    transformers_dir, hf_config, evidence,
+    name: str, candidates: list[ConfigSource], catalog: ConfigCatalog, hf_config: dict | None,
+    evidence: dict[str, str],
 ) -> ConfigSource | None:
-    vllm_registry = registries.vllm_config_registry(upstream.package_dir)
-    tf_mapping = registries.transformers_config_mapping(transformers_dir)
-    candidates: list[ConfigSource] = []
-    for origin_module, class_name in _imported_config_classes(paths, module, is_package):
-        source = _config_source(class_name, origin_module, vllm_registry, tf_mapping, upstream_index, transformers_index)
-        if source:
-            candidates.append(source)
+    """The unit's config: config.json's model_type, else the model's own name, else the closest."""
     wanted = (hf_config or {}).get("model_type")
     if wanted:
         evidence["model_type"] = "model_type of the served model's config.json"
-        for source in candidates:
-            if source.model_type == wanted:
-                return source
-        source = _from_registries(wanted, vllm_registry, tf_mapping, upstream_index, transformers_index)
+        source = next((c for c in candidates if c.model_type == wanted), None) or catalog.by_model_type(wanted)
         if source is None:
             raise FlmigrateError(
                 f"model_type '{wanted}' from config.json is known to neither upstream vLLM's config "
@@ -203,15 +238,12 @@ def _resolve_config(
         if source.model_type == name:
             evidence["model_type"] = f"config class {source.class_name} imported by the unit"
             return source
-    source = _from_registries(name, vllm_registry, tf_mapping, upstream_index, transformers_index)
+    source = catalog.by_model_type(name)
     if source:
         evidence["model_type"] = f"'{name}' in upstream's {source.origin} config registry"
         return source
     if candidates:
-        best = max(
-            candidates,
-            key=lambda s: difflib.SequenceMatcher(None, s.model_type, name).ratio(),
-        )
+        best = max(candidates, key=lambda s: difflib.SequenceMatcher(None, s.model_type, name).ratio())
         evidence["model_type"] = (
             f"config class {best.class_name} imported by the unit (closest of "
             f"{', '.join(c.model_type for c in candidates)})"
@@ -221,57 +253,21 @@ def _resolve_config(
     return None
 
 
-def _config_source(class_name, origin_module, vllm_registry, tf_mapping, upstream_index, transformers_index):
-    if origin_module.startswith("transformers"):
-        index, under, registry, origin = transformers_index, "transformers.models", tf_mapping, "transformers"
-    else:
-        index, under, registry, origin = upstream_index, "vllm", vllm_registry, "vllm"
-    defining = [m for m in index.defining_modules(class_name, under) if index.modules[m].defines[class_name] == "class"]
-    if not defining:
-        return None
-    model_types = [t for t, c in registry.items() if c == class_name]
-    model_type = model_types[0] if len(model_types) == 1 else _class_model_type(index, defining[0], class_name)
-    if model_type is None and model_types:
-        model_type = model_types[0]
-    if model_type is None:
-        return None
-    return ConfigSource(model_type, class_name, defining[0], origin)
-
-
 def _class_model_type(index: TreeIndex, module: str, class_name: str) -> str | None:
     """The ``model_type = "..."`` class attribute of ``class_name`` in ``module``."""
-    info = index.modules[module]
-    tree = parse_module(index.root / info.path)
+    tree = parse_module(index.root / index.modules[module].path)
     for node in ast.walk(tree) if tree else ():
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for statement in node.body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
                 if (
                     isinstance(statement, (ast.Assign, ast.AnnAssign))
-                    and "model_type" in [t.id for t in _targets(statement) if isinstance(t, ast.Name)]
+                    and any(isinstance(t, ast.Name) and t.id == "model_type" for t in targets)
                     and isinstance(statement.value, ast.Constant)
                     and isinstance(statement.value.value, str)
                 ):
                     return statement.value.value
     return None
-
-
-def _targets(statement):
-    return statement.targets if isinstance(statement, ast.Assign) else [statement.target]
-
-
-def _from_registries(model_type, vllm_registry, tf_mapping, upstream_index, transformers_index):
-    if model_type in vllm_registry:
-        class_name = vllm_registry[model_type]
-        defining = upstream_index.defining_modules(class_name, "vllm")
-        if defining:
-            return ConfigSource(model_type, class_name, defining[0], "vllm")
-    if model_type in tf_mapping:
-        class_name = tf_mapping[model_type]
-        defining = transformers_index.defining_modules(class_name, "transformers.models")
-        if defining:
-            return ConfigSource(model_type, class_name, defining[0], "transformers")
-    return None
-
 
 
 def load_hf_config(served_model: str | None) -> dict | None:
