@@ -32,7 +32,8 @@ class StubOpenAI:
     ``stop_after``: stop generating after that many tokens; ``token_ids``: send choice-level ids."""
 
     def __init__(self, model: str = "/models/tiny", *, diverge: dict | None = None, stop_after: int | None = None,
-                 token_ids: bool = True, logprobs: bool = True, status: int = 200, prompt_ids: list[int] | None = None) -> None:
+                 token_ids: bool = True, logprobs: bool = True, status: int = 200, prompt_ids: list[int] | None = None,
+                 port: int = 0) -> None:
         self.model, self.diverge, self.stop_after = model, diverge or {}, stop_after
         self.token_ids, self.logprobs, self.status, self.prompt_ids = token_ids, logprobs, status, prompt_ids
         self.requests: list[tuple[str, str, dict | None]] = []
@@ -71,7 +72,7 @@ class StubOpenAI:
                 else:
                     self._send(200, stub.answer(body))
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler, bind_and_activate=False)
         self.server.daemon_threads = True
         self.server.server_bind()  # bound but not listening: connections are refused until activate()
         self.thread: threading.Thread | None = None
@@ -126,3 +127,13 @@ class StubOpenAI:
             "prompt_token_ids": self.prompt_ids if self.prompt_ids is not None else [1, 2, 3],
             "usage": {"prompt_tokens": 3, "completion_tokens": len(tokens), "total_tokens": 3 + len(tokens)},
         }
+
+
+if __name__ == "__main__":  # a stub server as a process of its own: python stub_server.py PORT
+    import sys
+    import time
+
+    StubOpenAI(model=sys.argv[2] if len(sys.argv) > 2 else "/models/tiny", port=int(sys.argv[1])).activate()
+    print(f"stub OpenAI server on 127.0.0.1:{sys.argv[1]}", flush=True)
+    while True:
+        time.sleep(3600)

@@ -9,6 +9,7 @@ are the runtime tier's business.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -169,3 +170,31 @@ def test_unreachable_hosts_fail_fast(sshd):
     with pytest.raises(FlmigrateError, match=r"^GT host .*@192\.0\.2\.1:22: "):  # TEST-NET-1: never routed
         connect(SSHTarget(sshd.user, "192.0.2.1"), key_file=sshd.client_key, timeout=1)
     assert time.monotonic() - started < 5
+
+
+def test_suite_starts_the_gt_over_ssh_and_stops_it(sshd, run_suite, stub, plugin_tree, tmp_path):
+    """``pytest --model tiny -k e2e --gt-ssh ... --gt-config ...``: the GT process (a stub OpenAI
+    server standing in for vLLM) is started over SSH, answers, and is stopped at session end."""
+    from tests.e2e.conftest import outcomes
+    from tests.e2e.stub_server import __file__ as stub_file
+
+    port = free_port()
+    # RemoteGT appends --model M --host H --port P: the shim passes the port ($7) to the stub
+    shim = 'exec "$0" "$1" "$7" "$3"'
+    config = tmp_path / "gt.json"
+    config.write_text(json.dumps({
+        "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "connect_timeout": 5,
+        "command": ["sh", "-c", shim, sys.executable, stub_file], "model": "/gt/tiny", "host": "127.0.0.1",
+        "port": port, "state_dir": str(tmp_path / "gt state"), "health_timeout": 30,
+    }))
+    local = stub(model="/gt/tiny")
+    result = run_suite("--model", "tiny", "-k", "e2e", "--gt-ssh", f"{sshd.user}@127.0.0.1:{sshd.port}",
+                       "--gt-config", str(config), local_url=local.url)
+    assert outcomes(result) == {"passed": 5, "failed": 0, "skipped": 0, "errors": 0}, result.stdout.str()
+    e2e = json.loads((plugin_tree / "reports/tiny/summary.json").read_text())["e2e"]
+    assert e2e["gt"] == {"url": f"http://127.0.0.1:{port}", "source": f"--gt-ssh {sshd.user}@127.0.0.1:{sshd.port}",
+                         "model": "/gt/tiny"}
+    assert e2e["matched"] == 5
+    assert "stub OpenAI server on 127.0.0.1" in (plugin_tree / "reports/tiny/logs/gt-server.log").read_text()
+    assert not (tmp_path / "gt state" / "gt-server.pid").exists()  # stopped at session end
+    assert wait_until(lambda: not port_open(port), 5)
