@@ -65,7 +65,7 @@ def summary(run: ModelRun) -> dict:
         ],
         "registration": list(registration.added) if registration else None,
         "patches": dict(sorted(patches.items())),
-        "findings": [],
+        "findings": [finding.to_dict() for finding in computed(run, "review") or ()],
         "benchmark": None,
         "e2e": e2e.summary() if (e2e := computed(run, "e2e")) else None,
     }
@@ -105,6 +105,10 @@ def markdown(data: dict) -> str:
     if data["patches"]:
         lines += ["## Compatibility fixes applied", ""]
         lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
+    if data["findings"]:
+        lines += [f"## Review findings ({len(data['findings'])})", ""]
+        lines += [f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
+                  for f in data["findings"]] + [""]
     lines += e2e_report.markdown_lines(data.get("e2e"))
     return "\n".join(lines)
 

@@ -215,6 +215,44 @@ class ModelRun:
         """Step 11: saved GT/local results under reports/<model>/e2e/ and each prompt's outcome."""
         return ResultStore(self.report_dir / "e2e")
 
+    def review_context(self):
+        """Step 6's view of this migration (review/): pinned and upstream indexes, the plan's files."""
+        from pytest_flmigrate.review import MigratedFile, ReviewContext
+
+        plan, unit, workspace = self.plan(), self.unit(), self.workspace
+        pinned = workspace.pinned()
+        modules = {plan.module_map.get(arch.dotted_module) for arch in unit.architectures}
+        return ReviewContext(
+            plugin_dir=self.settings.plugin_dir,
+            pinned_indexes=[pinned.index, pinned.transformers_index],
+            files=[MigratedFile.at(f.target, f.role, f.upstream_module) for f in plan.files],
+            upstream_indexes=[workspace.upstream_index(), workspace.upstream_transformers_index()],
+            model_type=unit.config.model_type if unit.config else None,
+            config_class=unit.config.class_name if unit.config else None,
+            bridge=(plan.bridge.model_type, plan.bridge.class_name, plan.bridge.plugin_module) if plan.bridge else None,
+            architectures=tuple((arch.name, arch.class_name) for arch in unit.architectures),
+            plugin_module=modules.pop() if len(modules) == 1 else None,
+            # every catalog patch that applies to the pin, selected by --patches or not: a
+            # finding names the patch that would fix it
+            catalog={patch.name: patch.id for patch in select_patches(None, pinned.version)},
+            registration_file=str(REGISTRATION_FILE),
+        )
+
+    @memoized
+    def review_cases(self) -> list:
+        """Step 6's tests: (check, file) pairs, from the plan (known before step 4 writes)."""
+        from pytest_flmigrate.review import cases
+
+        return cases(self.review_context())
+
+    @memoized
+    def review(self) -> list:
+        """Step 6: every finding of every check on the files step 4 wrote (review.Finding)."""
+        from pytest_flmigrate.review import review
+
+        self.migration()
+        return review(self.review_context())
+
     def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
         self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)
 

@@ -19,7 +19,7 @@ STEPS: dict[int, Step] = {
     3: Step("nearest plugin pattern", "patterns", (2,), True),
     4: Step("config bridge and copy-then-patch", "migrate", (2,), True),
     5: Step("register_model() entries", "register", (4,), True),
-    6: Step("code review", "review", (4,), False),
+    6: Step("code review", "review", (4,), True),
     7: Step("regression unit tests", "regression", (1, 5), False),
     8: Step("functional tests", "functional", (5,), False),
     9: Step("benchmark", "benchmark", (5,), False),

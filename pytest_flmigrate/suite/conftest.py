@@ -9,7 +9,15 @@ from pytest_flmigrate.plugin import workspace_of
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "model_run" in metafunc.fixturenames:
-        models = list(workspace_of(metafunc.config).settings.model)
+        workspace = workspace_of(metafunc.config)
+        models = list(workspace.settings.model)
+        per_model = getattr(metafunc.module, "model_cases", None)
+        if per_model is not None and "case" in metafunc.fixturenames:
+            # cases that differ per model (step 6: one test per check and file), paired with it
+            pairs = [(model, case) for model in models for case in per_model(workspace.run_for(model))]
+            metafunc.parametrize(("model_run", "case"), pairs, indirect=["model_run"], scope="session",
+                                 ids=[f"{model}-{case.id}" for model, case in pairs])
+            return
         metafunc.parametrize("model_run", models, indirect=True, scope="session", ids=models)
 
 

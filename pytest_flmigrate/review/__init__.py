@@ -1,0 +1,94 @@
+"""Step 6: the static review of a migration against the pinned vLLM and its transformers.
+
+Pure functions returning :class:`Finding` records; one check module per family:
+
+- imports.py: ``relative-imports``, ``unresolved-imports``, ``transformers-names``
+- known_missing.py: ``known-missing-apis`` (api-gap.md's seven)
+- calls.py: ``call-signatures``
+- attributes.py: ``missing-attributes`` (pinned bases, pinned classes/modules, config objects)
+- config_bridge.py: ``config-bridge``;  registration.py: ``registration``
+- structure.py: ``merged-projections`` (P8), ``custom-op-paths`` (P11), ``init-override`` (P12)
+- hygiene.py: ``hardcoded-paths``, ``bare-except``
+
+``review(context)`` runs every check on every file it applies to; ``cases(context)`` lists the
+(check, file) pairs, one suite test each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
+    attributes,
+    calls,
+    config_bridge,
+    hygiene,
+    imports,
+    known_missing,
+    registration,
+    structure,
+)
+from pytest_flmigrate.review.base import (
+    CHECKS,
+    REGISTRATION_FILE,
+    Check,
+    FileView,
+    Finding,
+    MigratedFile,
+    ReviewContext,
+)
+
+ORDER = (
+    "relative-imports", "unresolved-imports", "known-missing-apis", "call-signatures",
+    "missing-attributes", "transformers-names", "config-bridge", "registration",
+    "merged-projections", "custom-op-paths", "init-override", "hardcoded-paths", "bare-except",
+)
+assert set(ORDER) == set(CHECKS), "every check has a place in ORDER"
+
+__all__ = [
+    "CHECKS", "ORDER", "Case", "Check", "FileView", "Finding", "MigratedFile", "ReviewContext",
+    "REGISTRATION_FILE", "cases", "review", "run_check",
+]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One suite test: a check on a file. ``id`` reads ``unresolved-imports-vllm_fl/models/x.py``."""
+
+    check: str
+    file: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.check}-{self.file}"
+
+
+def _files(context: ReviewContext) -> list[MigratedFile]:
+    files = list(context.files)
+    if not any(f.target == context.registration_file for f in files):
+        files.append(MigratedFile.at(context.registration_file, "registration"))
+    return files
+
+
+def cases(context: ReviewContext) -> list[Case]:
+    """Every (check, file) pair the review runs, checks in registry order, files in plan order."""
+    return [Case(c, f.target) for c in ORDER for f in _files(context) if CHECKS[c].applies(f)]
+
+
+def run_check(context: ReviewContext, check_id: str, file: MigratedFile) -> list[Finding]:
+    view = context.view(file)
+    if not view.exists and file.role != "registration":
+        return [Finding(check_id, file.target, 0, file.target, "the migrated file is missing", "manual: rerun step 4")]
+    if view.parse_error:
+        return [Finding(check_id, file.target, 0, file.target, "the file does not parse", "manual: fix the syntax")]
+    return CHECKS[check_id].function(context, view)
+
+
+def review(context: ReviewContext, checks: list[str] | None = None) -> list[Finding]:
+    """Every finding of ``checks`` (default: all) on every file, in case order."""
+    findings: list[Finding] = []
+    for file in _files(context):
+        for check_id in ORDER:
+            if (checks is None or check_id in checks) and CHECKS[check_id].applies(file):
+                findings.extend(run_check(context, check_id, file))
+    return findings

@@ -1,0 +1,177 @@
+"""Attributes the migrated code reads that the pinned side lacks: ``self.X`` provided upstream by
+a base class, ``Class.X`` / ``module.X`` of pinned classes and modules, and fields of vLLM's
+config objects (``vllm_config.cache_config.X``)."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+
+from pytest_flmigrate.resolve import Mro, Resolver
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
+from pytest_flmigrate.review.known_missing import KNOWN_MISSING
+from pytest_flmigrate.review.names import ClassRef, target_of
+
+CHECK = "missing-attributes"
+CONFIG_PACKAGE = "vllm.config"
+_CONFIG_CLASS = re.compile(r"\b([A-Z]\w*Config)\b")
+# config-object names that are polymorphic (a base class whose subclasses add fields)
+_POLYMORPHIC = {"quant_config", "quantization_config"}
+
+
+def _written_attributes(view: FileView) -> set[str]:
+    """Attributes the file assigns on any object (``x.attr = ...``): not reported as missing."""
+    cached = view.__dict__.get("_written")
+    if cached is None:
+        cached = {
+            node.attr for node in view.nodes(ast.Attribute) if isinstance(node.ctx, (ast.Store, ast.Del))
+        }
+        cached |= {
+            node.args[1].value
+            for node in view.nodes(ast.Call)
+            if isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+        }
+        view.__dict__["_written"] = cached
+    return cached
+
+
+def _mro_names(mro: Mro) -> str:
+    names = [entry.rpartition(".")[2] if isinstance(entry, str) else entry[1].name for entry in mro.entries]
+    return " -> ".join(names[:6]) + (" -> ..." if len(names) > 6 else "")
+
+
+def _nearest(resolver: Resolver, ref: ClassRef, name: str) -> list[str]:
+    members = resolver.members(ref.module, ref.name) if ref.name else resolver.exports(ref.module)
+    return difflib.get_close_matches(name, sorted(m for m in members if not m.startswith("__")), n=3, cutoff=0.7)
+
+
+def _upstream_member(context: ReviewContext, module: str | None, class_name: str, name: str):
+    """The member upstream's version of ``module.class_name`` has (None when unknown/absent)."""
+    upstream = context.upstream
+    if upstream is None or module is None:
+        return None
+    if upstream.module(module) is None or class_name not in upstream.module(module).classes:
+        located = upstream.locate(class_name, "vllm")
+        if not located or located[0].kind != "class":
+            return None
+        module = located[0].module
+    member = upstream.find_member(module, class_name, name)
+    return member if member is not None and member.kind not in ("unknown",) else None
+
+
+@check(CHECK)
+def missing_attributes(context: ReviewContext, view: FileView) -> list[Finding]:
+    """attributes read from pinned base classes, pinned classes/modules or config objects that the pin lacks"""
+    findings: dict[tuple[int, str], Finding] = {}
+    written = _written_attributes(view)
+    config_classes = config_object_classes(context)
+    for node in view.nodes(ast.Attribute):
+        if not isinstance(node.ctx, ast.Load) or node.attr in KNOWN_MISSING or node.attr.startswith("__"):
+            continue
+        config = _config_class_of(node.value, config_classes)
+        if config is not None:
+            finding = _config_finding(context, view, node, config, written)
+        else:
+            finding = _member_finding(context, view, node, written)
+        if finding is not None:
+            findings.setdefault((finding.line, finding.symbol), finding)
+    return sorted(findings.values(), key=lambda f: (f.line, f.symbol))
+
+
+def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute, written: set[str]) -> Finding | None:
+    target = target_of(view, node)
+    if target is None or target.on_class is None or target.member is not None:
+        return None
+    resolver = context.resolver
+    ref = target.on_class
+    name = node.attr
+    if not ref.name:  # a module attribute
+        if not context.is_pinned(ref.module):
+            return None
+        near = _nearest(resolver, ref, name)
+        message = f"module {ref.module} of the pin has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
+        return view.finding(CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}"))
+    mro = target.mro or resolver.mro(ref.module, ref.name)
+    if resolver.has_dynamic_getattr(mro) or name in written:
+        return None
+    pinned_bases = [entry for entry in mro.classes if context.is_pinned(entry[0])]
+    if not pinned_bases:
+        return None  # only the file's own classes: upstream code, consistent by construction
+    near = _nearest(resolver, ref, name)
+    symbol = f"{ref.name}.{name}" if not target.via_instance else f"self.{name}"
+    own = view.file.upstream_module if ref.module == view.module else ref.module
+    upstream_member = _upstream_member(context, own, ref.name, name)
+    if target.via_instance and context.upstream is not None and upstream_member is None:
+        return None  # upstream lacks it too: not a migration gap (set dynamically, or a latent bug)
+    message = f"no {name} on {ref.name} in the pin (MRO {_mro_names(mro)})"
+    if upstream_member is not None:
+        message += f"; upstream {upstream_member.owner} provides it ({upstream_member.kind})"
+    if near:
+        message += f"; nearest: {', '.join(near)}"
+    return view.finding(CHECK, node, symbol, message,
+                        manual(f"set {name} in __init__ or port what upstream's base does with it"))
+
+
+def config_object_classes(context: ReviewContext) -> dict[str, tuple[str, str]]:
+    """Attribute/variable names of vLLM config objects -> (module, class) in the pin.
+
+    Read from the pin's ``VllmConfig`` fields (``cache_config: CacheConfig`` ...) and those of
+    ``ModelConfig``; ``vllm_config`` itself is ``VllmConfig``.
+    """
+    cached = context.__dict__.get("_config_classes")
+    if cached is not None:
+        return cached
+    resolver = context.resolver
+    found: dict[str, tuple[str, str]] = {}
+    root = resolver.resolve(CONFIG_PACKAGE, "VllmConfig")
+    if root is not None and root.kind == "class":
+        found["vllm_config"] = (root.module, root.name)
+        queue = [(root.module, root.name)]
+        seen = set()
+        while queue:
+            module, name = queue.pop()
+            if (module, name) in seen:
+                continue
+            seen.add((module, name))
+            cls = resolver.module(module).classes.get(name)
+            for item in cls.fields if cls else ():
+                if item.name in _POLYMORPHIC or not item.name.endswith("_config"):
+                    continue
+                for class_name in _CONFIG_CLASS.findall(item.annotation or ""):
+                    symbol = resolver.resolve(module, class_name) or resolver.resolve(CONFIG_PACKAGE, class_name)
+                    if symbol is not None and symbol.kind == "class" and symbol.module.startswith(CONFIG_PACKAGE):
+                        found.setdefault(item.name, (symbol.module, symbol.name))
+                        if name == root.name:
+                            queue.append((symbol.module, symbol.name))
+                        break
+    context.__dict__["_config_classes"] = found
+    return found
+
+
+def _config_class_of(node: ast.expr, classes: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
+    if isinstance(node, ast.Name):
+        return classes.get(node.id)
+    if isinstance(node, ast.Attribute):
+        return classes.get(node.attr)
+    return None
+
+
+def _config_finding(context, view, node: ast.Attribute, config: tuple[str, str], written: set[str]) -> Finding | None:
+    module, class_name = config
+    resolver = context.resolver
+    mro = resolver.mro(module, class_name)
+    if resolver.find_member(module, class_name, node.attr, mro) is not None or resolver.has_dynamic_getattr(mro):
+        return None
+    upstream_member = _upstream_member(context, module, class_name, node.attr)
+    if context.upstream is not None and upstream_member is None:
+        return None
+    near = _nearest(resolver, ClassRef(module, class_name), node.attr)
+    message = f"the pin's {class_name} has no {node.attr}"
+    if upstream_member is not None:
+        message += f"; upstream {upstream_member.owner} has it ({upstream_member.kind})"
+    if near:
+        message += f"; nearest: {', '.join(near)}"
+    return view.finding(CHECK, node, f"{class_name}.{node.attr}", message,
+                        manual(f"use the pin's equivalent of {class_name}.{node.attr} or drop the feature"))

@@ -1,0 +1,78 @@
+"""Calls whose keyword names or positional count the pinned callee does not accept: functions,
+constructors (dataclass ones included), classmethods, staticmethods, methods reached through
+``self``, ``super()`` or an inherited base."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
+from pytest_flmigrate.review.fixes import fix_for
+from pytest_flmigrate.review.known_missing import KNOWN_MISSING
+from pytest_flmigrate.review.names import Callee, call_shape, callee_of
+from pytest_flmigrate.symbols import FunctionInfo
+
+CHECK = "call-signatures"
+
+
+def upstream_signature(context: ReviewContext, callee: Callee) -> FunctionInfo | None:
+    """The same callee in the upstream trees, when they are known and define it."""
+    upstream = context.upstream
+    if upstream is None:
+        return None
+    if callee.owner_class:
+        symbol = upstream.resolve(callee.owner_module, callee.owner_class)
+        if symbol is None:
+            located = upstream.locate(callee.owner_class, callee.owner_module.split(".")[0])
+            symbol = located[0] if located else None
+        if symbol is None or symbol.kind != "class":
+            return None
+        if callee.name == "__init__":
+            member, _ = upstream.constructor(symbol.module, symbol.name)
+        else:
+            member = upstream.find_member(symbol.module, symbol.name, callee.name)
+        return member.function if member is not None else None
+    symbol = upstream.resolve(callee.owner_module, callee.name)
+    if symbol is None:
+        located = upstream.locate(callee.name, callee.owner_module.split(".")[0])
+        symbol = located[0] if located else None
+    return upstream.function_of(symbol)
+
+
+@check(CHECK)
+def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
+    """calls the pinned callee does not accept (unknown keywords, too many positionals, missing arguments)"""
+    findings = []
+    for call in view.nodes(ast.Call):
+        callee = callee_of(view, call)
+        if callee is None or not context.is_pinned(callee.owner_module):
+            continue
+        if callee.name in KNOWN_MISSING:
+            continue  # known-missing-apis reports it with its patch
+        positional, keywords, star_args, star_kwargs = call_shape(call)
+        problems = callee.function.check_call(
+            positional, keywords, bound=callee.bound, star_args=star_args, star_kwargs=star_kwargs
+        )
+        if not problems:
+            continue
+        pinned = f"pinned {callee.qualname}{callee.function.signature(bound=callee.bound)}"
+        upstream = upstream_signature(context, callee)
+        message = f"{'; '.join(problems)}; {pinned}"
+        if upstream is not None:
+            message += f"; upstream {upstream.signature(bound=callee.bound)}"
+        findings.append(view.finding(CHECK, call, callee.label, message, fix_for(context, "call-arguments", _suggestion(callee, keywords))))
+    return findings
+
+
+def _suggestion(callee: Callee, keywords: list[str]) -> str:
+    accepted = [p.name for p in callee.function.bound_params(callee.bound)]
+    renames = []
+    for keyword in keywords:
+        if keyword not in accepted:
+            close = difflib.get_close_matches(keyword, accepted, n=1, cutoff=0.6)
+            if close:
+                renames.append(f"{keyword} -> {close[0]}?")
+    if renames:
+        return "adapt the call to the pinned signature (" + ", ".join(renames) + ")"
+    return "adapt the call to the pinned signature, or port the upstream callee"

@@ -1,0 +1,222 @@
+"""Config bridge consistency: the bridge class exists, subclasses the pinned PretrainedConfig,
+declares the unit's model_type and an ``__init__``; every config field the model reads exists
+in the config classes (bridge or pinned) and has a default."""
+
+from __future__ import annotations
+
+import ast
+from functools import cached_property
+
+from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
+from pytest_flmigrate.review.fixes import fix_for
+from pytest_flmigrate.symbols import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo, parse_source
+
+CHECK = "config-bridge"
+PRETRAINED = ("PretrainedConfig", "PreTrainedConfig")
+# Expressions that hold a HF config in vLLM model code.
+CONFIG_NAMES = {"config", "hf_config", "text_config", "hf_text_config", "vision_config", "audio_config", "thinker_config"}
+
+
+def class_node(resolver: Resolver, module: str, name: str) -> ast.ClassDef | None:
+    """The ClassDef of ``module.name`` read from its source file."""
+    index = resolver.index_for(module)
+    info = resolver.module(module)
+    if index is None or info is None or name not in info.classes:
+        return None
+    try:
+        tree = parse_source((index.root / info.path).read_bytes(), info.path)
+    except OSError:
+        return None
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
+    return None
+
+
+def _class_literal(node: ast.ClassDef, attribute: str):
+    for statement in node.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] if isinstance(statement, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets) and statement.value is not None:
+            try:
+                return ast.literal_eval(statement.value)
+            except (ValueError, SyntaxError, TypeError):
+                return statement.value
+    return None
+
+
+class ConfigFields:
+    """What a set of config classes provides: attribute names, and __init__ parameters without default."""
+
+    def __init__(self, resolver: Resolver, classes: list[tuple[str, str]]) -> None:
+        self.resolver = resolver
+        self.classes = classes
+
+    @cached_property
+    def provided(self) -> set[str]:
+        names: set[str] = set()
+        for module, name in self.classes:
+            names |= self.resolver.members(module, name)
+            for _, cls in self.resolver.mro(module, name).classes:
+                init = cls.methods.get("__init__")
+                if init is not None:
+                    names |= {p.name for p in init.params if p.kind not in (VAR_POSITIONAL, VAR_KEYWORD)}
+            node = class_node(self.resolver, module, name)
+            mapping = _class_literal(node, "attribute_map") if node is not None else None
+            if isinstance(mapping, dict):
+                names |= {k for k in mapping if isinstance(k, str)}
+        return names
+
+    @cached_property
+    def without_default(self) -> dict[str, str]:
+        """__init__ parameter -> class, for parameters a config.json must always give."""
+        found = {}
+        for module, name in self.classes:
+            cls = self.resolver.module(module).classes[name]
+            init = cls.methods.get("__init__")
+            for param in init.params[1:] if init else ():
+                if not param.has_default and param.kind not in (VAR_POSITIONAL, VAR_KEYWORD, POSITIONAL_ONLY):
+                    found[param.name] = name
+            if init is None and cls.is_dataclass:
+                for item in cls.fields:
+                    if not item.has_default and item.init:
+                        found[item.name] = name
+        return found
+
+
+def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
+    """(module, class) of every config class of the bridge, or of the pinned config module."""
+    resolver = context.resolver
+    if context.bridge is not None:
+        module = context.bridge[2]
+        info = resolver.module(module)
+        return [(module, name) for name in (info.classes if info else ())]
+    if not context.config_class:
+        return []
+    located = [s for s in resolver.locate(context.config_class) if not s.module.startswith("vllm_fl") and s.kind == "class"]
+    if not located:
+        return []
+    module = located[0].module
+    return [(module, name) for name in resolver.module(module).classes]
+
+
+def _is_pretrained(resolver: Resolver, module: str, name: str) -> tuple[bool, str]:
+    mro = resolver.mro(module, name)
+    for entry in mro.entries:
+        if isinstance(entry, str):
+            if entry.rpartition(".")[2].rpartition(":")[2] in PRETRAINED:
+                return False, entry
+            continue
+        owner, cls = entry
+        if cls.name in PRETRAINED and owner.startswith("transformers"):
+            return True, f"{owner}.{cls.name}"
+    return False, ", ".join(mro.external) or "no PretrainedConfig base"
+
+
+@check(CHECK, roles=frozenset({"model", "sibling", "config"}))
+def config_bridge(context: ReviewContext, view: FileView) -> list[Finding]:
+    """the config bridge is a PretrainedConfig subclass with the right model_type, and every config field the model reads exists with a default"""
+    if view.file.role == "config":
+        if context.bridge is None or view.module != context.bridge[2]:
+            return []
+        return _bridge_file(context, view)
+    return _model_reads(context, view)
+
+
+def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
+    model_type, class_name, module = context.bridge
+    resolver = context.resolver
+    info = resolver.module(module)
+    findings = []
+    if info is None or class_name not in info.classes:
+        return [view.finding(CHECK, 1, class_name, f"the bridge {module} does not define {class_name}",
+                             manual(f"define {class_name} in {view.target}"))]
+    cls: ClassInfo = info.classes[class_name]
+    ok, base = _is_pretrained(resolver, module, class_name)
+    if not ok:
+        fix = fix_for(context, "transformers-rename", "subclass transformers.PretrainedConfig") if "PreTrainedConfig" in base else manual(
+            "subclass transformers.PretrainedConfig")
+        findings.append(view.finding(CHECK, cls.line, class_name,
+                                     f"not a PretrainedConfig subclass in the pinned transformers (base: {base})", fix))
+    node = next((n for n in view.tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+    declared = _class_literal(node, "model_type") if node is not None else None
+    if declared != model_type:
+        findings.append(view.finding(CHECK, cls.line, f"{class_name}.model_type",
+                                     f"model_type is {declared!r}, the checkpoint's is {model_type!r}",
+                                     manual(f'set model_type = "{model_type}" on {class_name}')))
+    if "__init__" not in cls.methods:
+        findings.append(view.finding(CHECK, cls.line, f"{class_name}.__init__",
+                                     "no __init__: transformers 4.x configs set their fields in __init__ (class-level "
+                                     "annotations alone are not read from config.json)",
+                                     manual(f"give {class_name} an __init__(self, <field>=<default>, ..., **kwargs)")))
+    return findings
+
+
+def _config_reads(view: FileView) -> dict[str, int]:
+    """Config attributes the file reads (first line each): ``config.X``, ``getattr(config, "X")``."""
+    reads: dict[str, int] = {}
+
+    def holds_config(node: ast.expr) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in CONFIG_NAMES
+        if isinstance(node, ast.Attribute):
+            return node.attr in CONFIG_NAMES
+        return False
+
+    for node in ast.walk(view.tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and holds_config(node.value):
+            reads.setdefault(node.attr, node.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) == 2
+            and not node.keywords
+            and holds_config(node.args[0])
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            reads.setdefault(node.args[1].value, node.lineno)
+    return reads
+
+
+def _optional_reads(view: FileView) -> set[str]:
+    """Attributes the file probes (``hasattr(x, "X")``, ``getattr(x, "X", default)``): optional."""
+    names = set()
+    for node in view.nodes(ast.Call):
+        if (
+            isinstance(node.func, ast.Name)
+            and (node.func.id == "hasattr" or (node.func.id == "getattr" and len(node.args) + len(node.keywords) > 2))
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            names.add(node.args[1].value)
+    return names
+
+
+def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
+    classes = _bridge_classes(context)
+    if not classes:
+        return []
+    fields = ConfigFields(context.resolver, classes)
+    where = context.bridge[2] if context.bridge else classes[0][0]
+    findings = []
+    written = {n.attr for n in view.nodes(ast.Attribute) if isinstance(n.ctx, ast.Store)}
+    optional = _optional_reads(view)
+    for name, line in sorted(_config_reads(view).items(), key=lambda item: item[1]):
+        if name.startswith("__") or name in written or name in optional:
+            continue
+        if name not in fields.provided:
+            findings.append(view.finding(
+                CHECK, line, f"config.{name}",
+                f"no config class of {where} defines {name} (classes: {', '.join(c for _, c in classes)})",
+                manual(f"add {name} with the upstream default to the config bridge"),
+            ))
+        elif name in fields.without_default:
+            findings.append(view.finding(
+                CHECK, line, f"config.{name}",
+                f"{fields.without_default[name]}.__init__ takes {name} without a default: a config.json lacking it fails",
+                manual(f"give {name} the upstream default in {fields.without_default[name]}.__init__"),
+            ))
+    return findings

@@ -1,0 +1,32 @@
+"""Which catalog patch fixes a kind of finding, by patch NAME (looked up in the catalog that
+applies to the pin, so a finding names a patch id only when that patch exists and applies).
+
+Step 4's automatic fixes register here: give a patch module ``NAME = "<name below>"`` or
+change the name in ``PATCH_NAMES``. A kind whose patch is absent yields the finding's
+``manual:`` suggestion instead.
+"""
+
+from __future__ import annotations
+
+from pytest_flmigrate.review.base import ReviewContext, manual
+
+PATCH_NAMES: dict[str, str] = {
+    "relative-import": "relative-imports",  # P1
+    "plugin-redirect": "redirect-imports",  # P2: a module/name this migration writes into vllm_fl
+    "mamba-state-copy": "mamba-state-copy",  # P3
+    "mark-model-context": "mark-model-context",  # P4
+    "gdn-state-dtype": "gated-delta-net-state-dtype",  # P9
+    "mamba-cache-mode": "mamba-cache-mode",  # P10
+    "transformers-rename": "transformers-renames",  # P14
+    # automatic fixes of step 4 (issue 3, second half)
+    "relocate": "relocate-imports",  # the pin defines the name under another module
+    "backport": "backport-helpers",  # the name exists nowhere in the pin: copy it into vllm_fl/compat
+    "call-arguments": "call-arguments",  # an argument table entry drops/renames the argument
+}
+
+
+def fix_for(context: ReviewContext, kind: str, suggestion: str) -> str:
+    """The patch id that rewrites ``kind`` at this pin, else ``manual: <suggestion>``."""
+    name = PATCH_NAMES.get(kind)
+    patch_id = context.patch(name) if name else None
+    return patch_id or manual(suggestion)

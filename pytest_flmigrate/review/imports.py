@@ -1,0 +1,166 @@
+"""Import checks: relative imports left, unresolved vLLM/plugin imports, transformers names the
+pinned transformers lacks."""
+
+from __future__ import annotations
+
+import ast
+
+from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import, imports_of
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
+from pytest_flmigrate.review.fixes import fix_for
+from pytest_flmigrate.review.known_missing import KNOWN_MISSING
+
+TRANSFORMERS = "transformers"
+
+
+@check("relative-imports")
+def relative_imports(context: ReviewContext, view: FileView) -> list[Finding]:
+    """relative imports left in a plugin file (they resolve against vllm_fl, not vllm)"""
+    findings = []
+    for node in view.nodes(ast.ImportFrom):
+        if node.level:
+            dots = "." * node.level + (node.module or "")
+            findings.append(view.finding(
+                "relative-imports", node, dots,
+                f"relative import 'from {dots} import ...' left; in the plugin it resolves under vllm_fl",
+                fix_for(context, "relative-import", "import from the absolute vllm.* (or vllm_fl.*) module"),
+            ))
+    return findings
+
+
+def _imports(view: FileView) -> list[ImportRef]:
+    cache = view.__dict__.get("_imports")
+    if cache is None:
+        cache = imports_of(view.tree, view.module, view.file.is_package)
+        view.__dict__["_imports"] = cache
+    return cache
+
+
+def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, str]:
+    """(message, fix) of an unresolved vLLM or plugin import."""
+    ref = problem.ref
+    pinned = context.pinned_versions.get(ref.module.split(".")[0])
+    where = f"the pinned {ref.module.split('.')[0]} {pinned}" if pinned else "the plugin"
+    plugin_defined = [s for s in problem.elsewhere if s.module.startswith("vllm_fl.")]
+    pin_defined = [s for s in problem.elsewhere if not s.module.startswith("vllm_fl.")]
+    if ref.name is None:
+        message = f"no module {ref.module} in {where}"
+        if problem.nearest:
+            message += "; nearest: " + ", ".join(problem.nearest)
+        return message, fix_for(context, "backport", f"migrate or port {ref.module} into vllm_fl")
+    if problem.reason == "module":
+        message = f"no module {ref.module} in {where}"
+    elif problem.reason == "type-checking":
+        message = f"{ref.module} binds {ref.name} only under TYPE_CHECKING in {where}"
+    else:
+        message = f"{ref.module} has no {ref.name} in {where}"
+    if plugin_defined:
+        message += "; the plugin defines it in " + ", ".join(s.module for s in plugin_defined[:3])
+        return message, fix_for(context, "plugin-redirect", f"import {ref.name} from {plugin_defined[0].module}")
+    if pin_defined:
+        best = pin_defined[0]
+        message += f"; the pin defines {best.kind} {ref.name} in " + ", ".join(s.module for s in pin_defined[:3])
+        return message, fix_for(context, "relocate", f"import {ref.name} from {best.module} (check it is the same API)")
+    if problem.nearest:
+        kind = "modules" if problem.reason == "module" else "names there"
+        message += f"; nearest {kind}: " + ", ".join(problem.nearest)
+    else:
+        message += f"; {ref.name} exists nowhere in the pin"
+    return message, fix_for(context, "backport", f"port {ref.name} into vllm_fl by hand or drop its use")
+
+
+@check("unresolved-imports")
+def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
+    """imports of vllm and vllm_fl modules and names that do not exist in the pin / the plugin"""
+    findings = []
+    for ref in _imports(view):
+        top = ref.module.split(".")[0]
+        if top == TRANSFORMERS or not context.resolver.covers(ref.module):
+            continue
+        if ref.level:
+            continue  # relative-imports reports these
+        if ref.name in KNOWN_MISSING:
+            continue  # known-missing-apis reports these with their patch
+        problem = check_import(ref, context.resolver, under=top)
+        if problem is None:
+            continue
+        message, fix = _describe(context, problem)
+        symbol = ref.module if ref.name is None else f"{ref.module}.{ref.name}"
+        findings.append(view.finding("unresolved-imports", ref.line, symbol, message, fix))
+    return findings
+
+
+def _p14_renames() -> dict[tuple[str, str], str]:
+    try:
+        from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
+    except ImportError:  # pragma: no cover - the catalog without P14
+        return {}
+    return dict(RENAMES)
+
+
+@check("transformers-names")
+def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
+    """transformers names (imports and ``transformers.X`` uses) the pinned transformers lacks"""
+    resolver = context.resolver
+    if not resolver.covers(TRANSFORMERS):
+        return []
+    version = context.pinned_versions.get(TRANSFORMERS, "?")
+    renames = _p14_renames()
+    bridged = _bridged_classes(context)
+    findings = []
+    for ref in _imports(view):
+        if ref.module.split(".")[0] != TRANSFORMERS:
+            continue
+        problem = check_import(ref, resolver)
+        if problem is None:
+            continue
+        findings.append(_transformers_finding(context, view, ref.line, ref.module, ref.name, problem, version, renames, bridged))
+    # ``transformers.X`` after ``import transformers``
+    if view.info.imports.get(TRANSFORMERS) == TRANSFORMERS:
+        for node in view.nodes(ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.value.id == TRANSFORMERS and isinstance(node.ctx, ast.Load):
+                if resolver.resolve(TRANSFORMERS, node.attr) is None:
+                    ref = ImportRef(node.lineno, TRANSFORMERS, node.attr)
+                    problem = check_import(ref, resolver)
+                    if problem is not None:
+                        findings.append(_transformers_finding(context, view, node.lineno, TRANSFORMERS, node.attr, problem, version, renames, bridged))
+    return findings
+
+
+def _bridged_classes(context: ReviewContext) -> dict[str, str]:
+    """Config classes the plugin's config bridges define -> bridge module."""
+    found = {}
+    for file in context.config_files:
+        info = context.plugin_index.modules.get(file.module)
+        for name, kind in (info.defines.items() if info else ()):
+            if kind == "class":
+                found[name] = file.module
+    return found
+
+
+def _transformers_finding(context, view, line, module, name, problem, version, renames, bridged) -> Finding:
+    symbol = module if name is None else f"{module}.{name}"
+    if name is None or problem.reason == "module":
+        message = f"transformers {version} has no module {module}"
+        if problem.nearest:
+            message += "; nearest: " + ", ".join(problem.nearest)
+        return view.finding("transformers-names", line, symbol, message,
+                            fix_for(context, "backport", "bridge what is needed into vllm_fl (P13: never upgrade transformers)"))
+    message = f"transformers {version} has no {name}"
+    if (module, name) in renames:
+        old = renames[(module, name)]
+        return view.finding("transformers-names", line, symbol, message + f"; it spells it {old}",
+                            fix_for(context, "transformers-rename", f"import {old} as {name}"))
+    if name in bridged:
+        return view.finding("transformers-names", line, symbol,
+                            message + f"; the config bridge {bridged[name]} defines it",
+                            fix_for(context, "plugin-redirect", f"import {name} from {bridged[name]}"))
+    in_pin = [s for s in problem.elsewhere if s.module.startswith(TRANSFORMERS)]
+    if in_pin:
+        message += "; it is defined in " + ", ".join(s.module for s in in_pin[:3])
+        return view.finding("transformers-names", line, symbol, message,
+                            fix_for(context, "relocate", f"import {name} from {in_pin[0].module}"))
+    if problem.nearest:
+        message += "; nearest: " + ", ".join(problem.nearest)
+    return view.finding("transformers-names", line, symbol, message,
+                        fix_for(context, "backport", f"vendor {name} into vllm_fl (P13: never upgrade transformers)"))

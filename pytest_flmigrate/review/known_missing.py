@@ -1,0 +1,107 @@
+"""The known-missing APIs (api-gap.md's seven): every use of them, with the catalog patch.
+
+Each entry is confirmed against the pinned index before it is reported (the pin is data: a pin
+that has the API gets no finding).
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+
+from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
+from pytest_flmigrate.review.fixes import fix_for
+from pytest_flmigrate.review.names import call_shape
+
+# name -> (fix kind, how it is used, suggestion)
+KNOWN_MISSING: dict[str, tuple[str, str, str]] = {
+    "_mark_tower_model": ("mark-model-context", "member", "build the tower directly (P4 pattern)"),
+    "_mark_language_model": ("mark-model-context", "member", "build the language model directly (P4 pattern)"),
+    "MambaStateCopyFunc": ("mamba-state-copy", "name", "drop the import and the methods using it"),
+    "MambaStateCopyFuncCalculator": ("mamba-state-copy", "name", "drop the import and the methods using it"),
+    "get_mamba_state_copy_func": ("mamba-state-copy", "member", "delete the method (the pin copies mamba state itself)"),
+    "gated_delta_net_state_dtype": ("gdn-state-dtype", "call", "drop the third argument"),
+    "mamba_cache_mode": ("mamba-cache-mode", "member", "test cache_config.enable_prefix_caching instead"),
+}
+CHECK = "known-missing-apis"
+
+
+def _pinned_resolver(context: ReviewContext) -> Resolver:
+    cached = context.__dict__.get("_pinned_resolver")
+    if cached is None:
+        cached = Resolver(context.pinned_indexes)
+        context.__dict__["_pinned_resolver"] = cached
+    return cached
+
+
+def _missing_in_pin(context: ReviewContext, name: str, usage: str) -> bool:
+    resolver = _pinned_resolver(context)
+    if usage == "name":
+        return not resolver.locate(name, "vllm")
+    if usage == "member":
+        return name not in resolver.all_member_names() and not resolver.locate(name, "vllm")
+    return True
+
+
+@lru_cache(maxsize=8)
+def _gdn_method(resolver: Resolver):
+    """(owner module, class, FunctionInfo) of the pin's gated_delta_net_state_dtype."""
+    for index in resolver.indexes.values():
+        for module, info in index.modules.items():
+            for cls in info.classes.values():
+                method = cls.methods.get("gated_delta_net_state_dtype")
+                if method is not None:
+                    return module, cls.name, method
+    return None
+
+
+def _gdn_problem(context: ReviewContext, call: ast.Call) -> str | None:
+    found = _gdn_method(_pinned_resolver(context))
+    positional, keywords, star_args, star_kwargs = call_shape(call)
+    if found is None:
+        return "the pin has no gated_delta_net_state_dtype"
+    module, cls, method = found
+    bound = method.kind in ("classmethod", "function")
+    problems = method.check_call(positional, keywords, bound=bound, star_args=star_args, star_kwargs=star_kwargs)
+    if not problems:
+        return None
+    return f"{'; '.join(problems)}; the pin's {cls}.gated_delta_net_state_dtype is {method.signature(bound=True)}"
+
+
+@check(CHECK)
+def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
+    """the APIs known to be missing from vLLM 0.13.0 (api-gap.md), where the pin indeed lacks them"""
+    findings: dict[tuple[int, str], Finding] = {}
+
+    def add(node: ast.AST, name: str, message: str) -> None:
+        kind, _, suggestion = KNOWN_MISSING[name]
+        key = (getattr(node, "lineno", 0), name)
+        if key not in findings:
+            findings[key] = view.finding(CHECK, node, name, message, fix_for(context, kind, suggestion))
+
+    confirmed = {
+        name for name, (_, usage, _) in KNOWN_MISSING.items()
+        if usage == "call" or _missing_in_pin(context, name, usage)
+    }
+    pinned = context.pinned_versions.get("vllm", "?")
+    for node in ast.walk(view.tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name in confirmed and KNOWN_MISSING[alias.name][1] == "name":
+                    add(node, alias.name, f"imported from {node.module}; vLLM {pinned} has no {alias.name}")
+        elif isinstance(node, ast.Name) and node.id in confirmed and KNOWN_MISSING[node.id][1] == "name":
+            add(node, node.id, f"vLLM {pinned} has no {node.id}")
+        elif isinstance(node, ast.Attribute) and node.attr in confirmed and KNOWN_MISSING[node.attr][1] == "member":
+            add(node, node.attr, f"vLLM {pinned} has no {node.attr}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in confirmed and KNOWN_MISSING[node.name][1] == "member":
+            add(node, node.name, f"defines {node.name}, a hook vLLM {pinned} never calls, typed with names it lacks")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "gated_delta_net_state_dtype"
+        ):
+            problem = _gdn_problem(context, node)
+            if problem:
+                add(node, "gated_delta_net_state_dtype", problem)
+    return sorted(findings.values(), key=lambda f: (f.line, f.symbol))

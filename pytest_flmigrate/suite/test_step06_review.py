@@ -1,0 +1,25 @@
+"""Step 6: the static review. One test per check and file (``-k unresolved-imports``,
+``-k "qwen3_5.py"``); a failure lists the findings, one per line:
+``file:line: [check] symbol: message (fix: patch id or manual: suggestion)``."""
+
+import pytest
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.review import Case
+
+pytestmark = pytest.mark.step(6)
+
+
+def model_cases(model_run) -> list[Case]:
+    """The (check, file) pairs of this model, read by the suite's pytest_generate_tests."""
+    try:
+        return model_run.review_cases()
+    except FlmigrateError:
+        # no plan (steps 2-4 say why): one test that reports the same error, or is blocked
+        return [Case("review", "migration")]
+
+
+def test_review(model_run, case, migrated_files):
+    findings = [f for f in model_run.review() if (f.check, f.file) == (case.check, case.file)]
+    if findings:
+        pytest.fail("\n".join(f.format() for f in findings), pytrace=False)
