@@ -1,0 +1,170 @@
+"""Processes the run starts: each in its own process group, logged to a file, stopped by group.
+
+Nothing here stops a process by name. A group is "alive" while it has a member that is not a
+zombie (in a container whose PID 1 does not reap, orphaned members linger as zombies, which hold
+no resources and cannot be signalled away).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_flmigrate.errors import FlmigrateError
+
+#: Lines of a log shown in a failure message.
+TAIL_LINES = 40
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A fresh folder under /tmp for one process's TMPDIR, sockets and caches.
+
+    Kept short on purpose: vLLM puts Unix sockets under it (108-byte path limit).
+    """
+    return Path(tempfile.mkdtemp(prefix=f"flm-{prefix}-", dir="/tmp"))
+
+
+def remove_scratch(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a text file ("" when it does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a pid from /proc, or None when it is gone."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat(int(entry.name))
+            if stat and stat[1] == pgid and stat[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return sorted(members)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return bool(group_members(pgid))
+
+
+def cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _wait_gone(pgid: int, seconds: float, leader: subprocess.Popen | None) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if leader is not None:
+            leader.poll()  # reap it, or it lingers as a zombie member
+        if not group_members(pgid):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
+def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | None = None) -> None:
+    """SIGTERM process group ``pgid``; SIGKILL what is left after ``grace`` seconds.
+
+    Returns once no live member remains. ``leader`` (when this process started it) is reaped.
+    """
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        if _wait_gone(pgid, wait, leader):
+            break
+    if leader is not None:
+        try:
+            leader.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent
+            pass
+
+
+def start_group(
+    command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
+) -> subprocess.Popen:
+    """Start ``command`` as the leader of a new process group, stdout+stderr to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        out.write(("$ " + " ".join(command) + "\n").encode())
+        out.flush()
+        try:
+            return subprocess.Popen(
+                list(command), env=dict(env), cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except OSError as exc:
+            raise FlmigrateError(f"cannot run {command[0]}: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    seconds: float
+    log: Path
+
+
+def run_logged(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log: Path,
+    timeout: float,
+    what: str,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+) -> Finished:
+    """Run ``command`` to the end in its own process group; nothing of it outlives the call.
+
+    A run longer than ``timeout`` seconds is stopped and raises one line with the log's tail.
+    """
+    start = time.monotonic()
+    proc = start_group(command, env=env, cwd=cwd, log=log)
+    if on_start is not None:
+        on_start(proc)
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(proc.pid, leader=proc)
+        raise FlmigrateError(
+            f"{what} did not finish within {timeout:.0f} s and was stopped (log: {log})", tail(log)
+        ) from None
+    except BaseException:
+        stop_group(proc.pid, leader=proc)
+        raise
+    if group_members(proc.pid):  # children the command left behind
+        stop_group(proc.pid, grace=10)
+    return Finished(returncode, time.monotonic() - start, log)

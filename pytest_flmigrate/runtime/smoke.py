@@ -1,0 +1,131 @@
+"""Import smoke in the pinned env (procedure step 4.2C) and architecture resolution after step 5.
+
+``import_modules``: every migrated module is imported by ``--vllm-python``, each in turn; the
+first failure raises one line naming the module and the error, the traceback's last frames as
+detail. ``resolve_architectures``: vLLM's general plugins are loaded (as ``vllm serve`` does) and
+each registered architecture's class is loaded from vLLM's ModelRegistry; it must come from the
+plugin module step 5 registered, not from vLLM's own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.runtime import envs, procs
+
+TIMEOUT = 900.0
+#: Traceback lines kept in a failure message (the last frames and the error).
+TRACEBACK_LINES = 12
+_MARK = "FLMIGRATE-SMOKE "
+
+_SCRIPT = r"""
+import importlib, json, sys, traceback
+MARK = "FLMIGRATE-SMOKE "
+request = json.loads(sys.argv[1])
+out = {"imports": {}, "architectures": {}}
+def emit():
+    print(MARK + json.dumps(out), flush=True)
+def failure(exc):
+    return {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
+            "traceback": traceback.format_exc()}
+for module in request.get("modules", []):
+    try:
+        importlib.import_module(module)
+        out["imports"][module] = {"ok": True}
+    except BaseException as exc:
+        out["imports"][module] = {"ok": False, **failure(exc)}
+        emit(); raise SystemExit(0)
+if request.get("architectures"):
+    from vllm.plugins import load_general_plugins
+    load_general_plugins()
+    from vllm.model_executor.models.registry import ModelRegistry
+    for arch in request["architectures"]:
+        entry = ModelRegistry.models.get(arch)
+        if entry is None:
+            out["architectures"][arch] = {"ok": False, "error": "not in vLLM's ModelRegistry after the general plugins loaded", "traceback": ""}
+            continue
+        registered = ("%s:%s" % (entry.module_name, entry.class_name) if hasattr(entry, "module_name")
+                      else "%s:%s" % (entry.model_cls.__module__, entry.model_cls.__qualname__))
+        try:
+            cls = entry.load_model_cls()
+        except BaseException as exc:
+            out["architectures"][arch] = {"ok": False, "registered": registered, **failure(exc)}
+            continue
+        out["architectures"][arch] = {"ok": True, "registered": registered,
+                                      "resolved": "%s:%s" % (cls.__module__, cls.__qualname__)}
+emit()
+"""
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    imports: dict[str, dict]
+    architectures: dict[str, dict]
+    seconds: float
+    log: str
+
+    def as_dict(self) -> dict:
+        strip = lambda d: {k: v for k, v in d.items() if k != "traceback"}  # noqa: E731
+        return {
+            "imports": {m: strip(r) for m, r in self.imports.items()},
+            "architectures": {a: strip(r) for a, r in self.architectures.items()},
+            "seconds": round(self.seconds, 2), "log": self.log,
+        }
+
+
+def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
+    scratch = procs.scratch_dir(label)
+    try:
+        finished = procs.run_logged(
+            [python, "-c", _SCRIPT, json.dumps(request)], env=envs.vllm_env(scratch), cwd=scratch,
+            log=log, timeout=TIMEOUT, what=f"the {label} in the pinned env",
+        )
+    finally:
+        procs.remove_scratch(scratch)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    marked = [line[len(_MARK):] for line in text.splitlines() if line.startswith(_MARK)]
+    if not marked:
+        raise FlmigrateError(
+            f"the {label} in the pinned env exited {finished.returncode} before reporting (log: {log})",
+            procs.tail(log),
+        )
+    data = json.loads(marked[-1])
+    return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log))
+
+
+def _traceback_tail(text: str) -> str:
+    return "\n".join(text.rstrip().splitlines()[-TRACEBACK_LINES:])
+
+
+def import_modules(python: str, modules: list[str], log: Path) -> SmokeResult:
+    """Import each module in the pinned env; raise for the first that fails."""
+    result = _run(python, {"modules": modules}, log, "import-smoke")
+    for module in modules:
+        outcome = result.imports.get(module)
+        if outcome and not outcome["ok"]:
+            raise FlmigrateError(
+                f"{module} fails to import in the pinned env: {outcome['error']}",
+                _traceback_tail(outcome["traceback"]),
+            )
+    return result
+
+
+def resolve_architectures(python: str, expected: dict[str, str], log: Path) -> SmokeResult:
+    """``expected``: architecture -> ``module:Class`` the plugin registered. Raise on any mismatch."""
+    result = _run(python, {"architectures": sorted(expected)}, log, "resolve-smoke")
+    for arch, target in sorted(expected.items()):
+        outcome = result.architectures.get(arch, {"ok": False, "error": "not reported", "traceback": ""})
+        if not outcome["ok"]:
+            raise FlmigrateError(
+                f"architecture {arch} does not load after vLLM's general plugins: {outcome['error']}",
+                _traceback_tail(outcome.get("traceback", "")),
+            )
+        if outcome["resolved"] != target:
+            raise FlmigrateError(
+                f"architecture {arch} resolves to {outcome['resolved']}, not the plugin's {target}: "
+                "vLLM's general plugins did not register it (is the plugin's entry point installed?)"
+            )
+    return result

@@ -1,0 +1,158 @@
+"""The server pool of step 10 (start, health bound, log tail, reuse, keep, stop) with a stand-in
+server process: real process groups, real HTTP, real state files; no vLLM (tests/runtime/ has it)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.runtime import procs, server
+
+FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_vllm_python.py"
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> str:
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.fixture
+def port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def plugin(tmp_path: Path) -> Path:
+    (tmp_path / "plugin" / "vllm_fl").mkdir(parents=True)
+    (tmp_path / "plugin" / "vllm_fl" / "__init__.py").write_text("def register_model():\n    pass\n")
+    return tmp_path / "plugin"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def spec(fake_python: str, port: int, plugin: Path, model: str = "tiny", extra: tuple[str, ...] = ()) -> server.ServerSpec:
+    return server.ServerSpec(python=fake_python, model=model, port=port, tp=1, extra=extra, plugin_dir=plugin)
+
+
+@pytest.fixture
+def said() -> list[str]:
+    return []
+
+
+def test_start_chat_and_stop_at_session_end(fake_python, port, plugin, tmp_path, said):
+    pool = server.ServerPool(keep=False)
+    started = pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append)
+    assert server.healthy(started.url) and not started.reused
+    assert started.command[1:4] == ["-m", "vllm.entrypoints.cli.main", "serve"]
+    assert len(procs.group_members(started.pid)) == 2  # the server and its child
+    assert server.chat(started.url)["text"] == "hello from fake"
+    state = json.loads((server.state_dir() / f"port-{port}.json").read_text())
+    assert state["pid"] == started.pid and state["kept"] is False
+    assert pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append) is started
+
+    pool.finish(said.append)
+    assert not procs.group_members(started.pid)
+    assert not (server.state_dir() / f"port-{port}.json").exists()
+    assert not started.scratch.exists()
+    assert any("session end" in line for line in said)
+
+
+def test_kept_server_is_reused_then_replaced_when_the_plugin_code_changes(fake_python, port, plugin, tmp_path, said):
+    first = server.ServerPool(keep=True)
+    kept = first.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
+    first.finish(said.append)
+    assert procs.group_members(kept.pid), "--keep-servers stopped the server"
+    assert json.loads((server.state_dir() / f"port-{port}.json").read_text())["kept"] is True
+
+    second = server.ServerPool(keep=False)
+    reused = second.ensure(spec(fake_python, port, plugin), tmp_path / "b.log", said.append)
+    assert reused.reused and reused.pid == kept.pid and reused.log == tmp_path / "a.log"
+    second.finish(said.append)
+    assert procs.group_members(kept.pid), "a reused kept server is stopped by --stop-servers only"
+
+    (plugin / "vllm_fl" / "__init__.py").write_text("def register_model():\n    return 1\n")
+    third = server.ServerPool(keep=False)
+    fresh = third.ensure(spec(fake_python, port, plugin), tmp_path / "c.log", said.append)
+    assert not fresh.reused and fresh.pid != kept.pid
+    assert not procs.group_members(kept.pid)
+    assert any("plugin code changed" in line for line in said)
+    third.finish(said.append)
+    assert not procs.group_members(fresh.pid)
+
+
+def test_stop_servers_ends_kept_servers(fake_python, port, plugin, tmp_path, said):
+    pool = server.ServerPool(keep=True)
+    kept = pool.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
+    pool.finish(said.append)
+    assert server.stop_kept(said.append, tmp_path / "another-checkout") == []
+    assert procs.group_members(kept.pid), "--stop-servers in another checkout stopped this one's server"
+    assert server.stop_kept(said.append, plugin) == [port]
+    assert not procs.group_members(kept.pid)
+    assert not list(server.state_dir().glob("port-*.json"))
+    assert server.stop_kept(said.append) == [] and said[-1] == "no kept server running"
+
+
+def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_python, port, plugin, tmp_path, said):
+    pool = server.ServerPool(keep=False)
+    log = tmp_path / "server.log"
+    with pytest.raises(FlmigrateError) as caught:
+        pool.ensure(spec(fake_python, port, plugin, model="exit"), log, said.append)
+    message = str(caught.value)
+    assert message.splitlines()[0] == f"vllm serve exited with code 1 before /health answered (log: {log})"
+    assert "ValueError: this checkpoint cannot be served (fake)" in message
+    child = int(log.read_text().split("child ")[1].split()[0])
+    assert not alive(child), "the server's child outlived it"
+    assert not list(server.state_dir().glob("port-*.json"))
+
+
+def test_health_wait_is_bounded(fake_python, port, plugin, tmp_path, said, monkeypatch):
+    monkeypatch.setenv(server.TIMEOUT_ENV, "2")
+    pool = server.ServerPool(keep=False)
+    with pytest.raises(FlmigrateError, match=r"vllm serve gave no /health within 2 s"):
+        pool.ensure(spec(fake_python, port, plugin, model="hang"), tmp_path / "server.log", said.append)
+    assert not list(server.state_dir().glob("port-*.json"))
+
+
+def test_port_held_by_another_process_is_not_touched(fake_python, port, plugin, tmp_path, said):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        with pytest.raises(FlmigrateError, match=rf"--port {port}: another process \(not a server flmigrate started\)"):
+            server.ServerPool(keep=False).ensure(spec(fake_python, port, plugin), tmp_path / "s.log", said.append)
+
+
+def test_fingerprint_covers_command_and_plugin_sources(fake_python, port, plugin):
+    base = spec(fake_python, port, plugin).fingerprint()
+    assert spec(fake_python, port, plugin).fingerprint() == base
+    assert spec(fake_python, port, plugin, extra=("--dtype", "float32")).fingerprint() != base
+    (plugin / "vllm_fl" / "models").mkdir()
+    (plugin / "vllm_fl" / "models" / "x.py").write_text("X = 1\n")
+    assert spec(fake_python, port, plugin).fingerprint() != base
+
+
+def test_log_evidence_reads_resolution_and_overrides(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text(
+        "WARNING 11-26 06:04:56 [registry.py:774] Model architecture MiMoForCausalLM is already registered, "
+        "and will be overwritten by the new model class vllm_fl.models.mimo:MiMoForCausalLM.\n"
+        "INFO 11-26 06:05:09 [model.py:514] Resolved architecture: MiMoForCausalLM\n"
+    )
+    assert server.log_evidence(log) == {
+        "resolved": ["MiMoForCausalLM"], "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
+    }
