@@ -103,6 +103,12 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
     symbol = f"{ref.name}.{name}" if not target.via_instance else f"self.{name}"
     own = view.file.upstream_module if ref.module == view.module else ref.module
     upstream_member = _upstream_member(context, own, ref.name, name)
+    if upstream_member is None and context.upstream is not None:
+        # the class is not upstream as such: ask upstream's versions of its pinned bases
+        for base_module, base in pinned_bases:
+            upstream_member = _upstream_member(context, base_module, base.name, name)
+            if upstream_member is not None:
+                break
     if target.via_instance and context.upstream is not None and upstream_member is None:
         return None  # upstream lacks it too: not a migration gap (set dynamically, or a latent bug)
     message = f"no {name} on {ref.name} in the pin (MRO {_mro_names(mro)})"

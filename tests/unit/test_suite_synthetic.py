@@ -42,7 +42,7 @@ def test_migrates_model_with_new_sibling_and_config_bridge(flmigrate, plugin_tre
     assert data["upstream"]["version"] == "9.1.0" and data["pinned"]["version"] == "0.13.0"
     assert data["patches"]["P1"] == 3 and data["patches"]["P2"] == 1
     ran = {number: step["outcome"] for number, step in data["steps"].items() if step["outcome"] != "not run"}
-    assert ran == {"2": "passed", "3": "passed", "4": "passed", "5": "passed", "11": "skipped"}  # 11: no GT source
+    assert ran == {"2": "passed", "3": "passed", "4": "passed", "5": "passed", "6": "passed", "11": "skipped"}  # 11: no GT source
     assert {data["steps"][n]["outcome"] for n in ("1", "7", "8", "9", "10")} == {"not run"}  # runtime: deselected
     assert (plugin_tree / "reports/tiny/report.md").read_text().startswith("# Migration: Tiny")
     assert list((plugin_tree / "reports/tiny/diffs").glob("*.diff"))
@@ -66,7 +66,7 @@ def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
 
 def test_k_selects_steps_by_name(flmigrate, trees):
     result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "upstream"))
-    result.assert_outcomes(passed=3, deselected=21)  # steps 3-5, 5 E2E prompts, 10 runtime tests
+    result.assert_outcomes(passed=3, deselected=64)  # steps 3-5, 43 review tests, 5 E2E prompts, 10 runtime tests
 
 
 def test_without_model_the_plugin_stays_out_of_the_way(pytester):

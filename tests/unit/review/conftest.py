@@ -1,0 +1,225 @@
+"""Small pinned / upstream trees and a helper that reviews migrated files written into a plugin."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.patches import CATALOG
+from pytest_flmigrate.review import MigratedFile, ReviewContext, review
+from pytest_flmigrate.symbols import index_directory
+
+PINNED = {
+    "vllm/__init__.py": "",
+    "vllm/config/__init__.py": """
+        from vllm.config.cache import CacheConfig
+        from vllm.config.model import ModelConfig
+        from vllm.config.vllm import VllmConfig
+    """,
+    "vllm/config/cache.py": """
+        from dataclasses import dataclass
+        @dataclass
+        class CacheConfig:
+            block_size: int = 16
+            enable_prefix_caching: bool = False
+            mamba_cache_dtype: str = "auto"
+    """,
+    "vllm/config/model.py": """
+        from dataclasses import dataclass
+        @dataclass
+        class ModelConfig:
+            dtype: str = "auto"
+            max_model_len: int = 0
+    """,
+    "vllm/config/vllm.py": """
+        from dataclasses import dataclass, field
+        from vllm.config.cache import CacheConfig
+        from vllm.config.model import ModelConfig
+        @dataclass
+        class VllmConfig:
+            cache_config: CacheConfig = field(default_factory=CacheConfig)
+            model_config: ModelConfig | None = None
+    """,
+    "vllm/attention/__init__.py": "",
+    "vllm/attention/layer.py": """
+        import torch.nn as nn
+        class Attention(nn.Module):
+            def __init__(self, num_heads, head_size, scale, num_kv_heads=None, prefix=""):
+                super().__init__()
+    """,
+    "vllm/model_executor/__init__.py": "",
+    "vllm/model_executor/custom_op.py": """
+        import torch.nn as nn
+        class CustomOp(nn.Module):
+            @classmethod
+            def register(cls, name):
+                return lambda op: op
+    """,
+    "vllm/model_executor/layers/__init__.py": "",
+    "vllm/model_executor/layers/linear.py": """
+        import torch.nn as nn
+        class ColumnParallelLinear(nn.Module):
+            def __init__(self, input_size, output_size, bias=True, quant_config=None, prefix=""):
+                super().__init__()
+        class MergedColumnParallelLinear(ColumnParallelLinear):
+            def __init__(self, input_size, output_sizes, bias=True, quant_config=None, prefix=""):
+                super().__init__(input_size, sum(output_sizes), bias, quant_config, prefix)
+    """,
+    "vllm/model_executor/layers/fla_op.py": """
+        from vllm.model_executor.custom_op import CustomOp
+        @CustomOp.register("chunk_gated_delta_rule")
+        class ChunkGatedDeltaRuleOp(CustomOp):
+            pass
+    """,
+    "vllm/model_executor/layers/mamba/__init__.py": "",
+    "vllm/model_executor/layers/mamba/mamba_utils.py": """
+        class MambaStateDtypeCalculator:
+            @classmethod
+            def gated_delta_net_state_dtype(cls, model_dtype, mamba_cache_dtype):
+                return model_dtype
+    """,
+    "vllm/model_executor/models/__init__.py": "",
+    "vllm/model_executor/models/utils.py": """
+        from dataclasses import dataclass, field
+        @dataclass
+        class WeightsMapper:
+            orig_to_new_substr: dict = field(default_factory=dict)
+            orig_to_new_prefix: dict = field(default_factory=dict)
+        def maybe_prefix(prefix, name):
+            return f"{prefix}.{name}"
+    """,
+    "vllm/model_executor/models/interfaces.py": """
+        from typing import Protocol
+        class SupportsPP(Protocol):
+            supports_pp = True
+        class SupportsMultiModal(Protocol):
+            def _embed_text_input_ids(self, input_ids, embed_input_ids, *, is_multimodal, handle_oov_mm_token):
+                ...
+    """,
+    "vllm/model_executor/models/base_gdn.py": """
+        import torch.nn as nn
+        from vllm.model_executor.layers.linear import ColumnParallelLinear
+        from vllm.model_executor.layers.fla_op import ChunkGatedDeltaRuleOp
+        class BaseGatedDeltaNet(nn.Module):
+            def __init__(self, hidden, key_dim, value_dim):
+                super().__init__()
+                self.key_dim = key_dim
+                self.value_dim = value_dim
+                self.in_proj_qkvz = ColumnParallelLinear(hidden, self.key_dim * 2 + self.value_dim * 2)
+                self.chunk_gated_delta_rule = ChunkGatedDeltaRuleOp()
+                self.tp_size = 1
+            def _forward_core(self, x):
+                return self.chunk_gated_delta_rule(x) * self.tp_size
+            def forward(self, x):
+                return self._forward_core(self.in_proj_qkvz(x))
+        class BaseModel(nn.Module):
+            def __init__(self, *, vllm_config, prefix=""):
+                super().__init__()
+                self.layers = []
+            def load_weights(self, weights):
+                return set()
+    """,
+    "transformers/__init__.py": """
+        from transformers.configuration_utils import PretrainedConfig
+    """,
+    "transformers/configuration_utils.py": """
+        class PretrainedConfig:
+            model_type = ""
+            def __init__(self, **kwargs):
+                self.tie_word_embeddings = kwargs.pop("tie_word_embeddings", True)
+                self.vocab_size = kwargs.pop("vocab_size", None)
+    """,
+}
+
+# Upstream moved on: Attention lives elsewhere, WeightsMapper grew, the GDN base grew a mapper.
+UPSTREAM = {
+    **PINNED,
+    "vllm/model_executor/models/utils.py": """
+        from dataclasses import dataclass, field
+        @dataclass
+        class WeightsMapper:
+            orig_to_new_regex: dict = field(default_factory=dict)
+            orig_to_new_substr: dict = field(default_factory=dict)
+            orig_to_new_prefix: dict = field(default_factory=dict)
+        def maybe_prefix(prefix, name):
+            return f"{prefix}.{name}"
+    """,
+    "vllm/model_executor/models/base_gdn.py": PINNED["vllm/model_executor/models/base_gdn.py"].replace(
+        "        class BaseModel(nn.Module):\n", "        class BaseModel(nn.Module):\n            hf_to_vllm_mapper = None\n"
+    ),
+    "vllm/config/cache.py": """
+        from dataclasses import dataclass
+        @dataclass
+        class CacheConfig:
+            block_size: int = 16
+            enable_prefix_caching: bool = False
+            mamba_cache_dtype: str = "auto"
+            mamba_block_size: int = 0
+    """,
+}
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def pinned_indexes(tmp_path_factory):
+    root = write(tmp_path_factory.mktemp("pinned"), PINNED)
+    return [index_directory(root, "vllm", "0.13.0"), index_directory(root, "transformers", "4.57.6")]
+
+
+@pytest.fixture(scope="session")
+def upstream_indexes(tmp_path_factory):
+    root = write(tmp_path_factory.mktemp("upstream"), UPSTREAM)
+    return [index_directory(root, "vllm", "0.33.0"), index_directory(root, "transformers", "5.20.2")]
+
+
+PLUGIN_INIT = '''
+def register():
+    return None
+
+
+def register_model():
+    from vllm import ModelRegistry  # noqa: F401
+'''
+
+
+@pytest.fixture
+def review_files(tmp_path, pinned_indexes, upstream_indexes):
+    """Write files into a fresh plugin and review them with one check (or all).
+
+    ``files``: plugin path -> source; a path under vllm_fl/configs/ is a config file, one under
+    vllm_fl/models/ a model file. Returns the findings.
+    """
+
+    def run(files: dict[str, str], check: str | None = None, *, upstream: bool = True, **context):
+        plugin = write(tmp_path / "plugin", {"vllm_fl/__init__.py": PLUGIN_INIT, "vllm_fl/models/__init__.py": "",
+                                             "vllm_fl/configs/__init__.py": "", **files})
+        migrated = [
+            MigratedFile.at(path, "config" if "/configs/" in path else "model",
+                            "vllm.model_executor.models." + Path(path).stem)
+            for path in files
+            if path.startswith(("vllm_fl/models/", "vllm_fl/configs/")) and not path.endswith("__init__.py")
+        ]
+        ctx = ReviewContext(
+            plugin_dir=plugin,
+            pinned_indexes=pinned_indexes,
+            files=migrated,
+            upstream_indexes=upstream_indexes if upstream else [],
+            catalog={p.name: p.id for p in CATALOG},
+            **context,
+        )
+        return review(ctx, [check] if check else None)
+
+    return run
+
+
+def symbols_of(findings) -> list[tuple[str, str]]:
+    return [(f.check, f.symbol) for f in findings]

@@ -1,0 +1,118 @@
+"""config-bridge and registration: positive and negative cases."""
+
+from __future__ import annotations
+
+import textwrap
+
+from tests.unit.review.conftest import PLUGIN_INIT, symbols_of
+
+MODEL = "vllm_fl/models/newmodel.py"
+BRIDGE = "vllm_fl/configs/newmodel.py"
+BRIDGE_CONTEXT = {"bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel"), "model_type": "newmodel",
+                  "config_class": "NewConfig"}
+
+GOOD_BRIDGE = textwrap.dedent(
+    """
+    from transformers import PretrainedConfig
+
+    class NewVisionConfig(PretrainedConfig):
+        model_type = "newmodel_vision"
+        def __init__(self, depth=2, **kwargs):
+            super().__init__(**kwargs)
+            self.depth = depth
+
+    class NewConfig(PretrainedConfig):
+        model_type = "newmodel"
+        attribute_map = {"num_local_experts": "num_experts"}
+        def __init__(self, vision_config=None, hidden_size=64, num_experts=4, rope_theta=1e6, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden_size = hidden_size
+            self.num_experts = num_experts
+            self.rope_theta = rope_theta
+            self.vision_config = NewVisionConfig(**(vision_config or {}))
+    """
+)
+READS = textwrap.dedent(
+    """
+    def build(config, vllm_config):
+        hf_config = vllm_config.model_config.hf_config
+        size = config.hidden_size + hf_config.num_local_experts
+        depth = config.vision_config.depth
+        tie = config.tie_word_embeddings
+        optional = getattr(config, "head_dim", None)
+        if hasattr(config, "sliding_window"):
+            optional = config.sliding_window
+        return size, depth, tie, optional
+    """
+)
+
+
+def test_consistent_bridge_and_reads_pass(review_files):
+    findings = review_files({BRIDGE: GOOD_BRIDGE, MODEL: READS}, "config-bridge", **BRIDGE_CONTEXT)
+    assert findings == []
+
+
+def test_reads_of_fields_missing_or_without_default(review_files):
+    bridge = GOOD_BRIDGE.replace("vision_config=None, hidden_size=64,", "hidden_size, vision_config=None,")
+    reads = READS + "\nx = config.moe_topk\n"
+    findings = {f.symbol: f for f in review_files({BRIDGE: bridge, MODEL: reads}, "config-bridge", **BRIDGE_CONTEXT)}
+    assert set(findings) == {"config.hidden_size", "config.moe_topk"}
+    assert "NewConfig.__init__ takes hidden_size without a default" in findings["config.hidden_size"].message
+    assert "no config class of vllm_fl.configs.newmodel defines moe_topk" in findings["config.moe_topk"].message
+    assert findings["config.moe_topk"].file == MODEL
+
+
+def test_bridge_with_wrong_model_type_base_and_no_init(review_files):
+    bridge = textwrap.dedent(
+        """
+        from transformers import PreTrainedConfig
+
+        class NewConfig(PreTrainedConfig):
+            model_type = "newmodel_text"
+            hidden_size: int = 64
+        """
+    )
+    findings = review_files({BRIDGE: bridge}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [
+        ("config-bridge", "NewConfig"), ("config-bridge", "NewConfig.model_type"), ("config-bridge", "NewConfig.__init__"),
+    ]
+    assert findings[0].fix == "P14"
+    assert "model_type is 'newmodel_text', the checkpoint's is 'newmodel'" in findings[1].message
+
+
+def test_bridge_missing_its_class(review_files):
+    findings = review_files({BRIDGE: "X = 1\n"}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "NewConfig")]
+
+
+MODEL_CLASSES = "import torch.nn as nn\nclass NewForCausalLM(nn.Module):\n    pass\n"
+REGISTRATION = {"architectures": (("NewForCausalLM", "NewForCausalLM"),), "plugin_module": "vllm_fl.models.newmodel",
+                "bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel")}
+
+
+def registered(arch_target: str, config_target: str | None) -> str:
+    lines = ["    from vllm import ModelRegistry", f'    ModelRegistry.register_model("NewForCausalLM", "{arch_target}")']
+    if config_target:
+        module, name = config_target.split(":")
+        lines = [f"    from vllm.transformers_utils.config import _CONFIG_REGISTRY",
+                 f"    from {module} import {name}", f'    _CONFIG_REGISTRY["newmodel"] = {name}', *lines]
+    return PLUGIN_INIT.replace("    from vllm import ModelRegistry  # noqa: F401", "\n".join(lines))
+
+
+def test_registration_consistent(review_files):
+    files = {MODEL: MODEL_CLASSES, BRIDGE: GOOD_BRIDGE,
+             "vllm_fl/__init__.py": registered("vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.configs.newmodel:NewConfig")}
+    assert review_files(files, "registration", **REGISTRATION) == []
+
+
+def test_registration_missing_or_pointing_at_nothing(review_files):
+    files = {MODEL: MODEL_CLASSES, BRIDGE: GOOD_BRIDGE, "vllm_fl/__init__.py": PLUGIN_INIT}
+    findings = review_files(files, "registration", **REGISTRATION)
+    assert symbols_of(findings) == [("registration", "NewForCausalLM"), ("registration", "newmodel")]
+    assert all(f.file == "vllm_fl/__init__.py" for f in findings)
+    files["vllm_fl/__init__.py"] = registered("vllm_fl.models.newmodel:NewForCausalLMX", "vllm_fl.configs.newmodel:NewConfig")
+    findings = review_files(files, "registration", **REGISTRATION)
+    assert [f.message.split(";")[0] for f in findings] == [
+        "registered as vllm_fl.models.newmodel:NewForCausalLMX, expected vllm_fl.models.newmodel:NewForCausalLM",
+        "vllm_fl.models.newmodel:NewForCausalLMX: vllm_fl.models.newmodel defines no class NewForCausalLMX",
+    ]
