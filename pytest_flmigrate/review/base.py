@@ -73,6 +73,9 @@ class ReviewContext:
     config_class: the unit's config class name (bridged or not); architectures:
     (architecture, class) pairs and plugin_module, the module registering them.
     catalog: patch NAME -> id of the catalog patches that apply to the pin.
+    claims: ``(kind, module, name) -> bool``, whether the table-driven patch of ``kind``
+    (``relocate``, ``backport``, ``call-arguments``; see review/fixes.py) fixes that very name;
+    step 4's automatic fixes provide it, and without it those findings stay ``manual:``.
     """
 
     plugin_dir: Path
@@ -86,6 +89,7 @@ class ReviewContext:
     plugin_module: str | None = None
     catalog: dict[str, str] = field(default_factory=dict)
     registration_file: str = REGISTRATION_FILE
+    claims: Callable[[str, str, str], bool] | None = None
 
     @cached_property
     def plugin_index(self) -> TreeIndex:

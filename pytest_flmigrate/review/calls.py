@@ -5,7 +5,6 @@ constructors (dataclass ones included), classmethods, staticmethods, methods rea
 from __future__ import annotations
 
 import ast
-import difflib
 
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
@@ -61,18 +60,17 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         message = f"{'; '.join(problems)}; {pinned}"
         if upstream is not None:
             message += f"; upstream {upstream.signature(bound=callee.bound)}"
-        findings.append(view.finding(CHECK, call, callee.label, message, fix_for(context, "call-arguments", _suggestion(callee, keywords))))
+        accepted = {p.name for p in callee.function.bound_params(callee.bound)}
+        offending = ",".join(k for k in keywords if k not in accepted)
+        fix = fix_for(context, "call-arguments", _suggestion(callee, keywords), callee.qualname, offending)
+        findings.append(view.finding(CHECK, call, callee.label, message, fix))
     return findings
 
 
 def _suggestion(callee: Callee, keywords: list[str]) -> str:
-    accepted = [p.name for p in callee.function.bound_params(callee.bound)]
-    renames = []
-    for keyword in keywords:
-        if keyword not in accepted:
-            close = difflib.get_close_matches(keyword, accepted, n=1, cutoff=0.6)
-            if close:
-                renames.append(f"{keyword} -> {close[0]}?")
-    if renames:
-        return "adapt the call to the pinned signature (" + ", ".join(renames) + ")"
+    accepted = {p.name for p in callee.function.bound_params(callee.bound)}
+    unknown = [k for k in keywords if k not in accepted]
+    if unknown:
+        return (f"adapt the call to the pinned {callee.name} (it has no {', '.join(unknown)}; dropping one "
+                "changes behaviour unless it is the default), or port the upstream callee")
     return "adapt the call to the pinned signature, or port the upstream callee"

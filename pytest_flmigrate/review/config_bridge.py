@@ -55,6 +55,11 @@ class ConfigFields:
     @cached_property
     def provided(self) -> set[str]:
         names: set[str] = set()
+        # what every config has from the pinned PretrainedConfig (a bridge whose base does not
+        # resolve is reported on its own; its fields are still judged against it)
+        base = self.resolver.resolve("transformers", "PretrainedConfig")
+        if base is not None and base.kind == "class":
+            names |= self.resolver.members(base.module, base.name)
         for module, name in self.classes:
             names |= self.resolver.members(module, name)
             for _, cls in self.resolver.mro(module, name).classes:
@@ -85,12 +90,12 @@ class ConfigFields:
 
 
 def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
-    """(module, class) of every config class of the bridge, or of the pinned config module."""
+    """(module, class) of every config class the migration writes (the bridge and the config
+    modules it pulls in), or of the pinned config module when there is no bridge."""
     resolver = context.resolver
     if context.bridge is not None:
-        module = context.bridge[2]
-        info = resolver.module(module)
-        return [(module, name) for name in (info.classes if info else ())]
+        modules = [context.bridge[2]] + [f.module for f in context.config_files if f.module != context.bridge[2]]
+        return [(module, name) for module in modules for name in (resolver.module(module).classes if resolver.module(module) else ())]
     if not context.config_class:
         return []
     located = [s for s in resolver.locate(context.config_class) if not s.module.startswith("vllm_fl") and s.kind == "class"]
@@ -201,6 +206,8 @@ def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
         return []
     fields = ConfigFields(context.resolver, classes)
     where = context.bridge[2] if context.bridge else classes[0][0]
+    if len({module for module, _ in classes}) > 1:
+        where += " and the migrated config modules"
     findings = []
     written = {n.attr for n in view.nodes(ast.Attribute) if isinstance(n.ctx, ast.Store)}
     optional = _optional_reads(view)

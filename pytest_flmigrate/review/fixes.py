@@ -25,8 +25,21 @@ PATCH_NAMES: dict[str, str] = {
 }
 
 
-def fix_for(context: ReviewContext, kind: str, suggestion: str) -> str:
-    """The patch id that rewrites ``kind`` at this pin, else ``manual: <suggestion>``."""
-    name = PATCH_NAMES.get(kind)
-    patch_id = context.patch(name) if name else None
+# Kinds whose patch works from a table computed per name (relocations, backports, argument
+# table): the finding names that patch only when ``ReviewContext.claims(kind, module, name)``
+# says the patch takes this very name. Without the hook they stay manual: never overclaim.
+CLAIMED_KINDS = frozenset({"relocate", "backport", "call-arguments"})
+
+
+def fix_for(context: ReviewContext, kind: str, suggestion: str, module: str = "", name: str = "") -> str:
+    """The patch id that rewrites ``kind`` at this pin, else ``manual: <suggestion>``.
+
+    For :data:`CLAIMED_KINDS`, ``module``/``name`` say what is to be fixed: the import's module
+    and name (relocate, backport), or the callee's qualified name and the offending keywords
+    joined by commas (call-arguments).
+    """
+    patch_name = PATCH_NAMES.get(kind)
+    patch_id = context.patch(patch_name) if patch_name else None
+    if patch_id and kind in CLAIMED_KINDS and not (context.claims and context.claims(kind, module, name)):
+        patch_id = None
     return patch_id or manual(suggestion)

@@ -47,7 +47,7 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         message = f"no module {ref.module} in {where}"
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
-        return message, fix_for(context, "backport", f"migrate or port {ref.module} into vllm_fl")
+        return message, fix_for(context, "backport", f"migrate or port {ref.module} into vllm_fl", ref.module, "")
     if problem.reason == "module":
         message = f"no module {ref.module} in {where}"
     elif problem.reason == "type-checking":
@@ -59,14 +59,16 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         return message, fix_for(context, "plugin-redirect", f"import {ref.name} from {plugin_defined[0].module}")
     if pin_defined:
         best = pin_defined[0]
-        message += f"; the pin defines {best.kind} {ref.name} in " + ", ".join(s.module for s in pin_defined[:3])
-        return message, fix_for(context, "relocate", f"import {ref.name} from {best.module} (check it is the same API)")
+        kind = {"assign": "name"}.get(best.kind, best.kind)
+        message += f"; the pin defines {kind} {ref.name} in " + ", ".join(s.module for s in pin_defined[:3])
+        return message, fix_for(context, "relocate", f"import {ref.name} from {best.module} (check it is the same API)",
+                                ref.module, ref.name)
     if problem.nearest:
         kind = "modules" if problem.reason == "module" else "names there"
         message += f"; nearest {kind}: " + ", ".join(problem.nearest)
     else:
         message += f"; {ref.name} exists nowhere in the pin"
-    return message, fix_for(context, "backport", f"port {ref.name} into vllm_fl by hand or drop its use")
+    return message, fix_for(context, "backport", f"port {ref.name} into vllm_fl by hand or drop its use", ref.module, ref.name)
 
 
 @check("unresolved-imports")
@@ -145,7 +147,8 @@ def _transformers_finding(context, view, line, module, name, problem, version, r
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
         return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, "backport", "bridge what is needed into vllm_fl (P13: never upgrade transformers)"))
+                            fix_for(context, "backport", "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
+                                    module, name or ""))
     message = f"transformers {version} has no {name}"
     if (module, name) in renames:
         old = renames[(module, name)]
@@ -159,8 +162,8 @@ def _transformers_finding(context, view, line, module, name, problem, version, r
     if in_pin:
         message += "; it is defined in " + ", ".join(s.module for s in in_pin[:3])
         return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, "relocate", f"import {name} from {in_pin[0].module}"))
+                            fix_for(context, "relocate", f"import {name} from {in_pin[0].module}", module, name))
     if problem.nearest:
         message += "; nearest: " + ", ".join(problem.nearest)
     return view.finding("transformers-names", line, symbol, message,
-                        fix_for(context, "backport", f"vendor {name} into vllm_fl (P13: never upgrade transformers)"))
+                        fix_for(context, "backport", f"vendor {name} into vllm_fl (P13: never upgrade transformers)", module, name))

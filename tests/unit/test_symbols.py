@@ -90,6 +90,18 @@ PKG = {
             def __init__(self):
                 nn_init = 1
     """,
+    "pkg/facade.py": """
+        from typing import Any
+        _EXPORTS: dict[str, str] = {"Thing": "pkg.lazy_mod:LazyThing", "whole": "pkg.core"}
+        __all__ = ["Wrapper"]
+        Wrapper: Any
+        def __getattr__(name):
+            spec = _EXPORTS.get(name)
+            if spec is None:
+                if name in __all__:
+                    return object()
+                raise AttributeError(name)
+    """,
     "pkg/moved.py": """
         import warnings
         def __getattr__(name: str):
@@ -123,6 +135,7 @@ def test_module_info_definitions_imports_all_stars(index):
     assert core.spans["Base"][0] < core.spans["Base"][1]
     top = index.modules["pkg"]
     assert top.lazy == {"Lazy": "pkg.lazy_mod:LazyThing", "Other": "pkg.core:helper"}
+    assert index.modules["pkg.facade"].lazy == {"Thing": "pkg.lazy_mod:LazyThing", "whole": "pkg.core", "Wrapper": ""}
     assert index.modules["pkg.moved"].lazy == {"OldName": "pkg.lazy_mod:LazyThing"}
 
 
@@ -174,6 +187,10 @@ def test_resolution_follows_reexports_lazy_maps_and_stars(resolver):
     assert resolver.resolve("pkg.stars", "_private") is None  # __all__ of core excludes it
     assert resolver.resolve("pkg.stars", "_hidden") is None
     assert resolver.resolve("pkg.moved", "OldName").name == "LazyThing"
+    assert resolver.resolve("pkg.facade", "Thing").name == "LazyThing"  # _EXPORTS.get(name)
+    assert resolver.resolve("pkg.facade", "Wrapper").kind == "lazy"  # name in __all__, annotation only
+    assert resolver.resolve("pkg.facade", "Other") is None
+    assert resolver.resolve("pkg.facade", "whole").module == "pkg.core"  # a whole-module re-export
     assert resolver.resolve("pkg.sub", "leaf").kind == "module"
     assert resolver.resolve("pkg.core", "nope") is None
     assert resolver.resolve("torch.nn", "Anything").kind == "external"
@@ -237,7 +254,7 @@ def test_unresolved_imports_of_a_file(resolver):
 
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
     assert resolve.self_check(index) == []
-    root = write_tree(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._C import ops\n"})
+    root = write_tree(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
     problems = resolve.self_check(symbols.index_directory(root, "pkg"))
     assert [(m, p.ref.name) for m, p in problems] == [("pkg.bad", "nothing"), ("pkg.bad", "ops")]
 

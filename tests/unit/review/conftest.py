@@ -208,12 +208,13 @@ def review_files(tmp_path, pinned_indexes, upstream_indexes):
             for path in files
             if path.startswith(("vllm_fl/models/", "vllm_fl/configs/")) and not path.endswith("__init__.py")
         ]
+        context.setdefault("catalog", {})
+        context["catalog"] = {**{p.name: p.id for p in CATALOG}, **context["catalog"]}
         ctx = ReviewContext(
             plugin_dir=plugin,
             pinned_indexes=pinned_indexes,
             files=migrated,
             upstream_indexes=upstream_indexes if upstream else [],
-            catalog={p.name: p.id for p in CATALOG},
             **context,
         )
         return review(ctx, [check] if check else None)

@@ -39,3 +39,10 @@ def test_missing_and_unparsable_files_are_findings(tmp_path, pinned_indexes):
         ("vllm_fl/models/m.py", "the migrated file is missing"),
         ("vllm_fl/configs/m.py", "the file does not parse"),
     ]
+
+
+def test_a_file_planned_twice_is_reviewed_once(tmp_path, pinned_indexes):
+    ctx = context(tmp_path, pinned_indexes, {"vllm_fl/models/m.py": "x = 1\n", "vllm_fl/configs/m.py": "y = 1\n"})
+    ctx.files.append(MigratedFile.at("vllm_fl/configs/m.py", "config"))
+    ids = [case.id for case in cases(ctx)]
+    assert len(ids) == len(set(ids))

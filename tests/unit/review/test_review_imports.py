@@ -89,3 +89,20 @@ def test_transformers_names_the_bridge_provides_point_at_p2(review_files):
 def test_transformers_names_present_pass(review_files):
     source = "import transformers\nfrom transformers import PretrainedConfig\nx = transformers.PretrainedConfig\n"
     assert review_files({MODEL: source}, "transformers-names") == []
+
+
+def test_table_driven_fixes_are_named_only_when_claimed(review_files):
+    source = "from vllm.model_executor.layers.attention import Attention\nfrom vllm.model_executor.models.utils import new_helper\n"
+    catalog = {"relocate-imports": "P15", "backport-helpers": "P16"}
+    unclaimed = review_files({MODEL: source}, "unresolved-imports", catalog=catalog)
+    assert [f.fix.split(":")[0] for f in unclaimed] == ["manual", "manual"]
+    seen = []
+
+    def claims(kind, module, name):
+        seen.append((kind, module, name))
+        return (kind, name) in {("relocate", "Attention"), ("backport", "new_helper")}
+
+    claimed = review_files({MODEL: source}, "unresolved-imports", catalog=catalog, claims=claims)
+    assert [f.fix for f in claimed] == ["P15", "P16"]
+    assert seen == [("relocate", "vllm.model_executor.layers.attention", "Attention"),
+                    ("backport", "vllm.model_executor.models.utils", "new_helper")]
