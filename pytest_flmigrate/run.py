@@ -61,6 +61,13 @@ class Workspace:
             self.runs[model] = ModelRun(self, model)
         return self.runs[model]
 
+    @functools.cached_property
+    def servers(self):
+        """Step 10's local servers of this session (runtime/server.py)."""
+        from pytest_flmigrate.runtime.server import ServerPool
+
+        return ServerPool(keep=self.settings.keep_servers)
+
     @memoized
     def upstream(self) -> sources.SourceTree:
         return upstream.resolve_upstream(self.settings.upstream, self.settings.upstream_ref)
@@ -204,6 +211,18 @@ class ModelRun:
         if result.changed:
             atomic_write(init, result.source)
         return result
+
+    @property
+    def port(self) -> int:
+        """This model's local server port: --port, offset by the model's place in the batch."""
+        return self.settings.port + self.settings.model.index(self.name)
+
+    @functools.cached_property
+    def runtime(self):
+        """Steps 1, 4 smoke, 5 resolution and 7-10, run in the pinned env (runtime/runner.py)."""
+        from pytest_flmigrate.runtime.runner import RuntimeRun
+
+        return RuntimeRun(self)
 
     @memoized
     def e2e(self) -> ResultStore:

@@ -59,6 +59,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--port", "local server port", "int", 8122),
     Option("--keep-servers", "leave servers this run started up for the next run", "flag", False),
     Option("--stop-servers", "stop servers kept by earlier runs", "flag", False),
+    Option("--free-gpus", "before the benchmark/server, stop GPU processes this run did not start (listed first)", "flag", False),
     Option("--gt-url", "ground-truth server: an existing OpenAI-compatible endpoint"),
     Option("--gt-ssh", "ground-truth server started over SSH: USER@HOST[:PORT]"),
     Option("--gt-config", "ground-truth SSH config file (key, docker/conda, env, GPUs, TP, serve args)"),
@@ -90,6 +91,7 @@ class Settings:
     port: int
     keep_servers: bool
     stop_servers: bool
+    free_gpus: bool
     gt_url: str | None
     gt_ssh: str | None
     gt_config: Path | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.plugin import workspace_of
+from pytest_flmigrate.plugin import terminal_say, workspace_of
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -44,15 +44,32 @@ def registration(model_run):
     return model_run.registration()
 
 
-@pytest.fixture(scope="session")
-def local_server_url(model_run) -> str:
-    """The plugin's own server that step 11 compares: step 10's, on --port.
+@pytest.fixture
+def runtime(model_run, request):
+    """Steps 1, 4 smoke, 5 resolution and 7-10: the pinned env's subprocesses for this model."""
+    model_run.runtime.say = terminal_say(request.config)
+    return model_run.runtime
 
-    The contract between steps 10 and 11 is this fixture's name and its value, a base URL
-    string; step 10's server fixture may take over its body. Step 11 asks for it only when a
+
+@pytest.fixture(scope="session")
+def server_pool(request):
+    """The session's local servers; at session end they stop, unless --keep-servers."""
+    pool = workspace_of(request.config).servers
+    yield pool
+    pool.finish(terminal_say(request.config))
+
+
+@pytest.fixture(scope="session")
+def local_server_url(model_run, server_pool, request) -> str:
+    """The plugin's own server (step 10) that step 11 compares: its base URL.
+
+    Started on first use (``vllm serve`` of --vllm-python in its own process group, on the
+    model's port), or a healthy kept server with the same command and plugin code is reused.
+    A server that cannot start raises with its log's tail. Step 11 asks for it only when a
     local request is due (never in --e2e-phase compare or gt).
     """
-    return f"http://127.0.0.1:{model_run.settings.port}"
+    model_run.runtime.say = terminal_say(request.config)
+    return model_run.runtime.server().url
 
 
 @pytest.fixture(scope="session")

@@ -32,3 +32,11 @@ def test_no_relative_imports_left(model_run, migrated_files):
         if line.lstrip().startswith("from .")
     ]
     assert not left, "relative imports left (P1 did not apply): " + ", ".join(left)
+
+
+@pytest.mark.runtime
+def test_migrated_modules_import_in_pinned_env(runtime, migrated_files):
+    """4.2C: every migrated module imports in the env of --vllm-python (the error and the
+    traceback's last frames are the message)."""
+    result = runtime.import_smoke()
+    assert result.imports and all(outcome["ok"] for outcome in result.imports.values())

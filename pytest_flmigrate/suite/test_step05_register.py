@@ -19,3 +19,12 @@ def test_architectures_registered(model_run, registration):
 def test_registration_idempotent(model_run, registration):
     again = register.plan_registration(registration.source, model_run.registration_request())
     assert not again.changed, "a second registration would add: " + ", ".join(again.added)
+
+
+@pytest.mark.runtime
+def test_architectures_resolve_to_plugin_classes(runtime, registration):
+    """After vLLM's general plugins load in the pinned env, each architecture loads the plugin's class."""
+    result = runtime.resolution()
+    expected = runtime.expected_architectures()
+    resolved = {arch: outcome.get("resolved") for arch, outcome in result.architectures.items()}
+    assert resolved == expected

@@ -1,0 +1,105 @@
+"""The runtime part of ``summary.json`` and ``report.md``: test counts, smoke, GPU, benchmark, server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_flmigrate.run import computed
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
+
+
+def summary_fields(run: ModelRun) -> dict:
+    """``tests``, ``import_smoke``, ``gpu``, ``benchmark`` and ``server`` of summary.json."""
+    runtime = run.__dict__.get("runtime")  # only when a runtime step ran
+    if runtime is None:
+        return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
+                "runtime_env": None, "notes": []}
+    baseline = computed(runtime, "baseline")
+    regression = computed(runtime, "regression")
+    functional = computed(runtime, "functional")
+    tests: dict = {}
+    if baseline is not None:
+        tests["baseline"] = baseline.as_dict()
+    if regression is not None:
+        after, compared = regression
+        tests["regression"] = {**after.as_dict(), **compared.as_dict()}
+    if functional is not None:
+        tests["functional"] = functional.as_dict()
+    smoke_result = computed(runtime, "import_smoke")
+    resolution = computed(runtime, "resolution")
+    found_gpu = computed(runtime, "gpu")
+    benchmark = computed(runtime, "benchmark")
+    served = computed(runtime, "server")
+    chat = computed(runtime, "chat")
+    probe = computed(runtime, "probe")
+    server_data = None
+    if served is not None:
+        server_data = {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": chat}
+    return {
+        "tests": tests or None,
+        "import_smoke": (
+            {
+                "imports": smoke_result.as_dict()["imports"] if smoke_result else None,
+                "architectures": resolution.as_dict()["architectures"] if resolution else None,
+            }
+            if smoke_result or resolution else None
+        ),
+        "gpu": found_gpu.as_dict() if found_gpu else None,
+        "benchmark": benchmark.as_dict() if benchmark else None,
+        "server": server_data,
+        "runtime_env": probe.as_dict() if probe else None,
+        "notes": list(runtime.notes),
+    }
+
+
+def _tests_line(label: str, data: dict | None, extra: str = "") -> list[str]:
+    if not data:
+        return []
+    text = f"{data['passed']} passed, {data['failed']} failed, {data['skipped']} skipped"
+    if data.get("error"):
+        text += f", {data['error']} errors"
+    return [f"- {label}: {text}{extra}"]
+
+
+def markdown_lines(data: dict) -> list[str]:
+    """Test results and verification sections of the final report (procedure.md)."""
+    lines: list[str] = []
+    tests = data.get("tests") or {}
+    if tests:
+        lines += ["## Test results", ""]
+        lines += _tests_line("Unit (baseline)", tests.get("baseline"))
+        regression = tests.get("regression")
+        if regression:
+            new = regression["new_failures"]
+            lines += _tests_line("Unit (regression)", regression, f" — regressions: {', '.join(new) if new else 'none'}")
+        functional = tests.get("functional")
+        if functional:
+            failing = functional["failing"]
+            lines += _tests_line("Functional", functional, f" — failing (reported, not blocking): {', '.join(failing)}" if failing else "")
+        preexisting = (tests.get("regression") or {}).get("preexisting") or (tests.get("baseline") or {}).get("failing")
+        lines += [f"- Pre-existing unit failures: {', '.join(preexisting) if preexisting else 'none'}", ""]
+    steps = data.get("steps", {})
+    benchmark, served = data.get("benchmark"), data.get("server")
+    if benchmark or served or any(steps.get(n, {}).get("outcome") not in (None, "not run") for n in ("9", "10")):
+        icon = {"passed": "✅", "failed": "❌"}
+        lines += ["## Verification", ""]
+        outcome9 = steps.get("9", {}).get("outcome", "not run")
+        figures = (
+            f" ({benchmark['requests_per_second']} requests/s, {benchmark['tokens_per_second']} tokens/s, "
+            f"{benchmark['seconds']} s)" if benchmark else ""
+        )
+        lines.append(f"- Benchmark: {icon.get(outcome9, outcome9)}{figures}")
+        outcome10 = steps.get("10", {}).get("outcome", "not run")
+        if served:
+            resolved = ", ".join(served["evidence"]["resolved"]) or "?"
+            lines.append(f"- Serve: ✅ {served['url']} ({'reused' if served['reused'] else 'started'}; architecture {resolved})")
+        else:
+            lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
+        lines.append(f"- Request: {icon.get(outcome10, outcome10)}")
+        if data.get("gpu"):
+            gpu_data = data["gpu"]
+            lines.append(f"- GPU: {'no GPU' if not gpu_data['available'] else str(len(gpu_data['gpus'])) + ' GPU(s)'}")
+        lines.append("")
+    return lines

@@ -1,0 +1,219 @@
+"""The runtime half of one model's run (steps 1, 4 smoke, 5 resolution, 7-10), memoized like ModelRun.
+
+Everything runs as subprocesses of ``--vllm-python``; this process never imports vLLM or torch.
+Each step first checks that the env holds what it needs (probe.require), so the first step that
+needs a missing piece fails with one line. Logs and JUnit files go to ``reports/<model>/logs/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytest_flmigrate import register
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.run import computed, memoized
+from pytest_flmigrate.runtime import bench, gpu, plugin_tests, probe, procs, server, smoke
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
+
+UNIT_TESTS = "tests/unit_tests"
+FUNCTIONAL_TESTS = "tests/functional_tests"
+BASELINE_FILE = "unit-baseline.json"
+
+
+def _stderr(message: str) -> None:
+    print(f"flmigrate: {message}", file=sys.stderr, flush=True)
+
+
+class RuntimeRun:
+    def __init__(self, run: ModelRun) -> None:
+        self.run = run
+        self.say = _stderr  # the suite points this at the terminal
+        self.notes: list[str] = []
+
+    # --- context ------------------------------------------------------------------------------
+
+    @property
+    def settings(self):
+        return self.run.settings
+
+    @property
+    def python(self) -> str:
+        return self.settings.vllm_python
+
+    @property
+    def plugin_dir(self) -> Path:
+        return self.settings.plugin_dir
+
+    @property
+    def logs(self) -> Path:
+        path = self.run.report_dir / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def tell(self, message: str) -> None:
+        self.notes.append(message)
+        self.say(message)
+
+    @memoized
+    def probe(self) -> probe.EnvProbe:
+        scratch = procs.scratch_dir("probe")
+        try:
+            return probe.probe(self.python, scratch)
+        finally:
+            procs.remove_scratch(scratch)
+
+    def need(self, *, vllm: bool = True, pytest: bool = False, plugin: bool = True) -> probe.EnvProbe:
+        found = self.probe()
+        probe.require(found, self.plugin_dir, vllm=vllm, pytest=pytest, plugin=plugin)
+        return found
+
+    # --- steps 1, 7, 8: the plugin's tests ----------------------------------------------------
+
+    def _folder(self, folder: str) -> bool:
+        return (self.plugin_dir / folder).is_dir()
+
+    @memoized
+    def baseline(self) -> plugin_tests.TestRun | None:
+        """Step 1: the plugin's unit tests before any change; saved for later step-7-only runs."""
+        self.need(pytest=True)
+        if not self._folder(UNIT_TESTS):
+            return None
+        result = plugin_tests.run_folder(self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-baseline")
+        result.save(self.logs / BASELINE_FILE)
+        return result
+
+    def baseline_for_regression(self) -> plugin_tests.TestRun:
+        found = computed(self, "baseline")
+        if found is not None:
+            return found
+        saved = self.logs / BASELINE_FILE
+        if saved.exists():
+            return plugin_tests.TestRun.load(saved)
+        raise FlmigrateError(
+            f"no step 1 baseline for {self.run.name} (none this session, no {saved}); "
+            f"run step 1 first: pytest --model {self.run.name} -k baseline"
+        )
+
+    @memoized
+    def regression(self) -> tuple[plugin_tests.TestRun, plugin_tests.Regression] | None:
+        """Step 7: the unit tests again, compared with the baseline."""
+        self.need(pytest=True)
+        if not self._folder(UNIT_TESTS):
+            return None
+        before = self.baseline_for_regression()
+        after = plugin_tests.run_folder(self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-regression")
+        return after, plugin_tests.compare(before, after)
+
+    @memoized
+    def functional(self) -> plugin_tests.TestRun | None:
+        """Step 8: the functional tests; failures are reported, not blocking."""
+        self.need(pytest=True)
+        if not self._folder(FUNCTIONAL_TESTS):
+            return None
+        return plugin_tests.run_folder(self.python, self.plugin_dir, FUNCTIONAL_TESTS, logs=self.logs, label="functional")
+
+    # --- step 4 import smoke, step 5 resolution -----------------------------------------------
+
+    @memoized
+    def import_smoke(self) -> smoke.SmokeResult:
+        self.need()
+        modules = [planned.plugin_module for planned in self.run.plan().files]
+        return smoke.import_modules(self.python, modules, self.logs / "import-smoke.log")
+
+    def expected_architectures(self) -> dict[str, str]:
+        """Architecture -> ``module:Class`` that register_model() registers for this model."""
+        entries = register.registered_entries(self.run.registration().source)
+        request = self.run.registration_request()
+        return {arch: entries.get(arch, f"{request.plugin_module}:{cls}") for arch, cls in request.architectures}
+
+    @memoized
+    def resolution(self) -> smoke.SmokeResult:
+        self.need()
+        return smoke.resolve_architectures(self.python, self.expected_architectures(), self.logs / "resolve-smoke.log")
+
+    # --- steps 9, 10 ----------------------------------------------------------------------------
+
+    def served_model(self, step: int) -> str:
+        model = self.settings.served_model
+        if not model:
+            raise FlmigrateError(
+                f"step {step} needs weights: pass --served-model (a checkpoint directory or hub id of "
+                f"{self.run.name}; the benchmark uses only its config and tokenizer)"
+            )
+        config = self.run.hf_config() or {}
+        named = list(config.get("architectures") or [])
+        ours = sorted(self.expected_architectures())
+        if not set(named) & set(ours):
+            raise FlmigrateError(
+                f"--served-model {model}: its config.json names {', '.join(named) or 'no architecture'}, "
+                f"none of {', '.join(ours)}; vLLM would not run the migrated class — serve a checkpoint of "
+                f"{self.run.name}"
+            )
+        return model
+
+    def _own_pids(self) -> set[int]:
+        pool = self.run.workspace.servers
+        pids: set[int] = set()
+        for entry in pool.current.values():
+            pids.update(procs.group_members(entry.pid))
+        return pids
+
+    @memoized
+    def gpu(self) -> gpu.GpuReport:
+        """9.0 / 10.0: GPU memory and its holders; stopped only with --free-gpus."""
+        found = gpu.report(self._own_pids())
+        for line in found.lines():
+            self.tell(line)
+        if found.occupied and not self.settings.free_gpus:
+            others = [h for h in found.holders if not h.ours]
+            self.tell(
+                f"GPUs are occupied by {len(others)} process(es) this run did not start; they are left "
+                "alone (pass --free-gpus to stop them first)"
+            )
+        if self.settings.free_gpus and found.available:
+            found = gpu.free(found, self.tell)
+        (self.logs / "gpu.txt").write_text("\n".join(found.lines()) + "\n", encoding="utf-8")
+        return found
+
+    @memoized
+    def benchmark(self) -> bench.BenchResult:
+        self.need()
+        model = self.served_model(9)
+        self.gpu()
+        pinned = computed(self.run.workspace, "pinned")
+        random_lengths = bench.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
+        return bench.run(
+            self.python, model, tp=self.settings.tp, random_lengths=random_lengths,
+            extra=self.settings.bench_args, logs=self.logs,
+        )
+
+    def server_spec(self) -> server.ServerSpec:
+        return server.ServerSpec(
+            python=self.python, model=self.served_model(10), port=self.run.port, tp=self.settings.tp,
+            extra=self.settings.serve_args, plugin_dir=self.plugin_dir,
+        )
+
+    @memoized
+    def server(self) -> server.Server:
+        """Step 10 (and step 11's local side): a healthy local server with the plugin."""
+        self.need()
+        spec = self.server_spec()
+        self.gpu()
+        return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
+
+    @memoized
+    def chat(self) -> dict:
+        reply = server.chat(self.server().url)
+        if not reply["text"].strip():
+            raise FlmigrateError(
+                f"the chat request to {self.server().url} returned no text "
+                f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"
+            )
+        return reply
+
+    def server_evidence(self) -> dict:
+        return server.log_evidence(self.server().log)
