@@ -66,7 +66,9 @@ def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
 
 def test_k_selects_steps_by_name(flmigrate, trees):
     result = flmigrate(*run_args(trees, "--model", "tiny", "-k", "upstream"))
-    result.assert_outcomes(passed=3, deselected=64)  # steps 3-5, 43 review tests, 5 E2E prompts, 10 runtime tests
+    outcomes = result.parseoutcomes()  # steps 3-5 pass; the rest is deselected:
+    assert outcomes["passed"] == 3 and set(outcomes) == {"passed", "deselected"}, outcomes
+    assert outcomes["deselected"] >= 43 + 5  # at least the 43 review tests and 5 E2E prompts
 
 
 def test_without_model_the_plugin_stays_out_of_the_way(pytester):
