@@ -7,7 +7,7 @@ rewrites it makes; ``apply_patches`` runs the selected patches in catalog order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -69,6 +69,9 @@ class Patch:
     pinned: SpecifierSet
     transformer: type[PatchTransformer]
     doc: str
+    relevant: Callable[[str, PatchContext], bool] | None = None
+    """Optional quick test on the source given to :func:`apply_patches`: False only when the
+    patch certainly rewrites nothing there (its visit is then skipped)."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
@@ -86,6 +89,7 @@ def patch_from_module(module: ModuleType) -> Patch:
         pinned=SpecifierSet(module.PINNED),
         transformer=module.Transformer,
         doc=module.__doc__ or "",
+        relevant=getattr(module, "relevant", None),
     )
 
 
@@ -101,6 +105,8 @@ def apply_patches(
     counts: dict[str, int] = {}
     for patch in patches:
         if not patch.applies_to(context.pinned_version):
+            continue
+        if patch.relevant is not None and not patch.relevant(source, context):
             continue
         transformer = patch.transformer(context)
         tree = tree.visit(transformer)

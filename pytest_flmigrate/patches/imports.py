@@ -9,7 +9,7 @@ new home so the code using it stays untouched. P1, P2 and P14 are built on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import libcst as cst
 
@@ -61,12 +61,50 @@ def redirect_import_line(
     return ([line.with_changes(body=body), *extra] if count else [line]), count
 
 
+_STATEMENT_HOLDERS = (
+    cst.Module,
+    cst.SimpleStatementLine,
+    cst.BaseCompoundStatement,
+    cst.BaseSuite,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def small_statements(node: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
+    """Every small statement (``import``, assignment, ...) under ``node``, at any depth of
+    blocks, without walking expressions (fast on large files)."""
+    if isinstance(node, cst.SimpleStatementLine):
+        yield from node.body
+        return
+    if isinstance(node, cst.SimpleStatementSuite):
+        yield from node.body
+        return
+    for child in node.children:
+        if isinstance(child, _STATEMENT_HOLDERS):
+            yield from small_statements(child)
+
+
 class ImportRedirectTransformer(PatchTransformer):
     """Base of the patches that move names in ``from`` imports.
 
     Subclasses say which statements they handle (``module_of``: absolute imports by default)
     and where each name goes (``locate``). One count per statement rewritten.
     """
+
+    visits_expressions = False
+    """Whether the patch needs more than statements visited. Import rewrites do not: the visit
+    descends only into nodes that hold statements (imports are never inside expressions,
+    parameters or decorators), several times faster on a large model file."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if not self.visits_expressions and not isinstance(node, _STATEMENT_HOLDERS):
+            super().on_visit(node)
+            return False
+        return super().on_visit(node)
 
     def module_of(self, node: cst.ImportFrom) -> str | None:
         return None if node.relative else dotted_name(node.module)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchTransformer
+from .base import PatchContext, PatchTransformer
 from .syntax import drop_items
 
 ID = "P3"
@@ -54,6 +54,12 @@ MISSING_NAMES = frozenset(
 
 MISSING_METHODS = frozenset({"get_mamba_state_copy_func"})
 """Class methods that only exist to return the missing types; removed whole."""
+
+
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files spelling one of the missing names can need this patch."""
+    return any(name in source for name in MISSING_NAMES | MISSING_METHODS)
 
 
 class Transformer(PatchTransformer):

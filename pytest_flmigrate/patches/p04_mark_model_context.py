@@ -59,6 +59,12 @@ class _Scope:
     multimodal_config: cst.Name | None = None
 
 
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files spelling one of the context managers can need this patch."""
+    return "_mark_tower_model" in source or "_mark_language_model" in source
+
+
 class Transformer(PatchTransformer):
     def __init__(self, context: PatchContext) -> None:
         super().__init__(context)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchTransformer
+from .base import PatchContext, PatchTransformer
 from .syntax import drop_items
 
 ID = "P9"
@@ -41,6 +41,12 @@ DROPPED_ARGUMENTS: dict[str, tuple[int, str]] = {
     "gated_delta_net_state_dtype": (2, "mamba_ssm_cache_dtype"),
 }
 """Method name -> (position, keyword) of the upstream parameter the pin does not have."""
+
+
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files calling one of the listed methods can need this patch."""
+    return any(name in source for name in DROPPED_ARGUMENTS)
 
 
 class Transformer(PatchTransformer):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchTransformer
+from .base import PatchContext, PatchTransformer
 
 ID = "P10"
 NAME = "mamba-cache-mode"
@@ -42,6 +42,12 @@ PREFIX_CACHING_WHEN: dict[tuple[type[cst.BaseCompOp], str], bool] = {
     (cst.NotEqual, "align"): False,
 }
 """(operator, mode) -> the comparison's value when prefix caching is enabled."""
+
+
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files spelling ``mamba_cache_mode`` can need this patch."""
+    return "mamba_cache_mode" in source
 
 
 class Transformer(PatchTransformer):

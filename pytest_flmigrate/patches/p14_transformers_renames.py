@@ -18,9 +18,9 @@ is ``PreTrainedConfig``, in most upstream configs and many models.
 from __future__ import annotations
 
 import libcst as cst
-import libcst.matchers as m
 
-from .imports import ImportRedirectTransformer, Location
+from .base import PatchContext
+from .imports import ImportRedirectTransformer, Location, small_statements
 from .syntax import dotted_name
 
 ID = "P14"
@@ -38,16 +38,24 @@ RENAMES: dict[tuple[str, str], str] = {
 """(module, transformers 5 name) -> the transformers 4 name of the same class."""
 
 
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files spelling one of the new names can need this patch."""
+    return any(name in source for _, name in RENAMES)
+
+
 class Transformer(ImportRedirectTransformer):
     def visit_Module(self, node: cst.Module) -> None:
         # ``import a.b`` binds ``a`` and makes ``a.b`` reachable: both may prefix a renamed name.
         self._imported_modules = {
             prefix
-            for statement in m.findall(node, m.Import())
+            for statement in small_statements(node)
+            if isinstance(statement, cst.Import)
             for alias in statement.names
             if alias.asname is None
             for prefix in _prefixes(dotted_name(alias.name) or "")
         }
+        # ``transformers.PreTrainedConfig`` attributes need expressions visited, only then
+        self.visits_expressions = any(module in self._imported_modules for module, _ in RENAMES)
 
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
