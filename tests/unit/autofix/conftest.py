@@ -1,0 +1,292 @@
+"""A small pinned vLLM and an upstream that moved, changed and added things, indexed from tmp."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.backport import Backporter
+from pytest_flmigrate.relocate import Relocator
+from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.symbols import TreeIndex, index_directory
+
+PINNED = {
+    "vllm/__init__.py": "",
+    "vllm/logger.py": "def init_logger(name):\n    return name\n",
+    "vllm/envs.py": """
+        import os
+        environment_variables = {"VLLM_OLD": lambda: os.getenv("VLLM_OLD")}
+        def __getattr__(name):
+            if name in environment_variables:
+                return environment_variables[name]()
+            raise AttributeError(name)
+    """,
+    "vllm/attention/__init__.py": "",
+    "vllm/attention/layer.py": """
+        import torch.nn as nn
+        class Attention(nn.Module):
+            def __init__(self, num_heads, head_size, scale, prefix=""):
+                super().__init__()
+            def forward(self, q, k, v):
+                return q
+            def extra_repr(self):
+                return ""
+            def get_kv_cache_spec(self):
+                return None
+    """,
+    "vllm/attention/backends/__init__.py": "",
+    "vllm/attention/backends/abstract.py": """
+        class AttentionType:
+            DECODER = "decoder"
+            ENCODER = "encoder"
+        def is_quantized_kv_cache(kv_cache_dtype):
+            return kv_cache_dtype != "auto"
+    """,
+    "vllm/config/__init__.py": "from vllm.config.vllm import VllmConfig\n",
+    "vllm/config/vllm.py": """
+        class VllmConfig:
+            def __init__(self, model_config=None):
+                self.model_config = model_config
+        _current = None
+        def set_current(config):
+            global _current
+            _current = config
+    """,
+    "vllm/model_executor/__init__.py": "",
+    "vllm/model_executor/custom_op.py": """
+        import torch.nn as nn
+        class CustomOp(nn.Module):
+            @classmethod
+            def register(cls, name):
+                return lambda op: op
+    """,
+    "vllm/model_executor/models/__init__.py": "",
+    "vllm/model_executor/models/interfaces_base.py": """
+        def default_pooling_type(pooling_type):
+            def func(model):
+                model.default_pooling_type = pooling_type
+                return model
+            return func
+    """,
+    "vllm/model_executor/models/utils.py": """
+        from vllm.logger import init_logger
+        logger = init_logger(__name__)
+        def maybe_prefix(prefix, name):
+            return name if not prefix else prefix + "." + name
+        def helper_changed(x):
+            return x + 1
+        class Shape:
+            PER_TENSOR = (-1, -1)
+    """,
+    "vllm/model_executor/models/pixtral.py": """
+        import torch.nn as nn
+        class Attention(nn.Module):
+            def __init__(self, args):
+                super().__init__()
+            def rope(self):
+                return None
+            def mask(self):
+                return None
+    """,
+}
+
+UPSTREAM = {
+    "vllm/__init__.py": "",
+    "vllm/logger.py": "def init_logger(name):\n    return name\n",
+    "vllm/envs.py": """
+        import os
+        environment_variables = {"VLLM_OLD": lambda: 1, "VLLM_NEW": lambda: 2}
+        def __getattr__(name):
+            if name in environment_variables:
+                return environment_variables[name]()
+            raise AttributeError(name)
+    """,
+    "vllm/model_executor/__init__.py": "",
+    "vllm/model_executor/custom_op.py": """
+        import torch.nn as nn
+        class CustomOp(nn.Module):
+            @classmethod
+            def register(cls, name):
+                return lambda op: op
+    """,
+    "vllm/model_executor/layers/__init__.py": "",
+    "vllm/model_executor/layers/attention/__init__.py": "from .attention import Attention\n",
+    "vllm/model_executor/layers/attention/attention.py": """
+        import torch.nn as nn
+        class Attention(nn.Module):
+            def __init__(self, num_heads, head_size, scale, prefix="", sinks=None):
+                super().__init__()
+            def forward(self, q, k, v):
+                return q
+            def extra_repr(self):
+                return ""
+            def get_kv_cache_spec(self):
+                return None
+            def new_method(self):
+                return 1
+    """,
+    "vllm/v1/__init__.py": "",
+    "vllm/v1/attention/__init__.py": "",
+    "vllm/v1/attention/backend.py": """
+        class AttentionType:
+            DECODER = "decoder"
+            ENCODER = "encoder"
+            ENCODER_ONLY = "encoder_only"
+        def is_quantized_kv_cache(kv_cache_dtype):
+            return kv_cache_dtype not in ("auto", "bfloat16")
+    """,
+    "vllm/config/__init__.py": "from vllm.config.vllm import VllmConfig, get_current_or_none\n",
+    "vllm/config/vllm.py": """
+        class VllmConfig:
+            def __init__(self, model_config=None):
+                self.model_config = model_config
+        _current = None
+        def set_current(config):
+            global _current
+            _current = config
+        def get_current_or_none():
+            return _current
+    """,
+    "vllm/model_executor/models/__init__.py": "",
+    "vllm/model_executor/models/interfaces_base.py": """
+        def default_pooling_type(*, seq_pooling_type="LAST", tok_pooling_type="ALL"):
+            def func(model):
+                return model
+            return func
+    """,
+    "vllm/model_executor/models/utils.py": textwrap.dedent('''
+        # SPDX-License-Identifier: Apache-2.0
+        """Utilities."""
+        from typing import TYPE_CHECKING
+
+        import torch
+
+        from vllm import envs
+        from vllm.logger import init_logger
+        from vllm.model_executor.custom_op import CustomOp
+        from vllm.v1.attention.backend import AttentionType, is_quantized_kv_cache
+
+        if TYPE_CHECKING:
+            from vllm.config import VllmConfig
+
+        logger = init_logger(__name__)
+
+        CONST = 3
+
+
+        def maybe_prefix(prefix, name):
+            return name if not prefix else prefix + "." + name
+
+
+        def helper_changed(x):
+            return x + 2
+
+
+        def _scale(n):
+            return n * CONST
+
+
+        # the helper the new model imports
+        def new_helper(n):
+            """Scaled n."""
+            logger.info("scaling")
+            return _scale(n)
+
+
+        def typed_helper(config: VllmConfig, kind=None):
+            return kind or AttentionType.DECODER
+
+
+        def encoder_only_kind():
+            return AttentionType.ENCODER_ONLY
+
+
+        def quantized(dtype):
+            return is_quantized_kv_cache(dtype)
+
+
+        def uses_kernel(x):
+            return torch.ops.vllm.new_kernel(x)
+
+
+        def uses_new_flag():
+            return envs.VLLM_NEW
+
+
+        def uses_old_flag():
+            return envs.VLLM_OLD
+
+
+        @CustomOp.register("new_op")
+        class NewOp(CustomOp):
+            pass
+
+
+        def local_import():
+            from vllm.model_executor.layers.attention import Attention
+            return Attention
+
+
+        def chain_0(x):
+            return chain_1(x)
+    ''') + "".join(f"\n\ndef chain_{i}(x):\n    return chain_{i + 1}(x)\n" for i in range(1, 40)) + "\n\ndef chain_40(x):\n    return x\n",
+    "vllm/model_executor/models/othermodel.py": """
+        from vllm.model_executor.models.utils import quantized
+        from vllm.config.helpers import current_model
+        class OtherModel:
+            pass
+    """,
+    "vllm/config/helpers.py": """
+        from vllm.config.vllm import get_current_or_none
+        def current_model():
+            config = get_current_or_none()
+            return None if config is None else config.model_config
+    """,
+    "vllm/model_executor/models/newmodel.py": """
+        from vllm.model_executor.layers.attention import Attention
+        from vllm.v1.attention.backend import AttentionType
+        from .utils import maybe_prefix, new_helper, helper_changed, uses_kernel
+        from .interfaces_base import default_pooling_type
+
+        @default_pooling_type(seq_pooling_type="CLS")
+        class NewModel:
+            def __init__(self):
+                self.attn = Attention(1, 2, 3.0, prefix=maybe_prefix("", "attn"))
+                self.kind = AttentionType.DECODER
+                self.n = new_helper(2) + helper_changed(1)
+    """,
+}
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trees(tmp_path_factory) -> tuple[TreeIndex, TreeIndex]:
+    """(upstream index, pinned index) of the two small trees."""
+    base = tmp_path_factory.mktemp("trees")
+    upstream = write_tree(base / "upstream", UPSTREAM)
+    pinned = write_tree(base / "pinned", PINNED)
+    return index_directory(upstream, "vllm", "0.99.0"), index_directory(pinned, "vllm", "0.13.0")
+
+
+@pytest.fixture
+def relocator(trees) -> Relocator:
+    upstream, pinned = trees
+    return Relocator(Resolver([upstream]), Resolver([pinned]))
+
+
+@pytest.fixture
+def backporter(trees, relocator) -> Backporter:
+    return Backporter(relocator.upstream, relocator.pinned, relocator)
+
+
+def never(module: str, name: str) -> bool:
+    return False
