@@ -13,6 +13,9 @@ from . import (
     p09_gated_delta_net_state_dtype,
     p10_mamba_cache_mode,
     p14_transformers_renames,
+    p15_relocate_imports,
+    p16_backport_helpers,
+    p17_call_arguments,
 )
 from .base import Patch, patch_from_module
 
@@ -26,6 +29,9 @@ CATALOG: tuple[Patch, ...] = tuple(
         p09_gated_delta_net_state_dtype,
         p10_mamba_cache_mode,
         p14_transformers_renames,
+        p15_relocate_imports,
+        p16_backport_helpers,
+        p17_call_arguments,
     )
 )
 

@@ -28,6 +28,10 @@ class PatchContext:
                      elsewhere, e.g. ``("transformers", "Qwen3_5Config") -> "vllm_fl.configs.qwen3_5"``
     pinned_modules:  every module of the pinned vLLM tree (dotted names)
     pinned_version:  the pinned vLLM version
+    relocations:     (upstream module, name) -> (pinned module, name): imports the pin serves from
+                     another module, the same API (computed from both trees; catalog P15)
+    backports:       (upstream module, name) -> (compat module, name): names the migration copies
+                     into ``vllm_fl/compat/`` (catalog P16)
     """
 
     module: str
@@ -36,6 +40,8 @@ class PatchContext:
     module_map: Mapping[str, str] = field(default_factory=dict)
     name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)
     pinned_modules: frozenset[str] = frozenset()
+    relocations: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

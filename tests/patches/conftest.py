@@ -23,6 +23,8 @@ def run_patch(
     is_package: bool = False,
     module_map: dict[str, str] | None = None,
     name_map: dict[tuple[str, str], str] | None = None,
+    relocations: dict[tuple[str, str], tuple[str, str]] | None = None,
+    backports: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> tuple[str, int]:
     """(rewritten source, rewrite count) for ``source`` (dedented first)."""
     context = PatchContext(
@@ -31,6 +33,8 @@ def run_patch(
         is_package=is_package,
         module_map=module_map or {},
         name_map=name_map or {},
+        relocations=relocations or {},
+        backports=backports or {},
     )
     transformer = module.Transformer(context)
     tree = cst.parse_module(textwrap.dedent(source)).visit(transformer)

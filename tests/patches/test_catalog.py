@@ -9,7 +9,7 @@ from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchContext, PatchTransformer, apply_patches
 
 PIN = Version("0.13.0")
-IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14")
+IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17")
 
 
 def test_catalog_in_id_order():
@@ -40,8 +40,9 @@ def test_select_none_is_every_patch_of_the_pin():
 
 
 def test_select_none_skips_patches_of_other_pins():
-    # only the version-independent import patches apply to a pin without the 0.13 gaps
-    assert [patch.id for patch in select_patches(None, Version("0.20.0"))] == ["P1", "P2"]
+    # only the version-independent import patches apply to a pin without the 0.13 gaps (the
+    # relocation and backport tables are computed from the trees, for any pin)
+    assert [patch.id for patch in select_patches(None, Version("0.20.0"))] == ["P1", "P2", "P15", "P16"]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_unknown_id_names_it_and_lists_the_known_ones():
     message = caught.value.message
     assert "\n" not in message
     assert "BOGUS, P99" in message
-    assert "P1, P2, P3, P4, P9, P10, P14" in message
+    assert "P1, P2, P3, P4, P9, P10, P14, P15, P16, P17" in message
 
 
 EVERY_PATCH = dedent(
