@@ -12,7 +12,7 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_flmigrate import adapt
+from pytest_flmigrate import adapt, backport
 from pytest_flmigrate.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
@@ -36,7 +36,8 @@ class PlannedFile:
     source: Path
     plugin_module: str
     is_package: bool
-    role: str  # "model", "sibling" or "config"
+    role: str  # "model", "sibling", "config" or "compat"
+    compat: backport.CompatSpec | None = None  # role compat: what of the upstream module is kept
 
     @property
     def target(self) -> str:
@@ -53,6 +54,11 @@ class MigrationPlan:
     bridge: Bridge | None
     bridge_reason: str
     plugin_provided: dict[str, str] = field(default_factory=dict)
+    # step 4's automatic fixes (autofix.plan_fixes): imports relocated in the pin (P15), names
+    # backported into vllm_fl/compat (P16), and the imports left for step 6 with the reason
+    relocations: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    backports: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,8 +196,12 @@ def patched_texts(plan: MigrationPlan, patches: tuple[Patch, ...], pinned: Pinne
             module_map=plan.module_map,
             name_map=plan.name_map,
             pinned_modules=frozenset(pinned.index.modules),
+            relocations=plan.relocations,
+            backports=plan.backports,
         )
         source = planned.source.read_text(encoding="utf-8")
+        if planned.compat is not None:
+            source = backport.compat_text(planned, source)
         texts[planned.target] = apply_patches(source, patches, context)
     return texts
 
@@ -217,6 +227,8 @@ def write_migration(
         current_path = plugin_dir / planned.target
         current = current_path.read_text(encoding="utf-8") if current_path.exists() else None
         base = manifest.base(planned.target)
+        if current == "" and base is None and planned.role == "compat":
+            current = None  # an empty package marker the tool made for a compat folder
         if current is None or current == generated:
             status = "created" if current is None else "unchanged"
             decisions.append(_Decision(planned, generated, generated, status, counts))
@@ -258,7 +270,9 @@ def _apply(decision: _Decision, manifest: Manifest, plugin_dir: Path, report_dir
     backup = manifest.backup(planned.target) if decision.status == "forced" else None
     write_if_changed(plugin_dir / planned.target, decision.written)
     manifest.record(planned.target, decision.written, decision.generated, {
-        "model": model, "role": planned.role, "upstream": upstream_label,
+        # a compat module is shared by the models that use it: no single owner, so that
+        # migrating models in any order records the same manifest
+        "model": model if planned.role != "compat" else None, "role": planned.role, "upstream": upstream_label,
         "upstream_module": planned.upstream_module, "patches": decision.patches,
     })
     patch_path = plugin_dir / adapt.adaptation_path(planned.target)

@@ -12,11 +12,11 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_flmigrate import bridge, discover, migrate, patterns, register, sources, symbols, upstream
+from pytest_flmigrate import autofix, bridge, discover, migrate, patterns, register, sources, symbols, upstream
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.manifest import atomic_write
+from pytest_flmigrate.manifest import Manifest, atomic_write
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.pinned import Pinned, resolve_pinned
 from pytest_flmigrate.settings import Settings
@@ -91,6 +91,15 @@ class Workspace:
     @memoized
     def patches(self):
         return select_patches(self.settings.patches, self.pinned().version)
+
+    @memoized
+    def fixer(self) -> autofix.Fixer:
+        """Step 4's relocations and backports: both trees compared, decisions memoized."""
+        pinned = self.pinned()
+        return autofix.Fixer.for_trees(
+            [self.upstream_index(), self.upstream_transformers_index()],
+            pinned.resolver, [pinned.index, pinned.transformers_index],
+        )
 
 
 @dataclass
@@ -167,14 +176,19 @@ class ModelRun:
                 if self.unit().config.origin == "transformers"
                 else self.workspace.upstream_index()
             )
-        return migrate.plan_migration(
+        plan = migrate.plan_migration(
             self.unit(), self.workspace.upstream_index(), self.workspace.pinned(),
             self.settings.plugin_dir, found, reason, bridge_index,
         )
+        return autofix.plan_fixes(plan, self.workspace.fixer(), self.workspace.patches())
 
     @memoized
     def migration(self) -> list[migrate.FileResult]:
         plan = self.plan()
+        # compat modules are shared by the plugin's models: keep what they already hold
+        plan = autofix.with_written_compat(
+            plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
+        )
         texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
@@ -255,6 +269,8 @@ class ModelRun:
             # finding names the patch that would fix it
             catalog={patch.name: patch.id for patch in select_patches(None, pinned.version)},
             registration_file=str(REGISTRATION_FILE),
+            # which names P15/P16/P17 would fix (with every patch of the pin, selected or not)
+            claims=autofix.claims(plan, workspace.fixer(), select_patches(None, pinned.version)),
         )
 
     @memoized

@@ -1,0 +1,280 @@
+"""Step 4's automatic fixes beyond P1/P2: relocations (P15) and backports (P16), planned.
+
+For every import of every file the migration writes that fails against the pinned trees (and
+that no other mechanism handles: the migration's own modules, config bridges, catalog renames),
+the plan records one of:
+
+- a relocation: the pin defines the same API under another module (P15 rewrites the import);
+- a backport: the name is copied from upstream into ``vllm_fl/compat/`` with what it needs (P16
+  rewrites the import; the compat modules join the plan as files of role ``compat``);
+- nothing: the import stays a finding, ``plan.unfixed[(module, name)]`` says why ("too big to
+  backport ...; port it by hand", "a module the pin lacks", ...), for step 6 to report.
+
+Relocate first, backport second. Only fixes whose patch is selected (``--patches``) are
+planned. Compat modules are shared by every model of the plugin: a compat file the tool wrote
+before keeps the definitions it holds (read from the manifest's pristine base), so migrating
+one model never removes what another model imports, and reruns change no byte.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, replace
+
+from pytest_flmigrate.backport import Backporter, CompatSpec, compat_module
+from pytest_flmigrate.manifest import Manifest
+from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
+from pytest_flmigrate.patches.base import Patch
+from pytest_flmigrate.relocate import Relocator
+from pytest_flmigrate.resolve import Resolver, imports_of
+from pytest_flmigrate.symbols import TreeIndex, parse_source
+
+RELOCATE = "relocate-imports"  # P15's NAME
+BACKPORT = "backport-helpers"  # P16's NAME
+CODE_ROLES = ("model", "sibling", "config")
+
+
+@dataclass
+class Fixer:
+    """The session-wide part of the fixes: both trees' resolvers and the memoized decisions."""
+
+    upstream: Resolver
+    pinned: Resolver
+    relocator: Relocator
+    backporter: Backporter
+
+    @classmethod
+    def for_trees(cls, upstream_indexes: list[TreeIndex], pinned: Resolver, pinned_indexes: list[TreeIndex]) -> Fixer:
+        from pytest_flmigrate.relocate import cache_path
+
+        upstream = Resolver(upstream_indexes)
+        relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
+        return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
+
+    def without_relocations(self) -> Backporter:
+        """A backporter that may not lean on relocations (P16 selected without P15)."""
+        if "_plain" not in self.__dict__:
+            self.__dict__["_plain"] = Backporter(
+                self.upstream, self.pinned, None,
+                max_definitions=self.backporter.max_definitions, max_lines=self.backporter.max_lines,
+            )
+        return self.__dict__["_plain"]
+
+
+def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
+    """(module, name) -> True when the migration's modules, bridges or a selected catalog patch
+    other than P15/P16 already make the import work."""
+    names = {patch.name for patch in patches}
+    renames: dict = {}
+    removed: frozenset[str] = frozenset()
+    if "transformers-renames" in names:
+        from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
+
+        renames = RENAMES
+    if "mamba-state-copy" in names:
+        from pytest_flmigrate.patches.p03_mamba_state_copy import MISSING_NAMES
+
+        removed = MISSING_NAMES
+    module_map = plan.module_map
+
+    def handled(module: str, name: str) -> bool:
+        if module in module_map:
+            return True
+        if name == "*":
+            return False
+        return (
+            f"{module}.{name}" in module_map
+            or (module, name) in plan.name_map
+            or (module, name) in renames
+            or name in removed
+        )
+
+    return handled
+
+
+def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
+    """``plan`` with relocations, backports (compat files included) and the unfixed imports."""
+    selected = {patch.name for patch in patches}
+    relocate, backports_on = RELOCATE in selected, BACKPORT in selected
+    if not relocate and not backports_on:
+        return plan
+    handled = handled_by(plan, patches)
+    backporter = fixer.backporter if relocate else fixer.without_relocations()
+    fixes = _Fixes()
+    for planned in plan.files:
+        if planned.role not in CODE_ROLES:
+            continue
+        text = planned.source.read_text(encoding="utf-8")
+        for ref in imports_of(text, planned.upstream_module, planned.is_package):
+            if ref.name is None or ref.name == "*":
+                continue
+            key = (ref.module, ref.name)
+            if key in fixes.relocations or key in fixes.redirects or key in fixes.unfixed:
+                continue
+            if not fixer.pinned.covers(ref.module) or handled(*key) or _works(fixer.pinned, ref):
+                continue
+            if relocate:
+                found = fixer.relocator.for_import(*key)
+                if found is not None:
+                    fixes.relocations[key] = found.pinned
+                    continue
+            definition = backporter.definition(*key)
+            if definition is None:
+                fixes.unfixed[key] = _not_a_definition(fixer.upstream, *key)
+                continue
+            if not backports_on:
+                fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
+                continue
+            closure = backporter.closure(definition, handled)
+            if closure.failure:
+                fixes.unfixed[key] = closure.failure
+                continue
+            fixes.take(closure)
+            fixes.redirects[key] = (compat_module(definition[0]), definition[1])
+    fixer.relocator.save()
+    return fixes.apply(plan, fixer)
+
+
+def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest) -> MigrationPlan:
+    """``plan`` whose compat files also keep what the same files already hold in the plugin.
+
+    Compat modules are shared by every migrated model: call this with the plugin locked, right
+    before writing, so that one model's migration never drops what another model imports. A
+    definition that can no longer be copied (upstream changed) is dropped and listed in
+    ``unfixed``.
+    """
+    if BACKPORT not in {patch.name for patch in patches}:
+        return plan
+    backporter = fixer.backporter if RELOCATE in {p.name for p in patches} else fixer.without_relocations()
+    handled = handled_by(plan, patches)
+    fixes = _Fixes.of(plan)
+    added = False
+    for module, names in sorted(_compat_files_written(manifest).items()):
+        if module not in fixes.compat:
+            continue  # a compat module this migration does not write stays as it is
+        source = backporter.source(module)
+        for name in sorted(names - fixes.compat.get(module, set())):
+            if source is None or not source.binders.get(name):
+                continue
+            closure = backporter.closure((module, name), handled)
+            if closure.failure:
+                fixes.unfixed[(module, name)] = f"kept in {compat_module(module)} for an earlier migration, but: {closure.failure}"
+                continue
+            fixes.take(closure)
+            added = True
+    return fixes.apply(plan, fixer) if added else plan
+
+
+class _Fixes:
+    """What the fixes of one plan add up to."""
+
+    def __init__(self) -> None:
+        self.relocations: dict = {}
+        self.redirects: dict = {}
+        self.unfixed: dict = {}
+        self.compat: dict[str, set[str]] = {}
+        self.from_pin: dict[str, set[str]] = {}
+        self.live: dict[str, set[str]] = {}
+
+    @classmethod
+    def of(cls, plan: MigrationPlan) -> _Fixes:
+        fixes = cls()
+        fixes.relocations.update(plan.relocations)
+        fixes.redirects.update(plan.backports)
+        fixes.unfixed.update(plan.unfixed)
+        for planned in plan.files:
+            if planned.compat is not None:
+                fixes.compat[planned.upstream_module] = set(planned.compat.keep)
+                fixes.from_pin[planned.upstream_module] = set(planned.compat.from_pin)
+                fixes.live[planned.upstream_module] = set(planned.compat.live)
+        return fixes
+
+    def take(self, closure) -> None:
+        for module, name in closure.definitions:
+            self.compat.setdefault(module, set()).add(name)
+        for module, name in closure.shared:
+            self.from_pin.setdefault(module, set()).add(name)
+        for module, name in closure.live:
+            self.live.setdefault(module, set()).add(name)
+        self.relocations.update(closure.relocations)
+        for key, (module, name) in closure.redirects.items():
+            self.redirects[key] = (compat_module(module), name)
+
+    def apply(self, plan: MigrationPlan, fixer: Fixer) -> MigrationPlan:
+        files = [f for f in plan.files if f.role != "compat"]
+        for module in sorted(self.compat):
+            info = fixer.upstream.module(module)
+            index = fixer.upstream.index_for(module)
+            spec = CompatSpec(
+                tuple(sorted(self.compat[module])),
+                tuple(sorted(self.from_pin.get(module, ()))),
+                tuple(sorted(self.live.get(module, ()))),
+            )
+            files.append(PlannedFile(module, index.root / info.path, compat_module(module), info.is_package, "compat", spec))
+        return replace(plan, files=files, relocations=self.relocations, backports=self.redirects, unfixed=self.unfixed)
+
+
+def _works(pinned: Resolver, ref) -> bool:
+    found = pinned.resolve(ref.module, ref.name)
+    return found is not None and not (found.type_checking and not ref.type_checking)
+
+
+def _not_a_definition(upstream: Resolver, module: str, name: str) -> str:
+    found = upstream.resolve(module, name)
+    if found is None:
+        return f"upstream does not define {module}.{name} either"
+    if found.kind == "module":
+        return f"{found.module} is a module the pin lacks; migrate or port it by hand"
+    return f"upstream binds it as a {found.kind} ({found.module}), which cannot be copied; port it by hand"
+
+
+def _compat_files_written(manifest: Manifest) -> dict[str, set[str]]:
+    """upstream module -> definitions held by the compat files the tool wrote before."""
+    found: dict[str, set[str]] = {}
+    for target, entry in manifest.entries.items():
+        if entry.get("role") != "compat" or not entry.get("upstream_module"):
+            continue
+        base = manifest.base(target)
+        tree = parse_source(base) if base else None
+        if tree is None:
+            continue
+        names = found.setdefault(entry["upstream_module"], set())
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return found
+
+
+def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):
+    """Step 6's ``ReviewContext.claims``: whether P15/P16/P17 (when in ``patches``) fix a name.
+
+    ``(kind, module, name)``: ``relocate`` / ``backport`` with an import's module and name;
+    ``call-arguments`` with the pinned callee's qualified name and the keywords the pin does not
+    accept (comma-joined, empty for a missing argument). Claims are made only for what the
+    patch certainly rewrites: a rule that depends on the argument's value is not claimed.
+    """
+    full = plan_fixes(plan, fixer, patches)
+    names = {patch.name for patch in patches}
+    from pytest_flmigrate.patches.p17_call_arguments import RULES
+
+    rules = {rule.pinned.replace(":", "."): rule for rule in RULES} if "call-arguments" in names else {}
+
+    def claim(kind: str, module: str, name: str) -> bool:
+        if kind == "relocate":
+            return (module, name) in full.relocations
+        if kind == "backport":
+            return (module, name) in full.backports
+        if kind == "call-arguments":
+            rule = rules.get(module)
+            if rule is None:
+                return False
+            offending = {k for k in name.split(",") if k}
+            if offending:
+                return offending <= set(rule.rename)
+            return bool(rule.fill)
+        return False
+
+    return claim

@@ -1,0 +1,138 @@
+"""Step 4's planning of relocations and backports, and writing the compat modules."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from packaging.version import Version
+
+from pytest_flmigrate import autofix, migrate
+from pytest_flmigrate.manifest import Manifest
+from pytest_flmigrate.patches import select_patches
+
+PIN = Version("0.13.0")
+UTILS = "vllm.model_executor.models.utils"
+
+
+@pytest.fixture
+def fixer(relocator, backporter):
+    return autofix.Fixer(relocator.upstream, relocator.pinned, relocator, backporter)
+
+
+def plan_for(trees, model: str, **maps) -> migrate.MigrationPlan:
+    upstream, _ = trees
+    module = f"vllm.model_executor.models.{model}"
+    info = upstream.modules[module]
+    planned = migrate.PlannedFile(module, upstream.root / info.path, f"vllm_fl.models.{model}", False, "model")
+    return migrate.MigrationPlan(
+        SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}", **maps.get("module_map", {})},
+        maps.get("name_map", {}), None, "",
+    )
+
+
+def test_relocate_first_backport_second_and_say_why_not(trees, fixer):
+    plan = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
+    assert plan.relocations == {
+        ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention"),
+        ("vllm.v1.attention.backend", "AttentionType"): ("vllm.attention.backends.abstract", "AttentionType"),
+    }
+    assert plan.backports == {(UTILS, "new_helper"): ("vllm_fl.compat.model_executor.models.utils", "new_helper")}
+    assert "torch.ops" in plan.unfixed[(UTILS, "uses_kernel")]
+    (compat,) = [f for f in plan.files if f.role == "compat"]
+    assert compat.target == "vllm_fl/compat/model_executor/models/utils.py"
+    assert compat.compat.keep == ("CONST", "_scale", "new_helper") and compat.compat.from_pin == ("logger",)
+    # helper_changed exists in the pin's utils: the import works as is (the pin's version)
+    assert (UTILS, "helper_changed") not in plan.backports
+
+
+def test_only_selected_fixes_are_planned(trees, fixer):
+    only_relocations = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P15", PIN))
+    assert only_relocations.relocations and not only_relocations.backports
+    assert "not selected" in only_relocations.unfixed[(UTILS, "new_helper")]
+    assert [f.role for f in only_relocations.files] == ["model"]
+    nothing = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P2", PIN))
+    assert (nothing.relocations, nothing.backports, nothing.unfixed) == ({}, {}, {})
+    # backports without relocations copy what could have been relocated
+    only_backports = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P16", PIN))
+    assert not only_backports.relocations
+    assert ("vllm.model_executor.layers.attention", "Attention") in only_backports.backports
+
+
+def test_names_another_mechanism_handles_are_left_to_it(trees, fixer):
+    plan = plan_for(trees, "newmodel", name_map={(UTILS, "new_helper"): "vllm_fl.models.helpers"})
+    fixed = autofix.plan_fixes(plan, fixer, select_patches(None, PIN))
+    assert (UTILS, "new_helper") not in fixed.backports
+
+
+def write(plugin, plan, pinned_index):
+    pinned = SimpleNamespace(version=PIN, index=pinned_index)
+    texts = migrate.patched_texts(plan, select_patches(None, PIN), pinned)
+    return migrate.write_migration(plan, texts, plugin, plugin / "reports", "test@0.99.0", False)
+
+
+def migrate_model(trees, fixer, plugin, model):
+    patches = select_patches(None, PIN)
+    plan = autofix.plan_fixes(plan_for(trees, model), fixer, patches)
+    plan = autofix.with_written_compat(plan, fixer, patches, Manifest(plugin))
+    return write(plugin, plan, trees[1])
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    root = tmp_path / "plugin"
+    (root / "vllm_fl").mkdir(parents=True)
+    (root / "vllm_fl" / "__init__.py").write_text("")
+    return root
+
+
+def test_written_model_imports_the_copies_and_the_compat_module_is_guarded(trees, fixer, plugin):
+    results = migrate_model(trees, fixer, plugin, "newmodel")
+    assert {r.target: r.role for r in results} == {
+        "vllm_fl/models/newmodel.py": "model",
+        "vllm_fl/compat/model_executor/models/utils.py": "compat",
+    }
+    model = (plugin / "vllm_fl/models/newmodel.py").read_text()
+    assert "from vllm.attention.layer import Attention\n" in model
+    assert "from vllm_fl.compat.model_executor.models.utils import new_helper\n" in model
+    assert (plugin / "vllm_fl/compat/__init__.py").exists()
+    entry = Manifest(plugin).entries["vllm_fl/compat/model_executor/models/utils.py"]
+    assert entry["role"] == "compat" and entry["upstream_module"] == UTILS
+
+
+def test_compat_modules_are_shared_and_reruns_change_nothing(trees, fixer, plugin):
+    migrate_model(trees, fixer, plugin, "newmodel")
+    migrate_model(trees, fixer, plugin, "othermodel")
+    utils = (plugin / "vllm_fl/compat/model_executor/models/utils.py").read_text()
+    assert "def new_helper" in utils and "def quantized" in utils  # the second model kept the first's
+    assert (plugin / "vllm_fl/compat/config/helpers.py").exists()
+    vllm_compat = (plugin / "vllm_fl/compat/config/vllm.py").read_text()
+    assert "return _pinned._current" in vllm_compat
+    before = {p: p.read_bytes() for p in plugin.rglob("*") if p.is_file()}
+    statuses = {r.status for r in migrate_model(trees, fixer, plugin, "newmodel")}
+    assert statuses == {"unchanged"}
+    assert {p: p.read_bytes() for p in plugin.rglob("*") if p.is_file()} == before
+
+
+def test_hand_edit_of_a_compat_module_is_kept(trees, fixer, plugin):
+    migrate_model(trees, fixer, plugin, "newmodel")
+    path = plugin / "vllm_fl/compat/model_executor/models/utils.py"
+    edited = path.read_text().replace("def _scale(n):\n", "def _scale(n):  # FL: checked\n")
+    path.write_text(edited)
+    results = {r.target: r for r in migrate_model(trees, fixer, plugin, "newmodel")}
+    assert results["vllm_fl/compat/model_executor/models/utils.py"].status == "kept"
+    assert path.read_text() == edited
+
+
+def test_claims_say_what_the_fixes_would_rewrite(trees, fixer):
+    claim = autofix.claims(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
+    assert claim("relocate", "vllm.v1.attention.backend", "AttentionType")
+    assert claim("backport", UTILS, "new_helper")
+    assert not claim("backport", UTILS, "uses_kernel")
+    pooling = "vllm.model_executor.models.interfaces_base.default_pooling_type"
+    assert claim("call-arguments", pooling, "seq_pooling_type")
+    assert not claim("call-arguments", pooling, "seq_pooling_type,tok_pooling_type")  # value-dependent
+    assert claim("call-arguments", "vllm.config.utils.getattr_iter", "")
+    assert not claim("call-arguments", "vllm.other.f", "x")
+    none = autofix.claims(plan_for(trees, "newmodel"), fixer, select_patches("P1", PIN))
+    assert not none("relocate", "vllm.v1.attention.backend", "AttentionType")
