@@ -29,6 +29,7 @@ When: calls of the listed functions whose shape a rule covers, pins of the 0.13 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -150,7 +151,7 @@ def rewrite_call(call: cst.Call, rule: ArgumentRule) -> cst.Call | None:
     for index, arg in enumerate(args):
         name = arg.keyword.value if arg.keyword is not None else None
         if name in rule.drop_if:
-            if _code(arg.value) != rule.drop_if[name]:
+            if not _same_literal(_code(arg.value), rule.drop_if[name]):
                 return None
             drop.add(index)
     renamed = []
@@ -193,3 +194,11 @@ def _append(args: list[cst.Arg], added: list[cst.Arg]) -> list[cst.Arg]:
 
 def _code(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
+
+
+def _same_literal(code: str, literal: str) -> bool:
+    """Whether ``code`` is the literal ``literal`` (``'ALL'`` and ``"ALL"`` alike)."""
+    try:
+        return ast.literal_eval(code) == ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return False

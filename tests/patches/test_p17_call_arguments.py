@@ -24,6 +24,11 @@ GETATTR = "from vllm.config.utils import getattr_iter\n"
             id="tok-all-is-upstream-default-dropped",
         ),
         pytest.param(
+            POOLING + "@default_pooling_type(seq_pooling_type='CLS', tok_pooling_type='ALL')\nclass M: ...\n",
+            POOLING + "@default_pooling_type(pooling_type='CLS')\nclass M: ...\n",
+            id="single-quoted-literal",
+        ),
+        pytest.param(
             POOLING + '@default_pooling_type(tok_pooling_type="ALL")\nclass M: ...\n',
             POOLING + '@default_pooling_type(pooling_type="LAST")\nclass M: ...\n',
             id="only-tok-all-becomes-upstream-seq-default",
