@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import re
 import symtable
 import sys
 from collections.abc import Callable
@@ -475,6 +476,12 @@ class Backporter:
         self._direct: dict[tuple[str, str], Direct] = {}
         self._uses: dict[Use, tuple[str, object]] = {}
 
+    @functools.cached_property
+    def pinned_registrations(self) -> frozenset[str]:
+        """Names the pinned vLLM registers (``CustomOp.register("x")`` and the like)."""
+        index = self.pinned.indexes.get("vllm")
+        return registered_names(index) if index is not None else frozenset()
+
     def source(self, module: str) -> ModuleSource | None:
         if module not in self._sources:
             info = self.upstream.module(module)
@@ -560,7 +567,7 @@ class Backporter:
         lines = 0
         for unit in units:
             lines += unit.lines
-            refused = _refused(source.source_of(unit), unit, module)
+            refused = _refused(source.source_of(unit), unit, module, self.pinned_registrations)
             if refused:
                 return Direct(failure=f"{refused}; port it by hand")
             names, attributes = source.deps(unit)
@@ -692,8 +699,38 @@ def _third_party(module: str) -> bool:
     return top not in sys.stdlib_module_names and top not in _STABLE_THIRD_PARTY and top not in ("transformers", "vllm", "__future__")
 
 
-def _refused(text: str, unit: Unit, module: str = "") -> str | None:
-    """Why copying this unit would change behaviour, or None."""
+def _registered_name(decorator: ast.Call) -> str | None:
+    """The literal name a registering decorator registers (``@CustomOp.register("x")``)."""
+    if decorator.args and isinstance(decorator.args[0], ast.Constant) and isinstance(decorator.args[0].value, str):
+        return decorator.args[0].value
+    for keyword in decorator.keywords:
+        if keyword.arg == "name" and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+            return keyword.value.value
+    return None
+
+
+_REGISTRATION = re.compile(r"""\.register\(\s*(?:name\s*=\s*)?["']([^"']+)["']""")
+
+
+def registered_names(index) -> frozenset[str]:
+    """Every name the tree registers with a ``.register("name")`` call (custom ops, layers...)."""
+    found: set[str] = set()
+    for info in index.modules.values():
+        try:
+            text = (index.root / info.path).read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if ".register(" in text:
+            found.update(_REGISTRATION.findall(text))
+    return frozenset(found)
+
+
+def _refused(text: str, unit: Unit, module: str = "", registered: frozenset[str] | None = None) -> str | None:
+    """Why copying this unit would change behaviour, or None.
+
+    ``registered``: the names the pin registers itself; a copy registering a new name (a custom
+    op the pin never had) is allowed, one the pin also registers would collide at import.
+    """
     node = unit.node
     if module.split(".")[0] == "transformers":
         for decorator in getattr(node, "decorator_list", []):
@@ -708,7 +745,11 @@ def _refused(text: str, unit: Unit, module: str = "") -> str | None:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
         name = (ast.unparse(target) or "").rsplit(".", 1)[-1]
         if isinstance(decorator, ast.Call) and name.startswith(_REGISTERING):
-            return f"{getattr(node, 'name', '?')} registers itself at import (@{ast.unparse(target)}(...))"
+            key = _registered_name(decorator)
+            if key is None or registered is None or key in registered:
+                taken = f"'{key}' is registered by the pin already" if key and registered and key in registered else (
+                    "under a name not known statically" if key is None else "and the pin's registrations are unknown")
+                return f"{getattr(node, 'name', '?')} registers itself at import (@{ast.unparse(target)}(...)), {taken}"
     if "torch.ops." in text:
         return "it calls torch.ops kernels the pin may not register"
     if "direct_register_custom_op" in text:

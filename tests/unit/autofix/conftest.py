@@ -62,6 +62,13 @@ PINNED = {
             def register(cls, name):
                 return lambda op: op
     """,
+    "vllm/model_executor/layers/__init__.py": "",
+    "vllm/model_executor/layers/activation.py": """
+        from vllm.model_executor.custom_op import CustomOp
+        @CustomOp.register("silu_and_mul")
+        class SiluAndMul(CustomOp):
+            pass
+    """,
     "vllm/model_executor/models/__init__.py": "",
     "vllm/model_executor/models/interfaces_base.py": """
         def default_pooling_type(pooling_type):
@@ -221,6 +228,11 @@ UPSTREAM = {
 
         @CustomOp.register("new_op")
         class NewOp(CustomOp):
+            pass
+
+
+        @CustomOp.register("silu_and_mul")
+        class SiluAgain(CustomOp):
             pass
 
 

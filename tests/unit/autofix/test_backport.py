@@ -63,13 +63,18 @@ def test_function_local_imports_are_checked_too(backporter):
     [
         ("uses_kernel", "torch.ops kernels"),
         ("uses_new_flag", "uses vllm.envs.VLLM_NEW, which the pin lacks"),
-        ("NewOp", "registers itself at import (@CustomOp.register(...))"),
+        ("SiluAgain", "registers itself at import (@CustomOp.register(...)), 'silu_and_mul' is registered by the pin already"),
         ("chain_0", "too big to backport: more than 30 definitions"),
     ],
 )
 def test_refused(backporter, name, reason):
     closure = backporter.closure((UTILS, name), never)
     assert reason in closure.failure
+
+
+def test_registering_a_name_the_pin_never_registers_is_allowed(backporter):
+    assert backporter.pinned_registrations >= {"silu_and_mul"}
+    assert backporter.closure((UTILS, "NewOp"), never).failure is None
 
 
 def test_module_attributes_the_pin_has_are_fine(backporter):
