@@ -25,7 +25,7 @@ from pytest_flmigrate.backport import Backporter, CompatSpec, compat_module
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
 from pytest_flmigrate.patches.base import Patch
-from pytest_flmigrate.relocate import Relocator
+from pytest_flmigrate.relocate import Relocator, cache_path
 from pytest_flmigrate.resolve import Resolver, imports_of
 from pytest_flmigrate.symbols import TreeIndex, parse_source
 
@@ -45,8 +45,6 @@ class Fixer:
 
     @classmethod
     def for_trees(cls, upstream_indexes: list[TreeIndex], pinned: Resolver, pinned_indexes: list[TreeIndex]) -> Fixer:
-        from pytest_flmigrate.relocate import cache_path
-
         upstream = Resolver(upstream_indexes)
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
