@@ -113,7 +113,7 @@ def test_conflicting_hand_edit_fails_step_4_and_keeps_the_file(flmigrate, plugin
 def test_unknown_model_names_closest_upstream_models(flmigrate):
     result = flmigrate("--model", "qwen35")
     result.stdout.fnmatch_lines(["*unknown model 'qwen35'*closest upstream names: qwen3_5*"])
-    result.stdout.fnmatch_lines(["*blocked by step 2*"])
+    result.stdout.fnmatch_lines(["*qwen35: 2 upstream failed | 3 patterns blocked | 4 migrate blocked*"])
 
 
 def test_pypi_spec_that_does_not_exist(flmigrate):
