@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from pytest_flmigrate.run import computed
@@ -11,7 +12,39 @@ if TYPE_CHECKING:
 
 
 def summary_fields(run: ModelRun) -> dict:
-    """``tests``, ``import_smoke``, ``gpu``, ``benchmark`` and ``server`` of summary.json."""
+    """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``runtime_env`` and ``notes``
+    of summary.json. What this session did not compute keeps the previous summary's value, marked
+    ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not erase step 9's figures."""
+    fields = _this_session(run)
+    earlier = _earlier_summary(run)
+    ran = set(run.steps)  # steps this session recorded (passed, failed, skipped or blocked)
+    tests = dict(fields["tests"] or {})
+    for name, step in TEST_STEPS.items():
+        before = (earlier.get("tests") or {}).get(name)
+        if name not in tests and step not in ran and isinstance(before, dict):
+            tests[name] = {**before, "earlier_run": True}
+    fields["tests"] = tests or None
+    for key, steps in FIELD_STEPS.items():
+        before = earlier.get(key)
+        if fields[key] is None and not ran & steps and isinstance(before, dict):
+            fields[key] = {**before, "earlier_run": True}
+    return fields
+
+
+#: The steps whose runs fill each part (a part a step did not run this session is carried over).
+TEST_STEPS = {"baseline": 1, "regression": 7, "functional": 8}
+FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server": {10}}
+
+
+def _earlier_summary(run: ModelRun) -> dict:
+    try:
+        data = json.loads((run.report_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _this_session(run: ModelRun) -> dict:
     runtime = run.__dict__.get("runtime")  # only when a runtime step ran
     if runtime is None:
         return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,

@@ -176,6 +176,7 @@ def test_keep_servers_rerun_reuses_the_server_and_stop_servers_ends_it(migrated,
     assert outcomes(summary2, "10") == {"10": "passed"}, second.stdout[-3000:]
     assert summary2["server"]["reused"] is True and summary2["server"]["pid"] == summary1["server"]["pid"]
     assert f"reusing the server kept on port {port}" in second.stdout
+    assert summary2["benchmark"]["earlier_run"] is True  # step 9 did not run: its figures are kept
     assert second_seconds < first_seconds
 
     stop = subprocess.run([sys.executable, "-m", "pytest", "--stop-servers", "-p", "no:cacheprovider"], cwd=tree,
