@@ -7,6 +7,7 @@ way. With it, the run collects the migration suite (``suite/``) instead of the g
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -76,6 +77,17 @@ def stop_kept_servers(config: pytest.Config) -> None:
 
     plugin_dir = Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
     stop_kept(terminal_say(config), plugin_dir)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With pytest-xdist, schedule each model's tests as one unit (see parallel.py)."""
+    workspace = workspace_of(config)
+    if workspace is None:
+        return None
+    from pytest_flmigrate.parallel import ModelScheduling
+
+    return ModelScheduling(config, log, models=frozenset(workspace.settings.model))
 
 
 def workspace_of(config: pytest.Config) -> Workspace | None:
@@ -159,14 +171,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if workspace is None:
         return
     for run in workspace.runs.values():
-        write_reports(run)
+        if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
+            write_reports(run)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """One line per model, read from the summaries the run (or its xdist workers) wrote."""
     workspace = workspace_of(config)
-    if workspace is None or not workspace.runs:
+    if workspace is None:
+        return
+    summaries = [workspace.run_for(model).report_dir / "summary.json" for model in workspace.settings.model]
+    written = [path for path in summaries if path.exists()]
+    if not written:
         return
     terminalreporter.section("flmigrate")
-    for run in workspace.runs.values():
-        terminalreporter.write_line(terminal_line(run))
-        terminalreporter.write_line(f"  report: {run.report_dir / 'report.md'}")
+    for path in written:
+        terminalreporter.write_line(terminal_line(json.loads(path.read_text(encoding="utf-8"))))
+        terminalreporter.write_line(f"  report: {path.with_name('report.md')}")

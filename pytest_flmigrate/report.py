@@ -116,17 +116,28 @@ def markdown(data: dict) -> str:
 
 
 def write_reports(run: ModelRun) -> Path:
+    """Write summary.json and report.md; steps this session did not run keep their last result."""
     data = summary(run)
     out = run.report_dir
+    previous = out / "summary.json"
+    if previous.exists():
+        try:
+            earlier = json.loads(previous.read_text(encoding="utf-8")).get("steps", {})
+        except json.JSONDecodeError:
+            earlier = {}
+        for number, step in data["steps"].items():
+            if step["outcome"] == "not run" and earlier.get(number, {}).get("outcome", "not run") != "not run":
+                data["steps"][number] = {**earlier[number], "earlier_run": True}
     atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
     atomic_write(out / "report.md", markdown(data))
     return out
 
 
-def terminal_line(run: ModelRun) -> str:
-    parts = []
-    for number, step in STEPS.items():
-        record = run.steps.get(number)
-        if record:
-            parts.append(f"{number} {step.short} {record.outcome}")
-    return f"{run.name}: " + " | ".join(parts)
+def terminal_line(data: dict) -> str:
+    """``qwen3_5: 2 upstream passed | 3 patterns passed | ...`` from summary.json data."""
+    parts = [
+        f"{number} {STEPS[int(number)].short} {step['outcome']}"
+        for number, step in data["steps"].items()
+        if step["outcome"] != "not run"
+    ]
+    return f"{data['model']}: " + " | ".join(parts)

@@ -12,8 +12,9 @@ import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from pytest_flmigrate import autofix, bridge, discover, migrate, patterns, register, sources, symbols, upstream
-from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest, atomic_write
@@ -22,6 +23,7 @@ from pytest_flmigrate.pinned import Pinned, resolve_pinned
 from pytest_flmigrate.settings import Settings
 
 REGISTRATION_FILE = Path("vllm_fl/__init__.py")
+PLUGIN_LOCK = Path(".flmigrate/.lock")
 
 
 def memoized(method):
@@ -152,7 +154,15 @@ class ModelRun:
 
     @memoized
     def pattern(self) -> patterns.PatternDecision:
-        return patterns.decide_pattern(self.unit(), self.workspace.upstream().root, self.settings.plugin_dir)
+        batch = set(self.settings.model)
+        written_for_batch = {
+            Path(path).stem
+            for path, entry in Manifest(self.settings.plugin_dir).entries.items()
+            if entry.get("model") in batch
+        }
+        return patterns.decide_pattern(
+            self.unit(), self.workspace.upstream().root, self.settings.plugin_dir, written_for_batch
+        )
 
     @memoized
     def bridge(self) -> tuple[bridge.Bridge | None, str]:
@@ -185,16 +195,17 @@ class ModelRun:
     @memoized
     def migration(self) -> list[migrate.FileResult]:
         plan = self.plan()
-        # compat modules are shared by the plugin's models: keep what they already hold
-        plan = autofix.with_written_compat(
-            plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
-        )
-        texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
-        return migrate.write_migration(
-            plan, texts, self.settings.plugin_dir, self.report_dir, label, self.settings.force
-        )
+        with self.plugin_lock():
+            # compat modules are shared by the plugin's models: keep what they already hold
+            plan = autofix.with_written_compat(
+                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
+            )
+            texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
+            return migrate.write_migration(
+                plan, texts, self.settings.plugin_dir, self.report_dir, label, self.settings.force
+            )
 
     def registration_request(self) -> register.Registration:
         plan = self.plan()
@@ -221,10 +232,18 @@ class ModelRun:
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
             raise FlmigrateError(f"{init}: missing; the plugin checkout needs vllm_fl/__init__.py with register_model()")
-        result = register.plan_registration(init.read_text(encoding="utf-8"), self.registration_request(), str(REGISTRATION_FILE))
-        if result.changed:
-            atomic_write(init, result.source)
+        request = self.registration_request()
+        with self.plugin_lock():
+            result = register.plan_registration(init.read_text(encoding="utf-8"), request, str(REGISTRATION_FILE))
+            if result.changed:
+                atomic_write(init, result.source)
         return result
+
+    def plugin_lock(self) -> FileLock:
+        """Serializes writes into the plugin checkout across parallel workers (pytest-xdist)."""
+        path = self.settings.plugin_dir / PLUGIN_LOCK
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))
 
     @property
     def port(self) -> int:
@@ -237,11 +256,6 @@ class ModelRun:
         from pytest_flmigrate.runtime.runner import RuntimeRun
 
         return RuntimeRun(self)
-
-    @memoized
-    def e2e(self) -> ResultStore:
-        """Step 11: saved GT/local results under reports/<model>/e2e/ and each prompt's outcome."""
-        return ResultStore(self.report_dir / "e2e")
 
     @memoized
     def e2e(self) -> ResultStore:
