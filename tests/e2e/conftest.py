@@ -44,12 +44,15 @@ class LocalServerAt:
 
 
 @pytest.fixture
-def run_suite(pytester: pytest.Pytester, plugin_tree):
-    """``pytest --model ...`` in-process against ``plugin_tree``; ``local_url`` stands in for step 10."""
+def run_suite(pytester: pytest.Pytester, plugin_tree, trees):
+    """``pytest --model ...`` in-process against ``plugin_tree`` and the synthetic trees;
+    ``local_url`` stands in for step 10."""
+    upstream_dir, pinned_dir = trees
 
     def run(*args: str, local_url: str | None = None):
         return pytester.runpytest_inprocess(
             "--plugin-dir", str(plugin_tree), "--reports-dir", str(plugin_tree / "reports"),
+            "--upstream", str(upstream_dir), "--pinned", str(pinned_dir),
             "-p", "no:cacheprovider", "-q", *args, plugins=[LocalServerAt(local_url)],
         )
 
