@@ -20,7 +20,7 @@ else:  # pragma: no cover
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.upstream import DEFAULT_UPSTREAM
 
-MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # upstream file stems (AXK1 is one)
 E2E_MODES = ("text", "multimodal", "all")
 E2E_PHASES = ("gt", "local", "compare", "all")
 
@@ -177,7 +177,7 @@ def _validate(settings: Settings) -> None:
     for name in settings.model:
         if not MODEL_NAME.match(name):
             raise FlmigrateError(
-                f"--model {name!r}: expected a snake_case name such as qwen3_5 or kimi_k25"
+                f"--model {name!r}: expected a model file name such as qwen3_5 or kimi_k25"
             )
     if not (settings.plugin_dir / "vllm_fl" / "__init__.py").exists():
         raise FlmigrateError(

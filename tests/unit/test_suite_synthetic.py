@@ -92,7 +92,7 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
     ("args", "message"),
     [
         (("--plugin-dir", "/nonexistent/plugin"), "--plugin-dir /nonexistent/plugin: no such directory*"),
-        (("--model", "Qwen3.5"), "--model 'Qwen3.5': expected a snake_case name*"),
+        (("--model", "Qwen3.5"), "--model 'Qwen3.5': expected a model file name*"),
         (("--e2e-mode", "video"), "--e2e-mode 'video': expected one of text, multimodal, all"),
         (("--max-tokens", "8"), "--max-tokens 8 is below --token-match-count 32*"),
         (("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"), "--gt-url and --gt-python: give one ground-truth source"),
