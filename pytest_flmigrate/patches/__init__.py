@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
+
 from packaging.version import Version
 
 from ..errors import FlmigrateError
-from . import (
-    p01_relative_imports,
-    p02_redirect_imports,
-    p03_mamba_state_copy,
-    p04_mark_model_context,
-    p09_gated_delta_net_state_dtype,
-    p10_mamba_cache_mode,
-    p14_transformers_renames,
-    p15_relocate_imports,
-    p16_backport_helpers,
-    p17_call_arguments,
-)
 from .base import Patch, patch_from_module
 
+_PATCH_MODULE = re.compile(r"^p\d{2}_\w+$")
+
+# Every module named pNN_<name> in this package is a catalog entry, in id order.
 CATALOG: tuple[Patch, ...] = tuple(
-    patch_from_module(module)
-    for module in (
-        p01_relative_imports,
-        p02_redirect_imports,
-        p03_mamba_state_copy,
-        p04_mark_model_context,
-        p09_gated_delta_net_state_dtype,
-        p10_mamba_cache_mode,
-        p14_transformers_renames,
-        p15_relocate_imports,
-        p16_backport_helpers,
-        p17_call_arguments,
-    )
+    patch_from_module(importlib.import_module(f"{__name__}.{name}"))
+    for name in sorted(module.name for module in pkgutil.iter_modules(__path__))
+    if _PATCH_MODULE.match(name)
 )
 
 
