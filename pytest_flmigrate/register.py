@@ -65,7 +65,7 @@ MODEL_REGISTRY_SOURCES = (
 # The package ``vllm_fl/__init__.py`` is; relative imports in it resolve against this.
 PLUGIN_PACKAGE = "vllm_fl"
 
-_MODEL_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # upstream module stems (AXK1 is one)
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _MODEL_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
@@ -74,7 +74,7 @@ _MODEL_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 class Registration:
     """What step 5 registers for one model (sequences given as lists become tuples).
 
-    model_name:    snake_case unit name, e.g. ``"qwen3_5"``; the model's block is identified by it
+    model_name:    the unit's upstream module name, e.g. ``"qwen3_5"``; the model's block is identified by it
     plugin_module: the plugin module holding the classes, e.g. ``"vllm_fl.models.qwen3_5"``
     architectures: (architecture name, class name in ``plugin_module``) pairs
     config:        (model_type, config class, plugin config module) when a config bridge exists,
@@ -104,7 +104,7 @@ class Registration:
             )
 
         if not isinstance(self.model_name, str) or not _MODEL_NAME.match(self.model_name):
-            raise bad("model name", self.model_name, "use the snake_case unit name, e.g. qwen3_5")
+            raise bad("model name", self.model_name, "use the unit's upstream module name, e.g. qwen3_5")
         if not _is_dotted(self.plugin_module):
             raise bad("plugin module", self.plugin_module, "use a dotted module path")
         seen: dict[str, str] = {}
