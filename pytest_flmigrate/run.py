@@ -155,14 +155,15 @@ class ModelRun:
     @memoized
     def pattern(self) -> patterns.PatternDecision:
         batch = set(self.settings.model)
-        written_for_batch = {
-            Path(path).stem
-            for path, entry in Manifest(self.settings.plugin_dir).entries.items()
-            if entry.get("model") in batch
-        }
-        return patterns.decide_pattern(
-            self.unit(), self.workspace.upstream().root, self.settings.plugin_dir, written_for_batch
-        )
+        with self.plugin_lock():  # files and manifest seen together, never half-written by a worker
+            written_for_batch = {
+                Path(path).stem
+                for path, entry in Manifest(self.settings.plugin_dir).entries.items()
+                if entry.get("model") in batch
+            }
+            return patterns.decide_pattern(
+                self.unit(), self.workspace.upstream().root, self.settings.plugin_dir, written_for_batch
+            )
 
     @memoized
     def bridge(self) -> tuple[bridge.Bridge | None, str]:
