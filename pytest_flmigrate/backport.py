@@ -40,7 +40,7 @@ import libcst as cst
 from pytest_flmigrate.patches.syntax import drop_items, dotted_name
 from pytest_flmigrate.relocate import Relocator
 from pytest_flmigrate.resolve import Resolver
-from pytest_flmigrate.symbols import _absolute, _is_type_checking, parse_source
+from pytest_flmigrate.symbols import absolute_module, _is_type_checking, parse_source
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -298,7 +298,7 @@ def _trim_line(line: cst.SimpleStatementLine, needed: set[str]) -> cst.SimpleSta
 def _import_bindings(node: ast.Import | ast.ImportFrom, package: str, type_checking: bool) -> dict[str, ImportBinding]:
     found: dict[str, ImportBinding] = {}
     if isinstance(node, ast.ImportFrom):
-        origin = _absolute(package, node.level, node.module)
+        origin = absolute_module(package, node.level, node.module)
         for alias in node.names:
             if alias.name != "*":
                 found[alias.asname or alias.name] = ImportBinding(origin, alias.name, type_checking)

@@ -19,7 +19,7 @@ from pytest_flmigrate import registries
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.registries import Architecture
 from pytest_flmigrate.sources import SourceTree
-from pytest_flmigrate.symbols import TreeIndex, module_name, parse_module
+from pytest_flmigrate.symbols import TreeIndex, absolute_module, module_name, parse_module
 
 MODELS_DIR = Path("model_executor/models")
 PACKAGES_DIR = Path("models")
@@ -170,10 +170,7 @@ def _imported_config_classes(paths: list[Path], module: str, is_package: bool) -
         for node in ast.walk(tree):
             if not isinstance(node, ast.ImportFrom):
                 continue
-            origin = node.module or ""
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                origin = ".".join(base + ([origin] if origin else []))
+            origin = absolute_module(package, node.level, node.module)
             if not origin.startswith(_CONFIG_MODULE_PREFIXES):
                 continue
             for alias in node.names:

@@ -19,7 +19,7 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 from pytest_flmigrate.pinned import Pinned
-from pytest_flmigrate.symbols import TreeIndex, parse_module
+from pytest_flmigrate.symbols import TreeIndex, absolute_module, parse_module
 
 MAX_CLOSURE = 40
 # Upstream module prefixes whose new modules are migrated, and where they land.
@@ -101,11 +101,7 @@ def _referenced_modules(path: Path, module: str, is_package: bool, index: TreeIn
     found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
-            origin = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parts = parts[: len(parts) - (node.level - 1)]
-                origin = ".".join(parts + ([origin] if origin else []))
+            origin = absolute_module(package, node.level, node.module)
             found.append(origin)
             found.extend(f"{origin}.{a.name}" for a in node.names if f"{origin}.{a.name}" in index.modules)
         elif isinstance(node, ast.Import):

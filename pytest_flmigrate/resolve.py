@@ -27,7 +27,7 @@ from pytest_flmigrate.symbols import (
     FunctionInfo,
     ModuleInfo,
     TreeIndex,
-    _absolute,
+    absolute_module,
     _is_type_checking,
     parse_source,
 )
@@ -630,7 +630,7 @@ def imports_of(source: str | ast.Module, module: str, is_package: bool = False) 
                 visit(node.body, checking or _is_type_checking(node.test), nested)
                 visit(node.orelse, checking, nested)
             elif isinstance(node, ast.ImportFrom):
-                origin = _absolute(package, node.level, node.module)
+                origin = absolute_module(package, node.level, node.module)
                 for alias in node.names:
                     refs.append(ImportRef(node.lineno, origin, alias.name, alias.asname, node.level, checking, nested))
             elif isinstance(node, ast.Import):

@@ -340,7 +340,8 @@ def _top_level(body: list[ast.stmt]):
         yield node
 
 
-def _absolute(package: str, level: int, module: str | None) -> str:
+def absolute_module(package: str, level: int, module: str | None) -> str:
+    """``from <level dots><module> import`` inside ``package`` -> the absolute module name."""
     if level == 0:
         return module or ""
     parts = package.split(".")
@@ -629,7 +630,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
                         info.spans.setdefault(name.id, [node.lineno, node.end_lineno or node.lineno])
             _note_module_tables(node, info, dict_literals, import_structure, list_literals)
         elif isinstance(node, ast.ImportFrom):
-            origin = _absolute(package, node.level, node.module)
+            origin = absolute_module(package, node.level, node.module)
             for alias in node.names:
                 if alias.name == "*":
                     if origin not in info.stars:
@@ -655,7 +656,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
         _lazy_from_getattr(getattr_node, info, package, dict_literals, list_literals)
     info.lazy_module = "_LazyModule" in info.imports and _sets_lazy_module(tree)
     for submodule, names in import_structure.items():
-        target = _absolute(package, 1, submodule) if package else submodule
+        target = absolute_module(package, 1, submodule) if package else submodule
         for name in names:
             info.lazy.setdefault(name, f"{target}:{name}")
     return info
@@ -800,7 +801,7 @@ def _lazy_from_getattr(
         returned: str | None = None
         for statement in ast.walk(ast.Module(body=sub.body, type_ignores=[])):
             if isinstance(statement, ast.ImportFrom):
-                origin = _absolute(package, statement.level, statement.module)
+                origin = absolute_module(package, statement.level, statement.module)
                 for alias in statement.names:
                     local[alias.asname or alias.name] = f"{origin}:{alias.name}"
             elif isinstance(statement, ast.Return) and isinstance(statement.value, ast.Name):
@@ -823,7 +824,7 @@ def _lazy_target(name: str, value: str, package: str) -> str:
     module, colon, attr = value.partition(":")
     if module.startswith("."):
         level = len(module) - len(module.lstrip("."))
-        module = _absolute(package, level, module.lstrip(".") or None)
+        module = absolute_module(package, level, module.lstrip(".") or None)
     elif "." not in module and package:
         module = f"{package}.{module}"  # a submodule name (vllm.utils' deprecation table)
     return f"{module}:{attr}" if colon else module

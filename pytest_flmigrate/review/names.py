@@ -60,14 +60,14 @@ def local_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
 
 def _local_import(function: ast.AST, name: str, view: FileView) -> str | None:
     """``module:name`` of a function-local ``from M import name``, if the function has one."""
-    from pytest_flmigrate.symbols import _absolute
+    from pytest_flmigrate.symbols import absolute_module
 
     package = view.module if view.file.is_package else view.module.rpartition(".")[0]
     for node in ast.walk(function):
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:
                 if (alias.asname or alias.name) == name:
-                    return f"{_absolute(package, node.level, node.module)}:{alias.name}"
+                    return f"{absolute_module(package, node.level, node.module)}:{alias.name}"
     return None
 
 
