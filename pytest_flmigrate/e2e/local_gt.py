@@ -19,10 +19,8 @@ from pathlib import Path
 from pytest_flmigrate.e2e import health
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.runtime import envs
 
-# What every vLLM process of ours gets (shared/notes/cpu-vllm.md): loopback only, no telemetry.
-BASE_ENV = {"VLLM_HOST_IP": "127.0.0.1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
-SCRATCH_DIRS = {"TMPDIR": "tmp", "VLLM_CACHE_ROOT": "vllm-cache", "TORCHINDUCTOR_CACHE_DIR": "inductor"}
 # vLLM binds ZeroMQ IPC sockets under VLLM_RPC_BASE_PATH; a socket path holds at most 107 bytes,
 # so that folder is a short one under the system temp folder, removed at stop.
 RPC_PREFIX = "flmgt-rpc-"
@@ -54,11 +52,9 @@ class LocalGT:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        env = {**os.environ, **BASE_ENV}
-        for variable, folder in SCRATCH_DIRS.items():
-            path = self.scratch / folder
-            path.mkdir(parents=True, exist_ok=True)
-            env[variable] = str(path)
+        """The environment of every vLLM run of the tool (``runtime.envs.vllm_env``), a short
+        socket folder, then ``env``."""
+        env = envs.vllm_env(self.scratch)
         if self.rpc_dir is None:
             self.rpc_dir = Path(tempfile.mkdtemp(prefix=RPC_PREFIX))
         env["VLLM_RPC_BASE_PATH"] = str(self.rpc_dir)

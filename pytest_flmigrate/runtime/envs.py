@@ -14,28 +14,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_flmigrate.sources import cache_dir
+
 PINNED_ENV = "vllm-0.13.0-cpu"
 UPSTREAM_ENV = "vllm-0.32.0-cpu"
 #: vLLM version each known env must import (the marker's ``vllm`` may carry a local suffix).
 EXPECTED_VLLM = {PINNED_ENV: "0.13.0", UPSTREAM_ENV: "0.32.0"}
 MARKER = "flmigrate-env.json"
-CACHE_ENV_VAR = "FLMIGRATE_CACHE"
 
 _RUNTIME_DIR = Path(__file__).resolve().parent
 #: The checkpoint maker; run it as a script with an env's python (never import it here).
 TINY_CHECKPOINT_SCRIPT = _RUNTIME_DIR / "tiny_checkpoint.py"
-
-
-def cache_dir() -> Path:
-    """``$FLMIGRATE_CACHE``, else ``${XDG_CACHE_HOME:-~/.cache}/pytest-flmigrate``.
-
-    The same rule as the script's ``--cache`` default and ``pytest_flmigrate.sources.cache_dir``.
-    """
-    value = os.environ.get(CACHE_ENV_VAR)
-    if value:
-        return Path(value).expanduser().absolute()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "pytest-flmigrate"
 
 
 def envs_dir(cache: Path | None = None) -> Path:
@@ -86,6 +75,9 @@ def vllm_env(scratch: Path, base: Mapping[str, str] | None = None) -> dict[str, 
 
     ``base`` defaults to ``os.environ``. The folders are created; the caller owns ``scratch``
     and removes it when the process is gone (vLLM leaves sockets and compile caches behind).
+    The hub settings (``HF_HOME``, ``HF_TOKEN``, ``HF_HUB_OFFLINE``) stay the caller's, so a hub
+    id resolves through the user's own cache; ``VLLM_CPU_KVCACHE_SPACE`` defaults to 1 GiB
+    (CPU builds only read it) unless set.
     """
     env = dict(os.environ if base is None else base)
     folders = {
@@ -93,19 +85,10 @@ def vllm_env(scratch: Path, base: Mapping[str, str] | None = None) -> dict[str, 
         "VLLM_RPC_BASE_PATH": scratch / "rpc",
         "VLLM_CACHE_ROOT": scratch / "vllm-cache",
         "TORCHINDUCTOR_CACHE_DIR": scratch / "inductor",
-        "HF_HOME": scratch / "hf",
     }
     for path in folders.values():
         path.mkdir(parents=True, exist_ok=True)
     env.update({key: str(path) for key, path in folders.items()})
-    env.update(
-        {
-            "VLLM_HOST_IP": "127.0.0.1",
-            "VLLM_CPU_KVCACHE_SPACE": "1",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "VLLM_NO_USAGE_STATS": "1",
-            "DO_NOT_TRACK": "1",
-        }
-    )
+    env.update({"VLLM_HOST_IP": "127.0.0.1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"})
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     return env

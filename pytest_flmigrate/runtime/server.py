@@ -29,6 +29,7 @@ from pathlib import Path
 
 import requests
 
+from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import envs, procs
 
@@ -40,7 +41,7 @@ Say = Callable[[str], None]
 
 
 def state_dir() -> Path:
-    return envs.cache_dir() / "servers"
+    return sources.cache_dir() / "servers"
 
 
 def health_timeout() -> float:

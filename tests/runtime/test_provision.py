@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import sources
 from pytest_flmigrate.runtime import envs
 from pytest_flmigrate.runtime.envs import PINNED_ENV, UPSTREAM_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "provision-cpu-envs"
 #: The real cache (envs are built once per machine), read before fixtures isolate the cache.
-REAL_CACHE = envs.cache_dir()
+REAL_CACHE = sources.cache_dir()
 EXPECTED_TORCH = {PINNED_ENV: "2.9.1", UPSTREAM_ENV: "2.13.0"}
 CHECKPOINT_FILES = {
     "config.json",
@@ -209,15 +210,9 @@ def _fake_ready_env(cache: Path, name: str) -> Path:
     return env
 
 
-def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_envs_live_under_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
-    assert envs.cache_dir() == tmp_path
     assert envs.env_dir(PINNED_ENV) == tmp_path / "envs" / PINNED_ENV
-    monkeypatch.delenv("FLMIGRATE_CACHE")
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert envs.cache_dir() == Path.home() / ".cache" / "pytest-flmigrate"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert envs.cache_dir() == tmp_path / "xdg" / "pytest-flmigrate"
 
 
 def test_env_python_needs_the_marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -236,9 +231,16 @@ def test_env_python_needs_the_marker(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_vllm_env_points_every_cache_at_the_scratch_folder(tmp_path: Path) -> None:
     env = envs.vllm_env(tmp_path, base={"PATH": "/usr/bin"})
     assert env["PATH"] == "/usr/bin"
-    assert env["VLLM_HOST_IP"] == "127.0.0.1" and env["HF_HUB_OFFLINE"] == "1"
-    for key in ("TMPDIR", "VLLM_RPC_BASE_PATH", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR", "HF_HOME"):
+    assert env["VLLM_HOST_IP"] == "127.0.0.1" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+    for key in ("TMPDIR", "VLLM_RPC_BASE_PATH", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(env[key]).is_dir() and Path(env[key]).is_relative_to(tmp_path)
+
+
+def test_vllm_env_keeps_the_users_hub_settings_and_kv_cache_size(tmp_path: Path) -> None:
+    user = {"HF_HOME": "/data/hf", "HF_TOKEN": "hf_x", "VLLM_CPU_KVCACHE_SPACE": "8"}
+    env = envs.vllm_env(tmp_path, base=user)
+    assert {key: env[key] for key in user} == user
+    assert "HF_HUB_OFFLINE" not in env  # a hub id in --served-model resolves as the user's own vllm would
 
 
 def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:

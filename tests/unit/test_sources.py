@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,14 @@ def test_local_tree_reads_version_commit_and_requirements(tmp_path):
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
     assert sources.cache_dir() == tmp_path
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLMIGRATE_CACHE", "relative")
+    assert sources.cache_dir() == tmp_path / "relative"
+    monkeypatch.delenv("FLMIGRATE_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert sources.cache_dir() == Path.home() / ".cache" / "pytest-flmigrate"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert sources.cache_dir() == tmp_path / "xdg" / "pytest-flmigrate"
 
 
 def test_companion_tree_prefers_newest_cached_release_that_fits(tmp_path, monkeypatch):
