@@ -48,14 +48,6 @@ class PatchContext:
         """The package relative imports of this file are resolved against."""
         return self.module if self.is_package else self.module.rpartition(".")[0]
 
-    def resolve_relative(self, level: int, name: str | None) -> str:
-        """Absolute upstream module for ``from <level dots><name> import ...``."""
-        parts = self.package.split(".")
-        if level > 1:
-            parts = parts[: len(parts) - (level - 1)]
-        base = ".".join(parts)
-        return f"{base}.{name}" if name else base
-
 
 class PatchTransformer(cst.CSTTransformer):
     """Base of every patch's transformer: holds the context and counts rewrites."""

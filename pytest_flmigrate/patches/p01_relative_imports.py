@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from ..symbols import absolute_module
 from .imports import ImportRedirectTransformer, Location, module_location
 from .syntax import dotted_name
 
@@ -30,7 +31,7 @@ class Transformer(ImportRedirectTransformer):
     def module_of(self, node: cst.ImportFrom) -> str | None:
         if not node.relative:
             return None
-        return self.context.resolve_relative(len(node.relative), dotted_name(node.module))
+        return absolute_module(self.context.package, len(node.relative), dotted_name(node.module))
 
     def locate(self, module: str, name: str) -> Location:
         return module_location(self.context.module_map, module, name)

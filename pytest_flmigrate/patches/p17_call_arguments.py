@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from ..symbols import absolute_module
 from .base import PatchContext, PatchTransformer
 from .imports import small_statements
 from .syntax import dotted_name, drop_items
@@ -118,7 +119,7 @@ class Transformer(PatchTransformer):
                 continue
             module = dotted_name(statement.module)
             if statement.relative:
-                module = self.context.resolve_relative(len(statement.relative), module)
+                module = absolute_module(self.context.package, len(statement.relative), module)
             for alias in statement.names:
                 rule = BY_NAME.get(dotted_name(alias.name) or "")
                 if rule is not None and module in rule.modules:
