@@ -14,8 +14,9 @@ from pytest_flmigrate.steps import STEPS
 ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
 
 
-def summary(run: ModelRun) -> dict:
-    """The summary.json contract of DESIGN.md, from whatever the run got to."""
+def summary(run: ModelRun, earlier: dict) -> dict:
+    """The summary.json contract of DESIGN.md, from whatever the run got to (``earlier``: the
+    previous summary.json, whose runtime parts this session did not compute are kept)."""
     workspace = run.workspace
     unit = computed(run, "unit")
     upstream_tree = computed(workspace, "upstream")
@@ -67,7 +68,7 @@ def summary(run: ModelRun) -> dict:
         "registration": list(registration.added) if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in computed(run, "review") or ()],
-        **runtime_results.summary_fields(run),  # tests, import_smoke, gpu, benchmark, server
+        **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
         "e2e": e2e.summary() if (e2e := computed(run, "e2e")) else None,
     }
 
@@ -117,20 +118,25 @@ def markdown(data: dict) -> str:
 
 def write_reports(run: ModelRun) -> Path:
     """Write summary.json and report.md; steps this session did not run keep their last result."""
-    data = summary(run)
     out = run.report_dir
-    previous = out / "summary.json"
-    if previous.exists():
-        try:
-            earlier = json.loads(previous.read_text(encoding="utf-8")).get("steps", {})
-        except json.JSONDecodeError:
-            earlier = {}
-        for number, step in data["steps"].items():
-            if step["outcome"] == "not run" and earlier.get(number, {}).get("outcome", "not run") != "not run":
-                data["steps"][number] = {**earlier[number], "earlier_run": True}
+    earlier = _earlier_summary(out)
+    data = summary(run, earlier)
+    earlier_steps = earlier.get("steps", {})
+    for number, step in data["steps"].items():
+        if step["outcome"] == "not run" and earlier_steps.get(number, {}).get("outcome", "not run") != "not run":
+            data["steps"][number] = {**earlier_steps[number], "earlier_run": True}
     atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
     atomic_write(out / "report.md", markdown(data))
     return out
+
+
+def _earlier_summary(out: Path) -> dict:
+    """The previous summary.json of this report folder; {} when there is none or it is unreadable."""
+    try:
+        data = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def terminal_line(data: dict) -> str:

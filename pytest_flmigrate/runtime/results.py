@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from pytest_flmigrate.run import computed
@@ -11,12 +10,12 @@ if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
 
 
-def summary_fields(run: ModelRun) -> dict:
+def summary_fields(run: ModelRun, earlier: dict) -> dict:
     """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``runtime_env`` and ``notes``
-    of summary.json. What this session did not compute keeps the previous summary's value, marked
-    ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not erase step 9's figures."""
+    of summary.json. What this session did not compute keeps the value of ``earlier`` (the previous
+    summary), marked ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not
+    erase step 9's figures."""
     fields = _this_session(run)
-    earlier = _earlier_summary(run)
     ran = set(run.steps)  # steps this session recorded (passed, failed, skipped or blocked)
     tests = dict(fields["tests"] or {})
     for name, step in TEST_STEPS.items():
@@ -34,14 +33,6 @@ def summary_fields(run: ModelRun) -> dict:
 #: The steps whose runs fill each part (a part a step did not run this session is carried over).
 TEST_STEPS = {"baseline": 1, "regression": 7, "functional": 8}
 FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server": {10}}
-
-
-def _earlier_summary(run: ModelRun) -> dict:
-    try:
-        data = json.loads((run.report_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _this_session(run: ModelRun) -> dict:

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 from pytest_flmigrate.runtime import results
 
 
-def run_without_runtime(report_dir: Path, steps: dict) -> SimpleNamespace:
-    return SimpleNamespace(report_dir=report_dir, steps=steps)  # no "runtime" in __dict__: nothing ran
+def run_without_runtime(steps: dict) -> SimpleNamespace:
+    return SimpleNamespace(steps=steps)  # no "runtime" in __dict__: nothing ran
 
 
-def test_nothing_before_and_nothing_now(tmp_path):
-    fields = results.summary_fields(run_without_runtime(tmp_path, {}))
+def test_nothing_before_and_nothing_now():
+    fields = results.summary_fields(run_without_runtime({}), {})
     assert fields == {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
                       "runtime_env": None, "notes": []}
 
 
-def test_parts_of_steps_not_run_are_carried_over_marked(tmp_path):
-    (tmp_path / "summary.json").write_text(json.dumps({
+def test_parts_of_steps_not_run_are_carried_over_marked():
+    earlier = {
         "tests": {"baseline": {"passed": 2}, "regression": {"passed": 2}},
         "benchmark": {"requests_per_second": 0.1}, "server": {"url": "http://127.0.0.1:1"},
-    }))
-    fields = results.summary_fields(run_without_runtime(tmp_path, {10: object()}))  # only step 10 ran
+    }
+    fields = results.summary_fields(run_without_runtime({10: object()}), earlier)  # only step 10 ran
     assert fields["benchmark"] == {"requests_per_second": 0.1, "earlier_run": True}
     assert fields["tests"] == {"baseline": {"passed": 2, "earlier_run": True},
                                "regression": {"passed": 2, "earlier_run": True}}
