@@ -7,7 +7,7 @@ from pathlib import Path
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.patterns import decide_pattern
 from pytest_flmigrate.registries import Architecture
-from tests.fixtures.synthetic import write
+from tests.fixtures.trees import write
 
 
 def unit(name: str, table: str = "_TEXT_GENERATION_MODELS") -> ModelUnit:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -11,9 +10,10 @@ from pytest_flmigrate.backport import Backporter
 from pytest_flmigrate.relocate import Relocator
 from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.symbols import TreeIndex, index_directory
+from tests.fixtures.trees import VLLM_CORE, write
 
 PINNED = {
-    "vllm/__init__.py": "",
+    **VLLM_CORE,
     "vllm/logger.py": "def init_logger(name):\n    return name\n",
     "vllm/envs.py": """
         import os
@@ -54,22 +54,12 @@ PINNED = {
             global _current
             _current = config
     """,
-    "vllm/model_executor/__init__.py": "",
-    "vllm/model_executor/custom_op.py": """
-        import torch.nn as nn
-        class CustomOp(nn.Module):
-            @classmethod
-            def register(cls, name):
-                return lambda op: op
-    """,
-    "vllm/model_executor/layers/__init__.py": "",
     "vllm/model_executor/layers/activation.py": """
         from vllm.model_executor.custom_op import CustomOp
         @CustomOp.register("silu_and_mul")
         class SiluAndMul(CustomOp):
             pass
     """,
-    "vllm/model_executor/models/__init__.py": "",
     "vllm/model_executor/models/interfaces_base.py": """
         def default_pooling_type(pooling_type):
             def func(model):
@@ -100,25 +90,11 @@ PINNED = {
 }
 
 UPSTREAM = {
-    "vllm/__init__.py": "",
+    **VLLM_CORE,
     "vllm/logger.py": "def init_logger(name):\n    return name\n",
-    "vllm/envs.py": """
-        import os
-        environment_variables = {"VLLM_OLD": lambda: 1, "VLLM_NEW": lambda: 2}
-        def __getattr__(name):
-            if name in environment_variables:
-                return environment_variables[name]()
-            raise AttributeError(name)
-    """,
-    "vllm/model_executor/__init__.py": "",
-    "vllm/model_executor/custom_op.py": """
-        import torch.nn as nn
-        class CustomOp(nn.Module):
-            @classmethod
-            def register(cls, name):
-                return lambda op: op
-    """,
-    "vllm/model_executor/layers/__init__.py": "",
+    "vllm/envs.py": PINNED["vllm/envs.py"].replace(
+        '{"VLLM_OLD": lambda: os.getenv("VLLM_OLD")}', '{"VLLM_OLD": lambda: 1, "VLLM_NEW": lambda: 2}'
+    ),
     "vllm/model_executor/layers/attention/__init__.py": "from .attention import Attention\n",
     "vllm/model_executor/layers/attention/attention.py": """
         import torch.nn as nn
@@ -145,18 +121,10 @@ UPSTREAM = {
             return kv_cache_dtype not in ("auto", "bfloat16")
     """,
     "vllm/config/__init__.py": "from vllm.config.vllm import VllmConfig, get_current_or_none\n",
-    "vllm/config/vllm.py": """
-        class VllmConfig:
-            def __init__(self, model_config=None):
-                self.model_config = model_config
-        _current = None
-        def set_current(config):
-            global _current
-            _current = config
-        def get_current_or_none():
-            return _current
-    """,
-    "vllm/model_executor/models/__init__.py": "",
+    "vllm/config/vllm.py": PINNED["vllm/config/vllm.py"].replace(
+        "            _current = config\n",
+        "            _current = config\n        def get_current_or_none():\n            return _current\n",
+    ),
     "vllm/model_executor/models/interfaces_base.py": """
         def default_pooling_type(*, seq_pooling_type="LAST", tok_pooling_type="ALL"):
             def func(model):
@@ -272,20 +240,12 @@ UPSTREAM = {
 }
 
 
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return root
-
-
 @pytest.fixture(scope="session")
 def trees(tmp_path_factory) -> tuple[TreeIndex, TreeIndex]:
     """(upstream index, pinned index) of the two small trees."""
     base = tmp_path_factory.mktemp("trees")
-    upstream = write_tree(base / "upstream", UPSTREAM)
-    pinned = write_tree(base / "pinned", PINNED)
+    upstream = write(base / "upstream", UPSTREAM)
+    pinned = write(base / "pinned", PINNED)
     return index_directory(upstream, "vllm", "0.99.0"), index_directory(pinned, "vllm", "0.13.0")
 
 

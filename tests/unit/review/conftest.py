@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,9 +9,10 @@ import pytest
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from pytest_flmigrate.symbols import index_directory
+from tests.fixtures.trees import VLLM_CORE, write
 
 PINNED = {
-    "vllm/__init__.py": "",
+    **VLLM_CORE,
     "vllm/config/__init__.py": """
         from vllm.config.cache import CacheConfig
         from vllm.config.model import ModelConfig
@@ -49,15 +49,6 @@ PINNED = {
             def __init__(self, num_heads, head_size, scale, num_kv_heads=None, prefix=""):
                 super().__init__()
     """,
-    "vllm/model_executor/__init__.py": "",
-    "vllm/model_executor/custom_op.py": """
-        import torch.nn as nn
-        class CustomOp(nn.Module):
-            @classmethod
-            def register(cls, name):
-                return lambda op: op
-    """,
-    "vllm/model_executor/layers/__init__.py": "",
     "vllm/model_executor/layers/linear.py": """
         import torch.nn as nn
         class ColumnParallelLinear(nn.Module):
@@ -80,7 +71,6 @@ PINNED = {
             def gated_delta_net_state_dtype(cls, model_dtype, mamba_cache_dtype):
                 return model_dtype
     """,
-    "vllm/model_executor/models/__init__.py": "",
     "vllm/model_executor/models/utils.py": """
         from dataclasses import dataclass, field
         @dataclass
@@ -149,24 +139,11 @@ UPSTREAM = {
     "vllm/model_executor/models/base_gdn.py": PINNED["vllm/model_executor/models/base_gdn.py"].replace(
         "        class BaseModel(nn.Module):\n", "        class BaseModel(nn.Module):\n            hf_to_vllm_mapper = None\n"
     ),
-    "vllm/config/cache.py": """
-        from dataclasses import dataclass
-        @dataclass
-        class CacheConfig:
-            block_size: int = 16
-            enable_prefix_caching: bool = False
-            mamba_cache_dtype: str = "auto"
-            mamba_block_size: int = 0
-    """,
+    "vllm/config/cache.py": PINNED["vllm/config/cache.py"].replace(
+        '            mamba_cache_dtype: str = "auto"\n',
+        '            mamba_cache_dtype: str = "auto"\n            mamba_block_size: int = 0\n',
+    ),
 }
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return root
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import textwrap
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from pytest_flmigrate.symbols import index_directory
-from tests.unit.review.conftest import PINNED, symbols_of, write
+from tests.fixtures.trees import write
+from tests.unit.review.conftest import PINNED, symbols_of
 
 MODEL = "vllm_fl/models/newmodel.py"
 

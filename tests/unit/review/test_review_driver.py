@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import CHECKS, ORDER, Finding, MigratedFile, ReviewContext, cases, review
-from tests.unit.review.conftest import PLUGIN_INIT, write
+from tests.fixtures.trees import write
+from tests.unit.review.conftest import PLUGIN_INIT
 
 
 def context(tmp_path, pinned_indexes, files):
