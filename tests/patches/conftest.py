@@ -1,4 +1,4 @@
-"""Shared helper for the patch tests: run one catalog module's transformer on a source string."""
+"""Shared helpers for the patch tests: a context at the pin, one catalog module's transformer run on a source string."""
 
 from __future__ import annotations
 
@@ -13,6 +13,12 @@ from packaging.version import Version
 from pytest_flmigrate.patches.base import PatchContext
 
 MODEL_MODULE = "vllm.model_executor.models.qwen3_5"
+PIN = Version("0.13.0")
+
+
+def patch_context(module: str = MODEL_MODULE, **fields) -> PatchContext:
+    """A :class:`PatchContext` for ``module`` at the pin these tests migrate to."""
+    return PatchContext(module=module, pinned_version=PIN, **fields)
 
 
 def run_patch(
@@ -27,9 +33,8 @@ def run_patch(
     backports: dict[tuple[str, str], tuple[str, str]] | None = None,
 ) -> tuple[str, int]:
     """(rewritten source, rewrite count) for ``source`` (dedented first)."""
-    context = PatchContext(
-        module=module_name,
-        pinned_version=Version("0.13.0"),
+    context = patch_context(
+        module_name,
         is_package=is_package,
         module_map=module_map or {},
         name_map=name_map or {},

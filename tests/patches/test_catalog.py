@@ -6,9 +6,9 @@ from packaging.version import Version
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.patches import CATALOG, select_patches
-from pytest_flmigrate.patches.base import PatchContext, PatchTransformer, apply_patches
+from pytest_flmigrate.patches.base import PatchTransformer, apply_patches
+from tests.patches.conftest import PIN, patch_context
 
-PIN = Version("0.13.0")
 IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17")
 
 
@@ -107,9 +107,7 @@ EVERY_PATCH = dedent(
     """
 )
 
-CONTEXT = PatchContext(
-    module="vllm.model_executor.models.qwen3_5",
-    pinned_version=PIN,
+CONTEXT = patch_context(
     module_map={"vllm.model_executor.models.qwen3_next": "vllm_fl.models.qwen3_next"},
     name_map={("transformers", "Qwen3_5Config"): "vllm_fl.configs.qwen3_5"},
 )

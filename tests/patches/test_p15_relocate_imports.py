@@ -3,6 +3,7 @@ from textwrap import dedent
 import pytest
 
 from pytest_flmigrate.patches import p15_relocate_imports as p15
+from tests.patches.conftest import patch_context
 
 RELOCATIONS = {
     ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention"),
@@ -99,11 +100,7 @@ def test_counts_one_per_statement(rewrite_fixture):
 
 
 def test_relevance_only_when_a_relocated_name_is_spelled():
-    from packaging.version import Version
-
-    from pytest_flmigrate.patches.base import PatchContext
-
-    context = PatchContext(module="m", pinned_version=Version("0.13.0"), relocations=RELOCATIONS)
+    context = patch_context(relocations=RELOCATIONS)
     assert p15.relevant("from x import AttentionType\n", context)
     assert not p15.relevant("import torch\n", context)
-    assert not p15.relevant("from x import Attention\n", PatchContext(module="m", pinned_version=Version("0.13.0")))
+    assert not p15.relevant("from x import Attention\n", patch_context())

@@ -1,10 +1,9 @@
 from textwrap import dedent
 
 import pytest
-from packaging.version import Version
 
 from pytest_flmigrate.patches import p16_backport_helpers as p16
-from pytest_flmigrate.patches.base import PatchContext
+from tests.patches.conftest import patch_context
 
 BACKPORTS = {
     ("vllm.model_executor.models.utils", "get_spec_layer_idx_from_weight_name"): (
@@ -54,7 +53,7 @@ def rewrite_fixture(rewrite):
     ],
 )
 def test_rewrites(rewrite_fixture, before, after):
-    assert rewrite_fixture(dedent(before)) == (dedent(after), 1)
+    assert rewrite_fixture(before) == (dedent(after), 1)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +75,6 @@ def test_idempotent(rewrite_fixture):
 
 
 def test_relevance_only_when_a_backported_name_is_spelled():
-    context = PatchContext(module="m", pinned_version=Version("0.13.0"), backports=BACKPORTS)
+    context = patch_context(backports=BACKPORTS)
     assert p16.relevant("x = is_vit_use_data_parallel()\n", context)
     assert not p16.relevant("from vllm.model_executor.models.utils import maybe_prefix\n", context)

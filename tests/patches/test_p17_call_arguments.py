@@ -1,10 +1,9 @@
 from textwrap import dedent
 
 import pytest
-from packaging.version import Version
 
 from pytest_flmigrate.patches import p17_call_arguments as p17
-from pytest_flmigrate.patches.base import PatchContext
+from tests.patches.conftest import patch_context
 
 POOLING = "from vllm.model_executor.models.interfaces_base import default_pooling_type\n"
 GETATTR = "from vllm.config.utils import getattr_iter\n"
@@ -105,6 +104,6 @@ def test_every_rule_says_why_and_names_both_definitions():
 
 
 def test_relevance():
-    context = PatchContext(module="m", pinned_version=Version("0.13.0"))
+    context = patch_context()
     assert p17.relevant(GETATTR, context)
     assert not p17.relevant("import torch\n", context)
