@@ -45,6 +45,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.patches.syntax import dotted_name
 
 __all__ = [
     "Registration",
@@ -308,15 +309,6 @@ def _is_dotted(value: object) -> bool:
     )
 
 
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = _dotted(node.value)
-        return f"{base}.{node.attr.value}" if base else None
-    return None
-
-
 def _string(node: cst.BaseExpression) -> str | None:
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
         value = node.evaluated_value
@@ -370,7 +362,7 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(node, cst.Import):
         for alias in node.names:
-            dotted = _dotted(alias.name)
+            dotted = dotted_name(alias.name)
             if dotted is None:
                 continue
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
@@ -381,7 +373,7 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
         return out
     if isinstance(node.names, cst.ImportStar):
         return out
-    base = _dotted(node.module) if node.module is not None else ""
+    base = dotted_name(node.module) if node.module is not None else ""
     if node.relative:
         parts = PLUGIN_PACKAGE.split(".")
         parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
@@ -389,7 +381,7 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     if not base:
         return out
     for alias in node.names:
-        name = _dotted(alias.name)
+        name = dotted_name(alias.name)
         if name is None:
             continue
         local = name
@@ -454,7 +446,7 @@ class _Collector(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "register_model":
-            owner = _dotted(func.value)
+            owner = dotted_name(func.value)
             if owner is not None and owner.split(".")[-1] == "ModelRegistry":
                 self.calls.append(node)
 
@@ -492,7 +484,7 @@ def _scan(module: cst.Module, func: cst.FunctionDef) -> _Scan:
             target = assign.targets[0].target
             value = _target(assign.value, scopes, module)
             if isinstance(target, cst.Subscript) and len(target.slice) == 1:
-                owner = _dotted(target.value)
+                owner = dotted_name(target.value)
                 element = target.slice[0].slice
                 if (
                     owner is not None
@@ -503,7 +495,7 @@ def _scan(module: cst.Module, func: cst.FunctionDef) -> _Scan:
                     if model_type is not None:
                         scan.configs.append(_Found(model_type, value, line(assign), index))
             elif isinstance(target, cst.Attribute):
-                owner = _dotted(target.value)
+                owner = dotted_name(target.value)
                 if owner is None:
                     continue
                 # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
@@ -544,7 +536,7 @@ def _target(
     if text is not None:
         mod, sep, cls = text.partition(":")
         return _Target(text, mod, cls) if sep and mod and cls else _Target(repr(text))
-    dotted = _dotted(node)
+    dotted = dotted_name(node)
     if dotted is None:
         return _Target(module.code_for_node(node))
     resolved = _resolve(dotted, scopes)
