@@ -257,39 +257,39 @@ class _Missing:
 def _missing(scan: _Scan, reg: Registration, path: str) -> _Missing:
     """What ``reg`` needs that register_model() lacks; raises on entries with other targets."""
     conflicts: list[str] = []
+
+    def registered(found: list[_Found], key: str, module: str, cls: str, theirs: str, ours: str) -> bool:
+        """Whether register_model() has an entry for ``key``; entries pointing elsewhere than
+        ``module:cls`` are added to ``conflicts``."""
+        hits = [f for f in found if f.key == key]
+        conflicts.extend(
+            f"{theirs} {f.target} at {path}:{f.line}, this migration {ours} {module}:{cls}"
+            for f in hits
+            if not f.target.matches(module, cls)
+        )
+        return bool(hits)
+
     missing_config = False
     if reg.config is not None:
         model_type, cfg_cls, cfg_mod = reg.config
-        hits = [f for f in scan.configs if f.key == model_type]
-        conflicts += [
-            f"config {model_type!r} is registered to {f.target} at {path}:{f.line}, "
-            f"this migration registers {cfg_mod}:{cfg_cls}"
-            for f in hits
-            if not f.target.matches(cfg_mod, cfg_cls)
-        ]
-        missing_config = not hits
-    missing_overrides: list[tuple[str, str]] = []
-    for in_tree, cls in reg.overrides:
-        hits = [f for f in scan.overrides if f.key == f"{in_tree}.{cls}"]
-        conflicts += [
-            f"{in_tree}.{cls} is overridden with {f.target} at {path}:{f.line}, "
-            f"this migration overrides it with {reg.plugin_module}:{cls}"
-            for f in hits
-            if not f.target.matches(reg.plugin_module, cls)
-        ]
-        if not hits:
-            missing_overrides.append((in_tree, cls))
-    missing_archs: list[tuple[str, str]] = []
-    for arch, cls in reg.architectures:
-        hits = [f for f in scan.archs if f.key == arch]
-        conflicts += [
-            f"architecture {arch} is registered to {f.target} at {path}:{f.line}, "
-            f"this migration registers {reg.plugin_module}:{cls}"
-            for f in hits
-            if not f.target.matches(reg.plugin_module, cls)
-        ]
-        if not hits:
-            missing_archs.append((arch, cls))
+        missing_config = not registered(
+            scan.configs, model_type, cfg_mod, cfg_cls, f"config {model_type!r} is registered to", "registers"
+        )
+    missing_overrides = [
+        (in_tree, cls)
+        for in_tree, cls in reg.overrides
+        if not registered(
+            scan.overrides, f"{in_tree}.{cls}", reg.plugin_module, cls,
+            f"{in_tree}.{cls} is overridden with", "overrides it with",
+        )
+    ]
+    missing_archs = [
+        (arch, cls)
+        for arch, cls in reg.architectures
+        if not registered(
+            scan.archs, arch, reg.plugin_module, cls, f"architecture {arch} is registered to", "registers"
+        )
+    ]
     if conflicts:
         raise FlmigrateError(
             f"{conflicts[0]}; remove or rename one of them in register_model() and rerun",
