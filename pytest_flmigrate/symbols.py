@@ -690,14 +690,8 @@ def _note_module_tables(
             for key, entry in zip(value.keys, value.values):
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     structure.setdefault(key.value, []).extend(_string_list(entry) or [])
-    elif (
-        isinstance(target, ast.Subscript)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "_import_structure"
-        and isinstance(target.slice, ast.Constant)
-        and isinstance(target.slice.value, str)
-    ):
-        structure.setdefault(target.slice.value, []).extend(_string_list(value) or [])
+    elif (key := _import_structure_key(target)) is not None:
+        structure.setdefault(key, []).extend(_string_list(value) or [])
 
 
 def _note_module_calls(call: ast.Call, info: ModuleInfo, structure: dict[str, list[str]]) -> None:
@@ -713,14 +707,21 @@ def _note_module_calls(call: ast.Call, info: ModuleInfo, structure: dict[str, li
         return
     if isinstance(owner, ast.Name) and owner.id == "__all__":
         info.all = (info.all or []) + values
-    elif (
-        isinstance(owner, ast.Subscript)
-        and isinstance(owner.value, ast.Name)
-        and owner.value.id == "_import_structure"
-        and isinstance(owner.slice, ast.Constant)
-        and isinstance(owner.slice.value, str)
+    elif (key := _import_structure_key(owner)) is not None:
+        structure.setdefault(key, []).extend(values)
+
+
+def _import_structure_key(node: ast.expr) -> str | None:
+    """``"m"`` for ``_import_structure["m"]``, None for anything else."""
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "_import_structure"
+        and isinstance(node.slice, ast.Constant)
+        and isinstance(node.slice.value, str)
     ):
-        structure.setdefault(owner.slice.value, []).extend(values)
+        return node.slice.value
+    return None
 
 
 def _sets_lazy_module(tree: ast.Module) -> bool:
