@@ -26,6 +26,8 @@ from pytest_flmigrate.manifest import atomic_write
 SIDES = ("gt", "local")
 PHASES = ("gt", "local", "compare", "all")
 FORMAT = 1
+#: The counts of summary.json's ``e2e``, derived from its prompts.
+COUNTS = ("matched", "near_ties", "diverged", "compared")
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,30 @@ class ResultStore:
     def record(self, prompt_id: str, outcome: dict) -> None:
         self.outcomes[prompt_id] = outcome
 
-    def summary(self) -> dict | None:
-        """summary.json's ``e2e``: per prompt match, divergence and tokens compared; None if no prompt ran."""
-        if not self.outcomes:
+    def summary(self, earlier: dict | None = None) -> dict | None:
+        """summary.json's ``e2e``: per prompt match, divergence and tokens compared.
+
+        A prompt this session did not run keeps its entry of ``earlier`` (the previous summary's
+        ``e2e``), marked ``"earlier_run": true`` as step outcomes are, so ``-k "e2e and t3"`` or
+        ``-k serve`` does not erase the other prompts' verdicts. None when no prompt ever ran.
+        """
+        earlier = earlier if isinstance(earlier, dict) else {}
+        before = earlier.get("prompts") if isinstance(earlier.get("prompts"), dict) else {}
+        prompts = {prompt_id: self.outcomes.get(prompt_id) or {**entry, "earlier_run": True}
+                   for prompt_id, entry in before.items() if isinstance(entry, dict)}
+        prompts.update(self.outcomes)
+        if not prompts:
             return None
-        compared = [o for o in self.outcomes.values() if o.get("verdict") in ("match", "near-tie", "diverged")]
+        if self.outcomes:
+            info = {**self.info, "results_dir": str(self.root)}
+        else:
+            info = {key: value for key, value in earlier.items() if key not in COUNTS + ("prompts",)}
+        compared = [o for o in prompts.values() if o.get("verdict") in ("match", "near-tie", "diverged")]
         return {
-            **self.info,
-            "results_dir": str(self.root),
+            **info,
             "matched": sum(o["verdict"] == "match" for o in compared),
             "near_ties": sum(o["verdict"] == "near-tie" for o in compared),
             "diverged": sum(o["verdict"] == "diverged" for o in compared),
             "compared": len(compared),
-            "prompts": dict(self.outcomes),
+            "prompts": prompts,
         }

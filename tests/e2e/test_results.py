@@ -129,3 +129,28 @@ def test_divergence_recorded_in_summary(tmp_path, stub):
 
 def test_empty_store_summarises_to_none(tmp_path):
     assert ResultStore(tmp_path).summary() is None
+    assert ResultStore(tmp_path).summary({"phase": "all", "prompts": {}}) is None
+
+
+EARLIER = {
+    "phase": "all", "gt": {"url": "http://gt"}, "matched": 1, "near_ties": 0, "diverged": 1, "compared": 2,
+    "prompts": {"t1": {"verdict": "diverged", "kind": "text"}, "t2": {"verdict": "match", "kind": "text"}},
+}
+
+
+def test_prompts_not_rerun_keep_their_earlier_verdict(tmp_path, stub):
+    server = stub()
+    rerun = runner(tmp_path, "all")
+    rerun.run(T1, {"gt": lambda: server.url, "local": lambda: server.url})  # -k "e2e and t1"
+    summary = rerun.store.summary(EARLIER)
+    assert list(summary["prompts"]) == ["t1", "t2"]
+    assert summary["prompts"]["t1"]["verdict"] == "match" and "earlier_run" not in summary["prompts"]["t1"]
+    assert summary["prompts"]["t2"] == {"verdict": "match", "kind": "text", "earlier_run": True}
+    assert (summary["matched"], summary["diverged"], summary["compared"]) == (2, 0, 2)
+    assert summary["gt"]["url"] == server.url and summary["results_dir"] == str(rerun.store.root)
+
+
+def test_a_session_without_e2e_carries_the_earlier_results(tmp_path):
+    summary = ResultStore(tmp_path).summary(EARLIER)  # e.g. -k serve
+    assert summary == {**EARLIER, "prompts": {pid: {**entry, "earlier_run": True}
+                                              for pid, entry in EARLIER["prompts"].items()}}

@@ -153,6 +153,22 @@ def test_one_prompt_by_keyword(run_suite, plugin_tree, stub):
     assert list(summary(plugin_tree)["e2e"]["prompts"]) == ["t3"]
 
 
+def test_rerunning_one_prompt_keeps_the_others_verdicts(run_suite, plugin_tree, stub):
+    gt, local = stub(), stub(diverge={0: (7, " nope", False)})
+    run_suite(*e2e_args(gt.url), local_url=local.url)
+    local.close()
+    fixed = stub()
+    result = run_suite("--model", "tiny", "-k", "e2e and t3", "--gt-url", gt.url, local_url=fixed.url)
+    assert outcomes(result) == counts(passed=1)
+    e2e = summary(plugin_tree)["e2e"]
+    assert list(e2e["prompts"]) == ["t1", "t2", "t3", "t4", "t5"]
+    assert e2e["prompts"]["t3"]["verdict"] == "match" and "earlier_run" not in e2e["prompts"]["t3"]
+    assert {e2e["prompts"][p]["verdict"] for p in ("t1", "t2", "t4", "t5")} == {"diverged"}
+    assert all(e2e["prompts"][p]["earlier_run"] for p in ("t1", "t2", "t4", "t5"))
+    assert (e2e["matched"], e2e["diverged"]) == (1, 4)
+    assert "- E2E (text): ❌ (1/5 prompts matched, first 32 tokens)" in (plugin_tree / "reports/tiny/report.md").read_text()
+
+
 def test_without_a_gt_source_prompts_are_skipped_with_the_fix(run_suite, plugin_tree):
     result = run_suite(*e2e_args(None, "-rs"))
     assert outcomes(result) == counts(skipped=5)
