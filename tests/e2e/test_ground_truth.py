@@ -93,7 +93,7 @@ def test_local_gt_that_dies_reports_its_log(tmp_path):
     gt.stop()
 
 
-def test_local_gt_argv_is_the_api_server_on_loopback(tmp_path):
+def test_local_gt_argv_is_vllm_serve_on_loopback(tmp_path):
     gt = LocalGT("/env/bin/python", "/w", log_path=tmp_path / "l", scratch=tmp_path, port=9, tp=2, serve_args=("--dtype", "float32"))
-    assert gt.argv == ["/env/bin/python", "-m", "vllm.entrypoints.openai.api_server", "--model", "/w", "--host",
+    assert gt.argv == ["/env/bin/python", "-m", "vllm.entrypoints.cli.main", "serve", "/w", "--host",
                        "127.0.0.1", "--port", "9", "--tensor-parallel-size", "2", "--dtype", "float32"]

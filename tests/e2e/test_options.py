@@ -10,7 +10,7 @@ import pytest
 
 from pytest_flmigrate.e2e.gt_config import GTConfig, load_gt_config, parse_gt_config
 from pytest_flmigrate.e2e.remote import gt_argv
-from pytest_flmigrate.e2e.serve import API_SERVER_MODULE, launcher, serve_argv
+from pytest_flmigrate.e2e.serve import CLI_MODULE, launcher, serve_argv
 from pytest_flmigrate.e2e.ssh import SSHTarget
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.settings import resolve
@@ -132,9 +132,9 @@ def test_bad_ssh_targets(text):
 
 
 def test_serve_argv():
-    assert launcher() == ["python3", "-m", API_SERVER_MODULE]
+    assert launcher() == ["python3", "-m", CLI_MODULE, "serve"]
     assert serve_argv(launcher("/env/bin/python"), model="/m", host="127.0.0.1", port=9, tp=1, extra=["--dtype", "float32"]) == [
-        "/env/bin/python", "-m", API_SERVER_MODULE, "--model", "/m", "--host", "127.0.0.1", "--port", "9", "--dtype", "float32"]
+        "/env/bin/python", "-m", CLI_MODULE, "serve", "/m", "--host", "127.0.0.1", "--port", "9", "--dtype", "float32"]
     assert serve_argv(launcher(command=["vllm", "serve"]), model="/m", host="0.0.0.0", port=9, tp=4) == [
         "vllm", "serve", "/m", "--host", "0.0.0.0", "--port", "9", "--tensor-parallel-size", "4"]
 
@@ -142,5 +142,5 @@ def test_serve_argv():
 def test_gt_argv_with_conda_and_config_tp():
     config = parse_gt_config({"conda_env": "up", "tp": 2, "serve_args": ["--x"], "model": "/w"})
     assert gt_argv(config, model="/w", tp=1) == [
-        "conda", "run", "--no-capture-output", "-n", "up", "python3", "-m", API_SERVER_MODULE, "--model", "/w",
+        "conda", "run", "--no-capture-output", "-n", "up", "python3", "-m", CLI_MODULE, "serve", "/w",
         "--host", "0.0.0.0", "--port", "8122", "--tensor-parallel-size", "2", "--x"]
