@@ -104,6 +104,10 @@ class Workspace:
         )
 
 
+#: How a step's tests fold into its outcome: the highest rank wins.
+OUTCOME_RANK = {"skipped": 0, "passed": 1, "blocked": 2, "failed": 3}
+
+
 @dataclass
 class StepRecord:
     name: str
@@ -113,12 +117,13 @@ class StepRecord:
     tests: int = 0
 
     def add(self, outcome: str, reason: str, seconds: float) -> None:
-        rank = {"passed": 0, "skipped": 1, "blocked": 2, "failed": 3}
+        """Fold one test's outcome in: the step takes the worst (failed, then blocked); it passes
+        when a test passed and none failed, and is skipped only when all its tests were."""
         self.tests += 1
         self.seconds += seconds
-        if self.tests == 1 or rank[outcome] > rank[self.outcome]:
+        if self.tests == 1 or OUTCOME_RANK[outcome] > OUTCOME_RANK[self.outcome]:
             self.outcome = outcome
-            self.reason = reason or self.reason
+            self.reason = reason
 
 
 @dataclass

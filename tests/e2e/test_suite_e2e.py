@@ -172,6 +172,7 @@ def test_rerunning_one_prompt_keeps_the_others_verdicts(run_suite, plugin_tree, 
 def test_without_a_gt_source_prompts_are_skipped_with_the_fix(run_suite, plugin_tree):
     result = run_suite(*e2e_args(None, "-rs"))
     assert outcomes(result) == counts(skipped=5)
+    assert summary(plugin_tree)["steps"]["11"]["outcome"] == "skipped"
     result.stdout.fnmatch_lines(["*no ground-truth server for t1: pass --gt-url URL, --gt-python PATH or --gt-ssh*"])
     assert summary(plugin_tree)["steps"]["11"]["outcome"] == "skipped"
 
@@ -184,7 +185,9 @@ def test_text_only_model_skips_multimodal_prompts(run_suite, plugin_tree, stub, 
     result = run_suite(*e2e_args(gt.url, "--e2e-mode", "all", "--served-model", str(weights), "-rs"), local_url=local.url)
     assert outcomes(result) == counts(passed=5, skipped=5)
     result.stdout.fnmatch_lines(["*tiny is a text-only model: multimodal prompt m1 skipped*"])
-    assert summary(plugin_tree)["e2e"]["prompts"]["m4"]["verdict"] == "skipped"
+    data = summary(plugin_tree)
+    assert data["e2e"]["prompts"]["m4"]["verdict"] == "skipped"
+    assert data["steps"]["11"]["outcome"] == "passed" and data["steps"]["11"]["reason"] == ""
 
 
 def test_multimodal_model_sends_the_images(run_suite, plugin_tree, stub, tmp_path):
