@@ -1,25 +1,24 @@
 """A ground-truth server started on this machine from an upstream env's python (``--gt-python``).
 
-It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on a free port, in a
-session (process group) of its own, logging to a file; stop signals that group only.
+It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on
+a free port, as the leader of a process group of its own (``runtime.procs``), logging to a file;
+stop signals that group only.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pytest_flmigrate.e2e import health
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs
+from pytest_flmigrate.runtime import envs, procs
 
 # vLLM binds ZeroMQ IPC sockets under VLLM_RPC_BASE_PATH; a socket path holds at most 107 bytes,
 # so that folder is a short one under the system temp folder, removed at stop.
@@ -64,76 +63,27 @@ class LocalGT:
         python = Path(self.python).expanduser()
         if not (python.is_file() and os.access(python, os.X_OK)):
             raise FlmigrateError(f"--gt-python {self.python}: no such interpreter; pass the python of an env holding upstream vLLM")
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.environment(), cwd=self.scratch, start_new_session=True,
-            )
+        self.process = procs.start_group(self.argv, env=self.environment(), cwd=self.scratch, log=self.log_path)
         return self.process.pid
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return procs.tail(self.log_path, lines)
 
     def wait_healthy(self, timeout: float = 600.0, interval: float = 1.0) -> float:
         return health.wait_healthy(self.url, timeout=timeout, label="GT", alive=self.alive,
                                    log_tail=self.log_tail, log_hint=str(self.log_path), interval=interval)
 
     def stop(self, grace: float = 15.0) -> str:
-        """TERM the process group this object started, KILL what is left after ``grace`` seconds."""
+        """TERM the process group this object started, KILL what is left after ``grace`` seconds:
+        ``stopped`` or ``killed``."""
         if self.process is None:
             return "not started by this run"
-        group = self.process.pid  # start_new_session: the pid is the process group id
-        deadline = time.monotonic() + grace
-        _signal_group(group, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
-        while _group_alive(group) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        outcome = "stopped"
-        if _group_alive(group):
-            _signal_group(group, signal.SIGKILL)
-            outcome = "killed"
-        self.process.wait()
+        outcome = procs.stop_group(self.process.pid, grace=grace, leader=self.process)
         self.process = None
         if self.rpc_dir is not None:
             shutil.rmtree(self.rpc_dir, ignore_errors=True)
             self.rpc_dir = None
         return outcome
-
-
-def _signal_group(group: int, signum: int) -> None:
-    try:
-        os.killpg(group, signum)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(group: int) -> bool:
-    """Whether the group has a member that is not a zombie (an init that never reaps leaves zombies,
-    which ``killpg(group, 0)`` still counts)."""
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z":
-            return True
-    return False

@@ -94,16 +94,20 @@ def _wait_gone(pgid: int, seconds: float, leader: subprocess.Popen | None) -> bo
         time.sleep(0.2)
 
 
-def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | None = None) -> None:
+def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | None = None) -> str:
     """SIGTERM process group ``pgid``; SIGKILL what is left after ``grace`` seconds.
 
-    Returns once no live member remains. ``leader`` (when this process started it) is reaped.
+    Returns once no live member remains: ``stopped``, or ``killed`` when SIGKILL was needed.
+    ``leader`` (when this process started it) is reaped.
     """
+    outcome = "stopped"
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             break
+        if sig == signal.SIGKILL:
+            outcome = "killed"
         if _wait_gone(pgid, wait, leader):
             break
     if leader is not None:
@@ -111,6 +115,7 @@ def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | Non
             leader.wait(timeout=10)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent
             pass
+    return outcome
 
 
 def start_group(
