@@ -142,10 +142,11 @@ class FileView:
         self.context = context
         self.file = file
         path = context.plugin_dir / file.target
-        self.text = path.read_text(encoding="utf-8") if path.exists() else ""
         self.exists = path.exists()
-        self.tree = parse_source(self.text, file.target) or ast.Module(body=[], type_ignores=[])
-        self.parse_error = self.exists and parse_source(self.text, file.target) is None
+        self.text = path.read_text(encoding="utf-8") if self.exists else ""
+        tree = parse_source(self.text, file.target)
+        self.parse_error = tree is None
+        self.tree = tree or ast.Module(body=[], type_ignores=[])
 
     @property
     def module(self) -> str:
