@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 from pytest_flmigrate.symbols import (
     ClassInfo,
+    POSITIONAL_OR_KEYWORD,
     FunctionInfo,
     ModuleInfo,
+    Param,
     TreeIndex,
     absolute_module,
     _is_type_checking,
@@ -194,8 +196,6 @@ KNOWN_EXTERNAL_MEMBERS: dict[str, frozenset[str]] = {
     "Protocol": frozenset(),
     "object": frozenset(),
 }
-# ``__init__`` signatures of known external bases: nn.Module takes anything it is given
-# (``*args, **kwargs`` since torch 2.0), object takes nothing.
 _UNKNOWN = "unknown"
 
 
@@ -213,11 +213,6 @@ class Mro:
     @property
     def external(self) -> list[str]:
         return [entry for entry in self.entries if isinstance(entry, str)]
-
-    @property
-    def complete(self) -> bool:
-        """Every external base is one whose members are known (nn.Module, Protocol, ...)."""
-        return all(entry in KNOWN_EXTERNAL_MEMBERS for entry in self.external)
 
     def after(self, module: str, class_name: str) -> Mro:
         """The MRO past ``module.class_name`` (what ``super(Class, self)`` searches)."""
@@ -300,11 +295,6 @@ class Resolver:
                 return lazy
             return Symbol(module, name, "lazy")
         for star in info.stars:
-            star_info = self.module(star)
-            if star_info is None:
-                if not self.covers(star):
-                    continue
-                continue
             if name in self._star_exports(star, frozenset()):
                 result = self._resolve(star, name, seen)
                 if result is not None:
@@ -403,19 +393,6 @@ class Resolver:
             found.sort(key=lambda s: (s.type_checking, _private(s.module), s.module.count("."), s.module))
             self._locate_cache[key] = tuple(found)
         return self._locate_cache[key]
-
-    def exporters(self, symbol: Symbol, under: str = "") -> list[str]:
-        """Modules from which ``from m import symbol.name`` reaches the same definition."""
-        found = []
-        for package, index in self.indexes.items():
-            for module, info in index.modules.items():
-                if under and not module.startswith(under):
-                    continue
-                if symbol.name in info.names or info.stars:
-                    result = self.resolve(module, symbol.name)
-                    if result is not None and not result.type_checking and (result.module, result.name) == (symbol.module, symbol.name):
-                        found.append(module)
-        return sorted(found, key=lambda m: (_private(m), m.count("."), m))
 
     def nearest(self, module: str, name: str, n: int = 3) -> tuple[str, ...]:
         """The names ``module`` provides closest to ``name`` (difflib)."""
@@ -545,8 +522,6 @@ class Resolver:
         if not mro.entries:
             return None, mro
         _, first = mro.entries[0]
-        from pytest_flmigrate.symbols import POSITIONAL_OR_KEYWORD, Param
-
         return Member(module, class_name, "__init__", "method", FunctionInfo("__init__", first.line, first.line, [Param("self", POSITIONAL_OR_KEYWORD)])), mro
 
     def all_member_names(self) -> frozenset[str]:
@@ -586,8 +561,6 @@ def _c3_merge(sequences: list[list]) -> list | None:
 
 def dataclass_init(mro: Mro) -> FunctionInfo:
     """The ``__init__`` a dataclass gets: every field of the dataclasses of its MRO, bases first."""
-    from pytest_flmigrate.symbols import POSITIONAL_OR_KEYWORD, Param
-
     fields: dict[str, Param] = {}
     for _, cls in reversed(mro.classes):
         if not cls.is_dataclass:

@@ -257,13 +257,6 @@ class TreeIndex:
     def has_module(self, name: str) -> bool:
         return name in self.modules
 
-    def provides(self, module: str, name: str) -> bool:
-        """Whether ``from module import name`` can work, looking only at this index
-        (re-exports, stars, lazy maps and submodules included; TYPE_CHECKING-only names not)."""
-        from pytest_flmigrate.resolve import Resolver
-
-        return Resolver([self]).resolve(module, name) is not None
-
     def defining_modules(self, name: str, under: str = "") -> list[str]:
         """Modules under the dotted prefix ``under`` that define ``name`` (class, def, assign)."""
         return sorted(
@@ -332,12 +325,6 @@ def _walk_body(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tu
             yield from _walk_body(node.body, type_checking)
         else:
             yield node, type_checking
-
-
-def _top_level(body: list[ast.stmt]):
-    """Statements at module level, looking inside if/try blocks (guarded imports)."""
-    for node, _ in _walk_body(body):
-        yield node
 
 
 def absolute_module(package: str, level: int, module: str | None) -> str:
@@ -584,8 +571,6 @@ def _string_list(node: ast.expr | None) -> list[str] | None:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _string_list(node.left), _string_list(node.right)
         return (left or []) + (right or []) if left is not None or right is not None else None
-    if isinstance(node, ast.ListComp):
-        return None
     return None
 
 
