@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+from pytest_flmigrate.runtime import procs
+
 #: Below this fraction of free memory a GPU counts as occupied (operational-rules.md).
 FREE_FRACTION = 0.5
 
@@ -136,17 +138,8 @@ def free(found: GpuReport, say: Callable[[str], None], *, grace: float = 10.0) -
             except PermissionError:
                 say(f"--free-gpus: not allowed to stop pid {holder.pid}")
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(h.pid) for h in targets):
+        while time.monotonic() < deadline and any(procs.running(h.pid) for h in targets):
             time.sleep(0.2)
-        if not any(_alive(h.pid) for h in targets):
+        if not any(procs.running(h.pid) for h in targets):
             break
     return GpuReport(found.available, found.gpus, found.holders, found.note, tuple(sorted(set(stopped))))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")

@@ -45,14 +45,25 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, process group) of a pid from /proc, or None when it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None when it is gone."""
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = data[data.rfind(")") + 2 :].split()
-    return fields[0], int(fields[2])
+    return data[data.rfind(")") + 2 :].split()
+
+
+def running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] not in ("Z", "X")
+
+
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks after boot): with the pid, names one process over time."""
+    stat = _stat(pid)
+    return None if stat is None else int(stat[19])
 
 
 def group_members(pgid: int) -> list[int]:
@@ -61,7 +72,7 @@ def group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             stat = _stat(int(entry.name))
-            if stat and stat[1] == pgid and stat[0] not in ("Z", "X"):
+            if stat and int(stat[2]) == pgid and stat[0] not in ("Z", "X"):
                 members.append(int(entry.name))
     return sorted(members)
 

@@ -117,14 +117,6 @@ def _boot_id() -> str:
         return ""
 
 
-def _start_ticks(pid: int) -> int | None:
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(data[data.rfind(")") + 2 :].split()[19])
-
-
 def _state_path(port: int) -> Path:
     return state_dir() / f"port-{port}.json"
 
@@ -133,7 +125,7 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
     path = _state_path(server.port)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
-        "pid": server.pid, "start_ticks": _start_ticks(server.pid), "boot_id": _boot_id(), "port": server.port,
+        "pid": server.pid, "start_ticks": procs.start_ticks(server.pid), "boot_id": _boot_id(), "port": server.port,
         "url": server.url, "command": server.command, "fingerprint": server.fingerprint, "log": str(server.log),
         "scratch": str(server.scratch) if server.scratch else None, "kept": kept, "plugin_dir": str(plugin_dir),
         "started_by": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -157,7 +149,7 @@ def _state_alive(state: dict) -> bool:
     return (
         state.get("boot_id") == _boot_id()
         and state.get("start_ticks") is not None
-        and _start_ticks(pid) == state["start_ticks"]
+        and procs.start_ticks(pid) == state["start_ticks"]
         and bool(procs.group_members(pid))
     )
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -41,17 +40,6 @@ def http_server_argv(port: int, directory: Path) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "health").write_text("ok\n")
     return [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not alive
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def port_open(port: int) -> bool:

@@ -13,7 +13,8 @@ import pytest
 from pytest_flmigrate.e2e import health
 from pytest_flmigrate.e2e.remote import RemoteProcess
 from pytest_flmigrate.errors import FlmigrateError
-from tests.e2e.remote_helpers import LocalShell, free_port, http_server_argv, pid_alive, port_open, wait_until
+from pytest_flmigrate.runtime import procs
+from tests.e2e.remote_helpers import LocalShell, free_port, http_server_argv, port_open, wait_until
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def test_start_status_logs_stop(process, tmp_path):
     assert process.status() == "running"
     assert wait_until(lambda: "GET /health" in process.logs(20))
     assert process.stop(grace=5) == "stopped"
-    assert not pid_alive(started.pid) and not port_open(port)
+    assert not procs.running(started.pid) and not port_open(port)
     assert process.status() == "absent" and process.started is None
 
 
@@ -45,9 +46,9 @@ def test_stop_takes_the_whole_process_group(process, tmp_path):
     process.start(["sh", "-c", script])
     assert wait_until(marker.exists) and wait_until(lambda: marker.read_text().strip() != "")
     child = int(marker.read_text())
-    assert pid_alive(child)
+    assert procs.running(child)
     assert process.stop(grace=2) == "stopped"
-    assert wait_until(lambda: not pid_alive(child), 5)
+    assert wait_until(lambda: not procs.running(child), 5)
 
 
 def test_term_ignored_then_killed(process):
@@ -55,7 +56,7 @@ def test_term_ignored_then_killed(process):
     pid = process.started.pid
     assert wait_until(lambda: process.status() == "running")
     assert process.stop(grace=0.5) == "killed"
-    assert wait_until(lambda: not pid_alive(pid), 5)
+    assert wait_until(lambda: not procs.running(pid), 5)
 
 
 def test_untrusted_arguments_and_env_stay_literal(process, tmp_path):
@@ -93,12 +94,12 @@ def test_stop_leaves_a_foreign_pid_alone(process, tmp_path):
         assert process.status() == "replaced"
         assert process.stop(grace=1) == (f"left alone: {process.pid_file} now names pid {foreign.pid}, "
                                          f"not the {ours} this run started")
-        assert pid_alive(foreign.pid) and pid_alive(ours)
+        assert procs.running(foreign.pid) and procs.running(ours)
     finally:
         foreign.kill()
         foreign.wait()
         pid_file.write_text(f"{ours}\n")
-    assert process.stop(grace=2) == "stopped" and not pid_alive(ours)
+    assert process.stop(grace=2) == "stopped" and not procs.running(ours)
 
 
 def test_a_reused_pid_is_left_alone(process):
@@ -107,7 +108,7 @@ def test_a_reused_pid_is_left_alone(process):
     process.started = type(real)(real.pid, str(int(real.start_time) + 1))  # as if the pid were recycled
     assert process.status() == "replaced"
     assert process.stop() == f"left alone: pid {real.pid} now belongs to another process"
-    assert pid_alive(real.pid)
+    assert procs.running(real.pid)
     process.started = real
 
 

@@ -23,7 +23,8 @@ from pytest_flmigrate.e2e.gt_config import GTConfig, parse_gt_config
 from pytest_flmigrate.e2e.remote import RemoteGT, RemoteProcess
 from pytest_flmigrate.e2e.ssh import SSHTarget, connect
 from pytest_flmigrate.errors import FlmigrateError
-from tests.e2e.remote_helpers import free_port, http_server_argv, pid_alive, port_open, wait_until
+from pytest_flmigrate.runtime import procs
+from tests.e2e.remote_helpers import free_port, http_server_argv, port_open, wait_until
 from tests.e2e.sshd_server import SSHServer
 
 pytestmark = pytest.mark.remote
@@ -49,7 +50,7 @@ def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
     finally:
         shell.close()
     # the server outlives the SSH connection that started it; a new connection stops it
-    assert pid_alive(started.pid) and port_open(port)
+    assert procs.running(started.pid) and port_open(port)
     shell = shell_for(sshd)
     try:
         again = RemoteProcess(shell, str(tmp_path / "remote state"), "gt-server")
@@ -57,7 +58,7 @@ def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
         assert again.stop(grace=5) == "stopped"
     finally:
         shell.close()
-    assert wait_until(lambda: not pid_alive(started.pid), 5) and not port_open(port)
+    assert wait_until(lambda: not procs.running(started.pid), 5) and not port_open(port)
 
 
 def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
@@ -83,7 +84,7 @@ def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
         assert f"model=/weights/it's a model host=127.0.0.1 port={port} gpus=0,1 mark=a b$(x)" in gt.logs(20)
         assert gt.stop() == "stopped"
         assert gt.status() == "absent"
-        assert wait_until(lambda: not pid_alive(started.pid), 5)
+        assert wait_until(lambda: not procs.running(started.pid), 5)
     finally:
         gt.stop()
         gt.close()

@@ -87,8 +87,7 @@ def processes_mentioning(text: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             command = procs.cmdline(int(entry.name)) or []
-            state = procs._stat(int(entry.name))
-            if state and state[0] != "Z" and any(text in part for part in command):
+            if procs.running(int(entry.name)) and any(text in part for part in command):
                 found.append(int(entry.name))
     return found
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import procs
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 def test_run_logged_stops_children_left_behind(tmp_path):
@@ -24,7 +16,7 @@ def test_run_logged_stops_children_left_behind(tmp_path):
     finished = procs.run_logged([sys.executable, "-c", script], env={}, cwd=tmp_path, log=log, timeout=60, what="x")
     assert finished.returncode == 0
     child = int(log.read_text().split("child ")[1])
-    assert not alive(child)
+    assert not procs.running(child)
     assert log.read_text().startswith("$ ")
 
 

@@ -39,13 +39,6 @@ def plugin(tmp_path: Path) -> Path:
     return tmp_path / "plugin"
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
-
-
 def spec(fake_python: str, port: int, plugin: Path, model: str = "tiny", extra: tuple[str, ...] = ()) -> server.ServerSpec:
     return server.ServerSpec(python=fake_python, model=model, port=port, tp=1, extra=extra, plugin_dir=plugin)
 
@@ -117,7 +110,7 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
     assert message.splitlines()[0] == f"vllm serve exited with code 1 before /health answered (log: {log})"
     assert "ValueError: this checkpoint cannot be served (fake)" in message
     child = int(log.read_text().split("child ")[1].split()[0])
-    assert not alive(child), "the server's child outlived it"
+    assert not procs.running(child), "the server's child outlived it"
     assert not list(server.state_dir().glob("port-*.json"))
 
 
