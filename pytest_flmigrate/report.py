@@ -52,7 +52,6 @@ def summary(run: ModelRun, earlier: dict) -> dict:
                 ),
             }
             for number, step in STEPS.items()
-            if number in run.steps or step.implemented
         },
         "pattern": (
             {"pattern": pattern.pattern, "nearest": pattern.nearest, "evidence": list(pattern.evidence)}
