@@ -382,10 +382,10 @@ class Resolver:
         if key not in self._locate_cache:
             found: list[Symbol] = []
             for package, index in self.indexes.items():
-                if under and not (under.startswith(package) or package.startswith(under.split(".")[0])):
+                if not (under.startswith(package) or package.startswith(under)):
                     continue
                 for module, info in index.modules.items():
-                    if under and not (module == under or module.startswith(under + ".") or module.startswith(under)):
+                    if not module.startswith(under):
                         continue
                     kind = info.defines.get(name)
                     if kind and kind != "annotation":
@@ -633,24 +633,16 @@ def _bodies(node: ast.stmt) -> list[list[ast.stmt]]:
 
 
 def check_import(ref: ImportRef, resolver: Resolver, under: str = "") -> UnresolvedImport | None:
-    """None when ``ref`` works against the resolver's trees (or is external)."""
-    if not resolver.covers(ref.module) or is_compiled_module(ref.module):
+    """None when ``ref`` works against the resolver's trees (or is external); else the
+    problem with where the pin defines the name and what is close to it."""
+    reason = import_failure(ref, resolver)
+    if reason is None:
         return None
     search_under = under or ref.module.split(".")[0]
-    if ref.name is None:  # import a.b.c
-        if resolver.has_module(ref.module):
-            return None
-        return UnresolvedImport(ref, "module", nearest=resolver.nearest_modules(ref.module))
-    if not resolver.has_module(ref.module):
-        elsewhere = resolver.locate(ref.name, search_under) if ref.name != "*" else ()
-        return UnresolvedImport(ref, "module", elsewhere, resolver.nearest_modules(ref.module))
-    if ref.name == "*":
-        return None
-    found = resolver.resolve(ref.module, ref.name)
-    if found is not None and not (found.type_checking and not ref.type_checking):
-        return None
+    if reason == "module":
+        elsewhere = resolver.locate(ref.name, search_under) if ref.name not in (None, "*") else ()
+        return UnresolvedImport(ref, reason, elsewhere, resolver.nearest_modules(ref.module))
     elsewhere = tuple(s for s in resolver.locate(ref.name, search_under) if s.module != ref.module)
-    reason = "type-checking" if found is not None else "name"
     return UnresolvedImport(ref, reason, elsewhere, resolver.nearest(ref.module, ref.name))
 
 
