@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.resolve import ImportRef, Resolver, imports_of
 from pytest_flmigrate.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
 
 PLUGIN_PACKAGE = "vllm_fl"
@@ -90,6 +90,7 @@ class ReviewContext:
     catalog: dict[str, str] = field(default_factory=dict)
     registration_file: str = REGISTRATION_FILE
     claims: Callable[[str, str, str], bool] | None = None
+    _views: dict[str, FileView] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property
     def plugin_index(self) -> TreeIndex:
@@ -99,6 +100,11 @@ class ReviewContext:
     def resolver(self) -> Resolver:
         """Pinned vLLM + pinned transformers + the plugin's vllm_fl as written."""
         return Resolver([*self.pinned_indexes, self.plugin_index])
+
+    @cached_property
+    def pinned_resolver(self) -> Resolver:
+        """The pinned vLLM and transformers alone (what the pin has, whatever the plugin holds)."""
+        return Resolver(self.pinned_indexes)
 
     @cached_property
     def upstream(self) -> Resolver | None:
@@ -117,10 +123,9 @@ class ReviewContext:
         return module.split(".")[0] in self.pinned_packages
 
     def view(self, file: MigratedFile) -> FileView:
-        views = self.__dict__.setdefault("_views", {})
-        if file.target not in views:
-            views[file.target] = FileView(self, file)
-        return views[file.target]
+        if file.target not in self._views:
+            self._views[file.target] = FileView(self, file)
+        return self._views[file.target]
 
     def patch(self, name: str) -> str | None:
         """The id of the catalog patch named ``name`` when it applies to this pin."""
@@ -162,6 +167,10 @@ class FileView:
         if indexed is not None:
             return indexed
         return module_info_from_source(self.text, self.module, self.file.is_package, self.target)
+
+    @cached_property
+    def imports(self) -> list[ImportRef]:
+        return imports_of(self.tree, self.module, self.file.is_package)
 
     @cached_property
     def parents(self) -> dict[ast.AST, ast.AST]:

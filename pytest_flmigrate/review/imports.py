@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import, imports_of
+from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
@@ -26,14 +26,6 @@ def relative_imports(context: ReviewContext, view: FileView) -> list[Finding]:
                 fix_for(context, "relative-import", "import from the absolute vllm.* (or vllm_fl.*) module"),
             ))
     return findings
-
-
-def _imports(view: FileView) -> list[ImportRef]:
-    cache = view.__dict__.get("_imports")
-    if cache is None:
-        cache = imports_of(view.tree, view.module, view.file.is_package)
-        view.__dict__["_imports"] = cache
-    return cache
 
 
 def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, str]:
@@ -75,7 +67,7 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
 def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
     """imports of vllm and vllm_fl modules and names that do not exist in the pin / the plugin"""
     findings = []
-    for ref in _imports(view):
+    for ref in view.imports:
         top = ref.module.split(".")[0]
         if top == TRANSFORMERS or not context.resolver.covers(ref.module):
             continue
@@ -110,7 +102,7 @@ def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
     renames = _p14_renames()
     bridged = _bridged_classes(context)
     findings = []
-    for ref in _imports(view):
+    for ref in view.imports:
         if ref.module.split(".")[0] != TRANSFORMERS:
             continue
         problem = check_import(ref, resolver)

@@ -27,16 +27,8 @@ KNOWN_MISSING: dict[str, tuple[str, str, str]] = {
 CHECK = "known-missing-apis"
 
 
-def _pinned_resolver(context: ReviewContext) -> Resolver:
-    cached = context.__dict__.get("_pinned_resolver")
-    if cached is None:
-        cached = Resolver(context.pinned_indexes)
-        context.__dict__["_pinned_resolver"] = cached
-    return cached
-
-
 def _missing_in_pin(context: ReviewContext, name: str, usage: str) -> bool:
-    resolver = _pinned_resolver(context)
+    resolver = context.pinned_resolver
     if usage == "name":
         return not resolver.locate(name, "vllm")
     if usage == "member":
@@ -57,7 +49,7 @@ def _gdn_method(resolver: Resolver):
 
 
 def _gdn_problem(context: ReviewContext, call: ast.Call) -> str | None:
-    found = _gdn_method(_pinned_resolver(context))
+    found = _gdn_method(context.pinned_resolver)
     positional, keywords, star_args, star_kwargs = call_shape(call)
     if found is None:
         return "the pin has no gated_delta_net_state_dtype"
