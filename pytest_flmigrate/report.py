@@ -68,7 +68,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in computed(run, "review") or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
-        "e2e": (computed(run, "e2e") or run.e2e()).summary(earlier.get("e2e")),
+        "e2e": run.e2e.summary(earlier.get("e2e")),
     }
 
 

@@ -263,7 +263,7 @@ class ModelRun:
 
         return RuntimeRun(self)
 
-    @memoized
+    @functools.cached_property
     def e2e(self) -> ResultStore:
         """Step 11: saved GT/local results under reports/<model>/e2e/ and each prompt's outcome."""
         return ResultStore(self.report_dir / "e2e")

@@ -90,5 +90,5 @@ def e2e_runner(model_run):
     from pytest_flmigrate.e2e.runner import Runner
 
     settings = model_run.settings
-    return Runner(model_run.e2e(), phase=settings.e2e_phase, token_match_count=settings.token_match_count,
+    return Runner(model_run.e2e, phase=settings.e2e_phase, token_match_count=settings.token_match_count,
                   max_tokens=settings.max_tokens)
