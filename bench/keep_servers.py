@@ -20,7 +20,6 @@ import argparse
 import json
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,16 +29,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pytest_flmigrate.e2e.local_gt import free_port  # noqa: E402
 from pytest_flmigrate.runtime import envs, plugin_env, procs  # noqa: E402  (pure Python, no vLLM)
 
 EXAMPLE = REPO / "examples" / "plugin-fl-mini"
 CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pytest_run(tree: Path, args: list[str]) -> tuple[float, subprocess.CompletedProcess]:

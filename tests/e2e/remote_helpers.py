@@ -29,12 +29,6 @@ class LocalShell:
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def http_server_argv(port: int, directory: Path) -> list[str]:
     """``python -m http.server`` on 127.0.0.1:port serving ``directory`` (which holds ``health``)."""
     directory.mkdir(parents=True, exist_ok=True)

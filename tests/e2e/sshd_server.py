@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.ssh import SSHTarget
-from tests.e2e.remote_helpers import free_port
 
 
 def find_sshd() -> str | None:

@@ -8,16 +8,11 @@ import time
 import pytest
 
 from pytest_flmigrate.e2e.client import OpenAIClient, base_url
+from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.prompts import builtin_prompts
 from pytest_flmigrate.errors import FlmigrateError
 
 T1, M1 = builtin_prompts()[0], builtin_prompts()[5]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_discovers_the_model_and_sends_a_greedy_logprobs_request(stub):
@@ -78,7 +73,7 @@ def test_connection_errors_are_retried_until_the_server_listens(stub):
 
 
 def test_a_down_server_is_one_line_and_remembered():
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     waits: list[float] = []
     client = OpenAIClient(url, label="GT", hint="start it or check --gt-url", sleep=waits.append)
     with pytest.raises(FlmigrateError) as caught:
@@ -92,7 +87,7 @@ def test_a_down_server_is_one_line_and_remembered():
 
 
 def test_local_label_and_hint():
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     client = OpenAIClient(url, label="local", hint="start it (step 10)", attempts=1)
     with pytest.raises(FlmigrateError, match=r"^local server http://127\.0\.0\.1:\d+: connection refused after 1 attempt; start it \(step 10\)$"):
         client.model_id()

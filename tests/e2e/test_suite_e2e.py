@@ -11,8 +11,8 @@ import json
 import time
 from pathlib import Path
 
+from pytest_flmigrate.e2e.local_gt import free_port
 from tests.e2e.conftest import outcomes
-from tests.e2e.remote_helpers import free_port
 
 
 def summary(plugin_tree: Path) -> dict:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.runtime import envs, procs
-from tests.e2e.remote_helpers import free_port
 from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for GT over SSH
 from tests.runtime.suite_run import ARCH, flmigrate, plugin_tree
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.runtime import server
-from tests.e2e.remote_helpers import free_port
 from tests.runtime.suite_run import (
     ARCH, EXAMPLE_PLUGIN, MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning,
 )

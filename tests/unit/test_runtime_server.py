@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import procs, server
 
@@ -27,9 +28,7 @@ def fake_python(tmp_path: Path) -> str:
 
 @pytest.fixture
 def port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture
