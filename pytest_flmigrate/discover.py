@@ -19,7 +19,8 @@ from pytest_flmigrate import registries
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.registries import Architecture
 from pytest_flmigrate.sources import SourceTree
-from pytest_flmigrate.symbols import TreeIndex, absolute_module, module_name, parse_module
+from pytest_flmigrate.resolve import imports_of
+from pytest_flmigrate.symbols import TreeIndex, module_name, parse_module
 
 MODELS_DIR = Path("model_executor/models")
 PACKAGES_DIR = Path("models")
@@ -163,20 +164,18 @@ def _imported_config_classes(paths: list[Path], module: str, is_package: bool) -
     found: list[tuple[str, str]] = []
     for path in paths:
         tree = parse_module(path)
-        if tree is None:
-            continue
-        own = module if not is_package else module_name(Path(*path.parts[path.parts.index("vllm"):]))[0]
-        package = own.rpartition(".")[0]
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            origin = absolute_module(package, node.level, node.module)
-            if not origin.startswith(_CONFIG_MODULE_PREFIXES):
-                continue
-            for alias in node.names:
-                if alias.name.endswith("Config") and alias.name not in _NOT_MODEL_CONFIGS:
-                    if (origin, alias.name) not in found:
-                        found.append((origin, alias.name))
+        own, own_is_package = (
+            module_name(Path(*path.parts[path.parts.index("vllm"):])) if is_package else (module, False)
+        )
+        for ref in imports_of(tree, own, own_is_package) if tree else ():
+            if (
+                ref.name is not None
+                and ref.module.startswith(_CONFIG_MODULE_PREFIXES)
+                and ref.name.endswith("Config")
+                and ref.name not in _NOT_MODEL_CONFIGS
+                and (ref.module, ref.name) not in found
+            ):
+                found.append((ref.module, ref.name))
     return found
 
 

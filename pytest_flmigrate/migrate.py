@@ -7,7 +7,6 @@ config module that is new upstream is migrated too, transitively, as ``vllm_fl.*
 
 from __future__ import annotations
 
-import ast
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,8 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 from pytest_flmigrate.pinned import Pinned
-from pytest_flmigrate.symbols import TreeIndex, absolute_module, parse_module
+from pytest_flmigrate.resolve import imports_of
+from pytest_flmigrate.symbols import TreeIndex, parse_module
 
 MAX_CLOSURE = 40
 # Upstream module prefixes whose new modules are migrated, and where they land.
@@ -94,18 +94,13 @@ def _package_modules(index: TreeIndex, package: str) -> list[str]:
 
 
 def _referenced_modules(path: Path, module: str, is_package: bool, index: TreeIndex) -> list[str]:
+    """The vllm modules a file imports, and the submodules its ``from`` imports name."""
     tree = parse_module(path)
-    if tree is None:
-        return []
-    package = module if is_package else module.rpartition(".")[0]
     found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            origin = absolute_module(package, node.level, node.module)
-            found.append(origin)
-            found.extend(f"{origin}.{a.name}" for a in node.names if f"{origin}.{a.name}" in index.modules)
-        elif isinstance(node, ast.Import):
-            found.extend(alias.name for alias in node.names)
+    for ref in imports_of(tree, module, is_package) if tree else ():
+        found.append(ref.module)
+        if ref.name is not None and f"{ref.module}.{ref.name}" in index.modules:
+            found.append(f"{ref.module}.{ref.name}")
     return [m for m in dict.fromkeys(found) if m.startswith("vllm.")]
 
 
