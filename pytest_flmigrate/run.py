@@ -170,31 +170,25 @@ class ModelRun:
                 self.unit(), self.workspace.upstream().root, self.settings.plugin_dir, written_for_batch
             )
 
+    def config_index(self) -> symbols.TreeIndex | None:
+        """The index defining the unit's config class: upstream transformers' or upstream vLLM's."""
+        config = self.unit().config
+        if config is None:
+            return None
+        if config.origin == "transformers":
+            return self.workspace.upstream_transformers_index()
+        return self.workspace.upstream_index()
+
     @memoized
     def bridge(self) -> tuple[bridge.Bridge | None, str]:
-        unit = self.unit()
-        index = None
-        if unit.config is not None:
-            index = (
-                self.workspace.upstream_transformers_index()
-                if unit.config.origin == "transformers"
-                else self.workspace.upstream_index()
-            )
-        return bridge.decide_bridge(unit, self.workspace.pinned(), index)
+        return bridge.decide_bridge(self.unit(), self.workspace.pinned(), self.config_index())
 
     @memoized
     def plan(self) -> migrate.MigrationPlan:
         found, reason = self.bridge()
-        bridge_index = None
-        if found is not None:
-            bridge_index = (
-                self.workspace.upstream_transformers_index()
-                if self.unit().config.origin == "transformers"
-                else self.workspace.upstream_index()
-            )
         plan = migrate.plan_migration(
             self.unit(), self.workspace.upstream_index(), self.workspace.pinned(),
-            self.settings.plugin_dir, found, reason, bridge_index,
+            self.settings.plugin_dir, found, reason, self.config_index() if found is not None else None,
         )
         return autofix.plan_fixes(plan, self.workspace.fixer(), self.workspace.patches())
 
@@ -274,6 +268,9 @@ class ModelRun:
 
         plan, unit, workspace = self.plan(), self.unit(), self.workspace
         pinned = workspace.pinned()
+        # every catalog patch that applies to the pin, selected by --patches or not: a finding
+        # names the patch that would fix it, and the claims are what P15/P16/P17 would fix
+        every_patch = select_patches(None, pinned.version)
         modules = {plan.module_map.get(arch.dotted_module) for arch in unit.architectures}
         return ReviewContext(
             plugin_dir=self.settings.plugin_dir,
@@ -285,12 +282,9 @@ class ModelRun:
             bridge=(plan.bridge.model_type, plan.bridge.class_name, plan.bridge.plugin_module) if plan.bridge else None,
             architectures=tuple((arch.name, arch.class_name) for arch in unit.architectures),
             plugin_module=modules.pop() if len(modules) == 1 else None,
-            # every catalog patch that applies to the pin, selected by --patches or not: a
-            # finding names the patch that would fix it
-            catalog={patch.name: patch.id for patch in select_patches(None, pinned.version)},
+            catalog={patch.name: patch.id for patch in every_patch},
             registration_file=str(REGISTRATION_FILE),
-            # which names P15/P16/P17 would fix (with every patch of the pin, selected or not)
-            claims=autofix.claims(plan, workspace.fixer(), select_patches(None, pinned.version)),
+            claims=autofix.claims(plan, workspace.fixer(), every_patch),
         )
 
     @memoized
