@@ -126,7 +126,7 @@ def find_unit(
     )
     candidates = [
         source
-        for importing, class_name in _imported_config_classes(paths, module, is_package)
+        for importing, class_name in _imported_config_classes(upstream.root, paths)
         if (source := catalog.source_of(class_name, importing))
     ]
     config = _resolve_config(name, candidates, catalog, hf_config, evidence)
@@ -159,15 +159,13 @@ def _display_name(path: Path, architectures: tuple[Architecture, ...], evidence:
     return base
 
 
-def _imported_config_classes(paths: list[Path], module: str, is_package: bool) -> list[tuple[str, str]]:
-    """(importing module, class) for every config class the unit imports, in file order."""
+def _imported_config_classes(root: Path, paths: list[Path]) -> list[tuple[str, str]]:
+    """(importing module, class) for every config class the unit's files under ``root`` import,
+    in file order."""
     found: list[tuple[str, str]] = []
     for path in paths:
         tree = parse_module(path)
-        own, own_is_package = (
-            module_name(Path(*path.parts[path.parts.index("vllm"):])) if is_package else (module, False)
-        )
-        for ref in imports_of(tree, own, own_is_package) if tree else ():
+        for ref in imports_of(tree, *module_name(path.relative_to(root))) if tree else ():
             if (
                 ref.name is not None
                 and ref.module.startswith(_CONFIG_MODULE_PREFIXES)
