@@ -23,16 +23,21 @@ from pytest_flmigrate.errors import FlmigrateError
 TAIL_LINES = 40
 
 
+SCRATCH_ROOT = Path("/tmp")
+SCRATCH_PREFIX = "flm-"
+
+
 def scratch_dir(prefix: str) -> Path:
     """A fresh folder under /tmp for one process's TMPDIR, sockets and caches.
 
     Kept short on purpose: vLLM puts Unix sockets under it (108-byte path limit).
     """
-    return Path(tempfile.mkdtemp(prefix=f"flm-{prefix}-", dir="/tmp"))
+    return Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{prefix}-", dir=SCRATCH_ROOT))
 
 
 def remove_scratch(path: Path | None) -> None:
-    if path is not None:
+    """Remove a folder :func:`scratch_dir` made; any other path (a state file may name one) is left alone."""
+    if path is not None and path.parent == SCRATCH_ROOT and path.name.startswith(SCRATCH_PREFIX):
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -135,12 +135,22 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
     os.replace(tmp, path)
 
 
+#: The keys of a state file and their types (``_write_state``); a file without them is corrupt.
+STATE_TYPES = {
+    "pid": int, "start_ticks": (int, type(None)), "boot_id": str, "port": int, "url": str, "command": list,
+    "fingerprint": str, "log": str, "scratch": (str, type(None)), "plugin_dir": str,
+}
+
+
 def _read_state(path: Path) -> dict | None:
+    """The state file at ``path``, or None when it is unreadable or corrupt."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+    if not isinstance(data, dict) or not all(isinstance(data.get(key), kind) for key, kind in STATE_TYPES.items()):
+        return None
+    return data
 
 
 def _state_alive(state: dict) -> bool:

@@ -41,3 +41,8 @@ def test_scratch_folders_are_short_and_removable():
     finally:
         procs.remove_scratch(scratch)
     assert not scratch.exists()
+
+
+def test_remove_scratch_leaves_other_folders_alone(tmp_path):
+    procs.remove_scratch(tmp_path)
+    assert tmp_path.is_dir()

@@ -148,3 +148,23 @@ def test_log_evidence_reads_resolution_and_overrides(tmp_path):
     assert server.log_evidence(log) == {
         "resolved": ["MiMoForCausalLM"], "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
     }
+
+
+@pytest.mark.parametrize("state", [{"pid": 123, "plugin_dir": None}, {"pid": 123, "scratch": 5}, ["pid", 123]])
+def test_corrupt_state_file_is_dropped_without_a_traceback(state, plugin, said):
+    path = server.state_dir() / "port-9.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(state))
+    assert server.stop_kept(said.append, plugin) == [] and not path.exists()
+
+
+def test_state_file_naming_a_foreign_folder_does_not_remove_it(fake_python, port, plugin, tmp_path, said):
+    pool = server.ServerPool(keep=True)
+    pool.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
+    pool.finish(said.append)
+    path = server.state_dir() / f"port-{port}.json"
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    path.write_text(json.dumps({**json.loads(path.read_text()), "scratch": str(precious)}))
+    assert server.stop_kept(said.append) == [port]
+    assert precious.is_dir()
