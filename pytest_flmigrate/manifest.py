@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pytest_flmigrate.errors import FlmigrateError
+
 STATE = Path(".flmigrate")
 MANIFEST = STATE / "manifest.json"
 BASES = STATE / "base"
@@ -53,9 +55,7 @@ class Manifest:
     def __init__(self, plugin_dir: Path) -> None:
         self.plugin_dir = plugin_dir
         self.path = plugin_dir / MANIFEST
-        self.entries: dict[str, dict] = (
-            json.loads(self.path.read_text(encoding="utf-8"))["files"] if self.path.exists() else {}
-        )
+        self.entries: dict[str, dict] = _read_entries(self.path) if self.path.exists() else {}
 
     def base(self, relative: str) -> str | None:
         """The text the tool last generated for ``relative``, if it ever wrote it."""
@@ -82,3 +82,17 @@ class Manifest:
     def save(self) -> None:
         payload = {"format": 2, "files": dict(sorted(self.entries.items()))}
         write_if_changed(self.path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _read_entries(path: Path) -> dict[str, dict]:
+    """The ``files`` of a manifest; a file that is not one (say, left mid-merge) is one clear error."""
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        entries = None
+    if not isinstance(entries, dict):
+        raise FlmigrateError(
+            f"{path}: not a flmigrate manifest (JSON with a \"files\" object); restore it from the "
+            "plugin's git history, or delete it and rerun with --force to overwrite what it recorded"
+        )
+    return entries

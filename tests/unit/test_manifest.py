@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest, atomic_write, write_if_changed
 
 
@@ -44,3 +47,11 @@ def test_write_if_changed_leaves_identical_files_alone(tmp_path):
     mtime = target.stat().st_mtime_ns
     assert not write_if_changed(target, "x\n")
     assert target.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("text", ["<<<<<<< HEAD\n{}\n", '{"format": 2}', '{"files": []}', "[]"])
+def test_a_file_that_is_no_manifest_is_one_clear_error(tmp_path, text):
+    (tmp_path / ".flmigrate").mkdir()
+    (tmp_path / ".flmigrate/manifest.json").write_text(text)
+    with pytest.raises(FlmigrateError, match=r"manifest.json: not a flmigrate manifest .*restore it"):
+        Manifest(tmp_path)

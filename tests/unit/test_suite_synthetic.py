@@ -226,6 +226,17 @@ def test_hand_made_file_is_refused_and_force_keeps_a_backup(flmigrate, plugin_tr
     assert (plugin_tree / entry["backup"]).read_text() == "# a port made by hand before flmigrate\n"
 
 
+def test_unreadable_manifest_fails_with_one_line(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    manifest = plugin_tree / ".flmigrate/manifest.json"
+    manifest.write_text("<<<<<<< HEAD\n" + manifest.read_text())
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    steps = summary(plugin_tree, "tiny")["steps"]
+    assert steps["3"]["outcome"] == "failed"
+    assert steps["3"]["reason"].startswith(f"{manifest}: not a flmigrate manifest")
+    assert steps["4"]["outcome"] == "failed" and "Traceback" not in result.stdout.str()
+
+
 def test_second_run_changes_no_byte(flmigrate, plugin_tree, trees):
     migrate_ok(flmigrate, trees)
     snapshot = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
