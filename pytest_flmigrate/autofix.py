@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from pytest_flmigrate.backport import Backporter, CompatSpec, compat_module
 from pytest_flmigrate.manifest import Manifest
@@ -49,14 +50,19 @@ class Fixer:
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
 
-    def without_relocations(self) -> Backporter:
-        """A backporter that may not lean on relocations (P16 selected without P15)."""
-        if "_plain" not in self.__dict__:
-            self.__dict__["_plain"] = Backporter(
-                self.upstream, self.pinned, None,
-                max_definitions=self.backporter.max_definitions, max_lines=self.backporter.max_lines,
-            )
-        return self.__dict__["_plain"]
+    @cached_property
+    def _without_relocations(self) -> Backporter:
+        return Backporter(
+            self.upstream, self.pinned, None,
+            max_definitions=self.backporter.max_definitions, max_lines=self.backporter.max_lines,
+        )
+
+    def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
+        """The backporter for ``patches``: one that may not lean on relocations when P15 is
+        not selected."""
+        if RELOCATE in {patch.name for patch in patches}:
+            return self.backporter
+        return self._without_relocations
 
 
 def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
@@ -97,7 +103,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     if not relocate and not backports_on:
         return plan
     handled = handled_by(plan, patches)
-    backporter = fixer.backporter if relocate else fixer.without_relocations()
+    backporter = fixer.backporter_for(patches)
     fixes = _Fixes()
     for planned in plan.files:
         if planned.role not in CODE_ROLES:
@@ -143,7 +149,7 @@ def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
     """
     if BACKPORT not in {patch.name for patch in patches}:
         return plan
-    backporter = fixer.backporter if RELOCATE in {p.name for p in patches} else fixer.without_relocations()
+    backporter = fixer.backporter_for(patches)
     handled = handled_by(plan, patches)
     fixes = _Fixes.of(plan)
     added = False
