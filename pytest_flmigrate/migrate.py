@@ -232,7 +232,7 @@ def write_migration(
             if not merged.clean:
                 conflict_file = report_dir / "conflicts" / planned.target
                 atomic_write(conflict_file, merged.text)
-                conflicts.append(f"{planned.target} ({', '.join(merged.conflicts)}; merge in {conflict_file})")
+                conflicts.append((planned.target, f"{', '.join(merged.conflicts)}; merge in {conflict_file}"))
                 continue
             status = "updated" if current == base else ("kept" if generated == base else "merged")
             decisions.append(_Decision(planned, generated, merged.text, status, counts))
@@ -244,9 +244,9 @@ def write_migration(
         )
     if conflicts:
         raise FlmigrateError(
-            f"hand edit of {conflicts[0].split(' ')[0]} conflicts with the new upstream; nothing "
+            f"hand edit of {conflicts[0][0]} conflicts with the new upstream; nothing "
             "was written. Resolve the merge under reports/ and copy it back, or rerun with --force",
-            "conflicts: " + "; ".join(conflicts),
+            "conflicts: " + "; ".join(f"{target} ({detail})" for target, detail in conflicts),
         )
     results = [_apply(decision, manifest, plugin_dir, report_dir, plan.unit.name, upstream_label)
                for decision in decisions]
