@@ -9,6 +9,7 @@ One job per module:
 - ``client``: an OpenAI-compatible client (requests) with bounded retries on connection errors
 - ``compare``: MATCH / near-tie / divergence (early or late) of two generations
 - ``results``: saved GT and local generations under ``reports/<model>/e2e/`` and the phases
+- ``jsonfile``: reading a JSON file the user names, with one-line errors
 - ``gt_config``: the ``--gt-config`` JSON file, validated (no SSH needed to read it)
 - ``serve``: the argv of a ground-truth ``vllm`` server
 - ``ssh``: paramiko connections with checked host keys and one-line errors

@@ -30,12 +30,12 @@ this module only checks types and shapes.
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_flmigrate.e2e.jsonfile import read_json
 from pytest_flmigrate.errors import FlmigrateError
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -78,14 +78,7 @@ KEYS = tuple(GTConfig.__dataclass_fields__)
 def load_gt_config(path: Path) -> GTConfig:
     """Read and validate ``path``; every problem is one line naming the file, the key and the fix."""
     where = f"--gt-config {path}"
-    if not path.is_file():
-        raise FlmigrateError(f"{where}: no such file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        detail = f"line {exc.lineno}, column {exc.colno}: {exc.msg}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        raise FlmigrateError(f"{where}: not valid JSON ({detail})") from None
-    return parse_gt_config(data, where)
+    return parse_gt_config(read_json(path, where), where)
 
 
 def parse_gt_config(data: object, where: str = "--gt-config") -> GTConfig:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.e2e import images
+from pytest_flmigrate.e2e.jsonfile import read_json
 from pytest_flmigrate.e2e.png import image_mime
 from pytest_flmigrate.errors import FlmigrateError
 
@@ -99,14 +99,7 @@ def prompts_for(path: Path | None, mode: str) -> list[Prompt]:
 def load_prompts(path: Path) -> tuple[Prompt, ...]:
     """A user's prompt set, validated; every problem is one line naming the file and the fix."""
     where = f"--e2e-prompts {path}"
-    if not path.is_file():
-        raise FlmigrateError(f"{where}: no such file; pass a JSON file of prompts")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise FlmigrateError(f"{where}: not UTF-8 text; save it as UTF-8 JSON") from None
-    except json.JSONDecodeError as exc:
-        raise FlmigrateError(f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    data = read_json(path, where, "no such file; pass a JSON file of prompts")
     if isinstance(data, dict):
         extra = sorted(set(data) - {"prompts"})
         if extra:

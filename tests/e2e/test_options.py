@@ -114,6 +114,11 @@ def test_gt_config_file_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(FlmigrateError, match=r"not valid JSON \(line 1, column 2"):
         load_gt_config(tmp_path / "bad.json")
+    (tmp_path / "latin1.json").write_bytes(b'{"model": "caf\xe9"}')
+    with pytest.raises(FlmigrateError, match="not UTF-8 text"):
+        load_gt_config(tmp_path / "latin1.json")
+    with pytest.raises(FlmigrateError, match=r"^--gt-config /proc/self/mem: cannot read it \(Input/output error\)$"):
+        load_gt_config(Path("/proc/self/mem"))  # a file whose read fails, whoever runs the tests
 
 
 @pytest.mark.parametrize("text, target", [
