@@ -9,14 +9,7 @@ import pytest
 
 from pytest_flmigrate import resolve, symbols
 from pytest_flmigrate.sources import SourceTree
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return root
+from tests.fixtures.trees import write
 
 
 PKG = {
@@ -115,7 +108,7 @@ PKG = {
 
 @pytest.fixture
 def index(tmp_path: Path) -> symbols.TreeIndex:
-    root = write_tree(tmp_path / "tree", PKG)
+    root = write(tmp_path / "tree", PKG)
     return symbols.index_directory(root, "pkg", "1.0")
 
 
@@ -251,14 +244,14 @@ def test_unresolved_imports_of_a_file(resolver):
 
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
     assert resolve.self_check(index) == []
-    root = write_tree(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
+    root = write(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
     problems = resolve.self_check(symbols.index_directory(root, "pkg"))
     assert [(m, p.ref.name) for m, p in problems] == [("pkg.bad", "nothing"), ("pkg.bad", "ops")]
 
 
 def test_build_index_caches_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache"))
-    root = write_tree(tmp_path / "tree", PKG)
+    root = write(tmp_path / "tree", PKG)
     tree = SourceTree(root=root, package="pkg", source="test", version="1.0")
     first = symbols.build_index(tree)
     cached = list((tmp_path / "cache" / "index").glob(f"pkg-1.0-f{symbols.INDEX_FORMAT}-*.json"))
