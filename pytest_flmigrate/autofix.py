@@ -18,7 +18,6 @@ one model never removes what another model imports, and reruns change no byte.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -28,7 +27,7 @@ from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
 from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.relocate import Relocator, cache_path
 from pytest_flmigrate.resolve import Resolver, imports_of
-from pytest_flmigrate.symbols import TreeIndex, parse_source
+from pytest_flmigrate.symbols import TreeIndex, module_info_from_source
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
@@ -236,19 +235,14 @@ def _compat_files_written(manifest: Manifest) -> dict[str, set[str]]:
     """upstream module -> definitions held by the compat files the tool wrote before."""
     found: dict[str, set[str]] = {}
     for target, entry in manifest.entries.items():
-        if entry.get("role") != "compat" or not entry.get("upstream_module"):
-            continue
+        module = entry.get("upstream_module")
         base = manifest.base(target)
-        tree = parse_source(base) if base else None
-        if tree is None:
+        if entry.get("role") != "compat" or not module or base is None:
             continue
-        names = found.setdefault(entry["upstream_module"], set())
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        info = module_info_from_source(base, module)
+        if info.parse_error is None:
+            defined = {name for name, kind in info.defines.items() if kind != "annotation"}
+            found.setdefault(module, set()).update(defined)
     return found
 
 
