@@ -7,6 +7,7 @@ the prompts are skipped, naming the options that provide one.
 
 import pytest
 
+from pytest_flmigrate.e2e.gt import NO_SOURCE
 from pytest_flmigrate.e2e.prompts import prompts_for
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.plugin import workspace_of
@@ -47,8 +48,7 @@ def test_e2e(model_run, prompt, e2e_runner, request):
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
     if e2e_runner.needs("gt", prompt) and not (settings.gt_url or settings.gt_python or settings.gt_ssh):
-        reason = (f"no ground-truth server for {prompt.id}: pass --gt-url URL, --gt-python PATH or "
-                  "--gt-ssh USER@HOST --gt-config FILE")
+        reason = f"{prompt.id}: {NO_SOURCE}"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
     outcome = e2e_runner.run(prompt, {
