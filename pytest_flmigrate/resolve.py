@@ -507,13 +507,11 @@ class Resolver:
         mro = self.mro(module, class_name)
         for entry in mro.entries:
             if isinstance(entry, str):
-                if entry in KNOWN_EXTERNAL_MEMBERS and entry not in ("builtins.object", "object"):
-                    if "__init__" not in KNOWN_EXTERNAL_MEMBERS[entry]:
-                        continue  # Protocol, Generic, ABC: no __init__ of their own
-                    return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], "__init__", "external"), mro
-                if entry in ("builtins.object", "object"):
-                    continue
-                return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], "__init__", _UNKNOWN), mro
+                known = KNOWN_EXTERNAL_MEMBERS.get(entry)
+                if entry in ("builtins.object", "object") or (known is not None and "__init__" not in known):
+                    continue  # object, Protocol, Generic, ABC: no __init__ that takes arguments
+                kind = "external" if known is not None else _UNKNOWN
+                return Member(entry.rpartition(".")[0], entry.rpartition(".")[2], "__init__", kind), mro
             owner_module, cls = entry
             if "__init__" in cls.methods:
                 return Member(owner_module, cls.name, "__init__", "method", cls.methods["__init__"]), mro
