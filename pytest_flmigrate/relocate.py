@@ -92,18 +92,6 @@ class Relocator:
         if cache_file is not None:
             self._decisions.update(_load(cache_file))
 
-    @classmethod
-    def for_trees(
-        cls,
-        upstream_indexes: list[TreeIndex],
-        pinned_indexes: list[TreeIndex],
-        *,
-        cache: bool = True,
-    ) -> Relocator:
-        """A relocator over the given indexes, its decisions cached under the cache folder."""
-        cache_file = cache_path(upstream_indexes, pinned_indexes) if cache else None
-        return cls(Resolver(upstream_indexes), Resolver(pinned_indexes), cache_file)
-
     # -- questions ---------------------------------------------------------------------------
 
     def definition(self, module: str, name: str) -> Symbol | None:
