@@ -8,10 +8,8 @@ stop signals that group only.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,11 +17,6 @@ from pytest_flmigrate.e2e import health
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import envs, procs
-
-# vLLM binds ZeroMQ IPC sockets under VLLM_RPC_BASE_PATH; a socket path holds at most 107 bytes,
-# so that folder is a short one under the system temp folder, removed at stop.
-RPC_PREFIX = "flmgt-rpc-"
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -54,8 +47,8 @@ class LocalGT:
         """The environment of every vLLM run of the tool (``runtime.envs.vllm_env``), a short
         socket folder, then ``env``."""
         env = envs.vllm_env(self.scratch)
-        if self.rpc_dir is None:
-            self.rpc_dir = Path(tempfile.mkdtemp(prefix=RPC_PREFIX))
+        if self.rpc_dir is None:  # vLLM's sockets: a short folder (procs.scratch_dir), removed at stop
+            self.rpc_dir = procs.scratch_dir("gt-rpc")
         env["VLLM_RPC_BASE_PATH"] = str(self.rpc_dir)
         return {**env, **self.extra_env}
 
@@ -83,7 +76,6 @@ class LocalGT:
             return "not started by this run"
         outcome = procs.stop_group(self.process.pid, grace=grace, leader=self.process)
         self.process = None
-        if self.rpc_dir is not None:
-            shutil.rmtree(self.rpc_dir, ignore_errors=True)
-            self.rpc_dir = None
+        procs.remove_scratch(self.rpc_dir)
+        self.rpc_dir = None
         return outcome
