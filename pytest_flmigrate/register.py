@@ -48,6 +48,7 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.patches.syntax import dotted_name
 
 __all__ = [
+    "MODEL_NAME",
     "Registration",
     "RegistrationResult",
     "plan_registration",
@@ -66,7 +67,8 @@ MODEL_REGISTRY_SOURCES = (
 # The package ``vllm_fl/__init__.py`` is; relative imports in it resolve against this.
 PLUGIN_PACKAGE = "vllm_fl"
 
-_MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # upstream module stems (AXK1 is one)
+#: A model name: its upstream module stem (qwen3_5, AXK1); --model is checked against it too.
+MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _MODEL_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
@@ -104,7 +106,7 @@ class Registration:
                 f"registration for {self.model_name!r}: invalid {what} {value!r}; {fix}"
             )
 
-        if not isinstance(self.model_name, str) or not _MODEL_NAME.match(self.model_name):
+        if not isinstance(self.model_name, str) or not MODEL_NAME.match(self.model_name):
             raise bad("model name", self.model_name, "use the unit's upstream module name, e.g. qwen3_5")
         if not _is_dotted(self.plugin_module):
             raise bad("plugin module", self.plugin_module, "use a dotted module path")

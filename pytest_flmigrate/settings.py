@@ -18,9 +18,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.register import MODEL_NAME
 from pytest_flmigrate.upstream import DEFAULT_UPSTREAM
 
-MODEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # upstream file stems (AXK1 is one)
 E2E_MODES = ("text", "multimodal", "all")
 E2E_PHASES = ("gt", "local", "compare", "all")
 
