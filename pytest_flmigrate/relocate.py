@@ -35,6 +35,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from pytest_flmigrate import sources
+from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.resolve import Resolver, Symbol
 from pytest_flmigrate.symbols import (
     KEYWORD_ONLY,
@@ -230,9 +231,7 @@ class Relocator:
                     key: (value.to_json() if value else None) for key, value in sorted(merged.items())
                 },
             }
-            temporary = self.cache_file.with_suffix(".tmp")
-            temporary.write_text(json.dumps(payload, indent=0, sort_keys=True), encoding="utf-8")
-            temporary.replace(self.cache_file)
+            atomic_write(self.cache_file, json.dumps(payload, indent=0, sort_keys=True))
         self._dirty = False
 
 
