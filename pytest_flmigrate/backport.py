@@ -38,7 +38,7 @@ from pathlib import Path
 import libcst as cst
 
 from pytest_flmigrate.patches.syntax import drop_items, dotted_name
-from pytest_flmigrate.relocate import Relocator
+from pytest_flmigrate.relocate import Relocator, definition_of
 from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.symbols import absolute_module, _is_type_checking, parse_source
 
@@ -498,10 +498,8 @@ class Backporter:
     def definition(self, module: str, name: str) -> tuple[str, str] | None:
         """The upstream (module, name) that ``from module import name`` reaches, when it is a
         top-level class, function or assignment."""
-        found = self.upstream.resolve(module, name)
-        if found is None or found.kind not in ("class", "function", "assign") or found.type_checking or "." in found.name:
-            return None
-        return found.module, found.name
+        found = definition_of(self.upstream, module, name)
+        return (found.module, found.name) if found is not None else None
 
     def closure(self, definition: tuple[str, str], handled: Handled) -> Closure:
         """The transitive closure of ``definition``, bounded; ``failure`` says why not."""

@@ -97,12 +97,7 @@ class Relocator:
 
     def definition(self, module: str, name: str) -> Symbol | None:
         """The upstream definition ``from module import name`` reaches (class/function/assign)."""
-        found = self.upstream.resolve(module, name)
-        if found is None or found.kind not in DEFINITION_KINDS or found.type_checking:
-            return None
-        if "." in found.name:
-            return None
-        return found
+        return definition_of(self.upstream, module, name)
 
     def for_import(self, module: str, name: str) -> Relocation | None:
         """Where the pin defines what upstream's ``from module import name`` imports, if the
@@ -233,6 +228,15 @@ class Relocator:
             }
             atomic_write(self.cache_file, json.dumps(payload, indent=0, sort_keys=True))
         self._dirty = False
+
+
+def definition_of(resolver: Resolver, module: str, name: str) -> Symbol | None:
+    """The top-level class, function or assignment ``from module import name`` reaches in
+    ``resolver``'s trees (not one bound only under TYPE_CHECKING), else None."""
+    found = resolver.resolve(module, name)
+    if found is None or found.kind not in DEFINITION_KINDS or found.type_checking or "." in found.name:
+        return None
+    return found
 
 
 def signature_mismatch(upstream: FunctionInfo, pinned: FunctionInfo, *, bound: bool) -> str | None:
