@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from pytest_flmigrate.resolve import Resolver, Symbol
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
@@ -21,10 +22,7 @@ def upstream_signature(context: ReviewContext, callee: Callee) -> FunctionInfo |
     if upstream is None:
         return None
     if callee.owner_class:
-        symbol = upstream.resolve(callee.owner_module, callee.owner_class)
-        if symbol is None:
-            located = upstream.locate(callee.owner_class, callee.owner_module.split(".")[0])
-            symbol = located[0] if located else None
+        symbol = _find(upstream, callee.owner_module, callee.owner_class)
         if symbol is None or symbol.kind != "class":
             return None
         if callee.name == "__init__":
@@ -32,11 +30,16 @@ def upstream_signature(context: ReviewContext, callee: Callee) -> FunctionInfo |
         else:
             member = upstream.find_member(symbol.module, symbol.name, callee.name)
         return member.function if member is not None else None
-    symbol = upstream.resolve(callee.owner_module, callee.name)
+    return upstream.function_of(_find(upstream, callee.owner_module, callee.name))
+
+
+def _find(upstream: Resolver, module: str, name: str) -> Symbol | None:
+    """``module.name`` upstream, else where upstream defines ``name`` under the same package."""
+    symbol = upstream.resolve(module, name)
     if symbol is None:
-        located = upstream.locate(callee.name, callee.owner_module.split(".")[0])
+        located = upstream.locate(name, module.split(".")[0])
         symbol = located[0] if located else None
-    return upstream.function_of(symbol)
+    return symbol
 
 
 @check(CHECK)
@@ -61,15 +64,13 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         if upstream is not None:
             message += f"; upstream {upstream.signature(bound=callee.bound)}"
         accepted = {p.name for p in callee.function.bound_params(callee.bound)}
-        offending = ",".join(k for k in keywords if k not in accepted)
-        fix = fix_for(context, "call-arguments", _suggestion(callee, keywords), callee.qualname, offending)
+        unknown = [k for k in keywords if k not in accepted]
+        fix = fix_for(context, "call-arguments", _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
         findings.append(view.finding(CHECK, call, callee.label, message, fix))
     return findings
 
 
-def _suggestion(callee: Callee, keywords: list[str]) -> str:
-    accepted = {p.name for p in callee.function.bound_params(callee.bound)}
-    unknown = [k for k in keywords if k not in accepted]
+def _suggestion(callee: Callee, unknown: list[str]) -> str:
     if unknown:
         return (f"adapt the call to the pinned {callee.name} (it has no {', '.join(unknown)}; dropping one "
                 "changes behaviour unless it is the default), or port the upstream callee")
