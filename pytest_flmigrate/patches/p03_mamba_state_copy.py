@@ -56,7 +56,6 @@ MISSING_METHODS = frozenset({"get_mamba_state_copy_func"})
 """Class methods that only exist to return the missing types; removed whole."""
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling one of the missing names can need this patch."""
     return any(name in source for name in MISSING_NAMES | MISSING_METHODS)

@@ -59,10 +59,9 @@ class _Scope:
     multimodal_config: cst.Name | None = None
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling one of the context managers can need this patch."""
-    return "_mark_tower_model" in source or "_mark_language_model" in source
+    return TOWER in source or LANGUAGE in source
 
 
 class Transformer(PatchTransformer):

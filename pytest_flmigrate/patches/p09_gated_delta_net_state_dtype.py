@@ -43,7 +43,6 @@ DROPPED_ARGUMENTS: dict[str, tuple[int, str]] = {
 """Method name -> (position, keyword) of the upstream parameter the pin does not have."""
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files calling one of the listed methods can need this patch."""
     return any(name in source for name in DROPPED_ARGUMENTS)

@@ -44,7 +44,6 @@ PREFIX_CACHING_WHEN: dict[tuple[type[cst.BaseCompOp], str], bool] = {
 """(operator, mode) -> the comparison's value when prefix caching is enabled."""
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling ``mamba_cache_mode`` can need this patch."""
     return "mamba_cache_mode" in source

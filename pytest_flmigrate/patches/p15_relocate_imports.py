@@ -40,7 +40,6 @@ NAME = "relocate-imports"
 PINNED = ">=0"  # the table comes from comparing the trees, for any pin
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling a relocated name can need this patch."""
     return any(name in source for _, name in context.relocations)

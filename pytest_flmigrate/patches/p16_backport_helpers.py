@@ -37,7 +37,6 @@ NAME = "backport-helpers"
 PINNED = ">=0"  # the copies come from comparing the trees, for any pin
 
 
-
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling a backported name can need this patch."""
     return any(name in source for _, name in context.backports)
