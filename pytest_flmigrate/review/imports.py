@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 
+from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
 from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
@@ -84,14 +85,6 @@ def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
     return findings
 
 
-def _p14_renames() -> dict[tuple[str, str], str]:
-    try:
-        from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
-    except ImportError:  # pragma: no cover - the catalog without P14
-        return {}
-    return dict(RENAMES)
-
-
 @check("transformers-names")
 def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
     """transformers names (imports and ``transformers.X`` uses) the pinned transformers lacks"""
@@ -99,7 +92,6 @@ def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
     if not resolver.covers(TRANSFORMERS):
         return []
     version = context.pinned_versions.get(TRANSFORMERS, "?")
-    renames = _p14_renames()
     bridged = _bridged_classes(context)
     findings = []
     for ref in view.imports:
@@ -108,7 +100,7 @@ def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
         problem = check_import(ref, resolver)
         if problem is None:
             continue
-        findings.append(_transformers_finding(context, view, ref.line, ref.module, ref.name, problem, version, renames, bridged))
+        findings.append(_transformers_finding(context, view, ref.line, ref.module, ref.name, problem, version, bridged))
     # ``transformers.X`` after ``import transformers``
     if view.info.imports.get(TRANSFORMERS) == TRANSFORMERS:
         for node in view.nodes(ast.Attribute):
@@ -117,7 +109,7 @@ def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
                     ref = ImportRef(node.lineno, TRANSFORMERS, node.attr)
                     problem = check_import(ref, resolver)
                     if problem is not None:
-                        findings.append(_transformers_finding(context, view, node.lineno, TRANSFORMERS, node.attr, problem, version, renames, bridged))
+                        findings.append(_transformers_finding(context, view, node.lineno, TRANSFORMERS, node.attr, problem, version, bridged))
     return findings
 
 
@@ -132,7 +124,7 @@ def _bridged_classes(context: ReviewContext) -> dict[str, str]:
     return found
 
 
-def _transformers_finding(context, view, line, module, name, problem, version, renames, bridged) -> Finding:
+def _transformers_finding(context, view, line, module, name, problem, version, bridged) -> Finding:
     symbol = module if name is None else f"{module}.{name}"
     if name is None or problem.reason == "module":
         message = f"transformers {version} has no module {module}"
@@ -142,8 +134,8 @@ def _transformers_finding(context, view, line, module, name, problem, version, r
                             fix_for(context, "backport", "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
                                     module, name or ""))
     message = f"transformers {version} has no {name}"
-    if (module, name) in renames:
-        old = renames[(module, name)]
+    if (module, name) in RENAMES:
+        old = RENAMES[(module, name)]
         return view.finding("transformers-names", line, symbol, message + f"; it spells it {old}",
                             fix_for(context, "transformers-rename", f"import {old} as {name}"))
     if name in bridged:
