@@ -193,7 +193,7 @@ def callee_of(view: FileView, call: ast.Call) -> Callee | None:
     target = target_of(view, call.func)
     if target is None:
         return None
-    label = _label(call.func)
+    label = ast.unparse(call.func)
     if target.symbol is not None:
         symbol = target.symbol
         if symbol.kind == "function":
@@ -229,13 +229,6 @@ def _constructor(view: FileView, module: str, name: str, label: str) -> Callee |
 def _signature_opaque(function: FunctionInfo) -> bool:
     """Decorators that may change what a function accepts."""
     return any(d in ("overload", "wraps", "singledispatch", "singledispatchmethod") for d in function.decorators)
-
-
-def _label(node: ast.expr) -> str:
-    try:
-        return ast.unparse(node)
-    except Exception:  # pragma: no cover
-        return "?"
 
 
 def call_shape(call: ast.Call) -> tuple[int, list[str], bool, bool]:
