@@ -148,8 +148,11 @@ class FileView:
         self.file = file
         path = context.plugin_dir / file.target
         self.exists = path.exists()
-        self.text = path.read_text(encoding="utf-8") if self.exists else ""
-        tree = parse_source(self.text, file.target)
+        try:
+            self.text = path.read_bytes().decode("utf-8") if self.exists else ""
+            tree = parse_source(self.text, file.target)
+        except UnicodeDecodeError:  # a hand edit saved in another encoding: a finding, not a traceback
+            self.text, tree = "", None
         self.parse_error = tree is None
         self.tree = tree or ast.Module(body=[], type_ignores=[])
 

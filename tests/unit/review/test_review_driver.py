@@ -41,6 +41,13 @@ def test_missing_and_unparsable_files_are_findings(tmp_path, pinned_indexes):
     ]
 
 
+def test_a_file_not_in_utf8_is_a_finding(tmp_path, pinned_indexes):
+    ctx = context(tmp_path, pinned_indexes, {"vllm_fl/models/m.py": "x = 1\n", "vllm_fl/configs/m.py": ""})
+    (ctx.plugin_dir / "vllm_fl/configs/m.py").write_bytes("# café\nx = 1\n".encode("latin-1"))
+    findings = review(ctx, ["bare-except"])
+    assert [(f.file, f.message) for f in findings] == [("vllm_fl/configs/m.py", "the file does not parse")]
+
+
 def test_a_file_planned_twice_is_reviewed_once(tmp_path, pinned_indexes):
     ctx = context(tmp_path, pinned_indexes, {"vllm_fl/models/m.py": "x = 1\n", "vllm_fl/configs/m.py": "y = 1\n"})
     ctx.files.append(MigratedFile.at("vllm_fl/configs/m.py", "config"))
