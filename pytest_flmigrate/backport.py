@@ -40,7 +40,7 @@ import libcst as cst
 from pytest_flmigrate.patches.syntax import drop_items, dotted_name
 from pytest_flmigrate.relocate import Relocator, definition_of
 from pytest_flmigrate.resolve import Resolver
-from pytest_flmigrate.symbols import absolute_module, _is_type_checking, parse_source
+from pytest_flmigrate.symbols import absolute_module, is_type_checking, parse_source
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -117,7 +117,7 @@ class ModuleSource:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             unit.kind = "import"
             unit.imports = _import_bindings(node, package, False)
-        elif isinstance(node, ast.If) and _is_type_checking(node.test) and not node.orelse and all(
+        elif isinstance(node, ast.If) and is_type_checking(node.test) and not node.orelse and all(
             isinstance(child, (ast.Import, ast.ImportFrom)) for child in node.body
         ):
             unit.kind = "import"

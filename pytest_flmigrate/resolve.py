@@ -30,7 +30,7 @@ from pytest_flmigrate.symbols import (
     Param,
     TreeIndex,
     absolute_module,
-    _is_type_checking,
+    is_type_checking,
     parse_source,
 )
 
@@ -598,7 +598,7 @@ def imports_of(source: str | ast.Module, module: str, is_package: bool = False) 
     def visit(body: list[ast.stmt], checking: bool, nested: bool) -> None:
         for node in body:
             if isinstance(node, ast.If):
-                visit(node.body, checking or _is_type_checking(node.test), nested)
+                visit(node.body, checking or is_type_checking(node.test), nested)
                 visit(node.orelse, checking, nested)
             elif isinstance(node, ast.ImportFrom):
                 origin = absolute_module(package, node.level, node.module)

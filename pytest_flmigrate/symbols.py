@@ -300,7 +300,7 @@ def module_info_from_source(source: str | bytes, module: str, is_package: bool =
 # Building one module's info
 
 
-def _is_type_checking(test: ast.expr) -> bool:
+def is_type_checking(test: ast.expr) -> bool:
     if isinstance(test, ast.Name):
         return test.id == "TYPE_CHECKING"
     if isinstance(test, ast.Attribute):
@@ -312,7 +312,7 @@ def _walk_body(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tu
     """Statements of a block, looking inside if/try/with blocks; flags the TYPE_CHECKING ones."""
     for node in body:
         if isinstance(node, ast.If):
-            checking = _is_type_checking(node.test)
+            checking = is_type_checking(node.test)
             yield from _walk_body(node.body, type_checking or checking)
             yield from _walk_body(node.orelse, type_checking)
         elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
