@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.symbols import module_info_from_source
+
 pytestmark = pytest.mark.integration
 
 # One text-only model, one needing a config bridge, one multimodal with a new sibling module.
@@ -126,11 +128,29 @@ BATCH = ["rnj1", "step3p5", "kimi_k25", "laguna", "hy_v3", "exaone4_5", "glm4_mo
 
 
 def comparable_summary(plugin_tree: Path, model: str) -> dict:
+    """A model's summary.json without what depends on timing or on which model ran first: step
+    seconds, and the status and digest a shared compat file had when this model wrote to it."""
     text = (plugin_tree / "reports" / model / "summary.json").read_text().replace(str(plugin_tree), "<plugin>")
     data = json.loads(text)
     for step in data["steps"].values():
         step.pop("seconds", None)
+    for file in data["files"]:
+        if file["role"] == "compat":
+            file.pop("status")
+            file.pop("sha256")
     return data
+
+
+def compat_definitions(plugin_tree: Path) -> dict[str, set[str]]:
+    """Top-level names each compat module of the plugin defines (the batch's shared output)."""
+    found = {}
+    for model in BATCH:
+        summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
+        for file in summary["files"]:
+            if file["role"] == "compat":
+                info = module_info_from_source((plugin_tree / file["path"]).read_text(), file["path"])
+                found[file["path"]] = set(info.defines)
+    return found
 
 
 def test_parallel_batch_of_ten_matches_serial_runs(flmigrate, plugin_tree, tmp_path):
@@ -142,4 +162,6 @@ def test_parallel_batch_of_ten_matches_serial_runs(flmigrate, plugin_tree, tmp_p
     for model in BATCH:
         parallel.stdout.fnmatch_lines([f"{model}: 2 upstream *"])
         assert comparable_summary(plugin_tree, model) == comparable_summary(serial_tree, model), model
+    shared = compat_definitions(serial_tree)
+    assert shared and compat_definitions(plugin_tree) == shared
     assert serial.ret == parallel.ret
