@@ -38,7 +38,7 @@ import libcst as cst
 from ..symbols import absolute_module
 from .base import PatchContext, PatchTransformer
 from .imports import small_statements
-from .syntax import dotted_name, drop_items
+from .syntax import append_args, dotted_name, drop_items, keyword_arg
 
 ID = "P17"
 NAME = "call-arguments"
@@ -165,32 +165,10 @@ def rewrite_call(call: cst.Call, rule: ArgumentRule) -> cst.Call | None:
         renamed.append(arg)
     kept = drop_items(renamed, drop)
     present = {arg.keyword.value for arg in kept if arg.keyword is not None}
-    added = [
-        cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(value),
-                equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")))
-        for name, value in rule.fill.items() if name not in present
-    ]
+    added = [keyword_arg(name, value) for name, value in rule.fill.items() if name not in present]
     if not drop and not added and renamed == args:
         return None
-    return call.with_changes(args=_append(kept, added))
-
-
-def _append(args: list[cst.Arg], added: list[cst.Arg]) -> list[cst.Arg]:
-    """``args`` followed by ``added``: separated as the call separates its arguments (one per
-    line stays one per line), a trailing comma stays trailing."""
-    if not added:
-        return args
-    plain = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    if not args:
-        return [*(a.with_changes(comma=plain) for a in added[:-1]), added[-1]]
-    separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else plain
-    last = args[-1]
-    trailing = last.comma if isinstance(last.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT
-    # the space before ``)`` belongs to the last argument: it moves to the new last one
-    joined = [*args[:-1], last.with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))]
-    joined += [arg.with_changes(comma=separator) for arg in added[:-1]]
-    joined.append(added[-1].with_changes(comma=trailing, whitespace_after_arg=last.whitespace_after_arg))
-    return joined
+    return call.with_changes(args=append_args(kept, added))
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -41,6 +41,33 @@ def drop_items(items: Sequence[Item], drop: Container[int]) -> list[Item]:
     return [*kept[:-1], kept[-1].with_changes(comma=_last_comma(kept[-1].comma, items[-1].comma))]
 
 
+def keyword_arg(name: str, code: str) -> cst.Arg:
+    """``name=code`` spelled as upstream spells keyword arguments (no spaces around ``=``)."""
+    return cst.Arg(
+        keyword=cst.Name(name),
+        value=cst.parse_expression(code),
+        equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")),
+    )
+
+
+def append_args(args: list[cst.Arg], added: list[cst.Arg]) -> list[cst.Arg]:
+    """``args`` followed by ``added``: separated as the call separates its arguments (one per
+    line stays one per line), a trailing comma stays trailing."""
+    if not added:
+        return args
+    plain = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    if not args:
+        return [*(a.with_changes(comma=plain) for a in added[:-1]), added[-1]]
+    separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else plain
+    last = args[-1]
+    trailing = last.comma if isinstance(last.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT
+    # the space before ``)`` belongs to the last argument: it moves to the new last one
+    joined = [*args[:-1], last.with_changes(comma=separator, whitespace_after_arg=cst.SimpleWhitespace(""))]
+    joined += [arg.with_changes(comma=separator) for arg in added[:-1]]
+    joined.append(added[-1].with_changes(comma=trailing, whitespace_after_arg=last.whitespace_after_arg))
+    return joined
+
+
 def _last_comma(
     own: cst.Comma | cst.MaybeSentinel, closing: cst.Comma | cst.MaybeSentinel
 ) -> cst.Comma | cst.MaybeSentinel:
