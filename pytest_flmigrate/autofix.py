@@ -1,7 +1,8 @@
 """Step 4's automatic fixes beyond P1/P2: relocations (P15) and backports (P16), planned.
 
 For every import of every file the migration writes that fails against the pinned trees (and
-that no other mechanism handles: the migration's own modules, config bridges, catalog renames),
+that no other mechanism handles: the migration's own modules, config bridges, catalog renames,
+the API translations P18-P20 where they rewrite the file),
 the plan records one of:
 
 - a relocation: the pin defines the same API under another module (P15 rewrites the import);
@@ -108,10 +109,13 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         if planned.role not in CODE_ROLES:
             continue
         text = planned.source.read_text(encoding="utf-8")
+        translated = translated_imports(text, planned, patches)
         for ref in imports_of(text, planned.upstream_module, planned.is_package):
             if ref.name is None or ref.name == "*":
                 continue
             key = (ref.module, ref.name)
+            if key in translated:
+                continue
             if key in fixes.relocations or key in fixes.redirects or key in fixes.unfixed:
                 continue
             if not fixer.pinned.covers(ref.module) or handled(*key) or _works(fixer.pinned, ref):
@@ -136,6 +140,16 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             fixes.redirects[key] = (compat_module(definition[0]), definition[1])
     fixer.relocator.save()
     return fixes.apply(plan, fixer)
+
+
+def translated_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ...]) -> set[tuple[str, str]]:
+    """The imports of ``planned`` that a selected API translation (P18-P20) rewrites away."""
+    package = planned.upstream_module if planned.is_package else planned.upstream_module.rpartition(".")[0]
+    found: set[tuple[str, str]] = set()
+    for patch in patches:
+        if patch.rewritten_imports is not None:
+            found |= patch.rewritten_imports(text, package)
+    return found
 
 
 def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest) -> MigrationPlan:

@@ -70,6 +70,9 @@ class Patch:
     relevant: Callable[[str, PatchContext], bool] | None = None
     """Optional quick test on the source given to :func:`apply_patches`: False only when the
     patch certainly rewrites nothing there (its visit is then skipped)."""
+    rewritten_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
+    """Optional, for the API translations: (source, package) -> the ``(module, name)`` imports
+    the patch rewrites away in that source, so that step 4 plans no other fix for them."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
@@ -88,6 +91,7 @@ def patch_from_module(module: ModuleType) -> Patch:
         transformer=module.Transformer,
         doc=module.__doc__ or "",
         relevant=getattr(module, "relevant", None),
+        rewritten_imports=getattr(module, "rewritten_imports", None),
     )
 
 

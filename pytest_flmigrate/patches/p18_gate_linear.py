@@ -39,7 +39,18 @@ import libcst as cst
 from .base import PatchContext
 from .imports import ImportRedirectTransformer, Location
 from .syntax import append_args, drop_items, keyword_arg
-from .translation import Api, Uses, bound_names, has_star, import_module, keywords, literal, positional
+from .translation import (
+    Api,
+    Uses,
+    bound_names,
+    code,
+    has_star,
+    import_module,
+    keywords,
+    literal,
+    positional,
+    translated_imports,
+)
 
 ID = "P18"
 NAME = "gate-linear"
@@ -57,23 +68,44 @@ def relevant(source: str, context: PatchContext) -> bool:
     return API.name in source
 
 
-def translatable(call: cst.Call) -> bool:
-    """Whether ``call`` has a pinned spelling with the same behaviour."""
-    if has_star(call) or len(positional(call)) > 3:
-        return False
-    return all(literal(keywords(call)[name].value) == value for name, value in DROP_IF.items() if name in keywords(call))
+def refusal(module: cst.Module, package: str) -> str | None:
+    """Why the file's ``GateLinear`` is left alone, or None when every use is translated."""
+    names = bound_names(module, package, API)
+    if not names:
+        return "not imported from " + " or ".join(API.modules)
+    uses = Uses.of(module, names)
+    if uses.bases:
+        return "a class derives from it (its GEMM tiers and members have no pinned counterpart)"
+    if uses.attributes & set(MEMBERS):
+        return "the file reads " + " / ".join(sorted(uses.attributes & set(MEMBERS))) + ", which ReplicatedLinear lacks"
+    for call in uses.calls:
+        why = _call_refusal(call)
+        if why:
+            return f"{code(call)}: {why}"
+    return None
+
+
+def _call_refusal(call: cst.Call) -> str | None:
+    if has_star(call):
+        return "*args/**kwargs cannot be checked"
+    if len(positional(call)) > 3:
+        return "a 4th positional argument is out_dtype upstream, skip_bias_add in the pin"
+    for name, value in DROP_IF.items():
+        arg = keywords(call).get(name)
+        if arg is not None and literal(arg.value) != value:
+            return f"{name} other than {value!r} changes the router logits' dtype; ReplicatedLinear has no such cast"
+    return None
+
+
+rewritten_imports = translated_imports(API, refusal)
 
 
 class Transformer(ImportRedirectTransformer):
     visits_expressions = True
 
     def visit_Module(self, node: cst.Module) -> None:
-        self._names = bound_names(node, self.context.package, API)
-        uses = Uses.of(node, self._names) if self._names else None
-        self._on = bool(
-            uses and not uses.bases and not uses.attributes & set(MEMBERS)
-            and all(translatable(call) for call in uses.calls)
-        )
+        self._on = refusal(node, self.context.package) is None
+        self._names = bound_names(node, self.context.package, API) if self._on else set()
 
     def locate(self, module: str, name: str) -> Location:
         if self._on and name == API.name and module in API.modules:

@@ -45,6 +45,8 @@ the 0.13 line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import libcst as cst
 
 from .base import PatchContext, PatchTransformer
@@ -54,12 +56,14 @@ from .translation import (
     Api,
     Uses,
     bound_names,
+    code,
     has_star,
     import_module,
     keywords,
     literal,
     positional,
     replace_alias,
+    translated_imports,
 )
 
 ID = "P19"
@@ -92,17 +96,20 @@ def relevant(source: str, context: PatchContext) -> bool:
     return API.name in source
 
 
-def translatable(call: cst.Call) -> bool:
-    """Whether the factory ``call`` has a pinned spelling with the same behaviour."""
-    if has_star(call) or len(positional(call)) > MAX_POSITIONAL:
-        return False
+def _call_refusal(call: cst.Call) -> str | None:
+    if has_star(call):
+        return "*args/**kwargs cannot be checked"
+    if len(positional(call)) > MAX_POSITIONAL:
+        return "a 5th positional argument is intermediate_pad upstream, params_dtype in the pin"
     for name, arg in keywords(call).items():
         if name in KEYWORDS:
             continue
         default = DEFAULTS.get(name, DROP_IF.get(name, NOT_LITERAL))
-        if default is NOT_LITERAL or literal(arg.value) != default:
-            return False
-    return True
+        if default is NOT_LITERAL:
+            return f"{name}= has no pinned spelling with the same behaviour"
+        if literal(arg.value) != default:
+            return f"{name}= other than {default!r} has no pinned spelling with the same behaviour"
+    return None
 
 
 def _self_attribute(node: cst.BaseExpression) -> str | None:
@@ -145,30 +152,61 @@ class _Layers(cst.CSTVisitor):
             self.attribute_calls.setdefault((id(self.classes[-1]), attr), []).append(node)
 
 
+@dataclass(frozen=True)
+class _Decision:
+    refusal: str | None
+    shared: frozenset[tuple[int, str]] = frozenset()  # (id(class), attr) of shared-experts layers
+    needed: tuple[str, ...] = ()  # the pinned classes the import must bring
+
+
+def decide(module: cst.Module, package: str) -> _Decision:
+    names = bound_names(module, package, API)
+    if not names:
+        return _Decision("not imported from " + " or ".join(API.modules))
+    uses = Uses.of(module, names)
+    layers = _Layers(names)
+    module.visit(layers)
+
+    def why() -> str | None:
+        if uses.others:
+            return "used other than called"
+        if any("routed_experts" in text for text in uses.strings):
+            return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
+        for call in uses.calls:
+            reason = _call_refusal(call)
+            if reason:
+                return f"{code(call)}: {reason}"
+            if "shared_experts" in keywords(call) and id(call) not in layers.assigned:
+                return f"{code(call)}: with shared experts the layer must be a self attribute (its calls add the pin's pair)"
+        for key in layers.layers:
+            for call in layers.attribute_calls.get(key, []):
+                if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
+                    return f"{code(call)}: the pin's layer takes only hidden_states and router_logits"
+        return None
+
+    return _Decision(
+        why(),
+        frozenset(key for key, shared in layers.layers.items() if shared),
+        tuple(sorted({SHARED if "shared_experts" in keywords(call) else PLAIN for call in uses.calls})),
+    )
+
+
+def refusal(module: cst.Module, package: str) -> str | None:
+    """Why the file's ``FusedMoEFactory`` is left alone, or None when every use is translated."""
+    return decide(module, package).refusal
+
+
+rewritten_imports = translated_imports(API, refusal)
+
+
 class Transformer(PatchTransformer):
     def visit_Module(self, node: cst.Module) -> None:
-        self._names = bound_names(node, self.context.package, API)
-        self._on = False
+        decision = decide(node, self.context.package)
+        self._on = decision.refusal is None
+        self._names = bound_names(node, self.context.package, API) if self._on else set()
+        self._shared = decision.shared
+        self._needed = list(decision.needed)
         self._classes: list[int] = []
-        if not self._names:
-            return
-        uses = Uses.of(node, self._names)
-        layers = _Layers(self._names)
-        node.visit(layers)
-        shared_unassigned = any(
-            "shared_experts" in keywords(call) and id(call) not in layers.assigned for call in uses.calls
-        )
-        forwards_ok = all(
-            not has_star(call) and len(positional(call)) <= 2 and set(keywords(call)) <= FORWARD_KEYWORDS
-            for key in layers.layers for call in layers.attribute_calls.get(key, [])
-        )
-        self._on = (
-            not uses.others and not shared_unassigned and forwards_ok
-            and all(translatable(call) for call in uses.calls)
-            and not any("routed_experts" in text for text in uses.strings)
-        )
-        self._shared = {key for key, shared in layers.layers.items() if shared}
-        self._needed = sorted({SHARED if "shared_experts" in keywords(call) else PLAIN for call in uses.calls})
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._classes.append(id(node))

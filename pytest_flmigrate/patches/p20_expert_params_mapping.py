@@ -41,7 +41,19 @@ import libcst as cst
 
 from .base import PatchContext, PatchTransformer
 from .syntax import drop_items
-from .translation import Api, Uses, bound_names, has_star, import_module, keywords, literal, positional, replace_alias
+from .translation import (
+    Api,
+    Uses,
+    bound_names,
+    code,
+    has_star,
+    import_module,
+    keywords,
+    literal,
+    positional,
+    replace_alias,
+    translated_imports,
+)
 
 ID = "P20"
 NAME = "expert-params-mapping"
@@ -58,29 +70,46 @@ def relevant(source: str, context: PatchContext) -> bool:
     return API.name in source
 
 
-def translatable(call: cst.Call) -> bool:
-    """Whether ``call`` has a pinned spelling with the same behaviour."""
+def refusal(module: cst.Module, package: str) -> str | None:
+    """Why the file's calls are left alone, or None when every use is translated."""
+    names = bound_names(module, package, API)
+    if not names:
+        return "not imported from " + " or ".join(API.modules)
+    uses = Uses.of(module, names)
+    if uses.others:
+        return "used other than called"
+    if any("routed_experts" in text for text in uses.strings):
+        return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
+    for call in uses.calls:
+        reason = _call_refusal(call)
+        if reason:
+            return f"{code(call)}: {reason}"
+    return None
+
+
+def _call_refusal(call: cst.Call) -> str | None:
     given = keywords(call)
-    if has_star(call) or not positional(call) or call.args[0].keyword is not None:
-        return False
+    if has_star(call):
+        return "*args/**kwargs cannot be checked"
+    if not positional(call) or call.args[0].keyword is not None:
+        return "no model argument first"
     if len(positional(call)) > 1 + len(PARAMETERS) or not set(given) <= set(PARAMETERS):
-        return False
+        return "routed_experts_prefix (or another upstream-only argument) has no pinned spelling"
     up = given.get("ckpt_up_proj_name")
     if up is None and len(positional(call)) > 3:
         up = positional(call)[3]
-    return up is None or literal(up.value) is not None
+    if up is not None and literal(up.value) is None:
+        return "ckpt_up_proj_name=None: the pin's classmethod would map a projection the model lacks"
+    return None
+
+
+rewritten_imports = translated_imports(API, refusal)
 
 
 class Transformer(PatchTransformer):
     def visit_Module(self, node: cst.Module) -> None:
-        self._names = bound_names(node, self.context.package, API)
-        self._on = False
-        if self._names:
-            uses = Uses.of(node, self._names)
-            self._on = (
-                not uses.others and all(translatable(call) for call in uses.calls)
-                and not any("routed_experts" in text for text in uses.strings)
-            )
+        self._on = refusal(node, self.context.package) is None
+        self._names = bound_names(node, self.context.package, API) if self._on else set()
 
     def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom

@@ -10,6 +10,7 @@ decides once per file, and :func:`replace_alias` swaps the API for the pin's nam
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import libcst as cst
@@ -110,6 +111,12 @@ def has_star(call: cst.Call) -> bool:
     return any(arg.star for arg in call.args)
 
 
+def code(node: cst.CSTNode, limit: int = 80) -> str:
+    """The source of ``node`` on one line, cut at ``limit`` characters."""
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def literal(node: cst.BaseExpression) -> object:
     """The value of a literal expression (``None``, ``False``, ``"silu"``, ``1.0``), else
     :data:`NOT_LITERAL`."""
@@ -136,3 +143,20 @@ def replace_alias(node: cst.ImportFrom, old: str, new: list[str]) -> cst.ImportF
     if replacement:
         return node.with_changes(names=[*aliases[:position], *replacement, *aliases[position + 1:]])
     return node.with_changes(names=drop_items(aliases, {position}))
+
+
+Refusal = Callable[[cst.Module, str], "str | None"]
+"""A translation's decision for one file (the module and its package): why it is left alone,
+or None when every use is translated."""
+
+
+def translated_imports(api: Api, refusal: Refusal) -> Callable[[str, str], set[tuple[str, str]]]:
+    """The patch's ``rewritten_imports(source, package)``: the ``(module, name)`` imports of
+    ``api`` it rewrites away in ``source`` (step 4 then plans no other fix for them)."""
+
+    def rewritten_imports(source: str, package: str) -> set[tuple[str, str]]:
+        if api.name not in source or refusal(cst.parse_module(source), package) is not None:
+            return set()
+        return {(module, api.name) for module in api.modules}
+
+    return rewritten_imports

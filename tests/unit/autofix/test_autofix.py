@@ -144,3 +144,23 @@ def test_claims_say_what_the_fixes_would_rewrite(trees, fixer):
     assert not claim("call-arguments", "vllm.other.f", "x")
     none = autofix.claims(plan_for(trees, "newmodel"), fixer, select_patches("P1", PIN))
     assert not none("relocate", "vllm.v1.attention.backend", "AttentionType")
+
+
+def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fixer):
+    module = "vllm.model_executor.models.moe"
+    source = tmp_path / "moe.py"
+    source.write_text(
+        "from vllm.model_executor.layers.fused_moe import GateLinear\n"
+        "gate = GateLinear(8, 4, prefix='gate')\n", encoding="utf-8",
+    )
+    planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
+    text = source.read_text(encoding="utf-8")
+    key = ("vllm.model_executor.layers.fused_moe", "GateLinear")
+    assert key in autofix.translated_imports(text, planned, select_patches(None, PIN))
+    assert autofix.translated_imports(text, planned, select_patches("P1,P15,P16", PIN)) == set()
+    # a use the translation refuses leaves the import to the other fixes (and to step 6)
+    refused = text.replace("prefix='gate'", "out_dtype=torch.float32")
+    assert autofix.translated_imports(refused, planned, select_patches(None, PIN)) == set()
+    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    assert key not in autofix.plan_fixes(plan, fixer, select_patches(None, PIN)).unfixed
+    assert key in autofix.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).unfixed
