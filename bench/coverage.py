@@ -210,7 +210,7 @@ def import_smoke(results: list[dict], python: Path) -> dict:
         backports.update(maps[1])
         for planned in result.pop("_compat", []):
             old = compat.get(planned.target)
-            if old is not None:
+            if old is not None and planned.compat is not None:  # a shim (compat None) is one file
                 planned = replace(planned, compat=CompatSpec(*(
                     tuple(sorted(set(a) | set(b))) for a, b in zip(
                         (old.compat.keep, old.compat.from_pin, old.compat.live),

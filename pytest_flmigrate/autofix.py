@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 from pytest_flmigrate.backport import Backporter, CompatSpec, compat_module
 from pytest_flmigrate.manifest import Manifest
@@ -33,6 +34,7 @@ from pytest_flmigrate.symbols import TreeIndex, module_info_from_source
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 CODE_ROLES = ("model", "sibling", "config")
+SHIMS = Path(__file__).resolve().parent / "shims"
 
 
 @dataclass
@@ -101,7 +103,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     selected = {patch.name for patch in patches}
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
-        return plan
+        return with_shims(plan, patches)
     handled = handled_by(plan, patches)
     backporter = fixer.backporter_for(patches)
     fixes = _Fixes()
@@ -139,16 +141,38 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             fixes.take(closure)
             fixes.redirects[key] = (compat_module(definition[0]), definition[1])
     fixer.relocator.save()
-    return fixes.apply(plan, fixer)
+    return with_shims(fixes.apply(plan, fixer), patches)
+
+
+def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
+    """``plan`` plus the shim modules (``pytest_flmigrate/shims/``, written as
+    ``vllm_fl/compat/<stem>.py``) that a selected patch's rewritten imports point at."""
+    needed: set[str] = set()
+    for planned in plan.files:
+        if planned.role not in CODE_ROLES:
+            continue
+        text = planned.source.read_text(encoding="utf-8")
+        for patch in patches:
+            if patch.shim and patch.rewritten_imports and patch.rewritten_imports(text, _package(planned)):
+                needed.add(patch.shim)
+    present = {planned.plugin_module for planned in plan.files}
+    shims = [
+        PlannedFile(module, SHIMS / f"{stem}.py", module, False, "compat")
+        for stem in sorted(needed) if (module := f"vllm_fl.compat.{stem}") not in present
+    ]
+    return replace(plan, files=[*plan.files, *shims]) if shims else plan
+
+
+def _package(planned: PlannedFile) -> str:
+    return planned.upstream_module if planned.is_package else planned.upstream_module.rpartition(".")[0]
 
 
 def translated_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ...]) -> set[tuple[str, str]]:
     """The imports of ``planned`` that a selected API translation (P18-P20) rewrites away."""
-    package = planned.upstream_module if planned.is_package else planned.upstream_module.rpartition(".")[0]
     found: set[tuple[str, str]] = set()
     for patch in patches:
         if patch.rewritten_imports is not None:
-            found |= patch.rewritten_imports(text, package)
+            found |= patch.rewritten_imports(text, _package(planned))
     return found
 
 
@@ -218,7 +242,7 @@ class _Fixes:
             self.redirects[key] = (compat_module(module), name)
 
     def apply(self, plan: MigrationPlan, fixer: Fixer) -> MigrationPlan:
-        files = [f for f in plan.files if f.role != "compat"]
+        files = [f for f in plan.files if f.role != "compat" or f.compat is None]  # shims stay
         for module in sorted(self.compat):
             info = fixer.upstream.module(module)
             index = fixer.upstream.index_for(module)

@@ -73,6 +73,9 @@ class Patch:
     rewritten_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
     """Optional, for the API translations: (source, package) -> the ``(module, name)`` imports
     the patch rewrites away in that source, so that step 4 plans no other fix for them."""
+    shim: str | None = None
+    """Optional: a module of ``pytest_flmigrate/shims/`` (stem) the rewritten imports point at;
+    step 4 writes it as ``vllm_fl/compat/<stem>.py`` whenever the patch rewrites a file."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
@@ -92,6 +95,7 @@ def patch_from_module(module: ModuleType) -> Patch:
         doc=module.__doc__ or "",
         relevant=getattr(module, "relevant", None),
         rewritten_imports=getattr(module, "rewritten_imports", None),
+        shim=getattr(module, "SHIM", None),
     )
 
 
