@@ -164,3 +164,20 @@ def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fix
     plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
     assert key not in autofix.plan_fixes(plan, fixer, select_patches(None, PIN)).unfixed
     assert key in autofix.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).unfixed
+
+
+def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees, fixer):
+    module = "vllm.model_executor.models.moe"
+    source = tmp_path / "moe.py"
+    source.write_text(
+        "from vllm.model_executor.models.utils import AutoWeightsLoader, WeightsMapper\n"
+        "mapper = WeightsMapper(orig_to_new_stacked={'.q_proj': ('.qkv_proj', 'q')})\n", encoding="utf-8",
+    )
+    planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
+    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    fixed = autofix.plan_fixes(plan, fixer, select_patches(None, PIN))
+    (shim,) = [f for f in fixed.files if f.role == "compat"]
+    assert shim.target == "vllm_fl/compat/stacked_weights.py" and shim.source == autofix.SHIMS / "stacked_weights.py"
+    # planned once, kept when the compat files are recomputed, absent without P21
+    assert autofix.with_shims(fixed, select_patches(None, PIN)).files == fixed.files
+    assert [f.role for f in autofix.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).files] == ["model"]
