@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import ast
 
+import libcst as cst
+
+from pytest_flmigrate.patches import p18_gate_linear, p19_fused_moe_factory, p20_expert_params_mapping
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
 from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import
-from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
+from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 
 TRANSFORMERS = "transformers"
+TRANSLATIONS = {patch.API.name: patch for patch in (p18_gate_linear, p19_fused_moe_factory, p20_expert_params_mapping)}
+"""API name -> the catalog module translating it (when the pin's catalog has it)."""
 
 
 @check("relative-imports")
@@ -80,9 +85,25 @@ def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
         if problem is None:
             continue
         message, fix = _describe(context, problem)
+        refused = _translation_refusal(context, view, ref)
+        if refused:
+            message, fix = f"{message}; {refused}", manual(f"port the use by hand ({refused})")
         symbol = ref.module if ref.name is None else f"{ref.module}.{ref.name}"
         findings.append(view.finding("unresolved-imports", ref.line, symbol, message, fix))
     return findings
+
+
+def _translation_refusal(context: ReviewContext, view: FileView, ref: ImportRef) -> str | None:
+    """``P19 leaves it: <why>`` when an API translation of the pin's catalog covers this
+    import but refuses the file (one of its uses has no pinned spelling with the same behaviour)."""
+    translation = TRANSLATIONS.get(ref.name or "")
+    if translation is None or ref.module not in translation.API.modules or view.parse_error:
+        return None
+    patch_id = context.patch(translation.NAME)
+    if patch_id is None:
+        return None
+    why = translation.refusal(cst.parse_module(view.text), view.module.rpartition(".")[0])
+    return f"{patch_id} leaves it: {why}" if why else None
 
 
 @check("transformers-names")

@@ -106,3 +106,14 @@ def test_table_driven_fixes_are_named_only_when_claimed(review_files):
     assert [f.fix for f in claimed] == ["P15", "P16"]
     assert seen == [("relocate", "vllm.model_executor.layers.attention", "Attention"),
                     ("backport", "vllm.model_executor.models.utils", "new_helper")]
+
+
+def test_an_api_translation_that_refuses_the_file_says_why(review_files):
+    source = (
+        "from vllm.model_executor.layers.fused_moe import GateLinear\n"
+        "gate = GateLinear(8, 4, out_dtype=torch.float32)\n"
+    )
+    (finding,) = review_files({MODEL: source}, "unresolved-imports")
+    assert finding.symbol == "vllm.model_executor.layers.fused_moe.GateLinear"
+    assert "P18 leaves it: GateLinear(8, 4, out_dtype=torch.float32): out_dtype other than None" in finding.message
+    assert finding.fix.startswith("manual: port the use by hand (P18 leaves it")
