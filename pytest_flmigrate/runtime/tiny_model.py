@@ -113,8 +113,8 @@ def upstream_python(gt_python: str | None) -> str:
     upstream CPU env; one actionable line when there is neither."""
     if gt_python:
         return gt_python
-    python = envs.env_python(envs.UPSTREAM_ENV)
+    python = envs.env_python(envs.upstream_env())
     if python is None:
         raise FlmigrateError(f"--tiny needs an upstream env: pass --gt-python PATH or provision one "
-                             f"({envs.missing_env_reason(envs.UPSTREAM_ENV)})")
+                             f"({envs.missing_env_reason(envs.upstream_env())})")
     return str(python)
