@@ -35,6 +35,11 @@ class TinyModel:
     reason: str  # why the weights are dummy ("" when synthesized)
     parameters: int | None
 
+    def as_dict(self) -> dict:
+        """summary.json's ``tiny``."""
+        return {"path": str(self.path), "arch": self.arch, "weights": "synthesized" if self.synthesized else "dummy",
+                "reason": self.reason, "parameters": self.parameters}
+
     @property
     def serve_args(self) -> tuple[str, ...]:
         """What both servers add: ``--load-format dummy`` when there are no real weights."""
