@@ -144,14 +144,9 @@ class RuntimeRun:
     @memoized
     def tiny(self) -> tiny_model.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
-        unit = self.run.unit()
-        if unit.config is None:
-            raise FlmigrateError(f"--tiny: {self.run.name} has no config class upstream to shrink; pass --served-model")
-        arch = next((a.name for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0].name)
-        upstream = self.run.workspace.upstream()
-        model = tiny_model.synthesize(
-            tiny_model.upstream_python(self.settings.gt_python), self.run.name, upstream.version, arch,
-            unit.config.module, unit.config.class_name, log=self.logs / "tiny-synthesize.log",
+        model = tiny_model.for_unit(
+            tiny_model.upstream_python(self.settings.gt_python), self.run.unit(),
+            self.run.workspace.upstream().version, log=self.logs / "tiny-synthesize.log",
         )
         self.tell(f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})")
         return model

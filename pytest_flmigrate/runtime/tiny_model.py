@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import envs, procs
 from pytest_flmigrate.runtime.synthesize import GENERATOR_VERSION, STAMP
@@ -102,6 +103,15 @@ def synthesize(python: str, model: str, upstream_version: str, arch: str, config
         if found is None:
             raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} in {target}")
         return found
+
+
+def for_unit(python: str, unit: ModelUnit, upstream_version: str, *, log: Path | None = None) -> TinyModel:
+    """The tiny model of a model unit: its first architecture that is not an MTP head, its
+    config class as upstream defines it."""
+    if unit.config is None:
+        raise FlmigrateError(f"--tiny: {unit.name} has no config class upstream to shrink; pass --served-model instead")
+    arch = next((a.name for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0].name)
+    return synthesize(python, unit.name, upstream_version, arch, unit.config.module, unit.config.class_name, log=log)
 
 
 def _error_line(stderr: str) -> str:
