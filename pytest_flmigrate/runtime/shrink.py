@@ -61,8 +61,13 @@ AT_MOST: dict[str, int] = {
     "max_position_embeddings": MAX_POSITIONS,
 }
 
-#: per-layer lists (one entry per decoder layer) cut to the tiny layer count.
-PER_LAYER_LISTS = ("layer_types", "attention_layer_types", "block_types", "hybrid_override_pattern")
+#: per-layer lists (one entry per decoder layer) cut to the tiny layer count; so is any list
+#: of that length whose key ends with one of ``PER_LAYER_SUFFIXES``.
+PER_LAYER_LISTS = ("layer_types", "block_types", "hybrid_override_pattern")
+PER_LAYER_SUFFIXES = ("_layer_types", "_per_layer")
+#: per-layer lists of sizes: every tiny layer takes the tiny size.
+PER_LAYER_SIZES = {"num_attention_heads_per_layer": HEADS, "num_key_value_heads_per_layer": KV_HEADS,
+                   "intermediate_size_per_layer": INTERMEDIATE, "head_dim_per_layer": HEAD_DIM}
 #: lists of layer indices kept when inside the tiny layer count.
 LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
 #: keys whose dict values are sub-configs even without a ``model_type`` of their own.
@@ -98,7 +103,9 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
             out[key] = SIZES[key]
         elif key in AT_MOST and _is_int(value):
             out[key] = min(value, AT_MOST[key])
-        elif key in PER_LAYER_LISTS and isinstance(value, (list, str)) and layers and len(value) == layers:
+        elif key in PER_LAYER_SIZES and isinstance(value, list) and layers and len(value) == layers:
+            out[key] = [PER_LAYER_SIZES[key]] * NUM_LAYERS
+        elif _per_layer_key(key) and isinstance(value, (list, str)) and layers and len(value) == layers:
             out[key] = per_layer(value)
         elif key in LAYER_INDEX_LISTS and isinstance(value, list):
             out[key] = [index for index in value if _is_int(index) and index < NUM_LAYERS]
@@ -117,6 +124,10 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _per_layer_key(key: str) -> bool:
+    return key in PER_LAYER_LISTS or key.endswith(PER_LAYER_SUFFIXES)
 
 
 def _layer_count(config: dict[str, Any]) -> int | None:

@@ -87,6 +87,9 @@ def _get(data: dict[str, Any], dotted: str) -> Any:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The root cause's first line (validators wrap the error that names the problem)."""
+    while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
+        exc = exc.__cause__ or exc.__context__
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 

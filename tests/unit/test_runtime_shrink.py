@@ -60,6 +60,13 @@ def test_per_layer_lists_keep_one_layer_of_each_kind():
     assert pattern["hybrid_override_pattern"] == "M*"
     indices = shrink.shrink_config({"num_hidden_layers": 6, "mlp_only_layers": [0, 3, 5]}, VOCAB, SPECIALS)
     assert indices["mlp_only_layers"] == [0]
+    # Laguna's shape: per-layer MLP kinds and head counts (its @strict validator checks both lengths)
+    laguna = shrink.shrink_config({"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],
+                                   "num_attention_heads_per_layer": [48, 64, 64, 64]}, VOCAB, SPECIALS)
+    assert laguna["mlp_layer_types"] == ["dense", "sparse"]
+    assert laguna["num_attention_heads_per_layer"] == [shrink.HEADS] * shrink.NUM_LAYERS
+    other_length = shrink.shrink_config({"num_hidden_layers": 4, "scores_per_layer": [1, 2]}, VOCAB, SPECIALS)
+    assert other_length["scores_per_layer"] == [1, 2]  # not one entry per layer: left alone
 
 
 def test_moe_and_latent_attention_shrink_together():
