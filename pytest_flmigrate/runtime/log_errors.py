@@ -1,7 +1,7 @@
 """What a vLLM server log says went wrong: its first error line and the frame in the plugin's code.
 
 vLLM prefixes the lines its engine process logs (``(EngineCore_DP0 pid=12) ERROR 12-02 10:00:00
-[core.py:708] ValueError: ...``); the prefixes are dropped before matching. The first exception
+[core.py:708] ValueError: ...``, the process name in colour); the prefixes are dropped before matching. The first exception
 line is the root cause (later ones say ``Engine core initialization failed. See root cause above``).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PROCESS_PREFIX = re.compile(r"^\(\w+(?: pid=\d+)?\)\s+")
 _LEVEL_PREFIX = re.compile(r"^(?:ERROR|WARNING|INFO|DEBUG|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s?")
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
@@ -17,7 +18,7 @@ _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
 
 
 def _bare(line: str) -> str:
-    return _LEVEL_PREFIX.sub("", _PROCESS_PREFIX.sub("", line)).rstrip()
+    return _LEVEL_PREFIX.sub("", _PROCESS_PREFIX.sub("", _ANSI.sub("", line))).rstrip()
 
 
 def first_error_line(text: str) -> str | None:

@@ -40,3 +40,14 @@ def test_an_error_outside_the_plugin_has_no_frame_and_a_clean_log_no_error():
     assert log_errors.summary("INFO started\nWARNING 12-02 10:00:00 [x.py:1] slow\n", PLUGIN) is None
     # "ERROR" log lines that are not exception lines do not count
     assert log_errors.first_error_line("(EngineCore_DP0 pid=1) ERROR 12-02 10:00:05 [core.py:708] EngineCore failed to start.") is None
+
+
+def test_coloured_process_prefixes_are_dropped():
+    # vLLM 0.13 colours the process name: what the pinned server log of a migrated mistral held
+    log = ('\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m   File "/work/plugin/vllm_fl/models/mistral.py", line 151, '
+           'in __init__\n\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m     super().__init__(\n'
+           "\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m TypeError: LlamaDecoderLayer.__init__() got an unexpected "
+           "keyword argument 'attn_layer_type'\n")
+    assert log_errors.summary(log, PLUGIN) == (
+        "TypeError: LlamaDecoderLayer.__init__() got an unexpected keyword argument 'attn_layer_type' "
+        "(at vllm_fl/models/mistral.py:151 in __init__: super().__init__()")
