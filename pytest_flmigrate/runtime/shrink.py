@@ -76,14 +76,15 @@ SUB_CONFIG_KEYS = ("text_config", "vision_config", "audio_config", "thinker_conf
 #: the keys of a rope dict whose sections must add up to half the tiny head size.
 ROPE_KEYS = ("rope_scaling", "rope_parameters")
 DTYPE_KEYS = ("torch_dtype", "dtype")
-#: special token fields mapped onto the tiny tokenizer's own specials.
+#: special token fields set to the tiny tokenizer's own specials.
 SPECIAL_TOKEN_IDS = {"pad_token_id": "pad", "bos_token_id": "bos", "eos_token_id": "eos"}
 
 
 def shrink_config(config: dict[str, Any], vocab_size: int, specials: dict[str, int]) -> dict[str, Any]:
     """The tiny variant of ``config`` (not modified): see the module docstring.
 
-    ``specials`` maps ``pad``/``bos``/``eos`` to the tiny tokenizer's ids; other ``*_token_id``
+    ``specials`` maps ``pad``/``bos``/``eos`` to the tiny tokenizer's ids (set wherever the
+    config has one); other ``*_token_id``
     / ``*_token_index`` fields beyond ``vocab_size`` take free ids from the top of the vocab.
     """
     top = iter(range(vocab_size - 1, max(specials.values()), -1))
@@ -114,7 +115,7 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
         elif key in DTYPE_KEYS and value is not None:
             out[key] = "float32"
         elif key in SPECIAL_TOKEN_IDS:
-            out[key] = _special(value, vocab_size, specials[SPECIAL_TOKEN_IDS[key]])
+            out[key] = _special(value, specials[SPECIAL_TOKEN_IDS[key]])
         elif key.endswith(("_token_id", "_token_index")) and _is_int(value) and value >= vocab_size:
             out[key] = next(top)
         else:
@@ -162,13 +163,12 @@ def rescale(sections: list[int], total: int) -> list[int]:
     return scaled
 
 
-def _special(value: Any, vocab_size: int, tiny_id: int) -> Any:
-    """A special token id (or list of them) outside the vocab becomes the tokenizer's own."""
+def _special(value: Any, tiny_id: int) -> Any:
+    """A pad/bos/eos id (or list of them) becomes the tiny tokenizer's own: the original ids name
+    tokens of another vocabulary. None (no such token) stays None."""
     if isinstance(value, list):
-        return [v if _is_int(v) and v < vocab_size else tiny_id for v in value]
-    if _is_int(value) and value >= vocab_size:
-        return tiny_id
-    return value
+        return [tiny_id] if value else value
+    return None if value is None else tiny_id
 
 
 def changed_fields(original: dict[str, Any], shrunk: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

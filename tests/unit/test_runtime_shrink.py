@@ -47,6 +47,9 @@ def test_dense_sizes_follow_the_table():
     assert tiny["head_dim"] is None  # None stays None: the model derives it (128 / 4 = 32)
     assert tiny["max_position_embeddings"] == 2048 and tiny["dtype"] == "float32"
     assert (tiny["bos_token_id"], tiny["eos_token_id"], tiny["pad_token_id"]) == (0, 2, None)
+    # in-vocab ids of another vocabulary (Mistral's bos 1, eos 2) take the tiny tokenizer's too
+    mistral = shrink.shrink_config({**DENSE, "bos_token_id": 1, "eos_token_id": 0, "pad_token_id": 11}, VOCAB, SPECIALS)
+    assert (mistral["bos_token_id"], mistral["eos_token_id"], mistral["pad_token_id"]) == (0, 2, 0)
     assert tiny["rms_norm_eps"] == DENSE["rms_norm_eps"] and tiny["rope_theta"] == DENSE["rope_theta"]
     assert DENSE["hidden_size"] == 4096  # the input is not modified
 
@@ -87,7 +90,7 @@ def test_sub_configs_token_ids_and_rope_sections():
     assert (text["hidden_size"], text["num_hidden_layers"], text["vocab_size"]) == (128, 2, 2048)
     assert (vision["depth"], vision["hidden_size"], vision["num_heads"], vision["out_hidden_size"]) == (2, 128, 4, 128)
     assert vision["patch_size"] == 14
-    assert text["eos_token_id"] == [2, 2]
+    assert text["eos_token_id"] == [2]
     # image/video ids move to free ids at the top of the vocab, distinct, above the specials
     assert {tiny["image_token_id"], tiny["video_token_id"]} == {2047, 2046}
     assert sum(text["rope_scaling"]["mrope_section"]) == shrink.HEAD_DIM // 2
