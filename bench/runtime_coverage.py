@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 STEPS = "not baseline and not regression and not functional and not benchmark"
 TEXT_PROMPTS = 5
 MODEL_TIMEOUT = 3600
+LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
 COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "tokens_match", "synthesized_weights")
 
 
@@ -156,7 +158,7 @@ def record_of(workspace: Workspace, model: str, summary: dict | None, output: st
 def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
     done = [records[name] for name in models if name in records]
     counts = {key: sum(1 for record in done if record.get(key)) for key in COUNTS}
-    groups = Counter(f"step {record['stage']}: {record['error']}" for record in done if record.get("stage"))
+    groups = Counter(f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage"))
     return {
         "upstream": args.upstream, "pinned": args.pinned, "models": len(done), **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
