@@ -56,15 +56,6 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 _STATE: dict = {}  # what forked workers share with the parent (trees, indexes, fixer)
 
 
-def new_model_files(upstream_dir: Path, pinned_dir: Path) -> list[str]:
-    """Top-level upstream model files the pin lacks, by stem."""
-    pinned = {p.name for p in (pinned_dir / discover.MODELS_DIR).glob("*.py")}
-    return sorted(
-        p.stem for p in (upstream_dir / discover.MODELS_DIR).glob("*.py")
-        if p.name not in pinned and p.name != "__init__.py"
-    )
-
-
 def setup(upstream: str, pinned: str, plugin: Path) -> None:
     settings = resolve({"upstream": upstream, "pinned": pinned, "plugin_dir": str(plugin)}, Path.cwd())
     workspace = Workspace(settings)
@@ -316,7 +307,7 @@ def main() -> int:
     _STATE["review"] = args.review
     _STATE["import_smoke"] = args.import_smoke is not None
     workspace = _STATE["workspace"]
-    files = new_model_files(workspace.upstream().package_dir, _STATE["pinned"].vllm.package_dir)
+    files = discover.new_model_files(workspace.upstream().package_dir, _STATE["pinned"].vllm.package_dir)
     if args.limit:
         files = files[: args.limit]
     loaded = time.perf_counter()

@@ -51,9 +51,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    pinned = envs.env_python(envs.PINNED_ENV)
+    pinned = envs.env_python(envs.pinned_env())
     if pinned is None:
-        sys.exit(envs.missing_env_reason(envs.PINNED_ENV))
+        sys.exit(envs.missing_env_reason(envs.pinned_env()))
     work = Path(tempfile.mkdtemp(prefix="flm-bench-keep-"))
     try:
         tree = work / "plugin"

@@ -80,6 +80,15 @@ def unit_candidates(vllm_dir: Path) -> list[str]:
     return sorted(names)
 
 
+def new_model_files(upstream_dir: Path, pinned_dir: Path) -> list[str]:
+    """Top-level upstream model files the pin lacks, by stem (the batches of the benchmarks)."""
+    pinned = {p.name for p in (pinned_dir / MODELS_DIR).glob("*.py")}
+    return sorted(
+        p.stem for p in (upstream_dir / MODELS_DIR).glob("*.py")
+        if p.name not in pinned and p.name != "__init__.py"
+    )
+
+
 def find_unit(
     upstream: SourceTree,
     upstream_index: TreeIndex,

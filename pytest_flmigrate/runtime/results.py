@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def summary_fields(run: ModelRun, earlier: dict) -> dict:
-    """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``runtime_env`` and ``notes``
+    """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``tiny``, ``runtime_env`` and ``notes``
     of summary.json. What this session did not compute keeps the value of ``earlier`` (the previous
     summary), marked ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not
     erase step 9's figures."""
@@ -32,14 +32,14 @@ def summary_fields(run: ModelRun, earlier: dict) -> dict:
 
 #: The steps whose runs fill each part (a part a step did not run this session is carried over).
 TEST_STEPS = {"baseline": 1, "regression": 7, "functional": 8}
-FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server": {10}}
+FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server": {10}, "tiny": {9, 10, 11}}
 
 
 def _this_session(run: ModelRun) -> dict:
     runtime = run.__dict__.get("runtime")  # only when a runtime step ran
     if runtime is None:
         return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
-                "runtime_env": None, "notes": []}
+                "tiny": None, "runtime_env": None, "notes": []}
     baseline = computed(runtime, "baseline")
     regression = computed(runtime, "regression")
     functional = computed(runtime, "functional")
@@ -58,6 +58,7 @@ def _this_session(run: ModelRun) -> dict:
     served = computed(runtime, "server")
     chat = computed(runtime, "chat")
     probe = computed(runtime, "probe")
+    tiny = computed(runtime, "tiny")
     server_data = None
     if served is not None:
         server_data = {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": chat}
@@ -73,6 +74,7 @@ def _this_session(run: ModelRun) -> dict:
         "gpu": found_gpu.as_dict() if found_gpu else None,
         "benchmark": benchmark.as_dict() if benchmark else None,
         "server": server_data,
+        "tiny": tiny.as_dict() if tiny else None,
         "runtime_env": probe.as_dict() if probe else None,
         "notes": list(runtime.notes),
     }

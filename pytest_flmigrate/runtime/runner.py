@@ -7,6 +7,7 @@ needs a missing piece fails with one line. Logs and JUnit files go to ``reports/
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 from pytest_flmigrate import register
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.run import computed, memoized
-from pytest_flmigrate.runtime import bench, gpu, plugin_tests, probe, procs, server, smoke
+from pytest_flmigrate.runtime import bench, gpu, log_errors, plugin_tests, probe, procs, server, smoke, tiny_model
 
 if TYPE_CHECKING:
+    from pytest_flmigrate.e2e.gt import GroundTruth
     from pytest_flmigrate.run import ModelRun
 
 UNIT_TESTS = "tests/unit_tests"
@@ -137,7 +139,42 @@ class RuntimeRun:
 
     # --- steps 9, 10 ----------------------------------------------------------------------------
 
+    # --- --tiny: the synthesized model and the control ------------------------------------------
+
+    @memoized
+    def tiny(self) -> tiny_model.TinyModel:
+        """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
+        model = tiny_model.for_unit(
+            tiny_model.upstream_python(self.settings.gt_python), self.run.unit(),
+            self.run.workspace.upstream().version, log=self.logs / "tiny-synthesize.log",
+        )
+        self.tell(f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})")
+        return model
+
+    def control(self, scratch: Path) -> GroundTruth:
+        """--tiny: the upstream env serving the tiny model, not yet started. It serves before the
+        pinned env (steps 9-11 wait for it) and is step 11's ground truth."""
+        from pytest_flmigrate.e2e.gt import GroundTruth
+
+        tiny = self.tiny()
+        settings = dataclasses.replace(
+            self.settings, gt_python=tiny_model.upstream_python(self.settings.gt_python), gt_model=str(tiny.path),
+            serve_args=self.settings.serve_args + tiny.serve_args,
+        )
+        return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
+
+    def control_unavailable(self, error: FlmigrateError) -> str:
+        """The skip reason when the upstream env itself cannot serve the tiny model (a platform fact)."""
+        try:
+            log = (self.logs / "gt-server.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            log = ""
+        cause = log_errors.first_error_line(log) or error.message
+        return f"upstream vLLM {self.run.workspace.upstream().version} cannot run {self.tiny().arch} on CPU: {cause}"
+
     def served_model(self, step: int) -> str:
+        if self.settings.tiny:
+            return str(self.tiny().path)
         model = self.settings.served_model
         if not model:
             raise FlmigrateError(
@@ -194,7 +231,8 @@ class RuntimeRun:
     def server_spec(self) -> server.ServerSpec:
         return server.ServerSpec(
             python=self.python, model=self.served_model(10), port=self.run.port, tp=self.settings.tp,
-            extra=self.settings.serve_args, plugin_dir=self.plugin_dir,
+            extra=self.settings.serve_args + (self.tiny().serve_args if self.settings.tiny else ()),
+            plugin_dir=self.plugin_dir,
         )
 
     @memoized

@@ -31,7 +31,7 @@ import requests
 
 from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs, procs
+from pytest_flmigrate.runtime import envs, log_errors, procs
 
 CLI_MODULE = "vllm.entrypoints.cli.main"
 HOST = "127.0.0.1"
@@ -318,8 +318,10 @@ class ServerPool:
         try:
             while not healthy(spec.url):
                 if proc.poll() is not None:
+                    cause = log_errors.summary(log.read_text(encoding="utf-8", errors="replace"), spec.plugin_dir)
                     raise FlmigrateError(
-                        f"vllm serve exited with code {proc.returncode} before /health answered (log: {log})",
+                        f"vllm serve exited with code {proc.returncode} before /health answered (log: {log})"
+                        + (f": {cause}" if cause else ""),
                         procs.tail(log),
                     )
                 if time.monotonic() - start > timeout:

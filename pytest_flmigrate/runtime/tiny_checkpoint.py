@@ -368,15 +368,23 @@ def _json_bytes(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+def tokenizer_files() -> dict[str, bytes]:
+    """The tokenizer's files and the generation config (its special ids), by name: shared by
+    this checkpoint and the synthesized tiny models (synthesize.py)."""
+    return {
+        "generation_config.json": _json_bytes(generation_config_dict()),
+        "special_tokens_map.json": _json_bytes(special_tokens_map_dict()),
+        "tokenizer.json": tokenizer_json().encode("utf-8") + b"\n",
+        "tokenizer_config.json": _json_bytes(tokenizer_config_dict()),
+    }
+
+
 def checkpoint_files(arch: str, model_type: str, seed: int) -> dict[str, bytes]:
     """Every file of the checkpoint, by name (the stamp excluded)."""
     return {
         "config.json": _json_bytes(config_dict(arch, model_type)),
-        "generation_config.json": _json_bytes(generation_config_dict()),
         "model.safetensors": safetensors_bytes(seed),
-        "special_tokens_map.json": _json_bytes(special_tokens_map_dict()),
-        "tokenizer.json": tokenizer_json().encode("utf-8") + b"\n",
-        "tokenizer_config.json": _json_bytes(tokenizer_config_dict()),
+        **tokenizer_files(),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.plugin import terminal_say, workspace_of
 
 
@@ -60,6 +61,30 @@ def server_pool(request):
 
 
 @pytest.fixture(scope="session")
+def control(model_run, request, tmp_path_factory):
+    """--tiny: the upstream env serving the tiny model, started before the pinned env serves and
+    stopped at session end; step 11's ground truth. When upstream itself cannot serve it, every
+    step that needs it skips with the platform reason (not a migration failure)."""
+    runtime = model_run.runtime
+    runtime.say = terminal_say(request.config)
+    ground_truth = runtime.control(tmp_path_factory.mktemp("control-scratch"))
+    request.addfinalizer(ground_truth.close)
+    try:
+        return ground_truth.start()
+    except FlmigrateError as exc:
+        pytest.skip(runtime.control_unavailable(exc))
+
+
+@pytest.fixture(autouse=True)
+def control_first(request):
+    """--tiny: steps 9-11 run only once the control serves (step 9 asks here; steps 10 and 11
+    through ``local_server_url`` and ``gt_server``)."""
+    marker = request.node.get_closest_marker("step")
+    if marker and marker.args[0] == 9 and workspace_of(request.config).settings.tiny:
+        request.getfixturevalue("control")
+
+
+@pytest.fixture(scope="session")
 def local_server_url(model_run, server_pool, request) -> str:
     """The plugin's own server (step 10) that step 11 compares: its base URL.
 
@@ -68,6 +93,8 @@ def local_server_url(model_run, server_pool, request) -> str:
     A server that cannot start raises with its log's tail. Step 11 asks for it only when a
     local request is due (never in --e2e-phase compare or gt).
     """
+    if model_run.settings.tiny:
+        request.getfixturevalue("control")
     model_run.runtime.say = terminal_say(request.config)
     return model_run.runtime.server().url
 
@@ -78,6 +105,8 @@ def gt_server(model_run, request, tmp_path_factory):
     and stopped at session end if this run started it."""
     from pytest_flmigrate.e2e.gt import GroundTruth
 
+    if model_run.settings.tiny:
+        return request.getfixturevalue("control")
     ground_truth = GroundTruth(model_run.settings, log_dir=model_run.report_dir / "logs",
                                scratch=tmp_path_factory.mktemp("gt-scratch"))
     request.addfinalizer(ground_truth.close)

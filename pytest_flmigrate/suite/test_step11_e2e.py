@@ -47,7 +47,11 @@ def test_e2e(model_run, prompt, e2e_runner, request):
         reason = f"{model_run.name} is a text-only model: multimodal prompt {prompt.id} skipped"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
-    if e2e_runner.needs("gt", prompt) and not (settings.gt_url or settings.gt_python or settings.gt_ssh):
+    if settings.tiny and model_run.runtime.tiny().comparison_skip:
+        reason = f"{prompt.id}: {model_run.runtime.tiny().comparison_skip}"
+        e2e_runner.skip(prompt, reason)
+        pytest.skip(reason)
+    if e2e_runner.needs("gt", prompt) and not (settings.tiny or settings.gt_url or settings.gt_python or settings.gt_ssh):
         reason = f"{prompt.id}: {NO_SOURCE}"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)

@@ -19,7 +19,7 @@ from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.resolve import Resolver
-from pytest_flmigrate.runtime.envs import PINNED_ENV, env_python, missing_env_reason, vllm_env
+from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
 
 pytestmark = pytest.mark.integration
 
@@ -139,9 +139,9 @@ def test_after_every_automatic_fix_only_manual_findings_remain(flmigrate, plugin
 
 def test_compat_modules_of_a_batch_import_in_the_pinned_env(flmigrate, plugin_tree, tmp_path):
     """The compat modules step 4 writes for three models import in the real pinned vLLM."""
-    python = env_python(PINNED_ENV)
+    python = env_python(pinned_env())
     if python is None:
-        pytest.skip(missing_env_reason(PINNED_ENV))
+        pytest.skip(missing_env_reason(pinned_env()))
     flmigrate("--model", "qwen3_5", "--model", "kimi_k25", "--model", "step3p5", "-m", "not runtime",
               "-k", "step02 or step04")
     modules = sorted(

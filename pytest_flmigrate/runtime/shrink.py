@@ -1,0 +1,184 @@
+"""The rules that shrink a model config to a tiny one, kept as data (stdlib only).
+
+``shrink_config`` takes the ``to_dict()`` of a config class's defaults and returns the tiny
+variant: every size field named in ``SIZES`` takes its tiny value (``min`` with the original for
+the fields in ``AT_MOST``), per-layer lists follow the new layer count, token ids stay inside the
+tiny vocab, rope sections follow the new head size, and nested sub-configs (text / vision / audio,
+anything holding a ``model_type``) are shrunk alike. It runs in the upstream env too
+(runtime/synthesize.py imports it as a sibling script), so it imports nothing but the stdlib.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NUM_LAYERS = 2
+HIDDEN = 128
+HEADS = 4
+KV_HEADS = 2
+HEAD_DIM = 32
+INTERMEDIATE = 256
+MOE_INTERMEDIATE = 64
+EXPERTS = 4
+EXPERTS_PER_TOKEN = 2
+LORA_RANK = 32
+ROPE_HEAD_DIM = 16
+MAX_POSITIONS = 2048
+
+#: field -> tiny value, applied wherever the field holds a number (None and absent stay so).
+SIZES: dict[str, int] = {
+    # depth
+    "num_hidden_layers": NUM_LAYERS, "num_layers": NUM_LAYERS, "n_layers": NUM_LAYERS, "n_layer": NUM_LAYERS,
+    "depth": NUM_LAYERS, "encoder_layers": NUM_LAYERS, "decoder_layers": NUM_LAYERS,
+    # width
+    "hidden_size": HIDDEN, "d_model": HIDDEN, "n_embd": HIDDEN, "embed_dim": HIDDEN,
+    "out_hidden_size": HIDDEN, "projection_dim": HIDDEN,
+    # attention
+    "num_attention_heads": HEADS, "n_head": HEADS, "n_heads": HEADS, "num_heads": HEADS,
+    "encoder_attention_heads": HEADS, "decoder_attention_heads": HEADS,
+    "num_key_value_heads": KV_HEADS, "n_kv_heads": KV_HEADS, "num_kv_heads": KV_HEADS,
+    "head_dim": HEAD_DIM, "attention_head_dim": HEAD_DIM,
+    # feed-forward
+    "intermediate_size": INTERMEDIATE, "ffn_dim": INTERMEDIATE, "n_inner": INTERMEDIATE,
+    "encoder_ffn_dim": INTERMEDIATE, "decoder_ffn_dim": INTERMEDIATE,
+    # mixture of experts
+    "moe_intermediate_size": MOE_INTERMEDIATE, "expert_intermediate_size": MOE_INTERMEDIATE,
+    "shared_expert_intermediate_size": MOE_INTERMEDIATE, "moe_shared_expert_intermediate_size": MOE_INTERMEDIATE,
+    "num_experts": EXPERTS, "n_routed_experts": EXPERTS, "num_local_experts": EXPERTS,
+    "moe_num_experts": EXPERTS,
+    "num_experts_per_tok": EXPERTS_PER_TOKEN, "num_experts_per_token": EXPERTS_PER_TOKEN,
+    "moe_topk": EXPERTS_PER_TOKEN, "moe_k": EXPERTS_PER_TOKEN,
+    "n_group": 1, "topk_group": 1,
+    # multi-head latent attention: LoRA ranks and rope dims to match the head size
+    "q_lora_rank": LORA_RANK * 2, "kv_lora_rank": LORA_RANK,
+    "qk_rope_head_dim": ROPE_HEAD_DIM, "qk_nope_head_dim": HEAD_DIM - ROPE_HEAD_DIM, "v_head_dim": HEAD_DIM,
+}
+
+#: fields that only ever shrink (``min(original, value)``): counts that may be 0 on purpose.
+AT_MOST: dict[str, int] = {
+    "n_shared_experts": 1, "num_shared_experts": 1, "shared_expert_count": 1,
+    "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
+    "max_position_embeddings": MAX_POSITIONS,
+}
+
+#: per-layer lists (one entry per decoder layer) cut to the tiny layer count; so is any list
+#: of that length whose key ends with one of ``PER_LAYER_SUFFIXES``.
+PER_LAYER_LISTS = ("layer_types", "block_types", "hybrid_override_pattern")
+PER_LAYER_SUFFIXES = ("_layer_types", "_per_layer")
+#: per-layer lists of sizes: every tiny layer takes the tiny size.
+PER_LAYER_SIZES = {"num_attention_heads_per_layer": HEADS, "num_key_value_heads_per_layer": KV_HEADS,
+                   "intermediate_size_per_layer": INTERMEDIATE, "head_dim_per_layer": HEAD_DIM}
+#: lists of layer indices kept when inside the tiny layer count.
+LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
+#: keys whose dict values are sub-configs even without a ``model_type`` of their own.
+SUB_CONFIG_KEYS = ("text_config", "vision_config", "audio_config", "thinker_config", "talker_config",
+                   "encoder_config", "decoder_config", "speech_config", "projector_config")
+#: the keys of a rope dict whose sections must add up to half the tiny head size.
+ROPE_KEYS = ("rope_scaling", "rope_parameters")
+DTYPE_KEYS = ("torch_dtype", "dtype")
+#: special token fields set to the tiny tokenizer's own specials.
+SPECIAL_TOKEN_IDS = {"pad_token_id": "pad", "bos_token_id": "bos", "eos_token_id": "eos"}
+
+
+def shrink_config(config: dict[str, Any], vocab_size: int, specials: dict[str, int]) -> dict[str, Any]:
+    """The tiny variant of ``config`` (not modified): see the module docstring.
+
+    ``specials`` maps ``pad``/``bos``/``eos`` to the tiny tokenizer's ids (set wherever the
+    config has one); other ``*_token_id``
+    / ``*_token_index`` fields beyond ``vocab_size`` take free ids from the top of the vocab.
+    """
+    top = iter(range(vocab_size - 1, max(specials.values()), -1))
+    return _shrink(config, vocab_size, specials, top)
+
+
+def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], top) -> dict[str, Any]:
+    layers = _layer_count(config)
+    out: dict[str, Any] = {}
+    for key in sorted(config):
+        value = config[key]
+        if isinstance(value, dict) and (key in SUB_CONFIG_KEYS or "model_type" in value):
+            out[key] = _shrink(value, vocab_size, specials, top)
+        elif key == "vocab_size" and _is_int(value):
+            out[key] = vocab_size
+        elif key in SIZES and _is_int(value):
+            out[key] = SIZES[key]
+        elif key in AT_MOST and _is_int(value):
+            out[key] = min(value, AT_MOST[key])
+        elif key in PER_LAYER_SIZES and isinstance(value, list) and layers and len(value) == layers:
+            out[key] = [PER_LAYER_SIZES[key]] * NUM_LAYERS
+        elif _per_layer_key(key) and isinstance(value, (list, str)) and layers and len(value) == layers:
+            out[key] = per_layer(value)
+        elif key in LAYER_INDEX_LISTS and isinstance(value, list):
+            out[key] = [index for index in value if _is_int(index) and index < NUM_LAYERS]
+        elif key in ROPE_KEYS and isinstance(value, dict):
+            out[key] = rope(value)
+        elif key in DTYPE_KEYS and value is not None:
+            out[key] = "float32"
+        elif key in SPECIAL_TOKEN_IDS:
+            out[key] = _special(value, specials[SPECIAL_TOKEN_IDS[key]])
+        elif key.endswith(("_token_id", "_token_index")) and _is_int(value) and value >= vocab_size:
+            out[key] = next(top)
+        else:
+            out[key] = value
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _per_layer_key(key: str) -> bool:
+    return key in PER_LAYER_LISTS or key.endswith(PER_LAYER_SUFFIXES)
+
+
+def _layer_count(config: dict[str, Any]) -> int | None:
+    for key in ("num_hidden_layers", "num_layers", "n_layers", "n_layer"):
+        if _is_int(config.get(key)):
+            return config[key]
+    return None
+
+
+def per_layer(values: list | str) -> list | str:
+    """``NUM_LAYERS`` entries covering the distinct kinds of the original, in order of appearance
+    (a pattern of five sliding layers then one full keeps one of each)."""
+    kinds = list(dict.fromkeys(values))[:NUM_LAYERS]
+    kinds += [kinds[-1]] * (NUM_LAYERS - len(kinds))
+    return "".join(kinds) if isinstance(values, str) else kinds
+
+
+def rope(parameters: dict[str, Any]) -> dict[str, Any]:
+    """M-RoPE sections rescaled to add up to ``HEAD_DIM // 2`` (the rotary half of a tiny head)."""
+    out = dict(parameters)
+    sections = parameters.get("mrope_section")
+    if isinstance(sections, list) and sections and all(_is_int(s) and s > 0 for s in sections):
+        out["mrope_section"] = rescale(sections, HEAD_DIM // 2)
+    return out
+
+
+def rescale(sections: list[int], total: int) -> list[int]:
+    """Positive integers proportional to ``sections`` adding up to ``total`` (remainder to the first)."""
+    whole = sum(sections)
+    scaled = [max(1, s * total // whole) for s in sections]
+    scaled[0] += total - sum(scaled)
+    return scaled
+
+
+def _special(value: Any, tiny_id: int) -> Any:
+    """A pad/bos/eos id (or list of them) becomes the tiny tokenizer's own: the original ids name
+    tokens of another vocabulary. None (no such token) stays None."""
+    if isinstance(value, list):
+        return [tiny_id] if value else value
+    return None if value is None else tiny_id
+
+
+def changed_fields(original: dict[str, Any], shrunk: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted field, tiny value)`` for every field the shrink changed, nested ones included,
+    in a stable order: what synthesize.py applies one by one to name a field the config rejects."""
+    found: list[tuple[str, Any]] = []
+    for key in sorted(shrunk):
+        before, after = original.get(key), shrunk[key]
+        if isinstance(before, dict) and isinstance(after, dict):
+            found += changed_fields(before, after, f"{prefix}{key}.")
+        elif before != after:
+            found.append((f"{prefix}{key}", after))
+    return found

@@ -1,0 +1,96 @@
+"""--tiny on real vLLM: a new upstream model migrated and compared on a model synthesized for it.
+
+``mistral`` (its unit carries ``Ministral3ForCausalLM``, a dense architecture transformers 5
+has) is migrated from upstream vLLM into a copy of the example plugin and run through steps 4-11
+with ``--tiny``: the tiny model is synthesized in the upstream env (real checkpoint names through
+the migrated ``load_weights``), the upstream env serves it first (the control, step 11's ground
+truth), then the pinned env with the plugin. Then: the same tree with its weight mapping broken on
+purpose fails step 11 early; the synthesis is byte-identical in a fresh cache; and a model whose
+control cannot run on CPU skips steps 9-11 with the platform reason. Skips, naming the command,
+when the CPU envs are missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.runtime import tiny_model
+from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
+
+pytestmark = pytest.mark.runtime
+DENSE = "mistral"
+TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
+#: steps 2-6 and 9-11: the plugin's own tests (1, 7, 8) say nothing about --tiny
+STEPS = "not baseline and not regression and not functional"
+
+
+def text_entries(summary: dict) -> dict[str, dict]:
+    return {prompt: entry for prompt, entry in summary["e2e"]["prompts"].items() if entry["kind"] == "text"}
+
+
+@pytest.fixture(scope="module")
+def dense(pinned_python, upstream_python, tmp_path_factory):
+    """One --tiny run of steps 2-6 and 9-11 for the dense model, on a fresh tree."""
+    tree, python = plugin_tree(tmp_path_factory.mktemp("tiny-dense"), pinned_python)
+    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS, model=DENSE,
+                    port=free_port())
+    return tree, python, run
+
+
+def test_a_new_dense_model_passes_steps_4_to_11_with_tiny(dense):
+    _, _, run = dense
+    assert run.outcomes("4", "5", "6", "9", "10", "11") == dict.fromkeys(("4", "5", "6", "9", "10", "11"), "passed"), \
+        run.output[-6000:]
+    tiny = run.summary["tiny"]
+    assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
+    assert 0 < tiny["parameters"] < 10_000_000
+    entries = text_entries(run.summary)
+    assert sorted(entries) == TEXT_PROMPTS
+    assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
+    assert run.summary["e2e"]["gt"]["model"] == tiny["path"]
+    assert "Ministral3ForCausalLM" in run.summary["server"]["evidence"]["resolved"]
+    print(f"--tiny {DENSE}, steps 2-6 and 9-11: {run.seconds:.0f} s")
+
+
+def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
+    _, _, run = dense
+    cached = Path(run.summary["tiny"]["path"])
+    fresh = tiny_model.synthesize(str(upstream_python), DENSE, run.summary["upstream"]["version"], "Ministral3ForCausalLM",
+                                  "transformers.models.mistral.configuration_mistral", "MistralConfig", cache=tmp_path)
+    names = sorted(path.name for path in cached.iterdir())
+    assert names == sorted(path.name for path in fresh.path.iterdir())
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(names)
+    for name in names:
+        assert (fresh.path / name).read_bytes() == (cached / name).read_bytes(), name
+
+
+# A weight-loading mapping broken on purpose: the checkpoint's embedding and LM head (same shape,
+# untied in the tiny model) swap places before the migrated load_weights maps them.
+LOAD_LOOP = "for name, loaded_weight in weights"
+SWAPPED_LOOP = ('for name, loaded_weight in ((SWAPPED.get(name, name), weight) for name, weight in weights)')
+SWAPPED = ('SWAPPED = {"model.embed_tokens.weight": "lm_head.weight", "lm_head.weight": "model.embed_tokens.weight"}\n')
+
+
+def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(dense, pinned_python, upstream_python,
+                                                                       tmp_path):
+    source, *_ = dense
+    tree, python = plugin_tree(tmp_path, pinned_python, source=source)  # with the saved GT results
+    model_file = tree / "vllm_fl" / "models" / f"{DENSE}.py"
+    text = model_file.read_text()
+    assert text.count(LOAD_LOOP) == 1
+    model_file.write_text(text.replace(LOAD_LOOP, SWAPPED_LOOP) + "\n\n" + SWAPPED)
+    junit = tmp_path / "junit.xml"
+    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", "e2e", model=DENSE,
+                    port=free_port(), junit=junit)
+
+    assert run.outcomes("11") == {"11": "failed"}, run.output[-4000:]
+    entries = text_entries(run.summary)
+    assert {prompt: (entry["verdict"], entry["divergence"]) for prompt, entry in entries.items()} == dict.fromkeys(
+        TEXT_PROMPTS, ("diverged", "early")), entries
+    assert {entry["gt"] for entry in entries.values()} == {"reused"}
+    first = junit_failure(junit, "test_e2e[t1-").strip().splitlines()[0]
+    assert first.endswith("(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)")
