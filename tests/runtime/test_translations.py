@@ -1,0 +1,52 @@
+"""API translations (P18-P20) and the stacked-weights port (P21) proven on tokens, with --tiny.
+
+Two upstream 0.32 models that the 0.13 pin cannot import without them, migrated into a copy of
+the example plugin and run through steps 4-11 with ``--tiny`` (a checkpoint synthesized in the
+upstream env, served there first as the control and step 11's ground truth):
+
+- ``cohere2_moe``, a new MoE model: its router ``GateLinear`` (P18) and ``FusedMoEFactory`` with
+  shared experts (P19, ``SharedFusedMoE`` whose pair the layer adds), and its
+  ``WeightsMapper(orig_to_new_stacked=...)`` loading (P21);
+- ``olmoe``, an override (the pin has ``OlmoeForCausalLM``): the same translations without
+  shared experts, and the port routing shard ids and per-expert tensors into the pin's layers.
+
+Each must match the control on 5/5 text prompts. Skips, naming the command, when the CPU envs
+are missing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_flmigrate.e2e.local_gt import free_port
+from tests.runtime.suite_run import flmigrate, plugin_tree
+
+pytestmark = pytest.mark.runtime
+TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
+#: steps 2-6 and 9-11: the plugin's own tests (1, 7, 8) say nothing about the translations
+STEPS = "not baseline and not regression and not functional"
+CASES = {
+    # model: (architecture, the catalog patches its migration must have applied)
+    "cohere2_moe": ("Cohere2MoeForCausalLM", {"P18", "P19", "P21"}),
+    "olmoe": ("OlmoeForCausalLM", {"P18", "P19", "P21"}),
+}
+
+
+@pytest.mark.parametrize("model", sorted(CASES))
+def test_a_translated_model_matches_the_upstream_control(model, pinned_python, upstream_python, tmp_path):
+    arch, patches = CASES[model]
+    tree, python = plugin_tree(tmp_path, pinned_python)
+    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS, model=model,
+                    port=free_port())
+
+    steps = ("4", "5", "6", "9", "10", "11")
+    assert run.outcomes(*steps) == dict.fromkeys(steps, "passed"), run.output[-6000:]
+    assert patches <= set(run.summary["patches"]), run.summary["patches"]
+    assert "vllm_fl/compat/stacked_weights.py" in {f["path"] for f in run.summary["files"]}
+    tiny = run.summary["tiny"]
+    assert (tiny["arch"], tiny["weights"]) == (arch, "synthesized")
+    assert f"vllm_fl.models.{model}:{arch}" in run.summary["import_smoke"]["architectures"][arch]["resolved"]
+    entries = {prompt: entry for prompt, entry in run.summary["e2e"]["prompts"].items() if entry["kind"] == "text"}
+    assert sorted(entries) == TEXT_PROMPTS
+    assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
+    print(f"--tiny {model} through P18/P19/P21, steps 2-6 and 9-11: {run.seconds:.0f} s")
