@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 
+from pytest_flmigrate.patches import p21_stacked_weights
 from pytest_flmigrate.resolve import Resolver, Symbol
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
@@ -14,6 +15,8 @@ from pytest_flmigrate.review.names import Callee, call_shape, callee_of
 from pytest_flmigrate.symbols import FunctionInfo
 
 CHECK = "call-signatures"
+STACKED_MAPPER = f"{p21_stacked_weights.UTILS}.{p21_stacked_weights.MAPPER.name}"
+"""The pin's ``WeightsMapper``: called with upstream's ``orig_to_new_stacked`` alone, P21 fixes it."""
 
 
 def upstream_signature(context: ReviewContext, callee: Callee) -> FunctionInfo | None:
@@ -65,7 +68,10 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
             message += f"; upstream {upstream.signature(bound=callee.bound)}"
         accepted = {p.name for p in callee.function.bound_params(callee.bound)}
         unknown = [k for k in keywords if k not in accepted]
-        fix = fix_for(context, "call-arguments", _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
+        if callee.qualname == STACKED_MAPPER and set(unknown) == {p21_stacked_weights.FIELD}:
+            fix = fix_for(context, "stacked-weights", _suggestion(callee, unknown))
+        else:
+            fix = fix_for(context, "call-arguments", _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
         findings.append(view.finding(CHECK, call, callee.label, message, fix))
     return findings
 

@@ -22,6 +22,7 @@ PATCH_NAMES: dict[str, str] = {
     "relocate": "relocate-imports",  # the pin defines the name under another module
     "backport": "backport-helpers",  # the name exists nowhere in the pin: copy it into vllm_fl/compat
     "call-arguments": "call-arguments",  # an argument table entry drops/renames the argument
+    "stacked-weights": "stacked-weights",  # P21: WeightsMapper(orig_to_new_stacked=...) and its loader, ported
 }
 
 

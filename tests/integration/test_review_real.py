@@ -53,7 +53,7 @@ EXPECTED = {
         ("known-missing-apis", "get_mamba_state_copy_func", "P3", "never calls"),
         ("known-missing-apis", "_mark_tower_model", "P4", "has no _mark_tower_model"),
         ("known-missing-apis", "_mark_language_model", "P4", "has no _mark_language_model"),
-        ("call-signatures", "WeightsMapper", None, "unexpected keyword argument 'orig_to_new_stacked'"),
+        ("call-signatures", "WeightsMapper", "P21", "unexpected keyword argument 'orig_to_new_stacked'"),
         ("transformers-names", "transformers.Qwen3_5Config", "P2", "the config bridge vllm_fl.configs.qwen3_5 defines it"),
         ("transformers-names", "transformers.configuration_utils.PreTrainedConfig", "P14", "it spells it PretrainedConfig"),
         ("config-bridge", "Qwen3_5Config", "P14", "not a PretrainedConfig subclass"),

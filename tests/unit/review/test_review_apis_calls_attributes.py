@@ -132,6 +132,20 @@ def test_call_signatures_against_pinned_callees(review_files):
     assert "missing required argument(s) 'handle_oov_mm_token'" in by_label["self._embed_text_input_ids"].message
 
 
+def test_a_stacked_weights_mapper_names_p21_and_only_alone(review_files):
+    source = textwrap.dedent(
+        """
+        from vllm.model_executor.models.utils import WeightsMapper
+
+        stacked = WeightsMapper(orig_to_new_stacked={".q_proj": (".qkv_proj", "q")})
+        both = WeightsMapper(orig_to_new_stacked={}, orig_to_new_regex={"a": "b"})
+        """
+    )
+    fixes = {f.line: f.fix for f in review_files({MODEL: source}, "call-signatures")}
+    assert fixes[3] == "P21"
+    assert fixes[4].startswith("manual: adapt the call")  # the port has no orig_to_new_regex
+
+
 def test_calls_that_fit_pass(review_files):
     source = textwrap.dedent(
         """
