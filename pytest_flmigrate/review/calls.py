@@ -15,7 +15,7 @@ from pytest_flmigrate.review.names import Callee, call_shape, callee_of
 from pytest_flmigrate.symbols import FunctionInfo
 
 CHECK = "call-signatures"
-STACKED_MAPPER = f"{p21_stacked_weights.UTILS}.{p21_stacked_weights.MAPPER.name}"
+STACKED_MAPPER = f"{p21_stacked_weights.UTILS}.{p21_stacked_weights.MAPPER.name}.__init__"
 """The pin's ``WeightsMapper``: called with upstream's ``orig_to_new_stacked`` alone, P21 fixes it."""
 
 
