@@ -1,27 +1,29 @@
 """pytest hooks of pytest-flmigrate: options, markers, collecting the suite, step blocking, summary.
 
 Without ``--model`` the plugin only registers its options and markers and stays out of the
-way. With it, the run collects the migration suite (``suite/``) instead of the given paths.
+way. With it, the run collects the migration suite (``suite/``) instead of the given paths;
+plain ``pytest`` (no test paths) in a checkout whose ``[tool.flmigrate]`` names a ``model``
+does the same.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.report import terminal_line, write_reports
+from pytest_flmigrate.report import ModelReport, read_reports, write_reports
 from pytest_flmigrate.run import Workspace
-from pytest_flmigrate.settings import OPTIONS, add_options, resolve
+from pytest_flmigrate.settings import OPTIONS, add_options, configured_models, resolve
 from pytest_flmigrate.steps import STEPS
 
 SUITE_DIR = Path(__file__).parent / "suite"
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()
+REPORTS = pytest.StashKey[list[ModelReport]]()
 MARKERS = (
     "step(n): the procedure step (procedure.md) this test verifies",
     "e2e: token comparison against a ground-truth server (step 11)",
@@ -42,7 +44,14 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("flm_stop_servers"):
             stop_kept_servers(config)
             pytest.exit("--stop-servers: done", returncode=0)
-        return
+        if config.args_source == pytest.Config.ArgsSource.ARGS:
+            return  # test paths given: run them, whatever [tool.flmigrate] holds
+        try:
+            config.option.flm_model = list(configured_models(plugin_dir_of(config)))
+        except FlmigrateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if not config.option.flm_model:
+            return
     given = {option.key: config.getoption(option.dest) for option in OPTIONS}
     try:
         settings = resolve(given, Path(config.invocation_params.dir))
@@ -75,8 +84,12 @@ def stop_kept_servers(config: pytest.Config) -> None:
     files name them)."""
     from pytest_flmigrate.runtime.server import stop_kept
 
-    plugin_dir = Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
-    stop_kept(terminal_say(config), plugin_dir)
+    stop_kept(terminal_say(config), plugin_dir_of(config))
+
+
+def plugin_dir_of(config: pytest.Config) -> Path:
+    """--plugin-dir as given (default: where pytest was started), before settings are resolved."""
+    return Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -170,21 +183,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workspace = workspace_of(session.config)
     if workspace is None:
         return
-    for run in workspace.runs.values():
-        if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
-            write_reports(run)
+    # only models whose tests ran here (an xdist worker collects them all)
+    session.config.stash[REPORTS] = [write_reports(run) for run in workspace.runs.values() if run.steps]
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """One line per model, read from the summaries the run (or its xdist workers) wrote."""
+    """One line per model, from this run's reports or the summaries its xdist workers wrote."""
     workspace = workspace_of(config)
     if workspace is None:
         return
-    summaries = [workspace.run_for(model).report_dir / "summary.json" for model in workspace.settings.model]
-    written = [path for path in summaries if path.exists()]
-    if not written:
+    reports = config.stash.get(REPORTS, None) or read_reports(
+        [workspace.run_for(model).report_dir for model in workspace.settings.model]
+    )
+    if not reports:
         return
     terminalreporter.section("flmigrate")
-    for path in written:
-        terminalreporter.write_line(terminal_line(json.loads(path.read_text(encoding="utf-8"))))
-        terminalreporter.write_line(f"  report: {path.with_name('report.md')}")
+    for report in reports:
+        for line in report.terminal_lines():
+            terminalreporter.write_line(line)

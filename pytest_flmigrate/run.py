@@ -138,9 +138,7 @@ class ModelRun:
 
     @property
     def report_dir(self) -> Path:
-        base = self.settings.reports_dir
-        base = base if base.is_absolute() else self.settings.plugin_dir / base
-        return base / self.name
+        return self.settings.reports_dir / self.name
 
     def hf_config(self) -> dict | None:
         return discover.load_hf_config(self.settings.served_model)

