@@ -24,6 +24,8 @@ SUITE_DIR = Path(__file__).parent / "suite"
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()
 REPORTS = pytest.StashKey[list[ModelReport]]()
+# id of a FlmigrateError -> the error (kept alive, so its id is never reused) and the test that showed it
+REPORTED = pytest.StashKey[dict[int, tuple[FlmigrateError, str]]]()
 MARKERS = (
     "step(n): the procedure step (procedure.md) this test verifies",
     "e2e: token comparison against a ground-truth server (step 11)",
@@ -149,7 +151,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if workspace is None or step is None or model is None:
         return report
     if call.excinfo is not None and isinstance(call.excinfo.value, FlmigrateError):
-        report.longrepr = str(call.excinfo.value)
+        # a step's tests share its memoized error: the first shows it, the others point there
+        error = call.excinfo.value
+        _, first = item.config.stash.setdefault(REPORTED, {}).setdefault(id(error), (error, item.nodeid))
+        report.longrepr = str(error) if first == item.nodeid else f"the error of {first}, above"
     run = workspace.run_for(model)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         outcome, reason = _outcome(item, report)
