@@ -226,6 +226,7 @@ def _validate(settings: Settings) -> None:
             f"--max-tokens {settings.max_tokens} is below --token-match-count "
             f"{settings.token_match_count}; generate at least as many tokens as are compared"
         )
+    _check_writable_folder("--plugin-dir", settings.plugin_dir)  # step 4's files, its lock, the manifest
     _check_writable_folder("--reports-dir", settings.reports_dir)
     if settings.patches is not None:
         parse_ids(settings.patches)

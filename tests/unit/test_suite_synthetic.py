@@ -155,7 +155,15 @@ def test_read_only_checkout_is_refused_before_any_step(flmigrate, plugin_tree, t
     immutable(plugin_tree)
     result = flmigrate(*run_args(trees, "--model", "tiny"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports: {plugin_tree} is not writable*"])
+    result.stderr.fnmatch_lines([f"ERROR: --plugin-dir {plugin_tree}: {plugin_tree} is not writable (a read-only checkout?)*"])
+
+
+def test_reports_dir_in_a_read_only_folder_is_refused_before_any_step(flmigrate, plugin_tree, trees, immutable):
+    (plugin_tree / "reports").mkdir()
+    immutable(plugin_tree / "reports")
+    result = flmigrate(*run_args(trees, "--model", "tiny"), "--reports-dir", str(plugin_tree / "reports/nested"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports/nested: {plugin_tree}/reports is not writable*"])
 
 
 def test_plugin_dir_without_vllm_fl(flmigrate, trees, tmp_path):
