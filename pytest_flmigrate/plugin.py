@@ -49,11 +49,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.args_source == pytest.Config.ArgsSource.ARGS:
             return  # test paths given: run them, whatever [tool.flmigrate] holds
         try:
-            config.option.flm_model = list(configured_models(plugin_dir_of(config)))
+            models = configured_models(plugin_dir_of(config))
         except FlmigrateError as exc:
             raise pytest.UsageError(str(exc)) from None
-        if not config.option.flm_model:
+        if not models:
             return
+        config.option.flm_model = list(models)  # as if given: xdist workers get it with the options
     given = {option.key: config.getoption(option.dest) for option in OPTIONS}
     try:
         settings = resolve(given, Path(config.invocation_params.dir))

@@ -205,7 +205,8 @@ def test_plain_pytest_migrates_the_pyproject_model_and_test_paths_run_as_given(p
     (plugin_tree / "tests/own").mkdir()
     (plugin_tree / "tests/own/test_own.py").write_text("def test_own():\n    assert True\n")
     monkeypatch.chdir(plugin_tree)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "not runtime")
+    # on two xdist workers: they get the model with the options, as if --model were given
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "not runtime", "-n", "2")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*tiny: 2 upstream passed*5 register passed*"])
     assert (plugin_tree / "vllm_fl/models/tiny.py").is_file()
