@@ -102,6 +102,7 @@ def markdown(data: dict) -> str:
             if f.get("adaptation"):
                 lines.append(f"  - hand edits kept in `{f['adaptation']}`")
                 lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
+            lines += [f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
             lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")

@@ -334,6 +334,7 @@ def test_force_backs_up_the_adaptation_patch_it_deletes(flmigrate, plugin_tree, 
         f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}",
         f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['adaptation_backup']}",
     ])
+    assert f"  - replaced by --force; backup: `{entry['adaptation_backup']}`" in (plugin_tree / "reports/tiny/report.md").read_text()
 
 
 def plugin_state(plugin_tree: Path) -> dict[str, bytes]:
