@@ -19,7 +19,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.patches import parse_ids
 from pytest_flmigrate.register import MODEL_NAME
 from pytest_flmigrate.upstream import DEFAULT_UPSTREAM
 
@@ -143,8 +142,8 @@ def read_pyproject(plugin_dir: Path) -> dict:
 
 
 def _check_toml_type(option: Option, value: object, path: Path) -> None:
-    """A flag takes a TOML boolean only (``force = "false"`` would read as true), a number a
-    TOML integer or a string of digits, never a boolean."""
+    """A flag takes a TOML boolean only (``force = "false"`` would read as true), a number
+    never a boolean, a list (``model``) a string or a list of strings."""
     if option.kind == "flag" and not isinstance(value, bool):
         raise FlmigrateError(
             f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected true or false "
@@ -152,6 +151,12 @@ def _check_toml_type(option: Option, value: object, path: Path) -> None:
         )
     if option.kind == "int" and isinstance(value, bool):
         raise FlmigrateError(f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected a whole number")
+    if option.kind == "list" and not (
+        isinstance(value, str) or isinstance(value, list) and all(isinstance(item, str) for item in value)
+    ):
+        raise FlmigrateError(
+            f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected a string or a list of strings"
+        )
 
 
 def configured_models(plugin_dir: Path) -> tuple[str, ...]:
@@ -229,6 +234,8 @@ def _validate(settings: Settings) -> None:
     _check_writable_folder("--plugin-dir", settings.plugin_dir)  # step 4's files, its lock, the manifest
     _check_writable_folder("--reports-dir", settings.reports_dir)
     if settings.patches is not None:
+        from pytest_flmigrate.patches import parse_ids  # the catalog, loaded only when --patches is given
+
         parse_ids(settings.patches)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")

@@ -189,6 +189,7 @@ def test_pyproject_settings_apply_and_command_line_wins(flmigrate, plugin_tree, 
     ('force = "false"', "force = 'false': expected true or false (a TOML boolean, without quotes)"),
     ("keep-servers = 0", "keep_servers = 0: expected true or false*"),
     ("tp = true", "tp = True: expected a whole number"),
+    ("model = 5", "model = 5: expected a string or a list of strings"),
 ])
 def test_pyproject_values_of_the_wrong_toml_type_are_refused(flmigrate, plugin_tree, trees, line, message):
     (plugin_tree / "pyproject.toml").write_text(f"[tool.flmigrate]\n{line}\n")
