@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.report import ModelReport, read_reports, write_reports
+from pytest_flmigrate.report import write_reports
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import OPTIONS, add_options, configured_models, resolve
 from pytest_flmigrate.steps import STEPS
@@ -23,7 +23,7 @@ from pytest_flmigrate.steps import STEPS
 SUITE_DIR = Path(__file__).parent / "suite"
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()
-REPORTS = pytest.StashKey[list[ModelReport]]()
+TERMINAL_LINES = pytest.StashKey[dict[str, list[str]]]()  # model -> its lines in the terminal summary
 # id of a FlmigrateError -> the error (kept alive, so its id is never reused) and the test that showed it
 REPORTED = pytest.StashKey[dict[int, tuple[FlmigrateError, str]]]()
 MARKERS = (
@@ -186,24 +186,33 @@ def _reason(text: str) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    workspace = workspace_of(session.config)
-    if workspace is None:
-        return
-    # only models whose tests ran here (an xdist worker collects them all)
-    session.config.stash[REPORTS] = [write_reports(run) for run in workspace.runs.values() if run.steps]
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """One line per model, from this run's reports or the summaries its xdist workers wrote."""
+    config = session.config
     workspace = workspace_of(config)
     if workspace is None:
         return
-    reports = config.stash.get(REPORTS, None) or read_reports(
-        [workspace.run_for(model).report_dir for model in workspace.settings.model]
-    )
-    if not reports:
+    lines = config.stash.setdefault(TERMINAL_LINES, {})
+    for run in workspace.runs.values():
+        if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
+            lines[run.name] = write_reports(run).terminal_lines()
+    if hasattr(config, "workeroutput"):  # an xdist worker: the controller prints them
+        config.workeroutput["flmigrate_terminal_lines"] = lines
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the xdist controller: the terminal lines of the models a worker ran."""
+    if workspace_of(node.config) is not None:
+        lines = getattr(node, "workeroutput", {}).get("flmigrate_terminal_lines", {})
+        node.config.stash.setdefault(TERMINAL_LINES, {}).update(lines)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Per model whose tests ran: its steps, where its report is (or why it is not) and its backups."""
+    workspace = workspace_of(config)
+    lines = config.stash.get(TERMINAL_LINES, {})
+    if workspace is None or not lines:
         return
     terminalreporter.section("flmigrate")
-    for report in reports:
-        for line in report.terminal_lines():
+    for model in workspace.settings.model:
+        for line in lines.get(model, ()):
             terminalreporter.write_line(line)

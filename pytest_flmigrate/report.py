@@ -161,10 +161,6 @@ def write_reports(run: ModelRun) -> ModelReport:
     return ModelReport(data, out)
 
 
-def read_reports(folders: list[Path]) -> list[ModelReport]:
-    """The reports other processes wrote (pytest-xdist workers), for the terminal summary."""
-    return [ModelReport(json.loads((folder / "summary.json").read_text(encoding="utf-8")), folder)
-            for folder in folders if (folder / "summary.json").exists()]
 def _earlier_summary(out: Path) -> dict:
     """The previous summary.json of this report folder; {} when there is none or it is unreadable."""
     try:

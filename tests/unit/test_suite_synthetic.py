@@ -386,11 +386,12 @@ def test_immutable_file_fails_step_4_once_naming_it(flmigrate, plugin_tree, tree
     assert plugin_state(plugin_tree) == before  # tiny.py, written before the failure, is put back
 
 
-def test_reports_that_cannot_be_written_late_still_print_the_steps(flmigrate, plugin_tree, trees, immutable):
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_reports_that_cannot_be_written_late_still_print_the_steps(flmigrate, plugin_tree, trees, immutable, workers):
     migrate_ok(flmigrate, trees)
     folder = plugin_tree / "reports/tiny"
     immutable(folder)
-    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    result = flmigrate(*run_args(trees, "--model", "tiny", *workers))  # xdist: a worker writes the report
     result.stdout.fnmatch_lines([
         "*tiny: 2 upstream passed | 3 patterns passed | 4 migrate passed | 5 register passed*",
         f"  report not written: cannot write {folder}/summary.json: Operation not permitted*",
