@@ -344,24 +344,31 @@ def plugin_state(plugin_tree: Path) -> dict[str, bytes]:
             if p.is_file() and "reports" not in p.parts and p.name != ".lock"}
 
 
-def test_write_error_in_step_4_keeps_nothing_and_forgets_nothing(flmigrate, plugin_tree, trees, monkeypatch):
+@pytest.mark.parametrize("fault", ["disk full", "ctrl-c"])
+def test_write_error_in_step_4_keeps_nothing_and_forgets_nothing(flmigrate, plugin_tree, trees, monkeypatch, fault):
     before = plugin_state(plugin_tree)
     real_write = manifest.atomic_write
 
-    def disk_full_at_the_sibling(path, text):
+    def fail_at_the_sibling(path, text):
         if path.name == "tiny_vision.py" and manifest.BASES.name not in path.parts:
+            if fault == "ctrl-c":
+                raise KeyboardInterrupt
             raise manifest.unwritable(path, OSError(errno.ENOSPC, "No space left on device"))
         real_write(path, text)
 
-    monkeypatch.setattr(manifest, "atomic_write", disk_full_at_the_sibling)
-    flmigrate(*run_args(trees, "--model", "tiny"))  # tiny.py is written first, then its sibling fails
-    step = summary(plugin_tree, "tiny")["steps"]["4"]
-    assert step["outcome"] == "failed"
-    assert step["reason"] == (f"cannot write {plugin_tree}/vllm_fl/models/tiny_vision.py: No space left on device; make it "
-                              "and its folder writable (lsattr shows an immutable file as 'i'; chattr -i clears it); "
-                              "nothing of this step was kept")
+    with monkeypatch.context() as patched:
+        patched.setattr(manifest, "atomic_write", fail_at_the_sibling)
+        if fault == "ctrl-c":  # pytester raises the run's KeyboardInterrupt again, here
+            with pytest.raises(KeyboardInterrupt):
+                flmigrate(*run_args(trees, "--model", "tiny"))
+        else:  # tiny.py is written first, then its sibling fails
+            flmigrate(*run_args(trees, "--model", "tiny"))
+            step = summary(plugin_tree, "tiny")["steps"]["4"]
+            assert step["outcome"] == "failed" and step["reason"] == (
+                f"cannot write {plugin_tree}/vllm_fl/models/tiny_vision.py: No space left on device; make it and "
+                "its folder writable (lsattr shows an immutable file as 'i'; chattr -i clears it); nothing of this "
+                "step was kept")
     assert plugin_state(plugin_tree) == before  # no file the manifest would not know
-    monkeypatch.undo()
     migrate_ok(flmigrate, trees)
     model = plugin_tree / "vllm_fl/models/tiny.py"
     model.write_text(model.read_text() + "# FL: a hand edit\n")
