@@ -102,8 +102,12 @@ class Manifest:
             not_restored = self._roll_back()
             self.entries = entries
             if isinstance(exc, FlmigrateError):
-                detail = "\n".join(filter(None, [exc.detail, *(f"not restored: {p}" for p in not_restored)]))
-                raise FlmigrateError(f"{exc.message}; nothing of this step was kept", detail) from None
+                if not not_restored:
+                    raise FlmigrateError(f"{exc.message}; nothing of this step was kept", exc.detail) from None
+                raise FlmigrateError(
+                    f"{exc.message}; {len(not_restored)} file(s) of this step could not be put back",
+                    "\n".join([*(f"not put back: {path}" for path in not_restored), exc.detail]),
+                ) from None
             raise
         finally:
             self._undo = None

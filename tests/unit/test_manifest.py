@@ -97,3 +97,19 @@ def test_a_failed_transaction_puts_every_file_back(tmp_path, failure):
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
     assert set(manifest.entries) == {"vllm_fl/models/a.py"}
 
+
+
+def test_a_file_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
+    manifest = Manifest(tmp_path)
+    manifest.write("a.py", "a, before\n")
+    with pytest.raises(FlmigrateError) as caught:
+        with manifest.transaction():
+            manifest.write("a.py", "a, new\n")
+            monkeypatch.setattr("pytest_flmigrate.manifest.atomic_write", refuse_every_write)
+            raise FlmigrateError("cannot write b.py: No space left on device")
+    assert caught.value.message == "cannot write b.py: No space left on device; 1 file(s) of this step could not be put back"
+    assert caught.value.detail == f"not put back: {tmp_path / 'a.py'}"
+
+
+def refuse_every_write(path, text):
+    raise FlmigrateError(f"cannot write {path}: Operation not permitted")
