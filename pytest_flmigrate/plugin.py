@@ -9,11 +9,15 @@ does the same.
 from __future__ import annotations
 
 import contextlib
+import gc
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.report import write_reports
 from pytest_flmigrate.run import Workspace
@@ -61,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except FlmigrateError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[WORKSPACE] = Workspace(settings)
+    progress.use(terminal_say(config), quiet=config.get_verbosity() < 0)
     config.args[:] = [str(SUITE_DIR)]
     if settings.stop_servers and not hasattr(config, "workerinput"):
         stop_kept_servers(config)
@@ -216,3 +221,23 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     for model in workspace.settings.model:
         for line in lines.get(model, ()):
             terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Before pytest's own cleanup, which runs the garbage collector over every live object
+    (its unraisableexception plugin): the session's objects (indexes, plans) are frozen out of
+    the collector's reach, and a Ctrl-C from here on ends the run with one line, not a
+    traceback (the session is over and its reports are written)."""
+    if workspace_of(config) is None:
+        return
+    gc.freeze()
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _interrupted_in_cleanup)
+        config.add_cleanup(lambda: signal.signal(signal.SIGINT, previous))
+
+
+def _interrupted_in_cleanup(signum: int, frame) -> None:
+    print("flmigrate: interrupted during pytest's cleanup; the session had ended and its reports are written",
+          file=sys.stderr, flush=True)
+    raise SystemExit(130)
