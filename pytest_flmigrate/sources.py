@@ -25,6 +25,7 @@ from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 
 PYPI_PREFIX = "pypi:"
@@ -151,6 +152,8 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
         "--disable-pip-version-check", "--quiet", "--dest", str(dest), requirement,
     ]
+    progress.report(f"downloading {requirement} from PyPI (once; cached under {cache_dir()})")
+    started = time.monotonic()
     result = _run_with_retries(command, spec)
     if result.returncode != 0:
         stderr = result.stderr.strip()
@@ -166,6 +169,8 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
         raise FlmigrateError(f"{option} {spec}: pip downloaded no wheel", result.stderr)
+    size = progress.megabytes(wheels[0].stat().st_size)
+    progress.report(f"downloaded {wheels[0].name} ({size}) in {time.monotonic() - started:.0f} s")
     return wheels[0]
 
 

