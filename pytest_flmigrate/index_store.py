@@ -94,15 +94,22 @@ class IndexStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._opened: tuple[int, sqlite3.Connection] | None = None
         try:
-            # immutable: the file is never written after its rename into place (no locking)
-            self._connection = sqlite3.connect(f"{path.as_uri()}?immutable=1", uri=True, check_same_thread=False)
-            self.meta = dict(self._connection.execute("SELECT key, value FROM meta"))
+            self.meta = dict(self._connection().execute("SELECT key, value FROM meta"))
             if self.meta.get("format") != str(STORE_FORMAT):
                 raise UnreadableStore(f"store format {self.meta.get('format')!r}, expected {STORE_FORMAT}")
-            self.paths: dict[str, str] = dict(self._connection.execute("SELECT name, path FROM modules"))
+            self.paths: dict[str, str] = dict(self._connection().execute("SELECT name, path FROM modules"))
         except sqlite3.Error as exc:
             raise UnreadableStore(str(exc)) from None
+
+    def _connection(self) -> sqlite3.Connection:
+        """This process's connection: a forked worker (bench/coverage.py's pool) opens its own,
+        as sqlite requires. ``immutable``: the file never changes after its rename into place."""
+        if self._opened is None or self._opened[0] != os.getpid():
+            uri = f"{self.path.as_uri()}?immutable=1"
+            self._opened = (os.getpid(), sqlite3.connect(uri, uri=True, check_same_thread=False))
+        return self._opened[1]
 
     def record(self, module: str) -> dict[str, Any]:
         row = self._query("SELECT record FROM modules WHERE name = ?", (module,))
@@ -127,7 +134,7 @@ class IndexStore:
 
     def _query(self, sql: str, parameters: tuple) -> list[tuple]:
         try:
-            return self._connection.execute(sql, parameters).fetchall()
+            return self._connection().execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
             raise UnreadableStore(f"{self.path}: {exc}") from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,17 @@ def test_progress_lines_are_quiet_when_asked_but_notices_are_not(lines, monkeypa
     progress.report("indexing")
     progress.notice("rebuilt")
     assert lines == ["rebuilt"]
+
+
+def test_a_forked_process_reads_through_its_own_connection(tree):
+    index = symbols.build_index(tree)
+    parent = index.store._connection()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        ok = index.store._connection() is not parent and index.definitions("LazyThing") == [("pkg.lazy_mod", "class", False)]
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 1) == b"1"
+    assert index.store._connection() is parent
