@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except FlmigrateError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[WORKSPACE] = Workspace(settings)
-    progress.use(terminal_say(config), quiet=config.get_verbosity() < 0)
+    config.add_cleanup(progress.use(terminal_say(config), quiet=config.get_verbosity() < 0))
     config.args[:] = [str(SUITE_DIR)]
     if settings.stop_servers and not hasattr(config, "workerinput"):
         stop_kept_servers(config)

@@ -21,10 +21,18 @@ _sink: Sink = _stderr
 _quiet = False
 
 
-def use(sink: Sink, *, quiet: bool = False) -> None:
-    """Send lines to ``sink``; ``quiet`` drops progress lines (notices still show)."""
+def use(sink: Sink, *, quiet: bool = False) -> Callable[[], None]:
+    """Send lines to ``sink``; ``quiet`` drops progress lines (notices still show). Returns the
+    function that restores the previous destination (a pytest session's end)."""
     global _sink, _quiet
+    previous = (_sink, _quiet)
     _sink, _quiet = sink, quiet
+
+    def restore() -> None:
+        global _sink, _quiet
+        _sink, _quiet = previous
+
+    return restore
 
 
 def report(message: str) -> None:

@@ -116,11 +116,14 @@ def test_indexing_over_several_cores_stores_what_one_core_does(tree, tmp_path, l
     assert not any("\r" in line for line in lines)
 
 
-def test_progress_lines_are_quiet_when_asked_but_notices_are_not(lines, monkeypatch):
-    monkeypatch.setattr(progress, "_quiet", True)
+def test_progress_lines_are_quiet_when_asked_but_notices_are_not(lines):
+    quiet: list[str] = []
+    restore = progress.use(quiet.append, quiet=True)
     progress.report("indexing")
     progress.notice("rebuilt")
-    assert lines == ["rebuilt"]
+    restore()
+    progress.report("after the session")
+    assert quiet == ["rebuilt"] and lines == ["after the session"]
 
 
 def test_a_forked_process_reads_through_its_own_connection(tree):
