@@ -932,7 +932,7 @@ def _index_tree(tree: SourceTree, files: list[Path]) -> Iterator[StoredModule]:
     workers = _workers() if len(files) >= PARALLEL_FROM_FILES else 1
     progress.report(f"indexing {label}: {len(files)} files on {workers} core(s), once per tree")
     started = time.monotonic()
-    chunk_count = workers * 8 if workers > 1 else 1
+    chunk_count = workers * 8 if workers > 1 else 4  # several chunks: progress between them
     chunks = [files[start::chunk_count] for start in range(chunk_count)]
     done, next_report = 0, len(files) // 4
     if workers == 1:
