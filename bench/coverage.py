@@ -44,6 +44,7 @@ import libcst as cst
 from pytest_flmigrate import autofix, bridge, discover, migrate
 from pytest_flmigrate.backport import compat_text
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.patches.base import PatchContext, apply_patches
 from pytest_flmigrate.resolve import ImportRef, Resolver, import_failure, imports_of
@@ -217,7 +218,7 @@ def import_smoke(results: list[dict], python: Path) -> dict:
         for target, text in written.items():
             (plugin / target).parent.mkdir(parents=True, exist_ok=True)
             (plugin / target).write_text(text, encoding="utf-8")
-        migrate._ensure_packages(plugin, list(written))
+        migrate._ensure_packages(Manifest(plugin), list(written))
         models = [f"vllm_fl.models.{r['file']}" for r in results if "error" not in r and r["stages"][-1] == 0]
         modules = models + sorted(t[:-3].replace("/", ".") for t in compat)
         script = (
@@ -273,7 +274,7 @@ def review_counts(name: str, plan: migrate.MigrationPlan, texts: dict[str, str])
             path = plugin / planned.target
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(texts[planned.target], encoding="utf-8")
-        migrate._ensure_packages(plugin, [p.target for p in plan.files])
+        migrate._ensure_packages(Manifest(plugin), [p.target for p in plan.files])
         context = ReviewContext(
             plugin_dir=plugin,
             pinned_indexes=[pin.index, pin.transformers_index],

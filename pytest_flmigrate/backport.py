@@ -713,9 +713,9 @@ _REGISTRATION = re.compile(r"""\.register\(\s*(?:name\s*=\s*)?["']([^"']+)["']""
 def registered_names(index) -> frozenset[str]:
     """Every name the tree registers with a ``.register("name")`` call (custom ops, layers...)."""
     found: set[str] = set()
-    for info in index.modules.values():
+    for path in index.paths().values():
         try:
-            text = (index.root / info.path).read_text(encoding="utf-8")
+            text = (index.root / path).read_text(encoding="utf-8")
         except OSError:
             continue
         if ".register(" in text:

@@ -71,6 +71,7 @@ class FileResult:
     backup: str | None = None
     adaptation: str | None = None  # the adaptation patch beside the file, when it has one
     replayed: tuple[str, ...] = ()  # hunks of the adaptation replayed onto a new upstream
+    adaptation_backup: str | None = None  # the adaptation patch --force deleted, backed up
 
 
 @dataclass(frozen=True)
@@ -248,36 +249,39 @@ def write_migration(
             "was written. Resolve the merge under reports/ and copy it back, or rerun with --force",
             "conflicts: " + "; ".join(f"{target} ({detail})" for target, detail in conflicts),
         )
-    results = [_apply(decision, manifest, plugin_dir, report_dir, plan.unit.name, upstream_label)
-               for decision in decisions]
-    _ensure_packages(plugin_dir, [planned.target for planned in plan.files])
-    manifest.save()
+    with manifest.transaction():  # all or nothing, each file recorded as it is written
+        results = [_apply(decision, manifest, report_dir, plan.unit.name, upstream_label)
+                   for decision in decisions]
+        _ensure_packages(manifest, [planned.target for planned in plan.files])
     return results
 
 
-def _apply(decision: _Decision, manifest: Manifest, plugin_dir: Path, report_dir: Path,
-           model: str, upstream_label: str) -> FileResult:
+def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str, upstream_label: str) -> FileResult:
     planned = decision.planned
-    backup = manifest.backup(planned.target) if decision.status == "forced" else None
-    write_if_changed(plugin_dir / planned.target, decision.written)
+    patch_path = adapt.adaptation_path(planned.target)
+    backup = adaptation_backup = None
+    if decision.status == "forced":
+        backup = manifest.backup(planned.target)
+        if (manifest.plugin_dir / patch_path).exists():
+            adaptation_backup = manifest.backup(patch_path)
+    manifest.write(planned.target, decision.written)
     manifest.record(planned.target, decision.written, decision.generated, {
         # a compat module is shared by the models that use it: no single owner, so that
         # migrating models in any order records the same manifest
         "model": model if planned.role != "compat" else None, "role": planned.role, "upstream": upstream_label,
         "upstream_module": planned.upstream_module, "patches": decision.patches,
     })
-    patch_path = plugin_dir / adapt.adaptation_path(planned.target)
     adaptation, replayed = None, ()
     if decision.written != decision.generated:
         patch = adapt.adaptation_patch(planned.target, decision.generated, decision.written, upstream_label)
-        write_if_changed(patch_path, patch)
-        adaptation = adapt.adaptation_path(planned.target)
+        manifest.write(patch_path, patch)
+        adaptation = patch_path
         replayed = tuple(adapt.hunks(patch)) if decision.status == "merged" else ()
-    elif patch_path.exists():
-        patch_path.unlink()
+    else:
+        manifest.remove(patch_path)
     _write_diff(report_dir / "diffs", planned, decision.written)
-    return FileResult(planned.target, planned.role, decision.status,
-                      sha256(decision.written.encode()), decision.patches, backup, adaptation, replayed)
+    return FileResult(planned.target, planned.role, decision.status, sha256(decision.written.encode()),
+                      decision.patches, backup, adaptation, replayed, adaptation_backup)
 
 
 def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
@@ -290,12 +294,12 @@ def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
     write_if_changed(diffs_dir / (planned.target.replace("/", "__") + ".diff"), "".join(diff))
 
 
-def _ensure_packages(plugin_dir: Path, targets: list[str]) -> None:
+def _ensure_packages(manifest: Manifest, targets: list[str]) -> None:
     """Every folder a migrated file lands in is a package (``vllm_fl/configs/`` may be new)."""
     for target in targets:
-        folder = (plugin_dir / target).parent
-        while folder != plugin_dir and folder.name:
+        folder = Path(target).parent
+        while folder.name:
             init = folder / "__init__.py"
-            if not init.exists():
-                atomic_write(init, "")
+            if not (manifest.plugin_dir / init).exists():
+                manifest.write(init, "")
             folder = folder.parent

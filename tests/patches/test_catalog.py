@@ -51,7 +51,6 @@ def test_select_none_skips_patches_of_other_pins():
         ("P1,P2", ["P1", "P2"]),
         (" p10 , P1 ", ["P1", "P10"]),
         ("P14,p14", ["P14"]),
-        ("", []),
     ],
 )
 def test_select_subset_in_catalog_order(ids, expected):
@@ -69,6 +68,13 @@ def test_unknown_id_names_it_and_lists_the_known_ones():
     assert "\n" not in message
     assert "BOGUS, P99" in message
     assert "P1, P2, P3, P4, P9, P10, P14, P15, P16, P17" in message
+
+
+@pytest.mark.parametrize("ids", ["", " , ", ","])
+def test_an_empty_list_is_refused(ids):
+    # an empty selection would write files with no patch at all (relative imports left)
+    with pytest.raises(FlmigrateError, match=r"^--patches .*: no patch id given; name catalog ids"):
+        select_patches(ids, PIN)
 
 
 EVERY_PATCH = dedent(

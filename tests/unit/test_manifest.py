@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
@@ -55,3 +57,59 @@ def test_a_file_that_is_no_manifest_is_one_clear_error(tmp_path, text):
     (tmp_path / ".flmigrate/manifest.json").write_text(text)
     with pytest.raises(FlmigrateError, match=r"manifest.json: not a flmigrate manifest .*restore it"):
         Manifest(tmp_path)
+
+
+@pytest.mark.parametrize("entry", ["vllm_fl/models/b.py", {"sha256": "x"}, []])
+def test_an_entry_that_is_no_record_is_one_line_naming_it(tmp_path, entry):
+    files = {"vllm_fl/models/a.py": {"sha256": "x", "generated_sha256": "y"}, "vllm_fl/models/b.py": entry}
+    (tmp_path / ".flmigrate").mkdir()
+    (tmp_path / ".flmigrate/manifest.json").write_text(json.dumps({"format": 2, "files": files}))
+    with pytest.raises(FlmigrateError) as caught:
+        Manifest(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}/.flmigrate/manifest.json: entry \"vllm_fl/models/b.py\" of \"files\" is not a record "
+        "(an object with sha256 and generated_sha256); restore the manifest from the plugin's git history"
+    )
+
+
+def test_each_record_is_saved_as_it_is_written(tmp_path):
+    manifest = Manifest(tmp_path)
+    with manifest.transaction():
+        manifest.write("vllm_fl/models/a.py", "a\n")
+        manifest.record("vllm_fl/models/a.py", "a\n", "a\n", {"model": "tiny"})
+        assert "vllm_fl/models/a.py" in Manifest(tmp_path).entries  # on disk before the step ends
+
+
+@pytest.mark.parametrize("failure", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_a_failed_transaction_puts_every_file_back(tmp_path, failure):
+    manifest = Manifest(tmp_path)
+    manifest.write("vllm_fl/models/a.py", "a, as written before\n")
+    manifest.record("vllm_fl/models/a.py", "a, as written before\n", "a, as written before\n", {})
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    with pytest.raises(type(failure)):
+        with manifest.transaction():
+            manifest.write("vllm_fl/models/a.py", "a, new\n")
+            manifest.record("vllm_fl/models/a.py", "a, new\n", "a, new\n", {})
+            manifest.write("vllm_fl/models/b.py", "b, new\n")
+            manifest.record("vllm_fl/models/b.py", "b, new\n", "b, new\n", {})
+            manifest.remove("vllm_fl/models/a.py")
+            raise failure
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert set(manifest.entries) == {"vllm_fl/models/a.py"}
+
+
+
+def test_a_file_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
+    manifest = Manifest(tmp_path)
+    manifest.write("a.py", "a, before\n")
+    with pytest.raises(FlmigrateError) as caught:
+        with manifest.transaction():
+            manifest.write("a.py", "a, new\n")
+            monkeypatch.setattr("pytest_flmigrate.manifest.atomic_write", refuse_every_write)
+            raise FlmigrateError("cannot write b.py: No space left on device")
+    assert caught.value.message == "cannot write b.py: No space left on device; 1 file(s) of this step could not be put back"
+    assert caught.value.detail == f"not put back: {tmp_path / 'a.py'}"
+
+
+def refuse_every_write(path, text):
+    raise FlmigrateError(f"cannot write {path}: Operation not permitted")

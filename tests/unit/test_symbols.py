@@ -254,12 +254,12 @@ def test_build_index_caches_by_content(tmp_path, monkeypatch):
     root = write(tmp_path / "tree", PKG)
     tree = SourceTree(root=root, package="pkg", source="test", version="1.0")
     first = symbols.build_index(tree)
-    cached = list((tmp_path / "cache" / "index").glob(f"pkg-1.0-f{symbols.INDEX_FORMAT}-*.json"))
-    assert len(cached) == 1
+    cached = list((tmp_path / "cache" / "index").glob("pkg-1.0-*.sqlite"))
+    assert cached == [symbols.cache_path(tree, first.digest)]
     again = symbols.build_index(tree)
     assert again.modules["pkg.core"].classes["Base"] == first.modules["pkg.core"].classes["Base"]
     assert again.modules["pkg.core"].classes["Base"].methods["__init__"].params[1].name == "a"
     (root / "pkg" / "core.py").write_text("X = 1\n")
     changed = symbols.build_index(tree)
     assert "Base" not in changed.modules["pkg.core"].defines
-    assert len(list((tmp_path / "cache" / "index").glob("pkg-*.json"))) == 2
+    assert len(list((tmp_path / "cache" / "index").glob("pkg-*.sqlite"))) == 2
