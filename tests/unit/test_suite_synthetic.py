@@ -134,12 +134,9 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
         (("--max-tokens", "8"), "--max-tokens 8 is below --token-match-count 32*"),
         (("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"), "--gt-url and --gt-python: give one ground-truth source"),
         (("--gt-ssh", "no-at-sign"), "--gt-ssh 'no-at-sign': expected USER@HOST[:PORT]"),
-<<<<<<< HEAD
         (("--tiny", "--served-model", "/x"), "--tiny and --served-model: --tiny serves its own model*"),
-=======
         (("--patches", ""), "--patches '': no patch id given; name catalog ids*"),
         (("--patches", "P1,P99"), "--patches: unknown patch id(s) P99; known ids: P1, P2,*"),
->>>>>>> main
     ],
 )
 def test_bad_options_fail_with_one_line(flmigrate, trees, args, message):
