@@ -9,7 +9,7 @@ from pathlib import Path
 from pytest_flmigrate.e2e import report as e2e_report
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
-from pytest_flmigrate.run import ModelRun, computed
+from pytest_flmigrate.run import ModelRun
 from pytest_flmigrate.runtime import results as runtime_results
 from pytest_flmigrate.steps import STEPS
 
@@ -17,16 +17,16 @@ ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "
 
 
 def summary(run: ModelRun, earlier: dict) -> dict:
-    """The summary.json contract of DESIGN.md, from whatever the run got to (``earlier``: the
+    """The summary.json contract (README, Reports), from whatever the run got to (``earlier``: the
     previous summary.json, whose runtime parts this session did not compute are kept)."""
     workspace = run.workspace
-    unit = computed(run, "unit")
-    upstream_tree = computed(workspace, "upstream")
-    pinned = computed(workspace, "pinned")
-    files = computed(run, "migration")
-    pattern = computed(run, "pattern")
-    plan = computed(run, "plan")
-    registration = computed(run, "registration")
+    unit = run.unit.result
+    upstream_tree = workspace.upstream.result
+    pinned = workspace.pinned.result
+    files = run.migration.result
+    pattern = run.pattern.result
+    plan = run.plan.result
+    registration = run.registration.result
     patches: dict[str, int] = {}
     for result in files or ():
         for patch_id, count in result.patches.items():
@@ -69,7 +69,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         ],
         "registration": list(registration.added) if registration else None,
         "patches": dict(sorted(patches.items())),
-        "findings": [finding.to_dict() for finding in computed(run, "review") or ()],
+        "findings": [finding.to_dict() for finding in run.review.result or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
         "e2e": run.e2e.summary(earlier.get("e2e")),
     }

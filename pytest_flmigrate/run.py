@@ -18,37 +18,15 @@ from pytest_flmigrate import autofix, bridge, discover, migrate, patterns, regis
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest, atomic_write
+from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.pinned import Pinned, resolve_pinned
+from pytest_flmigrate.runtime.runner import RuntimeRun
+from pytest_flmigrate.runtime.server import ServerPool
 from pytest_flmigrate.settings import Settings
 
 REGISTRATION_FILE = Path("vllm_fl/__init__.py")
 PLUGIN_LOCK = Path(".flmigrate/.lock")
-
-
-def memoized(method):
-    """Cache a no-argument method's result or exception on the instance."""
-    attribute = f"_memo_{method.__name__}"
-
-    @functools.wraps(method)
-    def wrapper(self):
-        if not hasattr(self, attribute):
-            try:
-                setattr(self, attribute, (True, method(self)))
-            except FlmigrateError as exc:
-                setattr(self, attribute, (False, exc))
-        ok, value = getattr(self, attribute)
-        if not ok:
-            raise value
-        return value
-
-    return wrapper
-
-
-def computed(instance, method: str):
-    """The memoized result of ``instance.method()`` if it ran and succeeded, else None."""
-    ok, value = getattr(instance, f"_memo_{method}", (False, None))
-    return value if ok else None
 
 
 class Workspace:
@@ -64,10 +42,8 @@ class Workspace:
         return self.runs[model]
 
     @functools.cached_property
-    def servers(self):
+    def servers(self) -> ServerPool:
         """Step 10's local servers of this session (runtime/server.py)."""
-        from pytest_flmigrate.runtime.server import ServerPool
-
         return ServerPool(keep=self.settings.keep_servers)
 
     @memoized
@@ -131,6 +107,8 @@ class ModelRun:
     workspace: Workspace
     name: str
     steps: dict[int, StepRecord] = field(default_factory=dict)
+    #: The runtime half, once a runtime step asked for it (None: no runtime step ran here).
+    started_runtime: RuntimeRun | None = None
 
     @property
     def settings(self) -> Settings:
@@ -248,12 +226,12 @@ class ModelRun:
         """This model's local server port: --port, offset by the model's place in the batch."""
         return self.settings.port + self.settings.model.index(self.name)
 
-    @functools.cached_property
-    def runtime(self):
+    @property
+    def runtime(self) -> RuntimeRun:
         """Steps 1, 4 smoke, 5 resolution and 7-10, run in the pinned env (runtime/runner.py)."""
-        from pytest_flmigrate.runtime.runner import RuntimeRun
-
-        return RuntimeRun(self)
+        if self.started_runtime is None:
+            self.started_runtime = RuntimeRun(self)
+        return self.started_runtime
 
     @functools.cached_property
     def e2e(self) -> ResultStore:

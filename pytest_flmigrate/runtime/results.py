@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pytest_flmigrate.run import computed
-
 if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
 
@@ -36,13 +34,13 @@ FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server
 
 
 def _this_session(run: ModelRun) -> dict:
-    runtime = run.__dict__.get("runtime")  # only when a runtime step ran
+    runtime = run.started_runtime
     if runtime is None:
         return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
                 "tiny": None, "runtime_env": None, "notes": []}
-    baseline = computed(runtime, "baseline")
-    regression = computed(runtime, "regression")
-    functional = computed(runtime, "functional")
+    baseline = runtime.baseline.result
+    regression = runtime.regression.result
+    functional = runtime.functional.result
     tests: dict = {}
     if baseline is not None:
         tests["baseline"] = baseline.as_dict()
@@ -51,14 +49,14 @@ def _this_session(run: ModelRun) -> dict:
         tests["regression"] = {**after.as_dict(), **compared.as_dict()}
     if functional is not None:
         tests["functional"] = functional.as_dict()
-    smoke_result = computed(runtime, "import_smoke")
-    resolution = computed(runtime, "resolution")
-    found_gpu = computed(runtime, "gpu")
-    benchmark = computed(runtime, "benchmark")
-    served = computed(runtime, "server")
-    chat = computed(runtime, "chat")
-    probe = computed(runtime, "probe")
-    tiny = computed(runtime, "tiny")
+    smoke_result = runtime.import_smoke.result
+    resolution = runtime.resolution.result
+    found_gpu = runtime.gpu.result
+    benchmark = runtime.benchmark.result
+    served = runtime.server.result
+    chat = runtime.chat.result
+    probe = runtime.probe.result
+    tiny = runtime.tiny.result
     server_data = None
     if served is not None:
         server_data = {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": chat}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pytest_flmigrate import register
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.run import computed, memoized
+from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.runtime import bench, gpu, log_errors, plugin_tests, probe, procs, server, smoke, tiny_model
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class RuntimeRun:
         return result
 
     def baseline_for_regression(self) -> plugin_tests.TestRun:
-        found = computed(self, "baseline")
+        found = self.baseline.result
         if found is not None:
             return found
         saved = self.logs / BASELINE_FILE
@@ -221,7 +221,7 @@ class RuntimeRun:
         self.need()
         model = self.served_model(9)
         self.gpu()
-        pinned = computed(self.run.workspace, "pinned")
+        pinned = self.run.workspace.pinned.result
         random_lengths = bench.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench.run(
             self.python, model, tp=self.settings.tp, random_lengths=random_lengths,

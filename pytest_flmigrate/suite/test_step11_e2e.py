@@ -11,7 +11,6 @@ from pytest_flmigrate.e2e.gt import NO_SOURCE
 from pytest_flmigrate.e2e.prompts import prompts_for
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.plugin import workspace_of
-from pytest_flmigrate.run import computed
 
 pytestmark = [pytest.mark.step(11), pytest.mark.e2e]
 VISION_KEYS = ("vision_config", "vision_tower_config", "visual", "mm_vision_tower", "vision_model")
@@ -26,7 +25,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def text_only(model_run) -> bool:
     """True when the model has no vision input: from step 2's unit, else the served config.json."""
-    unit = computed(model_run, "unit")
+    unit = model_run.unit.result
     if unit is None:
         try:
             config = model_run.hf_config()

@@ -8,7 +8,7 @@ from pytest_flmigrate.runtime import results
 
 
 def run_without_runtime(steps: dict) -> SimpleNamespace:
-    return SimpleNamespace(steps=steps)  # no "runtime" in __dict__: nothing ran
+    return SimpleNamespace(steps=steps, started_runtime=None)  # no runtime step ran
 
 
 def test_nothing_before_and_nothing_now():
