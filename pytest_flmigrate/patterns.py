@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.symbols import parse_module
 
 WRAPPER_MAX_LINES = 300
@@ -74,7 +75,7 @@ def decide_pattern(
 def _nearest_plugin_model(
     imported: set[str], pattern: str, plugin_dir: Path, excluded: set[str]
 ) -> tuple[str | None, str]:
-    models_dir = plugin_dir / "vllm_fl" / "models"
+    models_dir = plugin_dir / PLUGIN_PACKAGE / "models"
     candidates = sorted(
         p for p in models_dir.glob("*.py") if p.stem != "__init__" and p.stem not in excluded
     ) if models_dir.is_dir() else []

@@ -45,10 +45,10 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import MODEL_NAME, PLUGIN_PACKAGE, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 
 __all__ = [
-    "MODEL_NAME",
     "Registration",
     "RegistrationResult",
     "plan_registration",
@@ -64,11 +64,6 @@ MODEL_REGISTRY_SOURCES = (
     "vllm.model_executor.models.ModelRegistry",
     "vllm.model_executor.models.registry.ModelRegistry",
 )
-# The package ``vllm_fl/__init__.py`` is; relative imports in it resolve against this.
-PLUGIN_PACKAGE = "vllm_fl"
-
-#: A model name: its upstream module stem (qwen3_5, AXK1); --model is checked against it too.
-MODEL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _MODEL_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
@@ -156,7 +151,7 @@ class RegistrationResult:
 
 
 def plan_registration(
-    init_source: str, registration: Registration, path: str = "vllm_fl/__init__.py"
+    init_source: str, registration: Registration, path: str = REGISTRATION_FILE
 ) -> RegistrationResult:
     """Return ``init_source`` with ``registration`` added to ``register_model()``.
 
@@ -192,7 +187,7 @@ def plan_registration(
     return RegistrationResult(changed=True, source=source, added=tuple(added))
 
 
-def registered_entries(init_source: str, path: str = "vllm_fl/__init__.py") -> dict[str, str]:
+def registered_entries(init_source: str, path: str = REGISTRATION_FILE) -> dict[str, str]:
     """Architecture -> ``"module:Class"`` as ``register_model()`` registers them.
 
     A target given as a class object is resolved through the imports in scope; one that cannot
@@ -204,7 +199,7 @@ def registered_entries(init_source: str, path: str = "vllm_fl/__init__.py") -> d
     return {f.key: str(f.target) for f in scan.archs}
 
 
-def registered_configs(init_source: str, path: str = "vllm_fl/__init__.py") -> dict[str, str]:
+def registered_configs(init_source: str, path: str = REGISTRATION_FILE) -> dict[str, str]:
     """model_type -> ``"module:Class"`` of the ``_CONFIG_REGISTRY`` entries of register_model()."""
     module = _parse(init_source, path)
     scan = _scan(module, _find_register_model(module, path))

@@ -17,6 +17,7 @@ from filelock import FileLock
 from pytest_flmigrate import autofix, bridge, discover, migrate, patterns, register, sources, symbols, upstream
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.manifest import Manifest, atomic_write
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.patches import select_patches
@@ -25,7 +26,6 @@ from pytest_flmigrate.runtime.runner import RuntimeRun
 from pytest_flmigrate.runtime.server import ServerPool
 from pytest_flmigrate.settings import Settings
 
-REGISTRATION_FILE = Path("vllm_fl/__init__.py")
 PLUGIN_LOCK = Path(".flmigrate/.lock")
 
 
@@ -210,7 +210,7 @@ class ModelRun:
             raise FlmigrateError(f"{init}: missing; the plugin checkout needs vllm_fl/__init__.py with register_model()")
         request = self.registration_request()
         with self.plugin_lock():
-            result = register.plan_registration(init.read_text(encoding="utf-8"), request, str(REGISTRATION_FILE))
+            result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE)
             if result.changed:
                 atomic_write(init, result.source)
         return result
@@ -259,8 +259,7 @@ class ModelRun:
             architectures=tuple((arch.name, arch.class_name) for arch in unit.architectures),
             plugin_module=modules.pop() if len(modules) == 1 else None,
             catalog={patch.name: patch.id for patch in every_patch},
-            registration_file=str(REGISTRATION_FILE),
-            claims=autofix.claims(plan, workspace.fixer(), every_patch),
+                        claims=autofix.claims(plan, workspace.fixer(), every_patch),
         )
 
     @memoized

@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -19,9 +19,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.register import MODEL_NAME
-from pytest_flmigrate.upstream import DEFAULT_UPSTREAM
+from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
 
+#: The upstream checkout used when --upstream is not given (cloned there when absent).
+DEFAULT_UPSTREAM = "/tmp/vllm-upstream-ref"
 E2E_MODES = ("text", "multimodal", "all")
 E2E_PHASES = ("gt", "local", "compare", "all")
 
@@ -211,9 +212,9 @@ def _validate(settings: Settings) -> None:
             raise FlmigrateError(
                 f"--model {name!r}: expected a model file name such as qwen3_5 or kimi_k25"
             )
-    if not (settings.plugin_dir / "vllm_fl" / "__init__.py").exists():
+    if not (settings.plugin_dir / REGISTRATION_FILE).exists():
         raise FlmigrateError(
-            f"--plugin-dir {settings.plugin_dir}: no vllm_fl/__init__.py there; "
+            f"--plugin-dir {settings.plugin_dir}: no {REGISTRATION_FILE} there; "
             "run in (or pass) a vllm-plugin-FL checkout"
         )
     for flag, value, allowed in (
@@ -285,7 +286,3 @@ def _validate_e2e_files(settings: Settings) -> None:
             f"--e2e-prompts {settings.e2e_prompts}: no prompt of --e2e-mode {settings.e2e_mode} in it "
             "(prompts with an image are multimodal); add some or change --e2e-mode"
         )
-
-
-def setting_names() -> list[str]:
-    return [f.name for f in fields(Settings)]

@@ -16,9 +16,9 @@ from filelock import FileLock
 
 from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.settings import DEFAULT_UPSTREAM
 from pytest_flmigrate.sources import PYPI_PREFIX, SourceTree
 
-DEFAULT_UPSTREAM = "/tmp/vllm-upstream-ref"
 VLLM_GIT_URL = "https://github.com/vllm-project/vllm.git"
 _URL = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")
 

@@ -28,9 +28,9 @@ from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     registration,
     structure,
 )
+from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.review.base import (
     CHECKS,
-    REGISTRATION_FILE,
     Check,
     FileView,
     Finding,
@@ -47,7 +47,7 @@ assert set(ORDER) == set(CHECKS), "every check has a place in ORDER"
 
 __all__ = [
     "CHECKS", "ORDER", "Case", "Check", "FileView", "Finding", "MigratedFile", "ReviewContext",
-    "REGISTRATION_FILE", "cases", "review", "run_check",
+    "cases", "review", "run_check",
 ]
 
 
@@ -68,8 +68,8 @@ def _files(context: ReviewContext) -> list[MigratedFile]:
     for file in context.files:  # a module both pulled in and bridged is planned twice: review it once
         unique.setdefault(file.target, file)
     files = list(unique.values())
-    if not any(f.target == context.registration_file for f in files):
-        files.append(MigratedFile.at(context.registration_file, "registration"))
+    if not any(f.target == REGISTRATION_FILE for f in files):
+        files.append(MigratedFile.at(REGISTRATION_FILE, "registration"))
     return files
 
 

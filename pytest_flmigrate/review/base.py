@@ -13,11 +13,10 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.resolve import ImportRef, Resolver, imports_of
 from pytest_flmigrate.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
 
-PLUGIN_PACKAGE = "vllm_fl"
-REGISTRATION_FILE = "vllm_fl/__init__.py"
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,6 @@ class ReviewContext:
     architectures: tuple[tuple[str, str], ...] = ()
     plugin_module: str | None = None
     catalog: dict[str, str] = field(default_factory=dict)
-    registration_file: str = REGISTRATION_FILE
     claims: Callable[[str, str, str], bool] | None = None
     _views: dict[str, FileView] = field(default_factory=dict, init=False, repr=False)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 
-PLUGIN_PACKAGE = "vllm_fl"
 PLUGIN_GROUP = "vllm.general_plugins"
 
 _PROBE = r"""

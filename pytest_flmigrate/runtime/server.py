@@ -31,6 +31,7 @@ import requests
 
 from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.runtime import envs, log_errors, procs
 
 CLI_MODULE = "vllm.entrypoints.cli.main"
@@ -54,7 +55,7 @@ def health_timeout() -> float:
 def plugin_code_digest(plugin_dir: Path) -> str:
     """sha256 over the plugin package's Python sources (path and content)."""
     digest = hashlib.sha256()
-    package = plugin_dir / "vllm_fl"
+    package = plugin_dir / PLUGIN_PACKAGE
     for path in sorted(package.rglob("*.py")) if package.is_dir() else ():
         if "__pycache__" in path.parts:
             continue

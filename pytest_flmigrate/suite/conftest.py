@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.plugin import terminal_say, workspace_of
+from pytest_flmigrate.plugin import terminal_say
+from pytest_flmigrate.session import workspace_of
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -10,7 +10,7 @@ import pytest
 from pytest_flmigrate.e2e.gt import NO_SOURCE
 from pytest_flmigrate.e2e.prompts import prompts_for
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.plugin import workspace_of
+from pytest_flmigrate.session import workspace_of
 
 pytestmark = [pytest.mark.step(11), pytest.mark.e2e]
 VISION_KEYS = ("vision_config", "vision_tower_config", "visual", "mm_vision_tower", "vision_model")
