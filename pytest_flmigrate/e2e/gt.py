@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_flmigrate.e2e import health
+from pytest_flmigrate.runtime import health
 from pytest_flmigrate.e2e.gt_config import GTConfig, load_gt_config
 from pytest_flmigrate.e2e.local_gt import LocalGT
 from pytest_flmigrate.e2e.remote import RemoteGT

@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pytest_flmigrate.e2e import health
+from pytest_flmigrate.runtime import health
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import envs, procs

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pytest_flmigrate.e2e import health
+from pytest_flmigrate.runtime import health
 from pytest_flmigrate.e2e.gt_config import ENV_NAME, GTConfig
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.e2e.ssh import Shell, SSHTarget, connect

@@ -21,7 +21,6 @@ INPUT_LEN = 128
 OUTPUT_LEN = 128
 NUM_PROMPTS = 2
 TIMEOUT = 3600.0
-CLI_MODULE = "vllm.entrypoints.cli.main"
 _THROUGHPUT = re.compile(
     r"Throughput:\s*([\d.]+)\s*requests/s,\s*([\d.]+)\s*total tokens/s(?:,\s*([\d.]+)\s*output tokens/s)?"
 )
@@ -45,7 +44,7 @@ def command(python: str, model: str, *, tp: int, random_lengths: bool, output_js
         else ["--input-len", str(INPUT_LEN), "--output-len", str(OUTPUT_LEN)]
     )
     return [
-        python, "-m", CLI_MODULE, "bench", "throughput", "--model", model, "--load-format", "dummy",
+        python, "-m", envs.CLI_MODULE, "bench", "throughput", "--model", model, "--load-format", "dummy",
         "--dataset-name", "random", *lengths, "--num-prompts", str(NUM_PROMPTS),
         "--tensor-parallel-size", str(tp), "--output-json", str(output_json), *extra,
     ]

@@ -2,8 +2,8 @@
 
 ``scripts/provision-cpu-envs`` builds them into ``cache_dir() / "envs" / <name>`` and writes the
 marker file ``flmigrate-env.json`` last, after an import check; an env without its marker is
-half-built and does not count. The environment every vLLM run gets (shared/notes/cpu-vllm.md) is
-``vllm_env()``.
+half-built and does not count. The environment every vLLM run gets (docs/cpu-vllm.md) is
+``vllm_env()``, the module it runs ``CLI_MODULE``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def expected_vllm(name: str) -> str | None:
     """The vLLM version an env of this name must import (None for names outside the scheme)."""
     match = _ENV_NAME.match(name)
     return match.group(1) if match else None
+
+#: ``vllm`` of an env, run as ``PYTHON -m CLI_MODULE serve|bench ...`` (no console script on PATH needed).
+CLI_MODULE = "vllm.entrypoints.cli.main"
 
 _RUNTIME_DIR = Path(__file__).resolve().parent
 #: The checkpoint maker; run it as a script with an env's python (never import it here).

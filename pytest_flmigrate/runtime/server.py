@@ -32,9 +32,8 @@ import requests
 from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
-from pytest_flmigrate.runtime import envs, log_errors, procs
+from pytest_flmigrate.runtime import envs, health, log_errors, procs
 
-CLI_MODULE = "vllm.entrypoints.cli.main"
 HOST = "127.0.0.1"
 TIMEOUT_ENV = "FLMIGRATE_SERVER_TIMEOUT"
 DEFAULT_TIMEOUT = 900.0
@@ -78,7 +77,7 @@ class ServerSpec:
 
     def command(self) -> list[str]:
         return [
-            self.python, "-m", CLI_MODULE, "serve", self.model, "--host", HOST, "--port", str(self.port),
+            self.python, "-m", envs.CLI_MODULE, "serve", self.model, "--host", HOST, "--port", str(self.port),
             "--tensor-parallel-size", str(self.tp), *self.extra,
         ]
 
@@ -204,13 +203,6 @@ def stop_kept(say: Say, plugin_dir: Path | None = None) -> list[int]:
 # --- health and requests ----------------------------------------------------------------------
 
 
-def healthy(url: str, timeout: float = 3.0) -> bool:
-    try:
-        return requests.get(url + "/health", timeout=timeout).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(1.0)
@@ -278,13 +270,13 @@ class ServerPool:
         fingerprint = spec.fingerprint()
         current = self.current.get(spec.port)
         if current is not None:
-            if current.fingerprint == fingerprint and healthy(current.url):
+            if current.fingerprint == fingerprint and health.is_healthy(current.url):
                 return current
             self._stop_current(spec.port, say, "another command needs the port")
         path = _state_path(spec.port)
         state = _read_state(path)
         if state is not None:
-            if _state_alive(state) and state.get("fingerprint") == fingerprint and healthy(state["url"]):
+            if _state_alive(state) and state.get("fingerprint") == fingerprint and health.is_healthy(state["url"]):
                 server = Server(
                     state["url"], spec.port, state["pid"], state["command"], fingerprint, Path(state["log"]),
                     Path(state["scratch"]) if state.get("scratch") else None, reused=True,
@@ -315,22 +307,13 @@ class ServerPool:
         server = Server(spec.url, spec.port, proc.pid, command, fingerprint, log, scratch, proc=proc)
         _write_state(server, kept=False, plugin_dir=spec.plugin_dir)
         say(f"starting vllm serve on port {spec.port} (pid {proc.pid}, log {log})")
-        timeout = health_timeout()
         try:
-            while not healthy(spec.url):
-                if proc.poll() is not None:
-                    cause = log_errors.summary(log.read_text(encoding="utf-8", errors="replace"), spec.plugin_dir)
-                    raise FlmigrateError(
-                        f"vllm serve exited with code {proc.returncode} before /health answered (log: {log})"
-                        + (f": {cause}" if cause else ""),
-                        procs.tail(log),
-                    )
-                if time.monotonic() - start > timeout:
-                    raise FlmigrateError(
-                        f"vllm serve gave no /health within {timeout:.0f} s ({TIMEOUT_ENV} raises the bound; "
-                        f"log: {log})", procs.tail(log),
-                    )
-                time.sleep(0.5)
+            health.wait_healthy(
+                spec.url, timeout=health_timeout(), label="local", alive=lambda: proc.poll() is None,
+                log_tail=lambda: procs.tail(log), log_hint=str(log), timeout_hint=f"{TIMEOUT_ENV} raises the bound",
+                exit_cause=lambda: log_errors.summary(log.read_text(encoding="utf-8", errors="replace"), spec.plugin_dir),
+                interval=0.5,
+            )
         except BaseException:
             procs.stop_group(proc.pid, leader=proc)
             _forget(_state_path(spec.port), {"scratch": str(scratch)})

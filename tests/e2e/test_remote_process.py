@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from pytest_flmigrate.e2e import health
+from pytest_flmigrate.runtime import health
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteProcess
 from pytest_flmigrate.errors import FlmigrateError

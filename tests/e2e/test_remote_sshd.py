@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from pytest_flmigrate.e2e import health
+from pytest_flmigrate.runtime import health
 from pytest_flmigrate.e2e.gt_config import GTConfig, parse_gt_config
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteGT, RemoteProcess

@@ -106,7 +106,7 @@ def test_server_that_cannot_start_fails_step_10_with_its_log_tail_and_leaves_not
     port = free_port()
     run = flmigrate(tree, python, "-k", "serve", checkpoint=broken, port=port)
     assert run.outcomes("10") == {"10": "failed"}
-    assert run.summary["steps"]["10"]["reason"].startswith("vllm serve exited with code")
+    assert run.summary["steps"]["10"]["reason"].startswith("local server exited before")
     assert "before /health answered (log:" in run.result.stdout
     tail = run.result.stdout.split("before /health answered", 1)[1]
     assert "Error" in tail, tail[:3000]  # the log's last lines are in the test's message

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import procs, server
+from pytest_flmigrate.runtime import health, procs, server
 
 FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_vllm_python.py"
 
@@ -50,7 +50,7 @@ def said() -> list[str]:
 def test_start_chat_and_stop_at_session_end(fake_python, port, plugin, tmp_path, said):
     pool = server.ServerPool(keep=False)
     started = pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append)
-    assert server.healthy(started.url) and not started.reused
+    assert health.is_healthy(started.url) and not started.reused
     assert started.command[1:4] == ["-m", "vllm.entrypoints.cli.main", "serve"]
     assert len(procs.group_members(started.pid)) == 2  # the server and its child
     assert server.chat(started.url)["text"] == "hello from fake"
@@ -106,8 +106,8 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
     with pytest.raises(FlmigrateError) as caught:
         pool.ensure(spec(fake_python, port, plugin, model="exit"), log, said.append)
     message = str(caught.value)
-    assert message.splitlines()[0] == (f"vllm serve exited with code 1 before /health answered (log: {log}): "
-                                       "ValueError: this checkpoint cannot be served (fake)")
+    assert message.splitlines()[0] == (f"local server exited before http://127.0.0.1:{port}/health answered: "
+                                       f"ValueError: this checkpoint cannot be served (fake); see {log}")
     assert f"fake vllm serve exit on port {port}" in message  # the log's tail follows
     child = int(log.read_text().split("child ")[1].split()[0])
     assert not procs.running(child), "the server's child outlived it"
@@ -117,7 +117,7 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
 def test_health_wait_is_bounded(fake_python, port, plugin, tmp_path, said, monkeypatch):
     monkeypatch.setenv(server.TIMEOUT_ENV, "2")
     pool = server.ServerPool(keep=False)
-    with pytest.raises(FlmigrateError, match=r"vllm serve gave no /health within 2 s"):
+    with pytest.raises(FlmigrateError, match=rf"local server http://127.0.0.1:{port}: not healthy within 2 s; {server.TIMEOUT_ENV} raises the bound; see "):
         pool.ensure(spec(fake_python, port, plugin, model="hang"), tmp_path / "server.log", said.append)
     assert not list(server.state_dir().glob("port-*.json"))
 

@@ -1,4 +1,5 @@
-"""Waiting, bounded, for a server's ``/health``, while watching that its process still lives."""
+"""Waiting, bounded, for a vLLM server's ``/health`` (step 10's and the ground truth's), while
+watching that its process still lives."""
 
 from __future__ import annotations
 
@@ -26,24 +27,30 @@ def wait_healthy(
     alive: Callable[[], bool] | None = None,
     log_tail: Callable[[], str] = lambda: "",
     log_hint: str = "",
+    timeout_hint: str = "",
+    exit_cause: Callable[[], str] = lambda: "",
     interval: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
     """Seconds until ``url/health`` answered 200; raises one line (log tail as detail) when the
-    process dies first or ``timeout`` seconds pass."""
+    process dies first (with ``exit_cause``, the error its log names) or ``timeout`` seconds pass
+    (then naming ``timeout_hint`` too)."""
     start = clock()
     while True:
         if is_healthy(url, timeout=min(5.0, max(interval, 1.0))):
             return clock() - start
         if alive is not None and not alive():
+            cause = exit_cause()
             raise FlmigrateError(
-                f"{label} server exited before {url}/health answered{'; see ' + log_hint if log_hint else ''}",
+                f"{label} server exited before {url}/health answered{': ' + cause if cause else ''}"
+                f"{'; see ' + log_hint if log_hint else ''}",
                 log_tail(),
             )
         if clock() - start >= timeout:
             raise FlmigrateError(
-                f"{label} server {url}: not healthy within {timeout:.0f} s{'; see ' + log_hint if log_hint else ''}",
+                f"{label} server {url}: not healthy within {timeout:.0f} s{'; ' + timeout_hint if timeout_hint else ''}"
+                f"{'; see ' + log_hint if log_hint else ''}",
                 log_tail(),
             )
         sleep(interval)
