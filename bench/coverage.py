@@ -39,14 +39,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import libcst as cst
 
 from pytest_flmigrate import autofix, bridge, discover, migrate
-from pytest_flmigrate.backport import compat_text
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
-from pytest_flmigrate.patches.base import PatchContext, apply_patches
+from pytest_flmigrate.patches.base import PatchContext, apply_patches, patch_stages
 from pytest_flmigrate.resolve import ImportRef, Resolver, import_failure, imports_of
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import resolve
@@ -97,25 +95,14 @@ def plan_for(name: str) -> tuple[migrate.MigrationPlan, str]:
 def staged_texts(plan: migrate.MigrationPlan, planned: migrate.PlannedFile, final_only: bool = False) -> list[str]:
     """The file's text after each catalog prefix (P1, P1+P2, ...), as step 4 would write it
     (``final_only``: after every patch only, as ``migrate.patched_texts`` computes it)."""
-    pin = _STATE["pinned"]
-    context = PatchContext(
-        module=planned.upstream_module, pinned_version=pin.version, is_package=planned.is_package,
-        module_map=plan.module_map, name_map=plan.name_map, pinned_modules=frozenset(),
-        relocations=plan.relocations, backports=plan.backports,
-    )
-    source = planned.source.read_text(encoding="utf-8")
-    if planned.compat is not None:
-        source = compat_text(planned, source)
+    context = migrate.patch_context(plan, planned, _STATE["pinned"].version)
+    source = migrate.source_text(planned)
     if final_only:
         return [_patched(source, context)]
-    tree = cst.parse_module(source)
     texts, text = [], source
-    for patch in _STATE["patches"]:  # as apply_patches does, keeping each stage's text
-        if patch.relevant is None or patch.relevant(source, context):
-            transformer = patch.transformer(context)
-            tree = tree.visit(transformer)
-            if transformer.count:
-                text = tree.code
+    for _, tree, count in patch_stages(source, _STATE["patches"], context):
+        if count:
+            text = tree.code
         texts.append(text)
     return texts
 

@@ -11,6 +11,8 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.version import Version
+
 from pytest_flmigrate import adapt, backport
 from pytest_flmigrate.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.discover import ModelUnit
@@ -179,23 +181,30 @@ def _top_package(module: str) -> str | None:
 
 def patched_texts(plan: MigrationPlan, patches: tuple[Patch, ...], pinned: Pinned) -> dict[str, tuple[str, dict[str, int]]]:
     """target -> (migrated text, rewrites per patch), computed without touching the plugin."""
-    texts: dict[str, tuple[str, dict[str, int]]] = {}
-    for planned in plan.files:
-        context = PatchContext(
-            module=planned.upstream_module,
-            pinned_version=pinned.version,
-            is_package=planned.is_package,
-            module_map=plan.module_map,
-            name_map=plan.name_map,
-            pinned_modules=frozenset(pinned.index.modules),
-            relocations=plan.relocations,
-            backports=plan.backports,
-        )
-        source = planned.source.read_text(encoding="utf-8")
-        if planned.compat is not None:
-            source = backport.compat_text(planned, source)
-        texts[planned.target] = apply_patches(source, patches, context)
-    return texts
+    return {
+        planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned.version))
+        for planned in plan.files
+    }
+
+
+def source_text(planned: PlannedFile) -> str:
+    """The text the patches start from: the upstream file, or for a compat module the upstream
+    module pruned to the definitions kept."""
+    source = planned.source.read_text(encoding="utf-8")
+    return backport.compat_text(planned, source) if planned.compat is not None else source
+
+
+def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned_version: Version) -> PatchContext:
+    """What the patches know about ``planned``: its upstream module and the plan's maps."""
+    return PatchContext(
+        module=planned.upstream_module,
+        pinned_version=pinned_version,
+        is_package=planned.is_package,
+        module_map=plan.module_map,
+        name_map=plan.name_map,
+        relocations=plan.relocations,
+        backports=plan.backports,
+    )
 
 
 def write_migration(

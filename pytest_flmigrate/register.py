@@ -29,35 +29,39 @@ leading comment names the model (``# Register <model_name> ...``), else the firs
 already mentions its plugin module, config module or model_type, else a new block at the end of
 the function (before a trailing ``return``).
 
-:func:`registered_entries` and :func:`registered_configs` read back what ``register_model()``
-registers, for the review step and for idempotence checks.
+Reading what ``register_model()`` registers (parsing, scanning, comparing) is registered.py's.
 """
 
 from __future__ import annotations
 
-import ast
 import keyword
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.layout import MODEL_NAME, PLUGIN_PACKAGE, REGISTRATION_FILE
-from pytest_flmigrate.patches.syntax import dotted_name
+from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
+from pytest_flmigrate.registered import (
+    CONFIG_REGISTRY_NAME,
+    Found,
+    Scan,
+    body_statements,
+    contains_register_call,
+    direct_bindings,
+    find_register_model,
+    parse_init,
+    scan_register_model,
+)
 
 __all__ = [
     "Registration",
     "RegistrationResult",
     "plan_registration",
-    "registered_configs",
-    "registered_entries",
 ]
 
 CONFIG_REGISTRY_MODULE = "vllm.transformers_utils.config"
-CONFIG_REGISTRY_NAME = "_CONFIG_REGISTRY"
 # Where the pinned vLLM exports ModelRegistry (any of these binds the same object).
 MODEL_REGISTRY_SOURCES = (
     "vllm.ModelRegistry",
@@ -158,9 +162,9 @@ def plan_registration(
     Adds only what is missing; raises :class:`FlmigrateError` when the file cannot be parsed,
     has no module-level ``register_model()``, or registers one of the entries to another target.
     """
-    module = _parse(init_source, path)
-    func = _find_register_model(module, path)
-    scan = _scan(module, func)
+    module = parse_init(init_source, path)
+    func = find_register_model(module, path)
+    scan = scan_register_model(module, func)
     reg = registration
     missing = _missing(scan, reg, path)
     if not missing.any():
@@ -171,8 +175,8 @@ def plan_registration(
     source = module.deep_replace(func, new_func).code
 
     # The result must read back as complete, or a rerun would not be a no-op.
-    reparsed = _parse(source, path)
-    if _missing(_scan(reparsed, _find_register_model(reparsed, path)), reg, path).any():
+    reparsed = parse_init(source, path)
+    if _missing(scan_register_model(reparsed, find_register_model(reparsed, path)), reg, path).any():
         raise FlmigrateError(  # pragma: no cover - a bug in this module, not in the user's file
             f"internal error: the edit of {path} for {reg.model_name} is incomplete; "
             "please report it with the file attached",
@@ -187,60 +191,6 @@ def plan_registration(
     return RegistrationResult(changed=True, source=source, added=tuple(added))
 
 
-def registered_entries(init_source: str, path: str = REGISTRATION_FILE) -> dict[str, str]:
-    """Architecture -> ``"module:Class"`` as ``register_model()`` registers them.
-
-    A target given as a class object is resolved through the imports in scope; one that cannot
-    be resolved is given as its source text. When an architecture is registered twice the later
-    registration wins, as it does at run time.
-    """
-    module = _parse(init_source, path)
-    scan = _scan(module, _find_register_model(module, path))
-    return {f.key: str(f.target) for f in scan.archs}
-
-
-def registered_configs(init_source: str, path: str = REGISTRATION_FILE) -> dict[str, str]:
-    """model_type -> ``"module:Class"`` of the ``_CONFIG_REGISTRY`` entries of register_model()."""
-    module = _parse(init_source, path)
-    scan = _scan(module, _find_register_model(module, path))
-    return {f.key: str(f.target) for f in scan.configs}
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _parse(source: str, path: str) -> cst.Module:
-    try:
-        return cst.parse_module(source)
-    except cst.ParserSyntaxError as err:
-        line, col = err.editor_line, err.editor_column
-        try:  # CPython's parser usually points closer to the mistake than libcst's
-            ast.parse(source)
-        except SyntaxError as py_err:
-            if py_err.lineno:
-                line, col = py_err.lineno, py_err.offset or 1
-        raise FlmigrateError(
-            f"{path}:{line}:{col}: syntax error, cannot parse {path}; "
-            "fix it (python -m py_compile shows the same) and rerun",
-            detail=str(err),
-        ) from None
-
-
-def _find_register_model(module: cst.Module, path: str) -> cst.FunctionDef:
-    found = [
-        s for s in module.body
-        if isinstance(s, cst.FunctionDef) and s.name.value == "register_model"
-        and s.asynchronous is None
-    ]
-    if not found:
-        raise FlmigrateError(
-            f"{path} has no register_model(): add a module-level `def register_model():` "
-            "(the vllm.general_plugins entry point, `fl = vllm_fl:register_model` in setup.py) "
-            "and rerun"
-        )
-    return found[-1]  # as at run time, the last definition wins
-
-
 @dataclass(frozen=True)
 class _Missing:
     config: bool
@@ -251,11 +201,11 @@ class _Missing:
         return bool(self.config or self.overrides or self.archs)
 
 
-def _missing(scan: _Scan, reg: Registration, path: str) -> _Missing:
+def _missing(scan: Scan, reg: Registration, path: str) -> _Missing:
     """What ``reg`` needs that register_model() lacks; raises on entries with other targets."""
     conflicts: list[str] = []
 
-    def registered(found: list[_Found], key: str, module: str, cls: str, theirs: str, ours: str) -> bool:
+    def registered(found: list[Found], key: str, module: str, cls: str, theirs: str, ours: str) -> bool:
         """Whether register_model() has an entry for ``key``; entries pointing elsewhere than
         ``module:cls`` are added to ``conflicts``."""
         hits = [f for f in found if f.key == key]
@@ -306,250 +256,13 @@ def _is_dotted(value: object) -> bool:
     )
 
 
-def _string(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
-
-
-# --------------------------------------------------------------------------- scanning
-
-
-@dataclass(frozen=True)
-class _Target:
-    """What an entry points at: ``module:Class``, or unresolved source text."""
-
-    text: str
-    module: str | None = None
-    cls: str | None = None
-
-    def matches(self, module: str, cls: str) -> bool:
-        if self.cls != cls:
-            return False
-        # A bare class name that no import in scope explains: judge by the name alone.
-        return self.module is None or self.module == module
-
-    def __str__(self) -> str:
-        return f"{self.module}:{self.cls}" if self.module else self.text
-
-
-@dataclass(frozen=True)
-class _Found:
-    key: str        # architecture / model_type / "<in-tree module>.<Class>"
-    target: _Target
-    line: int
-    block: int      # index of the register_model() body statement it is in
-
-
-@dataclass
-class _Scan:
-    module_bindings: dict[str, str]
-    function_bindings: dict[str, str]
-    module_defines: set[str]
-    archs: list[_Found] = field(default_factory=list)
-    configs: list[_Found] = field(default_factory=list)
-    overrides: list[_Found] = field(default_factory=list)
-    # body index -> names bound by imports anywhere inside that statement
-    block_bindings: dict[int, dict[str, str]] = field(default_factory=dict)
-
-
-def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
-    """Local name -> dotted thing it binds."""
-    out: dict[str, str] = {}
-    if isinstance(node, cst.Import):
-        for alias in node.names:
-            dotted = dotted_name(alias.name)
-            if dotted is None:
-                continue
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                out[alias.asname.name.value] = dotted
-            else:
-                head = dotted.split(".")[0]
-                out[head] = head
-        return out
-    if isinstance(node.names, cst.ImportStar):
-        return out
-    base = dotted_name(node.module) if node.module is not None else ""
-    if node.relative:
-        parts = PLUGIN_PACKAGE.split(".")
-        parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
-        base = ".".join(p for p in [*parts, base] if p)
-    if not base:
-        return out
-    for alias in node.names:
-        name = dotted_name(alias.name)
-        if name is None:
-            continue
-        local = name
-        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-            local = alias.asname.name.value
-        out[local] = f"{base}.{name}"
-    return out
-
-
-def _direct_bindings(statements: Iterable[cst.CSTNode]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for stmt in statements:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, (cst.Import, cst.ImportFrom)):
-                    out.update(_import_bindings(small))
-    return out
-
-
-def _module_defines(module: cst.Module) -> set[str]:
-    """Names assigned, defined or imported by direct module-level statements."""
-    names: set[str] = set(_direct_bindings(module.body))
-    for stmt in module.body:
-        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            names.add(stmt.name.value)
-        elif isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                targets: list[cst.BaseExpression] = []
-                if isinstance(small, cst.Assign):
-                    targets = [t.target for t in small.targets]
-                elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                    targets = [small.target]
-                names.update(t.value for t in targets if isinstance(t, cst.Name))
-    return names
-
-
-class _Collector(cst.CSTVisitor):
-    """Collects imports, registrations, config and override assignments in one statement."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bindings: dict[str, str] = {}
-        self.calls: list[cst.Call] = []
-        self.assigns: list[cst.Assign] = []
-
-    # Nested scopes do not run when register_model() runs.
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_Import(self, node: cst.Import) -> None:
-        self.bindings.update(_import_bindings(node))
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self.bindings.update(_import_bindings(node))
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "register_model":
-            owner = dotted_name(func.value)
-            if owner is not None and owner.split(".")[-1] == "ModelRegistry":
-                self.calls.append(node)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        self.assigns.append(node)
-
-
-def _scan(module: cst.Module, func: cst.FunctionDef) -> _Scan:
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    body = _body_statements(func)
-    scan = _Scan(
-        module_bindings=_direct_bindings(module.body),
-        function_bindings=_direct_bindings(body),
-        module_defines=_module_defines(module),
-    )
-    for index, stmt in enumerate(body):
-        collector = _Collector()
-        stmt.visit(collector)
-        scan.block_bindings[index] = collector.bindings
-        scopes = (collector.bindings, scan.function_bindings, scan.module_bindings)
-
-        def line(node: cst.CSTNode) -> int:
-            return positions[node].start.line
-
-        for call in collector.calls:
-            arch_node, target_node = _register_args(call)
-            arch = _string(arch_node) if arch_node is not None else None
-            if arch is None or target_node is None:
-                continue
-            scan.archs.append(_Found(arch, _target(target_node, scopes, module), line(call), index))
-        for assign in collector.assigns:
-            if len(assign.targets) != 1:
-                continue
-            target = assign.targets[0].target
-            value = _target(assign.value, scopes, module)
-            if isinstance(target, cst.Subscript) and len(target.slice) == 1:
-                owner = dotted_name(target.value)
-                element = target.slice[0].slice
-                if (
-                    owner is not None
-                    and _resolve(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
-                    and isinstance(element, cst.Index)
-                ):
-                    model_type = _string(element.value)
-                    if model_type is not None:
-                        scan.configs.append(_Found(model_type, value, line(assign), index))
-            elif isinstance(target, cst.Attribute):
-                owner = dotted_name(target.value)
-                if owner is None:
-                    continue
-                # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
-                resolved = _resolve(owner, scopes)
-                scan.overrides.append(
-                    _Found(f"{resolved}.{target.attr.value}", value, line(assign), index)
-                )
-    return scan
-
-
-def _body_statements(func: cst.FunctionDef) -> Sequence[cst.BaseStatement]:
-    if isinstance(func.body, cst.IndentedBlock):
-        return func.body.body
-    # ``def register_model(): a(); b()`` - a one-line suite is one statement line
-    return [cst.SimpleStatementLine(body=func.body.body)]
-
-
-def _register_args(call: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None]:
-    positional = [a.value for a in call.args if a.keyword is None and not a.star]
-    keywords = {a.keyword.value: a.value for a in call.args if a.keyword is not None}
-    arch = positional[0] if positional else keywords.get("model_arch")
-    target = positional[1] if len(positional) > 1 else keywords.get("model_cls")
-    return arch, target
-
-
-def _resolve(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
-    head, _, rest = dotted.partition(".")
-    for scope in scopes:
-        if head in scope:
-            return f"{scope[head]}.{rest}" if rest else scope[head]
-    return dotted
-
-
-def _target(
-    node: cst.BaseExpression, scopes: Sequence[dict[str, str]], module: cst.Module
-) -> _Target:
-    text = _string(node)
-    if text is not None:
-        mod, sep, cls = text.partition(":")
-        return _Target(text, mod, cls) if sep and mod and cls else _Target(repr(text))
-    dotted = dotted_name(node)
-    if dotted is None:
-        return _Target(module.code_for_node(node))
-    resolved = _resolve(dotted, scopes)
-    if "." in resolved:
-        mod, _, cls = resolved.rpartition(".")
-        return _Target(resolved, mod, cls)
-    return _Target(resolved, None, resolved)
-
-
 # --------------------------------------------------------------------------- editing
 
 
 class _Editor:
     """Builds the new register_model() for the missing entries of one registration."""
 
-    def __init__(self, module: cst.Module, func: cst.FunctionDef, scan: _Scan, reg: Registration):
+    def __init__(self, module: cst.Module, func: cst.FunctionDef, scan: Scan, reg: Registration):
         self.module = module
         self.func = func
         self.scan = scan
@@ -633,7 +346,7 @@ class _Editor:
 
     def _own_block(self) -> int | None:
         """Index of the try block that belongs to this model, if there is one."""
-        body = _body_statements(self.func)
+        body = body_statements(self.func)
         name = re.escape(self.reg.model_name)
         marker = re.compile(rf"#\s*Register\b.*(?<![\w.]){name}(?![\w])", re.IGNORECASE)
         tries = [
@@ -687,7 +400,7 @@ class _Editor:
         text += "".join(f"{self.unit}{line}{nl}" for line in self._warning_lines())
         block = cst.parse_statement(text, config=self.module.config_for_parsing)
 
-        body = list(_body_statements(self.func))
+        body = list(body_statements(self.func))
         header = self.func.body.header if isinstance(self.func.body, cst.IndentedBlock) else (
             self.func.body.trailing_whitespace
         )
@@ -732,7 +445,7 @@ class _Editor:
         assert isinstance(self.func.body, cst.IndentedBlock)
         block = self.func.body.body[index]
         assert isinstance(block, cst.Try) and isinstance(block.body, cst.IndentedBlock)
-        own = _direct_bindings(block.body.body)
+        own = direct_bindings(block.body.body)
         statements = list(block.body.body)
 
         head: list[str] = []
@@ -746,7 +459,7 @@ class _Editor:
             tail.insert(0, "from vllm import ModelRegistry")
 
         first_call = next(
-            (i for i, s in enumerate(statements) if _contains_register_call(s)), len(statements)
+            (i for i, s in enumerate(statements) if contains_register_call(s)), len(statements)
         )
         new_statements = [
             *[self._statement(t) for t in head],
@@ -774,9 +487,3 @@ def _is_return(stmt: cst.BaseStatement) -> bool:
     return isinstance(stmt, cst.SimpleStatementLine) and any(
         isinstance(s, cst.Return) for s in stmt.body
     )
-
-
-def _contains_register_call(stmt: cst.CSTNode) -> bool:
-    collector = _Collector()
-    stmt.visit(collector)
-    return bool(collector.calls)

@@ -7,7 +7,7 @@ rewrites it makes; ``apply_patches`` runs the selected patches in catalog order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -26,7 +26,6 @@ class PatchContext:
                      (the model unit, new sibling modules, config bridges)
     name_map:        (upstream module, name) -> plugin module, for names this migration provides
                      elsewhere, e.g. ``("transformers", "Qwen3_5Config") -> "vllm_fl.configs.qwen3_5"``
-    pinned_modules:  every module of the pinned vLLM tree (dotted names)
     pinned_version:  the pinned vLLM version
     relocations:     (upstream module, name) -> (pinned module, name): imports the pin serves from
                      another module, the same API (computed from both trees; catalog P15)
@@ -39,7 +38,6 @@ class PatchContext:
     is_package: bool = False
     module_map: Mapping[str, str] = field(default_factory=dict)
     name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)
-    pinned_modules: frozenset[str] = frozenset()
     relocations: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
@@ -107,15 +105,24 @@ def apply_patches(
     Patches that do not apply to ``context.pinned_version`` are skipped. Formatting and
     comments that a patch does not touch survive byte for byte.
     """
-    tree = cst.parse_module(source)
     counts: dict[str, int] = {}
+    final: cst.Module | None = None
+    for patch, final, count in patch_stages(source, patches, context):
+        if count:
+            counts[patch.id] = count
+    return (final if final is not None else cst.parse_module(source)).code, counts
+
+
+def patch_stages(
+    source: str, patches: Iterable[Patch], context: PatchContext
+) -> Iterator[tuple[Patch, cst.Module, int]]:
+    """Each of ``patches`` in order with the tree after it and its rewrites (0 for a patch that
+    does not apply to the pin or is not relevant to the source)."""
+    tree = cst.parse_module(source)
     for patch in patches:
-        if not patch.applies_to(context.pinned_version):
-            continue
-        if patch.relevant is not None and not patch.relevant(source, context):
-            continue
-        transformer = patch.transformer(context)
-        tree = tree.visit(transformer)
-        if transformer.count:
-            counts[patch.id] = transformer.count
-    return tree.code, counts
+        count = 0
+        if patch.applies_to(context.pinned_version) and (patch.relevant is None or patch.relevant(source, context)):
+            transformer = patch.transformer(context)
+            tree = tree.visit(transformer)
+            count = transformer.count
+        yield patch, tree, count

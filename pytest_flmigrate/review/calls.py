@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from pytest_flmigrate.patches import p21_stacked_weights
+from pytest_flmigrate.patches import p17_call_arguments, p21_stacked_weights
 from pytest_flmigrate.resolve import Resolver, Symbol
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
@@ -69,9 +69,9 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         accepted = {p.name for p in callee.function.bound_params(callee.bound)}
         unknown = [k for k in keywords if k not in accepted]
         if callee.qualname == STACKED_MAPPER and set(unknown) == {p21_stacked_weights.FIELD}:
-            fix = fix_for(context, "stacked-weights", _suggestion(callee, unknown))
+            fix = fix_for(context, p21_stacked_weights.NAME, _suggestion(callee, unknown))
         else:
-            fix = fix_for(context, "call-arguments", _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
+            fix = fix_for(context, p17_call_arguments.NAME, _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
         findings.append(view.finding(CHECK, call, callee.label, message, fix))
     return findings
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from functools import cached_property
 
+from pytest_flmigrate.patches import p14_transformers_renames
 from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.fixes import fix_for
@@ -139,7 +140,7 @@ def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
     cls: ClassInfo = info.classes[class_name]
     ok, base = _is_pretrained(resolver, module, class_name)
     if not ok:
-        fix = fix_for(context, "transformers-rename", "subclass transformers.PretrainedConfig") if "PreTrainedConfig" in base else manual(
+        fix = fix_for(context, p14_transformers_renames.NAME, "subclass transformers.PretrainedConfig") if "PreTrainedConfig" in base else manual(
             "subclass transformers.PretrainedConfig")
         findings.append(view.finding(CHECK, cls.line, class_name,
                                      f"not a PretrainedConfig subclass in the pinned transformers (base: {base})", fix))

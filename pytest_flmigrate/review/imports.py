@@ -7,7 +7,16 @@ import ast
 
 import libcst as cst
 
-from pytest_flmigrate.patches import p18_gate_linear, p19_fused_moe_factory, p20_expert_params_mapping
+from pytest_flmigrate.patches import (
+    p01_relative_imports,
+    p02_redirect_imports,
+    p14_transformers_renames,
+    p15_relocate_imports,
+    p16_backport_helpers,
+    p18_gate_linear,
+    p19_fused_moe_factory,
+    p20_expert_params_mapping,
+)
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
 from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
@@ -29,7 +38,7 @@ def relative_imports(context: ReviewContext, view: FileView) -> list[Finding]:
             findings.append(view.finding(
                 "relative-imports", node, dots,
                 f"relative import 'from {dots} import ...' left; in the plugin it resolves under vllm_fl",
-                fix_for(context, "relative-import", "import from the absolute vllm.* (or vllm_fl.*) module"),
+                fix_for(context, p01_relative_imports.NAME, "import from the absolute vllm.* (or vllm_fl.*) module"),
             ))
     return findings
 
@@ -45,7 +54,7 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         message = f"no module {ref.module} in {where}"
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
-        return message, fix_for(context, "backport", f"migrate or port {ref.module} into vllm_fl", ref.module, "")
+        return message, fix_for(context, p16_backport_helpers.NAME, f"migrate or port {ref.module} into vllm_fl", ref.module, "")
     if problem.reason == "module":
         message = f"no module {ref.module} in {where}"
     elif problem.reason == "type-checking":
@@ -54,19 +63,19 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         message = f"{ref.module} has no {ref.name} in {where}"
     if plugin_defined:
         message += "; the plugin defines it in " + ", ".join(s.module for s in plugin_defined[:3])
-        return message, fix_for(context, "plugin-redirect", f"import {ref.name} from {plugin_defined[0].module}")
+        return message, fix_for(context, p02_redirect_imports.NAME, f"import {ref.name} from {plugin_defined[0].module}")
     if pin_defined:
         best = pin_defined[0]
         kind = {"assign": "name"}.get(best.kind, best.kind)
         message += f"; the pin defines {kind} {ref.name} in " + ", ".join(s.module for s in pin_defined[:3])
-        return message, fix_for(context, "relocate", f"import {ref.name} from {best.module} (check it is the same API)",
+        return message, fix_for(context, p15_relocate_imports.NAME, f"import {ref.name} from {best.module} (check it is the same API)",
                                 ref.module, ref.name)
     if problem.nearest:
         kind = "modules" if problem.reason == "module" else "names there"
         message += f"; nearest {kind}: " + ", ".join(problem.nearest)
     else:
         message += f"; {ref.name} exists nowhere in the pin"
-    return message, fix_for(context, "backport", f"port {ref.name} into vllm_fl by hand or drop its use", ref.module, ref.name)
+    return message, fix_for(context, p16_backport_helpers.NAME, f"port {ref.name} into vllm_fl by hand or drop its use", ref.module, ref.name)
 
 
 @check("unresolved-imports")
@@ -152,23 +161,23 @@ def _transformers_finding(context, view, line, module, name, problem, version, b
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
         return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, "backport", "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
+                            fix_for(context, p16_backport_helpers.NAME, "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
                                     module, name or ""))
     message = f"transformers {version} has no {name}"
     if (module, name) in RENAMES:
         old = RENAMES[(module, name)]
         return view.finding("transformers-names", line, symbol, message + f"; it spells it {old}",
-                            fix_for(context, "transformers-rename", f"import {old} as {name}"))
+                            fix_for(context, p14_transformers_renames.NAME, f"import {old} as {name}"))
     if name in bridged:
         return view.finding("transformers-names", line, symbol,
                             message + f"; the config bridge {bridged[name]} defines it",
-                            fix_for(context, "plugin-redirect", f"import {name} from {bridged[name]}"))
+                            fix_for(context, p02_redirect_imports.NAME, f"import {name} from {bridged[name]}"))
     in_pin = [s for s in problem.elsewhere if s.module.startswith(TRANSFORMERS)]
     if in_pin:
         message += "; it is defined in " + ", ".join(s.module for s in in_pin[:3])
         return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, "relocate", f"import {name} from {in_pin[0].module}", module, name))
+                            fix_for(context, p15_relocate_imports.NAME, f"import {name} from {in_pin[0].module}", module, name))
     if problem.nearest:
         message += "; nearest: " + ", ".join(problem.nearest)
     return view.finding("transformers-names", line, symbol, message,
-                        fix_for(context, "backport", f"vendor {name} into vllm_fl (P13: never upgrade transformers)", module, name))
+                        fix_for(context, p16_backport_helpers.NAME, f"vendor {name} into vllm_fl (P13: never upgrade transformers)", module, name))

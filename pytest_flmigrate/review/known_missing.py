@@ -9,20 +9,28 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
+from pytest_flmigrate.patches import (
+    p03_mamba_state_copy,
+    p04_mark_model_context,
+    p09_gated_delta_net_state_dtype,
+    p10_mamba_cache_mode,
+)
 from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.names import call_shape
 
-# name -> (fix kind, how it is used, suggestion)
+P3, P4, P9, P10 = (p03_mamba_state_copy.NAME, p04_mark_model_context.NAME,
+                   p09_gated_delta_net_state_dtype.NAME, p10_mamba_cache_mode.NAME)
+# name -> (the patch that rewrites it, how it is used, suggestion)
 KNOWN_MISSING: dict[str, tuple[str, str, str]] = {
-    "_mark_tower_model": ("mark-model-context", "member", "build the tower directly (P4 pattern)"),
-    "_mark_language_model": ("mark-model-context", "member", "build the language model directly (P4 pattern)"),
-    "MambaStateCopyFunc": ("mamba-state-copy", "name", "drop the import and the methods using it"),
-    "MambaStateCopyFuncCalculator": ("mamba-state-copy", "name", "drop the import and the methods using it"),
-    "get_mamba_state_copy_func": ("mamba-state-copy", "member", "delete the method (the pin copies mamba state itself)"),
-    "gated_delta_net_state_dtype": ("gdn-state-dtype", "call", "drop the third argument"),
-    "mamba_cache_mode": ("mamba-cache-mode", "member", "test cache_config.enable_prefix_caching instead"),
+    "_mark_tower_model": (P4, "member", "build the tower directly (P4 pattern)"),
+    "_mark_language_model": (P4, "member", "build the language model directly (P4 pattern)"),
+    "MambaStateCopyFunc": (P3, "name", "drop the import and the methods using it"),
+    "MambaStateCopyFuncCalculator": (P3, "name", "drop the import and the methods using it"),
+    "get_mamba_state_copy_func": (P3, "member", "delete the method (the pin copies mamba state itself)"),
+    "gated_delta_net_state_dtype": (P9, "call", "drop the third argument"),
+    "mamba_cache_mode": (P10, "member", "test cache_config.enable_prefix_caching instead"),
 }
 CHECK = "known-missing-apis"
 
@@ -66,10 +74,10 @@ def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
     findings: dict[tuple[int, str], Finding] = {}
 
     def add(node: ast.AST, name: str, message: str) -> None:
-        kind, _, suggestion = KNOWN_MISSING[name]
+        patch_name, _, suggestion = KNOWN_MISSING[name]
         key = (getattr(node, "lineno", 0), name)
         if key not in findings:
-            findings[key] = view.finding(CHECK, node, name, message, fix_for(context, kind, suggestion))
+            findings[key] = view.finding(CHECK, node, name, message, fix_for(context, patch_name, suggestion))
 
     confirmed = {
         name for name, (_, usage, _) in KNOWN_MISSING.items()

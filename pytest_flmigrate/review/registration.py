@@ -3,8 +3,9 @@ a plugin module that defines the class, and the bridged config under its model_t
 
 from __future__ import annotations
 
-from pytest_flmigrate import register
+from pytest_flmigrate import registered
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 
 CHECK = "registration"
@@ -17,41 +18,35 @@ def registration(context: ReviewContext, view: FileView) -> list[Finding]:
         return [view.finding(CHECK, 1, "register_model", f"{view.target} is missing",
                              manual("create vllm_fl/__init__.py with register_model() (step 5)"))]
     try:
-        entries = register.registered_entries(view.text, view.target)
-        configs = register.registered_configs(view.text, view.target)
+        entries = registered.registered_entries(view.text, view.target)
+        configs = registered.registered_configs(view.text, view.target)
+        wrong = registered.registration_mismatches(
+            view.text, context.architectures, context.plugin_module, context.bridge, view.target
+        )
     except FlmigrateError as exc:
         return [view.finding(CHECK, 1, "register_model", exc.message, manual("fix register_model() (step 5)"))]
-    findings = []
     line = _register_line(view)
-    for architecture, class_name in context.architectures:
-        expected = f"{context.plugin_module}:{class_name}"
-        actual = entries.get(architecture)
-        if actual is None:
-            findings.append(view.finding(CHECK, line, architecture, f"not registered; expected {expected}",
-                                         manual("run step 5 (register) again")))
-            continue
-        if actual != expected:
-            findings.append(view.finding(CHECK, line, architecture, f"registered as {actual}, expected {expected}",
-                                         manual(f"register {architecture} as {expected}")))
-        findings += _target_exists(context, view, line, architecture, actual)
+    findings = [view.finding(CHECK, line, m.key, m.describe(), _fix(m)) for m in wrong]
+    targets = [(arch, entries.get(arch)) for arch, _ in context.architectures]
     if context.bridge is not None:
-        model_type, class_name, module = context.bridge
-        expected = f"{module}:{class_name}"
-        actual = configs.get(model_type)
-        if actual is None:
-            findings.append(view.finding(CHECK, line, model_type, f"config bridge not registered; expected {expected}",
-                                         manual("run step 5 (register) again")))
-        else:
-            if actual != expected:
-                findings.append(view.finding(CHECK, line, model_type, f"config registered as {actual}, expected {expected}",
-                                             manual(f"register _CONFIG_REGISTRY[{model_type!r}] = {expected}")))
-            findings += _target_exists(context, view, line, model_type, actual)
+        targets.append((context.bridge[0], configs.get(context.bridge[0])))
+    for key, actual in targets:
+        if actual is not None:
+            findings += _target_exists(context, view, line, key, actual)
     return findings
+
+
+def _fix(mismatch: registered.Mismatch) -> str:
+    if mismatch.actual is None:
+        return manual("run step 5 (register) again")
+    if mismatch.config:
+        return manual(f"register _CONFIG_REGISTRY[{mismatch.key!r}] = {mismatch.expected}")
+    return manual(f"register {mismatch.key} as {mismatch.expected}")
 
 
 def _target_exists(context: ReviewContext, view: FileView, line: int, key: str, target: str) -> list[Finding]:
     module, _, name = target.partition(":")
-    if not module.startswith("vllm_fl") or not name:
+    if not module.startswith(PLUGIN_PACKAGE) or not name:
         return []
     resolver = context.resolver
     if not resolver.has_module(module):

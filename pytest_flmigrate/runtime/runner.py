@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_flmigrate import register
+from pytest_flmigrate import registered
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.runtime import bench, gpu, log_errors, plugin_tests, probe, procs, server, smoke, tiny_model
@@ -128,7 +128,7 @@ class RuntimeRun:
 
     def expected_architectures(self) -> dict[str, str]:
         """Architecture -> ``module:Class`` that register_model() registers for this model."""
-        entries = register.registered_entries(self.run.registration().source)
+        entries = registered.registered_entries(self.run.registration().source)
         request = self.run.registration_request()
         return {arch: entries.get(arch, f"{request.plugin_module}:{cls}") for arch, cls in request.architectures}
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from pytest_flmigrate.review import MigratedFile, run_check
+
 pytestmark = pytest.mark.step(4)
 
 
@@ -24,12 +26,12 @@ def test_files_copied_and_patched(model_run, migrated_files):
 
 
 def test_no_relative_imports_left(model_run, migrated_files):
-    root = model_run.settings.plugin_dir
+    """Step 6's relative-imports check, run here too: step 4 must leave none (P1)."""
+    context = model_run.review_context()
     left = [
-        f"{f.target}:{number}"
-        for f in migrated_files
-        for number, line in enumerate((root / f.target).read_text(encoding="utf-8").splitlines(), 1)
-        if line.lstrip().startswith("from .")
+        f"{finding.file}:{finding.line}"
+        for result in migrated_files
+        for finding in run_check(context, "relative-imports", MigratedFile.at(result.target, result.role))
     ]
     assert not left, "relative imports left (P1 did not apply): " + ", ".join(left)
 

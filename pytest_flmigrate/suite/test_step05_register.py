@@ -2,18 +2,17 @@
 
 import pytest
 
-from pytest_flmigrate import register
+from pytest_flmigrate import register, registered
 
 pytestmark = pytest.mark.step(5)
 
 
 def test_architectures_registered(model_run, registration):
-    entries = register.registered_entries(registration.source)
     request = model_run.registration_request()
-    for architecture, class_name in request.architectures:
-        assert entries.get(architecture) == f"{request.plugin_module}:{class_name}", (
-            f"{architecture} is registered as {entries.get(architecture)!r}"
-        )
+    wrong = registered.registration_mismatches(
+        registration.source, request.architectures, request.plugin_module, request.config
+    )
+    assert not wrong, "; ".join(f"{mismatch.key}: {mismatch.describe()}" for mismatch in wrong)
 
 
 def test_registration_idempotent(model_run, registration):

@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.registered import registered_configs, registered_entries, registration_mismatches
 from pytest_flmigrate.register import (
     Registration,
     RegistrationResult,
     plan_registration,
-    registered_configs,
-    registered_entries,
 )
 
 # --------------------------------------------------------------------------- inputs
@@ -780,6 +779,24 @@ def test_registered_entries_round_trip(init_id, reg_id):
     if registration.config:
         model_type, cls, module = registration.config
         assert configs[model_type] == f"{module}:{cls}"
+
+
+@pytest.mark.parametrize("reg_id", ALL_REGISTRATIONS)
+def test_registration_mismatches_before_and_after_registering(reg_id):
+    registration = ALL_REGISTRATIONS[reg_id]
+    args = (registration.architectures, registration.plugin_module, registration.config)
+    missing = registration_mismatches(PASS_INIT, *args)
+    assert [m.key for m in missing] == [a for a, _ in registration.architectures] + (
+        [registration.config[0]] if registration.config else []
+    )
+    assert all(m.actual is None and m.describe().endswith(f"not registered; expected {m.expected}") for m in missing)
+    assert registration_mismatches(plan_registration(PASS_INIT, registration).source, *args) == []
+    arch, cls = registration.architectures[0]
+    moved = registration_mismatches(plan_registration(PASS_INIT, registration).source,
+                                    [(arch, cls)], "vllm_fl.models.elsewhere")
+    assert [m.describe() for m in moved] == [
+        f"registered as {registration.plugin_module}:{cls}, expected vllm_fl.models.elsewhere:{cls}"
+    ]
 
 
 # --------------------------------------------------------------------------- running it

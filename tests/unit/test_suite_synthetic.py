@@ -458,3 +458,9 @@ def test_steps_not_rerun_keep_their_last_result(flmigrate, plugin_tree, trees):
     steps = summary(plugin_tree, "tiny")["steps"]
     assert steps["2"]["outcome"] == "passed" and steps["2"]["earlier_run"] is True
     assert "earlier_run" not in steps["5"]
+
+
+def test_relative_imports_left_fail_step_4(flmigrate, plugin_tree, trees):
+    """Without P1 the copied files keep their relative imports: step 4 names each one."""
+    result = flmigrate(*run_args(trees, "--model", "tiny", "--patches", "P2", "-k", "relative"))
+    result.stdout.fnmatch_lines(["*relative imports left (P1 did not apply): vllm_fl/models/tiny.py:*"])
