@@ -4,7 +4,7 @@
                              [--workers 2] [--limit N] [--review] [--import-smoke PYTHON]
 
 The batch is every top-level ``vllm/model_executor/models/*.py`` of upstream that the pin lacks
-(api-gap.md's 128 files for 0.33.0). Each file is planned as step 4 plans it (the unit, its new
+(docs/api-gap.md's 128 files for 0.33.0). Each file is planned as step 4 plans it (the unit, its new
 sibling modules, the config bridge when discovery finds the unit's config, relocations and
 backports; a file that is not a servable model is planned alone), against the example plugin
 checkout, without writing anything. The catalog is then applied stage by stage in catalog

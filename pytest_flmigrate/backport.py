@@ -5,7 +5,7 @@ A name a migrated file imports that the pinned vLLM defines nowhere (after reloc
 the pin, transitively and within a bound: each definition it references from its own module
 comes along, each import it uses must work in the pin, be relocatable, or be backportable in
 turn. The bound (:data:`MAX_DEFINITIONS` definitions and :data:`MAX_LINES` lines per missing
-name, the ceiling measured in api-gap.md) keeps whole subsystems (the fused-MoE cluster) out:
+name, the ceiling measured in docs/api-gap.md) keeps whole subsystems (the fused-MoE cluster) out:
 those stay findings, "port by hand".
 
 Where copies go: one compat module per upstream module the definitions come from, mirroring

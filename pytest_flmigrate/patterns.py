@@ -1,6 +1,6 @@
 """Step 3: which existing plugin model the unit is closest to, and which pattern to follow.
 
-Patterns (procedure.md, step 3): wrapper (kimi_k25), full adaptation (qwen3_5), hybrid
+Patterns (docs/procedure.md, step 3): wrapper (kimi_k25), full adaptation (qwen3_5), hybrid
 attention (qwen3_next), multimodal (minicpmo). Each decision keeps the evidence it used.
 """
 

@@ -76,7 +76,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
 
 
 def markdown(data: dict) -> str:
-    """The final report of procedure.md, filled from ``summary.json`` data."""
+    """The final report of docs/procedure.md, filled from ``summary.json`` data."""
     placeholders = data["placeholders"]
     name = placeholders.get("MODEL_DISPLAY_NAME") or data["model"]
     lines = [f"# Migration: {name}", ""]

@@ -1,4 +1,4 @@
-"""The step map of DESIGN.md: number, name, the steps each depends on."""
+"""The step map (docs/procedure.md): number, name, the steps each depends on."""
 
 from __future__ import annotations
 

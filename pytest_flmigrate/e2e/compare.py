@@ -1,4 +1,4 @@
-"""Token comparison of a local generation against the ground truth (procedure.md, step 11).
+"""Token comparison of a local generation against the ground truth (docs/procedure.md, step 11).
 
 - MATCH: the first ``count`` tokens are identical (fewer when both servers stopped earlier at
   the same length).

@@ -3,7 +3,7 @@
 Pure functions returning :class:`Finding` records; one check module per family:
 
 - imports.py: ``relative-imports``, ``unresolved-imports``, ``transformers-names``
-- known_missing.py: ``known-missing-apis`` (api-gap.md's seven)
+- known_missing.py: ``known-missing-apis`` (docs/api-gap.md's seven)
 - calls.py: ``call-signatures``
 - attributes.py: ``missing-attributes`` (pinned bases, pinned classes/modules, config objects)
 - config_bridge.py: ``config-bridge``;  registration.py: ``registration``

@@ -1,4 +1,4 @@
-"""The known-missing APIs (api-gap.md's seven): every use of them, with the catalog patch.
+"""The known-missing APIs (docs/api-gap.md's seven): every use of them, with the catalog patch.
 
 Each entry is confirmed against the pinned index before it is reported (the pin is data: a pin
 that has the API gets no finding).
@@ -70,7 +70,7 @@ def _gdn_problem(context: ReviewContext, call: ast.Call) -> str | None:
 
 @check(CHECK)
 def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
-    """the APIs known to be missing from vLLM 0.13.0 (api-gap.md), where the pin indeed lacks them"""
+    """the APIs known to be missing from vLLM 0.13.0 (docs/api-gap.md), where the pin indeed lacks them"""
     findings: dict[tuple[int, str], Finding] = {}
 
     def add(node: ast.AST, name: str, message: str) -> None:

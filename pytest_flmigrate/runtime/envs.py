@@ -99,7 +99,7 @@ def missing_env_reason(name: str, cache: Path | None = None) -> str:
 
 
 def vllm_env(scratch: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for a vLLM process (cpu-vllm.md), its temp/cache folders under ``scratch``.
+    """Environment for a vLLM process (docs/cpu-vllm.md), its temp/cache folders under ``scratch``.
 
     ``base`` defaults to ``os.environ``. The folders are created; the caller owns ``scratch``
     and removes it when the process is gone (vLLM leaves sockets and compile caches behind).

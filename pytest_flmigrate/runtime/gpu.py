@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from pytest_flmigrate.runtime import procs
 
-#: Below this fraction of free memory a GPU counts as occupied (operational-rules.md).
+#: Below this fraction of free memory a GPU counts as occupied (docs/procedure.md, step 9).
 FREE_FRACTION = 0.5
 
 

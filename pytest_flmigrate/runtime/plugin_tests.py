@@ -1,7 +1,7 @@
 """Steps 1, 7 and 8: the plugin's own tests, run by the pinned interpreter, read from JUnit XML.
 
 The run is ``pytest <folder> -p no:flmigrate`` in the plugin checkout (our plugin stays out of
-it even when it is installed there), with the environment of cpu-vllm.md and a scratch TMPDIR.
+it even when it is installed there), with the environment of docs/cpu-vllm.md and a scratch TMPDIR.
 Outcomes come from the JUnit XML file (``junit_family=xunit1``, whose ``file`` attribute gives
 test ids as pytest prints them), never from parsing the console.
 """

@@ -88,7 +88,7 @@ def _tests_line(label: str, data: dict | None, extra: str = "") -> list[str]:
 
 
 def markdown_lines(data: dict) -> list[str]:
-    """Test results and verification sections of the final report (procedure.md)."""
+    """Test results and verification sections of the final report (docs/procedure.md)."""
     lines: list[str] = []
     tests = data.get("tests") or {}
     if tests:

@@ -2,7 +2,7 @@
 
 A server is started as ``PYTHON -m vllm.entrypoints.cli.main serve MODEL --host 127.0.0.1 --port N
 --tensor-parallel-size TP <--serve-args>`` (``vllm serve`` without depending on a console script)
-in its own process group, with the environment of cpu-vllm.md and a scratch TMPDIR of its own,
+in its own process group, with the environment of docs/cpu-vllm.md and a scratch TMPDIR of its own,
 its output in ``reports/<model>/logs/server-<port>.log``. It is up when ``/health`` answers; a bound
 (``FLMIGRATE_SERVER_TIMEOUT``, default 900 s) limits the wait, and a server that exits or times out
 is stopped as a group, its log's tail becoming the error.

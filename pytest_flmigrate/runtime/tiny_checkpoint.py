@@ -8,7 +8,7 @@ the functions. ::
         [--model-type qwen2] [--seed 0] [--verify]
     python path/to/tiny_checkpoint.py OUT_DIR ...      (no package import needed)
 
-The model follows shared/notes/cpu-vllm.md: hidden 128, 2 layers, 4 heads / 2 KV heads (head size
+The model follows docs/cpu-vllm.md: hidden 128, 2 layers, 4 heads / 2 KV heads (head size
 32, which vLLM 0.13.0's CPU attention accepts), vocab 2048, float32 safetensors. Weights come from
 a counter-based generator (splitmix64 of the seed, tensor name and index), uniform in
 nn.Linear-like bounds, so they are byte-identical for the same arguments on any numpy version and
@@ -464,7 +464,7 @@ def verify(out_dir: Path, model_type: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tiny_checkpoint", description="Write a tiny random Qwen2 checkpoint (cpu-vllm.md)."
+        prog="tiny_checkpoint", description="Write a tiny random Qwen2 checkpoint (docs/cpu-vllm.md)."
     )
     parser.add_argument("out_dir", type=Path, help="output folder (created)")
     parser.add_argument("--arch", default="Qwen2ForCausalLM", help="config.json architectures[0]")

@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.step(8), pytest.mark.runtime]
 
 
 class FunctionalTestFailures(UserWarning):
-    """Step 8 failures: reported, and later steps still run (procedure.md)."""
+    """Step 8 failures: reported, and later steps still run (docs/procedure.md)."""
 
 
 def test_functional_tests_ran(runtime):
