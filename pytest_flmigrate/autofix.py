@@ -246,6 +246,7 @@ class _Fixes:
         for module in sorted(self.compat):
             info = fixer.upstream.module(module)
             index = fixer.upstream.index_for(module)
+            assert info is not None and index is not None, f"{module}: a compat module comes from the upstream index"
             spec = CompatSpec(
                 tuple(sorted(self.compat[module])),
                 tuple(sorted(self.from_pin.get(module, ()))),

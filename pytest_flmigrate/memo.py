@@ -47,15 +47,20 @@ class Memo(Generic[T]):
     def __call__(self) -> T:
         outcome = self._outcome()
         if outcome is None:
-            try:
-                outcome = (True, self.step.method(self.instance))
-            except FlmigrateError as exc:
-                outcome = (False, exc)
-            setattr(self.instance, self.step.attribute, outcome)
+            outcome = self._perform()
         ok, value = outcome
         if not ok:
             raise value
         return value
+
+    def _perform(self) -> tuple[bool, Any]:
+        outcome: tuple[bool, Any]
+        try:
+            outcome = (True, self.step.method(self.instance))
+        except FlmigrateError as exc:
+            outcome = (False, exc)
+        setattr(self.instance, self.step.attribute, outcome)
+        return outcome
 
     @property
     def result(self) -> T | None:

@@ -124,6 +124,7 @@ def plan_migration(
     def add(module: str, role: str) -> None:
         info = upstream_index.modules[module]
         plugin_module = plugin_module_for(module)
+        assert plugin_module is not None, f"{module}: only migratable modules are planned"
         module_map[module] = plugin_module
         files.append(
             PlannedFile(module, upstream_index.root / info.path, plugin_module, info.is_package, role)
@@ -162,6 +163,7 @@ def plan_migration(
                 )
     name_map: dict[tuple[str, str], str] = {}
     if bridge is not None:
+        assert bridge_index is not None, "a bridge comes with the index defining its config"
         info = bridge_index.modules[bridge.upstream_module]
         module_map[bridge.upstream_module] = bridge.plugin_module
         files.append(
@@ -280,7 +282,8 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
         "model": model if planned.role != "compat" else None, "role": planned.role, "upstream": upstream_label,
         "upstream_module": planned.upstream_module, "patches": decision.patches,
     })
-    adaptation, replayed = None, ()
+    adaptation: str | None = None
+    replayed: tuple[str, ...] = ()
     if decision.written != decision.generated:
         patch = adapt.adaptation_patch(planned.target, decision.generated, decision.written, upstream_label)
         manifest.write(patch_path, patch)

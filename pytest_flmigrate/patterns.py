@@ -7,6 +7,7 @@ attention (qwen3_next), multimodal (minicpmo). Each decision keeps the evidence 
 from __future__ import annotations
 
 import ast
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def _source_text(paths: list[Path]) -> str:
 
 
 def decide_pattern(
-    unit: ModelUnit, upstream_root: Path, plugin_dir: Path, excluded: set[str] = frozenset()
+    unit: ModelUnit, upstream_root: Path, plugin_dir: Path, excluded: AbstractSet[str] = frozenset()
 ) -> PatternDecision:
     """Pattern and nearest plugin model; ``excluded`` stems (this batch's own output) are ignored."""
     paths = [upstream_root / relative for relative in unit.files]
@@ -73,7 +74,7 @@ def decide_pattern(
 
 
 def _nearest_plugin_model(
-    imported: set[str], pattern: str, plugin_dir: Path, excluded: set[str]
+    imported: set[str], pattern: str, plugin_dir: Path, excluded: AbstractSet[str]
 ) -> tuple[str | None, str]:
     models_dir = plugin_dir / PLUGIN_PACKAGE / "models"
     candidates = sorted(
@@ -93,6 +94,7 @@ def _nearest_plugin_model(
         if score > best_score:
             best, best_score = path.stem, score
     if best:
-        shared = sorted(imported & _model_imports(parse_module(models_dir / f"{best}.py"), ""))
+        best_tree = parse_module(models_dir / f"{best}.py")
+        shared = sorted(imported & (_model_imports(best_tree, "") if best_tree else set()))
         return best, f"shares imports of {', '.join(shared)} with the plugin's {best}"
     return None, f"no plugin model shares its model imports; follow the {pattern} pattern from scratch"

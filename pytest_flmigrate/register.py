@@ -172,7 +172,7 @@ def plan_registration(
 
     editor = _Editor(module, func, scan, reg)
     new_func = editor.edit(missing.config, missing.overrides, missing.archs)
-    source = module.deep_replace(func, new_func).code
+    source = cst.ensure_type(module.deep_replace(func, new_func), cst.Module).code
 
     # The result must read back as complete, or a rerun would not be a no-op.
     reparsed = parse_init(source, path)
@@ -401,10 +401,11 @@ class _Editor:
         block = cst.parse_statement(text, config=self.module.config_for_parsing)
 
         body = list(body_statements(self.func))
-        header = self.func.body.header if isinstance(self.func.body, cst.IndentedBlock) else (
-            self.func.body.trailing_whitespace
+        suite = self.func.body
+        header = suite.header if isinstance(suite, cst.IndentedBlock) else (
+            cst.ensure_type(suite, cst.SimpleStatementSuite).trailing_whitespace
         )
-        footer = self.func.body.footer if isinstance(self.func.body, cst.IndentedBlock) else ()
+        footer = suite.footer if isinstance(suite, cst.IndentedBlock) else ()
         indent = self.func.body.indent if isinstance(self.func.body, cst.IndentedBlock) else None
         body = self._drop_lone_pass(body)
         position = len(body)

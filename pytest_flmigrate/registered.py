@@ -313,7 +313,7 @@ def body_statements(func: cst.FunctionDef) -> Sequence[cst.BaseStatement]:
     if isinstance(func.body, cst.IndentedBlock):
         return func.body.body
     # ``def register_model(): a(); b()`` - a one-line suite is one statement line
-    return [cst.SimpleStatementLine(body=func.body.body)]
+    return [cst.SimpleStatementLine(body=cst.ensure_type(func.body, cst.SimpleStatementSuite).body)]
 
 
 def _register_args(call: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseExpression | None]:

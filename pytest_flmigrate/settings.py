@@ -12,6 +12,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -175,7 +176,7 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
     if not plugin_dir.is_dir():
         raise FlmigrateError(f"--plugin-dir {plugin_dir}: no such directory; pass the vllm-plugin-FL checkout")
     configured = read_pyproject(plugin_dir)
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for option in OPTIONS:
         value = given.get(option.key)
         if value is None:
@@ -188,7 +189,7 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
     return settings
 
 
-def _typed(option: Option, value: object) -> object:
+def _typed(option: Option, value: Any) -> object:
     if option.kind == "list":
         items = [value] if isinstance(value, str) else list(value or ())
         return tuple(dict.fromkeys(str(item) for item in items))
@@ -223,12 +224,12 @@ def _validate(settings: Settings) -> None:
     ):
         if value not in allowed:
             raise FlmigrateError(f"{flag} {value!r}: expected one of {', '.join(allowed)}")
-    for flag, value, low in (
+    for flag, number, low in (
         ("--tp", settings.tp, 1), ("--token-match-count", settings.token_match_count, 1),
         ("--max-tokens", settings.max_tokens, 1), ("--port", settings.port, 1),
     ):
-        if value < low or (flag == "--port" and value > 65535):
-            raise FlmigrateError(f"{flag} {value}: out of range")
+        if number < low or (flag == "--port" and number > 65535):
+            raise FlmigrateError(f"{flag} {number}: out of range")
     if settings.max_tokens < settings.token_match_count:
         raise FlmigrateError(
             f"--max-tokens {settings.max_tokens} is below --token-match-count "

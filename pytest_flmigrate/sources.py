@@ -281,8 +281,8 @@ def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceT
                 versions.append(Version(version))
         except InvalidVersion:
             continue
-    for version in sorted(versions, reverse=True):
-        found = _cached_tree(trees, requirement.name, str(version), package, spec)
+    for newest in sorted(versions, reverse=True):
+        found = _cached_tree(trees, requirement.name, str(newest), package, spec)
         if found:
             return found
     return None

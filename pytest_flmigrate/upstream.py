@@ -11,6 +11,7 @@ import hashlib
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -83,7 +84,7 @@ def _git_tree(url: str | None, checkout: Path, ref: str | None, *, source: str) 
     return sources.local_tree(checkout, "vllm", source)
 
 
-def _branch(ref: str | None) -> dict[str, str]:
+def _branch(ref: str | None) -> dict[str, Any]:
     return {"branch": ref} if ref and not _is_sha(ref) else {}
 
 

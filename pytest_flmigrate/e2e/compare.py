@@ -15,6 +15,7 @@ Tokens are compared by id when both servers returned ``token_ids``, else by toke
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.errors import FlmigrateError
@@ -125,7 +126,7 @@ def compare(prompt_id: str, gt: Generation, local: Generation, count: int) -> Co
         )
         notes.append(f"the prompts were tokenized differently (from prompt token {first}): "
                      "check the chat template and tokenizer the two servers load")
-    common = dict(prompt_id=prompt_id, count=count, basis=basis, gt_window=gt_window, local_window=local_window,
+    common: dict[str, Any] = dict(prompt_id=prompt_id, count=count, basis=basis, gt_window=gt_window, local_window=local_window,
                   gt_text=gt.text, local_text=local.text)
     diverge_at = next((i for i, (a, b) in enumerate(zip(gt_window, local_window)) if a != b), None)
     if diverge_at is None and len(gt_window) == len(local_window):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +65,7 @@ class ResultStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.outcomes: dict[str, dict] = {}
-        self.info: dict[str, object] = {}
+        self.info: dict[str, Any] = {}
 
     def path(self, side: str, prompt_id: str) -> Path:
         if side not in SIDES:
@@ -137,7 +138,8 @@ class ResultStore:
         ``-k serve`` does not erase the other prompts' verdicts. None when no prompt ever ran.
         """
         earlier = earlier if isinstance(earlier, dict) else {}
-        before = earlier.get("prompts") if isinstance(earlier.get("prompts"), dict) else {}
+        before = earlier.get("prompts")
+        before = before if isinstance(before, dict) else {}
         prompts = {prompt_id: self.outcomes.get(prompt_id) or {**entry, "earlier_run": True}
                    for prompt_id, entry in before.items() if isinstance(entry, dict)}
         prompts.update(self.outcomes)

@@ -48,8 +48,9 @@ def redirect_import_line(
     body: list[cst.BaseSmallStatement] = []
     extra: list[cst.SimpleStatementLine] = []
     for small in line.body:
-        module = module_of(small) if isinstance(small, cst.ImportFrom) else None
-        rewritten = redirect_from_import(small, module, locate) if module else None
+        rewritten = None
+        if isinstance(small, cst.ImportFrom) and (module := module_of(small)):
+            rewritten = redirect_from_import(small, module, locate)
         # Split-off statements land after the line: never behind code that uses them.
         if rewritten is None or (len(rewritten) > 1 and small is not line.body[-1]):
             body.append(small)

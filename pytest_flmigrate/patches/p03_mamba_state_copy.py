@@ -32,6 +32,8 @@ Qwen3-Next, Falcon-H1, GraniteMoeHybrid, Bailing linear.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import libcst as cst
 
 from .base import PatchContext, PatchTransformer
@@ -117,13 +119,14 @@ class Transformer(PatchTransformer):
 
 def _without_blank_lead(statement: cst.BaseStatement) -> cst.BaseStatement:
     """A new first statement of a block starts right after its header (comments stay)."""
+    assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))  # every statement
     lines = list(statement.leading_lines)
     while lines and lines[0].comment is None:
         lines.pop(0)
     return statement.with_changes(leading_lines=lines)
 
 
-def _is_missing_method(statement: cst.BaseStatement) -> bool:
+def _is_missing_method(statement: cst.CSTNode) -> TypeGuard[cst.FunctionDef]:
     return isinstance(statement, cst.FunctionDef) and statement.name.value in MISSING_METHODS
 
 

@@ -144,17 +144,16 @@ def _marked(
 
 def _modality_literals(node: cst.BaseExpression) -> list[cst.SimpleString] | None:
     """The string literals of ``"image"`` or ``{"image", "video"}``, duplicates dropped."""
-    elements = [node] if isinstance(node, cst.SimpleString) else None
+    elements: list[cst.BaseExpression] = [node] if isinstance(node, cst.SimpleString) else []
     if isinstance(node, cst.Set):
         elements = [element.value for element in node.elements]
         if any(isinstance(element, cst.StarredElement) for element in node.elements):
             return None
-    if not elements or not all(
-        isinstance(e, cst.SimpleString) and isinstance(e.evaluated_value, str) for e in elements
-    ):
+    strings = [e for e in elements if isinstance(e, cst.SimpleString) and isinstance(e.evaluated_value, str)]
+    if not strings or len(strings) != len(elements):
         return None
-    unique = {element.evaluated_value: element for element in reversed(elements)}
-    return [unique[value] for value in dict.fromkeys(e.evaluated_value for e in elements)]
+    unique = {element.evaluated_value: element for element in reversed(strings)}
+    return [unique[value] for value in dict.fromkeys(e.evaluated_value for e in strings)]
 
 
 def _multimodal_config_name(line: cst.SimpleStatementLine) -> cst.Name | None:
@@ -224,14 +223,12 @@ def _dedented(node: cst.With) -> tuple[list[cst.BaseStatement], list[cst.EmptyLi
     """The statements of ``node``'s block, its own leading lines and header comment on the
     first, and the comments that closed the block."""
     header = node.body.header if isinstance(node.body, cst.IndentedBlock) else None
+    inner: list[cst.BaseStatement]
     if isinstance(node.body, cst.IndentedBlock):
         inner, footer = list(node.body.body), list(node.body.footer)
     else:
-        inner = [
-            cst.SimpleStatementLine(
-                body=node.body.body, trailing_whitespace=node.body.trailing_whitespace
-            )
-        ]
+        suite = cst.ensure_type(node.body, cst.SimpleStatementSuite)
+        inner = [cst.SimpleStatementLine(body=suite.body, trailing_whitespace=suite.trailing_whitespace)]
         footer = []
     lead = list(node.leading_lines)
     if header is not None and header.comment is not None:
@@ -242,6 +239,7 @@ def _dedented(node: cst.With) -> tuple[list[cst.BaseStatement], list[cst.EmptyLi
 def _with_leading(statement: cst.BaseStatement, lines: list[cst.EmptyLine]) -> cst.BaseStatement:
     if not lines:
         return statement
+    assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))  # every statement
     return statement.with_changes(leading_lines=[*lines, *statement.leading_lines])
 
 

@@ -65,7 +65,8 @@ class Transformer(PatchTransformer):
             and not attribute.lpar
         ):
             return updated_node
-        enabled = PREFIX_CACHING_WHEN.get((type(target.operator), literal.evaluated_value))
+        value = literal.evaluated_value
+        enabled = PREFIX_CACHING_WHEN.get((type(target.operator), value)) if isinstance(value, str) else None
         if enabled is None:
             return updated_node
         self.count += 1

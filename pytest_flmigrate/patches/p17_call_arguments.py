@@ -151,14 +151,14 @@ def rewrite_call(call: cst.Call, rule: ArgumentRule) -> cst.Call | None:
     drop: set[int] = set()
     for index, arg in enumerate(args):
         name = arg.keyword.value if arg.keyword is not None else None
-        if name in rule.drop_if:
+        if name is not None and name in rule.drop_if:
             if not _same_literal(_code(arg.value), rule.drop_if[name]):
                 return None
             drop.add(index)
     renamed = []
     for index, arg in enumerate(args):
         name = arg.keyword.value if arg.keyword is not None else None
-        if name in rule.rename:
+        if name is not None and name in rule.rename:
             if rule.rename[name] in keywords:
                 return None
             arg = arg.with_changes(keyword=cst.Name(rule.rename[name]))

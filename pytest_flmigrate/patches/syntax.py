@@ -38,7 +38,7 @@ def drop_items(items: Sequence[Item], drop: Container[int]) -> list[Item]:
     kept = [item for index, item in enumerate(items) if index not in drop]
     if not kept or kept[-1] is items[-1]:
         return kept
-    return [*kept[:-1], kept[-1].with_changes(comma=_last_comma(kept[-1].comma, items[-1].comma))]
+    return kept[:-1] + [kept[-1].with_changes(comma=_last_comma(kept[-1].comma, items[-1].comma))]
 
 
 def keyword_arg(name: str, code: str) -> cst.Arg:

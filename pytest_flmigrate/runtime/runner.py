@@ -16,6 +16,7 @@ from pytest_flmigrate import registered
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.runtime import bench, gpu, log_errors, plugin_tests, probe, procs, server, smoke, tiny_model
+from pytest_flmigrate.runtime.probe import EnvProbe
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -61,14 +62,14 @@ class RuntimeRun:
         self.say(message)
 
     @memoized
-    def probe(self) -> probe.EnvProbe:
+    def probe(self) -> EnvProbe:
         scratch = procs.scratch_dir("probe")
         try:
             return probe.probe(self.python, scratch)
         finally:
             procs.remove_scratch(scratch)
 
-    def need(self, *, vllm: bool = True, pytest: bool = False, plugin: bool = True) -> probe.EnvProbe:
+    def need(self, *, vllm: bool = True, pytest: bool = False, plugin: bool = True) -> EnvProbe:
         found = self.probe()
         probe.require(found, self.plugin_dir, vllm=vllm, pytest=pytest, plugin=plugin)
         return found

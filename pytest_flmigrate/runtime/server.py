@@ -136,7 +136,7 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
 
 
 #: The keys of a state file and their types (``_write_state``); a file without them is corrupt.
-STATE_TYPES = {
+STATE_TYPES: dict[str, type | tuple[type, ...]] = {
     "pid": int, "start_ticks": (int, type(None)), "boot_id": str, "port": int, "url": str, "command": list,
     "fingerprint": str, "log": str, "scratch": (str, type(None)), "plugin_dir": str,
 }

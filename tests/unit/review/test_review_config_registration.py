@@ -94,7 +94,7 @@ def registered(arch_target: str, config_target: str | None) -> str:
     lines = ["    from vllm import ModelRegistry", f'    ModelRegistry.register_model("NewForCausalLM", "{arch_target}")']
     if config_target:
         module, name = config_target.split(":")
-        lines = [f"    from vllm.transformers_utils.config import _CONFIG_REGISTRY",
+        lines = ["    from vllm.transformers_utils.config import _CONFIG_REGISTRY",
                  f"    from {module} import {name}", f'    _CONFIG_REGISTRY["newmodel"] = {name}', *lines]
     return PLUGIN_INIT.replace("    from vllm import ModelRegistry  # noqa: F401", "\n".join(lines))
 
