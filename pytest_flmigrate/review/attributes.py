@@ -52,7 +52,8 @@ def _upstream_member(context: ReviewContext, module: str | None, class_name: str
     upstream = context.upstream
     if upstream is None or module is None:
         return None
-    if upstream.module(module) is None or class_name not in upstream.module(module).classes:
+    upstream_module = upstream.module(module)
+    if upstream_module is None or class_name not in upstream_module.classes:
         located = upstream.locate(class_name, "vllm")
         if not located or located[0].kind != "class":
             return None
@@ -141,7 +142,8 @@ def config_object_classes(context: ReviewContext) -> dict[str, tuple[str, str]]:
             if (module, name) in seen:
                 continue
             seen.add((module, name))
-            cls = resolver.module(module).classes.get(name)
+            info = resolver.module(module)
+            cls = info.classes.get(name) if info is not None else None
             for item in cls.fields if cls else ():
                 if item.name in _POLYMORPHIC or not item.name.endswith("_config"):
                     continue

@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.resolve import ImportRef, Resolver, imports_of
 from pytest_flmigrate.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
 
+Node = TypeVar("Node", bound=ast.AST)
 
 
 @dataclass(frozen=True)
@@ -205,9 +207,10 @@ class FileView:
     def top_classes(self) -> list[ast.ClassDef]:
         return [node for node in self.tree.body if isinstance(node, ast.ClassDef)]
 
-    def nodes(self, *types: type) -> Iterator[ast.AST]:
+    def nodes(self, kind: type[Node]) -> Iterator[Node]:
+        """Every node of ``kind`` in the file, in ``ast.walk`` order."""
         for node in ast.walk(self.tree):
-            if isinstance(node, types):
+            if isinstance(node, kind):
                 yield node
 
     def finding(self, check: str, node_or_line: ast.AST | int, symbol: str, message: str, fix: str) -> Finding:

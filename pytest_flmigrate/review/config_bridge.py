@@ -37,12 +37,19 @@ def class_node(resolver: Resolver, module: str, name: str) -> ast.ClassDef | Non
 
 def _class_literal(node: ast.ClassDef, attribute: str):
     for statement in node.body:
-        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target] if isinstance(statement, ast.AnnAssign) else []
-        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets) and statement.value is not None:
+        targets: list[ast.expr]
+        value: ast.expr | None
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign):
+            targets, value = [statement.target], statement.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets) and value is not None:
             try:
-                return ast.literal_eval(statement.value)
+                return ast.literal_eval(value)
             except (ValueError, SyntaxError, TypeError):
-                return statement.value
+                return value
     return None
 
 
@@ -78,7 +85,7 @@ class ConfigFields:
         """__init__ parameter -> class, for parameters a config.json must always give."""
         found = {}
         for module, name in self.classes:
-            cls = self.resolver.module(module).classes[name]
+            cls = _classes(self.resolver, module)[name]
             init = cls.methods.get("__init__")
             for param in init.params[1:] if init else ():
                 if not param.has_default and param.kind not in (VAR_POSITIONAL, VAR_KEYWORD, POSITIONAL_ONLY):
@@ -96,14 +103,19 @@ def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
     resolver = context.resolver
     if context.bridge is not None:
         modules = [context.bridge[2]] + [f.module for f in context.config_files if f.module != context.bridge[2]]
-        return [(module, name) for module in modules for name in (resolver.module(module).classes if resolver.module(module) else ())]
+        return [(module, name) for module in modules for name in _classes(resolver, module)]
     if not context.config_class:
         return []
     located = [s for s in resolver.locate(context.config_class) if not s.module.startswith("vllm_fl") and s.kind == "class"]
     if not located:
         return []
     module = located[0].module
-    return [(module, name) for name in resolver.module(module).classes]
+    return [(module, name) for name in _classes(resolver, module)]
+
+
+def _classes(resolver: Resolver, module: str) -> dict[str, ClassInfo]:
+    info = resolver.module(module)
+    return info.classes if info is not None else {}
 
 
 def _is_pretrained(resolver: Resolver, module: str, name: str) -> tuple[bool, str]:
@@ -130,6 +142,7 @@ def config_bridge(context: ReviewContext, view: FileView) -> list[Finding]:
 
 
 def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
+    assert context.bridge is not None, "only the bridge file is checked here"
     model_type, class_name, module = context.bridge
     resolver = context.resolver
     info = resolver.module(module)

@@ -92,15 +92,17 @@ def merged_projections(context: ReviewContext, view: FileView) -> list[Finding]:
             continue
         parent = class_node(resolver, member.owner_module, member.owner)
         init = next((n for n in parent.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None) if parent else None
-        for call in ast.walk(init) if init else ():
-            if isinstance(call, ast.Call) and _is_column_parallel(None, call):
-                parts = merged_parts(call)
+        if init is None:
+            continue
+        for inherited in ast.walk(init):
+            if isinstance(inherited, ast.Call) and _is_column_parallel(None, inherited):
+                parts = merged_parts(inherited)
                 if parts:
                     parents = {child: n for n in ast.walk(init) for child in ast.iter_child_nodes(n)}
                     findings.append(view.finding(
                         "merged-projections", node, f"{node.name}.__init__",
                         f"inherits {member.owner}.__init__ ({member.owner_module}), which builds "
-                        f"{_assigned_to(call, parents)} with ColumnParallelLinear over parts of different sizes "
+                        f"{_assigned_to(inherited, parents)} with ColumnParallelLinear over parts of different sizes "
                         f"({', '.join(parts)})",
                         manual(f"override __init__ in {node.name} with MergedColumnParallelLinear (P8)")))
     return findings
@@ -123,7 +125,7 @@ def _base_modules(context: ReviewContext, view: FileView) -> list[str]:
 def _is_custom_op(resolver: Resolver, module: str, name: str) -> bool:
     symbol = resolver.resolve(module, name)
     cls = resolver.class_of(symbol)
-    if cls is None:
+    if symbol is None or cls is None:
         return name.endswith("Op")
     if any(d == "register" for d in cls.decorators):
         return True
@@ -189,7 +191,7 @@ def _skipped_inits(view: FileView, node: ast.ClassDef, resolver: Resolver) -> tu
             for module, cls in rest:
                 skipped.append((module, cls))
                 if (module, cls.name) == (symbol.module, symbol.name):
-                    return skipped, f"super({first.id}, self).__init__", call
+                    return skipped, f"super({ast.unparse(first)}, self).__init__", call
             return None
         return None
     return None
