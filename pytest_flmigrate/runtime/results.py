@@ -38,28 +38,16 @@ def _this_session(run: ModelRun) -> dict:
     if runtime is None:
         return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
                 "tiny": None, "runtime_env": None, "notes": []}
-    baseline = runtime.baseline.result
-    regression = runtime.regression.result
-    functional = runtime.functional.result
     tests: dict = {}
-    if baseline is not None:
+    if (baseline := runtime.baseline.result) is not None:
         tests["baseline"] = baseline.as_dict()
-    if regression is not None:
+    if (regression := runtime.regression.result) is not None:
         after, compared = regression
         tests["regression"] = {**after.as_dict(), **compared.as_dict()}
-    if functional is not None:
+    if (functional := runtime.functional.result) is not None:
         tests["functional"] = functional.as_dict()
-    smoke_result = runtime.import_smoke.result
-    resolution = runtime.resolution.result
-    found_gpu = runtime.gpu.result
-    benchmark = runtime.benchmark.result
+    smoke_result, resolution = runtime.import_smoke.result, runtime.resolution.result
     served = runtime.server.result
-    chat = runtime.chat.result
-    probe = runtime.probe.result
-    tiny = runtime.tiny.result
-    server_data = None
-    if served is not None:
-        server_data = {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": chat}
     return {
         "tests": tests or None,
         "import_smoke": (
@@ -69,13 +57,21 @@ def _this_session(run: ModelRun) -> dict:
             }
             if smoke_result or resolution else None
         ),
-        "gpu": found_gpu.as_dict() if found_gpu else None,
-        "benchmark": benchmark.as_dict() if benchmark else None,
-        "server": server_data,
-        "tiny": tiny.as_dict() if tiny else None,
-        "runtime_env": probe.as_dict() if probe else None,
+        "gpu": _as_dict(runtime.gpu.result),
+        "benchmark": _as_dict(runtime.benchmark.result),
+        "server": (
+            {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": runtime.chat.result}
+            if served is not None else None
+        ),
+        "tiny": _as_dict(runtime.tiny.result),
+        "runtime_env": _as_dict(runtime.probe.result),
         "notes": list(runtime.notes),
     }
+
+
+def _as_dict(result) -> dict | None:
+    """A step's result as summary.json holds it (None: the step did not run or failed)."""
+    return result.as_dict() if result is not None else None
 
 
 def _tests_line(label: str, data: dict | None, extra: str = "") -> list[str]:
