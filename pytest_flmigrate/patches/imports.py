@@ -1,10 +1,11 @@
 """The one mechanism that moves names between modules in ``from X import ...`` statements.
 
 A patch subclasses :class:`ImportRedirectTransformer` and says where each imported name
-should come from (its ``locate``); the rewrite keeps the statement's own formatting for the names that stay together, moves the
-others into new statements (one per target module, in order of first appearance, placed
-right after), keeps ``as`` aliases, and adds one where a name is spelled differently at its
-new home so the code using it stays untouched. P1, P2 and P14 are built on it.
+should come from (its ``locate``); the rewrite keeps the statement's own formatting for the
+names that stay together, moves the others into new statements (one per target module, in
+order of first appearance, placed right after), keeps ``as`` aliases, and adds one where a name
+is spelled differently at its new home so the code using it stays untouched. P1, P2, P14, P15
+and P16 are built on it; P17 reuses :func:`small_statements`.
 """
 
 from __future__ import annotations
