@@ -132,10 +132,6 @@ class ReviewContext:
         return self.catalog.get(name)
 
     @property
-    def model_files(self) -> list[MigratedFile]:
-        return [f for f in self.files if f.role in ("model", "sibling")]
-
-    @property
     def config_files(self) -> list[MigratedFile]:
         return [f for f in self.files if f.role == "config"]
 
