@@ -207,7 +207,7 @@ class ModelRun:
     def registration(self) -> register.RegistrationResult:
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
-            raise FlmigrateError(f"{init}: missing; the plugin checkout needs vllm_fl/__init__.py with register_model()")
+            raise FlmigrateError(f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()")
         request = self.registration_request()
         with self.plugin_lock():
             result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE)
