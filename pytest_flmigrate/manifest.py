@@ -169,7 +169,7 @@ class Manifest:
     def _roll_back(self) -> list[Path]:
         """Put back what the transaction changed, newest first; the paths that could not be."""
         failed = []
-        for path, before in reversed(list(self._undo.items())):
+        for path, before in reversed(list((self._undo or {}).items())):
             try:
                 if before is None:
                     path.unlink(missing_ok=True)

@@ -189,7 +189,7 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
     return settings
 
 
-def _typed(option: Option, value: Any) -> object:
+def _typed(option: Option, value: Any) -> Any:
     if option.kind == "list":
         items = [value] if isinstance(value, str) else list(value or ())
         return tuple(dict.fromkeys(str(item) for item in items))
