@@ -127,7 +127,11 @@ class MigrationSession:
         gc.freeze()
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGINT, _interrupted_in_cleanup)
-            config.add_cleanup(lambda: signal.signal(signal.SIGINT, previous))
+
+            def restore() -> None:
+                signal.signal(signal.SIGINT, previous)
+
+            config.add_cleanup(restore)
 
 
 def _interrupted_in_cleanup(signum: int, frame) -> None:
