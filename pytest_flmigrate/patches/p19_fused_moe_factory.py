@@ -235,7 +235,9 @@ class Transformer(PatchTransformer):
             return _pinned_layer(updated_node)
         attr = _self_attribute(func)
         if attr is not None and self._classes and (self._classes[-1], attr) in self._shared:
-            return cst.parse_expression("sum(out for out in CALL if out is not None)").visit(_Put(updated_node))
+            summed = cst.parse_expression("sum(out for out in CALL if out is not None)").visit(_Put(updated_node))
+            assert isinstance(summed, cst.BaseExpression)  # _Put replaces a name, never removes it
+            return summed
         return updated_node
 
 

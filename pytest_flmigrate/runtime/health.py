@@ -28,7 +28,7 @@ def wait_healthy(
     log_tail: Callable[[], str] = lambda: "",
     log_hint: str = "",
     timeout_hint: str = "",
-    exit_cause: Callable[[], str] = lambda: "",
+    exit_cause: Callable[[], str | None] = lambda: None,
     interval: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,

@@ -12,7 +12,6 @@ when the CPU envs are missing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
