@@ -30,6 +30,7 @@ from pytest_flmigrate.symbols import (
     Param,
     TreeIndex,
     absolute_module,
+    dotted_text,
     is_type_checking,
     parse_source,
 )
@@ -233,6 +234,7 @@ class Resolver:
         self._resolve_cache: dict[tuple[str, str], Symbol | None] = {}
         self._mro_cache: dict[tuple[str, str], Mro] = {}
         self._member_names: frozenset[str] | None = None
+        self._trees: dict[str, ast.Module | None] = {}
 
     # -- modules -------------------------------------------------------------------------------
 
@@ -249,6 +251,27 @@ class Resolver:
 
     def has_module(self, module: str) -> bool:
         return self.module(module) is not None
+
+    def module_tree(self, module: str) -> ast.Module | None:
+        """The parsed source of an indexed module (read on demand, kept for the resolver's life)."""
+        if module not in self._trees:
+            index, info = self.index_for(module), self.module(module)
+            tree = None
+            if index is not None and info is not None:
+                try:
+                    tree = parse_source((index.root / info.path).read_bytes(), info.path)
+                except OSError:
+                    tree = None
+            self._trees[module] = tree
+        return self._trees[module]
+
+    def class_node(self, module: str, class_name: str) -> ast.ClassDef | None:
+        """The top-level ``class`` statement of an indexed class."""
+        tree = self.module_tree(module)
+        for node in tree.body if tree is not None else ():
+            if isinstance(node, ast.ClassDef) and node.name == class_name:
+                return node
+        return None
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -487,6 +510,19 @@ class Resolver:
         """A class of the MRO (other than nn.Module's) defines ``__getattr__``."""
         return any("__getattr__" in cls.methods or "__getattribute__" in cls.methods for _, cls in mro.classes)
 
+    def sets_attributes_dynamically(self, mro: Mro) -> bool:
+        """A class of the MRO sets instance attributes under computed names
+        (``setattr(self, name, value)``, transformers' ``ProcessorMixin``): what it has is not
+        known statically."""
+        for module, cls in mro.classes:
+            node = self.class_node(module, cls.name)
+            for call in ast.walk(node) if node is not None else ():
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "setattr"
+                        and len(call.args) >= 2 and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
+                        and not isinstance(call.args[1], ast.Constant)):
+                    return True
+        return False
+
     def members(self, module: str, class_name: str) -> set[str]:
         names: set[str] = set()
         for entry in self.mro(module, class_name).entries:
@@ -561,6 +597,53 @@ def dataclass_init(mro: Mro) -> FunctionInfo:
     _, first = mro.classes[0]
     params = [Param("self", POSITIONAL_OR_KEYWORD), *fields.values()]
     return FunctionInfo("__init__", first.line, first.line, params)
+
+
+_OPTIONAL = frozenset({"Optional", "typing.Optional", "Annotated", "typing.Annotated", "Final", "typing.Final"})
+_UNION = frozenset({"Union", "typing.Union"})
+
+
+def annotation_class_name(annotation: ast.expr | None) -> str | None:
+    """The dotted name of the one class an annotation says a value is an instance of:
+    ``X``, ``"X"``, ``Optional[X]``, ``X | None``, ``Union[X, None]``, ``Annotated[X, ...]``,
+    ``X[Arg]`` (a generic class) all give ``X``; anything else (``list[X]``, ``X | Y``,
+    ``type[X]``, ``Callable``) gives None."""
+    if annotation is None:
+        return None
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        parsed = parse_source(annotation.value)
+        if parsed is None or len(parsed.body) != 1 or not isinstance(parsed.body[0], ast.Expr):
+            return None
+        return annotation_class_name(parsed.body[0].value)
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _one_besides_none([annotation.left, annotation.right])
+    if isinstance(annotation, ast.Subscript):
+        origin = dotted_text(annotation.value)
+        items = annotation.slice.elts if isinstance(annotation.slice, ast.Tuple) else [annotation.slice]
+        if origin in _OPTIONAL:
+            return annotation_class_name(items[0])
+        if origin in _UNION:
+            return _one_besides_none(items)
+        if origin is None or origin.rpartition(".")[2][:1].islower() or origin.rpartition(".")[2] in _CONTAINERS:
+            return None  # list[X], type[X], Callable[...], Sequence[X]: not an X
+        return origin
+    name = dotted_text(annotation)
+    if name is None or name == "None" or name.rpartition(".")[2] in _CONTAINERS:
+        return None
+    return name
+
+
+_CONTAINERS = frozenset({
+    "Any", "Callable", "Iterable", "Iterator", "Sequence", "Mapping", "MutableMapping", "List", "Dict",
+    "Tuple", "Set", "FrozenSet", "Type", "Generator", "AsyncIterator", "Awaitable", "Coroutine", "ClassVar",
+    "Literal", "TypeAlias", "Self",
+})
+
+
+def _one_besides_none(items: list[ast.expr]) -> str | None:
+    rest = [item for item in items if not (isinstance(item, ast.Constant) and item.value is None)
+            and dotted_text(item) != "None"]
+    return annotation_class_name(rest[0]) if len(rest) == 1 else None
 
 
 def _with(symbol: Symbol, **changes) -> Symbol:

@@ -384,7 +384,7 @@ def absolute_module(package: str, level: int, module: str | None) -> str:
 def _decorator_name(node: ast.expr) -> str:
     if isinstance(node, ast.Call):
         node = node.func
-    text = _dotted_text(node)
+    text = dotted_text(node)
     if text is None:
         return ""
     if text.endswith((".setter", ".getter", ".deleter")):
@@ -392,11 +392,11 @@ def _decorator_name(node: ast.expr) -> str:
     return text.rsplit(".", 1)[-1]
 
 
-def _dotted_text(node: ast.expr) -> str | None:
+def dotted_text(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted_text(node.value)
+        base = dotted_text(node.value)
         return f"{base}.{node.attr}" if base else None
     return None
 
@@ -457,7 +457,7 @@ class _Bindings:
     def reference(self, node: ast.expr) -> str:
         if isinstance(node, ast.Subscript):  # Generic[T], Foo[int]
             node = node.value
-        text = _dotted_text(node)
+        text = dotted_text(node)
         if text is None:
             return _short(node) or "?"
         head, _, rest = text.partition(".")
@@ -547,7 +547,7 @@ def _field_default(value: ast.expr | None) -> tuple[bool, bool]:
     """(has a default, is an ``__init__`` parameter) of a class-body annotated assignment."""
     if value is None:
         return False, True
-    if isinstance(value, ast.Call) and _dotted_text(value.func) in ("field", "dataclasses.field", "Field"):
+    if isinstance(value, ast.Call) and dotted_text(value.func) in ("field", "dataclasses.field", "Field"):
         keywords = {k.arg: k.value for k in value.keywords if k.arg}
         init = keywords.get("init")
         in_init = not (isinstance(init, ast.Constant) and init.value is False)
@@ -754,7 +754,7 @@ def _import_structure_key(node: ast.expr) -> str | None:
 
 def _sets_lazy_module(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and _dotted_text(node.func) in ("_LazyModule",):
+        if isinstance(node, ast.Call) and dotted_text(node.func) in ("_LazyModule",):
             return True
     return False
 

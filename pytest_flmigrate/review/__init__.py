@@ -8,6 +8,7 @@ Pure functions returning :class:`Finding` records; one check module per family:
 - attributes.py: ``missing-attributes`` (pinned bases, pinned classes/modules, config objects)
 - config_bridge.py: ``config-bridge``;  registration.py: ``registration``
 - structure.py: ``merged-projections`` (P8), ``custom-op-paths`` (P11), ``init-override`` (P12)
+- hooks.py: ``uncalled-hooks`` (overrides of upstream hooks the pinned base never calls)
 - hygiene.py: ``hardcoded-paths``, ``bare-except``
 
 ``review(context)`` runs every check on every file it applies to; ``cases(context)`` lists the
@@ -22,6 +23,7 @@ from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     attributes,
     calls,
     config_bridge,
+    hooks,
     hygiene,
     imports,
     known_missing,
@@ -41,7 +43,7 @@ from pytest_flmigrate.review.base import (
 ORDER = (
     "relative-imports", "unresolved-imports", "known-missing-apis", "call-signatures",
     "missing-attributes", "transformers-names", "config-bridge", "registration",
-    "merged-projections", "custom-op-paths", "init-override", "hardcoded-paths", "bare-except",
+    "merged-projections", "custom-op-paths", "init-override", "uncalled-hooks", "hardcoded-paths", "bare-except",
 )
 assert set(ORDER) == set(CHECKS), "every check has a place in ORDER"
 

@@ -47,7 +47,7 @@ def _nearest(resolver: Resolver, ref: ClassRef, name: str) -> list[str]:
     return difflib.get_close_matches(name, sorted(m for m in members if not m.startswith("__")), n=3, cutoff=0.7)
 
 
-def _upstream_member(context: ReviewContext, module: str | None, class_name: str, name: str):
+def upstream_member(context: ReviewContext, module: str | None, class_name: str, name: str):
     """The member upstream's version of ``module.class_name`` has (None when unknown/absent)."""
     upstream = context.upstream
     if upstream is None or module is None:
@@ -95,26 +95,29 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
         message = f"module {ref.module} of the pin has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
         return view.finding(CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}"))
     mro = target.mro or resolver.mro(ref.module, ref.name)
-    if resolver.has_dynamic_getattr(mro) or name in written:
+    if resolver.has_dynamic_getattr(mro) or name in written or resolver.sets_attributes_dynamically(mro):
         return None
     pinned_bases = [entry for entry in mro.classes if context.is_pinned(entry[0])]
     if not pinned_bases:
         return None  # only the file's own classes: upstream code, consistent by construction
     near = _nearest(resolver, ref, name)
-    symbol = f"{ref.name}.{name}" if not target.via_instance else f"self.{name}"
+    if target.typed:
+        symbol = ast.unparse(node)
+    else:
+        symbol = f"{ref.name}.{name}" if not target.via_instance else f"self.{name}"
     own = view.file.upstream_module if ref.module == view.module else ref.module
-    upstream_member = _upstream_member(context, own, ref.name, name)
-    if upstream_member is None and context.upstream is not None:
+    theirs = upstream_member(context, own, ref.name, name)
+    if theirs is None and context.upstream is not None:
         # the class is not upstream as such: ask upstream's versions of its pinned bases
         for base_module, base in pinned_bases:
-            upstream_member = _upstream_member(context, base_module, base.name, name)
-            if upstream_member is not None:
+            theirs = upstream_member(context, base_module, base.name, name)
+            if theirs is not None:
                 break
-    if target.via_instance and context.upstream is not None and upstream_member is None:
+    if target.via_instance and context.upstream is not None and theirs is None:
         return None  # upstream lacks it too: not a migration gap (set dynamically, or a latent bug)
     message = f"no {name} on {ref.name} in the pin (MRO {_mro_names(mro)})"
-    if upstream_member is not None:
-        message += f"; upstream {upstream_member.owner} provides it ({upstream_member.kind})"
+    if theirs is not None:
+        message += f"; upstream {theirs.owner} provides it ({theirs.kind})"
     if near:
         message += f"; nearest: {', '.join(near)}"
     return view.finding(CHECK, node, symbol, message,
@@ -172,13 +175,13 @@ def _config_finding(context, view, node: ast.Attribute, config: tuple[str, str],
     mro = resolver.mro(module, class_name)
     if resolver.find_member(module, class_name, node.attr, mro) is not None or resolver.has_dynamic_getattr(mro):
         return None
-    upstream_member = _upstream_member(context, module, class_name, node.attr)
-    if context.upstream is not None and upstream_member is None:
+    theirs = upstream_member(context, module, class_name, node.attr)
+    if context.upstream is not None and theirs is None:
         return None
     near = _nearest(resolver, ClassRef(module, class_name), node.attr)
     message = f"the pin's {class_name} has no {node.attr}"
-    if upstream_member is not None:
-        message += f"; upstream {upstream_member.owner} has it ({upstream_member.kind})"
+    if theirs is not None:
+        message += f"; upstream {theirs.owner} has it ({theirs.kind})"
     if near:
         message += f"; nearest: {', '.join(near)}"
     return view.finding(CHECK, node, f"{class_name}.{node.attr}", message,

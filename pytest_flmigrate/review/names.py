@@ -31,8 +31,9 @@ class Target:
     on_class: ClassRef | None = None  # the class a member was looked up on
     member_name: str | None = None
     member: Member | None = None
-    via_instance: bool = False  # looked up through self/super(): methods are bound
+    via_instance: bool = False  # looked up through an instance (self, super(), a typed value): methods are bound
     mro: Mro | None = None
+    typed: bool = False  # the instance's class was inferred (review/types.py), not ``self``/``super()``
 
 
 def local_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
@@ -114,7 +115,15 @@ def _decorator(node: ast.expr) -> str:
 
 
 def target_of(view: FileView, node: ast.expr) -> Target | None:
-    """What ``node`` denotes, when it can be known statically."""
+    """What ``node`` denotes, when it can be known statically (memoized per node: checks and
+    type inference ask about the same sub-expressions again)."""
+    cache = view.__dict__.setdefault("_targets", {})
+    if node not in cache:
+        cache[node] = _target_of(view, node)
+    return cache[node]
+
+
+def _target_of(view: FileView, node: ast.expr) -> Target | None:
     resolver = view.context.resolver
     if isinstance(node, ast.Name):
         owner = self_class(view, node)
@@ -152,7 +161,7 @@ def target_of(view: FileView, node: ast.expr) -> Target | None:
         return Target(on_class=start, member_name=node.attr, member=member, via_instance=True, mro=mro)
     base = target_of(view, value)
     if base is None or base.symbol is None:
-        return None
+        return _typed_member(view, node)
     symbol = base.symbol
     if symbol.kind == "module":
         found = resolver.resolve(symbol.module, node.attr)
@@ -168,6 +177,20 @@ def target_of(view: FileView, node: ast.expr) -> Target | None:
     if symbol.kind == "external":
         return Target(symbol=Symbol(symbol.module, f"{symbol.name}.{node.attr}".strip("."), "external"))
     return None
+
+
+def _typed_member(view: FileView, node: ast.Attribute) -> Target | None:
+    """``value.attr`` where the class of ``value`` is known from annotations or assignments."""
+    from pytest_flmigrate.review.types import type_of
+
+    instance = type_of(view, node.value)
+    if instance is None:
+        return None
+    resolver = view.context.resolver
+    mro = resolver.mro(instance.module, instance.name)
+    member = resolver.find_member(instance.module, instance.name, node.attr, mro)
+    return Target(on_class=ClassRef(instance.module, instance.name), member_name=node.attr, member=member,
+                  via_instance=True, mro=mro, typed=True)
 
 
 @dataclass(frozen=True)
