@@ -107,39 +107,43 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     handled = handled_by(plan, patches)
     backporter = fixer.backporter_for(patches)
     fixes = _Fixes()
+    failing: dict[tuple[str, str], None] = {}
     for planned in plan.files:
         if planned.role not in CODE_ROLES:
             continue
         text = planned.source.read_text(encoding="utf-8")
         translated = translated_imports(text, planned, patches)
         for ref in imports_of(text, planned.upstream_module, planned.is_package):
-            if ref.name is None or ref.name == "*":
-                continue
             key = (ref.module, ref.name)
-            if key in translated:
+            if ref.name is None or ref.name == "*" or key in translated or key in failing:
                 continue
-            if key in fixes.relocations or key in fixes.redirects or key in fixes.unfixed:
-                continue
-            if not fixer.pinned.covers(ref.module) or handled(*key) or _works(fixer.pinned, ref):
-                continue
-            if relocate:
-                found = fixer.relocator.for_import(*key)
-                if found is not None:
-                    fixes.relocations[key] = found.pinned
-                    continue
-            definition = backporter.definition(*key)
-            if definition is None:
-                fixes.unfixed[key] = _not_a_definition(fixer.upstream, *key)
-                continue
-            if not backports_on:
-                fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
-                continue
-            closure = backporter.closure(definition, handled)
-            if closure.failure:
-                fixes.unfixed[key] = closure.failure
-                continue
-            fixes.take(closure)
-            fixes.redirects[key] = (compat_module(definition[0]), definition[1])
+            if fixer.pinned.covers(ref.module) and not handled(*key) and not _works(fixer.pinned, ref):
+                failing[key] = None
+    # relocate first, all of them: a backport whose copy brings upstream's class of a name the
+    # migration uses the pin's class for is refused (the two would meet at run time)
+    relocated: dict[tuple[str, str], tuple[str, str]] = {}
+    for key in failing if relocate else ():
+        found = fixer.relocator.for_import(*key)
+        if found is not None:
+            fixes.relocations[key] = found.pinned
+            relocated[found.upstream] = found.pinned
+    for key in failing:
+        if key in fixes.relocations:
+            continue
+        definition = backporter.definition(*key)
+        if definition is None:
+            fixes.unfixed[key] = _not_a_definition(fixer.upstream, *key)
+            continue
+        if not backports_on:
+            fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
+            continue
+        closure = backporter.closure(definition, handled)
+        failure = closure.failure or _mixed_classes(closure, relocated, fixer.relocator)
+        if failure:
+            fixes.unfixed[key] = failure
+            continue
+        fixes.take(closure)
+        fixes.redirects[key] = (compat_module(definition[0]), definition[1])
     fixer.relocator.save()
     return with_shims(fixes.apply(plan, fixer), patches)
 
@@ -174,6 +178,23 @@ def translated_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ..
         if patch.rewritten_imports is not None:
             found |= patch.rewritten_imports(text, _package(planned))
     return found
+
+
+def _mixed_classes(closure, relocated: dict[tuple[str, str], tuple[str, str]], relocator: Relocator) -> str | None:
+    """Why a backport would mix two classes of one name, or None: its copy brings upstream's
+    definition of a name that the migration (or the copy itself) imports from the pin
+    (relocated), so the pin's objects would reach code written for upstream's class."""
+    own = dict(relocated)
+    for key in closure.relocations:
+        found = relocator.for_import(*key)
+        if found is not None:
+            own[found.upstream] = found.pinned
+    for module, name in sorted(closure.definitions & own.keys()):
+        pinned = own[(module, name)]
+        return (f"its copy brings upstream's {module}.{name}, while the migration uses the pin's "
+                f"{pinned[0]}.{pinned[1]} (relocated): objects of one would reach code written for the "
+                "other; port it by hand")
+    return None
 
 
 def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest) -> MigrationPlan:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import difflib
 import functools
 import re
 import symtable
@@ -39,7 +40,7 @@ import libcst as cst
 
 from pytest_flmigrate.patches.syntax import drop_items, dotted_name
 from pytest_flmigrate.relocate import Relocator, definition_of
-from pytest_flmigrate.resolve import Resolver
+from pytest_flmigrate.resolve import Resolver, annotation_class_name
 from pytest_flmigrate.symbols import absolute_module, is_type_checking, parse_source
 
 MAX_DEFINITIONS = 30
@@ -336,7 +337,27 @@ def _references(source: str, own: set[str]) -> tuple[set[str], set[tuple[str, st
     for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in names:
             attributes.add((node.value.id, node.attr))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            attributes |= _typed_parameter_reads(node, names)
     return names, attributes
+
+
+def _typed_parameter_reads(function: ast.FunctionDef | ast.AsyncFunctionDef, names: set[str]) -> set[tuple[str, str]]:
+    """``(Class, attr)`` for each ``param.attr`` read in ``function`` where ``param: Class`` and
+    ``Class`` is one of the module-level ``names`` (``pooling_metadata.get_pooling_cursor()`` with
+    ``pooling_metadata: PoolingMetadata``): the copy reads ``attr`` on the pin's objects."""
+    args = function.args
+    typed = {
+        arg.arg: annotated for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        if (annotated := annotation_class_name(arg.annotation)) in names
+    }
+    rebound = {node.id for node in ast.walk(function) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    found: set[tuple[str, str]] = set()
+    for node in ast.walk(function):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in typed
+                and node.value.id not in rebound and isinstance(node.ctx, ast.Load)):
+            found.add((typed[node.value.id], node.attr))
+    return found
 
 
 def _filter_import(item: cst.BaseSmallStatement, needed: set[str]) -> cst.BaseSmallStatement | None:
@@ -666,7 +687,9 @@ class Backporter:
         for attribute in sorted(attributes):
             member = self.pinned.find_member(symbol.module, symbol.name, attribute)
             if member is None or (member.kind == "unknown" and theirs is not None and theirs.has_member(attribute)):
-                return f"uses {name}.{attribute}, which the pin's {symbol.module}.{symbol.name} lacks"
+                near = difflib.get_close_matches(attribute, sorted(self.pinned.members(symbol.module, symbol.name)), n=2, cutoff=0.6)
+                return (f"uses {name}.{attribute}, which the pin's {symbol.module}.{symbol.name} lacks"
+                        + (f" (nearest there: {', '.join(near)})" if near else ""))
         return None
 
     def _check_module(self, module: str, attributes: frozenset[str]) -> str | None:

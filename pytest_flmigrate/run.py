@@ -259,7 +259,8 @@ class ModelRun:
             architectures=tuple((arch.name, arch.class_name) for arch in unit.architectures),
             plugin_module=modules.pop() if len(modules) == 1 else None,
             catalog={patch.name: patch.id for patch in every_patch},
-                        claims=autofix.claims(plan, workspace.fixer(), every_patch),
+            claims=autofix.claims(plan, workspace.fixer(), every_patch),
+            unfixed=plan.unfixed,
         )
 
     @memoized

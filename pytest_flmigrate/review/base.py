@@ -77,6 +77,8 @@ class ReviewContext:
     claims: ``(kind, module, name) -> bool``, whether the table-driven patch of ``kind``
     (``relocate``, ``backport``, ``call-arguments``; see review/fixes.py) fixes that very name;
     step 4's automatic fixes provide it, and without it those findings stay ``manual:``.
+    unfixed: ``(module, name)`` of an import -> why step 4 could not relocate or backport it
+    (``MigrationPlan.unfixed``), added to its finding.
     """
 
     plugin_dir: Path
@@ -90,6 +92,7 @@ class ReviewContext:
     plugin_module: str | None = None
     catalog: dict[str, str] = field(default_factory=dict)
     claims: Callable[[str, str, str], bool] | None = None
+    unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
     _views: dict[str, FileView] = field(default_factory=dict, init=False, repr=False)
 
     @cached_property

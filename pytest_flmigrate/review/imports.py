@@ -64,6 +64,9 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
     if plugin_defined:
         message += "; the plugin defines it in " + ", ".join(s.module for s in plugin_defined[:3])
         return message, fix_for(context, p02_redirect_imports.NAME, f"import {ref.name} from {plugin_defined[0].module}")
+    unfixed = context.unfixed.get((ref.module, ref.name))
+    if unfixed:  # step 4 tried to relocate or backport it: why not
+        message += f"; not fixed at step 4: {unfixed}"
     if pin_defined:
         best = pin_defined[0]
         kind = {"assign": "name"}.get(best.kind, best.kind)
