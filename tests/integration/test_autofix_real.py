@@ -194,3 +194,24 @@ def test_step_4_with_every_fix_passes_and_a_rerun_changes_no_byte(flmigrate, plu
     assert again.ret == 0, again.stdout.str()
     after = {p: p.read_bytes() for p in sorted(plugin_tree.rglob("*")) if p.is_file() and "reports" not in p.parts}
     assert after == before
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "member", "nearest"),
+    [
+        # the pooler stack: its methods call pooling_metadata.get_pooling_cursor(); 0.13 has .pooling_cursor
+        ("vllm.model_executor.layers.pooler.tokwise.methods", "AllPool", "PoolingMetadata.get_pooling_cursor",
+         "pooling_cursor"),
+        ("vllm.model_executor.layers.pooler.tokwise", "pooler_for_token_embed", "PoolerConfig.get_tok_pooling_type",
+         "pooling_type"),
+        ("vllm.model_executor.layers.pooler.tokwise", "StepPool", "PoolingMetadata.get_prompt_token_ids_cpu",
+         "get_prompt_token_ids"),
+    ],
+)
+def test_backport_reading_members_the_pins_objects_lack_is_refused(fixer, module, name, member, nearest):
+    """Copied code that reads members of annotated parameters the pin's class lacks would fail
+    at request time: refused at step 4, naming the member and the pin's nearest one."""
+    closure = fixer.backporter.closure(fixer.backporter.definition(module, name), lambda m, n: False)
+    assert closure.failure and f"uses {member}, which the pin's" in closure.failure
+    assert f"nearest there: {nearest}" in closure.failure
+

@@ -104,3 +104,32 @@ def test_review_of_a_p1_only_copy_finds_the_expected_kinds(flmigrate, plugin_tre
     assert f"{first['file']}:{first['line']}: [{first['check']}] {first['symbol']}: " in result.stdout.str()
     report = (plugin_tree / "reports" / model / "report.md").read_text()
     assert f"## Review findings ({len(findings)})" in report
+
+
+def test_type_aware_checks_hooks_and_compat_modules_on_a_real_multimodal_model(flmigrate, plugin_tree):
+    """lfm2_vl (upstream 0.32.0, every patch): ``self.info`` is the processor's generic argument
+    (``BaseMultiModalProcessor[Lfm2VLProcessingInfo]``), whose pinned base lacks parse_mm_data;
+    ``self.ctx`` is the pin's InputProcessingContext through BaseProcessingInfo's constructor;
+    get_default_tok_params overrides a hook the pinned BaseProcessingInfo never calls; and the
+    compat modules step 4 wrote are reviewed too, findings at their lines."""
+    flmigrate("--model", "lfm2_vl", "-k", "step02 or step04 or step05 or step06")
+    summary = json.loads((plugin_tree / "reports" / "lfm2_vl" / "summary.json").read_text())
+    assert summary["steps"]["4"]["outcome"] == "passed"
+    findings = summary["findings"]
+
+    def at_line(finding) -> str:
+        return (plugin_tree / finding["file"]).read_text().splitlines()[finding["line"] - 1]
+
+    by_symbol = {(f["check"], f["symbol"]): f for f in findings}
+    parse = by_symbol[("missing-attributes", "self.info.parse_mm_data")]
+    assert "self.info.parse_mm_data(" in at_line(parse) and "upstream BaseProcessingInfo provides it" in parse["message"]
+    merged = by_symbol[("missing-attributes", "self.ctx.get_merged_mm_kwargs")]
+    assert "no get_merged_mm_kwargs on InputProcessingContext in the pin" in merged["message"]
+    hook = by_symbol[("uncalled-hooks", "Lfm2VLProcessingInfo.get_default_tok_params")]
+    assert "def get_default_tok_params(" in at_line(hook)
+    assert "the pin's BaseProcessingInfo has no get_default_tok_params" in hook["message"]
+    compat = [f for f in findings if f["file"].startswith("vllm_fl/compat/")]
+    assert compat and all(f["symbol"].split(".")[-1] in at_line(f) for f in compat)
+    assert ("missing-attributes", "tokenizer.max_chars_per_token") in {(f["check"], f["symbol"]) for f in compat}
+    # the transformers 4.57 ProcessorMixin sets its sub-processors with setattr: not claimed missing
+    assert not [f for f in findings if f["symbol"] == "processor.image_processor"]

@@ -109,6 +109,15 @@ UPSTREAM = {
                 return None
             def new_method(self):
                 return 1
+        def make_attention(heads):
+            return Attention(heads, 64, 1.0)
+    """,
+    "vllm/model_executor/models/mixedmodel.py": """
+        from vllm.model_executor.layers.attention import Attention
+        from vllm.model_executor.layers.attention.attention import make_attention
+        class MixedModel:
+            def __init__(self):
+                self.attn = make_attention(2) if Attention else None
     """,
     "vllm/v1/__init__.py": "",
     "vllm/v1/attention/__init__.py": "",

@@ -46,6 +46,20 @@ def test_relocate_first_backport_second_and_say_why_not(trees, fixer):
     assert (UTILS, "helper_changed") not in plan.backports
 
 
+def test_backport_bringing_upstreams_class_of_a_relocated_name_is_refused(trees, fixer):
+    """mixedmodel uses the pin's Attention (relocated) and make_attention, whose copy would bring
+    upstream's Attention: the pin's and upstream's classes would meet, so it is not copied."""
+    plan = autofix.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches(None, PIN))
+    assert plan.relocations == {("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")}
+    assert not plan.backports and [f.role for f in plan.files] == ["model"]
+    reason = plan.unfixed[("vllm.model_executor.layers.attention.attention", "make_attention")]
+    assert "brings upstream's vllm.model_executor.layers.attention.attention.Attention" in reason
+    assert "the pin's vllm.attention.layer.Attention (relocated)" in reason
+    # alone (nothing relocated beside it), the same helper is copied with its class
+    alone = autofix.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches("P1,P16", PIN))
+    assert ("vllm.model_executor.layers.attention.attention", "make_attention") in alone.backports
+
+
 def test_only_selected_fixes_are_planned(trees, fixer):
     only_relocations = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P15", PIN))
     assert only_relocations.relocations and not only_relocations.backports
