@@ -223,10 +223,7 @@ def import_smoke(results: list[dict], python: Path) -> dict:
         return {"error": run.stderr[-2000:]}
     outcome = json.loads(line[6:])
     failed = {name: why for name, why in outcome.items() if why != "ok"}
-    # with --review too: the imported files step 6 passes (no finding in any model's review)
-    reviewed = [r for r in results if "flagged" in r]
-    flagged = {_module_of(target) for r in reviewed for target in r["flagged"]}
-    clean = [name for name in modules if name not in flagged] if reviewed else None
+    clean = step6_clean(results, modules[len(models):])
     return {
         "models_checked": len(models),
         "models_importing": sum(1 for name in models if outcome.get(name) == "ok"),
@@ -237,6 +234,17 @@ def import_smoke(results: list[dict], python: Path) -> dict:
         "step6_clean": None if clean is None else len(clean),
         "step6_clean_failing": None if clean is None else {name: failed[name] for name in clean if name in failed},
     }
+
+
+def step6_clean(results: list[dict], compat_modules: list[str]) -> list[str] | None:
+    """With --review: the model modules whose step 6 passes (no finding on any file of their
+    migration) and the compat modules no review found anything on; None without --review."""
+    reviewed = [r for r in results if "flagged" in r]
+    if not reviewed:
+        return None
+    flagged = {_module_of(target) for r in reviewed for target in r["flagged"]}
+    models = [f"vllm_fl.models.{r['file']}" for r in reviewed if not r["flagged"] and r["stages"][-1] == 0]
+    return models + [name for name in compat_modules if name not in flagged]
 
 
 def _module_of(target: str) -> str:

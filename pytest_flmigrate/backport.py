@@ -681,8 +681,8 @@ class Backporter:
         if not attributes:
             return None
         symbol = self.pinned.resolve(module, name)
-        if symbol is None or symbol.kind != "class":
-            return None
+        if symbol is None or symbol.kind != "class" or self.pinned.is_protocol(symbol.module, symbol.name):
+            return None  # a Protocol is structural: the objects passed may have what it does not declare
         theirs = self.upstream.class_of(self.upstream.resolve(*upstream)) if upstream else None
         for attribute in sorted(attributes):
             member = self.pinned.find_member(symbol.module, symbol.name, attribute)

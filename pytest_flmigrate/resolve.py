@@ -510,6 +510,10 @@ class Resolver:
         """A class of the MRO (other than nn.Module's) defines ``__getattr__``."""
         return any("__getattr__" in cls.methods or "__getattribute__" in cls.methods for _, cls in mro.classes)
 
+    def is_protocol(self, module: str, class_name: str) -> bool:
+        """Whether the class is a ``typing.Protocol`` (its MRO passes through Protocol)."""
+        return any(entry.rpartition(".")[2] == "Protocol" for entry in self.mro(module, class_name).external)
+
     def sets_attributes_dynamically(self, mro: Mro) -> bool:
         """A class of the MRO sets instance attributes under computed names
         (``setattr(self, name, value)``, transformers' ``ProcessorMixin``): what it has is not

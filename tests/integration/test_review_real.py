@@ -106,12 +106,12 @@ def test_review_of_a_p1_only_copy_finds_the_expected_kinds(flmigrate, plugin_tre
     assert f"## Review findings ({len(findings)})" in report
 
 
-def test_type_aware_checks_hooks_and_refused_backports_on_a_real_multimodal_model(flmigrate, plugin_tree):
+def test_type_aware_checks_hooks_and_compat_modules_on_a_real_multimodal_model(flmigrate, plugin_tree):
     """lfm2_vl (upstream 0.32.0, every patch): ``self.info`` is the processor's generic argument
     (``BaseMultiModalProcessor[Lfm2VLProcessingInfo]``), whose pinned base lacks parse_mm_data;
     ``self.ctx`` is the pin's InputProcessingContext through BaseProcessingInfo's constructor;
-    get_default_tok_params overrides a hook the pinned BaseProcessingInfo never calls; a backport
-    whose copy reads what the pin's objects lack is refused at step 4, and step 6 says why."""
+    get_default_tok_params overrides a hook the pinned BaseProcessingInfo never calls; the compat
+    modules step 4 wrote are reviewed too, findings at their lines."""
     flmigrate("--model", "lfm2_vl", "-k", "step02 or step04 or step05 or step06")
     summary = json.loads((plugin_tree / "reports" / "lfm2_vl" / "summary.json").read_text())
     assert summary["steps"]["4"]["outcome"] == "passed"
@@ -128,10 +128,13 @@ def test_type_aware_checks_hooks_and_refused_backports_on_a_real_multimodal_mode
     hook = by_symbol[("uncalled-hooks", "Lfm2VLProcessingInfo.get_default_tok_params")]
     assert "def get_default_tok_params(" in at_line(hook)
     assert "the pin's BaseProcessingInfo has no get_default_tok_params" in hook["message"]
-    # TokenizeParams' copy would read tokenizer.max_chars_per_token (a parameter annotated with
-    # the pin's TokenizerLike, which lacks it): step 4 refuses it and step 6 says why
-    refused = by_symbol[("unresolved-imports", "vllm.renderers.TokenizeParams")]
-    assert "not fixed at step 4: uses TokenizerLike.max_chars_per_token, which the pin's" in refused["message"]
-    assert not (plugin_tree / "vllm_fl/compat/renderers/params.py").exists()
+    # the compat modules are reviewed too: TokenizeParams' copy reads tokenizer.max_chars_per_token
+    # on a parameter annotated with the pin's TokenizerLike, a Protocol that does not declare it
+    # (step 4 copies it: a Protocol is structural; step 6 points at the line)
+    compat = [f for f in findings if f["file"].startswith("vllm_fl/compat/")]
+    assert compat and all(f["symbol"].split(".")[-1] in at_line(f) for f in compat)
+    protocol = [f for f in compat if f["symbol"] == "tokenizer.max_chars_per_token"]
+    assert protocol and protocol[0]["file"] == "vllm_fl/compat/renderers/params.py"
+    assert "no max_chars_per_token on TokenizerLike in the pin" in protocol[0]["message"]
     # the transformers 4.57 ProcessorMixin sets its sub-processors with setattr: not claimed missing
     assert not [f for f in findings if f["symbol"] == "processor.image_processor"]
