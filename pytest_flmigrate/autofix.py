@@ -114,8 +114,10 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         text = planned.source.read_text(encoding="utf-8")
         translated = translated_imports(text, planned, patches)
         for ref in imports_of(text, planned.upstream_module, planned.is_package):
+            if ref.name is None or ref.name == "*":
+                continue
             key = (ref.module, ref.name)
-            if ref.name is None or ref.name == "*" or key in translated or key in failing:
+            if key in translated or key in failing:
                 continue
             if fixer.pinned.covers(ref.module) and not handled(*key) and not _works(fixer.pinned, ref):
                 failing[key] = None

@@ -127,6 +127,7 @@ def _assigned_in(resolver: Resolver, module: str, method: ast.FunctionDef | ast.
     this = args[0].arg
     parameters = {a.arg: a.annotation for a in [*args, *method.args.kwonlyargs]}
     for node in ast.walk(method):
+        targets: list[ast.expr]
         if isinstance(node, ast.AnnAssign):
             targets, value, annotation = [node.target], node.value, node.annotation
         elif isinstance(node, ast.Assign):
@@ -196,7 +197,7 @@ def _type_of(view: FileView, node: ast.expr, depth: int) -> Symbol | None:
                 return returned_class(resolver, symbol.module, None, symbol.name, None)
             return None
         member = target.member
-        if member is not None and member.function is not None and member.kind != "property":
+        if member is not None and member.function is not None and member.kind != "property" and target.on_class:
             through = Symbol(target.on_class.module, target.on_class.name, "class")
             return returned_class(resolver, member.owner_module, member.owner, member.name, through)
         return None
