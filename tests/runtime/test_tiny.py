@@ -1,13 +1,18 @@
 """--tiny on real vLLM: a new upstream model migrated and compared on a model synthesized for it.
 
 ``mistral`` (its unit carries ``Ministral3ForCausalLM``, a dense architecture transformers 5
-has) is migrated from upstream vLLM into a copy of the example plugin and run through steps 4-11
-with ``--tiny``: the tiny model is synthesized in the upstream env (real checkpoint names through
-the migrated ``load_weights``), the upstream env serves it first (the control, step 11's ground
-truth), then the pinned env with the plugin. Then: the same tree with its weight mapping broken on
-purpose fails step 11 early; the synthesis is byte-identical in a fresh cache; and a model whose
-control cannot run on CPU skips steps 9-11 with the platform reason. Skips, naming the command,
-when the CPU envs are missing.
+has) is migrated from upstream vLLM into a copy of the example plugin (steps 2-6), then run through
+steps 9-11 with ``--tiny``: the tiny model is synthesized in the upstream env (real checkpoint
+names through the migrated ``load_weights``), the upstream env serves it first (the control, step
+11's ground truth), then the pinned env with the plugin. Then: the same tree with its weight
+mapping broken on purpose fails step 11 early, and the synthesis is byte-identical in a fresh
+cache. Skips, naming the command, when the CPU envs are missing.
+
+Between the two runs the migrated file gets the two adaptations step 6 asks for (upstream's
+``LlamaDecoderLayer`` takes ``attn_layer_type`` and ``LlamaModel.forward`` takes ``t_cond``;
+the 0.13 pin's take neither): both drop an argument that changes nothing for this config (no
+``llama_4_scaling``, no ``ada_rms_norm_t_cond``). Issue 10 item 4 (signature drift) is to make
+step 4 do this; until then the unadapted migration fails step 6 (strict xfail below).
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 pytestmark = pytest.mark.runtime
 DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
-#: steps 2-6 and 9-11: the plugin's own tests (1, 7, 8) say nothing about --tiny
-STEPS = "not baseline and not regression and not functional"
+STATIC_STEPS = "step02 or step04 or step05 or step06"
+TINY_STEPS = "step09 or step10 or e2e"
+HAND_ADAPTATIONS = ("            attn_layer_type=MistralAttention,\n", "            t_cond=t_cond,\n")
 
 
 def text_entries(summary: dict) -> dict[str, dict]:
@@ -32,18 +38,43 @@ def text_entries(summary: dict) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def dense(pinned_python, upstream_python, tmp_path_factory):
-    """One --tiny run of steps 2-6 and 9-11 for the dense model, on a fresh tree."""
+def migrated_dense(pinned_python, tmp_path_factory):
+    """Steps 2-6 for the dense model on a fresh tree, as step 4 writes it."""
     tree, python = plugin_tree(tmp_path_factory.mktemp("tiny-dense"), pinned_python)
-    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS, model=DENSE,
+    return tree, python, flmigrate(tree, python, "-k", STATIC_STEPS, model=DENSE)
+
+
+@pytest.fixture(scope="module")
+def dense(migrated_dense, upstream_python):
+    """Steps 9-11 with --tiny on the migrated tree, after the hand adaptations."""
+    tree, python, _ = migrated_dense
+    model_file = tree / "vllm_fl" / "models" / f"{DENSE}.py"
+    text = model_file.read_text()
+    for line in HAND_ADAPTATIONS:
+        assert text.count(line) == 1, line
+        text = text.replace(line, "")
+    model_file.write_text(text)
+    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE,
                     port=free_port())
     return tree, python, run
 
 
-def test_a_new_dense_model_passes_steps_4_to_11_with_tiny(dense):
+@pytest.mark.xfail(strict=True, reason="issue 10 item 4: step 4 does not yet adapt calls to the pin's older "
+                                       "LlamaDecoderLayer/LlamaModel signatures (attn_layer_type, t_cond)")
+def test_the_dense_model_migrates_without_hand_adaptation(migrated_dense):
+    _, _, run = migrated_dense
+    assert run.outcomes("4", "5", "6") == dict.fromkeys(("4", "5", "6"), "passed"), run.output[-4000:]
+
+
+def test_step_6_names_the_signature_drift_it_needs_adapted(migrated_dense):
+    _, _, run = migrated_dense
+    assert run.outcomes("2", "4", "5") == dict.fromkeys(("2", "4", "5"), "passed"), run.output[-4000:]
+    assert "unexpected keyword argument 'attn_layer_type'" in run.summary["steps"]["6"]["reason"]
+
+
+def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     _, _, run = dense
-    assert run.outcomes("4", "5", "6", "9", "10", "11") == dict.fromkeys(("4", "5", "6", "9", "10", "11"), "passed"), \
-        run.output[-6000:]
+    assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
     assert 0 < tiny["parameters"] < 10_000_000
@@ -52,7 +83,7 @@ def test_a_new_dense_model_passes_steps_4_to_11_with_tiny(dense):
     assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
     assert run.summary["e2e"]["gt"]["model"] == tiny["path"]
     assert "Ministral3ForCausalLM" in run.summary["server"]["evidence"]["resolved"]
-    print(f"--tiny {DENSE}, steps 2-6 and 9-11: {run.seconds:.0f} s")
+    print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s")
 
 
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
