@@ -127,9 +127,10 @@ def record_of(workspace: Workspace, model: str, summary: dict | None, output: st
         lines = [line for line in output.splitlines() if line.strip()]
         return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
     steps = summary.get("steps", {})
-    outcome = {number: (steps.get(number) or {}).get("outcome") for number in ("2", "4", "5", "10", "11")}
+    outcome = {number: (steps.get(number) or {}).get("outcome") for number in ("2", "4", "5", "6", "10", "11")}
     findings = summary.get("findings") or []
-    record["import_clean"] = outcome["4"] is not None and not any(f.get("check") == "unresolved-imports" for f in findings)
+    record["import_clean"] = outcome["6"] in ("passed", "failed") and not any(
+        f.get("check") == "unresolved-imports" for f in findings)
     imports = ((summary.get("import_smoke") or {}).get("imports")) or {}
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
     tiny = summary.get("tiny")
