@@ -218,6 +218,16 @@ def test_plain_pytest_migrates_the_pyproject_model_and_test_paths_run_as_given(p
     assert " flmigrate =" not in own.stdout.str()
 
 
+def test_tiny_from_pyproject_is_checked_like_the_option(flmigrate, plugin_tree, trees):
+    upstream_dir, pinned_dir = trees
+    (plugin_tree / "pyproject.toml").write_text(
+        f'[tool.flmigrate]\nupstream = "{upstream_dir}"\npinned = "{pinned_dir}"\ntiny = true\n'
+    )
+    result = flmigrate("--model", "tiny", "--gt-url", "http://127.0.0.1:1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --tiny and --gt-url: --tiny serves its own model*"])
+
+
 def test_malformed_init_fails_step_5_and_keeps_the_file(flmigrate, plugin_tree, trees):
     init = plugin_tree / "vllm_fl/__init__.py"
     init.write_text("def register_model(:\n    pass\n")
