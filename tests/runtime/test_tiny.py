@@ -124,3 +124,28 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(dense, p
     assert {entry["gt"] for entry in entries.values()} == {"reused"}
     first = junit_failure(junit, "test_e2e[t1-").strip().splitlines()[0]
     assert first.endswith("(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)")
+
+
+# nemotron_parse migrates and registers in the pin, but upstream's own CPU server cannot run its
+# tiny model (dummy weights: transformers has no NemotronParse class; the config class its unit
+# imports, BartConfig, lacks the vision fields upstream's model reads): steps 9-11 skip with that
+# reason and the pinned server is never started.
+UNRUNNABLE = "nemotron_parse"
+
+
+def test_a_model_upstream_cannot_run_skips_steps_9_to_11_with_the_platform_reason(pinned_python, upstream_python,
+                                                                                  tmp_path):
+    tree, python = plugin_tree(tmp_path, pinned_python)
+    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k",
+                    f"step02 or step04 or step05 or {TINY_STEPS}", model=UNRUNNABLE, port=free_port())
+    assert run.outcomes("4", "5") == {"4": "passed", "5": "passed"}, run.output[-4000:]
+    assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "skipped"), run.output[-4000:]
+    reasons = {run.summary["steps"][step]["reason"] for step in ("9", "10", "11")}
+    assert len(reasons) == 1, reasons
+    reason = reasons.pop()
+    assert reason.startswith(f"upstream vLLM {run.summary['upstream']['version']} cannot run "
+                             "NemotronParseForConditionalGeneration on CPU: "), reason
+    assert "Error: " in reason  # the first error line of the control's log
+    assert run.summary["tiny"]["weights"] == "dummy"
+    assert run.summary["server"] is None  # the pinned env never served
+    assert not list((tree / "reports" / UNRUNNABLE / "logs").glob("server-*.log"))
