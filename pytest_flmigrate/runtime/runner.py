@@ -138,8 +138,6 @@ class RuntimeRun:
         self.need()
         return smoke.resolve_architectures(self.python, self.expected_architectures(), self.logs / "resolve-smoke.log")
 
-    # --- steps 9, 10 ----------------------------------------------------------------------------
-
     # --- --tiny: the synthesized model and the control ------------------------------------------
 
     @memoized
@@ -172,6 +170,8 @@ class RuntimeRun:
             log = ""
         cause = log_errors.first_error_line(log) or error.message
         return f"upstream vLLM {self.run.workspace.upstream().version} cannot run {self.tiny().arch} on CPU: {cause}"
+
+    # --- steps 9, 10 ----------------------------------------------------------------------------
 
     def served_model(self, step: int) -> str:
         if self.settings.tiny:
