@@ -46,6 +46,8 @@ def test_e2e(model_run, prompt, e2e_runner, request):
         reason = f"{model_run.name} is a text-only model: multimodal prompt {prompt.id} skipped"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
+    if settings.tiny and settings.e2e_phase != "compare":
+        request.getfixturevalue("control")  # first: a control that cannot run is the reason to skip
     if settings.tiny and model_run.runtime.tiny().comparison_skip:
         reason = f"{prompt.id}: {model_run.runtime.tiny().comparison_skip}"
         e2e_runner.skip(prompt, reason)
