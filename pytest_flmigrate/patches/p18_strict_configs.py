@@ -89,23 +89,28 @@ _VALIDATE_LAYER_TYPE = m.SimpleStatementLine(
 )
 
 
-class _PostInitBody(cst.CSTTransformer):
-    """``__post_init__``'s statements as the tail of ``__init__``."""
+class _DropSuperPostInit(cst.CSTTransformer):
+    """``__post_init__``'s statements as the tail of ``__init__``: the base ran already."""
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        return cst.RemovalSentinel.REMOVE if m.matches(updated_node, _SUPER_POST_INIT) else updated_node
+
+
+class _LayerTypeValidation(cst.CSTTransformer):
+    """``self.validate_layer_type()`` -> transformers 4's ``layer_type_validation``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.validates_layer_types = False
+        self.count = 0
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
-        if m.matches(updated_node, _SUPER_POST_INIT):
-            return cst.RemovalSentinel.REMOVE
-        if m.matches(updated_node, _VALIDATE_LAYER_TYPE):
-            self.validates_layer_types = True
-            return cst.parse_statement(
-                'if getattr(self, "layer_types", None) is not None:\n'
-                f'    {LAYER_TYPE_HELPER[1]}(self.layer_types, getattr(self, "num_hidden_layers", None))\n'
-            )
-        return updated_node
+        if not m.matches(updated_node, _VALIDATE_LAYER_TYPE):
+            return updated_node
+        self.count += 1
+        return cst.parse_statement(
+            'if getattr(self, "layer_types", None) is not None:\n'
+            f'    {LAYER_TYPE_HELPER[1]}(self.layer_types, getattr(self, "num_hidden_layers", None))\n'
+        )
 
 
 class Transformer(PatchTransformer):
@@ -126,11 +131,16 @@ class Transformer(PatchTransformer):
         at = min(dropped) if dropped else len(statements)
         kept = [s for index, s in enumerate(statements) if index not in dropped]
         init = self._init(fields, post_init)
+        if at < len(statements):  # the blank lines and comments above the first field stay
+            init = init.with_changes(leading_lines=statements[at].leading_lines)
         kept.insert(sum(1 for index in range(at) if index not in dropped), init)
         self.count += 1
+        validation = _LayerTypeValidation()
+        body = updated_node.body.with_changes(body=kept).visit(validation)
+        self.needs_layer_type_helper |= bool(validation.count)
         return updated_node.with_changes(
             decorators=[d for d in updated_node.decorators if _decorator_name(d) not in REMOVED_DECORATORS],
-            body=updated_node.body.with_changes(body=kept),
+            body=body,
         )
 
     def _init(self, fields: list[tuple[int, cst.AnnAssign]], post_init: cst.FunctionDef | None) -> cst.FunctionDef:
@@ -146,9 +156,7 @@ class Transformer(PatchTransformer):
         init = cst.parse_statement(header + "    super().__init__(**kwargs)\n" + "".join(assignments))
         if post_init is None:
             return init
-        tail = _PostInitBody()
-        body = post_init.body.visit(tail)
-        self.needs_layer_type_helper |= tail.validates_layer_types
+        body = post_init.body.visit(_DropSuperPostInit())
         return init.with_changes(body=init.body.with_changes(body=[*init.body.body, *body.body]))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
