@@ -150,7 +150,8 @@ def transformers_config_mapping(transformers_dir: Path) -> dict[str, str]:
 
 def transformers_architecture_mapping(transformers_dir: Path) -> dict[str, set[str]]:
     """architecture class -> every model_type whose ``MODEL_*_MAPPING_NAMES`` entry names it."""
-    tree = parse_module(transformers_dir / TRANSFORMERS_MODEL_MAPPINGS)
+    path = transformers_dir / TRANSFORMERS_MODEL_MAPPINGS
+    tree = parse_module(path) if path.exists() else None
     found: dict[str, set[str]] = {}
     for node in tree.body if tree is not None else ():
         target, value = _assignment(node)
