@@ -6,7 +6,8 @@ the top-level model's: a HF ``config.json`` when one is given, else what the reg
 architecture classes receive (their ``config_class``, the ``hf_config`` type they narrow to, the
 transformers registry entry naming them), else the config class the unit imports under the
 model's name or upstream's registries hold under it. Config classes are looked up in upstream
-vLLM, upstream's transformers, then a newer transformers release from PyPI. A unit no source
+vLLM, upstream's transformers, then (for a transformers config upstream's lacks) a newer
+transformers release from PyPI. A unit no source
 defines a config for reads it from the checkpoint's own code (``trust_remote_code``). The
 display name comes from the module docstring.
 """
@@ -114,7 +115,8 @@ def find_unit(
     newer_transformers: Callable[[], tuple[SourceTree, TreeIndex]] | None = None,
 ) -> ModelUnit:
     """The unit ``name`` upstream; ``newer_transformers`` gives a transformers release newer than
-    upstream's (tree and index), asked for only when upstream's sources define no config."""
+    upstream's (tree and index), asked for only when the unit imports a transformers config class
+    upstream's transformers lacks, or the served model's model_type is unknown upstream."""
     vllm_dir = upstream.package_dir
     file = vllm_dir / MODELS_DIR / f"{name}.py"
     package = vllm_dir / PACKAGES_DIR / name
@@ -145,14 +147,19 @@ def find_unit(
     evidence = {
         "architectures": f"{registries.MODEL_REGISTRY} entries pointing at {module}",
     }
-    catalog = ConfigCatalog(
-        [
-            ConfigOrigin("vllm", "vllm", lambda: (registries.vllm_config_registry(vllm_dir), upstream_index)),
-            ConfigOrigin("transformers", "transformers.models", lambda: _transformers_source(transformers_dir, transformers_index)),
-        ]
-        + ([ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: _newer_source(newer_transformers))] if newer_transformers else [])
-    )
+    catalog = ConfigCatalog([
+        ConfigOrigin("vllm", "vllm", lambda: (registries.vllm_config_registry(vllm_dir), upstream_index)),
+        ConfigOrigin("transformers", "transformers.models", lambda: _transformers_source(transformers_dir, transformers_index)),
+    ])
     imported = _imported_config_classes(upstream.root, paths)
+    # A newer transformers is asked for (and fetched once) only for a config upstream's lacks: a
+    # transformers config class the unit imports, or the served model's model_type.
+    wanted = (hf_config or {}).get("model_type")
+    lacking = any(m.startswith("transformers") and catalog.source_of(c, m) is None for m, c in imported)
+    if newer_transformers and (lacking or (wanted and catalog.by_model_type(wanted) is None)):
+        catalog.origins.append(
+            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: _newer_source(newer_transformers))
+        )
     config = _resolve_config(name, upstream.root, paths, architectures, imported, catalog, hf_config, evidence)
     display_name = _display_name(paths[0], architectures, evidence)
     return ModelUnit(
