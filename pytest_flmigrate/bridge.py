@@ -2,7 +2,7 @@
 
 The bridge is upstream's config module (from vLLM's ``transformers_utils/configs``, upstream's
 transformers or a newer transformers release) copied into ``vllm_fl/configs/`` and patched like
-any other file (P14 and P18 turn transformers 5 configs into ones the pinned transformers loads).
+any other file (P14 and P22 turn transformers 5 configs into ones the pinned transformers loads).
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ def test_config_only_transformers_5_defines_is_bridged_from_an_upstream_pinning_
     assert (summary["placeholders"]["model_type"], summary["placeholders"]["ConfigClassName"]) == (
         "glm4_moe_lite", "Glm4MoeLiteConfig")
     assert summary["bridge"]["needed"] is True
-    assert summary["patches"]["P18"] == 1 and summary["patches"]["P14"] >= 1
+    assert summary["patches"]["P22"] == 1 and summary["patches"]["P14"] >= 1
     bridge = (plugin_tree / "vllm_fl" / "configs" / "glm4_moe_lite.py").read_text()
     assert "@strict" not in bridge and "auto_docstring" not in bridge and "RopeParameters" not in bridge
     init = module_info_from_source(bridge, "vllm_fl.configs.glm4_moe_lite").classes["Glm4MoeLiteConfig"].methods["__init__"]

@@ -2,7 +2,7 @@ from textwrap import dedent
 
 from packaging.version import Version
 
-from pytest_flmigrate.patches import p18_strict_configs as p18
+from pytest_flmigrate.patches import p22_strict_configs as p22
 from pytest_flmigrate.patches.base import patch_from_module
 
 STRICT_CONFIG = '''\
@@ -42,7 +42,7 @@ class TinyConfig(PreTrainedConfig):
 
 
 def test_strict_config_gets_an_init_taking_every_field(rewrite):
-    out, count = rewrite(p18, STRICT_CONFIG)
+    out, count = rewrite(p22, STRICT_CONFIG)
     assert count == 1
     assert out == dedent('''\
         from dataclasses import field
@@ -94,11 +94,11 @@ def test_config_without_strict_is_left_alone(rewrite):
         class TinyConfig(PretrainedConfig):
             vocab_size: int = 1
     ''')
-    assert rewrite(p18, source) == (source, 0)
-    assert not p18.relevant(source, None)
+    assert rewrite(p22, source) == (source, 0)
+    assert not p22.relevant(source, None)
 
 
 def test_applies_only_to_pins_whose_transformers_is_4():
-    patch = patch_from_module(p18)
+    patch = patch_from_module(p22)
     assert patch.applies_to(Version("0.13.0")) and patch.applies_to(Version("0.15.1"))
     assert not patch.applies_to(Version("0.20.2"))

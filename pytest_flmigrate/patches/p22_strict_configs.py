@@ -1,4 +1,4 @@
-"""P18: transformers 5 ``@strict`` dataclass configs become transformers 4 configs with an ``__init__``.
+"""P22: transformers 5 ``@strict`` dataclass configs become transformers 4 configs with an ``__init__``.
 
 What: on a class decorated ``@strict`` (huggingface_hub's dataclass validation), the decorators
 ``@strict`` and ``@auto_docstring(...)`` are dropped; the class-level fields (``vocab_size: int =
@@ -28,7 +28,7 @@ import libcst.matchers as m
 from .base import PatchContext, PatchTransformer
 from .syntax import drop_items
 
-ID = "P18"
+ID = "P22"
 NAME = "strict-configs"
 PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
 
