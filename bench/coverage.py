@@ -85,8 +85,7 @@ def plan_for(name: str) -> tuple[migrate.MigrationPlan, str]:
     found, reason = bridge.decide_bridge(unit, pin, None) if unit.config else (None, "no config")
     bridge_index = None
     if found is not None:
-        bridge_index = (workspace.upstream_transformers_index() if unit.config.origin == "transformers"
-                        else workspace.upstream_index())
+        bridge_index = workspace.run_for(name).config_index()
         if found.upstream_module not in bridge_index.modules:
             found, bridge_index = None, None
     plan = migrate.plan_migration(unit, workspace.upstream_index(), pin, _STATE["plugin"], found, reason, bridge_index)

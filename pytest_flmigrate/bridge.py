@@ -1,14 +1,15 @@
 """Config bridges: when the pinned side does not know the unit's ``model_type``.
 
-The bridge is upstream's config module (from vLLM's ``transformers_utils/configs`` or from
-upstream transformers) copied into ``vllm_fl/configs/`` and patched like any other file.
+The bridge is upstream's config module (from vLLM's ``transformers_utils/configs``, upstream's
+transformers or a newer transformers release) copied into ``vllm_fl/configs/`` and patched like
+any other file (P14 and P22 turn transformers 5 configs into ones the pinned transformers loads).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate.discover import REMOTE_CODE, ModelUnit
 from pytest_flmigrate.pinned import Pinned
 from pytest_flmigrate.symbols import TreeIndex
 
@@ -40,6 +41,8 @@ def decide_bridge(unit: ModelUnit, pinned: Pinned, source_index: TreeIndex | Non
     """The bridge the unit needs (or None) and the reason, for the report."""
     config = unit.config
     if config is None:
+        if unit.config_from_checkpoint:
+            return None, f"the config comes {REMOTE_CODE}: nothing to bridge"
         return None, "no config class resolved for this unit"
     known = pinned.known_model_types.get(config.model_type)
     if known:
@@ -58,9 +61,11 @@ def decide_bridge(unit: ModelUnit, pinned: Pinned, source_index: TreeIndex | Non
 
 
 def bridge_name_map(bridge: Bridge) -> dict[tuple[str, str], str]:
-    """Imports of the bridged classes through re-exporting packages go to the bridge."""
+    """Imports of the bridged classes through re-exporting packages (the defining module's
+    package, ``transformers.models.x``, included) go to the bridge."""
+    package = bridge.upstream_module.rpartition(".")[0]
     return {
         (module, name): bridge.plugin_module
-        for module in _REEXPORTING_MODULES
+        for module in (*_REEXPORTING_MODULES, package)
         for name in bridge.classes
     }

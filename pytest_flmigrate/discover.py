@@ -1,9 +1,15 @@
 """The model unit and its placeholders, resolved from upstream source (never guessed).
 
 A unit is ``vllm/model_executor/models/<name>.py`` or a package ``vllm/models/<name>/``.
-Architectures come from upstream's model registry; ``model_type`` and the config class from
-the config classes the unit imports, upstream's config registry and transformers' mapping,
-or a HF ``config.json`` when one is given; the display name from the module docstring.
+Architectures come from upstream's model registry; ``model_type`` and the config class are
+the top-level model's: a HF ``config.json`` when one is given, else what the registered
+architecture classes receive (their ``config_class``, the ``hf_config`` type they narrow to, the
+transformers registry entry naming them), else the config class the unit imports under the
+model's name or upstream's registries hold under it. Config classes are looked up in upstream
+vLLM, upstream's transformers, then (for a transformers config upstream's lacks) a newer
+transformers release from PyPI. A unit no source
+defines a config for reads it from the checkpoint's own code (``trust_remote_code``). The
+display name comes from the module docstring.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import ast
 import difflib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pytest_flmigrate import registries
@@ -28,6 +36,8 @@ _CONFIG_MODULE_PREFIXES = ("transformers", "vllm.transformers_utils.configs", "v
 _NOT_MODEL_CONFIGS = {"PretrainedConfig", "PreTrainedConfig", "GenerationConfig"}
 _DOCSTRING_NAME = re.compile(r"(?:Inference-only|PyTorch)\s+(.+?)\s+model", re.IGNORECASE)
 _ARCH_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "Model", "MTP")
+REMOTE_CODE = "from the checkpoint (trust_remote_code)"
+NEWER_TRANSFORMERS = "newer transformers"
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class ConfigSource:
     model_type: str
     class_name: str
     module: str  # e.g. vllm.transformers_utils.configs.step3p5 or transformers.models.x.configuration_x
-    origin: str  # "vllm" or "transformers"
+    origin: str  # "vllm", "transformers" (upstream's) or NEWER_TRANSFORMERS
 
 
 @dataclass(frozen=True)
@@ -59,15 +69,21 @@ class ModelUnit:
     def is_multimodal(self) -> bool:
         return any(arch.is_multimodal for arch in self.architectures)
 
+    @property
+    def config_from_checkpoint(self) -> bool:
+        """No source defines the unit's config: the checkpoint's own code does."""
+        return self.config is None and self.evidence.get("model_type") == REMOTE_CODE
+
     def placeholders(self) -> dict[str, object]:
+        unresolved = REMOTE_CODE if self.config_from_checkpoint else None
         return {
             "model_name": self.name,
             "model_name_lower": self.name.lower(),
             "MODEL_DISPLAY_NAME": self.display_name,
             "ModelClassName": self.class_names[0],
             "ModelClassNames": list(self.class_names),
-            "model_type": self.config.model_type if self.config else None,
-            "ConfigClassName": self.config.class_name if self.config else None,
+            "model_type": self.config.model_type if self.config else unresolved,
+            "ConfigClassName": self.config.class_name if self.config else unresolved,
         }
 
 
@@ -96,7 +112,11 @@ def find_unit(
     transformers_dir: Path,
     name: str,
     hf_config: dict | None = None,
+    newer_transformers: Callable[[], tuple[SourceTree, TreeIndex]] | None = None,
 ) -> ModelUnit:
+    """The unit ``name`` upstream; ``newer_transformers`` gives a transformers release newer than
+    upstream's (tree and index), asked for only when the unit imports a transformers config class
+    upstream's transformers lacks, or the served model's model_type is unknown upstream."""
     vllm_dir = upstream.package_dir
     file = vllm_dir / MODELS_DIR / f"{name}.py"
     package = vllm_dir / PACKAGES_DIR / name
@@ -127,18 +147,20 @@ def find_unit(
     evidence = {
         "architectures": f"{registries.MODEL_REGISTRY} entries pointing at {module}",
     }
-    catalog = ConfigCatalog(
-        registries.vllm_config_registry(vllm_dir),
-        registries.transformers_config_mapping(transformers_dir),
-        upstream_index,
-        transformers_index,
-    )
-    candidates = [
-        source
-        for importing, class_name in _imported_config_classes(upstream.root, paths)
-        if (source := catalog.source_of(class_name, importing))
-    ]
-    config = _resolve_config(name, candidates, catalog, hf_config, evidence)
+    catalog = ConfigCatalog([
+        ConfigOrigin("vllm", "vllm", lambda: (registries.vllm_config_registry(vllm_dir), upstream_index)),
+        ConfigOrigin("transformers", "transformers.models", lambda: _transformers_source(transformers_dir, transformers_index)),
+    ])
+    imported = _imported_config_classes(upstream.root, paths)
+    # A newer transformers is asked for (and fetched once) only for a config upstream's lacks: a
+    # transformers config class the unit imports, or the served model's model_type.
+    wanted = (hf_config or {}).get("model_type")
+    lacking = any(m.startswith("transformers") and catalog.source_of(c, m) is None for m, c in imported)
+    if newer_transformers and (lacking or (wanted and catalog.by_model_type(wanted) is None)):
+        catalog.origins.append(
+            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: _newer_source(newer_transformers))
+        )
+    config = _resolve_config(name, upstream.root, paths, architectures, imported, catalog, hf_config, evidence)
     display_name = _display_name(paths[0], architectures, evidence)
     return ModelUnit(
         name=name,
@@ -186,74 +208,240 @@ def _imported_config_classes(root: Path, paths: list[Path]) -> list[tuple[str, s
     return found
 
 
-@dataclass(frozen=True)
-class ConfigCatalog:
-    """Where upstream config classes live and which model_type each one carries."""
+def _transformers_source(transformers_dir: Path, index: TreeIndex) -> tuple[dict[str, str], TreeIndex, dict[str, set[str]]]:
+    return (
+        registries.transformers_config_mapping(transformers_dir),
+        index,
+        registries.transformers_architecture_mapping(transformers_dir),
+    )
 
-    vllm_registry: dict[str, str]  # model_type -> class, vLLM's _CONFIG_REGISTRY
-    transformers_mapping: dict[str, str]  # model_type -> class, transformers' CONFIG_MAPPING_NAMES
-    vllm_index: TreeIndex
-    transformers_index: TreeIndex
 
-    def source_of(self, class_name: str, importing_module: str) -> ConfigSource | None:
-        """The config a class imported from ``importing_module`` stands for, if it is one."""
-        if importing_module.startswith("transformers"):
-            index, under, registry, origin = self.transformers_index, "transformers.models", self.transformers_mapping, "transformers"
-        else:
-            index, under, registry, origin = self.vllm_index, "vllm", self.vllm_registry, "vllm"
-        defining = [m for m in index.defining_modules(class_name, under) if index.modules[m].defines[class_name] == "class"]
+def _newer_source(newer: Callable[[], tuple[SourceTree, TreeIndex]]):
+    tree, index = newer()
+    return _transformers_source(tree.package_dir, index)
+
+
+@dataclass
+class ConfigOrigin:
+    """One place config classes come from, loaded on first use: its registry
+    (model_type -> class), its index and, for transformers, architecture -> model_types."""
+
+    name: str  # ConfigSource.origin
+    under: str  # the package its config modules live under
+    load: Callable[[], tuple]
+
+    @cached_property
+    def registry(self) -> dict[str, str]:
+        return self._loaded[0]
+
+    @cached_property
+    def index(self) -> TreeIndex:
+        return self._loaded[1]
+
+    @cached_property
+    def architectures(self) -> dict[str, set[str]]:
+        return self._loaded[2] if len(self._loaded) > 2 else {}
+
+    @cached_property
+    def _loaded(self) -> tuple:
+        return self.load()
+
+    def source_of(self, class_name: str) -> ConfigSource | None:
+        """The config ``class_name`` stands for, when this origin defines it as a class."""
+        defining = [
+            m for m in self.index.defining_modules(class_name, self.under)
+            if self.index.modules[m].defines[class_name] == "class"
+        ]
         if not defining:
             return None
-        model_types = [t for t, c in registry.items() if c == class_name]
-        model_type = model_types[0] if len(model_types) == 1 else _class_model_type(index, defining[0], class_name)
+        model_types = [t for t, c in self.registry.items() if c == class_name]
+        model_type = model_types[0] if len(model_types) == 1 else _class_model_type(self.index, defining[0], class_name)
         model_type = model_type or (model_types[0] if model_types else None)
-        return ConfigSource(model_type, class_name, defining[0], origin) if model_type else None
+        return ConfigSource(model_type, class_name, defining[0], self.name) if model_type else None
+
+    def by_model_type(self, model_type: str) -> ConfigSource | None:
+        if model_type not in self.registry:
+            return None
+        defining = self.index.defining_modules(self.registry[model_type], self.under)
+        return ConfigSource(model_type, self.registry[model_type], defining[0], self.name) if defining else None
+
+
+@dataclass(frozen=True)
+class ConfigCatalog:
+    """Where upstream config classes live and which model_type each one carries, origins in the
+    order they are asked (upstream vLLM, upstream's transformers, a newer transformers)."""
+
+    origins: list[ConfigOrigin]
+
+    def _first(self, ask: Callable[[ConfigOrigin], ConfigSource | None], origins=None) -> ConfigSource | None:
+        for origin in origins if origins is not None else self.origins:
+            found = ask(origin)
+            if found:
+                return found
+        return None
+
+    def source_of(self, class_name: str, importing_module: str | None = None) -> ConfigSource | None:
+        """The config a class stands for: imported from ``importing_module`` (transformers or
+        vLLM), or, without it, wherever an origin defines it."""
+        if importing_module is None:
+            origins = self.origins
+        elif importing_module.startswith("transformers"):
+            origins = [o for o in self.origins if o.under.startswith("transformers")]
+        else:
+            origins = [o for o in self.origins if o.under == "vllm"]
+        return self._first(lambda origin: origin.source_of(class_name), origins)
 
     def by_model_type(self, model_type: str) -> ConfigSource | None:
         """The config registered upstream for ``model_type`` (vLLM's registry first)."""
-        for registry, index, under, origin in (
-            (self.vllm_registry, self.vllm_index, "vllm", "vllm"),
-            (self.transformers_mapping, self.transformers_index, "transformers.models", "transformers"),
-        ):
-            if model_type in registry:
-                defining = index.defining_modules(registry[model_type], under)
-                if defining:
-                    return ConfigSource(model_type, registry[model_type], defining[0], origin)
-        return None
+        return self._first(lambda origin: origin.by_model_type(model_type))
+
+    def by_architecture(self, architecture: str) -> list[ConfigSource]:
+        """The configs of the model_types a transformers registry entry names ``architecture``
+        under (the first origin that has the entry)."""
+        for origin in self.origins:
+            model_types = origin.architectures.get(architecture)
+            if model_types:
+                # one source per class: a class several model_types share carries its own
+                classes = {s.class_name for t in sorted(model_types) if (s := origin.by_model_type(t))}
+                return [s for c in sorted(classes) if (s := origin.source_of(c))]
+        return []
 
 
 def _resolve_config(
-    name: str, candidates: list[ConfigSource], catalog: ConfigCatalog, hf_config: dict | None,
+    name: str,
+    root: Path,
+    paths: list[Path],
+    architectures: tuple[Architecture, ...],
+    imported: list[tuple[str, str]],
+    catalog: ConfigCatalog,
+    hf_config: dict | None,
     evidence: dict[str, str],
 ) -> ConfigSource | None:
-    """The unit's config: config.json's model_type, else the model's own name, else the closest."""
+    """The top-level model's config (see the module docstring for the order of the evidence)."""
     wanted = (hf_config or {}).get("model_type")
     if wanted:
         evidence["model_type"] = "model_type of the served model's config.json"
+        candidates = [s for m, c in imported if (s := catalog.source_of(c, m))]
         source = next((c for c in candidates if c.model_type == wanted), None) or catalog.by_model_type(wanted)
         if source is None:
             raise FlmigrateError(
-                f"model_type '{wanted}' from config.json is known to neither upstream vLLM's config "
-                "registry nor upstream transformers; the served model does not match this unit"
+                f"model_type '{wanted}' from config.json is defined by neither upstream vLLM, "
+                "upstream transformers nor a newer transformers release; the served model does not "
+                "match this unit (or its config is the checkpoint's own code: drop --served-model)"
             )
         return source
-    for source in candidates:
-        if source.model_type == name:
-            evidence["model_type"] = f"config class {source.class_name} imported by the unit"
+    declared = _received_configs(root, paths, architectures, dict((c, m) for m, c in imported), catalog, narrowing=False)
+    if declared:
+        return _one_received(name, *declared, evidence)
+    for module, class_name in imported:
+        source = catalog.source_of(class_name, module)
+        if source is not None and source.model_type == name:
+            evidence["model_type"] = f"config class {class_name} imported by the unit ({_where(source)})"
             return source
     source = catalog.by_model_type(name)
     if source:
-        evidence["model_type"] = f"'{name}' in upstream's {source.origin} config registry"
+        evidence["model_type"] = f"'{name}' in the config registry of {_where(source)}"
         return source
-    if candidates:
-        best = max(candidates, key=lambda s: difflib.SequenceMatcher(None, s.model_type, name).ratio())
-        evidence["model_type"] = (
-            f"config class {best.class_name} imported by the unit (closest of "
-            f"{', '.join(c.model_type for c in candidates)})"
-        )
-        return best
-    evidence["model_type"] = "no config class imported and none registered under this name"
+    received = _received_configs(root, paths, architectures, dict((c, m) for m, c in imported), catalog, narrowing=True)
+    if received:
+        return _one_received(name, *received, evidence)
+    evidence["model_type"] = REMOTE_CODE
     return None
+
+
+def _one_received(name: str, architecture: str, sources: list[ConfigSource], evidence: dict[str, str]) -> ConfigSource:
+    if len(sources) > 1:
+        raise FlmigrateError(
+            f"model '{name}': the config of {architecture} is ambiguous: "
+            + ", ".join(f"{s.class_name} ({s.model_type})" for s in sources)
+            + "; pass --served-model with the model's config.json",
+            "each of these is what the architecture class receives (config_class, the hf_config "
+            "type it narrows to, or a transformers registry entry naming it)",
+        )
+    evidence["model_type"] = f"the config {architecture} receives: {sources[0].class_name} ({_where(sources[0])})"
+    return sources[0]
+
+
+def _where(source: ConfigSource) -> str:
+    return {"vllm": "upstream vLLM", "transformers": "upstream's transformers"}.get(source.origin, source.origin)
+
+
+def _received_configs(
+    root: Path,
+    paths: list[Path],
+    architectures: tuple[Architecture, ...],
+    imported_from: dict[str, str],
+    catalog: ConfigCatalog,
+    narrowing: bool,
+) -> tuple[str, list[ConfigSource]] | None:
+    """(architecture, configs) for the first architecture whose config the source declares
+    (``config_class``, ``isinstance``), or with ``narrowing`` the unit narrows vLLM's hf_config
+    to or a transformers registry entry names."""
+    trees = [tree for path in paths if (tree := parse_module(path)) is not None]
+    narrowed = [name for tree in trees for name in _narrowed_hf_configs(tree)] if narrowing else []
+    for arch in architectures:
+        names = narrowed or [n for tree in trees for n in _config_class_names(tree, arch.class_name)]
+        sources = [s for n in dict.fromkeys(names) if (s := catalog.source_of(n, imported_from.get(n)))]
+        if narrowing and not sources:
+            sources = catalog.by_architecture(arch.name) or catalog.by_architecture(arch.class_name)
+        if sources:
+            return arch.name, list(dict.fromkeys(sources))
+    return None
+
+
+def _annotation_name(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            node = ast.parse(node.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _is_hf_config(node: ast.expr | None) -> bool:
+    """``<...>.hf_config`` or ``<...>.get_hf_config()``: the top-level config vLLM hands over."""
+    if isinstance(node, ast.Call) and not node.args:
+        node = node.func
+        return isinstance(node, ast.Attribute) and node.attr == "get_hf_config"
+    return isinstance(node, ast.Attribute) and node.attr == "hf_config"
+
+
+def _config_class_names(tree: ast.Module, class_name: str) -> list[str]:
+    """Config classes the class ``class_name`` declares or checks its config against:
+    ``config_class = X``, ``assert isinstance(config, X)``."""
+    names: list[str] = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name):
+        for node in ast.walk(cls):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config_class" for t in node.targets):
+                names.append(_annotation_name(node.value))
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "isinstance"
+                and len(node.args) == 2
+                and (getattr(node.args[0], "id", None) or getattr(node.args[0], "attr", None)) in ("config", "hf_config")
+            ):
+                names.append(_annotation_name(node.args[1]))
+    return [n for n in names if n and n not in _NOT_MODEL_CONFIGS]
+
+
+def _narrowed_hf_configs(tree: ast.Module) -> list[str]:
+    """Config classes the unit narrows vLLM's top-level config to, anywhere in it:
+    ``config: X = ....hf_config`` and ``....get_hf_config(X)`` (multimodal processing info)."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.AnnAssign) and _is_hf_config(node.value):
+            names.append(_annotation_name(node.annotation))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get_hf_config"
+            and len(node.args) == 1
+        ):
+            names.append(_annotation_name(node.args[0]))
+    return [n for n in names if n and n not in _NOT_MODEL_CONFIGS]
 
 
 def _class_model_type(index: TreeIndex, module: str, class_name: str) -> str | None:

@@ -4,6 +4,7 @@
 - vLLM's config registry (``_CONFIG_REGISTRY`` in ``vllm/transformers_utils/config.py``):
   model_type -> config class name
 - transformers' ``CONFIG_MAPPING_NAMES``: model_type -> config class name
+- transformers' ``MODEL_*_MAPPING_NAMES``: architecture class -> the model_types naming it
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ CONFIG_REGISTRY = Path("transformers_utils/config.py")
 TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
 # transformers >= 5 generates the table into this module; configuration_auto.py imports and amends it.
 TRANSFORMERS_AUTO_MAPPINGS = Path("models/auto/auto_mappings.py")
+TRANSFORMERS_MODEL_MAPPINGS = Path("models/auto/modeling_auto.py")
 # Registry tables that alias other tables or route to the Transformers backend.
 _SKIPPED_TABLES = {"_VLLM_MODELS", "_TRANSFORMERS_SUPPORTED_MODELS", "_TRANSFORMERS_BACKEND_MODELS"}
 
@@ -144,3 +146,16 @@ def transformers_config_mapping(transformers_dir: Path) -> dict[str, str]:
                 for argument in node.value.args:
                     mapping.update(_mapping_of(argument))
     return mapping
+
+
+def transformers_architecture_mapping(transformers_dir: Path) -> dict[str, set[str]]:
+    """architecture class -> every model_type whose ``MODEL_*_MAPPING_NAMES`` entry names it."""
+    path = transformers_dir / TRANSFORMERS_MODEL_MAPPINGS
+    tree = parse_module(path) if path.exists() else None
+    found: dict[str, set[str]] = {}
+    for node in tree.body if tree is not None else ():
+        target, value = _assignment(node)
+        if target and target.startswith("MODEL_") and target.endswith("_MAPPING_NAMES") and value is not None:
+            for model_type, architecture in _mapping_of(value).items():
+                found.setdefault(architecture, set()).add(model_type)
+    return found

@@ -63,6 +63,12 @@ class Workspace:
         return symbols.build_index(self.upstream_transformers())
 
     @memoized
+    def newer_transformers(self) -> tuple[sources.SourceTree, symbols.TreeIndex]:
+        """A transformers release newer than upstream's (configs upstream's lacks), and its index."""
+        tree = sources.newer_release_tree(self.upstream_transformers(), "transformers", "transformers", "--upstream")
+        return tree, symbols.build_index(tree)
+
+    @memoized
     def pinned(self) -> Pinned:
         return resolve_pinned(self.settings.pinned, self.settings.vllm_python)
 
@@ -131,6 +137,7 @@ class ModelRun:
             workspace.upstream_transformers().package_dir,
             self.name,
             self.hf_config(),
+            newer_transformers=workspace.newer_transformers,
         )
 
     @memoized
@@ -147,12 +154,15 @@ class ModelRun:
             )
 
     def config_index(self) -> symbols.TreeIndex | None:
-        """The index defining the unit's config class: upstream transformers' or upstream vLLM's."""
+        """The index defining the unit's config class: upstream vLLM's, upstream transformers' or
+        a newer transformers'."""
         config = self.unit().config
         if config is None:
             return None
         if config.origin == "transformers":
             return self.workspace.upstream_transformers_index()
+        if config.origin == discover.NEWER_TRANSFORMERS:
+            return self.workspace.newer_transformers()[1]
         return self.workspace.upstream_index()
 
     @memoized

@@ -269,6 +269,14 @@ def companion_tree(tree: SourceTree, project: str, package: str, option: str) ->
     return cached or pypi_tree(spec, package, option)
 
 
+def newer_release_tree(tree: SourceTree, project: str, package: str, option: str) -> SourceTree:
+    """A release of ``project`` newer than ``tree`` (e.g. a transformers that defines configs the
+    upstream's does not): the newest one cached, else the newest on PyPI, fetched once."""
+    requirement = Requirement(f"{project}>{tree.version}")
+    spec = f"{PYPI_PREFIX}{requirement}"
+    return _newest_cached(requirement, package, spec) or pypi_tree(spec, package, option)
+
+
 def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceTree | None:
     """The newest release already in the cache that satisfies ``requirement`` (no index query)."""
     prefix = f"{_normalize(requirement.name)}-"

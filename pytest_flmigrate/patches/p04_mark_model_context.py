@@ -47,7 +47,7 @@ from .base import PatchContext, PatchTransformer
 
 ID = "P4"
 NAME = "mark-model-context"
-PINNED = "==0.13.*"
+PINNED = "<0.15"  # the pins lacking the API: 0.13.0 does, 0.15.0 and later have it
 
 LANGUAGE = "_mark_language_model"
 TOWER = "_mark_tower_model"

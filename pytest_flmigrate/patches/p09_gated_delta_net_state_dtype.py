@@ -35,7 +35,7 @@ from .syntax import drop_items
 
 ID = "P9"
 NAME = "gated-delta-net-state-dtype"
-PINNED = "==0.13.*"
+PINNED = "<0.15"  # the pins lacking the API: 0.13.0 does, 0.15.0 and later have it
 
 DROPPED_ARGUMENTS: dict[str, tuple[int, str]] = {
     "gated_delta_net_state_dtype": (2, "mamba_ssm_cache_dtype"),

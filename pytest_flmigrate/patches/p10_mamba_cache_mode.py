@@ -33,7 +33,7 @@ from .base import PatchContext, PatchTransformer
 
 ID = "P10"
 NAME = "mamba-cache-mode"
-PINNED = "==0.13.*"
+PINNED = "<0.15"  # the pins lacking the API: 0.13.0 does, 0.15.0 and later have it
 
 PREFIX_CACHING_WHEN: dict[tuple[type[cst.BaseCompOp], str], bool] = {
     (cst.NotEqual, "none"): True,

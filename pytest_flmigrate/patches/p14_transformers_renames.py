@@ -25,7 +25,7 @@ from .syntax import dotted_name
 
 ID = "P14"
 NAME = "transformers-renames"
-PINNED = "==0.13.*"  # pins whose transformers is 4.x
+PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
 
 RENAMES: dict[tuple[str, str], str] = {
     ("transformers", "PreTrainedConfig"): "PretrainedConfig",

@@ -42,7 +42,7 @@ from .syntax import append_args, dotted_name, drop_items, keyword_arg
 
 ID = "P17"
 NAME = "call-arguments"
-PINNED = "==0.13.*"
+PINNED = "<0.15"  # pins with the old signatures: 0.13.0; 0.15.0 and later take upstream's spelling
 
 
 @dataclass(frozen=True)

@@ -171,19 +171,19 @@ def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
     return findings
 
 
+def _holds_config(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in CONFIG_NAMES
+    if isinstance(node, ast.Attribute):
+        return node.attr in CONFIG_NAMES
+    return False
+
+
 def _config_reads(view: FileView) -> dict[str, int]:
     """Config attributes the file reads (first line each): ``config.X``, ``getattr(config, "X")``."""
     reads: dict[str, int] = {}
-
-    def holds_config(node: ast.expr) -> bool:
-        if isinstance(node, ast.Name):
-            return node.id in CONFIG_NAMES
-        if isinstance(node, ast.Attribute):
-            return node.attr in CONFIG_NAMES
-        return False
-
     for node in ast.walk(view.tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and holds_config(node.value):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _holds_config(node.value):
             reads.setdefault(node.attr, node.lineno)
         elif (
             isinstance(node, ast.Call)
@@ -191,7 +191,7 @@ def _config_reads(view: FileView) -> dict[str, int]:
             and node.func.id == "getattr"
             and len(node.args) == 2
             and not node.keywords
-            and holds_config(node.args[0])
+            and _holds_config(node.args[0])
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)
         ):
@@ -212,6 +212,45 @@ def _optional_reads(view: FileView) -> set[str]:
         ):
             names.add(node.args[1].value)
     return names
+
+
+def _none_defaults(context: ReviewContext) -> set[str]:
+    """Fields the bridge class's ``__init__`` takes with a ``None`` default (and so always sets)."""
+    if context.bridge is None:
+        return set()
+    _, class_name, module = context.bridge
+    info = context.resolver.module(module)
+    init = info.classes[class_name].methods.get("__init__") if info and class_name in info.classes else None
+    return {p.name for p in init.params[1:] if p.default == "None"} if init else set()
+
+
+def _hasattr_probes(view: FileView) -> list[tuple[str, int]]:
+    """(attribute, line) of every ``hasattr(<config>, "X")`` in the file."""
+    return [
+        (node.args[1].value, node.lineno)
+        for node in view.nodes(ast.Call)
+        if isinstance(node.func, ast.Name)
+        and node.func.id == "hasattr"
+        and len(node.args) == 2
+        and _holds_config(node.args[0])
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+    ]
+
+
+def _always_true_probes(context: ReviewContext, view: FileView) -> list[Finding]:
+    """``hasattr(config, "X")`` where the bridge sets X to None by default: always true now."""
+    defaults = _none_defaults(context)
+    return [
+        view.finding(
+            CHECK, line, f"config.{name}",
+            f"hasattr(config, {name!r}) is always true: the bridge {context.bridge[1]}.__init__ sets {name} "
+            "(None by default), where upstream's config may lack it",
+            manual(f"test getattr(config, {name!r}, None) is not None instead"),
+        )
+        for name, line in _hasattr_probes(view)
+        if name in defaults
+    ]
 
 
 def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
@@ -240,4 +279,4 @@ def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
                 f"{fields.without_default[name]}.__init__ takes {name} without a default: a config.json lacking it fails",
                 manual(f"give {name} the upstream default in {fields.without_default[name]}.__init__"),
             ))
-    return findings
+    return findings + _always_true_probes(context, view)

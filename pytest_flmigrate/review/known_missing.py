@@ -1,13 +1,16 @@
 """The known-missing APIs (docs/api-gap.md's seven): every use of them, with the catalog patch.
 
-Each entry is confirmed against the pinned index before it is reported (the pin is data: a pin
-that has the API gets no finding).
+Each entry names the pinned versions that lack it and is confirmed against the pinned index
+before it is reported (the pin is data: a pin that has the API gets no finding).
 """
 
 from __future__ import annotations
 
 import ast
 from functools import lru_cache
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.patches import (
     p03_mamba_state_copy,
@@ -22,15 +25,17 @@ from pytest_flmigrate.review.names import call_shape
 
 P3, P4, P9, P10 = (p03_mamba_state_copy.NAME, p04_mark_model_context.NAME,
                    p09_gated_delta_net_state_dtype.NAME, p10_mamba_cache_mode.NAME)
-# name -> (the patch that rewrites it, how it is used, suggestion)
-KNOWN_MISSING: dict[str, tuple[str, str, str]] = {
-    "_mark_tower_model": (P4, "member", "build the tower directly (P4 pattern)"),
-    "_mark_language_model": (P4, "member", "build the language model directly (P4 pattern)"),
-    "MambaStateCopyFunc": (P3, "name", "drop the import and the methods using it"),
-    "MambaStateCopyFuncCalculator": (P3, "name", "drop the import and the methods using it"),
-    "get_mamba_state_copy_func": (P3, "member", "delete the method (the pin copies mamba state itself)"),
-    "gated_delta_net_state_dtype": (P9, "call", "drop the third argument"),
-    "mamba_cache_mode": (P10, "member", "test cache_config.enable_prefix_caching instead"),
+# Pins that lack them: absent from vLLM 0.13.0, present from 0.15.0 on (0.15.0, 0.20.2, 0.24.0, 0.32.0 checked).
+BEFORE_0_15 = SpecifierSet("<0.15")
+# name -> (the patch that rewrites it, how it is used, suggestion, the pinned versions that lack it)
+KNOWN_MISSING: dict[str, tuple[str, str, str, SpecifierSet]] = {
+    "_mark_tower_model": (P4, "member", "build the tower directly (P4 pattern)", BEFORE_0_15),
+    "_mark_language_model": (P4, "member", "build the language model directly (P4 pattern)", BEFORE_0_15),
+    "MambaStateCopyFunc": (P3, "name", "drop the import and the methods using it", BEFORE_0_15),
+    "MambaStateCopyFuncCalculator": (P3, "name", "drop the import and the methods using it", BEFORE_0_15),
+    "get_mamba_state_copy_func": (P3, "member", "delete the method (the pin copies mamba state itself)", BEFORE_0_15),
+    "gated_delta_net_state_dtype": (P9, "call", "drop the third argument", BEFORE_0_15),
+    "mamba_cache_mode": (P10, "member", "test cache_config.enable_prefix_caching instead", BEFORE_0_15),
 }
 CHECK = "known-missing-apis"
 
@@ -42,6 +47,14 @@ def _missing_in_pin(context: ReviewContext, name: str, usage: str) -> bool:
     if usage == "member":
         return name not in resolver.all_member_names() and not resolver.locate(name, "vllm")
     return True
+
+
+def _in_range(version: str, lacking: SpecifierSet) -> bool:
+    """The catalog entry is about this pin (an unknown version is checked against the index alone)."""
+    try:
+        return lacking.contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return True
 
 
 @lru_cache(maxsize=8)
@@ -70,20 +83,20 @@ def _gdn_problem(context: ReviewContext, call: ast.Call) -> str | None:
 
 @check(CHECK)
 def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
-    """the APIs known to be missing from vLLM 0.13.0 (docs/api-gap.md), where the pin indeed lacks them"""
+    """the APIs known to be missing from older pins such as vLLM 0.13.0 (docs/api-gap.md), where the pin indeed lacks them"""
     findings: dict[tuple[int, str], Finding] = {}
 
     def add(node: ast.AST, name: str, message: str) -> None:
-        patch_name, _, suggestion = KNOWN_MISSING[name]
+        patch_name, _, suggestion, _ = KNOWN_MISSING[name]
         key = (getattr(node, "lineno", 0), name)
         if key not in findings:
             findings[key] = view.finding(CHECK, node, name, message, fix_for(context, patch_name, suggestion))
 
-    confirmed = {
-        name for name, (_, usage, _) in KNOWN_MISSING.items()
-        if usage == "call" or _missing_in_pin(context, name, usage)
-    }
     pinned = context.pinned_versions.get("vllm", "?")
+    confirmed = {
+        name for name, (_, usage, _, lacking) in KNOWN_MISSING.items()
+        if _in_range(pinned, lacking) and (usage == "call" or _missing_in_pin(context, name, usage))
+    }
     for node in ast.walk(view.tree):
         if isinstance(node, ast.ImportFrom):
             for alias in node.names:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.symbols import module_info_from_source
+from pytest_flmigrate.symbols import VAR_KEYWORD, module_info_from_source
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +167,31 @@ def test_parallel_batch_of_ten_matches_serial_runs(flmigrate, plugin_tree, tmp_p
     shared = compat_definitions(serial_tree)
     assert shared and compat_definitions(plugin_tree) == shared
     assert serial.ret == parallel.ret
+
+
+def test_config_only_transformers_5_defines_is_bridged_from_an_upstream_pinning_transformers_4(flmigrate, plugin_tree):
+    """vLLM 0.15.0 requires transformers<5 (4.57.6 here); GLM-4.7-Flash's Glm4MoeLiteConfig exists only
+    in transformers 5, as a @strict dataclass: step 2 finds it in a newer release, step 4 bridges it."""
+    result = flmigrate("--model", "glm4_moe_lite", "--upstream", "pypi:vllm==0.15.0")
+    summary = assert_steps_2_to_5_passed(result, plugin_tree, "glm4_moe_lite")
+    assert (summary["placeholders"]["model_type"], summary["placeholders"]["ConfigClassName"]) == (
+        "glm4_moe_lite", "Glm4MoeLiteConfig")
+    assert summary["bridge"]["needed"] is True
+    assert summary["patches"]["P22"] == 1 and summary["patches"]["P14"] >= 1
+    bridge = (plugin_tree / "vllm_fl" / "configs" / "glm4_moe_lite.py").read_text()
+    assert "@strict" not in bridge and "auto_docstring" not in bridge and "RopeParameters" not in bridge
+    init = module_info_from_source(bridge, "vllm_fl.configs.glm4_moe_lite").classes["Glm4MoeLiteConfig"].methods["__init__"]
+    assert all(p.has_default for p in init.params[1:] if p.kind != VAR_KEYWORD)
+    model = (plugin_tree / "vllm_fl" / "models" / "glm4_moe_lite.py").read_text()
+    assert "from vllm_fl.configs.glm4_moe_lite import Glm4MoeLiteConfig" in model
+    findings = {(f["check"], f["symbol"]) for f in summary["findings"]}
+    assert not any(check == "transformers-names" for check, _ in findings)
+
+
+def test_remote_code_model_passes_step_2_without_a_bridge(flmigrate, plugin_tree):
+    """sarvam's config is the checkpoint's own code: no upstream source defines one."""
+    result = flmigrate("--model", "sarvam")
+    summary = assert_steps_2_to_5_passed(result, plugin_tree, "sarvam")
+    assert summary["placeholders"]["model_type"] == "from the checkpoint (trust_remote_code)"
+    assert summary["bridge"]["needed"] is False
+    assert not (plugin_tree / "vllm_fl" / "configs" / "sarvam.py").exists()

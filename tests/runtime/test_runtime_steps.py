@@ -215,3 +215,21 @@ def test_vllm_python_missing_or_without_vllm(tmp_path, python, expected):
     tree = tmp_path / "plugin"
     shutil.copytree(EXAMPLE_PLUGIN, tree)
     assert first_line_of_step_1(flmigrate(tree, python, "-k", "baseline").summary) == expected
+
+
+def test_config_bridged_from_transformers_5_imports_in_the_pinned_env(pinned_python, tmp_path):
+    """glm4_moe_lite from vLLM 0.15.0 (transformers<5): its Glm4MoeLiteConfig exists only in transformers 5
+    (a @strict dataclass). Steps 2-5 pass, the smoke importing the model and its bridge included, and
+    the pinned transformers 4.57 builds the bridged config from a config.json's fields."""
+    tree, python = plugin_tree(tmp_path, pinned_python)
+    run = flmigrate(tree, python, "--upstream", "pypi:vllm==0.15.0", "-k", "step02 or step03 or step04 or step05",
+                    model="glm4_moe_lite")
+    assert run.outcomes("2", "3", "4", "5") == dict.fromkeys("2345", "passed"), run.output[-5000:]
+    probe = (
+        "from vllm_fl.configs.glm4_moe_lite import Glm4MoeLiteConfig as C\n"
+        "c = C.from_dict({'num_hidden_layers': 3, 'pad_token_id': 7, 'first_k_dense_replace': 1})\n"
+        "print(c.model_type, c.mlp_layer_types, c.pad_token_id, c.first_k_dense_replace, c.num_local_experts)\n"
+    )
+    result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[-2] == "glm4_moe_lite ['dense', 'sparse', 'sparse'] 7 1 64"

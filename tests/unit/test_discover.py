@@ -30,3 +30,119 @@ def test_package_unit_config_from_a_relative_import_in_a_checkout_named_vllm(tmp
                      root / "transformers", "kimi")
     assert (unit.config.model_type, unit.config.class_name) == ("kimi", "KimiConfig")
     assert unit.config.module == "vllm.models.kimi.configuration_kimi"
+
+
+import pytest  # noqa: E402
+
+from pytest_flmigrate.discover import NEWER_TRANSFORMERS, REMOTE_CODE  # noqa: E402
+from pytest_flmigrate.errors import FlmigrateError  # noqa: E402
+
+WHISPER = {
+    "transformers/models/whisper/__init__.py": "",
+    "transformers/models/whisper/configuration_whisper.py": """
+        from ...configuration_utils import PretrainedConfig
+        class WhisperConfig(PretrainedConfig):
+            model_type = "whisper"
+    """,
+}
+
+
+def omni_tree(root, model: str, registry: str = "_CONFIG_REGISTRY = {}\n"):
+    return write(root, {
+        **COMMON,
+        **TRANSFORMERS,
+        **WHISPER,
+        "vllm/model_executor/models/registry.py": """
+            _MULTIMODAL_MODELS = {"OmniForConditionalGeneration": ("omni", "OmniForConditionalGeneration")}
+        """,
+        "vllm/transformers_utils/config.py": registry,
+        "vllm/transformers_utils/configs/omni_v2.py": """
+            from transformers.configuration_utils import PretrainedConfig
+            class OmniV2Config(PretrainedConfig):
+                model_type = "omni_v2"
+        """,
+        "vllm/model_executor/models/omni.py": model,
+    })
+
+
+def unit_of(root, name="omni", **kwargs):
+    upstream = SourceTree(root, "vllm", "test", "9.1.0")
+    return find_unit(upstream, index_directory(root, "vllm"), index_directory(root, "transformers"),
+                     root / "transformers", name, **kwargs)
+
+
+AUDIO_TOWER = """
+    from transformers.models.whisper.configuration_whisper import WhisperConfig
+    class OmniAudioEncoder:
+        def __init__(self, config: WhisperConfig): ...
+"""
+
+
+def test_top_level_config_is_what_the_architecture_receives_not_the_closest_sub_config(tmp_path):
+    root = omni_tree(tmp_path, AUDIO_TOWER + """
+    from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
+    class OmniProcessingInfo:
+        def get_hf_config(self):
+            return self.ctx.get_hf_config(OmniV2Config)
+    class OmniForConditionalGeneration: ...
+    """)
+    unit = unit_of(root)
+    assert (unit.config.model_type, unit.config.class_name, unit.config.origin) == ("omni_v2", "OmniV2Config", "vllm")
+    assert "OmniForConditionalGeneration receives: OmniV2Config" in unit.evidence["model_type"]
+
+
+def test_unit_whose_only_config_import_is_a_sub_config_reads_its_config_from_the_checkpoint(tmp_path):
+    unit = unit_of(omni_tree(tmp_path, AUDIO_TOWER + "class OmniForConditionalGeneration: ...\n"))
+    assert unit.config is None and unit.config_from_checkpoint
+    placeholders = unit.placeholders()
+    assert placeholders["model_type"] == placeholders["ConfigClassName"] == REMOTE_CODE
+
+
+def test_architecture_receiving_two_configs_fails_listing_both(tmp_path):
+    root = omni_tree(tmp_path, AUDIO_TOWER + """
+    from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
+    class OmniForConditionalGeneration:
+        config_class = OmniV2Config
+        def __init__(self, vllm_config):
+            config = vllm_config.model_config.hf_config
+            assert isinstance(config, WhisperConfig)
+    """)
+    with pytest.raises(FlmigrateError) as failure:
+        unit_of(root)
+    assert "the config of OmniForConditionalGeneration is ambiguous: OmniV2Config (omni_v2), WhisperConfig (whisper)" in str(failure.value)
+
+
+def test_config_only_a_newer_transformers_defines_comes_from_there(tmp_path):
+    root = omni_tree(tmp_path / "upstream", """
+    from typing import TYPE_CHECKING
+    if TYPE_CHECKING:
+        from transformers.models.omni import OmniConfig
+    class OmniForConditionalGeneration: ...
+    """)
+    newer = write(tmp_path / "newer", {
+        **TRANSFORMERS,
+        "transformers/models/auto/configuration_auto.py": "CONFIG_MAPPING_NAMES = {'omni': 'OmniConfig'}\n",
+        "transformers/models/omni/__init__.py": "from .configuration_omni import OmniConfig\n",
+        "transformers/models/omni/configuration_omni.py": """
+            from ...configuration_utils import PreTrainedConfig
+            class OmniConfig(PreTrainedConfig):
+                model_type = "omni"
+        """,
+    })
+    asked = []
+
+    def newer_transformers():
+        asked.append(True)
+        return SourceTree(newer, "transformers", "test", "5.0.0"), index_directory(newer, "transformers")
+
+    unit = unit_of(root, newer_transformers=newer_transformers)
+    assert (unit.config.model_type, unit.config.origin) == ("omni", NEWER_TRANSFORMERS)
+    assert unit.config.module == "transformers.models.omni.configuration_omni"
+    assert asked  # asked for only because upstream's own sources lack the config
+    asked.clear()
+    unit_of(omni_tree(tmp_path / "other", AUDIO_TOWER + """
+    from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
+    class OmniForConditionalGeneration:
+        config_class = OmniV2Config
+    """), newer_transformers=newer_transformers)
+    assert not asked

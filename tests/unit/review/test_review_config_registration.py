@@ -62,6 +62,16 @@ def test_reads_of_fields_missing_or_without_default(review_files):
     assert findings["config.moe_topk"].file == MODEL
 
 
+def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
+    bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
+    bridge = bridge.replace("self.rope_theta = rope_theta", "self.rope_theta = rope_theta\n        self.sliding_window = sliding_window")
+    findings = review_files({BRIDGE: bridge, MODEL: READS}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "config.sliding_window")]
+    assert findings[0].line == 7  # READS starts with a blank line
+    assert "hasattr(config, 'sliding_window') is always true" in findings[0].message
+    assert "getattr(config, 'sliding_window', None) is not None" in findings[0].fix
+
+
 def test_bridge_with_wrong_model_type_base_and_no_init(review_files):
     bridge = textwrap.dedent(
         """

@@ -1,0 +1,199 @@
+"""P22: transformers 5 ``@strict`` dataclass configs become transformers 4 configs with an ``__init__``.
+
+What: on a class decorated ``@strict`` (huggingface_hub's dataclass validation), the decorators
+``@strict`` and ``@auto_docstring(...)`` are dropped; the class-level fields (``vocab_size: int =
+32000``; ``ClassVar`` annotations stay) become an ``__init__(self, vocab_size=32000, ...,
+**kwargs)`` that calls ``super().__init__(**kwargs)`` first, then sets each field, then runs what
+``__post_init__`` did (its ``super().__post_init__(**kwargs)`` dropped: the base ran already). A
+mutable or ``field(default_factory=f)`` default becomes ``None`` in the signature and is built per
+instance; a field without a default gets ``None``. ``self.validate_layer_type()`` becomes the
+transformers 4 helper ``layer_type_validation(self.layer_types, self.num_hidden_layers)`` (when
+``layer_types`` is set), imported from ``transformers.configuration_utils``. Imports left unused
+(``strict``, ``auto_docstring``, names only the field annotations used, such as transformers 5's
+``RopeParameters``) are removed. One count per class rewritten.
+
+Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
+fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
+``PretrainedConfig`` has no ``__post_init__`` nor ``validate_layer_type``, and ``auto_docstring``
+of 4.x does not document configs. A config that exists only in transformers 5 is bridged from there.
+
+When: a config bridge copied from transformers 5 (``PreTrainedConfig`` itself is P14's rename).
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+import libcst.matchers as m
+
+from .base import PatchContext, PatchTransformer
+from .syntax import drop_items
+
+ID = "P22"
+NAME = "strict-configs"
+PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
+
+REMOVED_DECORATORS = ("strict", "auto_docstring")
+LAYER_TYPE_HELPER = ("transformers.configuration_utils", "layer_type_validation")
+_EMPTY = cst.Module(body=[])
+
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """Only files with a ``@strict`` class can need this patch."""
+    return "@strict" in source
+
+
+def _decorator_name(decorator: cst.Decorator) -> str | None:
+    node = decorator.decorator
+    node = node.func if isinstance(node, cst.Call) else node
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _field(statement: cst.BaseStatement) -> cst.AnnAssign | None:
+    """The annotated class-level field a statement declares (``ClassVar`` ones are not fields)."""
+    if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
+        return None
+    node = statement.body[0]
+    if not (isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name)):
+        return None
+    annotation = node.annotation.annotation
+    head = annotation.value if isinstance(annotation, cst.Subscript) else annotation
+    if m.matches(head, m.Name("ClassVar") | m.Attribute(attr=m.Name("ClassVar"))):
+        return None
+    return node
+
+
+def _default(value: cst.BaseExpression | None) -> tuple[str, str | None]:
+    """(signature default, per-instance default or None) of a field's value."""
+    if value is None:
+        return "None", None
+    if isinstance(value, cst.Call) and m.matches(value.func, m.Name("field")):
+        for arg in value.args:
+            if arg.keyword is not None and arg.keyword.value == "default":
+                return _EMPTY.code_for_node(arg.value), None
+            if arg.keyword is not None and arg.keyword.value == "default_factory":
+                return "None", f"{_EMPTY.code_for_node(arg.value)}()"
+        return "None", None
+    code = _EMPTY.code_for_node(value)
+    if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+        return "None", code
+    return code, None
+
+
+_SUPER_POST_INIT = m.SimpleStatementLine(
+    body=[m.Expr(value=m.Call(func=m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__post_init__"))))]
+)
+_VALIDATE_LAYER_TYPE = m.SimpleStatementLine(
+    body=[m.Expr(value=m.Call(func=m.Attribute(value=m.Name("self"), attr=m.Name("validate_layer_type")), args=[]))]
+)
+
+
+class _DropSuperPostInit(cst.CSTTransformer):
+    """``__post_init__``'s statements as the tail of ``__init__``: the base ran already."""
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        return cst.RemovalSentinel.REMOVE if m.matches(updated_node, _SUPER_POST_INIT) else updated_node
+
+
+class _LayerTypeValidation(cst.CSTTransformer):
+    """``self.validate_layer_type()`` -> transformers 4's ``layer_type_validation``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def leave_SimpleStatementLine(self, original_node, updated_node):
+        if not m.matches(updated_node, _VALIDATE_LAYER_TYPE):
+            return updated_node
+        self.count += 1
+        return cst.parse_statement(
+            'if getattr(self, "layer_types", None) is not None:\n'
+            f'    {LAYER_TYPE_HELPER[1]}(self.layer_types, getattr(self, "num_hidden_layers", None))\n'
+        )
+
+
+class Transformer(PatchTransformer):
+    def __init__(self, context: PatchContext) -> None:
+        super().__init__(context)
+        self.needs_layer_type_helper = False
+        self.annotation_names: set[str] = set()  # names the dropped field annotations used
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        if not any(_decorator_name(d) == "strict" for d in updated_node.decorators):
+            return updated_node
+        statements = list(updated_node.body.body)
+        fields = [(index, field) for index, s in enumerate(statements) if (field := _field(s)) is not None]
+        post_init = next(
+            (s for s in statements if isinstance(s, cst.FunctionDef) and s.name.value == "__post_init__"), None
+        )
+        dropped = {index for index, _ in fields} | ({statements.index(post_init)} if post_init else set())
+        at = min(dropped) if dropped else len(statements)
+        kept = [s for index, s in enumerate(statements) if index not in dropped]
+        init = self._init(fields, post_init)
+        if at < len(statements):  # the blank lines and comments above the first field stay
+            init = init.with_changes(leading_lines=statements[at].leading_lines)
+        kept.insert(sum(1 for index in range(at) if index not in dropped), init)
+        self.count += 1
+        validation = _LayerTypeValidation()
+        body = updated_node.body.with_changes(body=kept).visit(validation)
+        self.needs_layer_type_helper |= bool(validation.count)
+        return updated_node.with_changes(
+            decorators=[d for d in updated_node.decorators if _decorator_name(d) not in REMOVED_DECORATORS],
+            body=body,
+        )
+
+    def _init(self, fields: list[tuple[int, cst.AnnAssign]], post_init: cst.FunctionDef | None) -> cst.FunctionDef:
+        params, assignments = [], []
+        for _, field in fields:
+            self.annotation_names |= {n.value for n in m.findall(field.annotation, m.Name())}
+            name = field.target.value
+            signature_default, per_instance = _default(field.value)
+            params.append(f"{name}={signature_default}")
+            value = f"{name} if {name} is not None else {per_instance}" if per_instance else name
+            assignments.append(f"    self.{name} = {value}\n")
+        header = "def __init__(\n" + "".join(f"    {p},\n" for p in ["self", *params, "**kwargs"]) + "):\n"
+        init = cst.parse_statement(header + "    super().__init__(**kwargs)\n" + "".join(assignments))
+        if post_init is None:
+            return init
+        body = post_init.body.visit(_DropSuperPostInit())
+        return init.with_changes(body=init.body.with_changes(body=[*init.body.body, *body.body]))
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self.count:
+            return updated_node
+        used = {node.value for node in m.findall(updated_node.with_changes(body=[
+            s for s in updated_node.body if not m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom()]))
+        ]), m.Name())}
+        removable = set(REMOVED_DECORATORS) | self.annotation_names
+        body = [self._without_unused(statement, used, removable) for statement in updated_node.body]
+        body = [statement for statement in body if statement is not None]
+        imported = {alias.evaluated_alias or alias.evaluated_name for alias in m.findall(updated_node, m.ImportAlias())}
+        if self.needs_layer_type_helper and LAYER_TYPE_HELPER[1] not in imported:
+            last_import = max(
+                (i for i, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))),
+                default=-1,
+            )
+            body.insert(last_import + 1, cst.parse_statement(f"from {LAYER_TYPE_HELPER[0]} import {LAYER_TYPE_HELPER[1]}\n"))
+        return updated_node.with_changes(body=body)
+
+    @staticmethod
+    def _without_unused(statement: cst.BaseStatement, used: set[str], removable: set[str]) -> cst.BaseStatement | None:
+        """An import statement without the names only the removed decorators and field
+        annotations used."""
+        if not m.matches(statement, m.SimpleStatementLine(body=[m.ImportFrom()])):
+            return statement
+        node: cst.ImportFrom = statement.body[0]
+        if isinstance(node.names, cst.ImportStar):
+            return statement
+        drop = {
+            index for index, alias in enumerate(node.names)
+            if alias.asname is None and isinstance(alias.name, cst.Name)
+            and alias.name.value in removable and alias.name.value not in used
+        }
+        if not drop:
+            return statement
+        kept = drop_items(node.names, drop)
+        if not kept:
+            return None
+        return statement.with_changes(body=[node.with_changes(names=kept)])

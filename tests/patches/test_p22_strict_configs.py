@@ -1,0 +1,104 @@
+from textwrap import dedent
+
+from packaging.version import Version
+
+from pytest_flmigrate.patches import p22_strict_configs as p22
+from pytest_flmigrate.patches.base import patch_from_module
+
+STRICT_CONFIG = '''\
+from dataclasses import field
+
+from huggingface_hub.dataclasses import strict
+
+from ...configuration_utils import PreTrainedConfig
+from ...modeling_rope_utils import RopeParameters
+from ...utils import auto_docstring, logging
+
+
+@auto_docstring(checkpoint="org/tiny")
+@strict
+class TinyConfig(PreTrainedConfig):
+    r"""Tiny."""
+
+    model_type = "tiny"
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
+
+    vocab_size: int = 32000
+    num_hidden_layers: int = 2
+    layer_types: list[str] | None = None
+    rope_parameters: RopeParameters | dict | None = None
+    stops: list[int] = field(default_factory=list)
+    extra: dict = {}
+    head_dim: int | None
+
+    def __post_init__(self, **kwargs):
+        if self.layer_types is None:
+            self.layer_types = ["full_attention"] * self.num_hidden_layers
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        self.validate_layer_type()
+'''
+
+
+def test_strict_config_gets_an_init_taking_every_field(rewrite):
+    out, count = rewrite(p22, STRICT_CONFIG)
+    assert count == 1
+    assert out == dedent('''\
+        from dataclasses import field
+
+        from ...configuration_utils import PreTrainedConfig
+        from ...utils import logging
+        from transformers.configuration_utils import layer_type_validation
+
+
+        class TinyConfig(PreTrainedConfig):
+            r"""Tiny."""
+
+            model_type = "tiny"
+            keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
+
+            def __init__(
+                self,
+                vocab_size=32000,
+                num_hidden_layers=2,
+                layer_types=None,
+                rope_parameters=None,
+                stops=None,
+                extra=None,
+                head_dim=None,
+                **kwargs,
+            ):
+                super().__init__(**kwargs)
+                self.vocab_size = vocab_size
+                self.num_hidden_layers = num_hidden_layers
+                self.layer_types = layer_types
+                self.rope_parameters = rope_parameters
+                self.stops = stops if stops is not None else list()
+                self.extra = extra if extra is not None else {}
+                self.head_dim = head_dim
+                if self.layer_types is None:
+                    self.layer_types = ["full_attention"] * self.num_hidden_layers
+
+            def validate_architecture(self):
+                if getattr(self, "layer_types", None) is not None:
+                    layer_type_validation(self.layer_types, getattr(self, "num_hidden_layers", None))
+        ''')
+
+
+def test_config_without_strict_is_left_alone(rewrite):
+    source = dedent('''\
+        from ...utils import auto_docstring
+
+        @auto_docstring
+        class TinyConfig(PretrainedConfig):
+            vocab_size: int = 1
+    ''')
+    assert rewrite(p22, source) == (source, 0)
+    assert not p22.relevant(source, None)
+
+
+def test_applies_only_to_pins_whose_transformers_is_4():
+    patch = patch_from_module(p22)
+    assert patch.applies_to(Version("0.13.0")) and patch.applies_to(Version("0.15.1"))
+    assert not patch.applies_to(Version("0.20.2"))
