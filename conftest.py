@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures.process  # noqa: F401  (see below)
+import multiprocessing.popen_spawn_posix  # noqa: F401
+import multiprocessing.queues  # noqa: F401
+import multiprocessing.resource_tracker  # noqa: F401
+import multiprocessing.synchronize  # noqa: F401
 import os
 import shutil
 from pathlib import Path
@@ -9,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import pytest_flmigrate.session  # noqa: F401  (see below)
-from pytest_flmigrate import sources
+from pytest_flmigrate.index import sources
 from tests.fixtures import synthetic
 
 REPO = Path(__file__).parent
@@ -27,6 +32,8 @@ HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 # pytest_flmigrate.session is imported above for the in-process pytester runs: the plugin imports
 # the work (libcst among it) only in a migration session, and a run drops the modules it imported;
 # a second import of libcst would not match the classes its native parser keeps from the first.
+# The process pool's modules are imported here for the same reason: an index built over the cores
+# inside an in-process run pickles the pool's worker function, which must be the one in sys.modules.
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

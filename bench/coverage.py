@@ -40,16 +40,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
-
-from pytest_flmigrate import autofix, bridge, discover, migrate
+from pytest_flmigrate import discover, migrate
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.fixes import autofix, bridge
+from pytest_flmigrate.index.resolve import ImportRef, Resolver, import_failure, imports_of
+from pytest_flmigrate.index.symbols import TreeIndex, index_directory, module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.patches.base import PatchContext, apply_patches, patch_stages
-from pytest_flmigrate.resolve import ImportRef, Resolver, import_failure, imports_of
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import resolve
-from pytest_flmigrate.symbols import TreeIndex, index_directory, module_info_from_source
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 
@@ -175,7 +175,7 @@ def import_smoke(results: list[dict], python: Path) -> dict:
     and each compat module in the pinned env of ``python``."""
     from dataclasses import replace
 
-    from pytest_flmigrate.backport import CompatSpec
+    from pytest_flmigrate.fixes.backport import CompatSpec
     from pytest_flmigrate.runtime.envs import vllm_env
 
     written: dict[str, str] = {}

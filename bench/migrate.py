@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pytest_flmigrate import discover
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.registries import model_registry
+from pytest_flmigrate.index.registries import model_registry
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import resolve
 

@@ -39,7 +39,7 @@ EXAMPLE = BENCH.parent / "examples" / "plugin-fl-mini"
 SUMMARY_LINE = re.compile(r"^=+ .* in [\d.]+s.* =+$")
 FIRST_INDEX = """
 import os, sys, time
-from pytest_flmigrate import sources, symbols
+from pytest_flmigrate.index import sources, symbols
 tree = sources.pypi_tree(sys.argv[1], "vllm", "--upstream")
 os.environ["FLMIGRATE_CACHE"] = sys.argv[2]
 started = time.perf_counter()

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from pytest_flmigrate import registries
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.registries import Architecture
-from pytest_flmigrate.sources import SourceTree
-from pytest_flmigrate.resolve import imports_of
-from pytest_flmigrate.symbols import TreeIndex, module_name, parse_module
+from pytest_flmigrate.index import registries
+from pytest_flmigrate.index.registries import Architecture
+from pytest_flmigrate.index.resolve import imports_of
+from pytest_flmigrate.index.sources import SourceTree
+from pytest_flmigrate.index.symbols import TreeIndex, module_name, parse_module
 
 MODELS_DIR = Path("model_executor/models")
 PACKAGES_DIR = Path("models")

@@ -13,15 +13,16 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from pytest_flmigrate import adapt, backport
-from pytest_flmigrate.bridge import Bridge, bridge_name_map
+from pytest_flmigrate import adapt
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.fixes import backport
+from pytest_flmigrate.fixes.bridge import Bridge, bridge_name_map
+from pytest_flmigrate.index.pinned import Pinned
+from pytest_flmigrate.index.resolve import imports_of
+from pytest_flmigrate.index.symbols import TreeIndex, parse_module
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
-from pytest_flmigrate.pinned import Pinned
-from pytest_flmigrate.resolve import imports_of
-from pytest_flmigrate.symbols import TreeIndex, parse_module
 
 MAX_CLOSURE = 40
 # Upstream module prefixes whose new modules are migrated, and where they land.

@@ -14,14 +14,16 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from pytest_flmigrate import autofix, bridge, discover, migrate, patterns, register, sources, symbols, upstream
+from pytest_flmigrate import discover, migrate, patterns, register
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.fixes import autofix, bridge
+from pytest_flmigrate.index import sources, symbols, upstream
+from pytest_flmigrate.index.pinned import Pinned, resolve_pinned
 from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.manifest import Manifest, atomic_write
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.patches import select_patches
-from pytest_flmigrate.pinned import Pinned, resolve_pinned
 from pytest_flmigrate.runtime.runner import RuntimeRun
 from pytest_flmigrate.runtime.server import ServerPool
 from pytest_flmigrate.settings import Settings

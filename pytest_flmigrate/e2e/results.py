@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.e2e.prompts import Prompt

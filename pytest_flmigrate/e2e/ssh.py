@@ -88,7 +88,7 @@ class Shell:
             out = stdout.read().decode("utf-8", "replace")
             err = stderr.read().decode("utf-8", "replace")
             code = stdout.channel.recv_exit_status()
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise FlmigrateError(f"GT host {self.target}: a remote command did not finish within {timeout:.0f} s", command) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise FlmigrateError(f"GT host {self.target}: the SSH connection failed ({exc})", command) from None
@@ -157,7 +157,7 @@ def connect(
     except socket.gaierror:
         client.close()
         raise FlmigrateError(f"{where}: unknown host; check the name in --gt-ssh") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         client.close()
         raise FlmigrateError(f"{where}: no answer within {timeout:.0f} s; check the address and firewall (--gt-ssh)") from None
     except paramiko.SSHException as exc:

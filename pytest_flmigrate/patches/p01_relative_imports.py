@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from ..symbols import absolute_module
+from pytest_flmigrate.index.symbols import absolute_module
+
 from .imports import ImportRedirectTransformer, Location, module_location
 from .syntax import dotted_name
 

@@ -276,7 +276,7 @@ class _Bindings(cst.CSTVisitor):
 
     def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
         if node.asname is None:
-            self.names.add((_root_name(node.name)))
+            self.names.add(_root_name(node.name))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self.names.add(node.name.value)

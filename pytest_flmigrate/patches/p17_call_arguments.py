@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from ..symbols import absolute_module
+from pytest_flmigrate.index.symbols import absolute_module
+
 from .base import PatchContext, PatchTransformer
 from .imports import small_statements
 from .syntax import append_args, dotted_name, drop_items, keyword_arg

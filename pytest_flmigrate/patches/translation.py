@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from ..symbols import absolute_module
+from pytest_flmigrate.index.symbols import absolute_module
+
 from .imports import small_statements
 from .syntax import dotted_name, drop_items
 

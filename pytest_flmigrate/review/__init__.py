@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     attributes,
     calls,
@@ -30,7 +31,6 @@ from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     registration,
     structure,
 )
-from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.review.base import (
     CHECKS,
     Check,

@@ -8,7 +8,7 @@ import ast
 import difflib
 import re
 
-from pytest_flmigrate.resolve import Mro, Resolver
+from pytest_flmigrate.index.resolve import Mro, Resolver
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 from pytest_flmigrate.review.names import ClassRef, target_of

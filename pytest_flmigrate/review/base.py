@@ -14,9 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
+from pytest_flmigrate.index.resolve import ImportRef, Resolver, imports_of
+from pytest_flmigrate.index.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
-from pytest_flmigrate.resolve import ImportRef, Resolver, imports_of
-from pytest_flmigrate.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
 
 Node = TypeVar("Node", bound=ast.AST)
 

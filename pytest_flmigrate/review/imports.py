@@ -7,6 +7,7 @@ import ast
 
 import libcst as cst
 
+from pytest_flmigrate.index.resolve import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.patches import (
     p01_relative_imports,
     p02_redirect_imports,
@@ -18,7 +19,6 @@ from pytest_flmigrate.patches import (
     p20_expert_params_mapping,
 )
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
-from pytest_flmigrate.resolve import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING

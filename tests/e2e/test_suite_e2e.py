@@ -191,12 +191,11 @@ def test_text_only_model_skips_multimodal_prompts(run_suite, plugin_tree, stub, 
     assert data["steps"]["11"]["outcome"] == "passed" and data["steps"]["11"]["reason"] == ""
 
 
-def test_multimodal_model_sends_the_images(run_suite, plugin_tree, stub, tmp_path):
+def test_multimodal_model_sends_the_images(run_suite, plugin_tree, stub, trees):
+    upstream_registry = trees[0] / "vllm/model_executor/models/registry.py"
+    upstream_registry.write_text(upstream_registry.read_text().replace("_TEXT_GENERATION_MODELS", "_MULTIMODAL_MODELS"))
     gt, local = stub(), stub()
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    (weights / "config.json").write_text(json.dumps({"model_type": "qwen2_vl", "vision_config": {}}))
-    result = run_suite(*e2e_args(gt.url, "--e2e-mode", "multimodal", "--served-model", str(weights)), local_url=local.url)
+    result = run_suite(*e2e_args(gt.url, "--e2e-mode", "multimodal"), local_url=local.url)
     assert outcomes(result) == counts(passed=5)
     posted = [body for method, _, body in gt.requests if method == "POST"]
     assert len(posted) == 5 and all(b["messages"][0]["content"][0]["type"] == "image_url" for b in posted)

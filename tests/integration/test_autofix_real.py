@@ -14,11 +14,12 @@ import pytest
 from packaging.version import Version
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate import autofix, sources, symbols
+from pytest_flmigrate.fixes import autofix
+from pytest_flmigrate.index import sources, symbols
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
-from pytest_flmigrate.resolve import Resolver
 from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate import discover, sources, symbols
+from pytest_flmigrate import discover
+from pytest_flmigrate.index import sources, symbols
 
 pytestmark = pytest.mark.integration
 

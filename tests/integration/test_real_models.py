@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.symbols import VAR_KEYWORD, module_info_from_source
+from pytest_flmigrate.index.symbols import VAR_KEYWORD, module_info_from_source
 
 pytestmark = pytest.mark.integration
 

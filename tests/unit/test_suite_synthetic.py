@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import manifest, sources, upstream
+from pytest_flmigrate import manifest
+from pytest_flmigrate.index import sources, upstream
 
 
 @pytest.fixture

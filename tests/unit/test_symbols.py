@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import resolve, symbols
-from pytest_flmigrate.sources import SourceTree
+from pytest_flmigrate.index import resolve, symbols
+from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
-
 
 PKG = {
     "pkg/__init__.py": """

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 #: What a pytest run that migrates nothing must never import.
-WORK = ("libcst", "git", "filelock", "requests", "paramiko", "pytest_flmigrate.symbols",
+WORK = ("libcst", "git", "filelock", "requests", "paramiko", "pytest_flmigrate.index.symbols",
         "pytest_flmigrate.run", "pytest_flmigrate.session", "pytest_flmigrate.register")
 
 CHECK = f"""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_flmigrate.registries import transformers_config_mapping
+from pytest_flmigrate.index.registries import transformers_config_mapping
 from tests.fixtures.trees import write
 
 

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from pytest_flmigrate.backport import Backporter
-from pytest_flmigrate.relocate import Relocator
-from pytest_flmigrate.resolve import Resolver
-from pytest_flmigrate.symbols import TreeIndex, index_directory
+from pytest_flmigrate.fixes.backport import Backporter
+from pytest_flmigrate.fixes.relocate import Relocator
+from pytest_flmigrate.index.resolve import Resolver
+from pytest_flmigrate.index.symbols import TreeIndex, index_directory
 from tests.fixtures.trees import VLLM_CORE, write
 
 PINNED = {

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 import pytest
 from packaging.version import Version
 
-from pytest_flmigrate import autofix, migrate
+from pytest_flmigrate import migrate
+from pytest_flmigrate.fixes import autofix
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
 

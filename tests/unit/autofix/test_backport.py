@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from pytest_flmigrate.backport import (
+from pytest_flmigrate.fixes.backport import (
     LIVE_MODULE,
     Backporter,
     CompatSpec,
@@ -14,7 +14,6 @@ from pytest_flmigrate.backport import (
     compat_header,
     compat_module,
 )
-
 from tests.unit.autofix.conftest import UPSTREAM, never
 
 UTILS = "vllm.model_executor.models.utils"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.index.symbols import index_directory
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
-from pytest_flmigrate.symbols import index_directory
 from tests.fixtures.trees import VLLM_CORE, write
 
 PINNED = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
+from pytest_flmigrate.index.symbols import index_directory
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
-from pytest_flmigrate.symbols import index_directory
 from tests.fixtures.trees import write
 from tests.unit.review.conftest import PINNED, symbols_of
 

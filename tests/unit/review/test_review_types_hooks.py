@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_flmigrate.index.symbols import index_directory
 from pytest_flmigrate.review import MigratedFile, ReviewContext, cases, review
-from pytest_flmigrate.symbols import index_directory
 from tests.fixtures.trees import VLLM_CORE, write
 
 # The pin: a processor generic in its processing info, which it calls through _to_mm_items, and

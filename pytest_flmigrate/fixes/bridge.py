@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_flmigrate.discover import REMOTE_CODE, ModelUnit
-from pytest_flmigrate.pinned import Pinned
-from pytest_flmigrate.symbols import TreeIndex
+from pytest_flmigrate.index.pinned import Pinned
+from pytest_flmigrate.index.symbols import TreeIndex
 
 PLUGIN_CONFIGS = "vllm_fl.configs"
 # Modules model code imports config classes from, besides the defining module itself.

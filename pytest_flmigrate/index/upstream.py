@@ -15,10 +15,10 @@ from typing import Any
 
 from filelock import FileLock
 
-from pytest_flmigrate import sources
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index import sources
+from pytest_flmigrate.index.sources import PYPI_PREFIX, SourceTree
 from pytest_flmigrate.settings import DEFAULT_UPSTREAM
-from pytest_flmigrate.sources import PYPI_PREFIX, SourceTree
 
 VLLM_GIT_URL = "https://github.com/vllm-project/vllm.git"
 _URL = re.compile(r"^(https?|ssh|git|file)://|^[\w.-]+@[\w.-]+:")

@@ -27,7 +27,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
 from vllm.model_executor.layers.fused_moe import FusedMoE
 from vllm.model_executor.models import utils as pinned
 

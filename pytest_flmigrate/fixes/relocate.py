@@ -34,10 +34,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from pytest_flmigrate import sources
-from pytest_flmigrate.manifest import atomic_write
-from pytest_flmigrate.resolve import Resolver, Symbol
-from pytest_flmigrate.symbols import (
+from pytest_flmigrate.index import sources
+from pytest_flmigrate.index.resolve import Resolver, Symbol
+from pytest_flmigrate.index.symbols import (
     KEYWORD_ONLY,
     POSITIONAL_ONLY,
     POSITIONAL_OR_KEYWORD,
@@ -47,6 +46,7 @@ from pytest_flmigrate.symbols import (
     FunctionInfo,
     TreeIndex,
 )
+from pytest_flmigrate.manifest import atomic_write
 
 CACHE_FORMAT = 1
 DEFINITION_KINDS = ("class", "function", "assign")

@@ -1,7 +1,7 @@
 """Backports: upstream helpers the pin lacks, copied into ``vllm_fl/compat/`` (catalog P16).
 
 A name a migrated file imports that the pinned vLLM defines nowhere (after relocations,
-:mod:`pytest_flmigrate.relocate`) is copied from upstream when everything it needs resolves in
+:mod:`pytest_flmigrate.fixes.relocate`) is copied from upstream when everything it needs resolves in
 the pin, transitively and within a bound: each definition it references from its own module
 comes along, each import it uses must work in the pin, be relocatable, or be backportable in
 turn. The bound (:data:`MAX_DEFINITIONS` definitions and :data:`MAX_LINES` lines per missing
@@ -38,10 +38,10 @@ from pathlib import Path
 
 import libcst as cst
 
-from pytest_flmigrate.patches.syntax import drop_items, dotted_name
-from pytest_flmigrate.relocate import Relocator, definition_of
-from pytest_flmigrate.resolve import Resolver, annotation_class_name
-from pytest_flmigrate.symbols import absolute_module, is_type_checking, parse_source
+from pytest_flmigrate.fixes.relocate import Relocator, definition_of
+from pytest_flmigrate.index.resolve import Resolver, annotation_class_name
+from pytest_flmigrate.index.symbols import absolute_module, is_type_checking, parse_source
+from pytest_flmigrate.patches.syntax import dotted_name, drop_items
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500

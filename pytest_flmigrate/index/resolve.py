@@ -22,9 +22,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pytest_flmigrate.symbols import (
-    ClassInfo,
+from pytest_flmigrate.index.symbols import (
     POSITIONAL_OR_KEYWORD,
+    ClassInfo,
     FunctionInfo,
     ModuleInfo,
     Param,

@@ -3,7 +3,7 @@ the shape of its classes and functions.
 
 Built with ``ast`` from source (nothing is imported), over the machine's cores for a large tree,
 and cached on disk keyed by the tree's package, version, the formats and a hash of its sources:
-one sqlite file per tree, opened rather than loaded (:mod:`pytest_flmigrate.index_store`).
+one sqlite file per tree, opened rather than loaded (:mod:`pytest_flmigrate.index.store`).
 
 Per module (:class:`ModuleInfo`):
 
@@ -21,7 +21,7 @@ Per module (:class:`ModuleInfo`):
 - ``spans``: top-level definition -> [first line (decorators included), last line]
 
 Names are resolved across modules (re-exports, stars, lazy maps) by
-:mod:`pytest_flmigrate.resolve`, which also reads the class shapes stored here.
+:mod:`pytest_flmigrate.index.resolve`, which also reads the class shapes stored here.
 """
 
 from __future__ import annotations
@@ -39,10 +39,18 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from pytest_flmigrate import progress, sources
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index_store import STORE_FORMAT, IndexStore, StoredModule, StoredModules, UnreadableStore, write_store
-from pytest_flmigrate.sources import SourceTree
+from pytest_flmigrate.index import sources
+from pytest_flmigrate.index.sources import SourceTree
+from pytest_flmigrate.index.store import (
+    STORE_FORMAT,
+    IndexStore,
+    StoredModule,
+    StoredModules,
+    UnreadableStore,
+    write_store,
+)
 
 #: What a module's record holds; records of another format are never read (see cache_path).
 INDEX_FORMAT = 4
@@ -258,7 +266,7 @@ def _class_from_dict(data: dict) -> ClassInfo:
 @dataclass
 class TreeIndex:
     """The modules of a tree's package. ``modules`` is a plain dict for an index built in memory,
-    or read lazily from the cache (:mod:`pytest_flmigrate.index_store`), whose tables then answer
+    or read lazily from the cache (:mod:`pytest_flmigrate.index.store`), whose tables then answer
     the questions below without decoding every module. ``digest``: a hash of the sources."""
 
     root: Path

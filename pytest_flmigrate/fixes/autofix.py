@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from pytest_flmigrate.backport import Backporter, CompatSpec, compat_module
+from pytest_flmigrate.fixes.backport import Backporter, CompatSpec, compat_module
+from pytest_flmigrate.fixes.relocate import Relocator, cache_path
+from pytest_flmigrate.index.resolve import Resolver, imports_of
+from pytest_flmigrate.index.symbols import TreeIndex, module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
 from pytest_flmigrate.patches.base import Patch
-from pytest_flmigrate.relocate import Relocator, cache_path
-from pytest_flmigrate.resolve import Resolver, imports_of
-from pytest_flmigrate.symbols import TreeIndex, module_info_from_source
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
@@ -151,7 +151,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
 
 
 def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
-    """``plan`` plus the shim modules (``pytest_flmigrate/shims/``, written as
+    """``plan`` plus the shim modules (``pytest_flmigrate/fixes/shims/``, written as
     ``vllm_fl/compat/<stem>.py``) that a selected patch's rewritten imports point at."""
     needed: set[str] = set()
     for planned in plan.files:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate import index_store, progress, resolve, symbols
-from pytest_flmigrate.sources import SourceTree
+from pytest_flmigrate import progress
+from pytest_flmigrate.index import resolve, symbols
+from pytest_flmigrate.index import store as index_store
+from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
 from tests.unit.test_symbols import PKG
 

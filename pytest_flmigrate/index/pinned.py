@@ -14,10 +14,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from pytest_flmigrate import registries, sources, symbols
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.resolve import Resolver
-from pytest_flmigrate.sources import PYPI_PREFIX, SourceTree
+from pytest_flmigrate.index import registries, sources, symbols
+from pytest_flmigrate.index.resolve import Resolver
+from pytest_flmigrate.index.sources import PYPI_PREFIX, SourceTree
 
 _LOCATE = """
 import importlib.util, importlib.metadata as md, json, sys

@@ -13,7 +13,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.symbols import parse_module
+from pytest_flmigrate.index.symbols import parse_module
 
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
 CONFIG_REGISTRY = Path("transformers_utils/config.py")

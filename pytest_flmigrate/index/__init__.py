@@ -1,0 +1,1 @@
+"""The static index: vLLM/transformers source trees, their symbols, and name resolution across them."""
