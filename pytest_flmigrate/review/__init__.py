@@ -17,8 +17,6 @@ Pure functions returning :class:`Finding` records; one check module per family:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     attributes,
@@ -39,6 +37,7 @@ from pytest_flmigrate.review.base import (
     MigratedFile,
     ReviewContext,
 )
+from pytest_flmigrate.saved_cases import Case
 
 ORDER = (
     "relative-imports", "unresolved-imports", "known-missing-apis", "call-signatures",
@@ -51,18 +50,6 @@ __all__ = [
     "CHECKS", "ORDER", "Case", "Check", "FileView", "Finding", "MigratedFile", "ReviewContext",
     "cases", "review", "run_check",
 ]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One suite test: a check on a file. ``id`` reads ``unresolved-imports-vllm_fl/models/x.py``."""
-
-    check: str
-    file: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.check}-{self.file}"
 
 
 def _files(context: ReviewContext) -> list[MigratedFile]:

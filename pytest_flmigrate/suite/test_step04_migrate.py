@@ -2,8 +2,6 @@
 
 import pytest
 
-from pytest_flmigrate.review import MigratedFile, run_check
-
 pytestmark = pytest.mark.step(4)
 
 
@@ -27,6 +25,8 @@ def test_files_copied_and_patched(model_run, migrated_files):
 
 def test_no_relative_imports_left(model_run, migrated_files):
     """Step 6's relative-imports check, run here too: step 4 must leave none (P1)."""
+    from pytest_flmigrate.review import MigratedFile, run_check
+
     context = model_run.review_context()
     left = [
         f"{finding.file}:{finding.line}"

@@ -2,12 +2,12 @@
 
 import pytest
 
-from pytest_flmigrate import register, registered
-
 pytestmark = pytest.mark.step(5)
 
 
 def test_architectures_registered(model_run, registration):
+    from pytest_flmigrate import registered
+
     request = model_run.registration_request()
     wrong = registered.registration_mismatches(
         registration.source, request.architectures, request.plugin_module, request.config
@@ -16,6 +16,8 @@ def test_architectures_registered(model_run, registration):
 
 
 def test_registration_idempotent(model_run, registration):
+    from pytest_flmigrate import register
+
     again = register.plan_registration(registration.source, model_run.registration_request())
     assert not again.changed, "a second registration would add: " + ", ".join(again.added)
 

@@ -2,12 +2,12 @@
 
 import pytest
 
-from pytest_flmigrate.runtime import server
-
 pytestmark = [pytest.mark.step(10), pytest.mark.runtime]
 
 
 def test_server_healthy(local_server_url):
+    from pytest_flmigrate.runtime import server
+
     assert server.healthy(local_server_url), f"{local_server_url}/health stopped answering"
 
 

@@ -7,7 +7,6 @@ the prompts are skipped, naming the options that provide one.
 
 import pytest
 
-from pytest_flmigrate.e2e.gt import NO_SOURCE
 from pytest_flmigrate.e2e.prompts import prompts_for
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.session import workspace_of
@@ -53,6 +52,8 @@ def test_e2e(model_run, prompt, e2e_runner, request):
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
     if e2e_runner.needs("gt", prompt) and not (settings.tiny or settings.gt_url or settings.gt_python or settings.gt_ssh):
+        from pytest_flmigrate.e2e.gt import NO_SOURCE
+
         reason = f"{prompt.id}: {NO_SOURCE}"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)

@@ -1,5 +1,5 @@
 """The suite's own overhead: collecting plans nothing once a review ran (step 6's cases come
-from the cases the last review saved, review/saved_cases.py, so ``-k e2e`` does not pay for step
+from the cases the last review saved, saved_cases.py, so ``-k e2e`` does not pay for step
 6's planning), and a long first run says what it is doing, line by line, quiet under -q."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 
+from pytest_flmigrate import saved_cases
 from pytest_flmigrate.index import sources
-from pytest_flmigrate.review import Case, saved_cases
 from pytest_flmigrate.run import ModelRun
+from pytest_flmigrate.saved_cases import Case
 from tests.unit.test_suite_synthetic import migrate_ok, run_args
 
 
