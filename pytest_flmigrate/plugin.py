@@ -68,6 +68,8 @@ def terminal_say(config: pytest.Config):
         capture = config.pluginmanager.get_plugin("capturemanager")
         with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
             if reporter is not None:
+                if reporter._tw.width_of_current_line:  # after a row of progress dots: a line of its own
+                    reporter.write("\n")
                 reporter.write_line(f"flmigrate: {message}")
                 reporter.flush()
             else:  # before the terminal reporter exists (pytest_configure)

@@ -1,8 +1,10 @@
-"""Lines that say what a long first run is doing (downloads, indexing), one plain line each.
+"""Lines that say what a long first run is doing (downloads, indexing, each slow step of each
+model), one plain line each.
 
 No carriage returns: every line reads on its own in a CI log. The pytest plugin routes them to
 its terminal reporter and keeps progress quiet under ``-q``; elsewhere (bench scripts, library
-use) they go to stderr.
+use) they go to stderr. Under pytest-xdist a worker's lines travel with its test reports and the
+controller prints them (session.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from pytest_flmigrate.steps import STEPS
+
 Sink = Callable[[str], None]
+#: A step of a model that took this long gets its line: warm runs stay silent.
+SLOW_STEP_SECONDS = 2.0
 
 
 def _stderr(message: str) -> None:
@@ -48,3 +54,29 @@ def notice(message: str) -> None:
 
 def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
+
+
+class StepTimes:
+    """Seconds per model and step, from test reports as they arrive (on the xdist controller,
+    every worker's). A model's step is over when a report of another of its steps arrives, or
+    at the session's end; a slow one gets a line then."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, tuple[int, float]] = {}  # model -> (its step now, seconds so far)
+
+    def add(self, model: str, step: int, seconds: float) -> None:
+        now, spent = self.current.get(model, (step, 0.0))
+        if now != step:
+            _step_done(model, now, spent)
+            spent = 0.0
+        self.current[model] = (step, spent + seconds)
+
+    def finish(self) -> None:
+        for model, (step, spent) in self.current.items():
+            _step_done(model, step, spent)
+        self.current.clear()
+
+
+def _step_done(model: str, step: int, seconds: float) -> None:
+    if seconds >= SLOW_STEP_SECONDS:
+        report(f"{model}: step {step} ({STEPS[step].short}) done in {seconds:.0f} s")

@@ -23,6 +23,8 @@ from pytest_flmigrate.steps import STEPS
 
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()
+#: The attribute of a test report carrying an xdist worker's progress lines to the controller.
+WORKER_LINES = "flmigrate_lines"
 
 
 def workspace_of(config: pytest.Config) -> Workspace:
@@ -49,7 +51,13 @@ class MigrationSession:
         self.terminal_lines: dict[str, list[str]] = {}  # model -> its lines in the terminal summary
         # id of a FlmigrateError -> the error (kept alive, so its id is never reused) and the test that showed it
         self.reported: dict[int, tuple[FlmigrateError, str]] = {}
-        config.add_cleanup(progress.use(terminal_say(config), quiet=config.get_verbosity() < 0))
+        self.say = terminal_say(config)
+        self.is_worker = hasattr(config, "workerinput")
+        # an xdist worker's terminal is nobody's: its lines wait for the next test report
+        self.worker_lines: list[str] = []
+        sink = self.worker_lines.append if self.is_worker else self.say
+        config.add_cleanup(progress.use(sink, quiet=config.get_verbosity() < 0))
+        self.step_times = progress.StepTimes()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
@@ -80,6 +88,9 @@ class MigrationSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         report = yield
+        if self.worker_lines:
+            setattr(report, WORKER_LINES, self.worker_lines[:])
+            self.worker_lines.clear()
         step, model = step_of(item), model_of(item)
         if step is None or model is None:
             return report
@@ -96,7 +107,19 @@ class MigrationSession:
             run.record_time(step, STEPS[step].name, report.duration)
         return report
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """In the process that prints (the xdist controller receives every worker's reports):
+        a worker's progress lines, and a line for each slow step of a model once it is over."""
+        if self.is_worker:
+            return
+        for line in getattr(report, WORKER_LINES, ()):
+            self.say(line)
+        properties = dict(report.user_properties)
+        if "step" in properties and "model" in properties:
+            self.step_times.add(properties["model"], int(properties["step"]), report.duration)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.step_times.finish()
         for run in self.workspace.runs.values():
             if run.steps:  # only models whose tests ran here (an xdist worker collects them all)
                 self.terminal_lines[run.name] = write_reports(run).terminal_lines()
