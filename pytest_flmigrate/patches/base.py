@@ -15,6 +15,8 @@ import libcst as cst
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from .syntax import parsed
+
 
 @dataclass(frozen=True)
 class PatchContext:
@@ -110,7 +112,7 @@ def apply_patches(
     for patch, final, count in patch_stages(source, patches, context):
         if count:
             counts[patch.id] = count
-    return (final if final is not None else cst.parse_module(source)).code, counts
+    return (final if final is not None else parsed(source)).code, counts
 
 
 def patch_stages(
@@ -118,7 +120,7 @@ def patch_stages(
 ) -> Iterator[tuple[Patch, cst.Module, int]]:
     """Each of ``patches`` in order with the tree after it and its rewrites (0 for a patch that
     does not apply to the pin or is not relevant to the source)."""
-    tree = cst.parse_module(source)
+    tree = parsed(source)
     for patch in patches:
         count = 0
         if patch.applies_to(context.pinned_version) and (patch.relevant is None or patch.relevant(source, context)):

@@ -16,16 +16,25 @@ When: every migrated file with a relative import, whatever the pin.
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from pytest_flmigrate.index.symbols import absolute_module
 
+from .base import PatchContext
 from .imports import ImportRedirectTransformer, Location, module_location
 from .syntax import dotted_name
 
 ID = "P1"
 NAME = "relative-imports"
 PINNED = ">=0"  # every pin: files move into the plugin whatever vLLM it runs on
+RELATIVE_IMPORT = re.compile(r"\bfrom\s*\.")
+
+
+def relevant(source: str, context: PatchContext) -> bool:
+    """A relative import is spelled ``from .`` (spaces aside): a file without one is not visited."""
+    return RELATIVE_IMPORT.search(source) is not None
 
 
 class Transformer(ImportRedirectTransformer):

@@ -36,6 +36,7 @@ import libcst as cst
 
 from .base import PatchContext
 from .imports import ImportRedirectTransformer, Location
+from .syntax import parsed
 from .translation import Api, Uses, bound_names, import_module, keywords
 
 ID = "P21"
@@ -63,7 +64,7 @@ def uses_stacked_field(module: cst.Module, package: str) -> bool:
 
 def rewritten_imports(source: str, package: str) -> set[tuple[str, str]]:
     """The imports P21 points at the port (step 4 then writes the port's module)."""
-    if FIELD not in source or not uses_stacked_field(cst.parse_module(source), package):
+    if FIELD not in source or not uses_stacked_field(parsed(source), package):
         return set()
     return {(UTILS, name) for name in NAMES}
 

@@ -18,7 +18,7 @@ import libcst as cst
 from pytest_flmigrate.index.symbols import absolute_module
 
 from .imports import small_statements
-from .syntax import dotted_name, drop_items
+from .syntax import dotted_name, drop_items, parsed
 
 NOT_LITERAL = object()
 """What :func:`literal` returns for an expression that is not a Python literal."""
@@ -156,7 +156,7 @@ def translated_imports(api: Api, refusal: Refusal) -> Callable[[str, str], set[t
     ``api`` it rewrites away in ``source`` (step 4 then plans no other fix for them)."""
 
     def rewritten_imports(source: str, package: str) -> set[tuple[str, str]]:
-        if api.name not in source or refusal(cst.parse_module(source), package) is not None:
+        if api.name not in source or refusal(parsed(source), package) is not None:
             return set()
         return {(module, api.name) for module in api.modules}
 

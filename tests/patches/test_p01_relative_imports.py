@@ -3,6 +3,7 @@ from textwrap import dedent
 import pytest
 
 from pytest_flmigrate.patches import p01_relative_imports as p1
+from tests.patches.conftest import patch_context
 
 PLUGIN = {
     "vllm.model_executor.models.qwen3_next": "vllm_fl.models.qwen3_next",
@@ -98,7 +99,13 @@ PLUGIN = {
     ],
 )
 def test_rewrites(rewrite, before, after):
+    assert p1.relevant(dedent(before), patch_context())  # a file step 4 visits
     assert rewrite(p1, before, module_map=PLUGIN)[0] == dedent(after)
+
+
+def test_a_file_without_relative_imports_is_not_visited():
+    source = "from vllm.model_executor.models.utils import maybe_prefix  # from the models\nimport torch\n"
+    assert not p1.relevant(source, patch_context())
 
 
 @pytest.mark.parametrize(
