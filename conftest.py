@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures.process  # noqa: F401  (see below)
+import importlib
 import multiprocessing.popen_spawn_posix  # noqa: F401
 import multiprocessing.queues  # noqa: F401
 import multiprocessing.resource_tracker  # noqa: F401
 import multiprocessing.synchronize  # noqa: F401
-import importlib
 import os
 import shutil
 from pathlib import Path

@@ -115,8 +115,9 @@ class MigrationSession:
         for line in getattr(report, WORKER_LINES, ()):
             self.say(line)
         properties = dict(report.user_properties)
-        if "step" in properties and "model" in properties:
-            self.step_times.add(properties["model"], int(properties["step"]), report.duration)
+        step, model = properties.get("step"), properties.get("model")
+        if isinstance(step, str) and isinstance(model, str):  # as pytest_collection_modifyitems set them
+            self.step_times.add(model, int(step), report.duration)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.step_times.finish()
