@@ -14,6 +14,8 @@ upstream env, served there first as the control and step 11's ground truth):
 Each must pass steps 4, 5 and 9-11 and match the control on 5/5 text prompts; step 6 must
 report nothing about what was translated. Skips, naming the command, when the CPU envs
 are missing.
+"""
+
 from __future__ import annotations
 
 import pytest
