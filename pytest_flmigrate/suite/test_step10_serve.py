@@ -2,13 +2,13 @@
 
 import pytest
 
-from pytest_flmigrate.runtime import server
+from pytest_flmigrate.runtime import health
 
 pytestmark = [pytest.mark.step(10), pytest.mark.runtime]
 
 
 def test_server_healthy(local_server_url):
-    assert server.healthy(local_server_url), f"{local_server_url}/health stopped answering"
+    assert health.is_healthy(local_server_url), f"{local_server_url}/health stopped answering"
 
 
 def test_server_runs_the_plugin_class(runtime, local_server_url):
