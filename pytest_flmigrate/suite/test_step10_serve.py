@@ -6,9 +6,9 @@ pytestmark = [pytest.mark.step(10), pytest.mark.runtime]
 
 
 def test_server_healthy(local_server_url):
-    from pytest_flmigrate.runtime import server
+    from pytest_flmigrate.runtime import health
 
-    assert server.healthy(local_server_url), f"{local_server_url}/health stopped answering"
+    assert health.is_healthy(local_server_url), f"{local_server_url}/health stopped answering"
 
 
 def test_server_runs_the_plugin_class(runtime, local_server_url):
