@@ -411,7 +411,7 @@ def _is_hf_config(node: ast.expr | None) -> bool:
 def _config_class_names(tree: ast.Module, class_name: str) -> list[str]:
     """Config classes the class ``class_name`` declares or checks its config against:
     ``config_class = X``, ``assert isinstance(config, X)``."""
-    names: list[str] = []
+    names: list[str | None] = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name):
         for node in ast.walk(cls):
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config_class" for t in node.targets):

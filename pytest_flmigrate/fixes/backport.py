@@ -35,6 +35,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import libcst as cst
 
@@ -123,7 +124,8 @@ class ModuleSource:
         ):
             unit.kind = "import"
             for child in node.body:
-                unit.imports.update(_import_bindings(child, package, True))
+                if isinstance(child, (ast.Import, ast.ImportFrom)):
+                    unit.imports.update(_import_bindings(child, package, True))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             unit.kind = "definition"
             unit.bound = {node.name}
@@ -135,13 +137,13 @@ class ModuleSource:
             unit.kind = "docstring"
         elif isinstance(node, (ast.If, ast.Try, ast.With, getattr(ast, "TryStar", ast.Try))):
             unit.kind = "block"
-            for child in ast.walk(node):
-                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    unit.bound.add(child.name)
-                elif isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store):
-                    unit.bound.add(child.id)
-                elif isinstance(child, (ast.Import, ast.ImportFrom)):
-                    bindings = _import_bindings(child, package, False)
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    unit.bound.add(inner.name)
+                elif isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store):
+                    unit.bound.add(inner.id)
+                elif isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    bindings = _import_bindings(inner, package, False)
                     unit.bound |= set(bindings)
                     unit.imports.update(bindings)
         if unit.kind == "import":
@@ -475,6 +477,14 @@ Handled = Callable[[str, str], bool]
 """(module, name) -> True when another mechanism makes the import work (``name`` ``*``: the
 whole module), e.g. the migration's own modules, config bridges, catalog renames."""
 
+# what one import a definition relies on needs: nothing, a pinned (module, name) to relocate to,
+# an upstream (module, name) to backport, or the reason it cannot work
+UseStatus = (
+    tuple[Literal["ok"], None]
+    | tuple[Literal["relocate", "backport"], tuple[str, str]]
+    | tuple[Literal["fail"], str]
+)
+
 
 class Backporter:
     """Closures of upstream definitions over the pin, memoized for a session."""
@@ -495,7 +505,7 @@ class Backporter:
         self.max_lines = max_lines
         self._sources: dict[str, ModuleSource | None] = {}
         self._direct: dict[tuple[str, str], Direct] = {}
-        self._uses: dict[Use, tuple[str, object]] = {}
+        self._uses: dict[Use, UseStatus] = {}
 
     @functools.cached_property
     def pinned_registrations(self) -> frozenset[str]:
@@ -543,14 +553,14 @@ class Backporter:
                     break
                 if handled(*use.key):
                     continue
-                verdict, value = self.use_status(use)
-                if verdict == "fail":
-                    failure = str(value)
-                elif verdict == "relocate":
-                    relocations[use.key] = value
-                elif verdict == "backport":
-                    redirects[use.key] = value
-                    wanted.add(value)
+                status = self.use_status(use)
+                if status[0] == "fail":
+                    failure = status[1]
+                elif status[0] == "relocate":
+                    relocations[use.key] = status[1]
+                elif status[0] == "backport":
+                    redirects[use.key] = status[1]
+                    wanted.add(status[1])
             if failure:
                 where = "" if current == definition else f"needs {current[0]}.{current[1]}, which: "
                 return Closure(failure=f"{where}{failure}")
@@ -632,14 +642,14 @@ class Backporter:
         found = self.pinned.resolve(module, name) if self.pinned.has_module(module) else None
         return found is not None and not found.type_checking
 
-    def use_status(self, use: Use) -> tuple[str, object]:
+    def use_status(self, use: Use) -> UseStatus:
         """("ok", None), ("relocate", pinned (module, name)), ("backport", upstream definition)
         or ("fail", reason) for one import a definition relies on."""
         if use not in self._uses:
             self._uses[use] = self._status(use)
         return self._uses[use]
 
-    def _status(self, use: Use) -> tuple[str, object]:
+    def _status(self, use: Use) -> UseStatus:
         binding = use.binding
         if use.origin == "transformers" and _third_party(binding.module):
             return "fail", (

@@ -20,7 +20,7 @@ import ast
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pytest_flmigrate.index.symbols import (
     POSITIONAL_OR_KEYWORD,
@@ -303,7 +303,7 @@ class Resolver:
         elif name in info.imports:
             found = self._follow(info.imports[name], seen, module, name)
             if found is not None and checking:
-                found = _with(found, type_checking=True)
+                found = replace(found, type_checking=True)
         if found is not None and not found.type_checking:
             return found
         if self.has_module(f"{module}.{name}"):
@@ -321,7 +321,7 @@ class Resolver:
             if name in self._star_exports(star, frozenset()):
                 result = self._resolve(star, name, seen)
                 if result is not None:
-                    return _with(result, via=(f"{module}:*",) + result.via)
+                    return replace(result, via=(f"{module}:*",) + result.via)
         return found  # a TYPE_CHECKING-only binding, or None
 
     def _follow(self, origin: str, seen: frozenset, module: str, name: str) -> Symbol | None:
@@ -336,7 +336,7 @@ class Resolver:
                 result = Symbol(origin, "", "module")
             else:
                 result = None
-        return _with(result, via=(hop,) + result.via) if result is not None else None
+        return replace(result, via=(hop,) + result.via) if result is not None else None
 
     def _resolve_dotted_in(self, module: str, dotted: str, seen: frozenset) -> Symbol | None:
         """``module:a.b.C`` where ``a.b`` may be submodules or attributes."""
@@ -383,14 +383,14 @@ class Resolver:
 
     def exports(self, module: str) -> set[str]:
         """Every name ``from module import name`` finds (direct, lazy, star, submodules)."""
-        info = self.module(module)
-        if info is None:
+        index = self.index_for(module)
+        info = index.modules.get(module) if index is not None else None
+        if index is None or info is None:
             return set()
         names = set(info.names) - set(info.type_checking if not info.lazy_module else ())
         names |= set(info.lazy)
         for star in info.stars:
             names |= self._star_exports(star, frozenset({module}))
-        index = self.index_for(module)
         prefix = module + "."
         names |= {m[len(prefix):] for m in index.modules if m.startswith(prefix) and "." not in m[len(prefix):]}
         return names
@@ -457,7 +457,7 @@ class Resolver:
         for base in cls.bases:
             symbol = self.resolve_ref(base)
             base_info = self.class_of(symbol)
-            if base_info is not None:
+            if symbol is not None and base_info is not None:
                 linear = self._linearize(symbol.module, base_info.name, active)
                 if linear:
                     sequences.append(linear)
@@ -554,9 +554,10 @@ class Resolver:
                 return Member(owner_module, cls.name, "__init__", "method", cls.methods["__init__"]), mro
             if cls.is_dataclass:
                 return Member(owner_module, cls.name, "__init__", "method", dataclass_init(mro)), mro
-        if not mro.entries:
+        head = mro.entries[0] if mro.entries else None
+        if not isinstance(head, tuple):
             return None, mro
-        _, first = mro.entries[0]
+        _, first = head
         return Member(module, class_name, "__init__", "method", FunctionInfo("__init__", first.line, first.line, [Param("self", POSITIONAL_OR_KEYWORD)])), mro
 
     def all_member_names(self) -> frozenset[str]:
@@ -650,13 +651,6 @@ def _one_besides_none(items: list[ast.expr]) -> str | None:
     return annotation_class_name(rest[0]) if len(rest) == 1 else None
 
 
-def _with(symbol: Symbol, **changes) -> Symbol:
-    values = {"module": symbol.module, "name": symbol.name, "kind": symbol.kind, "via": symbol.via,
-              "type_checking": symbol.type_checking}
-    values.update(changes)
-    return Symbol(**values)
-
-
 def _private(module: str) -> bool:
     return any(part.startswith("_") and part != "__init__" for part in module.split("."))
 
@@ -715,7 +709,7 @@ def check_import(ref: ImportRef, resolver: Resolver, under: str = "") -> Unresol
     if reason is None:
         return None
     search_under = under or ref.module.split(".")[0]
-    if reason == "module":
+    if reason == "module" or ref.name is None:
         elsewhere = resolver.locate(ref.name, search_under) if ref.name not in (None, "*") else ()
         return UnresolvedImport(ref, reason, elsewhere, resolver.nearest_modules(ref.module))
     elsewhere = tuple(s for s in resolver.locate(ref.name, search_under) if s.module != ref.module)

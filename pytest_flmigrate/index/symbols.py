@@ -32,6 +32,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -359,6 +360,12 @@ def is_type_checking(test: ast.expr) -> bool:
     return False
 
 
+if sys.version_info >= (3, 11):
+    _TRY_STATEMENTS = (ast.Try, ast.TryStar)
+else:
+    _TRY_STATEMENTS = (ast.Try,)
+
+
 def _walk_body(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
     """Statements of a block, looking inside if/try/with blocks; flags the TYPE_CHECKING ones."""
     for node in body:
@@ -366,7 +373,7 @@ def _walk_body(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tu
             checking = is_type_checking(node.test)
             yield from _walk_body(node.body, type_checking or checking)
             yield from _walk_body(node.orelse, type_checking)
-        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+        elif isinstance(node, _TRY_STATEMENTS):
             yield from _walk_body(node.body, type_checking)
             for handler in node.handlers:
                 yield from _walk_body(handler.body, type_checking)
@@ -631,7 +638,7 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
     runtime_bound: set[str] = set()
     checking_bound: set[str] = set()
     class_nodes: list[ast.ClassDef] = []
-    getattr_node: ast.FunctionDef | None = None
+    getattr_node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     dict_literals: dict[str, ast.Dict] = {}
     list_literals: dict[str, list[str]] = {}
     import_structure: dict[str, list[str]] = {}
@@ -691,10 +698,10 @@ def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str
     if getattr_node is not None:
         _lazy_from_getattr(getattr_node, info, package, dict_literals, list_literals)
     info.lazy_module = "_LazyModule" in info.imports and _sets_lazy_module(tree)
-    for submodule, names in import_structure.items():
-        target = absolute_module(package, 1, submodule) if package else submodule
-        for name in names:
-            info.lazy.setdefault(name, f"{target}:{name}")
+    for submodule, lazy_names in import_structure.items():
+        origin_module = absolute_module(package, 1, submodule) if package else submodule
+        for lazy_name in lazy_names:
+            info.lazy.setdefault(lazy_name, f"{origin_module}:{lazy_name}")
     return info
 
 
@@ -703,6 +710,8 @@ def _note_module_tables(
     lists: dict[str, list[str]],
 ) -> None:
     """``__all__`` (assign / +=), string dict tables, transformers' ``_import_structure``."""
+    target: ast.expr
+    value: ast.expr | None
     if isinstance(node, ast.Assign) and len(node.targets) == 1:
         target, value = node.targets[0], node.value
     elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
@@ -726,8 +735,8 @@ def _note_module_tables(
             for key, entry in zip(value.keys, value.values):
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     structure.setdefault(key.value, []).extend(_string_list(entry) or [])
-    elif (key := _import_structure_key(target)) is not None:
-        structure.setdefault(key, []).extend(_string_list(value) or [])
+    elif (structure_key := _import_structure_key(target)) is not None:
+        structure.setdefault(structure_key, []).extend(_string_list(value) or [])
 
 
 def _note_module_calls(call: ast.Call, info: ModuleInfo, structure: dict[str, list[str]]) -> None:
@@ -768,7 +777,7 @@ def _sets_lazy_module(tree: ast.Module) -> bool:
 
 
 def _lazy_from_getattr(
-    node: ast.FunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict], lists: dict[str, list[str]]
+    node: ast.FunctionDef | ast.AsyncFunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict], lists: dict[str, list[str]]
 ) -> None:
     """Names a PEP 562 ``__getattr__`` provides, and where each comes from when visible."""
     parameter = node.args.args[0].arg if node.args.args else "name"

@@ -50,8 +50,8 @@ def _decorator_name(decorator: cst.Decorator) -> str | None:
     return node.value if isinstance(node, cst.Name) else None
 
 
-def _field(statement: cst.BaseStatement) -> cst.AnnAssign | None:
-    """The annotated class-level field a statement declares (``ClassVar`` ones are not fields)."""
+def _field(statement: cst.BaseStatement) -> tuple[str, cst.AnnAssign] | None:
+    """The name and annotated class-level field a statement declares (``ClassVar`` ones are not fields)."""
     if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
         return None
     node = statement.body[0]
@@ -61,7 +61,7 @@ def _field(statement: cst.BaseStatement) -> cst.AnnAssign | None:
     head = annotation.value if isinstance(annotation, cst.Subscript) else annotation
     if m.matches(head, m.Name("ClassVar") | m.Attribute(attr=m.Name("ClassVar"))):
         return None
-    return node
+    return node.target.value, node
 
 
 def _default(value: cst.BaseExpression | None) -> tuple[str, str | None]:
@@ -122,6 +122,8 @@ class Transformer(PatchTransformer):
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
         if not any(_decorator_name(d) == "strict" for d in updated_node.decorators):
             return updated_node
+        if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
+            return updated_node
         statements = list(updated_node.body.body)
         fields = [(index, field) for index, s in enumerate(statements) if (field := _field(s)) is not None]
         post_init = next(
@@ -131,8 +133,9 @@ class Transformer(PatchTransformer):
         at = min(dropped) if dropped else len(statements)
         kept = [s for index, s in enumerate(statements) if index not in dropped]
         init = self._init(fields, post_init)
-        if at < len(statements):  # the blank lines and comments above the first field stay
-            init = init.with_changes(leading_lines=statements[at].leading_lines)
+        first_dropped = statements[at] if at < len(statements) else None
+        if isinstance(first_dropped, (cst.SimpleStatementLine, cst.FunctionDef)):  # a field or __post_init__
+            init = init.with_changes(leading_lines=first_dropped.leading_lines)  # its blank lines and comments stay
         kept.insert(sum(1 for index in range(at) if index not in dropped), init)
         self.count += 1
         validation = _LayerTypeValidation()
@@ -143,32 +146,39 @@ class Transformer(PatchTransformer):
             body=body,
         )
 
-    def _init(self, fields: list[tuple[int, cst.AnnAssign]], post_init: cst.FunctionDef | None) -> cst.FunctionDef:
+    def _init(
+        self, fields: list[tuple[int, tuple[str, cst.AnnAssign]]], post_init: cst.FunctionDef | None
+    ) -> cst.FunctionDef:
         params, assignments = [], []
-        for _, field in fields:
-            self.annotation_names |= {n.value for n in m.findall(field.annotation, m.Name())}
-            name = field.target.value
+        for _, (name, field) in fields:
+            self.annotation_names |= {n.value for n in m.findall(field.annotation, m.Name()) if isinstance(n, cst.Name)}
             signature_default, per_instance = _default(field.value)
             params.append(f"{name}={signature_default}")
             value = f"{name} if {name} is not None else {per_instance}" if per_instance else name
             assignments.append(f"    self.{name} = {value}\n")
         header = "def __init__(\n" + "".join(f"    {p},\n" for p in ["self", *params, "**kwargs"]) + "):\n"
-        init = cst.parse_statement(header + "    super().__init__(**kwargs)\n" + "".join(assignments))
+        source = header + "    super().__init__(**kwargs)\n" + "".join(assignments)
+        init = cst.ensure_type(cst.parse_statement(source), cst.FunctionDef)
         if post_init is None:
             return init
-        body = post_init.body.visit(_DropSuperPostInit())
-        return init.with_changes(body=init.body.with_changes(body=[*init.body.body, *body.body]))
+        init_body = cst.ensure_type(init.body, cst.IndentedBlock)
+        tail = cst.ensure_type(post_init.body.visit(_DropSuperPostInit()), cst.IndentedBlock)
+        return init.with_changes(body=init_body.with_changes(body=[*init_body.body, *tail.body]))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         if not self.count:
             return updated_node
         used = {node.value for node in m.findall(updated_node.with_changes(body=[
             s for s in updated_node.body if not m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom()]))
-        ]), m.Name())}
+        ]), m.Name()) if isinstance(node, cst.Name)}
         removable = set(REMOVED_DECORATORS) | self.annotation_names
-        body = [self._without_unused(statement, used, removable) for statement in updated_node.body]
-        body = [statement for statement in body if statement is not None]
-        imported = {alias.evaluated_alias or alias.evaluated_name for alias in m.findall(updated_node, m.ImportAlias())}
+        rewritten = [self._without_unused(statement, used, removable) for statement in updated_node.body]
+        body = [statement for statement in rewritten if statement is not None]
+        imported = {
+            alias.evaluated_alias or alias.evaluated_name
+            for alias in m.findall(updated_node, m.ImportAlias())
+            if isinstance(alias, cst.ImportAlias)
+        }
         if self.needs_layer_type_helper and LAYER_TYPE_HELPER[1] not in imported:
             last_import = max(
                 (i for i, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))),
@@ -181,9 +191,9 @@ class Transformer(PatchTransformer):
     def _without_unused(statement: cst.BaseStatement, used: set[str], removable: set[str]) -> cst.BaseStatement | None:
         """An import statement without the names only the removed decorators and field
         annotations used."""
-        if not m.matches(statement, m.SimpleStatementLine(body=[m.ImportFrom()])):
+        node = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
+        if not isinstance(node, cst.ImportFrom):
             return statement
-        node: cst.ImportFrom = statement.body[0]
         if isinstance(node.names, cst.ImportStar):
             return statement
         drop = {

@@ -240,11 +240,14 @@ def _hasattr_probes(view: FileView) -> list[tuple[str, int]]:
 
 def _always_true_probes(context: ReviewContext, view: FileView) -> list[Finding]:
     """``hasattr(config, "X")`` where the bridge sets X to None by default: always true now."""
+    if context.bridge is None:
+        return []
+    bridge_class = context.bridge[1]
     defaults = _none_defaults(context)
     return [
         view.finding(
             CHECK, line, f"config.{name}",
-            f"hasattr(config, {name!r}) is always true: the bridge {context.bridge[1]}.__init__ sets {name} "
+            f"hasattr(config, {name!r}) is always true: the bridge {bridge_class}.__init__ sets {name} "
             "(None by default), where upstream's config may lack it",
             manual(f"test getattr(config, {name!r}, None) is not None instead"),
         )
