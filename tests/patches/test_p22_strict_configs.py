@@ -98,6 +98,14 @@ def test_config_without_strict_is_left_alone(rewrite):
     assert not p22.relevant(source, None)
 
 
+def test_one_line_strict_class_declares_no_field_and_is_left_alone(rewrite):
+    source = dedent('''\
+        @strict
+        class TinyConfig(PreTrainedConfig): model_type = "tiny"
+    ''')
+    assert rewrite(p22, source) == (source, 0)
+
+
 def test_applies_only_to_pins_whose_transformers_is_4():
     patch = patch_from_module(p22)
     assert patch.applies_to(Version("0.13.0")) and patch.applies_to(Version("0.15.1"))
