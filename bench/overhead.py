@@ -39,11 +39,11 @@ EXAMPLE = BENCH.parent / "examples" / "plugin-fl-mini"
 SUMMARY_LINE = re.compile(r"^=+ .* in [\d.]+s.* =+$")
 FIRST_INDEX = """
 import os, sys, time
-from pytest_flmigrate.index import sources, symbols
+from pytest_flmigrate.index import build, sources
 tree = sources.pypi_tree(sys.argv[1], "vllm", "--upstream")
 os.environ["FLMIGRATE_CACHE"] = sys.argv[2]
 started = time.perf_counter()
-index = symbols.build_index(tree)
+index = build.build_index(tree)
 print(f"{time.perf_counter() - started:.2f} {len(index.modules)}")
 """
 

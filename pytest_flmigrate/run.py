@@ -61,9 +61,9 @@ class Workspace:
 
     @memoized
     def upstream_index(self) -> symbols.TreeIndex:
-        from pytest_flmigrate.index import symbols
+        from pytest_flmigrate.index import build
 
-        return symbols.build_index(self.upstream())
+        return build.build_index(self.upstream())
 
     @memoized
     def upstream_transformers(self) -> sources.SourceTree:
@@ -73,17 +73,17 @@ class Workspace:
 
     @memoized
     def upstream_transformers_index(self) -> symbols.TreeIndex:
-        from pytest_flmigrate.index import symbols
+        from pytest_flmigrate.index import build
 
-        return symbols.build_index(self.upstream_transformers())
+        return build.build_index(self.upstream_transformers())
 
     @memoized
     def newer_transformers(self) -> tuple[sources.SourceTree, symbols.TreeIndex]:
         """A transformers release newer than upstream's (configs upstream's lacks), and its index."""
-        from pytest_flmigrate.index import sources, symbols
+        from pytest_flmigrate.index import build, sources
 
         tree = sources.newer_release_tree(self.upstream_transformers(), "transformers", "transformers", "--upstream")
-        return tree, symbols.build_index(tree)
+        return tree, build.build_index(tree)
 
     @memoized
     def pinned(self) -> Pinned:

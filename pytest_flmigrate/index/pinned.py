@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index import registries, sources, symbols
+from pytest_flmigrate.index import build, registries, sources, symbols
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.sources import PYPI_PREFIX, SourceTree
 
@@ -49,11 +49,11 @@ class Pinned:
 
     @cached_property
     def index(self) -> symbols.TreeIndex:
-        return symbols.build_index(self.vllm)
+        return build.build_index(self.vllm)
 
     @cached_property
     def transformers_index(self) -> symbols.TreeIndex:
-        return symbols.build_index(self.transformers)
+        return build.build_index(self.transformers)
 
     @cached_property
     def resolver(self) -> Resolver:

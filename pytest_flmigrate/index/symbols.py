@@ -1,9 +1,8 @@
 """A static index of a Python source tree: its modules, the names each defines or imports, and
 the shape of its classes and functions.
 
-Built with ``ast`` from source (nothing is imported), over the machine's cores for a large tree,
-and cached on disk keyed by the tree's package, version, the formats and a hash of its sources:
-one sqlite file per tree, opened rather than loaded (:mod:`pytest_flmigrate.index.store`).
+Extracted with ``ast`` from source (nothing is imported); a whole tree is indexed and cached by
+:mod:`pytest_flmigrate.index.build`.
 
 Per module (:class:`ModuleInfo`):
 
@@ -27,33 +26,14 @@ Names are resolved across modules (re-exports, stars, lazy maps) by
 from __future__ import annotations
 
 import ast
-import concurrent.futures
-import hashlib
-import json
-import multiprocessing
-import os
 import sys
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
+from pytest_flmigrate.index.store import IndexStore
 
-from pytest_flmigrate import progress
-from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index import sources
-from pytest_flmigrate.index.sources import SourceTree
-from pytest_flmigrate.index.store import (
-    STORE_FORMAT,
-    IndexStore,
-    StoredModule,
-    StoredModules,
-    UnreadableStore,
-    write_store,
-)
-
-#: What a module's record holds; records of another format are never read (see cache_path).
+#: What a module's record holds; records of another format are never read (see build.cache_path).
 INDEX_FORMAT = 4
 
 # Parameter kinds, spelled like ``inspect.Parameter`` kinds.
@@ -305,7 +285,7 @@ class TreeIndex:
         if self.store is not None:
             return self.store.member_names()
         return frozenset(name for info in self.modules.values() for cls in info.classes.values()
-                         for name in _member_names(cls))
+                         for name in class_member_names(cls))
 
     def paths(self) -> dict[str, str]:
         """Module -> file path relative to ``root``."""
@@ -314,7 +294,7 @@ class TreeIndex:
         return {module: info.path for module, info in self.modules.items()}
 
 
-def _member_names(cls: ClassInfo) -> set[str]:
+def class_member_names(cls: ClassInfo) -> set[str]:
     return {*cls.methods, *cls.attributes, *cls.instance_attributes, *(f.name for f in cls.fields)}
 
 
@@ -345,7 +325,7 @@ def module_info_from_source(source: str | bytes, module: str, is_package: bool =
     tree = parse_source(source, path or module)
     if tree is None:
         return ModuleInfo(path=path, is_package=is_package, parse_error="syntax error")
-    return _module_info(Path(path), tree, is_package, module)
+    return module_info(Path(path), tree, is_package, module)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,7 +612,7 @@ def _string_list(node: ast.expr | None) -> list[str] | None:
     return None
 
 
-def _module_info(relative: Path, tree: ast.Module, is_package: bool, module: str) -> ModuleInfo:
+def module_info(relative: Path, tree: ast.Module, is_package: bool, module: str) -> ModuleInfo:
     info = ModuleInfo(path=str(relative), is_package=is_package)
     package = module if is_package else module.rpartition(".")[0]
     runtime_bound: set[str] = set()
@@ -874,144 +854,3 @@ def _lazy_target(name: str, value: str, package: str) -> str:
     elif "." not in module and package:
         module = f"{package}.{module}"  # a submodule name (vllm.utils' deprecation table)
     return f"{module}:{attr}" if colon else module
-
-
-# ---------------------------------------------------------------------------------------------
-# The index of a tree, cached
-
-
-
-
-def _python_files(package_dir: Path) -> list[Path]:
-    """Every ``.py`` file under ``package_dir``, sorted (``os.walk``: rglob and sorting Paths cost
-    a second on a 5000-file tree)."""
-    found = [os.path.join(folder, name) for folder, _, names in os.walk(package_dir)
-             for name in names if name.endswith(".py")]
-    return [Path(path) for path in sorted(found)]
-
-
-def _sources_digest(files: list[Path]) -> str:
-    """A hash of the files' paths, sizes and modification times: a changed file is a new index
-    without reading every file of the tree on every run."""
-    digest = hashlib.sha256()
-    for file in files:
-        status = file.stat()
-        digest.update(f"{file}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def _index_file(root: Path, file: Path) -> tuple[str, ModuleInfo]:
-    relative = file.relative_to(root)
-    name, is_package = module_name(relative)
-    parsed = parse_module(file)
-    if parsed is None:
-        return name, ModuleInfo(path=str(relative), is_package=is_package, parse_error="syntax error")
-    return name, _module_info(relative, parsed, is_package, name)
-
-
-def index_files(root: Path, files: list[Path]) -> dict[str, ModuleInfo]:
-    return dict(_index_file(root, file) for file in files)
-
-
-def index_directory(root: Path, package: str, version: str = "local") -> TreeIndex:
-    """Index ``root/package`` without the disk cache (small trees: a plugin checkout, fixtures)."""
-    files = _python_files(root / package)
-    return TreeIndex(root=root, package=package, version=version, modules=index_files(root, files),
-                     digest=_sources_digest(files))
-
-
-def stored_module(name: str, info: ModuleInfo) -> StoredModule:
-    """One module as the cache stores it: its record, plus the rows the store's queries read."""
-    definitions = tuple(
-        (defined, kind, defined in info.type_checking) for defined, kind in info.defines.items() if kind != "annotation"
-    )
-    members = tuple((member, cls.name) for cls in info.classes.values() for member in sorted(_member_names(cls)))
-    return StoredModule(name, info.path, json.dumps(asdict(info), separators=(",", ":")), definitions, members)
-
-
-def _index_chunk(root: Path, files: list[Path]) -> list[StoredModule]:
-    """A worker's share of a tree: its files indexed and encoded (cheap to send back)."""
-    return [stored_module(*_index_file(root, file)) for file in files]
-
-
-#: Trees with fewer files are indexed in-process (a worker's start costs more than it saves).
-PARALLEL_FROM_FILES = 400
-
-
-def _workers() -> int:
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4))
-
-
-def _index_tree(tree: SourceTree, files: list[Path]) -> Iterator[StoredModule]:
-    """Every module of ``tree`` indexed, over the machine's cores for a large tree, with a
-    progress line per quarter."""
-    label = f"{tree.package} {tree.version}"
-    workers = _workers() if len(files) >= PARALLEL_FROM_FILES else 1
-    progress.report(f"indexing {label}: {len(files)} files on {workers} core(s), once per tree")
-    started = time.monotonic()
-    chunk_count = workers * 8 if workers > 1 else 4  # several chunks: progress between them
-    chunks = [files[start::chunk_count] for start in range(chunk_count)]
-    done, next_report = 0, len(files) // 4
-    if workers == 1:
-        results: Iterator[list[StoredModule]] = (_index_chunk(tree.root, chunk) for chunk in chunks)
-    else:
-        pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(_index_chunk, [tree.root] * len(chunks), chunks)
-    try:
-        for result in results:
-            yield from result
-            done += len(result)
-            if next_report and done >= next_report and done < len(files):
-                progress.report(f"indexing {label}: {done}/{len(files)} files")
-                next_report += len(files) // 4
-    finally:
-        if workers > 1:
-            pool.shutdown(cancel_futures=True)
-    progress.report(f"indexed {label}: {len(files)} files in {time.monotonic() - started:.0f} s")
-
-
-def cache_path(tree: SourceTree, digest: str) -> Path:
-    """``<cache>/index/<package>-<version>-f<index format>.<store format>-<digest>.sqlite``: a
-    cache written by another format is another file, never read."""
-    name = f"{tree.package}-{tree.version}-f{INDEX_FORMAT}.{STORE_FORMAT}-{digest}.sqlite"
-    return sources.cache_dir() / "index" / name
-
-
-def build_index(tree: SourceTree) -> TreeIndex:
-    """Index every module of ``tree``'s package, from the disk cache when unchanged.
-
-    The cache is opened, not loaded: modules are decoded when first used. A cache file that
-    cannot be read (corrupt, truncated) is rebuilt, saying so in one line.
-    """
-    files = _python_files(tree.package_dir)
-    digest = _sources_digest(files)
-    cache = cache_path(tree, digest)
-    opened = _open(cache, tree, digest)
-    if opened is not None:
-        return opened
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache) + ".lock"):
-        opened = _open(cache, tree, digest)
-        if opened is not None:
-            return opened
-        meta = {"package": tree.package, "version": tree.version, "digest": digest}
-        write_store(cache, meta, _index_tree(tree, files))
-    opened = _open(cache, tree, digest)
-    if opened is None:  # pragma: no cover - a store just written is readable
-        raise FlmigrateError(f"{cache}: the index just written cannot be read; check the disk")
-    return opened
-
-
-def _open(cache: Path, tree: SourceTree, digest: str) -> TreeIndex | None:
-    """The index stored at ``cache``; None when absent or unreadable (then it is removed)."""
-    if not cache.exists():
-        return None
-    try:
-        store = IndexStore(cache)
-    except UnreadableStore as exc:
-        progress.notice(f"index cache {cache.name} is unreadable ({exc}); rebuilding it")
-        cache.unlink(missing_ok=True)
-        return None
-    modules = StoredModules(store, ModuleInfo.from_dict)
-    return TreeIndex(root=tree.root, package=tree.package, version=tree.version, modules=modules,
-                     digest=digest, store=store)

@@ -14,8 +14,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
+from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import ImportRef, Resolver, imports_of
-from pytest_flmigrate.index.symbols import ModuleInfo, TreeIndex, index_directory, module_info_from_source, parse_source
+from pytest_flmigrate.index.symbols import ModuleInfo, TreeIndex, module_info_from_source, parse_source
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 
 Node = TypeVar("Node", bound=ast.AST)

@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from conftest import PINNED, UPSTREAM
 from pytest_flmigrate.fixes import autofix
-from pytest_flmigrate.index import sources, symbols
+from pytest_flmigrate.index import build, sources, symbols
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.patches.base import PatchContext
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def indexes(spec: str) -> list[symbols.TreeIndex]:
     vllm = sources.pypi_tree(spec, "vllm", "--upstream")
     transformers = sources.companion_tree(vllm, "transformers", "transformers", "--upstream")
-    return [symbols.build_index(vllm), symbols.build_index(transformers)]
+    return [build.build_index(vllm), build.build_index(transformers)]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_flmigrate import discover
-from pytest_flmigrate.index import sources, symbols
+from pytest_flmigrate.index import build, sources
 
 pytestmark = pytest.mark.integration
 
@@ -16,11 +16,11 @@ UPSTREAM_PINNING_TRANSFORMERS_4 = "pypi:vllm==0.15.0"
 def find():
     upstream = sources.pypi_tree(UPSTREAM_PINNING_TRANSFORMERS_4, "vllm", "--upstream")
     transformers = sources.companion_tree(upstream, "transformers", "transformers", "--upstream")
-    upstream_index, transformers_index = symbols.build_index(upstream), symbols.build_index(transformers)
+    upstream_index, transformers_index = build.build_index(upstream), build.build_index(transformers)
 
     def newer():
         tree = sources.newer_release_tree(transformers, "transformers", "transformers", "--upstream")
-        return tree, symbols.build_index(tree)
+        return tree, build.build_index(tree)
 
     return lambda name: discover.find_unit(upstream, upstream_index, transformers_index, transformers.package_dir,
                                            name, newer_transformers=newer)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate.index import resolve, sources, symbols
+from pytest_flmigrate.index import build, resolve, sources, symbols
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def indexes(spec: str) -> tuple[symbols.TreeIndex, symbols.TreeIndex]:
     vllm = sources.pypi_tree(spec, "vllm", "--pinned")
     transformers = sources.companion_tree(vllm, "transformers", "transformers", "--pinned")
-    return symbols.build_index(vllm), symbols.build_index(transformers)
+    return build.build_index(vllm), build.build_index(transformers)
 
 
 @pytest.mark.parametrize("spec", [PINNED, UPSTREAM])

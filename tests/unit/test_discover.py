@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pytest_flmigrate.discover import find_unit
+from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.sources import SourceTree
-from pytest_flmigrate.index.symbols import index_directory
 from tests.fixtures.synthetic import COMMON, TRANSFORMERS
 from tests.fixtures.trees import write
 

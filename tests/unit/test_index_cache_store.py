@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate import progress
-from pytest_flmigrate.index import resolve, symbols
+from pytest_flmigrate.index import build, resolve
 from pytest_flmigrate.index import store as index_store
 from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
@@ -30,9 +30,9 @@ def lines(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_round_trip_gives_the_index_built_in_memory(tree):
-    symbols.build_index(tree)  # writes the cache
-    stored = symbols.build_index(tree)  # opens it
-    memory = symbols.index_directory(tree.root, "pkg", "1.0")
+    build.build_index(tree)  # writes the cache
+    stored = build.build_index(tree)  # opens it
+    memory = build.index_directory(tree.root, "pkg", "1.0")
     assert stored.store is not None and memory.store is None
     assert sorted(stored.modules) == sorted(memory.modules)
     assert {name: stored.modules[name] for name in stored.modules} == dict(memory.modules)
@@ -47,9 +47,9 @@ def test_round_trip_gives_the_index_built_in_memory(tree):
 
 
 def test_opening_a_store_decodes_no_module_until_asked(tree):
-    symbols.build_index(tree)
+    build.build_index(tree)
     decoded: list[dict] = []
-    store = index_store.IndexStore(symbols.cache_path(tree, symbols.build_index(tree).digest))
+    store = index_store.IndexStore(build.cache_path(tree, build.build_index(tree).digest))
     modules = index_store.StoredModules(store, lambda record: decoded.append(record) or record)
     assert "pkg.core" in modules and len(modules) == 8 and not decoded
     assert modules["pkg.core"] is modules["pkg.core"] and len(decoded) == 1
@@ -58,25 +58,25 @@ def test_opening_a_store_decodes_no_module_until_asked(tree):
 
 
 def test_a_store_of_another_format_is_rebuilt_never_read(tree, lines, monkeypatch):
-    cache = symbols.cache_path(tree, symbols.build_index(tree).digest)
+    cache = build.cache_path(tree, build.build_index(tree).digest)
     monkeypatch.setattr(index_store, "STORE_FORMAT", index_store.STORE_FORMAT + 1)
     with pytest.raises(index_store.UnreadableStore, match="store format"):
         index_store.IndexStore(cache)
     # a new format is also a new file name: an old cache is never even opened
-    monkeypatch.setattr(symbols, "STORE_FORMAT", index_store.STORE_FORMAT)
-    assert symbols.cache_path(tree, "d") != cache
-    monkeypatch.setattr(symbols, "INDEX_FORMAT", symbols.INDEX_FORMAT + 1)
-    assert symbols.cache_path(tree, "d").name != cache.name
+    monkeypatch.setattr(build, "STORE_FORMAT", index_store.STORE_FORMAT)
+    assert build.cache_path(tree, "d") != cache
+    monkeypatch.setattr(build, "INDEX_FORMAT", build.INDEX_FORMAT + 1)
+    assert build.cache_path(tree, "d").name != cache.name
 
 
 def test_a_store_written_by_another_format_at_the_same_path_is_rebuilt(tree, lines, monkeypatch):
-    cache = symbols.cache_path(tree, symbols.build_index(tree).digest)
+    cache = build.cache_path(tree, build.build_index(tree).digest)
     cache.unlink()
     with monkeypatch.context() as patched:
         patched.setattr(index_store, "STORE_FORMAT", 0)
-        symbols.build_index(tree)  # a format-0 file under the current name
+        build.build_index(tree)  # a format-0 file under the current name
     lines.clear()
-    rebuilt = symbols.build_index(tree)
+    rebuilt = build.build_index(tree)
     assert rebuilt.store is not None and rebuilt.store.meta["format"] == str(index_store.STORE_FORMAT)
     assert [line for line in lines if "unreadable" in line] == [
         f"index cache {cache.name} is unreadable (store format '0', expected {index_store.STORE_FORMAT}); rebuilding it"
@@ -85,11 +85,11 @@ def test_a_store_written_by_another_format_at_the_same_path_is_rebuilt(tree, lin
 
 @pytest.mark.parametrize("damage", [b"not a database at all" * 100, b""], ids=["garbage", "empty"])
 def test_a_corrupt_cache_file_is_rebuilt_with_one_line(tree, lines, monkeypatch, damage):
-    cache = symbols.cache_path(tree, symbols.build_index(tree).digest)
+    cache = build.cache_path(tree, build.build_index(tree).digest)
     cache.write_bytes(damage)
     monkeypatch.setattr(progress, "_quiet", True)  # the line shows even under -q
     lines.clear()
-    rebuilt = symbols.build_index(tree)
+    rebuilt = build.build_index(tree)
     assert len(lines) == 1 and lines[0].startswith(f"index cache {cache.name} is unreadable (")
     assert lines[0].endswith("; rebuilding it")
     assert rebuilt.modules["pkg.core"].classes["Base"].methods["__init__"].params[1].name == "a"
@@ -97,21 +97,21 @@ def test_a_corrupt_cache_file_is_rebuilt_with_one_line(tree, lines, monkeypatch,
 
 
 def test_a_truncated_store_is_rebuilt(tree, lines):
-    cache = symbols.cache_path(tree, symbols.build_index(tree).digest)
+    cache = build.cache_path(tree, build.build_index(tree).digest)
     cache.write_bytes(cache.read_bytes()[:2048])
     lines.clear()
-    assert "pkg.core" in symbols.build_index(tree).modules
+    assert "pkg.core" in build.build_index(tree).modules
     assert sum("unreadable" in line for line in lines) == 1
 
 
 def test_indexing_over_several_cores_stores_what_one_core_does(tree, tmp_path, lines, monkeypatch):
-    serial = symbols.build_index(tree)
+    serial = build.build_index(tree)
     serial_records = {name: serial.store.record(name) for name in serial.modules}
-    monkeypatch.setattr(symbols, "PARALLEL_FROM_FILES", 1)
-    monkeypatch.setattr(symbols, "_workers", lambda: 2)
+    monkeypatch.setattr(build, "PARALLEL_FROM_FILES", 1)
+    monkeypatch.setattr(build, "_workers", lambda: 2)
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache-parallel"))
     lines.clear()
-    parallel = symbols.build_index(tree)
+    parallel = build.build_index(tree)
     assert {name: parallel.store.record(name) for name in parallel.modules} == serial_records
     assert lines[0] == "indexing pkg 1.0: 8 files on 2 core(s), once per tree"
     assert lines[-1].startswith("indexed pkg 1.0: 8 files in ")
@@ -129,7 +129,7 @@ def test_progress_lines_are_quiet_when_asked_but_notices_are_not(lines):
 
 
 def test_a_forked_process_reads_through_its_own_connection(tree):
-    index = symbols.build_index(tree)
+    index = build.build_index(tree)
     parent = index.store._connection()
     read, write = os.pipe()
     child = os.fork()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.index import resolve, symbols
+from pytest_flmigrate.index import build, resolve, symbols
 from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
 
@@ -108,7 +108,7 @@ PKG = {
 @pytest.fixture
 def index(tmp_path: Path) -> symbols.TreeIndex:
     root = write(tmp_path / "tree", PKG)
-    return symbols.index_directory(root, "pkg", "1.0")
+    return build.index_directory(root, "pkg", "1.0")
 
 
 @pytest.fixture
@@ -244,7 +244,7 @@ def test_unresolved_imports_of_a_file(resolver):
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
     assert resolve.self_check(index) == []
     root = write(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
-    problems = resolve.self_check(symbols.index_directory(root, "pkg"))
+    problems = resolve.self_check(build.index_directory(root, "pkg"))
     assert [(m, p.ref.name) for m, p in problems] == [("pkg.bad", "nothing"), ("pkg.bad", "ops")]
 
 
@@ -252,13 +252,13 @@ def test_build_index_caches_by_content(tmp_path, monkeypatch):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache"))
     root = write(tmp_path / "tree", PKG)
     tree = SourceTree(root=root, package="pkg", source="test", version="1.0")
-    first = symbols.build_index(tree)
+    first = build.build_index(tree)
     cached = list((tmp_path / "cache" / "index").glob("pkg-1.0-*.sqlite"))
-    assert cached == [symbols.cache_path(tree, first.digest)]
-    again = symbols.build_index(tree)
+    assert cached == [build.cache_path(tree, first.digest)]
+    again = build.build_index(tree)
     assert again.modules["pkg.core"].classes["Base"] == first.modules["pkg.core"].classes["Base"]
     assert again.modules["pkg.core"].classes["Base"].methods["__init__"].params[1].name == "a"
     (root / "pkg" / "core.py").write_text("X = 1\n")
-    changed = symbols.build_index(tree)
+    changed = build.build_index(tree)
     assert "Base" not in changed.modules["pkg.core"].defines
     assert len(list((tmp_path / "cache" / "index").glob("pkg-*.sqlite"))) == 2

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.index.symbols import index_directory
+from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from tests.fixtures.trees import VLLM_CORE, write

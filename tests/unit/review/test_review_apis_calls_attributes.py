@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from pytest_flmigrate.index.symbols import index_directory
+from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from tests.fixtures.trees import write

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.index.symbols import index_directory
+from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.review import MigratedFile, ReviewContext, cases, review
 from tests.fixtures.trees import VLLM_CORE, write
 
