@@ -18,8 +18,8 @@ from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.fixes import backport
 from pytest_flmigrate.fixes.bridge import Bridge, bridge_name_map
+from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
-from pytest_flmigrate.index.resolve import imports_of
 from pytest_flmigrate.index.symbols import TreeIndex, parse_module
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches

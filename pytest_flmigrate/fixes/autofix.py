@@ -25,7 +25,8 @@ from pathlib import Path
 
 from pytest_flmigrate.fixes.backport import Backporter, CompatSpec, compat_module
 from pytest_flmigrate.fixes.relocate import Relocator, cache_path
-from pytest_flmigrate.index.resolve import Resolver, imports_of
+from pytest_flmigrate.index.file_imports import imports_of
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import TreeIndex, module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.migrate import MigrationPlan, PlannedFile

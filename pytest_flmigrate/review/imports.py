@@ -7,7 +7,7 @@ import ast
 
 import libcst as cst
 
-from pytest_flmigrate.index.resolve import ImportRef, UnresolvedImport, check_import
+from pytest_flmigrate.index.file_imports import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.patches import (
     p01_relative_imports,
     p02_redirect_imports,

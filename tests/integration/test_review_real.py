@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate.index import build, resolve, sources, symbols
+from pytest_flmigrate.index import build, file_imports, resolve, sources, symbols
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def indexes(spec: str) -> tuple[symbols.TreeIndex, symbols.TreeIndex]:
 def test_index_resolves_every_in_tree_vllm_import(spec):
     vllm, transformers = indexes(spec)
     started = time.perf_counter()
-    problems = resolve.self_check(vllm, [transformers])
+    problems = file_imports.self_check(vllm, [transformers])
     seconds = time.perf_counter() - started
     assert not problems, "\n".join(f"{module}:{p.line}: {p.ref.statement}: {p.describe()}" for module, p in problems[:30])
     assert seconds < 120

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.index import build, resolve, symbols
+from pytest_flmigrate.index import build, file_imports, resolve, symbols
 from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
 
@@ -224,7 +224,7 @@ def test_unresolved_imports_of_a_file(resolver):
             from pkg.lazy_mod import Missing
         """
     )
-    problems = resolve.unresolved_imports(source, "pkg.newmodel", resolver)
+    problems = file_imports.unresolved_imports(source, "pkg.newmodel", resolver)
     described = {(p.ref.module, p.ref.name, p.reason) for p in problems}
     assert described == {
         ("pkg.core", "helpr", "name"),
@@ -242,9 +242,9 @@ def test_unresolved_imports_of_a_file(resolver):
 
 
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
-    assert resolve.self_check(index) == []
+    assert file_imports.self_check(index) == []
     root = write(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
-    problems = resolve.self_check(build.index_directory(root, "pkg"))
+    problems = file_imports.self_check(build.index_directory(root, "pkg"))
     assert [(m, p.ref.name) for m, p in problems] == [("pkg.bad", "nothing"), ("pkg.bad", "ops")]
 
 
