@@ -177,7 +177,7 @@ def import_smoke(results: list[dict], python: Path) -> dict:
     and each compat module in the pinned env of ``python``."""
     from dataclasses import replace
 
-    from pytest_flmigrate.fixes.backport import CompatSpec
+    from pytest_flmigrate.fixes.compat_source import CompatSpec
     from pytest_flmigrate.runtime.envs import vllm_env
 
     written: dict[str, str] = {}

@@ -16,7 +16,7 @@ from packaging.version import Version
 from pytest_flmigrate import adapt
 from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.fixes import backport
+from pytest_flmigrate.fixes import compat_source
 from pytest_flmigrate.fixes.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
@@ -40,7 +40,7 @@ class PlannedFile:
     plugin_module: str
     is_package: bool
     role: str  # "model", "sibling", "config" or "compat"
-    compat: backport.CompatSpec | None = None  # role compat: what of the upstream module is kept
+    compat: compat_source.CompatSpec | None = None  # role compat: what of the upstream module is kept
 
     @property
     def target(self) -> str:
@@ -194,7 +194,7 @@ def source_text(planned: PlannedFile) -> str:
     """The text the patches start from: the upstream file, or for a compat module the upstream
     module pruned to the definitions kept."""
     source = planned.source.read_text(encoding="utf-8")
-    return backport.compat_text(planned, source) if planned.compat is not None else source
+    return compat_source.compat_text(planned, source) if planned.compat is not None else source
 
 
 def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned_version: Version) -> PatchContext:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
-from pytest_flmigrate.fixes.backport import Backporter, CompatSpec, compat_module
+from pytest_flmigrate.fixes.backport import Backporter, compat_module
+from pytest_flmigrate.fixes.compat_source import CompatSpec
 from pytest_flmigrate.fixes.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.resolve import Resolver
