@@ -45,8 +45,9 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.fixes import autofix, bridge
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.file_imports import ImportRef, import_failure, imports_of
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import TreeIndex, module_info_from_source
+from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.patches.base import PatchContext, apply_patches, patch_stages

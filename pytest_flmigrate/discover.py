@@ -26,9 +26,10 @@ from pathlib import Path
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import registries
 from pytest_flmigrate.index.file_imports import imports_of
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.registries import Architecture
 from pytest_flmigrate.index.sources import SourceTree
-from pytest_flmigrate.index.symbols import TreeIndex, module_name, parse_module
+from pytest_flmigrate.index.symbols import module_name, parse_module
 
 MODELS_DIR = Path("model_executor/models")
 PACKAGES_DIR = Path("models")

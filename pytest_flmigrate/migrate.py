@@ -20,7 +20,8 @@ from pytest_flmigrate.fixes import compat_source
 from pytest_flmigrate.fixes.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
-from pytest_flmigrate.index.symbols import TreeIndex, parse_module
+from pytest_flmigrate.index.records import TreeIndex
+from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 

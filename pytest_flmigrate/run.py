@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the work is imported by the step that needs it: `-k e2e` lo
     from pytest_flmigrate import discover, migrate, patterns, register
     from pytest_flmigrate.fixes import autofix
     from pytest_flmigrate.fixes.bridge import Bridge
-    from pytest_flmigrate.index import sources, symbols
+    from pytest_flmigrate.index import records, sources
     from pytest_flmigrate.index.pinned import Pinned
     from pytest_flmigrate.runtime.runner import RuntimeRun
     from pytest_flmigrate.runtime.server import ServerPool
@@ -60,7 +60,7 @@ class Workspace:
         return resolve_upstream(self.settings.upstream, self.settings.upstream_ref)
 
     @memoized
-    def upstream_index(self) -> symbols.TreeIndex:
+    def upstream_index(self) -> records.TreeIndex:
         from pytest_flmigrate.index import build
 
         return build.build_index(self.upstream())
@@ -72,13 +72,13 @@ class Workspace:
         return sources.companion_tree(self.upstream(), "transformers", "transformers", "--upstream")
 
     @memoized
-    def upstream_transformers_index(self) -> symbols.TreeIndex:
+    def upstream_transformers_index(self) -> records.TreeIndex:
         from pytest_flmigrate.index import build
 
         return build.build_index(self.upstream_transformers())
 
     @memoized
-    def newer_transformers(self) -> tuple[sources.SourceTree, symbols.TreeIndex]:
+    def newer_transformers(self) -> tuple[sources.SourceTree, records.TreeIndex]:
         """A transformers release newer than upstream's (configs upstream's lacks), and its index."""
         from pytest_flmigrate.index import build, sources
 
@@ -182,7 +182,7 @@ class ModelRun:
                 self.unit(), self.workspace.upstream().root, self.settings.plugin_dir, written_for_batch
             )
 
-    def config_index(self) -> symbols.TreeIndex | None:
+    def config_index(self) -> records.TreeIndex | None:
         """The index defining the unit's config class: upstream vLLM's, upstream transformers' or
         a newer transformers'."""
         from pytest_flmigrate import discover

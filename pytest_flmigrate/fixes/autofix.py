@@ -27,8 +27,9 @@ from pytest_flmigrate.fixes.backport import Backporter, compat_module
 from pytest_flmigrate.fixes.compat_source import CompatSpec
 from pytest_flmigrate.fixes.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import TreeIndex, module_info_from_source
+from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
 from pytest_flmigrate.patches.base import Patch

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pytest_flmigrate.discover import REMOTE_CODE, ModelUnit
 from pytest_flmigrate.index.pinned import Pinned
-from pytest_flmigrate.index.symbols import TreeIndex
+from pytest_flmigrate.index.records import TreeIndex
 
 PLUGIN_CONFIGS = "vllm_fl.configs"
 # Modules model code imports config classes from, besides the defining module itself.

@@ -35,8 +35,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from pytest_flmigrate.index import sources
-from pytest_flmigrate.index.resolve import Resolver, Symbol
-from pytest_flmigrate.index.symbols import (
+from pytest_flmigrate.index.records import (
     KEYWORD_ONLY,
     POSITIONAL_ONLY,
     POSITIONAL_OR_KEYWORD,
@@ -46,6 +45,7 @@ from pytest_flmigrate.index.symbols import (
     FunctionInfo,
     TreeIndex,
 )
+from pytest_flmigrate.index.resolve import Resolver, Symbol
 from pytest_flmigrate.manifest import atomic_write
 
 CACHE_FORMAT = 1

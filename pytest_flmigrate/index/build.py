@@ -22,6 +22,7 @@ from filelock import FileLock
 from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
+from pytest_flmigrate.index.records import INDEX_FORMAT, ModuleInfo, TreeIndex, class_member_names
 from pytest_flmigrate.index.sources import SourceTree
 from pytest_flmigrate.index.store import (
     STORE_FORMAT,
@@ -31,15 +32,7 @@ from pytest_flmigrate.index.store import (
     UnreadableStore,
     write_store,
 )
-from pytest_flmigrate.index.symbols import (
-    INDEX_FORMAT,
-    ModuleInfo,
-    TreeIndex,
-    class_member_names,
-    module_info,
-    module_name,
-    parse_module,
-)
+from pytest_flmigrate.index.symbols import module_info, module_name, parse_module
 
 
 def _python_files(package_dir: Path) -> list[Path]:

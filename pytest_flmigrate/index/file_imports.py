@@ -10,8 +10,9 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver, Symbol, is_compiled_module
-from pytest_flmigrate.index.symbols import TreeIndex, absolute_module, is_type_checking, parse_source
+from pytest_flmigrate.index.symbols import absolute_module, is_type_checking, parse_source
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index import build, registries, sources, symbols
+from pytest_flmigrate.index import build, records, registries, sources
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.sources import PYPI_PREFIX, SourceTree
 
@@ -48,11 +48,11 @@ class Pinned:
             return Version("0")
 
     @cached_property
-    def index(self) -> symbols.TreeIndex:
+    def index(self) -> records.TreeIndex:
         return build.build_index(self.vllm)
 
     @cached_property
-    def transformers_index(self) -> symbols.TreeIndex:
+    def transformers_index(self) -> records.TreeIndex:
         return build.build_index(self.transformers)
 
     @cached_property

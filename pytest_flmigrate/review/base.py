@@ -16,8 +16,9 @@ from typing import TypeVar
 
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.file_imports import ImportRef, imports_of
+from pytest_flmigrate.index.records import ModuleInfo, TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import ModuleInfo, TreeIndex, module_info_from_source, parse_source
+from pytest_flmigrate.index.symbols import module_info_from_source, parse_source
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 
 Node = TypeVar("Node", bound=ast.AST)

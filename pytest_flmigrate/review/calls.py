@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ast
 
+from pytest_flmigrate.index.records import FunctionInfo
 from pytest_flmigrate.index.resolve import Resolver, Symbol
-from pytest_flmigrate.index.symbols import FunctionInfo
 from pytest_flmigrate.patches import p17_call_arguments, p21_stacked_weights
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for

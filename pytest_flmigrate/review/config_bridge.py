@@ -7,8 +7,9 @@ from __future__ import annotations
 import ast
 from functools import cached_property
 
+from pytest_flmigrate.index.records import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo, parse_source
+from pytest_flmigrate.index.symbols import parse_source
 from pytest_flmigrate.patches import p14_transformers_renames
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.fixes import fix_for

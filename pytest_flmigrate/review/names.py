@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from pytest_flmigrate.index.records import FunctionInfo
 from pytest_flmigrate.index.resolve import Member, Mro, Symbol
-from pytest_flmigrate.index.symbols import FunctionInfo
 from pytest_flmigrate.review.base import FileView
 
 FunctionNode = (ast.FunctionDef, ast.AsyncFunctionDef)

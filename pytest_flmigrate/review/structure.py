@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ast
 
+from pytest_flmigrate.index.records import ClassInfo
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import ClassInfo
 from pytest_flmigrate.review.base import MODEL_ROLES, FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.config_bridge import class_node
 from pytest_flmigrate.review.names import resolve_name

@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from conftest import PINNED, UPSTREAM
 from pytest_flmigrate.fixes import autofix
-from pytest_flmigrate.index import build, sources, symbols
+from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG
 from pytest_flmigrate.patches.base import PatchContext
@@ -28,7 +28,7 @@ NEWEST = "pypi:vllm==0.33.0"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def indexes(spec: str) -> list[symbols.TreeIndex]:
+def indexes(spec: str) -> list[records.TreeIndex]:
     vllm = sources.pypi_tree(spec, "vllm", "--upstream")
     transformers = sources.companion_tree(vllm, "transformers", "transformers", "--upstream")
     return [build.build_index(vllm), build.build_index(transformers)]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.index.symbols import VAR_KEYWORD, module_info_from_source
+from pytest_flmigrate.index.records import VAR_KEYWORD
+from pytest_flmigrate.index.symbols import module_info_from_source
 
 pytestmark = pytest.mark.integration
 

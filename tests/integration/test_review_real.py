@@ -9,12 +9,12 @@ import time
 import pytest
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate.index import build, file_imports, resolve, sources, symbols
+from pytest_flmigrate.index import build, file_imports, records, resolve, sources
 
 pytestmark = pytest.mark.integration
 
 
-def indexes(spec: str) -> tuple[symbols.TreeIndex, symbols.TreeIndex]:
+def indexes(spec: str) -> tuple[records.TreeIndex, records.TreeIndex]:
     vllm = sources.pypi_tree(spec, "vllm", "--pinned")
     transformers = sources.companion_tree(vllm, "transformers", "transformers", "--pinned")
     return build.build_index(vllm), build.build_index(transformers)

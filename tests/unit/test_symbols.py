@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.index import build, file_imports, resolve, symbols
+from pytest_flmigrate.index import build, file_imports, records, resolve
 from pytest_flmigrate.index.sources import SourceTree
 from tests.fixtures.trees import write
 
@@ -106,7 +106,7 @@ PKG = {
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> symbols.TreeIndex:
+def index(tmp_path: Path) -> records.TreeIndex:
     root = write(tmp_path / "tree", PKG)
     return build.index_directory(root, "pkg", "1.0")
 

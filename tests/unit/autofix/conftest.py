@@ -9,8 +9,8 @@ import pytest
 from pytest_flmigrate.fixes.backport import Backporter
 from pytest_flmigrate.fixes.relocate import Relocator
 from pytest_flmigrate.index.build import index_directory
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import TreeIndex
 from tests.fixtures.trees import VLLM_CORE, write
 
 PINNED = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from pytest_flmigrate.fixes.relocate import Relocator, cache_path, fingerprint, same_code, signature_mismatch
+from pytest_flmigrate.index.records import FunctionInfo, Param
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import FunctionInfo, Param
 
 
 def test_moved_class_is_relocated(relocator):
