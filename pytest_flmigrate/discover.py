@@ -3,8 +3,8 @@
 A unit is ``vllm/model_executor/models/<name>.py`` or a package ``vllm/models/<name>/``.
 Architectures come from upstream's model registry; ``model_type`` and the config class are
 the top-level model's: a HF ``config.json`` when one is given, else what the registered
-architecture classes receive (their ``config_class``, the ``hf_config`` type they narrow to, the
-transformers registry entry naming them), else the config class the unit imports under the
+architecture classes receive (their ``config_class``, the ``hf_config`` type they narrow to or
+the unit's classes take it as, the transformers registry entry naming them), else the config class the unit imports under the
 model's name or upstream's registries hold under it. Config classes are looked up in upstream
 vLLM, upstream's transformers, then (for a transformers config upstream's lacks) a newer
 transformers release from PyPI. A unit no source
@@ -379,7 +379,10 @@ def _received_configs(
     (``config_class``, ``isinstance``), or with ``narrowing`` the unit narrows vLLM's hf_config
     to or a transformers registry entry names."""
     trees = [tree for path in paths if (tree := parse_module(path)) is not None]
-    narrowed = [name for tree in trees for name in _narrowed_hf_configs(tree)] if narrowing else []
+    narrowed = (
+        [name for tree in trees for name in _narrowed_hf_configs(tree)]
+        or [name for tree in trees for name in _passed_hf_configs(tree)]
+    ) if narrowing else []
     for arch in architectures:
         names = narrowed or [n for tree in trees for n in _config_class_names(tree, arch.class_name)]
         sources = [s for n in dict.fromkeys(names) if (s := catalog.source_of(n, imported_from.get(n)))]
@@ -442,6 +445,41 @@ def _narrowed_hf_configs(tree: ast.Module) -> list[str]:
             and len(node.args) == 1
         ):
             names.append(_annotation_name(node.args[0]))
+    return [n for n in names if n and n not in _NOT_MODEL_CONFIGS]
+
+
+def _passed_hf_configs(tree: ast.Module) -> list[str]:
+    """Config classes the unit's own classes take vLLM's top-level config as: a name bound to
+    ``....hf_config`` passed to a class of the unit whose ``__init__`` annotates that parameter
+    (``config = vllm_config.model_config.hf_config`` then ``DecoderLayer(config, ...)`` with
+    ``def __init__(self, config: XConfig, ...)``). A sub-config passed on (``config.audio_config``)
+    is not the top-level one and does not count."""
+    inits = {
+        node.name: init.args
+        for node in tree.body if isinstance(node, ast.ClassDef)
+        for init in node.body if isinstance(init, ast.FunctionDef) and init.name == "__init__"
+    }
+    names: list[str | None] = []
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        bound = {
+            target.id
+            for node in ast.walk(function) if isinstance(node, ast.Assign) and _is_hf_config(node.value)
+            for target in node.targets if isinstance(target, ast.Name)
+        }
+        for call in ast.walk(function) if bound else ():
+            if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in inits):
+                continue
+            params = inits[call.func.id]
+            positional = [*params.posonlyargs, *params.args][1:]  # without self
+            by_name = {p.arg: p for p in [*positional, *params.kwonlyargs]}
+            for index, argument in enumerate(call.args):
+                if isinstance(argument, ast.Name) and argument.id in bound and index < len(positional):
+                    names.append(_annotation_name(positional[index].annotation))
+            for keyword in call.keywords:
+                if isinstance(keyword.value, ast.Name) and keyword.value.id in bound and keyword.arg in by_name:
+                    names.append(_annotation_name(by_name[keyword.arg].annotation))
     return [n for n in names if n and n not in _NOT_MODEL_CONFIGS]
 
 

@@ -146,3 +146,28 @@ def test_config_only_a_newer_transformers_defines_comes_from_there(tmp_path):
         config_class = OmniV2Config
     """), newer_transformers=newer_transformers)
     assert not asked
+
+
+PASSED_ON = """
+    from transformers.models.whisper.configuration_whisper import WhisperConfig
+    class OmniDecoderLayer:
+        def __init__(self, config: WhisperConfig, cache_config=None): ...
+    class OmniForConditionalGeneration:
+        def __init__(self, vllm_config):
+            config = vllm_config.model_config.hf_config
+            self.layers = [OmniDecoderLayer({passed}) for _ in range(2)]
+"""
+
+
+def test_config_class_the_unit_hands_hf_config_to_is_the_top_level_config(tmp_path):
+    """rnj1: ``config = ...hf_config`` passed to a layer taking ``config: Gemma3TextConfig``."""
+    for passed in ("config", "config=config"):
+        unit = unit_of(omni_tree(tmp_path / passed, PASSED_ON.format(passed=passed)))
+        assert (unit.config.model_type, unit.config.class_name) == ("whisper", "WhisperConfig"), passed
+        assert "OmniForConditionalGeneration receives: WhisperConfig" in unit.evidence["model_type"]
+
+
+def test_sub_config_handed_on_is_not_the_top_level_config(tmp_path):
+    """minicpmo: ``MiniCPMWhisperEncoder(config.audio_config)`` takes a sub-config."""
+    unit = unit_of(omni_tree(tmp_path, PASSED_ON.format(passed="config.audio_config")))
+    assert unit.config is None and unit.config_from_checkpoint
