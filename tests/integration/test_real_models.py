@@ -132,15 +132,21 @@ BATCH = ["rnj1", "step3p5", "kimi_k25", "laguna", "hy_v3", "exaone4_5", "glm4_mo
 
 def comparable_summary(plugin_tree: Path, model: str) -> dict:
     """A model's summary.json without what depends on timing or on which model ran first: step
-    seconds, and the status and digest a shared compat file had when this model wrote to it."""
+    seconds, and the shared compat files. Step 4 rewrites a compat module keeping what earlier
+    migrations put there, with the compat modules those definitions need in turn (laguna rewrites
+    models/utils.py for the EagleModelMixin mimo_v2 kept in models/interfaces.py, when mimo_v2 ran
+    first): which compat files a model writes, their status, digest and rewrites depend on the
+    order. The model's own files and their rewrites do not; the compat modules' final content is
+    compared by compat_definitions."""
     text = (plugin_tree / "reports" / model / "summary.json").read_text().replace(str(plugin_tree), "<plugin>")
     data = json.loads(text)
     for step in data["steps"].values():
         step.pop("seconds", None)
+    data["files"] = [file for file in data["files"] if file["role"] != "compat"]
+    data["patches"] = {}
     for file in data["files"]:
-        if file["role"] == "compat":
-            file.pop("status")
-            file.pop("sha256")
+        for patch, count in file["patches"].items():
+            data["patches"][patch] = data["patches"].get(patch, 0) + count
     return data
 
 
