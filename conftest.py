@@ -35,8 +35,14 @@ HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 #: from the first. The process pool's modules are imported above for the same reason: an index
 #: built over the cores inside an in-process run pickles the pool's worker function, which must
 #: be the one in sys.modules.
-WORK_MODULES = ("pytest_flmigrate.fixes.autofix", "pytest_flmigrate.migrate", "pytest_flmigrate.register",
-                "pytest_flmigrate.registered", "pytest_flmigrate.review", "pytest_flmigrate.runtime.runner")
+WORK_MODULES = (
+    "pytest_flmigrate.fixes.autofix",
+    "pytest_flmigrate.migrate",
+    "pytest_flmigrate.register",
+    "pytest_flmigrate.registered",
+    "pytest_flmigrate.review",
+    "pytest_flmigrate.runtime.runner",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,9 +103,16 @@ def flmigrate(pytester: pytest.Pytester, plugin_tree: Path):
 
     def run(*args: str, plugin_dir: Path | None = None):
         return pytester.runpytest_inprocess(
-            "--plugin-dir", str(plugin_dir or plugin_tree),
-            "--reports-dir", str((plugin_dir or plugin_tree) / "reports"),
-            "-p", "no:cacheprovider", "-q", "-m", "not runtime", *args,
+            "--plugin-dir",
+            str(plugin_dir or plugin_tree),
+            "--reports-dir",
+            str((plugin_dir or plugin_tree) / "reports"),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-m",
+            "not runtime",
+            *args,
         )
 
     return run

@@ -18,16 +18,38 @@ import time
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
-BATCH = ["rnj1", "step3p5", "kimi_k25", "laguna", "hy_v3", "exaone4_5", "glm4_moe_lite",
-         "mimo_v2", "sarvam", "param2moe"]
+BATCH = [
+    "rnj1",
+    "step3p5",
+    "kimi_k25",
+    "laguna",
+    "hy_v3",
+    "exaone4_5",
+    "glm4_moe_lite",
+    "mimo_v2",
+    "sarvam",
+    "param2moe",
+]
 
 
 def run(models: list[str], workers: int, upstream: str, pinned: str) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as scratch:
         plugin = Path(scratch) / "plugin"
         shutil.copytree(EXAMPLE, plugin)
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not runtime",
-                   "--upstream", upstream, "--pinned", pinned]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "not runtime",
+            "--upstream",
+            upstream,
+            "--pinned",
+            pinned,
+        ]
         command += [arg for model in models for arg in ("--model", model)]
         if workers > 1:
             command += ["-n", str(workers)]
@@ -52,8 +74,18 @@ def main() -> int:
     print(f"{'serial':<28} {len(args.models):>6} {serial:>8.1f}")
     print(f"{f'pytest-xdist -n {args.workers}':<28} {len(args.models):>6} {parallel:>8.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"models": args.models, "workers": args.workers,
-                                         "serial_seconds": serial, "parallel_seconds": parallel}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "models": args.models,
+                    "workers": args.workers,
+                    "serial_seconds": serial,
+                    "parallel_seconds": parallel,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

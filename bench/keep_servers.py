@@ -38,8 +38,13 @@ CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 
 def pytest_run(tree: Path, args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args], cwd=tree,
-                            capture_output=True, text=True, timeout=3600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     return time.perf_counter() - start, result
 
 
@@ -61,11 +66,33 @@ def main() -> int:
         python = plugin_env.plugin_env(pinned, tree, work / "env")
         checkpoint = work / "tiny-mimo"
         scratch = procs.scratch_dir("ckpt")
-        subprocess.run([str(pinned), str(envs.TINY_CHECKPOINT_SCRIPT), str(checkpoint), "--arch", "MiMoForCausalLM",
-                        "--model-type", "qwen2"], env=envs.vllm_env(scratch), check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(pinned),
+                str(envs.TINY_CHECKPOINT_SCRIPT),
+                str(checkpoint),
+                "--arch",
+                "MiMoForCausalLM",
+                "--model-type",
+                "qwen2",
+            ],
+            env=envs.vllm_env(scratch),
+            check=True,
+            capture_output=True,
+        )
         procs.remove_scratch(scratch)
-        common = ["--model", "mimo", "--vllm-python", str(python), "--served-model", str(checkpoint),
-                  "--port", str(free_port()), f"--serve-args={CPU_ARGS}", *shlex.split(args.extra)]
+        common = [
+            "--model",
+            "mimo",
+            "--vllm-python",
+            str(python),
+            "--served-model",
+            str(checkpoint),
+            "--port",
+            str(free_port()),
+            f"--serve-args={CPU_ARGS}",
+            *shlex.split(args.extra),
+        ]
         seconds, result = pytest_run(tree, common + ["-k", "step02 or step03 or step04 or step05"])
         if result.returncode != 0:
             print(result.stdout[-3000:], file=sys.stderr)
@@ -80,12 +107,20 @@ def main() -> int:
                     print(result.stdout[-3000:], file=sys.stderr)
                     sys.exit("a timed run failed; see above")
             reused = "reusing the server kept on port" in two.stdout
-            rounds.append({"first_seconds": round(first, 1), "rerun_seconds": round(rerun, 1),
-                           "reused": reused, "stop_seconds": round(stop, 1)})
+            rounds.append(
+                {
+                    "first_seconds": round(first, 1),
+                    "rerun_seconds": round(rerun, 1),
+                    "reused": reused,
+                    "stop_seconds": round(stop, 1),
+                }
+            )
         print(f"{'round':>5}  {'first (start, keep)':>20}  {'rerun (reuse)':>14}  {'reused':>6}  {'speedup':>7}")
         for number, data in enumerate(rounds, 1):
-            print(f"{number:>5}  {data['first_seconds']:>19.1f}s  {data['rerun_seconds']:>13.1f}s  "
-                  f"{str(data['reused']):>6}  {data['first_seconds'] / data['rerun_seconds']:>6.1f}x")
+            print(
+                f"{number:>5}  {data['first_seconds']:>19.1f}s  {data['rerun_seconds']:>13.1f}s  "
+                f"{str(data['reused']):>6}  {data['first_seconds'] / data['rerun_seconds']:>6.1f}x"
+            )
         if args.json:
             args.json.write_text(json.dumps({"select": args.select, "rounds": rounds}, indent=2) + "\n")
         return 0 if all(data["reused"] for data in rounds) else 1

@@ -32,8 +32,9 @@ def migrate(models: list[str], upstream: str, pinned: str) -> tuple[float, dict[
     with tempfile.TemporaryDirectory() as scratch:
         plugin = Path(scratch) / "plugin"
         shutil.copytree(EXAMPLE, plugin)
-        settings = resolve({"model": models, "upstream": upstream, "pinned": pinned,
-                            "plugin_dir": str(plugin)}, Path.cwd())
+        settings = resolve(
+            {"model": models, "upstream": upstream, "pinned": pinned, "plugin_dir": str(plugin)}, Path.cwd()
+        )
         workspace = Workspace(settings)
         start = time.perf_counter()
         outcomes = {}
@@ -87,11 +88,23 @@ def main() -> int:
     for model, outcome in failed.items():
         print(f"  {model}: {outcome}")
     if args.json:
-        args.json.write_text(json.dumps({
-            "upstream": args.upstream, "pinned": args.pinned, "model": args.model,
-            "first_run_seconds": warm, "single_seconds": single, "single_outcome": single_outcome,
-            "batch": batch, "batch_seconds": batch_seconds, "batch_failures": failed,
-        }, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "upstream": args.upstream,
+                    "pinned": args.pinned,
+                    "model": args.model,
+                    "first_run_seconds": warm,
+                    "single_seconds": single,
+                    "single_outcome": single_outcome,
+                    "batch": batch,
+                    "batch_seconds": batch_seconds,
+                    "batch_failures": failed,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

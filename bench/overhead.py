@@ -79,8 +79,9 @@ def timed_pytest(args: list[str], cwd: Path) -> dict:
 def first_index(upstream: str) -> dict:
     cpu = children_cpu()
     with tempfile.TemporaryDirectory() as scratch:
-        result = subprocess.run([sys.executable, "-c", FIRST_INDEX, upstream, scratch],
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", FIRST_INDEX, upstream, scratch], capture_output=True, text=True, check=True
+        )
     seconds, modules = result.stdout.split()
     return {"wall": float(seconds), "cpu": children_cpu() - cpu, "modules": int(modules)}
 
@@ -89,8 +90,21 @@ def coverage(upstream: str, pinned: str) -> dict:
     cpu = children_cpu()
     with tempfile.TemporaryDirectory() as scratch:
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(BENCH / "coverage.py"), "--upstream", upstream, "--pinned", pinned,
-                        "--json", str(Path(scratch) / "coverage.json")], capture_output=True, text=True, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(BENCH / "coverage.py"),
+                "--upstream",
+                upstream,
+                "--pinned",
+                pinned,
+                "--json",
+                str(Path(scratch) / "coverage.json"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return {"wall": time.perf_counter() - started, "cpu": children_cpu() - cpu}
 
 
@@ -102,8 +116,13 @@ def save_identical_results(report_dir: Path) -> int:
 
     store = ResultStore(report_dir / "e2e")
     tokens = [f"t{position}" for position in range(32)]
-    generation = Generation(model="bench", text="".join(tokens), token_ids=list(range(32)), tokens=tokens,
-                            top_logprobs=[{token: -0.1} for token in tokens])
+    generation = Generation(
+        model="bench",
+        text="".join(tokens),
+        token_ids=list(range(32)),
+        tokens=tokens,
+        top_logprobs=[{token: -0.1} for token in tokens],
+    )
     prompts = prompts_for(None, "text")
     for prompt in prompts:
         for side in SIDES:
@@ -151,26 +170,62 @@ def main() -> int:
     worst_after = max(after) if after else None
     ratio = compare["wall"] / static["wall"]
     figures = {
-        "first_index": index, "static_steps": static, "after_summary_seconds": worst_after,
-        "e2e_compare": compare, "e2e_compare_ratio": ratio, "coverage": batch,
-        "load_average": [load_before[0], load_after[0]], "cores": os.cpu_count(),
+        "first_index": index,
+        "static_steps": static,
+        "after_summary_seconds": worst_after,
+        "e2e_compare": compare,
+        "e2e_compare_ratio": ratio,
+        "coverage": batch,
+        "load_average": [load_before[0], load_after[0]],
+        "cores": os.cpu_count(),
     }
-    print(f"model {args.model}, upstream {args.upstream}, pinned {args.pinned}; "
-          f"load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end, {os.cpu_count()} cores")
+    print(
+        f"model {args.model}, upstream {args.upstream}, pinned {args.pinned}; "
+        f"load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end, {os.cpu_count()} cores"
+    )
     print(f"steps 2-6: {static['summary']}")
     print(f"-k e2e --e2e-phase compare: {compare['summary']}")
     print("| figure | wall | CPU | goal | |")
     print("|---|---|---|---|---|")
-    print(row(f"first index of {args.upstream} ({index['modules']} modules, all cores)", index["wall"], index["cpu"],
-              "<= 120 s", index["wall"] <= 120))
-    print(row(f"steps 2-6 for {args.model}, caches warm", static["wall"], static["cpu"], "<= 10 s",
-              static["wall"] <= 10))
-    print(row("after pytest's summary line (worst of two runs)", worst_after, None, "<= 0.5 s",
-              None if worst_after is None else worst_after <= 0.5))
-    print(row(f"-k e2e --e2e-phase compare on saved results ({ratio:.2f}x steps 2-6)", compare["wall"],
-              compare["cpu"], "<= 3 s and <= 0.1x", compare["wall"] <= 3 and ratio <= 0.1))
-    print(row(f"coverage batch ({args.coverage_upstream}, 2 workers)", batch and batch["wall"], batch and batch["cpu"],
-              "<= 60 s", None if batch is None else batch["wall"] <= 60))
+    print(
+        row(
+            f"first index of {args.upstream} ({index['modules']} modules, all cores)",
+            index["wall"],
+            index["cpu"],
+            "<= 120 s",
+            index["wall"] <= 120,
+        )
+    )
+    print(
+        row(f"steps 2-6 for {args.model}, caches warm", static["wall"], static["cpu"], "<= 10 s", static["wall"] <= 10)
+    )
+    print(
+        row(
+            "after pytest's summary line (worst of two runs)",
+            worst_after,
+            None,
+            "<= 0.5 s",
+            None if worst_after is None else worst_after <= 0.5,
+        )
+    )
+    print(
+        row(
+            f"-k e2e --e2e-phase compare on saved results ({ratio:.2f}x steps 2-6)",
+            compare["wall"],
+            compare["cpu"],
+            "<= 3 s and <= 0.1x",
+            compare["wall"] <= 3 and ratio <= 0.1,
+        )
+    )
+    print(
+        row(
+            f"coverage batch ({args.coverage_upstream}, 2 workers)",
+            batch and batch["wall"],
+            batch and batch["cpu"],
+            "<= 60 s",
+            None if batch is None else batch["wall"] <= 60,
+        )
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -57,8 +57,10 @@ def models_of(workspace: Workspace, overrides: bool) -> list[str]:
     names = discover.new_model_files(upstream_dir, pinned_dir)
     if overrides:
         names += sorted(
-            path.stem for path in (upstream_dir / discover.MODELS_DIR).glob("*.py")
-            if path.stem not in names and path.name != "__init__.py"
+            path.stem
+            for path in (upstream_dir / discover.MODELS_DIR).glob("*.py")
+            if path.stem not in names
+            and path.name != "__init__.py"
             and (pinned_dir / discover.MODELS_DIR / path.name).exists()
             and path.read_bytes() != (pinned_dir / discover.MODELS_DIR / path.name).read_bytes()
         )
@@ -85,10 +87,30 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
     shutil.copytree(EXAMPLE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     python = plugin_env.plugin_env(Path(args.pinned_python), tree, scratch / "env")
     command = [
-        sys.executable, "-m", "pytest", "--model", model, "--tiny", "--plugin-dir", str(tree),
-        "--upstream", args.upstream, "--pinned", args.pinned, "--vllm-python", str(python),
-        "--gt-python", args.upstream_python, "-p", "no:cacheprovider", "-q", "-k", STEPS,
-        f"--serve-args={CPU_ARGS}", "--max-tokens", "48",
+        sys.executable,
+        "-m",
+        "pytest",
+        "--model",
+        model,
+        "--tiny",
+        "--plugin-dir",
+        str(tree),
+        "--upstream",
+        args.upstream,
+        "--pinned",
+        args.pinned,
+        "--vllm-python",
+        str(python),
+        "--gt-python",
+        args.upstream_python,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-k",
+        STEPS,
+        f"--serve-args={CPU_ARGS}",
+        "--max-tokens",
+        "48",
     ]
     start = time.monotonic()
     try:
@@ -107,8 +129,13 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         tiny = tiny_model.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
     except FlmigrateError as exc:
         return None, exc.message
-    server = LocalGT(args.upstream_python, str(tiny.path), log_path=scratch / "control.log",
-                     scratch=scratch / "control", serve_args=[*CPU_ARGS.split(), *tiny.serve_args])
+    server = LocalGT(
+        args.upstream_python,
+        str(tiny.path),
+        log_path=scratch / "control.log",
+        scratch=scratch / "control",
+        serve_args=[*CPU_ARGS.split(), *tiny.serve_args],
+    )
     try:
         server.start()
         server.wait_healthy(900)
@@ -120,8 +147,9 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         server.stop()
 
 
-def record_of(workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args,
-              scratch: Path) -> dict:
+def record_of(
+    workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args, scratch: Path
+) -> dict:
     record: dict = {"model": model, "seconds": round(seconds, 1), **dict.fromkeys(COUNTS)}
     if summary is None:
         lines = [line for line in output.splitlines() if line.strip()]
@@ -130,7 +158,8 @@ def record_of(workspace: Workspace, model: str, summary: dict | None, output: st
     outcome = {number: (steps.get(number) or {}).get("outcome") for number in ("2", "4", "5", "6", "10", "11")}
     findings = summary.get("findings") or []
     record["import_clean"] = outcome["6"] in ("passed", "failed") and not any(
-        f.get("check") == "unresolved-imports" for f in findings)
+        f.get("check") == "unresolved-imports" for f in findings
+    )
     imports = ((summary.get("import_smoke") or {}).get("imports")) or {}
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
     tiny = summary.get("tiny")
@@ -151,7 +180,9 @@ def record_of(workspace: Workspace, model: str, summary: dict | None, output: st
     for number in ("2", "4", "5", "10", "11"):
         if outcome[number] in ("failed", "blocked") or (number in ("10", "11") and outcome[number] == "skipped"):
             record["stage"] = number
-            record["error"] = ((steps.get(number) or {}).get("reason") or "").splitlines()[0][:300] if steps.get(number) else ""
+            record["error"] = (
+                ((steps.get(number) or {}).get("reason") or "").splitlines()[0][:300] if steps.get(number) else ""
+            )
             break
     return record
 
@@ -159,9 +190,14 @@ def record_of(workspace: Workspace, model: str, summary: dict | None, output: st
 def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
     done = [records[name] for name in models if name in records]
     counts = {key: sum(1 for record in done if record.get(key)) for key in COUNTS}
-    groups = Counter(f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage"))
+    groups = Counter(
+        f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage")
+    )
     return {
-        "upstream": args.upstream, "pinned": args.pinned, "models": len(done), **counts,
+        "upstream": args.upstream,
+        "pinned": args.pinned,
+        "models": len(done),
+        **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
         "records": {record["model"]: record for record in done},
@@ -192,7 +228,9 @@ def main() -> int:
     args.pinned_python = env_python(args.pinned_python, args.pinned)
     args.upstream_python = env_python(args.upstream_python, args.upstream)
 
-    workspace = Workspace(resolve({"upstream": args.upstream, "pinned": args.pinned, "plugin_dir": str(EXAMPLE)}, Path.cwd()))
+    workspace = Workspace(
+        resolve({"upstream": args.upstream, "pinned": args.pinned, "plugin_dir": str(EXAMPLE)}, Path.cwd())
+    )
     models = args.models.split(",") if args.models else models_of(workspace, args.overrides)
     if args.limit:
         models = models[: args.limit]
@@ -205,9 +243,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
             summary, output, seconds = run_suite(model, args, Path(folder))
             records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
-        print(f"[{index}/{len(models)}] {model}: " + ", ".join(
-            f"{key}={records[model][key]}" for key in COUNTS) + (f"; step {records[model].get('stage')}: "
-            f"{records[model].get('error')}" if records[model].get("stage") else ""), flush=True)
+        print(
+            f"[{index}/{len(models)}] {model}: "
+            + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
+            + (
+                f"; step {records[model].get('stage')}: {records[model].get('error')}"
+                if records[model].get("stage")
+                else ""
+            ),
+            flush=True,
+        )
         if args.json:
             args.json.write_text(json.dumps(summarize(records, args, models), indent=2) + "\n")
     report = summarize(records, args, models)

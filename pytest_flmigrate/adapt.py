@@ -41,8 +41,10 @@ def adaptation_patch(target: str, generated: str, edited: str, made_against: str
     """The unified diff generated -> edited with a header naming the upstream it applies to."""
     body = "".join(
         difflib.unified_diff(
-            generated.splitlines(keepends=True), edited.splitlines(keepends=True),
-            fromfile=f"generated/{target}", tofile=f"edited/{target}",
+            generated.splitlines(keepends=True),
+            edited.splitlines(keepends=True),
+            fromfile=f"generated/{target}",
+            tofile=f"edited/{target}",
         )
     )
     header = f"# flmigrate adaptation of {target}\n# made against upstream {made_against}\n"
@@ -67,9 +69,10 @@ def merge(ours: str, base: str, theirs: str) -> Merge:
             path.write_text(text, encoding="utf-8")
             paths.append(str(path))
         status, merged, _ = git.Git(scratch).execute(
-            ["git", "merge-file", "-p", "-L", "hand-edited", "-L", "previous generated",
-             "-L", "new upstream", *paths],
-            with_extended_output=True, with_exceptions=False, strip_newline_in_stdout=False,
+            ["git", "merge-file", "-p", "-L", "hand-edited", "-L", "previous generated", "-L", "new upstream", *paths],
+            with_extended_output=True,
+            with_exceptions=False,
+            strip_newline_in_stdout=False,
         )
     if status == 0:
         return Merge(merged, ())

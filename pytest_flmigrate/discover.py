@@ -101,8 +101,7 @@ def new_model_files(upstream_dir: Path, pinned_dir: Path) -> list[str]:
     """Top-level upstream model files the pin lacks, by stem (the batches of the benchmarks)."""
     pinned = {p.name for p in (pinned_dir / MODELS_DIR).glob("*.py")}
     return sorted(
-        p.stem for p in (upstream_dir / MODELS_DIR).glob("*.py")
-        if p.name not in pinned and p.name != "__init__.py"
+        p.stem for p in (upstream_dir / MODELS_DIR).glob("*.py") if p.name not in pinned and p.name != "__init__.py"
     )
 
 
@@ -148,10 +147,16 @@ def find_unit(
     evidence = {
         "architectures": f"{registries.MODEL_REGISTRY} entries pointing at {module}",
     }
-    catalog = ConfigCatalog([
-        ConfigOrigin("vllm", "vllm", lambda: (registries.vllm_config_registry(vllm_dir), upstream_index)),
-        ConfigOrigin("transformers", "transformers.models", lambda: _transformers_source(transformers_dir, transformers_index)),
-    ])
+    catalog = ConfigCatalog(
+        [
+            ConfigOrigin("vllm", "vllm", lambda: (registries.vllm_config_registry(vllm_dir), upstream_index)),
+            ConfigOrigin(
+                "transformers",
+                "transformers.models",
+                lambda: _transformers_source(transformers_dir, transformers_index),
+            ),
+        ]
+    )
     imported = _imported_config_classes(upstream.root, paths)
     # A newer transformers is asked for (and fetched once) only for a config upstream's lacks: a
     # transformers config class the unit imports, or the served model's model_type.
@@ -209,7 +214,9 @@ def _imported_config_classes(root: Path, paths: list[Path]) -> list[tuple[str, s
     return found
 
 
-def _transformers_source(transformers_dir: Path, index: TreeIndex) -> tuple[dict[str, str], TreeIndex, dict[str, set[str]]]:
+def _transformers_source(
+    transformers_dir: Path, index: TreeIndex
+) -> tuple[dict[str, str], TreeIndex, dict[str, set[str]]]:
     return (
         registries.transformers_config_mapping(transformers_dir),
         index,
@@ -250,7 +257,8 @@ class ConfigOrigin:
     def source_of(self, class_name: str) -> ConfigSource | None:
         """The config ``class_name`` stands for, when this origin defines it as a class."""
         defining = [
-            m for m in self.index.defining_modules(class_name, self.under)
+            m
+            for m in self.index.defining_modules(class_name, self.under)
             if self.index.modules[m].defines[class_name] == "class"
         ]
         if not defining:
@@ -331,7 +339,9 @@ def _resolve_config(
                 "match this unit (or its config is the checkpoint's own code: drop --served-model)"
             )
         return source
-    declared = _received_configs(root, paths, architectures, dict((c, m) for m, c in imported), catalog, narrowing=False)
+    declared = _received_configs(
+        root, paths, architectures, dict((c, m) for m, c in imported), catalog, narrowing=False
+    )
     if declared:
         return _one_received(name, *declared, evidence)
     for module, class_name in imported:
@@ -380,9 +390,13 @@ def _received_configs(
     to or a transformers registry entry names."""
     trees = [tree for path in paths if (tree := parse_module(path)) is not None]
     narrowed = (
-        [name for tree in trees for name in _narrowed_hf_configs(tree)]
-        or [name for tree in trees for name in _passed_hf_configs(tree)]
-    ) if narrowing else []
+        (
+            [name for tree in trees for name in _narrowed_hf_configs(tree)]
+            or [name for tree in trees for name in _passed_hf_configs(tree)]
+        )
+        if narrowing
+        else []
+    )
     for arch in architectures:
         names = narrowed or [n for tree in trees for n in _config_class_names(tree, arch.class_name)]
         sources = [s for n in dict.fromkeys(names) if (s := catalog.source_of(n, imported_from.get(n)))]
@@ -418,14 +432,17 @@ def _config_class_names(tree: ast.Module, class_name: str) -> list[str]:
     names: list[str | None] = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name):
         for node in ast.walk(cls):
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "config_class" for t in node.targets):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "config_class" for t in node.targets
+            ):
                 names.append(_annotation_name(node.value))
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
                 and node.func.id == "isinstance"
                 and len(node.args) == 2
-                and (getattr(node.args[0], "id", None) or getattr(node.args[0], "attr", None)) in ("config", "hf_config")
+                and (getattr(node.args[0], "id", None) or getattr(node.args[0], "attr", None))
+                in ("config", "hf_config")
             ):
                 names.append(_annotation_name(node.args[1]))
     return [n for n in names if n and n not in _NOT_MODEL_CONFIGS]
@@ -456,8 +473,10 @@ def _passed_hf_configs(tree: ast.Module) -> list[str]:
     is not the top-level one and does not count."""
     inits = {
         node.name: init.args
-        for node in tree.body if isinstance(node, ast.ClassDef)
-        for init in node.body if isinstance(init, ast.FunctionDef) and init.name == "__init__"
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        for init in node.body
+        if isinstance(init, ast.FunctionDef) and init.name == "__init__"
     }
     names: list[str | None] = []
     for function in ast.walk(tree):
@@ -465,8 +484,10 @@ def _passed_hf_configs(tree: ast.Module) -> list[str]:
             continue
         bound = {
             target.id
-            for node in ast.walk(function) if isinstance(node, ast.Assign) and _is_hf_config(node.value)
-            for target in node.targets if isinstance(target, ast.Name)
+            for node in ast.walk(function)
+            if isinstance(node, ast.Assign) and _is_hf_config(node.value)
+            for target in node.targets
+            if isinstance(target, ast.Name)
         }
         for call in ast.walk(function) if bound else ():
             if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in inits):
@@ -489,7 +510,9 @@ def _class_model_type(index: TreeIndex, module: str, class_name: str) -> str | N
     for node in ast.walk(tree) if tree else ():
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             for statement in node.body:
-                targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+                targets = (
+                    statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+                )
                 if (
                     isinstance(statement, (ast.Assign, ast.AnnAssign))
                     and any(isinstance(t, ast.Name) and t.id == "model_type" for t in targets)
@@ -520,5 +543,6 @@ def load_hf_config(served_model: str | None) -> dict | None:
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise FlmigrateError(
             f"--served-model {served_model}: config.json not in the local hub cache and the hub "
-            "is unreachable; pass a local model directory", str(exc),
+            "is unreachable; pass a local model directory",
+            str(exc),
         ) from None

@@ -188,7 +188,7 @@ def _read_entries(path: Path) -> dict[str, dict]:
         entries = None
     if not isinstance(entries, dict):
         raise FlmigrateError(
-            f"{path}: not a flmigrate manifest (JSON with a \"files\" object); restore it from the "
+            f'{path}: not a flmigrate manifest (JSON with a "files" object); restore it from the '
             "plugin's git history, or delete it and rerun with --force to overwrite what it recorded"
         )
     for relative, entry in entries.items():
@@ -196,7 +196,7 @@ def _read_entries(path: Path) -> dict[str, dict]:
             isinstance(entry.get(key), str) for key in ("sha256", "generated_sha256")
         ):
             raise FlmigrateError(
-                f"{path}: entry \"{relative}\" of \"files\" is not a record (an object with sha256 "
+                f'{path}: entry "{relative}" of "files" is not a record (an object with sha256 '
                 "and generated_sha256); restore the manifest from the plugin's git history"
             )
     return entries

@@ -128,9 +128,7 @@ def plan_migration(
         plugin_module = plugin_module_for(module)
         assert plugin_module is not None, f"{module}: only migratable modules are planned"
         module_map[module] = plugin_module
-        files.append(
-            PlannedFile(module, upstream_index.root / info.path, plugin_module, info.is_package, role)
-        )
+        files.append(PlannedFile(module, upstream_index.root / info.path, plugin_module, info.is_package, role))
 
     root = unit.module
     for module in _package_modules(upstream_index, root) if unit.is_package else [root]:
@@ -138,7 +136,9 @@ def plan_migration(
     queue = list(files)
     while queue:
         current = queue.pop(0)
-        for referenced in _referenced_modules(current.source, current.upstream_module, current.is_package, upstream_index):
+        for referenced in _referenced_modules(
+            current.source, current.upstream_module, current.is_package, upstream_index
+        ):
             if referenced in module_map or referenced in plugin_provided:
                 continue
             plugin_module = plugin_module_for(referenced)
@@ -183,7 +183,9 @@ def _top_package(module: str) -> str | None:
     return None
 
 
-def patched_texts(plan: MigrationPlan, patches: tuple[Patch, ...], pinned: Pinned) -> dict[str, tuple[str, dict[str, int]]]:
+def patched_texts(
+    plan: MigrationPlan, patches: tuple[Patch, ...], pinned: Pinned
+) -> dict[str, tuple[str, dict[str, int]]]:
     """target -> (migrated text, rewrites per patch), computed without touching the plugin."""
     return {
         planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned.version))
@@ -263,8 +265,7 @@ def write_migration(
             "conflicts: " + "; ".join(f"{target} ({detail})" for target, detail in conflicts),
         )
     with manifest.transaction():  # all or nothing, each file recorded as it is written
-        results = [_apply(decision, manifest, report_dir, plan.unit.name, upstream_label)
-                   for decision in decisions]
+        results = [_apply(decision, manifest, report_dir, plan.unit.name, upstream_label) for decision in decisions]
         _ensure_packages(manifest, [planned.target for planned in plan.files])
     return results
 
@@ -278,12 +279,20 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
         if (manifest.plugin_dir / patch_path).exists():
             adaptation_backup = manifest.backup(patch_path)
     manifest.write(planned.target, decision.written)
-    manifest.record(planned.target, decision.written, decision.generated, {
-        # a compat module is shared by the models that use it: no single owner, so that
-        # migrating models in any order records the same manifest
-        "model": model if planned.role != "compat" else None, "role": planned.role, "upstream": upstream_label,
-        "upstream_module": planned.upstream_module, "patches": decision.patches,
-    })
+    manifest.record(
+        planned.target,
+        decision.written,
+        decision.generated,
+        {
+            # a compat module is shared by the models that use it: no single owner, so that
+            # migrating models in any order records the same manifest
+            "model": model if planned.role != "compat" else None,
+            "role": planned.role,
+            "upstream": upstream_label,
+            "upstream_module": planned.upstream_module,
+            "patches": decision.patches,
+        },
+    )
     adaptation: str | None = None
     replayed: tuple[str, ...] = ()
     if decision.written != decision.generated:
@@ -294,14 +303,24 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
     else:
         manifest.remove(patch_path)
     _write_diff(report_dir / "diffs", planned, decision.written)
-    return FileResult(planned.target, planned.role, decision.status, sha256(decision.written.encode()),
-                      decision.patches, backup, adaptation, replayed, adaptation_backup)
+    return FileResult(
+        planned.target,
+        planned.role,
+        decision.status,
+        sha256(decision.written.encode()),
+        decision.patches,
+        backup,
+        adaptation,
+        replayed,
+        adaptation_backup,
+    )
 
 
 def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
     upstream = planned.source.read_text(encoding="utf-8").splitlines(keepends=True)
     diff = difflib.unified_diff(
-        upstream, text.splitlines(keepends=True),
+        upstream,
+        text.splitlines(keepends=True),
         fromfile=f"upstream/{planned.upstream_module.replace('.', '/')}.py",
         tofile=f"plugin/{planned.target}",
     )

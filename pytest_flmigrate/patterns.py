@@ -77,9 +77,11 @@ def _nearest_plugin_model(
     imported: set[str], pattern: str, plugin_dir: Path, excluded: AbstractSet[str]
 ) -> tuple[str | None, str]:
     models_dir = plugin_dir / PLUGIN_PACKAGE / "models"
-    candidates = sorted(
-        p for p in models_dir.glob("*.py") if p.stem != "__init__" and p.stem not in excluded
-    ) if models_dir.is_dir() else []
+    candidates = (
+        sorted(p for p in models_dir.glob("*.py") if p.stem != "__init__" and p.stem not in excluded)
+        if models_dir.is_dir()
+        else []
+    )
     if not candidates:
         return None, "the plugin has no model files to compare with"
     direct = [p.stem for p in candidates if p.stem in imported]

@@ -101,9 +101,7 @@ class Registration:
 
     def _validate(self) -> None:
         def bad(what: str, value: object, fix: str) -> FlmigrateError:
-            return FlmigrateError(
-                f"registration for {self.model_name!r}: invalid {what} {value!r}; {fix}"
-            )
+            return FlmigrateError(f"registration for {self.model_name!r}: invalid {what} {value!r}; {fix}")
 
         if not isinstance(self.model_name, str) or not MODEL_NAME.match(self.model_name):
             raise bad("model name", self.model_name, "use the unit's upstream module name, e.g. qwen3_5")
@@ -116,7 +114,8 @@ class Registration:
             arch, cls = pair
             if seen.setdefault(arch, cls) != cls:
                 raise bad(
-                    "architecture", arch,
+                    "architecture",
+                    arch,
                     f"it is listed with two classes ({seen[arch]}, {cls}); keep one",
                 )
         if self.config is not None:
@@ -133,9 +132,7 @@ class Registration:
             if len(pair) != 2 or not _is_dotted(pair[0]) or not _is_identifier(pair[1]):
                 raise bad("override", pair, "give (pinned in-tree module, class name)")
         if not (self.architectures or self.config or self.overrides):
-            raise bad(
-                "registration", "(empty)", "give at least one architecture, a config or an override"
-            )
+            raise bad("registration", "(empty)", "give at least one architecture, a config or an override")
 
 
 @dataclass(frozen=True)
@@ -226,8 +223,12 @@ def _missing(scan: Scan, reg: Registration, path: str) -> _Missing:
         (in_tree, cls)
         for in_tree, cls in reg.overrides
         if not registered(
-            scan.overrides, f"{in_tree}.{cls}", reg.plugin_module, cls,
-            f"{in_tree}.{cls} is overridden with", "overrides it with",
+            scan.overrides,
+            f"{in_tree}.{cls}",
+            reg.plugin_module,
+            cls,
+            f"{in_tree}.{cls} is overridden with",
+            "overrides it with",
         )
     ]
     missing_archs = [
@@ -251,7 +252,8 @@ def _is_identifier(value: object) -> bool:
 
 def _is_dotted(value: object) -> bool:
     return (
-        isinstance(value, str) and bool(_DOTTED.match(value))
+        isinstance(value, str)
+        and bool(_DOTTED.match(value))
         and not any(keyword.iskeyword(p) for p in value.split("."))
     )
 
@@ -273,8 +275,7 @@ class _Editor:
 
     def _bound(self, name: str, dotted: str, *extra: dict[str, str]) -> bool:
         return any(
-            scope.get(name) == dotted
-            for scope in (*extra, self.scan.function_bindings, self.scan.module_bindings)
+            scope.get(name) == dotted for scope in (*extra, self.scan.function_bindings, self.scan.module_bindings)
         )
 
     def _model_registry_bound(self, *extra: dict[str, str]) -> bool:
@@ -285,12 +286,7 @@ class _Editor:
     def _register_call(self, arch: str, cls: str, indent: str) -> str:
         """The call, multi-line; ``indent`` is where the statement starts in the parsed text."""
         inner = indent + self.unit
-        return (
-            "ModelRegistry.register_model(\n"
-            f'{inner}"{arch}",\n'
-            f'{inner}"{self.reg.plugin_module}:{cls}",\n'
-            f"{indent})"
-        )
+        return f'ModelRegistry.register_model(\n{inner}"{arch}",\n{inner}"{self.reg.plugin_module}:{cls}",\n{indent})'
 
     def _config_lines(self, *extra: dict[str, str]) -> tuple[list[str], list[str]]:
         assert self.reg.config is not None
@@ -349,10 +345,7 @@ class _Editor:
         body = body_statements(self.func)
         name = re.escape(self.reg.model_name)
         marker = re.compile(rf"#\s*Register\b.*(?<![\w.]){name}(?![\w])", re.IGNORECASE)
-        tries = [
-            (i, s) for i, s in enumerate(body)
-            if isinstance(s, cst.Try) and isinstance(s.body, cst.IndentedBlock)
-        ]
+        tries = [(i, s) for i, s in enumerate(body) if isinstance(s, cst.Try) and isinstance(s.body, cst.IndentedBlock)]
         for i, stmt in tries:
             if any(ln.comment and marker.search(ln.comment.value) for ln in stmt.leading_lines):
                 return i
@@ -402,8 +395,10 @@ class _Editor:
 
         body = list(body_statements(self.func))
         suite = self.func.body
-        header = suite.header if isinstance(suite, cst.IndentedBlock) else (
-            cst.ensure_type(suite, cst.SimpleStatementSuite).trailing_whitespace
+        header = (
+            suite.header
+            if isinstance(suite, cst.IndentedBlock)
+            else (cst.ensure_type(suite, cst.SimpleStatementSuite).trailing_whitespace)
         )
         footer = suite.footer if isinstance(suite, cst.IndentedBlock) else ()
         indent = self.func.body.indent if isinstance(self.func.body, cst.IndentedBlock) else None
@@ -459,9 +454,7 @@ class _Editor:
         if tail and not self._model_registry_bound(own):
             tail.insert(0, "from vllm import ModelRegistry")
 
-        first_call = next(
-            (i for i, s in enumerate(statements) if contains_register_call(s)), len(statements)
-        )
+        first_call = next((i for i, s in enumerate(statements) if contains_register_call(s)), len(statements))
         new_statements = [
             *[self._statement(t) for t in head],
             *statements[:first_call],
@@ -485,6 +478,4 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
 
 
 def _is_return(stmt: cst.BaseStatement) -> bool:
-    return isinstance(stmt, cst.SimpleStatementLine) and any(
-        isinstance(s, cst.Return) for s in stmt.body
-    )
+    return isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Return) for s in stmt.body)

@@ -49,12 +49,12 @@ def registration_mismatches(
     """Each architecture (name, class) must be registered at ``plugin_module:class``, and the
     bridge (model_type, class, module), when there is one, at ``module:class``."""
     entries = registered_entries(init_source, path)
-    found = [
-        Mismatch(arch, f"{plugin_module}:{cls}", entries.get(arch)) for arch, cls in architectures
-    ]
+    found = [Mismatch(arch, f"{plugin_module}:{cls}", entries.get(arch)) for arch, cls in architectures]
     if bridge is not None:
         model_type, cls, module = bridge
-        found.append(Mismatch(model_type, f"{module}:{cls}", registered_configs(init_source, path).get(model_type), True))
+        found.append(
+            Mismatch(model_type, f"{module}:{cls}", registered_configs(init_source, path).get(model_type), True)
+        )
     return [m for m in found if m.actual != m.expected]
 
 
@@ -99,9 +99,9 @@ def parse_init(source: str, path: str) -> cst.Module:
 
 def find_register_model(module: cst.Module, path: str) -> cst.FunctionDef:
     found = [
-        s for s in module.body
-        if isinstance(s, cst.FunctionDef) and s.name.value == "register_model"
-        and s.asynchronous is None
+        s
+        for s in module.body
+        if isinstance(s, cst.FunctionDef) and s.name.value == "register_model" and s.asynchronous is None
     ]
     if not found:
         raise FlmigrateError(
@@ -142,10 +142,10 @@ class _Target:
 
 @dataclass(frozen=True)
 class Found:
-    key: str        # architecture / model_type / "<in-tree module>.<Class>"
+    key: str  # architecture / model_type / "<in-tree module>.<Class>"
     target: _Target
     line: int
-    block: int      # index of the register_model() body statement it is in
+    block: int  # index of the register_model() body statement it is in
 
 
 @dataclass
@@ -303,9 +303,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                     continue
                 # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
                 resolved = _resolve(owner, scopes)
-                scan.overrides.append(
-                    Found(f"{resolved}.{target.attr.value}", value, line(assign), index)
-                )
+                scan.overrides.append(Found(f"{resolved}.{target.attr.value}", value, line(assign), index))
     return scan
 
 
@@ -332,9 +330,7 @@ def _resolve(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
     return dotted
 
 
-def _target(
-    node: cst.BaseExpression, scopes: Sequence[dict[str, str]], module: cst.Module
-) -> _Target:
+def _target(node: cst.BaseExpression, scopes: Sequence[dict[str, str]], module: cst.Module) -> _Target:
     text = _string(node)
     if text is not None:
         mod, sep, cls = text.partition(":")

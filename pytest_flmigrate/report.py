@@ -57,14 +57,21 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         },
         "pattern": (
             {"pattern": pattern.pattern, "nearest": pattern.nearest, "evidence": list(pattern.evidence)}
-            if pattern else None
+            if pattern
+            else None
         ),
         "bridge": {"needed": plan.bridge is not None, "reason": plan.bridge_reason} if plan else None,
         "files": [
-            {"path": r.target, "role": r.role, "status": r.status, "sha256": r.sha256,
-             "patches": r.patches, **({"backup": r.backup} if r.backup else {}),
-             **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
-             **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {})}
+            {
+                "path": r.target,
+                "role": r.role,
+                "status": r.status,
+                "sha256": r.sha256,
+                "patches": r.patches,
+                **({"backup": r.backup} if r.backup else {}),
+                **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
+                **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {}),
+            }
             for r in files or ()
         ],
         "registration": list(registration.added) if registration else None,
@@ -80,8 +87,11 @@ def markdown(data: dict) -> str:
     placeholders = data["placeholders"]
     name = placeholders.get("MODEL_DISPLAY_NAME") or data["model"]
     lines = [f"# Migration: {name}", ""]
-    lines += [f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
-              f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}", ""]
+    lines += [
+        f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
+        f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}",
+        "",
+    ]
     if placeholders:
         lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()] + [""]
     lines += ["## Steps", "", "| step | name | outcome | reason |", "|---|---|---|---|"]
@@ -94,7 +104,12 @@ def markdown(data: dict) -> str:
         lines += ["## Pattern", "", f"- {pattern['pattern']}, nearest plugin model: {pattern['nearest'] or 'none'}"]
         lines += [f"  - {item}" for item in pattern["evidence"]] + [""]
     if data["bridge"]:
-        lines += ["## Config bridge", "", f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}", ""]
+        lines += [
+            "## Config bridge",
+            "",
+            f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}",
+            "",
+        ]
     if data["files"]:
         lines += ["## Files created/modified", ""]
         for f in data["files"]:
@@ -102,7 +117,9 @@ def markdown(data: dict) -> str:
             if f.get("adaptation"):
                 lines.append(f"  - hand edits kept in `{f['adaptation']}`")
                 lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
-            lines += [f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)]
+            lines += [
+                f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)
+            ]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
             lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
@@ -112,8 +129,10 @@ def markdown(data: dict) -> str:
         lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
     if data["findings"]:
         lines += [f"## Review findings ({len(data['findings'])})", ""]
-        lines += [f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
-                  for f in data["findings"]] + [""]
+        lines += [
+            f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
+            for f in data["findings"]
+        ] + [""]
     lines += runtime_results.markdown_lines(data)
     lines += e2e_report.markdown_lines(data.get("e2e"))
     return "\n".join(lines)

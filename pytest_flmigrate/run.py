@@ -105,7 +105,8 @@ class Workspace:
         pinned = self.pinned()
         return autofix.Fixer.for_trees(
             [self.upstream_index(), self.upstream_transformers_index()],
-            pinned.resolver, [pinned.index, pinned.transformers_index],
+            pinned.resolver,
+            [pinned.index, pinned.transformers_index],
         )
 
 
@@ -209,8 +210,13 @@ class ModelRun:
 
         found, reason = self.bridge()
         plan = migrate.plan_migration(
-            self.unit(), self.workspace.upstream_index(), self.workspace.pinned(),
-            self.settings.plugin_dir, found, reason, self.config_index() if found is not None else None,
+            self.unit(),
+            self.workspace.upstream_index(),
+            self.workspace.pinned(),
+            self.settings.plugin_dir,
+            found,
+            reason,
+            self.config_index() if found is not None else None,
         )
         return autofix.plan_fixes(plan, self.workspace.fixer(), self.workspace.patches())
 
@@ -260,7 +266,9 @@ class ModelRun:
 
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
-            raise FlmigrateError(f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()")
+            raise FlmigrateError(
+                f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()"
+            )
         request = self.registration_request()
         with self.plugin_lock():
             result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE)
@@ -371,4 +379,3 @@ class ModelRun:
             if record and record.outcome in ("failed", "blocked"):
                 return step, record.reason
         return None
-

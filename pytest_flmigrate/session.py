@@ -159,8 +159,11 @@ class MigrationSession:
 
 
 def _interrupted_in_cleanup(signum: int, frame) -> None:
-    print("flmigrate: interrupted during pytest's cleanup; the session had ended and its reports are written",
-          file=sys.stderr, flush=True)
+    print(
+        "flmigrate: interrupted during pytest's cleanup; the session had ended and its reports are written",
+        file=sys.stderr,
+        flush=True,
+    )
     raise SystemExit(130)
 
 

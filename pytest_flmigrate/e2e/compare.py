@@ -72,15 +72,19 @@ class Comparison:
             return f"{self.prompt_id}: MATCH, first {self.compared} tokens identical ({self.basis})"
         where = f"token {self.diverge_at} (0-based) of {self.compared}"
         if self.verdict == NEAR_TIE:
-            return (f"{self.prompt_id}: near-tie at {where}: GT {self.gt_token!r} vs local {self.local_token!r}, "
-                    "each within the other's top logprobs")
+            return (
+                f"{self.prompt_id}: near-tie at {where}: GT {self.gt_token!r} vs local {self.local_token!r}, "
+                "each within the other's top logprobs"
+            )
         meaning = (
             "early divergence: likely a code bug; check weight loading, TP sharding, op implementations"
             if self.divergence == "early"
             else "late divergence: possibly numerical noise; check dtype and op implementations"
         )
-        return (f"{self.prompt_id}: local diverges from GT at {where}: GT {self.gt_token!r} vs local "
-                f"{self.local_token!r} ({meaning})")
+        return (
+            f"{self.prompt_id}: local diverges from GT at {where}: GT {self.gt_token!r} vs local "
+            f"{self.local_token!r} ({meaning})"
+        )
 
     def report(self) -> str:
         """The headline, then both sequences (the divergence marked), both texts and any notes."""
@@ -119,26 +123,42 @@ def compare(prompt_id: str, gt: Generation, local: Generation, count: int) -> Co
     basis, gt_seq, local_seq = _sequences(gt, local)
     gt_window, local_window = gt_seq[:count], local_seq[:count]
     notes = []
-    if gt.prompt_token_ids is not None and local.prompt_token_ids is not None and gt.prompt_token_ids != local.prompt_token_ids:
+    if (
+        gt.prompt_token_ids is not None
+        and local.prompt_token_ids is not None
+        and gt.prompt_token_ids != local.prompt_token_ids
+    ):
         first = next(
             (i for i, (a, b) in enumerate(zip(gt.prompt_token_ids, local.prompt_token_ids)) if a != b),
             min(len(gt.prompt_token_ids), len(local.prompt_token_ids)),
         )
-        notes.append(f"the prompts were tokenized differently (from prompt token {first}): "
-                     "check the chat template and tokenizer the two servers load")
-    common: dict[str, Any] = dict(prompt_id=prompt_id, count=count, basis=basis, gt_window=gt_window, local_window=local_window,
-                  gt_text=gt.text, local_text=local.text)
+        notes.append(
+            f"the prompts were tokenized differently (from prompt token {first}): "
+            "check the chat template and tokenizer the two servers load"
+        )
+    common: dict[str, Any] = dict(
+        prompt_id=prompt_id,
+        count=count,
+        basis=basis,
+        gt_window=gt_window,
+        local_window=local_window,
+        gt_text=gt.text,
+        local_text=local.text,
+    )
     diverge_at = next((i for i, (a, b) in enumerate(zip(gt_window, local_window)) if a != b), None)
     if diverge_at is None and len(gt_window) == len(local_window):
         return Comparison(verdict=MATCH, compared=len(gt_window), notes=tuple(notes), **common)
     if diverge_at is None:  # one side stopped inside the window
         diverge_at = min(len(gt_window), len(local_window))
         shorter = "GT" if len(gt_window) < len(local_window) else "local"
-        notes.append(f"{shorter} stopped after {diverge_at} tokens "
-                     f"(finish reasons: GT {gt.finish_reason}, local {local.finish_reason})")
+        notes.append(
+            f"{shorter} stopped after {diverge_at} tokens "
+            f"(finish reasons: GT {gt.finish_reason}, local {local.finish_reason})"
+        )
     gt_token, local_token = _at(gt.tokens, diverge_at), _at(local.tokens, diverge_at)
     near_tie = (
-        gt_token is not None and local_token is not None
+        gt_token is not None
+        and local_token is not None
         and local_token in (_at(gt.top_logprobs, diverge_at) or {})
         and gt_token in (_at(local.top_logprobs, diverge_at) or {})
     )

@@ -37,8 +37,12 @@ class Generation:
             text=str(data["text"]),
             token_ids=None if data.get("token_ids") is None else [int(t) for t in data["token_ids"]],
             tokens=[str(t) for t in data.get("tokens") or ()],
-            top_logprobs=[{str(k): float(v) for k, v in (entry or {}).items()} for entry in data.get("top_logprobs") or ()],
+            top_logprobs=[
+                {str(k): float(v) for k, v in (entry or {}).items()} for entry in data.get("top_logprobs") or ()
+            ],
             finish_reason=data.get("finish_reason"),
-            prompt_token_ids=None if data.get("prompt_token_ids") is None else [int(t) for t in data["prompt_token_ids"]],
+            prompt_token_ids=None
+            if data.get("prompt_token_ids") is None
+            else [int(t) for t in data["prompt_token_ids"]],
             extra=dict(data.get("extra") or {}),
         )

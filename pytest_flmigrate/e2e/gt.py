@@ -50,7 +50,9 @@ class GroundTruth:
         model = (config.model if config else None) or self.settings.gt_model or self.settings.served_model
         if not model:
             where = ' or "model" in --gt-config' if self.settings.gt_ssh else ""
-            raise FlmigrateError(f"--gt-model: the GT server needs weights; pass --gt-model PATH (or --served-model){where}")
+            raise FlmigrateError(
+                f"--gt-model: the GT server needs weights; pass --gt-model PATH (or --served-model){where}"
+            )
         return str(model)
 
     def start(self) -> ServerRef:
@@ -67,8 +69,14 @@ class GroundTruth:
     def _start_local(self) -> ServerRef:
         s = self.settings
         log = self.log_dir / "gt-server.log"
-        self.local = LocalGT(s.gt_python, self._model(), log_path=log, scratch=self.scratch / "gt-server",
-                             tp=s.tp, serve_args=s.serve_args)
+        self.local = LocalGT(
+            s.gt_python,
+            self._model(),
+            log_path=log,
+            scratch=self.scratch / "gt-server",
+            tp=s.tp,
+            serve_args=s.serve_args,
+        )
         self.local.start()
         self.started_here = True
         self.local.wait_healthy(LOCAL_HEALTH_TIMEOUT)

@@ -140,7 +140,11 @@ def parse_gt_config(data: object, where: str = "--gt-config") -> GTConfig:
 def _gpu_ids(value: object, fail) -> str:
     if isinstance(value, str) and re.fullmatch(r"\d+(,\d+)*", value.replace(" ", "")):
         return value.replace(" ", "")
-    if isinstance(value, list) and value and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value)
+    ):
         return ",".join(str(i) for i in value)
     raise fail("gpu_ids", 'a list of GPU numbers or a string such as "0,1"')
 
@@ -151,7 +155,9 @@ def _argv(value: object, key: str, fail) -> tuple[str, ...]:
             items = shlex.split(value)
         except ValueError:
             raise fail(key, "a list of arguments or a string with balanced quotes") from None
-    elif isinstance(value, list) and all(isinstance(item, (str, int, float)) and not isinstance(item, bool) for item in value):
+    elif isinstance(value, list) and all(
+        isinstance(item, (str, int, float)) and not isinstance(item, bool) for item in value
+    ):
         items = [str(item) for item in value]
     else:
         raise fail(key, "a list of arguments or one string")

@@ -23,7 +23,9 @@ def _in_circle(x: int, y: int, cx: float, cy: float, r: float) -> bool:
     return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
 
 
-def _in_triangle(x: int, y: int, top: tuple[float, float], left: tuple[float, float], right: tuple[float, float]) -> bool:
+def _in_triangle(
+    x: int, y: int, top: tuple[float, float], left: tuple[float, float], right: tuple[float, float]
+) -> bool:
     def side(p, a, b):
         return (p[0] - b[0]) * (a[1] - b[1]) - (a[0] - b[0]) * (p[1] - b[1])
 

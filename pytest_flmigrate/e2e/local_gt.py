@@ -27,14 +27,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalGT:
     """``python`` serving ``model``; logs to ``log_path``; temp and cache folders under ``scratch``."""
 
-    def __init__(self, python: str, model: str, *, log_path: Path, scratch: Path, port: int | None = None,
-                 tp: int = 1, serve_args: Sequence[str] = (), env: Mapping[str, str] | None = None,
-                 argv: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        python: str,
+        model: str,
+        *,
+        log_path: Path,
+        scratch: Path,
+        port: int | None = None,
+        tp: int = 1,
+        serve_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        argv: Sequence[str] | None = None,
+    ) -> None:
         self.python, self.model = python, model
         self.log_path, self.scratch = log_path, scratch
         self.port = port or free_port()
-        self.argv = list(argv) if argv is not None else serve_argv(
-            launcher(python), model=model, host="127.0.0.1", port=self.port, tp=tp, extra=serve_args)
+        self.argv = (
+            list(argv)
+            if argv is not None
+            else serve_argv(launcher(python), model=model, host="127.0.0.1", port=self.port, tp=tp, extra=serve_args)
+        )
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
         self.rpc_dir: Path | None = None
@@ -55,7 +68,9 @@ class LocalGT:
     def start(self) -> int:
         python = Path(self.python).expanduser()
         if not (python.is_file() and os.access(python, os.X_OK)):
-            raise FlmigrateError(f"--gt-python {self.python}: no such interpreter; pass the python of an env holding upstream vLLM")
+            raise FlmigrateError(
+                f"--gt-python {self.python}: no such interpreter; pass the python of an env holding upstream vLLM"
+            )
         self.process = procs.start_group(self.argv, env=self.environment(), cwd=self.scratch, log=self.log_path)
         return self.process.pid
 
@@ -66,8 +81,15 @@ class LocalGT:
         return procs.tail(self.log_path, lines)
 
     def wait_healthy(self, timeout: float = 600.0, interval: float = 1.0) -> float:
-        return health.wait_healthy(self.url, timeout=timeout, label="GT", alive=self.alive,
-                                   log_tail=self.log_tail, log_hint=str(self.log_path), interval=interval)
+        return health.wait_healthy(
+            self.url,
+            timeout=timeout,
+            label="GT",
+            alive=self.alive,
+            log_tail=self.log_tail,
+            log_hint=str(self.log_path),
+            interval=interval,
+        )
 
     def stop(self, grace: float = 15.0) -> str:
         """TERM the process group this object started, KILL what is left after ``grace`` seconds:

@@ -29,7 +29,7 @@ def encode_rgb(width: int, height: int, pixels: bytes) -> bytes:
     raw = bytearray()
     for row in range(height):
         raw.append(0)  # filter type 0 (None) for every scanline
-        raw += pixels[row * stride:(row + 1) * stride]
+        raw += pixels[row * stride : (row + 1) * stride]
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # depth 8, colour type 2 (RGB)
     return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(bytes(raw), 9)) + _chunk(b"IEND", b"")
 
@@ -52,10 +52,10 @@ def decode_rgb(data: bytes) -> tuple[int, int, bytes]:
         raise ValueError("not a PNG: bad signature")
     offset, chunks = len(SIGNATURE), []
     while offset < len(data):
-        (length,) = struct.unpack(">I", data[offset:offset + 4])
-        kind = data[offset + 4:offset + 8]
-        body = data[offset + 8:offset + 8 + length]
-        (crc,) = struct.unpack(">I", data[offset + 8 + length:offset + 12 + length])
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        body = data[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
         if zlib.crc32(kind + body) & 0xFFFFFFFF != crc:
             raise ValueError(f"PNG chunk {kind!r}: CRC mismatch")
         chunks.append((kind, body))
@@ -75,7 +75,7 @@ def decode_rgb(data: bytes) -> tuple[int, int, bytes]:
         start = row * (stride + 1)
         if raw[start] != 0:
             raise ValueError(f"PNG row {row}: filter {raw[start]} (only 0 is read here)")
-        pixels += raw[start + 1:start + 1 + stride]
+        pixels += raw[start + 1 : start + 1 + stride]
     return width, height, bytes(pixels)
 
 

@@ -45,10 +45,12 @@ class Prompt:
         if self.image is None:
             return [{"role": "user", "content": self.text}]
         url = f"data:{self.image_mime};base64,{base64.b64encode(self.image).decode('ascii')}"
-        return [{
-            "role": "user",
-            "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": self.text}],
-        }]
+        return [
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": self.text}],
+            }
+        ]
 
     def fingerprint(self) -> str:
         """sha256 of what is sent: text and image bytes (saved results are tied to it)."""
@@ -67,25 +69,51 @@ def builtin_prompts(multimodal: bool = True) -> tuple[Prompt, ...]:
     text = (
         Prompt("t1", "Explain in three sentences why the sky is blue.", description="English"),
         Prompt("t2", "请用三句话介绍长城的历史。", description="Chinese"),
-        Prompt("t3", "Write a Python function is_palindrome(s) that ignores case and punctuation, "
-                     "then show two example calls.", description="code"),
-        Prompt("t4", "A train travels 180 km in 2.5 hours. What is its average speed in km/h? "
-                     "Show your reasoning step by step.", description="maths: arithmetic"),
+        Prompt(
+            "t3",
+            "Write a Python function is_palindrome(s) that ignores case and punctuation, then show two example calls.",
+            description="code",
+        ),
+        Prompt(
+            "t4",
+            "A train travels 180 km in 2.5 hours. What is its average speed in km/h? Show your reasoning step by step.",
+            description="maths: arithmetic",
+        ),
         Prompt("t5", "Solve for x: 3x + 7 = 2x - 5. Explain each step.", description="maths: algebra"),
     )
     if not multimodal:
         return text
     return text + (
-        _multimodal("m1", "Describe the shapes in this image, their colours and their order from left to right.",
-                    images.shapes, "shapes: red circle, blue square, green triangle"),
-        _multimodal("m2", "Describe how the colour of this image changes from left to right.",
-                    images.horizontal_gradient, "gradient: black to white, left to right"),
-        _multimodal("m3", "What colour is each quadrant of this image?",
-                    images.quadrants, "quadrants: red, green / blue, yellow"),
-        _multimodal("m4", "How many circles are in this image, and how do their sizes compare?",
-                    images.three_circles, "shapes: three blue circles of growing size"),
-        _multimodal("m5", "Describe the colours of this image from its centre to its corners.",
-                    images.radial_gradient, "gradient: yellow centre to red corners"),
+        _multimodal(
+            "m1",
+            "Describe the shapes in this image, their colours and their order from left to right.",
+            images.shapes,
+            "shapes: red circle, blue square, green triangle",
+        ),
+        _multimodal(
+            "m2",
+            "Describe how the colour of this image changes from left to right.",
+            images.horizontal_gradient,
+            "gradient: black to white, left to right",
+        ),
+        _multimodal(
+            "m3",
+            "What colour is each quadrant of this image?",
+            images.quadrants,
+            "quadrants: red, green / blue, yellow",
+        ),
+        _multimodal(
+            "m4",
+            "How many circles are in this image, and how do their sizes compare?",
+            images.three_circles,
+            "shapes: three blue circles of growing size",
+        ),
+        _multimodal(
+            "m5",
+            "Describe the colours of this image from its centre to its corners.",
+            images.radial_gradient,
+            "gradient: yellow centre to red corners",
+        ),
     )
 
 
@@ -108,10 +136,10 @@ def load_prompts(path: Path) -> tuple[Prompt, ...]:
     if isinstance(data, dict):
         extra = sorted(set(data) - {"prompts"})
         if extra:
-            raise FlmigrateError(f"{where}: unknown key(s) {', '.join(extra)}; expected {{\"prompts\": [...]}}")
+            raise FlmigrateError(f'{where}: unknown key(s) {", ".join(extra)}; expected {{"prompts": [...]}}')
         data = data.get("prompts")
     if not isinstance(data, list) or not data:
-        raise FlmigrateError(f"{where}: expected a non-empty list of prompts (or {{\"prompts\": [...]}})")
+        raise FlmigrateError(f'{where}: expected a non-empty list of prompts (or {{"prompts": [...]}})')
     prompts: list[Prompt] = []
     seen: set[str] = set()
     for number, entry in enumerate(data, 1):

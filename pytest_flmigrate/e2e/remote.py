@@ -51,7 +51,9 @@ class Started:
 class RemoteProcess:
     """One named process under ``state_dir`` on the far side of ``shell``."""
 
-    def __init__(self, shell: Shell, state_dir: str, name: str = "gt-server", docker_container: str | None = None) -> None:
+    def __init__(
+        self, shell: Shell, state_dir: str, name: str = "gt-server", docker_container: str | None = None
+    ) -> None:
         if not name.replace("-", "").replace("_", "").isalnum():
             raise ValueError(f"process name {name!r}: letters, digits, '-' and '_' only")
         self.shell, self.state_dir, self.name, self.docker = shell, state_dir.rstrip("/") or "/", name, docker_container
@@ -82,17 +84,17 @@ class RemoteProcess:
             self._functions()
             + "command -v setsid >/dev/null 2>&1 || { echo nosetsid; exit 5; }\n"
             + f"mkdir -p {state} || exit 6\n"
-            + f"if [ -s {pid} ] && kill -0 \"$(cat {pid})\" 2>/dev/null; then echo \"busy $(cat {pid})\"; exit 3; fi\n"
+            + f'if [ -s {pid} ] && kill -0 "$(cat {pid})" 2>/dev/null; then echo "busy $(cat {pid})"; exit 3; fi\n'
             + f"rm -f {pid}\n"
             + f"cd {state} || exit 6\n"
             # The inner sh is the new session's leader: its pid is the process group id; it
             # writes that pid, then execs the command (same pid).
-            + f"nohup setsid sh -c 'echo $$ > \"$0\"; exec \"$@\"' {pid} {command} > {log} 2>&1 < /dev/null &\n"
+            + f'nohup setsid sh -c \'echo $$ > "$0"; exec "$@"\' {pid} {command} > {log} 2>&1 < /dev/null &\n'
             + "i=0\n"
             + f"while [ ! -s {pid} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n"
             + f"[ -s {pid} ] || {{ echo nopid; exit 4; }}\n"
             + f"p=$(cat {pid})\n"
-            + "echo \"started $p $(start_time \"$p\")\"\n"
+            + 'echo "started $p $(start_time "$p")"\n'
         )
 
     def start(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> Started:
@@ -106,7 +108,9 @@ class RemoteProcess:
                 "this run leaves it alone: stop it yourself, or point --gt-url at it if it is a healthy GT server"
             )
         if result.code == 5:
-            raise FlmigrateError(f"{where}: setsid is not installed{' in container ' + self.docker if self.docker else ''}; install util-linux")
+            raise FlmigrateError(
+                f"{where}: setsid is not installed{' in container ' + self.docker if self.docker else ''}; install util-linux"
+            )
         if result.code != 0 or words[:1] != ["started"] or len(words) < 2:
             raise FlmigrateError(
                 f"{where}: could not start the process (exit {result.code}); see {self.log_file} there",
@@ -120,25 +124,30 @@ class RemoteProcess:
         names another process now) or ``absent`` (no pid file)."""
         expected = self.started
         pid = q(self.pid_file)
-        script = self._functions() + (
-            f"[ -s {pid} ] || {{ echo absent; exit 0; }}\n"
-            f"p=$(cat {pid})\n"
-        )
+        script = self._functions() + (f"[ -s {pid} ] || {{ echo absent; exit 0; }}\np=$(cat {pid})\n")
         if expected is not None:
-            script += f"[ \"$p\" = {expected.pid} ] || {{ echo replaced; exit 0; }}\n"
+            script += f'[ "$p" = {expected.pid} ] || {{ echo replaced; exit 0; }}\n'
         script += (
-            "if kill -0 \"$p\" 2>/dev/null && [ \"$(proc_state \"$p\")\" != Z ]; then\n"
-            + (f"  [ \"$(start_time \"$p\")\" = {q(expected.start_time)} ] || {{ echo replaced; exit 0; }}\n" if expected and expected.start_time else "")
+            'if kill -0 "$p" 2>/dev/null && [ "$(proc_state "$p")" != Z ]; then\n'
+            + (
+                f'  [ "$(start_time "$p")" = {q(expected.start_time)} ] || {{ echo replaced; exit 0; }}\n'
+                if expected and expected.start_time
+                else ""
+            )
             + "  echo running\nelse\n  echo exited\nfi\n"
         )
         result = self._run(script)
         state = result.out.strip()
         if result.code != 0 or state not in ("running", "exited", "replaced", "absent"):
-            raise FlmigrateError(f"GT host {self.shell.target}: status check failed (exit {result.code})", result.out + result.err)
+            raise FlmigrateError(
+                f"GT host {self.shell.target}: status check failed (exit {result.code})", result.out + result.err
+            )
         return state
 
     def logs(self, lines: int = 50) -> str:
-        result = self._run(f"tail -n {int(lines)} {q(self.log_file)} 2>/dev/null || echo '(no log at '{q(self.log_file)}')'")
+        result = self._run(
+            f"tail -n {int(lines)} {q(self.log_file)} 2>/dev/null || echo '(no log at '{q(self.log_file)}')'"
+        )
         return result.out
 
     def stop(self, grace: float = 15.0) -> str:
@@ -152,8 +161,8 @@ class RemoteProcess:
         pid, group, token = q(self.pid_file), self.started.pid, q(self.started.start_time)
         script = self._functions() + (
             f"p=$(cat {pid} 2>/dev/null || true)\n"
-            f"[ \"$p\" = {group} ] || {{ echo \"other ${{p:-none}}\"; exit 0; }}\n"
-            f"if kill -0 {group} 2>/dev/null && [ -n {token} ] && [ \"$(start_time {group})\" != {token} ]; then echo reused; exit 0; fi\n"
+            f'[ "$p" = {group} ] || {{ echo "other ${{p:-none}}"; exit 0; }}\n'
+            f'if kill -0 {group} 2>/dev/null && [ -n {token} ] && [ "$(start_time {group})" != {token} ]; then echo reused; exit 0; fi\n'
             f"g={group}\n"
             f"group_alive || {{ rm -f {pid}; echo 'not running'; exit 0; }}\n"
             f"kill -TERM -{group} 2>/dev/null || true\n"
@@ -165,7 +174,9 @@ class RemoteProcess:
         result = self._run(script, timeout=grace + 60)
         words = result.out.split()
         if result.code != 0 or not words:
-            raise FlmigrateError(f"GT host {self.shell.target}: stop failed (exit {result.code})", result.out + result.err)
+            raise FlmigrateError(
+                f"GT host {self.shell.target}: stop failed (exit {result.code})", result.out + result.err
+            )
         if words[0] == "other":
             return f"left alone: {self.pid_file} now names pid {words[1]}, not the {group} this run started"
         if words[0] == "reused":
@@ -176,8 +187,14 @@ class RemoteProcess:
 
 def gt_argv(config: GTConfig, *, model: str, tp: int) -> list[str]:
     """The remote GT server's argv, with ``conda run`` in front when a conda env is configured."""
-    argv = serve_argv(launcher(config.python, config.command), model=model, host=config.host, port=config.port,
-                      tp=config.tp or tp, extra=config.serve_args)
+    argv = serve_argv(
+        launcher(config.python, config.command),
+        model=model,
+        host=config.host,
+        port=config.port,
+        tp=config.tp or tp,
+        extra=config.serve_args,
+    )
     if config.conda_env:
         argv = [config.conda, "run", "--no-capture-output", "-n", config.conda_env, *argv]
     return argv
@@ -198,8 +215,13 @@ class RemoteGT:
     def connect(self) -> RemoteProcess:
         if self.process is None:
             config = self.config
-            self.shell = connect(self.target, key_file=config.key_file, known_hosts=config.known_hosts,
-                                 insecure=config.insecure_skip_host_key_check, timeout=config.connect_timeout)
+            self.shell = connect(
+                self.target,
+                key_file=config.key_file,
+                known_hosts=config.known_hosts,
+                insecure=config.insecure_skip_host_key_check,
+                timeout=config.connect_timeout,
+            )
             self.process = RemoteProcess(self.shell, config.state_dir, "gt-server", config.docker_container)
         return self.process
 
@@ -212,9 +234,13 @@ class RemoteGT:
     def wait_healthy(self, timeout: float | None = None, interval: float = 2.0) -> float:
         process = self.connect()
         return health.wait_healthy(
-            self.url, timeout=self.config.health_timeout if timeout is None else timeout, label="GT",
-            alive=lambda: process.status() == "running", log_tail=lambda: process.logs(40),
-            log_hint=f"{process.log_file} on {self.target.host}", interval=interval,
+            self.url,
+            timeout=self.config.health_timeout if timeout is None else timeout,
+            label="GT",
+            alive=lambda: process.status() == "running",
+            log_tail=lambda: process.logs(40),
+            log_hint=f"{process.log_file} on {self.target.host}",
+            interval=interval,
         )
 
     def status(self) -> str:

@@ -25,8 +25,10 @@ def markdown_lines(e2e: dict | None) -> list[str]:
         matched = sum(p["verdict"] == "match" for p in compared)
         ties = sum(p["verdict"] == "near-tie" for p in compared)
         tie_text = f", {ties} near-tie(s)" if ties else ""
-        lines.append(f"- E2E ({label}): {'✅' if passed else '❌'} ({matched}/{len(entries)} prompts matched{tie_text}, "
-                     f"first {count} tokens)")
+        lines.append(
+            f"- E2E ({label}): {'✅' if passed else '❌'} ({matched}/{len(entries)} prompts matched{tie_text}, "
+            f"first {count} tokens)"
+        )
     lines += ["", "| prompt | verdict | diverges at | detail |", "|---|---|---|---|"]
     for prompt_id, entry in prompts.items():
         at = entry.get("diverge_at")

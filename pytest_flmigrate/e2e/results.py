@@ -140,8 +140,11 @@ class ResultStore:
         earlier = earlier if isinstance(earlier, dict) else {}
         before = earlier.get("prompts")
         before = before if isinstance(before, dict) else {}
-        prompts = {prompt_id: self.outcomes.get(prompt_id) or {**entry, "earlier_run": True}
-                   for prompt_id, entry in before.items() if isinstance(entry, dict)}
+        prompts = {
+            prompt_id: self.outcomes.get(prompt_id) or {**entry, "earlier_run": True}
+            for prompt_id, entry in before.items()
+            if isinstance(entry, dict)
+        }
         prompts.update(self.outcomes)
         if not prompts:
             return None

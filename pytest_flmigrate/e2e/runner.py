@@ -64,8 +64,15 @@ class PromptOutcome:
 class Runner:
     """Runs prompts for one model: its result store, the phase, and a client per server used."""
 
-    def __init__(self, store: ResultStore, *, phase: str, token_match_count: int, max_tokens: int,
-                 client_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        store: ResultStore,
+        *,
+        phase: str,
+        token_match_count: int,
+        max_tokens: int,
+        client_options: dict | None = None,
+    ) -> None:
         self.store, self.phase = store, phase
         self.plan = phase_plan(phase)
         self.count, self.max_tokens = token_match_count, max_tokens
@@ -100,8 +107,9 @@ class Runner:
         try:
             outcome = self._run(prompt, servers)
         except FlmigrateError as exc:
-            self.store.record(prompt.id, {"verdict": "error", "kind": prompt.kind, "phase": self.phase,
-                                          "reason": exc.message})
+            self.store.record(
+                prompt.id, {"verdict": "error", "kind": prompt.kind, "phase": self.phase, "reason": exc.message}
+            )
             raise
         self.store.record(prompt.id, outcome.summary())
         return outcome

@@ -21,8 +21,9 @@ def launcher(python: str | None = None, command: Sequence[str] | None = None) ->
     return [python or "python3", "-m", CLI_MODULE, "serve"]
 
 
-def serve_argv(launch: Sequence[str], *, model: str, host: str, port: int, tp: int = 1,
-               extra: Sequence[str] = ()) -> list[str]:
+def serve_argv(
+    launch: Sequence[str], *, model: str, host: str, port: int, tp: int = 1, extra: Sequence[str] = ()
+) -> list[str]:
     """The full argv: launcher, model, bind address, port, TP (when above 1), extra arguments."""
     argv = list(launch)
     argv += [model] if argv and argv[-1] == "serve" else ["--model", model]

@@ -19,7 +19,9 @@ import paramiko
 
 from pytest_flmigrate.errors import FlmigrateError
 
-TARGET = re.compile(r"^(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+))(?::(?P<port>\d{1,5}))?$")
+TARGET = re.compile(
+    r"^(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]*)@(?:\[(?P<ip6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9_.-]+))(?::(?P<port>\d{1,5}))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ class Shell:
             err = stderr.read().decode("utf-8", "replace")
             code = stdout.channel.recv_exit_status()
         except TimeoutError:
-            raise FlmigrateError(f"GT host {self.target}: a remote command did not finish within {timeout:.0f} s", command) from None
+            raise FlmigrateError(
+                f"GT host {self.target}: a remote command did not finish within {timeout:.0f} s", command
+            ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise FlmigrateError(f"GT host {self.target}: the SSH connection failed ({exc})", command) from None
         return CommandResult(code, out, err)
@@ -121,19 +125,30 @@ def connect(
         client.set_missing_host_key_policy(_RejectUnknown())
     key = key_file.expanduser() if key_file else None
     if key is not None and not key.is_file():
-        raise FlmigrateError(f"{where}: key file {key} does not exist; fix \"key_file\" in --gt-config")
+        raise FlmigrateError(f'{where}: key file {key} does not exist; fix "key_file" in --gt-config')
     try:
         client.connect(
-            target.host, port=target.port, username=target.user,
-            key_filename=str(key) if key else None, look_for_keys=key is None, allow_agent=key is None,
-            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
+            target.host,
+            port=target.port,
+            username=target.user,
+            key_filename=str(key) if key else None,
+            look_for_keys=key is None,
+            allow_agent=key is None,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
         )
     except _UnknownHostKey as exc:
         client.close()
-        scan = f"ssh-keyscan -p {target.port} {target.host} >> {known}" if target.port != 22 else f"ssh-keyscan {target.host} >> {known}"
+        scan = (
+            f"ssh-keyscan -p {target.port} {target.host} >> {known}"
+            if target.port != 22
+            else f"ssh-keyscan {target.host} >> {known}"
+        )
         raise FlmigrateError(
             f"{where}: host key not in {known} ({fingerprint(exc.key)}); refusing to connect. "
-            f"Check the fingerprint, then add it ({scan}), or set \"insecure_skip_host_key_check\": true in --gt-config"
+            f'Check the fingerprint, then add it ({scan}), or set "insecure_skip_host_key_check": true in --gt-config'
         ) from None
     except paramiko.BadHostKeyException as exc:
         client.close()
@@ -149,17 +164,21 @@ def connect(
         raise FlmigrateError(
             f"{where}: authentication as {target.user} failed with {how}; authorize the key "
             f"(ssh-copy-id{' -i ' + str(key) if key else ''} -p {target.port} {target.user}@{target.host}) "
-            "or fix \"key_file\" in --gt-config"
+            'or fix "key_file" in --gt-config'
         ) from None
     except paramiko.ssh_exception.NoValidConnectionsError:
         client.close()
-        raise FlmigrateError(f"{where}: connection refused; is sshd running there and is the port right (--gt-ssh)?") from None
+        raise FlmigrateError(
+            f"{where}: connection refused; is sshd running there and is the port right (--gt-ssh)?"
+        ) from None
     except socket.gaierror:
         client.close()
         raise FlmigrateError(f"{where}: unknown host; check the name in --gt-ssh") from None
     except TimeoutError:
         client.close()
-        raise FlmigrateError(f"{where}: no answer within {timeout:.0f} s; check the address and firewall (--gt-ssh)") from None
+        raise FlmigrateError(
+            f"{where}: no answer within {timeout:.0f} s; check the address and firewall (--gt-ssh)"
+        ) from None
     except paramiko.SSHException as exc:
         client.close()
         text = str(exc)

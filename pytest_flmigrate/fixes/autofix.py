@@ -58,8 +58,11 @@ class Fixer:
     @cached_property
     def _without_relocations(self) -> Backporter:
         return Backporter(
-            self.upstream, self.pinned, None,
-            max_definitions=self.backporter.max_definitions, max_lines=self.backporter.max_lines,
+            self.upstream,
+            self.pinned,
+            None,
+            max_definitions=self.backporter.max_definitions,
+            max_lines=self.backporter.max_lines,
         )
 
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
@@ -167,7 +170,8 @@ def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan
     present = {planned.plugin_module for planned in plan.files}
     shims = [
         PlannedFile(module, SHIMS / f"{stem}.py", module, False, "compat")
-        for stem in sorted(needed) if (module := f"vllm_fl.compat.{stem}") not in present
+        for stem in sorted(needed)
+        if (module := f"vllm_fl.compat.{stem}") not in present
     ]
     return replace(plan, files=[*plan.files, *shims]) if shims else plan
 
@@ -196,13 +200,17 @@ def _mixed_classes(closure, relocated: dict[tuple[str, str], tuple[str, str]], r
             own[found.upstream] = found.pinned
     for module, name in sorted(closure.definitions & own.keys()):
         pinned = own[(module, name)]
-        return (f"its copy brings upstream's {module}.{name}, while the migration uses the pin's "
-                f"{pinned[0]}.{pinned[1]} (relocated): objects of one would reach code written for the "
-                "other; port it by hand")
+        return (
+            f"its copy brings upstream's {module}.{name}, while the migration uses the pin's "
+            f"{pinned[0]}.{pinned[1]} (relocated): objects of one would reach code written for the "
+            "other; port it by hand"
+        )
     return None
 
 
-def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest) -> MigrationPlan:
+def with_written_compat(
+    plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest
+) -> MigrationPlan:
     """``plan`` whose compat files also keep what the same files already hold in the plugin.
 
     Compat modules are shared by every migrated model: call this with the plugin locked, right
@@ -225,7 +233,9 @@ def with_written_compat(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
                 continue
             closure = backporter.closure((module, name), handled)
             if closure.failure:
-                fixes.unfixed[(module, name)] = f"kept in {compat_module(module)} for an earlier migration, but: {closure.failure}"
+                fixes.unfixed[(module, name)] = (
+                    f"kept in {compat_module(module)} for an earlier migration, but: {closure.failure}"
+                )
                 continue
             fixes.take(closure)
             added = True
@@ -278,7 +288,9 @@ class _Fixes:
                 tuple(sorted(self.from_pin.get(module, ()))),
                 tuple(sorted(self.live.get(module, ()))),
             )
-            files.append(PlannedFile(module, index.root / info.path, compat_module(module), info.is_package, "compat", spec))
+            files.append(
+                PlannedFile(module, index.root / info.path, compat_module(module), info.is_package, "compat", spec)
+            )
         return replace(plan, files=files, relocations=self.relocations, backports=self.redirects, unfixed=self.unfixed)
 
 

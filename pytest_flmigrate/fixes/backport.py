@@ -42,7 +42,16 @@ from pytest_flmigrate.index.resolve import Resolver
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
 COMPAT_PACKAGE = "vllm_fl.compat"
-_BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__", "__spec__", "__package__", "__path__", "__builtins__", "__loader__"}
+_BUILTINS = frozenset(dir(builtins)) | {
+    "__name__",
+    "__file__",
+    "__doc__",
+    "__spec__",
+    "__package__",
+    "__path__",
+    "__builtins__",
+    "__loader__",
+}
 _REGISTERING = ("register",)  # decorator names (last dotted part) that register at import
 
 
@@ -103,9 +112,7 @@ whole module), e.g. the migration's own modules, config bridges, catalog renames
 # what one import a definition relies on needs: nothing, a pinned (module, name) to relocate to,
 # an upstream (module, name) to backport, or the reason it cannot work
 UseStatus = (
-    tuple[Literal["ok"], None]
-    | tuple[Literal["relocate", "backport"], tuple[str, str]]
-    | tuple[Literal["fail"], str]
+    tuple[Literal["ok"], None] | tuple[Literal["relocate", "backport"], tuple[str, str]] | tuple[Literal["fail"], str]
 )
 
 
@@ -193,10 +200,12 @@ class Backporter:
             lines += direct.lines
             todo.extend(sorted(wanted - definitions))
             if len(definitions) > self.max_definitions or lines > self.max_lines:
-                return Closure(failure=(
-                    f"too big to backport: more than {self.max_definitions} definitions or "
-                    f"{self.max_lines} lines (reached {len(definitions)} / {lines}); port it by hand"
-                ))
+                return Closure(
+                    failure=(
+                        f"too big to backport: more than {self.max_definitions} definitions or "
+                        f"{self.max_lines} lines (reached {len(definitions)} / {lines}); port it by hand"
+                    )
+                )
         return Closure(frozenset(definitions), relocations, redirects, frozenset(shared), frozenset(live), lines)
 
     def direct(self, definition: tuple[str, str]) -> Direct:
@@ -243,10 +252,12 @@ class Backporter:
                                 # rebound at runtime: an imported value would go stale; the copy
                                 # reads it through the pin's module, unless it binds it itself
                                 if binds(unit.node, dependency) or LIVE_MODULE in source.binders:
-                                    return Direct(failure=(
-                                        f"rebinds {module}.{dependency}, a module global of the pin; "
-                                        "port it by hand"
-                                    ))
+                                    return Direct(
+                                        failure=(
+                                            f"rebinds {module}.{dependency}, a module global of the pin; "
+                                            "port it by hand"
+                                        )
+                                    )
                                 live.add(dependency)
                                 continue
                             read = frozenset(attr for owner, attr in attributes if owner == dependency)
@@ -320,9 +331,12 @@ class Backporter:
         for attribute in sorted(attributes):
             member = self.pinned.find_member(symbol.module, symbol.name, attribute)
             if member is None or (member.kind == "unknown" and theirs is not None and theirs.has_member(attribute)):
-                near = difflib.get_close_matches(attribute, sorted(self.pinned.members(symbol.module, symbol.name)), n=2, cutoff=0.6)
-                return (f"uses {name}.{attribute}, which the pin's {symbol.module}.{symbol.name} lacks"
-                        + (f" (nearest there: {', '.join(near)})" if near else ""))
+                near = difflib.get_close_matches(
+                    attribute, sorted(self.pinned.members(symbol.module, symbol.name)), n=2, cutoff=0.6
+                )
+                return f"uses {name}.{attribute}, which the pin's {symbol.module}.{symbol.name} lacks" + (
+                    f" (nearest there: {', '.join(near)})" if near else ""
+                )
         return None
 
     def _check_module(self, module: str, attributes: frozenset[str]) -> str | None:
@@ -338,11 +352,26 @@ class Backporter:
 
 
 # Decorators that mean the same under transformers 4 and 5 (the standard library's)
-_PLAIN_DECORATORS = frozenset({
-    "dataclass", "dataclasses.dataclass", "functools.lru_cache", "lru_cache", "functools.cache", "cache",
-    "functools.wraps", "functools.total_ordering", "total_ordering", "contextmanager",
-    "contextlib.contextmanager", "final", "typing.final", "overload", "typing.overload", "runtime_checkable",
-})
+_PLAIN_DECORATORS = frozenset(
+    {
+        "dataclass",
+        "dataclasses.dataclass",
+        "functools.lru_cache",
+        "lru_cache",
+        "functools.cache",
+        "cache",
+        "functools.wraps",
+        "functools.total_ordering",
+        "total_ordering",
+        "contextmanager",
+        "contextlib.contextmanager",
+        "final",
+        "typing.final",
+        "overload",
+        "typing.overload",
+        "runtime_checkable",
+    }
+)
 # Third-party packages whose APIs transformers 4 and 5 code use alike (others, such as
 # huggingface_hub or tokenizers, are pinned to other major versions by transformers 5)
 _STABLE_THIRD_PARTY = frozenset({"torch", "numpy", "PIL", "typing_extensions", "packaging", "regex"})
@@ -350,7 +379,11 @@ _STABLE_THIRD_PARTY = frozenset({"torch", "numpy", "PIL", "typing_extensions", "
 
 def _third_party(module: str) -> bool:
     top = module.split(".")[0]
-    return top not in sys.stdlib_module_names and top not in _STABLE_THIRD_PARTY and top not in ("transformers", "vllm", "__future__")
+    return (
+        top not in sys.stdlib_module_names
+        and top not in _STABLE_THIRD_PARTY
+        and top not in ("transformers", "vllm", "__future__")
+    )
 
 
 def _registered_name(decorator: ast.Call) -> str | None:
@@ -401,8 +434,15 @@ def _refused(text: str, unit: Unit, module: str = "", registered: frozenset[str]
         if isinstance(decorator, ast.Call) and name.startswith(_REGISTERING):
             key = _registered_name(decorator)
             if key is None or registered is None or key in registered:
-                taken = f"'{key}' is registered by the pin already" if key and registered and key in registered else (
-                    "under a name not known statically" if key is None else "and the pin's registrations are unknown")
+                taken = (
+                    f"'{key}' is registered by the pin already"
+                    if key and registered and key in registered
+                    else (
+                        "under a name not known statically"
+                        if key is None
+                        else "and the pin's registrations are unknown"
+                    )
+                )
                 return f"{getattr(node, 'name', '?')} registers itself at import (@{ast.unparse(target)}(...)), {taken}"
     if "torch.ops." in text:
         return "it calls torch.ops kernels the pin may not register"

@@ -65,7 +65,5 @@ def bridge_name_map(bridge: Bridge) -> dict[tuple[str, str], str]:
     package, ``transformers.models.x``, included) go to the bridge."""
     package = bridge.upstream_module.rpartition(".")[0]
     return {
-        (module, name): bridge.plugin_module
-        for module in (*_REEXPORTING_MODULES, package)
-        for name in bridge.classes
+        (module, name): bridge.plugin_module for module in (*_REEXPORTING_MODULES, package) for name in bridge.classes
     }

@@ -76,8 +76,11 @@ class ModuleSource:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             unit.kind = "import"
             unit.imports = _import_bindings(node, package, False)
-        elif isinstance(node, ast.If) and is_type_checking(node.test) and not node.orelse and all(
-            isinstance(child, (ast.Import, ast.ImportFrom)) for child in node.body
+        elif (
+            isinstance(node, ast.If)
+            and is_type_checking(node.test)
+            and not node.orelse
+            and all(isinstance(child, (ast.Import, ast.ImportFrom)) for child in node.body)
         ):
             unit.kind = "import"
             for child in node.body:
@@ -89,8 +92,15 @@ class ModuleSource:
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             unit.bound = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-            unit.kind = "definition" if unit.bound and not (isinstance(node, ast.AnnAssign) and node.value is None) else "other"
-        elif index == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            unit.kind = (
+                "definition" if unit.bound and not (isinstance(node, ast.AnnAssign) and node.value is None) else "other"
+            )
+        elif (
+            index == 0
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             unit.kind = "docstring"
         elif isinstance(node, (ast.If, ast.Try, ast.With, getattr(ast, "TryStar", ast.Try))):
             unit.kind = "block"
@@ -202,13 +212,16 @@ def _read_through(text: str, names: set[str]) -> str:
     tree = ast.parse(text)
     lines = text.splitlines(keepends=True)
     spots = sorted(
-        ((node.lineno, node.col_offset, node.id) for node in ast.walk(tree)
-         if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load)),
+        (
+            (node.lineno, node.col_offset, node.id)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load)
+        ),
         reverse=True,
     )
     for line, column, name in spots:
         raw = lines[line - 1].encode("utf-8")
-        raw = raw[:column] + f"{LIVE_MODULE}.{name}".encode() + raw[column + len(name.encode()):]
+        raw = raw[:column] + f"{LIVE_MODULE}.{name}".encode() + raw[column + len(name.encode()) :]
         lines[line - 1] = raw.decode("utf-8")
     return "".join(lines)
 
@@ -223,9 +236,16 @@ def _trim_imports(text: str, needed: set[str]) -> str:
             kept = _trim_line(statement, needed)
             if kept is not None:
                 body.append(kept)
-        elif isinstance(statement, cst.If) and isinstance(statement.body, cst.IndentedBlock) and _is_type_checking_test(statement.test):
-            lines = [kept for line in statement.body.body if isinstance(line, cst.SimpleStatementLine)
-                     and (kept := _trim_line(line, needed)) is not None]
+        elif (
+            isinstance(statement, cst.If)
+            and isinstance(statement.body, cst.IndentedBlock)
+            and _is_type_checking_test(statement.test)
+        ):
+            lines = [
+                kept
+                for line in statement.body.body
+                if isinstance(line, cst.SimpleStatementLine) and (kept := _trim_line(line, needed)) is not None
+            ]
             if lines:
                 body.append(statement.with_changes(body=statement.body.with_changes(body=lines)))
         else:
@@ -307,14 +327,20 @@ def _typed_parameter_reads(function: ast.FunctionDef | ast.AsyncFunctionDef, nam
     ``pooling_metadata: PoolingMetadata``): the copy reads ``attr`` on the pin's objects."""
     args = function.args
     typed = {
-        arg.arg: annotated for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]
+        arg.arg: annotated
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]
         if (annotated := annotation_class_name(arg.annotation)) in names
     }
     rebound = {node.id for node in ast.walk(function) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
     found: set[tuple[str, str]] = set()
     for node in ast.walk(function):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in typed
-                and node.value.id not in rebound and isinstance(node.ctx, ast.Load)):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in typed
+            and node.value.id not in rebound
+            and isinstance(node.ctx, ast.Load)
+        ):
             found.add((typed[node.value.id], node.attr))
     return found
 
@@ -386,5 +412,3 @@ def _compat_text(module: str, is_package: bool, source: str, spec: CompatSpec) -
 def module_source(module: str, text: str, is_package: bool) -> ModuleSource:
     """The analysed source of an upstream module (shared: the analysis is pure)."""
     return ModuleSource(module, text, is_package)
-
-

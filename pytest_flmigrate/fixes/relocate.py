@@ -186,7 +186,10 @@ class Relocator:
             kept = len(pinned_members & _own_members(up_cls))
             if pinned_members and kept / len(pinned_members) < MIN_MEMBERS_KEPT:
                 return f"only {kept} of the pinned class's {len(pinned_members)} members exist upstream"
-            return shared + kept + similarity, f"constructor compatible; {kept} of {len(pinned_members)} pinned members kept upstream"
+            return (
+                shared + kept + similarity,
+                f"constructor compatible; {kept} of {len(pinned_members)} pinned members kept upstream",
+            )
         # assignments: constants must be the same value; type aliases only similar
         up_value, pin_value = self._source(self.upstream, up), self._source(self.pinned, pin)
         if same_code(up_value, pin_value):
@@ -222,9 +225,7 @@ class Relocator:
             merged.update(self._decisions)
             payload = {
                 "format": CACHE_FORMAT,
-                "decisions": {
-                    key: (value.to_json() if value else None) for key, value in sorted(merged.items())
-                },
+                "decisions": {key: (value.to_json() if value else None) for key, value in sorted(merged.items())},
             }
             atomic_write(self.cache_file, json.dumps(payload, indent=0, sort_keys=True))
         self._dirty = False
@@ -261,7 +262,9 @@ def signature_mismatch(upstream: FunctionInfo, pinned: FunctionInfo, *, bound: b
         if position >= len(pin_positional):
             if pin_varargs:
                 break
-            return f"upstream's required '{param.name}' is positional #{position + 1}, the pin takes {len(pin_positional)}"
+            return (
+                f"upstream's required '{param.name}' is positional #{position + 1}, the pin takes {len(pin_positional)}"
+            )
         if pin_positional[position] != param.name:
             return f"positional #{position + 1} is '{param.name}' upstream, '{pin_positional[position]}' in the pin"
     return None
@@ -370,7 +373,5 @@ def _load(path: Path) -> dict[str, Relocation | None]:
     decisions: dict[str, Relocation | None] = {}
     for key, value in payload.get("decisions", {}).items():
         module, _, name = key.partition(":")
-        decisions[key] = (
-            Relocation((module, name), (value[0], value[1]), value[2], value[3]) if value else None
-        )
+        decisions[key] = Relocation((module, name), (value[0], value[1]), value[2], value[3]) if value else None
     return decisions

@@ -38,8 +38,12 @@ from pytest_flmigrate.index.symbols import module_info, module_name, parse_modul
 def _python_files(package_dir: Path) -> list[Path]:
     """Every ``.py`` file under ``package_dir``, sorted (``os.walk``: rglob and sorting Paths cost
     a second on a 5000-file tree)."""
-    found = [os.path.join(folder, name) for folder, _, names in os.walk(package_dir)
-             for name in names if name.endswith(".py")]
+    found = [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(package_dir)
+        for name in names
+        if name.endswith(".py")
+    ]
     return [Path(path) for path in sorted(found)]
 
 
@@ -69,8 +73,9 @@ def index_files(root: Path, files: list[Path]) -> dict[str, ModuleInfo]:
 def index_directory(root: Path, package: str, version: str = "local") -> TreeIndex:
     """Index ``root/package`` without the disk cache (small trees: a plugin checkout, fixtures)."""
     files = _python_files(root / package)
-    return TreeIndex(root=root, package=package, version=version, modules=index_files(root, files),
-                     digest=_sources_digest(files))
+    return TreeIndex(
+        root=root, package=package, version=version, modules=index_files(root, files), digest=_sources_digest(files)
+    )
 
 
 def stored_module(name: str, info: ModuleInfo) -> StoredModule:
@@ -166,5 +171,6 @@ def _open(cache: Path, tree: SourceTree, digest: str) -> TreeIndex | None:
         cache.unlink(missing_ok=True)
         return None
     modules = StoredModules(store, ModuleInfo.from_dict)
-    return TreeIndex(root=tree.root, package=tree.package, version=tree.version, modules=modules,
-                     digest=digest, store=store)
+    return TreeIndex(
+        root=tree.root, package=tree.package, version=tree.version, modules=modules, digest=digest, store=store
+    )

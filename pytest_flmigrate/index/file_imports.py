@@ -74,7 +74,6 @@ class UnresolvedImport:
         return text
 
 
-
 def imports_of(source: str | ast.Module, module: str, is_package: bool = False) -> list[ImportRef]:
     """Every import of a file, top-level or nested, with relative ones made absolute."""
     tree = parse_source(source) if not isinstance(source, ast.Module) else source

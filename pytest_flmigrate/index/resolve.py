@@ -323,7 +323,7 @@ class Resolver:
         for star in info.stars:
             names |= self._star_exports(star, frozenset({module}))
         prefix = module + "."
-        names |= {m[len(prefix):] for m in index.modules if m.startswith(prefix) and "." not in m[len(prefix):]}
+        names |= {m[len(prefix) :] for m in index.modules if m.startswith(prefix) and "." not in m[len(prefix) :]}
         return names
 
     def locate(self, name: str, under: str = "") -> tuple[Symbol, ...]:
@@ -452,9 +452,15 @@ class Resolver:
         for module, cls in mro.classes:
             node = self.class_node(module, cls.name)
             for call in ast.walk(node) if node is not None else ():
-                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "setattr"
-                        and len(call.args) >= 2 and isinstance(call.args[0], ast.Name) and call.args[0].id == "self"
-                        and not isinstance(call.args[1], ast.Constant)):
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Name)
+                    and call.func.id == "setattr"
+                    and len(call.args) >= 2
+                    and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id == "self"
+                    and not isinstance(call.args[1], ast.Constant)
+                ):
                     return True
         return False
 
@@ -465,7 +471,9 @@ class Resolver:
                 names |= KNOWN_EXTERNAL_MEMBERS.get(entry, frozenset())
                 continue
             _, cls = entry
-            names |= set(cls.methods) | set(cls.attributes) | set(cls.instance_attributes) | {f.name for f in cls.fields}
+            names |= (
+                set(cls.methods) | set(cls.attributes) | set(cls.instance_attributes) | {f.name for f in cls.fields}
+            )
         return names
 
     def constructor(self, module: str, class_name: str) -> tuple[Member | None, Mro]:
@@ -489,7 +497,13 @@ class Resolver:
         if not isinstance(head, tuple):
             return None, mro
         _, first = head
-        return Member(module, class_name, "__init__", "method", FunctionInfo("__init__", first.line, first.line, [Param("self", POSITIONAL_OR_KEYWORD)])), mro
+        return Member(
+            module,
+            class_name,
+            "__init__",
+            "method",
+            FunctionInfo("__init__", first.line, first.line, [Param("self", POSITIONAL_OR_KEYWORD)]),
+        ), mro
 
     def all_member_names(self) -> frozenset[str]:
         """Every method/attribute name of every indexed class (for "exists anywhere?" tests)."""
@@ -529,7 +543,9 @@ def dataclass_init(mro: Mro) -> FunctionInfo:
         for item in cls.fields:
             if not item.init or "KW_ONLY" in (item.annotation or ""):
                 continue
-            fields[item.name] = Param(item.name, POSITIONAL_OR_KEYWORD, item.has_default, item.default if item.has_default else None)
+            fields[item.name] = Param(
+                item.name, POSITIONAL_OR_KEYWORD, item.has_default, item.default if item.has_default else None
+            )
     _, first = mro.classes[0]
     params = [Param("self", POSITIONAL_OR_KEYWORD), *fields.values()]
     return FunctionInfo("__init__", first.line, first.line, params)
@@ -569,16 +585,39 @@ def annotation_class_name(annotation: ast.expr | None) -> str | None:
     return name
 
 
-_CONTAINERS = frozenset({
-    "Any", "Callable", "Iterable", "Iterator", "Sequence", "Mapping", "MutableMapping", "List", "Dict",
-    "Tuple", "Set", "FrozenSet", "Type", "Generator", "AsyncIterator", "Awaitable", "Coroutine", "ClassVar",
-    "Literal", "TypeAlias", "Self",
-})
+_CONTAINERS = frozenset(
+    {
+        "Any",
+        "Callable",
+        "Iterable",
+        "Iterator",
+        "Sequence",
+        "Mapping",
+        "MutableMapping",
+        "List",
+        "Dict",
+        "Tuple",
+        "Set",
+        "FrozenSet",
+        "Type",
+        "Generator",
+        "AsyncIterator",
+        "Awaitable",
+        "Coroutine",
+        "ClassVar",
+        "Literal",
+        "TypeAlias",
+        "Self",
+    }
+)
 
 
 def _one_besides_none(items: list[ast.expr]) -> str | None:
-    rest = [item for item in items if not (isinstance(item, ast.Constant) and item.value is None)
-            and dotted_text(item) != "None"]
+    rest = [
+        item
+        for item in items
+        if not (isinstance(item, ast.Constant) and item.value is None) and dotted_text(item) != "None"
+    ]
     return annotation_class_name(rest[0]) if len(rest) == 1 else None
 
 

@@ -130,9 +130,7 @@ def _exact_version(requirement: Requirement) -> str | None:
     return None
 
 
-def _cached_tree(
-    trees: Path, name: str, version: str, package: str, spec: str
-) -> SourceTree | None:
+def _cached_tree(trees: Path, name: str, version: str, package: str, spec: str) -> SourceTree | None:
     target = trees / f"{_normalize(name)}-{version}"
     metadata = target / "METADATA"
     if not metadata.exists() or not (target / package).is_dir():
@@ -149,8 +147,18 @@ def _cached_tree(
 
 def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Path:
     command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-        "--disable-pip-version-check", "--quiet", "--dest", str(dest), requirement,
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(dest),
+        requirement,
     ]
     progress.report(f"downloading {requirement} from PyPI (once; cached under {cache_dir()})")
     started = time.monotonic()
@@ -163,8 +171,8 @@ def _download_wheel(requirement: str, dest: Path, spec: str, option: str) -> Pat
                 + _nearest_releases(Requirement(requirement), stderr)
             )
         raise FlmigrateError(
-            f"{option} {spec}: pip could not download the wheel; check the network "
-            "or use a cached version", stderr,
+            f"{option} {spec}: pip could not download the wheel; check the network or use a cached version",
+            stderr,
         )
     wheels = sorted(dest.glob("*.whl"))
     if not wheels:
@@ -238,7 +246,11 @@ def local_tree(path: Path, package: str, source: str) -> SourceTree:
     version = _declared_version(path / package)
     commit = _git_commit(path)
     return SourceTree(
-        root=path, package=package, source=source, version=version, commit=commit,
+        root=path,
+        package=package,
+        source=source,
+        version=version,
+        commit=commit,
         requires=_checkout_requirements(path),
     )
 
@@ -283,7 +295,7 @@ def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceT
     trees = cache_dir() / "trees"
     versions = []
     for folder in trees.glob(prefix + "*") if trees.is_dir() else ():
-        version = folder.name[len(prefix):]
+        version = folder.name[len(prefix) :]
         try:
             if folder.is_dir() and requirement.specifier.contains(Version(version), prereleases=True):
                 versions.append(Version(version))

@@ -69,9 +69,7 @@ def write_store(path: Path, meta: dict[str, str], modules: Iterable[StoredModule
 
 def _fill(connection: sqlite3.Connection, meta: dict[str, str], modules: Iterable[StoredModule]) -> None:
     connection.executescript(_SCHEMA)
-    connection.executemany(
-        "INSERT INTO meta VALUES (?, ?)", [("format", str(STORE_FORMAT)), *sorted(meta.items())]
-    )
+    connection.executemany("INSERT INTO meta VALUES (?, ?)", [("format", str(STORE_FORMAT)), *sorted(meta.items())])
     for module in modules:
         connection.execute(
             "INSERT INTO modules VALUES (?, ?, ?)",

@@ -223,9 +223,30 @@ class _Bindings:
 
 
 _BUILTIN_BASES = {
-    "object", "Exception", "ValueError", "RuntimeError", "TypeError", "KeyError", "dict", "list",
-    "tuple", "str", "int", "float", "set", "frozenset", "type", "NotImplementedError", "AttributeError",
-    "ImportError", "BaseException", "OSError", "IndexError", "LookupError", "bytes", "enum",
+    "object",
+    "Exception",
+    "ValueError",
+    "RuntimeError",
+    "TypeError",
+    "KeyError",
+    "dict",
+    "list",
+    "tuple",
+    "str",
+    "int",
+    "float",
+    "set",
+    "frozenset",
+    "type",
+    "NotImplementedError",
+    "AttributeError",
+    "ImportError",
+    "BaseException",
+    "OSError",
+    "IndexError",
+    "LookupError",
+    "bytes",
+    "enum",
 }
 
 
@@ -301,7 +322,9 @@ def _field_default(value: ast.expr | None) -> tuple[bool, bool]:
     return True, True
 
 
-def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: str | None) -> tuple[set[str], set[str]]:
+def _self_attributes(
+    method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: str | None
+) -> tuple[set[str], set[str]]:
     """(attributes read, attributes assigned) through ``self_name`` in a method, in one walk."""
     reads: set[str] = set()
     writes: set[str] = set()
@@ -341,7 +364,9 @@ def _self_attributes(method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: 
 _REGISTERING_METHODS = {"register_buffer", "register_parameter", "add_module", "register_module"}
 
 
-def _collect_self_assignments(method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]], writes: set[str]) -> None:
+def _collect_self_assignments(
+    method: ast.FunctionDef | ast.AsyncFunctionDef, found: dict[str, list[str]], writes: set[str]
+) -> None:
     for attribute in sorted(writes):
         _add(found, attribute, method.name)
 
@@ -436,7 +461,10 @@ def module_info(relative: Path, tree: ast.Module, is_package: bool, module: str)
 
 
 def _note_module_tables(
-    node: ast.stmt, info: ModuleInfo, dicts: dict[str, ast.Dict], structure: dict[str, list[str]],
+    node: ast.stmt,
+    info: ModuleInfo,
+    dicts: dict[str, ast.Dict],
+    structure: dict[str, list[str]],
     lists: dict[str, list[str]],
 ) -> None:
     """``__all__`` (assign / +=), string dict tables, transformers' ``_import_structure``."""
@@ -475,8 +503,14 @@ def _note_module_calls(call: ast.Call, info: ModuleInfo, structure: dict[str, li
     if not (isinstance(func, ast.Attribute) and func.attr in ("extend", "append") and call.args):
         return
     owner = func.value
-    values = _string_list(call.args[0]) if func.attr == "extend" else (
-        [call.args[0].value] if isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str) else None
+    values = (
+        _string_list(call.args[0])
+        if func.attr == "extend"
+        else (
+            [call.args[0].value]
+            if isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
+            else None
+        )
     )
     if values is None:
         return
@@ -507,7 +541,11 @@ def _sets_lazy_module(tree: ast.Module) -> bool:
 
 
 def _lazy_from_getattr(
-    node: ast.FunctionDef | ast.AsyncFunctionDef, info: ModuleInfo, package: str, dicts: dict[str, ast.Dict], lists: dict[str, list[str]]
+    node: ast.FunctionDef | ast.AsyncFunctionDef,
+    info: ModuleInfo,
+    package: str,
+    dicts: dict[str, ast.Dict],
+    lists: dict[str, list[str]],
 ) -> None:
     """Names a PEP 562 ``__getattr__`` provides, and where each comes from when visible."""
     parameter = node.args.args[0].arg if node.args.args else "name"

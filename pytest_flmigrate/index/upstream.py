@@ -45,8 +45,7 @@ def resolve_upstream(spec: str, ref: str | None, *, cache: Path | None = None) -
         return _git_tree(VLLM_GIT_URL, path, ref, source=spec)
     if not path.is_dir():
         raise FlmigrateError(
-            f"--upstream {spec}: no such directory; pass a vLLM checkout, a git URL or "
-            "pypi:vllm==X.Y.Z"
+            f"--upstream {spec}: no such directory; pass a vLLM checkout, a git URL or pypi:vllm==X.Y.Z"
         )
     if ref:
         return _git_tree(None, path, ref, source=spec)
@@ -69,13 +68,10 @@ def _git_tree(url: str | None, checkout: Path, ref: str | None, *, source: str) 
                 _with_retries(lambda: repo.remotes.origin.pull(), source)
         elif url is None:
             raise FlmigrateError(
-                f"--upstream-ref {ref}: {checkout} is not a git checkout; drop the ref or "
-                "pass a git URL"
+                f"--upstream-ref {ref}: {checkout} is not a git checkout; drop the ref or pass a git URL"
             )
         else:
-            repo = _with_retries(
-                lambda: git.Repo.clone_from(url, checkout, depth=1, **_branch(ref)), source
-            )
+            repo = _with_retries(lambda: git.Repo.clone_from(url, checkout, depth=1, **_branch(ref)), source)
             if ref and _is_sha(ref):
                 _with_retries(lambda: repo.remotes.origin.fetch(ref, depth=1), source)
                 repo.git.checkout("FETCH_HEAD")

@@ -36,9 +36,7 @@ def parse_ids(ids: str) -> set[str]:
         )
     unknown = sorted(wanted - set(known))
     if unknown:
-        raise FlmigrateError(
-            f"--patches: unknown patch id(s) {', '.join(unknown)}; known ids: {', '.join(known)}"
-        )
+        raise FlmigrateError(f"--patches: unknown patch id(s) {', '.join(unknown)}; known ids: {', '.join(known)}")
     return wanted
 
 
@@ -49,6 +47,4 @@ def select_patches(ids: str | None, pinned_version: Version) -> tuple[Patch, ...
     way only patches that apply to the pin are returned.
     """
     wanted = {patch.id for patch in CATALOG} if ids is None else parse_ids(ids)
-    return tuple(
-        patch for patch in CATALOG if patch.id in wanted and patch.applies_to(pinned_version)
-    )
+    return tuple(patch for patch in CATALOG if patch.id in wanted and patch.applies_to(pinned_version))

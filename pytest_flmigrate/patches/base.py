@@ -99,9 +99,7 @@ def patch_from_module(module: ModuleType) -> Patch:
     )
 
 
-def apply_patches(
-    source: str, patches: Iterable[Patch], context: PatchContext
-) -> tuple[str, dict[str, int]]:
+def apply_patches(source: str, patches: Iterable[Patch], context: PatchContext) -> tuple[str, dict[str, int]]:
     """Apply ``patches`` in order; return the new source and rewrites per patch id.
 
     Patches that do not apply to ``context.pinned_version`` are skipped. Formatting and

@@ -122,17 +122,13 @@ class ImportRedirectTransformer(PatchTransformer):
         return lines[0] if len(lines) == 1 else cst.FlattenSentinel(lines)
 
 
-def redirect_from_import(
-    node: cst.ImportFrom, module: str, locate: Locate
-) -> list[cst.ImportFrom] | None:
+def redirect_from_import(node: cst.ImportFrom, module: str, locate: Locate) -> list[cst.ImportFrom] | None:
     """The statements replacing ``node`` (absolute upstream ``module``), or None if unchanged.
 
     The group of names that stays in ``module`` (or, when none stays, the first group) keeps
     ``node`` itself, parentheses and comments included; other groups become new statements.
     """
-    aliases: Sequence[cst.ImportAlias] = (
-        [] if isinstance(node.names, cst.ImportStar) else list(node.names)
-    )
+    aliases: Sequence[cst.ImportAlias] = [] if isinstance(node.names, cst.ImportStar) else list(node.names)
     if not aliases:
         target, _ = locate(module, "*")
         if target == module and not node.relative:
@@ -147,11 +143,7 @@ def redirect_from_import(
     primary = module if module in order else order[0]
     renamed = [_renamed(alias, name) for alias, (_, name) in zip(aliases, located)]
     moved = {i for i, (target, _) in enumerate(located) if target != primary}
-    statements = [
-        node.with_changes(
-            module=dotted(primary), relative=[], names=drop_items(renamed, moved)
-        )
-    ]
+    statements = [node.with_changes(module=dotted(primary), relative=[], names=drop_items(renamed, moved))]
     for target in order:
         if target == primary:
             continue

@@ -72,9 +72,7 @@ class Transformer(PatchTransformer):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._scopes.append(_Scope(node))
 
-    def leave_FunctionDef(
-        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
-    ) -> cst.FunctionDef:
+    def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         self._scopes.pop()
         return updated_node
 
@@ -83,9 +81,7 @@ class Transformer(PatchTransformer):
         if scope and node in scope.function.body.body:
             scope.multimodal_config = _multimodal_config_name(node) or scope.multimodal_config
 
-    def leave_With(
-        self, original_node: cst.With, updated_node: cst.With
-    ) -> cst.With | cst.If:
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With | cst.If:
         shape = _marked(updated_node, TOWER)
         if shape is None or not self._scopes:
             return updated_node
@@ -117,9 +113,7 @@ class Transformer(PatchTransformer):
         return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
 
 
-def _marked(
-    node: cst.With, method: str
-) -> tuple[cst.Name, cst.Name, list[cst.SimpleString]] | None:
+def _marked(node: cst.With, method: str) -> tuple[cst.Name, cst.Name, list[cst.SimpleString]] | None:
     """(receiver, first argument, modality literals) of ``with <receiver>.<method>(...):``."""
     if len(node.items) != 1 or node.items[0].asname or node.asynchronous:
         return None
@@ -184,16 +178,11 @@ def _tower_if(
     modalities: list[cst.SimpleString],
     multimodal_config: cst.Name | None,
 ) -> cst.If:
-    source = (
-        multimodal_config.value
-        if multimodal_config
-        else f"{config.value}.model_config.multimodal_config"
-    )
+    source = multimodal_config.value if multimodal_config else f"{config.value}.model_config.multimodal_config"
     limits = [f"{source}.get_limit_per_prompt({literal.value})" for literal in modalities]
     test = limits[0] if len(limits) == 1 else "(\n    " + "\n    or ".join(limits) + "\n)"
     orelse = "".join(
-        f"    {receiver.value}.{name} = None\n"
-        for name in _assigned_attributes(node.body, receiver.value)
+        f"    {receiver.value}.{name} = None\n" for name in _assigned_attributes(node.body, receiver.value)
     )
     template = f"if {test}:\n    pass\n" + (f"else:\n{orelse}" if orelse else "")
     return cst.ensure_type(cst.parse_statement(template), cst.If).with_changes(

@@ -50,9 +50,7 @@ def relevant(source: str, context: PatchContext) -> bool:
 
 
 class Transformer(PatchTransformer):
-    def leave_Comparison(
-        self, original_node: cst.Comparison, updated_node: cst.Comparison
-    ) -> cst.BaseExpression:
+    def leave_Comparison(self, original_node: cst.Comparison, updated_node: cst.Comparison) -> cst.BaseExpression:
         if len(updated_node.comparisons) != 1:
             return updated_node
         target = updated_node.comparisons[0]

@@ -57,9 +57,7 @@ class Transformer(ImportRedirectTransformer):
         # ``transformers.PreTrainedConfig`` attributes need expressions visited, only then
         self.visits_expressions = any(module in self._imported_modules for module, _ in RENAMES)
 
-    def leave_Attribute(
-        self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.Attribute:
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
         module = dotted_name(updated_node.value)
         new_name = RENAMES.get((module or "", updated_node.attr.value))
         if not new_name or module not in self._imported_modules:

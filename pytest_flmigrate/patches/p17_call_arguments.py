@@ -124,7 +124,11 @@ class Transformer(PatchTransformer):
             for alias in statement.names:
                 rule = BY_NAME.get(dotted_name(alias.name) or "")
                 if rule is not None and module in rule.modules:
-                    local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else rule.name
+                    local = (
+                        alias.asname.name.value
+                        if alias.asname and isinstance(alias.asname.name, cst.Name)
+                        else rule.name
+                    )
                     self._bound[local] = rule
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:

@@ -56,7 +56,9 @@ ID = "P18"
 NAME = "gate-linear"
 PINNED = "==0.13.*"
 
-API = Api("GateLinear", ("vllm.model_executor.layers.fused_moe", "vllm.model_executor.layers.fused_moe.router.gate_linear"))
+API = Api(
+    "GateLinear", ("vllm.model_executor.layers.fused_moe", "vllm.model_executor.layers.fused_moe.router.gate_linear")
+)
 PINNED_CLASS: Location = ("vllm.model_executor.layers.linear", "ReplicatedLinear")
 DROP_IF = {"out_dtype": None, "force_fp32_compute": False}
 """Keywords the pin lacks, dropped when they carry upstream's default (any other value leaves the file alone)."""
@@ -122,7 +124,11 @@ class Transformer(ImportRedirectTransformer):
             return updated_node
         args = list(updated_node.args)
         kept = drop_items(args, {i for i, arg in enumerate(args) if arg.keyword and arg.keyword.value in DROP_IF})
-        added = [] if len(positional(updated_node)) >= 3 or "bias" in keywords(updated_node) else [keyword_arg("bias", "False")]
+        added = (
+            []
+            if len(positional(updated_node)) >= 3 or "bias" in keywords(updated_node)
+            else [keyword_arg("bias", "False")]
+        )
         if len(kept) == len(args) and not added:
             return updated_node
         self.count += 1

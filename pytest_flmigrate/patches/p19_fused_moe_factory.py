@@ -73,16 +73,36 @@ PINNED = "==0.13.*"
 API = Api("FusedMoEFactory", ("vllm.model_executor.layers.fused_moe",))
 PLAIN, SHARED = "FusedMoE", "SharedFusedMoE"
 
-KEYWORDS = frozenset({
-    "num_experts", "top_k", "hidden_size", "intermediate_size", "params_dtype", "renormalize",
-    "quant_config", "tp_size", "dp_size", "pcp_size", "prefix", "custom_routing_function",
-    "enable_eplb", "num_redundant_experts", "has_bias", "is_sequence_parallel", "reduce_results",
-    "apply_router_weight_on_input", "shared_experts",
-})
+KEYWORDS = frozenset(
+    {
+        "num_experts",
+        "top_k",
+        "hidden_size",
+        "intermediate_size",
+        "params_dtype",
+        "renormalize",
+        "quant_config",
+        "tp_size",
+        "dp_size",
+        "pcp_size",
+        "prefix",
+        "custom_routing_function",
+        "enable_eplb",
+        "num_redundant_experts",
+        "has_bias",
+        "is_sequence_parallel",
+        "reduce_results",
+        "apply_router_weight_on_input",
+        "shared_experts",
+    }
+)
 """Keywords the pin's ``FusedMoE``/``SharedFusedMoE`` take with upstream's meaning."""
 DEFAULTS = {
-    "use_grouped_topk": False, "activation": "silu", "scoring_func": "softmax",
-    "routed_scaling_factor": 1.0, "e_score_correction_bias": None,
+    "use_grouped_topk": False,
+    "activation": "silu",
+    "scoring_func": "softmax",
+    "routed_scaling_factor": 1.0,
+    "e_score_correction_bias": None,
 }
 """Keywords both sides take, accepted only with upstream's default value (kept as written)."""
 DROP_IF = {"apply_routed_scale_to_output": False, "intermediate_pad": None, "fuse_shared_experts": False}
@@ -215,9 +235,7 @@ class Transformer(PatchTransformer):
         self._classes.pop()
         return updated_node
 
-    def leave_ImportFrom(
-        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
-    ) -> cst.ImportFrom:
+    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
         if not self._on or import_module(updated_node, self.context.package) not in API.modules:
             return updated_node
         rewritten = replace_alias(updated_node, API.name, self._needed)

@@ -59,7 +59,10 @@ ID = "P20"
 NAME = "expert-params-mapping"
 PINNED = "==0.13.*"
 
-API = Api("fused_moe_make_expert_params_mapping", ("vllm.model_executor.layers.fused_moe", "vllm.model_executor.layers.fused_moe.layer"))
+API = Api(
+    "fused_moe_make_expert_params_mapping",
+    ("vllm.model_executor.layers.fused_moe", "vllm.model_executor.layers.fused_moe.layer"),
+)
 PINNED_CLASS = "FusedMoE"
 PINNED_METHOD = "make_expert_params_mapping"
 PARAMETERS = ("ckpt_gate_proj_name", "ckpt_down_proj_name", "ckpt_up_proj_name", "num_experts", "num_redundant_experts")
@@ -111,9 +114,7 @@ class Transformer(PatchTransformer):
         self._on = refusal(node, self.context.package) is None
         self._names = bound_names(node, self.context.package, API) if self._on else set()
 
-    def leave_ImportFrom(
-        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
-    ) -> cst.ImportFrom:
+    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
         if not self._on or import_module(updated_node, self.context.package) not in API.modules:
             return updated_node
         rewritten = replace_alias(updated_node, API.name, [PINNED_CLASS])

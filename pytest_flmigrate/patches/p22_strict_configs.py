@@ -168,9 +168,18 @@ class Transformer(PatchTransformer):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         if not self.count:
             return updated_node
-        used = {node.value for node in m.findall(updated_node.with_changes(body=[
-            s for s in updated_node.body if not m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom()]))
-        ]), m.Name()) if isinstance(node, cst.Name)}
+        used = {
+            node.value
+            for node in m.findall(
+                updated_node.with_changes(
+                    body=[
+                        s for s in updated_node.body if not m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom()]))
+                    ]
+                ),
+                m.Name(),
+            )
+            if isinstance(node, cst.Name)
+        }
         removable = set(REMOVED_DECORATORS) | self.annotation_names
         rewritten = [self._without_unused(statement, used, removable) for statement in updated_node.body]
         body = [statement for statement in rewritten if statement is not None]
@@ -181,25 +190,36 @@ class Transformer(PatchTransformer):
         }
         if self.needs_layer_type_helper and LAYER_TYPE_HELPER[1] not in imported:
             last_import = max(
-                (i for i, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))),
+                (
+                    i
+                    for i, s in enumerate(body)
+                    if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))
+                ),
                 default=-1,
             )
-            body.insert(last_import + 1, cst.parse_statement(f"from {LAYER_TYPE_HELPER[0]} import {LAYER_TYPE_HELPER[1]}\n"))
+            body.insert(
+                last_import + 1, cst.parse_statement(f"from {LAYER_TYPE_HELPER[0]} import {LAYER_TYPE_HELPER[1]}\n")
+            )
         return updated_node.with_changes(body=body)
 
     @staticmethod
     def _without_unused(statement: cst.BaseStatement, used: set[str], removable: set[str]) -> cst.BaseStatement | None:
         """An import statement without the names only the removed decorators and field
         annotations used."""
-        node = statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
+        node = (
+            statement.body[0] if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1 else None
+        )
         if not isinstance(node, cst.ImportFrom):
             return statement
         if isinstance(node.names, cst.ImportStar):
             return statement
         drop = {
-            index for index, alias in enumerate(node.names)
-            if alias.asname is None and isinstance(alias.name, cst.Name)
-            and alias.name.value in removable and alias.name.value not in used
+            index
+            for index, alias in enumerate(node.names)
+            if alias.asname is None
+            and isinstance(alias.name, cst.Name)
+            and alias.name.value in removable
+            and alias.name.value not in used
         }
         if not drop:
             return statement

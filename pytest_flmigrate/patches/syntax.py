@@ -83,10 +83,6 @@ def _last_comma(
         return closing
     own_after = own.whitespace_after if isinstance(own, cst.Comma) else None
     closing_after = closing.whitespace_after
-    if isinstance(own_after, cst.ParenthesizedWhitespace) and isinstance(
-        closing_after, cst.ParenthesizedWhitespace
-    ):
-        return closing.with_changes(
-            whitespace_after=closing_after.with_changes(first_line=own_after.first_line)
-        )
+    if isinstance(own_after, cst.ParenthesizedWhitespace) and isinstance(closing_after, cst.ParenthesizedWhitespace):
+        return closing.with_changes(whitespace_after=closing_after.with_changes(first_line=own_after.first_line))
     return closing

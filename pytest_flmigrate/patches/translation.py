@@ -142,7 +142,7 @@ def replace_alias(node: cst.ImportFrom, old: str, new: list[str]) -> cst.ImportF
     for index, alias in enumerate(replacement[:-1]):
         replacement[index] = alias.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
     if replacement:
-        return node.with_changes(names=[*aliases[:position], *replacement, *aliases[position + 1:]])
+        return node.with_changes(names=[*aliases[:position], *replacement, *aliases[position + 1 :]])
     return node.with_changes(names=drop_items(aliases, {position}))
 
 

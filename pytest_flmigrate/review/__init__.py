@@ -40,15 +40,35 @@ from pytest_flmigrate.review.base import (
 from pytest_flmigrate.saved_cases import Case
 
 ORDER = (
-    "relative-imports", "unresolved-imports", "known-missing-apis", "call-signatures",
-    "missing-attributes", "transformers-names", "config-bridge", "registration",
-    "merged-projections", "custom-op-paths", "init-override", "uncalled-hooks", "hardcoded-paths", "bare-except",
+    "relative-imports",
+    "unresolved-imports",
+    "known-missing-apis",
+    "call-signatures",
+    "missing-attributes",
+    "transformers-names",
+    "config-bridge",
+    "registration",
+    "merged-projections",
+    "custom-op-paths",
+    "init-override",
+    "uncalled-hooks",
+    "hardcoded-paths",
+    "bare-except",
 )
 assert set(ORDER) == set(CHECKS), "every check has a place in ORDER"
 
 __all__ = [
-    "CHECKS", "ORDER", "Case", "Check", "FileView", "Finding", "MigratedFile", "ReviewContext",
-    "cases", "review", "run_check",
+    "CHECKS",
+    "ORDER",
+    "Case",
+    "Check",
+    "FileView",
+    "Finding",
+    "MigratedFile",
+    "ReviewContext",
+    "cases",
+    "review",
+    "run_check",
 ]
 
 

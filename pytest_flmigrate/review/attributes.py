@@ -24,14 +24,15 @@ def _written_attributes(view: FileView) -> set[str]:
     """Attributes the file assigns on any object (``x.attr = ...``): not reported as missing."""
     cached = view.__dict__.get("_written")
     if cached is None:
-        cached = {
-            node.attr for node in view.nodes(ast.Attribute) if isinstance(node.ctx, (ast.Store, ast.Del))
-        }
+        cached = {node.attr for node in view.nodes(ast.Attribute) if isinstance(node.ctx, (ast.Store, ast.Del))}
         cached |= {
             node.args[1].value
             for node in view.nodes(ast.Call)
-            if isinstance(node.func, ast.Name) and node.func.id == "setattr" and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
+            if isinstance(node.func, ast.Name)
+            and node.func.id == "setattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
         }
         view.__dict__["_written"] = cached
     return cached
@@ -93,7 +94,9 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
             return None
         near = _nearest(resolver, ref, name)
         message = f"module {ref.module} of the pin has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
-        return view.finding(CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}"))
+        return view.finding(
+            CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}")
+        )
     mro = target.mro or resolver.mro(ref.module, ref.name)
     if resolver.has_dynamic_getattr(mro) or name in written or resolver.sets_attributes_dynamically(mro):
         return None
@@ -120,8 +123,9 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
         message += f"; upstream {theirs.owner} provides it ({theirs.kind})"
     if near:
         message += f"; nearest: {', '.join(near)}"
-    return view.finding(CHECK, node, symbol, message,
-                        manual(f"set {name} in __init__ or port what upstream's base does with it"))
+    return view.finding(
+        CHECK, node, symbol, message, manual(f"set {name} in __init__ or port what upstream's base does with it")
+    )
 
 
 def config_object_classes(context: ReviewContext) -> dict[str, tuple[str, str]]:
@@ -184,5 +188,10 @@ def _config_finding(context, view, node: ast.Attribute, config: tuple[str, str],
         message += f"; upstream {theirs.owner} has it ({theirs.kind})"
     if near:
         message += f"; nearest: {', '.join(near)}"
-    return view.finding(CHECK, node, f"{class_name}.{node.attr}", message,
-                        manual(f"use the pin's equivalent of {class_name}.{node.attr} or drop the feature"))
+    return view.finding(
+        CHECK,
+        node,
+        f"{class_name}.{node.attr}",
+        message,
+        manual(f"use the pin's equivalent of {class_name}.{node.attr} or drop the feature"),
+    )

@@ -71,13 +71,17 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         if callee.qualname == STACKED_MAPPER and set(unknown) == {p21_stacked_weights.FIELD}:
             fix = fix_for(context, p21_stacked_weights.NAME, _suggestion(callee, unknown))
         else:
-            fix = fix_for(context, p17_call_arguments.NAME, _suggestion(callee, unknown), callee.qualname, ",".join(unknown))
+            fix = fix_for(
+                context, p17_call_arguments.NAME, _suggestion(callee, unknown), callee.qualname, ",".join(unknown)
+            )
         findings.append(view.finding(CHECK, call, callee.label, message, fix))
     return findings
 
 
 def _suggestion(callee: Callee, unknown: list[str]) -> str:
     if unknown:
-        return (f"adapt the call to the pinned {callee.name} (it has no {', '.join(unknown)}; dropping one "
-                "changes behaviour unless it is the default), or port the upstream callee")
+        return (
+            f"adapt the call to the pinned {callee.name} (it has no {', '.join(unknown)}; dropping one "
+            "changes behaviour unless it is the default), or port the upstream callee"
+        )
     return "adapt the call to the pinned signature, or port the upstream callee"

@@ -17,7 +17,15 @@ from pytest_flmigrate.review.fixes import fix_for
 CHECK = "config-bridge"
 PRETRAINED = ("PretrainedConfig", "PreTrainedConfig")
 # Expressions that hold a HF config in vLLM model code.
-CONFIG_NAMES = {"config", "hf_config", "text_config", "hf_text_config", "vision_config", "audio_config", "thinker_config"}
+CONFIG_NAMES = {
+    "config",
+    "hf_config",
+    "text_config",
+    "hf_text_config",
+    "vision_config",
+    "audio_config",
+    "thinker_config",
+}
 
 
 def class_node(resolver: Resolver, module: str, name: str) -> ast.ClassDef | None:
@@ -107,7 +115,9 @@ def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
         return [(module, name) for module in modules for name in _classes(resolver, module)]
     if not context.config_class:
         return []
-    located = [s for s in resolver.locate(context.config_class) if not s.module.startswith("vllm_fl") and s.kind == "class"]
+    located = [
+        s for s in resolver.locate(context.config_class) if not s.module.startswith("vllm_fl") and s.kind == "class"
+    ]
     if not located:
         return []
     module = located[0].module
@@ -149,26 +159,55 @@ def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
     info = resolver.module(module)
     findings = []
     if info is None or class_name not in info.classes:
-        return [view.finding(CHECK, 1, class_name, f"the bridge {module} does not define {class_name}",
-                             manual(f"define {class_name} in {view.target}"))]
+        return [
+            view.finding(
+                CHECK,
+                1,
+                class_name,
+                f"the bridge {module} does not define {class_name}",
+                manual(f"define {class_name} in {view.target}"),
+            )
+        ]
     cls: ClassInfo = info.classes[class_name]
     ok, base = _is_pretrained(resolver, module, class_name)
     if not ok:
-        fix = fix_for(context, p14_transformers_renames.NAME, "subclass transformers.PretrainedConfig") if "PreTrainedConfig" in base else manual(
-            "subclass transformers.PretrainedConfig")
-        findings.append(view.finding(CHECK, cls.line, class_name,
-                                     f"not a PretrainedConfig subclass in the pinned transformers (base: {base})", fix))
+        fix = (
+            fix_for(context, p14_transformers_renames.NAME, "subclass transformers.PretrainedConfig")
+            if "PreTrainedConfig" in base
+            else manual("subclass transformers.PretrainedConfig")
+        )
+        findings.append(
+            view.finding(
+                CHECK,
+                cls.line,
+                class_name,
+                f"not a PretrainedConfig subclass in the pinned transformers (base: {base})",
+                fix,
+            )
+        )
     node = next((n for n in view.tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
     declared = _class_literal(node, "model_type") if node is not None else None
     if declared != model_type:
-        findings.append(view.finding(CHECK, cls.line, f"{class_name}.model_type",
-                                     f"model_type is {declared!r}, the checkpoint's is {model_type!r}",
-                                     manual(f'set model_type = "{model_type}" on {class_name}')))
+        findings.append(
+            view.finding(
+                CHECK,
+                cls.line,
+                f"{class_name}.model_type",
+                f"model_type is {declared!r}, the checkpoint's is {model_type!r}",
+                manual(f'set model_type = "{model_type}" on {class_name}'),
+            )
+        )
     if "__init__" not in cls.methods:
-        findings.append(view.finding(CHECK, cls.line, f"{class_name}.__init__",
-                                     "no __init__: transformers 4.x configs set their fields in __init__ (class-level "
-                                     "annotations alone are not read from config.json)",
-                                     manual(f"give {class_name} an __init__(self, <field>=<default>, ..., **kwargs)")))
+        findings.append(
+            view.finding(
+                CHECK,
+                cls.line,
+                f"{class_name}.__init__",
+                "no __init__: transformers 4.x configs set their fields in __init__ (class-level "
+                "annotations alone are not read from config.json)",
+                manual(f"give {class_name} an __init__(self, <field>=<default>, ..., **kwargs)"),
+            )
+        )
     return findings
 
 
@@ -247,7 +286,9 @@ def _always_true_probes(context: ReviewContext, view: FileView) -> list[Finding]
     defaults = _none_defaults(context)
     return [
         view.finding(
-            CHECK, line, f"config.{name}",
+            CHECK,
+            line,
+            f"config.{name}",
             f"hasattr(config, {name!r}) is always true: the bridge {bridge_class}.__init__ sets {name} "
             "(None by default), where upstream's config may lack it",
             manual(f"test getattr(config, {name!r}, None) is not None instead"),
@@ -272,15 +313,23 @@ def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
         if name.startswith("__") or name in written or name in optional:
             continue
         if name not in fields.provided:
-            findings.append(view.finding(
-                CHECK, line, f"config.{name}",
-                f"no config class of {where} defines {name} (classes: {', '.join(c for _, c in classes)})",
-                manual(f"add {name} with the upstream default to the config bridge"),
-            ))
+            findings.append(
+                view.finding(
+                    CHECK,
+                    line,
+                    f"config.{name}",
+                    f"no config class of {where} defines {name} (classes: {', '.join(c for _, c in classes)})",
+                    manual(f"add {name} with the upstream default to the config bridge"),
+                )
+            )
         elif name in fields.without_default:
-            findings.append(view.finding(
-                CHECK, line, f"config.{name}",
-                f"{fields.without_default[name]}.__init__ takes {name} without a default: a config.json lacking it fails",
-                manual(f"give {name} the upstream default in {fields.without_default[name]}.__init__"),
-            ))
+            findings.append(
+                view.finding(
+                    CHECK,
+                    line,
+                    f"config.{name}",
+                    f"{fields.without_default[name]}.__init__ takes {name} without a default: a config.json lacking it fails",
+                    manual(f"give {name} the upstream default in {fields.without_default[name]}.__init__"),
+                )
+            )
     return findings + _always_true_probes(context, view)

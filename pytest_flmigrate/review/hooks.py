@@ -38,12 +38,23 @@ def uncalled_hooks(context: ReviewContext, view: FileView) -> list[Finding]:
                 if theirs is None or theirs.function is None:
                     continue
                 near = _pinned_hooks_near(bases, name)
-                message = (f"overrides upstream's {theirs.owner}.{name}; the pin's {base.name} has no {name}, "
-                           "so nothing in the pin calls it")
+                message = (
+                    f"overrides upstream's {theirs.owner}.{name}; the pin's {base.name} has no {name}, "
+                    "so nothing in the pin calls it"
+                )
                 if near:
                     message += f"; the pin calls {', '.join(near)} instead"
-                findings.append(view.finding(CHECK, method, f"{node.name}.{name}", message, manual(
-                    f"move what {name} does into {near[0] if near else 'the hooks the pin calls'}, or port upstream's caller")))
+                findings.append(
+                    view.finding(
+                        CHECK,
+                        method,
+                        f"{node.name}.{name}",
+                        message,
+                        manual(
+                            f"move what {name} does into {near[0] if near else 'the hooks the pin calls'}, or port upstream's caller"
+                        ),
+                    )
+                )
                 break
     return findings
 
@@ -60,5 +71,7 @@ def _used_in_file(view: FileView, method: ast.FunctionDef | ast.AsyncFunctionDef
 def _pinned_hooks_near(bases, name: str) -> list[str]:
     """Methods of the pinned bases that those bases call on ``self``, closest to ``name``."""
     called = {read for _, cls in bases for method in cls.methods.values() for read in method.self_reads}
-    hooks = sorted({method for _, cls in bases for method in cls.methods if method in called and not method.startswith("__")})
+    hooks = sorted(
+        {method for _, cls in bases for method in cls.methods if method in called and not method.startswith("__")}
+    )
     return difflib.get_close_matches(name, hooks, n=2, cutoff=0.5)

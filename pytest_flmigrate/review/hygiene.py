@@ -29,9 +29,15 @@ def hardcoded_paths(context: ReviewContext, view: FileView) -> list[Finding]:
         for marker in HARDCODED:
             if marker in node.value:
                 text = node.value if len(node.value) <= 60 else node.value[:57] + "..."
-                findings.append(view.finding("hardcoded-paths", node, repr(text),
-                                             f"hard-coded path containing {marker!r}",
-                                             manual("take the path from the config, an option or an env var")))
+                findings.append(
+                    view.finding(
+                        "hardcoded-paths",
+                        node,
+                        repr(text),
+                        f"hard-coded path containing {marker!r}",
+                        manual("take the path from the config, an option or an env var"),
+                    )
+                )
                 break
     return findings
 
@@ -40,8 +46,13 @@ def hardcoded_paths(context: ReviewContext, view: FileView) -> list[Finding]:
 def bare_except(context: ReviewContext, view: FileView) -> list[Finding]:
     """bare ``except:`` (catches KeyboardInterrupt/SystemExit and hides import errors)"""
     return [
-        view.finding("bare-except", node, "except:", "bare except",
-                     manual("catch the exceptions meant (except Exception: at the widest)"))
+        view.finding(
+            "bare-except",
+            node,
+            "except:",
+            "bare except",
+            manual("catch the exceptions meant (except Exception: at the widest)"),
+        )
         for node in view.nodes(ast.ExceptHandler)
         if node.type is None
     ]

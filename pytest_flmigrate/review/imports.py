@@ -35,11 +35,17 @@ def relative_imports(context: ReviewContext, view: FileView) -> list[Finding]:
     for node in view.nodes(ast.ImportFrom):
         if node.level:
             dots = "." * node.level + (node.module or "")
-            findings.append(view.finding(
-                "relative-imports", node, dots,
-                f"relative import 'from {dots} import ...' left; in the plugin it resolves under vllm_fl",
-                fix_for(context, p01_relative_imports.NAME, "import from the absolute vllm.* (or vllm_fl.*) module"),
-            ))
+            findings.append(
+                view.finding(
+                    "relative-imports",
+                    node,
+                    dots,
+                    f"relative import 'from {dots} import ...' left; in the plugin it resolves under vllm_fl",
+                    fix_for(
+                        context, p01_relative_imports.NAME, "import from the absolute vllm.* (or vllm_fl.*) module"
+                    ),
+                )
+            )
     return findings
 
 
@@ -54,7 +60,9 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         message = f"no module {ref.module} in {where}"
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
-        return message, fix_for(context, p16_backport_helpers.NAME, f"migrate or port {ref.module} into vllm_fl", ref.module, "")
+        return message, fix_for(
+            context, p16_backport_helpers.NAME, f"migrate or port {ref.module} into vllm_fl", ref.module, ""
+        )
     if problem.reason == "module":
         message = f"no module {ref.module} in {where}"
     elif problem.reason == "type-checking":
@@ -63,7 +71,9 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         message = f"{ref.module} has no {ref.name} in {where}"
     if plugin_defined:
         message += "; the plugin defines it in " + ", ".join(s.module for s in plugin_defined[:3])
-        return message, fix_for(context, p02_redirect_imports.NAME, f"import {ref.name} from {plugin_defined[0].module}")
+        return message, fix_for(
+            context, p02_redirect_imports.NAME, f"import {ref.name} from {plugin_defined[0].module}"
+        )
     unfixed = context.unfixed.get((ref.module, ref.name))
     if unfixed:  # step 4 tried to relocate or backport it: why not
         message += f"; not fixed at step 4: {unfixed}"
@@ -71,14 +81,25 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
         best = pin_defined[0]
         kind = {"assign": "name"}.get(best.kind, best.kind)
         message += f"; the pin defines {kind} {ref.name} in " + ", ".join(s.module for s in pin_defined[:3])
-        return message, fix_for(context, p15_relocate_imports.NAME, f"import {ref.name} from {best.module} (check it is the same API)",
-                                ref.module, ref.name)
+        return message, fix_for(
+            context,
+            p15_relocate_imports.NAME,
+            f"import {ref.name} from {best.module} (check it is the same API)",
+            ref.module,
+            ref.name,
+        )
     if problem.nearest:
         kind = "modules" if problem.reason == "module" else "names there"
         message += f"; nearest {kind}: " + ", ".join(problem.nearest)
     else:
         message += f"; {ref.name} exists nowhere in the pin"
-    return message, fix_for(context, p16_backport_helpers.NAME, f"port {ref.name} into vllm_fl by hand or drop its use", ref.module, ref.name)
+    return message, fix_for(
+        context,
+        p16_backport_helpers.NAME,
+        f"port {ref.name} into vllm_fl by hand or drop its use",
+        ref.module,
+        ref.name,
+    )
 
 
 @check("unresolved-imports")
@@ -142,7 +163,11 @@ def transformers_names(context: ReviewContext, view: FileView) -> list[Finding]:
                     ref = ImportRef(node.lineno, TRANSFORMERS, node.attr)
                     problem = check_import(ref, resolver)
                     if problem is not None:
-                        findings.append(_transformers_finding(context, view, node.lineno, TRANSFORMERS, node.attr, problem, version, bridged))
+                        findings.append(
+                            _transformers_finding(
+                                context, view, node.lineno, TRANSFORMERS, node.attr, problem, version, bridged
+                            )
+                        )
     return findings
 
 
@@ -151,7 +176,7 @@ def _bridged_classes(context: ReviewContext) -> dict[str, str]:
     found = {}
     for file in context.config_files:
         info = context.plugin_index.modules.get(file.module)
-        for name, kind in (info.defines.items() if info else ()):
+        for name, kind in info.defines.items() if info else ():
             if kind == "class":
                 found[name] = file.module
     return found
@@ -163,24 +188,59 @@ def _transformers_finding(context, view, line, module, name, problem, version, b
         message = f"transformers {version} has no module {module}"
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
-        return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, p16_backport_helpers.NAME, "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
-                                    module, name or ""))
+        return view.finding(
+            "transformers-names",
+            line,
+            symbol,
+            message,
+            fix_for(
+                context,
+                p16_backport_helpers.NAME,
+                "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
+                module,
+                name or "",
+            ),
+        )
     message = f"transformers {version} has no {name}"
     if (module, name) in RENAMES:
         old = RENAMES[(module, name)]
-        return view.finding("transformers-names", line, symbol, message + f"; it spells it {old}",
-                            fix_for(context, p14_transformers_renames.NAME, f"import {old} as {name}"))
+        return view.finding(
+            "transformers-names",
+            line,
+            symbol,
+            message + f"; it spells it {old}",
+            fix_for(context, p14_transformers_renames.NAME, f"import {old} as {name}"),
+        )
     if name in bridged:
-        return view.finding("transformers-names", line, symbol,
-                            message + f"; the config bridge {bridged[name]} defines it",
-                            fix_for(context, p02_redirect_imports.NAME, f"import {name} from {bridged[name]}"))
+        return view.finding(
+            "transformers-names",
+            line,
+            symbol,
+            message + f"; the config bridge {bridged[name]} defines it",
+            fix_for(context, p02_redirect_imports.NAME, f"import {name} from {bridged[name]}"),
+        )
     in_pin = [s for s in problem.elsewhere if s.module.startswith(TRANSFORMERS)]
     if in_pin:
         message += "; it is defined in " + ", ".join(s.module for s in in_pin[:3])
-        return view.finding("transformers-names", line, symbol, message,
-                            fix_for(context, p15_relocate_imports.NAME, f"import {name} from {in_pin[0].module}", module, name))
+        return view.finding(
+            "transformers-names",
+            line,
+            symbol,
+            message,
+            fix_for(context, p15_relocate_imports.NAME, f"import {name} from {in_pin[0].module}", module, name),
+        )
     if problem.nearest:
         message += "; nearest: " + ", ".join(problem.nearest)
-    return view.finding("transformers-names", line, symbol, message,
-                        fix_for(context, p16_backport_helpers.NAME, f"vendor {name} into vllm_fl (P13: never upgrade transformers)", module, name))
+    return view.finding(
+        "transformers-names",
+        line,
+        symbol,
+        message,
+        fix_for(
+            context,
+            p16_backport_helpers.NAME,
+            f"vendor {name} into vllm_fl (P13: never upgrade transformers)",
+            module,
+            name,
+        ),
+    )

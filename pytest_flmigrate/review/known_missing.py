@@ -23,8 +23,12 @@ from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
 from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.names import call_shape
 
-P3, P4, P9, P10 = (p03_mamba_state_copy.NAME, p04_mark_model_context.NAME,
-                   p09_gated_delta_net_state_dtype.NAME, p10_mamba_cache_mode.NAME)
+P3, P4, P9, P10 = (
+    p03_mamba_state_copy.NAME,
+    p04_mark_model_context.NAME,
+    p09_gated_delta_net_state_dtype.NAME,
+    p10_mamba_cache_mode.NAME,
+)
 # Pins that lack them: absent from vLLM 0.13.0, present from 0.15.0 on (0.15.0, 0.20.2, 0.24.0, 0.32.0 checked).
 BEFORE_0_15 = SpecifierSet("<0.15")
 # name -> (the patch that rewrites it, how it is used, suggestion, the pinned versions that lack it)
@@ -94,7 +98,8 @@ def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
 
     pinned = context.pinned_versions.get("vllm", "?")
     confirmed = {
-        name for name, (_, usage, _, lacking) in KNOWN_MISSING.items()
+        name
+        for name, (_, usage, _, lacking) in KNOWN_MISSING.items()
         if _in_range(pinned, lacking) and (usage == "call" or _missing_in_pin(context, name, usage))
     }
     for node in ast.walk(view.tree):
@@ -106,7 +111,11 @@ def known_missing_apis(context: ReviewContext, view: FileView) -> list[Finding]:
             add(node, node.id, f"vLLM {pinned} has no {node.id}")
         elif isinstance(node, ast.Attribute) and node.attr in confirmed and KNOWN_MISSING[node.attr][1] == "member":
             add(node, node.attr, f"vLLM {pinned} has no {node.attr}")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in confirmed and KNOWN_MISSING[node.name][1] == "member":
+        elif (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.name in confirmed
+            and KNOWN_MISSING[node.name][1] == "member"
+        ):
             add(node, node.name, f"defines {node.name}, a hook vLLM {pinned} never calls, typed with names it lacks")
         elif (
             isinstance(node, ast.Call)

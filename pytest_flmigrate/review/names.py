@@ -189,8 +189,14 @@ def _typed_member(view: FileView, node: ast.Attribute) -> Target | None:
     resolver = view.context.resolver
     mro = resolver.mro(instance.module, instance.name)
     member = resolver.find_member(instance.module, instance.name, node.attr, mro)
-    return Target(on_class=ClassRef(instance.module, instance.name), member_name=node.attr, member=member,
-                  via_instance=True, mro=mro, typed=True)
+    return Target(
+        on_class=ClassRef(instance.module, instance.name),
+        member_name=node.attr,
+        member=member,
+        via_instance=True,
+        mro=mro,
+        typed=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,15 @@ CHECK = "registration"
 def registration(context: ReviewContext, view: FileView) -> list[Finding]:
     """register_model() holds one entry per architecture and the bridged config, each pointing at a class that exists"""
     if not view.exists:
-        return [view.finding(CHECK, 1, "register_model", f"{view.target} is missing",
-                             manual("create vllm_fl/__init__.py with register_model() (step 5)"))]
+        return [
+            view.finding(
+                CHECK,
+                1,
+                "register_model",
+                f"{view.target} is missing",
+                manual("create vllm_fl/__init__.py with register_model() (step 5)"),
+            )
+        ]
     try:
         entries = registered.registered_entries(view.text, view.target)
         configs = registered.registered_configs(view.text, view.target)
@@ -50,14 +57,28 @@ def _target_exists(context: ReviewContext, view: FileView, line: int, key: str, 
         return []
     resolver = context.resolver
     if not resolver.has_module(module):
-        return [view.finding(CHECK, line, key, f"{target}: no module {module} in the plugin",
-                             manual("migrate the module (step 4) or fix the entry"))]
+        return [
+            view.finding(
+                CHECK,
+                line,
+                key,
+                f"{target}: no module {module} in the plugin",
+                manual("migrate the module (step 4) or fix the entry"),
+            )
+        ]
     symbol = resolver.resolve(module, name)
     if symbol is None or symbol.kind != "class":
         near = resolver.nearest(module, name)
         hint = f"; nearest: {', '.join(near)}" if near else ""
-        return [view.finding(CHECK, line, key, f"{target}: {module} defines no class {name}{hint}",
-                             manual("point the entry at the class the module defines"))]
+        return [
+            view.finding(
+                CHECK,
+                line,
+                key,
+                f"{target}: {module} defines no class {name}{hint}",
+                manual("point the entry at the class the module defines"),
+            )
+        ]
     return []
 
 

@@ -38,7 +38,9 @@ def _part(term: ast.expr) -> str:
 def merged_parts(call: ast.Call) -> list[str] | None:
     """The distinct parts of a ``ColumnParallelLinear(...)`` output size that sums parts of
     different sizes (``key_dim * 2 + value_dim * 2`` -> [key_dim, value_dim]), else None."""
-    size = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "output_size"), None)
+    size = (
+        call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "output_size"), None)
+    )
     if size is None:
         return None
     terms = _terms(size)
@@ -77,10 +79,16 @@ def merged_projections(context: ReviewContext, view: FileView) -> list[Finding]:
             parts = merged_parts(call)
             if parts:
                 target = _assigned_to(call, view.parents)
-                findings.append(view.finding(
-                    "merged-projections", call, target,
-                    f"ColumnParallelLinear over parts of different sizes ({', '.join(parts)}): contiguous TP "
-                    "slices mix sub-projections", fix))
+                findings.append(
+                    view.finding(
+                        "merged-projections",
+                        call,
+                        target,
+                        f"ColumnParallelLinear over parts of different sizes ({', '.join(parts)}): contiguous TP "
+                        "slices mix sub-projections",
+                        fix,
+                    )
+                )
     # classes inheriting a parent __init__ that builds such a projection
     resolver = context.resolver
     for node in view.top_classes():
@@ -91,7 +99,11 @@ def merged_projections(context: ReviewContext, view: FileView) -> list[Finding]:
         if member is None or member.function is None or member.owner_module == view.module:
             continue
         parent = class_node(resolver, member.owner_module, member.owner)
-        init = next((n for n in parent.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None) if parent else None
+        init = (
+            next((n for n in parent.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            if parent
+            else None
+        )
         if init is None:
             continue
         for inherited in ast.walk(init):
@@ -99,12 +111,17 @@ def merged_projections(context: ReviewContext, view: FileView) -> list[Finding]:
                 parts = merged_parts(inherited)
                 if parts:
                     parents = {child: n for n in ast.walk(init) for child in ast.iter_child_nodes(n)}
-                    findings.append(view.finding(
-                        "merged-projections", node, f"{node.name}.__init__",
-                        f"inherits {member.owner}.__init__ ({member.owner_module}), which builds "
-                        f"{_assigned_to(inherited, parents)} with ColumnParallelLinear over parts of different sizes "
-                        f"({', '.join(parts)})",
-                        manual(f"override __init__ in {node.name} with MergedColumnParallelLinear (P8)")))
+                    findings.append(
+                        view.finding(
+                            "merged-projections",
+                            node,
+                            f"{node.name}.__init__",
+                            f"inherits {member.owner}.__init__ ({member.owner_module}), which builds "
+                            f"{_assigned_to(inherited, parents)} with ColumnParallelLinear over parts of different sizes "
+                            f"({', '.join(parts)})",
+                            manual(f"override __init__ in {node.name} with MergedColumnParallelLinear (P8)"),
+                        )
+                    )
     return findings
 
 
@@ -117,7 +134,12 @@ def _base_modules(context: ReviewContext, view: FileView) -> list[str]:
     for info in view.info.classes.values():
         for base in info.bases:
             symbol = context.resolver.resolve_ref(base)
-            if symbol is not None and symbol.kind == "class" and symbol.module != view.module and symbol.module not in modules:
+            if (
+                symbol is not None
+                and symbol.kind == "class"
+                and symbol.module != view.module
+                and symbol.module not in modules
+            ):
                 modules.append(symbol.module)
     return modules
 
@@ -154,11 +176,16 @@ def custom_op_paths(context: ReviewContext, view: FileView) -> list[Finding]:
             if mine is not None and theirs is not None and (mine.module, mine.name) == (theirs.module, theirs.name):
                 continue  # a re-export of the same definition: one registration
             line = view.info.import_lines.get(bound, 1)
-            findings.append(view.finding(
-                "custom-op-paths", line, name,
-                f"imported from {module}, but the parent module {parent} imports it from {parent_module}: "
-                "two module paths register the same CustomOp (Duplicate op name)",
-                manual(f"import {name} from {parent_module}")))
+            findings.append(
+                view.finding(
+                    "custom-op-paths",
+                    line,
+                    name,
+                    f"imported from {module}, but the parent module {parent} imports it from {parent_module}: "
+                    "two module paths register the same CustomOp (Duplicate op name)",
+                    manual(f"import {name} from {parent_module}"),
+                )
+            )
             break
     return findings
 
@@ -166,9 +193,13 @@ def custom_op_paths(context: ReviewContext, view: FileView) -> list[Finding]:
 # --------------------------------------------------------------------------- P12
 
 
-def _skipped_inits(view: FileView, node: ast.ClassDef, resolver: Resolver) -> tuple[list[tuple[str, ClassInfo]], str, ast.AST] | None:
+def _skipped_inits(
+    view: FileView, node: ast.ClassDef, resolver: Resolver
+) -> tuple[list[tuple[str, ClassInfo]], str, ast.AST] | None:
     """The MRO classes whose ``__init__`` an override skips, and how it skips them."""
-    init = next((n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "__init__"), None)
+    init = next(
+        (n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "__init__"), None
+    )
     if init is None:
         return None
     mro = resolver.mro(view.module, node.name)
@@ -234,9 +265,16 @@ def init_override(context: ReviewContext, view: FileView) -> list[Finding]:
                 used.setdefault(attribute, f"{owner}.{method_name}")
         for attribute in sorted(used):
             if attribute in only_skipped and attribute not in set_elsewhere:
-                findings.append(view.finding(
-                    "init-override", where, f"{node.name}.{attribute}",
-                    f"{how} skips {only_skipped[attribute]}.__init__, the only place self.{attribute} is set, "
-                    f"but {used[attribute]} reads it",
-                    manual(f"create self.{attribute} in {node.name}.__init__ as {only_skipped[attribute]}.__init__ does (P12)")))
+                findings.append(
+                    view.finding(
+                        "init-override",
+                        where,
+                        f"{node.name}.{attribute}",
+                        f"{how} skips {only_skipped[attribute]}.__init__, the only place self.{attribute} is set, "
+                        f"but {used[attribute]} reads it",
+                        manual(
+                            f"create self.{attribute} in {node.name}.__init__ as {only_skipped[attribute]}.__init__ does (P12)"
+                        ),
+                    )
+                )
     return findings

@@ -35,7 +35,9 @@ def class_symbol(resolver: Resolver, module: str, dotted: str | None) -> Symbol 
     return None
 
 
-def annotated_class(resolver: Resolver, module: str, annotation: ast.expr | None, through: Symbol | None = None) -> Symbol | None:
+def annotated_class(
+    resolver: Resolver, module: str, annotation: ast.expr | None, through: Symbol | None = None
+) -> Symbol | None:
     """The class an annotation written in ``module`` denotes; a type variable is replaced by
     what ``through`` (the class the member is read through) binds it to, else by its bound."""
     symbol = class_symbol(resolver, module, annotation_class_name(annotation))
@@ -48,9 +50,12 @@ def _typevar(resolver: Resolver, symbol: Symbol) -> ast.Call | None:
     """The ``TypeVar(...)`` call that binds ``symbol``, if it is a type variable."""
     tree = resolver.module_tree(symbol.module)
     for node in tree.body if tree is not None else ():
-        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-                and (dotted_text(node.value.func) or "").rpartition(".")[2] == "TypeVar"
-                and any(isinstance(t, ast.Name) and t.id == symbol.name for t in node.targets)):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and (dotted_text(node.value.func) or "").rpartition(".")[2] == "TypeVar"
+            and any(isinstance(t, ast.Name) and t.id == symbol.name for t in node.targets)
+        ):
             return node.value
     return None
 
@@ -106,10 +111,17 @@ def member_class(resolver: Resolver, owner: Symbol, name: str, through: Symbol) 
     if node is None:
         return None
     for statement in node.body:
-        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.target.id == name:
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.target.id == name
+        ):
             return annotated_class(resolver, owner.module, statement.annotation, through)
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == name:
-            if any(dotted_text(d) in ("property", "cached_property", "functools.cached_property") for d in statement.decorator_list):
+            if any(
+                dotted_text(d) in ("property", "cached_property", "functools.cached_property")
+                for d in statement.decorator_list
+            ):
                 return annotated_class(resolver, owner.module, statement.returns, through)
     for method in node.body:
         if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -119,7 +131,9 @@ def member_class(resolver: Resolver, owner: Symbol, name: str, through: Symbol) 
     return None
 
 
-def _assigned_in(resolver: Resolver, module: str, method: ast.FunctionDef | ast.AsyncFunctionDef, name: str, through: Symbol) -> Symbol | None:
+def _assigned_in(
+    resolver: Resolver, module: str, method: ast.FunctionDef | ast.AsyncFunctionDef, name: str, through: Symbol
+) -> Symbol | None:
     """The class of ``self.name`` as ``method`` assigns it."""
     args = [*method.args.posonlyargs, *method.args.args]
     if not args:
@@ -134,7 +148,10 @@ def _assigned_in(resolver: Resolver, module: str, method: ast.FunctionDef | ast.
             targets, value, annotation = node.targets, node.value, None
         else:
             continue
-        if not any(isinstance(t, ast.Attribute) and t.attr == name and isinstance(t.value, ast.Name) and t.value.id == this for t in targets):
+        if not any(
+            isinstance(t, ast.Attribute) and t.attr == name and isinstance(t.value, ast.Name) and t.value.id == this
+            for t in targets
+        ):
             continue
         if annotation is not None:
             return annotated_class(resolver, module, annotation, through)
@@ -147,7 +164,9 @@ def _assigned_in(resolver: Resolver, module: str, method: ast.FunctionDef | ast.
     return None
 
 
-def returned_class(resolver: Resolver, module: str, class_name: str | None, function: str, through: Symbol | None) -> Symbol | None:
+def returned_class(
+    resolver: Resolver, module: str, class_name: str | None, function: str, through: Symbol | None
+) -> Symbol | None:
     """The class a function (or a method of ``class_name``) is annotated to return."""
     if class_name:
         container = resolver.class_node(module, class_name)
@@ -230,7 +249,9 @@ def _local_class(view: FileView, node: ast.Name, depth: int) -> Symbol | None:
     for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
         if arg.arg == node.id:
             return annotated_class(resolver, view.module, arg.annotation)
-    stores = [n for n in ast.walk(function) if isinstance(n, ast.Name) and n.id == node.id and isinstance(n.ctx, ast.Store)]
+    stores = [
+        n for n in ast.walk(function) if isinstance(n, ast.Name) and n.id == node.id and isinstance(n.ctx, ast.Store)
+    ]
     if len(stores) != 1:
         return None  # rebound, or bound by a loop, ``with``, tuple unpacking...: unknown
     statement = view.parents.get(stores[0])

@@ -36,17 +36,34 @@ def uses_random_lengths(pinned_vllm_dir: Path | None) -> bool:
         return False
 
 
-def command(python: str, model: str, *, tp: int, random_lengths: bool, output_json: Path,
-            extra: tuple[str, ...] = ()) -> list[str]:
+def command(
+    python: str, model: str, *, tp: int, random_lengths: bool, output_json: Path, extra: tuple[str, ...] = ()
+) -> list[str]:
     lengths = (
         ["--random-input-len", str(INPUT_LEN), "--random-output-len", str(OUTPUT_LEN)]
         if random_lengths
         else ["--input-len", str(INPUT_LEN), "--output-len", str(OUTPUT_LEN)]
     )
     return [
-        python, "-m", envs.CLI_MODULE, "bench", "throughput", "--model", model, "--load-format", "dummy",
-        "--dataset-name", "random", *lengths, "--num-prompts", str(NUM_PROMPTS),
-        "--tensor-parallel-size", str(tp), "--output-json", str(output_json), *extra,
+        python,
+        "-m",
+        envs.CLI_MODULE,
+        "bench",
+        "throughput",
+        "--model",
+        model,
+        "--load-format",
+        "dummy",
+        "--dataset-name",
+        "random",
+        *lengths,
+        "--num-prompts",
+        str(NUM_PROMPTS),
+        "--tensor-parallel-size",
+        str(tp),
+        "--output-json",
+        str(output_json),
+        *extra,
     ]
 
 
@@ -69,9 +86,14 @@ class BenchResult:
             "output_tokens_per_second": (
                 round(self.output_tokens_per_second, 2) if self.output_tokens_per_second is not None else None
             ),
-            "seconds": round(self.seconds, 3), "wall_seconds": round(self.wall_seconds, 1),
-            "num_requests": self.num_requests, "total_num_tokens": self.total_num_tokens,
-            "input_len": INPUT_LEN, "output_len": OUTPUT_LEN, "command": list(self.command), "log": self.log,
+            "seconds": round(self.seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 1),
+            "num_requests": self.num_requests,
+            "total_num_tokens": self.total_num_tokens,
+            "input_len": INPUT_LEN,
+            "output_len": OUTPUT_LEN,
+            "command": list(self.command),
+            "log": self.log,
         }
 
 
@@ -80,8 +102,10 @@ def parse(output_json: Path, log_text: str) -> dict:
     data: dict = {}
     try:
         raw = json.loads(output_json.read_text(encoding="utf-8"))
-        data = {key: raw.get(key) for key in
-                ("requests_per_second", "tokens_per_second", "elapsed_time", "num_requests", "total_num_tokens")}
+        data = {
+            key: raw.get(key)
+            for key in ("requests_per_second", "tokens_per_second", "elapsed_time", "num_requests", "total_num_tokens")
+        }
     except (OSError, ValueError):
         pass
     match = None
@@ -97,8 +121,16 @@ def parse(output_json: Path, log_text: str) -> dict:
     return data
 
 
-def run(python: str, model: str, *, tp: int, random_lengths: bool, extra: tuple[str, ...], logs: Path,
-        timeout: float = TIMEOUT) -> BenchResult:
+def run(
+    python: str,
+    model: str,
+    *,
+    tp: int,
+    random_lengths: bool,
+    extra: tuple[str, ...],
+    logs: Path,
+    timeout: float = TIMEOUT,
+) -> BenchResult:
     log = logs / "benchmark.log"
     output_json = logs / "benchmark.json"
     output_json.unlink(missing_ok=True)
@@ -106,15 +138,18 @@ def run(python: str, model: str, *, tp: int, random_lengths: bool, extra: tuple[
     scratch = procs.scratch_dir("bench")
     try:
         finished = procs.run_logged(
-            argv, env=envs.vllm_env(scratch), cwd=scratch, log=log, timeout=timeout, what="vllm bench throughput",
+            argv,
+            env=envs.vllm_env(scratch),
+            cwd=scratch,
+            log=log,
+            timeout=timeout,
+            what="vllm bench throughput",
         )
     finally:
         procs.remove_scratch(scratch)
     text = log.read_text(encoding="utf-8", errors="replace")
     if finished.returncode != 0:
-        raise FlmigrateError(
-            f"vllm bench throughput exited {finished.returncode} (log: {log})", procs.tail(log)
-        )
+        raise FlmigrateError(f"vllm bench throughput exited {finished.returncode} (log: {log})", procs.tail(log))
     try:
         figures = parse(output_json, text)
     except ValueError:

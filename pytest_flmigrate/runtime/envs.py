@@ -45,6 +45,7 @@ def expected_vllm(name: str) -> str | None:
     match = _ENV_NAME.match(name)
     return match.group(1) if match else None
 
+
 #: ``vllm`` of an env, run as ``PYTHON -m CLI_MODULE serve|bench ...`` (no console script on PATH needed).
 CLI_MODULE = "vllm.entrypoints.cli.main"
 
@@ -91,8 +92,10 @@ def env_python(name: str, cache: Path | None = None) -> Path | None:
 def missing_env_reason(name: str, cache: Path | None = None) -> str:
     """One line for a skip or an error: which env is missing and the command that makes it."""
     version = expected_vllm(name)
-    flag = {pinned_env(): f" --pinned-only --pinned {version}",
-            upstream_env(): f" --upstream-only --upstream {version}"}.get(name, "")
+    flag = {
+        pinned_env(): f" --pinned-only --pinned {version}",
+        upstream_env(): f" --upstream-only --upstream {version}",
+    }.get(name, "")
     where = env_dir(name, cache)
     state = "half-built (no marker)" if where.exists() else "absent"
     return f"CPU env {name} not provisioned at {where} ({state}): run scripts/provision-cpu-envs{flag}"

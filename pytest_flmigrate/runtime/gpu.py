@@ -73,8 +73,10 @@ class GpuReport:
 
     def as_dict(self) -> dict:
         return {
-            "available": self.available, "note": self.note,
-            "gpus": [g.__dict__ for g in self.gpus], "holders": [h.__dict__ for h in self.holders],
+            "available": self.available,
+            "note": self.note,
+            "gpus": [g.__dict__ for g in self.gpus],
+            "holders": [h.__dict__ for h in self.holders],
             "stopped": list(self.stopped),
         }
 
@@ -99,19 +101,20 @@ def report(own_pids: Collection[int] = (), nvidia_smi: str | None = None) -> Gpu
     if not smi:
         return GpuReport(False, note="nvidia-smi not found")
     try:
-        rows = _csv([smi, "--query-gpu=index,uuid,name,memory.used,memory.free,memory.total",
-                     "--format=csv,noheader,nounits"])
-        apps = _csv([smi, "--query-compute-apps=pid,process_name,used_memory,gpu_uuid",
-                     "--format=csv,noheader,nounits"])
+        rows = _csv(
+            [smi, "--query-gpu=index,uuid,name,memory.used,memory.free,memory.total", "--format=csv,noheader,nounits"]
+        )
+        apps = _csv(
+            [smi, "--query-compute-apps=pid,process_name,used_memory,gpu_uuid", "--format=csv,noheader,nounits"]
+        )
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         return GpuReport(False, note=f"nvidia-smi failed: {exc}")
-    gpus = tuple(
-        Gpu(_int(r[0]), r[1], r[2], _int(r[3]), _int(r[4]), _int(r[5])) for r in rows if len(r) >= 6
-    )
+    gpus = tuple(Gpu(_int(r[0]), r[1], r[2], _int(r[3]), _int(r[4]), _int(r[5])) for r in rows if len(r) >= 6)
     by_uuid = {gpu.uuid: gpu.index for gpu in gpus}
     holders = tuple(
         Holder(_int(a[0]), a[1], _int(a[2]), by_uuid.get(a[3]) if len(a) > 3 else None, _int(a[0]) in own_pids)
-        for a in apps if a and _int(a[0]) > 0
+        for a in apps
+        if a and _int(a[0]) > 0
     )
     return GpuReport(True, gpus, holders)
 

@@ -43,7 +43,9 @@ def plugin_frame(text: str, plugin_dir: Path) -> str | None:
         root = next((root for root in roots if match and match.group(1).startswith(root)), None)
         if root is not None and match is not None:
             source = lines[index + 1].strip() if index + 1 < len(lines) else ""
-            found = f"{match.group(1)[len(root):]}:{match.group(2)} in {match.group(3)}" + (f": {source}" if source else "")
+            found = f"{match.group(1)[len(root) :]}:{match.group(2)} in {match.group(3)}" + (
+                f": {source}" if source else ""
+            )
     return found
 
 

@@ -55,8 +55,17 @@ def layered_env(base_python: str | Path, dest: Path) -> Path:
 def install_plugin(python: str | Path, plugin_dir: Path) -> None:
     """``pip install --no-deps -e plugin_dir`` with ``python`` (the env's own pip, or the base env's)."""
     _run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "-e",
-         str(plugin_dir)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-e",
+            str(plugin_dir),
+        ],
         f"pip install --no-deps -e {plugin_dir}",
     )
 

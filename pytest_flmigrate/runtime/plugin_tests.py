@@ -61,8 +61,14 @@ class TestRun:
 
     def as_dict(self) -> dict:
         return {
-            "folder": self.folder, **self.counts(), "total": len(self.cases), "failing": self.failing,
-            "exit_code": self.exit_code, "seconds": round(self.seconds, 2), "junit": self.junit, "log": self.log,
+            "folder": self.folder,
+            **self.counts(),
+            "total": len(self.cases),
+            "failing": self.failing,
+            "exit_code": self.exit_code,
+            "seconds": round(self.seconds, 2),
+            "junit": self.junit,
+            "log": self.log,
         }
 
     def save(self, path: Path) -> None:
@@ -109,27 +115,44 @@ def _case_id(element: ET.Element) -> str:
     return f"{classname}::{name}" if classname else name
 
 
-def run_folder(python: str, plugin_dir: Path, folder: str, *, logs: Path, label: str, timeout: float = TIMEOUT) -> TestRun:
+def run_folder(
+    python: str, plugin_dir: Path, folder: str, *, logs: Path, label: str, timeout: float = TIMEOUT
+) -> TestRun:
     """Run the plugin's ``folder`` (e.g. ``tests/unit_tests``) with ``python``; outcomes from JUnit XML."""
     junit = logs / f"{label}.xml"
     log = logs / f"{label}.log"
     junit.unlink(missing_ok=True)
     scratch = procs.scratch_dir(label)
     command = [
-        python, "-c", _RUN_PYTEST, folder, "-p", "no:flmigrate", "-p", "no:cacheprovider",
-        "-o", "junit_family=xunit1", f"--junitxml={junit}", "-v", "--tb=short",
+        python,
+        "-c",
+        _RUN_PYTEST,
+        folder,
+        "-p",
+        "no:flmigrate",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "junit_family=xunit1",
+        f"--junitxml={junit}",
+        "-v",
+        "--tb=short",
     ]
     try:
         finished = procs.run_logged(
-            command, env=envs.vllm_env(scratch), cwd=plugin_dir, log=log, timeout=timeout,
+            command,
+            env=envs.vllm_env(scratch),
+            cwd=plugin_dir,
+            log=log,
+            timeout=timeout,
             what=f"pytest {folder}",
         )
     finally:
         procs.remove_scratch(scratch)
     if finished.returncode not in _RAN or not junit.exists():
         raise FlmigrateError(
-            f"pytest {folder} in the pinned env exited {finished.returncode} without test results "
-            f"(log: {log})", procs.tail(log),
+            f"pytest {folder} in the pinned env exited {finished.returncode} without test results (log: {log})",
+            procs.tail(log),
         )
     return TestRun(folder, parse_junit(junit), finished.returncode, finished.seconds, str(junit), str(log))
 

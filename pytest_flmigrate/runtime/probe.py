@@ -69,9 +69,12 @@ class EnvProbe:
 
     def as_dict(self) -> dict:
         return {
-            "python": self.python, "python_version": self.python_version,
-            "vllm": self.vllm_version, "pytest": self.pytest_version,
-            "plugin": self.plugin_dir, "plugin_entry_points": [ep["value"] for ep in self.plugin_entry_points],
+            "python": self.python,
+            "python_version": self.python_version,
+            "vllm": self.vllm_version,
+            "pytest": self.pytest_version,
+            "plugin": self.plugin_dir,
+            "plugin_entry_points": [ep["value"] for ep in self.plugin_entry_points],
         }
 
 
@@ -85,10 +88,16 @@ def probe(python: str, cwd: Path) -> EnvProbe:
     try:
         result = subprocess.run(
             [python, "-c", _PROBE, PLUGIN_GROUP, PLUGIN_PACKAGE],
-            capture_output=True, text=True, cwd=str(cwd), timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            cwd=str(cwd),
+            timeout=120,
+            check=False,
         )
     except OSError as exc:
-        raise FlmigrateError(f"--vllm-python {python}: cannot run it ({exc.strerror}); pass a python interpreter") from None
+        raise FlmigrateError(
+            f"--vllm-python {python}: cannot run it ({exc.strerror}); pass a python interpreter"
+        ) from None
     except subprocess.TimeoutExpired:
         raise FlmigrateError(f"--vllm-python {python}: did not answer within 120 s") from None
     lines = result.stdout.strip().splitlines()
@@ -99,13 +108,19 @@ def probe(python: str, cwd: Path) -> EnvProbe:
     if not isinstance(data, dict):
         raise FlmigrateError(
             f"--vllm-python {python}: the interpreter failed to run a probe (exit {result.returncode}); "
-            "pass a working python 3 of the env that holds vLLM", result.stderr[-2000:],
+            "pass a working python 3 of the env that holds vLLM",
+            result.stderr[-2000:],
         )
     return EnvProbe(
-        python=python, executable=data["executable"], python_version=data["python"],
-        vllm_dir=data["vllm"], vllm_version=data["vllm_version"],
-        pytest_dir=data["pytest"], pytest_version=data["pytest_version"],
-        plugin_dir=data["plugin"], entry_points=tuple(data["entry_points"]),
+        python=python,
+        executable=data["executable"],
+        python_version=data["python"],
+        vllm_dir=data["vllm"],
+        vllm_version=data["vllm_version"],
+        pytest_dir=data["pytest"],
+        pytest_version=data["pytest_version"],
+        plugin_dir=data["plugin"],
+        entry_points=tuple(data["entry_points"]),
     )
 
 

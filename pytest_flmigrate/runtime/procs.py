@@ -134,9 +134,7 @@ def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | Non
     return outcome
 
 
-def start_group(
-    command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path
-) -> subprocess.Popen:
+def start_group(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     """Start ``command`` as the leader of a new process group, stdout+stderr to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
@@ -144,8 +142,13 @@ def start_group(
         out.flush()
         try:
             return subprocess.Popen(
-                list(command), env=dict(env), cwd=str(cwd), stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                list(command),
+                env=dict(env),
+                cwd=str(cwd),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         except OSError as exc:
             raise FlmigrateError(f"cannot run {command[0]}: {exc.strerror}") from None

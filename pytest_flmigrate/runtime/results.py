@@ -36,8 +36,16 @@ FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server
 def _this_session(run: ModelRun) -> dict:
     runtime = run.started_runtime
     if runtime is None:
-        return {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
-                "tiny": None, "runtime_env": None, "notes": []}
+        return {
+            "tests": None,
+            "import_smoke": None,
+            "gpu": None,
+            "benchmark": None,
+            "server": None,
+            "tiny": None,
+            "runtime_env": None,
+            "notes": [],
+        }
     tests: dict = {}
     if (baseline := runtime.baseline.result) is not None:
         tests["baseline"] = baseline.as_dict()
@@ -55,13 +63,15 @@ def _this_session(run: ModelRun) -> dict:
                 "imports": smoke_result.as_dict()["imports"] if smoke_result else None,
                 "architectures": resolution.as_dict()["architectures"] if resolution else None,
             }
-            if smoke_result or resolution else None
+            if smoke_result or resolution
+            else None
         ),
         "gpu": _as_dict(runtime.gpu.result),
         "benchmark": _as_dict(runtime.benchmark.result),
         "server": (
             {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": runtime.chat.result}
-            if served is not None else None
+            if served is not None
+            else None
         ),
         "tiny": _as_dict(runtime.tiny.result),
         "runtime_env": _as_dict(runtime.probe.result),
@@ -93,11 +103,17 @@ def markdown_lines(data: dict) -> list[str]:
         regression = tests.get("regression")
         if regression:
             new = regression["new_failures"]
-            lines += _tests_line("Unit (regression)", regression, f" — regressions: {', '.join(new) if new else 'none'}")
+            lines += _tests_line(
+                "Unit (regression)", regression, f" — regressions: {', '.join(new) if new else 'none'}"
+            )
         functional = tests.get("functional")
         if functional:
             failing = functional["failing"]
-            lines += _tests_line("Functional", functional, f" — failing (reported, not blocking): {', '.join(failing)}" if failing else "")
+            lines += _tests_line(
+                "Functional",
+                functional,
+                f" — failing (reported, not blocking): {', '.join(failing)}" if failing else "",
+            )
         preexisting = (tests.get("regression") or {}).get("preexisting") or (tests.get("baseline") or {}).get("failing")
         lines += [f"- Pre-existing unit failures: {', '.join(preexisting) if preexisting else 'none'}", ""]
     steps = data.get("steps", {})
@@ -108,13 +124,17 @@ def markdown_lines(data: dict) -> list[str]:
         outcome9 = steps.get("9", {}).get("outcome", "not run")
         figures = (
             f" ({benchmark['requests_per_second']} requests/s, {benchmark['tokens_per_second']} tokens/s, "
-            f"{benchmark['seconds']} s)" if benchmark else ""
+            f"{benchmark['seconds']} s)"
+            if benchmark
+            else ""
         )
         lines.append(f"- Benchmark: {icon.get(outcome9, outcome9)}{figures}")
         outcome10 = steps.get("10", {}).get("outcome", "not run")
         if served:
             resolved = ", ".join(served["evidence"]["resolved"]) or "?"
-            lines.append(f"- Serve: ✅ {served['url']} ({'reused' if served['reused'] else 'started'}; architecture {resolved})")
+            lines.append(
+                f"- Serve: ✅ {served['url']} ({'reused' if served['reused'] else 'started'}; architecture {resolved})"
+            )
         else:
             lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
         lines.append(f"- Request: {icon.get(outcome10, outcome10)}")

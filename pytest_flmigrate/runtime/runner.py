@@ -85,7 +85,9 @@ class RuntimeRun:
         self.need(pytest=True)
         if not self._folder(UNIT_TESTS):
             return None
-        result = plugin_tests.run_folder(self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-baseline")
+        result = plugin_tests.run_folder(
+            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-baseline"
+        )
         result.save(self.logs / BASELINE_FILE)
         return result
 
@@ -108,7 +110,9 @@ class RuntimeRun:
         if not self._folder(UNIT_TESTS):
             return None
         before = self.baseline_for_regression()
-        after = plugin_tests.run_folder(self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-regression")
+        after = plugin_tests.run_folder(
+            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-regression"
+        )
         return after, plugin_tests.compare(before, after)
 
     @memoized
@@ -117,7 +121,9 @@ class RuntimeRun:
         self.need(pytest=True)
         if not self._folder(FUNCTIONAL_TESTS):
             return None
-        return plugin_tests.run_folder(self.python, self.plugin_dir, FUNCTIONAL_TESTS, logs=self.logs, label="functional")
+        return plugin_tests.run_folder(
+            self.python, self.plugin_dir, FUNCTIONAL_TESTS, logs=self.logs, label="functional"
+        )
 
     # --- step 4 import smoke, step 5 resolution -----------------------------------------------
 
@@ -144,10 +150,14 @@ class RuntimeRun:
     def tiny(self) -> tiny_model.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
         model = tiny_model.for_unit(
-            tiny_model.upstream_python(self.settings.gt_python), self.run.unit(),
-            self.run.workspace.upstream().version, log=self.logs / "tiny-synthesize.log",
+            tiny_model.upstream_python(self.settings.gt_python),
+            self.run.unit(),
+            self.run.workspace.upstream().version,
+            log=self.logs / "tiny-synthesize.log",
         )
-        self.tell(f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})")
+        self.tell(
+            f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})"
+        )
         return model
 
     def control(self, scratch: Path) -> GroundTruth:
@@ -157,7 +167,9 @@ class RuntimeRun:
 
         tiny = self.tiny()
         settings = dataclasses.replace(
-            self.settings, gt_python=tiny_model.upstream_python(self.settings.gt_python), gt_model=str(tiny.path),
+            self.settings,
+            gt_python=tiny_model.upstream_python(self.settings.gt_python),
+            gt_model=str(tiny.path),
             serve_args=self.settings.serve_args + tiny.serve_args,
         )
         return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
@@ -225,13 +237,20 @@ class RuntimeRun:
         pinned = self.run.workspace.pinned.result
         random_lengths = bench.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench.run(
-            self.python, model, tp=self.settings.tp, random_lengths=random_lengths,
-            extra=self.settings.bench_args, logs=self.logs,
+            self.python,
+            model,
+            tp=self.settings.tp,
+            random_lengths=random_lengths,
+            extra=self.settings.bench_args,
+            logs=self.logs,
         )
 
     def server_spec(self) -> server.ServerSpec:
         return server.ServerSpec(
-            python=self.python, model=self.served_model(10), port=self.run.port, tp=self.settings.tp,
+            python=self.python,
+            model=self.served_model(10),
+            port=self.run.port,
+            tp=self.settings.tp,
             extra=self.settings.serve_args + (self.tiny().serve_args if self.settings.tiny else ()),
             plugin_dir=self.plugin_dir,
         )

@@ -77,8 +77,18 @@ class ServerSpec:
 
     def command(self) -> list[str]:
         return [
-            self.python, "-m", envs.CLI_MODULE, "serve", self.model, "--host", HOST, "--port", str(self.port),
-            "--tensor-parallel-size", str(self.tp), *self.extra,
+            self.python,
+            "-m",
+            envs.CLI_MODULE,
+            "serve",
+            self.model,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--tensor-parallel-size",
+            str(self.tp),
+            *self.extra,
         ]
 
     def fingerprint(self) -> str:
@@ -101,7 +111,10 @@ class Server:
 
     def as_dict(self) -> dict:
         return {
-            "url": self.url, "pid": self.pid, "reused": self.reused, "log": str(self.log),
+            "url": self.url,
+            "pid": self.pid,
+            "reused": self.reused,
+            "log": str(self.log),
             "startup_seconds": None if self.startup_seconds is None else round(self.startup_seconds, 1),
             "command": self.command,
         }
@@ -125,10 +138,19 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
     path = _state_path(server.port)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
-        "pid": server.pid, "start_ticks": procs.start_ticks(server.pid), "boot_id": _boot_id(), "port": server.port,
-        "url": server.url, "command": server.command, "fingerprint": server.fingerprint, "log": str(server.log),
-        "scratch": str(server.scratch) if server.scratch else None, "kept": kept, "plugin_dir": str(plugin_dir),
-        "started_by": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "pid": server.pid,
+        "start_ticks": procs.start_ticks(server.pid),
+        "boot_id": _boot_id(),
+        "port": server.port,
+        "url": server.url,
+        "command": server.command,
+        "fingerprint": server.fingerprint,
+        "log": str(server.log),
+        "scratch": str(server.scratch) if server.scratch else None,
+        "kept": kept,
+        "plugin_dir": str(plugin_dir),
+        "started_by": os.getpid(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -137,8 +159,16 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
 
 #: The keys of a state file and their types (``_write_state``); a file without them is corrupt.
 STATE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "pid": int, "start_ticks": (int, type(None)), "boot_id": str, "port": int, "url": str, "command": list,
-    "fingerprint": str, "log": str, "scratch": (str, type(None)), "plugin_dir": str,
+    "pid": int,
+    "start_ticks": (int, type(None)),
+    "boot_id": str,
+    "port": int,
+    "url": str,
+    "command": list,
+    "fingerprint": str,
+    "log": str,
+    "scratch": (str, type(None)),
+    "plugin_dir": str,
 }
 
 
@@ -219,21 +249,24 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
         response = requests.post(
             url + "/v1/chat/completions",
             json={
-                "model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-                "temperature": 0, "ignore_eos": True,
+                "model": model,
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+                "ignore_eos": True,
             },
             timeout=600,
         )
     except requests.RequestException as exc:
         raise FlmigrateError(f"chat request to {url} failed: {exc}") from None
     if response.status_code != 200:
-        raise FlmigrateError(
-            f"chat request to {url} answered HTTP {response.status_code}", response.text[-2000:]
-        )
+        raise FlmigrateError(f"chat request to {url} answered HTTP {response.status_code}", response.text[-2000:])
     data = response.json()
     choice = data["choices"][0]
     return {
-        "model": model, "text": choice["message"].get("content") or "", "finish_reason": choice.get("finish_reason"),
+        "model": model,
+        "text": choice["message"].get("content") or "",
+        "finish_reason": choice.get("finish_reason"),
         "completion_tokens": (data.get("usage") or {}).get("completion_tokens"),
         "seconds": round(time.monotonic() - start, 2),
     }
@@ -278,14 +311,24 @@ class ServerPool:
         if state is not None:
             if _state_alive(state) and state.get("fingerprint") == fingerprint and health.is_healthy(state["url"]):
                 server = Server(
-                    state["url"], spec.port, state["pid"], state["command"], fingerprint, Path(state["log"]),
-                    Path(state["scratch"]) if state.get("scratch") else None, reused=True,
+                    state["url"],
+                    spec.port,
+                    state["pid"],
+                    state["command"],
+                    fingerprint,
+                    Path(state["log"]),
+                    Path(state["scratch"]) if state.get("scratch") else None,
+                    reused=True,
                 )
                 say(f"reusing the server kept on port {spec.port} (pid {server.pid}, log {server.log})")
                 self.current[spec.port] = server
                 return server
             if _state_alive(state):
-                why = "not healthy" if state.get("fingerprint") == fingerprint else "its command or the plugin code changed"
+                why = (
+                    "not healthy"
+                    if state.get("fingerprint") == fingerprint
+                    else "its command or the plugin code changed"
+                )
                 say(f"stopping the kept server on port {spec.port} (pid {state['pid']}): {why}")
             _stop_recorded(path, state)
         if port_in_use(spec.port):
@@ -309,9 +352,16 @@ class ServerPool:
         say(f"starting vllm serve on port {spec.port} (pid {proc.pid}, log {log})")
         try:
             health.wait_healthy(
-                spec.url, timeout=health_timeout(), label="local", alive=lambda: proc.poll() is None,
-                log_tail=lambda: procs.tail(log), log_hint=str(log), timeout_hint=f"{TIMEOUT_ENV} raises the bound",
-                exit_cause=lambda: log_errors.summary(log.read_text(encoding="utf-8", errors="replace"), spec.plugin_dir),
+                spec.url,
+                timeout=health_timeout(),
+                label="local",
+                alive=lambda: proc.poll() is None,
+                log_tail=lambda: procs.tail(log),
+                log_hint=str(log),
+                timeout_hint=f"{TIMEOUT_ENV} raises the bound",
+                exit_cause=lambda: log_errors.summary(
+                    log.read_text(encoding="utf-8", errors="replace"), spec.plugin_dir
+                ),
                 interval=0.5,
             )
         except BaseException:
@@ -337,8 +387,10 @@ class ServerPool:
         for port, (server, plugin_dir) in list(self.started.items()):
             if self.keep and server.proc is not None and server.proc.poll() is None:
                 _write_state(server, kept=True, plugin_dir=plugin_dir)
-                say(f"kept the server on port {port} (pid {server.pid}) for the next run; "
-                    "stop it with: pytest --stop-servers")
+                say(
+                    f"kept the server on port {port} (pid {server.pid}) for the next run; "
+                    "stop it with: pytest --stop-servers"
+                )
                 self.started.pop(port)
                 self.current.pop(port, None)
                 continue

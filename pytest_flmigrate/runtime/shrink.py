@@ -28,36 +28,68 @@ MAX_POSITIONS = 2048
 #: field -> tiny value, applied wherever the field holds a number (None and absent stay so).
 SIZES: dict[str, int] = {
     # depth
-    "num_hidden_layers": NUM_LAYERS, "num_layers": NUM_LAYERS, "n_layers": NUM_LAYERS, "n_layer": NUM_LAYERS,
-    "depth": NUM_LAYERS, "encoder_layers": NUM_LAYERS, "decoder_layers": NUM_LAYERS,
+    "num_hidden_layers": NUM_LAYERS,
+    "num_layers": NUM_LAYERS,
+    "n_layers": NUM_LAYERS,
+    "n_layer": NUM_LAYERS,
+    "depth": NUM_LAYERS,
+    "encoder_layers": NUM_LAYERS,
+    "decoder_layers": NUM_LAYERS,
     # width
-    "hidden_size": HIDDEN, "d_model": HIDDEN, "n_embd": HIDDEN, "embed_dim": HIDDEN,
-    "out_hidden_size": HIDDEN, "projection_dim": HIDDEN,
+    "hidden_size": HIDDEN,
+    "d_model": HIDDEN,
+    "n_embd": HIDDEN,
+    "embed_dim": HIDDEN,
+    "out_hidden_size": HIDDEN,
+    "projection_dim": HIDDEN,
     # attention
-    "num_attention_heads": HEADS, "n_head": HEADS, "n_heads": HEADS, "num_heads": HEADS,
-    "encoder_attention_heads": HEADS, "decoder_attention_heads": HEADS,
-    "num_key_value_heads": KV_HEADS, "n_kv_heads": KV_HEADS, "num_kv_heads": KV_HEADS,
-    "head_dim": HEAD_DIM, "attention_head_dim": HEAD_DIM,
+    "num_attention_heads": HEADS,
+    "n_head": HEADS,
+    "n_heads": HEADS,
+    "num_heads": HEADS,
+    "encoder_attention_heads": HEADS,
+    "decoder_attention_heads": HEADS,
+    "num_key_value_heads": KV_HEADS,
+    "n_kv_heads": KV_HEADS,
+    "num_kv_heads": KV_HEADS,
+    "head_dim": HEAD_DIM,
+    "attention_head_dim": HEAD_DIM,
     # feed-forward
-    "intermediate_size": INTERMEDIATE, "ffn_dim": INTERMEDIATE, "n_inner": INTERMEDIATE,
-    "encoder_ffn_dim": INTERMEDIATE, "decoder_ffn_dim": INTERMEDIATE,
+    "intermediate_size": INTERMEDIATE,
+    "ffn_dim": INTERMEDIATE,
+    "n_inner": INTERMEDIATE,
+    "encoder_ffn_dim": INTERMEDIATE,
+    "decoder_ffn_dim": INTERMEDIATE,
     # mixture of experts
-    "moe_intermediate_size": MOE_INTERMEDIATE, "expert_intermediate_size": MOE_INTERMEDIATE,
-    "shared_expert_intermediate_size": MOE_INTERMEDIATE, "moe_shared_expert_intermediate_size": MOE_INTERMEDIATE,
-    "num_experts": EXPERTS, "n_routed_experts": EXPERTS, "num_local_experts": EXPERTS,
+    "moe_intermediate_size": MOE_INTERMEDIATE,
+    "expert_intermediate_size": MOE_INTERMEDIATE,
+    "shared_expert_intermediate_size": MOE_INTERMEDIATE,
+    "moe_shared_expert_intermediate_size": MOE_INTERMEDIATE,
+    "num_experts": EXPERTS,
+    "n_routed_experts": EXPERTS,
+    "num_local_experts": EXPERTS,
     "moe_num_experts": EXPERTS,
-    "num_experts_per_tok": EXPERTS_PER_TOKEN, "num_experts_per_token": EXPERTS_PER_TOKEN,
-    "moe_topk": EXPERTS_PER_TOKEN, "moe_k": EXPERTS_PER_TOKEN,
-    "n_group": 1, "topk_group": 1,
+    "num_experts_per_tok": EXPERTS_PER_TOKEN,
+    "num_experts_per_token": EXPERTS_PER_TOKEN,
+    "moe_topk": EXPERTS_PER_TOKEN,
+    "moe_k": EXPERTS_PER_TOKEN,
+    "n_group": 1,
+    "topk_group": 1,
     # multi-head latent attention: LoRA ranks and rope dims to match the head size
-    "q_lora_rank": LORA_RANK * 2, "kv_lora_rank": LORA_RANK,
-    "qk_rope_head_dim": ROPE_HEAD_DIM, "qk_nope_head_dim": HEAD_DIM - ROPE_HEAD_DIM, "v_head_dim": HEAD_DIM,
+    "q_lora_rank": LORA_RANK * 2,
+    "kv_lora_rank": LORA_RANK,
+    "qk_rope_head_dim": ROPE_HEAD_DIM,
+    "qk_nope_head_dim": HEAD_DIM - ROPE_HEAD_DIM,
+    "v_head_dim": HEAD_DIM,
 }
 
 #: fields that only ever shrink (``min(original, value)``): counts that may be 0 on purpose.
 AT_MOST: dict[str, int] = {
-    "n_shared_experts": 1, "num_shared_experts": 1, "shared_expert_count": 1,
-    "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
+    "n_shared_experts": 1,
+    "num_shared_experts": 1,
+    "shared_expert_count": 1,
+    "first_k_dense_replace": 1,
+    "num_nextn_predict_layers": 1,
     "max_position_embeddings": MAX_POSITIONS,
 }
 
@@ -66,13 +98,26 @@ AT_MOST: dict[str, int] = {
 PER_LAYER_LISTS = ("layer_types", "block_types", "hybrid_override_pattern")
 PER_LAYER_SUFFIXES = ("_layer_types", "_per_layer")
 #: per-layer lists of sizes: every tiny layer takes the tiny size.
-PER_LAYER_SIZES = {"num_attention_heads_per_layer": HEADS, "num_key_value_heads_per_layer": KV_HEADS,
-                   "intermediate_size_per_layer": INTERMEDIATE, "head_dim_per_layer": HEAD_DIM}
+PER_LAYER_SIZES = {
+    "num_attention_heads_per_layer": HEADS,
+    "num_key_value_heads_per_layer": KV_HEADS,
+    "intermediate_size_per_layer": INTERMEDIATE,
+    "head_dim_per_layer": HEAD_DIM,
+}
 #: lists of layer indices kept when inside the tiny layer count.
 LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
 #: keys whose dict values are sub-configs even without a ``model_type`` of their own.
-SUB_CONFIG_KEYS = ("text_config", "vision_config", "audio_config", "thinker_config", "talker_config",
-                   "encoder_config", "decoder_config", "speech_config", "projector_config")
+SUB_CONFIG_KEYS = (
+    "text_config",
+    "vision_config",
+    "audio_config",
+    "thinker_config",
+    "talker_config",
+    "encoder_config",
+    "decoder_config",
+    "speech_config",
+    "projector_config",
+)
 #: the keys of a rope dict whose sections must add up to half the tiny head size.
 ROPE_KEYS = ("rope_scaling", "rope_parameters")
 DTYPE_KEYS = ("torch_dtype", "dtype")

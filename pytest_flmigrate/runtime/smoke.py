@@ -72,7 +72,8 @@ class SmokeResult:
         return {
             "imports": {m: strip(r) for m, r in self.imports.items()},
             "architectures": {a: strip(r) for a, r in self.architectures.items()},
-            "seconds": round(self.seconds, 2), "log": self.log,
+            "seconds": round(self.seconds, 2),
+            "log": self.log,
         }
 
 
@@ -80,13 +81,17 @@ def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
     scratch = procs.scratch_dir(label)
     try:
         finished = procs.run_logged(
-            [python, "-c", _SCRIPT, json.dumps(request)], env=envs.vllm_env(scratch), cwd=scratch,
-            log=log, timeout=TIMEOUT, what=f"the {label} in the pinned env",
+            [python, "-c", _SCRIPT, json.dumps(request)],
+            env=envs.vllm_env(scratch),
+            cwd=scratch,
+            log=log,
+            timeout=TIMEOUT,
+            what=f"the {label} in the pinned env",
         )
     finally:
         procs.remove_scratch(scratch)
     text = log.read_text(encoding="utf-8", errors="replace")
-    marked = [line[len(_MARK):] for line in text.splitlines() if line.startswith(_MARK)]
+    marked = [line[len(_MARK) :] for line in text.splitlines() if line.startswith(_MARK)]
     if not marked:
         raise FlmigrateError(
             f"the {label} in the pinned env exited {finished.returncode} before reporting (log: {log})",

@@ -123,17 +123,27 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
     for name, data in tiny_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
     record = {
-        "arch": arch, "config": f"{module}.{class_name}", "seed": seed, "generator_version": GENERATOR_VERSION,
-        "weights": "synthesized" if cls is not None else "dummy", "reason": reason, "parameters": parameters,
-        "files": {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-                  for path in sorted(out_dir.iterdir()) if path.is_file()},
+        "arch": arch,
+        "config": f"{module}.{class_name}",
+        "seed": seed,
+        "generator_version": GENERATOR_VERSION,
+        "weights": "synthesized" if cls is not None else "dummy",
+        "reason": reason,
+        "parameters": parameters,
+        "files": {
+            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(out_dir.iterdir())
+            if path.is_file()
+        },
     }
     (out_dir / STAMP).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return record
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="synthesize", description="Synthesize a tiny model (runs in the upstream env).")
+    parser = argparse.ArgumentParser(
+        prog="synthesize", description="Synthesize a tiny model (runs in the upstream env)."
+    )
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--arch", required=True)
     parser.add_argument("--config-module", required=True)

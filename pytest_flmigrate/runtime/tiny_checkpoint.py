@@ -44,9 +44,7 @@ HEAD_DIM = HIDDEN_SIZE // NUM_HEADS  # 32
 VOCAB_SIZE = 2048
 MAX_POSITIONS = 2048
 
-QWEN2_PRETOKENIZE_REGEX = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]  # ids 0, 1, 2
 ENDOFTEXT_ID, IM_START_ID, IM_END_ID = 0, 1, 2
 
@@ -419,9 +417,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_checkpoint(
-    out_dir: Path, arch: str = "Qwen2ForCausalLM", model_type: str = "qwen2", seed: int = 0
-) -> bool:
+def write_checkpoint(out_dir: Path, arch: str = "Qwen2ForCausalLM", model_type: str = "qwen2", seed: int = 0) -> bool:
     """Write the checkpoint into ``out_dir``; False when it was already complete (nothing done)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if is_complete(out_dir, arch, model_type, seed):

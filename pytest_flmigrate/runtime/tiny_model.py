@@ -38,8 +38,13 @@ class TinyModel:
 
     def as_dict(self) -> dict:
         """summary.json's ``tiny``."""
-        return {"path": str(self.path), "arch": self.arch, "weights": "synthesized" if self.synthesized else "dummy",
-                "reason": self.reason, "parameters": self.parameters}
+        return {
+            "path": str(self.path),
+            "arch": self.arch,
+            "weights": "synthesized" if self.synthesized else "dummy",
+            "reason": self.reason,
+            "parameters": self.parameters,
+        }
 
     @property
     def serve_args(self) -> tuple[str, ...]:
@@ -67,8 +72,17 @@ def load(path: Path) -> TinyModel | None:
     return TinyModel(path, stamp["arch"], stamp["weights"] == "synthesized", stamp["reason"], stamp["parameters"])
 
 
-def synthesize(python: str, model: str, upstream_version: str, arch: str, config_module: str, config_class: str,
-               *, cache: Path | None = None, log: Path | None = None) -> TinyModel:
+def synthesize(
+    python: str,
+    model: str,
+    upstream_version: str,
+    arch: str,
+    config_module: str,
+    config_class: str,
+    *,
+    cache: Path | None = None,
+    log: Path | None = None,
+) -> TinyModel:
     """The cached tiny model of ``model``, synthesized first with ``python`` (the upstream env's)
     when absent; FlmigrateError with synthesize.py's one line when it cannot be made."""
     target = tiny_dir(model, upstream_version, cache)
@@ -83,8 +97,19 @@ def synthesize(python: str, model: str, upstream_version: str, arch: str, config
         scratch = procs.scratch_dir("tiny")
         try:
             env = {**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-            command = [python, str(SYNTHESIZE_SCRIPT), str(work), "--arch", arch, "--config-module", config_module,
-                       "--config-class", config_class, "--seed", str(SEED)]
+            command = [
+                python,
+                str(SYNTHESIZE_SCRIPT),
+                str(work),
+                "--arch",
+                arch,
+                "--config-module",
+                config_module,
+                "--config-class",
+                config_class,
+                "--seed",
+                str(SEED),
+            ]
             try:
                 result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
             except (OSError, subprocess.TimeoutExpired) as exc:
@@ -96,8 +121,9 @@ def synthesize(python: str, model: str, upstream_version: str, arch: str, config
             log.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}", encoding="utf-8")
         if result.returncode != 0:
             shutil.rmtree(work, ignore_errors=True)
-            raise FlmigrateError(f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}",
-                                 result.stderr[-3000:])
+            raise FlmigrateError(
+                f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
+            )
         os.replace(work, target)
         found = load(target)
         if found is None:
@@ -119,7 +145,7 @@ def _error_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("error: "):
-            return line[len("error: "):]
+            return line[len("error: ") :]
     return lines[-1] if lines else "no output"
 
 
@@ -130,6 +156,8 @@ def upstream_python(gt_python: str | None) -> str:
         return gt_python
     python = envs.env_python(envs.upstream_env())
     if python is None:
-        raise FlmigrateError(f"--tiny needs an upstream env: pass --gt-python PATH or provision one "
-                             f"({envs.missing_env_reason(envs.upstream_env())})")
+        raise FlmigrateError(
+            f"--tiny needs an upstream env: pass --gt-python PATH or provision one "
+            f"({envs.missing_env_reason(envs.upstream_env())})"
+        )
     return str(python)

@@ -17,8 +17,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if per_model is not None and "case" in metafunc.fixturenames:
             # cases that differ per model (step 6: one test per check and file), paired with it
             pairs = [(model, case) for model in models for case in per_model(workspace.run_for(model))]
-            metafunc.parametrize(("model_run", "case"), pairs, indirect=["model_run"], scope="session",
-                                 ids=[f"{model}-{case.id}" for model, case in pairs])
+            metafunc.parametrize(
+                ("model_run", "case"),
+                pairs,
+                indirect=["model_run"],
+                scope="session",
+                ids=[f"{model}-{case.id}" for model, case in pairs],
+            )
             return
         metafunc.parametrize("model_run", models, indirect=True, scope="session", ids=models)
 
@@ -108,8 +113,9 @@ def gt_server(model_run, request, tmp_path_factory):
 
     if model_run.settings.tiny:
         return request.getfixturevalue("control")
-    ground_truth = GroundTruth(model_run.settings, log_dir=model_run.report_dir / "logs",
-                               scratch=tmp_path_factory.mktemp("gt-scratch"))
+    ground_truth = GroundTruth(
+        model_run.settings, log_dir=model_run.report_dir / "logs", scratch=tmp_path_factory.mktemp("gt-scratch")
+    )
     request.addfinalizer(ground_truth.close)
     return ground_truth.start()
 
@@ -120,5 +126,9 @@ def e2e_runner(model_run):
     from pytest_flmigrate.e2e.runner import Runner
 
     settings = model_run.settings
-    return Runner(model_run.e2e, phase=settings.e2e_phase, token_match_count=settings.token_match_count,
-                  max_tokens=settings.max_tokens)
+    return Runner(
+        model_run.e2e,
+        phase=settings.e2e_phase,
+        token_match_count=settings.token_match_count,
+        max_tokens=settings.max_tokens,
+    )

@@ -24,8 +24,10 @@ def test_review(model_run, case, migrated_files):
     lines = [f.format() for f in findings]
     uncollected = model_run.uncollected_findings() if case == model_run.review_cases()[-1] else []
     if uncollected:
-        lines.append("the migration's files changed since step 6's tests were collected; "
-                     "rerun for one test each. Findings no test was collected for:")
+        lines.append(
+            "the migration's files changed since step 6's tests were collected; "
+            "rerun for one test each. Findings no test was collected for:"
+        )
         lines.extend(f.format() for f in uncollected)
     if lines:
         pytest.fail("\n".join(lines), pytrace=False)

@@ -24,8 +24,7 @@ def test_server_runs_the_plugin_class(runtime, local_server_url):
     for arch in resolved:
         if arch in in_tree:
             assert expected[arch] in evidence["overridden_by"], (
-                f"{arch} is vLLM's own class in the server (the log shows no override by {expected[arch]}; "
-                f"log: {log})"
+                f"{arch} is vLLM's own class in the server (the log shows no override by {expected[arch]}; log: {log})"
             )
 
 

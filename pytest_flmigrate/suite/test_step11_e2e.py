@@ -51,16 +51,21 @@ def test_e2e(model_run, prompt, e2e_runner, request):
         reason = f"{prompt.id}: {model_run.runtime.tiny().comparison_skip}"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
-    if e2e_runner.needs("gt", prompt) and not (settings.tiny or settings.gt_url or settings.gt_python or settings.gt_ssh):
+    if e2e_runner.needs("gt", prompt) and not (
+        settings.tiny or settings.gt_url or settings.gt_python or settings.gt_ssh
+    ):
         from pytest_flmigrate.e2e.gt import NO_SOURCE
 
         reason = f"{prompt.id}: {NO_SOURCE}"
         e2e_runner.skip(prompt, reason)
         pytest.skip(reason)
-    outcome = e2e_runner.run(prompt, {
-        "gt": lambda: request.getfixturevalue("gt_server"),
-        "local": lambda: request.getfixturevalue("local_server_url"),
-    })
+    outcome = e2e_runner.run(
+        prompt,
+        {
+            "gt": lambda: request.getfixturevalue("gt_server"),
+            "local": lambda: request.getfixturevalue("local_server_url"),
+        },
+    )
     summary = outcome.summary()
     request.node.user_properties.append(("e2e", summary["verdict"]))
     if summary.get("diverge_at") is not None:

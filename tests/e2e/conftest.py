@@ -51,9 +51,19 @@ def run_suite(pytester: pytest.Pytester, plugin_tree, trees):
 
     def run(*args: str, local_url: str | None = None):
         return pytester.runpytest_inprocess(
-            "--plugin-dir", str(plugin_tree), "--reports-dir", str(plugin_tree / "reports"),
-            "--upstream", str(upstream_dir), "--pinned", str(pinned_dir),
-            "-p", "no:cacheprovider", "-q", *args, plugins=[LocalServerAt(local_url)],
+            "--plugin-dir",
+            str(plugin_tree),
+            "--reports-dir",
+            str(plugin_tree / "reports"),
+            "--upstream",
+            str(upstream_dir),
+            "--pinned",
+            str(pinned_dir),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *args,
+            plugins=[LocalServerAt(local_url)],
         )
 
     return run

@@ -44,8 +44,11 @@ class SSHServer:
 
 
 def keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "flmigrate-test", "-f", str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "flmigrate-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path.with_suffix(".pub").read_text().split()[0:2]
 
 
@@ -81,21 +84,47 @@ def sshd(tmp_path_factory):
     (home / "wrong_known_hosts").write_text(f"[127.0.0.1]:{port} {other_type} {other_host_key}\n")
     (home / "empty_known_hosts").write_text("")
     config = home / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {home / 'host_key'}", f"PidFile {home / 'sshd.pid'}",
-        f"AuthorizedKeysFile {home / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "PermitRootLogin prohibit-password",
-        "LogLevel VERBOSE", "",
-    ]))
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {home / 'host_key'}",
+                f"PidFile {home / 'sshd.pid'}",
+                f"AuthorizedKeysFile {home / 'authorized_keys'}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PermitRootLogin prohibit-password",
+                "LogLevel VERBOSE",
+                "",
+            ]
+        )
+    )
     log = home / "sshd.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([binary, "-D", "-e", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [binary, "-D", "-e", "-f", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         if not wait_for_banner(port, proc):
             pytest.fail(f"sshd did not come up on 127.0.0.1:{port}:\n{log.read_text()}")
-        yield SSHServer(port, getpass.getuser(), home / "client_key", home / "other_key", home / "known_hosts",
-                        home / "wrong_known_hosts", home / "empty_known_hosts", log)
+        yield SSHServer(
+            port,
+            getpass.getuser(),
+            home / "client_key",
+            home / "other_key",
+            home / "known_hosts",
+            home / "wrong_known_hosts",
+            home / "empty_known_hosts",
+            log,
+        )
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)

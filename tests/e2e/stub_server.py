@@ -31,9 +31,18 @@ class StubOpenAI:
     """``diverge``: {position: (id, token string, keep_original_in_top)} changes this stub's output;
     ``stop_after``: stop generating after that many tokens; ``token_ids``: send choice-level ids."""
 
-    def __init__(self, model: str = "/models/tiny", *, diverge: dict | None = None, stop_after: int | None = None,
-                 token_ids: bool = True, logprobs: bool = True, status: int = 200, prompt_ids: list[int] | None = None,
-                 port: int = 0) -> None:
+    def __init__(
+        self,
+        model: str = "/models/tiny",
+        *,
+        diverge: dict | None = None,
+        stop_after: int | None = None,
+        token_ids: bool = True,
+        logprobs: bool = True,
+        status: int = 200,
+        prompt_ids: list[int] | None = None,
+        port: int = 0,
+    ) -> None:
         self.model, self.diverge, self.stop_after = model, diverge or {}, stop_after
         self.token_ids, self.logprobs, self.status, self.prompt_ids = token_ids, logprobs, status, prompt_ids
         self.requests: list[tuple[str, str, dict | None]] = []
@@ -88,7 +97,9 @@ class StubOpenAI:
     def activate(self) -> StubOpenAI:
         if self.thread is None:
             self.server.server_activate()
-            self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+            self.thread = threading.Thread(
+                target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
             self.thread.start()
         return self
 
@@ -112,8 +123,14 @@ class StubOpenAI:
             change = self.diverge.get(position)
             if change and change[2]:  # a near tie: the original token is this position's runner-up
                 top[1] = {"token": originals[position][1], "logprob": -0.11}
-            content.append({"token": text, "logprob": -0.1, "bytes": list(text.encode()),
-                            "top_logprobs": top[: body.get("top_logprobs", 5)]})
+            content.append(
+                {
+                    "token": text,
+                    "logprob": -0.1,
+                    "bytes": list(text.encode()),
+                    "top_logprobs": top[: body.get("top_logprobs", 5)],
+                }
+            )
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": "".join(text for _, text in tokens)},
@@ -123,7 +140,10 @@ class StubOpenAI:
         if self.token_ids and body.get("return_token_ids"):
             choice["token_ids"] = [token_id for token_id, _ in tokens]
         return {
-            "id": "chatcmpl-stub", "object": "chat.completion", "model": self.model, "choices": [choice],
+            "id": "chatcmpl-stub",
+            "object": "chat.completion",
+            "model": self.model,
+            "choices": [choice],
             "prompt_token_ids": self.prompt_ids if self.prompt_ids is not None else [1, 2, 3],
             "usage": {"prompt_tokens": 3, "completion_tokens": len(tokens), "total_tokens": 3 + len(tokens)},
         }

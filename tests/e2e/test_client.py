@@ -23,8 +23,14 @@ def test_discovers_the_model_and_sends_a_greedy_logprobs_request(stub):
     (_, path, _), (_, chat_path, body) = server.requests
     assert (path, chat_path) == ("/v1/models", "/v1/chat/completions")
     assert body == {
-        "model": "/weights/tiny-qwen2", "messages": T1.messages(), "max_tokens": 8, "temperature": 0,
-        "seed": 1234, "logprobs": True, "top_logprobs": 5, "return_token_ids": True,
+        "model": "/weights/tiny-qwen2",
+        "messages": T1.messages(),
+        "max_tokens": 8,
+        "temperature": 0,
+        "seed": 1234,
+        "logprobs": True,
+        "top_logprobs": 5,
+        "return_token_ids": True,
     }
     assert generation.model == "/weights/tiny-qwen2" and generation.length == 8
     assert generation.token_ids == [token_id for token_id, _ in server_tokens(server, body)]
@@ -89,7 +95,10 @@ def test_a_down_server_is_one_line_and_remembered():
 def test_local_label_and_hint():
     url = f"http://127.0.0.1:{free_port()}"
     client = OpenAIClient(url, label="local", hint="start it (step 10)", attempts=1)
-    with pytest.raises(FlmigrateError, match=r"^local server http://127\.0\.0\.1:\d+: connection refused after 1 attempt; start it \(step 10\)$"):
+    with pytest.raises(
+        FlmigrateError,
+        match=r"^local server http://127\.0\.0\.1:\d+: connection refused after 1 attempt; start it \(step 10\)$",
+    ):
         client.model_id()
 
 
@@ -98,7 +107,9 @@ def test_http_errors_are_answers_not_retried(stub):
     waits: list[float] = []
     with pytest.raises(FlmigrateError) as caught:
         OpenAIClient(server.url, sleep=waits.append).chat(T1, max_tokens=4)
-    assert caught.value.message == (f"GT server {server.url}: HTTP 503 from /v1/chat/completions: The model is overloaded")
+    assert caught.value.message == (
+        f"GT server {server.url}: HTTP 503 from /v1/chat/completions: The model is overloaded"
+    )
     assert waits == [] and len([r for r in server.requests if r[0] == "POST"]) == 1
 
 
@@ -114,10 +125,15 @@ def test_read_timeout_is_one_line(stub):
         listener.close()
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("http://h:8122", "http://h:8122"), ("http://h:8122/", "http://h:8122"), ("http://h:8122/v1", "http://h:8122"),
-    ("https://h/prefix/v1/", "https://h/prefix"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("http://h:8122", "http://h:8122"),
+        ("http://h:8122/", "http://h:8122"),
+        ("http://h:8122/v1", "http://h:8122"),
+        ("https://h/prefix/v1/", "https://h/prefix"),
+    ],
+)
 def test_base_url_normalisation(url, expected):
     assert base_url(url) == expected
 

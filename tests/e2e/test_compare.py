@@ -9,8 +9,14 @@ from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.errors import FlmigrateError
 
 
-def gen(words: list[str], *, ids: bool = True, top: dict[int, list[str]] | None = None, finish: str = "length",
-        prompt_ids: list[int] | None = None) -> Generation:
+def gen(
+    words: list[str],
+    *,
+    ids: bool = True,
+    top: dict[int, list[str]] | None = None,
+    finish: str = "length",
+    prompt_ids: list[int] | None = None,
+) -> Generation:
     """A generation whose token id is derived from the word; ``top`` adds runners-up per position."""
     extra = top or {}
     return Generation(
@@ -18,7 +24,9 @@ def gen(words: list[str], *, ids: bool = True, top: dict[int, list[str]] | None 
         text="".join(words),
         token_ids=[sum(map(ord, w)) for w in words] if ids else None,
         tokens=list(words),
-        top_logprobs=[{w: -0.1, **{alt: -1.0 - i for i, alt in enumerate(extra.get(p, []))}} for p, w in enumerate(words)],
+        top_logprobs=[
+            {w: -0.1, **{alt: -1.0 - i for i, alt in enumerate(extra.get(p, []))}} for p, w in enumerate(words)
+        ],
         finish_reason=finish,
         prompt_token_ids=prompt_ids,
     )
@@ -37,9 +45,16 @@ def test_identical_first_tokens_match():
     result = compare("t1", gen(WORDS), gen(WORDS[:32] + [" other"] * 8), 32)
     assert result.verdict == MATCH and result.passed
     assert result.compared == 32 and result.diverge_at is None and result.basis == "token ids"
-    assert result.summary() == {"verdict": "match", "match": True, "passed": True, "diverge_at": None,
-                                "divergence": None, "tokens_compared": 32, "token_match_count": 32,
-                                "basis": "token ids"}
+    assert result.summary() == {
+        "verdict": "match",
+        "match": True,
+        "passed": True,
+        "diverge_at": None,
+        "divergence": None,
+        "tokens_compared": 32,
+        "token_match_count": 32,
+        "basis": "token ids",
+    }
     assert result.headline() == "t1: MATCH, first 32 tokens identical (token ids)"
 
 
@@ -113,6 +128,8 @@ def test_one_side_stopping_inside_the_window_diverges_there():
 
 def test_different_prompt_tokenization_is_noted():
     result = compare("t1", gen(WORDS, prompt_ids=[1, 2, 3]), gen(swapped(0, " q"), prompt_ids=[1, 5, 3]), 8)
-    assert result.notes == ("the prompts were tokenized differently (from prompt token 1): "
-                            "check the chat template and tokenizer the two servers load",)
+    assert result.notes == (
+        "the prompts were tokenized differently (from prompt token 1): "
+        "check the chat template and tokenizer the two servers load",
+    )
     assert result.summary()["notes"] == list(result.notes)

@@ -26,7 +26,11 @@ def ground_truth(plugin_tree, tmp_path, **given) -> GroundTruth:
 def test_gt_url_is_used_as_given_and_never_stopped(plugin_tree, tmp_path):
     gt = ground_truth(plugin_tree, tmp_path, gt_url="http://gpu-box:8122")
     ref = gt.start()
-    assert (ref.url, ref.source, ref.hint) == ("http://gpu-box:8122", "--gt-url http://gpu-box:8122", "start it or check --gt-url")
+    assert (ref.url, ref.source, ref.hint) == (
+        "http://gpu-box:8122",
+        "--gt-url http://gpu-box:8122",
+        "start it or check --gt-url",
+    )
     assert gt.close() == "nothing to stop"
 
 
@@ -68,8 +72,14 @@ def test_gt_ssh_to_a_closed_port_fails_fast(plugin_tree, tmp_path):
 
 def test_local_gt_lifecycle(tmp_path):
     port = free_port()
-    gt = LocalGT(sys.executable, "/w", log_path=tmp_path / "logs/gt-server.log", scratch=tmp_path / "scratch",
-                 port=port, argv=http_server_argv(port, tmp_path / "www"))
+    gt = LocalGT(
+        sys.executable,
+        "/w",
+        log_path=tmp_path / "logs/gt-server.log",
+        scratch=tmp_path / "scratch",
+        port=port,
+        argv=http_server_argv(port, tmp_path / "www"),
+    )
     pid = gt.start()
     try:
         assert gt.url == f"http://127.0.0.1:{port}"
@@ -84,8 +94,13 @@ def test_local_gt_lifecycle(tmp_path):
 
 
 def test_local_gt_that_dies_reports_its_log(tmp_path):
-    gt = LocalGT(sys.executable, "/w", log_path=tmp_path / "gt.log", scratch=tmp_path / "s",
-                 argv=[sys.executable, "-c", "import sys; print('no module named vllm'); sys.exit(1)"])
+    gt = LocalGT(
+        sys.executable,
+        "/w",
+        log_path=tmp_path / "gt.log",
+        scratch=tmp_path / "s",
+        argv=[sys.executable, "-c", "import sys; print('no module named vllm'); sys.exit(1)"],
+    )
     gt.start()
     with pytest.raises(FlmigrateError) as caught:
         gt.wait_healthy(timeout=20, interval=0.1)
@@ -95,6 +110,27 @@ def test_local_gt_that_dies_reports_its_log(tmp_path):
 
 
 def test_local_gt_argv_is_vllm_serve_on_loopback(tmp_path):
-    gt = LocalGT("/env/bin/python", "/w", log_path=tmp_path / "l", scratch=tmp_path, port=9, tp=2, serve_args=("--dtype", "float32"))
-    assert gt.argv == ["/env/bin/python", "-m", "vllm.entrypoints.cli.main", "serve", "/w", "--host",
-                       "127.0.0.1", "--port", "9", "--tensor-parallel-size", "2", "--dtype", "float32"]
+    gt = LocalGT(
+        "/env/bin/python",
+        "/w",
+        log_path=tmp_path / "l",
+        scratch=tmp_path,
+        port=9,
+        tp=2,
+        serve_args=("--dtype", "float32"),
+    )
+    assert gt.argv == [
+        "/env/bin/python",
+        "-m",
+        "vllm.entrypoints.cli.main",
+        "serve",
+        "/w",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--tensor-parallel-size",
+        "2",
+        "--dtype",
+        "float32",
+    ]

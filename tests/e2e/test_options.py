@@ -27,11 +27,14 @@ def test_e2e_prompts_option(plugin_tree, tmp_path):
     assert settings_with(plugin_tree).e2e_prompts is None
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("[", "not valid JSON"),
-    ('[{"id": "q1", "text": "Hi", "image": "nope.png"}]', "image .* no such file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such file"),
+        ("[", "not valid JSON"),
+        ('[{"id": "q1", "text": "Hi", "image": "nope.png"}]', "image .* no such file"),
+    ],
+)
 def test_bad_e2e_prompts_fail_at_start(plugin_tree, tmp_path, content, message):
     path = tmp_path / "p.json"
     if content is not None:
@@ -72,13 +75,27 @@ def test_gt_url_is_checked_at_start(plugin_tree):
 
 def test_full_gt_config(tmp_path):
     path = tmp_path / "gt.json"
-    path.write_text(json.dumps({
-        "key_file": "~/.ssh/id_ed25519", "known_hosts": "/etc/kh", "connect_timeout": 3,
-        "docker_container": "vllm gt", "conda_env": "up stream", "env": {"HF_HOME": "/data/hf", "N": 2},
-        "gpu_ids": [0, 1], "tp": 2, "serve_args": "--dtype bfloat16 --max-model-len 4096",
-        "python": "/opt/py/bin/python", "model": "/data/Kimi K2.5", "port": 9000, "url": "http://gpu:9000/v1",
-        "state_dir": "/tmp/gt state", "health_timeout": 60,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "key_file": "~/.ssh/id_ed25519",
+                "known_hosts": "/etc/kh",
+                "connect_timeout": 3,
+                "docker_container": "vllm gt",
+                "conda_env": "up stream",
+                "env": {"HF_HOME": "/data/hf", "N": 2},
+                "gpu_ids": [0, 1],
+                "tp": 2,
+                "serve_args": "--dtype bfloat16 --max-model-len 4096",
+                "python": "/opt/py/bin/python",
+                "model": "/data/Kimi K2.5",
+                "port": 9000,
+                "url": "http://gpu:9000/v1",
+                "state_dir": "/tmp/gt state",
+                "health_timeout": 60,
+            }
+        )
+    )
     config = load_gt_config(path)
     assert config.key_file == Path("~/.ssh/id_ed25519") and config.known_hosts == Path("/etc/kh")
     assert config.serve_args == ("--dtype", "bfloat16", "--max-model-len", "4096")
@@ -87,22 +104,25 @@ def test_full_gt_config(tmp_path):
     assert GTConfig().known_hosts == Path("~/.ssh/known_hosts") and GTConfig().port == 8122
 
 
-@pytest.mark.parametrize("data, message", [
-    ([], "expected a JSON object"),
-    ({"port": "8122"}, "'port' must be a positive whole number up to 65535"),
-    ({"port": 70000}, "'port' must be"),
-    ({"tp": True}, "'tp' must be"),
-    ({"insecure_skip_host_key_check": "yes"}, "must be true or false"),
-    ({"env": {"BAD-NAME": "x"}}, "env name 'BAD-NAME' is not a valid variable name"),
-    ({"env": {"-u": "x"}}, "env name '-u'"),
-    ({"gpu_ids": "0;rm"}, "'gpu_ids' must be a list of GPU numbers"),
-    ({"serve_args": "--x 'unbalanced"}, "balanced quotes"),
-    ({"command": []}, "a non-empty command"),
-    ({"python": "p", "command": ["vllm", "serve"]}, "either 'python' or 'command'"),
-    ({"model": "a\nb"}, "'model' must be a non-empty one-line string"),
-    ({"url": "gpu:1"}, "'url' URL 'gpu:1': expected http://HOST:PORT"),
-    ({"health_timeout": 0}, "positive number of seconds"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "expected a JSON object"),
+        ({"port": "8122"}, "'port' must be a positive whole number up to 65535"),
+        ({"port": 70000}, "'port' must be"),
+        ({"tp": True}, "'tp' must be"),
+        ({"insecure_skip_host_key_check": "yes"}, "must be true or false"),
+        ({"env": {"BAD-NAME": "x"}}, "env name 'BAD-NAME' is not a valid variable name"),
+        ({"env": {"-u": "x"}}, "env name '-u'"),
+        ({"gpu_ids": "0;rm"}, "'gpu_ids' must be a list of GPU numbers"),
+        ({"serve_args": "--x 'unbalanced"}, "balanced quotes"),
+        ({"command": []}, "a non-empty command"),
+        ({"python": "p", "command": ["vllm", "serve"]}, "either 'python' or 'command'"),
+        ({"model": "a\nb"}, "'model' must be a non-empty one-line string"),
+        ({"url": "gpu:1"}, "'url' URL 'gpu:1': expected http://HOST:PORT"),
+        ({"health_timeout": 0}, "positive number of seconds"),
+    ],
+)
 def test_bad_gt_config(data, message):
     with pytest.raises(FlmigrateError, match=message):
         parse_gt_config(data, "--gt-config x.json")
@@ -121,16 +141,21 @@ def test_gt_config_file_errors(tmp_path):
         load_gt_config(Path("/proc/self/mem"))  # a file whose read fails, whoever runs the tests
 
 
-@pytest.mark.parametrize("text, target", [
-    ("me@gpu-box", SSHTarget("me", "gpu-box", 22)),
-    ("me@10.0.0.5:2222", SSHTarget("me", "10.0.0.5", 2222)),
-    ("me.x@[::1]:2200", SSHTarget("me.x", "::1", 2200)),
-])
+@pytest.mark.parametrize(
+    "text, target",
+    [
+        ("me@gpu-box", SSHTarget("me", "gpu-box", 22)),
+        ("me@10.0.0.5:2222", SSHTarget("me", "10.0.0.5", 2222)),
+        ("me.x@[::1]:2200", SSHTarget("me.x", "::1", 2200)),
+    ],
+)
 def test_ssh_targets(text, target):
     assert SSHTarget.parse(text) == target
 
 
-@pytest.mark.parametrize("text", ["gpu-box", "me@", "me@host:0", "me@host:70000", "me@host;rm -rf /", "-oProxyCommand=x@h"])
+@pytest.mark.parametrize(
+    "text", ["gpu-box", "me@", "me@host:0", "me@host:70000", "me@host;rm -rf /", "-oProxyCommand=x@h"]
+)
 def test_bad_ssh_targets(text):
     with pytest.raises(FlmigrateError, match="expected USER@HOST\\[:PORT\\]"):
         SSHTarget.parse(text)
@@ -138,14 +163,52 @@ def test_bad_ssh_targets(text):
 
 def test_serve_argv():
     assert launcher() == ["python3", "-m", CLI_MODULE, "serve"]
-    assert serve_argv(launcher("/env/bin/python"), model="/m", host="127.0.0.1", port=9, tp=1, extra=["--dtype", "float32"]) == [
-        "/env/bin/python", "-m", CLI_MODULE, "serve", "/m", "--host", "127.0.0.1", "--port", "9", "--dtype", "float32"]
+    assert serve_argv(
+        launcher("/env/bin/python"), model="/m", host="127.0.0.1", port=9, tp=1, extra=["--dtype", "float32"]
+    ) == [
+        "/env/bin/python",
+        "-m",
+        CLI_MODULE,
+        "serve",
+        "/m",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--dtype",
+        "float32",
+    ]
     assert serve_argv(launcher(command=["vllm", "serve"]), model="/m", host="0.0.0.0", port=9, tp=4) == [
-        "vllm", "serve", "/m", "--host", "0.0.0.0", "--port", "9", "--tensor-parallel-size", "4"]
+        "vllm",
+        "serve",
+        "/m",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "9",
+        "--tensor-parallel-size",
+        "4",
+    ]
 
 
 def test_gt_argv_with_conda_and_config_tp():
     config = parse_gt_config({"conda_env": "up", "tp": 2, "serve_args": ["--x"], "model": "/w"})
     assert gt_argv(config, model="/w", tp=1) == [
-        "conda", "run", "--no-capture-output", "-n", "up", "python3", "-m", CLI_MODULE, "serve", "/w",
-        "--host", "0.0.0.0", "--port", "8122", "--tensor-parallel-size", "2", "--x"]
+        "conda",
+        "run",
+        "--no-capture-output",
+        "-n",
+        "up",
+        "python3",
+        "-m",
+        CLI_MODULE,
+        "serve",
+        "/w",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8122",
+        "--tensor-parallel-size",
+        "2",
+        "--x",
+    ]

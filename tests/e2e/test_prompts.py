@@ -20,7 +20,7 @@ DRAWINGS = [images.shapes, images.horizontal_gradient, images.quadrants, images.
 def pixel(data: bytes, x: int, y: int) -> tuple[int, int, int]:
     width, _, pixels = png.decode_rgb(data)
     offset = (y * width + x) * 3
-    return tuple(pixels[offset:offset + 3])
+    return tuple(pixels[offset : offset + 3])
 
 
 def test_builtin_set_has_stable_ids_and_kinds():
@@ -49,7 +49,11 @@ def test_images_show_what_the_prompts_say():
     assert pixel(shapes, 190, 130) == images.GREEN and pixel(shapes, 5, 5) == images.WHITE
     quadrants = images.quadrants()
     assert [pixel(quadrants, x, y) for x, y in ((10, 10), (200, 10), (10, 200), (200, 200))] == [
-        images.RED, images.GREEN, images.BLUE, images.YELLOW]
+        images.RED,
+        images.GREEN,
+        images.BLUE,
+        images.YELLOW,
+    ]
     gradient = images.horizontal_gradient()
     assert pixel(gradient, 0, 50) == (0, 0, 0) and pixel(gradient, images.SIZE - 1, 50) == (255, 255, 255)
     assert pixel(images.radial_gradient(), 112, 112)[1] > pixel(images.radial_gradient(), 0, 0)[1]
@@ -94,10 +98,15 @@ def write(tmp_path: Path, data, name: str = "prompts.json") -> Path:
 def test_user_prompt_file_with_image(tmp_path):
     (tmp_path / "pics").mkdir()
     (tmp_path / "pics" / "q.png").write_bytes(images.quadrants())
-    path = write(tmp_path, {"prompts": [
-        {"id": "hello", "text": "Say hello."},
-        {"id": "pic-1", "text": "What is shown?", "image": "pics/q.png", "description": "quadrants"},
-    ]})
+    path = write(
+        tmp_path,
+        {
+            "prompts": [
+                {"id": "hello", "text": "Say hello."},
+                {"id": "pic-1", "text": "What is shown?", "image": "pics/q.png", "description": "quadrants"},
+            ]
+        },
+    )
     prompts = load_prompts(path)
     assert [(p.id, p.kind) for p in prompts] == [("hello", "text"), ("pic-1", "multimodal")]
     assert prompts[1].image == images.quadrants() and prompts[1].description == "quadrants"
@@ -105,18 +114,21 @@ def test_user_prompt_file_with_image(tmp_path):
     assert load_prompts(write(tmp_path, [{"id": "a", "text": "x"}], "list.json")) == (Prompt("a", "x"),)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", r"not valid JSON \(line 1, column 2"),
-    ([], "expected a non-empty list of prompts"),
-    ({"prompts": [], "extra": 1}, "unknown key\\(s\\) extra"),
-    ([{"id": "a"}], r"prompt 1 \(a\): 'text' must be a non-empty string"),
-    ([{"id": "a b", "text": "x"}], "prompt 1: 'id' must be 1-64 letters"),
-    ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "prompt 2: id 'a' is used twice"),
-    ([{"id": "a", "text": "x", "colour": "red"}], "unknown key\\(s\\) colour"),
-    ([{"id": "a", "text": "x", "image": "missing.png"}], "image .*missing.png: no such file"),
-    ([{"id": "a", "text": "x", "image": "prompts.json"}], "not a PNG or JPEG file"),
-    (["just a string"], "prompt 1: expected an object"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", r"not valid JSON \(line 1, column 2"),
+        ([], "expected a non-empty list of prompts"),
+        ({"prompts": [], "extra": 1}, "unknown key\\(s\\) extra"),
+        ([{"id": "a"}], r"prompt 1 \(a\): 'text' must be a non-empty string"),
+        ([{"id": "a b", "text": "x"}], "prompt 1: 'id' must be 1-64 letters"),
+        ([{"id": "a", "text": "x"}, {"id": "a", "text": "y"}], "prompt 2: id 'a' is used twice"),
+        ([{"id": "a", "text": "x", "colour": "red"}], "unknown key\\(s\\) colour"),
+        ([{"id": "a", "text": "x", "image": "missing.png"}], "image .*missing.png: no such file"),
+        ([{"id": "a", "text": "x", "image": "prompts.json"}], "not a PNG or JPEG file"),
+        (["just a string"], "prompt 1: expected an object"),
+    ],
+)
 def test_bad_prompt_files_get_one_line(tmp_path, content, message):
     path = write(tmp_path, content)
     with pytest.raises(FlmigrateError, match=message) as caught:

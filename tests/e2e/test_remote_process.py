@@ -31,8 +31,9 @@ def test_start_status_logs_stop(process, tmp_path):
     assert started.pid > 0 and started.start_time.isdigit()
     assert os.getpgid(started.pid) == started.pid  # its own process group
     assert os.getsid(started.pid) == started.pid  # and session (no terminal, survives the SSH channel)
-    health.wait_healthy(f"http://127.0.0.1:{port}", timeout=20, label="GT", alive=lambda: process.status() == "running",
-                        interval=0.1)
+    health.wait_healthy(
+        f"http://127.0.0.1:{port}", timeout=20, label="GT", alive=lambda: process.status() == "running", interval=0.1
+    )
     assert process.status() == "running"
     assert wait_until(lambda: "GET /health" in process.logs(20))
     assert process.stop(grace=5) == "stopped"
@@ -42,7 +43,7 @@ def test_start_status_logs_stop(process, tmp_path):
 
 def test_stop_takes_the_whole_process_group(process, tmp_path):
     marker = tmp_path / "child.pid"
-    script = f'sleep 300 & echo $! > {shlex.quote(str(marker))}; exec sleep 301'
+    script = f"sleep 300 & echo $! > {shlex.quote(str(marker))}; exec sleep 301"
     process.start(["sh", "-c", script])
     assert wait_until(marker.exists) and wait_until(lambda: marker.read_text().strip() != "")
     child = int(marker.read_text())
@@ -52,7 +53,9 @@ def test_stop_takes_the_whole_process_group(process, tmp_path):
 
 
 def test_term_ignored_then_killed(process):
-    process.start([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+    process.start(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"]
+    )
     pid = process.started.pid
     assert wait_until(lambda: process.status() == "running")
     assert process.stop(grace=0.5) == "killed"
@@ -61,8 +64,16 @@ def test_term_ignored_then_killed(process):
 
 def test_untrusted_arguments_and_env_stay_literal(process, tmp_path):
     evil = "x'; touch PWNED; echo '$(touch PWNED2)`touch PWNED3`\"; touch PWNED4"
-    process.start([sys.executable, "-c", "import os, sys; print(repr(sys.argv[1:])); print(repr(os.environ['EVIL']))", evil, "two words"],
-                  env={"EVIL": evil})
+    process.start(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; print(repr(sys.argv[1:])); print(repr(os.environ['EVIL']))",
+            evil,
+            "two words",
+        ],
+        env={"EVIL": evil},
+    )
     state = tmp_path / "state dir"
     assert wait_until(lambda: process.status() == "exited")
     log = (state / "gt-server.log").read_text()
@@ -78,7 +89,10 @@ def test_bad_env_names_are_refused(process):
 def test_a_running_process_is_never_started_twice_nor_taken_over(process, tmp_path):
     process.start(["sleep", "300"])
     second = RemoteProcess(LocalShell(), process.state_dir, "gt-server")
-    with pytest.raises(FlmigrateError, match=r"a process started earlier \(pid \d+, .*gt-server.pid\) is still running; this run leaves it alone"):
+    with pytest.raises(
+        FlmigrateError,
+        match=r"a process started earlier \(pid \d+, .*gt-server.pid\) is still running; this run leaves it alone",
+    ):
         second.start(["sleep", "300"])
     assert second.stop() == "not started by this run"
     assert process.status() == "running"
@@ -92,8 +106,9 @@ def test_stop_leaves_a_foreign_pid_alone(process, tmp_path):
     try:
         pid_file.write_text(f"{foreign.pid}\n")
         assert process.status() == "replaced"
-        assert process.stop(grace=1) == (f"left alone: {process.pid_file} now names pid {foreign.pid}, "
-                                         f"not the {ours} this run started")
+        assert process.stop(grace=1) == (
+            f"left alone: {process.pid_file} now names pid {foreign.pid}, not the {ours} this run started"
+        )
         assert procs.running(foreign.pid) and procs.running(ours)
     finally:
         foreign.kill()
@@ -115,9 +130,15 @@ def test_a_reused_pid_is_left_alone(process):
 def test_a_process_that_dies_at_start_reports_its_log(process):
     process.start([sys.executable, "-c", "import sys; print('weights not found: /nope'); sys.exit(3)"])
     with pytest.raises(FlmigrateError) as caught:
-        health.wait_healthy(f"http://127.0.0.1:{free_port()}", timeout=20, label="GT",
-                            alive=lambda: process.status() == "running", log_tail=lambda: process.logs(5),
-                            log_hint=process.log_file, interval=0.1)
+        health.wait_healthy(
+            f"http://127.0.0.1:{free_port()}",
+            timeout=20,
+            label="GT",
+            alive=lambda: process.status() == "running",
+            log_tail=lambda: process.logs(5),
+            log_hint=process.log_file,
+            interval=0.1,
+        )
     assert caught.value.message.startswith("GT server exited before http://127.0.0.1:")
     assert "weights not found: /nope" in caught.value.detail
     assert process.stop() == "not running"
@@ -127,8 +148,14 @@ def test_health_wait_is_bounded(process):
     process.start(["sleep", "300"])
     clock = iter(range(0, 1000, 10))
     with pytest.raises(FlmigrateError, match=r"GT server http://127.0.0.1:\d+: not healthy within 30 s"):
-        health.wait_healthy(f"http://127.0.0.1:{free_port()}", timeout=30, label="GT",
-                            alive=lambda: True, clock=lambda: next(clock), sleep=lambda _: None)
+        health.wait_healthy(
+            f"http://127.0.0.1:{free_port()}",
+            timeout=30,
+            label="GT",
+            alive=lambda: True,
+            clock=lambda: next(clock),
+            sleep=lambda _: None,
+        )
 
 
 def test_docker_commands_wrap_the_script_as_one_quoted_argument(tmp_path):

@@ -31,8 +31,13 @@ pytestmark = pytest.mark.remote
 
 
 def shell_for(sshd: SSHServer, **options):
-    return connect(sshd.target, key_file=options.pop("key_file", sshd.client_key),
-                   known_hosts=options.pop("known_hosts", sshd.known_hosts), timeout=options.pop("timeout", 5), **options)
+    return connect(
+        sshd.target,
+        key_file=options.pop("key_file", sshd.client_key),
+        known_hosts=options.pop("known_hosts", sshd.known_hosts),
+        timeout=options.pop("timeout", 5),
+        **options,
+    )
 
 
 def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
@@ -42,8 +47,13 @@ def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
         process = RemoteProcess(shell, str(tmp_path / "remote state"), "gt-server")
         port = free_port()
         started = process.start(http_server_argv(port, tmp_path / "www"))
-        health.wait_healthy(f"http://127.0.0.1:{port}", timeout=30, label="GT",
-                            alive=lambda: process.status() == "running", interval=0.2)
+        health.wait_healthy(
+            f"http://127.0.0.1:{port}",
+            timeout=30,
+            label="GT",
+            alive=lambda: process.status() == "running",
+            interval=0.2,
+        )
         assert process.status() == "running"
         assert os.getsid(started.pid) == started.pid  # detached from the SSH session
         assert wait_until(lambda: "GET /health" in process.logs(10))
@@ -67,14 +77,25 @@ def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
     http_server_argv(port, www)  # writes www/health
     # http.server stands in for the GT process: a shim drops the vLLM arguments RemoteGT appends
     # (--model M --host H --port P) after printing what it got.
-    shim = ('echo "model=$3 host=$5 port=$7 gpus=$CUDA_VISIBLE_DEVICES mark=$GT_MARK"; '
-            'exec "$0" -u -m http.server --bind "$5" --directory "$1" "$7"')
-    config = parse_gt_config({
-        "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "connect_timeout": 5,
-        "command": ["sh", "-c", shim, sys.executable, str(www)], "model": "/weights/it's a model",
-        "host": "127.0.0.1", "port": port, "env": {"GT_MARK": "a b$(x)"}, "gpu_ids": [0, 1],
-        "state_dir": str(tmp_path / "gt state"), "health_timeout": 30,
-    })
+    shim = (
+        'echo "model=$3 host=$5 port=$7 gpus=$CUDA_VISIBLE_DEVICES mark=$GT_MARK"; '
+        'exec "$0" -u -m http.server --bind "$5" --directory "$1" "$7"'
+    )
+    config = parse_gt_config(
+        {
+            "key_file": str(sshd.client_key),
+            "known_hosts": str(sshd.known_hosts),
+            "connect_timeout": 5,
+            "command": ["sh", "-c", shim, sys.executable, str(www)],
+            "model": "/weights/it's a model",
+            "host": "127.0.0.1",
+            "port": port,
+            "env": {"GT_MARK": "a b$(x)"},
+            "gpu_ids": [0, 1],
+            "state_dir": str(tmp_path / "gt state"),
+            "health_timeout": 30,
+        }
+    )
     gt = RemoteGT(sshd.target, config, model=config.model)
     try:
         assert gt.url == f"http://127.0.0.1:{port}"
@@ -91,9 +112,15 @@ def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
 
 
 def test_remote_gt_that_dies_reports_the_remote_log(sshd, tmp_path):
-    config = GTConfig(key_file=sshd.client_key, known_hosts=sshd.known_hosts, connect_timeout=5,
-                      command=(sys.executable, "-c", "import sys; print('CUDA out of memory'); sys.exit(1)"),
-                      state_dir=str(tmp_path / "st"), port=free_port(), health_timeout=30)
+    config = GTConfig(
+        key_file=sshd.client_key,
+        known_hosts=sshd.known_hosts,
+        connect_timeout=5,
+        command=(sys.executable, "-c", "import sys; print('CUDA out of memory'); sys.exit(1)"),
+        state_dir=str(tmp_path / "st"),
+        port=free_port(),
+        health_timeout=30,
+    )
     gt = RemoteGT(sshd.target, config, model="/w")
     try:
         gt.start()
@@ -135,7 +162,9 @@ def test_explicit_opt_out_connects_without_recording_the_key(sshd):
 
 
 def test_unauthorized_key_is_one_line(sshd):
-    with pytest.raises(FlmigrateError, match=f"authentication as {sshd.user} failed with key {sshd.other_key}; authorize the key"):
+    with pytest.raises(
+        FlmigrateError, match=f"authentication as {sshd.user} failed with key {sshd.other_key}; authorize the key"
+    ):
         shell_for(sshd, key_file=sshd.other_key)
 
 
@@ -159,7 +188,9 @@ def test_unreachable_hosts_fail_fast(sshd):
     mute = SSHTarget(sshd.user, "127.0.0.1", silent.getsockname()[1])
     started = time.monotonic()
     try:
-        with pytest.raises(FlmigrateError, match=f"^GT host {mute}: no SSH handshake within 1 s; is an SSH server listening"):
+        with pytest.raises(
+            FlmigrateError, match=f"^GT host {mute}: no SSH handshake within 1 s; is an SSH server listening"
+        ):
             connect(mute, key_file=sshd.client_key, known_hosts=sshd.known_hosts, timeout=1)
         assert time.monotonic() - started < 5
     finally:
@@ -183,18 +214,40 @@ def test_suite_starts_the_gt_over_ssh_and_stops_it(sshd, run_suite, stub, plugin
     # RemoteGT appends --model M --host H --port P: the shim passes the port ($7) to the stub
     shim = 'exec "$0" "$1" "$7" "$3"'
     config = tmp_path / "gt.json"
-    config.write_text(json.dumps({
-        "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "connect_timeout": 5,
-        "command": ["sh", "-c", shim, sys.executable, stub_file], "model": "/gt/tiny", "host": "127.0.0.1",
-        "port": port, "state_dir": str(tmp_path / "gt state"), "health_timeout": 30,
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "key_file": str(sshd.client_key),
+                "known_hosts": str(sshd.known_hosts),
+                "connect_timeout": 5,
+                "command": ["sh", "-c", shim, sys.executable, stub_file],
+                "model": "/gt/tiny",
+                "host": "127.0.0.1",
+                "port": port,
+                "state_dir": str(tmp_path / "gt state"),
+                "health_timeout": 30,
+            }
+        )
+    )
     local = stub(model="/gt/tiny")
-    result = run_suite("--model", "tiny", "-k", "e2e", "--gt-ssh", f"{sshd.user}@127.0.0.1:{sshd.port}",
-                       "--gt-config", str(config), local_url=local.url)
+    result = run_suite(
+        "--model",
+        "tiny",
+        "-k",
+        "e2e",
+        "--gt-ssh",
+        f"{sshd.user}@127.0.0.1:{sshd.port}",
+        "--gt-config",
+        str(config),
+        local_url=local.url,
+    )
     assert outcomes(result) == {"passed": 5, "failed": 0, "skipped": 0, "errors": 0}, result.stdout.str()
     e2e = json.loads((plugin_tree / "reports/tiny/summary.json").read_text())["e2e"]
-    assert e2e["gt"] == {"url": f"http://127.0.0.1:{port}", "source": f"--gt-ssh {sshd.user}@127.0.0.1:{sshd.port}",
-                         "model": "/gt/tiny"}
+    assert e2e["gt"] == {
+        "url": f"http://127.0.0.1:{port}",
+        "source": f"--gt-ssh {sshd.user}@127.0.0.1:{sshd.port}",
+        "model": "/gt/tiny",
+    }
     assert e2e["matched"] == 5
     assert "stub OpenAI server on 127.0.0.1" in (plugin_tree / "reports/tiny/logs/gt-server.log").read_text()
     assert not (tmp_path / "gt state" / "gt-server.pid").exists()  # stopped at session end

@@ -10,16 +10,31 @@ def test_no_e2e_no_lines():
 
 
 def test_lines_per_kind_and_rows_per_prompt():
-    e2e = {"phase": "all", "token_match_count": 32, "prompts": {
-        "t1": {"kind": "text", "verdict": "match", "diverge_at": None},
-        "t2": {"kind": "text", "verdict": "error", "reason": "GT server http://h: connection refused after 3 attempts"},
-        "m1": {"kind": "multimodal", "verdict": "near-tie", "diverge_at": 12, "divergence": "late",
-               "gt_token": " red", "local_token": " Red"},
-        "m2": {"kind": "multimodal", "verdict": "skipped", "reason": "text-only"},
-    }}
+    e2e = {
+        "phase": "all",
+        "token_match_count": 32,
+        "prompts": {
+            "t1": {"kind": "text", "verdict": "match", "diverge_at": None},
+            "t2": {
+                "kind": "text",
+                "verdict": "error",
+                "reason": "GT server http://h: connection refused after 3 attempts",
+            },
+            "m1": {
+                "kind": "multimodal",
+                "verdict": "near-tie",
+                "diverge_at": 12,
+                "divergence": "late",
+                "gt_token": " red",
+                "local_token": " Red",
+            },
+            "m2": {"kind": "multimodal", "verdict": "skipped", "reason": "text-only"},
+        },
+    }
     lines = markdown_lines(e2e)
     assert lines[:4] == [
-        "## E2E verification", "",
+        "## E2E verification",
+        "",
         "- E2E (text): ❌ (1/2 prompts matched, first 32 tokens)",
         "- E2E (mm): ✅ (0/1 prompts matched, 1 near-tie(s), first 32 tokens)",
     ]

@@ -20,12 +20,19 @@ def never() -> str:
 
 
 def runner(tmp_path, phase: str, count: int = 8, max_tokens: int = 12) -> Runner:
-    return Runner(ResultStore(tmp_path / "e2e"), phase=phase, token_match_count=count, max_tokens=max_tokens,
-                  client_options={"attempts": 1})
+    return Runner(
+        ResultStore(tmp_path / "e2e"),
+        phase=phase,
+        token_match_count=count,
+        max_tokens=max_tokens,
+        client_options={"attempts": 1},
+    )
 
 
 def test_generation_round_trips_through_json():
-    generation = Generation("m", "hi", [1, 2], [" h", "i"], [{" h": -0.1, " x": -2.0}, {"i": -0.2}], "stop", [5], {"usage": {}})
+    generation = Generation(
+        "m", "hi", [1, 2], [" h", "i"], [{" h": -0.1, " x": -2.0}, {"i": -0.2}], "stop", [5], {"usage": {}}
+    )
     assert Generation.from_dict(json.loads(json.dumps(generation.to_dict()))) == generation
 
 
@@ -46,11 +53,19 @@ def test_phases_gt_then_local_then_compare(tmp_path, stub):
     assert outcome.comparison is None and outcome.passed and outcome.sides == {"gt": "collected"}
     assert outcome.message() == "t1: gt collected (12 tokens); no comparison in --e2e-phase gt"
     saved = json.loads((tmp_path / "e2e/gt/t1.json").read_text())
-    assert saved["prompt_fingerprint"] == T1.fingerprint() and saved["server"] == {"url": gt_server.url, "model": "/gt/tiny"}
+    assert saved["prompt_fingerprint"] == T1.fingerprint() and saved["server"] == {
+        "url": gt_server.url,
+        "model": "/gt/tiny",
+    }
     assert saved["request"] == {"max_tokens": 12, "temperature": 0, "seed": 1234, "top_logprobs": 5}
     assert len(saved["generation"]["token_ids"]) == 12
-    assert gt_run.store.summary()["prompts"]["t1"] == {"verdict": "collected", "kind": "text", "phase": "gt",
-                                                       "gt": "collected", "tokens": {"gt": 12}}
+    assert gt_run.store.summary()["prompts"]["t1"] == {
+        "verdict": "collected",
+        "kind": "text",
+        "phase": "gt",
+        "gt": "collected",
+        "tokens": {"gt": 12},
+    }
 
     runner(tmp_path, "local").run(T1, {"gt": never, "local": lambda: local_server.url})
     assert (tmp_path / "e2e/local/t1.json").is_file()
@@ -90,8 +105,9 @@ def test_compare_without_saved_results_says_which_phase_to_run(tmp_path):
     compare_run = runner(tmp_path, "compare")
     with pytest.raises(FlmigrateError) as caught:
         compare_run.run(T1, {"gt": never, "local": never})
-    assert caught.value.message == (f"t1: no saved gt result at {tmp_path / 'e2e/gt/t1.json'}; "
-                                    "collect it first with --e2e-phase gt (or all)")
+    assert caught.value.message == (
+        f"t1: no saved gt result at {tmp_path / 'e2e/gt/t1.json'}; collect it first with --e2e-phase gt (or all)"
+    )
     assert compare_run.store.summary()["prompts"]["t1"]["verdict"] == "error"
 
 
@@ -133,7 +149,12 @@ def test_empty_store_summarises_to_none(tmp_path):
 
 
 EARLIER = {
-    "phase": "all", "gt": {"url": "http://gt"}, "matched": 1, "near_ties": 0, "diverged": 1, "compared": 2,
+    "phase": "all",
+    "gt": {"url": "http://gt"},
+    "matched": 1,
+    "near_ties": 0,
+    "diverged": 1,
+    "compared": 2,
     "prompts": {"t1": {"verdict": "diverged", "kind": "text"}, "t2": {"verdict": "match", "kind": "text"}},
 }
 
@@ -152,5 +173,7 @@ def test_prompts_not_rerun_keep_their_earlier_verdict(tmp_path, stub):
 
 def test_a_session_without_e2e_carries_the_earlier_results(tmp_path):
     summary = ResultStore(tmp_path).summary(EARLIER)  # e.g. -k serve
-    assert summary == {**EARLIER, "prompts": {pid: {**entry, "earlier_run": True}
-                                              for pid, entry in EARLIER["prompts"].items()}}
+    assert summary == {
+        **EARLIER,
+        "prompts": {pid: {**entry, "earlier_run": True} for pid, entry in EARLIER["prompts"].items()},
+    }

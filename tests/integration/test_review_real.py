@@ -26,7 +26,9 @@ def test_index_resolves_every_in_tree_vllm_import(spec):
     started = time.perf_counter()
     problems = file_imports.self_check(vllm, [transformers])
     seconds = time.perf_counter() - started
-    assert not problems, "\n".join(f"{module}:{p.line}: {p.ref.statement}: {p.describe()}" for module, p in problems[:30])
+    assert not problems, "\n".join(
+        f"{module}:{p.line}: {p.ref.statement}: {p.describe()}" for module, p in problems[:30]
+    )
     assert seconds < 120
 
 
@@ -39,8 +41,9 @@ def test_transformers_top_level_names_resolve():
     assert resolver.resolve("vllm", "LLM").module == "vllm.entrypoints.llm"  # vllm/__init__ MODULE_ATTRS
     config = resolver.resolve("vllm.transformers_utils.configs", "Qwen3NextConfig")  # _CLASS_TO_MODULE
     assert config.module == "vllm.transformers_utils.configs.qwen3_next"
-    method = resolver.find_member("vllm.model_executor.layers.mamba.mamba_utils", "MambaStateDtypeCalculator",
-                                  "gated_delta_net_state_dtype")
+    method = resolver.find_member(
+        "vllm.model_executor.layers.mamba.mamba_utils", "MambaStateDtypeCalculator", "gated_delta_net_state_dtype"
+    )
     assert method.function.signature(bound=True) == "(model_dtype, mamba_cache_dtype)"
 
 
@@ -54,26 +57,57 @@ EXPECTED = {
         ("known-missing-apis", "_mark_tower_model", "P4", "has no _mark_tower_model"),
         ("known-missing-apis", "_mark_language_model", "P4", "has no _mark_language_model"),
         ("call-signatures", "WeightsMapper", "P21", "unexpected keyword argument 'orig_to_new_stacked'"),
-        ("transformers-names", "transformers.Qwen3_5Config", "P2", "the config bridge vllm_fl.configs.qwen3_5 defines it"),
-        ("transformers-names", "transformers.configuration_utils.PreTrainedConfig", "P14", "it spells it PretrainedConfig"),
+        (
+            "transformers-names",
+            "transformers.Qwen3_5Config",
+            "P2",
+            "the config bridge vllm_fl.configs.qwen3_5 defines it",
+        ),
+        (
+            "transformers-names",
+            "transformers.configuration_utils.PreTrainedConfig",
+            "P14",
+            "it spells it PretrainedConfig",
+        ),
         ("config-bridge", "Qwen3_5Config", "P14", "not a PretrainedConfig subclass"),
     ],
     # multimodal, a new sibling module and a config bridge
     "kimi_k25": [
         ("known-missing-apis", "_mark_tower_model", "P4", "has no _mark_tower_model"),
-        ("unresolved-imports", "vllm.model_executor.models.kimi_k25_vit.MoonViT3dPretrainedModel", "P2",
-         "the plugin defines it in vllm_fl.models.kimi_k25_vit"),
-        ("unresolved-imports", "vllm.model_executor.layers.attention.mm_encoder_attention.MMEncoderAttention", None,
-         "the pin defines class MMEncoderAttention in vllm.attention.layers.mm_encoder_attention"),
-        ("call-signatures", "async_tensor_h2d", None, "pinned vllm.utils.torch_utils.async_tensor_h2d(data, dtype, target_device, pin_memory)"),
+        (
+            "unresolved-imports",
+            "vllm.model_executor.models.kimi_k25_vit.MoonViT3dPretrainedModel",
+            "P2",
+            "the plugin defines it in vllm_fl.models.kimi_k25_vit",
+        ),
+        (
+            "unresolved-imports",
+            "vllm.model_executor.layers.attention.mm_encoder_attention.MMEncoderAttention",
+            None,
+            "the pin defines class MMEncoderAttention in vllm.attention.layers.mm_encoder_attention",
+        ),
+        (
+            "call-signatures",
+            "async_tensor_h2d",
+            None,
+            "pinned vllm.utils.torch_utils.async_tensor_h2d(data, dtype, target_device, pin_memory)",
+        ),
         ("config-bridge", "Kimi_K25Config.__init__", None, "no __init__"),
     ],
     # text-only, config known to the pinned transformers (no bridge)
     "rnj1": [
-        ("unresolved-imports", "vllm.model_executor.layers.attention.Attention", None,
-         "the pin defines class Attention in vllm.attention.layer"),
-        ("unresolved-imports", "vllm.v1.attention.backend.AttentionType", None,
-         "the pin defines class AttentionType in vllm.attention.backends.abstract"),
+        (
+            "unresolved-imports",
+            "vllm.model_executor.layers.attention.Attention",
+            None,
+            "the pin defines class Attention in vllm.attention.layer",
+        ),
+        (
+            "unresolved-imports",
+            "vllm.v1.attention.backend.AttentionType",
+            None,
+            "the pin defines class AttentionType in vllm.attention.backends.abstract",
+        ),
         ("call-signatures", "WeightsMapper", None, "upstream (orig_to_new_renaming="),
         ("config-bridge", "config.rope_parameters", None, "transformers.models.gemma3.configuration_gemma3"),
     ],
@@ -82,8 +116,9 @@ EXPECTED = {
 
 @pytest.mark.parametrize("model", sorted(EXPECTED))
 def test_review_of_a_p1_only_copy_finds_the_expected_kinds(flmigrate, plugin_tree, model):
-    result = flmigrate("--model", model, "--patches", "P1", "-m", "not runtime", "-rf",
-                       "-k", "step02 or step04 or step05 or step06")
+    result = flmigrate(
+        "--model", model, "--patches", "P1", "-m", "not runtime", "-rf", "-k", "step02 or step04 or step05 or step06"
+    )
     assert result.ret == 1, result.stdout.str()  # step 6 fails: the review has findings
     summary = json.loads((plugin_tree / "reports" / model / "summary.json").read_text())
     assert summary["steps"]["4"]["outcome"] == "passed" and summary["steps"]["6"]["outcome"] == "failed"
@@ -91,7 +126,8 @@ def test_review_of_a_p1_only_copy_finds_the_expected_kinds(flmigrate, plugin_tre
     for check, symbol, fix, text in EXPECTED[model]:
         matching = [f for f in findings if f["check"] == check and f["symbol"] == symbol and text in f["message"]]
         assert matching, f"no {check} finding for {symbol} with {text!r} in:\n" + "\n".join(
-            f"{f['file']}:{f['line']}: [{f['check']}] {f['symbol']}: {f['message']}" for f in findings)
+            f"{f['file']}:{f['line']}: [{f['check']}] {f['symbol']}: {f['message']}" for f in findings
+        )
         if fix is not None:
             assert {f["fix"] for f in matching} == {fix}, matching
         else:
@@ -122,7 +158,9 @@ def test_type_aware_checks_hooks_and_compat_modules_on_a_real_multimodal_model(f
 
     by_symbol = {(f["check"], f["symbol"]): f for f in findings}
     parse = by_symbol[("missing-attributes", "self.info.parse_mm_data")]
-    assert "self.info.parse_mm_data(" in at_line(parse) and "upstream BaseProcessingInfo provides it" in parse["message"]
+    assert (
+        "self.info.parse_mm_data(" in at_line(parse) and "upstream BaseProcessingInfo provides it" in parse["message"]
+    )
     merged = by_symbol[("missing-attributes", "self.ctx.get_merged_mm_kwargs")]
     assert "no get_merged_mm_kwargs on InputProcessingContext in the pin" in merged["message"]
     hook = by_symbol[("uncalled-hooks", "Lfm2VLProcessingInfo.get_default_tok_params")]

@@ -16,10 +16,8 @@ MAP = {
     ("module", "name", "location"),
     [
         ("vllm.model_executor.models", "kimi_k25_vit", ("vllm_fl.models", "kimi_k25_vit")),
-        ("vllm.transformers_utils.configs.step3p5", "Step3p5Config",
-         ("vllm_fl.configs.step3p5", "Step3p5Config")),
-        ("vllm.model_executor.models.utils", "maybe_prefix",
-         ("vllm.model_executor.models.utils", "maybe_prefix")),
+        ("vllm.transformers_utils.configs.step3p5", "Step3p5Config", ("vllm_fl.configs.step3p5", "Step3p5Config")),
+        ("vllm.model_executor.models.utils", "maybe_prefix", ("vllm.model_executor.models.utils", "maybe_prefix")),
         ("vllm.transformers_utils.configs.step3p5", "*", ("vllm_fl.configs.step3p5", "*")),
     ],
 )
@@ -47,6 +45,4 @@ def test_renamed_and_moved_names_keep_their_bindings():
 def test_dropping_the_last_item_keeps_the_new_last_items_comment():
     call = cst.ensure_type(cst.parse_expression("f(\n    a,  # keep me\n    b,\n)"), cst.Call)
     args = drop_items(call.args, {1})
-    assert cst.Module(body=[]).code_for_node(call.with_changes(args=args)) == (
-        "f(\n    a,  # keep me\n)"
-    )
+    assert cst.Module(body=[]).code_for_node(call.with_changes(args=args)) == ("f(\n    a,  # keep me\n)")

@@ -57,8 +57,7 @@ PLUGIN = {
         ),
         pytest.param(
             "from . import utils, kimi_k25_vit  # both\n",
-            "from vllm.model_executor.models import utils  # both\n"
-            "from vllm_fl.models import kimi_k25_vit\n",
+            "from vllm.model_executor.models import utils  # both\nfrom vllm_fl.models import kimi_k25_vit\n",
             id="split-by-home",
         ),
         pytest.param(

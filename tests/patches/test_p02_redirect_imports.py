@@ -37,8 +37,7 @@ NAMES = {
         ),
         pytest.param(
             "from transformers import Qwen3_5Config, PretrainedConfig\n",
-            "from transformers import PretrainedConfig\n"
-            "from vllm_fl.configs.qwen3_5 import Qwen3_5Config\n",
+            "from transformers import PretrainedConfig\nfrom vllm_fl.configs.qwen3_5 import Qwen3_5Config\n",
             id="split-moved-name",
         ),
         pytest.param(
@@ -92,8 +91,7 @@ NAMES = {
         ),
         pytest.param(
             "from transformers import (PretrainedConfig,\n                          Qwen3_5Config)\n",
-            "from transformers import (PretrainedConfig)\n"
-            "from vllm_fl.configs.qwen3_5 import Qwen3_5Config\n",
+            "from transformers import (PretrainedConfig)\nfrom vllm_fl.configs.qwen3_5 import Qwen3_5Config\n",
             id="parenthesized-no-trailing-comma",
         ),
         pytest.param(

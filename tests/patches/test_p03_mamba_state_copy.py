@@ -9,8 +9,7 @@ from pytest_flmigrate.patches import p03_mamba_state_copy as p3
     ("before", "after", "count"),
     [
         pytest.param(
-            "from vllm.model_executor.layers.mamba.mamba_utils import MambaStateCopyFunc\n"
-            "x = 1\n",
+            "from vllm.model_executor.layers.mamba.mamba_utils import MambaStateCopyFunc\nx = 1\n",
             "x = 1\n",
             1,
             id="import-empties",

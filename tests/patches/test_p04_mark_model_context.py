@@ -160,7 +160,7 @@ def test_rewrites(rewrite, before, after):
     "body",
     [
         pytest.param(
-            'with self._mark_tower_model(vllm_config, modalities):\n    self.v = V()\n',
+            "with self._mark_tower_model(vllm_config, modalities):\n    self.v = V()\n",
             id="modalities-not-literal",
         ),
         pytest.param(
@@ -168,7 +168,7 @@ def test_rewrites(rewrite, before, after):
             id="config-not-a-name",
         ),
         pytest.param(
-            'with self._mark_language_model(self.vllm_config):\n    self.lm = LM()\n',
+            "with self._mark_language_model(self.vllm_config):\n    self.lm = LM()\n",
             id="language-config-not-a-name",
         ),
         pytest.param(
@@ -176,12 +176,11 @@ def test_rewrites(rewrite, before, after):
             id="modality-not-a-plain-string",
         ),
         pytest.param(
-            'with self._mark_tower_model(vllm_config, "image", targets=Vision):\n'
-            "    self.v = V()\n",
+            'with self._mark_tower_model(vllm_config, "image", targets=Vision):\n    self.v = V()\n',
             id="targets-keyword",
         ),
         pytest.param(
-            'with self._mark_language_model(vllm_config, targets=LM):\n    self.lm = LM()\n',
+            "with self._mark_language_model(vllm_config, targets=LM):\n    self.lm = LM()\n",
             id="language-targets-keyword",
         ),
         pytest.param(
@@ -189,8 +188,7 @@ def test_rewrites(rewrite, before, after):
             id="as-target",
         ),
         pytest.param(
-            'with self._mark_tower_model(vllm_config, "image"), torch.device("meta"):\n'
-            "    self.v = V()\n",
+            'with self._mark_tower_model(vllm_config, "image"), torch.device("meta"):\n    self.v = V()\n',
             id="several-items",
         ),
         pytest.param(
@@ -201,8 +199,7 @@ def test_rewrites(rewrite, before, after):
             id="tower-binds-a-local-used-after",
         ),
         pytest.param(
-            'with self._mark_composite_model(vllm_config, language_targets=LM, tower_targets={}):\n'
-            "    self.v = V()\n",
+            "with self._mark_composite_model(vllm_config, language_targets=LM, tower_targets={}):\n    self.v = V()\n",
             id="composite-model",
         ),
     ],

@@ -57,7 +57,7 @@ def test_rewrites(rewrite, before, after):
         'if a == cache_config.mamba_cache_mode == "none":\n    pass\n',
         'cache_config.mamba_cache_mode = "align"\n',
         "spec = Spec(mamba_cache_mode=cache_config.mamba_cache_mode)\n",
-        'if cache_config.mamba_cache_mode == mode:\n    pass\n',
+        "if cache_config.mamba_cache_mode == mode:\n    pass\n",
         'if cache_config.other_mode == "none":\n    pass\n',
     ],
 )
@@ -70,9 +70,9 @@ def test_upstream_config_check_shape(rewrite):
     before = (
         "def verify(vllm_config):\n"
         "    cache_config = vllm_config.cache_config\n"
-        "    if cache_config.mamba_cache_mode != \"none\":\n"
+        '    if cache_config.mamba_cache_mode != "none":\n'
         "        assert scheduler_config.enable_chunked_prefill  # required for align\n"
-        "    if self.vllm_config.cache_config.mamba_cache_mode != \"align\":\n"
+        '    if self.vllm_config.cache_config.mamba_cache_mode != "align":\n'
         "        return\n"
     )
     after = (

@@ -87,7 +87,5 @@ def test_upstream_config_module_shape(rewrite):
                 self.vocab_size = vocab_size
                 super().__init__(**kwargs)
         """
-    after = before.replace(
-        "import PreTrainedConfig", "import PretrainedConfig as PreTrainedConfig"
-    )
+    after = before.replace("import PreTrainedConfig", "import PretrainedConfig as PreTrainedConfig")
     assert rewrite(p14, before) == (dedent(after), 1)

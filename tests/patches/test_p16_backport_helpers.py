@@ -7,11 +7,17 @@ from tests.patches.conftest import patch_context
 
 BACKPORTS = {
     ("vllm.model_executor.models.utils", "get_spec_layer_idx_from_weight_name"): (
-        "vllm_fl.compat.model_executor.models.utils", "get_spec_layer_idx_from_weight_name"),
+        "vllm_fl.compat.model_executor.models.utils",
+        "get_spec_layer_idx_from_weight_name",
+    ),
     ("vllm.model_executor.models.vision", "is_vit_use_data_parallel"): (
-        "vllm_fl.compat.model_executor.models.vision", "is_vit_use_data_parallel"),
+        "vllm_fl.compat.model_executor.models.vision",
+        "is_vit_use_data_parallel",
+    ),
     ("vllm.config", "get_current_vllm_config_or_none"): (
-        "vllm_fl.compat.config.vllm", "get_current_vllm_config_or_none"),
+        "vllm_fl.compat.config.vllm",
+        "get_current_vllm_config_or_none",
+    ),
 }
 
 

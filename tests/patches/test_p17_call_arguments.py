@@ -86,8 +86,10 @@ def test_left_alone(rewrite, source):
 
 
 def test_counts_each_call(rewrite):
-    source = POOLING + '@default_pooling_type(seq_pooling_type="CLS")\nclass A: ...\n' \
+    source = (
+        POOLING + '@default_pooling_type(seq_pooling_type="CLS")\nclass A: ...\n'
         '@default_pooling_type(seq_pooling_type="LAST")\nclass B: ...\n'
+    )
     assert rewrite(p17, source)[1] == 2
 
 

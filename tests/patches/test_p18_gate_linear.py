@@ -16,34 +16,40 @@ PINNED = (
         pytest.param(
             IMPORT + 'gate = GateLinear(hidden, experts, prefix="gate")\n',
             PINNED + 'gate = GateLinear(hidden, experts, prefix="gate", bias=False)\n',
-            2, id="bias-default-spelled-out",
+            2,
+            id="bias-default-spelled-out",
         ),
         pytest.param(
             IMPORT + "gate = GateLinear(\n    hidden,\n    experts,\n    params_dtype=dtype,\n)\n",
             PINNED + "gate = GateLinear(\n    hidden,\n    experts,\n    params_dtype=dtype,\n    bias=False,\n)\n",
-            2, id="one-argument-per-line-kept",
+            2,
+            id="one-argument-per-line-kept",
         ),
         pytest.param(
             IMPORT + "gate = GateLinear(hidden, experts, bias=True, return_bias=False)\n",
             PINNED + "gate = GateLinear(hidden, experts, bias=True, return_bias=False)\n",
-            1, id="explicit-bias-kept",
+            1,
+            id="explicit-bias-kept",
         ),
         pytest.param(
             IMPORT + "gate = GateLinear(hidden, experts, True)\n",
             PINNED + "gate = GateLinear(hidden, experts, True)\n",
-            1, id="positional-bias-kept",
+            1,
+            id="positional-bias-kept",
         ),
         pytest.param(
             IMPORT + "gate = GateLinear(hidden, experts, out_dtype=None, force_fp32_compute=False)\n",
             PINNED + "gate = GateLinear(hidden, experts, bias=False)\n",
-            2, id="upstream-defaults-dropped",
+            2,
+            id="upstream-defaults-dropped",
         ),
         pytest.param(
             "from vllm.model_executor.layers.fused_moe.router.gate_linear import GateLinear as G\n"
             "assert isinstance(m, G)\ng = G(1, 2)\n",
             "from vllm.model_executor.layers.linear import ReplicatedLinear as G\n"
             "assert isinstance(m, G)\ng = G(1, 2, bias=False)\n",
-            2, id="defining-module-and-alias",
+            2,
+            id="defining-module-and-alias",
         ),
     ],
 )

@@ -32,7 +32,9 @@ def test_plain_layer_is_fused_moe_reducing_as_upstream(rewrite):
 
 
 def test_shared_experts_layer_adds_the_pair_the_pin_returns(rewrite):
-    before = moe("4, 2, 8, 16, shared_experts=self.shared_experts", "self.experts(hidden_states=h, router_logits=r) / 2")
+    before = moe(
+        "4, 2, 8, 16, shared_experts=self.shared_experts", "self.experts(hidden_states=h, router_logits=r) / 2"
+    )
     text, count = rewrite(p19, before)
     assert "from vllm.model_executor.layers.fused_moe import SharedFusedMoE, GateLinear\n" in text
     assert "SharedFusedMoE(4, 2, 8, 16, shared_experts=self.shared_experts, reduce_results=True)" in text

@@ -18,7 +18,8 @@ PINNED = "from vllm.model_executor.layers.fused_moe import FusedMoE\n"
             id="keywords",
         ),
         pytest.param(
-            IMPORT + "m = fused_moe_make_expert_params_mapping(\n    self,\n    'w1',\n    'w2',\n    'w3',\n    n,\n    r,\n)\n",
+            IMPORT
+            + "m = fused_moe_make_expert_params_mapping(\n    self,\n    'w1',\n    'w2',\n    'w3',\n    n,\n    r,\n)\n",
             PINNED + "m = FusedMoE.make_expert_params_mapping(\n    'w1',\n    'w2',\n    'w3',\n    n,\n    r,\n)\n",
             id="positional-one-per-line",
         ),

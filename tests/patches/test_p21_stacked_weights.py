@@ -43,7 +43,8 @@ def test_other_relative_imports_untouched(rewrite):
 def test_rewritten_imports_name_what_step_4_leaves_to_the_port():
     package = "vllm.model_executor.models"
     assert p21.rewritten_imports(UTILS + STACKED, package) == {
-        (p21.UTILS, "WeightsMapper"), (p21.UTILS, "AutoWeightsLoader"),
+        (p21.UTILS, "WeightsMapper"),
+        (p21.UTILS, "AutoWeightsLoader"),
     }
     assert p21.rewritten_imports(UTILS + "mapper = WeightsMapper()\n", package) == set()
 

@@ -87,22 +87,22 @@ def test_strict_config_gets_an_init_taking_every_field(rewrite):
 
 
 def test_config_without_strict_is_left_alone(rewrite):
-    source = dedent('''\
+    source = dedent("""\
         from ...utils import auto_docstring
 
         @auto_docstring
         class TinyConfig(PretrainedConfig):
             vocab_size: int = 1
-    ''')
+    """)
     assert rewrite(p22, source) == (source, 0)
     assert not p22.relevant(source, None)
 
 
 def test_one_line_strict_class_declares_no_field_and_is_left_alone(rewrite):
-    source = dedent('''\
+    source = dedent("""\
         @strict
         class TinyConfig(PreTrainedConfig): model_type = "tiny"
-    ''')
+    """)
     assert rewrite(p22, source) == (source, 0)
 
 

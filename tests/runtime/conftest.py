@@ -42,7 +42,10 @@ def checkpoint(pinned_python, tmp_path_factory) -> Path:
     try:
         subprocess.run(
             [str(pinned_python), str(envs.TINY_CHECKPOINT_SCRIPT), str(out), "--arch", ARCH, "--model-type", "qwen2"],
-            env=envs.vllm_env(scratch), check=True, capture_output=True, timeout=600,
+            env=envs.vllm_env(scratch),
+            check=True,
+            capture_output=True,
+            timeout=600,
         )
     finally:
         procs.remove_scratch(scratch)
@@ -57,6 +60,7 @@ def migrated(pinned_python, upstream_python, checkpoint, tmp_path_factory):
     results."""
     tree, python = plugin_tree(tmp_path_factory.mktemp("full"), pinned_python)
     port = free_port()
-    run = flmigrate(tree, python, "--gt-python", str(upstream_python), "--e2e-mode", "all", checkpoint=checkpoint,
-                    port=port)
+    run = flmigrate(
+        tree, python, "--gt-python", str(upstream_python), "--e2e-mode", "all", checkpoint=checkpoint, port=port
+    )
     return tree, python, port, run

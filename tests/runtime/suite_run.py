@@ -52,8 +52,9 @@ class SuiteRun:
         return {step: self.summary["steps"][step]["outcome"] for step in steps}
 
 
-def plugin_tree(root: Path, base_python: Path, extra_tests: dict[str, str] | None = None,
-                source: Path = EXAMPLE_PLUGIN) -> tuple[Path, Path]:
+def plugin_tree(
+    root: Path, base_python: Path, extra_tests: dict[str, str] | None = None, source: Path = EXAMPLE_PLUGIN
+) -> tuple[Path, Path]:
     """A copy of ``source`` (plus ``extra_tests``) and the python of an env holding that copy."""
     tree = root / "plugin"
     shutil.copytree(source, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -64,14 +65,36 @@ def plugin_tree(root: Path, base_python: Path, extra_tests: dict[str, str] | Non
 
 # -k expressions name modules by step number: "migrate" would also match the suite's package,
 # pytest_flmigrate, and so every test.
-def flmigrate(tree: Path, python: Path | str, *args: str, checkpoint: Path | None = None, port: int | None = None,
-              junit: Path | None = None, reports: Path | None = None, model: str = MODEL) -> SuiteRun:
+def flmigrate(
+    tree: Path,
+    python: Path | str,
+    *args: str,
+    checkpoint: Path | None = None,
+    port: int | None = None,
+    junit: Path | None = None,
+    reports: Path | None = None,
+    model: str = MODEL,
+) -> SuiteRun:
     """``pytest --model MODEL ARGS`` in ``tree`` (default: mimo); its summary.json is read from
     ``reports`` (``--reports-dir``, default ``tree/reports``)."""
     command = [
-        sys.executable, "-m", "pytest", "--model", model, "--plugin-dir", str(tree), "--vllm-python", str(python),
-        "-p", "no:cacheprovider", "-rA", f"--serve-args={CPU_ARGS}", f"--bench-args={CPU_ARGS}",
-        "--max-tokens", E2E_MAX_TOKENS, *version_specs(),
+        sys.executable,
+        "-m",
+        "pytest",
+        "--model",
+        model,
+        "--plugin-dir",
+        str(tree),
+        "--vllm-python",
+        str(python),
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+        f"--serve-args={CPU_ARGS}",
+        f"--bench-args={CPU_ARGS}",
+        "--max-tokens",
+        E2E_MAX_TOKENS,
+        *version_specs(),
     ]
     if checkpoint is not None:
         command += ["--served-model", str(checkpoint)]

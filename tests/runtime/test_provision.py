@@ -150,9 +150,7 @@ print(json.dumps({"len": len(tok), "text": text, "ids": ids, "decoded": tok.deco
 
 @pytest.mark.runtime
 @pytest.mark.parametrize("name", [PINNED_ENV, UPSTREAM_ENV])
-def test_auto_tokenizer_loads_and_applies_the_chat_template(
-    name: str, pinned_checkpoint: Path, tmp_path: Path
-) -> None:
+def test_auto_tokenizer_loads_and_applies_the_chat_template(name: str, pinned_checkpoint: Path, tmp_path: Path) -> None:
     python = _python_or_skip(name)
     proc = _run([str(python), "-c", _TOKENIZER_PROBE, str(pinned_checkpoint)], tmp_path)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -207,8 +205,15 @@ def _fake_ready_env(cache: Path, name: str) -> Path:
     env = cache / "envs" / name
     (env / "bin").mkdir(parents=True)
     (env / "bin" / "python").symlink_to(sys.executable)
-    marker = {"name": name, "vllm": envs.expected_vllm(name), "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
-              "python": "3.11.7", "build_seconds": 1, "size_bytes": 1, "built_at": "2026-01-01T00:00:00+00:00"}
+    marker = {
+        "name": name,
+        "vllm": envs.expected_vllm(name),
+        "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
+        "python": "3.11.7",
+        "build_seconds": 1,
+        "size_bytes": 1,
+        "built_at": "2026-01-01T00:00:00+00:00",
+    }
     (env / envs.MARKER).write_text(json.dumps(marker))
     return env
 
@@ -247,8 +252,11 @@ def test_vllm_env_keeps_the_users_hub_settings_and_kv_cache_size(tmp_path: Path)
 
 
 def _defaults_only() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items()
-            if key not in (envs.PINNED_VERSION_VAR, envs.UPSTREAM_VERSION_VAR)}
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in (envs.PINNED_VERSION_VAR, envs.UPSTREAM_VERSION_VAR)
+    }
 
 
 def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,18 +271,32 @@ def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -
 def test_script_takes_the_versions(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
     upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu")
-    proc = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
-                          capture_output=True, text=True, timeout=60,
-                          env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable})
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[:2] == [f"{pinned}  vllm 0.20.2  torch 2.9.1+cpu  ready",
-                                            f"{upstream}  vllm 0.28.0  torch 2.9.1+cpu  ready"]
-    by_variable = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
-                                 capture_output=True, text=True, timeout=60,
-                                 env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"})
+    assert proc.stdout.splitlines()[:2] == [
+        f"{pinned}  vllm 0.20.2  torch 2.9.1+cpu  ready",
+        f"{upstream}  vllm 0.28.0  torch 2.9.1+cpu  ready",
+    ]
+    by_variable = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"},
+    )
     assert f"PINNED_PYTHON={pinned}/bin/python" in by_variable.stdout.splitlines()
-    bad = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "latest"],
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "latest"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode != 0
     assert "vLLM version 'latest': expected X.Y.Z" in bad.stderr
 
@@ -283,7 +305,10 @@ def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
     upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu")
     proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path)], capture_output=True, text=True, timeout=60,
+        ["bash", str(SCRIPT), "--cache", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr
@@ -292,14 +317,25 @@ def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     assert lines[1] == f"{upstream}  vllm 0.32.0  torch 2.13.0+cpu  ready"
     assert f"PINNED_PYTHON={pinned}/bin/python" in lines
     assert f"UPSTREAM_PYTHON={upstream}/bin/python" in lines
-    only = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
-                          capture_output=True, text=True, timeout=60, env=_defaults_only())
+    only = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_defaults_only(),
+    )
     assert only.returncode == 0 and "PINNED_PYTHON" not in only.stdout and "UPSTREAM_PYTHON=" in only.stdout
 
 
 def test_script_rejects_bad_arguments(tmp_path: Path) -> None:
     for args in (["--pinned-only", "--upstream-only"], ["--no-such-option"], ["--cache"]):
-        proc = subprocess.run(["bash", str(SCRIPT), "--cache", str(tmp_path), *args] if args != ["--cache"]
-                              else ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["bash", str(SCRIPT), "--cache", str(tmp_path), *args]
+            if args != ["--cache"]
+            else ["bash", str(SCRIPT), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode != 0, args
         assert "provision-cpu-envs:" in proc.stderr

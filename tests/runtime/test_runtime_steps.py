@@ -91,13 +91,20 @@ def test_keep_servers_rerun_reuses_the_server_and_stop_servers_ends_it(migrated,
 
     second = flmigrate(tree, python, "-k", "serve", checkpoint=checkpoint, port=port)
     assert second.outcomes("10") == {"10": "passed"}, second.output[-3000:]
-    assert second.summary["server"]["reused"] is True and second.summary["server"]["pid"] == first.summary["server"]["pid"]
+    assert (
+        second.summary["server"]["reused"] is True and second.summary["server"]["pid"] == first.summary["server"]["pid"]
+    )
     assert f"reusing the server kept on port {port}" in second.result.stdout
     assert second.summary["benchmark"]["earlier_run"] is True  # step 9 did not run: its figures are kept
     assert second.seconds < first.seconds
 
-    stop = subprocess.run([sys.executable, "-m", "pytest", "--stop-servers", "-p", "no:cacheprovider"], cwd=tree,
-                          capture_output=True, text=True, timeout=120)
+    stop = subprocess.run(
+        [sys.executable, "-m", "pytest", "--stop-servers", "-p", "no:cacheprovider"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert f"stopping the kept server on port {port}" in stop.stdout + stop.stderr
     assert not processes_mentioning(str(checkpoint))
 
@@ -138,21 +145,30 @@ def test_already_broken():
 '''
 
 
-FUNCTIONAL_FAILURE = '''def test_generation_on_gpu():
+FUNCTIONAL_FAILURE = """def test_generation_on_gpu():
     raise RuntimeError("CUDA is not available")
-'''
+"""
 
 
 def test_unit_test_broken_by_the_migration_fails_step_7_naming_it(pinned_python, checkpoint, tmp_path):
-    tree, python = plugin_tree(tmp_path, pinned_python, {
-        "tests/unit_tests/test_guard.py": BROKEN_BY_MIGRATION,
-        "tests/functional_tests/test_needs_gpu.py": FUNCTIONAL_FAILURE,
-    })
-    run = flmigrate(tree, python, "-k", "baseline or step04 or step05 or regression or functional",
-                    checkpoint=checkpoint)
+    tree, python = plugin_tree(
+        tmp_path,
+        pinned_python,
+        {
+            "tests/unit_tests/test_guard.py": BROKEN_BY_MIGRATION,
+            "tests/functional_tests/test_needs_gpu.py": FUNCTIONAL_FAILURE,
+        },
+    )
+    run = flmigrate(
+        tree, python, "-k", "baseline or step04 or step05 or regression or functional", checkpoint=checkpoint
+    )
     summary = run.summary
     assert run.outcomes("1", "4", "5", "7", "8") == {
-        "1": "passed", "4": "passed", "5": "passed", "7": "failed", "8": "passed",
+        "1": "passed",
+        "4": "passed",
+        "5": "passed",
+        "7": "failed",
+        "8": "passed",
     }
     # step 8: the failure is reported (a warning, the summary, the report), and blocks nothing
     failing = "tests/functional_tests/test_needs_gpu.py::test_generation_on_gpu"
@@ -211,12 +227,21 @@ def test_env_without_pytest(upstream_python, tmp_path):
     )
 
 
-@pytest.mark.parametrize("python, expected", [
-    ("/nonexistent/bin/python", "--vllm-python /nonexistent/bin/python: no such interpreter; pass the python of the env "
-                                "that holds vLLM 0.13.0 and the plugin"),
-    (sys.executable, f"--vllm-python {sys.executable}: no vLLM importable there; pass the python of the env that holds "
-                     "vLLM 0.13.0 and the plugin"),
-])
+@pytest.mark.parametrize(
+    "python, expected",
+    [
+        (
+            "/nonexistent/bin/python",
+            "--vllm-python /nonexistent/bin/python: no such interpreter; pass the python of the env "
+            "that holds vLLM 0.13.0 and the plugin",
+        ),
+        (
+            sys.executable,
+            f"--vllm-python {sys.executable}: no vLLM importable there; pass the python of the env that holds "
+            "vLLM 0.13.0 and the plugin",
+        ),
+    ],
+)
 def test_vllm_python_missing_or_without_vllm(tmp_path, python, expected):
     tree = tmp_path / "plugin"
     shutil.copytree(EXAMPLE_PLUGIN, tree)
@@ -228,8 +253,15 @@ def test_config_bridged_from_transformers_5_imports_in_the_pinned_env(pinned_pyt
     (a @strict dataclass). Steps 2-5 pass, the smoke importing the model and its bridge included, and
     the pinned transformers 4.57 builds the bridged config from a config.json's fields."""
     tree, python = plugin_tree(tmp_path, pinned_python)
-    run = flmigrate(tree, python, "--upstream", "pypi:vllm==0.15.0", "-k", "step02 or step03 or step04 or step05",
-                    model="glm4_moe_lite")
+    run = flmigrate(
+        tree,
+        python,
+        "--upstream",
+        "pypi:vllm==0.15.0",
+        "-k",
+        "step02 or step03 or step04 or step05",
+        model="glm4_moe_lite",
+    )
     assert run.outcomes("2", "3", "4", "5") == dict.fromkeys("2345", "passed"), run.output[-5000:]
     probe = (
         "from vllm_fl.configs.glm4_moe_lite import Glm4MoeLiteConfig as C\n"

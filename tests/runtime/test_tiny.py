@@ -54,13 +54,17 @@ def dense(migrated_dense, upstream_python):
         assert text.count(line) == 1, line
         text = text.replace(line, "")
     model_file.write_text(text)
-    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE,
-                    port=free_port())
+    run = flmigrate(
+        tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE, port=free_port()
+    )
     return tree, python, run
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 4: step 4 does not yet adapt calls to the pin's older "
-                                       "LlamaDecoderLayer/LlamaModel signatures (attn_layer_type, t_cond)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 item 4: step 4 does not yet adapt calls to the pin's older "
+    "LlamaDecoderLayer/LlamaModel signatures (attn_layer_type, t_cond)",
+)
 def test_the_dense_model_migrates_without_hand_adaptation(migrated_dense):
     _, _, run = migrated_dense
     assert run.outcomes("4", "5", "6") == dict.fromkeys(("4", "5", "6"), "passed"), run.output[-4000:]
@@ -89,8 +93,15 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
     _, _, run = dense
     cached = Path(run.summary["tiny"]["path"])
-    fresh = tiny_model.synthesize(str(upstream_python), DENSE, run.summary["upstream"]["version"], "Ministral3ForCausalLM",
-                                  "transformers.models.mistral.configuration_mistral", "MistralConfig", cache=tmp_path)
+    fresh = tiny_model.synthesize(
+        str(upstream_python),
+        DENSE,
+        run.summary["upstream"]["version"],
+        "Ministral3ForCausalLM",
+        "transformers.models.mistral.configuration_mistral",
+        "MistralConfig",
+        cache=tmp_path,
+    )
     names = sorted(path.name for path in cached.iterdir())
     assert names == sorted(path.name for path in fresh.path.iterdir())
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(names)
@@ -101,12 +112,13 @@ def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense,
 # A weight-loading mapping broken on purpose: the checkpoint's embedding and LM head (same shape,
 # untied in the tiny model) swap places before the migrated load_weights maps them.
 LOAD_LOOP = "for name, loaded_weight in weights"
-SWAPPED_LOOP = ('for name, loaded_weight in ((SWAPPED.get(name, name), weight) for name, weight in weights)')
-SWAPPED = ('SWAPPED = {"model.embed_tokens.weight": "lm_head.weight", "lm_head.weight": "model.embed_tokens.weight"}\n')
+SWAPPED_LOOP = "for name, loaded_weight in ((SWAPPED.get(name, name), weight) for name, weight in weights)"
+SWAPPED = 'SWAPPED = {"model.embed_tokens.weight": "lm_head.weight", "lm_head.weight": "model.embed_tokens.weight"}\n'
 
 
-def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(dense, pinned_python, upstream_python,
-                                                                       tmp_path):
+def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(
+    dense, pinned_python, upstream_python, tmp_path
+):
     source, *_ = dense
     tree, python = plugin_tree(tmp_path, pinned_python, source=source)  # with the saved GT results
     model_file = tree / "vllm_fl" / "models" / f"{DENSE}.py"
@@ -114,16 +126,29 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(dense, p
     assert text.count(LOAD_LOOP) == 1
     model_file.write_text(text.replace(LOAD_LOOP, SWAPPED_LOOP) + "\n\n" + SWAPPED)
     junit = tmp_path / "junit.xml"
-    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", "e2e", model=DENSE,
-                    port=free_port(), junit=junit)
+    run = flmigrate(
+        tree,
+        python,
+        "--tiny",
+        "--gt-python",
+        str(upstream_python),
+        "-k",
+        "e2e",
+        model=DENSE,
+        port=free_port(),
+        junit=junit,
+    )
 
     assert run.outcomes("11") == {"11": "failed"}, run.output[-4000:]
     entries = text_entries(run.summary)
     assert {prompt: (entry["verdict"], entry["divergence"]) for prompt, entry in entries.items()} == dict.fromkeys(
-        TEXT_PROMPTS, ("diverged", "early")), entries
+        TEXT_PROMPTS, ("diverged", "early")
+    ), entries
     assert {entry["gt"] for entry in entries.values()} == {"reused"}
     first = junit_failure(junit, "test_e2e[t1-").strip().splitlines()[0]
-    assert first.endswith("(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)")
+    assert first.endswith(
+        "(early divergence: likely a code bug; check weight loading, TP sharding, op implementations)"
+    )
 
 
 # nemotron_parse migrates and registers in the pin, but upstream's own CPU server cannot run its
@@ -133,18 +158,29 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(dense, p
 UNRUNNABLE = "nemotron_parse"
 
 
-def test_a_model_upstream_cannot_run_skips_steps_9_to_11_with_the_platform_reason(pinned_python, upstream_python,
-                                                                                  tmp_path):
+def test_a_model_upstream_cannot_run_skips_steps_9_to_11_with_the_platform_reason(
+    pinned_python, upstream_python, tmp_path
+):
     tree, python = plugin_tree(tmp_path, pinned_python)
-    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k",
-                    f"step02 or step04 or step05 or {TINY_STEPS}", model=UNRUNNABLE, port=free_port())
+    run = flmigrate(
+        tree,
+        python,
+        "--tiny",
+        "--gt-python",
+        str(upstream_python),
+        "-k",
+        f"step02 or step04 or step05 or {TINY_STEPS}",
+        model=UNRUNNABLE,
+        port=free_port(),
+    )
     assert run.outcomes("4", "5") == {"4": "passed", "5": "passed"}, run.output[-4000:]
     assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "skipped"), run.output[-4000:]
     reasons = {run.summary["steps"][step]["reason"] for step in ("9", "10", "11")}
     assert len(reasons) == 1, reasons
     reason = reasons.pop().removeprefix("Skipped: ")  # pytest's skip text, as summary.json records every skip
-    assert reason.startswith(f"upstream vLLM {run.summary['upstream']['version']} cannot run "
-                             "NemotronParseForConditionalGeneration on CPU: "), reason
+    assert reason.startswith(
+        f"upstream vLLM {run.summary['upstream']['version']} cannot run NemotronParseForConditionalGeneration on CPU: "
+    ), reason
     assert "Error: " in reason  # the first error line of the control's log
     assert run.summary["tiny"]["weights"] == "dummy"
     assert run.summary["server"] is None  # the pinned env never served

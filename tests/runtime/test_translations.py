@@ -43,7 +43,8 @@ KNOWN = {
     # server builds the bridged config: AttributeError: 'Cohere2MoeConfig' object has no attribute
     # 'standardize_rope_params' (vllm_fl/configs/cohere2_moe.py, a transformers 5 method 4.57 lacks)
     "cohere2_moe": pytest.mark.xfail(
-        strict=True, reason="its bridged transformers 5 config calls standardize_rope_params, absent in 4.57"),
+        strict=True, reason="its bridged transformers 5 config calls standardize_rope_params, absent in 4.57"
+    ),
 }
 
 
@@ -51,14 +52,30 @@ KNOWN = {
 def test_a_translated_model_matches_the_upstream_control(model, pinned_python, upstream_python, tmp_path):
     arch, patches = CASES[model]
     tree, python = plugin_tree(tmp_path, pinned_python)
-    run = flmigrate(tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS,
-                    f"--serve-args={CPU_ARGS} {NATIVE_RMS_NORM}", model=model, port=free_port())
+    run = flmigrate(
+        tree,
+        python,
+        "--tiny",
+        "--gt-python",
+        str(upstream_python),
+        "-k",
+        STEPS,
+        f"--serve-args={CPU_ARGS} {NATIVE_RMS_NORM}",
+        model=model,
+        port=free_port(),
+    )
 
     steps = ("4", "5", "9", "10", "11")
     assert run.outcomes(*steps) == dict.fromkeys(steps, "passed"), run.output[-6000:]
     # step 6 may hold findings of its own (not a step 9-11 prerequisite); none about what was translated
-    translated = ("GateLinear", "FusedMoEFactory", "fused_moe_make_expert_params_mapping", "WeightsMapper",
-                  "AutoWeightsLoader", "orig_to_new_stacked")
+    translated = (
+        "GateLinear",
+        "FusedMoEFactory",
+        "fused_moe_make_expert_params_mapping",
+        "WeightsMapper",
+        "AutoWeightsLoader",
+        "orig_to_new_stacked",
+    )
     assert not [f for f in run.summary["findings"] if any(name in f["symbol"] + f["message"] for name in translated)]
     assert patches <= set(run.summary["patches"]), run.summary["patches"]
     assert "vllm_fl/compat/stacked_weights.py" in {f["path"] for f in run.summary["files"]}

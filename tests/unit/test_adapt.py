@@ -40,6 +40,8 @@ def test_overlapping_changes_conflict_with_their_lines_named():
 
 def test_adaptation_patch_names_its_upstream_and_hunks():
     patch = adapt.adaptation_patch("vllm_fl/models/x.py", BASE, edit(BASE, 3, "by hand"), "pypi:vllm==1.0@1.0")
-    assert patch.startswith("# flmigrate adaptation of vllm_fl/models/x.py\n# made against upstream pypi:vllm==1.0@1.0\n")
+    assert patch.startswith(
+        "# flmigrate adaptation of vllm_fl/models/x.py\n# made against upstream pypi:vllm==1.0@1.0\n"
+    )
     assert adapt.hunks(patch) == ["@@ -1,6 +1,6 @@"]
     assert adapt.adaptation_path("vllm_fl/models/x.py") == "vllm_fl/models/x.adaptation.patch"

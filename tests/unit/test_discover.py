@@ -10,24 +10,28 @@ from tests.fixtures.trees import write
 
 
 def test_package_unit_config_from_a_relative_import_in_a_checkout_named_vllm(tmp_path):
-    root = write(tmp_path / "vllm", {  # a git clone of vLLM: vllm/vllm/...
-        **COMMON,
-        **TRANSFORMERS,
-        "vllm/models/__init__.py": "",
-        "vllm/model_executor/models/registry.py": """
+    root = write(
+        tmp_path / "vllm",
+        {  # a git clone of vLLM: vllm/vllm/...
+            **COMMON,
+            **TRANSFORMERS,
+            "vllm/models/__init__.py": "",
+            "vllm/model_executor/models/registry.py": """
             _TEXT_GENERATION_MODELS = {"KimiForCausalLM": ("vllm.models.kimi", "KimiForCausalLM")}
         """,
-        "vllm/transformers_utils/config.py": "_CONFIG_REGISTRY = LazyConfigDict()\n",
-        "vllm/models/kimi/__init__.py": "from .configuration_kimi import KimiConfig\nclass KimiForCausalLM: ...\n",
-        "vllm/models/kimi/configuration_kimi.py": """
+            "vllm/transformers_utils/config.py": "_CONFIG_REGISTRY = LazyConfigDict()\n",
+            "vllm/models/kimi/__init__.py": "from .configuration_kimi import KimiConfig\nclass KimiForCausalLM: ...\n",
+            "vllm/models/kimi/configuration_kimi.py": """
             from transformers.configuration_utils import PretrainedConfig
             class KimiConfig(PretrainedConfig):
                 model_type = "kimi"
         """,
-    })
+        },
+    )
     upstream = SourceTree(root, "vllm", "test", "9.1.0")
-    unit = find_unit(upstream, index_directory(root, "vllm"), index_directory(root, "transformers"),
-                     root / "transformers", "kimi")
+    unit = find_unit(
+        upstream, index_directory(root, "vllm"), index_directory(root, "transformers"), root / "transformers", "kimi"
+    )
     assert (unit.config.model_type, unit.config.class_name) == ("kimi", "KimiConfig")
     assert unit.config.module == "vllm.models.kimi.configuration_kimi"
 
@@ -48,27 +52,36 @@ WHISPER = {
 
 
 def omni_tree(root, model: str, registry: str = "_CONFIG_REGISTRY = {}\n"):
-    return write(root, {
-        **COMMON,
-        **TRANSFORMERS,
-        **WHISPER,
-        "vllm/model_executor/models/registry.py": """
+    return write(
+        root,
+        {
+            **COMMON,
+            **TRANSFORMERS,
+            **WHISPER,
+            "vllm/model_executor/models/registry.py": """
             _MULTIMODAL_MODELS = {"OmniForConditionalGeneration": ("omni", "OmniForConditionalGeneration")}
         """,
-        "vllm/transformers_utils/config.py": registry,
-        "vllm/transformers_utils/configs/omni_v2.py": """
+            "vllm/transformers_utils/config.py": registry,
+            "vllm/transformers_utils/configs/omni_v2.py": """
             from transformers.configuration_utils import PretrainedConfig
             class OmniV2Config(PretrainedConfig):
                 model_type = "omni_v2"
         """,
-        "vllm/model_executor/models/omni.py": model,
-    })
+            "vllm/model_executor/models/omni.py": model,
+        },
+    )
 
 
 def unit_of(root, name="omni", **kwargs):
     upstream = SourceTree(root, "vllm", "test", "9.1.0")
-    return find_unit(upstream, index_directory(root, "vllm"), index_directory(root, "transformers"),
-                     root / "transformers", name, **kwargs)
+    return find_unit(
+        upstream,
+        index_directory(root, "vllm"),
+        index_directory(root, "transformers"),
+        root / "transformers",
+        name,
+        **kwargs,
+    )
 
 
 AUDIO_TOWER = """
@@ -79,13 +92,17 @@ AUDIO_TOWER = """
 
 
 def test_top_level_config_is_what_the_architecture_receives_not_the_closest_sub_config(tmp_path):
-    root = omni_tree(tmp_path, AUDIO_TOWER + """
+    root = omni_tree(
+        tmp_path,
+        AUDIO_TOWER
+        + """
     from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
     class OmniProcessingInfo:
         def get_hf_config(self):
             return self.ctx.get_hf_config(OmniV2Config)
     class OmniForConditionalGeneration: ...
-    """)
+    """,
+    )
     unit = unit_of(root)
     assert (unit.config.model_type, unit.config.class_name, unit.config.origin) == ("omni_v2", "OmniV2Config", "vllm")
     assert "OmniForConditionalGeneration receives: OmniV2Config" in unit.evidence["model_type"]
@@ -99,36 +116,49 @@ def test_unit_whose_only_config_import_is_a_sub_config_reads_its_config_from_the
 
 
 def test_architecture_receiving_two_configs_fails_listing_both(tmp_path):
-    root = omni_tree(tmp_path, AUDIO_TOWER + """
+    root = omni_tree(
+        tmp_path,
+        AUDIO_TOWER
+        + """
     from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
     class OmniForConditionalGeneration:
         config_class = OmniV2Config
         def __init__(self, vllm_config):
             config = vllm_config.model_config.hf_config
             assert isinstance(config, WhisperConfig)
-    """)
+    """,
+    )
     with pytest.raises(FlmigrateError) as failure:
         unit_of(root)
-    assert "the config of OmniForConditionalGeneration is ambiguous: OmniV2Config (omni_v2), WhisperConfig (whisper)" in str(failure.value)
+    assert (
+        "the config of OmniForConditionalGeneration is ambiguous: OmniV2Config (omni_v2), WhisperConfig (whisper)"
+        in str(failure.value)
+    )
 
 
 def test_config_only_a_newer_transformers_defines_comes_from_there(tmp_path):
-    root = omni_tree(tmp_path / "upstream", """
+    root = omni_tree(
+        tmp_path / "upstream",
+        """
     from typing import TYPE_CHECKING
     if TYPE_CHECKING:
         from transformers.models.omni import OmniConfig
     class OmniForConditionalGeneration: ...
-    """)
-    newer = write(tmp_path / "newer", {
-        **TRANSFORMERS,
-        "transformers/models/auto/configuration_auto.py": "CONFIG_MAPPING_NAMES = {'omni': 'OmniConfig'}\n",
-        "transformers/models/omni/__init__.py": "from .configuration_omni import OmniConfig\n",
-        "transformers/models/omni/configuration_omni.py": """
+    """,
+    )
+    newer = write(
+        tmp_path / "newer",
+        {
+            **TRANSFORMERS,
+            "transformers/models/auto/configuration_auto.py": "CONFIG_MAPPING_NAMES = {'omni': 'OmniConfig'}\n",
+            "transformers/models/omni/__init__.py": "from .configuration_omni import OmniConfig\n",
+            "transformers/models/omni/configuration_omni.py": """
             from ...configuration_utils import PreTrainedConfig
             class OmniConfig(PreTrainedConfig):
                 model_type = "omni"
         """,
-    })
+        },
+    )
     asked = []
 
     def newer_transformers():
@@ -140,11 +170,18 @@ def test_config_only_a_newer_transformers_defines_comes_from_there(tmp_path):
     assert unit.config.module == "transformers.models.omni.configuration_omni"
     assert asked  # asked for only because upstream's own sources lack the config
     asked.clear()
-    unit_of(omni_tree(tmp_path / "other", AUDIO_TOWER + """
+    unit_of(
+        omni_tree(
+            tmp_path / "other",
+            AUDIO_TOWER
+            + """
     from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
     class OmniForConditionalGeneration:
         config_class = OmniV2Config
-    """), newer_transformers=newer_transformers)
+    """,
+        ),
+        newer_transformers=newer_transformers,
+    )
     assert not asked
 
 

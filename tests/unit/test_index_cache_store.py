@@ -134,7 +134,9 @@ def test_a_forked_process_reads_through_its_own_connection(tree):
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
-        ok = index.store._connection() is not parent and index.definitions("LazyThing") == [("pkg.lazy_mod", "class", False)]
+        ok = index.store._connection() is not parent and index.definitions("LazyThing") == [
+            ("pkg.lazy_mod", "class", False)
+        ]
         os.write(write, b"1" if ok else b"0")
         os._exit(0)
     os.waitpid(child, 0)

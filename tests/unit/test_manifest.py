@@ -67,7 +67,7 @@ def test_an_entry_that_is_no_record_is_one_line_naming_it(tmp_path, entry):
     with pytest.raises(FlmigrateError) as caught:
         Manifest(tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path}/.flmigrate/manifest.json: entry \"vllm_fl/models/b.py\" of \"files\" is not a record "
+        f'{tmp_path}/.flmigrate/manifest.json: entry "vllm_fl/models/b.py" of "files" is not a record '
         "(an object with sha256 and generated_sha256); restore the manifest from the plugin's git history"
     )
 
@@ -98,7 +98,6 @@ def test_a_failed_transaction_puts_every_file_back(tmp_path, failure):
     assert set(manifest.entries) == {"vllm_fl/models/a.py"}
 
 
-
 def test_a_file_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
     manifest = Manifest(tmp_path)
     manifest.write("a.py", "a, before\n")
@@ -107,7 +106,10 @@ def test_a_file_that_cannot_be_put_back_is_named(tmp_path, monkeypatch):
             manifest.write("a.py", "a, new\n")
             monkeypatch.setattr("pytest_flmigrate.manifest.atomic_write", refuse_every_write)
             raise FlmigrateError("cannot write b.py: No space left on device")
-    assert caught.value.message == "cannot write b.py: No space left on device; 1 file(s) of this step could not be put back"
+    assert (
+        caught.value.message
+        == "cannot write b.py: No space left on device; 1 file(s) of this step could not be put back"
+    )
     assert caught.value.detail == f"not put back: {tmp_path / 'a.py'}"
 
 

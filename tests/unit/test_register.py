@@ -88,7 +88,7 @@ def _unrelated_helper():
 '''
 
 # ModelRegistry and logging imported at module level, no `logger`.
-TOPLEVEL_INIT = '''\
+TOPLEVEL_INIT = """\
 import logging
 
 from vllm import ModelRegistry
@@ -102,7 +102,7 @@ def register_model():
         )
     except Exception as e:
         logging.getLogger(__name__).warning("MiniCPMO: %s", e)
-'''
+"""
 
 QWEN3_5 = Registration(
     model_name="qwen3_5",
@@ -185,7 +185,7 @@ FAKE_VLLM = {
     "vllm/model_executor/models/qwen3_next.py": "class Qwen3NextForCausalLM:\n    pass\n",
 }
 
-DRIVER = '''\
+DRIVER = """\
 import importlib, json, logging, sys
 
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -208,7 +208,7 @@ print(json.dumps({
         f"{m}.{c}": getattr(importlib.import_module(m), c).__module__ for m, c in overrides
     },
 }))
-'''
+"""
 
 
 def run_register_model(
@@ -343,12 +343,12 @@ def test_module_level_imports_are_reused_not_shadowed():
 
 
 def test_block_goes_before_a_trailing_return():
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         def register_model():
             from vllm import ModelRegistry
             ModelRegistry.register_model("MiniCPMO", "vllm_fl.models.minicpmo:MiniCPMO")
             return None
-    ''')
+    """)
     result = plan_registration(source, GEMMA_TEXT_ONLY)
     inserted_only(source, result.source)
     assert result.source.rstrip().endswith("    return None")
@@ -361,9 +361,7 @@ def test_one_line_register_model_becomes_a_block():
     assert result.source.startswith("def register_model():  # filled in by step 5\n    # Register")
     assert "pass" not in result.source
     valid_python(result.source)
-    assert registered_entries(result.source) == {
-        "Gemma3nForCausalLM": "vllm_fl.models.gemma3n_text:Gemma3nForCausalLM"
-    }
+    assert registered_entries(result.source) == {"Gemma3nForCausalLM": "vllm_fl.models.gemma3n_text:Gemma3nForCausalLM"}
 
 
 def test_commented_pass_is_kept():
@@ -441,9 +439,7 @@ def test_missing_config_joins_the_block_registering_from_the_plugin_module():
 
 
 def test_keyword_registration_counts_as_present():
-    registration = Registration(
-        "minicpmo", "vllm_fl.models.minicpmo", (("MiniCPMO", "MiniCPMO"),), None
-    )
+    registration = Registration("minicpmo", "vllm_fl.models.minicpmo", (("MiniCPMO", "MiniCPMO"),), None)
     assert plan_registration(TOPLEVEL_INIT, registration).source is TOPLEVEL_INIT
 
 
@@ -466,7 +462,7 @@ def test_config_registered_in_its_own_block_is_not_repeated():
 
 # --------------------------------------------------------------------------- partial blocks
 
-PARTIAL_CONFIG_ONLY = textwrap.dedent('''\
+PARTIAL_CONFIG_ONLY = textwrap.dedent("""\
     import logging
 
     logger = logging.getLogger(__name__)
@@ -486,7 +482,7 @@ PARTIAL_CONFIG_ONLY = textwrap.dedent('''\
             pass
         except Exception as e:
             logger.warning("Register qwen3_5_moe model error: %s", e)
-''')
+""")
 
 
 def test_partial_block_gets_the_missing_architecture_inside_it():
@@ -502,13 +498,13 @@ def test_partial_block_gets_the_missing_architecture_inside_it():
     assert result.source.count("try:") == 2
     qwen_block = result.source.split("# Register qwen3_5 model")[1].split("except")[0]
     assert "ModelRegistry.register_model(" in qwen_block
-    assert "            \"Qwen3_5ForConditionalGeneration\"," in qwen_block  # continuation indent
+    assert '            "Qwen3_5ForConditionalGeneration",' in qwen_block  # continuation indent
     assert result.added == ("arch Qwen3_5ForConditionalGeneration",)
     valid_python(result.source)
 
 
 def test_partial_block_gets_the_missing_config_at_its_top():
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         def register_model():
             from vllm import ModelRegistry
 
@@ -521,7 +517,7 @@ def test_partial_block_gets_the_missing_config_at_its_top():
             except Exception as e:
                 import logging
                 logging.getLogger(__name__).warning("Register qwen3_5 model error: %s", e)
-    ''')
+    """)
     result = plan_registration(source, QWEN3_5_MULTI)
     added = [line.strip() for line in inserted_only(source, result.source)]
     assert added[:3] == [
@@ -542,7 +538,7 @@ def test_partial_block_gets_the_missing_config_at_its_top():
 
 def test_partial_block_found_by_content_gets_the_override_before_its_registration():
     # No marker comment: the block is recognised by the plugin module it registers from.
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         import logging
 
         logger = logging.getLogger(__name__)
@@ -558,7 +554,7 @@ def test_partial_block_found_by_content_gets_the_override_before_its_registratio
                 )
             except Exception as e:
                 logger.error(f"Register Qwen3Next model error: {str(e)}")
-    ''')
+    """)
     result = plan_registration(source, QWEN3_NEXT)
     added = [line.strip() for line in inserted_only(source, result.source)]
     assert added == [
@@ -574,7 +570,7 @@ def test_partial_block_found_by_content_gets_the_override_before_its_registratio
 
 def test_override_with_module_imported_at_function_top_is_present():
     # The plugin's own spelling: the in-tree module imported once at the top of register_model().
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         def register_model():
             from vllm import ModelRegistry
             import vllm.model_executor.models.qwen3_next as qwen3_next_module
@@ -588,7 +584,7 @@ def test_override_with_module_imported_at_function_top_is_present():
                 )
             except Exception as e:
                 print(e)
-    ''')
+    """)
     assert plan_registration(source, QWEN3_NEXT).source is source
 
 
@@ -627,7 +623,7 @@ def test_every_conflict_is_reported_first_in_the_message_rest_in_detail():
 
 
 def test_conflicting_class_object_target_is_resolved_through_imports():
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         def register_model():
             from vllm import ModelRegistry
             try:
@@ -635,10 +631,8 @@ def test_conflicting_class_object_target_is_resolved_through_imports():
                 ModelRegistry.register_model("Gemma3nForCausalLM", G)
             except Exception:
                 pass
-    ''')
-    assert registered_entries(source) == {
-        "Gemma3nForCausalLM": "vllm_fl.models.gemma_hack:Gemma3nForCausalLM"
-    }
+    """)
+    assert registered_entries(source) == {"Gemma3nForCausalLM": "vllm_fl.models.gemma_hack:Gemma3nForCausalLM"}
     with pytest.raises(FlmigrateError, match="vllm_fl.models.gemma_hack:Gemma3nForCausalLM"):
         plan_registration(source, GEMMA_TEXT_ONLY)
 
@@ -655,12 +649,12 @@ def test_conflicting_config_names_both_classes():
 
 
 def test_conflicting_override_names_both_classes():
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         def register_model():
             import vllm.model_executor.models.qwen3_next as q
             from vllm_fl.models.other import Qwen3NextForCausalLM
             q.Qwen3NextForCausalLM = Qwen3NextForCausalLM
-    ''')
+    """)
     with pytest.raises(FlmigrateError, match="vllm_fl.models.other:Qwen3NextForCausalLM"):
         plan_registration(source, QWEN3_NEXT)
 
@@ -744,15 +738,13 @@ def test_registered_entries_of_the_plugin_shape():
         "KimiK25ForConditionalGeneration": "vllm_fl.models.kimi_k25:KimiK25ForConditionalGeneration",
         "MiniCPMO": "vllm_fl.models.minicpmo:MiniCPMO",
     }
-    assert registered_configs(PLUGIN_INIT) == {
-        "qwen3_5_moe": "vllm_fl.configs.qwen3_5_moe:Qwen3_5MoeConfig"
-    }
+    assert registered_configs(PLUGIN_INIT) == {"qwen3_5_moe": "vllm_fl.configs.qwen3_5_moe:Qwen3_5MoeConfig"}
     assert registered_entries(TOPLEVEL_INIT) == {"MiniCPMO": "vllm_fl.models.minicpmo:MiniCPMO"}
     assert registered_entries(PASS_INIT) == {}
 
 
 def test_registered_entries_ignore_code_outside_register_model():
-    source = textwrap.dedent('''\
+    source = textwrap.dedent("""\
         from vllm import ModelRegistry
 
         ModelRegistry.register_model("AtImport", "vllm_fl.models.a:A")
@@ -763,7 +755,7 @@ def test_registered_entries_ignore_code_outside_register_model():
                 ModelRegistry.register_model("Nested", "vllm_fl.models.n:N")
             if True:
                 ModelRegistry.register_model("Guarded", "vllm_fl.models.g:G")
-    ''')
+    """)
     assert registered_entries(source) == {"Guarded": "vllm_fl.models.g:G"}
 
 
@@ -792,8 +784,9 @@ def test_registration_mismatches_before_and_after_registering(reg_id):
     assert all(m.actual is None and m.describe().endswith(f"not registered; expected {m.expected}") for m in missing)
     assert registration_mismatches(plan_registration(PASS_INIT, registration).source, *args) == []
     arch, cls = registration.architectures[0]
-    moved = registration_mismatches(plan_registration(PASS_INIT, registration).source,
-                                    [(arch, cls)], "vllm_fl.models.elsewhere")
+    moved = registration_mismatches(
+        plan_registration(PASS_INIT, registration).source, [(arch, cls)], "vllm_fl.models.elsewhere"
+    )
     assert [m.describe() for m in moved] == [
         f"registered as {registration.plugin_module}:{cls}, expected vllm_fl.models.elsewhere:{cls}"
     ]
@@ -852,10 +845,14 @@ def test_generated_code_in_the_plugin_shape_runs(tmp_path):
         "Qwen3_5ForConditionalGeneration",
         "Gemma3nForCausalLM",
     ]
-    assert out["configs"] == registered_configs(source) == {
-        "qwen3_5_moe": "vllm_fl.configs.qwen3_5_moe:Qwen3_5MoeConfig",
-        "qwen3_5": "vllm_fl.configs.qwen3_5:Qwen3_5Config",
-    }
+    assert (
+        out["configs"]
+        == registered_configs(source)
+        == {
+            "qwen3_5_moe": "vllm_fl.configs.qwen3_5_moe:Qwen3_5MoeConfig",
+            "qwen3_5": "vllm_fl.configs.qwen3_5:Qwen3_5Config",
+        }
+    )
 
 
 def test_generated_code_with_module_level_model_registry_runs(tmp_path):

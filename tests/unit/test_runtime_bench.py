@@ -11,8 +11,14 @@ def test_flags_for_a_pin_without_random_lengths(tmp_path):
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "throughput.py").write_text('parser.add_argument("--input-len")\n')
     assert not bench.uses_random_lengths(tmp_path)
-    argv = bench.command("/env/bin/python", "/ckpt", tp=2, random_lengths=False, output_json=tmp_path / "b.json",
-                         extra=("--dtype", "float32"))
+    argv = bench.command(
+        "/env/bin/python",
+        "/ckpt",
+        tp=2,
+        random_lengths=False,
+        output_json=tmp_path / "b.json",
+        extra=("--dtype", "float32"),
+    )
     assert argv[:5] == ["/env/bin/python", "-m", "vllm.entrypoints.cli.main", "bench", "throughput"]
     joined = " ".join(argv)
     assert "--load-format dummy --dataset-name random --input-len 128 --output-len 128 --num-prompts 2" in joined
@@ -30,13 +36,24 @@ def test_flags_for_a_pin_that_reads_random_lengths(tmp_path):
 
 def test_parse_prefers_the_json_file(tmp_path):
     out = tmp_path / "b.json"
-    out.write_text(json.dumps({"elapsed_time": 21.2, "num_requests": 2, "total_num_tokens": 513,
-                               "requests_per_second": 0.0944, "tokens_per_second": 24.2}))
+    out.write_text(
+        json.dumps(
+            {
+                "elapsed_time": 21.2,
+                "num_requests": 2,
+                "total_num_tokens": 513,
+                "requests_per_second": 0.0944,
+                "tokens_per_second": 24.2,
+            }
+        )
+    )
     data = bench.parse(out, "Throughput: 0.09 requests/s, 24.22 total tokens/s, 12.08 output tokens/s\n")
     assert data["requests_per_second"] == 0.0944 and data["elapsed_time"] == 21.2
     assert data["output_tokens_per_second"] == 12.08
 
 
 def test_parse_falls_back_to_the_printed_line(tmp_path):
-    data = bench.parse(tmp_path / "missing.json", "noise\nThroughput: 1.50 requests/s, 384.00 total tokens/s, 192.00 output tokens/s\n")
+    data = bench.parse(
+        tmp_path / "missing.json", "noise\nThroughput: 1.50 requests/s, 384.00 total tokens/s, 192.00 output tokens/s\n"
+    )
     assert (data["requests_per_second"], data["tokens_per_second"]) == (1.5, 384.0)

@@ -26,28 +26,43 @@ INFO 12-02 10:00:00 [api_server.py:1] vLLM API server version 0.13.0
 
 
 def test_the_root_cause_and_the_deepest_plugin_frame():
-    assert log_errors.first_error_line(ENGINE_LOG) == "AttributeError: 'Olmo3Config' object has no attribute 'layer_kinds'"
+    assert (
+        log_errors.first_error_line(ENGINE_LOG) == "AttributeError: 'Olmo3Config' object has no attribute 'layer_kinds'"
+    )
     assert log_errors.plugin_frame(ENGINE_LOG, PLUGIN) == (
-        "vllm_fl/compat/model_executor/models/utils.py:33 in make_layers: return Layers(config.layer_kinds)")
+        "vllm_fl/compat/model_executor/models/utils.py:33 in make_layers: return Layers(config.layer_kinds)"
+    )
     assert log_errors.summary(ENGINE_LOG, PLUGIN) == (
         "AttributeError: 'Olmo3Config' object has no attribute 'layer_kinds' "
-        "(at vllm_fl/compat/model_executor/models/utils.py:33 in make_layers: return Layers(config.layer_kinds))")
+        "(at vllm_fl/compat/model_executor/models/utils.py:33 in make_layers: return Layers(config.layer_kinds))"
+    )
 
 
 def test_an_error_outside_the_plugin_has_no_frame_and_a_clean_log_no_error():
     upstream_only = "\n".join(line for line in ENGINE_LOG.splitlines() if "/work/plugin/" not in line)
-    assert log_errors.summary(upstream_only, PLUGIN) == "AttributeError: 'Olmo3Config' object has no attribute 'layer_kinds'"
+    assert (
+        log_errors.summary(upstream_only, PLUGIN)
+        == "AttributeError: 'Olmo3Config' object has no attribute 'layer_kinds'"
+    )
     assert log_errors.summary("INFO started\nWARNING 12-02 10:00:00 [x.py:1] slow\n", PLUGIN) is None
     # "ERROR" log lines that are not exception lines do not count
-    assert log_errors.first_error_line("(EngineCore_DP0 pid=1) ERROR 12-02 10:00:05 [core.py:708] EngineCore failed to start.") is None
+    assert (
+        log_errors.first_error_line(
+            "(EngineCore_DP0 pid=1) ERROR 12-02 10:00:05 [core.py:708] EngineCore failed to start."
+        )
+        is None
+    )
 
 
 def test_coloured_process_prefixes_are_dropped():
     # vLLM 0.13 colours the process name: what the pinned server log of a migrated mistral held
-    log = ('\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m   File "/work/plugin/vllm_fl/models/mistral.py", line 151, '
-           'in __init__\n\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m     super().__init__(\n'
-           "\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m TypeError: LlamaDecoderLayer.__init__() got an unexpected "
-           "keyword argument 'attn_layer_type'\n")
+    log = (
+        '\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m   File "/work/plugin/vllm_fl/models/mistral.py", line 151, '
+        "in __init__\n\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m     super().__init__(\n"
+        "\x1b[0;36m(EngineCore_DP0 pid=22704)\x1b[0;0m TypeError: LlamaDecoderLayer.__init__() got an unexpected "
+        "keyword argument 'attn_layer_type'\n"
+    )
     assert log_errors.summary(log, PLUGIN) == (
         "TypeError: LlamaDecoderLayer.__init__() got an unexpected keyword argument 'attn_layer_type' "
-        "(at vllm_fl/models/mistral.py:151 in __init__: super().__init__()")
+        "(at vllm_fl/models/mistral.py:151 in __init__: super().__init__()"
+    )

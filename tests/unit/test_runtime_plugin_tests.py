@@ -10,7 +10,7 @@ import pytest
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime import plugin_tests
 
-TESTS = '''
+TESTS = """
 import pytest
 
 def test_passes():
@@ -34,7 +34,7 @@ class TestGroup:
     @pytest.mark.parametrize("n", [1, 2])
     def test_param(self, n):
         assert n == 1
-'''
+"""
 
 
 @pytest.fixture
@@ -46,7 +46,9 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def test_counts_and_failing_ids_from_junit(checkout, tmp_path):
-    run = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "logs", label="unit-baseline")
+    run = plugin_tests.run_folder(
+        sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "logs", label="unit-baseline"
+    )
     assert run.counts() == {"passed": 2, "failed": 2, "error": 1, "skipped": 1}
     assert run.failing == [
         "tests/unit_tests/test_things.py::TestGroup::test_param[2]",
@@ -63,15 +65,18 @@ def test_counts_and_failing_ids_from_junit(checkout, tmp_path):
 def test_a_model_in_tool_flmigrate_does_not_replace_the_plugins_own_tests(checkout, tmp_path):
     # this interpreter has pytest-flmigrate installed: plain pytest in this checkout would migrate
     (checkout / "pyproject.toml").write_text('[tool.flmigrate]\nmodel = ["tiny"]\n')
-    run = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "logs", label="unit-baseline")
+    run = plugin_tests.run_folder(
+        sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "logs", label="unit-baseline"
+    )
     assert run.counts() == {"passed": 2, "failed": 2, "error": 1, "skipped": 1}
 
 
 def test_new_failures_versus_baseline(checkout, tmp_path):
     before = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path, label="before")
     (checkout / "tests" / "unit_tests" / "test_things.py").write_text(
-        TESTS.replace('assert 1 == 2, "broken on purpose"', "assert True").replace("def test_passes():\n    assert True",
-                                                                                  "def test_passes():\n    assert False")
+        TESTS.replace('assert 1 == 2, "broken on purpose"', "assert True").replace(
+            "def test_passes():\n    assert True", "def test_passes():\n    assert False"
+        )
     )
     after = plugin_tests.run_folder(sys.executable, checkout, "tests/unit_tests", logs=tmp_path, label="after")
     compared = plugin_tests.compare(before, after)
@@ -100,6 +105,10 @@ def test_interpreter_without_pytest_gives_the_log_tail(tmp_path, checkout):
     import subprocess
 
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
-    with pytest.raises(FlmigrateError, match=r"pytest tests/unit_tests in the pinned env exited 1 without test results") as caught:
-        plugin_tests.run_folder(str(tmp_path / "bare" / "bin" / "python"), checkout, "tests/unit_tests", logs=tmp_path, label="x")
+    with pytest.raises(
+        FlmigrateError, match=r"pytest tests/unit_tests in the pinned env exited 1 without test results"
+    ) as caught:
+        plugin_tests.run_folder(
+            str(tmp_path / "bare" / "bin" / "python"), checkout, "tests/unit_tests", logs=tmp_path, label="x"
+        )
     assert "No module named 'pytest'" in str(caught.value)

@@ -53,20 +53,26 @@ def check(python: str, plugin: Path, tmp_path: Path, **needs) -> probe.EnvProbe:
 
 
 def test_interpreter_that_does_not_exist(tmp_path, plugin):
-    with pytest.raises(FlmigrateError, match=r"^--vllm-python /nonexistent/python: no such interpreter; pass the python"):
+    with pytest.raises(
+        FlmigrateError, match=r"^--vllm-python /nonexistent/python: no such interpreter; pass the python"
+    ):
         check("/nonexistent/python", plugin, tmp_path)
 
 
 def test_interpreter_without_vllm(tmp_path, plugin):
     python = bare_env(tmp_path / "env")
-    with pytest.raises(FlmigrateError, match=r"no vLLM importable there; pass the python of the env that holds vLLM 0.13.0"):
+    with pytest.raises(
+        FlmigrateError, match=r"no vLLM importable there; pass the python of the env that holds vLLM 0.13.0"
+    ):
         check(python, plugin, tmp_path)
 
 
 def test_env_without_pytest(tmp_path, plugin, lookups):
     entry_point(lookups)
     python = bare_env(tmp_path / "env", lookups, plugin)
-    with pytest.raises(FlmigrateError, match=rf"pytest is not installed in that env; install it there: {python} -m pip install pytest"):
+    with pytest.raises(
+        FlmigrateError, match=rf"pytest is not installed in that env; install it there: {python} -m pip install pytest"
+    ):
         check(python, plugin, tmp_path, pytest=True)
     assert check(python, plugin, tmp_path).plugin_dir == str(plugin / "vllm_fl")  # fine for steps without pytest
 
@@ -86,7 +92,9 @@ def test_plugin_installed_from_another_checkout(tmp_path, plugin, lookups):
     (other / "vllm_fl").mkdir(parents=True)
     (other / "vllm_fl" / "__init__.py").write_text("")
     python = bare_env(tmp_path / "env", lookups, other)
-    with pytest.raises(FlmigrateError, match=rf"imports vllm_fl from {other / 'vllm_fl'}, not from --plugin-dir {plugin}"):
+    with pytest.raises(
+        FlmigrateError, match=rf"imports vllm_fl from {other / 'vllm_fl'}, not from --plugin-dir {plugin}"
+    ):
         check(python, plugin, tmp_path)
 
 

@@ -24,7 +24,9 @@ def test_timeout_stops_the_group_and_names_the_log(tmp_path):
     log = tmp_path / "slow.log"
     script = "print('working', flush=True); import time; time.sleep(600)"
     with pytest.raises(FlmigrateError) as caught:
-        procs.run_logged([sys.executable, "-c", script], env={}, cwd=tmp_path, log=log, timeout=1, what="the slow thing")
+        procs.run_logged(
+            [sys.executable, "-c", script], env={}, cwd=tmp_path, log=log, timeout=1, what="the slow thing"
+        )
     assert str(caught.value).splitlines()[0] == f"the slow thing did not finish within 1 s and was stopped (log: {log})"
     assert "working" in str(caught.value)
 

@@ -13,19 +13,30 @@ def run_without_runtime(steps: dict) -> SimpleNamespace:
 
 def test_nothing_before_and_nothing_now():
     fields = results.summary_fields(run_without_runtime({}), {})
-    assert fields == {"tests": None, "import_smoke": None, "gpu": None, "benchmark": None, "server": None,
-                      "tiny": None, "runtime_env": None, "notes": []}
+    assert fields == {
+        "tests": None,
+        "import_smoke": None,
+        "gpu": None,
+        "benchmark": None,
+        "server": None,
+        "tiny": None,
+        "runtime_env": None,
+        "notes": [],
+    }
 
 
 def test_parts_of_steps_not_run_are_carried_over_marked():
     earlier = {
         "tests": {"baseline": {"passed": 2}, "regression": {"passed": 2}},
-        "benchmark": {"requests_per_second": 0.1}, "server": {"url": "http://127.0.0.1:1"},
+        "benchmark": {"requests_per_second": 0.1},
+        "server": {"url": "http://127.0.0.1:1"},
     }
     fields = results.summary_fields(run_without_runtime({10: object()}), earlier)  # only step 10 ran
     assert fields["benchmark"] == {"requests_per_second": 0.1, "earlier_run": True}
-    assert fields["tests"] == {"baseline": {"passed": 2, "earlier_run": True},
-                               "regression": {"passed": 2, "earlier_run": True}}
+    assert fields["tests"] == {
+        "baseline": {"passed": 2, "earlier_run": True},
+        "regression": {"passed": 2, "earlier_run": True},
+    }
     assert fields["server"] is None  # step 10 ran (and failed) now: its old server is not shown
 
 
@@ -34,8 +45,16 @@ def test_markdown_lines_of_a_full_run():
         "steps": {"9": {"outcome": "passed"}, "10": {"outcome": "passed"}},
         "tests": {
             "baseline": {"passed": 2, "failed": 1, "skipped": 0, "error": 0, "failing": ["t::a"]},
-            "regression": {"passed": 1, "failed": 2, "skipped": 0, "error": 0, "failing": ["t::a", "t::b"],
-                           "new_failures": ["t::b"], "preexisting": ["t::a"], "fixed": []},
+            "regression": {
+                "passed": 1,
+                "failed": 2,
+                "skipped": 0,
+                "error": 0,
+                "failing": ["t::a", "t::b"],
+                "new_failures": ["t::b"],
+                "preexisting": ["t::a"],
+                "fixed": [],
+            },
             "functional": {"passed": 0, "failed": 1, "skipped": 0, "error": 0, "failing": ["f::gpu"]},
         },
         "benchmark": {"requests_per_second": 0.09, "tokens_per_second": 24.2, "seconds": 21.2},

@@ -38,7 +38,9 @@ def plugin(tmp_path: Path) -> Path:
     return tmp_path / "plugin"
 
 
-def spec(fake_python: str, port: int, plugin: Path, model: str = "tiny", extra: tuple[str, ...] = ()) -> server.ServerSpec:
+def spec(
+    fake_python: str, port: int, plugin: Path, model: str = "tiny", extra: tuple[str, ...] = ()
+) -> server.ServerSpec:
     return server.ServerSpec(python=fake_python, model=model, port=port, tp=1, extra=extra, plugin_dir=plugin)
 
 
@@ -106,8 +108,10 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
     with pytest.raises(FlmigrateError) as caught:
         pool.ensure(spec(fake_python, port, plugin, model="exit"), log, said.append)
     message = str(caught.value)
-    assert message.splitlines()[0] == (f"local server exited before http://127.0.0.1:{port}/health answered: "
-                                       f"ValueError: this checkpoint cannot be served (fake); see {log}")
+    assert message.splitlines()[0] == (
+        f"local server exited before http://127.0.0.1:{port}/health answered: "
+        f"ValueError: this checkpoint cannot be served (fake); see {log}"
+    )
     assert f"fake vllm serve exit on port {port}" in message  # the log's tail follows
     child = int(log.read_text().split("child ")[1].split()[0])
     assert not procs.running(child), "the server's child outlived it"
@@ -117,7 +121,10 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
 def test_health_wait_is_bounded(fake_python, port, plugin, tmp_path, said, monkeypatch):
     monkeypatch.setenv(server.TIMEOUT_ENV, "2")
     pool = server.ServerPool(keep=False)
-    with pytest.raises(FlmigrateError, match=rf"local server http://127.0.0.1:{port}: not healthy within 2 s; {server.TIMEOUT_ENV} raises the bound; see "):
+    with pytest.raises(
+        FlmigrateError,
+        match=rf"local server http://127.0.0.1:{port}: not healthy within 2 s; {server.TIMEOUT_ENV} raises the bound; see ",
+    ):
         pool.ensure(spec(fake_python, port, plugin, model="hang"), tmp_path / "server.log", said.append)
     assert not list(server.state_dir().glob("port-*.json"))
 
@@ -147,7 +154,8 @@ def test_log_evidence_reads_resolution_and_overrides(tmp_path):
         "INFO 11-26 06:05:09 [model.py:514] Resolved architecture: MiMoForCausalLM\n"
     )
     assert server.log_evidence(log) == {
-        "resolved": ["MiMoForCausalLM"], "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
+        "resolved": ["MiMoForCausalLM"],
+        "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
     }
 
 

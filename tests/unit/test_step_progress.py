@@ -50,8 +50,9 @@ def run_args(trees) -> list[str]:
 @pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_steps_and_worker_lines_reach_the_terminal(pytester, plugin_tree, trees, workers):
     pytester.makeconftest(EVERY_STEP_SLOW)
-    result = pytester.runpytest_subprocess("--plugin-dir", str(plugin_tree), "-p", "no:cacheprovider",
-                                           *run_args(trees), *workers)
+    result = pytester.runpytest_subprocess(
+        "--plugin-dir", str(plugin_tree), "-p", "no:cacheprovider", *run_args(trees), *workers
+    )
     output = result.stdout.lines
     steps = [line for line in output if line.startswith("flmigrate: tiny: step ")]
     assert [line.split(" (")[0] for line in steps] == [f"flmigrate: tiny: step {n}" for n in (2, 3, 4, 5, 6, 11)]
@@ -60,6 +61,7 @@ def test_steps_and_worker_lines_reach_the_terminal(pytester, plugin_tree, trees,
 
 def test_quiet_under_q(pytester, plugin_tree, trees):
     pytester.makeconftest(EVERY_STEP_SLOW)
-    result = pytester.runpytest_subprocess("--plugin-dir", str(plugin_tree), "-p", "no:cacheprovider", "-q",
-                                           *run_args(trees))
+    result = pytester.runpytest_subprocess(
+        "--plugin-dir", str(plugin_tree), "-p", "no:cacheprovider", "-q", *run_args(trees)
+    )
     assert not [line for line in result.stdout.lines if line.startswith("flmigrate:")]

@@ -48,8 +48,10 @@ def test_findings_of_cases_not_collected_are_reported_by_the_last_case(flmigrate
     assert rerun.parseoutcomes()["failed"] == 1  # the next collection has the case again
 
 
-@pytest.mark.parametrize("content", ["{", '{"format": 0, "cases": [["a", "b"]]}', '{"format": 1, "cases": []}',
-                                     '{"format": 1, "cases": [1]}'])
+@pytest.mark.parametrize(
+    "content",
+    ["{", '{"format": 0, "cases": [["a", "b"]]}', '{"format": 1, "cases": []}', '{"format": 1, "cases": [1]}'],
+)
 def test_unreadable_or_foreign_saved_cases_mean_planning_again(tmp_path, content):
     (tmp_path / saved_cases.FILE_NAME).write_text(content)
     assert saved_cases.load(tmp_path) is None
@@ -63,8 +65,19 @@ def test_saved_cases_round_trip(tmp_path):
 
 
 def test_a_first_run_says_what_it_indexes_and_minus_q_keeps_it_quiet(pytester, plugin_tree, trees):
-    args = ("--plugin-dir", str(plugin_tree), "-p", "no:cacheprovider", "-m", "not runtime", "-k", "upstream",
-            "--model", "tiny", *run_args(trees))
+    args = (
+        "--plugin-dir",
+        str(plugin_tree),
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not runtime",
+        "-k",
+        "upstream",
+        "--model",
+        "tiny",
+        *run_args(trees),
+    )
     first = pytester.runpytest_inprocess(*args).stdout.lines
     indexing = [line for line in first if line.startswith("flmigrate: index")]
     assert "flmigrate: indexing vllm 9.1.0: 14 files on 1 core(s), once per tree" in indexing, first

@@ -73,14 +73,25 @@ def test_migrates_model_with_new_sibling_and_config_bridge(flmigrate, plugin_tre
     assert '_CONFIG_REGISTRY["tiny"] = TinyConfig' in init
     data = summary(plugin_tree, "tiny")
     assert data["placeholders"] == {
-        "model_name": "tiny", "model_name_lower": "tiny", "MODEL_DISPLAY_NAME": "Tiny",
-        "ModelClassName": "TinyForCausalLM", "ModelClassNames": ["TinyForCausalLM"],
-        "model_type": "tiny", "ConfigClassName": "TinyConfig",
+        "model_name": "tiny",
+        "model_name_lower": "tiny",
+        "MODEL_DISPLAY_NAME": "Tiny",
+        "ModelClassName": "TinyForCausalLM",
+        "ModelClassNames": ["TinyForCausalLM"],
+        "model_type": "tiny",
+        "ConfigClassName": "TinyConfig",
     }
     assert data["upstream"]["version"] == "9.1.0" and data["pinned"]["version"] == "0.13.0"
     assert data["patches"]["P1"] == 3 and data["patches"]["P2"] == 1
     ran = {number: step["outcome"] for number, step in data["steps"].items() if step["outcome"] != "not run"}
-    assert ran == {"2": "passed", "3": "passed", "4": "passed", "5": "passed", "6": "passed", "11": "skipped"}  # 11: no GT source
+    assert ran == {
+        "2": "passed",
+        "3": "passed",
+        "4": "passed",
+        "5": "passed",
+        "6": "passed",
+        "11": "skipped",
+    }  # 11: no GT source
     assert {data["steps"][n]["outcome"] for n in ("1", "7", "8", "9", "10")} == {"not run"}  # runtime: deselected
     assert (plugin_tree / "reports/tiny/report.md").read_text().startswith("# Migration: Tiny")
     assert list((plugin_tree / "reports/tiny/diffs").glob("*.diff"))
@@ -133,7 +144,10 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
         (("--model", "Qwen3.5"), "--model 'Qwen3.5': expected a model file name*"),
         (("--e2e-mode", "video"), "--e2e-mode 'video': expected one of text, multimodal, all"),
         (("--max-tokens", "8"), "--max-tokens 8 is below --token-match-count 32*"),
-        (("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"), "--gt-url and --gt-python: give one ground-truth source"),
+        (
+            ("--gt-url", "http://127.0.0.1:1", "--gt-python", "/usr/bin/python3"),
+            "--gt-url and --gt-python: give one ground-truth source",
+        ),
         (("--gt-ssh", "no-at-sign"), "--gt-ssh 'no-at-sign': expected USER@HOST[:PORT]"),
         (("--tiny", "--served-model", "/x"), "--tiny and --served-model: --tiny serves its own model*"),
         (("--patches", ""), "--patches '': no patch id given; name catalog ids*"),
@@ -151,14 +165,18 @@ def test_reports_dir_that_is_a_file_is_refused_before_any_step(flmigrate, plugin
     (plugin_tree / "reports").write_text("not a folder\n")
     result = flmigrate(*run_args(trees, "--model", "tiny"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports: {plugin_tree}/reports is a file, not a folder*"])
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --reports-dir {plugin_tree}/reports: {plugin_tree}/reports is a file, not a folder*"]
+    )
 
 
 def test_read_only_checkout_is_refused_before_any_step(flmigrate, plugin_tree, trees, immutable):
     immutable(plugin_tree)
     result = flmigrate(*run_args(trees, "--model", "tiny"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: --plugin-dir {plugin_tree}: {plugin_tree} is not writable (a read-only checkout?)*"])
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --plugin-dir {plugin_tree}: {plugin_tree} is not writable (a read-only checkout?)*"]
+    )
 
 
 def test_reports_dir_in_a_read_only_folder_is_refused_before_any_step(flmigrate, plugin_tree, trees, immutable):
@@ -166,7 +184,9 @@ def test_reports_dir_in_a_read_only_folder_is_refused_before_any_step(flmigrate,
     immutable(plugin_tree / "reports")
     result = flmigrate(*run_args(trees, "--model", "tiny"), "--reports-dir", str(plugin_tree / "reports/nested"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: --reports-dir {plugin_tree}/reports/nested: {plugin_tree}/reports is not writable*"])
+    result.stderr.fnmatch_lines(
+        [f"ERROR: --reports-dir {plugin_tree}/reports/nested: {plugin_tree}/reports is not writable*"]
+    )
 
 
 def test_plugin_dir_without_vllm_fl(flmigrate, trees, tmp_path):
@@ -188,12 +208,15 @@ def test_pyproject_settings_apply_and_command_line_wins(flmigrate, plugin_tree, 
     result.stderr.fnmatch_lines(["ERROR: *pyproject.toml: unknown key(s) in [[]tool.flmigrate]: upstrem*"])
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ('force = "false"', "force = 'false': expected true or false (a TOML boolean, without quotes)"),
-    ("keep-servers = 0", "keep_servers = 0: expected true or false*"),
-    ("tp = true", "tp = True: expected a whole number"),
-    ("model = 5", "model = 5: expected a string or a list of strings"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('force = "false"', "force = 'false': expected true or false (a TOML boolean, without quotes)"),
+        ("keep-servers = 0", "keep_servers = 0: expected true or false*"),
+        ("tp = true", "tp = True: expected a whole number"),
+        ("model = 5", "model = 5: expected a string or a list of strings"),
+    ],
+)
 def test_pyproject_values_of_the_wrong_toml_type_are_refused(flmigrate, plugin_tree, trees, line, message):
     (plugin_tree / "pyproject.toml").write_text(f"[tool.flmigrate]\n{line}\n")
     result = flmigrate(*run_args(trees, "--model", "tiny"))
@@ -201,7 +224,9 @@ def test_pyproject_values_of_the_wrong_toml_type_are_refused(flmigrate, plugin_t
     result.stderr.fnmatch_lines([f"ERROR: {plugin_tree}/pyproject.toml: [[]tool.flmigrate] {message}"])
 
 
-def test_plain_pytest_migrates_the_pyproject_model_and_test_paths_run_as_given(pytester, plugin_tree, trees, monkeypatch):
+def test_plain_pytest_migrates_the_pyproject_model_and_test_paths_run_as_given(
+    pytester, plugin_tree, trees, monkeypatch
+):
     upstream_dir, pinned_dir = trees
     (plugin_tree / "pyproject.toml").write_text(
         f'[tool.flmigrate]\nupstream = "{upstream_dir}"\npinned = "{pinned_dir}"\nmodel = ["tiny"]\n'
@@ -280,7 +305,7 @@ def test_hand_edit_survives_a_rerun_as_an_adaptation_patch(flmigrate, plugin_tre
     files = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}
     assert files["vllm_fl/models/tiny.py"]["status"] == "kept"
     patch = (plugin_tree / "vllm_fl/models/tiny.adaptation.patch").read_text()
-    assert "+        self.prefix = maybe_prefix(prefix, \"model\")  # FL: tuned by hand" in patch
+    assert '+        self.prefix = maybe_prefix(prefix, "model")  # FL: tuned by hand' in patch
     assert f"made against upstream {trees[0]}@9.1.0" in patch
 
 
@@ -289,7 +314,9 @@ def test_hand_edit_is_replayed_onto_a_new_upstream(flmigrate, plugin_tree, trees
     model = plugin_tree / "vllm_fl/models/tiny.py"
     model.write_text(model.read_text().replace('"model")', '"model")  # FL: tuned by hand'))
     upstream_model = trees[0] / "vllm/model_executor/models/tiny.py"
-    upstream_model.write_text(upstream_model.read_text().replace("# A comment upstream wrote", "# A comment upstream rewrote"))
+    upstream_model.write_text(
+        upstream_model.read_text().replace("# A comment upstream wrote", "# A comment upstream rewrote")
+    )
     migrate_ok(flmigrate, trees)
     text = model.read_text()
     assert "# FL: tuned by hand" in text and "# A comment upstream rewrote" in text
@@ -304,7 +331,9 @@ def test_conflicting_hand_edit_fails_step_4_and_leaves_the_file(flmigrate, plugi
     edited = model.read_text().replace("# A comment upstream wrote", "# FL: our own comment")
     model.write_text(edited)
     upstream_model = trees[0] / "vllm/model_executor/models/tiny.py"
-    upstream_model.write_text(upstream_model.read_text().replace("# A comment upstream wrote", "# Upstream's new comment"))
+    upstream_model.write_text(
+        upstream_model.read_text().replace("# A comment upstream wrote", "# Upstream's new comment")
+    )
     flmigrate(*run_args(trees, "--model", "tiny"))
     step = summary(plugin_tree, "tiny")["steps"]["4"]
     assert step["outcome"] == "failed"
@@ -328,7 +357,9 @@ def test_hand_made_file_is_refused_and_force_keeps_a_backup(flmigrate, plugin_tr
     entry = {f["path"]: f for f in summary(plugin_tree, "tiny")["files"]}["vllm_fl/models/tiny.py"]
     assert entry["status"] == "forced"
     assert (plugin_tree / entry["backup"]).read_text() == "# a port made by hand before flmigrate\n"
-    result.stdout.fnmatch_lines([f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}"])
+    result.stdout.fnmatch_lines(
+        [f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}"]
+    )
 
 
 def test_force_backs_up_the_adaptation_patch_it_deletes(flmigrate, plugin_tree, trees):
@@ -344,17 +375,25 @@ def test_force_backs_up_the_adaptation_patch_it_deletes(flmigrate, plugin_tree, 
     assert entry["status"] == "forced" and not patch_file.exists()
     assert (plugin_tree / entry["adaptation_backup"]).read_text() == patch
     assert "# FL: tuned by hand" in (plugin_tree / entry["backup"]).read_text()
-    result.stdout.fnmatch_lines([
-        f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}",
-        f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['adaptation_backup']}",
-    ])
-    assert f"  - replaced by --force; backup: `{entry['adaptation_backup']}`" in (plugin_tree / "reports/tiny/report.md").read_text()
+    result.stdout.fnmatch_lines(
+        [
+            f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['backup']}",
+            f"*--force replaced vllm_fl/models/tiny.py; backup in the plugin checkout: {entry['adaptation_backup']}",
+        ]
+    )
+    assert (
+        f"  - replaced by --force; backup: `{entry['adaptation_backup']}`"
+        in (plugin_tree / "reports/tiny/report.md").read_text()
+    )
 
 
 def plugin_state(plugin_tree: Path) -> dict[str, bytes]:
     """Every file of the checkout outside reports/ (the lock file aside), by path."""
-    return {str(p.relative_to(plugin_tree)): p.read_bytes() for p in plugin_tree.rglob("*")
-            if p.is_file() and "reports" not in p.parts and p.name != ".lock"}
+    return {
+        str(p.relative_to(plugin_tree)): p.read_bytes()
+        for p in plugin_tree.rglob("*")
+        if p.is_file() and "reports" not in p.parts and p.name != ".lock"
+    }
 
 
 @pytest.mark.parametrize("fault", ["disk full", "ctrl-c"])
@@ -380,7 +419,8 @@ def test_write_error_in_step_4_keeps_nothing_and_forgets_nothing(flmigrate, plug
             assert step["outcome"] == "failed" and step["reason"] == (
                 f"cannot write {plugin_tree}/vllm_fl/models/tiny_vision.py: No space left on device; make it and "
                 "its folder writable (lsattr shows an immutable file as 'i'; chattr -i clears it); nothing of this "
-                "step was kept")
+                "step was kept"
+            )
     assert plugin_state(plugin_tree) == before  # no file the manifest would not know
     migrate_ok(flmigrate, trees)
     model = plugin_tree / "vllm_fl/models/tiny.py"
@@ -413,10 +453,12 @@ def test_reports_that_cannot_be_written_late_still_print_the_steps(flmigrate, pl
     if not immutable(folder) and workers:
         pytest.skip("no chattr here: an injected PermissionError does not reach xdist workers")
     result = flmigrate(*run_args(trees, "--model", "tiny", *workers))  # xdist: a worker writes the report
-    result.stdout.fnmatch_lines([
-        "*tiny: 2 upstream passed | 3 patterns passed | 4 migrate passed | 5 register passed*",
-        f"  report not written: cannot write {folder}/summary.json: Operation not permitted*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*tiny: 2 upstream passed | 3 patterns passed | 4 migrate passed | 5 register passed*",
+            f"  report not written: cannot write {folder}/summary.json: Operation not permitted*",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -433,11 +475,17 @@ def test_unreadable_manifest_fails_with_one_line(flmigrate, plugin_tree, trees):
 
 def test_second_run_changes_no_byte(flmigrate, plugin_tree, trees):
     migrate_ok(flmigrate, trees)
-    snapshot = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
-                if p.is_file() and "reports" not in p.parts}
+    snapshot = {
+        p: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in plugin_tree.rglob("*")
+        if p.is_file() and "reports" not in p.parts
+    }
     migrate_ok(flmigrate, trees)
-    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in plugin_tree.rglob("*")
-            if p.is_file() and "reports" not in p.parts} == snapshot
+    assert {
+        p: (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in plugin_tree.rglob("*")
+        if p.is_file() and "reports" not in p.parts
+    } == snapshot
 
 
 def test_parallel_batch_keeps_each_models_steps_on_one_worker(flmigrate, plugin_tree, trees):
@@ -447,7 +495,9 @@ def test_parallel_batch_keeps_each_models_steps_on_one_worker(flmigrate, plugin_
     assert serial.ret == 0, serial.stdout.str()
     parallel = flmigrate(*run_args(trees, "--model", "tiny", "--model", "plain", "-n", "2"))
     assert parallel.ret == 0, parallel.stdout.str()
-    parallel.stdout.fnmatch_lines(["*tiny: 2 upstream passed*5 register passed*", "*plain: 2 upstream passed*5 register passed*"])
+    parallel.stdout.fnmatch_lines(
+        ["*tiny: 2 upstream passed*5 register passed*", "*plain: 2 upstream passed*5 register passed*"]
+    )
     for model in ("tiny", "plain"):
         ours = summary_without_timing(plugin_tree, model)
         assert ours == summary_without_timing(serial_tree, model)

@@ -148,7 +148,10 @@ def test_class_shapes(index):
     record = index.modules["pkg.core"].classes["Record"]
     assert record.is_dataclass
     assert [(f.name, f.has_default, f.init) for f in record.fields] == [
-        ("name", False, True), ("count", True, True), ("tags", True, True), ("hidden", True, False)
+        ("name", False, True),
+        ("count", True, True),
+        ("tags", True, True),
+        ("hidden", True, False),
     ]
     child = index.modules["pkg.sub.leaf"].classes["Child"]
     assert child.bases == ["pkg.core:Base"]
@@ -243,7 +246,10 @@ def test_unresolved_imports_of_a_file(resolver):
 
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
     assert file_imports.self_check(index) == []
-    root = write(tmp_path / "broken", {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"})
+    root = write(
+        tmp_path / "broken",
+        {**PKG, "pkg/bad.py": "from pkg.core import nothing\nfrom pkg._gone import ops\nfrom pkg._C import ops\n"},
+    )
     problems = file_imports.self_check(build.index_directory(root, "pkg"))
     assert [(m, p.ref.name) for m, p in problems] == [("pkg.bad", "nothing"), ("pkg.bad", "ops")]
 

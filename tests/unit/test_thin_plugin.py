@@ -6,8 +6,17 @@ import subprocess
 import sys
 
 #: What a pytest run that migrates nothing must never import.
-WORK = ("libcst", "git", "filelock", "requests", "paramiko", "pytest_flmigrate.index.symbols",
-        "pytest_flmigrate.run", "pytest_flmigrate.session", "pytest_flmigrate.register")
+WORK = (
+    "libcst",
+    "git",
+    "filelock",
+    "requests",
+    "paramiko",
+    "pytest_flmigrate.index.symbols",
+    "pytest_flmigrate.run",
+    "pytest_flmigrate.session",
+    "pytest_flmigrate.register",
+)
 
 CHECK = f"""
 import sys
@@ -41,17 +50,39 @@ def test_model_registers_the_migration_session(pytester, plugin_tree, trees):
     )
     upstream, pinned = trees
     result = pytester.runpytest_inprocess(
-        "--model", "tiny", "--plugin-dir", str(plugin_tree), "--upstream", str(upstream),
-        "--pinned", str(pinned), "-p", "no:cacheprovider", "-m", "not runtime", "--collect-only", "-q", "-s",
+        "--model",
+        "tiny",
+        "--plugin-dir",
+        str(plugin_tree),
+        "--upstream",
+        str(upstream),
+        "--pinned",
+        str(pinned),
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not runtime",
+        "--collect-only",
+        "-q",
+        "-s",
     )
     result.stdout.fnmatch_lines(["*session plugin: True*"])
 
 
 #: What a `-k e2e` run on saved results must not import: the static steps' work (step 6's
 #: planning, indexes, libcst) and the GT's ssh client.
-STATIC_WORK = ("libcst", "git", "paramiko", "pytest_flmigrate.index.symbols", "pytest_flmigrate.index.store",
-               "pytest_flmigrate.fixes", "pytest_flmigrate.migrate", "pytest_flmigrate.discover",
-               "pytest_flmigrate.register", "pytest_flmigrate.review")
+STATIC_WORK = (
+    "libcst",
+    "git",
+    "paramiko",
+    "pytest_flmigrate.index.symbols",
+    "pytest_flmigrate.index.store",
+    "pytest_flmigrate.fixes",
+    "pytest_flmigrate.migrate",
+    "pytest_flmigrate.discover",
+    "pytest_flmigrate.register",
+    "pytest_flmigrate.review",
+)
 
 LOADED_AT_EXIT = f"""
 import sys
@@ -70,8 +101,9 @@ def save_matching_results(e2e_dir) -> None:
     from pytest_flmigrate.e2e.results import SIDES, ResultStore
 
     store, tokens = ResultStore(e2e_dir), ["a", "b", "c"]
-    generation = Generation(model="m", text="abc", token_ids=[1, 2, 3], tokens=tokens,
-                            top_logprobs=[{token: -0.1} for token in tokens])
+    generation = Generation(
+        model="m", text="abc", token_ids=[1, 2, 3], tokens=tokens, top_logprobs=[{token: -0.1} for token in tokens]
+    )
     for prompt in prompts_for(None, "text"):
         for side in SIDES:
             store.save(side, prompt, generation, {}, {"url": "saved"})
@@ -88,8 +120,23 @@ def test_e2e_compare_imports_no_static_work(pytester, plugin_tree, trees):
     pytester.makeconftest(LOADED_AT_EXIT)
     upstream, pinned = trees
     result = pytester.runpytest_subprocess(
-        "--model", "tiny", "--plugin-dir", str(plugin_tree), "--upstream", str(upstream), "--pinned", str(pinned),
-        "-p", "no:cacheprovider", "-p", "no:xdist", "-k", "e2e", "--e2e-phase", "compare", "-s",
+        "--model",
+        "tiny",
+        "--plugin-dir",
+        str(plugin_tree),
+        "--upstream",
+        str(upstream),
+        "--pinned",
+        str(pinned),
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-k",
+        "e2e",
+        "--e2e-phase",
+        "compare",
+        "-s",
     )
     result.stdout.fnmatch_lines(["*static work loaded: []"])
     result.assert_outcomes(passed=5, deselected=20)

@@ -93,7 +93,9 @@ class AutoWeightsLoader(pinned.AutoWeightsLoader):
         super().__init__(module, **kwargs)
         self.ignore_unexpected_suffixes.append(".bias")
 
-    def _load_param(self, base_prefix: str, param: nn.Parameter, weights: Iterable[tuple[str, torch.Tensor]]) -> Iterable[str]:
+    def _load_param(
+        self, base_prefix: str, param: nn.Parameter, weights: Iterable[tuple[str, torch.Tensor]]
+    ) -> Iterable[str]:
         for name, data in weights:
             shard = getattr(data, "shard_id", None)
             if shard is None or name != "" or self._can_skip(self._get_qualname(base_prefix, name)):
@@ -102,13 +104,17 @@ class AutoWeightsLoader(pinned.AutoWeightsLoader):
             param.weight_loader(param, data, shard)
             yield base_prefix
 
-    def _load_module(self, base_prefix: str, module: nn.Module, weights: Iterable[tuple[str, torch.Tensor]]) -> Iterable[str]:
+    def _load_module(
+        self, base_prefix: str, module: nn.Module, weights: Iterable[tuple[str, torch.Tensor]]
+    ) -> Iterable[str]:
         if isinstance(module, FusedMoE) and module is not self.module:
             yield from self._load_experts(base_prefix, module, weights)
             return
         yield from super()._load_module(base_prefix, module, weights)
 
-    def _load_experts(self, base_prefix: str, layer: FusedMoE, weights: Iterable[tuple[str, torch.Tensor]]) -> Iterable[str]:
+    def _load_experts(
+        self, base_prefix: str, layer: FusedMoE, weights: Iterable[tuple[str, torch.Tensor]]
+    ) -> Iterable[str]:
         params = dict(layer.named_parameters())
         mapping = FusedMoE.make_expert_params_mapping(
             *EXPERT_PROJECTIONS,
@@ -130,4 +136,6 @@ class AutoWeightsLoader(pinned.AutoWeightsLoader):
                 break
             else:
                 if not self._can_ignore_unexpected(self._get_qualname(base_prefix, name)):
-                    raise ValueError(f"There is no expert weight named {self._get_qualname(base_prefix, name)!r} in {type(self.module).__name__}")
+                    raise ValueError(
+                        f"There is no expert weight named {self._get_qualname(base_prefix, name)!r} in {type(self.module).__name__}"
+                    )

@@ -221,7 +221,9 @@ UPSTREAM = {
 
         def chain_0(x):
             return chain_1(x)
-    ''') + "".join(f"\n\ndef chain_{i}(x):\n    return chain_{i + 1}(x)\n" for i in range(1, 40)) + "\n\ndef chain_40(x):\n    return x\n",
+    ''')
+    + "".join(f"\n\ndef chain_{i}(x):\n    return chain_{i + 1}(x)\n" for i in range(1, 40))
+    + "\n\ndef chain_40(x):\n    return x\n",
     "vllm/model_executor/models/othermodel.py": """
         from vllm.model_executor.models.utils import quantized
         from vllm.config.helpers import current_model

@@ -27,8 +27,12 @@ def plan_for(trees, model: str, **maps) -> migrate.MigrationPlan:
     info = upstream.modules[module]
     planned = migrate.PlannedFile(module, upstream.root / info.path, f"vllm_fl.models.{model}", False, "model")
     return migrate.MigrationPlan(
-        SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}", **maps.get("module_map", {})},
-        maps.get("name_map", {}), None, "",
+        SimpleNamespace(name=model),
+        [planned],
+        {module: f"vllm_fl.models.{model}", **maps.get("module_map", {})},
+        maps.get("name_map", {}),
+        None,
+        "",
     )
 
 
@@ -51,7 +55,9 @@ def test_backport_bringing_upstreams_class_of_a_relocated_name_is_refused(trees,
     """mixedmodel uses the pin's Attention (relocated) and make_attention, whose copy would bring
     upstream's Attention: the pin's and upstream's classes would meet, so it is not copied."""
     plan = autofix.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches(None, PIN))
-    assert plan.relocations == {("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")}
+    assert plan.relocations == {
+        ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")
+    }
     assert not plan.backports and [f.role for f in plan.files] == ["model"]
     reason = plan.unfixed[("vllm.model_executor.layers.attention.attention", "make_attention")]
     assert "brings upstream's vllm.model_executor.layers.attention.attention.Attention" in reason
@@ -132,8 +138,9 @@ def test_compat_modules_are_shared_and_reruns_change_nothing(trees, fixer, plugi
 def test_a_compat_module_written_before_holds_the_names_its_blocks_define(plugin):
     manifest = Manifest(plugin)
     held = "try:\n    from torch import fast\nexcept ImportError:\n    def fast(x):\n        return x\nLIMIT = 8\n"
-    manifest.record("vllm_fl/compat/model_executor/models/utils.py", held, held,
-                    {"role": "compat", "upstream_module": UTILS})
+    manifest.record(
+        "vllm_fl/compat/model_executor/models/utils.py", held, held, {"role": "compat", "upstream_module": UTILS}
+    )
     assert autofix._compat_files_written(manifest) == {UTILS: {"fast", "LIMIT"}}
 
 
@@ -165,8 +172,8 @@ def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fix
     module = "vllm.model_executor.models.moe"
     source = tmp_path / "moe.py"
     source.write_text(
-        "from vllm.model_executor.layers.fused_moe import GateLinear\n"
-        "gate = GateLinear(8, 4, prefix='gate')\n", encoding="utf-8",
+        "from vllm.model_executor.layers.fused_moe import GateLinear\ngate = GateLinear(8, 4, prefix='gate')\n",
+        encoding="utf-8",
     )
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
     text = source.read_text(encoding="utf-8")
@@ -186,7 +193,8 @@ def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees,
     source = tmp_path / "moe.py"
     source.write_text(
         "from vllm.model_executor.models.utils import AutoWeightsLoader, WeightsMapper\n"
-        "mapper = WeightsMapper(orig_to_new_stacked={'.q_proj': ('.qkv_proj', 'q')})\n", encoding="utf-8",
+        "mapper = WeightsMapper(orig_to_new_stacked={'.q_proj': ('.qkv_proj', 'q')})\n",
+        encoding="utf-8",
     )
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
     plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")

@@ -29,10 +29,14 @@ def test_imports_are_relocated_or_copied_transitively(backporter):
     closure = backporter.closure((UTILS, "typed_helper"), never)
     assert closure.failure is None
     # AttentionType moved: the copy imports it from the pin's module; VllmConfig works as is
-    assert closure.relocations == {("vllm.v1.attention.backend", "AttentionType"): ("vllm.attention.backends.abstract", "AttentionType")}
+    assert closure.relocations == {
+        ("vllm.v1.attention.backend", "AttentionType"): ("vllm.attention.backends.abstract", "AttentionType")
+    }
     closure = backporter.closure((UTILS, "quantized"), never)
     # is_quantized_kv_cache changed its code: the upstream function is copied from its module
-    assert closure.redirects == {("vllm.v1.attention.backend", "is_quantized_kv_cache"): ("vllm.v1.attention.backend", "is_quantized_kv_cache")}
+    assert closure.redirects == {
+        ("vllm.v1.attention.backend", "is_quantized_kv_cache"): ("vllm.v1.attention.backend", "is_quantized_kv_cache")
+    }
     assert ("vllm.v1.attention.backend", "is_quantized_kv_cache") in closure.definitions
 
 
@@ -48,7 +52,9 @@ def test_attribute_of_a_relocated_class_the_pin_lacks(backporter):
 
 def test_function_local_imports_are_checked_too(backporter):
     closure = backporter.closure((UTILS, "local_import"), never)
-    assert closure.relocations == {("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")}
+    assert closure.relocations == {
+        ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")
+    }
 
 
 @pytest.mark.parametrize(
@@ -56,7 +62,10 @@ def test_function_local_imports_are_checked_too(backporter):
     [
         ("uses_kernel", "torch.ops kernels"),
         ("uses_new_flag", "uses vllm.envs.VLLM_NEW, which the pin lacks"),
-        ("SiluAgain", "registers itself at import (@CustomOp.register(...)), 'silu_and_mul' is registered by the pin already"),
+        (
+            "SiluAgain",
+            "registers itself at import (@CustomOp.register(...)), 'silu_and_mul' is registered by the pin already",
+        ),
         ("chain_0", "too big to backport: more than 30 definitions"),
     ],
 )
@@ -107,7 +116,7 @@ def test_pruned_module_keeps_formatting_comments_header_and_only_used_imports():
     text = module.pruned({"new_helper", "_scale", "CONST"}, compat_header(UTILS), ("logger",))
     tree = ast.parse(text)
     assert text.startswith("# SPDX-License-Identifier: Apache-2.0\n# Backported from upstream")
-    assert "# the helper the new model imports\ndef new_helper(n):\n    \"\"\"Scaled n.\"\"\"" in text
+    assert '# the helper the new model imports\ndef new_helper(n):\n    """Scaled n."""' in text
     assert f"from {UTILS} import logger" in text
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     assert defined == {"new_helper", "_scale"}
@@ -125,10 +134,7 @@ def test_type_checking_block_is_trimmed_and_keeps_its_guard():
 
 
 def test_import_trimming_keeps_statement_formatting():
-    source = (
-        "from a import (\n    x,  # keep\n    y,\n    z,\n)\n"
-        "import os, sys\n\n\ndef f():\n    return x, z, sys\n"
-    )
+    source = "from a import (\n    x,  # keep\n    y,\n    z,\n)\nimport os, sys\n\n\ndef f():\n    return x, z, sys\n"
     text = ModuleSource("vllm.m", source, False).pruned({"f"}, "h")
     assert "from a import (\n    x,  # keep\n    z,\n)\n" in text
     assert "import sys\n" in text and "os" not in text

@@ -74,7 +74,9 @@ def params(*spec: str) -> FunctionInfo:
 
 def test_signature_rules():
     assert signature_mismatch(params("a", "b=1"), params("a", "b=1", "c=2"), bound=False) is None
-    assert signature_mismatch(params("a", "b=1", "d=3"), params("a", "b=1"), bound=False) is None  # extra optional: a call check
+    assert (
+        signature_mismatch(params("a", "b=1", "d=3"), params("a", "b=1"), bound=False) is None
+    )  # extra optional: a call check
     assert "the pin requires 'c'" in signature_mismatch(params("a"), params("a", "c"), bound=False)
     assert "makes it optional" in signature_mismatch(params("a", "c=1"), params("a", "c"), bound=False)
     assert "upstream requires 'z'" in signature_mismatch(params("a", "z"), params("a", "b=1"), bound=False)
@@ -84,7 +86,9 @@ def test_signature_rules():
 
 
 def test_same_code_ignores_docstrings_comments_annotations_and_formatting():
-    assert same_code('def f(x: int) -> int:\n    """Doc."""\n    return x + 1  # c\n', "def f(x):\n    return (x + 1)\n")
+    assert same_code(
+        'def f(x: int) -> int:\n    """Doc."""\n    return x + 1  # c\n', "def f(x):\n    return (x + 1)\n"
+    )
     assert not same_code("def f(x):\n    return x + 1\n", "def f(x):\n    return x + 2\n")
 
 
@@ -96,7 +100,10 @@ def test_decisions_are_cached_on_disk(trees, tmp_path):
     first.for_import("vllm.model_executor.models.utils", "new_helper")
     first.save()
     decisions = json.loads(cache.read_text())["decisions"]
-    assert decisions["vllm.model_executor.layers.attention.attention:Attention"][:2] == ["vllm.attention.layer", "Attention"]
+    assert decisions["vllm.model_executor.layers.attention.attention:Attention"][:2] == [
+        "vllm.attention.layer",
+        "Attention",
+    ]
     again = Relocator(Resolver([upstream]), Resolver([pinned]), cache)
     assert again._decisions["vllm.model_executor.layers.attention.attention:Attention"] == found
 

@@ -137,7 +137,8 @@ UPSTREAM = {
             return f"{prefix}.{name}"
     """,
     "vllm/model_executor/models/base_gdn.py": PINNED["vllm/model_executor/models/base_gdn.py"].replace(
-        "        class BaseModel(nn.Module):\n", "        class BaseModel(nn.Module):\n            hf_to_vllm_mapper = None\n"
+        "        class BaseModel(nn.Module):\n",
+        "        class BaseModel(nn.Module):\n            hf_to_vllm_mapper = None\n",
     ),
     "vllm/config/cache.py": PINNED["vllm/config/cache.py"].replace(
         '            mamba_cache_dtype: str = "auto"\n',
@@ -158,14 +159,14 @@ def upstream_indexes(tmp_path_factory):
     return [index_directory(root, "vllm", "0.33.0"), index_directory(root, "transformers", "5.20.2")]
 
 
-PLUGIN_INIT = '''
+PLUGIN_INIT = """
 def register():
     return None
 
 
 def register_model():
     from vllm import ModelRegistry  # noqa: F401
-'''
+"""
 
 
 @pytest.fixture
@@ -177,11 +178,19 @@ def review_files(tmp_path, pinned_indexes, upstream_indexes):
     """
 
     def run(files: dict[str, str], check: str | None = None, *, upstream: bool = True, **context):
-        plugin = write(tmp_path / "plugin", {"vllm_fl/__init__.py": PLUGIN_INIT, "vllm_fl/models/__init__.py": "",
-                                             "vllm_fl/configs/__init__.py": "", **files})
+        plugin = write(
+            tmp_path / "plugin",
+            {
+                "vllm_fl/__init__.py": PLUGIN_INIT,
+                "vllm_fl/models/__init__.py": "",
+                "vllm_fl/configs/__init__.py": "",
+                **files,
+            },
+        )
         migrated = [
-            MigratedFile.at(path, "config" if "/configs/" in path else "model",
-                            "vllm.model_executor.models." + Path(path).stem)
+            MigratedFile.at(
+                path, "config" if "/configs/" in path else "model", "vllm.model_executor.models." + Path(path).stem
+            )
             for path in files
             if path.startswith(("vllm_fl/models/", "vllm_fl/configs/")) and not path.endswith("__init__.py")
         ]

@@ -50,8 +50,12 @@ def test_known_missing_apis_found_with_their_patches(review_files):
     for finding in findings:
         by_symbol.setdefault(finding.symbol, []).append(finding)
     assert set(by_symbol) == {
-        "MambaStateCopyFunc", "MambaStateCopyFuncCalculator", "_mark_tower_model", "mamba_cache_mode",
-        "gated_delta_net_state_dtype", "get_mamba_state_copy_func",
+        "MambaStateCopyFunc",
+        "MambaStateCopyFuncCalculator",
+        "_mark_tower_model",
+        "mamba_cache_mode",
+        "gated_delta_net_state_dtype",
+        "get_mamba_state_copy_func",
     }
     assert {f.fix for f in by_symbol["MambaStateCopyFunc"]} == {"P3"}
     assert by_symbol["_mark_tower_model"][0].fix == "P4"
@@ -75,12 +79,21 @@ def test_two_argument_gdn_call_and_plain_code_pass(review_files):
 
 
 def test_known_missing_apis_the_pin_has_are_not_reported(tmp_path):
-    tree = {**PINNED, "vllm/model_executor/models/interfaces.py": PINNED["vllm/model_executor/models/interfaces.py"]
-            + "\n        class SupportsMultiModalV2(Protocol):\n            def _mark_tower_model(self, config, kinds): ...\n"}
+    tree = {
+        **PINNED,
+        "vllm/model_executor/models/interfaces.py": PINNED["vllm/model_executor/models/interfaces.py"]
+        + "\n        class SupportsMultiModalV2(Protocol):\n            def _mark_tower_model(self, config, kinds): ...\n",
+    }
     root = write(tmp_path / "pin", tree)
-    plugin = write(tmp_path / "plugin", {MODEL: "def f(self, c):\n    with self._mark_tower_model(c, set()):\n        pass\n"})
-    ctx = ReviewContext(plugin, [index_directory(root, "vllm", "0.13.0")], [MigratedFile.at(MODEL, "model")],
-                        catalog={p.name: p.id for p in CATALOG})
+    plugin = write(
+        tmp_path / "plugin", {MODEL: "def f(self, c):\n    with self._mark_tower_model(c, set()):\n        pass\n"}
+    )
+    ctx = ReviewContext(
+        plugin,
+        [index_directory(root, "vllm", "0.13.0")],
+        [MigratedFile.at(MODEL, "model")],
+        catalog={p.name: p.id for p in CATALOG},
+    )
     assert review(ctx, ["known-missing-apis"]) == []
 
 
@@ -186,15 +199,20 @@ ATTRIBUTES = textwrap.dedent(
 
 def test_missing_attributes_of_pinned_bases_modules_and_configs(review_files):
     findings = {f.symbol: f for f in review_files({MODEL: ATTRIBUTES}, "missing-attributes")}
-    assert set(findings) == {"self.hf_to_vllm_mapper", "CacheConfig.mamba_block_size",
-                             "vllm.model_executor.models.utils.no_such_helper"}
+    assert set(findings) == {
+        "self.hf_to_vllm_mapper",
+        "CacheConfig.mamba_block_size",
+        "vllm.model_executor.models.utils.no_such_helper",
+    }
     assert "upstream BaseModel provides it (attribute)" in findings["self.hf_to_vllm_mapper"].message
     assert "MRO NewModel -> BaseModel -> Module" in findings["self.hf_to_vllm_mapper"].message
     assert "upstream CacheConfig has it" in findings["CacheConfig.mamba_block_size"].message
 
 
 def test_missing_attributes_need_upstream_to_have_had_them(review_files):
-    source = ATTRIBUTES.replace("self.hf_to_vllm_mapper", "self.never_anywhere").replace("mamba_block_size", "block_size")
+    source = ATTRIBUTES.replace("self.hf_to_vllm_mapper", "self.never_anywhere").replace(
+        "mamba_block_size", "block_size"
+    )
     assert symbols_of(review_files({MODEL: source}, "missing-attributes")) == [
         ("missing-attributes", "vllm.model_executor.models.utils.no_such_helper")
     ]

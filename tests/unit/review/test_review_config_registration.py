@@ -8,8 +8,11 @@ from tests.unit.review.conftest import PLUGIN_INIT, symbols_of
 
 MODEL = "vllm_fl/models/newmodel.py"
 BRIDGE = "vllm_fl/configs/newmodel.py"
-BRIDGE_CONTEXT = {"bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel"), "model_type": "newmodel",
-                  "config_class": "NewConfig"}
+BRIDGE_CONTEXT = {
+    "bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel"),
+    "model_type": "newmodel",
+    "config_class": "NewConfig",
+}
 
 GOOD_BRIDGE = textwrap.dedent(
     """
@@ -64,7 +67,9 @@ def test_reads_of_fields_missing_or_without_default(review_files):
 
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
-    bridge = bridge.replace("self.rope_theta = rope_theta", "self.rope_theta = rope_theta\n        self.sliding_window = sliding_window")
+    bridge = bridge.replace(
+        "self.rope_theta = rope_theta", "self.rope_theta = rope_theta\n        self.sliding_window = sliding_window"
+    )
     findings = review_files({BRIDGE: bridge, MODEL: READS}, "config-bridge", **BRIDGE_CONTEXT)
     assert symbols_of(findings) == [("config-bridge", "config.sliding_window")]
     assert findings[0].line == 7  # READS starts with a blank line
@@ -84,7 +89,9 @@ def test_bridge_with_wrong_model_type_base_and_no_init(review_files):
     )
     findings = review_files({BRIDGE: bridge}, "config-bridge", **BRIDGE_CONTEXT)
     assert symbols_of(findings) == [
-        ("config-bridge", "NewConfig"), ("config-bridge", "NewConfig.model_type"), ("config-bridge", "NewConfig.__init__"),
+        ("config-bridge", "NewConfig"),
+        ("config-bridge", "NewConfig.model_type"),
+        ("config-bridge", "NewConfig.__init__"),
     ]
     assert findings[0].fix == "P14"
     assert "model_type is 'newmodel_text', the checkpoint's is 'newmodel'" in findings[1].message
@@ -96,22 +103,37 @@ def test_bridge_missing_its_class(review_files):
 
 
 MODEL_CLASSES = "import torch.nn as nn\nclass NewForCausalLM(nn.Module):\n    pass\n"
-REGISTRATION = {"architectures": (("NewForCausalLM", "NewForCausalLM"),), "plugin_module": "vllm_fl.models.newmodel",
-                "bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel")}
+REGISTRATION = {
+    "architectures": (("NewForCausalLM", "NewForCausalLM"),),
+    "plugin_module": "vllm_fl.models.newmodel",
+    "bridge": ("newmodel", "NewConfig", "vllm_fl.configs.newmodel"),
+}
 
 
 def registered(arch_target: str, config_target: str | None) -> str:
-    lines = ["    from vllm import ModelRegistry", f'    ModelRegistry.register_model("NewForCausalLM", "{arch_target}")']
+    lines = [
+        "    from vllm import ModelRegistry",
+        f'    ModelRegistry.register_model("NewForCausalLM", "{arch_target}")',
+    ]
     if config_target:
         module, name = config_target.split(":")
-        lines = ["    from vllm.transformers_utils.config import _CONFIG_REGISTRY",
-                 f"    from {module} import {name}", f'    _CONFIG_REGISTRY["newmodel"] = {name}', *lines]
+        lines = [
+            "    from vllm.transformers_utils.config import _CONFIG_REGISTRY",
+            f"    from {module} import {name}",
+            f'    _CONFIG_REGISTRY["newmodel"] = {name}',
+            *lines,
+        ]
     return PLUGIN_INIT.replace("    from vllm import ModelRegistry  # noqa: F401", "\n".join(lines))
 
 
 def test_registration_consistent(review_files):
-    files = {MODEL: MODEL_CLASSES, BRIDGE: GOOD_BRIDGE,
-             "vllm_fl/__init__.py": registered("vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.configs.newmodel:NewConfig")}
+    files = {
+        MODEL: MODEL_CLASSES,
+        BRIDGE: GOOD_BRIDGE,
+        "vllm_fl/__init__.py": registered(
+            "vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.configs.newmodel:NewConfig"
+        ),
+    }
     assert review_files(files, "registration", **REGISTRATION) == []
 
 
@@ -120,7 +142,9 @@ def test_registration_missing_or_pointing_at_nothing(review_files):
     findings = review_files(files, "registration", **REGISTRATION)
     assert symbols_of(findings) == [("registration", "NewForCausalLM"), ("registration", "newmodel")]
     assert all(f.file == "vllm_fl/__init__.py" for f in findings)
-    files["vllm_fl/__init__.py"] = registered("vllm_fl.models.newmodel:NewForCausalLMX", "vllm_fl.configs.newmodel:NewConfig")
+    files["vllm_fl/__init__.py"] = registered(
+        "vllm_fl.models.newmodel:NewForCausalLMX", "vllm_fl.configs.newmodel:NewConfig"
+    )
     findings = review_files(files, "registration", **REGISTRATION)
     assert [f.message.split(";")[0] for f in findings] == [
         "registered as vllm_fl.models.newmodel:NewForCausalLMX, expected vllm_fl.models.newmodel:NewForCausalLM",

@@ -10,8 +10,10 @@ from tests.unit.review.conftest import PLUGIN_INIT
 
 def context(tmp_path, pinned_indexes, files):
     plugin = write(tmp_path / "plugin", {"vllm_fl/__init__.py": PLUGIN_INIT, **files})
-    migrated = [MigratedFile.at(path, "config" if "/configs/" in path else "model") for path in
-                ("vllm_fl/models/m.py", "vllm_fl/configs/m.py")]
+    migrated = [
+        MigratedFile.at(path, "config" if "/configs/" in path else "model")
+        for path in ("vllm_fl/models/m.py", "vllm_fl/configs/m.py")
+    ]
     return ReviewContext(plugin, pinned_indexes, migrated, catalog={p.name: p.id for p in CATALOG})
 
 
@@ -28,8 +30,14 @@ def test_cases_pair_each_check_with_the_files_it_applies_to(tmp_path, pinned_ind
 def test_finding_record_and_line():
     finding = Finding("call-signatures", "vllm_fl/models/m.py", 12, "WeightsMapper", "unexpected keyword", "P16")
     assert finding.format() == "vllm_fl/models/m.py:12: [call-signatures] WeightsMapper: unexpected keyword (fix: P16)"
-    assert finding.to_dict() == {"check": "call-signatures", "file": "vllm_fl/models/m.py", "line": 12,
-                                 "symbol": "WeightsMapper", "message": "unexpected keyword", "fix": "P16"}
+    assert finding.to_dict() == {
+        "check": "call-signatures",
+        "file": "vllm_fl/models/m.py",
+        "line": 12,
+        "symbol": "WeightsMapper",
+        "message": "unexpected keyword",
+        "fix": "P16",
+    }
 
 
 def test_missing_and_unparsable_files_are_findings(tmp_path, pinned_indexes):

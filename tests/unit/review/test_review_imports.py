@@ -15,7 +15,9 @@ def test_relative_import_left(review_files):
 
 
 def test_absolute_imports_pass(review_files):
-    assert review_files({MODEL: "from vllm.model_executor.models.utils import maybe_prefix\n"}, "relative-imports") == []
+    assert (
+        review_files({MODEL: "from vllm.model_executor.models.utils import maybe_prefix\n"}, "relative-imports") == []
+    )
 
 
 def test_unresolved_names_say_what_the_pin_has(review_files):
@@ -64,9 +66,7 @@ def test_known_missing_names_are_left_to_their_check(review_files):
 
 def test_transformers_names_missing_in_the_pinned_transformers(review_files):
     source = (
-        "import transformers\n"
-        "from transformers import PreTrainedConfig, Qwen9Config\n"
-        "x = transformers.RopeParameters\n"
+        "import transformers\nfrom transformers import PreTrainedConfig, Qwen9Config\nx = transformers.RopeParameters\n"
     )
     findings = {f.symbol: f for f in review_files({MODEL: source}, "transformers-names")}
     assert set(findings) == {"transformers.PreTrainedConfig", "transformers.Qwen9Config", "transformers.RopeParameters"}
@@ -104,8 +104,10 @@ def test_table_driven_fixes_are_named_only_when_claimed(review_files):
 
     claimed = review_files({MODEL: source}, "unresolved-imports", catalog=catalog, claims=claims)
     assert [f.fix for f in claimed] == ["P15", "P16"]
-    assert seen == [("relocate", "vllm.model_executor.layers.attention", "Attention"),
-                    ("backport", "vllm.model_executor.models.utils", "new_helper")]
+    assert seen == [
+        ("relocate", "vllm.model_executor.layers.attention", "Attention"),
+        ("backport", "vllm.model_executor.models.utils", "new_helper"),
+    ]
 
 
 def test_an_api_translation_that_refuses_the_file_says_why(review_files):

@@ -38,7 +38,8 @@ def test_column_parallel_over_parts_of_different_sizes(review_files):
     )
     findings = review_files({MODEL: source}, "merged-projections")
     assert symbols_of(findings) == [
-        ("merged-projections", "self.in_proj_qkvz"), ("merged-projections", "InheritsTheParentInit.__init__"),
+        ("merged-projections", "self.in_proj_qkvz"),
+        ("merged-projections", "InheritsTheParentInit.__init__"),
     ]
     assert "(key_dim, value_dim)" in findings[0].message
     assert "inherits BaseGatedDeltaNet.__init__" in findings[1].message
@@ -83,9 +84,11 @@ OPS = {
 
 
 def child(module: str) -> str:
-    return (f"from {module} import ChunkGatedDeltaRuleOp\nfrom vllm_fl.models.parent import ParentGDN\n"
-            "class ChildGDN(ParentGDN):\n    def __init__(self):\n        super().__init__()\n"
-            "        self.op2 = ChunkGatedDeltaRuleOp()\n")
+    return (
+        f"from {module} import ChunkGatedDeltaRuleOp\nfrom vllm_fl.models.parent import ParentGDN\n"
+        "class ChildGDN(ParentGDN):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.op2 = ChunkGatedDeltaRuleOp()\n"
+    )
 
 
 def test_custom_op_through_another_path_than_the_parent(review_files):
@@ -115,7 +118,8 @@ def test_init_override_missing_attributes_inherited_methods_use(review_files):
     )
     findings = review_files({MODEL: source}, "init-override")
     assert symbols_of(findings) == [
-        ("init-override", "SkipsParent.chunk_gated_delta_rule"), ("init-override", "SkipsParent.tp_size"),
+        ("init-override", "SkipsParent.chunk_gated_delta_rule"),
+        ("init-override", "SkipsParent.tp_size"),
     ]
     assert "nn.Module.__init__(self) skips BaseGatedDeltaNet.__init__" in findings[0].message
     assert "BaseGatedDeltaNet._forward_core reads it" in findings[0].message
@@ -158,7 +162,10 @@ def test_hardcoded_paths_and_bare_except(review_files):
         '''
     )
     paths = review_files({MODEL: source}, "hardcoded-paths")
-    assert [(f.line, f.symbol) for f in paths] == [(2, "'/models/Qwen3.5-0.8B'"), (3, "'/usr/local/lib/python3.12/dist-packages/vllm'")]
+    assert [(f.line, f.symbol) for f in paths] == [
+        (2, "'/models/Qwen3.5-0.8B'"),
+        (3, "'/usr/local/lib/python3.12/dist-packages/vllm'"),
+    ]
     excepts = review_files({MODEL: source}, "bare-except")
     assert [(f.line, f.symbol) for f in excepts] == [(7, "except:")]
 

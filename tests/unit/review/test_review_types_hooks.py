@@ -62,14 +62,15 @@ PINNED = {
 # _parse_mm_items hook; the pooling record hands out its cursor through a method.
 UPSTREAM = {
     **PINNED,
-    "vllm/multimodal/processing.py": PINNED["vllm/multimodal/processing.py"].replace(
+    "vllm/multimodal/processing.py": PINNED["vllm/multimodal/processing.py"]
+    .replace(
         "            def get_supported_mm_limits(self):\n",
         "            def parse_mm_data(self, mm_data, validate=True):\n                return mm_data\n\n"
         "            def get_default_tok_params(self):\n                return {}\n\n"
         "            def get_supported_mm_limits(self):\n",
-    ).replace("self._to_mm_items(mm_data)", "self._parse_mm_items(mm_data)").replace(
-        "            def _to_mm_items(self, mm_data):\n", "            def _parse_mm_items(self, mm_data):\n"
-    ),
+    )
+    .replace("self._to_mm_items(mm_data)", "self._parse_mm_items(mm_data)")
+    .replace("            def _to_mm_items(self, mm_data):\n", "            def _parse_mm_items(self, mm_data):\n"),
     "vllm/v1/pool/metadata.py": PINNED["vllm/v1/pool/metadata.py"].replace(
         "            def get_prompt_token_ids(self, index):\n",
         "            def get_pooling_cursor(self):\n                return self.pooling_cursor\n\n"
@@ -149,16 +150,24 @@ def indexes(tmp_path_factory):
 
 @pytest.fixture
 def context(tmp_path, indexes):
-    plugin = write(tmp_path / "plugin", {
-        "vllm_fl/__init__.py": "", "vllm_fl/models/__init__.py": "", MODEL: MODEL_SOURCE, COMPAT: COMPAT_SOURCE,
-    })
+    plugin = write(
+        tmp_path / "plugin",
+        {
+            "vllm_fl/__init__.py": "",
+            "vllm_fl/models/__init__.py": "",
+            MODEL: MODEL_SOURCE,
+            COMPAT: COMPAT_SOURCE,
+        },
+    )
     pinned, upstream = indexes
     return ReviewContext(
         plugin_dir=plugin,
         pinned_indexes=pinned,
         upstream_indexes=upstream,
-        files=[MigratedFile.at(MODEL, "model", "vllm.model_executor.models.newmm"),
-               MigratedFile.at(COMPAT, "compat", "vllm.model_executor.layers.pooler.methods")],
+        files=[
+            MigratedFile.at(MODEL, "model", "vllm.model_executor.models.newmm"),
+            MigratedFile.at(COMPAT, "compat", "vllm.model_executor.layers.pooler.methods"),
+        ],
     )
 
 
@@ -170,12 +179,14 @@ def lines_of(findings, file: str = MODEL) -> dict[int, str]:
 
 def test_members_are_followed_through_annotations_generic_bases_constructors_and_returns(context):
     findings = review(context, ["missing-attributes"])
-    assert sorted(lines_of(findings).values()) == sorted([
-        "parsed = self.info.parse_mm_data(items)",  # BaseMultiModalProcessor[NewProcessingInfo].info
-        "return self.meta.get_pooling_cursor()",  # self.meta = PoolingMetadata(...)
-        "return pooling_metadata.get_pooling_cursor()",  # pooling_metadata: PoolingMetadata | None
-        "return meta.get_pooling_cursor()",  # meta = build() -> "PoolingMetadata"
-    ])
+    assert sorted(lines_of(findings).values()) == sorted(
+        [
+            "parsed = self.info.parse_mm_data(items)",  # BaseMultiModalProcessor[NewProcessingInfo].info
+            "return self.meta.get_pooling_cursor()",  # self.meta = PoolingMetadata(...)
+            "return pooling_metadata.get_pooling_cursor()",  # pooling_metadata: PoolingMetadata | None
+            "return meta.get_pooling_cursor()",  # meta = build() -> "PoolingMetadata"
+        ]
+    )
     info = next(f for f in findings if f.symbol == "self.info.parse_mm_data")
     assert "no parse_mm_data on NewProcessingInfo in the pin" in info.message
     assert "upstream BaseProcessingInfo provides it" in info.message
@@ -198,7 +209,11 @@ def test_calls_are_checked_against_the_typed_receivers_method(context):
 
 def test_compat_modules_are_reviewed_with_the_same_checks(context):
     assert {case.check for case in cases(context) if case.file == COMPAT} >= {
-        "unresolved-imports", "call-signatures", "missing-attributes", "uncalled-hooks"}
+        "unresolved-imports",
+        "call-signatures",
+        "missing-attributes",
+        "uncalled-hooks",
+    }
     findings = [f for f in review(context) if f.file == COMPAT]
     assert [(f.check, f.symbol) for f in findings] == [("missing-attributes", "pooling_metadata.get_pooling_cursor")]
     assert lines_of(findings, COMPAT) == {5: "cursor = pooling_metadata.get_pooling_cursor()"}

@@ -18,7 +18,8 @@ def test_entry_point_registers_loadable_models():
 
     load_general_plugins()
     ours = {
-        arch: entry for arch, entry in ModelRegistry.models.items()
+        arch: entry
+        for arch, entry in ModelRegistry.models.items()
         if getattr(entry, "module_name", "").startswith("vllm_fl.")
     }
     for arch, entry in ours.items():
