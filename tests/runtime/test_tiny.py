@@ -151,13 +151,17 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(
     )
 
 
-# nemotron_parse migrates and registers in the pin, but upstream's own CPU server cannot run its
-# tiny model (dummy weights: transformers has no NemotronParse class; the config class its unit
-# imports, BartConfig, lacks the vision fields upstream's model reads): steps 9-11 skip with that
-# reason and the pinned server is never started.
+# nemotron_parse migrates and registers in the pin. Its upstream CPU server could not run the tiny
+# model built from BartConfig, the config class step 2 used to take by the closest name; step 2 now
+# reads its config from the checkpoint (no config class upstream), so --tiny has nothing to shrink
+# and the platform skip is not reached. Strict xfail until a model whose upstream control really
+# cannot run on CPU replaces it (issue 10).
 UNRUNNABLE = "nemotron_parse"
 
 
+@pytest.mark.xfail(
+    strict=True, reason="nemotron_parse has no config class upstream since step 2 stopped taking BartConfig by name"
+)
 def test_a_model_upstream_cannot_run_skips_steps_9_to_11_with_the_platform_reason(
     pinned_python, upstream_python, tmp_path
 ):
