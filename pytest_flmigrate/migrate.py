@@ -60,9 +60,12 @@ class MigrationPlan:
     plugin_provided: dict[str, str] = field(default_factory=dict)
     # step 4's automatic fixes (autofix.plan_fixes): imports relocated in the pin (P15), names
     # backported into vllm_fl/compat (P16), and the imports left for step 6 with the reason
+    # (a drifting call left is keyed by its pinned callee: ("module.Class", member))
     relocations: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     backports: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
+    # signature drift the base's backport does not fix: keywords P23 drops (see PatchContext)
+    forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned_version: Ver
         name_map=plan.name_map,
         relocations=plan.relocations,
         backports=plan.backports,
+        forwarded_defaults=plan.forwarded_defaults,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
+from pytest_flmigrate.fixes import drift
 from pytest_flmigrate.fixes.backport import Backporter, compat_module
 from pytest_flmigrate.fixes.compat_source import CompatSpec
 from pytest_flmigrate.fixes.relocate import Relocator, cache_path
@@ -36,6 +37,7 @@ from pytest_flmigrate.patches.base import Patch
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
+FORWARDED = "forwarded-defaults"  # P23's NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -152,8 +154,83 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             continue
         fixes.take(closure)
         fixes.redirects[key] = (compat_module(definition[0]), definition[1])
+    if backports_on:
+        _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()
     return with_shims(fixes.apply(plan, fixer), patches)
+
+
+def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
+    """Signature drift (:mod:`pytest_flmigrate.fixes.drift`): backport upstream's class (P16) when
+    its copy is sound, else drop a forwarded None default (P23) when that is, else leave the
+    call to step 6 with both reasons (``unfixed[(pinned class, member)]``)."""
+    forwarding = FORWARDED in {patch.name for patch in patches}
+    for planned in plan.files:
+        if planned.role not in CODE_ROLES:
+            continue
+        text = planned.source.read_text(encoding="utf-8")
+        for found in drift.drifts(text, planned.upstream_module, planned.is_package, fixer.pinned, fixer.upstream):
+            if handled(*found.imported) or found.imported in fixes.redirects:
+                continue
+            refused = _backport_drift(found, fixer, backporter, handled, relocated, fixes)
+            if refused is None:
+                continue
+            dropped = _forwarded_default(found, text) if forwarding else "forwarded defaults (P23) are not selected"
+            if dropped is None:
+                cls, method = found.enclosing  # type: ignore[misc]
+                drops = {(cls, method, keyword) for keyword in found.keywords}
+                module = planned.upstream_module
+                fixes.forwarded[module] = fixes.forwarded.get(module, frozenset()) | drops
+                continue
+            fixes.unfixed[(found.owner, found.member)] = (
+                f"backporting upstream's {found.imported[1]} was refused: {refused}; dropping "
+                f"{', '.join(found.keywords)} does not keep behaviour: {dropped}"
+            )
+
+
+def _backport_drift(found: drift.Drift, fixer: Fixer, backporter: Backporter, handled, relocated, fixes) -> str | None:
+    """Backport upstream's class of a drifting call; None when done, else why not."""
+    definition = backporter.definition(*found.imported)
+    if definition is None:
+        return _not_a_definition(fixer.upstream, *found.imported)
+    closure = backporter.closure(definition, handled)
+    failure = closure.failure or _mixed_classes(closure, relocated, fixer.relocator)
+    if failure:
+        return failure
+    symbol = fixer.upstream.resolve(*definition)
+    assert symbol is not None, f"{definition}: a definition comes from the upstream index"
+    if found.member == "__init__":
+        member, _ = fixer.upstream.constructor(symbol.module, symbol.name)
+    else:
+        member = fixer.upstream.find_member(symbol.module, symbol.name, found.member)
+    if member is None or (member.owner_module, member.owner) not in closure.definitions:
+        where = f"{member.owner_module}.{member.owner}" if member is not None else "nowhere upstream"
+        return f"upstream's {found.member} is defined in {where}, which the copy takes from the pin"
+    for module in sorted({module for module, _ in closure.definitions}):
+        source = backporter.source(module)
+        assert source is not None, f"{module}: the closure read it"
+        names = frozenset(name for owner, name in closure.definitions if owner == module)
+        shared = {name: (owner, name) for owner, name in closure.shared if owner == module}
+        inner = drift.drifts(source.tree, module, source.is_package, fixer.pinned, fixer.upstream, shared, names)
+        if inner:
+            return f"its copy would call {inner[0].label}, which the pin's lacks too"
+    fixes.take(closure)
+    fixes.redirects[found.imported] = (compat_module(definition[0]), definition[1])
+    return None
+
+
+def _forwarded_default(found: drift.Drift, text: str) -> str | None:
+    """None when P23 may drop the keywords of ``found`` (see its docstring), else why not."""
+    if found.enclosing is None or found.enclosing[1] != found.member:
+        return "the call is not an override forwarding to its base's own method"
+    if found.named:
+        return "upstream's base names the keyword: it uses it itself"
+    if not found.forwarded:
+        return "the value is not the override's own parameter defaulting to None"
+    for keyword in found.keywords:
+        if not drift.receivers_default_to_none(text, keyword):
+            return f"the file passes {keyword} a value other than a forwarded None, or a function of it defaults it otherwise"
+    return None
 
 
 def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
@@ -252,6 +329,7 @@ class _Fixes:
         self.compat: dict[str, set[str]] = {}
         self.from_pin: dict[str, set[str]] = {}
         self.live: dict[str, set[str]] = {}
+        self.forwarded: dict[str, frozenset[tuple[str, str, str]]] = {}
 
     @classmethod
     def of(cls, plan: MigrationPlan) -> _Fixes:
@@ -259,6 +337,7 @@ class _Fixes:
         fixes.relocations.update(plan.relocations)
         fixes.redirects.update(plan.backports)
         fixes.unfixed.update(plan.unfixed)
+        fixes.forwarded.update(plan.forwarded_defaults)
         for planned in plan.files:
             if planned.compat is not None:
                 fixes.compat[planned.upstream_module] = set(planned.compat.keep)
@@ -291,7 +370,14 @@ class _Fixes:
             files.append(
                 PlannedFile(module, index.root / info.path, compat_module(module), info.is_package, "compat", spec)
             )
-        return replace(plan, files=files, relocations=self.relocations, backports=self.redirects, unfixed=self.unfixed)
+        return replace(
+            plan,
+            files=files,
+            relocations=self.relocations,
+            backports=self.redirects,
+            unfixed=self.unfixed,
+            forwarded_defaults=self.forwarded,
+        )
 
 
 def _works(pinned: Resolver, ref) -> bool:

@@ -33,6 +33,9 @@ class PatchContext:
                      another module, the same API (computed from both trees; catalog P15)
     backports:       (upstream module, name) -> (compat module, name): names the migration copies
                      into ``vllm_fl/compat/`` (catalog P16)
+    forwarded_defaults: upstream module -> (class, method, keyword): ``keyword=keyword`` arguments
+                     of ``super().method(...)`` in that class the pin's base does not take, whose
+                     value is always None at the pin (catalog P23)
     """
 
     module: str
@@ -42,6 +45,7 @@ class PatchContext:
     name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)
     relocations: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

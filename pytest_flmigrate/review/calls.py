@@ -66,6 +66,9 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         message = f"{'; '.join(problems)}; {pinned}"
         if upstream is not None:
             message += f"; upstream {upstream.signature(bound=callee.bound)}"
+        unfixed = context.unfixed.get((f"{callee.owner_module}.{callee.owner_class}", callee.name))
+        if unfixed:  # step 4 found the signature drift and could not fix it: why
+            message += f"; not fixed at step 4: {unfixed}"
         accepted = {p.name for p in callee.function.bound_params(callee.bound)}
         unknown = [k for k in keywords if k not in accepted]
         if callee.qualname == STACKED_MAPPER and set(unknown) == {p21_stacked_weights.FIELD}:
