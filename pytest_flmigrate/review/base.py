@@ -81,7 +81,8 @@ class ReviewContext:
     (``relocate``, ``backport``, ``call-arguments``; see review/fixes.py) fixes that very name;
     step 4's automatic fixes provide it, and without it those findings stay ``manual:``.
     unfixed: ``(module, name)`` of an import -> why step 4 could not relocate or backport it
-    (``MigrationPlan.unfixed``), added to its finding.
+    (``MigrationPlan.unfixed``), added to its finding; ``("module.Class", member)`` of a pinned
+    callee -> why step 4 could not fix a call's signature drift.
     """
 
     plugin_dir: Path

@@ -8,11 +8,12 @@ names through the migrated ``load_weights``), the upstream env serves it first (
 mapping broken on purpose fails step 11 early, and the synthesis is byte-identical in a fresh
 cache. Skips, naming the command, when the CPU envs are missing.
 
-Between the two runs the migrated file gets the two adaptations step 6 asks for (upstream's
-``LlamaDecoderLayer`` takes ``attn_layer_type`` and ``LlamaModel.forward`` takes ``t_cond``;
-the 0.13 pin's take neither): both drop an argument that changes nothing for this config (no
-``llama_4_scaling``, no ``ada_rms_norm_t_cond``). Issue 10 item 4 (signature drift) is to make
-step 4 do this; until then the unadapted migration fails step 6 (strict xfail below).
+The migrated file is served as step 4 writes it, with no hand edit: upstream's
+``LlamaDecoderLayer`` takes ``attn_layer_type`` and ``LlamaModel.forward`` takes ``t_cond``, the
+0.13 pin's take neither (signature drift, issue 10 item 4). Step 4 backports upstream's
+``LlamaDecoderLayer`` into ``vllm_fl/compat/`` (P16) and drops the forwarded ``t_cond=None``
+(P23: upstream's ``LlamaModel``, whose copy would declare a ``WeightsMapper`` field the pin lacks,
+is refused).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 STATIC_STEPS = "step02 or step04 or step05 or step06"
 TINY_STEPS = "step09 or step10 or e2e"
-HAND_ADAPTATIONS = ("            attn_layer_type=MistralAttention,\n", "            t_cond=t_cond,\n")
 
 
 def text_entries(summary: dict) -> dict[str, dict]:
@@ -46,34 +46,22 @@ def migrated_dense(pinned_python, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dense(migrated_dense, upstream_python):
-    """Steps 9-11 with --tiny on the migrated tree, after the hand adaptations."""
+    """Steps 9-11 with --tiny on the migrated tree, as step 4 wrote it."""
     tree, python, _ = migrated_dense
-    model_file = tree / "vllm_fl" / "models" / f"{DENSE}.py"
-    text = model_file.read_text()
-    for line in HAND_ADAPTATIONS:
-        assert text.count(line) == 1, line
-        text = text.replace(line, "")
-    model_file.write_text(text)
     run = flmigrate(
         tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE, port=free_port()
     )
     return tree, python, run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 item 4: step 4 does not yet adapt calls to the pin's older "
-    "LlamaDecoderLayer/LlamaModel signatures (attn_layer_type, t_cond)",
-)
 def test_the_dense_model_migrates_without_hand_adaptation(migrated_dense):
-    _, _, run = migrated_dense
-    assert run.outcomes("4", "5", "6") == dict.fromkeys(("4", "5", "6"), "passed"), run.output[-4000:]
-
-
-def test_step_6_names_the_signature_drift_it_needs_adapted(migrated_dense):
-    _, _, run = migrated_dense
-    assert run.outcomes("2", "4", "5") == dict.fromkeys(("2", "4", "5"), "passed"), run.output[-4000:]
-    assert "unexpected keyword argument 'attn_layer_type'" in run.summary["steps"]["6"]["reason"]
+    tree, _, run = migrated_dense
+    steps = ("2", "4", "5", "6")
+    assert run.outcomes(*steps) == dict.fromkeys(steps, "passed"), run.output[-4000:]
+    assert run.summary["patches"].get("P23") == 1
+    text = (tree / "vllm_fl" / "models" / f"{DENSE}.py").read_text()
+    assert "from vllm_fl.compat.model_executor.models.llama import LlamaDecoderLayer\n" in text
+    assert "attn_layer_type=MistralAttention" in text and "t_cond=t_cond" not in text
 
 
 def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):

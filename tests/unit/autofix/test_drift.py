@@ -1,0 +1,244 @@
+"""Signature drift at step 4: calls into a class the pin has in an older shape, on small trees.
+
+The pinned ``layers`` module has a decoder layer without ``attn_layer_type`` and a model whose
+``forward`` takes no extra keywords; upstream's takes both (the model hands them to its layers
+through ``**kwargs``), and its model declares a mapper field the pin's ``Mapper`` lacks.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from packaging.version import Version
+
+from pytest_flmigrate import migrate
+from pytest_flmigrate.fixes import autofix, drift
+from pytest_flmigrate.fixes.backport import Backporter
+from pytest_flmigrate.fixes.relocate import Relocator
+from pytest_flmigrate.index.build import index_directory
+from pytest_flmigrate.index.resolve import Resolver
+from pytest_flmigrate.patches import select_patches
+from tests.fixtures.trees import VLLM_CORE, write
+
+PIN = Version("0.13.0")
+LAYERS = "vllm.model_executor.models.layers"
+COMPAT = "vllm_fl.compat.model_executor.models.layers"
+
+PINNED_LAYERS = """
+    import torch.nn as nn
+    from dataclasses import dataclass, field
+
+
+    @dataclass
+    class Mapper:
+        prefix: dict = field(default_factory=dict)
+
+
+    class Attention(nn.Module):
+        def __init__(self, config, prefix=""):
+            super().__init__()
+
+
+    class MLP(nn.Module):
+        def __init__(self, config, prefix=""):
+            super().__init__()
+
+
+    class DecoderLayer(nn.Module):
+        def __init__(self, config, prefix=""):
+            super().__init__()
+            self.self_attn = Attention(config, prefix=prefix)
+            self.mlp = MLP(config, prefix=prefix)
+
+        def forward(self, positions, hidden_states):
+            return self.mlp(self.self_attn(positions, hidden_states))
+
+
+    class Model(nn.Module):
+        def __init__(self, config, layer_type=DecoderLayer):
+            super().__init__()
+            self.layers = nn.ModuleList([layer_type(config)])
+
+        def forward(self, positions, hidden_states):
+            for layer in self.layers:
+                hidden_states = layer(positions, hidden_states)
+            return hidden_states
+"""
+UPSTREAM_LAYERS = """
+    import torch.nn as nn
+    from dataclasses import dataclass, field
+
+
+    @dataclass
+    class Mapper:
+        prefix: dict = field(default_factory=dict)
+        stacked: dict = field(default_factory=dict)
+
+
+    class Attention(nn.Module):
+        def __init__(self, config, prefix=""):
+            super().__init__()
+
+
+    class MLP(nn.Module):
+        def __init__(self, config, prefix=""):
+            super().__init__()
+
+
+    class DecoderLayer(nn.Module):
+        def __init__(self, config, prefix="", attn_layer_type=Attention):
+            super().__init__()
+            self.self_attn = attn_layer_type(config, prefix=prefix)
+            self.mlp = MLP(config, prefix=prefix)
+
+        def forward(self, positions, hidden_states):
+            return self.mlp(self.self_attn(positions, hidden_states))
+
+
+    class Model(nn.Module):
+        mapper = Mapper(stacked={".q_proj": (".qkv_proj", "q")})
+
+        def __init__(self, config, layer_type=DecoderLayer):
+            super().__init__()
+            self.layers = nn.ModuleList([layer_type(config)])
+
+        def forward(self, positions, hidden_states, **extra_layer_kwargs):
+            for layer in self.layers:
+                hidden_states = layer(positions, hidden_states, **extra_layer_kwargs)
+            return hidden_states
+"""
+MODEL_HEAD = """
+    import torch.nn as nn
+    from vllm.model_executor.models.layers import Attention, DecoderLayer, Model
+
+
+    class ScaledAttention(Attention):
+        pass
+
+
+    class ScaledDecoderLayer(DecoderLayer):
+        def __init__(self, config, prefix=""):
+            super().__init__(config, prefix=prefix, attn_layer_type=ScaledAttention)
+            self.cond = nn.Linear(4, 4) if config.cond else None
+
+        def forward(self, positions, hidden_states, t_cond=None):
+            hidden_states = super().forward(positions, hidden_states)
+            if self.cond is not None:
+                hidden_states = hidden_states * self.cond(t_cond)
+            return hidden_states
+"""
+DRIFTY = (
+    MODEL_HEAD
+    + """
+
+    class ScaledModel(Model):
+        def __init__(self, config):
+            super().__init__(config, layer_type=ScaledDecoderLayer)
+
+        def forward(self, positions, hidden_states, t_cond=None):
+            return super().forward(positions, hidden_states, t_cond=t_cond)
+"""
+)
+# the same, but the model gives t_cond a value of its own: dropping it would lose that value
+VALUED = (
+    MODEL_HEAD
+    + """
+
+    class ScaledModel(Model):
+        def forward(self, positions, hidden_states):
+            return super().forward(positions, hidden_states, t_cond=positions)
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def fixer(tmp_path_factory) -> autofix.Fixer:
+    base = tmp_path_factory.mktemp("drift")
+    models = "vllm/model_executor/models"
+    upstream = write(
+        base / "upstream",
+        {
+            **VLLM_CORE,
+            f"{models}/layers.py": UPSTREAM_LAYERS,
+            f"{models}/drifty.py": DRIFTY,
+            f"{models}/valued.py": VALUED,
+        },
+    )
+    pinned = write(base / "pinned", {**VLLM_CORE, f"{models}/layers.py": PINNED_LAYERS})
+    upstream_resolver = Resolver([index_directory(upstream, "vllm", "0.99.0")])
+    pinned_resolver = Resolver([index_directory(pinned, "vllm", "0.13.0")])
+    relocator = Relocator(upstream_resolver, pinned_resolver)
+    return autofix.Fixer(
+        upstream_resolver, pinned_resolver, relocator, Backporter(upstream_resolver, pinned_resolver, relocator)
+    )
+
+
+def plan_for(fixer: autofix.Fixer, model: str, patches: str | None = None) -> migrate.MigrationPlan:
+    module = f"vllm.model_executor.models.{model}"
+    index = fixer.upstream.index_for(module)
+    assert index is not None
+    planned = migrate.PlannedFile(
+        module, index.root / index.modules[module].path, f"vllm_fl.models.{model}", False, "model"
+    )
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}"}, {}, None, ""
+    )
+    return autofix.plan_fixes(plan, fixer, select_patches(patches, PIN))
+
+
+def migrated(fixer: autofix.Fixer, plan: migrate.MigrationPlan, patches: str | None = None) -> dict[str, str]:
+    pinned = SimpleNamespace(version=PIN)
+    return {
+        target: text for target, (text, _) in migrate.patched_texts(plan, select_patches(patches, PIN), pinned).items()
+    }
+
+
+def test_the_drifting_calls_are_found_with_what_upstream_does_with_each_keyword(fixer):
+    module = "vllm.model_executor.models.drifty"
+    index = fixer.upstream.index_for(module)
+    text = (index.root / index.modules[module].path).read_text()
+    found = {(d.owner, d.member): d for d in drift.drifts(text, module, False, fixer.pinned, fixer.upstream)}
+    assert set(found) == {(f"{LAYERS}.DecoderLayer", "__init__"), (f"{LAYERS}.Model", "forward")}
+    layer, model = found[(f"{LAYERS}.DecoderLayer", "__init__")], found[(f"{LAYERS}.Model", "forward")]
+    assert (layer.keywords, layer.named, layer.imported) == (("attn_layer_type",), True, (LAYERS, "DecoderLayer"))
+    assert (model.keywords, model.named, model.forwarded) == (("t_cond",), False, True)
+
+
+def test_before_and_after_the_base_is_backported_and_the_forwarded_default_dropped(fixer):
+    plan = plan_for(fixer, "drifty")
+    # DecoderLayer: upstream's copy keeps the pin's Attention and MLP (shared) and takes the keyword
+    assert plan.backports == {(LAYERS, "DecoderLayer"): (COMPAT, "DecoderLayer")}
+    (compat,) = [f for f in plan.files if f.role == "compat"]
+    assert compat.compat.keep == ("DecoderLayer",) and compat.compat.from_pin == ("Attention", "MLP")
+    # Model: its copy would declare Mapper(stacked=...), which the pin's Mapper lacks: refused, and the
+    # forwarded t_cond (always None at the pin, None by default in every layer) is dropped instead
+    assert plan.forwarded_defaults == {"vllm.model_executor.models.drifty": {("ScaledModel", "forward", "t_cond")}}
+    assert not plan.unfixed
+    texts = migrated(fixer, plan)
+    model = texts["vllm_fl/models/drifty.py"]
+    assert "from vllm.model_executor.models.layers import Attention, Model\n" in model
+    assert f"from {COMPAT} import DecoderLayer\n" in model
+    assert (
+        "super().__init__(config, prefix=prefix, attn_layer_type=ScaledAttention)" in model
+    )  # kept: the copy takes it
+    assert "return super().forward(positions, hidden_states)\n" in model
+    copy = texts["vllm_fl/compat/model_executor/models/layers.py"]
+    assert "attn_layer_type=Attention" in copy and "class Model" not in copy
+    assert "from vllm.model_executor.models.layers import Attention, MLP" in copy
+
+
+def test_a_value_of_its_own_is_not_dropped_and_step_6_is_told_why(fixer):
+    plan = plan_for(fixer, "valued")
+    assert not plan.forwarded_defaults
+    reason = plan.unfixed[(f"{LAYERS}.Model", "forward")]
+    assert reason.startswith("backporting upstream's Model was refused: its copy would call ")
+    assert f"{LAYERS}.Mapper.__init__(stacked=)" in reason
+    assert reason.endswith("the value is not the override's own parameter defaulting to None")
+
+
+def test_without_p16_and_p23_nothing_is_fixed(fixer):
+    plan = plan_for(fixer, "drifty", "P1,P15")
+    assert (plan.backports, plan.forwarded_defaults) == ({}, {})
+    texts = migrated(fixer, plan, "P1,P15")
+    assert "t_cond=t_cond" in texts["vllm_fl/models/drifty.py"]
