@@ -8,16 +8,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import libcst as cst
 import pytest
 from packaging.version import Version
 
 from conftest import PINNED, UPSTREAM
-from pytest_flmigrate.fixes import autofix
+from pytest_flmigrate import migrate
+from pytest_flmigrate.fixes import autofix, drift
 from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import CATALOG
+from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
@@ -277,3 +279,51 @@ def test_backport_reading_members_the_pins_objects_lack_is_refused(fixer, module
     closure = fixer.backporter.closure(fixer.backporter.definition(module, name), lambda m, n: False)
     assert closure.failure and f"uses {member}, which the pin's" in closure.failure
     assert f"nearest there: {nearest}" in closure.failure
+
+
+@pytest.fixture(scope="module")
+def fixer_0_32() -> autofix.Fixer:
+    pinned = indexes(PINNED)
+    return autofix.Fixer.for_trees(indexes(UPSTREAM), Resolver(pinned), pinned)
+
+
+def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded_default(fixer_0_32):
+    """mistral (0.32.0) calls LlamaDecoderLayer(attn_layer_type=...) and LlamaModel.forward(t_cond=...),
+    which 0.13.0's take neither: upstream's LlamaDecoderLayer is copied (over the pin's LlamaAttention
+    and LlamaMLP), upstream's LlamaModel is refused (its WeightsMapper field), t_cond=None is dropped."""
+    upstream = fixer_0_32.upstream
+    module = "vllm.model_executor.models.mistral"
+    index = upstream.index_for(module)
+    planned = migrate.PlannedFile(
+        module, index.root / index.modules[module].path, "vllm_fl.models.mistral", False, "model"
+    )
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name="mistral"), [planned], {module: "vllm_fl.models.mistral"}, {}, None, ""
+    )
+    fixed = autofix.plan_fixes(plan, fixer_0_32, select_patches(None, Version("0.13.0")))
+    llama = "vllm.model_executor.models.llama"
+    assert fixed.backports[(llama, "LlamaDecoderLayer")] == (
+        "vllm_fl.compat.model_executor.models.llama",
+        "LlamaDecoderLayer",
+    )
+    (compat,) = [f for f in fixed.files if f.upstream_module == llama]
+    assert compat.compat.keep == ("LlamaDecoderLayer",)
+    assert {"LlamaAttention", "LlamaMLP"} <= set(compat.compat.from_pin)
+    assert fixed.forwarded_defaults == {module: {("MistralModel", "forward", "t_cond")}}
+    assert not [key for key in fixed.unfixed if key[1] in ("__init__", "forward")]
+    refused = autofix._backport_drift(
+        next(
+            d
+            for d in drift.drifts(planned.source.read_text(), module, False, fixer_0_32.pinned, upstream)
+            if d.member == "forward"
+        ),
+        fixer_0_32,
+        fixer_0_32.backporter,
+        lambda m, n: False,
+        {},
+        autofix._Fixes(),
+    )
+    assert refused == (
+        "its copy would call vllm.model_executor.models.utils.WeightsMapper.__init__(orig_to_new_stacked=), "
+        "which the pin's lacks too"
+    )
