@@ -5,6 +5,7 @@ in the config classes (bridge or pinned) and has a default."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Container, Iterator
 from functools import cached_property
 
 from pytest_flmigrate.index.records import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo
@@ -219,12 +220,11 @@ def _holds_config(node: ast.expr) -> bool:
     return False
 
 
-def _config_reads(view: FileView) -> dict[str, int]:
-    """Config attributes the file reads (first line each): ``config.X``, ``getattr(config, "X")``."""
-    reads: dict[str, int] = {}
+def _config_read_nodes(view: FileView) -> Iterator[tuple[str, ast.AST]]:
+    """(attribute, node) of every config read of the file: ``config.X``, ``getattr(config, "X")``."""
     for node in ast.walk(view.tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _holds_config(node.value):
-            reads.setdefault(node.attr, node.lineno)
+            yield node.attr, node
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -235,8 +235,53 @@ def _config_reads(view: FileView) -> dict[str, int]:
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)
         ):
-            reads.setdefault(node.args[1].value, node.lineno)
+            yield node.args[1].value, node
+
+
+def _config_reads(view: FileView) -> dict[str, int]:
+    """Config attributes the file reads (first line each)."""
+    reads: dict[str, int] = {}
+    for name, node in _config_read_nodes(view):
+        reads.setdefault(name, node.lineno)  # type: ignore[attr-defined]
     return reads
+
+
+def _gate(test: ast.expr) -> str | None:
+    """X when an ``if`` test holds only for a config that has X: ``hasattr(config, "X")``,
+    ``getattr(config, "X", <falsy constant>)``."""
+    if not (
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Name)
+        and len(test.args) >= 2
+        and not test.keywords
+        and _holds_config(test.args[0])
+        and isinstance(test.args[1], ast.Constant)
+        and isinstance(test.args[1].value, str)
+    ):
+        return None
+    if test.func.id == "hasattr" and len(test.args) == 2:
+        return test.args[1].value
+    if test.func.id == "getattr" and len(test.args) == 3:
+        default = test.args[2]
+        return test.args[1].value if isinstance(default, ast.Constant) and not default.value else None
+    return None
+
+
+def _gated_reads(view: FileView, provided: Container[str]) -> set[str]:
+    """Config attributes read only inside ``if`` branches that run only when the config has an
+    attribute no config class defines (``if getattr(config, "ada_rms_norm_t_cond", False):``):
+    a config without that attribute never reaches them, and one from a config.json setting it
+    brings the fields it gates too."""
+    gated: set[int] = set()
+    for branch in view.nodes(ast.If):
+        gate = _gate(branch.test)
+        if gate is not None and gate not in provided:
+            gated.update(id(inner) for statement in branch.body for inner in ast.walk(statement))
+    inside: set[str] = set()
+    outside: set[str] = set()
+    for name, read in _config_read_nodes(view):
+        (inside if id(read) in gated else outside).add(name)
+    return inside - outside
 
 
 def _optional_reads(view: FileView) -> set[str]:
@@ -308,7 +353,7 @@ def _model_reads(context: ReviewContext, view: FileView) -> list[Finding]:
         where += " and the migrated config modules"
     findings = []
     written = {n.attr for n in view.nodes(ast.Attribute) if isinstance(n.ctx, ast.Store)}
-    optional = _optional_reads(view)
+    optional = _optional_reads(view) | _gated_reads(view, fields.provided)
     for name, line in sorted(_config_reads(view).items(), key=lambda item: item[1]):
         if name.startswith("__") or name in written or name in optional:
             continue

@@ -65,6 +65,26 @@ def test_reads_of_fields_missing_or_without_default(review_files):
     assert findings["config.moe_topk"].file == MODEL
 
 
+def test_reads_gated_by_an_attribute_no_config_class_defines_are_unreachable(review_files):
+    """mistral: ``if getattr(config, "ada_rms_norm_t_cond", False):`` guards the read of
+    ``ada_rms_norm_t_cond_dim``; a config without the gate never reaches it. A gate the config
+    defines, or the same field read outside the branch too, still counts."""
+    gated = textwrap.dedent(
+        """
+        def build(config):
+            if getattr(config, "ada_cond", False):
+                width = config.ada_cond_dim
+            if getattr(config, "hidden_size", 0):
+                width = config.moe_topk
+            if hasattr(config, "odd_gate"):
+                width = config.odd_dim
+            return config.odd_dim if width else None
+        """
+    )
+    findings = review_files({BRIDGE: GOOD_BRIDGE, MODEL: gated}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "config.moe_topk"), ("config-bridge", "config.odd_dim")]
+
+
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
     bridge = bridge.replace(
