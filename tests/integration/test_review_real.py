@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from conftest import PINNED, UPSTREAM
 from pytest_flmigrate.index import build, file_imports, records, resolve, sources
+from tests.fixtures.releases import PINNED, UPSTREAM
 
 pytestmark = pytest.mark.integration
 
