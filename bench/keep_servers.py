@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO))
 
 from pytest_flmigrate.e2e.local_gt import free_port  # noqa: E402
 from pytest_flmigrate.runtime import envs, plugin_env, procs  # noqa: E402  (pure Python, no vLLM)
+from pytest_flmigrate.runtime.cpu_args import CPU_ARGS_TEXT  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "plugin-fl-mini"
-CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 
 
 def pytest_run(tree: Path, args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
@@ -90,7 +90,7 @@ def main() -> int:
             str(checkpoint),
             "--port",
             str(free_port()),
-            f"--serve-args={CPU_ARGS}",
+            f"--serve-args={CPU_ARGS_TEXT}",
             *shlex.split(args.extra),
         ]
         seconds, result = pytest_run(tree, common + ["-k", "step02 or step03 or step04 or step05"])

@@ -41,10 +41,10 @@ from pytest_flmigrate.e2e.local_gt import LocalGT
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.runtime import envs, log_errors, plugin_env, tiny_model
+from pytest_flmigrate.runtime.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
 from pytest_flmigrate.settings import resolve
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
-CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 STEPS = "not baseline and not regression and not functional and not benchmark"
 TEXT_PROMPTS = 5
 MODEL_TIMEOUT = 3600
@@ -108,7 +108,7 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
         "-q",
         "-k",
         STEPS,
-        f"--serve-args={CPU_ARGS}",
+        f"--serve-args={CPU_ARGS_TEXT}",
         "--max-tokens",
         "48",
     ]
@@ -134,7 +134,7 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         str(tiny.path),
         log_path=scratch / "control.log",
         scratch=scratch / "control",
-        serve_args=[*CPU_ARGS.split(), *tiny.serve_args],
+        serve_args=[*CPU_ARGS, *tiny.serve_args],
     )
     try:
         server.start()

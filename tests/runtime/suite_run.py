@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.runtime import envs, plugin_env, procs
+from pytest_flmigrate.runtime.cpu_args import CPU_ARGS_TEXT
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"
 MODEL = "mimo"
 ARCH = "MiMoForCausalLM"
-CPU_ARGS = "--dtype float32 --max-model-len 512 --enforce-eager"
 #: Tokens per E2E request: enough to pass --token-match-count (32), cheap on CPU.
 E2E_MAX_TOKENS = "48"
 RUN_TIMEOUT = 1800
@@ -90,8 +90,8 @@ def flmigrate(
         "-p",
         "no:cacheprovider",
         "-rA",
-        f"--serve-args={CPU_ARGS}",
-        f"--bench-args={CPU_ARGS}",
+        f"--serve-args={CPU_ARGS_TEXT}",
+        f"--bench-args={CPU_ARGS_TEXT}",
         "--max-tokens",
         E2E_MAX_TOKENS,
         *version_specs(),

@@ -17,7 +17,8 @@ import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.runtime import envs
-from tests.runtime.suite_run import CPU_ARGS, MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning
+from pytest_flmigrate.runtime.cpu_args import CPU_ARGS
+from tests.runtime.suite_run import MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning
 
 pytestmark = pytest.mark.runtime
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
@@ -44,7 +45,7 @@ def test_gt_started_over_ssh_matches_the_migrated_model(migrated, sshd, upstream
                 "model": str(checkpoint),
                 "host": "127.0.0.1",
                 "port": gt_port,
-                "serve_args": CPU_ARGS.split(),
+                "serve_args": list(CPU_ARGS),
                 "state_dir": str(state_dir),
                 "health_timeout": 600,
                 # sshd gives the server a fresh login environment: the vLLM settings travel in the config

@@ -12,7 +12,9 @@ upstream env, served there first as the control and step 11's ground truth):
 - ``cohere2_moe``, a new MoE model: the same with shared experts (P19's ``SharedFusedMoE``).
 
 Each must pass steps 4, 5 and 9-11 and match the control on 5/5 text prompts; step 6 must
-report nothing about what was translated. Skips, naming the command, when the CPU envs
+report nothing about what was translated. Both servers run ``RMSNorm``'s native forward (the
+CPU args of runtime/cpu_args.py): OLMoE norms q and k as slices of its qkv output, which vLLM
+0.13.0's CPU ``rms_norm`` kernel misreads. Skips, naming the command, when the CPU envs
 are missing.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
-from tests.runtime.suite_run import CPU_ARGS, flmigrate, plugin_tree
+from tests.runtime.suite_run import flmigrate, plugin_tree
 
 pytestmark = pytest.mark.runtime
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
@@ -33,11 +35,6 @@ CASES = {
     "olmoe": ("OlmoeForCausalLM", {"P18", "P19", "P21"}),
     "qwen2": ("Qwen2ForCausalLM", {"P21"}),
 }
-# vLLM 0.13.0's CPU rms_norm kernel reads a strided input as if its rows were contiguous: every
-# row after the first of a column slice is read from the wrong place. OLMoE norms q and k as
-# slices of its qkv output, so the pinned server (its own OlmoeForCausalLM too) diverged early
-# from upstream on CPU. vLLM 0.32 runs RMSNorm's native forward on CPU; so do both servers here.
-NATIVE_RMS_NORM = """--compilation-config '{"custom_ops":["-rms_norm"]}'"""
 KNOWN = {
     # steps 4 and 5 pass since the strict-config bridges (P22); steps 9 and 10 stop when the pinned
     # server builds the bridged config: AttributeError: 'Cohere2MoeConfig' object has no attribute
@@ -60,7 +57,6 @@ def test_a_translated_model_matches_the_upstream_control(model, pinned_python, u
         str(upstream_python),
         "-k",
         STEPS,
-        f"--serve-args={CPU_ARGS} {NATIVE_RMS_NORM}",
         model=model,
         port=free_port(),
     )
