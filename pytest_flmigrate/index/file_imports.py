@@ -59,14 +59,18 @@ class UnresolvedImport:
     def line(self) -> int:
         return self.ref.line
 
-    def describe(self) -> str:
+    def describe(self, where: str = "the pin", hints: bool = True) -> str:
+        """What fails against ``where`` (``the pinned vllm 0.13.0``, ``the plugin``); with
+        ``hints``, then where the pin defines the name or the nearest names."""
         ref = self.ref
-        if self.reason == "module":
-            text = f"no module {ref.module} in the pin"
+        if self.reason == "module" or ref.name is None:
+            text = f"no module {ref.module} in {where}"
         elif self.reason == "type-checking":
-            text = f"{ref.module} binds {ref.name} only under TYPE_CHECKING"
+            text = f"{ref.module} binds {ref.name} only under TYPE_CHECKING in {where}"
         else:
-            text = f"{ref.module} has no {ref.name}"
+            text = f"{ref.module} has no {ref.name} in {where}"
+        if not hints:
+            return text
         if self.elsewhere:
             text += "; the pin defines it in " + ", ".join(s.module for s in self.elsewhere[:3])
         elif self.nearest:

@@ -56,19 +56,13 @@ def _describe(context: ReviewContext, problem: UnresolvedImport) -> tuple[str, s
     where = f"the pinned {ref.module.split('.')[0]} {pinned}" if pinned else "the plugin"
     plugin_defined = [s for s in problem.elsewhere if s.module.startswith("vllm_fl.")]
     pin_defined = [s for s in problem.elsewhere if not s.module.startswith("vllm_fl.")]
+    message = problem.describe(where, hints=False)
     if ref.name is None:
-        message = f"no module {ref.module} in {where}"
         if problem.nearest:
             message += "; nearest: " + ", ".join(problem.nearest)
         return message, fix_for(
             context, p16_backport_helpers.NAME, f"migrate or port {ref.module} into vllm_fl", ref.module, ""
         )
-    if problem.reason == "module":
-        message = f"no module {ref.module} in {where}"
-    elif problem.reason == "type-checking":
-        message = f"{ref.module} binds {ref.name} only under TYPE_CHECKING in {where}"
-    else:
-        message = f"{ref.module} has no {ref.name} in {where}"
     if plugin_defined:
         message += "; the plugin defines it in " + ", ".join(s.module for s in plugin_defined[:3])
         return message, fix_for(

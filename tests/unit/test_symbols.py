@@ -241,7 +241,12 @@ def test_unresolved_imports_of_a_file(resolver):
     assert [s.module for s in by_name["LazyThing"].elsewhere] == ["pkg.lazy_mod"]
     assert [s.module for s in by_name["OnlyTyped"].elsewhere] == ["pkg.lazy_mod"]
     assert by_name["Missing"].ref.nested
-    assert "nearest there: helper" in by_name["helpr"].describe()
+    assert by_name["helpr"].describe() == "pkg.core has no helpr in the pin; nearest there: helper"
+    assert by_name["helpr"].describe("the pinned pkg 1.0", hints=False) == "pkg.core has no helpr in the pinned pkg 1.0"
+    assert by_name["OnlyTyped"].describe("the plugin", hints=False) == (
+        "pkg.core binds OnlyTyped only under TYPE_CHECKING in the plugin"
+    )
+    assert by_name[None].describe(hints=False) == "no module pkg.nowhere in the pin"
 
 
 def test_self_check_of_a_sound_tree_and_a_broken_one(index, tmp_path):
