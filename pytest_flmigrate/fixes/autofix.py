@@ -19,8 +19,7 @@ one model never removes what another model imports, and reruns change no byte.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pytest_flmigrate.fixes import drift
@@ -38,6 +37,7 @@ from pytest_flmigrate.patches.base import Patch
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
+MEMBER_DRIFT = "member-drift"  # P23's NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -57,22 +57,25 @@ class Fixer:
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
 
-    @cached_property
-    def _without_relocations(self) -> Backporter:
-        return Backporter(
-            self.upstream,
-            self.pinned,
-            None,
-            max_definitions=self.backporter.max_definitions,
-            max_lines=self.backporter.max_lines,
-        )
+    _variants: dict[tuple[bool, bool], Backporter] = field(default_factory=dict)
 
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
-        """The backporter for ``patches``: one that may not lean on relocations when P15 is
-        not selected."""
-        if RELOCATE in {patch.name for patch in patches}:
+        """The backporter for ``patches``: one that leans on relocations only when P15 is
+        selected, and on P23's member translations only when P23 is."""
+        names = {patch.name for patch in patches}
+        key = (RELOCATE in names, MEMBER_DRIFT in names)
+        if key == (True, False):
             return self.backporter
-        return self._without_relocations
+        if key not in self._variants:
+            self._variants[key] = Backporter(
+                self.upstream,
+                self.pinned,
+                self.relocator if key[0] else None,
+                max_definitions=self.backporter.max_definitions,
+                max_lines=self.backporter.max_lines,
+                member_drift=key[1],
+            )
+        return self._variants[key]
 
 
 def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):

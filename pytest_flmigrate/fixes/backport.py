@@ -38,6 +38,7 @@ from typing import Literal
 from pytest_flmigrate.fixes.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
 from pytest_flmigrate.fixes.relocate import Relocator, definition_of
 from pytest_flmigrate.index.resolve import Resolver
+from pytest_flmigrate.patches import p23_member_drift
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -127,10 +128,12 @@ class Backporter:
         *,
         max_definitions: int = MAX_DEFINITIONS,
         max_lines: int = MAX_LINES,
+        member_drift: bool = False,
     ) -> None:
         self.upstream = upstream
         self.pinned = pinned
         self.relocator = relocator
+        self.member_drift = member_drift  # P23 rewrites the copies' reads of its members
         self.max_definitions = max_definitions
         self.max_lines = max_lines
         self._sources: dict[str, ModuleSource | None] = {}
@@ -268,9 +271,19 @@ class Backporter:
                         else:
                             definitions.add((module, dependency))
                     elif dependency in binder.imports:
+                        binding = binder.imports[dependency]
                         read = frozenset(attr for owner, attr in attributes if owner == dependency)
-                        uses[Use(binder.imports[dependency], read, origin)] = None
+                        read = self._not_translated(binding, read, source.source_of(unit))
+                        uses[Use(binding, read, origin)] = None
         return Direct(frozenset(definitions), tuple(uses), frozenset(shared), frozenset(live), lines)
+
+    def _not_translated(self, binding: ImportBinding, read: frozenset[str], text: str) -> frozenset[str]:
+        """``read`` (members read on the class ``binding`` imports) without those P23 rewrites
+        on every read in ``text``."""
+        if not self.member_drift or not read or not p23_member_drift.is_owner(binding.module, binding.name):
+            return read
+        left = p23_member_drift.untranslated(text, {(binding.name, attr) for attr in read})
+        return frozenset(attr for _, attr in left)
 
     def _pin_defines(self, module: str, name: str) -> bool:
         found = self.pinned.resolve(module, name) if self.pinned.has_module(module) else None
