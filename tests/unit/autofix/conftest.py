@@ -88,6 +88,12 @@ PINNED = {
             def mask(self):
                 return None
     """,
+    "vllm/v1/__init__.py": "",
+    "vllm/v1/pool/__init__.py": "",
+    "vllm/v1/pool/metadata.py": """
+        class PoolingMetadata:
+            pooling_cursor = None
+    """,
 }
 
 UPSTREAM = {
@@ -224,6 +230,24 @@ UPSTREAM = {
     ''')
     + "".join(f"\n\ndef chain_{i}(x):\n    return chain_{i + 1}(x)\n" for i in range(1, 40))
     + "\n\ndef chain_40(x):\n    return x\n",
+    "vllm/v1/pool/__init__.py": "",
+    "vllm/v1/pool/metadata.py": """
+        class PoolingMetadata:
+            pooling_cursor = None
+            def get_pooling_cursor(self):
+                return self.pooling_cursor
+            def get_chunks(self):
+                return []
+    """,
+    "vllm/model_executor/layers/pooler_methods.py": """
+        from vllm.v1.pool.metadata import PoolingMetadata
+        def cursor_of(pooling_metadata: PoolingMetadata):
+            return pooling_metadata.get_pooling_cursor()
+        def cursor_getter(pooling_metadata: PoolingMetadata):
+            return pooling_metadata.get_pooling_cursor
+        def chunks_of(pooling_metadata: PoolingMetadata):
+            return pooling_metadata.get_chunks()
+    """,
     "vllm/model_executor/models/othermodel.py": """
         from vllm.model_executor.models.utils import quantized
         from vllm.config.helpers import current_model
