@@ -438,6 +438,7 @@ def _reason_kind(why: str) -> str:
         ("third-party package", "transformers code needing newer third-party packages"),
         ("star import", "star import"),
         ("bound nowhere", "unbound name"),
+        ("its copy brings upstream's", "a copy mixing a relocated class with upstream's"),
     ):
         if marker in why:
             return kind
