@@ -280,9 +280,10 @@ class Backporter:
     def _not_translated(self, binding: ImportBinding, read: frozenset[str], text: str) -> frozenset[str]:
         """``read`` (members read on the class ``binding`` imports) without those P23 rewrites
         on every read in ``text``."""
-        if not self.member_drift or not read or not p23_member_drift.is_owner(binding.module, binding.name):
+        owner = binding.name
+        if not self.member_drift or not read or owner is None or not p23_member_drift.is_owner(binding.module, owner):
             return read
-        left = p23_member_drift.untranslated(text, {(binding.name, attr) for attr in read})
+        left = p23_member_drift.untranslated(text, {(owner, attr) for attr in read})
         return frozenset(attr for _, attr in left)
 
     def _pin_defines(self, module: str, name: str) -> bool:
