@@ -52,6 +52,8 @@ class MemberDrift:
     owner:   the class name; modules: where a file may import it from (upstream's and the pin's)
     member:  upstream's zero-argument method (``call``) or attribute
     pinned:  the pin's expression of the same value, ``{value}`` standing for the receiver
+    returns: the listed class the value is an instance of, when a local bound to it is a
+             receiver too (``cursor = m.get_pooling_cursor()`` then ``cursor.get_finished_mask()``)
     """
 
     owner: str
@@ -60,6 +62,7 @@ class MemberDrift:
     call: bool
     pinned: str
     why: str
+    returns: str | None = None
 
 
 _POOLER_CONFIG = ("vllm.config", "vllm.config.pooler")
@@ -73,6 +76,18 @@ DRIFTS: tuple[MemberDrift, ...] = (
         why=(
             "upstream's method returns the pooling_cursor field after checking it was built; the "
             "pin's model runner builds it before any pooler runs and its own poolers read the field"
+        ),
+        returns="PoolingCursor",
+    ),
+    MemberDrift(
+        owner="PoolingCursor",
+        modules=("vllm.v1.pool.metadata",),
+        member="get_finished_mask",
+        call=True,
+        pinned="{value}.is_finished().tolist()",
+        why=(
+            "upstream precomputes finished_mask as torch.eq(prompt_lens_cpu, seq_lens_cpu).tolist(); "
+            "the pin's is_finished() is prompt_lens_cpu == seq_lens_cpu, the same list once .tolist()"
         ),
     ),
     MemberDrift(
@@ -171,6 +186,21 @@ class Transformer(PatchTransformer):
 
     def visit_Del(self, node: cst.Del) -> None:
         self._stores.add(id(node.target))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """``local = <a listed member with a known class>``: the local is a receiver too; any
+        other binding of a typed name ends its type."""
+        if not self._scopes:
+            return
+        value = node.value.func if isinstance(node.value, cst.Call) and not node.value.args else node.value
+        drift = self._drift(value)
+        returns = drift.returns if drift is not None and drift.call == isinstance(node.value, cst.Call) else None
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                if returns is not None and len(node.targets) == 1:
+                    self._scopes[-1][target.target.value] = returns
+                else:
+                    self._scopes[-1].pop(target.target.value, None)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         drift = self._drift(updated_node.func) if not updated_node.args else None

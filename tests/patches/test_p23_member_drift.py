@@ -79,6 +79,28 @@ def test_left_alone(rewrite, source):
     assert rewrite(p23, source, module_name=COMPAT) == (source, 0)
 
 
+def test_a_local_bound_to_a_member_of_known_class_is_a_receiver_too(rewrite):
+    source = METADATA + dedent(
+        """\
+        def f(m: PoolingMetadata):
+            cursor = m.get_pooling_cursor()
+            mask = cursor.get_finished_mask()
+            cursor = other()
+            return mask, cursor.get_finished_mask()
+        """
+    )
+    after = METADATA + dedent(
+        """\
+        def f(m: PoolingMetadata):
+            cursor = m.pooling_cursor
+            mask = cursor.is_finished().tolist()
+            cursor = other()
+            return mask, cursor.get_finished_mask()
+        """
+    )
+    assert rewrite(p23, source, module_name=COMPAT) == (after, 2)
+
+
 def test_inner_function_sees_the_outer_parameter(rewrite):
     source = METADATA + "def f(m: PoolingMetadata):\n    def g():\n        return m.get_pooling_cursor()\n"
     assert rewrite(p23, source, module_name=COMPAT)[0].endswith("return m.pooling_cursor\n")
