@@ -37,7 +37,7 @@ from pytest_flmigrate.patches.base import Patch
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
-MEMBER_DRIFT = "member-drift"  # P23's NAME
+MEMBER_DRIFT = "member-drift"  # P24's NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -61,7 +61,7 @@ class Fixer:
 
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
         """The backporter for ``patches``: one that leans on relocations only when P15 is
-        selected, and on P23's member translations only when P23 is."""
+        selected, and on P24's member translations only when P24 is."""
         names = {patch.name for patch in patches}
         key = (RELOCATE in names, MEMBER_DRIFT in names)
         if key == (True, False):

@@ -38,7 +38,7 @@ from typing import Literal
 from pytest_flmigrate.fixes.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
 from pytest_flmigrate.fixes.relocate import Relocator, definition_of
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import p23_member_drift
+from pytest_flmigrate.patches import p24_member_drift
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -133,7 +133,7 @@ class Backporter:
         self.upstream = upstream
         self.pinned = pinned
         self.relocator = relocator
-        self.member_drift = member_drift  # P23 rewrites the copies' reads of its members
+        self.member_drift = member_drift  # P24 rewrites the copies' reads of its members
         self.max_definitions = max_definitions
         self.max_lines = max_lines
         self._sources: dict[str, ModuleSource | None] = {}
@@ -278,12 +278,12 @@ class Backporter:
         return Direct(frozenset(definitions), tuple(uses), frozenset(shared), frozenset(live), lines)
 
     def _not_translated(self, binding: ImportBinding, read: frozenset[str], text: str) -> frozenset[str]:
-        """``read`` (members read on the class ``binding`` imports) without those P23 rewrites
+        """``read`` (members read on the class ``binding`` imports) without those P24 rewrites
         on every read in ``text``."""
         owner = binding.name
-        if not self.member_drift or not read or owner is None or not p23_member_drift.is_owner(binding.module, owner):
+        if not self.member_drift or not read or owner is None or not p24_member_drift.is_owner(binding.module, owner):
             return read
-        left = p23_member_drift.untranslated(text, {(owner, attr) for attr in read})
+        left = p24_member_drift.untranslated(text, {(owner, attr) for attr in read})
         return frozenset(attr for _, attr in left)
 
     def _pin_defines(self, module: str, name: str) -> bool:

@@ -18,7 +18,7 @@ from pytest_flmigrate import migrate
 from pytest_flmigrate.fixes import autofix, drift
 from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import CATALOG, p23_member_drift, select_patches
+from pytest_flmigrate.patches import CATALOG, p24_member_drift, select_patches
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
@@ -336,7 +336,7 @@ def _class_of(resolver: Resolver, modules: tuple[str, ...], name: str):
 
 
 @pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
-@pytest.mark.parametrize("drift", p23_member_drift.DRIFTS, ids=lambda drift: f"{drift.owner}.{drift.member}")
+@pytest.mark.parametrize("drift", p24_member_drift.DRIFTS, ids=lambda drift: f"{drift.owner}.{drift.member}")
 def test_member_drift_entries_hold_in_both_trees(drift, upstream):
     """Upstream's class has the member (a method taking only self when called), the pin's lacks
     it and has every member the pinned spelling reads."""
@@ -362,7 +362,7 @@ def test_member_drift_entries_hold_in_both_trees(drift, upstream):
     ],
 )
 def test_pooler_stack_is_backported_with_member_drift(fixer, module, name):
-    """With P23 selected, the pooler stack refused above is copied: P23 rewrites every read of
+    """With P24 selected, the pooler stack refused above is copied: P24 rewrites every read of
     the members the pin spells differently."""
     backporter = fixer.backporter_for(select_patches(None, Version("0.13.0")))
     closure = backporter.closure(backporter.definition(module, name), lambda m, n: False)

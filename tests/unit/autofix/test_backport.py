@@ -77,7 +77,7 @@ def test_refused(backporter, name, reason):
 POOLER = "vllm.model_executor.layers.pooler_methods"
 
 
-def test_member_the_pin_spells_differently_is_refused_without_p23(backporter):
+def test_member_the_pin_spells_differently_is_refused_without_p24(backporter):
     failure = backporter.closure((POOLER, "cursor_of"), never).failure
     assert "uses PoolingMetadata.get_pooling_cursor, which the pin's vllm.v1.pool.metadata.PoolingMetadata lacks" in (
         failure
@@ -88,12 +88,12 @@ def test_member_the_pin_spells_differently_is_refused_without_p23(backporter):
 @pytest.mark.parametrize(
     ("name", "failure"),
     [
-        ("cursor_of", None),  # P23 rewrites the call: the copy reads pooling_cursor
-        ("cursor_getter", "uses PoolingMetadata.get_pooling_cursor"),  # not called: P23 leaves it
+        ("cursor_of", None),  # P24 rewrites the call: the copy reads pooling_cursor
+        ("cursor_getter", "uses PoolingMetadata.get_pooling_cursor"),  # not called: P24 leaves it
         ("chunks_of", "uses PoolingMetadata.get_chunks"),  # no entry
     ],
 )
-def test_member_drift_makes_a_copy_acceptable_only_where_p23_rewrites_every_read(relocator, name, failure):
+def test_member_drift_makes_a_copy_acceptable_only_where_p24_rewrites_every_read(relocator, name, failure):
     drifting = Backporter(relocator.upstream, relocator.pinned, relocator, member_drift=True)
     found = drifting.closure((POOLER, name), never).failure
     assert found is None if failure is None else failure in found

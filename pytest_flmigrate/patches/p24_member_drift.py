@@ -1,4 +1,4 @@
-"""P23: members of pinned classes that upstream spells differently, rewritten where a table entry proves it safe.
+"""P24: members of pinned classes that upstream spells differently, rewritten where a table entry proves it safe.
 
 What: on a parameter annotated with a class listed in ``DRIFTS`` (imported from one of the
 entry's modules), a call of an upstream-only method, or a read of an upstream-only attribute,
@@ -39,7 +39,7 @@ from .base import PatchContext, PatchTransformer
 from .imports import small_statements
 from .syntax import dotted_name
 
-ID = "P23"
+ID = "P24"
 NAME = "member-drift"
 PINNED = ">=0.13,<0.14"  # checked on vLLM 0.13.0
 

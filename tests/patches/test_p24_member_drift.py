@@ -2,7 +2,7 @@ from textwrap import dedent
 
 import pytest
 
-from pytest_flmigrate.patches import p23_member_drift as p23
+from pytest_flmigrate.patches import p24_member_drift as p24
 from tests.patches.conftest import patch_context
 
 METADATA = "from vllm.v1.pool.metadata import PoolingMetadata\n"
@@ -55,7 +55,7 @@ COMPAT = "vllm.model_executor.layers.pooler.seqwise.methods"
     ],
 )
 def test_rewrites(rewrite, before, after):
-    assert rewrite(p23, before, module_name=COMPAT) == (dedent(after), 1)
+    assert rewrite(p24, before, module_name=COMPAT) == (dedent(after), 1)
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_rewrites(rewrite, before, after):
     ],
 )
 def test_left_alone(rewrite, source):
-    assert rewrite(p23, source, module_name=COMPAT) == (source, 0)
+    assert rewrite(p24, source, module_name=COMPAT) == (source, 0)
 
 
 def test_a_local_bound_to_a_member_of_known_class_is_a_receiver_too(rewrite):
@@ -98,17 +98,17 @@ def test_a_local_bound_to_a_member_of_known_class_is_a_receiver_too(rewrite):
             return mask, cursor.get_finished_mask()
         """
     )
-    assert rewrite(p23, source, module_name=COMPAT) == (after, 2)
+    assert rewrite(p24, source, module_name=COMPAT) == (after, 2)
 
 
 def test_inner_function_sees_the_outer_parameter(rewrite):
     source = METADATA + "def f(m: PoolingMetadata):\n    def g():\n        return m.get_pooling_cursor()\n"
-    assert rewrite(p23, source, module_name=COMPAT)[0].endswith("return m.pooling_cursor\n")
+    assert rewrite(p24, source, module_name=COMPAT)[0].endswith("return m.pooling_cursor\n")
 
 
 def test_idempotent(rewrite):
-    once, count = rewrite(p23, POOLER + "def f(c: PoolerConfig):\n    return c.get_tok_pooling_type()\n")
-    assert count == 1 and rewrite(p23, once) == (once, 0)
+    once, count = rewrite(p24, POOLER + "def f(c: PoolerConfig):\n    return c.get_tok_pooling_type()\n")
+    assert count == 1 and rewrite(p24, once) == (once, 0)
 
 
 @pytest.mark.parametrize(
@@ -124,18 +124,18 @@ def test_idempotent(rewrite):
 def test_untranslated_reads_are_what_a_backport_would_still_read(text, left):
     reads = {("PoolingMetadata", "get_pooling_cursor"), ("PoolingParams", "late_chunking_params")}
     reads = {read for read in reads if read[1] in text}
-    assert p23.untranslated(text, reads | {("PoolingMetadata", "nothing_like_it")}) == left | {
+    assert p24.untranslated(text, reads | {("PoolingMetadata", "nothing_like_it")}) == left | {
         ("PoolingMetadata", "nothing_like_it")
     }
 
 
 def test_every_entry_says_why_and_spells_the_receiver():
-    for drift in p23.DRIFTS:
+    for drift in p24.DRIFTS:
         assert drift.why and "{value}" in drift.pinned or drift.pinned == "None"
         assert drift.modules and drift.owner and drift.member
 
 
 def test_relevance():
     context = patch_context()
-    assert p23.relevant(METADATA + "x.get_pooling_cursor()", context)
-    assert not p23.relevant("import torch\n", context)
+    assert p24.relevant(METADATA + "x.get_pooling_cursor()", context)
+    assert not p24.relevant("import torch\n", context)
