@@ -9,7 +9,7 @@ from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchTransformer, apply_patches
 from tests.patches.conftest import PIN, patch_context
 
-IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P24")
+IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24")
 
 
 def test_catalog_in_id_order():
