@@ -6,21 +6,27 @@ What: on a class decorated ``@strict`` (huggingface_hub's dataclass validation),
 **kwargs)`` that calls ``super().__init__(**kwargs)`` first, then sets each field, then runs what
 ``__post_init__`` did (its ``super().__post_init__(**kwargs)`` dropped: the base ran already). A
 mutable or ``field(default_factory=f)`` default becomes ``None`` in the signature and is built per
-instance; a field without a default gets ``None``. ``self.validate_layer_type()`` becomes the
-transformers 4 helper ``layer_type_validation(self.layer_types, self.num_hidden_layers)`` (when
-``layer_types`` is set), imported from ``transformers.configuration_utils``. Imports left unused
-(``strict``, ``auto_docstring``, names only the field annotations used, such as transformers 5's
-``RopeParameters``) are removed. One count per class rewritten.
+instance; a field without a default gets ``None``. Calls of transformers 5 config methods that
+4.x's ``PretrainedConfig`` lacks (``self.X()`` or ``super().X()``, no arguments) take their
+transformers 4 spelling from ``CONFIG_METHOD_CALLS``: ``validate_layer_type()`` ->
+``layer_type_validation(self.layer_types, self.num_hidden_layers)`` (when ``layer_types`` is set),
+``validate_rope()`` -> ``rope_config_validation(self)``, ``standardize_rope_params()`` dropped (its
+comments go to the next statement); the helpers are imported from where 4.x defines them. Imports
+left unused (``strict``, ``auto_docstring``, names only the field annotations used, such as
+transformers 5's ``RopeParameters``) are removed. One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
-``PretrainedConfig`` has no ``__post_init__`` nor ``validate_layer_type``, and ``auto_docstring``
-of 4.x does not document configs. A config that exists only in transformers 5 is bridged from there.
+``PretrainedConfig`` has no ``__post_init__`` nor the methods of ``CONFIG_METHOD_CALLS`` (each entry
+says why its spelling keeps behaviour), and ``auto_docstring`` of 4.x does not document configs. A
+config that exists only in transformers 5 is bridged from there.
 
 When: a config bridge copied from transformers 5 (``PreTrainedConfig`` itself is P14's rename).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import libcst as cst
 import libcst.matchers as m
@@ -33,8 +39,41 @@ NAME = "strict-configs"
 PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
 
 REMOVED_DECORATORS = ("strict", "auto_docstring")
-LAYER_TYPE_HELPER = ("transformers.configuration_utils", "layer_type_validation")
 _EMPTY = cst.Module(body=[])
+
+
+@dataclass(frozen=True)
+class MethodCall:
+    """The transformers 4 spelling of a transformers 5 config method called with no argument."""
+
+    helper: tuple[str, str] | None  # (module, name) of the 4.x function the spelling calls
+    statement: str | None  # the statement replacing the call; None drops it
+    why: str
+
+
+CONFIG_METHOD_CALLS: dict[str, MethodCall] = {
+    "validate_layer_type": MethodCall(
+        ("transformers.configuration_utils", "layer_type_validation"),
+        'if getattr(self, "layer_types", None) is not None:\n'
+        '    layer_type_validation(self.layer_types, getattr(self, "num_hidden_layers", None))\n',
+        "4.x's check of the same list against the same layer count",
+    ),
+    "validate_rope": MethodCall(
+        ("transformers.modeling_rope_utils", "rope_config_validation"),
+        'rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))\n',
+        "4.x's validation of the rope fields a 4.x config keeps (rope_scaling, rope_theta), per rope type, "
+        "with the keys the class exempts",
+    ),
+    "standardize_rope_params": MethodCall(
+        None,
+        None,
+        "it folds rope_theta, partial_rotary_factor and rope_scaling into rope_parameters; on a 4.x pin "
+        "vLLM does that itself when it loads the config (patch_rope_parameters: rope_parameters from "
+        "rope_scaling plus rope_theta and partial_rotary_factor, a given rope_parameters kept), before "
+        "model code reads it, as for every 4.x config",
+    ),
+}
+"""transformers 5 config method -> its spelling for a 4.x ``PretrainedConfig``, which lacks it."""
 
 
 def relevant(source: str, context: PatchContext) -> bool:
@@ -84,9 +123,8 @@ def _default(value: cst.BaseExpression | None) -> tuple[str, str | None]:
 _SUPER_POST_INIT = m.SimpleStatementLine(
     body=[m.Expr(value=m.Call(func=m.Attribute(value=m.Call(func=m.Name("super")), attr=m.Name("__post_init__"))))]
 )
-_VALIDATE_LAYER_TYPE = m.SimpleStatementLine(
-    body=[m.Expr(value=m.Call(func=m.Attribute(value=m.Name("self"), attr=m.Name("validate_layer_type")), args=[]))]
-)
+_SELF_OR_SUPER = m.Name("self") | m.Call(func=m.Name("super"), args=[])
+_METHOD_CALL = m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Attribute(value=_SELF_OR_SUPER), args=[]))])
 
 
 class _DropSuperPostInit(cst.CSTTransformer):
@@ -96,27 +134,52 @@ class _DropSuperPostInit(cst.CSTTransformer):
         return cst.RemovalSentinel.REMOVE if m.matches(updated_node, _SUPER_POST_INIT) else updated_node
 
 
-class _LayerTypeValidation(cst.CSTTransformer):
-    """``self.validate_layer_type()`` -> transformers 4's ``layer_type_validation``."""
+def _translation(statement: cst.BaseStatement, own_methods: set[str]) -> MethodCall | None:
+    """The entry of ``CONFIG_METHOD_CALLS`` for a statement calling one of its methods: through
+    ``super()``, or through ``self`` when the class does not define the method itself."""
+    if not m.matches(statement, _METHOD_CALL):
+        return None
+    call = cst.ensure_type(cst.ensure_type(statement, cst.SimpleStatementLine).body[0], cst.Expr).value
+    method = cst.ensure_type(cst.ensure_type(call, cst.Call).func, cst.Attribute)
+    if isinstance(method.value, cst.Name) and method.attr.value in own_methods:
+        return None
+    return CONFIG_METHOD_CALLS.get(method.attr.value)
 
-    def __init__(self) -> None:
+
+class _ConfigMethodCalls(cst.CSTTransformer):
+    """Calls of ``CONFIG_METHOD_CALLS`` -> their transformers 4 spelling; the helpers they need."""
+
+    def __init__(self, own_methods: set[str]) -> None:
         super().__init__()
-        self.count = 0
+        self.own_methods = own_methods
+        self.helpers: set[tuple[str, str]] = set()
 
-    def leave_SimpleStatementLine(self, original_node, updated_node):
-        if not m.matches(updated_node, _VALIDATE_LAYER_TYPE):
-            return updated_node
-        self.count += 1
-        return cst.parse_statement(
-            'if getattr(self, "layer_types", None) is not None:\n'
-            f'    {LAYER_TYPE_HELPER[1]}(self.layer_types, getattr(self, "num_hidden_layers", None))\n'
-        )
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        body: list[cst.BaseStatement] = []
+        carried: list[cst.EmptyLine] = []  # the comments of dropped calls, for the next statement
+        for statement in updated_node.body:
+            translation = _translation(statement, self.own_methods)
+            leading = [*carried, *getattr(statement, "leading_lines", ())]
+            if translation is not None and translation.statement is None:
+                carried = leading
+                continue
+            if translation is not None and translation.statement is not None:
+                statement = cst.parse_statement(translation.statement)
+                if translation.helper:
+                    self.helpers.add(translation.helper)
+            body.append(statement.with_changes(leading_lines=leading))
+            carried = []
+        if not body:
+            body = [cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carried)]
+        return updated_node.with_changes(body=body)
 
 
 class Transformer(PatchTransformer):
     def __init__(self, context: PatchContext) -> None:
         super().__init__(context)
-        self.needs_layer_type_helper = False
+        self.helpers: set[tuple[str, str]] = set()  # 4.x functions the translated method calls need
         self.annotation_names: set[str] = set()  # names the dropped field annotations used
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
@@ -138,9 +201,9 @@ class Transformer(PatchTransformer):
             init = init.with_changes(leading_lines=first_dropped.leading_lines)  # its blank lines and comments stay
         kept.insert(sum(1 for index in range(at) if index not in dropped), init)
         self.count += 1
-        validation = _LayerTypeValidation()
-        body = updated_node.body.with_changes(body=kept).visit(validation)
-        self.needs_layer_type_helper |= bool(validation.count)
+        calls = _ConfigMethodCalls({s.name.value for s in kept if isinstance(s, cst.FunctionDef)})
+        body = updated_node.body.with_changes(body=kept).visit(calls)
+        self.helpers |= calls.helpers
         return updated_node.with_changes(
             decorators=[d for d in updated_node.decorators if _decorator_name(d) not in REMOVED_DECORATORS],
             body=body,
@@ -188,18 +251,14 @@ class Transformer(PatchTransformer):
             for alias in m.findall(updated_node, m.ImportAlias())
             if isinstance(alias, cst.ImportAlias)
         }
-        if self.needs_layer_type_helper and LAYER_TYPE_HELPER[1] not in imported:
-            last_import = max(
-                (
-                    i
-                    for i, s in enumerate(body)
-                    if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))
-                ),
-                default=-1,
-            )
-            body.insert(
-                last_import + 1, cst.parse_statement(f"from {LAYER_TYPE_HELPER[0]} import {LAYER_TYPE_HELPER[1]}\n")
-            )
+        last_import = max(
+            (i for i, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))),
+            default=-1,
+        )
+        missing = sorted(helper for helper in self.helpers if helper[1] not in imported)
+        body[last_import + 1 : last_import + 1] = [
+            cst.parse_statement(f"from {mod} import {name}\n") for mod, name in missing
+        ]
         return updated_node.with_changes(body=body)
 
     @staticmethod

@@ -110,3 +110,81 @@ def test_applies_only_to_pins_whose_transformers_is_4():
     patch = patch_from_module(p22)
     assert patch.applies_to(Version("0.13.0")) and patch.applies_to(Version("0.15.1"))
     assert not patch.applies_to(Version("0.20.2"))
+
+
+ROPE_CONFIG = """\
+@strict
+class TinyMoeConfig(PreTrainedConfig):
+    rope_theta: float = 10000.0
+    rope_scaling: dict | None = None
+
+    def __post_init__(self, **kwargs):
+        # Validate the correctness of rotary position embeddings parameters
+        self.standardize_rope_params()
+        self.validate_rope()
+        super().__post_init__(**kwargs)
+
+    def convert_rope_params_to_dict(self, **kwargs):
+        self.standardize_rope_params()
+"""
+
+
+def test_transformers_5_rope_calls_take_their_transformers_4_spelling(rewrite):
+    out, count = rewrite(p22, ROPE_CONFIG)
+    assert count == 1
+    assert out == dedent("""\
+        from transformers.modeling_rope_utils import rope_config_validation
+        class TinyMoeConfig(PreTrainedConfig):
+            def __init__(
+                self,
+                rope_theta=10000.0,
+                rope_scaling=None,
+                **kwargs,
+            ):
+                super().__init__(**kwargs)
+                self.rope_theta = rope_theta
+                self.rope_scaling = rope_scaling
+                # Validate the correctness of rotary position embeddings parameters
+                rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))
+
+            def convert_rope_params_to_dict(self, **kwargs):
+                pass
+        """)
+
+
+def test_a_method_the_class_overrides_is_called_through_self_as_it_is(rewrite):
+    source = dedent("""\
+        @strict
+        class TinyConfig(PreTrainedConfig):
+            rope_theta: float = 1.0
+
+            def __post_init__(self, **kwargs):
+                self.validate_rope()
+
+            def validate_rope(self):
+                if self.rope_theta <= 0:
+                    raise ValueError("rope_theta")
+                super().validate_rope()
+    """)
+    out, _ = rewrite(p22, source)
+    assert "        self.validate_rope()\n" in out
+    assert out.endswith(
+        '    raise ValueError("rope_theta")\n'
+        '        rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))\n'
+    )
+
+
+def test_only_argument_free_calls_on_self_or_super_are_translated(rewrite):
+    source = dedent("""\
+        @strict
+        class TinyConfig(PreTrainedConfig):
+            rope_theta: float = 1.0
+
+            def __post_init__(self, **kwargs):
+                other.standardize_rope_params()
+                self.validate_rope(strict=False)
+                x = self.standardize_rope_params()
+    """)
+    out, _ = rewrite(p22, source)
+    assert "other.standardize_rope_params()" in out and "self.validate_rope(strict=False)" in out
+    assert "x = self.standardize_rope_params()" in out and "rope_config_validation" not in out
