@@ -21,12 +21,14 @@ from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG, p24_member_drift, select_patches
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
+from pytest_flmigrate.patches.p22_strict_configs import CONFIG_METHOD_CALLS
 from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
 from tests.fixtures.releases import PINNED, UPSTREAM
 
 pytestmark = pytest.mark.integration
 
 NEWEST = "pypi:vllm==0.33.0"
+TRANSFORMERS = ("transformers", "transformers", "--upstream")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -115,6 +117,22 @@ def test_call_argument_rules_hold_in_both_trees(rule, upstream):
             assert ast.literal_eval(up_params[upstream_name].default) == ast.literal_eval(literal)
         for name in rule.unless:
             assert name in up_params and name not in pin_params
+
+
+@pytest.mark.parametrize("method", sorted(CONFIG_METHOD_CALLS))
+def test_config_method_calls_are_transformers_5_methods_whose_spelling_the_pinned_transformers_has(method):
+    """The configs P22 bridges come from a transformers newer than upstream's: there the method is
+    a member of ``PreTrainedConfig``; the pinned transformers' ``PretrainedConfig`` lacks it and
+    defines the helper its spelling calls."""
+    upstream_transformers = sources.companion_tree(
+        sources.pypi_tree(UPSTREAM, "vllm", "--upstream"), "transformers", "transformers", "--upstream"
+    )
+    newer = Resolver([build.build_index(sources.newer_release_tree(upstream_transformers, *TRANSFORMERS))])
+    pinned = Resolver([indexes(PINNED)[1]])
+    assert newer.find_member("transformers.configuration_utils", "PreTrainedConfig", method) is not None
+    assert pinned.find_member("transformers.configuration_utils", "PretrainedConfig", method) is None
+    helper = CONFIG_METHOD_CALLS[method].helper
+    assert helper is None or pinned.function_of(pinned.resolve(*helper)) is not None
 
 
 def test_relevance_is_conservative_on_real_model_files(fixer):
