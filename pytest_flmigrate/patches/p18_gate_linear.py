@@ -43,12 +43,12 @@ from .translation import (
     Api,
     Uses,
     bound_names,
-    code,
     has_star,
     import_module,
     keywords,
     literal,
     positional,
+    refusal_of,
     translated_imports,
 )
 
@@ -70,20 +70,11 @@ def relevant(source: str, context: PatchContext) -> bool:
     return API.name in source
 
 
-def refusal(module: cst.Module, package: str) -> str | None:
-    """Why the file's ``GateLinear`` is left alone, or None when every use is translated."""
-    names = bound_names(module, package, API)
-    if not names:
-        return "not imported from " + " or ".join(API.modules)
-    uses = Uses.of(module, names)
+def _file_refusal(uses: Uses) -> str | None:
     if uses.bases:
         return "a class derives from it (its GEMM tiers and members have no pinned counterpart)"
     if uses.attributes & set(MEMBERS):
         return "the file reads " + " / ".join(sorted(uses.attributes & set(MEMBERS))) + ", which ReplicatedLinear lacks"
-    for call in uses.calls:
-        why = _call_refusal(call)
-        if why:
-            return f"{code(call)}: {why}"
     return None
 
 
@@ -99,6 +90,8 @@ def _call_refusal(call: cst.Call) -> str | None:
     return None
 
 
+refusal = refusal_of(API, _file_refusal, _call_refusal)
+"""Why the file's ``GateLinear`` is left alone, or None when every use is translated."""
 rewritten_imports = translated_imports(API, refusal)
 
 

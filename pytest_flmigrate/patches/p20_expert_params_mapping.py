@@ -45,12 +45,12 @@ from .translation import (
     Api,
     Uses,
     bound_names,
-    code,
     has_star,
     import_module,
     keywords,
     literal,
     positional,
+    refusal_of,
     replace_alias,
     translated_imports,
 )
@@ -73,20 +73,11 @@ def relevant(source: str, context: PatchContext) -> bool:
     return API.name in source
 
 
-def refusal(module: cst.Module, package: str) -> str | None:
-    """Why the file's calls are left alone, or None when every use is translated."""
-    names = bound_names(module, package, API)
-    if not names:
-        return "not imported from " + " or ".join(API.modules)
-    uses = Uses.of(module, names)
+def _file_refusal(uses: Uses) -> str | None:
     if uses.others:
         return "used other than called"
     if any("routed_experts" in text for text in uses.strings):
         return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
-    for call in uses.calls:
-        reason = _call_refusal(call)
-        if reason:
-            return f"{code(call)}: {reason}"
     return None
 
 
@@ -106,6 +97,8 @@ def _call_refusal(call: cst.Call) -> str | None:
     return None
 
 
+refusal = refusal_of(API, _file_refusal, _call_refusal)
+"""Why the file's calls are left alone, or None when every use is translated."""
 rewritten_imports = translated_imports(API, refusal)
 
 

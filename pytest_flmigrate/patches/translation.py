@@ -151,6 +151,30 @@ Refusal = Callable[[cst.Module, str], "str | None"]
 or None when every use is translated."""
 
 
+def refusal_of(
+    api: Api, file_refusal: Callable[[Uses], str | None], call_refusal: Callable[[cst.Call], str | None]
+) -> Refusal:
+    """The :data:`Refusal` of a translation that checks the file's uses of ``api`` as a whole,
+    then each call: the file is left alone when it does not import ``api``, for
+    ``file_refusal(uses)``, or for the first call ``call_refusal`` refuses (named in the reason)."""
+
+    def refusal(module: cst.Module, package: str) -> str | None:
+        names = bound_names(module, package, api)
+        if not names:
+            return "not imported from " + " or ".join(api.modules)
+        uses = Uses.of(module, names)
+        why = file_refusal(uses)
+        if why:
+            return why
+        for call in uses.calls:
+            why = call_refusal(call)
+            if why:
+                return f"{code(call)}: {why}"
+        return None
+
+    return refusal
+
+
 def translated_imports(api: Api, refusal: Refusal) -> Callable[[str, str], set[tuple[str, str]]]:
     """The patch's ``rewritten_imports(source, package)``: the ``(module, name)`` imports of
     ``api`` it rewrites away in ``source`` (step 4 then plans no other fix for them)."""
