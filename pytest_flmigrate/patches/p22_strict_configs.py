@@ -47,7 +47,7 @@ class MethodCall:
     """The transformers 4 spelling of a transformers 5 config method called with no argument."""
 
     helper: tuple[str, str] | None  # (module, name) of the 4.x function the spelling calls
-    statement: str | None  # the statement replacing the call; None drops it
+    statements: str | None  # the statements replacing the call; None drops it
     why: str
 
 
@@ -60,9 +60,12 @@ CONFIG_METHOD_CALLS: dict[str, MethodCall] = {
     ),
     "validate_rope": MethodCall(
         ("transformers.modeling_rope_utils", "rope_config_validation"),
+        'if isinstance(getattr(self, "rope_scaling", None), dict) and "type" in self.rope_scaling:\n'
+        '    self.rope_scaling.setdefault("rope_type", self.rope_scaling["type"])\n'
         'rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))\n',
         "4.x's validation of the rope fields a 4.x config keeps (rope_scaling, rope_theta), per rope type, "
-        "with the keys the class exempts",
+        "with the keys the class exempts; like 5.x's, it first takes a legacy 'type' as the rope_type "
+        "(4.x's validator requires rope_type, 4.x configs copy it by hand)",
     ),
     "standardize_rope_params": MethodCall(
         None,
@@ -162,14 +165,15 @@ class _ConfigMethodCalls(cst.CSTTransformer):
         for statement in updated_node.body:
             translation = _translation(statement, self.own_methods)
             leading = [*carried, *getattr(statement, "leading_lines", ())]
-            if translation is not None and translation.statement is None:
+            if translation is not None and translation.statements is None:
                 carried = leading
                 continue
-            if translation is not None and translation.statement is not None:
-                statement = cst.parse_statement(translation.statement)
+            spelling = [statement]
+            if translation is not None and translation.statements is not None:
+                spelling = list(cst.parse_module(translation.statements).body)
                 if translation.helper:
                     self.helpers.add(translation.helper)
-            body.append(statement.with_changes(leading_lines=leading))
+            body += [spelling[0].with_changes(leading_lines=leading), *spelling[1:]]
             carried = []
         if not body:
             body = [cst.SimpleStatementLine(body=[cst.Pass()], leading_lines=carried)]

@@ -145,6 +145,8 @@ def test_transformers_5_rope_calls_take_their_transformers_4_spelling(rewrite):
                 self.rope_theta = rope_theta
                 self.rope_scaling = rope_scaling
                 # Validate the correctness of rotary position embeddings parameters
+                if isinstance(getattr(self, "rope_scaling", None), dict) and "type" in self.rope_scaling:
+                    self.rope_scaling.setdefault("rope_type", self.rope_scaling["type"])
                 rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))
 
             def convert_rope_params_to_dict(self, **kwargs):
@@ -168,8 +170,11 @@ def test_a_method_the_class_overrides_is_called_through_self_as_it_is(rewrite):
     """)
     out, _ = rewrite(p22, source)
     assert "        self.validate_rope()\n" in out
+    assert "super().validate_rope()" not in out
     assert out.endswith(
         '    raise ValueError("rope_theta")\n'
+        '        if isinstance(getattr(self, "rope_scaling", None), dict) and "type" in self.rope_scaling:\n'
+        '            self.rope_scaling.setdefault("rope_type", self.rope_scaling["type"])\n'
         '        rope_config_validation(self, ignore_keys=getattr(self, "ignore_keys_at_rope_validation", None))\n'
     )
 
