@@ -27,6 +27,16 @@ CONFIG_NAMES = {
     "audio_config",
     "thinker_config",
 }
+# Fields the pinned vLLM sets on every HF config it loads, built from other fields: field ->
+# (the pinned function setting it, the fields it is built from; one of them must be provided).
+SET_AT_LOAD: dict[str, tuple[tuple[str, str], frozenset[str]]] = {
+    # transformers 4 configs keep rope_scaling / rope_theta; vLLM's loader folds them into
+    # rope_parameters, which the model code of newer vLLMs reads
+    "rope_parameters": (
+        ("vllm.transformers_utils.config", "patch_rope_parameters"),
+        frozenset({"rope_scaling", "rope_theta", "rotary_emb_base", "partial_rotary_factor", "rotary_pct"}),
+    ),
+}
 
 
 def class_node(resolver: Resolver, module: str, name: str) -> ast.ClassDef | None:
@@ -88,7 +98,11 @@ class ConfigFields:
             mapping = _class_literal(node, "attribute_map") if node is not None else None
             if isinstance(mapping, dict):
                 names |= {k for k in mapping if isinstance(k, str)}
-        return names
+        return names | {
+            name
+            for name, (setter, sources) in SET_AT_LOAD.items()
+            if names & sources and self.resolver.function_of(self.resolver.resolve(*setter)) is not None
+        }
 
     @cached_property
     def without_default(self) -> dict[str, str]:

@@ -80,6 +80,11 @@ PINNED = {
         def maybe_prefix(prefix, name):
             return f"{prefix}.{name}"
     """,
+    "vllm/transformers_utils/__init__.py": "",
+    "vllm/transformers_utils/config.py": """
+        def patch_rope_parameters(config):
+            pass
+    """,
     "vllm/model_executor/models/interfaces.py": """
         from typing import Protocol
         class SupportsPP(Protocol):

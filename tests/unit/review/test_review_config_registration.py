@@ -85,6 +85,15 @@ def test_reads_gated_by_an_attribute_no_config_class_defines_are_unreachable(rev
     assert symbols_of(findings) == [("config-bridge", "config.moe_topk"), ("config-bridge", "config.odd_dim")]
 
 
+def test_rope_parameters_count_as_provided_when_the_pinned_loader_builds_them(review_files):
+    """vLLM's patch_rope_parameters sets config.rope_parameters from rope_theta / rope_scaling."""
+    reads = READS + "\nrope = config.rope_parameters\n"
+    assert review_files({BRIDGE: GOOD_BRIDGE, MODEL: reads}, "config-bridge", **BRIDGE_CONTEXT) == []
+    without_rope = GOOD_BRIDGE.replace(", rope_theta=1e6", "").replace("self.rope_theta = rope_theta", "pass")
+    findings = review_files({BRIDGE: without_rope, MODEL: reads}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "config.rope_parameters")]
+
+
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
     bridge = bridge.replace(
