@@ -266,7 +266,7 @@ class RuntimeRun:
     @memoized
     def chat(self) -> dict:
         reply = server.chat(self.server().url)
-        if not reply["text"].strip():
+        if not server.answered(reply, tokens_suffice=self.settings.tiny):
             raise FlmigrateError(
                 f"the chat request to {self.server().url} returned no text "
                 f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"

@@ -272,6 +272,13 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
     }
 
 
+def answered(reply: dict, tokens_suffice: bool) -> bool:
+    """A chat reply counts as an answer when its text is more than whitespace or, with
+    ``tokens_suffice`` (a random tiny model, whose greedy reply may be newlines alone, upstream's
+    as well; step 11 compares its tokens), when it generated any token."""
+    return bool(reply["text"].strip()) or (tokens_suffice and bool(reply["completion_tokens"]))
+
+
 def log_evidence(log: Path) -> dict:
     """What the server log says about the architecture: resolved name, plugin overrides."""
     resolved, overrides = [], []

@@ -177,3 +177,16 @@ def test_state_file_naming_a_foreign_folder_does_not_remove_it(fake_python, port
     path.write_text(json.dumps({**json.loads(path.read_text()), "scratch": str(precious)}))
     assert server.stop_kept(said.append) == [port]
     assert precious.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens", "tiny", "answered"),
+    [
+        ("hello", 16, False, True),
+        ("\n" * 16, 16, False, False),  # a real model answering whitespace alone did not answer
+        ("\n" * 16, 16, True, True),  # a random tiny model may (upstream's control too)
+        ("", 0, True, False),
+    ],
+)
+def test_a_chat_reply_is_an_answer_with_text_or_with_tokens_from_a_tiny_model(text, tokens, tiny, answered):
+    assert server.answered({"text": text, "completion_tokens": tokens}, tokens_suffice=tiny) is answered
