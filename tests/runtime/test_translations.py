@@ -35,17 +35,9 @@ CASES = {
     "olmoe": ("OlmoeForCausalLM", {"P18", "P19", "P21"}),
     "qwen2": ("Qwen2ForCausalLM", {"P21"}),
 }
-KNOWN = {
-    # steps 4 and 5 pass since the strict-config bridges (P22); steps 9 and 10 stop when the pinned
-    # server builds the bridged config: AttributeError: 'Cohere2MoeConfig' object has no attribute
-    # 'standardize_rope_params' (vllm_fl/configs/cohere2_moe.py, a transformers 5 method 4.57 lacks)
-    "cohere2_moe": pytest.mark.xfail(
-        strict=True, reason="its bridged transformers 5 config calls standardize_rope_params, absent in 4.57"
-    ),
-}
 
 
-@pytest.mark.parametrize("model", [pytest.param(m, marks=KNOWN.get(m, ())) for m in sorted(CASES)])
+@pytest.mark.parametrize("model", sorted(CASES))
 def test_a_translated_model_matches_the_upstream_control(model, pinned_python, upstream_python, tmp_path):
     arch, patches = CASES[model]
     tree, python = plugin_tree(tmp_path, pinned_python)
