@@ -166,14 +166,16 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
 def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
     """Signature drift (:mod:`pytest_flmigrate.fixes.drift`): backport upstream's class (P16) when
     its copy is sound, else drop a forwarded None default (P23) when that is, else leave the
-    call to step 6 with both reasons (``unfixed[(pinned class, member)]``)."""
+    call to step 6 with both reasons (``unfixed[(pinned class, member)]``). A class a selected
+    translation rewrites away in the file (P21's ``WeightsMapper``) is the translation's."""
     forwarding = FORWARDED in {patch.name for patch in patches}
     for planned in plan.files:
         if planned.role not in CODE_ROLES:
             continue
         text = planned.source.read_text(encoding="utf-8")
+        translated = translated_imports(text, planned, patches)
         for found in drift.drifts(text, planned.upstream_module, planned.is_package, fixer.pinned, fixer.upstream):
-            if handled(*found.imported) or found.imported in fixes.redirects:
+            if handled(*found.imported) or found.imported in fixes.redirects or found.imported in translated:
                 continue
             refused = _backport_drift(found, fixer, backporter, handled, relocated, fixes)
             if refused is None:

@@ -152,6 +152,32 @@ VALUED = (
 )
 
 
+UTILS = """
+    from dataclasses import dataclass, field
+
+
+    @dataclass
+    class WeightsMapper:
+        orig_to_new_prefix: dict = field(default_factory=dict)
+        {stacked}
+
+    class AutoWeightsLoader:
+        def __init__(self, module):
+            self.module = module
+"""
+# a drifting WeightsMapper(orig_to_new_stacked=...) that P21 translates: the port's, not a backport
+STACKED = """
+    from vllm.model_executor.models.utils import AutoWeightsLoader, WeightsMapper
+
+
+    class StackedModel:
+        hf_to_vllm_mapper = WeightsMapper(orig_to_new_stacked={".q_proj": (".qkv_proj", "q")})
+
+        def load_weights(self, weights):
+            return AutoWeightsLoader(self).load_weights(weights, mapper=self.hf_to_vllm_mapper)
+"""
+
+
 @pytest.fixture(scope="module")
 def fixer(tmp_path_factory) -> autofix.Fixer:
     base = tmp_path_factory.mktemp("drift")
@@ -163,9 +189,16 @@ def fixer(tmp_path_factory) -> autofix.Fixer:
             f"{models}/layers.py": UPSTREAM_LAYERS,
             f"{models}/drifty.py": DRIFTY,
             f"{models}/valued.py": VALUED,
+            f"{models}/stacked.py": STACKED,
+            f"{models}/utils.py": UTILS.replace(
+                "{stacked}", "orig_to_new_stacked: dict = field(default_factory=dict)\n"
+            ),
         },
     )
-    pinned = write(base / "pinned", {**VLLM_CORE, f"{models}/layers.py": PINNED_LAYERS})
+    pinned = write(
+        base / "pinned",
+        {**VLLM_CORE, f"{models}/layers.py": PINNED_LAYERS, f"{models}/utils.py": UTILS.replace("{stacked}", "")},
+    )
     upstream_resolver = Resolver([index_directory(upstream, "vllm", "0.99.0")])
     pinned_resolver = Resolver([index_directory(pinned, "vllm", "0.13.0")])
     relocator = Relocator(upstream_resolver, pinned_resolver)
@@ -242,3 +275,13 @@ def test_without_p16_and_p23_nothing_is_fixed(fixer):
     assert (plan.backports, plan.forwarded_defaults) == ({}, {})
     texts = migrated(fixer, plan, "P1,P15")
     assert "t_cond=t_cond" in texts["vllm_fl/models/drifty.py"]
+
+
+def test_a_drifting_class_a_translation_rewrites_is_left_to_the_translation(fixer):
+    """cohere2_moe: upstream's WeightsMapper takes orig_to_new_stacked, the pin's does not; P21 points
+    the file at its port (with AutoWeightsLoader), so no backport of upstream's WeightsMapper alone."""
+    utils = "vllm.model_executor.models.utils"
+    plan = plan_for(fixer, "stacked")
+    assert (utils, "WeightsMapper") not in plan.backports and not plan.unfixed
+    model = migrated(fixer, plan)["vllm_fl/models/stacked.py"]
+    assert "from vllm_fl.compat.stacked_weights import AutoWeightsLoader, WeightsMapper\n" in model
