@@ -2,9 +2,10 @@
 
 ``shrink_config`` takes the ``to_dict()`` of a config class's defaults and returns the tiny
 variant: every size field named in ``SIZES`` takes its tiny value (``min`` with the original for
-the fields in ``AT_MOST``), per-layer lists follow the new layer count, token ids stay inside the
-tiny vocab, rope sections follow the new head size, and nested sub-configs (text / vision / audio,
-anything holding a ``model_type``) are shrunk alike. It runs in the upstream env too
+the fields in ``AT_MOST``), except the sizes a backend needs (``BACKEND_SIZES``, each with its
+reason); per-layer lists follow the new layer count and a schedule's period becomes the tiny
+stack, token ids stay inside the tiny vocab, rope sections follow the new head size, and nested
+sub-configs (text / vision / audio, anything holding a ``model_type``) are shrunk alike. It runs in the upstream env too
 (runtime/synthesize.py imports it as a sibling script), so it imports nothing but the stdlib.
 """
 
@@ -22,8 +23,18 @@ MOE_INTERMEDIATE = 64
 EXPERTS = 4
 EXPERTS_PER_TOKEN = 2
 LORA_RANK = 32
-ROPE_HEAD_DIM = 16
 MAX_POSITIONS = 2048
+
+CPU_MLA = (
+    "upstream vLLM 0.32's CPU MLA backends (v1/attention/backends/mla/cpu_mla.py, amx_mla.py) support "
+    "only the latent head size 576 = kv_lora_rank 512 + qk_rope_head_dim 64 (DeepSeek's); GPU backends "
+    "take smaller ranks, so there these sizes only make the tiny model larger"
+)
+#: sizes kept at what a backend needs instead of tiny: field -> (value, why).
+BACKEND_SIZES: dict[str, tuple[int, str]] = {
+    "kv_lora_rank": (512, CPU_MLA),
+    "qk_rope_head_dim": (64, CPU_MLA),
+}
 
 #: field -> tiny value, applied wherever the field holds a number (None and absent stay so).
 SIZES: dict[str, int] = {
@@ -75,12 +86,11 @@ SIZES: dict[str, int] = {
     "moe_k": EXPERTS_PER_TOKEN,
     "n_group": 1,
     "topk_group": 1,
-    # multi-head latent attention: LoRA ranks and rope dims to match the head size
+    # multi-head latent attention: the query rank and the per-head dims (the latent ones: BACKEND_SIZES)
     "q_lora_rank": LORA_RANK * 2,
-    "kv_lora_rank": LORA_RANK,
-    "qk_rope_head_dim": ROPE_HEAD_DIM,
-    "qk_nope_head_dim": HEAD_DIM - ROPE_HEAD_DIM,
+    "qk_nope_head_dim": HEAD_DIM,
     "v_head_dim": HEAD_DIM,
+    **{field: value for field, (value, _) in BACKEND_SIZES.items()},
 }
 
 #: fields that only ever shrink (``min(original, value)``): counts that may be 0 on purpose.
@@ -104,6 +114,27 @@ PER_LAYER_SIZES = {
     "intermediate_size_per_layer": INTERMEDIATE,
     "head_dim_per_layer": HEAD_DIM,
 }
+#: periods of a per-layer schedule (a layer's kind follows ``(index + 1) % period`` or
+#: ``index % period == offset``; classes like BailingMoeV3VLConfig derive ``layer_types`` from it
+#: and reject any other list): at most the tiny layer count, so the tiny stack is one period
+#: holding a layer of each kind, as the shrunk per-layer lists do; offsets stay inside it.
+SCHEDULE_PERIODS = (
+    "layer_group_size",
+    "full_attention_interval",
+    "sliding_window_pattern",
+    "attn_layer_period",
+    "expert_layer_period",
+    "no_rope_layer_interval",
+    "moe_layer_interval",
+    "moe_layer_freq",
+    "decoder_sparse_step",
+    "encoder_sparse_step",
+)
+SCHEDULE_OFFSETS = ("attn_layer_offset", "expert_layer_offset", "moe_layer_offset")
+#: scalar fields upstream vLLM's models read that transformers 5 classes replaced by a per-layer
+#: list (``Glm4MoeLiteConfig`` has only ``mlp_layer_types``; checkpoints carry both), added when
+#: absent: field -> (list field, the kind counted from the first layer).
+LEADING_COUNTS = {"first_k_dense_replace": ("mlp_layer_types", "dense")}
 #: lists of layer indices kept when inside the tiny layer count.
 LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
 #: keys whose dict values are sub-configs even without a ``model_type`` of their own.
@@ -149,6 +180,10 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
             out[key] = SIZES[key]
         elif key in AT_MOST and _is_int(value):
             out[key] = min(value, AT_MOST[key])
+        elif key in SCHEDULE_PERIODS and _is_int(value) and value > 0:
+            out[key] = min(value, NUM_LAYERS)
+        elif key in SCHEDULE_OFFSETS and _is_int(value):
+            out[key] = min(value, NUM_LAYERS - 1)
         elif key in PER_LAYER_SIZES and isinstance(value, list) and layers and len(value) == layers:
             out[key] = [PER_LAYER_SIZES[key]] * NUM_LAYERS
         elif _per_layer_key(key) and isinstance(value, (list, str)) and layers and len(value) == layers:
@@ -165,7 +200,18 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
             out[key] = next(top)
         else:
             out[key] = value
+    for field, (source, kind) in LEADING_COUNTS.items():
+        if field not in out and isinstance(out.get(source), list):
+            out[field] = leading(out[source], kind)
     return out
+
+
+def leading(values: list, kind: str) -> int:
+    """How many of ``values`` are ``kind`` before the first other one."""
+    count = 0
+    while count < len(values) and values[count] == kind:
+        count += 1
+    return count
 
 
 def _is_int(value: Any) -> bool:

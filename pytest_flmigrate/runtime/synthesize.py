@@ -35,7 +35,7 @@ else:  # run as a script in an env without this package: the siblings are on sys
     import tiny_checkpoint
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 STAMP = "flmigrate-tiny.json"
 SPECIALS = {"pad": tiny_checkpoint.ENDOFTEXT_ID, "bos": tiny_checkpoint.ENDOFTEXT_ID, "eos": tiny_checkpoint.IM_END_ID}
 

@@ -160,8 +160,8 @@ def test_moe_and_latent_attention_shrink_together():
         "topk_group": 1,
         "first_k_dense_replace": 1,
     }
-    assert tiny["qk_rope_head_dim"] + tiny["qk_nope_head_dim"] == shrink.HEAD_DIM == tiny["v_head_dim"]
-    assert tiny["kv_lora_rank"] < tiny["q_lora_rank"] < MOE_MLA["kv_lora_rank"]
+    assert tiny["qk_nope_head_dim"] == shrink.HEAD_DIM == tiny["v_head_dim"]
+    assert tiny["q_lora_rank"] < MOE_MLA["q_lora_rank"]
     assert shrink.shrink_config({**MOE_MLA, "n_shared_experts": 0}, VOCAB, SPECIALS)["n_shared_experts"] == 0
     assert shrink.shrink_config({**MOE_MLA, "q_lora_rank": None}, VOCAB, SPECIALS)["q_lora_rank"] is None
 
@@ -177,6 +177,59 @@ def test_sub_configs_token_ids_and_rope_sections():
     assert {tiny["image_token_id"], tiny["video_token_id"]} == {2047, 2046}
     assert sum(text["rope_scaling"]["mrope_section"]) == shrink.HEAD_DIM // 2
     assert text["rope_scaling"]["type"] == "mrope"
+
+
+def test_latent_attention_keeps_the_head_size_the_cpu_mla_backend_needs():
+    # vLLM 0.32's CPU MLA backends accept only the latent head size 576: kv_lora_rank + qk_rope_head_dim
+    small = {**MOE_MLA, "kv_lora_rank": 256, "qk_rope_head_dim": 32}
+    for config in (MOE_MLA, small):
+        tiny = shrink.shrink_config(config, VOCAB, SPECIALS)
+        assert (tiny["kv_lora_rank"], tiny["qk_rope_head_dim"]) == (512, 64)
+    assert all("576" in reason for _, reason in shrink.BACKEND_SIZES.values())
+    # the rest of the model stays tiny; a model without latent attention gains no latent fields
+    assert tiny["hidden_size"] == shrink.HIDDEN and tiny["num_attention_heads"] == shrink.HEADS
+    assert "kv_lora_rank" not in shrink.shrink_config(DENSE, VOCAB, SPECIALS)
+
+
+def bailing_layer_types(layers: int, group: int) -> list[str]:
+    """BailingMoeV3VLConfig's schedule (vLLM 0.32 transformers_utils/configs/bailing_moe_v3_vl.py),
+    which its __init__ requires layer_types to equal."""
+    grouped = layers // group * group
+    return [
+        "linear_attention" if (index + 1) % group != 0 and index < grouped else "full_attention"
+        for index in range(layers)
+    ]
+
+
+def test_a_schedule_period_becomes_the_tiny_stack_so_derived_layer_types_agree():
+    bailing = {"num_hidden_layers": 20, "layer_group_size": 5, "layer_types": bailing_layer_types(20, 5)}
+    tiny = shrink.shrink_config(bailing, VOCAB, SPECIALS)
+    assert tiny["layer_group_size"] == shrink.NUM_LAYERS
+    assert tiny["layer_types"] == bailing_layer_types(tiny["num_hidden_layers"], tiny["layer_group_size"])
+    assert tiny["layer_types"] == ["linear_attention", "full_attention"]
+    # Jamba's attention every 8th layer from the 4th: one mamba layer, then the attention layer
+    jamba = shrink.shrink_config(
+        {"num_hidden_layers": 32, "attn_layer_period": 8, "attn_layer_offset": 4, "expert_layer_period": 2},
+        VOCAB,
+        SPECIALS,
+    )
+    assert (jamba["attn_layer_period"], jamba["attn_layer_offset"], jamba["expert_layer_period"]) == (2, 1, 2)
+    assert [index % jamba["attn_layer_period"] == jamba["attn_layer_offset"] for index in range(2)] == [False, True]
+    every_layer = shrink.shrink_config({"num_hidden_layers": 24, "decoder_sparse_step": 1}, VOCAB, SPECIALS)
+    assert every_layer["decoder_sparse_step"] == 1
+
+
+def test_a_leading_count_vllm_reads_is_derived_from_its_per_layer_list():
+    # transformers 5's Glm4MoeLiteConfig holds mlp_layer_types only; vLLM 0.32's glm4_moe_lite reads
+    # first_k_dense_replace (real checkpoints carry it)
+    glm = {"num_hidden_layers": 47, "mlp_layer_types": ["dense"] + ["sparse"] * 46}
+    tiny = shrink.shrink_config(glm, VOCAB, SPECIALS)
+    assert tiny["mlp_layer_types"] == ["dense", "sparse"] and tiny["first_k_dense_replace"] == 1
+    all_sparse = shrink.shrink_config({"num_hidden_layers": 4, "mlp_layer_types": ["sparse"] * 4}, VOCAB, SPECIALS)
+    assert all_sparse["first_k_dense_replace"] == 0
+    # a config that has the field keeps its own value (shrunk as before)
+    assert shrink.shrink_config({**glm, "first_k_dense_replace": 3}, VOCAB, SPECIALS)["first_k_dense_replace"] == 1
+    assert "first_k_dense_replace" not in shrink.shrink_config(DENSE, VOCAB, SPECIALS)
 
 
 @pytest.mark.parametrize(
