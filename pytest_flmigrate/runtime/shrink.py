@@ -4,7 +4,7 @@
 variant: every size field named in ``SIZES`` takes its tiny value (``min`` with the original for
 the fields in ``AT_MOST``), except the sizes a backend needs (``BACKEND_SIZES``, each with its
 reason); per-layer lists follow the new layer count and a schedule's period becomes the tiny
-stack, token ids stay inside the tiny vocab, rope sections follow the new head size, and nested
+stack, token ids stay inside the tiny vocab, rope sections follow the new rotary size, and nested
 sub-configs (text / vision / audio, anything holding a ``model_type``) are shrunk alike. It runs in the upstream env too
 (runtime/synthesize.py imports it as a sibling script), so it imports nothing but the stdlib.
 """
@@ -149,8 +149,10 @@ SUB_CONFIG_KEYS = (
     "speech_config",
     "projector_config",
 )
-#: the keys of a rope dict whose sections must add up to half the tiny head size.
+#: the keys of a rope dict whose sections must add up to half the tiny rotary size; ``MROPE_KEY``
+#: holds them, in that dict or beside it (BailingMoeV3VLConfig requires the two to agree).
 ROPE_KEYS = ("rope_scaling", "rope_parameters")
+MROPE_KEY = "mrope_section"
 DTYPE_KEYS = ("torch_dtype", "dtype")
 #: special token fields set to the tiny tokenizer's own specials.
 SPECIAL_TOKEN_IDS = {"pad_token_id": "pad", "bos_token_id": "bos", "eos_token_id": "eos"}
@@ -191,7 +193,9 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
         elif key in LAYER_INDEX_LISTS and isinstance(value, list):
             out[key] = [index for index in value if _is_int(index) and index < NUM_LAYERS]
         elif key in ROPE_KEYS and isinstance(value, dict):
-            out[key] = rope(value)
+            out[key] = rope(value, rotary_dim(config))
+        elif key == MROPE_KEY and _sections(value):
+            out[key] = rescale(value, rotary_dim(config) // 2)
         elif key in DTYPE_KEYS and value is not None:
             out[key] = "float32"
         elif key in SPECIAL_TOKEN_IDS:
@@ -237,13 +241,26 @@ def per_layer(values: list | str) -> list | str:
     return "".join(kinds) if isinstance(values, str) else kinds
 
 
-def rope(parameters: dict[str, Any]) -> dict[str, Any]:
-    """M-RoPE sections rescaled to add up to ``HEAD_DIM // 2`` (the rotary half of a tiny head)."""
+def rotary_dim(config: dict[str, Any]) -> int:
+    """The tiny rotary size of ``config``'s attention: latent attention's rope dims when it (or its
+    text model) has them, else the tiny head."""
+    for scope in (config, config.get("text_config")):
+        if isinstance(scope, dict) and _is_int(scope.get("qk_rope_head_dim")):
+            return SIZES["qk_rope_head_dim"]
+    return HEAD_DIM
+
+
+def rope(parameters: dict[str, Any], rotary: int) -> dict[str, Any]:
+    """M-RoPE sections rescaled to add up to ``rotary // 2`` (the rotary half of a tiny head)."""
     out = dict(parameters)
-    sections = parameters.get("mrope_section")
-    if isinstance(sections, list) and sections and all(_is_int(s) and s > 0 for s in sections):
-        out["mrope_section"] = rescale(sections, HEAD_DIM // 2)
+    sections: Any = parameters.get(MROPE_KEY)
+    if _sections(sections):
+        out[MROPE_KEY] = rescale(sections, rotary // 2)
     return out
+
+
+def _sections(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_int(s) and s > 0 for s in value)
 
 
 def rescale(sections: list[int], total: int) -> list[int]:

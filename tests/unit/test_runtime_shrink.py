@@ -232,6 +232,27 @@ def test_a_leading_count_vllm_reads_is_derived_from_its_per_layer_list():
     assert "first_k_dense_replace" not in shrink.shrink_config(DENSE, VOCAB, SPECIALS)
 
 
+def test_m_rope_sections_follow_the_rotary_size_beside_the_rope_dict_too():
+    # Bailing V3 VL's shape: latent attention in the text model (rotary = qk_rope_head_dim), the
+    # sections both in its rope dict and at the top level, which its config requires to agree
+    bailing = {
+        "model_type": "bailing_moe_v3_vl",
+        "mrope_section": [12, 10, 10],
+        "text_config": {
+            "model_type": "bailing_hybrid",
+            "num_hidden_layers": 20,
+            "head_dim": 128,
+            "qk_rope_head_dim": 64,
+            "rope_parameters": {"rope_type": "default", "mrope_section": [12, 10, 10]},
+        },
+    }
+    tiny = shrink.shrink_config(bailing, VOCAB, SPECIALS)
+    half_rotary = shrink.BACKEND_SIZES["qk_rope_head_dim"][0] // 2
+    assert tiny["text_config"]["rope_parameters"]["mrope_section"] == tiny["mrope_section"]
+    assert sum(tiny["mrope_section"]) == half_rotary
+    assert shrink.shrink_config({"mrope_section": [16, 24, 24]}, VOCAB, SPECIALS)["mrope_section"] == [4, 6, 6]
+
+
 @pytest.mark.parametrize(
     ("sections", "total", "expected"),
     [
