@@ -12,8 +12,9 @@ benchmark are left out: they say nothing about the model). From its summary.json
 
 - ``import_clean``: step 6's unresolved-imports check finds nothing in the migrated files;
 - ``pinned_imports``: step 4's import smoke passes in the pinned env;
-- ``control_runs``: the upstream env serves the tiny model (when the suite stopped before asking,
-  the control is started here on its own);
+- ``control_runs``: the upstream env served the tiny model, as summary.json's ``control`` records
+  (when the suite never started it, the control is started here on its own; None when it cannot
+  be started at all, e.g. no tiny model);
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line.
@@ -164,15 +165,13 @@ def record_of(
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
     tiny = summary.get("tiny")
     record["synthesized_weights"] = None if tiny is None else tiny["weights"] == "synthesized"
-    reason10 = (steps.get("10") or {}).get("reason", "")
-    if outcome["10"] == "skipped" and reason10.startswith("upstream vLLM"):
-        record["control_runs"] = False
-    elif outcome["10"] in ("passed", "failed"):
-        record["control_runs"] = True
+    control = summary.get("control")
+    if control is not None:  # the suite started the control
+        record["control_runs"], why = control["served"], control["reason"]
     else:
         record["control_runs"], why = control_alone(workspace, model, args, scratch)
-        if why:
-            record["control_error"] = why[:300]
+    if why:
+        record["control_error"] = why[:300]
     record["pinned_serves"] = outcome["10"] == "passed"
     prompts = ((summary.get("e2e") or {}).get("prompts")) or {}
     matched = [entry for entry in prompts.values() if entry.get("kind") == "text" and entry.get("passed")]

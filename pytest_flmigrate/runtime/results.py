@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 def summary_fields(run: ModelRun, earlier: dict) -> dict:
-    """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``tiny``, ``runtime_env`` and ``notes``
-    of summary.json. What this session did not compute keeps the value of ``earlier`` (the previous
+    """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``tiny``, ``control``, ``runtime_env``
+    and ``notes`` of summary.json (``control``: ``served`` and the reason when not, once --tiny's
+    upstream server was started; None when it never was). What this session did not compute keeps the value of ``earlier`` (the previous
     summary), marked ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not
     erase step 9's figures."""
     fields = _this_session(run)
@@ -30,7 +31,14 @@ def summary_fields(run: ModelRun, earlier: dict) -> dict:
 
 #: The steps whose runs fill each part (a part a step did not run this session is carried over).
 TEST_STEPS = {"baseline": 1, "regression": 7, "functional": 8}
-FIELD_STEPS = {"import_smoke": {4, 5}, "gpu": {9, 10}, "benchmark": {9}, "server": {10}, "tiny": {9, 10, 11}}
+FIELD_STEPS = {
+    "import_smoke": {4, 5},
+    "gpu": {9, 10},
+    "benchmark": {9},
+    "server": {10},
+    "tiny": {9, 10, 11},
+    "control": {9, 10, 11},
+}
 
 
 def _this_session(run: ModelRun) -> dict:
@@ -43,6 +51,7 @@ def _this_session(run: ModelRun) -> dict:
             "benchmark": None,
             "server": None,
             "tiny": None,
+            "control": None,
             "runtime_env": None,
             "notes": [],
         }
@@ -74,6 +83,7 @@ def _this_session(run: ModelRun) -> dict:
             else None
         ),
         "tiny": _as_dict(runtime.tiny.result),
+        "control": runtime.control_outcome,
         "runtime_env": _as_dict(runtime.probe.result),
         "notes": list(runtime.notes),
     }

@@ -20,6 +20,7 @@ from pytest_flmigrate.runtime.probe import EnvProbe
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
+    from pytest_flmigrate.e2e.runner import ServerRef
     from pytest_flmigrate.run import ModelRun
 
 UNIT_TESTS = "tests/unit_tests"
@@ -36,6 +37,7 @@ class RuntimeRun:
         self.run = run
         self.say = _stderr  # the suite points this at the terminal
         self.notes: list[str] = []
+        self.control_outcome: dict | None = None  # --tiny: summary.json's ``control`` once it was started
 
     # --- context ------------------------------------------------------------------------------
 
@@ -173,6 +175,16 @@ class RuntimeRun:
             serve_args=self.settings.serve_args + tiny.serve_args,
         )
         return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
+
+    def start_control(self, ground_truth: GroundTruth) -> ServerRef:
+        """Start the control and record whether it served (``served``, and the skip reason when not)."""
+        try:
+            served = ground_truth.start()
+        except FlmigrateError as exc:
+            self.control_outcome = {"served": False, "reason": self.control_unavailable(exc)}
+            raise
+        self.control_outcome = {"served": True, "reason": ""}
+        return served
 
     def control_unavailable(self, error: FlmigrateError) -> str:
         """The skip reason when the upstream env itself cannot serve the tiny model (a platform fact)."""

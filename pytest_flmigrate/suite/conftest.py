@@ -76,9 +76,9 @@ def control(model_run, request, tmp_path_factory):
     ground_truth = runtime.control(tmp_path_factory.mktemp("control-scratch"))
     request.addfinalizer(ground_truth.close)
     try:
-        return ground_truth.start()
-    except FlmigrateError as exc:
-        pytest.skip(runtime.control_unavailable(exc))
+        return runtime.start_control(ground_truth)
+    except FlmigrateError:
+        pytest.skip(runtime.control_outcome["reason"])
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ def test_nothing_before_and_nothing_now():
         "benchmark": None,
         "server": None,
         "tiny": None,
+        "control": None,
         "runtime_env": None,
         "notes": [],
     }

@@ -1,0 +1,68 @@
+"""bench/runtime_coverage.py's record of a model: ``control_runs`` is True only when the upstream
+control served, read from summary.json's ``control`` (synthetic summaries, no server)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from bench import runtime_coverage
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.runtime import results
+from pytest_flmigrate.runtime.runner import RuntimeRun
+
+NO_CONFIG = "--tiny: clef_omni has no config class upstream to shrink; pass --served-model instead"
+
+
+def summary(step10: dict, control: dict | None) -> dict:
+    return {"steps": {"6": {"outcome": "passed"}, "10": step10}, "findings": [], "tiny": None, "control": control}
+
+
+def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
+    asked: list[str] = []
+
+    def control_alone(workspace, model, args, scratch):
+        asked.append(model)
+        return alone
+
+    monkeypatch.setattr(runtime_coverage, "control_alone", control_alone)
+    found = runtime_coverage.record_of(None, "m", data, "", 1.0, None, None)
+    found["asked_alone"] = asked
+    return found
+
+
+def test_a_failed_step_10_whose_control_never_started_is_not_a_control_that_ran(monkeypatch):
+    # clef_omni: step 10 failed on the tiny model itself; the control was never started
+    found = record(summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG))
+    assert found["control_runs"] is None and found["control_error"] == NO_CONFIG
+    assert found["asked_alone"] == ["m"] and found["stage"] == "10"
+
+
+def test_the_control_outcome_in_the_summary_is_the_record(monkeypatch):
+    served = record(summary({"outcome": "failed", "reason": "x"}, {"served": True, "reason": ""}), monkeypatch)
+    assert served["control_runs"] is True and "control_error" not in served and served["asked_alone"] == []
+    platform = "upstream vLLM 0.32.0 cannot run XForCausalLM on CPU: NotImplementedError: ..."
+    skipped = record(
+        summary({"outcome": "skipped", "reason": platform}, {"served": False, "reason": platform}), monkeypatch
+    )
+    assert skipped["control_runs"] is False and skipped["control_error"] == platform
+
+
+def test_the_runtime_records_the_control_only_once_started():
+    runtime = RuntimeRun(SimpleNamespace())
+    assert runtime.control_outcome is None
+    assert runtime.start_control(SimpleNamespace(start=lambda: "server")) == "server"
+    assert runtime.control_outcome == {"served": True, "reason": ""}
+
+    def refuse():
+        raise FlmigrateError("vllm serve exited with code 1 before /health answered")
+
+    runtime.control_unavailable = lambda exc: f"upstream vLLM 0.32.0 cannot run X on CPU: {exc.message}"  # type: ignore[method-assign]
+    with pytest.raises(FlmigrateError):
+        runtime.start_control(SimpleNamespace(start=refuse))
+    assert runtime.control_outcome == {
+        "served": False,
+        "reason": "upstream vLLM 0.32.0 cannot run X on CPU: vllm serve exited with code 1 before /health answered",
+    }
+    assert results.summary_fields(SimpleNamespace(steps={}, started_runtime=None), {})["control"] is None
