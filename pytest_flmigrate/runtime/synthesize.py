@@ -10,7 +10,8 @@ into the tool's process for work: the heavy imports are inside the functions. ::
 The config is the config class's defaults shrunk by shrink.py's rules (vocab = the tiny
 tokenizer's), with ``architectures = [ARCH]``. When upstream transformers has a class named ARCH,
 it is built from that config under a fixed seed and saved with ``save_pretrained`` (float32
-safetensors, real checkpoint names); otherwise only the config is written and the stamp says
+safetensors, real checkpoint names; layer-level norms the class builds on some layers only are
+completed on every layer, see layer_norms.py); otherwise only the config is written and the stamp says
 ``dummy`` with the reason (servers then use ``--load-format dummy``). The tokenizer files are
 tiny_checkpoint.py's. The stamp (``flmigrate-tiny.json``) is written last.
 
@@ -29,14 +30,16 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from pytest_flmigrate.runtime import shrink, tiny_checkpoint
+    from pytest_flmigrate.runtime import layer_norms, shrink, tiny_checkpoint
 else:  # run as a script in an env without this package: the siblings are on sys.path[0]
+    import layer_norms
     import shrink
     import tiny_checkpoint
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
 GENERATOR_VERSION = 3
 STAMP = "flmigrate-tiny.json"
+WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {"pad": tiny_checkpoint.ENDOFTEXT_ID, "bos": tiny_checkpoint.ENDOFTEXT_ID, "eos": tiny_checkpoint.IM_END_ID}
 
 
@@ -106,6 +109,18 @@ def model_class(arch: str) -> tuple[Any, str]:
         return None, f"upstream transformers {transformers.__version__} cannot import {arch}: {_first_line(exc)}"
 
 
+def complete_layer_norms(weights: Path) -> list[str]:
+    """Add the layer-level norms some layers lack (layer_norms.completions) to ``weights``; their names."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    missing = layer_norms.completions(tensors)
+    if missing:
+        tensors.update({name: tensors[source].clone() for name, source in missing.items()})
+        save_file(tensors, str(weights), metadata={"format": "pt"})
+    return sorted(missing)
+
+
 def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record."""
     import torch
@@ -117,9 +132,10 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
         model = cls(config).to(torch.float32).eval()
         model.save_pretrained(str(out_dir), safe_serialization=True)
         parameters = sum(p.numel() for p in model.parameters())
+        completed = complete_layer_norms(out_dir / WEIGHTS)
     else:
         config.save_pretrained(str(out_dir))
-        parameters = None
+        parameters, completed = None, []
     for name, data in tiny_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
     record = {
@@ -130,6 +146,7 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
         "weights": "synthesized" if cls is not None else "dummy",
         "reason": reason,
         "parameters": parameters,
+        "completed_norms": completed,
         "files": {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(out_dir.iterdir())
