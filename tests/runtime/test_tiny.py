@@ -70,6 +70,7 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
     assert 0 < tiny["parameters"] < 10_000_000
+    assert run.summary["control"] == {"served": True, "reason": ""}
     entries = text_entries(run.summary)
     assert sorted(entries) == TEXT_PROMPTS
     assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
@@ -175,5 +176,6 @@ def test_a_model_upstream_cannot_run_skips_steps_9_to_11_with_the_platform_reaso
     ), reason
     assert "Error: " in reason  # the first error line of the control's log
     assert run.summary["tiny"]["weights"] == "dummy"
+    assert run.summary["control"] == {"served": False, "reason": reason}
     assert run.summary["server"] is None  # the pinned env never served
     assert not list((tree / "reports" / UNRUNNABLE / "logs").glob("server-*.log"))
