@@ -37,7 +37,7 @@ else:  # run as a script in an env without this package: the siblings are on sys
     import tiny_checkpoint
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {"pad": tiny_checkpoint.ENDOFTEXT_ID, "bos": tiny_checkpoint.ENDOFTEXT_ID, "eos": tiny_checkpoint.IM_END_ID}

@@ -232,6 +232,15 @@ def test_a_leading_count_vllm_reads_is_derived_from_its_per_layer_list():
     assert "first_k_dense_replace" not in shrink.shrink_config(DENSE, VOCAB, SPECIALS)
 
 
+def test_weight_init_scale_is_raised_so_tiny_outputs_depend_on_every_layer():
+    configs = {**DENSE, "initializer_range": 0.02, "text_config": {"model_type": "x", "init_std": 0.006}}
+    tiny = shrink.shrink_config(configs, VOCAB, SPECIALS)
+    assert (tiny["initializer_range"], tiny["text_config"]["init_std"]) == (0.1, 0.1)
+    # absent or not a number: left as it is
+    assert "initializer_range" not in shrink.shrink_config(DENSE, VOCAB, SPECIALS)
+    assert shrink.shrink_config({"initializer_range": None}, VOCAB, SPECIALS) == {"initializer_range": None}
+
+
 def test_m_rope_sections_follow_the_rotary_size_beside_the_rope_dict_too():
     # Bailing V3 VL's shape: latent attention in the text model (rotary = qk_rope_head_dim), the
     # sections both in its rope dict and at the top level, which its config requires to agree
