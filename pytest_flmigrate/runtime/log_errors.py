@@ -2,7 +2,10 @@
 
 vLLM prefixes the lines its engine process logs (``(EngineCore_DP0 pid=12) ERROR 12-02 10:00:00
 [core.py:708] ValueError: ...``, the process name in colour); the prefixes are dropped before matching. The first exception
-line is the root cause (later ones say ``Engine core initialization failed. See root cause above``).
+line is the root cause (later ones say ``Engine core initialization failed. See root cause above``),
+except a line that only says a subprocess failed: vLLM inspects a model in a subprocess and wraps its
+failure (``subprocess.CalledProcessError``, then ``RuntimeError: Error raised in subprocess:`` with the
+child's stderr), so the child's own error, printed after them, is the cause.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PROCESS_PREFIX = re.compile(r"^\(\w+(?: pid=\d+)?\)\s+")
 _LEVEL_PREFIX = re.compile(r"^(?:ERROR|WARNING|INFO|DEBUG|CRITICAL)\s+\S+\s+\S+\s+\[[^\]]*\]\s?")
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
+_SUBPROCESS_WRAPPERS = re.compile(r"^(?:subprocess\.CalledProcessError|RuntimeError: Error raised in subprocess)\b")
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
 
 
@@ -22,12 +26,20 @@ def _bare(line: str) -> str:
 
 
 def first_error_line(text: str) -> str | None:
-    """The first ``SomeError: message`` line of ``text``, prefixes dropped; None when there is none."""
+    """The first ``SomeError: message`` line of ``text`` that is not a subprocess wrapper (one of those
+    when nothing else is there), prefixes dropped; None when there is none."""
+    wrapper = None
     for line in text.splitlines():
         bare = _bare(line)
-        if _EXCEPTION.match(bare):
+        if _is_cause(bare):
             return bare
-    return None
+        if wrapper is None and _EXCEPTION.match(bare):
+            wrapper = bare
+    return wrapper
+
+
+def _is_cause(line: str) -> bool:
+    return bool(_EXCEPTION.match(line)) and not _SUBPROCESS_WRAPPERS.match(line)
 
 
 def plugin_frame(text: str, plugin_dir: Path) -> str | None:
@@ -37,7 +49,7 @@ def plugin_frame(text: str, plugin_dir: Path) -> str | None:
     found = None
     lines = [_bare(line) for line in text.splitlines()]
     for index, line in enumerate(lines):
-        if _EXCEPTION.match(line):
+        if _is_cause(line):
             break
         match = _FRAME.match(line)
         root = next((root for root in roots if match and match.group(1).startswith(root)), None)

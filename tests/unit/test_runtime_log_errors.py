@@ -66,3 +66,28 @@ def test_coloured_process_prefixes_are_dropped():
         "TypeError: LlamaDecoderLayer.__init__() got an unexpected keyword argument 'attn_layer_type' "
         "(at vllm_fl/models/mistral.py:151 in __init__: super().__init__()"
     )
+
+
+# shaped like vLLM 0.32's model inspection failing in its registry subprocess: the wrappers come first,
+# the child's stderr (with its own traceback) inside the RuntimeError's message
+SUBPROCESS_LOG = """\
+(APIServer pid=9) Traceback (most recent call last):
+(APIServer pid=9)   File "/env/vllm/model_executor/models/registry.py", line 1569, in _run_in_subprocess
+(APIServer pid=9)     returned.check_returncode()
+(APIServer pid=9) subprocess.CalledProcessError: Command '['/env/bin/python', '-m', 'vllm.model_executor.models.registry']' returned non-zero exit status 1.
+(APIServer pid=9) The above exception was the direct cause of the following exception:
+(APIServer pid=9) RuntimeError: Error raised in subprocess:
+(APIServer pid=9) Traceback (most recent call last):
+(APIServer pid=9)   File "/work/plugin/vllm_fl/models/funasr.py", line 7, in <module>
+(APIServer pid=9)     import torchvision
+(APIServer pid=9) ModuleNotFoundError: No module named 'torchvision'
+"""
+
+
+def test_a_failed_subprocess_is_reported_by_its_own_error_not_by_the_wrappers():
+    assert log_errors.summary(SUBPROCESS_LOG, PLUGIN) == (
+        "ModuleNotFoundError: No module named 'torchvision' (at vllm_fl/models/funasr.py:7 in <module>: import torchvision)"
+    )
+    # with nothing after them, a wrapper is still an error line
+    only_wrapper = SUBPROCESS_LOG.split("(APIServer pid=9) The above")[0]
+    assert log_errors.first_error_line(only_wrapper).startswith("subprocess.CalledProcessError: Command")
