@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,6 +27,20 @@ from pytest_flmigrate.runtime.synthesize import GENERATOR_VERSION, STAMP
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
 TIMEOUT = 900
+#: control failures that come from what the tiny checkpoint lacks, not from the platform: (the
+#: failure's error line, what is missing). It holds a text tokenizer only, so an upstream server that
+#: loads an audio or image processor for the architecture fails on it.
+CHECKPOINT_GAPS = (
+    (
+        re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config"),
+        "an audio or image processor",
+    ),
+)
+
+
+def checkpoint_gap(error_line: str) -> str | None:
+    """What the tiny checkpoint lacks when ``error_line`` (a control's failure) comes from that; else None."""
+    return next((missing for pattern, missing in CHECKPOINT_GAPS if pattern.search(error_line)), None)
 
 
 @dataclass(frozen=True)

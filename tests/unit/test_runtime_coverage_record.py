@@ -66,3 +66,30 @@ def test_the_runtime_records_the_control_only_once_started():
         "reason": "upstream vLLM 0.32.0 cannot run X on CPU: vllm serve exited with code 1 before /health answered",
     }
     assert results.summary_fields(SimpleNamespace(steps={}, started_runtime=None), {})["control"] is None
+
+
+@pytest.mark.parametrize(
+    ("error_line", "reason"),
+    [
+        (
+            "NotImplementedError: Sparse Attention is not supported on CPU.",
+            "upstream vLLM 0.32.0 cannot run XForConditionalGeneration on CPU: "
+            "NotImplementedError: Sparse Attention is not supported on CPU.",
+        ),
+        (
+            "OSError: Can't load feature extractor for '/cache/tiny/x'.",
+            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs an audio or image processor, "
+            "which the tiny checkpoint (a text tokenizer only) lacks; pass --served-model. "
+            "OSError: Can't load feature extractor for '/cache/tiny/x'.",
+        ),
+    ],
+)
+def test_a_control_that_cannot_serve_says_whether_the_platform_or_the_tiny_checkpoint_is_why(
+    tmp_path, error_line, reason
+):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "gt-server.log").write_text(f"INFO starting\n(APIServer pid=1) {error_line}\n")
+    upstream = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
+    runtime = RuntimeRun(SimpleNamespace(report_dir=tmp_path, workspace=upstream))  # type: ignore[arg-type]
+    runtime.tiny = lambda: SimpleNamespace(arch="XForConditionalGeneration")  # type: ignore[method-assign]
+    assert runtime.control_unavailable(FlmigrateError("vllm serve exited with code 1")) == reason
