@@ -109,9 +109,12 @@ EXPECTED = {
             "the pin defines class AttentionType in vllm.attention.backends.abstract",
         ),
         ("call-signatures", "WeightsMapper", None, "upstream (orig_to_new_renaming="),
-        ("config-bridge", "config.rope_parameters", None, "transformers.models.gemma3.configuration_gemma3"),
     ],
 }
+#: (model, symbol) findings that must not come back: rnj1 reads config.rope_parameters, which
+#: transformers 4.57's Gemma3Config does not declare but the pinned vLLM builds at load
+#: (patch_rope_parameters), so it is no config-bridge gap
+NOT_FINDINGS = {"rnj1": ["config.rope_parameters"]}
 
 
 @pytest.mark.parametrize("model", sorted(EXPECTED))
@@ -132,6 +135,7 @@ def test_review_of_a_p1_only_copy_finds_the_expected_kinds(flmigrate, plugin_tre
             assert {f["fix"] for f in matching} == {fix}, matching
         else:
             assert all(f["fix"].startswith(("manual:", "P")) for f in matching)
+    assert not [f for f in findings if f["symbol"] in NOT_FINDINGS.get(model, [])], findings
     # one test per check and file, named after both; its failure lists the findings
     for check in {check for check, *_ in EXPECTED[model]}:
         file = next(f["file"] for f in findings if f["check"] == check)
