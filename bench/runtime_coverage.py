@@ -4,7 +4,7 @@
         [--models a,b] [--limit N] [--json FILE] [--overrides]
         [--pinned-python PATH] [--upstream-python PATH]
 
-For each model (every top-level model file upstream has and the pin lacks; with ``--overrides``
+For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
 also upstream's newer version of each model file the pin has, where the two differ) it runs the
 suite as a user would, in a fresh copy of the example plugin installed over the pinned CPU env:
 ``pytest --model M --tiny`` with steps 2-6, 10 and 11 (the plugin's own tests and step 9's
@@ -55,7 +55,7 @@ COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "to
 
 def models_of(workspace: Workspace, overrides: bool) -> list[str]:
     upstream_dir, pinned_dir = workspace.upstream().package_dir, workspace.pinned().vllm.package_dir
-    names = discover.new_model_files(upstream_dir, pinned_dir)
+    names = discover.new_model_files(upstream_dir, pinned_dir) + discover.new_model_packages(upstream_dir, pinned_dir)
     if overrides:
         names += sorted(
             path.stem

@@ -105,6 +105,15 @@ def new_model_files(upstream_dir: Path, pinned_dir: Path) -> list[str]:
     )
 
 
+def new_model_packages(upstream_dir: Path, pinned_dir: Path) -> list[str]:
+    """Upstream model packages (``vllm/models/<name>/``) the pin has under neither layout."""
+    pinned = set(unit_candidates(pinned_dir))
+    root = upstream_dir / PACKAGES_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "__init__.py").exists() and p.name not in pinned)
+
+
 def find_unit(
     upstream: SourceTree,
     upstream_index: TreeIndex,

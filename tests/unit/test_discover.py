@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pytest_flmigrate import discover
 from pytest_flmigrate.discover import find_unit
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.sources import SourceTree
@@ -208,3 +209,25 @@ def test_sub_config_handed_on_is_not_the_top_level_config(tmp_path):
     """minicpmo: ``MiniCPMWhisperEncoder(config.audio_config)`` takes a sub-config."""
     unit = unit_of(omni_tree(tmp_path, PASSED_ON.format(passed="config.audio_config")))
     assert unit.config is None and unit.config_from_checkpoint
+
+
+def test_new_models_are_the_files_and_packages_upstream_has_and_the_pin_lacks(tmp_path):
+    upstream, pinned = tmp_path / "upstream", tmp_path / "pinned"
+    write(
+        upstream,
+        {
+            "model_executor/models/__init__.py": "",
+            "model_executor/models/llama.py": "",
+            "model_executor/models/newcomer.py": "",
+            "models/__init__.py": "",
+            "models/deepseek_v32/__init__.py": "",
+            "models/deepseek_v32/nvidia/model.py": "",
+            "models/moved/__init__.py": "",
+            "models/notes/readme.txt": "",
+        },
+    )
+    write(pinned, {"model_executor/models/llama.py": "", "model_executor/models/moved.py": ""})
+
+    assert discover.new_model_files(upstream, pinned) == ["newcomer"]
+    assert discover.new_model_packages(upstream, pinned) == ["deepseek_v32"]
+    assert discover.new_model_packages(pinned, pinned) == []
