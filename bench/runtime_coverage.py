@@ -17,7 +17,8 @@ benchmark are left out: they say nothing about the model). From its summary.json
   be started at all, e.g. no tiny model);
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
-- ``stage`` and ``error``: where the model stopped and that step's first error line.
+- ``stage`` and ``error``: where the model stopped and that step's first error line;
+- ``commit``: the commit of this checkout that measured it (a resumed run may span commits).
 
 Failures are grouped by their first error line. Records are written to ``--json`` after every
 model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
@@ -148,10 +149,19 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         server.stop()
 
 
+def tool_commit() -> str:
+    """This checkout's commit (``+dirty`` with uncommitted changes): what a record was measured with."""
+    root = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(root)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    return (commit or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def record_of(
     workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args, scratch: Path
 ) -> dict:
-    record: dict = {"model": model, "seconds": round(seconds, 1), **dict.fromkeys(COUNTS)}
+    record: dict = {"model": model, "seconds": round(seconds, 1), "commit": args.commit, **dict.fromkeys(COUNTS)}
     if summary is None:
         lines = [line for line in output.splitlines() if line.strip()]
         return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
@@ -226,6 +236,7 @@ def main() -> int:
     args = parser.parse_args()
     args.pinned_python = env_python(args.pinned_python, args.pinned)
     args.upstream_python = env_python(args.upstream_python, args.upstream)
+    args.commit = tool_commit()
 
     workspace = Workspace(
         resolve({"upstream": args.upstream, "pinned": args.pinned, "plugin_dir": str(EXAMPLE)}, Path.cwd())

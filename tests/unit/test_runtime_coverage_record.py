@@ -27,7 +27,7 @@ def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
         return alone
 
     monkeypatch.setattr(runtime_coverage, "control_alone", control_alone)
-    found = runtime_coverage.record_of(None, "m", data, "", 1.0, None, None)
+    found = runtime_coverage.record_of(None, "m", data, "", 1.0, SimpleNamespace(commit="abc1234"), None)
     found["asked_alone"] = asked
     return found
 
@@ -37,6 +37,7 @@ def test_a_failed_step_10_whose_control_never_started_is_not_a_control_that_ran(
     found = record(summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG))
     assert found["control_runs"] is None and found["control_error"] == NO_CONFIG
     assert found["asked_alone"] == ["m"] and found["stage"] == "10"
+    assert found["commit"] == "abc1234"
 
 
 def test_the_control_outcome_in_the_summary_is_the_record(monkeypatch):
