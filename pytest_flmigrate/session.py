@@ -10,6 +10,7 @@ import gc
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -57,6 +58,7 @@ class MigrationSession:
         self.worker_lines: list[str] = []
         sink = self.worker_lines.append if self.is_worker else self.say
         config.add_cleanup(progress.use(sink, quiet=config.get_verbosity() < 0))
+        config.add_cleanup(interrupt_on_sigterm())
         self.step_times = progress.StepTimes()
 
     @pytest.hookimpl(optionalhook=True)
@@ -156,6 +158,22 @@ class MigrationSession:
                 signal.signal(signal.SIGINT, previous)
 
             config.add_cleanup(restore)
+
+
+def interrupt_on_sigterm() -> Callable[[], None]:
+    """A SIGTERM (a CI job cancelled, ``kill``, a timeout) ends the run as Ctrl-C does: pytest unwinds,
+    the session fixtures tear down and the servers this run started stop, instead of outliving it in
+    their own process groups. Returns the function restoring the previous handler (a no-op off the
+    main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise KeyboardInterrupt("SIGTERM: stopping the servers this run started")
 
 
 def _interrupted_in_cleanup(signum: int, frame) -> None:

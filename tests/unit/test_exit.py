@@ -1,5 +1,6 @@
-"""After pytest's summary line: a Ctrl-C in pytest's own cleanup (its garbage-collector passes)
-ends a migration run with one line and exit status 130, never a traceback."""
+"""Ending a migration run from outside: a Ctrl-C in pytest's own cleanup (its garbage-collector
+passes, after the summary line) ends it with one line and exit status 130, never a traceback; a
+SIGTERM mid-run ends it as a Ctrl-C does, stopping the servers it started."""
 
 from __future__ import annotations
 
@@ -55,3 +56,71 @@ def test_ctrl_c_during_pytests_cleanup_prints_one_line(plugin_tree: Path, trees,
     )
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert (plugin_tree / "reports" / "tiny" / "summary.json").is_file()
+
+
+TERMINATOR = textwrap.dedent("""
+    import os, signal, sys
+    import pytest
+    from pathlib import Path
+    from pytest_flmigrate.runtime import procs
+    from pytest_flmigrate.runtime.server import Server
+
+    @pytest.fixture(autouse=True)
+    def a_server_then_sigterm(server_pool):
+        # a stand-in for vllm serve, started as the pool starts one: its own process group
+        pid_file = Path(os.environ["SERVER_PID_FILE"])
+        command = [sys.executable, "-c", "import time; time.sleep(600)"]
+        log = pid_file.with_suffix(".log")
+        proc = procs.start_group(command, env=os.environ, cwd=pid_file.parent, log=log)
+        pid_file.write_text(str(proc.pid))
+        server = Server("http://127.0.0.1:1", 1, proc.pid, command, "f", log, None, proc=proc)
+        server_pool.current[1] = server
+        server_pool.started[1] = (server, pid_file.parent)
+        os.kill(os.getpid(), signal.SIGTERM)  # the run is cancelled (a CI job, kill, a timeout)
+        yield
+""")
+
+
+def test_a_sigterm_stops_the_servers_the_run_started(plugin_tree: Path, trees, tmp_path: Path):
+    (tmp_path / "terminator.py").write_text(TERMINATOR, encoding="utf-8")
+    upstream_dir, pinned_dir = trees
+    pid_file = tmp_path / "server.pid"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--model",
+        "tiny",
+        "--upstream",
+        str(upstream_dir),
+        "--pinned",
+        str(pinned_dir),
+        "--plugin-dir",
+        str(plugin_tree),
+        "-p",
+        "no:cacheprovider",
+        "-m",
+        "not runtime",
+        "-k",
+        "upstream",
+        "-p",
+        "terminator",
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "SERVER_PID_FILE": str(pid_file),
+    }
+    result = subprocess.run(command, cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=120)
+    output = result.stdout + result.stderr
+    pid = int(pid_file.read_text())
+    assert result.returncode == 2, output  # pytest's "interrupted"
+    assert "SIGTERM: stopping the servers this run started" in output, output
+    assert "stopping the server on port 1" in output and "Traceback" not in output, output
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass  # the server's group was stopped
+    else:
+        os.killpg(pid, 9)
+        raise AssertionError(f"the server (pid {pid}) outlived the run it belonged to:\n{output}")
