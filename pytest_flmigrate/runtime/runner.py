@@ -188,19 +188,17 @@ class RuntimeRun:
 
     def control_unavailable(self, error: FlmigrateError) -> str:
         """The skip reason when the upstream env itself cannot serve the tiny model: a platform fact, or
-        something the tiny checkpoint lacks (then --served-model is the way to check the model)."""
+        something the tiny checkpoint or the upstream env lacks (``tiny_model.CONTROL_GAPS``)."""
         try:
             log = (self.logs / "gt-server.log").read_text(encoding="utf-8", errors="replace")
         except OSError:
             log = ""
         cause = log_errors.first_error_line(log) or error.message
         upstream, arch = self.run.workspace.upstream().version, self.tiny().arch
-        missing = tiny_model.checkpoint_gap(cause)
-        if missing:
-            return (
-                f"--tiny cannot check {arch}: upstream vLLM {upstream} needs {missing}, which the tiny "
-                f"checkpoint (a text tokenizer only) lacks; pass --served-model. {cause}"
-            )
+        gap = tiny_model.control_gap(cause)
+        if gap:
+            missing, remedy = gap
+            return f"--tiny cannot check {arch}: upstream vLLM {upstream} needs {missing}; {remedy}. {cause}"
         return f"upstream vLLM {upstream} cannot run {arch} on CPU: {cause}"
 
     # --- steps 9, 10 ----------------------------------------------------------------------------

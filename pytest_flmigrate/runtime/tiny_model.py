@@ -27,20 +27,33 @@ from pytest_flmigrate.runtime.synthesize import GENERATOR_VERSION, STAMP
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
 TIMEOUT = 900
-#: control failures that come from what the tiny checkpoint lacks, not from the platform: (the
-#: failure's error line, what is missing). It holds a text tokenizer only, so an upstream server that
-#: loads an audio or image processor for the architecture fails on it.
-CHECKPOINT_GAPS = (
+#: Control failures that come from what --tiny gives upstream, not from the platform: (the failure's
+#: error line, what upstream needs that it lacks, the way to check the model anyway). The tiny
+#: checkpoint holds a text tokenizer only, so an upstream server that loads an audio or image
+#: processor for the architecture fails on it; a module the upstream env lacks (the provisioned CPU
+#: env has no torchvision or torchaudio: PyPI has no build for its +cpu torch) fails the import.
+CONTROL_GAPS = (
     (
         re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config"),
-        "an audio or image processor",
+        "an audio or image processor, which the tiny checkpoint (a text tokenizer only) lacks",
+        "pass --served-model",
+    ),
+    (
+        re.compile(r"No module named '(?P<module>[\w.]+)'"),
+        "the module {module}, which its env lacks",
+        "install it there or pass a --gt-python that has it",
     ),
 )
 
 
-def checkpoint_gap(error_line: str) -> str | None:
-    """What the tiny checkpoint lacks when ``error_line`` (a control's failure) comes from that; else None."""
-    return next((missing for pattern, missing in CHECKPOINT_GAPS if pattern.search(error_line)), None)
+def control_gap(error_line: str) -> tuple[str, str] | None:
+    """(what upstream needs, the way around) when ``error_line`` (a control's failure) comes from a
+    gap of --tiny's checkpoint or of the upstream env; None for a platform fact."""
+    for pattern, missing, remedy in CONTROL_GAPS:
+        found = pattern.search(error_line)
+        if found:
+            return missing.format(**found.groupdict()), remedy
+    return None
 
 
 @dataclass(frozen=True)

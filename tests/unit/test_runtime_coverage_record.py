@@ -83,9 +83,15 @@ def test_the_runtime_records_the_control_only_once_started():
             "which the tiny checkpoint (a text tokenizer only) lacks; pass --served-model. "
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
         ),
+        (
+            "ModuleNotFoundError: No module named 'torchvision'",
+            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs the module torchvision, "
+            "which its env lacks; install it there or pass a --gt-python that has it. "
+            "ModuleNotFoundError: No module named 'torchvision'",
+        ),
     ],
 )
-def test_a_control_that_cannot_serve_says_whether_the_platform_or_the_tiny_checkpoint_is_why(
+def test_a_control_that_cannot_serve_says_whether_the_platform_the_checkpoint_or_the_env_is_why(
     tmp_path, error_line, reason
 ):
     (tmp_path / "logs").mkdir()
