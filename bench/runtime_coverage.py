@@ -150,7 +150,8 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
 
 
 def tool_commit() -> str:
-    """This checkout's commit (``+dirty`` with uncommitted changes): what a record was measured with."""
+    """This checkout's commit (``+dirty`` with uncommitted changes) when a model's run ends: what its
+    suite ran (each suite is a fresh process over this checkout)."""
     root = Path(__file__).resolve().parent.parent
     git = ["git", "-C", str(root)]
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -161,7 +162,7 @@ def tool_commit() -> str:
 def record_of(
     workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args, scratch: Path
 ) -> dict:
-    record: dict = {"model": model, "seconds": round(seconds, 1), "commit": args.commit, **dict.fromkeys(COUNTS)}
+    record: dict = {"model": model, "seconds": round(seconds, 1), "commit": tool_commit(), **dict.fromkeys(COUNTS)}
     if summary is None:
         lines = [line for line in output.splitlines() if line.strip()]
         return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
@@ -236,7 +237,6 @@ def main() -> int:
     args = parser.parse_args()
     args.pinned_python = env_python(args.pinned_python, args.pinned)
     args.upstream_python = env_python(args.upstream_python, args.upstream)
-    args.commit = tool_commit()
 
     workspace = Workspace(
         resolve({"upstream": args.upstream, "pinned": args.pinned, "plugin_dir": str(EXAMPLE)}, Path.cwd())

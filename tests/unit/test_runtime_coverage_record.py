@@ -27,7 +27,8 @@ def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
         return alone
 
     monkeypatch.setattr(runtime_coverage, "control_alone", control_alone)
-    found = runtime_coverage.record_of(None, "m", data, "", 1.0, SimpleNamespace(commit="abc1234"), None)
+    monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
+    found = runtime_coverage.record_of(None, "m", data, "", 1.0, None, None)
     found["asked_alone"] = asked
     return found
 
