@@ -247,6 +247,8 @@ def main() -> int:
     records: dict[str, dict] = {}
     if args.json and args.json.exists():
         records = json.loads(args.json.read_text()).get("records", {})
+    elif args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
     for index, model in enumerate(models, 1):
         if model in records:
             continue
