@@ -87,6 +87,12 @@ def test_the_runtime_records_the_control_only_once_started():
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
         ),
         (
+            "AttributeError: 'CohereAsrConfig' object has no attribute 'transf_decoder'",
+            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs the config field "
+            "transf_decoder, which CohereAsrConfig does not set by default (checkpoints' config.json do); "
+            "pass --served-model. AttributeError: 'CohereAsrConfig' object has no attribute 'transf_decoder'",
+        ),
+        (
             "ModuleNotFoundError: No module named 'torchvision'",
             "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs the module torchvision, "
             "which its env lacks; install it there or pass a --gt-python that has it. "
