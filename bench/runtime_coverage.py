@@ -150,7 +150,8 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         return True, ""
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
-        return False, log_errors.first_error_line(text) or exc.message
+        cause = log_errors.first_error_line(text) or exc.message
+        return False, tiny_model.control_unavailable(tiny.arch, workspace.upstream().version, cause)
     finally:
         server.stop()
 

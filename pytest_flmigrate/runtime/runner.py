@@ -194,12 +194,7 @@ class RuntimeRun:
         except OSError:
             log = ""
         cause = log_errors.first_error_line(log) or error.message
-        upstream, arch = self.run.workspace.upstream().version, self.tiny().arch
-        gap = tiny_model.control_gap(cause)
-        if gap:
-            missing, remedy = gap
-            return f"--tiny cannot check {arch}: upstream vLLM {upstream} needs {missing}; {remedy}. {cause}"
-        return f"upstream vLLM {upstream} cannot run {arch} on CPU: {cause}"
+        return tiny_model.control_unavailable(self.tiny().arch, self.run.workspace.upstream().version, cause)
 
     # --- steps 9, 10 ----------------------------------------------------------------------------
 

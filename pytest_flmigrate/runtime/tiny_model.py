@@ -53,14 +53,16 @@ CONTROL_GAPS = (
 )
 
 
-def control_gap(error_line: str) -> tuple[str, str] | None:
-    """(what upstream needs, the way around) when ``error_line`` (a control's failure) comes from a
-    gap of --tiny's checkpoint or of the upstream env; None for a platform fact."""
+def control_unavailable(arch: str, upstream_version: str, cause: str) -> str:
+    """Why the control could not serve the tiny model of ``arch``, from ``cause`` (its log's first
+    error line): a gap of --tiny's checkpoint or of the upstream env (``CONTROL_GAPS``: what upstream
+    needs and the way around), else a platform fact."""
     for pattern, missing, remedy in CONTROL_GAPS:
-        found = pattern.search(error_line)
+        found = pattern.search(cause)
         if found:
-            return missing.format(**found.groupdict()), remedy
-    return None
+            needs = missing.format(**found.groupdict())
+            return f"--tiny cannot check {arch}: upstream vLLM {upstream_version} needs {needs}; {remedy}. {cause}"
+    return f"upstream vLLM {upstream_version} cannot run {arch} on CPU: {cause}"
 
 
 @dataclass(frozen=True)
