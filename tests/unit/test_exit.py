@@ -21,8 +21,9 @@ INTERRUPTER = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_during_pytests_cleanup_prints_one_line(plugin_tree: Path, trees, tmp_path: Path):
-    (tmp_path / "interrupter.py").write_text(INTERRUPTER, encoding="utf-8")
+def step_2_with_plugin(plugin: str, source: str, plugin_tree: Path, trees, tmp_path: Path, **env: str):
+    """Step 2 of the synthetic model in a pytest subprocess loading ``source`` as plugin ``plugin``."""
+    (tmp_path / f"{plugin}.py").write_text(source, encoding="utf-8")
     upstream_dir, pinned_dir = trees
     command = [
         sys.executable,
@@ -43,10 +44,21 @@ def test_ctrl_c_during_pytests_cleanup_prints_one_line(plugin_tree: Path, trees,
         "-k",
         "upstream",
         "-p",
-        "interrupter",
+        plugin,
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(command, cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=120)
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    return subprocess.run(
+        command,
+        cwd=plugin_tree,
+        env={**os.environ, "PYTHONPATH": path, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ctrl_c_during_pytests_cleanup_prints_one_line(plugin_tree: Path, trees, tmp_path: Path):
+    result = step_2_with_plugin("interrupter", INTERRUPTER, plugin_tree, trees, tmp_path)
     output = result.stdout + result.stderr
     assert " 3 passed" in result.stdout, output  # the session ran and ended
     assert result.returncode == 130, output
@@ -82,36 +94,8 @@ TERMINATOR = textwrap.dedent("""
 
 
 def test_a_sigterm_stops_the_servers_the_run_started(plugin_tree: Path, trees, tmp_path: Path):
-    (tmp_path / "terminator.py").write_text(TERMINATOR, encoding="utf-8")
-    upstream_dir, pinned_dir = trees
     pid_file = tmp_path / "server.pid"
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--model",
-        "tiny",
-        "--upstream",
-        str(upstream_dir),
-        "--pinned",
-        str(pinned_dir),
-        "--plugin-dir",
-        str(plugin_tree),
-        "-p",
-        "no:cacheprovider",
-        "-m",
-        "not runtime",
-        "-k",
-        "upstream",
-        "-p",
-        "terminator",
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-        "SERVER_PID_FILE": str(pid_file),
-    }
-    result = subprocess.run(command, cwd=plugin_tree, env=env, capture_output=True, text=True, timeout=120)
+    result = step_2_with_plugin("terminator", TERMINATOR, plugin_tree, trees, tmp_path, SERVER_PID_FILE=str(pid_file))
     output = result.stdout + result.stderr
     pid = int(pid_file.read_text())
     assert result.returncode == 2, output  # pytest's "interrupted"
