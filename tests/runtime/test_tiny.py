@@ -6,7 +6,7 @@ steps 9-11 with ``--tiny``: the tiny model is synthesized in the upstream env (r
 names through the migrated ``load_weights``), the upstream env serves it first (the control, step
 11's ground truth), then the pinned env with the plugin. Then: the same tree with its weight
 mapping broken on purpose fails step 11 early, the synthesis is byte-identical in a fresh cache,
-and a model upstream's env cannot serve (``colqwen3``) skips steps 9-11 naming why. Skips, naming
+and a model upstream vLLM cannot run on CPU (``rnj1``) skips steps 9-11 with that reason. Skips, naming
 the command, when the CPU envs are missing.
 
 The migrated file is served as step 4 writes it, with no hand edit: upstream's
@@ -141,16 +141,17 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(
     )
 
 
-# colqwen3 migrates, registers and imports in the pin, but upstream's env cannot serve its tiny
-# model: upstream's code imports torchvision, which the provisioned CPU env lacks (PyPI has no build
-# for its +cpu torch). The control is tried first and the pinned env never serves. The platform
-# wording of the same skip ("upstream vLLM X cannot run <Arch> on CPU: ...") is unit-tested
-# (tests/unit/test_runtime_coverage_record.py): no model of the 0.32 batch both migrates and hits
-# one of the CPU limits upstream's source names (sparse attention, ...).
-UNSERVABLE, UNSERVABLE_ARCH = "colqwen3", "ColQwen3"
+# rnj1 migrates, registers and imports in the pin, but upstream vLLM's CPU attention backend cannot
+# build its layers (upstream passes chunk_lookback, which CPUAttentionBackendImpl does not take):
+# a platform fact found by bench/runtime_coverage.py over the 0.32 batch. The control is tried
+# first and the pinned env never serves. The gap wordings of the same skip (a processor, a config
+# field or a module --tiny or the env lacks) are unit-tested (tests/unit/test_runtime_coverage_record.py).
+UNSERVABLE, UNSERVABLE_ARCH = "rnj1", "Rnj1ForCausalLM"
 
 
-def test_a_model_the_upstream_env_cannot_serve_skips_steps_9_to_11_naming_why(pinned_python, upstream_python, tmp_path):
+def test_a_model_upstream_cannot_run_on_cpu_skips_steps_9_to_11_with_the_platform_reason(
+    pinned_python, upstream_python, tmp_path
+):
     tree, python = plugin_tree(tmp_path, pinned_python)
     run = flmigrate(
         tree,
@@ -169,9 +170,8 @@ def test_a_model_the_upstream_env_cannot_serve_skips_steps_9_to_11_naming_why(pi
     assert len(reasons) == 1, reasons
     reason = reasons.pop().removeprefix("Skipped: ")  # pytest's skip text, as summary.json records every skip
     assert reason == (
-        f"--tiny cannot check {UNSERVABLE_ARCH}: upstream vLLM {run.summary['upstream']['version']} needs the "
-        "module torchvision, which its env lacks; install it there or pass a --gt-python that has it. "
-        "ModuleNotFoundError: No module named 'torchvision'"
+        f"upstream vLLM {run.summary['upstream']['version']} cannot run {UNSERVABLE_ARCH} on CPU: TypeError: "
+        "CPUAttentionBackendImpl.__init__() got an unexpected keyword argument 'chunk_lookback'"
     ), reason
     assert run.summary["tiny"]["arch"] == UNSERVABLE_ARCH
     assert run.summary["control"] == {"served": False, "reason": reason}
