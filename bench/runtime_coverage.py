@@ -205,7 +205,10 @@ def record_of(
 
 
 def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
+    """Figures over every record of the file: this run's models in batch order, then any others
+    (measured by a run with other ``--models``), which are kept."""
     done = [records[name] for name in models if name in records]
+    done += [record for name, record in records.items() if name not in models]
     counts = {key: sum(1 for record in done if record.get(key)) for key in COUNTS}
     groups = Counter(
         f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage")

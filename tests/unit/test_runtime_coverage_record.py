@@ -126,6 +126,8 @@ def test_workers_split_the_batch_and_merge_their_records_into_one_file(tmp_path)
     saved = json.loads(path.read_text())
     assert (saved["models"], saved["import_clean"], sorted(saved["records"])) == (2, 2, ["a", "b"])
     assert runtime_coverage.load_records(path) == second
+    alone = runtime_coverage.save_records(path, {"x": measured("x")}, args, ["x"])  # a --models x run
+    assert sorted(alone) == ["a", "b", "x"] and json.loads(path.read_text())["models"] == 3
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b"])
