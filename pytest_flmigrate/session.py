@@ -58,7 +58,9 @@ class MigrationSession:
         self.worker_lines: list[str] = []
         sink = self.worker_lines.append if self.is_worker else self.say
         config.add_cleanup(progress.use(sink, quiet=config.get_verbosity() < 0))
-        config.add_cleanup(interrupt_on_sigterm())
+        # a SIGTERM (a CI job cancelled, kill, a timeout) ends the run as Ctrl-C does: pytest unwinds,
+        # the session fixtures tear down and the servers this run started stop
+        config.add_cleanup(handle_signal(signal.SIGTERM, _terminated))
         self.step_times = progress.StepTimes()
 
     @pytest.hookimpl(optionalhook=True)
@@ -151,26 +153,18 @@ class MigrationSession:
         the collector's reach, and a Ctrl-C from here on ends the run with one line, not a
         traceback (the session is over and its reports are written)."""
         gc.freeze()
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, _interrupted_in_cleanup)
-
-            def restore() -> None:
-                signal.signal(signal.SIGINT, previous)
-
-            config.add_cleanup(restore)
+        config.add_cleanup(handle_signal(signal.SIGINT, _interrupted_in_cleanup))
 
 
-def interrupt_on_sigterm() -> Callable[[], None]:
-    """A SIGTERM (a CI job cancelled, ``kill``, a timeout) ends the run as Ctrl-C does: pytest unwinds,
-    the session fixtures tear down and the servers this run started stop, instead of outliving it in
-    their own process groups. Returns the function restoring the previous handler (a no-op off the
+def handle_signal(signum: signal.Signals, handler: Callable[[int, object], None]) -> Callable[[], None]:
+    """Install ``handler`` for ``signum``; the function restoring the previous one (a no-op off the
     main thread, where no handler can be set)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGTERM, _terminated)
+    previous = signal.signal(signum, handler)
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
 
     return restore
 
