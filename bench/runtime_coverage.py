@@ -161,8 +161,11 @@ def tool_commit() -> str:
     suite ran (each suite is a fresh process over this checkout)."""
     root = Path(__file__).resolve().parent.parent
     git = ["git", "-C", str(root)]
-    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+    except OSError:  # no git: the records still count
+        return "unknown"
     return (commit or "unknown") + ("+dirty" if dirty.stdout.strip() else "")
 
 
@@ -287,7 +290,14 @@ def main() -> int:
 
 
 def load_records(path: Path | None) -> dict[str, dict]:
-    return json.loads(path.read_text()).get("records", {}) if path and path.exists() else {}
+    """The records ``--json`` holds; one line and exit 2 when it is not this benchmark's JSON."""
+    if not path or not path.exists():
+        return {}
+    try:
+        records = json.loads(path.read_text())["records"]
+    except (ValueError, KeyError, TypeError) as exc:
+        sys.exit(f"runtime_coverage: --json {path} is not this benchmark's results ({exc!r}); move it away or fix it")
+    return records
 
 
 def save_records(path: Path, records: dict[str, dict], args, models: list[str]) -> dict[str, dict]:

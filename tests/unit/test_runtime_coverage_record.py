@@ -134,3 +134,11 @@ def test_workers_split_the_batch_and_merge_their_records_into_one_file(tmp_path)
 def test_a_worker_that_is_not_k_of_n_is_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="expected"):
         runtime_coverage.worker(text)
+
+
+def test_a_json_that_is_not_the_benchmarks_results_is_one_line(tmp_path):
+    path = tmp_path / "coverage.json"
+    path.write_text("<<<<<<< HEAD\n")  # a merge left in it
+    with pytest.raises(SystemExit, match=r"--json .*coverage.json is not this benchmark's results"):
+        runtime_coverage.load_records(path)
+    assert path.read_text() == "<<<<<<< HEAD\n"  # left as it was
