@@ -33,12 +33,12 @@ HUB_OFFLINE = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 #: built over the cores inside an in-process run pickles the pool's worker function, which must
 #: be the one in sys.modules.
 WORK_MODULES = (
-    "pytest_flmigrate.fixes.autofix",
-    "pytest_flmigrate.migrate",
-    "pytest_flmigrate.register",
-    "pytest_flmigrate.registered",
+    "pytest_flmigrate.autofix.planner",
+    "pytest_flmigrate.steps.migrate",
+    "pytest_flmigrate.steps.register",
+    "pytest_flmigrate.steps.registrations",
     "pytest_flmigrate.review",
-    "pytest_flmigrate.runtime.runner",
+    "pytest_flmigrate.runtime_run",
 )
 
 

@@ -40,9 +40,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from pytest_flmigrate import discover, migrate
+from pytest_flmigrate.autofix import bridge, planner
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.fixes import autofix, bridge
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.file_imports import ImportRef, import_failure, imports_of
 from pytest_flmigrate.index.records import TreeIndex
@@ -53,6 +52,7 @@ from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.patches.base import PatchContext, apply_patches, patch_stages
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import resolve
+from pytest_flmigrate.steps import discover, migrate
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 
@@ -64,7 +64,7 @@ def setup(upstream: str, pinned: str, plugin: Path) -> None:
     workspace = Workspace(settings)
     pin = workspace.pinned()
     upstream_indexes = [workspace.upstream_index(), workspace.upstream_transformers_index()]
-    fixer = autofix.Fixer.for_trees(upstream_indexes, pin.resolver, [pin.index, pin.transformers_index])
+    fixer = planner.Fixer.for_trees(upstream_indexes, pin.resolver, [pin.index, pin.transformers_index])
     _STATE.update(
         workspace=workspace,
         pinned=pin,
@@ -95,7 +95,7 @@ def plan_for(name: str) -> tuple[migrate.MigrationPlan, str]:
         if found.upstream_module not in bridge_index.modules:
             found, bridge_index = None, None
     plan = migrate.plan_migration(unit, workspace.upstream_index(), pin, _STATE["plugin"], found, reason, bridge_index)
-    return autofix.plan_fixes(plan, _STATE["fixer"], _STATE["patches"]), note
+    return planner.plan_fixes(plan, _STATE["fixer"], _STATE["patches"]), note
 
 
 def staged_texts(plan: migrate.MigrationPlan, planned: migrate.PlannedFile, final_only: bool = False) -> list[str]:
@@ -187,8 +187,8 @@ def import_smoke(results: list[dict], python: Path) -> dict:
     and each compat module in the pinned env of ``python``."""
     from dataclasses import replace
 
-    from pytest_flmigrate.fixes.compat_source import CompatSpec
-    from pytest_flmigrate.runtime.envs import vllm_env
+    from pytest_flmigrate.autofix.compat_source import CompatSpec
+    from pytest_flmigrate.envs import vllm_env
 
     written: dict[str, str] = {}
     compat: dict[str, migrate.PlannedFile] = {}

@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_flmigrate import discover
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.registries import model_registry
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import resolve
+from pytest_flmigrate.steps import discover
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 

@@ -44,13 +44,16 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from pytest_flmigrate import discover
+from pytest_flmigrate import envs
 from pytest_flmigrate.e2e.local_gt import LocalGT
+from pytest_flmigrate.envs import plugin_env
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.run import Workspace
-from pytest_flmigrate.runtime import envs, log_errors, plugin_env, tiny_model
-from pytest_flmigrate.runtime.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
+from pytest_flmigrate.servers import log_errors
+from pytest_flmigrate.servers.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
 from pytest_flmigrate.settings import resolve
+from pytest_flmigrate.steps import discover
+from pytest_flmigrate.tiny import checkpoints
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 STEPS = "not baseline and not regression and not functional and not benchmark"
@@ -134,7 +137,7 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
 def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
     """Start the control by itself (the suite stopped before it): serves?, first error line."""
     try:
-        tiny = tiny_model.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
+        tiny = checkpoints.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
     except FlmigrateError as exc:
         return None, exc.message
     server = LocalGT(
@@ -151,7 +154,7 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
         cause = log_errors.first_error_line(text) or exc.message
-        return False, tiny_model.control_unavailable(tiny.arch, workspace.upstream().version, cause)
+        return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
     finally:
         server.stop()
 

@@ -9,14 +9,13 @@ test paths, in a checkout whose ``[tool.flmigrate]`` names a ``model``) it regis
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.settings import OPTIONS, add_options, configured_models, resolve
+from pytest_flmigrate.terminal import terminal_say
 
 SUITE_DIR = Path(__file__).parent / "suite"
 SESSION_PLUGIN = "flmigrate-session"
@@ -60,28 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
         stop_kept_servers(config)
 
 
-def terminal_say(config: pytest.Config):
-    """A function printing one line to the terminal, visible even while output is captured."""
-
-    def say(message: str) -> None:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        capture = config.pluginmanager.get_plugin("capturemanager")
-        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-            if reporter is not None:
-                if reporter._tw.width_of_current_line:  # after a row of progress dots: a line of its own
-                    reporter.write("\n")
-                reporter.write_line(f"flmigrate: {message}")
-                reporter.flush()
-            else:  # before the terminal reporter exists (pytest_configure)
-                print(f"flmigrate: {message}", file=sys.stderr, flush=True)
-
-    return say
-
-
 def stop_kept_servers(config: pytest.Config) -> None:
     """--stop-servers: end the servers earlier runs kept for this plugin checkout (their state
     files name them)."""
-    from pytest_flmigrate.runtime.server import stop_kept
+    from pytest_flmigrate.steps.serve import stop_kept
 
     stop_kept(terminal_say(config), plugin_dir_of(config))
 

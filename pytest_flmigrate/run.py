@@ -23,13 +23,13 @@ from pytest_flmigrate.settings import Settings
 if TYPE_CHECKING:  # the work is imported by the step that needs it: `-k e2e` loads none of it
     from filelock import FileLock
 
-    from pytest_flmigrate import discover, migrate, patterns, register
-    from pytest_flmigrate.fixes import autofix
-    from pytest_flmigrate.fixes.bridge import Bridge
+    from pytest_flmigrate.autofix import planner
+    from pytest_flmigrate.autofix.bridge import Bridge
     from pytest_flmigrate.index import records, sources
     from pytest_flmigrate.index.pinned import Pinned
-    from pytest_flmigrate.runtime.runner import RuntimeRun
-    from pytest_flmigrate.runtime.server import ServerPool
+    from pytest_flmigrate.runtime_run import RuntimeRun
+    from pytest_flmigrate.steps import discover, migrate, patterns, register
+    from pytest_flmigrate.steps.serve import ServerPool
 
 PLUGIN_LOCK = Path(".flmigrate/.lock")
 
@@ -48,8 +48,8 @@ class Workspace:
 
     @functools.cached_property
     def servers(self) -> ServerPool:
-        """Step 10's local servers of this session (runtime/server.py)."""
-        from pytest_flmigrate.runtime.server import ServerPool
+        """Step 10's local servers of this session (steps/serve.py)."""
+        from pytest_flmigrate.steps.serve import ServerPool
 
         return ServerPool(keep=self.settings.keep_servers)
 
@@ -98,12 +98,12 @@ class Workspace:
         return select_patches(self.settings.patches, self.pinned().version)
 
     @memoized
-    def fixer(self) -> autofix.Fixer:
+    def fixer(self) -> planner.Fixer:
         """Step 4's relocations and backports: both trees compared, decisions memoized."""
-        from pytest_flmigrate.fixes import autofix
+        from pytest_flmigrate.autofix import planner
 
         pinned = self.pinned()
-        return autofix.Fixer.for_trees(
+        return planner.Fixer.for_trees(
             [self.upstream_index(), self.upstream_transformers_index()],
             pinned.resolver,
             [pinned.index, pinned.transformers_index],
@@ -149,13 +149,13 @@ class ModelRun:
         return self.settings.reports_dir / self.name
 
     def hf_config(self) -> dict | None:
-        from pytest_flmigrate import discover
+        from pytest_flmigrate.steps import discover
 
         return discover.load_hf_config(self.settings.served_model)
 
     @memoized
     def unit(self) -> discover.ModelUnit:
-        from pytest_flmigrate import discover
+        from pytest_flmigrate.steps import discover
 
         workspace = self.workspace
         return discover.find_unit(
@@ -170,7 +170,7 @@ class ModelRun:
 
     @memoized
     def pattern(self) -> patterns.PatternDecision:
-        from pytest_flmigrate import patterns
+        from pytest_flmigrate.steps import patterns
 
         batch = set(self.settings.model)
         with self.plugin_lock():  # files and manifest seen together, never half-written by a worker
@@ -186,7 +186,7 @@ class ModelRun:
     def config_index(self) -> records.TreeIndex | None:
         """The index defining the unit's config class: upstream vLLM's, upstream transformers' or
         a newer transformers'."""
-        from pytest_flmigrate import discover
+        from pytest_flmigrate.steps import discover
 
         config = self.unit().config
         if config is None:
@@ -199,14 +199,14 @@ class ModelRun:
 
     @memoized
     def bridge(self) -> tuple[Bridge | None, str]:
-        from pytest_flmigrate.fixes.bridge import decide_bridge
+        from pytest_flmigrate.autofix.bridge import decide_bridge
 
         return decide_bridge(self.unit(), self.workspace.pinned(), self.config_index())
 
     @memoized
     def plan(self) -> migrate.MigrationPlan:
-        from pytest_flmigrate import migrate
-        from pytest_flmigrate.fixes import autofix
+        from pytest_flmigrate.autofix import planner
+        from pytest_flmigrate.steps import migrate
 
         found, reason = self.bridge()
         plan = migrate.plan_migration(
@@ -218,19 +218,19 @@ class ModelRun:
             reason,
             self.config_index() if found is not None else None,
         )
-        return autofix.plan_fixes(plan, self.workspace.fixer(), self.workspace.patches())
+        return planner.plan_fixes(plan, self.workspace.fixer(), self.workspace.patches())
 
     @memoized
     def migration(self) -> list[migrate.FileResult]:
-        from pytest_flmigrate import migrate
-        from pytest_flmigrate.fixes import autofix
+        from pytest_flmigrate.autofix import planner
+        from pytest_flmigrate.steps import migrate
 
         plan = self.plan()
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
         with self.plugin_lock():
             # compat modules are shared by the plugin's models: keep what they already hold
-            plan = autofix.with_written_compat(
+            plan = planner.with_written_compat(
                 plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
             )
             texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
@@ -239,7 +239,7 @@ class ModelRun:
             )
 
     def registration_request(self) -> register.Registration:
-        from pytest_flmigrate import register
+        from pytest_flmigrate.steps import register
 
         plan = self.plan()
         pinned_archs = self.workspace.pinned().architectures
@@ -262,7 +262,7 @@ class ModelRun:
 
     @memoized
     def registration(self) -> register.RegistrationResult:
-        from pytest_flmigrate import register
+        from pytest_flmigrate.steps import register
 
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
@@ -291,9 +291,9 @@ class ModelRun:
 
     @property
     def runtime(self) -> RuntimeRun:
-        """Steps 1, 4 smoke, 5 resolution and 7-10, run in the pinned env (runtime/runner.py)."""
+        """Steps 1, 4 smoke, 5 resolution and 7-10, run in the pinned env (runtime_run.py)."""
         if self.started_runtime is None:
-            from pytest_flmigrate.runtime.runner import RuntimeRun
+            from pytest_flmigrate.runtime_run import RuntimeRun
 
             self.started_runtime = RuntimeRun(self)
         return self.started_runtime
@@ -305,7 +305,7 @@ class ModelRun:
 
     def review_context(self):
         """Step 6's view of this migration (review/): pinned and upstream indexes, the plan's files."""
-        from pytest_flmigrate.fixes import autofix
+        from pytest_flmigrate.autofix import planner
         from pytest_flmigrate.patches import select_patches
         from pytest_flmigrate.review import MigratedFile, ReviewContext
 
@@ -326,7 +326,7 @@ class ModelRun:
             architectures=tuple((arch.name, arch.class_name) for arch in unit.architectures),
             plugin_module=modules.pop() if len(modules) == 1 else None,
             catalog={patch.name: patch.id for patch in every_patch},
-            claims=autofix.claims(plan, workspace.fixer(), every_patch),
+            claims=planner.claims(plan, workspace.fixer(), every_patch),
             unfixed=plan.unfixed,
         )
 
@@ -334,9 +334,9 @@ class ModelRun:
     def review_cases(self) -> list:
         """Step 6's tests: (check, file) pairs as the last review saved them, else from the plan
         (known before step 4 writes). Collection plans nothing once a review ran."""
-        from pytest_flmigrate import saved_cases
+        from pytest_flmigrate.steps import review_cases
 
-        saved = saved_cases.load(self.report_dir)
+        saved = review_cases.load(self.report_dir)
         if saved:
             return saved
         from pytest_flmigrate.review import cases
@@ -346,8 +346,8 @@ class ModelRun:
     @memoized
     def review(self) -> list:
         """Step 6: every finding of every check on the files step 4 wrote (review.Finding)."""
-        from pytest_flmigrate import saved_cases
         from pytest_flmigrate.review import cases, review
+        from pytest_flmigrate.steps import review_cases
 
         self.migration()
         try:
@@ -355,13 +355,13 @@ class ModelRun:
         except FlmigrateError:
             pass  # step 5 reports it; the registration check lists what the file lacks
         context = self.review_context()
-        saved_cases.save(self.report_dir, cases(context))
+        review_cases.save(self.report_dir, cases(context))
         return review(context)
 
     def uncollected_findings(self) -> list:
         """Findings of (check, file) pairs no step 6 test was collected for (the files changed
         since the cases were saved)."""
-        from pytest_flmigrate.saved_cases import Case
+        from pytest_flmigrate.steps.review_cases import Case
 
         collected = set(self.review_cases())
         return [f for f in self.review() if Case(f.check, f.file) not in collected]

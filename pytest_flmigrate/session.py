@@ -16,11 +16,11 @@ import pytest
 
 from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.plugin import terminal_say
 from pytest_flmigrate.report import write_reports
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import Settings
 from pytest_flmigrate.steps import STEPS
+from pytest_flmigrate.terminal import terminal_say
 
 WORKSPACE = pytest.StashKey[Workspace]()
 BLOCKED = pytest.StashKey[str]()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from pytest_flmigrate.e2e.gt_config import GTConfig, load_gt_config
 from pytest_flmigrate.e2e.local_gt import LocalGT
+from pytest_flmigrate.e2e.phases import ServerRef
 from pytest_flmigrate.e2e.remote import RemoteGT
-from pytest_flmigrate.e2e.runner import ServerRef
 from pytest_flmigrate.e2e.ssh import SSHTarget
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import health
+from pytest_flmigrate.servers import health
 
 LOCAL_HEALTH_TIMEOUT = 600.0
 NO_SOURCE = (

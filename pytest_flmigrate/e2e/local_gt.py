@@ -13,9 +13,10 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs, health, procs
+from pytest_flmigrate.servers import health, procs
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -22,7 +22,7 @@ from pytest_flmigrate.e2e.gt_config import ENV_NAME, GTConfig
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.e2e.ssh import Shell, SSHTarget, connect
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import health
+from pytest_flmigrate.servers import health
 
 q = shlex.quote
 # Start time of a pid (field 22 of /proc/PID/stat; the command name may hold spaces, so cut after ") ").

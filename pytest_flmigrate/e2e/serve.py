@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_flmigrate.runtime.envs import CLI_MODULE
+from pytest_flmigrate.envs import CLI_MODULE
 
 
 def launcher(python: str | None = None, command: Sequence[str] | None = None) -> list[str]:

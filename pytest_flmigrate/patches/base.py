@@ -78,7 +78,7 @@ class Patch:
     """Optional, for the API translations: (source, package) -> the ``(module, name)`` imports
     the patch rewrites away in that source, so that step 4 plans no other fix for them."""
     shim: str | None = None
-    """Optional: a module of ``pytest_flmigrate/fixes/shims/`` (stem) the rewritten imports point at;
+    """Optional: a module of ``pytest_flmigrate/autofix/shims/`` (stem) the rewritten imports point at;
     step 4 writes it as ``vllm_fl/compat/<stem>.py`` whenever the patch rewrites a file."""
 
     def applies_to(self, pinned_version: Version) -> bool:

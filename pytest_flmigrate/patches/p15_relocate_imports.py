@@ -22,7 +22,7 @@ Why: upstream moved these definitions after 0.13.0 (``vllm.attention`` ->
 ``vllm.model_executor.layers.attention``, ``vllm.multimodal.profiling`` ->
 ``vllm.multimodal.processing``, ``vllm.attention.backends`` -> ``vllm.v1.attention``...); the
 pin still has them at the old place. The table (``PatchContext.relocations``) is not written by
-hand: :mod:`pytest_flmigrate.fixes.relocate` derives it by comparing the upstream and pinned trees
+hand: :mod:`pytest_flmigrate.autofix.relocate` derives it by comparing the upstream and pinned trees
 and accepts a move only when the kind agrees, signatures are compatible, and classes keep most
 of their members (functions must be the same code; a helper whose body changed is backported
 instead, P16). Calls the moved API no longer accepts are step 6's findings.

@@ -19,7 +19,7 @@ manifest-guarded writer: each is the upstream module pruned to the definitions n
 
 Why: upstream added helpers after 0.13.0 (``is_vit_use_data_parallel``,
 ``get_spec_layer_idx_from_weight_name``, ``ShardId``...). Copying them is behaviour-preserving
-when everything they use exists in the pin: :mod:`pytest_flmigrate.fixes.backport` copies a name only
+when everything they use exists in the pin: :mod:`pytest_flmigrate.autofix.backport` copies a name only
 then, transitively and within a bound (30 definitions / 1500 lines per name), and refuses code
 that registers itself at import or calls ``torch.ops`` kernels. What it refuses stays a
 finding ("port by hand").

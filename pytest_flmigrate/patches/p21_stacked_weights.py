@@ -2,7 +2,7 @@
 
 What: a file that builds ``WeightsMapper(orig_to_new_stacked=...)`` imports ``WeightsMapper``
 and ``AutoWeightsLoader`` from ``vllm_fl.compat.stacked_weights``, a module step 4 writes
-beside the migrated files (``pytest_flmigrate/fixes/shims/stacked_weights.py``)::
+beside the migrated files (``pytest_flmigrate/autofix/shims/stacked_weights.py``)::
 
     from vllm.model_executor.models.utils import AutoWeightsLoader, WeightsMapper, maybe_prefix
     hf_to_vllm_mapper = WeightsMapper(orig_to_new_stacked={".q_proj": (".qkv_proj", "q"), ...})
@@ -47,7 +47,7 @@ UTILS = "vllm.model_executor.models.utils"
 MAPPER = Api("WeightsMapper", (UTILS,))
 NAMES = ("WeightsMapper", "AutoWeightsLoader")
 SHIM = "stacked_weights"
-"""``pytest_flmigrate/fixes/shims/stacked_weights.py``, written as ``vllm_fl/compat/stacked_weights.py``."""
+"""``pytest_flmigrate/autofix/shims/stacked_weights.py``, written as ``vllm_fl/compat/stacked_weights.py``."""
 COMPAT_MODULE = f"vllm_fl.compat.{SHIM}"
 FIELD = "orig_to_new_stacked"
 

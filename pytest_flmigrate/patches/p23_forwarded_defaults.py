@@ -17,7 +17,7 @@ One count per dropped keyword.
 
 Why: signature drift (issue 10 item 4). Upstream's base takes the keyword only through
 ``**kwargs`` and hands it on (``LlamaModel.forward`` passes ``t_cond`` to every layer); the pin's
-base takes neither. Step 4 (:mod:`pytest_flmigrate.fixes.autofix`) proposes a drop only when it
+base takes neither. Step 4 (:mod:`pytest_flmigrate.autofix.planner`) proposes a drop only when it
 keeps behaviour: the override's parameter defaults to None; the pin calls the method through its
 base's signature, which lacks the keyword, so the pin never supplies it and its value is always
 None; and in the migrated file every function taking the keyword defaults it to None and every

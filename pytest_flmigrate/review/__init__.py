@@ -37,7 +37,7 @@ from pytest_flmigrate.review.base import (
     MigratedFile,
     ReviewContext,
 )
-from pytest_flmigrate.saved_cases import Case
+from pytest_flmigrate.steps.review_cases import Case
 
 ORDER = (
     "relative-imports",

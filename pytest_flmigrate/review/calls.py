@@ -10,9 +10,9 @@ from pytest_flmigrate.index.records import FunctionInfo
 from pytest_flmigrate.index.resolve import Resolver, Symbol
 from pytest_flmigrate.patches import p17_call_arguments, p21_stacked_weights
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
-from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 from pytest_flmigrate.review.names import Callee, call_shape, callee_of
+from pytest_flmigrate.review.patch_ids import fix_for
 
 CHECK = "call-signatures"
 STACKED_MAPPER = f"{p21_stacked_weights.UTILS}.{p21_stacked_weights.MAPPER.name}.__init__"

@@ -13,7 +13,7 @@ from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import parse_source
 from pytest_flmigrate.patches import p14_transformers_renames
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
-from pytest_flmigrate.review.fixes import fix_for
+from pytest_flmigrate.review.patch_ids import fix_for
 
 CHECK = "config-bridge"
 PRETRAINED = ("PretrainedConfig", "PreTrainedConfig")

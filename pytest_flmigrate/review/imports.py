@@ -20,8 +20,8 @@ from pytest_flmigrate.patches import (
 )
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
-from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
+from pytest_flmigrate.review.patch_ids import fix_for
 
 TRANSFORMERS = "transformers"
 TRANSLATIONS = {patch.API.name: patch for patch in (p18_gate_linear, p19_fused_moe_factory, p20_expert_params_mapping)}

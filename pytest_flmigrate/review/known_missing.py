@@ -20,8 +20,8 @@ from pytest_flmigrate.patches import (
     p10_mamba_cache_mode,
 )
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check
-from pytest_flmigrate.review.fixes import fix_for
 from pytest_flmigrate.review.names import call_shape
+from pytest_flmigrate.review.patch_ids import fix_for
 
 P3, P4, P9, P10 = (
     p03_mamba_state_copy.NAME,

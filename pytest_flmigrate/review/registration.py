@@ -3,10 +3,10 @@ a plugin module that defines the class, and the bridged config under its model_t
 
 from __future__ import annotations
 
-from pytest_flmigrate import registered
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
+from pytest_flmigrate.steps import registrations
 
 CHECK = "registration"
 
@@ -25,9 +25,9 @@ def registration(context: ReviewContext, view: FileView) -> list[Finding]:
             )
         ]
     try:
-        entries = registered.registered_entries(view.text, view.target)
-        configs = registered.registered_configs(view.text, view.target)
-        wrong = registered.registration_mismatches(
+        entries = registrations.registered_entries(view.text, view.target)
+        configs = registrations.registered_configs(view.text, view.target)
+        wrong = registrations.registration_mismatches(
             view.text, context.architectures, context.plugin_module, context.bridge, view.target
         )
     except FlmigrateError as exc:
@@ -43,7 +43,7 @@ def registration(context: ReviewContext, view: FileView) -> list[Finding]:
     return findings
 
 
-def _fix(mismatch: registered.Mismatch) -> str:
+def _fix(mismatch: registrations.Mismatch) -> str:
     if mismatch.actual is None:
         return manual("run step 5 (register) again")
     if mismatch.config:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.plugin import terminal_say
 from pytest_flmigrate.session import workspace_of
+from pytest_flmigrate.terminal import terminal_say
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -123,7 +123,7 @@ def gt_server(model_run, request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def e2e_runner(model_run):
     """Step 11: runs each prompt through --e2e-phase, saving results under reports/<model>/e2e/."""
-    from pytest_flmigrate.e2e.runner import Runner
+    from pytest_flmigrate.e2e.phases import Runner
 
     settings = model_run.settings
     return Runner(

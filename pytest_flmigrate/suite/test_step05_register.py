@@ -6,17 +6,17 @@ pytestmark = pytest.mark.step(5)
 
 
 def test_architectures_registered(model_run, registration):
-    from pytest_flmigrate import registered
+    from pytest_flmigrate.steps import registrations
 
     request = model_run.registration_request()
-    wrong = registered.registration_mismatches(
+    wrong = registrations.registration_mismatches(
         registration.source, request.architectures, request.plugin_module, request.config
     )
     assert not wrong, "; ".join(f"{mismatch.key}: {mismatch.describe()}" for mismatch in wrong)
 
 
 def test_registration_idempotent(model_run, registration):
-    from pytest_flmigrate import register
+    from pytest_flmigrate.steps import register
 
     again = register.plan_registration(registration.source, model_run.registration_request())
     assert not again.changed, "a second registration would add: " + ", ".join(again.added)

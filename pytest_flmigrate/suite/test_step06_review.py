@@ -5,7 +5,7 @@
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.saved_cases import Case
+from pytest_flmigrate.steps.review_cases import Case
 
 pytestmark = pytest.mark.step(6)
 

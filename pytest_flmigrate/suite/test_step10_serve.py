@@ -6,7 +6,7 @@ pytestmark = [pytest.mark.step(10), pytest.mark.runtime]
 
 
 def test_server_healthy(local_server_url):
-    from pytest_flmigrate.runtime import health
+    from pytest_flmigrate.servers import health
 
     assert health.is_healthy(local_server_url), f"{local_server_url}/health stopped answering"
 

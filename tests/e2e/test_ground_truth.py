@@ -10,7 +10,7 @@ import pytest
 from pytest_flmigrate.e2e.gt import NO_SOURCE, GroundTruth
 from pytest_flmigrate.e2e.local_gt import LocalGT, free_port
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import procs
+from pytest_flmigrate.servers import procs
 from pytest_flmigrate.settings import resolve
 from tests.e2e.remote_helpers import http_server_argv, port_open, wait_until
 

@@ -13,7 +13,7 @@ import pytest
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteProcess
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import health, procs
+from pytest_flmigrate.servers import health, procs
 from tests.e2e.remote_helpers import LocalShell, http_server_argv, port_open, wait_until
 
 

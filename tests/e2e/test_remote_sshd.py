@@ -23,7 +23,7 @@ from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteGT, RemoteProcess
 from pytest_flmigrate.e2e.ssh import SSHTarget, connect
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import health, procs
+from pytest_flmigrate.servers import health, procs
 from tests.e2e.remote_helpers import http_server_argv, port_open, wait_until
 from tests.e2e.sshd_server import SSHServer
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_flmigrate.e2e.report import markdown_lines
+from pytest_flmigrate.report.e2e import markdown_lines
 
 
 def test_no_e2e_no_lines():

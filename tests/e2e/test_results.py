@@ -7,9 +7,9 @@ import json
 import pytest
 
 from pytest_flmigrate.e2e.generation import Generation
+from pytest_flmigrate.e2e.phases import Runner, ServerRef
 from pytest_flmigrate.e2e.prompts import Prompt, builtin_prompts
 from pytest_flmigrate.e2e.results import ResultStore, phase_plan
-from pytest_flmigrate.e2e.runner import Runner, ServerRef
 from pytest_flmigrate.errors import FlmigrateError
 
 T1, T2 = builtin_prompts()[:2]

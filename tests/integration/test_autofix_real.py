@@ -14,15 +14,15 @@ import libcst as cst
 import pytest
 from packaging.version import Version
 
-from pytest_flmigrate import migrate
-from pytest_flmigrate.fixes import autofix, drift
+from pytest_flmigrate.autofix import drift, planner
+from pytest_flmigrate.envs import env_python, missing_env_reason, pinned_env, vllm_env
 from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG, p24_member_drift, select_patches
 from pytest_flmigrate.patches.base import PatchContext
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.patches.p22_strict_configs import CONFIG_METHOD_CALLS
-from pytest_flmigrate.runtime.envs import env_python, missing_env_reason, pinned_env, vllm_env
+from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
 
 pytestmark = pytest.mark.integration
@@ -39,9 +39,9 @@ def indexes(spec: str) -> list[records.TreeIndex]:
 
 
 @pytest.fixture(scope="module")
-def fixer() -> autofix.Fixer:
+def fixer() -> planner.Fixer:
     pinned = indexes(PINNED)
-    return autofix.Fixer.for_trees(indexes(NEWEST), Resolver(pinned), pinned)
+    return planner.Fixer.for_trees(indexes(NEWEST), Resolver(pinned), pinned)
 
 
 @pytest.mark.parametrize(
@@ -304,9 +304,9 @@ def test_backport_reading_members_the_pins_objects_lack_is_refused(fixer, module
 
 
 @pytest.fixture(scope="module")
-def fixer_0_32() -> autofix.Fixer:
+def fixer_0_32() -> planner.Fixer:
     pinned = indexes(PINNED)
-    return autofix.Fixer.for_trees(indexes(UPSTREAM), Resolver(pinned), pinned)
+    return planner.Fixer.for_trees(indexes(UPSTREAM), Resolver(pinned), pinned)
 
 
 def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded_default(fixer_0_32):
@@ -322,7 +322,7 @@ def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded
     plan = migrate.MigrationPlan(
         SimpleNamespace(name="mistral"), [planned], {module: "vllm_fl.models.mistral"}, {}, None, ""
     )
-    fixed = autofix.plan_fixes(plan, fixer_0_32, select_patches(None, Version("0.13.0")))
+    fixed = planner.plan_fixes(plan, fixer_0_32, select_patches(None, Version("0.13.0")))
     llama = "vllm.model_executor.models.llama"
     assert fixed.backports[(llama, "LlamaDecoderLayer")] == (
         "vllm_fl.compat.model_executor.models.llama",
@@ -333,7 +333,7 @@ def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded
     assert {"LlamaAttention", "LlamaMLP"} <= set(compat.compat.from_pin)
     assert fixed.forwarded_defaults == {module: {("MistralModel", "forward", "t_cond")}}
     assert not [key for key in fixed.unfixed if key[1] in ("__init__", "forward")]
-    refused = autofix._backport_drift(
+    refused = planner._backport_drift(
         next(
             d
             for d in drift.drifts(planned.source.read_text(), module, False, fixer_0_32.pinned, upstream)
@@ -343,7 +343,7 @@ def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded
         fixer_0_32.backporter,
         lambda m, n: False,
         {},
-        autofix._Fixes(),
+        planner._Fixes(),
     )
     assert refused == (
         "its copy would call vllm.model_executor.models.utils.WeightsMapper.__init__(orig_to_new_stacked=), "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate import discover
 from pytest_flmigrate.index import build, sources
+from pytest_flmigrate.steps import discover
 
 pytestmark = pytest.mark.integration
 

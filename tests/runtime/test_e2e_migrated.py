@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.e2e.local_gt import free_port
-from pytest_flmigrate.runtime import envs
-from pytest_flmigrate.runtime.cpu_args import CPU_ARGS
+from pytest_flmigrate.servers.cpu_args import CPU_ARGS
 from tests.runtime.suite_run import MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning
 
 pytestmark = pytest.mark.runtime

@@ -1,7 +1,7 @@
 """The provisioned CPU vLLM envs and the tiny checkpoint (scripts/provision-cpu-envs).
 
 Tests marked ``runtime`` use the envs that the script built (found by
-pytest_flmigrate.runtime.envs, i.e. under $FLMIGRATE_CACHE or ~/.cache/pytest-flmigrate) and skip,
+pytest_flmigrate.envs, i.e. under $FLMIGRATE_CACHE or ~/.cache/pytest-flmigrate) and skip,
 naming the command to run, when they are absent. The cache is read when this module is imported,
 before any fixture points FLMIGRATE_CACHE at a per-test folder. The unmarked tests check the pure
 helpers and the script's ready-path without building anything.
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.index import sources
-from pytest_flmigrate.runtime import envs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "provision-cpu-envs"
@@ -55,7 +55,7 @@ def _run(cmd: list[str], scratch: Path, **kwargs) -> subprocess.CompletedProcess
 
 def _make_checkpoint(python: Path, out: Path, scratch: Path, *extra: str, as_module: bool = False) -> str:
     if as_module:
-        cmd = [str(python), "-m", "pytest_flmigrate.runtime.tiny_checkpoint", str(out), *extra]
+        cmd = [str(python), "-m", "pytest_flmigrate.tiny.qwen2_checkpoint", str(out), *extra]
     else:
         cmd = [str(python), str(envs.TINY_CHECKPOINT_SCRIPT), str(out), *extra]
     return _run(cmd, scratch, cwd=str(scratch)).stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
-from pytest_flmigrate.runtime import server
+from pytest_flmigrate.steps import serve
 from tests.runtime.suite_run import (
     ARCH,
     EXAMPLE_PLUGIN,
@@ -79,7 +79,7 @@ def test_every_step_passes_for_a_migrated_model(migrated, checkpoint, upstream_p
     assert (tree / "reports" / MODEL / "logs" / "gt-server.log").read_text().strip()
     # nothing left running (the GT server stopped at session end), no state file for the port
     assert not processes_mentioning(str(checkpoint))
-    assert not (server.state_dir() / f"port-{port}.json").exists()
+    assert not (serve.state_dir() / f"port-{port}.json").exists()
 
 
 def test_keep_servers_rerun_reuses_the_server_and_stop_servers_ends_it(migrated, checkpoint):
@@ -124,7 +124,7 @@ def test_server_that_cannot_start_fails_step_10_with_its_log_tail_and_leaves_not
     tail = run.result.stdout.split("/health answered", 1)[1]
     assert "Error" in tail, tail[:3000]  # the log's last lines are in the test's message
     assert not processes_mentioning(str(broken))
-    assert not (server.state_dir() / f"port-{port}.json").exists()
+    assert not (serve.state_dir() / f"port-{port}.json").exists()
 
 
 # --- failures the steps must name ---------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
-from pytest_flmigrate.runtime import tiny_model
+from pytest_flmigrate.tiny import checkpoints
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
 pytestmark = pytest.mark.runtime
@@ -83,7 +83,7 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
     _, _, run = dense
     cached = Path(run.summary["tiny"]["path"])
-    fresh = tiny_model.synthesize(
+    fresh = checkpoints.synthesize(
         str(upstream_python),
         DENSE,
         run.summary["upstream"]["version"],

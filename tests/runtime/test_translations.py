@@ -17,7 +17,7 @@ against the control the same way (5/5 text prompts).
 
 Each must pass steps 4, 5 and 9-11 and match the control on 5/5 text prompts; step 6 must
 report nothing about what was translated. Both servers run ``RMSNorm``'s native forward (the
-CPU args of runtime/cpu_args.py): OLMoE norms q and k as slices of its qkv output, which vLLM
+CPU args of servers/cpu_args.py): OLMoE norms q and k as slices of its qkv output, which vLLM
 0.13.0's CPU ``rms_norm`` kernel misreads. Skips, naming the command, when the CPU envs
 are missing.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pytest_flmigrate.runtime.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
+from pytest_flmigrate.servers.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
 from pytest_flmigrate.settings import resolve
 
 

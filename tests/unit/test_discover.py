@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_flmigrate import discover
-from pytest_flmigrate.discover import find_unit
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.sources import SourceTree
+from pytest_flmigrate.steps import discover
+from pytest_flmigrate.steps.discover import find_unit
 from tests.fixtures.synthetic import COMMON, TRANSFORMERS
 from tests.fixtures.trees import write
 
@@ -39,8 +39,8 @@ def test_package_unit_config_from_a_relative_import_in_a_checkout_named_vllm(tmp
 
 import pytest  # noqa: E402
 
-from pytest_flmigrate.discover import NEWER_TRANSFORMERS, REMOTE_CODE  # noqa: E402
 from pytest_flmigrate.errors import FlmigrateError  # noqa: E402
+from pytest_flmigrate.steps.discover import NEWER_TRANSFORMERS, REMOTE_CODE  # noqa: E402
 
 WHISPER = {
     "transformers/models/whisper/__init__.py": "",

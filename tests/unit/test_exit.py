@@ -74,8 +74,8 @@ TERMINATOR = textwrap.dedent("""
     import os, signal, sys
     import pytest
     from pathlib import Path
-    from pytest_flmigrate.runtime import procs
-    from pytest_flmigrate.runtime.server import Server
+    from pytest_flmigrate.servers import procs
+    from pytest_flmigrate.steps.serve import Server
 
     @pytest.fixture(autouse=True)
     def a_server_then_sigterm(server_pool):

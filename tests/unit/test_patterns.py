@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.index.registries import Architecture
-from pytest_flmigrate.patterns import decide_pattern
+from pytest_flmigrate.steps.discover import ModelUnit
+from pytest_flmigrate.steps.patterns import decide_pattern
 from tests.fixtures.trees import write
 
 

@@ -1,4 +1,4 @@
-"""Step 5: editing register_model() in vllm_fl/__init__.py (pytest_flmigrate.register)."""
+"""Step 5: editing register_model() in vllm_fl/__init__.py (pytest_flmigrate.steps.register)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.register import (
+from pytest_flmigrate.steps.register import (
     Registration,
     RegistrationResult,
     plan_registration,
 )
-from pytest_flmigrate.registered import registered_configs, registered_entries, registration_mismatches
+from pytest_flmigrate.steps.registrations import registered_configs, registered_entries, registration_mismatches
 
 # --------------------------------------------------------------------------- inputs
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from pytest_flmigrate.runtime import bench
+from pytest_flmigrate.steps import benchmark
 
 
 def test_flags_for_a_pin_without_random_lengths(tmp_path):
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "throughput.py").write_text('parser.add_argument("--input-len")\n')
-    assert not bench.uses_random_lengths(tmp_path)
-    argv = bench.command(
+    assert not benchmark.uses_random_lengths(tmp_path)
+    argv = benchmark.command(
         "/env/bin/python",
         "/ckpt",
         tp=2,
@@ -28,10 +28,10 @@ def test_flags_for_a_pin_without_random_lengths(tmp_path):
 def test_flags_for_a_pin_that_reads_random_lengths(tmp_path):
     (tmp_path / "benchmarks").mkdir()
     (tmp_path / "benchmarks" / "throughput.py").write_text('d["random_input_len"] = args.input_len\n')
-    assert bench.uses_random_lengths(tmp_path)
-    argv = bench.command("python", "m", tp=1, random_lengths=True, output_json=tmp_path / "b.json")
+    assert benchmark.uses_random_lengths(tmp_path)
+    argv = benchmark.command("python", "m", tp=1, random_lengths=True, output_json=tmp_path / "b.json")
     assert "--random-input-len 128 --random-output-len 128" in " ".join(argv) and "--input-len" not in argv
-    assert not bench.uses_random_lengths(None)
+    assert not benchmark.uses_random_lengths(None)
 
 
 def test_parse_prefers_the_json_file(tmp_path):
@@ -47,13 +47,13 @@ def test_parse_prefers_the_json_file(tmp_path):
             }
         )
     )
-    data = bench.parse(out, "Throughput: 0.09 requests/s, 24.22 total tokens/s, 12.08 output tokens/s\n")
+    data = benchmark.parse(out, "Throughput: 0.09 requests/s, 24.22 total tokens/s, 12.08 output tokens/s\n")
     assert data["requests_per_second"] == 0.0944 and data["elapsed_time"] == 21.2
     assert data["output_tokens_per_second"] == 12.08
 
 
 def test_parse_falls_back_to_the_printed_line(tmp_path):
-    data = bench.parse(
+    data = benchmark.parse(
         tmp_path / "missing.json", "noise\nThroughput: 1.50 requests/s, 384.00 total tokens/s, 192.00 output tokens/s\n"
     )
     assert (data["requests_per_second"], data["tokens_per_second"]) == (1.5, 384.0)

@@ -11,8 +11,8 @@ import pytest
 
 from bench import runtime_coverage
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import results
-from pytest_flmigrate.runtime.runner import RuntimeRun
+from pytest_flmigrate.report import runtime as runtime_report
+from pytest_flmigrate.runtime_run import RuntimeRun
 
 NO_CONFIG = "--tiny: clef_omni has no config class upstream to shrink; pass --served-model instead"
 
@@ -69,7 +69,7 @@ def test_the_runtime_records_the_control_only_once_started():
         "served": False,
         "reason": "upstream vLLM 0.32.0 cannot run X on CPU: vllm serve exited with code 1 before /health answered",
     }
-    assert results.summary_fields(SimpleNamespace(steps={}, started_runtime=None), {})["control"] is None
+    assert runtime_report.summary_fields(SimpleNamespace(steps={}, started_runtime=None), {})["control"] is None
 
 
 @pytest.mark.parametrize(

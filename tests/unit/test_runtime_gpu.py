@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_flmigrate.runtime import gpu
+from pytest_flmigrate.servers import gpu
 
 
 def fake_smi(tmp_path: Path, apps: str) -> str:

@@ -1,9 +1,9 @@
-"""The per-layer norms a synthesized checkpoint is completed with (runtime/layer_norms.py), on the
+"""The per-layer norms a synthesized checkpoint is completed with (tiny/layer_norms.py), on the
 names transformers' AXK1ForCausalLM saves for a tiny model (upstream transformers 5.19)."""
 
 from __future__ import annotations
 
-from pytest_flmigrate.runtime import layer_norms
+from pytest_flmigrate.tiny import layer_norms
 
 # layer 0 dense (no post_mlp_layernorm: transformers keeps it in the MoE block), layer 1 MoE
 AXK1 = [

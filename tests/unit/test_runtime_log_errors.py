@@ -1,10 +1,10 @@
-"""The first error line and the plugin frame of a vLLM server log (runtime/log_errors.py)."""
+"""The first error line and the plugin frame of a vLLM server log (servers/log_errors.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_flmigrate.runtime import log_errors
+from pytest_flmigrate.servers import log_errors
 
 PLUGIN = Path("/work/plugin")
 # shaped like vLLM 0.13's engine-core failure: prefixed lines, the root cause first, then the wrapper

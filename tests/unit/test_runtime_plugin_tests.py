@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import plugin_tests
+from pytest_flmigrate.steps import plugin_tests
 
 TESTS = """
 import pytest

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate.envs import probe
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import probe
 
 
 def bare_env(root: Path, *paths: Path) -> str:

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import procs
+from pytest_flmigrate.servers import procs
 
 
 def test_run_logged_stops_children_left_behind(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from pytest_flmigrate.runtime import results
+from pytest_flmigrate.report import runtime as runtime_report
 
 
 def run_without_runtime(steps: dict) -> SimpleNamespace:
@@ -12,7 +12,7 @@ def run_without_runtime(steps: dict) -> SimpleNamespace:
 
 
 def test_nothing_before_and_nothing_now():
-    fields = results.summary_fields(run_without_runtime({}), {})
+    fields = runtime_report.summary_fields(run_without_runtime({}), {})
     assert fields == {
         "tests": None,
         "import_smoke": None,
@@ -32,7 +32,7 @@ def test_parts_of_steps_not_run_are_carried_over_marked():
         "benchmark": {"requests_per_second": 0.1},
         "server": {"url": "http://127.0.0.1:1"},
     }
-    fields = results.summary_fields(run_without_runtime({10: object()}), earlier)  # only step 10 ran
+    fields = runtime_report.summary_fields(run_without_runtime({10: object()}), earlier)  # only step 10 ran
     assert fields["benchmark"] == {"requests_per_second": 0.1, "earlier_run": True}
     assert fields["tests"] == {
         "baseline": {"passed": 2, "earlier_run": True},
@@ -62,7 +62,7 @@ def test_markdown_lines_of_a_full_run():
         "server": {"url": "http://127.0.0.1:8122", "reused": True, "evidence": {"resolved": ["MiMoForCausalLM"]}},
         "gpu": {"available": False, "gpus": []},
     }
-    text = "\n".join(results.markdown_lines(data))
+    text = "\n".join(runtime_report.markdown_lines(data))
     assert "- Unit (baseline): 2 passed, 1 failed, 0 skipped" in text
     assert "- Unit (regression): 1 passed, 2 failed, 0 skipped — regressions: t::b" in text
     assert "- Functional: 0 passed, 1 failed, 0 skipped — failing (reported, not blocking): f::gpu" in text

@@ -12,7 +12,8 @@ import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import health, procs, server
+from pytest_flmigrate.servers import health, procs
+from pytest_flmigrate.steps import serve
 
 FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_vllm_python.py"
 
@@ -40,8 +41,8 @@ def plugin(tmp_path: Path) -> Path:
 
 def spec(
     fake_python: str, port: int, plugin: Path, model: str = "tiny", extra: tuple[str, ...] = ()
-) -> server.ServerSpec:
-    return server.ServerSpec(python=fake_python, model=model, port=port, tp=1, extra=extra, plugin_dir=plugin)
+) -> serve.ServerSpec:
+    return serve.ServerSpec(python=fake_python, model=model, port=port, tp=1, extra=extra, plugin_dir=plugin)
 
 
 @pytest.fixture
@@ -50,38 +51,38 @@ def said() -> list[str]:
 
 
 def test_start_chat_and_stop_at_session_end(fake_python, port, plugin, tmp_path, said):
-    pool = server.ServerPool(keep=False)
+    pool = serve.ServerPool(keep=False)
     started = pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append)
     assert health.is_healthy(started.url) and not started.reused
     assert started.command[1:4] == ["-m", "vllm.entrypoints.cli.main", "serve"]
     assert len(procs.group_members(started.pid)) == 2  # the server and its child
-    assert server.chat(started.url)["text"] == "hello from fake"
-    state = json.loads((server.state_dir() / f"port-{port}.json").read_text())
+    assert serve.chat(started.url)["text"] == "hello from fake"
+    state = json.loads((serve.state_dir() / f"port-{port}.json").read_text())
     assert state["pid"] == started.pid and state["kept"] is False
     assert pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append) is started
 
     pool.finish(said.append)
     assert not procs.group_members(started.pid)
-    assert not (server.state_dir() / f"port-{port}.json").exists()
+    assert not (serve.state_dir() / f"port-{port}.json").exists()
     assert not started.scratch.exists()
     assert any("session end" in line for line in said)
 
 
 def test_kept_server_is_reused_then_replaced_when_the_plugin_code_changes(fake_python, port, plugin, tmp_path, said):
-    first = server.ServerPool(keep=True)
+    first = serve.ServerPool(keep=True)
     kept = first.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
     first.finish(said.append)
     assert procs.group_members(kept.pid), "--keep-servers stopped the server"
-    assert json.loads((server.state_dir() / f"port-{port}.json").read_text())["kept"] is True
+    assert json.loads((serve.state_dir() / f"port-{port}.json").read_text())["kept"] is True
 
-    second = server.ServerPool(keep=False)
+    second = serve.ServerPool(keep=False)
     reused = second.ensure(spec(fake_python, port, plugin), tmp_path / "b.log", said.append)
     assert reused.reused and reused.pid == kept.pid and reused.log == tmp_path / "a.log"
     second.finish(said.append)
     assert procs.group_members(kept.pid), "a reused kept server is stopped by --stop-servers only"
 
     (plugin / "vllm_fl" / "__init__.py").write_text("def register_model():\n    return 1\n")
-    third = server.ServerPool(keep=False)
+    third = serve.ServerPool(keep=False)
     fresh = third.ensure(spec(fake_python, port, plugin), tmp_path / "c.log", said.append)
     assert not fresh.reused and fresh.pid != kept.pid
     assert not procs.group_members(kept.pid)
@@ -91,19 +92,19 @@ def test_kept_server_is_reused_then_replaced_when_the_plugin_code_changes(fake_p
 
 
 def test_stop_servers_ends_kept_servers(fake_python, port, plugin, tmp_path, said):
-    pool = server.ServerPool(keep=True)
+    pool = serve.ServerPool(keep=True)
     kept = pool.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
     pool.finish(said.append)
-    assert server.stop_kept(said.append, tmp_path / "another-checkout") == []
+    assert serve.stop_kept(said.append, tmp_path / "another-checkout") == []
     assert procs.group_members(kept.pid), "--stop-servers in another checkout stopped this one's server"
-    assert server.stop_kept(said.append, plugin) == [port]
+    assert serve.stop_kept(said.append, plugin) == [port]
     assert not procs.group_members(kept.pid)
-    assert not list(server.state_dir().glob("port-*.json"))
-    assert server.stop_kept(said.append) == [] and said[-1] == "no kept server running"
+    assert not list(serve.state_dir().glob("port-*.json"))
+    assert serve.stop_kept(said.append) == [] and said[-1] == "no kept server running"
 
 
 def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_python, port, plugin, tmp_path, said):
-    pool = server.ServerPool(keep=False)
+    pool = serve.ServerPool(keep=False)
     log = tmp_path / "server.log"
     with pytest.raises(FlmigrateError) as caught:
         pool.ensure(spec(fake_python, port, plugin, model="exit"), log, said.append)
@@ -115,18 +116,18 @@ def test_server_that_exits_fails_with_its_log_tail_and_leaves_nothing(fake_pytho
     assert f"fake vllm serve exit on port {port}" in message  # the log's tail follows
     child = int(log.read_text().split("child ")[1].split()[0])
     assert not procs.running(child), "the server's child outlived it"
-    assert not list(server.state_dir().glob("port-*.json"))
+    assert not list(serve.state_dir().glob("port-*.json"))
 
 
 def test_health_wait_is_bounded(fake_python, port, plugin, tmp_path, said, monkeypatch):
-    monkeypatch.setenv(server.TIMEOUT_ENV, "2")
-    pool = server.ServerPool(keep=False)
+    monkeypatch.setenv(serve.TIMEOUT_ENV, "2")
+    pool = serve.ServerPool(keep=False)
     with pytest.raises(
         FlmigrateError,
-        match=rf"local server http://127.0.0.1:{port}: not healthy within 2 s; {server.TIMEOUT_ENV} raises the bound; see ",
+        match=rf"local server http://127.0.0.1:{port}: not healthy within 2 s; {serve.TIMEOUT_ENV} raises the bound; see ",
     ):
         pool.ensure(spec(fake_python, port, plugin, model="hang"), tmp_path / "server.log", said.append)
-    assert not list(server.state_dir().glob("port-*.json"))
+    assert not list(serve.state_dir().glob("port-*.json"))
 
 
 def test_port_held_by_another_process_is_not_touched(fake_python, port, plugin, tmp_path, said):
@@ -134,7 +135,7 @@ def test_port_held_by_another_process_is_not_touched(fake_python, port, plugin, 
         listener.bind(("127.0.0.1", port))
         listener.listen()
         with pytest.raises(FlmigrateError, match=rf"--port {port}: another process \(not a server flmigrate started\)"):
-            server.ServerPool(keep=False).ensure(spec(fake_python, port, plugin), tmp_path / "s.log", said.append)
+            serve.ServerPool(keep=False).ensure(spec(fake_python, port, plugin), tmp_path / "s.log", said.append)
 
 
 def test_fingerprint_covers_command_and_plugin_sources(fake_python, port, plugin):
@@ -153,7 +154,7 @@ def test_log_evidence_reads_resolution_and_overrides(tmp_path):
         "and will be overwritten by the new model class vllm_fl.models.mimo:MiMoForCausalLM.\n"
         "INFO 11-26 06:05:09 [model.py:514] Resolved architecture: MiMoForCausalLM\n"
     )
-    assert server.log_evidence(log) == {
+    assert serve.log_evidence(log) == {
         "resolved": ["MiMoForCausalLM"],
         "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
     }
@@ -161,21 +162,21 @@ def test_log_evidence_reads_resolution_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("state", [{"pid": 123, "plugin_dir": None}, {"pid": 123, "scratch": 5}, ["pid", 123]])
 def test_corrupt_state_file_is_dropped_without_a_traceback(state, plugin, said):
-    path = server.state_dir() / "port-9.json"
+    path = serve.state_dir() / "port-9.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(state))
-    assert server.stop_kept(said.append, plugin) == [] and not path.exists()
+    assert serve.stop_kept(said.append, plugin) == [] and not path.exists()
 
 
 def test_state_file_naming_a_foreign_folder_does_not_remove_it(fake_python, port, plugin, tmp_path, said):
-    pool = server.ServerPool(keep=True)
+    pool = serve.ServerPool(keep=True)
     pool.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
     pool.finish(said.append)
-    path = server.state_dir() / f"port-{port}.json"
+    path = serve.state_dir() / f"port-{port}.json"
     precious = tmp_path / "precious"
     precious.mkdir()
     path.write_text(json.dumps({**json.loads(path.read_text()), "scratch": str(precious)}))
-    assert server.stop_kept(said.append) == [port]
+    assert serve.stop_kept(said.append) == [port]
     assert precious.is_dir()
 
 
@@ -189,4 +190,4 @@ def test_state_file_naming_a_foreign_folder_does_not_remove_it(fake_python, port
     ],
 )
 def test_a_chat_reply_is_an_answer_with_text_or_with_tokens_from_a_tiny_model(text, tokens, tiny, answered):
-    assert server.answered({"text": text, "completion_tokens": tokens}, tokens_suffice=tiny) is answered
+    assert serve.answered({"text": text, "completion_tokens": tokens}, tokens_suffice=tiny) is answered

@@ -1,11 +1,11 @@
-"""The shrink rules of --tiny (runtime/shrink.py) on real config shapes (defaults of upstream
+"""The shrink rules of --tiny (tiny/shrink.py) on real config shapes (defaults of upstream
 transformers classes, copied as to_dict() gives them)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.runtime import shrink
+from pytest_flmigrate.tiny import shrink
 
 VOCAB = 2048
 SPECIALS = {"pad": 0, "bos": 0, "eos": 2}

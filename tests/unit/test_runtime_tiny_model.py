@@ -1,4 +1,4 @@
-"""The --tiny cache and its errors (runtime/tiny_model.py), with a stand-in for the upstream env's
+"""The --tiny cache and its errors (tiny/checkpoints.py), with a stand-in for the upstream env's
 python that plays synthesize.py's part (the real one runs in tests/runtime/test_tiny.py)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import tiny_model
-from pytest_flmigrate.runtime.synthesize import STAMP
+from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny.synthesize import STAMP
 
 # argv: SCRIPT OUT --arch A --config-module M --config-class C --seed S; counts its runs in CALLS
 FAKE = """#!{python}
@@ -48,7 +48,7 @@ def fake_python(tmp_path: Path) -> tuple[Path, Path]:
 def test_made_once_then_reused(fake_python, tmp_path):
     python, calls = fake_python
     cache = tmp_path / "cache"
-    first = tiny_model.synthesize(
+    first = checkpoints.synthesize(
         str(python),
         "mistral",
         "0.32.0",
@@ -58,8 +58,8 @@ def test_made_once_then_reused(fake_python, tmp_path):
         cache=cache,
         log=tmp_path / "logs" / "tiny.log",
     )
-    assert first.path == tiny_model.tiny_dir("mistral", "0.32.0", cache)
-    assert first.path.name == f"mistral-0.32.0-g{tiny_model.GENERATOR_VERSION}"
+    assert first.path == checkpoints.tiny_dir("mistral", "0.32.0", cache)
+    assert first.path.name == f"mistral-0.32.0-g{checkpoints.GENERATOR_VERSION}"
     assert (first.arch, first.synthesized, first.serve_args, first.comparison_skip) == (
         "Ministral3ForCausalLM",
         True,
@@ -67,7 +67,7 @@ def test_made_once_then_reused(fake_python, tmp_path):
         None,
     )
     assert "--arch Ministral3ForCausalLM" in (tmp_path / "logs" / "tiny.log").read_text()
-    again = tiny_model.synthesize(
+    again = checkpoints.synthesize(
         str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", "m", "MistralConfig", cache=cache
     )
     assert again == first and calls.read_text() == "1"
@@ -76,7 +76,7 @@ def test_made_once_then_reused(fake_python, tmp_path):
 
 def test_dummy_weights_load_dummy_and_skip_the_comparison(fake_python, tmp_path):
     python, _ = fake_python
-    tiny = tiny_model.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", "NoWeights", cache=tmp_path)
+    tiny = checkpoints.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", "NoWeights", cache=tmp_path)
     assert tiny.serve_args == ("--load-format", "dummy")
     assert tiny.comparison_skip == (
         "tokens not compared: the tiny XForCausalLM has dummy weights "
@@ -99,23 +99,23 @@ def test_dummy_weights_load_dummy_and_skip_the_comparison(fake_python, tmp_path)
 def test_failures_are_one_line_and_leave_no_model(fake_python, tmp_path, config_class, line):
     python, _ = fake_python
     with pytest.raises(FlmigrateError) as caught:
-        tiny_model.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", config_class, cache=tmp_path)
+        checkpoints.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", config_class, cache=tmp_path)
     assert caught.value.message == line
     assert not [path for path in (tmp_path / "tiny").iterdir() if not path.name.endswith(".lock")]
 
 
 def test_without_an_upstream_env_the_error_names_both_ways(monkeypatch, tmp_path):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
-    assert tiny_model.upstream_python("/envs/up/bin/python") == "/envs/up/bin/python"
+    assert checkpoints.upstream_python("/envs/up/bin/python") == "/envs/up/bin/python"
     with pytest.raises(
         FlmigrateError,
         match=r"^--tiny needs an upstream env: pass --gt-python PATH or provision one "
         r"\(CPU env vllm-[\d.]+-cpu not provisioned",
     ):
-        tiny_model.upstream_python(None)
+        checkpoints.upstream_python(None)
 
 
 def test_a_stamp_is_what_counts(tmp_path):
-    assert tiny_model.load(tmp_path) is None
+    assert checkpoints.load(tmp_path) is None
     (tmp_path / STAMP).write_text(json.dumps({"arch": "A", "weights": "synthesized", "reason": "", "parameters": 1}))
-    assert tiny_model.load(tmp_path).synthesized
+    assert checkpoints.load(tmp_path).synthesized

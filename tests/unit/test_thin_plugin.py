@@ -15,7 +15,7 @@ WORK = (
     "pytest_flmigrate.index.symbols",
     "pytest_flmigrate.run",
     "pytest_flmigrate.session",
-    "pytest_flmigrate.register",
+    "pytest_flmigrate.steps.register",
 )
 
 CHECK = f"""
@@ -77,10 +77,10 @@ STATIC_WORK = (
     "paramiko",
     "pytest_flmigrate.index.symbols",
     "pytest_flmigrate.index.store",
-    "pytest_flmigrate.fixes",
-    "pytest_flmigrate.migrate",
-    "pytest_flmigrate.discover",
-    "pytest_flmigrate.register",
+    "pytest_flmigrate.autofix",
+    "pytest_flmigrate.steps.migrate",
+    "pytest_flmigrate.steps.discover",
+    "pytest_flmigrate.steps.register",
     "pytest_flmigrate.review",
 )
 
@@ -112,10 +112,10 @@ def save_matching_results(e2e_dir) -> None:
 def test_e2e_compare_imports_no_static_work(pytester, plugin_tree, trees):
     """`-k e2e` collects every step's module and step 6's cases (saved by the last review), yet
     imports none of the static steps' work: its start-up stays that of pytest itself."""
-    from pytest_flmigrate import saved_cases
+    from pytest_flmigrate.steps import review_cases
 
     reports = plugin_tree / "reports" / "tiny"
-    saved_cases.save(reports, [saved_cases.Case("bare-except", "vllm_fl/models/tiny.py")])
+    review_cases.save(reports, [review_cases.Case("bare-except", "vllm_fl/models/tiny.py")])
     save_matching_results(reports / "e2e")
     pytester.makeconftest(LOADED_AT_EXIT)
     upstream, pinned = trees

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from pytest_flmigrate.fixes.backport import Backporter
-from pytest_flmigrate.fixes.relocate import Relocator
+from pytest_flmigrate.autofix.backport import Backporter
+from pytest_flmigrate.autofix.relocate import Relocator
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver

@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 from packaging.version import Version
 
-from pytest_flmigrate import migrate
-from pytest_flmigrate.fixes import autofix
+from pytest_flmigrate.autofix import planner
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import select_patches
+from pytest_flmigrate.steps import migrate
 
 PIN = Version("0.13.0")
 UTILS = "vllm.model_executor.models.utils"
@@ -18,7 +18,7 @@ UTILS = "vllm.model_executor.models.utils"
 
 @pytest.fixture
 def fixer(relocator, backporter):
-    return autofix.Fixer(relocator.upstream, relocator.pinned, relocator, backporter)
+    return planner.Fixer(relocator.upstream, relocator.pinned, relocator, backporter)
 
 
 def plan_for(trees, model: str, **maps) -> migrate.MigrationPlan:
@@ -37,7 +37,7 @@ def plan_for(trees, model: str, **maps) -> migrate.MigrationPlan:
 
 
 def test_relocate_first_backport_second_and_say_why_not(trees, fixer):
-    plan = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
+    plan = planner.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
     assert plan.relocations == {
         ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention"),
         ("vllm.v1.attention.backend", "AttentionType"): ("vllm.attention.backends.abstract", "AttentionType"),
@@ -54,7 +54,7 @@ def test_relocate_first_backport_second_and_say_why_not(trees, fixer):
 def test_backport_bringing_upstreams_class_of_a_relocated_name_is_refused(trees, fixer):
     """mixedmodel uses the pin's Attention (relocated) and make_attention, whose copy would bring
     upstream's Attention: the pin's and upstream's classes would meet, so it is not copied."""
-    plan = autofix.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches(None, PIN))
+    plan = planner.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches(None, PIN))
     assert plan.relocations == {
         ("vllm.model_executor.layers.attention", "Attention"): ("vllm.attention.layer", "Attention")
     }
@@ -63,26 +63,26 @@ def test_backport_bringing_upstreams_class_of_a_relocated_name_is_refused(trees,
     assert "brings upstream's vllm.model_executor.layers.attention.attention.Attention" in reason
     assert "the pin's vllm.attention.layer.Attention (relocated)" in reason
     # alone (nothing relocated beside it), the same helper is copied with its class
-    alone = autofix.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches("P1,P16", PIN))
+    alone = planner.plan_fixes(plan_for(trees, "mixedmodel"), fixer, select_patches("P1,P16", PIN))
     assert ("vllm.model_executor.layers.attention.attention", "make_attention") in alone.backports
 
 
 def test_only_selected_fixes_are_planned(trees, fixer):
-    only_relocations = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P15", PIN))
+    only_relocations = planner.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P15", PIN))
     assert only_relocations.relocations and not only_relocations.backports
     assert "not selected" in only_relocations.unfixed[(UTILS, "new_helper")]
     assert [f.role for f in only_relocations.files] == ["model"]
-    nothing = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P2", PIN))
+    nothing = planner.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P2", PIN))
     assert (nothing.relocations, nothing.backports, nothing.unfixed) == ({}, {}, {})
     # backports without relocations copy what could have been relocated
-    only_backports = autofix.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P16", PIN))
+    only_backports = planner.plan_fixes(plan_for(trees, "newmodel"), fixer, select_patches("P1,P16", PIN))
     assert not only_backports.relocations
     assert ("vllm.model_executor.layers.attention", "Attention") in only_backports.backports
 
 
 def test_names_another_mechanism_handles_are_left_to_it(trees, fixer):
     plan = plan_for(trees, "newmodel", name_map={(UTILS, "new_helper"): "vllm_fl.models.helpers"})
-    fixed = autofix.plan_fixes(plan, fixer, select_patches(None, PIN))
+    fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
     assert (UTILS, "new_helper") not in fixed.backports
 
 
@@ -94,8 +94,8 @@ def write(plugin, plan, pinned_index):
 
 def migrate_model(trees, fixer, plugin, model):
     patches = select_patches(None, PIN)
-    plan = autofix.plan_fixes(plan_for(trees, model), fixer, patches)
-    plan = autofix.with_written_compat(plan, fixer, patches, Manifest(plugin))
+    plan = planner.plan_fixes(plan_for(trees, model), fixer, patches)
+    plan = planner.with_written_compat(plan, fixer, patches, Manifest(plugin))
     return write(plugin, plan, trees[1])
 
 
@@ -141,7 +141,7 @@ def test_a_compat_module_written_before_holds_the_names_its_blocks_define(plugin
     manifest.record(
         "vllm_fl/compat/model_executor/models/utils.py", held, held, {"role": "compat", "upstream_module": UTILS}
     )
-    assert autofix._compat_files_written(manifest) == {UTILS: {"fast", "LIMIT"}}
+    assert planner._compat_files_written(manifest) == {UTILS: {"fast", "LIMIT"}}
 
 
 def test_hand_edit_of_a_compat_module_is_kept(trees, fixer, plugin):
@@ -155,7 +155,7 @@ def test_hand_edit_of_a_compat_module_is_kept(trees, fixer, plugin):
 
 
 def test_claims_say_what_the_fixes_would_rewrite(trees, fixer):
-    claim = autofix.claims(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
+    claim = planner.claims(plan_for(trees, "newmodel"), fixer, select_patches(None, PIN))
     assert claim("relocate", "vllm.v1.attention.backend", "AttentionType")
     assert claim("backport", UTILS, "new_helper")
     assert not claim("backport", UTILS, "uses_kernel")
@@ -164,7 +164,7 @@ def test_claims_say_what_the_fixes_would_rewrite(trees, fixer):
     assert not claim("call-arguments", pooling, "seq_pooling_type,tok_pooling_type")  # value-dependent
     assert claim("call-arguments", "vllm.config.utils.getattr_iter", "")
     assert not claim("call-arguments", "vllm.other.f", "x")
-    none = autofix.claims(plan_for(trees, "newmodel"), fixer, select_patches("P1", PIN))
+    none = planner.claims(plan_for(trees, "newmodel"), fixer, select_patches("P1", PIN))
     assert not none("relocate", "vllm.v1.attention.backend", "AttentionType")
 
 
@@ -178,14 +178,14 @@ def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fix
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
     text = source.read_text(encoding="utf-8")
     key = ("vllm.model_executor.layers.fused_moe", "GateLinear")
-    assert key in autofix.translated_imports(text, planned, select_patches(None, PIN))
-    assert autofix.translated_imports(text, planned, select_patches("P1,P15,P16", PIN)) == set()
+    assert key in planner.translated_imports(text, planned, select_patches(None, PIN))
+    assert planner.translated_imports(text, planned, select_patches("P1,P15,P16", PIN)) == set()
     # a use the translation refuses leaves the import to the other fixes (and to step 6)
     refused = text.replace("prefix='gate'", "out_dtype=torch.float32")
-    assert autofix.translated_imports(refused, planned, select_patches(None, PIN)) == set()
+    assert planner.translated_imports(refused, planned, select_patches(None, PIN)) == set()
     plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
-    assert key not in autofix.plan_fixes(plan, fixer, select_patches(None, PIN)).unfixed
-    assert key in autofix.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).unfixed
+    assert key not in planner.plan_fixes(plan, fixer, select_patches(None, PIN)).unfixed
+    assert key in planner.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).unfixed
 
 
 def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees, fixer):
@@ -198,9 +198,9 @@ def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees,
     )
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
     plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
-    fixed = autofix.plan_fixes(plan, fixer, select_patches(None, PIN))
+    fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
     (shim,) = [f for f in fixed.files if f.role == "compat"]
-    assert shim.target == "vllm_fl/compat/stacked_weights.py" and shim.source == autofix.SHIMS / "stacked_weights.py"
+    assert shim.target == "vllm_fl/compat/stacked_weights.py" and shim.source == planner.SHIMS / "stacked_weights.py"
     # planned once, kept when the compat files are recomputed, absent without P21
-    assert autofix.with_shims(fixed, select_patches(None, PIN)).files == fixed.files
-    assert [f.role for f in autofix.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).files] == ["model"]
+    assert planner.with_shims(fixed, select_patches(None, PIN)).files == fixed.files
+    assert [f.role for f in planner.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).files] == ["model"]

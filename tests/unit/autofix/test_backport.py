@@ -6,8 +6,8 @@ import ast
 
 import pytest
 
-from pytest_flmigrate.fixes.backport import Backporter, compat_module
-from pytest_flmigrate.fixes.compat_source import LIVE_MODULE, CompatSpec, ModuleSource, compat_header
+from pytest_flmigrate.autofix.backport import Backporter, compat_module
+from pytest_flmigrate.autofix.compat_source import LIVE_MODULE, CompatSpec, ModuleSource, compat_header
 from tests.unit.autofix.conftest import UPSTREAM, never
 
 UTILS = "vllm.model_executor.models.utils"

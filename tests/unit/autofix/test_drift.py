@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import pytest
 from packaging.version import Version
 
-from pytest_flmigrate import migrate
-from pytest_flmigrate.fixes import autofix, drift
-from pytest_flmigrate.fixes.backport import Backporter
-from pytest_flmigrate.fixes.relocate import Relocator
+from pytest_flmigrate.autofix import drift, planner
+from pytest_flmigrate.autofix.backport import Backporter
+from pytest_flmigrate.autofix.relocate import Relocator
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import select_patches
+from pytest_flmigrate.steps import migrate
 from tests.fixtures.trees import VLLM_CORE, write
 
 PIN = Version("0.13.0")
@@ -179,7 +179,7 @@ STACKED = """
 
 
 @pytest.fixture(scope="module")
-def fixer(tmp_path_factory) -> autofix.Fixer:
+def fixer(tmp_path_factory) -> planner.Fixer:
     base = tmp_path_factory.mktemp("drift")
     models = "vllm/model_executor/models"
     upstream = write(
@@ -202,12 +202,12 @@ def fixer(tmp_path_factory) -> autofix.Fixer:
     upstream_resolver = Resolver([index_directory(upstream, "vllm", "0.99.0")])
     pinned_resolver = Resolver([index_directory(pinned, "vllm", "0.13.0")])
     relocator = Relocator(upstream_resolver, pinned_resolver)
-    return autofix.Fixer(
+    return planner.Fixer(
         upstream_resolver, pinned_resolver, relocator, Backporter(upstream_resolver, pinned_resolver, relocator)
     )
 
 
-def plan_for(fixer: autofix.Fixer, model: str, patches: str | None = None) -> migrate.MigrationPlan:
+def plan_for(fixer: planner.Fixer, model: str, patches: str | None = None) -> migrate.MigrationPlan:
     module = f"vllm.model_executor.models.{model}"
     index = fixer.upstream.index_for(module)
     assert index is not None
@@ -217,10 +217,10 @@ def plan_for(fixer: autofix.Fixer, model: str, patches: str | None = None) -> mi
     plan = migrate.MigrationPlan(
         SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}"}, {}, None, ""
     )
-    return autofix.plan_fixes(plan, fixer, select_patches(patches, PIN))
+    return planner.plan_fixes(plan, fixer, select_patches(patches, PIN))
 
 
-def migrated(fixer: autofix.Fixer, plan: migrate.MigrationPlan, patches: str | None = None) -> dict[str, str]:
+def migrated(fixer: planner.Fixer, plan: migrate.MigrationPlan, patches: str | None = None) -> dict[str, str]:
     pinned = SimpleNamespace(version=PIN)
     return {
         target: text for target, (text, _) in migrate.patched_texts(plan, select_patches(patches, PIN), pinned).items()

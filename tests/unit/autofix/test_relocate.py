@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pytest_flmigrate.fixes.relocate import Relocator, cache_path, fingerprint, same_code, signature_mismatch
+from pytest_flmigrate.autofix.relocate import Relocator, cache_path, fingerprint, same_code, signature_mismatch
 from pytest_flmigrate.index.records import FunctionInfo, Param
 from pytest_flmigrate.index.resolve import Resolver
 

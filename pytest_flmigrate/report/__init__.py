@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.e2e import report as e2e_report
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
+from pytest_flmigrate.report import e2e as e2e_report
+from pytest_flmigrate.report import runtime as runtime_results
 from pytest_flmigrate.run import ModelRun
-from pytest_flmigrate.runtime import results as runtime_results
 from pytest_flmigrate.steps import STEPS
 
 ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}

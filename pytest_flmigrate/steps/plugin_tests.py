@@ -13,8 +13,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs, procs
+from pytest_flmigrate.servers import procs
 
 #: Bound for one run of a plugin test folder.
 TIMEOUT = 3600.0

@@ -1,6 +1,6 @@
 """One upstream module cut into top-level units (what each binds, imports and references), and
 pruned into a compat module's text: the definitions a backport keeps and the imports they use,
-formatting, comments and license header kept (libcst). :mod:`pytest_flmigrate.fixes.backport`
+formatting, comments and license header kept (libcst). :mod:`pytest_flmigrate.autofix.backport`
 decides what to keep.
 """
 
@@ -397,7 +397,7 @@ def compat_header(upstream_module: str) -> str:
 
 
 def compat_text(planned, source: str) -> str:
-    """The compat module of ``planned`` (a compat :class:`~pytest_flmigrate.migrate.PlannedFile`):
+    """The compat module of ``planned`` (a compat :class:`~pytest_flmigrate.steps.migrate.PlannedFile`):
     its upstream ``source`` pruned to ``planned.compat``, before the catalog patches run."""
     return _compat_text(planned.upstream_module, planned.is_package, source, planned.compat)
 

@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs, procs
+from pytest_flmigrate.servers import procs
 
 TIMEOUT = 900.0
 #: Traceback lines kept in a failure message (the last frames and the error).

@@ -79,5 +79,5 @@ def plugin_env(base_python: str | Path, plugin_dir: Path, dest: Path) -> Path:
 
 if __name__ == "__main__":  # pragma: no cover - a small CLI for scripts
     if len(sys.argv) != 4:
-        sys.exit("usage: python -m pytest_flmigrate.runtime.plugin_env BASE_PYTHON PLUGIN_DIR DEST")
+        sys.exit("usage: python -m pytest_flmigrate.envs.plugin_env BASE_PYTHON PLUGIN_DIR DEST")
     print(plugin_env(sys.argv[1], Path(sys.argv[2]).absolute(), Path(sys.argv[3]).absolute()))

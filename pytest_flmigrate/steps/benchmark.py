@@ -14,8 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.runtime import envs, procs
+from pytest_flmigrate.servers import procs
 
 INPUT_LEN = 128
 OUTPUT_LEN = 128

@@ -12,15 +12,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_flmigrate import registered
+from pytest_flmigrate.envs import probe
+from pytest_flmigrate.envs.probe import EnvProbe
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.memo import memoized
-from pytest_flmigrate.runtime import bench, gpu, log_errors, plugin_tests, probe, procs, server, smoke, tiny_model
-from pytest_flmigrate.runtime.probe import EnvProbe
+from pytest_flmigrate.servers import gpu, log_errors, procs
+from pytest_flmigrate.steps import benchmark as bench_step
+from pytest_flmigrate.steps import import_smoke as smoke_step
+from pytest_flmigrate.steps import plugin_tests, registrations
+from pytest_flmigrate.steps import serve as serve_step
+from pytest_flmigrate.tiny import checkpoints
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
-    from pytest_flmigrate.e2e.runner import ServerRef
+    from pytest_flmigrate.e2e.phases import ServerRef
     from pytest_flmigrate.run import ModelRun
 
 UNIT_TESTS = "tests/unit_tests"
@@ -130,29 +135,31 @@ class RuntimeRun:
     # --- step 4 import smoke, step 5 resolution -----------------------------------------------
 
     @memoized
-    def import_smoke(self) -> smoke.SmokeResult:
+    def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
         modules = [planned.plugin_module for planned in self.run.plan().files]
-        return smoke.import_modules(self.python, modules, self.logs / "import-smoke.log")
+        return smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log")
 
     def expected_architectures(self) -> dict[str, str]:
         """Architecture -> ``module:Class`` that register_model() registers for this model."""
-        entries = registered.registered_entries(self.run.registration().source)
+        entries = registrations.registered_entries(self.run.registration().source)
         request = self.run.registration_request()
         return {arch: entries.get(arch, f"{request.plugin_module}:{cls}") for arch, cls in request.architectures}
 
     @memoized
-    def resolution(self) -> smoke.SmokeResult:
+    def resolution(self) -> smoke_step.SmokeResult:
         self.need()
-        return smoke.resolve_architectures(self.python, self.expected_architectures(), self.logs / "resolve-smoke.log")
+        return smoke_step.resolve_architectures(
+            self.python, self.expected_architectures(), self.logs / "resolve-smoke.log"
+        )
 
     # --- --tiny: the synthesized model and the control ------------------------------------------
 
     @memoized
-    def tiny(self) -> tiny_model.TinyModel:
+    def tiny(self) -> checkpoints.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
-        model = tiny_model.for_unit(
-            tiny_model.upstream_python(self.settings.gt_python),
+        model = checkpoints.for_unit(
+            checkpoints.upstream_python(self.settings.gt_python),
             self.run.unit(),
             self.run.workspace.upstream().version,
             log=self.logs / "tiny-synthesize.log",
@@ -170,7 +177,7 @@ class RuntimeRun:
         tiny = self.tiny()
         settings = dataclasses.replace(
             self.settings,
-            gt_python=tiny_model.upstream_python(self.settings.gt_python),
+            gt_python=checkpoints.upstream_python(self.settings.gt_python),
             gt_model=str(tiny.path),
             serve_args=self.settings.serve_args + tiny.serve_args,
         )
@@ -188,13 +195,13 @@ class RuntimeRun:
 
     def control_unavailable(self, error: FlmigrateError) -> str:
         """The skip reason when the upstream env itself cannot serve the tiny model: a platform fact, or
-        something the tiny checkpoint or the upstream env lacks (``tiny_model.CONTROL_GAPS``)."""
+        something the tiny checkpoint or the upstream env lacks (``checkpoints.CONTROL_GAPS``)."""
         try:
             log = (self.logs / "gt-server.log").read_text(encoding="utf-8", errors="replace")
         except OSError:
             log = ""
         cause = log_errors.first_error_line(log) or error.message
-        return tiny_model.control_unavailable(self.tiny().arch, self.run.workspace.upstream().version, cause)
+        return checkpoints.control_unavailable(self.tiny().arch, self.run.workspace.upstream().version, cause)
 
     # --- steps 9, 10 ----------------------------------------------------------------------------
 
@@ -243,13 +250,13 @@ class RuntimeRun:
         return found
 
     @memoized
-    def benchmark(self) -> bench.BenchResult:
+    def benchmark(self) -> bench_step.BenchResult:
         self.need()
         model = self.served_model(9)
         self.gpu()
         pinned = self.run.workspace.pinned.result
-        random_lengths = bench.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
-        return bench.run(
+        random_lengths = bench_step.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
+        return bench_step.run(
             self.python,
             model,
             tp=self.settings.tp,
@@ -258,8 +265,8 @@ class RuntimeRun:
             logs=self.logs,
         )
 
-    def server_spec(self) -> server.ServerSpec:
-        return server.ServerSpec(
+    def server_spec(self) -> serve_step.ServerSpec:
+        return serve_step.ServerSpec(
             python=self.python,
             model=self.served_model(10),
             port=self.run.port,
@@ -269,7 +276,7 @@ class RuntimeRun:
         )
 
     @memoized
-    def server(self) -> server.Server:
+    def server(self) -> serve_step.Server:
         """Step 10 (and step 11's local side): a healthy local server with the plugin."""
         self.need()
         spec = self.server_spec()
@@ -278,8 +285,8 @@ class RuntimeRun:
 
     @memoized
     def chat(self) -> dict:
-        reply = server.chat(self.server().url)
-        if not server.answered(reply, tokens_suffice=self.settings.tiny):
+        reply = serve_step.chat(self.server().url)
+        if not serve_step.answered(reply, tokens_suffice=self.settings.tiny):
             raise FlmigrateError(
                 f"the chat request to {self.server().url} returned no text "
                 f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"
@@ -287,4 +294,4 @@ class RuntimeRun:
         return reply
 
     def server_evidence(self) -> dict:
-        return server.log_evidence(self.server().log)
+        return serve_step.log_evidence(self.server().log)

@@ -11,9 +11,9 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_flmigrate.discover import ModelUnit
 from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
+from pytest_flmigrate.steps.discover import ModelUnit
 
 WRAPPER_MAX_LINES = 300
 _HYBRID_MARKERS = ("vllm.model_executor.layers.mamba", "IsHybrid", "get_mamba_state_shape_from_config")

@@ -6,7 +6,7 @@ the fields in ``AT_MOST``), except the sizes a backend needs (``BACKEND_SIZES``,
 reason); per-layer lists follow the new layer count and a schedule's period becomes the tiny
 stack, token ids stay inside the tiny vocab, rope sections follow the new rotary size, and nested
 sub-configs (text / vision / audio, anything holding a ``model_type``) are shrunk alike. It runs in the upstream env too
-(runtime/synthesize.py imports it as a sibling script), so it imports nothing but the stdlib.
+(tiny/synthesize.py imports it as a sibling script), so it imports nothing but the stdlib.
 """
 
 from __future__ import annotations

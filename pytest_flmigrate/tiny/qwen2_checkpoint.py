@@ -4,9 +4,9 @@ Run it with an env's python (it needs numpy, safetensors and tokenizers; ``--ver
 transformers), never import it into the tool's own process for work: the heavy imports are inside
 the functions. ::
 
-    python -m pytest_flmigrate.runtime.tiny_checkpoint OUT_DIR [--arch Qwen2ForCausalLM]
+    python -m pytest_flmigrate.tiny.qwen2_checkpoint OUT_DIR [--arch Qwen2ForCausalLM]
         [--model-type qwen2] [--seed 0] [--verify]
-    python path/to/tiny_checkpoint.py OUT_DIR ...      (no package import needed)
+    python path/to/qwen2_checkpoint.py OUT_DIR ...      (no package import needed)
 
 The model follows docs/cpu-vllm.md: hidden 128, 2 layers, 4 heads / 2 KV heads (head size
 32, which vLLM 0.13.0's CPU attention accepts), vocab 2048, float32 safetensors. Weights come from
@@ -460,7 +460,7 @@ def verify(out_dir: Path, model_type: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tiny_checkpoint", description="Write a tiny random Qwen2 checkpoint (docs/cpu-vllm.md)."
+        prog="qwen2_checkpoint", description="Write a tiny random Qwen2 checkpoint (docs/cpu-vllm.md)."
     )
     parser.add_argument("out_dir", type=Path, help="output folder (created)")
     parser.add_argument("--arch", default="Qwen2ForCausalLM", help="config.json architectures[0]")

@@ -29,7 +29,7 @@ leading comment names the model (``# Register <model_name> ...``), else the firs
 already mentions its plugin module, config module or model_type, else a new block at the end of
 the function (before a trailing ``return``).
 
-Reading what ``register_model()`` registers (parsing, scanning, comparing) is registered.py's.
+Reading what ``register_model()`` registers (parsing, scanning, comparing) is registrations.py's.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import libcst as cst
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
-from pytest_flmigrate.registered import (
+from pytest_flmigrate.steps.registrations import (
     CONFIG_REGISTRY_NAME,
     Found,
     Scan,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_flmigrate.discover import REMOTE_CODE, ModelUnit
 from pytest_flmigrate.index.pinned import Pinned
 from pytest_flmigrate.index.records import TreeIndex
+from pytest_flmigrate.steps.discover import REMOTE_CODE, ModelUnit
 
 PLUGIN_CONFIGS = "vllm_fl.configs"
 # Modules model code imports config classes from, besides the defining module itself.

@@ -49,9 +49,9 @@ def expected_vllm(name: str) -> str | None:
 #: ``vllm`` of an env, run as ``PYTHON -m CLI_MODULE serve|bench ...`` (no console script on PATH needed).
 CLI_MODULE = "vllm.entrypoints.cli.main"
 
-_RUNTIME_DIR = Path(__file__).resolve().parent
+_TINY_DIR = Path(__file__).resolve().parent.parent / "tiny"
 #: The checkpoint maker; run it as a script with an env's python (never import it here).
-TINY_CHECKPOINT_SCRIPT = _RUNTIME_DIR / "tiny_checkpoint.py"
+TINY_CHECKPOINT_SCRIPT = _TINY_DIR / "qwen2_checkpoint.py"
 
 
 def envs_dir(cache: Path | None = None) -> Path:

@@ -1,6 +1,6 @@
 """Synthesize a tiny model for an architecture, in the upstream env (torch and transformers there).
 
-Run it as a script with the upstream env's python (runtime/tiny_model.py does), never import it
+Run it as a script with the upstream env's python (tiny/checkpoints.py does), never import it
 into the tool's process for work: the heavy imports are inside the functions. ::
 
     python path/to/synthesize.py OUT_DIR --arch Cohere2MoeForCausalLM \\
@@ -13,7 +13,7 @@ it is built from that config under a fixed seed and saved with ``save_pretrained
 safetensors, real checkpoint names; layer-level norms the class builds on some layers only are
 completed on every layer, see layer_norms.py); otherwise only the config is written and the stamp says
 ``dummy`` with the reason (servers then use ``--load-format dummy``). The tokenizer files are
-tiny_checkpoint.py's. The stamp (``flmigrate-tiny.json``) is written last.
+qwen2_checkpoint.py's. The stamp (``flmigrate-tiny.json``) is written last.
 
 Exit status 2 with one line on stderr (``error: ...``) when the config class cannot be imported
 or rejects a shrunk field (the field named), 1 on anything else.
@@ -30,17 +30,21 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from pytest_flmigrate.runtime import layer_norms, shrink, tiny_checkpoint
+    from pytest_flmigrate.tiny import layer_norms, qwen2_checkpoint, shrink
 else:  # run as a script in an env without this package: the siblings are on sys.path[0]
     import layer_norms
+    import qwen2_checkpoint
     import shrink
-    import tiny_checkpoint
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
 GENERATOR_VERSION = 4
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
-SPECIALS = {"pad": tiny_checkpoint.ENDOFTEXT_ID, "bos": tiny_checkpoint.ENDOFTEXT_ID, "eos": tiny_checkpoint.IM_END_ID}
+SPECIALS = {
+    "pad": qwen2_checkpoint.ENDOFTEXT_ID,
+    "bos": qwen2_checkpoint.ENDOFTEXT_ID,
+    "eos": qwen2_checkpoint.IM_END_ID,
+}
 
 
 class Rejected(Exception):
@@ -68,7 +72,7 @@ def _build(cls, data: dict[str, Any]):
 def tiny_config(cls, arch: str):
     """The shrunk config object; Rejected naming the field when the class refuses a tiny value."""
     original = cls().to_dict()
-    shrunk = shrink.shrink_config(original, tiny_checkpoint.VOCAB_SIZE, SPECIALS)
+    shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
         return _build(cls, shrunk)
@@ -136,7 +140,7 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
     else:
         config.save_pretrained(str(out_dir))
         parameters, completed = None, []
-    for name, data in tiny_checkpoint.tokenizer_files().items():
+    for name, data in qwen2_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
     record = {
         "arch": arch,

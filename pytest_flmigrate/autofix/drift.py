@@ -6,7 +6,7 @@ into ``LlamaDecoderLayer``, ``super().forward(..., t_cond=t_cond)`` into ``Llama
 resolves, so no import check notices; the pinned vLLM fails at run time (``unexpected keyword
 argument``). :func:`drifts` finds those calls statically, from the upstream text of the file and
 both trees' indexes: direct constructor calls of an imported class, and ``super().m(...)`` in a
-method of a class whose base is imported. Step 4 (:mod:`pytest_flmigrate.fixes.autofix`) then
+method of a class whose base is imported. Step 4 (:mod:`pytest_flmigrate.autofix.planner`) then
 backports upstream's class (P16) or drops a forwarded default (P23), or says why neither is sound.
 """
 

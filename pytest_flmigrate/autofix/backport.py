@@ -1,7 +1,7 @@
 """Backports: upstream helpers the pin lacks, copied into ``vllm_fl/compat/`` (catalog P16).
 
 A name a migrated file imports that the pinned vLLM defines nowhere (after relocations,
-:mod:`pytest_flmigrate.fixes.relocate`) is copied from upstream when everything it needs resolves in
+:mod:`pytest_flmigrate.autofix.relocate`) is copied from upstream when everything it needs resolves in
 the pin, transitively and within a bound: each definition it references from its own module
 comes along, each import it uses must work in the pin, be relocatable, or be backportable in
 turn. The bound (:data:`MAX_DEFINITIONS` definitions and :data:`MAX_LINES` lines per missing
@@ -13,7 +13,7 @@ its path under ``vllm_fl.compat`` (vLLM's own prefix dropped): ``vllm.model_exec
 -> ``vllm_fl/compat/model_executor/models/utils.py``, ``transformers.models.x.processing_x`` ->
 ``vllm_fl/compat/transformers/models/x/processing_x.py``. A compat module is the upstream module
 pruned by libcst to the definitions kept and the imports they use (formatting, comments and the
-license header survive; :mod:`pytest_flmigrate.fixes.compat_source`), then patched like any migrated file (P1 makes its relative imports
+license header survive; :mod:`pytest_flmigrate.autofix.compat_source`), then patched like any migrated file (P1 makes its relative imports
 absolute, P14/P15/P16 redirect its imports).
 
 Refused, whatever the size (a copy would change behaviour or break at import): definitions
@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pytest_flmigrate.fixes.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
-from pytest_flmigrate.fixes.relocate import Relocator, definition_of
+from pytest_flmigrate.autofix.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
+from pytest_flmigrate.autofix.relocate import Relocator, definition_of
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import p24_member_drift
 

@@ -22,17 +22,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pytest_flmigrate.fixes import drift
-from pytest_flmigrate.fixes.backport import Backporter, compat_module
-from pytest_flmigrate.fixes.compat_source import CompatSpec
-from pytest_flmigrate.fixes.relocate import Relocator, cache_path
+from pytest_flmigrate.autofix import drift
+from pytest_flmigrate.autofix.backport import Backporter, compat_module
+from pytest_flmigrate.autofix.compat_source import CompatSpec
+from pytest_flmigrate.autofix.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
-from pytest_flmigrate.migrate import MigrationPlan, PlannedFile
 from pytest_flmigrate.patches.base import Patch
+from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
@@ -164,7 +164,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
 
 
 def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
-    """Signature drift (:mod:`pytest_flmigrate.fixes.drift`): backport upstream's class (P16) when
+    """Signature drift (:mod:`pytest_flmigrate.autofix.drift`): backport upstream's class (P16) when
     its copy is sound, else drop a forwarded None default (P23) when that is, else leave the
     call to step 6 with both reasons (``unfixed[(pinned class, member)]``). A class a selected
     translation rewrites away in the file (P21's ``WeightsMapper``) is the translation's."""
@@ -239,7 +239,7 @@ def _forwarded_default(found: drift.Drift, text: str) -> str | None:
 
 
 def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
-    """``plan`` plus the shim modules (``pytest_flmigrate/fixes/shims/``, written as
+    """``plan`` plus the shim modules (``pytest_flmigrate/autofix/shims/``, written as
     ``vllm_fl/compat/<stem>.py``) that a selected patch's rewritten imports point at."""
     needed: set[str] = set()
     for planned in plan.files:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-from pytest_flmigrate.runtime import procs
+from pytest_flmigrate.servers import procs
 
 #: Below this fraction of free memory a GPU counts as occupied (docs/procedure.md, step 9).
 FREE_FRACTION = 0.5

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import requests
 
+from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
-from pytest_flmigrate.runtime import envs, health, log_errors, procs
+from pytest_flmigrate.servers import health, log_errors, procs
 
 HOST = "127.0.0.1"
 TIMEOUT_ENV = "FLMIGRATE_SERVER_TIMEOUT"

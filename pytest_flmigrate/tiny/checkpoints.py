@@ -1,6 +1,6 @@
 """--tiny: the tiny model synthesized for a migrated model, cached (pure Python here, no torch).
 
-The model is made once by runtime/synthesize.py in the upstream env and cached under
+The model is made once by tiny/synthesize.py in the upstream env and cached under
 ``<cache>/tiny/<model>-<upstream version>-g<generator version>/`` (file-locked; written into a
 temporary folder and renamed, so a half-made model never counts). Reruns reuse it; a fresh
 synthesis of the same inputs gives the same bytes.
@@ -18,11 +18,12 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
-from pytest_flmigrate.runtime import envs, procs
-from pytest_flmigrate.runtime.synthesize import GENERATOR_VERSION, STAMP
+from pytest_flmigrate.servers import procs
+from pytest_flmigrate.steps.discover import ModelUnit
+from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
 
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0

@@ -13,17 +13,17 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from pytest_flmigrate import adapt
-from pytest_flmigrate.discover import ModelUnit
+from pytest_flmigrate.autofix import compat_source
+from pytest_flmigrate.autofix.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.fixes import compat_source
-from pytest_flmigrate.fixes.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
+from pytest_flmigrate.steps import hand_edits
+from pytest_flmigrate.steps.discover import ModelUnit
 
 MAX_CLOSURE = 40
 # Upstream module prefixes whose new modules are migrated, and where they land.
@@ -248,7 +248,7 @@ def write_migration(
         elif base is None:
             refused.append(planned.target)
         else:
-            merged = adapt.merge(current, base, generated)
+            merged = hand_edits.merge(current, base, generated)
             if not merged.clean:
                 conflict_file = report_dir / "conflicts" / planned.target
                 atomic_write(conflict_file, merged.text)
@@ -276,7 +276,7 @@ def write_migration(
 
 def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str, upstream_label: str) -> FileResult:
     planned = decision.planned
-    patch_path = adapt.adaptation_path(planned.target)
+    patch_path = hand_edits.adaptation_path(planned.target)
     backup = adaptation_backup = None
     if decision.status == "forced":
         backup = manifest.backup(planned.target)
@@ -300,10 +300,10 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
     adaptation: str | None = None
     replayed: tuple[str, ...] = ()
     if decision.written != decision.generated:
-        patch = adapt.adaptation_patch(planned.target, decision.generated, decision.written, upstream_label)
+        patch = hand_edits.adaptation_patch(planned.target, decision.generated, decision.written, upstream_label)
         manifest.write(patch_path, patch)
         adaptation = patch_path
-        replayed = tuple(adapt.hunks(patch)) if decision.status == "merged" else ()
+        replayed = tuple(hand_edits.hunks(patch)) if decision.status == "merged" else ()
     else:
         manifest.remove(patch_path)
     _write_diff(report_dir / "diffs", planned, decision.written)

@@ -1,1 +1,0 @@
-"""Pinned- and upstream-env subprocesses: provisioned CPU envs, tiny checkpoint, servers."""
