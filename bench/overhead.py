@@ -1,4 +1,4 @@
-"""The tool's own overhead (issue 12): each figure beside its goal, in one run.
+"""The tool's own overhead: each figure beside its goal, in one run.
 
     python bench/overhead.py [--model glm4_moe_lite] [--upstream SRC] [--pinned SRC]
                              [--coverage-upstream SRC | --no-coverage] [--json FILE]

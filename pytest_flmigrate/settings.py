@@ -1,7 +1,7 @@
 """Every option, resolved once: command line > ``[tool.flmigrate]`` in the plugin's
 pyproject.toml > defaults; validated; frozen.
 
-``OPTIONS`` is the single table the command line, the pyproject reader and the README follow.
+``OPTIONS`` is the single table the command line, the pyproject reader and docs/options.md follow.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def read_pyproject(plugin_dir: Path) -> dict:
     unknown = sorted(set(table) - known)
     if unknown:
         raise FlmigrateError(
-            f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; see the option table in the README"
+            f"{path}: unknown key(s) in [tool.flmigrate]: {', '.join(unknown)}; see the option table in docs/options.md"
         )
     by_key = {option.key: option for option in OPTIONS}
     values = {key.replace("-", "_"): value for key, value in table.items()}

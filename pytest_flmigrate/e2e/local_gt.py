@@ -1,7 +1,7 @@
 """A ground-truth server started on this machine from an upstream env's python (``--gt-python``).
 
 It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on
-a free port, as the leader of a process group of its own (``runtime.procs``), logging to a file;
+a free port, as the leader of a process group of its own (``servers.procs``), logging to a file;
 stop signals that group only.
 """
 
@@ -58,7 +58,7 @@ class LocalGT:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        """The environment of every vLLM run of the tool (``runtime.envs.vllm_env``), a short
+        """The environment of every vLLM run of the tool (``envs.vllm_env``), a short
         socket folder, then ``env``."""
         env = envs.vllm_env(self.scratch)
         if self.rpc_dir is None:  # vLLM's sockets: a short folder (procs.scratch_dir), removed at stop

@@ -15,7 +15,7 @@ lists each class, method and keyword step 4 proved it for)::
 
 One count per dropped keyword.
 
-Why: signature drift (issue 10 item 4). Upstream's base takes the keyword only through
+Why: signature drift. Upstream's base takes the keyword only through
 ``**kwargs`` and hands it on (``LlamaModel.forward`` passes ``t_cond`` to every layer); the pin's
 base takes neither. Step 4 (:mod:`pytest_flmigrate.autofix.planner`) proposes a drop only when it
 keeps behaviour: the override's parameter defaults to None; the pin calls the method through its

@@ -17,7 +17,7 @@ ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "
 
 
 def summary(run: ModelRun, earlier: dict) -> dict:
-    """The summary.json contract (README, Reports), from whatever the run got to (``earlier``: the
+    """The summary.json contract (docs/reports-and-ci.md), from whatever the run got to (``earlier``: the
     previous summary.json, whose runtime parts this session did not compute are kept)."""
     workspace = run.workspace
     unit = run.unit.result

@@ -78,7 +78,7 @@ class ReviewContext:
     (architecture, class) pairs and plugin_module, the module registering them.
     catalog: patch NAME -> id of the catalog patches that apply to the pin.
     claims: ``(kind, module, name) -> bool``, whether the table-driven patch of ``kind``
-    (``relocate``, ``backport``, ``call-arguments``; see review/fixes.py) fixes that very name;
+    (``relocate``, ``backport``, ``call-arguments``; see review/patch_ids.py) fixes that very name;
     step 4's automatic fixes provide it, and without it those findings stay ``manual:``.
     unfixed: ``(module, name)`` of an import -> why step 4 could not relocate or backport it
     (``MigrationPlan.unfixed``), added to its finding; ``("module.Class", member)`` of a pinned

@@ -11,7 +11,7 @@ the command, when the CPU envs are missing.
 
 The migrated file is served as step 4 writes it, with no hand edit: upstream's
 ``LlamaDecoderLayer`` takes ``attn_layer_type`` and ``LlamaModel.forward`` takes ``t_cond``, the
-0.13 pin's take neither (signature drift, issue 10 item 4). Step 4 backports upstream's
+0.13 pin's take neither (signature drift). Step 4 backports upstream's
 ``LlamaDecoderLayer`` into ``vllm_fl/compat/`` (P16) and drops the forwarded ``t_cond=None``
 (P23: upstream's ``LlamaModel``, whose copy would declare a ``WeightsMapper`` field the pin lacks,
 is refused).
