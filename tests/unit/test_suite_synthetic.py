@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -105,12 +106,15 @@ def test_model_whose_config_the_pin_knows_gets_no_bridge(flmigrate, plugin_tree,
     assert not (plugin_tree / "vllm_fl/configs/llama.py").exists()
 
 
-def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
+def test_junit_cases_carry_step_and_model(flmigrate, plugin_tree, trees, tmp_path):
     junit = tmp_path / "junit.xml"
     flmigrate(*run_args(trees, "--model", "tiny", "--junitxml", str(junit)))
     text = junit.read_text()
     assert text.count('<property name="step" value="2" />') == 3
     assert '<property name="step" value="5" />' in text
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    properties = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert properties and all(p.get("model") == "tiny" and p.get("step") for p in properties), properties
 
 
 def test_k_selects_steps_by_name(flmigrate, trees):
