@@ -57,7 +57,7 @@ class SourceTree:
                 requirement = Requirement(line)
             except InvalidRequirement:
                 continue
-            if _normalize(requirement.name) == _normalize(project) and not requirement.marker:
+            if normalize(requirement.name) == normalize(project) and not requirement.marker:
                 return requirement
         return None
 
@@ -73,7 +73,8 @@ def cache_dir() -> Path:
     return Path(base) / "pytest-flmigrate"
 
 
-def _normalize(name: str) -> str:
+def normalize(name: str) -> str:
+    """A distribution name as PyPI compares it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -103,7 +104,7 @@ def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None
         found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
         if found:
             return found
-    with FileLock(str(trees / f"{_normalize(requirement.name)}.lock")):
+    with FileLock(str(trees / f"{normalize(requirement.name)}.lock")):
         if pinned_version:
             found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
             if found:
@@ -111,7 +112,7 @@ def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None
         with tempfile.TemporaryDirectory(dir=trees) as scratch:
             wheel = _download_wheel(str(requirement), Path(scratch), spec, option)
             version = _wheel_version(wheel)
-            target = trees / f"{_normalize(requirement.name)}-{version}"
+            target = trees / f"{normalize(requirement.name)}-{version}"
             if not (target / "METADATA").exists():
                 _unpack(wheel, target, Path(scratch) / "unpack")
     found = _cached_tree(trees, requirement.name, version, package, spec)
@@ -131,7 +132,7 @@ def _exact_version(requirement: Requirement) -> str | None:
 
 
 def _cached_tree(trees: Path, name: str, version: str, package: str, spec: str) -> SourceTree | None:
-    target = trees / f"{_normalize(name)}-{version}"
+    target = trees / f"{normalize(name)}-{version}"
     metadata = target / "METADATA"
     if not metadata.exists() or not (target / package).is_dir():
         return None
@@ -291,7 +292,7 @@ def newer_release_tree(tree: SourceTree, project: str, package: str, option: str
 
 def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceTree | None:
     """The newest release already in the cache that satisfies ``requirement`` (no index query)."""
-    prefix = f"{_normalize(requirement.name)}-"
+    prefix = f"{normalize(requirement.name)}-"
     trees = cache_dir() / "trees"
     versions = []
     for folder in trees.glob(prefix + "*") if trees.is_dir() else ():

