@@ -4,6 +4,8 @@ on PyPI's answers recorded (tests/fixtures/pypi_server.py)."""
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +16,7 @@ from packaging.version import Version
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import pinned, releases, sources
+from tests.fixtures import synthetic
 
 
 def test_a_pin_runs_with_the_newest_transformers_out_before_its_release(pypi):
@@ -99,3 +102,46 @@ def test_a_pinned_tree_without_transformers_beside_it_takes_the_one_it_came_out_
     assert found.transformers.version == "4.56.2" and fetched == ["transformers==4.56.2"]
     assert found.transformers_version == Version("4.56.2")
     assert found.transformers_source.startswith("the newest release satisfying 'transformers>=4.55.2' out before")
+
+
+def _transformers_wheel(requirement: str, dest: Path, spec: str, option: str) -> Path:
+    """The synthetic transformers (knows ``llama`` only) as the release ``requirement`` pins; a 5.x
+    one also has transformers 5's spelling ``PreTrainedConfig``."""
+    version = requirement.split("==")[1]
+    files = {**synthetic.TRANSFORMERS, "transformers/__init__.py": f'__version__ = "{version}"\n'}
+    if Version(version).major >= 5:
+        files["transformers/configuration_utils.py"] += "PreTrainedConfig = PretrainedConfig\n"
+    wheel = dest / f"transformers-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, textwrap.dedent(text).lstrip("\n"))
+        archive.writestr(f"transformers-{version}.dist-info/METADATA", f"Name: transformers\nVersion: {version}\n")
+    return wheel
+
+
+@pytest.mark.parametrize(
+    ("pin", "requirement", "transformers", "p14"),
+    [("0.11.0", "transformers>=4.55.2", "4.56.2", True), ("0.24.0", "transformers>=5.5.3", "5.12.1", False)],
+)
+def test_bridges_and_transformers_patches_read_the_same_pinned_transformers(
+    pypi, flmigrate, plugin_tree, trees, monkeypatch, pin, requirement, transformers, p14
+):
+    """A pinned tree without transformers beside it: the run takes the release the pin came out with,
+    records it and how, bridges the config it lacks against it, and spells PreTrainedConfig for it
+    (P14 only for a transformers 4)."""
+    upstream, pinned_dir = trees
+    shutil.rmtree(pinned_dir / "transformers")
+    (pinned_dir / "vllm" / "_version.py").write_text(f'__version__ = "{pin}"\n')
+    (pinned_dir / "requirements").mkdir()
+    (pinned_dir / "requirements" / "common.txt").write_text(f"{requirement}\n")
+    config = upstream / "vllm" / "transformers_utils" / "configs" / "tiny.py"
+    config.write_text(config.read_text().replace("PretrainedConfig", "PreTrainedConfig"))
+    monkeypatch.setattr(sources, "_download_wheel", _transformers_wheel)
+    flmigrate("--model", "tiny", "--upstream", str(upstream), "--pinned", str(pinned_dir))
+    summary = json.loads((plugin_tree / "reports" / "tiny" / "summary.json").read_text())
+    assert {n: summary["steps"][n]["outcome"] for n in "245"} == dict.fromkeys("245", "passed")
+    assert summary["pinned"]["transformers"] == transformers
+    assert summary["pinned"]["transformers_source"].startswith(f"the newest release satisfying '{requirement}' out")
+    assert summary["bridge"]["needed"]
+    assert f"unknown to pinned vLLM {pin} and transformers {transformers}" in summary["bridge"]["reason"]
+    assert ("P14" in summary["patches"]) is p14
