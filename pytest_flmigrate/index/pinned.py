@@ -3,7 +3,7 @@
 The pinned vLLM comes from ``--pinned`` (a directory or a ``pypi:`` spec) or, by default, from
 the environment of ``--vllm-python``, located without importing vLLM. Its transformers is the one
 the pin runs with: the one installed beside it (in the env of ``--vllm-python`` when that env holds
-the pinned version), else the release vLLM came out with (``releases.release_for_pin``); every
+the pinned version), else the release vLLM came out with (``sources.release_for_pin``); every
 decision that depends on the pinned transformers (config bridges, P14, P22) reads this one.
 """
 
@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index import build, records, registries, releases, sources
+from pytest_flmigrate.index import build, records, registries, sources
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.sources import PYPI_PREFIX, SourceTree
 
@@ -152,7 +152,7 @@ def pinned_transformers(vllm: SourceTree, spec: str, vllm_python: str) -> tuple[
     projects = ["vllm"]
     if spec.startswith(PYPI_PREFIX):
         projects += [name for name in [sources.parse_pypi_spec(spec, "--pinned").name] if name != "vllm"]
-    version, how = releases.release_for_pin(
+    version, how = sources.release_for_pin(
         "transformers", requirement.specifier if requirement else SpecifierSet(), vllm.version, projects
     )
     return sources.pypi_tree(f"{PYPI_PREFIX}transformers=={version}", "transformers", "--pinned"), how

