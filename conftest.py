@@ -16,6 +16,7 @@ import pytest
 
 from pytest_flmigrate.index import sources
 from tests.fixtures import synthetic
+from tests.fixtures.pypi_server import pypi  # noqa: F401 - the recorded PyPI, for any test
 
 REPO = Path(__file__).parent
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"

@@ -121,12 +121,16 @@ class StepRecord:
     reason: str = ""
     seconds: float = 0.0
     tests: int = 0
+    #: A test failed for a reason other than an EnvironmentProblem (the port's own failure).
+    port_failed: bool = False
 
-    def add(self, outcome: str, reason: str, seconds: float) -> None:
+    def add(self, outcome: str, reason: str, seconds: float, environment: bool = False) -> None:
         """Fold one test's outcome in: the step takes the worst (failed, then blocked); it passes
-        when a test passed and none failed, and is skipped only when all its tests were."""
+        when a test passed and none failed, and is skipped only when all its tests were.
+        ``environment``: the test failed with an EnvironmentProblem."""
         self.tests += 1
         self.seconds += seconds
+        self.port_failed = self.port_failed or (outcome == "failed" and not environment)
         if self.tests == 1 or OUTCOME_RANK[outcome] > OUTCOME_RANK[self.outcome]:
             self.outcome = outcome
             self.reason = reason
@@ -366,16 +370,23 @@ class ModelRun:
         collected = set(self.review_cases())
         return [f for f in self.review() if Case(f.check, f.file) not in collected]
 
-    def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
-        self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)
+    def record(
+        self, step: int, name: str, outcome: str, reason: str, seconds: float, environment: bool = False
+    ) -> None:
+        self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds, environment)
 
     def record_time(self, step: int, name: str, seconds: float) -> None:
         """Time spent in a step's fixtures (where the migration work itself happens)."""
         self.steps.setdefault(step, StepRecord(name)).seconds += seconds
 
-    def blocking(self, dependencies: tuple[int, ...]) -> tuple[int, str] | None:
+    def blocking(self, dependencies: tuple[int, ...], in_env: bool = True) -> tuple[int, str] | None:
+        """The first dependency that failed or was blocked, with its reason. A step that does not
+        run in the env of --vllm-python (``in_env`` False) is not blocked by a dependency whose
+        only failures were that env's problems."""
         for step in dependencies:
             record = self.steps.get(step)
             if record and record.outcome in ("failed", "blocked"):
+                if record.outcome == "failed" and not record.port_failed and not in_env:
+                    continue
                 return step, record.reason
         return None

@@ -138,7 +138,10 @@ class RuntimeRun:
     def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
         modules = [planned.plugin_module for planned in self.run.plan().files]
-        return smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log")
+        result = smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log")
+        if result.platform is not None:
+            self.tell(smoke_step.platform_fact(result.platform))
+        return result
 
     def expected_architectures(self) -> dict[str, str]:
         """Architecture -> ``module:Class`` that register_model() registers for this model."""

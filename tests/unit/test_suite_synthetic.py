@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -139,6 +140,19 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
     assert steps["4"] == {**steps["4"], "outcome": "blocked"}
     assert steps["4"]["reason"].startswith("blocked by step 2: unknown model 'tiyn'")
     assert "Traceback" not in result.stdout.str()
+
+
+def test_an_env_problem_fails_the_steps_that_run_there_and_blocks_no_static_step(flmigrate, plugin_tree, trees):
+    """--vllm-python without vLLM: step 4's import smoke and step 5's resolution fail with that one
+    line; the review (step 6) still runs, and only the steps that need the env are blocked."""
+    args = ("--model", "tiny", "--vllm-python", sys.executable, "-m", "", "-k", "step04 or step05 or step06 or step09")
+    flmigrate(*run_args(trees, *args))
+    steps = summary(plugin_tree, "tiny")["steps"]
+    no_vllm = f"--vllm-python {sys.executable}: no vLLM importable there"
+    assert steps["4"]["outcome"] == "failed" and steps["4"]["reason"].startswith(no_vllm)
+    assert steps["5"]["outcome"] == "failed" and steps["5"]["reason"].startswith(no_vllm)
+    assert steps["6"]["outcome"] == "passed"
+    assert steps["9"]["outcome"] == "blocked" and steps["9"]["reason"].startswith(f"blocked by step 5: {no_vllm}")
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ def test_names_another_mechanism_handles_are_left_to_it(trees, fixer):
 
 
 def write(plugin, plan, pinned_index):
-    pinned = SimpleNamespace(version=PIN, index=pinned_index)
+    pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"), index=pinned_index)
     texts = migrate.patched_texts(plan, select_patches(None, PIN), pinned)
     return migrate.write_migration(plan, texts, plugin, plugin / "reports", "test@0.99.0", False)
 

@@ -221,7 +221,7 @@ def plan_for(fixer: planner.Fixer, model: str, patches: str | None = None) -> mi
 
 
 def migrated(fixer: planner.Fixer, plan: migrate.MigrationPlan, patches: str | None = None) -> dict[str, str]:
-    pinned = SimpleNamespace(version=PIN)
+    pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"))
     return {
         target: text for target, (text, _) in migrate.patched_texts(plan, select_patches(patches, PIN), pinned).items()
     }
