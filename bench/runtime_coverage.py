@@ -13,8 +13,9 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``import_clean``: step 6's unresolved-imports check finds nothing in the migrated files;
 - ``pinned_imports``: step 4's import smoke passes in the pinned env;
 - ``control_runs``: the upstream env served the tiny model, as summary.json's ``control`` records
-  (when the suite never started it, the control is started here on its own; None when it cannot
-  be started at all, e.g. no tiny model);
+  (when the suite never started it, stopping earlier or dying, the control is started here on its
+  own; None when it cannot be started at all, e.g. no tiny model); ``control_error`` says why
+  whenever it did not run, and the figures group those reasons by cause (``controls``);
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
@@ -60,6 +61,18 @@ STEPS = "not baseline and not regression and not functional and not benchmark"
 TEXT_PROMPTS = 5
 MODEL_TIMEOUT = 3600
 LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
+UNEXPLAINED = "the control gave no reason (see its log)"
+#: Why a control did not run, by its error line (first match; else "other"): the results' breakdown.
+CONTROL_CAUSES = (
+    (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
+    (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
+    (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
+    (re.compile(r"--tiny-from|cannot synthesize|cannot infer"), "tiny model not synthesized"),
+    (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
+    (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),
+    (re.compile(r"needs the config field|object has no attribute"), "a config field the tiny config lacks"),
+    (re.compile(r"cannot run \w+ on CPU"), "platform: upstream vLLM cannot run it on CPU"),
+)
 COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "tokens_match", "synthesized_weights")
 
 
@@ -176,6 +189,13 @@ def record_of(
     workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args, scratch: Path
 ) -> dict:
     record: dict = {"model": model, "seconds": round(seconds, 1), "commit": tool_commit(), **dict.fromkeys(COUNTS)}
+    control = (summary or {}).get("control")
+    if control is not None:  # the suite started the control
+        record["control_runs"], why = control["served"], control["reason"]
+    else:  # the suite stopped before it (or died): started here on its own
+        record["control_runs"], why = control_alone(workspace, model, args, scratch)
+    if record["control_runs"] is not True:
+        record["control_error"] = (why or UNEXPLAINED)[:300]
     if summary is None:
         lines = [line for line in output.splitlines() if line.strip()]
         return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
@@ -189,13 +209,6 @@ def record_of(
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
     tiny = summary.get("tiny")
     record["synthesized_weights"] = None if tiny is None else tiny["weights"] == "synthesized"
-    control = summary.get("control")
-    if control is not None:  # the suite started the control
-        record["control_runs"], why = control["served"], control["reason"]
-    else:
-        record["control_runs"], why = control_alone(workspace, model, args, scratch)
-    if why:
-        record["control_error"] = why[:300]
     record["pinned_serves"] = outcome["10"] == "passed"
     prompts = ((summary.get("e2e") or {}).get("prompts")) or {}
     matched = [entry for entry in prompts.values() if entry.get("kind") == "text" and entry.get("passed")]
@@ -219,21 +232,34 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
     groups = Counter(
         f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage")
     )
+    causes = Counter(control_cause(record) for record in done)
     return {
         "upstream": args.upstream,
         "pinned": args.pinned,
         "models": len(done),
         **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
+        "controls": dict(causes.most_common()),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
         "records": {record["model"]: record for record in done},
     }
+
+
+def control_cause(record: dict) -> str:
+    """``runs`` for a control that served, else the cause of ``CONTROL_CAUSES`` its error line names."""
+    if record.get("control_runs"):
+        return "runs"
+    error = record.get("control_error") or UNEXPLAINED
+    return next((cause for pattern, cause in CONTROL_CAUSES if pattern.search(error)), "other")
 
 
 def print_table(report: dict) -> None:
     print(f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s")
     for key in COUNTS:
         print(f"  {key:<20} {report[key]:>4}")
+    print("controls by cause:")
+    for cause, count in report["controls"].items():
+        print(f"  {count:>4}  {cause}")
     if report["failures"]:
         print("failures by first error line:")
         for group in report["failures"]:

@@ -53,6 +53,36 @@ def test_the_control_outcome_in_the_summary_is_the_record(monkeypatch):
     assert skipped["control_runs"] is False and skipped["control_error"] == platform
 
 
+def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeypatch):
+    served = record(None, monkeypatch, alone=(True, ""))
+    assert served["asked_alone"] == ["m"] and served["control_runs"] is True and "control_error" not in served
+    assert served["stage"] == "suite"
+    unexplained = record(None, monkeypatch, alone=(False, ""))
+    assert unexplained["control_error"] == runtime_coverage.UNEXPLAINED
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (NO_CONFIG, "no config to shrink"),
+        ("--tiny: cannot synthesize a tiny XForCausalLM: KeyError: 'full_attention'", "tiny model not synthesized"),
+        (
+            "model 'common' has no architecture in upstream's model registry; ...",
+            "not a servable model (a helper module)",
+        ),
+        ("... needs the module torchvision, which its env lacks; ...", "a module the upstream env lacks"),
+        (
+            "upstream vLLM 0.32.0 cannot run Rnj1ForCausalLM on CPU: TypeError: ...",
+            "platform: upstream vLLM cannot run it on CPU",
+        ),
+        ("AssertionError", "other"),
+    ],
+)
+def test_controls_that_did_not_run_are_counted_by_cause(error, cause):
+    assert runtime_coverage.control_cause({"control_runs": None, "control_error": error}) == cause
+    assert runtime_coverage.control_cause({"control_runs": True}) == "runs"
+
+
 def test_the_runtime_records_the_control_only_once_started():
     runtime = RuntimeRun(SimpleNamespace())
     assert runtime.control_outcome is None
