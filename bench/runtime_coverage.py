@@ -150,7 +150,7 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
 def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
     """Start the control by itself (the suite stopped before it): serves?, first error line."""
     try:
-        tiny = checkpoints.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
+        tiny = checkpoints.for_run(args.upstream_python, workspace.run_for(model))
     except FlmigrateError as exc:
         return None, exc.message
     server = LocalGT(

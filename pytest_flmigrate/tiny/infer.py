@@ -1,0 +1,299 @@
+"""A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
+
+The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
+are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
+``getattr(config, "X", default)``, whose default stands when no role below gives a tiny value);
+the base is the config of the model the unit's architecture class subclasses, when that model has
+one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else transformers'
+``PretrainedConfig``. Every field read that the base does not define gets a small value by its
+role (``ROLES``: sizes as shrink.py's, norms' epsilon, activations, rope theta, flags off); a
+field read with no default and no role fails the inference with its name, as does a read through
+a sub-config the base does not have. The result is a folder: ``config.json`` with those values and
+``auto_map`` naming ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base
+whose ``model_type`` is the unit's name. It is reported as inferred wherever it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.tiny import qwen2_checkpoint, shrink
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
+    from pytest_flmigrate.tiny.sources import ConfigSource
+
+CODE_FILE = "configuration_flmigrate_inferred.py"
+CLASS_NAME = "InferredConfig"
+#: names (or the last attribute) that hold the model's config in vLLM model code
+CONFIG_HOLDERS = {"config", "hf_config"}
+#: what every transformers config has (PretrainedConfig's own attributes and methods' data)
+PRETRAINED = {
+    "architectures",
+    "model_type",
+    "vocab_size",
+    "tie_word_embeddings",
+    "torch_dtype",
+    "dtype",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "is_encoder_decoder",
+    "name_or_path",
+    "_name_or_path",
+    "output_hidden_states",
+    "output_attentions",
+    "return_dict",
+    "chunk_size_feed_forward",
+    "problem_type",
+    "task_specific_params",
+    "quantization_config",
+    "use_return_dict",
+    "num_labels",
+    "id2label",
+    "label2id",
+    "tokenizer_class",
+    "transformers_version",
+    "auto_map",
+    "sub_configs",
+    "attribute_map",
+    "base_config_key",
+    "keys_to_ignore_at_inference",
+}
+#: (pattern over the field name, value) in order; the first match gives a read field its value.
+ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"(^|_)(eps|epsilon)$"), 1e-6),
+    (re.compile(r"(^|_)(act|activation|act_fn|hidden_act)$"), "silu"),
+    (re.compile(r"(^|_)theta$"), 10000.0),
+    (re.compile(r"dropout|_drop$"), 0.0),
+    (re.compile(r"^(use|is|enable|has)_|_bias$|^bias$"), False),
+    (re.compile(r"^(rope_scaling|rope_parameters|quant_config|sliding_window)$"), None),
+    (re.compile(r"(^|_)(multiplier|scale|scaling)$"), 1.0),
+)
+
+
+@dataclass
+class Reads:
+    """The config fields a unit's code reads: required ones, and those with a default."""
+
+    required: set[str] = field(default_factory=set)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
+
+
+def config_reads(sources: list[str]) -> Reads:
+    reads = Reads()
+    for source in sources:
+        cst.parse_module(source).visit(_Collector(reads))
+    for name in reads.defaults:
+        reads.required.discard(name)
+    return reads
+
+
+def _holds_config(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.Name):
+        return node.value in CONFIG_HOLDERS
+    return isinstance(node, cst.Attribute) and node.attr.value in CONFIG_HOLDERS
+
+
+_NO_DEFAULT = object()
+
+
+def _literal(node: cst.BaseExpression) -> Any:
+    if isinstance(node, cst.Integer | cst.Float | cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _literal(node.expression)
+        return -inner if isinstance(inner, int | float) else _NO_DEFAULT
+    return _NO_DEFAULT
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, reads: Reads) -> None:
+        self.reads = reads
+        self.calls: set[int] = set()  # id() of attributes that are called (methods)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.add(id(node.func))
+        func = node.func
+        if not (isinstance(func, cst.Name) and func.value in ("getattr", "hasattr") and len(node.args) >= 2):
+            return
+        name = node.args[1].value
+        if not (_holds_config(node.args[0].value) and isinstance(name, cst.SimpleString)):
+            return
+        field_name = str(name.evaluated_value)
+        if func.value == "hasattr":
+            self.reads.defaults.setdefault(field_name, _NO_DEFAULT)
+        elif len(node.args) >= 3:
+            self.reads.defaults[field_name] = _literal(node.args[2].value)
+        else:
+            self.reads.required.add(field_name)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if id(node) in self.calls or node.attr.value.startswith("_"):
+            return
+        value = node.value
+        if _holds_config(value):
+            self.reads.required.add(node.attr.value)
+        elif isinstance(value, cst.Attribute) and _holds_config(value.value) and id(value) not in self.calls:
+            self.reads.nested.setdefault(value.attr.value, set()).add(node.attr.value)
+
+
+def role_value(name: str, vocab_size: int) -> tuple[bool, Any]:
+    """(known, tiny value) of a field by its role."""
+    if name == "vocab_size":
+        return True, vocab_size
+    if name in shrink.SIZES:
+        return True, shrink.SIZES[name]
+    if name in shrink.AT_MOST:
+        return True, shrink.AT_MOST[name]
+    if name in shrink.SPECIAL_TOKEN_IDS:
+        return True, qwen2_checkpoint.ENDOFTEXT_ID
+    if name in shrink.INIT_SCALES:
+        return True, shrink.INIT_SCALES[name]
+    for pattern, value in ROLES:
+        if pattern.search(name):
+            return True, value
+    return False, None
+
+
+@dataclass(frozen=True)
+class Base:
+    module: str  # where both envs import the base config class from
+    class_name: str
+    fields: frozenset[str]  # what it defines (its own and its bases' members and __init__ parameters)
+    text: str  # for the report
+
+
+def inferred_config(
+    model_type: str, arch: str, reads: Reads, base: Base | None, module: str
+) -> tuple[dict[str, str], list[str]]:
+    """The config folder's files, and the fields no role or default values (empty: it is complete)."""
+    known = PRETRAINED | (base.fields if base else frozenset())
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    for name in sorted(reads.required | set(reads.defaults)):
+        if name in known or name in reads.nested:
+            continue
+        found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+        if found:
+            values[name] = value
+        elif reads.defaults.get(name, _NO_DEFAULT) is not _NO_DEFAULT:
+            values[name] = reads.defaults[name]
+        elif name in reads.required:
+            missing.append(name)
+    for holder, fields in sorted(reads.nested.items()):
+        if holder not in known and holder not in values:
+            missing.append(f"{holder} (a sub-config; its fields {', '.join(sorted(fields))})")
+    base_import = (
+        f"from {base.module} import {base.class_name} as Base"
+        if base
+        else "from transformers import PretrainedConfig as Base"
+    )
+    code = (
+        f'"""A config inferred by pytest-flmigrate from what upstream vLLM\'s {module} reads from its config\n'
+        f'(no config class or checkpoint to take it from): a guess with small values, not a real config."""\n\n'
+        f"{base_import}\n\n\n"
+        f"class {CLASS_NAME}(Base):\n"
+        f"    model_type = {model_type!r}\n"
+    )
+    config = {
+        **values,
+        "architectures": [arch],
+        "auto_map": {"AutoConfig": f"{CODE_FILE.removesuffix('.py')}.{CLASS_NAME}"},
+        "model_type": model_type,
+    }
+    return {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}, missing
+
+
+def inferred_source(run: ModelRun) -> ConfigSource:
+    """sources.py's INFERRED source for ``run``'s unit; FlmigrateError naming the fields it cannot value."""
+    from pytest_flmigrate.tiny import sources
+
+    unit = run.unit()
+    root = run.workspace.upstream().root
+    texts = [(root / relative).read_text(encoding="utf-8") for relative in unit.files]
+    reads = config_reads(texts)
+    base = base_config(run)
+    arch = sources.tiny_arch(run)
+    files, missing = inferred_config(unit.name, arch, reads, base, unit.module)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise FlmigrateError(
+            f"--tiny: {unit.name} has no config class upstream, and one inferred from its code lacks "
+            f"{shown} (read with no default, no role gives a value); pass --tiny-from a checkpoint folder or repo id"
+        )
+    folder = sources.write_folder(unit.name, files)
+    read = len(reads.required | set(reads.defaults))
+    text = f"inferred from upstream vLLM's {unit.module} ({read} fields read; base {base.text if base else 'PretrainedConfig'})"
+    return sources.ConfigSource(sources.INFERRED, text, folder=folder)
+
+
+def base_config(run: ModelRun, depth: int = 3) -> Base | None:
+    """The config of the model the unit's architecture class subclasses (following bases up to
+    ``depth`` models), when that model's config class is upstream's."""
+    from pytest_flmigrate.steps import discover
+
+    index = run.workspace.upstream_index()
+    unit = run.unit()
+    pending = [(arch.dotted_module, arch.class_name) for arch in unit.architectures]
+    seen: set[tuple[str, str]] = set()
+    for _ in range(depth):
+        following: list[tuple[str, str]] = []
+        for module, class_name in pending:
+            if (module, class_name) in seen or module not in index.modules:
+                continue
+            seen.add((module, class_name))
+            info = index.modules[module].classes.get(class_name)
+            for reference in info.bases if info else ():
+                base_module, _, base_class = reference.partition(":")
+                owner = _model_of(base_module)
+                if owner is None or owner == unit.name:
+                    following.append((base_module, base_class))
+                    continue
+                try:
+                    config = run.workspace.run_for(owner).unit().config
+                except FlmigrateError:
+                    config = None
+                if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+                    return _base(run, config.module, config.class_name, config.origin, owner)
+                following.append((base_module, base_class))
+        pending = following
+    return None
+
+
+def _model_of(module: str) -> str | None:
+    """The model unit a module belongs to (``vllm.model_executor.models.llama`` -> ``llama``)."""
+    for prefix in ("vllm.model_executor.models.", "vllm.models."):
+        if module.startswith(prefix):
+            return module[len(prefix) :].split(".")[0]
+    return None
+
+
+def _base(run: ModelRun, module: str, class_name: str, origin: str, owner: str) -> Base:
+    index = run.workspace.upstream_index() if origin == "vllm" else run.workspace.upstream_transformers_index()
+    return Base(module, class_name, frozenset(_members(index, module, class_name)), f"{class_name} ({owner}'s)")
+
+
+def _members(index: Any, module: str, class_name: str, depth: int = 6) -> set[str]:
+    """Members and ``__init__`` parameters of a config class and its bases within ``index``."""
+    found: set[str] = set()
+    info = index.modules[module].classes.get(class_name) if module in index.modules else None
+    if info is None or depth == 0:
+        return found
+    found |= set(info.attributes) | set(info.instance_attributes) | {f.name for f in info.fields}
+    init = info.methods.get("__init__")
+    if init is not None:
+        found |= {param.name for param in init.params}
+    for reference in info.bases:
+        base_module, _, base_class = reference.partition(":")
+        found |= _members(index, base_module, base_class, depth - 1)
+    return found
