@@ -6,8 +6,9 @@ are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.
 the base is the config of the model the unit's architecture class subclasses, when that model has
 one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else transformers'
 ``PretrainedConfig``. Every field read that the base does not define gets a small value by its
-role (``ROLES``: sizes as shrink.py's, norms' epsilon, activations, rope theta, flags off); a
-field read with no default and no role fails the inference with its name, as does a read through
+role (``ROLES``: sizes as shrink.py's, the tiny tokenizer's special ids, free ids for other
+token ids, norms' epsilon, activations, rope theta, flags off), a ``getattr`` default standing
+except for sizes; a field read with no default and no role fails the inference with its name, as does a read through
 a sub-config the base does not have. The result is a folder: ``config.json`` with those values and
 ``auto_map`` naming ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base
 whose ``model_type`` is the unit's name. It is reported as inferred wherever it shows.
@@ -37,13 +38,6 @@ CONFIG_HOLDERS = {"config", "hf_config"}
 PRETRAINED = {
     "architectures",
     "model_type",
-    "vocab_size",
-    "tie_word_embeddings",
-    "torch_dtype",
-    "dtype",
-    "pad_token_id",
-    "bos_token_id",
-    "eos_token_id",
     "is_encoder_decoder",
     "name_or_path",
     "_name_or_path",
@@ -68,14 +62,20 @@ PRETRAINED = {
 }
 #: (pattern over the field name, value) in order; the first match gives a read field its value.
 ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"^(torch_)?dtype$"), "float32"),
+    (re.compile(r"^tie_word_embeddings$"), False),
     (re.compile(r"(^|_)(eps|epsilon)$"), 1e-6),
-    (re.compile(r"(^|_)(act|activation|act_fn|hidden_act)$"), "silu"),
+    (re.compile(r"(^|_)(act|activation|act_fn|hidden_act|activation_function)$"), "silu"),
     (re.compile(r"(^|_)theta$"), 10000.0),
     (re.compile(r"dropout|_drop$"), 0.0),
     (re.compile(r"^(use|is|enable|has)_|_bias$|^bias$"), False),
     (re.compile(r"^(rope_scaling|rope_parameters|quant_config|sliding_window)$"), None),
     (re.compile(r"(^|_)(multiplier|scale|scaling)$"), 1.0),
 )
+
+
+#: token ids a model reads (an image or audio placeholder): free ids from the top of the tiny vocab
+TOKEN_ID_SUFFIXES = ("_token_id", "_token_index")
 
 
 @dataclass
@@ -121,6 +121,12 @@ class _Collector(cst.CSTVisitor):
         self.reads = reads
         self.calls: set[int] = set()  # id() of attributes that are called (methods)
 
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False  # ``from vllm.config.multimodal import ...`` reads no config
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.add(id(node.func))
         func = node.func
@@ -156,13 +162,19 @@ def role_value(name: str, vocab_size: int) -> tuple[bool, Any]:
     if name in shrink.AT_MOST:
         return True, shrink.AT_MOST[name]
     if name in shrink.SPECIAL_TOKEN_IDS:
-        return True, qwen2_checkpoint.ENDOFTEXT_ID
+        return True, {"pad": qwen2_checkpoint.ENDOFTEXT_ID, "bos": qwen2_checkpoint.ENDOFTEXT_ID}.get(
+            shrink.SPECIAL_TOKEN_IDS[name], qwen2_checkpoint.IM_END_ID
+        )
     if name in shrink.INIT_SCALES:
         return True, shrink.INIT_SCALES[name]
     for pattern, value in ROLES:
         if pattern.search(name):
             return True, value
     return False, None
+
+
+def _is_size(name: str) -> bool:
+    return name == "vocab_size" or name in shrink.SIZES or name in shrink.AT_MOST
 
 
 @dataclass(frozen=True)
@@ -180,14 +192,18 @@ def inferred_config(
     known = PRETRAINED | (base.fields if base else frozenset())
     values: dict[str, Any] = {}
     missing: list[str] = []
+    free_ids = iter(range(qwen2_checkpoint.VOCAB_SIZE - 1, 0, -1))
     for name in sorted(reads.required | set(reads.defaults)):
         if name in known or name in reads.nested:
             continue
         found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
-        if found:
+        if not found and name.endswith(TOKEN_ID_SUFFIXES):
+            found, value = True, next(free_ids)
+        default = reads.defaults.get(name, _NO_DEFAULT)
+        if default is not _NO_DEFAULT and not (found and _is_size(name)):
+            values[name] = default  # the code's own default, unless a tiny size must replace it
+        elif found:
             values[name] = value
-        elif reads.defaults.get(name, _NO_DEFAULT) is not _NO_DEFAULT:
-            values[name] = reads.defaults[name]
         elif name in reads.required:
             missing.append(name)
     for holder, fields in sorted(reads.nested.items()):

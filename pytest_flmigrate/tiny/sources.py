@@ -29,6 +29,7 @@ from pytest_flmigrate.index.sources import cache_dir
 
 if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
+    from pytest_flmigrate.steps import discover
 
 UPSTREAM, NEWER, TINY_FROM, INFERRED = "upstream", "newer-transformers", "tiny-from", "inferred"
 #: What --tiny-from fetches from the hub: configs, code and tokenizer files, never weights.
@@ -74,6 +75,7 @@ def choose(run: ModelRun) -> ConfigSource:
     if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
         where = "upstream vLLM" if config.origin == "vllm" else "upstream's transformers"
         return ConfigSource(UPSTREAM, f"{where}: {config.module}.{config.class_name}", config.module, config.class_name)
+    config = config or newer_config(run)
     if config is not None:
         return newer_transformers(run, config.module, config.class_name, config.model_type)
     if run.settings.tiny_from:
@@ -82,6 +84,26 @@ def choose(run: ModelRun) -> ConfigSource:
     from pytest_flmigrate.tiny import infer
 
     return infer.inferred_source(run)
+
+
+def newer_config(run: ModelRun) -> discover.ConfigSource | None:
+    """The config a newer transformers registers for the unit's name or architecture (None also
+    when no newer release can be had, e.g. offline)."""
+    from pytest_flmigrate.steps import discover
+
+    origin = discover.ConfigOrigin(
+        discover.NEWER_TRANSFORMERS,
+        "transformers.models",
+        lambda: discover.newer_source(run.workspace.newer_transformers),
+    )
+    catalog = discover.ConfigCatalog([origin])
+    try:
+        found = catalog.by_model_type(run.name)
+        for arch in run.unit().architectures:
+            found = found or next(iter(catalog.by_architecture(arch.name)), None)
+    except FlmigrateError:
+        return None
+    return found
 
 
 def newer_transformers(run: ModelRun, module: str, class_name: str, model_type: str) -> ConfigSource:

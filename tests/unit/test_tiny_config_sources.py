@@ -11,7 +11,7 @@ import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.report import runtime as runtime_report
-from pytest_flmigrate.tiny import infer, remote_code, shrink, sources
+from pytest_flmigrate.tiny import infer, qwen2_checkpoint, remote_code, shrink, sources
 
 
 def test_tiny_from_a_folder_with_its_config(tmp_path):
@@ -125,6 +125,9 @@ def test_a_source_folder_is_written_whole_and_its_digest_names_the_tiny_model(tm
 
 
 MODEL_CODE = """
+from vllm.config.multimodal import MultiModalDummyOptions
+
+
 class StepModel(nn.Module):
     def __init__(self, *, vllm_config, prefix=""):
         config = vllm_config.model_config.hf_config
@@ -143,6 +146,7 @@ class Layer(nn.Module):
         self.act = self.config.hidden_act
         self.routing = config.router_temperature
         self.vision = config.vision_config.patch_size
+        self.image = config.image_token_id
 """
 
 
@@ -158,6 +162,7 @@ def test_the_fields_a_models_code_reads_from_its_config():
         "hidden_act",
         "router_temperature",
         "vision_config",
+        "image_token_id",
     }
     assert reads.defaults["attention_window"] == 64 and "sliding_window" in reads.defaults
     assert "get_text_config" not in reads.required  # a method, not a field
@@ -175,9 +180,10 @@ def test_an_inferred_config_values_fields_by_role_and_names_those_it_cannot():
         shrink.HEADS,
     )
     assert (config["rms_norm_eps"], config["hidden_act"], config["attention_window"]) == (1e-6, "silu", 64)
+    assert config["image_token_id"] == qwen2_checkpoint.VOCAB_SIZE - 1  # a free id inside the tiny vocab
     assert config["auto_map"] == {"AutoConfig": "configuration_flmigrate_inferred.InferredConfig"}
     assert config["model_type"] == "step" and config["architectures"] == ["StepForCausalLM"]
-    assert "vocab_size" not in config  # every config has one: the shrink sets the tiny vocab
+    assert config["vocab_size"] == qwen2_checkpoint.VOCAB_SIZE  # PretrainedConfig has none of its own
     assert "from transformers import PretrainedConfig as Base" in files[infer.CODE_FILE]
 
 
