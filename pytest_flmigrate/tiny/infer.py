@@ -69,7 +69,8 @@ ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"(^|_)theta$"), 10000.0),
     (re.compile(r"dropout|_drop$"), 0.0),
     (re.compile(r"^(use|is|enable|has)_|_bias$|^bias$"), False),
-    (re.compile(r"^(rope_scaling|rope_parameters|quant_config|sliding_window)$"), None),
+    (re.compile(r"^rope_parameters$"), {"rope_type": "default", "rope_theta": 10000.0}),
+    (re.compile(r"^(rope_scaling|quant_config|sliding_window)$"), None),
     (re.compile(r"(^|_)(multiplier|scale|scaling)$"), 1.0),
 )
 
