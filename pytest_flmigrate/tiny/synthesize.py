@@ -105,13 +105,34 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 def _build(cls, data: dict[str, Any]):
-    return cls.from_dict(json.loads(json.dumps(data)))
+    """``cls.from_dict(data)``; for a class whose constructor takes its sub-configs as objects only
+    (``from_dict`` hands them over as dicts), its defaults with ``data`` assigned field by field."""
+    try:
+        return cls.from_dict(json.loads(json.dumps(data)))
+    except AttributeError:
+        config = cls()
+        _assign(config, data)
+        return config
+
+
+def _assign(config: Any, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        current = getattr(config, key, None)
+        if isinstance(value, dict) and hasattr(current, "to_dict"):
+            _assign(current, value)
+        else:
+            setattr(config, key, value)
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """``to_dict()`` with the sub-config objects some classes leave in it made dicts too."""
+    return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
 
 
 def tiny_config(cls, arch: str, original: dict[str, Any] | None = None):
     """The shrunk config object (of ``original``, default the class's defaults); Rejected naming
     the field when the class refuses a tiny value."""
-    original = cls().to_dict() if original is None else original
+    original = plain(cls().to_dict() if original is None else original)
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
@@ -203,13 +224,18 @@ def write(out_dir: Path, arch: str, loaded: Loaded, source: str, seed: int, kind
     config = tiny_config(loaded.cls, arch, loaded.values)
     cls, reason = model_class(arch, loaded)
     weights, weights_from = "dummy", ""
+    model = None
     if cls is not None:
         torch.manual_seed(seed)
-        model = cls(config).to(torch.float32).eval()
+        try:
+            model = cls(config).to(torch.float32).eval()
+        except Exception as exc:  # noqa: BLE001 - a class that cannot build the tiny config: vLLM's then
+            model, reason = None, f"transformers' {arch} cannot build the tiny config: {_first_line(exc)}"
+    if model is not None:
         model.save_pretrained(str(out_dir), safe_serialization=True)
         parameters = sum(p.numel() for p in model.parameters())
         completed = complete_layer_norms(out_dir / WEIGHTS)
-        weights, weights_from = "synthesized", f"{cls.__module__}.{cls.__name__}"
+        weights, weights_from = "synthesized", f"{type(model).__module__}.{type(model).__name__}"
     else:
         config.save_pretrained(str(out_dir))
         parameters, completed = None, []
@@ -217,7 +243,7 @@ def write(out_dir: Path, arch: str, loaded: Loaded, source: str, seed: int, kind
         ship_code(out_dir, loaded)
     for name, data in qwen2_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
-    if cls is None:
+    if model is None:
         found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None)
         if found.parameters is not None:
             weights, weights_from, parameters = "synthesized", found.source, found.parameters
