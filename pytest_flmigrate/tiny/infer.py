@@ -4,9 +4,10 @@ The last resort of sources.py: no config class anywhere, no checkpoint given. Th
 are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
 ``getattr(config, "X", default)``, whose default stands when no role below gives a tiny value);
 the base is the config of the model the unit's architecture class subclasses, when that model has
-one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else transformers'
-``PretrainedConfig``. Every field read that the base does not define gets a small value by its
-role (``ROLES``: sizes as shrink.py's, the tiny tokenizer's special ids, free ids for other
+one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else of the first other model the
+unit imports from (an MTP head's target), else transformers' ``PretrainedConfig``. Every field read that the base does not define gets a small value by its
+role (``SIZE_ROLES`` and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule
+periods, the tiny tokenizer's special ids, free ids for other
 token ids, norms' epsilon, activations, rope theta, flags off), a ``getattr`` default standing
 except for sizes; a field read with no default and no role fails the inference with its name, as does a read through
 a sub-config the base does not have. The result is a folder: ``config.json`` with those values and
@@ -60,10 +61,23 @@ PRETRAINED = {
     "base_config_key",
     "keys_to_ignore_at_inference",
 }
+#: sizes by the end of their name (``mm_hidden_size``, ``swa_num_key_value_heads``), for fields
+#: shrink.py's tables do not name: (pattern, tiny value), first match.
+SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$"), shrink.HIDDEN),
+    (re.compile(r"(^|_)head_dim$"), shrink.HEAD_DIM),
+    (re.compile(r"(^|_)(num_key_value_heads|num_kv_heads)$"), shrink.KV_HEADS),
+    (re.compile(r"(^|_)(num_attention_heads|num_heads)$"), shrink.HEADS),
+    (re.compile(r"(^|_)intermediate_size$"), shrink.INTERMEDIATE),
+    (re.compile(r"(^|_)num_experts_per_tok$"), shrink.EXPERTS_PER_TOKEN),
+    (re.compile(r"(^|_)num_experts$"), shrink.EXPERTS),
+    (re.compile(r"(^|_)(num_hidden_layers|num_layers)$"), shrink.NUM_LAYERS),
+)
 #: (pattern over the field name, value) in order; the first match gives a read field its value.
 ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"^(torch_)?dtype$"), "float32"),
     (re.compile(r"^tie_word_embeddings$"), False),
+    (re.compile(r"^layer_types$"), ["full_attention"] * shrink.NUM_LAYERS),
     (re.compile(r"(^|_)(eps|epsilon)$"), 1e-6),
     (re.compile(r"(^|_)(act|activation|act_fn|hidden_act|activation_function)$"), "silu"),
     (re.compile(r"(^|_)theta$"), 10000.0),
@@ -168,14 +182,21 @@ def role_value(name: str, vocab_size: int) -> tuple[bool, Any]:
         )
     if name in shrink.INIT_SCALES:
         return True, shrink.INIT_SCALES[name]
-    for pattern, value in ROLES:
+    if name in shrink.SCHEDULE_PERIODS or name in shrink.SCHEDULE_OFFSETS:
+        return True, 1 if name in shrink.SCHEDULE_PERIODS else 0  # every layer of a kind, from the first
+    for pattern, value in SIZE_ROLES + ROLES:
         if pattern.search(name):
             return True, value
     return False, None
 
 
 def _is_size(name: str) -> bool:
-    return name == "vocab_size" or name in shrink.SIZES or name in shrink.AT_MOST
+    return (
+        name == "vocab_size"
+        or name in shrink.SIZES
+        or name in shrink.AT_MOST
+        or any(pattern.search(name) for pattern, _ in SIZE_ROLES)
+    )
 
 
 @dataclass(frozen=True)
@@ -255,13 +276,17 @@ def inferred_source(run: ModelRun) -> ConfigSource:
 
 
 def base_config(run: ModelRun, depth: int = 3) -> Base | None:
-    """The config of the model the unit's architecture class subclasses (following bases up to
-    ``depth`` models), when that model's config class is upstream's."""
+    """The config of the model the unit's architecture classes subclass (following bases up to
+    ``depth`` models), else of the first other model it imports from; an upstream class only."""
+    index = run.workspace.upstream_index()
+    pending = [(arch.dotted_module, arch.class_name) for arch in run.unit().architectures]
+    return _subclassed(run, index, pending, depth) or _imported(run, index)
+
+
+def _subclassed(run: ModelRun, index: Any, pending: list[tuple[str, str]], depth: int) -> Base | None:
     from pytest_flmigrate.steps import discover
 
-    index = run.workspace.upstream_index()
     unit = run.unit()
-    pending = [(arch.dotted_module, arch.class_name) for arch in unit.architectures]
     seen: set[tuple[str, str]] = set()
     for _ in range(depth):
         following: list[tuple[str, str]] = []
@@ -284,6 +309,27 @@ def base_config(run: ModelRun, depth: int = 3) -> Base | None:
                     return _base(run, config.module, config.class_name, config.origin, owner)
                 following.append((base_module, base_class))
         pending = following
+    return None
+
+
+def _imported(run: ModelRun, index: Any) -> Base | None:
+    """The config of the first other model the unit imports from (an MTP head imports its
+    target model's layers: ``glm_ocr_mtp`` -> ``glm_ocr``)."""
+    from pytest_flmigrate.steps import discover
+
+    unit = run.unit()
+    modules = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
+    for module in modules:
+        for reference in index.modules[module].imports.values():
+            owner = _model_of(reference.partition(":")[0])
+            if owner is None or owner == unit.name:
+                continue
+            try:
+                config = run.workspace.run_for(owner).unit().config
+            except FlmigrateError:
+                continue
+            if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+                return _base(run, config.module, config.class_name, config.origin, owner)
     return None
 
 

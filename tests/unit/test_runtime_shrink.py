@@ -297,7 +297,9 @@ def test_per_layer_size_overrides_move_to_the_tiny_layer_of_their_kind():
     tiny = shrink.shrink_config({"text_config": text}, 2048, SPECIALS)["text_config"]
     assert tiny["layer_types"] == ["sliding_attention", "full_attention"]
     assert tiny["per_layer_config"] == {"01": {"head_dim": shrink.HEAD_DIM}}
-    plain = shrink.shrink_config({"num_hidden_layers": 8, "per_layer_config": {1: {"a": 1}, 6: {"a": 2}}}, 2048, SPECIALS)
+    plain = shrink.shrink_config(
+        {"num_hidden_layers": 8, "per_layer_config": {1: {"a": 1}, 6: {"a": 2}}}, 2048, SPECIALS
+    )
     assert plain["per_layer_config"] == {1: {"a": 1}}  # no kinds: indices inside the tiny stack stay
 
 

@@ -222,3 +222,17 @@ def test_tiny_from_without_tiny_is_refused(tmp_path):
     plugin = Path(__file__).resolve().parents[2] / "examples" / "plugin-fl-mini"
     with pytest.raises(FlmigrateError, match=r"^--tiny-from ckpt: only used with --tiny; pass both$"):
         resolve({"plugin_dir": str(plugin), "tiny_from": "ckpt"}, tmp_path)
+
+
+def test_sizes_are_known_by_the_end_of_their_name_and_schedules_cover_every_layer():
+    reads = infer.config_reads(
+        ["def f(config):\n    return config.mm_hidden_size, config.swa_num_key_value_heads, config.decoder_sparse_step"]
+    )
+    files, missing = infer.inferred_config("m", "MForCausalLM", reads, None, "m")
+    config = json.loads(files["config.json"])
+    assert missing == []
+    assert (config["mm_hidden_size"], config["swa_num_key_value_heads"], config["decoder_sparse_step"]) == (
+        shrink.HIDDEN,
+        shrink.KV_HEADS,
+        1,
+    )
