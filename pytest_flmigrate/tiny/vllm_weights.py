@@ -7,11 +7,14 @@ and every parameter is filled from a generator seeded by the seed and the parame
 the inverse of what ``load_weights`` does with a checkpoint, read from the model itself:
 
 - a fused layer that ``packed_modules_mapping`` names (``qkv_proj`` -> ``q_proj``, ``k_proj``,
-  ``v_proj``) is split along its output dim by the layer's ``output_sizes``;
+  ``v_proj``; vLLM's conventional ones when a model declares none) is split along its output dim
+  by the layer's ``output_sizes``;
 - fused experts (``w13_weight``, ``w2_weight``) split per expert under the names of
   ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
   ``w1``/``w3``/``w2``);
-- ``hf_to_vllm_mapper``'s renames are undone.
+- ``hf_to_vllm_mapper``'s renames are undone;
+- a name that still does not reach its parameter (the model's own ``load_weights`` renames it)
+  takes the first spelling with one path segment less that does, tried one tensor at a time.
 
 Then the proof: every parameter is zeroed and ``load_weights`` is given the candidate checkpoint;
 the names are kept only when it accepts them all and puts back every parameter bit for bit. So
@@ -31,6 +34,9 @@ from typing import Any
 WEIGHTS = "model.safetensors"
 INIT_STD = 0.1
 EXPERT_NAMES = (("gate_proj", "down_proj", "up_proj"), ("w1", "w2", "w3"))
+#: vLLM's conventional fused layers, for models that do not declare ``packed_modules_mapping``
+#: (their ``load_weights`` stacks the same names by a local ``stacked_params_mapping``)
+CONVENTIONAL_PACKED = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ def write(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> Fo
     for experts in EXPERT_NAMES:
         tensors = checkpoint_tensors(model, experts)
         problem = prove(model, tensors)
+        if problem:
+            tensors = repaired(model, tensors)
+            problem = prove(model, tensors)
         if not problem:
             candidates = tensors
             break
@@ -106,7 +115,7 @@ def fill(model: Any, seed: int) -> None:
 
 def checkpoint_tensors(model: Any, experts: tuple[str, str, str]) -> dict[str, Any]:
     """Checkpoint name -> tensor for every parameter (see the module docstring)."""
-    packed = dict(getattr(model, "packed_modules_mapping", None) or {})
+    packed = {**CONVENTIONAL_PACKED, **(getattr(model, "packed_modules_mapping", None) or {})}
     found: dict[str, Any] = {}
     for name, param in model.named_parameters():
         module_path, _, leaf = name.rpartition(".")
@@ -165,6 +174,41 @@ def _unmap(name: str, mapper: Any) -> str:
                 name = name.replace(new, original, 1)
                 break
     return name
+
+
+def repaired(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """``tensors`` with each name that does not reach its own parameter (a checkpoint spelling the
+    model's own ``load_weights`` renames, such as ``gate_projections.0.weight`` for the parameter
+    ``gate_projections.0.gate_proj.weight``) replaced by the first spelling with one path segment
+    less that does, each tried alone."""
+    import torch
+
+    params = dict(model.named_parameters())
+    out: dict[str, Any] = {}
+    for name, tensor in tensors.items():
+        if name not in params or _reaches(model, name, tensor, params[name]):
+            out[name] = tensor
+            continue
+        parts = name.split(".")
+        spellings = [".".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts) - 1)]
+        out[next((s for s in spellings if _reaches(model, s, tensor, params[name])), name)] = tensor
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+    return out
+
+
+def _reaches(model: Any, name: str, tensor: Any, param: Any) -> bool:
+    """``load_weights`` given ``name`` alone puts ``tensor`` into ``param``."""
+    import torch
+
+    with torch.no_grad():
+        param.zero_()
+    try:
+        model.load_weights(iter([(name, tensor.clone())]))
+    except Exception:  # noqa: BLE001 - a spelling it refuses does not reach it
+        return False
+    return bool(torch.equal(param.detach(), tensor))
 
 
 def prove(model: Any, tensors: dict[str, Any]) -> str:
