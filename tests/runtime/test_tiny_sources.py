@@ -4,13 +4,16 @@
   config class (``configuration_loopcoder.py``) and its ``config.json`` naming it in ``auto_map``,
   as a hub checkpoint of a remote-code model holds them (the hub path is the same code with a
   download in front; its failures are unit-tested in tests/unit/test_tiny_config_sources.py);
-- ``step1`` with nothing at all: the config inferred from what upstream's step1.py reads.
+- the same model with nothing at all: the config inferred from what upstream's
+  iquest_loopcoder.py reads (its base: ``LlamaConfig``, as its layers subclass llama's).
 
-Transformers has a class for neither architecture, so the weights are upstream vLLM's own model's,
-saved under the checkpoint names its ``load_weights`` accepts (tiny/vllm_weights.py). Each model is
-migrated (steps 2-6) and runs steps 9-11 with ``--tiny``. Then: step1's tree with its weight
-loading broken on purpose fails step 11 early (the new weight source still catches a wrong
-migration), and a config folder whose code fails to load is one line with nothing in the tiny cache.
+Transformers has no class for the architecture, so the weights are upstream vLLM's own model's,
+saved under the checkpoint names its ``load_weights`` accepts (tiny/vllm_weights.py). Each run
+migrates the model (steps 2-6) and runs steps 9-11 with ``--tiny``. Then: the inferred run's tree
+with its weight loading broken on purpose fails step 11 (the new weight source still catches a
+wrong migration), and a config folder whose code fails to load is one line with nothing in the
+tiny cache. (step1, the other text model with no config class, cannot be the inferred case:
+upstream vLLM's CPU attention does not take its ALiBi, a platform fact.)
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def test_a_remote_code_config_from_a_local_folder_passes_steps_9_to_11(pinned_py
         str(upstream_python),
         "-k",
         STEPS,
-        model="iquest_loopcoder",
+        model=MODEL,
         port=free_port(),
     )
     tiny = assert_steps_9_to_11_pass(run, sources.TINY_FROM)
@@ -123,11 +126,14 @@ def test_a_remote_code_config_from_a_local_folder_passes_steps_9_to_11(pinned_py
     print(f"--tiny-from iquest_loopcoder, steps 2-11: {run.seconds:.0f} s")
 
 
+MODEL = "iquest_loopcoder"
+
+
 @pytest.fixture(scope="module")
 def inferred(pinned_python, upstream_python, tmp_path_factory):
     tree, python = plugin_tree(tmp_path_factory.mktemp("tiny-inferred"), pinned_python)
     run = flmigrate(
-        tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS, model="step1", port=free_port()
+        tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", STEPS, model=MODEL, port=free_port()
     )
     return tree, run
 
@@ -135,35 +141,35 @@ def inferred(pinned_python, upstream_python, tmp_path_factory):
 def test_an_inferred_config_passes_steps_9_to_11_and_says_it_was_inferred(inferred):
     tree, run = inferred
     tiny = assert_steps_9_to_11_pass(run, sources.INFERRED)
-    assert tiny["config_source"]["text"].startswith("inferred from upstream vLLM's vllm.model_executor.models.step1")
-    report = (tree / "reports" / "step1" / "report.md").read_text()
+    assert tiny["config_source"]["text"].startswith(f"inferred from upstream vLLM's vllm.model_executor.models.{MODEL}")
+    assert tiny["config_source"]["text"].endswith("base LlamaConfig (llama's))")
+    report = (tree / "reports" / MODEL / "report.md").read_text()
     assert "(inferred: a guess from the model's code, not a real checkpoint's config)" in report
-    print(f"--tiny step1 (inferred config), steps 2-11: {run.seconds:.0f} s")
+    print(f"--tiny {MODEL} (inferred config), steps 2-11: {run.seconds:.0f} s")
 
 
-# step1 loads through AutoWeightsLoader: its checkpoint's embedding and final norm swap places
-# (both named, untied here only if shapes agreed: the embedding goes where the loader puts it,
-# the model's norm gets the wrong tensor) would not load; its q and k projections (same shape,
-# 4 heads and 2 KV heads of 32 make q 128 rows, k 64) cannot swap either. So the break is a
-# mapping that loads every weight: the layers' gate and up projections trade places.
-LOAD_CALL = "return loader.load_weights(weights, mapper=self.hf_to_vllm_mapper)"
-SWAPPED_CALL = (
-    "return loader.load_weights(((SWAPPED(name), weight) for name, weight in weights), mapper=self.hf_to_vllm_mapper)"
-)
+# A weight mapping broken on purpose in the model's own loading loop: the MLPs' gate and up
+# projections (same shape) trade places, so every weight still loads and the tokens diverge.
+LOAD_LOOP = "for name, loaded_weight in weights:"
+SWAPPED_LOOP = "for name, loaded_weight in ((SWAPPED(name), weight) for name, weight in weights):"
 SWAPPED = (
     "def SWAPPED(name):\n"
-    '    return name.replace("gate_proj", "@").replace("up_proj", "gate_proj").replace("@", "up_proj")\n'
+    '    return name.replace(".mlp.gate_proj.", ".@.").replace(".mlp.up_proj.", ".mlp.gate_proj.").replace(".@.", ".mlp.up_proj.")\n'
 )
 
 
-def test_a_broken_weight_mapping_fails_step_11_on_vllm_synthesized_weights(inferred, pinned_python, tmp_path):
+def test_a_broken_weight_mapping_fails_step_11_on_vllm_synthesized_weights(
+    inferred, pinned_python, upstream_python, tmp_path
+):
     source, _ = inferred
     tree, python = plugin_tree(tmp_path, pinned_python, source=source)  # with the saved GT results
-    model_file = tree / "vllm_fl" / "models" / "step1.py"
+    model_file = tree / "vllm_fl" / "models" / f"{MODEL}.py"
     text = model_file.read_text()
-    assert text.count(LOAD_CALL) == 1, text
-    model_file.write_text(text.replace(LOAD_CALL, SWAPPED_CALL) + "\n\n" + SWAPPED)
-    run = flmigrate(tree, python, "--tiny", "-k", "e2e", model="step1", port=free_port())
+    assert text.count(LOAD_LOOP) == 1, text
+    model_file.write_text(text.replace(LOAD_LOOP, SWAPPED_LOOP) + "\n\n" + SWAPPED)
+    run = flmigrate(
+        tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", "e2e", model=MODEL, port=free_port()
+    )
     assert run.outcomes("11") == {"11": "failed"}, run.output[-4000:]
     entries = {p: e for p, e in run.summary["e2e"]["prompts"].items() if e["kind"] == "text"}
     assert {e["verdict"] for e in entries.values()} == {"diverged"}, entries
