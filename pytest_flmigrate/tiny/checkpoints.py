@@ -9,6 +9,7 @@ synthesis of the same inputs gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -149,7 +150,7 @@ def synthesize(
     target = tiny_dir(model, upstream_version, cache, source.tag())
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
-        found = load(target)
+        found = _made(target, source)
         if found is not None:
             return found
         shutil.rmtree(target, ignore_errors=True)
@@ -186,10 +187,17 @@ def synthesize(
                 f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
             )
         os.replace(work, target)
-        found = load(target)
+        found = _made(target, source)
         if found is None:
             raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} in {target}")
         return found
+
+
+def _made(target: Path, source: ConfigSource) -> TinyModel | None:
+    """The tiny model at ``target``, reported with ``source`` (the same config files may have come
+    from another folder when it was made)."""
+    found = load(target)
+    return None if found is None else dataclasses.replace(found, config_source=source.as_dict())
 
 
 def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
