@@ -202,10 +202,21 @@ def _made(target: Path, source: ConfigSource) -> TinyModel | None:
 
 def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
     """The tiny model of a run's model unit: its first architecture that is not an MTP head, its
-    config from the first source that has one (sources.py)."""
-    source = sources.choose(run)
+    config from the first source that has one and synthesizes (sources.candidates, in order: a
+    source that fails passes to the next; all failing is one line naming each failure)."""
     arch = sources.tiny_arch(run)
-    return synthesize(python, run.name, run.workspace.upstream().version, arch, source, log=log)
+    failures: list[str] = []
+    for kind, make in sources.candidates(run):
+        try:
+            source = make()
+            if source is None:
+                continue
+            return synthesize(python, run.name, run.workspace.upstream().version, arch, source, log=log)
+        except FlmigrateError as exc:
+            if kind == sources.TINY_FROM:
+                raise  # what the user named, bad or failing: said as it is
+            failures.append(exc.message.removeprefix("--tiny: "))
+    raise FlmigrateError("--tiny: " + "; then ".join(failures))
 
 
 def _error_line(stderr: str) -> str:

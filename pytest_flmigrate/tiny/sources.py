@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,24 +67,38 @@ class ConfigSource:
         return {"kind": self.kind, "text": self.text}
 
 
-def choose(run: ModelRun) -> ConfigSource:
-    """The first source of the module docstring's order that has a config for ``run``'s model."""
+def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource | None]]]:
+    """(kind, maker) of the sources of the module docstring's order, each made when asked (None: it has no config
+    for ``run``'s model). A tiny model is synthesized from the first that gives one; when that
+    fails, from the next (checkpoints.for_run). --tiny-from, when given, is the last asked: what the
+    user named is not passed over for a guess."""
     from pytest_flmigrate.steps import discover
 
-    unit = run.unit()
-    config = unit.config
-    if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+    config = run.unit().config
+
+    def upstream() -> ConfigSource | None:
+        if config is None or config.origin == discover.NEWER_TRANSFORMERS:
+            return None
         where = "upstream vLLM" if config.origin == "vllm" else "upstream's transformers"
         return ConfigSource(UPSTREAM, f"{where}: {config.module}.{config.class_name}", config.module, config.class_name)
-    config = config or newer_config(run)
-    if config is not None:
-        return newer_transformers(run, config.module, config.class_name, config.model_type)
-    if run.settings.tiny_from:
-        folder, text = fetch(run.settings.tiny_from)
-        return ConfigSource(TINY_FROM, text, folder=folder)
-    from pytest_flmigrate.tiny import infer
 
-    return infer.inferred_source(run)
+    def newer() -> ConfigSource | None:
+        found = config if config is not None and config.origin == discover.NEWER_TRANSFORMERS else None
+        found = found or (newer_config(run) if config is None else None)
+        return newer_transformers(run, found.module, found.class_name, found.model_type) if found else None
+
+    def tiny_from() -> ConfigSource:
+        folder, text = fetch(str(run.settings.tiny_from))
+        return ConfigSource(TINY_FROM, text, folder=folder)
+
+    def inferred() -> ConfigSource:
+        from pytest_flmigrate.tiny import infer
+
+        return infer.inferred_source(run)
+
+    yield UPSTREAM, upstream
+    yield NEWER, newer
+    yield (TINY_FROM, tiny_from) if run.settings.tiny_from else (INFERRED, inferred)
 
 
 def newer_config(run: ModelRun) -> discover.ConfigSource | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,6 +20,7 @@ from pytest_flmigrate.tiny.synthesize import STAMP
 FAKE = """#!{python}
 import json, sys
 from pathlib import Path
+from types import SimpleNamespace
 args = sys.argv[1:]
 out, arch = Path(args[1]), args[args.index("--arch") + 1]
 cls = args[args.index("--config-class") + 1] if "--config-class" in args else "FromDir"
@@ -137,3 +139,52 @@ def test_a_stamp_is_what_counts(tmp_path):
     tiny = checkpoints.load(tmp_path)
     assert tiny.synthesized and tiny.serve_args == ("--trust-remote-code",)
     assert tiny.as_dict()["config_source"] == {"kind": "inferred", "text": "c"}
+
+
+def fake_run(cache, monkeypatch, makers):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(cache))
+    monkeypatch.setattr(sources, "candidates", lambda run: iter(makers))
+    monkeypatch.setattr(sources, "tiny_arch", lambda run: "XForCausalLM")
+    workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
+    return SimpleNamespace(name="x", workspace=workspace)
+
+
+def test_a_source_that_fails_passes_to_the_next(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+    folder = tmp_path / "inferred"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    inferred = ConfigSource(sources.INFERRED, "inferred from x", folder=folder)
+    makers = [
+        (sources.UPSTREAM, lambda: upstream_class("Rejecting")),
+        (sources.NEWER, lambda: None),
+        (sources.INFERRED, lambda: inferred),
+    ]
+    tiny = checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
+    assert tiny.config_source == {"kind": "inferred", "text": "inferred from x"} and tiny.remote_code
+
+
+def test_every_source_failing_is_one_line_naming_each(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+
+    def lacking():
+        raise FlmigrateError("--tiny: x has no config class upstream, and one inferred from its code lacks k")
+
+    makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.INFERRED, lacking)]
+    with pytest.raises(FlmigrateError) as caught:
+        checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
+    assert caught.value.message == (
+        "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory; then x has no config class "
+        "upstream, and one inferred from its code lacks k"
+    )
+
+
+def test_a_tiny_from_that_fails_is_said_as_it_is(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+
+    def missing():
+        raise FlmigrateError("--tiny-from ckpt: no such folder, and not a hub repo id (OWNER/NAME)")
+
+    makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.TINY_FROM, missing)]
+    with pytest.raises(FlmigrateError, match=r"^--tiny-from ckpt: no such folder"):
+        checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
