@@ -16,6 +16,8 @@ benchmark are left out: they say nothing about the model). From its summary.json
   (when the suite never started it, stopping earlier or dying, the control is started here on its
   own; None when it cannot be started at all, e.g. no tiny model); ``control_error`` says why
   whenever it did not run, and the figures group those reasons by cause (``controls``);
+- ``config_source``: where the tiny model's config came from (tiny/sources.py: ``upstream``,
+  ``newer-transformers``, ``tiny-from``, ``inferred``), counted in ``config_sources``;
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
@@ -147,12 +149,14 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
     return summary, output, time.monotonic() - start
 
 
-def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
-    """Start the control by itself (the suite stopped before it): serves?, first error line."""
+def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str, str | None]:
+    """Start the control by itself (the suite stopped before it): serves?, first error line, and
+    the kind of source the tiny model's config came from (None: no tiny model)."""
     try:
         tiny = checkpoints.for_run(args.upstream_python, workspace.run_for(model))
     except FlmigrateError as exc:
-        return None, exc.message
+        return None, exc.message, None
+    kind = tiny.config_source.get("kind")
     server = LocalGT(
         args.upstream_python,
         str(tiny.path),
@@ -163,11 +167,11 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
     try:
         server.start()
         server.wait_healthy(900)
-        return True, ""
+        return True, "", kind
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
         cause = log_errors.first_error_line(text) or exc.message
-        return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
+        return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause), kind
     finally:
         server.stop()
 
@@ -190,10 +194,12 @@ def record_of(
 ) -> dict:
     record: dict = {"model": model, "seconds": round(seconds, 1), "commit": tool_commit(), **dict.fromkeys(COUNTS)}
     control = (summary or {}).get("control")
+    tiny = (summary or {}).get("tiny")
     if control is not None:  # the suite started the control
         record["control_runs"], why = control["served"], control["reason"]
+        record["config_source"] = ((tiny or {}).get("config_source") or {}).get("kind")
     else:  # the suite stopped before it (or died): started here on its own
-        record["control_runs"], why = control_alone(workspace, model, args, scratch)
+        record["control_runs"], why, record["config_source"] = control_alone(workspace, model, args, scratch)
     if record["control_runs"] is not True:
         record["control_error"] = (why or UNEXPLAINED)[:300]
     if summary is None:
@@ -233,6 +239,7 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
         f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage")
     )
     causes = Counter(control_cause(record) for record in done)
+    kinds = Counter(str(record.get("config_source")) for record in done if record.get("config_source"))
     return {
         "upstream": args.upstream,
         "pinned": args.pinned,
@@ -240,6 +247,7 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
         **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
         "controls": dict(causes.most_common()),
+        "config_sources": dict(kinds.most_common()),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
         "records": {record["model"]: record for record in done},
     }
@@ -260,6 +268,9 @@ def print_table(report: dict) -> None:
     print("controls by cause:")
     for cause, count in report["controls"].items():
         print(f"  {count:>4}  {cause}")
+    print("tiny configs by source:")
+    for kind, count in report["config_sources"].items():
+        print(f"  {count:>4}  {kind}")
     if report["failures"]:
         print("failures by first error line:")
         for group in report["failures"]:

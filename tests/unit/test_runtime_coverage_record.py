@@ -21,7 +21,7 @@ def summary(step10: dict, control: dict | None) -> dict:
     return {"steps": {"6": {"outcome": "passed"}, "10": step10}, "findings": [], "tiny": None, "control": control}
 
 
-def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
+def record(data: dict | None, monkeypatch, alone=(None, "", None)) -> dict:
     asked: list[str] = []
 
     def control_alone(workspace, model, args, scratch):
@@ -37,7 +37,9 @@ def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
 
 def test_a_failed_step_10_whose_control_never_started_is_not_a_control_that_ran(monkeypatch):
     # clef_omni: step 10 failed on the tiny model itself; the control was never started
-    found = record(summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG))
+    found = record(
+        summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG, None)
+    )
     assert found["control_runs"] is None and found["control_error"] == NO_CONFIG
     assert found["asked_alone"] == ["m"] and found["stage"] == "10"
     assert found["commit"] == "abc1234"
@@ -54,10 +56,10 @@ def test_the_control_outcome_in_the_summary_is_the_record(monkeypatch):
 
 
 def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeypatch):
-    served = record(None, monkeypatch, alone=(True, ""))
+    served = record(None, monkeypatch, alone=(True, "", "inferred"))
     assert served["asked_alone"] == ["m"] and served["control_runs"] is True and "control_error" not in served
-    assert served["stage"] == "suite"
-    unexplained = record(None, monkeypatch, alone=(False, ""))
+    assert served["stage"] == "suite" and served["config_source"] == "inferred"
+    unexplained = record(None, monkeypatch, alone=(False, "", "upstream"))
     assert unexplained["control_error"] == runtime_coverage.UNEXPLAINED
 
 
