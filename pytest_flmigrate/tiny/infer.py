@@ -1,7 +1,7 @@
 """A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
 
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
-are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
+(and those of the other models it imports from) are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
 ``getattr(config, "X", default)``, whose default stands when no role below gives a tiny value);
 the base is the config of the model the unit's architecture class subclasses, when that model has
 one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else of the first other model the
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import libcst as cst
@@ -258,8 +259,9 @@ def inferred_source(run: ModelRun) -> ConfigSource:
 
     unit = run.unit()
     root = run.workspace.upstream().root
-    texts = [(root / relative).read_text(encoding="utf-8") for relative in unit.files]
-    reads = config_reads(texts)
+    own = [root / relative for relative in unit.files]
+    read_files = own + [path for path in imported_model_files(run) if path not in own]
+    reads = config_reads([path.read_text(encoding="utf-8") for path in read_files])
     base = base_config(run)
     arch = sources.tiny_arch(run)
     files, missing = inferred_config(unit.name, arch, reads, base, unit.module)
@@ -273,6 +275,24 @@ def inferred_source(run: ModelRun) -> ConfigSource:
     read = len(reads.required | set(reads.defaults))
     text = f"inferred from upstream vLLM's {unit.module} ({read} fields read; base {base.text if base else 'PretrainedConfig'})"
     return sources.ConfigSource(sources.INFERRED, text, folder=folder)
+
+
+def imported_model_files(run: ModelRun) -> list[Path]:
+    """The files of the other model modules the unit imports from (their layers read the config
+    too: ``bailing_moe_linear`` builds ``bailing_moe``'s, which read ``use_bias``)."""
+    index = run.workspace.upstream_index()
+    unit = run.unit()
+    found: list[Path] = []
+    for module in [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]:
+        for reference in index.modules[module].imports.values():
+            imported = reference.partition(":")[0]
+            owner = _model_of(imported)
+            info = index.modules.get(imported)
+            if owner is not None and owner != unit.name and info is not None:
+                path = Path(index.root) / info.path
+                if path not in found:
+                    found.append(path)
+    return found
 
 
 def base_config(run: ModelRun, depth: int = 3) -> Base | None:
