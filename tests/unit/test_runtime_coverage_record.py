@@ -67,6 +67,10 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
     ("error", "cause"),
     [
         (NO_CONFIG, "no config to shrink"),
+        (
+            "--tiny: x has no config class upstream, and one inferred from its code lacks markov_rank (...)",
+            "no config: the inferred one lacks a field",
+        ),
         ("--tiny: cannot synthesize a tiny XForCausalLM: KeyError: 'full_attention'", "tiny model not synthesized"),
         (
             "model 'common' has no architecture in upstream's model registry; ...",
@@ -174,3 +178,15 @@ def test_a_json_that_is_not_the_benchmarks_results_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"--json .*coverage.json is not this benchmark's results"):
         runtime_coverage.load_records(path)
     assert path.read_text() == "<<<<<<< HEAD\n"  # left as it was
+
+
+def test_a_control_only_record_holds_the_control_and_nothing_of_the_suite(monkeypatch):
+    monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
+    outcomes = iter([(True, "", "inferred"), (None, NO_CONFIG, None)])
+    monkeypatch.setattr(runtime_coverage, "control_alone", lambda workspace, model, args, scratch: next(outcomes))
+    served = runtime_coverage.control_record(None, "m", None, None)
+    assert (served["control_runs"], served["config_source"], served["import_clean"]) == (True, "inferred", None)
+    assert "stage" not in served and "control_error" not in served
+    failed = runtime_coverage.control_record(None, "n", None, None)
+    assert (failed["stage"], failed["control_error"], failed["error"]) == ("control", NO_CONFIG, NO_CONFIG)
+    assert runtime_coverage.control_cause(failed) == "no config to shrink"
