@@ -1,7 +1,7 @@
 """A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
 
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
-(and those of the other models it imports from) are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
+(and, without a base config, those of the other models it imports from) are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
 ``getattr(config, "X", default)``, whose default stands when no role below gives a tiny value);
 the base is the config of the model the unit's architecture class subclasses, when that model has
 one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else of the first other model the
@@ -259,10 +259,10 @@ def inferred_source(run: ModelRun) -> ConfigSource:
 
     unit = run.unit()
     root = run.workspace.upstream().root
-    own = [root / relative for relative in unit.files]
-    read_files = own + [path for path in imported_model_files(run) if path not in own]
-    reads = config_reads([path.read_text(encoding="utf-8") for path in read_files])
     base = base_config(run)
+    own = [root / relative for relative in unit.files]
+    imported = [] if base else [path for path in imported_model_files(run) if path not in own]
+    reads = config_reads([path.read_text(encoding="utf-8") for path in own + imported])
     arch = sources.tiny_arch(run)
     files, missing = inferred_config(unit.name, arch, reads, base, unit.module)
     if missing:
@@ -279,7 +279,9 @@ def inferred_source(run: ModelRun) -> ConfigSource:
 
 def imported_model_files(run: ModelRun) -> list[Path]:
     """The files of the other model modules the unit imports from (their layers read the config
-    too: ``bailing_moe_linear`` builds ``bailing_moe``'s, which read ``use_bias``)."""
+    too: ``bailing_moe_linear`` builds ``bailing_moe``'s, which read ``use_bias``). Read only when
+    no base config covers them: with one, a module the unit imports may take a sub-config as its
+    ``config`` (qwen3_5's layers read the text config's fields)."""
     index = run.workspace.upstream_index()
     unit = run.unit()
     found: list[Path] = []
