@@ -158,8 +158,7 @@ def _first_line(exc: BaseException) -> str:
     """The root cause's first line (validators wrap the error that names the problem)."""
     while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
         exc = exc.__cause__ or exc.__context__
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return vllm_weights.first_line(exc)
 
 
 def model_class(arch: str, loaded: Loaded | None = None) -> tuple[Any, str]:

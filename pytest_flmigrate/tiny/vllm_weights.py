@@ -234,5 +234,10 @@ def prove(model: Any, tensors: dict[str, Any]) -> str:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    """``Type: first line``; for a pydantic validation error (its first line only counts the
+    errors) the line that says what is wrong."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(text) > 1 and "validation error" in text[0]:  # then [field,] message [type=...]
+        said = text[1] if "[type=" in text[1] or len(text) == 2 else f"{text[1]}: {text[2]}"
+        text = [f"{text[0]}: {said.split(' [type=')[0]}"]
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -236,3 +236,20 @@ def test_sizes_are_known_by_the_end_of_their_name_and_schedules_cover_every_laye
         shrink.KV_HEADS,
         1,
     )
+
+
+def test_a_validation_error_is_said_by_the_line_that_says_what_is_wrong():
+    from pytest_flmigrate.tiny import vllm_weights
+
+    class ValidationError(Exception):
+        pass
+
+    error = ValidationError(
+        "1 validation error for ModelConfig\n  Value error, This model does not support `--runner generate`. "
+        "[type=value_error, input_value=...]\n    For further information visit https://errors.pydantic.dev"
+    )
+    assert vllm_weights.first_line(error) == (
+        "ValidationError: 1 validation error for ModelConfig: Value error, This model does not support "
+        "`--runner generate`."
+    )
+    assert vllm_weights.first_line(KeyError("full_attention")) == "KeyError: 'full_attention'"
