@@ -253,6 +253,25 @@ def inferred_config(
     return {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}, missing
 
 
+def required_fills(run: ModelRun) -> dict[str, Any]:
+    """Dotted field -> tiny value for each field the unit's code reads without a default
+    (``config.X``, ``config.text_config.X``) that a role values: set where a config class's
+    defaults lack it (synthesize.fill_missing), as a real checkpoint's ``config.json`` would."""
+    root = run.workspace.upstream().root
+    reads = config_reads([(root / relative).read_text(encoding="utf-8") for relative in run.unit().files])
+    fills: dict[str, Any] = {}
+    for name in sorted(reads.required - PRETRAINED - set(reads.nested)):
+        found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+        if found:
+            fills[name] = value
+    for holder, names in sorted(reads.nested.items()):
+        for name in sorted(names - PRETRAINED):
+            found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+            if found:
+                fills[f"{holder}.{name}"] = value
+    return fills
+
+
 def inferred_source(run: ModelRun) -> ConfigSource:
     """sources.py's INFERRED source for ``run``'s unit; FlmigrateError naming the fields it cannot value."""
     from pytest_flmigrate.tiny import sources

@@ -9,21 +9,25 @@
 4. ``inferred``: offline and with nothing else, a config inferred from what the model's upstream
    vLLM code reads from its config (infer.py).
 
-Each source says where it came from in one line (``text``: summary.json's ``tiny`` and
+The first three also carry the fields the model's code reads without a default that the config
+may not set (``infer.required_fills``: valued by role, set only where absent). Each source says
+where it came from in one line (``text``: summary.json's ``tiny`` and
 report.md). The folders this module writes (a shipped config module, an inferred config) go under
 the tiny cache's ``sources/``, written into a temporary folder and renamed: complete or absent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
@@ -45,23 +49,32 @@ class ConfigSource:
     module: str | None = None  # UPSTREAM: the config class, importable in the upstream env
     class_name: str | None = None
     folder: Path | None = None  # the others: a config.json (and *.py) AutoConfig loads
+    #: dotted field -> value, set where the config lacks it (infer.required_fills)
+    fills: dict[str, Any] = field(default_factory=dict)
 
     def args(self) -> list[str]:
         """synthesize.py's arguments for this config."""
+        fill = ["--fill", json.dumps(self.fills, sort_keys=True)] if self.fills else []
         if self.folder is not None:
-            return ["--config-dir", str(self.folder), "--source", self.text]
+            return ["--config-dir", str(self.folder), "--source", self.text, *fill]
         assert self.module and self.class_name
-        return ["--config-module", self.module, "--config-class", self.class_name, "--source", self.text]
+        return ["--config-module", self.module, "--config-class", self.class_name, "--source", self.text, *fill]
 
     def tag(self) -> str:
         """The tiny cache's name part for this source: "" for an upstream class (its version says
-        it all), else the kind and a digest of the config files (a changed folder is a new model)."""
+        it all), else the kind and a digest of the config files (a changed folder is a new model);
+        fields filled in add a digest of theirs."""
+        fill = (
+            f"-fill-{hashlib.sha256(json.dumps(self.fills, sort_keys=True).encode()).hexdigest()[:8]}"
+            if self.fills
+            else ""
+        )
         if self.folder is None:
-            return ""
+            return fill
         digest = hashlib.sha256()
         for path in sorted(self.folder.glob("*.py")) + [self.folder / "config.json"]:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        return f"-{self.kind}-{digest.hexdigest()[:12]}"
+        return f"-{self.kind}-{digest.hexdigest()[:12]}{fill}"
 
     def as_dict(self) -> dict:
         return {"kind": self.kind, "text": self.text}
@@ -73,6 +86,7 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
     fails, from the next (checkpoints.for_run). --tiny-from, when given, is the last asked: what the
     user named is not passed over for a guess."""
     from pytest_flmigrate.steps import discover
+    from pytest_flmigrate.tiny import infer
 
     config = run.unit().config
 
@@ -80,20 +94,22 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
         if config is None or config.origin == discover.NEWER_TRANSFORMERS:
             return None
         where = "upstream vLLM" if config.origin == "vllm" else "upstream's transformers"
-        return ConfigSource(UPSTREAM, f"{where}: {config.module}.{config.class_name}", config.module, config.class_name)
+        text = f"{where}: {config.module}.{config.class_name}"
+        return ConfigSource(UPSTREAM, text, config.module, config.class_name, fills=infer.required_fills(run))
 
     def newer() -> ConfigSource | None:
         found = config if config is not None and config.origin == discover.NEWER_TRANSFORMERS else None
         found = found or (newer_config(run) if config is None else None)
-        return newer_transformers(run, found.module, found.class_name, found.model_type) if found else None
+        if found is None:
+            return None
+        source = newer_transformers(run, found.module, found.class_name, found.model_type)
+        return dataclasses.replace(source, fills=infer.required_fills(run))
 
     def tiny_from() -> ConfigSource:
         folder, text = fetch(str(run.settings.tiny_from))
-        return ConfigSource(TINY_FROM, text, folder=folder)
+        return ConfigSource(TINY_FROM, text, folder=folder, fills=infer.required_fills(run))
 
     def inferred() -> ConfigSource:
-        from pytest_flmigrate.tiny import infer
-
         return infer.inferred_source(run)
 
     yield UPSTREAM, upstream

@@ -11,7 +11,8 @@ The config is either a config class's defaults (``--config-module``/``--config-c
 vLLM's or its transformers') or what ``AutoConfig`` loads from ``DIR`` with ``trust_remote_code``
 (a ``config.json`` and the ``*.py`` it names in ``auto_map``: a newer transformers' config module,
 a checkpoint's own code, an inferred config); it is shrunk by shrink.py's rules (vocab = the tiny
-tokenizer's), with ``architectures = [ARCH]``. A ``DIR`` config's code files are shipped in the
+tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config lacks
+them (what the model's code reads that the class does not set by default, valued by role). A ``DIR`` config's code files are shipped in the
 tiny checkpoint and its ``config.json`` keeps ``auto_map`` ``AutoConfig`` only, so that any env
 loads it with ``--trust-remote-code`` whatever its transformers. The weights: when upstream
 transformers (or DIR's own code, through ``auto_map``) has a class named ARCH, it is built from
@@ -115,6 +116,23 @@ def _build(cls, data: dict[str, Any]):
         return config
 
 
+def fill_missing(config: Any, fills: dict[str, Any]) -> list[str]:
+    """Set each dotted field of ``fills`` the built config (or its sub-config) does not have, not
+    even as a property or an attribute alias: what the model's code reads without a default and
+    the class does not set (a text sub-config without ``hidden_act``), valued by role
+    (tiny/infer.py), as a real checkpoint's ``config.json`` would set it. The fields set, sorted."""
+    filled: list[str] = []
+    for dotted, value in sorted(fills.items()):
+        *parents, leaf = dotted.split(".")
+        scope = config
+        for part in parents:
+            scope = getattr(scope, part, None)
+        if scope is not None and hasattr(scope, "to_dict") and not hasattr(scope, leaf):
+            setattr(scope, leaf, value)
+            filled.append(dotted)
+    return filled
+
+
 def _assign(config: Any, data: dict[str, Any]) -> None:
     for key, value in data.items():
         current = getattr(config, key, None)
@@ -129,14 +147,16 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
 
 
-def tiny_config(cls, arch: str, original: dict[str, Any] | None = None):
-    """The shrunk config object (of ``original``, default the class's defaults); Rejected naming
-    the field when the class refuses a tiny value."""
+def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, Any] | None = None):
+    """The shrunk config object (of ``original``, default the class's defaults) and the fields of
+    ``fills`` it was given (``fill_missing``); Rejected naming the field when the class refuses a
+    tiny value."""
     original = plain(cls().to_dict() if original is None else original)
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
-        return _build(cls, shrunk)
+        config = _build(cls, shrunk)
+        return config, fill_missing(config, fills or {})
     except Exception as exc:  # noqa: BLE001 - any validation error; the culprit is searched below
         error = _first_line(exc)
     for field, value in shrink.changed_fields(original, shrunk):
@@ -216,11 +236,19 @@ def complete_layer_norms(weights: Path) -> list[str]:
     return sorted(missing)
 
 
-def write(out_dir: Path, arch: str, loaded: Loaded, source: str, seed: int, kind: str = "") -> dict[str, Any]:
+def write(
+    out_dir: Path,
+    arch: str,
+    loaded: Loaded,
+    source: str,
+    seed: int,
+    kind: str = "",
+    fills: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record."""
     import torch
 
-    config = tiny_config(loaded.cls, arch, loaded.values)
+    config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
     cls, reason = model_class(arch, loaded)
     weights, weights_from = "dummy", ""
     model = None
@@ -260,6 +288,7 @@ def write(out_dir: Path, arch: str, loaded: Loaded, source: str, seed: int, kind
         "reason": reason if weights == "dummy" else "",
         "parameters": parameters,
         "completed_norms": completed,
+        "filled_fields": filled,
         "files": {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(out_dir.iterdir())
@@ -281,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path)
     parser.add_argument("--source", default="", help="where the config comes from, for the stamp and errors")
     parser.add_argument("--config-kind", default="", help="the kind of source (tiny/sources.py), for the stamp")
+    parser.add_argument("--fill", type=json.loads, default={}, help="JSON: dotted field -> value, set where absent")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if (args.config_dir is None) == (args.config_module is None or args.config_class is None):
@@ -289,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         loaded = load_config(args.config_module, args.config_class, args.config_dir, source)
-        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind)
+        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill)
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -253,3 +253,36 @@ def test_a_validation_error_is_said_by_the_line_that_says_what_is_wrong():
         "`--runner generate`."
     )
     assert vllm_weights.first_line(KeyError("full_attention")) == "KeyError: 'full_attention'"
+
+
+def test_fields_the_code_reads_without_a_default_are_filled_where_the_config_lacks_them(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_flmigrate.tiny import synthesize
+
+    (tmp_path / "m.py").write_text(
+        "def f(config):\n"
+        "    return config.hidden_size, config.expert_count, config.text_config.hidden_act,\n"
+        "    getattr(config, 'rms_norm_eps', 1e-5)\n"
+    )
+    run = SimpleNamespace(
+        workspace=SimpleNamespace(upstream=lambda: SimpleNamespace(root=tmp_path)),
+        unit=lambda: SimpleNamespace(files=("m.py",)),
+    )
+    fills = infer.required_fills(run)
+    assert fills == {"hidden_size": shrink.HIDDEN, "text_config.hidden_act": "silu"}  # a default stands
+
+    class Config:
+        def __init__(self, **values):
+            self.__dict__.update(values)
+
+        def to_dict(self):
+            return dict(self.__dict__)
+
+        @property
+        def hidden_size(self):  # an alias of the text config's: present, never overwritten
+            return self.text_config.width
+
+    config = Config(text_config=Config(width=64))
+    assert synthesize.fill_missing(config, fills) == ["text_config.hidden_act"]
+    assert config.text_config.hidden_act == "silu" and config.hidden_size == 64
