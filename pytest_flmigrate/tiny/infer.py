@@ -62,6 +62,8 @@ PRETRAINED = {
     "base_config_key",
     "keys_to_ignore_at_inference",
 }
+#: a short convolution's kernel (linear attention, short-conv blocks): the usual 4
+CONV_KERNEL = 4
 #: sizes by the end of their name (``mm_hidden_size``, ``swa_num_key_value_heads``), for fields
 #: shrink.py's tables do not name: (pattern, tiny value), first match.
 SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
@@ -70,7 +72,11 @@ SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(^|_)(num_key_value_heads|num_kv_heads)$"), shrink.KV_HEADS),
     (re.compile(r"(^|_)(num_attention_heads|num_heads)$"), shrink.HEADS),
     (re.compile(r"(^|_)intermediate_size$"), shrink.INTERMEDIATE),
-    (re.compile(r"(^|_)num_experts_per_tok$"), shrink.EXPERTS_PER_TOKEN),
+    (re.compile(r"(^|_)(num_experts_per_tok|top_k_experts)$"), shrink.EXPERTS_PER_TOKEN),
+    (re.compile(r"(^|_)expert_hidden_dim$"), shrink.MOE_INTERMEDIATE),
+    (re.compile(r"(^|_)num_key_heads$"), shrink.KV_HEADS),
+    (re.compile(r"(^|_)num_value_heads$"), shrink.HEADS),
+    (re.compile(r"(^|_)conv_(kernel_dim|kernel_size|L_cache)$"), CONV_KERNEL),
     (re.compile(r"(^|_)num_experts$"), shrink.EXPERTS),
     (re.compile(r"(^|_)(num_hidden_layers|num_layers)$"), shrink.NUM_LAYERS),
 )
