@@ -1,18 +1,23 @@
 """A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
 
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
-(and, without a base config, those of the other models it imports from) are read for its config reads (``config.X``, ``self.config.X``, ``....hf_config.X``, and
-``getattr(config, "X", default)``, whose default stands when no role below gives a tiny value);
-the base is the config of the model the unit's architecture class subclasses, when that model has
-one (``SarvamForCausalLM(LlamaForCausalLM)`` -> ``LlamaConfig``), else of the first other model the
-unit imports from (an MTP head's target), else transformers' ``PretrainedConfig``. Every field read that the base does not define gets a small value by its
-role (``SIZE_ROLES`` and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule
-periods, the tiny tokenizer's special ids, free ids for other
-token ids, norms' epsilon, activations, rope theta, flags off), a ``getattr`` default standing
-except for sizes; a field read with no default and no role fails the inference with its name, as does a read through
-a sub-config the base does not have. The result is a folder: ``config.json`` with those values and
-``auto_map`` naming ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base
-whose ``model_type`` is the unit's name. It is reported as inferred wherever it shows.
+(and, without a base config, those of the other models it imports from) are read for config reads:
+``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
+``getattr(config, "X", default)``. The base is the config of the model the unit's architecture
+class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s layers are llama's ->
+``LlamaConfig``), else of the first other model the unit imports from (an MTP head's target), else
+transformers' ``PretrainedConfig``.
+
+Every field read that the base does not define gets a small value by its role (``SIZE_ROLES``
+and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule periods, the tiny
+tokenizer's special ids, free ids for other token ids, norms' epsilon, activations, rope theta,
+flags off); a ``getattr`` default stands except for sizes. A field read with no default and no
+role fails the inference with its name, as does a read through a sub-config the base lacks.
+
+The result is a folder: ``config.json`` with those values and ``auto_map`` naming
+``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
+the unit's name. It is reported as inferred wherever it shows. ``required_fills`` gives the other
+sources the same role values for the fields a config class does not set.
 """
 
 from __future__ import annotations
