@@ -9,9 +9,10 @@
 4. ``inferred``: offline and with nothing else, a config inferred from what the model's upstream
    vLLM code reads from its config (infer.py).
 
-The first three also carry the fields the model's code reads without a default that the config
-may not set (``infer.required_fills``: valued by role, set only where absent). Each source says
-where it came from in one line (``text``: summary.json's ``tiny`` and
+A tiny model is synthesized from the first source that gives a config; when that fails, from the
+next (``candidates``). The first three also carry the fields the model's code reads without a
+default (``infer.required_fills``: valued by role, set only where the built config lacks them).
+Each source says where it came from in one line (``text``: summary.json's ``tiny`` and
 report.md). The folders this module writes (a shipped config module, an inferred config) go under
 the tiny cache's ``sources/``, written into a temporary folder and renamed: complete or absent.
 """
@@ -81,10 +82,9 @@ class ConfigSource:
 
 
 def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource | None]]]:
-    """(kind, maker) of the sources of the module docstring's order, each made when asked (None: it has no config
-    for ``run``'s model). A tiny model is synthesized from the first that gives one; when that
-    fails, from the next (checkpoints.for_run). --tiny-from, when given, is the last asked: what the
-    user named is not passed over for a guess."""
+    """(kind, maker) of the sources in the module docstring's order, each made when asked (None:
+    it has no config for ``run``'s model; checkpoints.for_run asks them in turn). --tiny-from, when
+    given, is the last asked: what the user named is not passed over for a guess."""
     from pytest_flmigrate.steps import discover
     from pytest_flmigrate.tiny import infer
 
