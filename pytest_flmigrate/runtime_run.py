@@ -161,15 +161,11 @@ class RuntimeRun:
     @memoized
     def tiny(self) -> checkpoints.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
-        model = checkpoints.for_unit(
-            checkpoints.upstream_python(self.settings.gt_python),
-            self.run.unit(),
-            self.run.workspace.upstream().version,
-            log=self.logs / "tiny-synthesize.log",
+        model = checkpoints.for_run(
+            checkpoints.upstream_python(self.settings.gt_python), self.run, log=self.logs / "tiny-synthesize.log"
         )
-        self.tell(
-            f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})"
-        )
+        weights = f"weights from {model.weights_from}" if model.synthesized else f"dummy weights: {model.reason}"
+        self.tell(f"--tiny: {model.path} (config from {model.config_source['text']}; {weights})")
         return model
 
     def control(self, scratch: Path) -> GroundTruth:
@@ -264,7 +260,7 @@ class RuntimeRun:
             model,
             tp=self.settings.tp,
             random_lengths=random_lengths,
-            extra=self.settings.bench_args,
+            extra=self.settings.bench_args + (self.tiny().serve_args if self.settings.tiny else ()),
             logs=self.logs,
         )
 

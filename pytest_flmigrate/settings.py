@@ -68,6 +68,10 @@ OPTIONS: tuple[Option, ...] = (
         "flag",
         False,
     ),
+    Option(
+        "--tiny-from",
+        "with --tiny, for a model whose config class neither upstream nor a newer transformers has: a checkpoint folder or hub repo id whose config.json and *.py give the config (only *.json, *.py and tokenizer files are fetched)",
+    ),
     Option("--tp", "tensor parallel size", "int", 1),
     Option("--port", "local server port", "int", 8122),
     Option("--keep-servers", "leave servers this run started up for the next run", "flag", False),
@@ -106,6 +110,7 @@ class Settings:
     bench_args: tuple[str, ...]
     served_model: str | None
     tiny: bool
+    tiny_from: str | None
     tp: int
     port: int
     keep_servers: bool
@@ -284,6 +289,8 @@ def _validate(settings: Settings) -> None:
                 f"--tiny and {' and '.join(given)}: --tiny serves its own model, with the upstream env "
                 "(--gt-python, default: the provisioned one) as the ground truth; drop one"
             )
+    if settings.tiny_from and not settings.tiny:
+        raise FlmigrateError(f"--tiny-from {settings.tiny_from}: only used with --tiny; pass both")
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     _validate_e2e_files(settings)

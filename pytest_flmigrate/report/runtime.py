@@ -150,8 +150,27 @@ def markdown_lines(data: dict) -> list[str]:
         else:
             lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
         lines.append(f"- Request: {icon.get(outcome10, outcome10)}")
+        lines += _tiny_lines(data.get("tiny"))
         if data.get("gpu"):
             gpu_data = data["gpu"]
             lines.append(f"- GPU: {'no GPU' if not gpu_data['available'] else str(len(gpu_data['gpus'])) + ' GPU(s)'}")
         lines.append("")
     return lines
+
+
+def _tiny_lines(tiny: dict | None) -> list[str]:
+    """--tiny's model: where its config came from (an inferred one said so) and its weights."""
+    if not tiny:
+        return []
+    source = tiny.get("config_source") or {}
+    inferred = " (inferred: a guess from the model's code, not a real checkpoint's config)"
+    weights = (
+        f"weights from {tiny['weights_from']}"
+        if tiny["weights"] == "synthesized"
+        else f"dummy weights ({tiny['reason']})"
+    )
+    return [
+        f"- Tiny model: {tiny['arch']}, config from {source.get('text', '?')}"
+        + (inferred if source.get("kind") == "inferred" else "")
+        + f"; {weights}"
+    ]

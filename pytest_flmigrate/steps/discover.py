@@ -173,7 +173,7 @@ def find_unit(
     lacking = any(m.startswith("transformers") and catalog.source_of(c, m) is None for m, c in imported)
     if newer_transformers and (lacking or (wanted and catalog.by_model_type(wanted) is None)):
         catalog.origins.append(
-            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: _newer_source(newer_transformers))
+            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: newer_source(newer_transformers))
         )
     config = _resolve_config(name, upstream.root, paths, architectures, imported, catalog, hf_config, evidence)
     display_name = _display_name(paths[0], architectures, evidence)
@@ -233,7 +233,7 @@ def _transformers_source(
     )
 
 
-def _newer_source(newer: Callable[[], tuple[SourceTree, TreeIndex]]):
+def newer_source(newer: Callable[[], tuple[SourceTree, TreeIndex]]):
     tree, index = newer()
     return _transformers_source(tree.package_dir, index)
 

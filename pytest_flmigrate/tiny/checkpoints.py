@@ -1,20 +1,23 @@
 """--tiny: the tiny model synthesized for a migrated model, cached (pure Python here, no torch).
 
-The model is made once by tiny/synthesize.py in the upstream env and cached under
-``<cache>/tiny/<model>-<upstream version>-g<generator version>/`` (file-locked; written into a
-temporary folder and renamed, so a half-made model never counts). Reruns reuse it; a fresh
+The model is made once by tiny/synthesize.py in the upstream env, its config from the first
+source of sources.py that has one, and cached under ``<cache>/tiny/<model>-<upstream
+version>-g<generator version>[-<source kind>-<digest of its config files>]/`` (file-locked;
+written into a temporary folder and renamed, so a half-made model never counts). Reruns reuse it; a fresh
 synthesis of the same inputs gives the same bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
@@ -22,8 +25,12 @@ from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.servers import procs
-from pytest_flmigrate.steps.discover import ModelUnit
+from pytest_flmigrate.tiny import sources
+from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
 
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
@@ -73,21 +80,28 @@ class TinyModel:
     synthesized: bool  # False: config only, servers load dummy weights
     reason: str  # why the weights are dummy ("" when synthesized)
     parameters: int | None
+    config_source: dict = field(default_factory=dict)  # sources.ConfigSource.as_dict()
+    weights_from: str = ""  # the class the weights were made with ("" when dummy)
+    remote_code: bool = False  # the config is the checkpoint's own code: servers trust it
 
     def as_dict(self) -> dict:
         """summary.json's ``tiny``."""
         return {
             "path": str(self.path),
             "arch": self.arch,
+            "config_source": self.config_source,
             "weights": "synthesized" if self.synthesized else "dummy",
+            "weights_from": self.weights_from,
             "reason": self.reason,
             "parameters": self.parameters,
         }
 
     @property
     def serve_args(self) -> tuple[str, ...]:
-        """What both servers add: ``--load-format dummy`` when there are no real weights."""
-        return () if self.synthesized else ("--load-format", "dummy")
+        """What both servers add: ``--load-format dummy`` when there are no real weights,
+        ``--trust-remote-code`` when the config is the checkpoint's own code."""
+        dummy = () if self.synthesized else ("--load-format", "dummy")
+        return dummy + (("--trust-remote-code",) if self.remote_code else ())
 
     @property
     def comparison_skip(self) -> str | None:
@@ -97,17 +111,27 @@ class TinyModel:
         return f"tokens not compared: the tiny {self.arch} has dummy weights ({self.reason})"
 
 
-def tiny_dir(model: str, upstream_version: str, cache: Path | None = None) -> Path:
-    return (cache if cache is not None else cache_dir()) / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}"
+def tiny_dir(model: str, upstream_version: str, cache: Path | None = None, tag: str = "") -> Path:
+    base = cache if cache is not None else cache_dir()
+    return base / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}{tag}"
 
 
 def load(path: Path) -> TinyModel | None:
     """The tiny model at ``path``, or None when its stamp is missing or unreadable."""
     try:
         stamp = json.loads((path / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return TinyModel(
+            path,
+            stamp["arch"],
+            stamp["weights"] == "synthesized",
+            stamp["reason"],
+            stamp["parameters"],
+            {"kind": stamp["config_kind"], "text": stamp["config_source"]},
+            stamp["weights_from"],
+            bool(stamp["remote_code"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return TinyModel(path, stamp["arch"], stamp["weights"] == "synthesized", stamp["reason"], stamp["parameters"])
 
 
 def synthesize(
@@ -115,18 +139,18 @@ def synthesize(
     model: str,
     upstream_version: str,
     arch: str,
-    config_module: str,
-    config_class: str,
+    source: ConfigSource,
     *,
     cache: Path | None = None,
     log: Path | None = None,
 ) -> TinyModel:
-    """The cached tiny model of ``model``, synthesized first with ``python`` (the upstream env's)
-    when absent; FlmigrateError with synthesize.py's one line when it cannot be made."""
-    target = tiny_dir(model, upstream_version, cache)
+    """The cached tiny model of ``model`` with its config from ``source``, synthesized first with
+    ``python`` (the upstream env's) when absent; FlmigrateError with synthesize.py's one line when
+    it cannot be made."""
+    target = tiny_dir(model, upstream_version, cache, source.tag())
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
-        found = load(target)
+        found = _made(target, source)
         if found is not None:
             return found
         shutil.rmtree(target, ignore_errors=True)
@@ -141,16 +165,16 @@ def synthesize(
                 str(work),
                 "--arch",
                 arch,
-                "--config-module",
-                config_module,
-                "--config-class",
-                config_class,
+                *source.args(),
+                "--config-kind",
+                source.kind,
                 "--seed",
                 str(SEED),
             ]
             try:
                 result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
             except (OSError, subprocess.TimeoutExpired) as exc:
+                shutil.rmtree(work, ignore_errors=True)
                 raise FlmigrateError(f"--tiny: synthesizing {arch} with {python} failed: {exc}") from None
         finally:
             procs.remove_scratch(scratch)
@@ -163,19 +187,36 @@ def synthesize(
                 f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
             )
         os.replace(work, target)
-        found = load(target)
+        found = _made(target, source)
         if found is None:
             raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} in {target}")
         return found
 
 
-def for_unit(python: str, unit: ModelUnit, upstream_version: str, *, log: Path | None = None) -> TinyModel:
-    """The tiny model of a model unit: its first architecture that is not an MTP head, its
-    config class as upstream defines it."""
-    if unit.config is None:
-        raise FlmigrateError(f"--tiny: {unit.name} has no config class upstream to shrink; pass --served-model instead")
-    arch = next((a.name for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0].name)
-    return synthesize(python, unit.name, upstream_version, arch, unit.config.module, unit.config.class_name, log=log)
+def _made(target: Path, source: ConfigSource) -> TinyModel | None:
+    """The tiny model at ``target``, reported with ``source`` (the same config files may have come
+    from another folder when it was made)."""
+    found = load(target)
+    return None if found is None else dataclasses.replace(found, config_source=source.as_dict())
+
+
+def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
+    """The tiny model of a run's model unit: its first architecture that is not an MTP head, its
+    config from the first source that has one and synthesizes (sources.candidates, in order: a
+    source that fails passes to the next; all failing is one line naming each failure)."""
+    arch = sources.tiny_arch(run)
+    failures: list[str] = []
+    for kind, make in sources.candidates(run):
+        try:
+            source = make()
+            if source is None:
+                continue
+            return synthesize(python, run.name, run.workspace.upstream().version, arch, source, log=log)
+        except FlmigrateError as exc:
+            if kind == sources.TINY_FROM:
+                raise  # what the user named, bad or failing: said as it is
+            failures.append(exc.message.removeprefix("--tiny: "))
+    raise FlmigrateError("--tiny: " + "; then ".join(failures))
 
 
 def _error_line(stderr: str) -> str:

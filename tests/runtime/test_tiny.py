@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.e2e.local_gt import free_port
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, sources
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
 pytestmark = pytest.mark.runtime
@@ -32,6 +32,7 @@ DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 STATIC_STEPS = "step02 or step04 or step05 or step06"
 TINY_STEPS = "step09 or step10 or e2e"
+MISTRAL_CONFIG = "transformers.models.mistral.configuration_mistral"
 
 
 def text_entries(summary: dict) -> dict[str, dict]:
@@ -70,6 +71,10 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
+    assert tiny["config_source"] == {
+        "kind": "upstream",
+        "text": f"upstream's transformers: {MISTRAL_CONFIG}.MistralConfig",
+    }
     assert 0 < tiny["parameters"] < 10_000_000
     assert run.summary["control"] == {"served": True, "reason": ""}
     entries = text_entries(run.summary)
@@ -88,8 +93,9 @@ def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense,
         DENSE,
         run.summary["upstream"]["version"],
         "Ministral3ForCausalLM",
-        "transformers.models.mistral.configuration_mistral",
-        "MistralConfig",
+        sources.ConfigSource(
+            sources.UPSTREAM, run.summary["tiny"]["config_source"]["text"], MISTRAL_CONFIG, "MistralConfig"
+        ),
         cache=tmp_path,
     )
     names = sorted(path.name for path in cached.iterdir())
