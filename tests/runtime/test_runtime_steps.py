@@ -27,9 +27,6 @@ from tests.runtime.suite_run import (
     processes_mentioning,
 )
 
-pytestmark = pytest.mark.runtime
-
-
 # --- the whole runtime half, on one tree ----------------------------------------------------------
 
 

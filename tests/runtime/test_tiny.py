@@ -27,7 +27,6 @@ from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.tiny import checkpoints, sources
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
-pytestmark = pytest.mark.runtime
 DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 STATIC_STEPS = "step02 or step04 or step05 or step06"
