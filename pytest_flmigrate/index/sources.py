@@ -20,7 +20,6 @@ import bisect
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pytest_flmigrate import progress
+from pytest_flmigrate import atomic, progress
 from pytest_flmigrate.errors import FlmigrateError
 
 PYPI_PREFIX = "pypi:"
@@ -126,7 +125,7 @@ def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None
             version = _wheel_version(wheel)
             target = trees / f"{normalize(requirement.name)}-{version}"
             if not (target / "METADATA").exists():
-                _unpack(wheel, target, Path(scratch) / "unpack")
+                _unpack(wheel, target)
     found = _cached_tree(trees, requirement.name, version, package, spec)
     if found is None:
         raise FlmigrateError(
@@ -236,22 +235,18 @@ def _wheel_version(wheel: Path) -> str:
     return wheel.name.split("-")[1]
 
 
-def _unpack(wheel: Path, target: Path, scratch: Path) -> None:
-    """Extract sources and METADATA, then move the folder into place atomically."""
-    scratch.mkdir(parents=True)
-    with zipfile.ZipFile(wheel) as archive:
+def _unpack(wheel: Path, target: Path) -> None:
+    """Extract sources and METADATA into a new folder that replaces ``target`` atomically."""
+    with atomic.folder(target) as work, zipfile.ZipFile(wheel) as archive:
         for member in archive.namelist():
             top = member.split("/", 1)[0]
             if top.endswith(".dist-info"):
                 if member.endswith("/METADATA"):
-                    (scratch / "METADATA").write_bytes(archive.read(member))
+                    (work / "METADATA").write_bytes(archive.read(member))
             elif top.endswith(".data"):
                 continue
             elif member.endswith(_KEPT_SUFFIXES):
-                archive.extract(member, scratch)
-    if target.exists():
-        shutil.rmtree(target)
-    scratch.rename(target)
+                archive.extract(member, work)
 
 
 def local_tree(path: Path, package: str, source: str) -> SourceTree:

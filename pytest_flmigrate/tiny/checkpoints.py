@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
-from pytest_flmigrate import envs
+from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.servers import procs
@@ -153,44 +151,46 @@ def synthesize(
         found = _made(target, source)
         if found is not None:
             return found
-        shutil.rmtree(target, ignore_errors=True)
-        work = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
-        scratch = procs.scratch_dir("tiny")
-        try:
-            env = {**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-            command = [
-                python,
-                str(SYNTHESIZE_SCRIPT),
-                str(work),
-                "--arch",
-                arch,
-                *source.args(),
-                "--config-kind",
-                source.kind,
-                "--seed",
-                str(SEED),
-            ]
-            try:
-                result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                shutil.rmtree(work, ignore_errors=True)
-                raise FlmigrateError(f"--tiny: synthesizing {arch} with {python} failed: {exc}") from None
-        finally:
-            procs.remove_scratch(scratch)
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}", encoding="utf-8")
-        if result.returncode != 0:
-            shutil.rmtree(work, ignore_errors=True)
-            raise FlmigrateError(
-                f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
-            )
-        os.replace(work, target)
+        with atomic.folder(target) as work:
+            _run_synthesize(python, work, arch, source, log)
+            if load(work) is None:
+                raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} for {arch}")
         found = _made(target, source)
-        if found is None:
-            raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} in {target}")
+        assert found is not None, f"{target}: its stamp was checked before the rename"
         return found
+
+
+def _run_synthesize(python: str, out: Path, arch: str, source: ConfigSource, log: Path | None) -> None:
+    """synthesize.py into ``out`` with ``python``, its config from ``source``, its output in
+    ``log``; FlmigrateError with its one line when it fails."""
+    scratch = procs.scratch_dir("tiny")
+    try:
+        env = {**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        command = [
+            python,
+            str(SYNTHESIZE_SCRIPT),
+            str(out),
+            "--arch",
+            arch,
+            *source.args(),
+            "--config-kind",
+            source.kind,
+            "--seed",
+            str(SEED),
+        ]
+        try:
+            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise FlmigrateError(f"--tiny: synthesizing {arch} with {python} failed: {exc}") from None
+    finally:
+        procs.remove_scratch(scratch)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}", encoding="utf-8")
+    if result.returncode != 0:
+        raise FlmigrateError(
+            f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
+        )
 
 
 def _made(target: Path, source: ConfigSource) -> TinyModel | None:

@@ -34,7 +34,7 @@ if cls == "Rejecting":
 if cls == "Crashing":
     print("Traceback (most recent call last):\\n  ...\\nRuntimeError: out of memory", file=sys.stderr)
     sys.exit(1)
-out.mkdir(parents=True)
+out.mkdir(parents=True, exist_ok=True)  # as synthesize.py: the folder may exist (empty)
 (out / "config.json").write_text(json.dumps({{"architectures": [arch]}}))
 weights = "dummy" if cls == "NoWeights" else "synthesized"
 reason = "upstream transformers 5.19.0 has no class " + arch if weights == "dummy" else ""
