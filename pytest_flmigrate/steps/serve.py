@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -33,9 +32,10 @@ from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
-from pytest_flmigrate.servers import health, log_errors, procs
+from pytest_flmigrate.manifest import atomic_write
+from pytest_flmigrate.servers import health, log_errors, ports, procs
 
-HOST = "127.0.0.1"
+HOST = ports.HOST
 TIMEOUT_ENV = "FLMIGRATE_SERVER_TIMEOUT"
 DEFAULT_TIMEOUT = 900.0
 Say = Callable[[str], None]
@@ -137,7 +137,6 @@ def _state_path(port: int) -> Path:
 
 def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
     path = _state_path(server.port)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "pid": server.pid,
         "start_ticks": procs.start_ticks(server.pid),
@@ -153,9 +152,7 @@ def _write_state(server: Server, *, kept: bool, plugin_dir: Path) -> None:
         "started_by": os.getpid(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
 
 
 #: The keys of a state file and their types (``_write_state``); a file without them is corrupt.
@@ -232,12 +229,6 @@ def stop_kept(say: Say, plugin_dir: Path | None = None) -> list[int]:
 
 
 # --- health and requests ----------------------------------------------------------------------
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1.0)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens: int = 16) -> dict:
@@ -339,7 +330,7 @@ class ServerPool:
                 )
                 say(f"stopping the kept server on port {spec.port} (pid {state['pid']}): {why}")
             _stop_recorded(path, state)
-        if port_in_use(spec.port):
+        if ports.in_use(spec.port):
             raise FlmigrateError(
                 f"--port {spec.port}: another process (not a server flmigrate started) listens there; "
                 "stop it or pass a free --port"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.conftest import python_or_skip
 from tests.runtime.suite_run import flmigrate, plugin_tree
 

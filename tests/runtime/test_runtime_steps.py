@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.steps import serve
 from tests.runtime.suite_run import (
     ARCH,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.tiny import checkpoints, sources
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 

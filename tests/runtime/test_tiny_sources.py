@@ -22,8 +22,8 @@ import json
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.tiny import checkpoints, sources
 from tests.runtime.suite_run import flmigrate, plugin_tree
 

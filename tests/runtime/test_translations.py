@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.suite_run import flmigrate, plugin_tree
 
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]

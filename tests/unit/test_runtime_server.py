@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.servers import health, procs
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.steps import serve
 
 FAKE = Path(__file__).resolve().parents[1] / "fixtures" / "fake_vllm_python.py"
