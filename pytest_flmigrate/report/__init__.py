@@ -1,4 +1,5 @@
-"""The run's outputs per model: ``summary.json`` and ``report.md`` (diffs are written in step 4)."""
+"""The run's outputs per model: ``summary.json`` and ``report.md`` (report/markdown.py; diffs are written
+in step 4)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from pathlib import Path
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
-from pytest_flmigrate.report import e2e as e2e_report
+from pytest_flmigrate.report import markdown
 from pytest_flmigrate.report import runtime as runtime_results
 from pytest_flmigrate.run import ModelRun
 from pytest_flmigrate.steps import STEPS
-
-ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
 
 
 def summary(run: ModelRun, earlier: dict) -> dict:
@@ -83,63 +82,6 @@ def summary(run: ModelRun, earlier: dict) -> dict:
     }
 
 
-def markdown(data: dict) -> str:
-    """The final report of docs/procedure.md, filled from ``summary.json`` data."""
-    placeholders = data["placeholders"]
-    name = placeholders.get("MODEL_DISPLAY_NAME") or data["model"]
-    lines = [f"# Migration: {name}", ""]
-    lines += [
-        f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
-        f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}"
-        + (f" ({data['pinned']['transformers_source']})" if data["pinned"].get("transformers_source") else ""),
-        "",
-    ]
-    if placeholders:
-        lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()] + [""]
-    lines += ["## Steps", "", "| step | name | outcome | reason |", "|---|---|---|---|"]
-    for number, step in data["steps"].items():
-        reason = step["reason"].splitlines()[0] if step["reason"] else ""
-        lines.append(f"| {number} | {step['name']} | {ICONS.get(step['outcome'], '')} {step['outcome']} | {reason} |")
-    lines.append("")
-    if data["pattern"]:
-        pattern = data["pattern"]
-        lines += ["## Pattern", "", f"- {pattern['pattern']}, nearest plugin model: {pattern['nearest'] or 'none'}"]
-        lines += [f"  - {item}" for item in pattern["evidence"]] + [""]
-    if data["bridge"]:
-        lines += [
-            "## Config bridge",
-            "",
-            f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}",
-            "",
-        ]
-    if data["files"]:
-        lines += ["## Files created/modified", ""]
-        for f in data["files"]:
-            lines.append(f"- `{f['path']}` ({f['role']}, {f['status']})")
-            if f.get("adaptation"):
-                lines.append(f"  - hand edits kept in `{f['adaptation']}`")
-                lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
-            lines += [
-                f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)
-            ]
-        if data["registration"] is not None:
-            added = ", ".join(data["registration"]) or "already registered"
-            lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
-        lines.append("")
-    if data["patches"]:
-        lines += ["## Compatibility fixes applied", ""]
-        lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
-    if data["findings"]:
-        lines += [f"## Review findings ({len(data['findings'])})", ""]
-        lines += [
-            f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
-            for f in data["findings"]
-        ] + [""]
-    lines += runtime_results.markdown_lines(data)
-    lines += e2e_report.markdown_lines(data.get("e2e"))
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True)
 class ModelReport:
     """One model's summary and where it went; ``error`` says why it could not be written."""
@@ -176,7 +118,7 @@ def write_reports(run: ModelRun) -> ModelReport:
             data["steps"][number] = {**earlier_steps[number], "earlier_run": True}
     try:
         atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
-        atomic_write(out / "report.md", markdown(data))
+        atomic_write(out / "report.md", markdown.render(data))
     except FlmigrateError as exc:
         return ModelReport(data, out, exc.message)
     return ModelReport(data, out)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.report import runtime as runtime_report
+from pytest_flmigrate.report import markdown
 from pytest_flmigrate.tiny import infer, qwen2_checkpoint, remote_code, shrink, sources
 
 
@@ -210,7 +210,7 @@ def test_the_report_says_where_the_tiny_config_came_from_and_when_it_was_inferre
         "weights_from": "vllm.model_executor.models.step.StepForCausalLM (upstream vLLM)",
         "reason": "",
     }
-    [line] = runtime_report._tiny_lines(tiny)
+    [line] = markdown._tiny_lines(tiny)
     assert line.startswith("- Tiny model: StepForCausalLM, config from inferred from upstream vLLM's m")
     assert "(inferred: a guess from the model's code, not a real checkpoint's config)" in line
     assert line.endswith("; weights from vllm.model_executor.models.step.StepForCausalLM (upstream vLLM)")
