@@ -262,28 +262,18 @@ def _validate(settings: Settings) -> None:
         parse_ids(settings.patches)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
-    gt_sources = [
-        flag
-        for flag, value in (
-            ("--gt-url", settings.gt_url),
-            ("--gt-ssh", settings.gt_ssh),
-            ("--gt-python", settings.gt_python),
-        )
-        if value
-    ]
+    gt_sources = _given(
+        ("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)
+    )
     if len(gt_sources) > 1:
         raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
     if settings.tiny:
-        given = [
-            flag
-            for flag, value in (
-                ("--served-model", settings.served_model),
-                ("--gt-url", settings.gt_url),
-                ("--gt-ssh", settings.gt_ssh),
-                ("--gt-model", settings.gt_model),
-            )
-            if value
-        ]
+        given = _given(
+            ("--served-model", settings.served_model),
+            ("--gt-url", settings.gt_url),
+            ("--gt-ssh", settings.gt_ssh),
+            ("--gt-model", settings.gt_model),
+        )
         if given:
             raise FlmigrateError(
                 f"--tiny and {' and '.join(given)}: --tiny serves its own model, with the upstream env "
@@ -294,6 +284,11 @@ def _validate(settings: Settings) -> None:
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     _validate_e2e_files(settings)
+
+
+def _given(*options: tuple[str, Any]) -> list[str]:
+    """The flags of ``(flag, value)`` pairs whose value was given."""
+    return [flag for flag, value in options if value]
 
 
 def _check_writable_folder(flag: str, folder: Path) -> None:

