@@ -257,3 +257,17 @@ def test_a_build_that_fails_is_one_line_and_leaves_no_env(tmp_path: Path) -> Non
     assert "No matching distribution found for packaging" in errors[0]
     assert errors[0].endswith(f"-- log: {folder}.build.log (the unfinished {folder} is removed)")
     assert not folder.exists() and (cache / "envs" / "vllm-0.13.0-cpu.build.log").exists()
+
+
+def test_a_logged_run_gets_the_vllm_env_in_a_scratch_folder_removed_after(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    script = "import os; print(os.getcwd()); print(os.environ['VLLM_HOST_IP']); print(os.environ['TMPDIR'])"
+    finished = envs.run_logged([sys.executable, "-c", script], label="t", log=log, timeout=60, what="a run")
+    cwd, host, tmpdir = log.read_text().splitlines()[1:]
+    assert finished.returncode == 0 and host == "127.0.0.1"
+    assert Path(tmpdir).parent == Path(cwd) and Path(cwd).name.startswith("flm-t-") and not Path(cwd).exists()
+    elsewhere = envs.run_logged(
+        [sys.executable, "-c", script], label="t", log=log, timeout=60, what="a run", cwd=tmp_path
+    )
+    assert log.read_text().splitlines()[1] == str(tmp_path) and not Path(log.read_text().splitlines()[3]).exists()
+    assert elsewhere.returncode == 0
