@@ -1,8 +1,8 @@
 """A ground-truth server started on this machine from an upstream env's python (``--gt-python``).
 
 It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on
-a free port, as the leader of a process group of its own (``servers.procs``), logging to a file;
-stop signals that group only.
+a free port, in a process group of its own (servers/procs.py: its watchdog ends it with the run),
+logging to a file; stop signals that group only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Processes the run starts: each in its own process group, logged to a file, stopped by group.
+"""Processes the run starts: each in its own process group, logged to a file, stopped by group,
+and stopped with the run that started it, however it ends (a watchdog leads each group).
 
 Nothing here stops a process by name. A group is "alive" while it has a member that is not a
 zombie (in a container whose PID 1 does not reap, orphaned members linger as zombies, which hold
@@ -11,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +23,10 @@ from pytest_flmigrate.errors import FlmigrateError
 
 #: Lines of a log shown in a failure message.
 TAIL_LINES = 40
+#: The leader of every group :func:`start_group` starts, and the seconds it gives the command to
+#: exit on SIGTERM once the run that started it is gone.
+WATCHDOG = Path(__file__).with_name("watchdog.py")
+WATCHDOG_GRACE = 30.0
 
 
 SCRATCH_ROOT = Path("/tmp")
@@ -134,24 +140,52 @@ def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | Non
     return outcome
 
 
-def start_group(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    """Start ``command`` as the leader of a new process group, stdout+stderr to ``log``."""
+def start_group(
+    command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path, outlive: bool = False
+) -> subprocess.Popen:
+    """Start ``command`` in a new process group, stdout+stderr to ``log``.
+
+    The group's leader is the watchdog (servers/watchdog.py), which runs ``command`` and ends
+    the group when this process dies, even by SIGKILL; ``outlive`` (a server kept for later runs)
+    starts ``command`` itself as the leader instead. A command that cannot be executed is one
+    FlmigrateError.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         out.write(("$ " + " ".join(command) + "\n").encode())
         out.flush()
+        if outlive:
+            return _popen(list(command), command[0], env=env, cwd=cwd, out=out)
+        errors, error_fd = os.pipe()
         try:
-            return subprocess.Popen(
-                list(command),
-                env=dict(env),
-                cwd=str(cwd),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise FlmigrateError(f"cannot run {command[0]}: {exc.strerror}") from None
+            argv = [sys.executable, "-I", "-S", str(WATCHDOG), str(os.getpid()), str(WATCHDOG_GRACE), str(error_fd)]
+            proc = _popen([*argv, *command], command[0], env=env, cwd=cwd, out=out, pass_fds=(error_fd,))
+        finally:
+            os.close(error_fd)
+        with os.fdopen(errors, "rb") as reader:
+            failed = reader.read()  # empty once the command is running: the pipe closes on exec
+    if failed:
+        proc.wait()
+        raise FlmigrateError(f"cannot run {command[0]}: {os.strerror(int(failed))}")
+    return proc
+
+
+def _popen(
+    argv: list[str], program: str, *, env: Mapping[str, str], cwd: Path, out, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=str(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
+    except OSError as exc:
+        raise FlmigrateError(f"cannot run {program}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)

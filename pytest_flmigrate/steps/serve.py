@@ -13,6 +13,8 @@ start time, command, fingerprint, log). The fingerprint hashes the command and t
 and serves the same plugin code. At session end started servers stop, unless ``--keep-servers``:
 then they stay up and a later run reuses them; ``--stop-servers`` ends kept servers. A process is
 only ever stopped when its state file names it and its start time still matches (no pid reuse).
+A run killed outright (SIGKILL, no cleanup) takes its servers along: each group's leader is a
+watchdog (servers/watchdog.py) that ends the group when the run is gone; kept servers have none.
 """
 
 from __future__ import annotations
@@ -342,7 +344,7 @@ class ServerPool:
         command = spec.command()
         start = time.monotonic()
         try:
-            proc = procs.start_group(command, env=envs.vllm_env(scratch), cwd=scratch, log=log)
+            proc = procs.start_group(command, env=envs.vllm_env(scratch), cwd=scratch, log=log, outlive=self.keep)
         except FlmigrateError:
             procs.remove_scratch(scratch)
             raise

@@ -55,7 +55,7 @@ def test_start_chat_and_stop_at_session_end(fake_python, port, plugin, tmp_path,
     started = pool.ensure(spec(fake_python, port, plugin), tmp_path / "logs" / "server.log", said.append)
     assert health.is_healthy(started.url) and not started.reused
     assert started.command[1:4] == ["-m", "vllm.entrypoints.cli.main", "serve"]
-    assert len(procs.group_members(started.pid)) == 2  # the server and its child
+    assert len(procs.group_members(started.pid)) == 3  # the watchdog, the server and its child
     assert serve.chat(started.url)["text"] == "hello from fake"
     state = json.loads((serve.state_dir() / f"port-{port}.json").read_text())
     assert state["pid"] == started.pid and state["kept"] is False
