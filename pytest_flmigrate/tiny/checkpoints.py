@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.servers import procs
+from pytest_flmigrate.servers.log_errors import Cause
 from pytest_flmigrate.tiny import sources
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
@@ -33,42 +34,53 @@ if TYPE_CHECKING:
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
 TIMEOUT = 900
-#: Control failures that come from what --tiny gives upstream, not from the platform: (the failure's
-#: error line, what upstream needs that it lacks, the way to check the model anyway). The tiny
-#: checkpoint holds a text tokenizer only, so an upstream server that loads an audio or image
-#: processor for the architecture fails on it; its config holds the config class's defaults, so
-#: upstream code reading a field only real checkpoints set fails on it; a module the upstream env
-#: lacks (the provisioned CPU env has no torchvision or torchaudio: PyPI has no build for its +cpu
-#: torch) fails the import.
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A control failure that comes from what --tiny gives upstream, not from the platform: which
+    causes it covers, what upstream needs that it lacks (filled from the cause's fields), and the
+    way to check the model anyway."""
+
+    covers: Callable[[Cause], bool]
+    needs: str
+    remedy: str
+
+
+#: The tiny checkpoint holds a text tokenizer only, so an upstream server that loads an audio or
+#: image processor for the architecture fails on it; its config holds the config class's
+#: defaults, so upstream code reading a field only real checkpoints set fails on it; a module the
+#: upstream env lacks (the provisioned CPU env has no torchvision or torchaudio: PyPI has no build
+#: for its +cpu torch) fails the import.
 CONTROL_GAPS = (
-    (
-        re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config"),
+    Gap(
+        lambda cause: cause.processor,
         "an audio or image processor, which the tiny checkpoint (a text tokenizer only) lacks",
         "pass --served-model",
     ),
-    (
-        re.compile(r"AttributeError: '(?P<config>\w+Config)' object has no attribute '(?P<field>\w+)'"),
+    Gap(
+        lambda cause: cause.field is not None,
         "the config field {field}, which {config} does not set by default (checkpoints' config.json do)",
         "pass --served-model",
     ),
-    (
-        re.compile(r"No module named '(?P<module>[\w.]+)'"),
+    Gap(
+        lambda cause: cause.module is not None,
         "the module {module}, which its env lacks",
         "install it there or pass a --gt-python that has it",
     ),
 )
 
 
-def control_unavailable(arch: str, upstream_version: str, cause: str) -> str:
-    """Why the control could not serve the tiny model of ``arch``, from ``cause`` (its log's first
-    error line): a gap of --tiny's checkpoint or of the upstream env (``CONTROL_GAPS``: what upstream
-    needs and the way around), else a platform fact."""
-    for pattern, missing, remedy in CONTROL_GAPS:
-        found = pattern.search(cause)
-        if found:
-            needs = missing.format(**found.groupdict())
-            return f"--tiny cannot check {arch}: upstream vLLM {upstream_version} needs {needs}; {remedy}. {cause}"
-    return f"upstream vLLM {upstream_version} cannot run {arch} on CPU: {cause}"
+def control_unavailable(arch: str, upstream_version: str, error_line: str) -> str:
+    """Why the control could not serve the tiny model of ``arch``, from its log's first error line:
+    a gap of --tiny's checkpoint or of the upstream env (``CONTROL_GAPS``: what upstream needs and
+    the way around), else a platform fact."""
+    cause = Cause.of(error_line)
+    for gap in CONTROL_GAPS:
+        if gap.covers(cause):
+            needs = gap.needs.format(**dataclasses.asdict(cause))
+            return f"--tiny cannot check {arch}: upstream vLLM {upstream_version} needs {needs}; {gap.remedy}. {error_line}"
+    return f"upstream vLLM {upstream_version} cannot run {arch} on CPU: {error_line}"
 
 
 @dataclass(frozen=True)
