@@ -166,6 +166,16 @@ class Resolver:
         self._mro_cache: dict[tuple[str, str], Mro] = {}
         self._member_names: frozenset[str] | None = None
         self._trees: dict[str, ast.Module | None] = {}
+        self._overlay: dict[str, ModuleInfo] = {}
+
+    def overlaid(self, module: str, info: ModuleInfo, tree: ast.Module) -> Resolver:
+        """A resolver over the same indexes that also holds ``module`` (a name none of them has),
+        read as ``info`` and ``tree``: a file not in any tree, resolved against them (step 4 reads
+        an upstream file against the pin)."""
+        resolver = Resolver(self.indexes.values())
+        resolver._overlay[module] = info
+        resolver._trees[module] = tree
+        return resolver
 
     # -- modules -------------------------------------------------------------------------------
 
@@ -174,9 +184,11 @@ class Resolver:
 
     def covers(self, module: str) -> bool:
         """Whether an index holds the module's top-level package (else it is external)."""
-        return self.index_for(module) is not None
+        return self.index_for(module) is not None or module in self._overlay
 
     def module(self, module: str) -> ModuleInfo | None:
+        if module in self._overlay:
+            return self._overlay[module]
         index = self.index_for(module)
         return index.modules.get(module) if index else None
 

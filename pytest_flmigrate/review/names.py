@@ -63,9 +63,9 @@ def resolve_name(view: FileView, name: str, at: ast.AST) -> Symbol | None:
     while function is not None:
         if name in _locals_cached(view, function):
             local = _local_import(function, name, view)
-            return view.context.resolver.resolve_ref(local) if local else None
+            return view.resolver.resolve_ref(local) if local else None
         function = view.enclosing_function(function)
-    return view.context.resolver.resolve(view.module, name)
+    return view.resolver.resolve(view.module, name)
 
 
 def _locals_cached(view: FileView, function) -> set[str]:

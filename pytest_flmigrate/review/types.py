@@ -214,7 +214,7 @@ def target_of(view: FileView, node: ast.expr) -> Target | None:
 
 
 def _target_of(view: FileView, node: ast.expr) -> Target | None:
-    resolver = view.context.resolver
+    resolver = view.resolver
     if isinstance(node, ast.Name):
         owner = self_class(view, node)
         if owner is not None and node.id == owner[1]:
@@ -274,7 +274,7 @@ def _typed_member(view: FileView, node: ast.Attribute) -> Target | None:
     instance = type_of(view, node.value)
     if instance is None:
         return None
-    resolver = view.context.resolver
+    resolver = view.resolver
     mro = resolver.mro(instance.module, instance.name)
     member = resolver.find_member(instance.module, instance.name, node.attr, mro)
     return Target(
@@ -299,7 +299,7 @@ def type_of(view: FileView, node: ast.expr, depth: int = 0) -> Symbol | None:
 
 
 def _type_of(view: FileView, node: ast.expr, depth: int) -> Symbol | None:
-    resolver = view.context.resolver
+    resolver = view.resolver
     if isinstance(node, ast.Name):
         owner = self_class(view, node)
         if owner is not None and node.id == owner[1]:
@@ -345,7 +345,7 @@ def _local_class(view: FileView, node: ast.Name, depth: int) -> Symbol | None:
     function = view.enclosing_function(node)
     if function is None:
         return None
-    resolver = view.context.resolver
+    resolver = view.resolver
     args = function.args
     for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
         if arg.arg == node.id:
