@@ -153,20 +153,26 @@ def test_a_sigkill_mid_serve_leaves_no_process_of_the_servers_group(plugin_tree:
         PORT=str(free_port()),
     )
     run = subprocess.Popen(command, cwd=plugin_tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not pid_file.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert pid_file.exists(), run.communicate(timeout=60)[0].decode()
-    group = int(pid_file.read_text())
-    members = procs.group_members(group)
-    assert len(members) == 3, members  # the watchdog, the server and the server's child
-    run.send_signal(signal.SIGKILL)
-    run.communicate(timeout=60)
-    deadline = time.monotonic() + procs.WATCHDOG_GRACE + 15
-    while procs.group_members(group) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = procs.group_members(group)
-    if left:
-        os.killpg(group, signal.SIGKILL)
-    assert not left, f"process group {group} outlived the run SIGKILLed mid-serve: {left}"
-    assert f"the run that started this (pid {run.pid}) is gone" in pid_file.with_suffix(".log").read_text()
+    group = None
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pid_file.exists(), run.communicate(timeout=60)[0].decode()
+        group = int(pid_file.read_text())
+        members = procs.group_members(group)
+        assert len(members) == 3, members  # the watchdog, the server and the server's child
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=60)
+        deadline = time.monotonic() + procs.WATCHDOG_GRACE + 15
+        while procs.group_members(group) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = procs.group_members(group)
+        assert not left, f"process group {group} outlived the run SIGKILLed mid-serve: {left}"
+        assert f"the run that started this (pid {run.pid}) is gone" in pid_file.with_suffix(".log").read_text()
+    finally:  # nothing of a failed attempt outlives the test
+        if run.poll() is None:
+            run.kill()
+            run.communicate(timeout=60)
+        if group is not None and procs.group_members(group):
+            os.killpg(group, signal.SIGKILL)

@@ -90,9 +90,14 @@ def started_then_killed(tmp_path: Path, mode: str) -> tuple[int, Path, int]:
         [sys.executable, "-c", STARTER, str(log), mode], cwd=tmp_path, stdout=subprocess.PIPE, text=True
     )
     group = int(starter.stdout.readline())
-    assert wait_until(lambda: "up" in log.read_text() and len(procs.group_members(group)) >= 2, 30), log.read_text()
-    starter.kill()
-    starter.wait(timeout=30)
+    try:
+        assert wait_until(lambda: "up" in log.read_text() and len(procs.group_members(group)) >= 2, 30), log.read_text()
+    except BaseException:
+        os.killpg(group, signal.SIGKILL)
+        raise
+    finally:
+        starter.kill()
+        starter.wait(timeout=30)
     return group, log, starter.pid
 
 
