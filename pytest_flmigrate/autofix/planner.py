@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pytest_flmigrate.autofix import drift
+from pytest_flmigrate.autofix import drift, env_flags
 from pytest_flmigrate.autofix.backport import Backporter, compat_module
 from pytest_flmigrate.autofix.compat_source import CompatSpec
 from pytest_flmigrate.autofix.relocate import Relocator, cache_path
@@ -31,13 +31,16 @@ from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
+from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.patches.base import Patch
-from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile
+from pytest_flmigrate.patches.syntax import parsed
+from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile, source_text
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
 MEMBER_DRIFT = "member-drift"  # P24's NAME
+ENV_FLAGS = p25_env_flags.NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -110,8 +113,11 @@ def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
 
 
 def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
-    """``plan`` with relocations, backports (compat files included) and the unfixed imports."""
+    """``plan`` with relocations, backports (compat files included), the unfixed imports and the
+    ``vllm.envs`` flags the pin lacks (P25)."""
     selected = {patch.name for patch in patches}
+    if ENV_FLAGS in selected:
+        plan = replace(plan, env_flags=env_flags.missing_flags(fixer.upstream, fixer.pinned))
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
         return with_shims(plan, patches)
@@ -255,7 +261,25 @@ def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan
         for stem in sorted(needed)
         if (module := f"vllm_fl.compat.{stem}") not in present
     ]
+    if p25_env_flags.SHIM not in present and _reads_missing_flags(plan, patches):
+        text = env_flags.shim_text(plan.env_flags)
+        shims.append(
+            PlannedFile(env_flags.ENVS, Path(env_flags.__file__), p25_env_flags.SHIM, False, "compat", text=text)
+        )
     return replace(plan, files=[*plan.files, *shims]) if shims else plan
+
+
+def _reads_missing_flags(plan: MigrationPlan, patches: tuple[Patch, ...]) -> bool:
+    """A file of the plan reads a ``vllm.envs`` flag the pin lacks, and P25 is selected to point it
+    at the generated shim (``vllm_fl/compat/envs.py``)."""
+    if not plan.env_flags or ENV_FLAGS not in {patch.name for patch in patches}:
+        return False
+    for planned in plan.files:
+        if planned.role in CODE_ROLES or planned.compat is not None:
+            text = source_text(planned)
+            if "envs" in text and p25_env_flags.reads_missing(parsed(text), plan.env_flags.keys()):
+                return True
+    return False
 
 
 def _package(planned: PlannedFile) -> str:
@@ -415,9 +439,10 @@ def _compat_files_written(manifest: Manifest) -> dict[str, set[str]]:
 
 
 def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):
-    """Step 6's ``ReviewContext.claims``: whether P15/P16/P17 (when in ``patches``) fix a name.
+    """Step 6's ``ReviewContext.claims``: whether P15/P16/P17/P25 (when in ``patches``) fix a name.
 
     ``(kind, module, name)``: ``relocate`` / ``backport`` with an import's module and name;
+    ``env-flag`` with ``vllm.envs`` and a flag;
     ``call-arguments`` with the pinned callee's qualified name and the keywords the pin does not
     accept (comma-joined, empty for a missing argument). Claims are made only for what the
     patch certainly rewrites: a rule that depends on the argument's value is not claimed.
@@ -433,6 +458,8 @@ def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):
             return (module, name) in full.relocations
         if kind == "backport":
             return (module, name) in full.backports
+        if kind == "env-flag":
+            return module == env_flags.ENVS and name in full.env_flags
         if kind == "call-arguments":
             rule = rules.get(module)
             if rule is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import libcst as cst
 from packaging.specifiers import SpecifierSet
@@ -40,6 +41,8 @@ class PatchContext:
     forwarded_defaults: upstream module -> (class, method, keyword): ``keyword=keyword`` arguments
                      of ``super().method(...)`` in that class the pin's base does not take, whose
                      value is always None at the pin (catalog P23)
+    env_flags:       flag -> upstream's default, for the ``vllm.envs`` flags upstream defines and
+                     the pin lacks (computed from both trees; catalog P25)
     """
 
     module: str
@@ -51,6 +54,7 @@ class PatchContext:
     relocations: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    env_flags: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

@@ -9,9 +9,11 @@ import difflib
 import re
 
 from pytest_flmigrate.index.resolve import Member, Mro, Resolver
+from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 from pytest_flmigrate.review.names import ClassRef
+from pytest_flmigrate.review.patch_ids import fix_for
 from pytest_flmigrate.review.types import target_of
 
 CHECK = "missing-attributes"
@@ -94,9 +96,13 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
         if not context.is_pinned(ref.module):
             return None
         message = _gap(f"module {ref.module} of the pin has no {name}", None, _nearest(resolver, ref, name))
-        return view.finding(
-            CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}")
+        suggestion = f"use what {ref.module} provides or port {name}"
+        fix = (
+            fix_for(context, p25_env_flags.NAME, suggestion, ref.module, name)
+            if ref.module == p25_env_flags.ENVS
+            else manual(suggestion)
         )
+        return view.finding(CHECK, node, f"{ref.module}.{name}", message, fix)
     mro = target.mro or resolver.mro(ref.module, ref.name)
     if resolver.has_dynamic_getattr(mro) or name in written or resolver.sets_attributes_dynamically(mro):
         return None

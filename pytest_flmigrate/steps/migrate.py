@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_flmigrate.autofix import compat_source
 from pytest_flmigrate.autofix.bridge import Bridge, bridge_name_map
@@ -40,6 +41,9 @@ class PlannedFile:
     is_package: bool
     role: str  # "model", "sibling", "config" or "compat"
     compat: compat_source.CompatSpec | None = None  # role compat: what of the upstream module is kept
+    text: str | None = (
+        None  # a module step 4 generates (``vllm_fl/compat/envs.py``): its text, in place of ``source``'s
+    )
 
     @property
     def target(self) -> str:
@@ -64,6 +68,8 @@ class MigrationPlan:
     unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
     # signature drift the base's backport does not fix: keywords P23 drops (see PatchContext)
     forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    # the vllm.envs flags upstream has and the pin lacks, at upstream's defaults (P25)
+    env_flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,10 +201,15 @@ def patched_texts(
 
 
 def source_text(planned: PlannedFile) -> str:
-    """The text the patches start from: the upstream file, or for a compat module the upstream
-    module pruned to the definitions kept."""
-    source = planned.source.read_text(encoding="utf-8")
+    """The text the patches start from: the upstream file (or the generated text), for a compat
+    module the upstream module pruned to the definitions kept."""
+    source = upstream_text(planned)
     return compat_source.compat_text(planned, source) if planned.compat is not None else source
+
+
+def upstream_text(planned: PlannedFile) -> str:
+    """What ``planned`` comes from: the upstream file, or the text step 4 generated."""
+    return planned.text if planned.text is not None else planned.source.read_text(encoding="utf-8")
 
 
 def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> PatchContext:
@@ -213,6 +224,7 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> 
         relocations=plan.relocations,
         backports=plan.backports,
         forwarded_defaults=plan.forwarded_defaults,
+        env_flags=plan.env_flags,
     )
 
 
@@ -320,7 +332,7 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
 
 
 def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
-    upstream = planned.source.read_text(encoding="utf-8").splitlines(keepends=True)
+    upstream = upstream_text(planned).splitlines(keepends=True)
     diff = difflib.unified_diff(
         upstream,
         text.splitlines(keepends=True),
