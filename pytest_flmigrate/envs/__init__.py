@@ -215,12 +215,21 @@ def print_install_lines(wheel: str) -> int:
 
 
 def run_logged(
-    command: Sequence[str], *, label: str, log: Path, timeout: float, what: str, cwd: Path | None = None
+    command: Sequence[str],
+    *,
+    label: str,
+    log: Path,
+    timeout: float,
+    what: str,
+    cwd: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> procs.Finished:
-    """:func:`procs.run_logged` with the environment of every vLLM run (:func:`vllm_env`), its
-    folders in a scratch folder of its own (``label``; also the default ``cwd``), removed after."""
+    """:func:`procs.run_logged` with the environment of every vLLM run (:func:`vllm_env`, then
+    ``extra_env``), its folders in a scratch folder of its own (``label``; also the default
+    ``cwd``), removed after."""
     scratch = procs.scratch_dir(label)
     try:
-        return procs.run_logged(command, env=vllm_env(scratch), cwd=cwd or scratch, log=log, timeout=timeout, what=what)
+        env = {**vllm_env(scratch), **(extra_env or {})}
+        return procs.run_logged(command, env=env, cwd=cwd or scratch, log=log, timeout=timeout, what=what)
     finally:
         procs.remove_scratch(scratch)

