@@ -285,7 +285,7 @@ class RuntimeRun:
     @memoized
     def chat(self) -> dict:
         reply = serve_step.chat(self.server().url)
-        if not serve_step.answered(reply, tokens_suffice=self.settings.tiny):
+        if not serve_step.answered(reply):
             raise FlmigrateError(
                 f"the chat request to {self.server().url} returned no text "
                 f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"

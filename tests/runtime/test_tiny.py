@@ -81,7 +81,9 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
     assert run.summary["e2e"]["gt"]["model"] == tiny["path"]
     assert "Ministral3ForCausalLM" in run.summary["server"]["evidence"]["resolved"]
-    print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s")
+    reply = run.summary["server"]["chat"]
+    assert reply["text"].strip(), reply  # step 10 asks for text, a tiny model's too
+    print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s; step 10's reply: {reply['text']!r}")
 
 
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
