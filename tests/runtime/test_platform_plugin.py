@@ -9,11 +9,7 @@ platform as an environment fact with its fix; steps 4-6 pass.
 
 from __future__ import annotations
 
-import pytest
-
 from tests.runtime.suite_run import EXAMPLE_PLUGIN, flmigrate, plugin_tree
-
-pytestmark = pytest.mark.runtime
 
 INIT = '''"""vllm_fl in the real plugin's shape: a platform plugin and a general plugin, both named fl."""
 

@@ -27,7 +27,6 @@ from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.tiny import checkpoints, sources
 from tests.runtime.suite_run import flmigrate, plugin_tree
 
-pytestmark = pytest.mark.runtime
 STEPS = "step02 or step04 or step05 or step06 or step09 or step10 or e2e"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 

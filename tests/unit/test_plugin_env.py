@@ -3,8 +3,8 @@ build requirements first, then ``pip install --no-build-isolation --no-deps -e``
 
 The checkouts are written here, in the shapes of the real plugin's install (a setup.py importing
 setuptools_scm, a build requirement that the env already holds and no index serves, as torch is for
-the plugin). The base env is this venv; the integration test takes setuptools and setuptools-scm
-from the package index.
+the plugin). The base env is this venv; tests/integration/test_plugin_env_index.py takes setuptools
+and setuptools-scm from the package index.
 """
 
 from __future__ import annotations
@@ -132,25 +132,6 @@ def _base_env_holding(root: Path, distribution: str) -> Path:
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
     (info / "RECORD").write_text("")
     return python
-
-
-@pytest.mark.integration
-def test_a_checkout_building_with_setuptools_scm_and_what_the_env_holds_installs(tmp_path):
-    """The real plugin's install: setuptools-scm comes from the index, the requirement the env
-    already holds is not fetched again (under pip's build isolation it would be, and here no index has it)."""
-    base = _base_env_holding(tmp_path, ENV_ONLY)
-    tree = checkout(
-        tmp_path, ["setuptools>=68", "setuptools-scm>=8", ENV_ONLY], extra_import=ENV_ONLY.replace("-", "_")
-    )
-    python = plugin_env.plugin_env(base, tree, tmp_path / "env")
-    probe = (
-        "import importlib.metadata as md, json, setuptools_scm, vllm_fl\n"
-        "print(json.dumps([vllm_fl.__file__, [e.value for e in md.entry_points(group='vllm.general_plugins')],"
-        " setuptools_scm.__file__]))"
-    )
-    found = json.loads(subprocess.run([str(python), "-c", probe], capture_output=True, text=True, check=True).stdout)
-    assert found[:2] == [str(tree / "vllm_fl" / "__init__.py"), ["vllm_fl:register_model"]]
-    assert Path(found[2]).is_relative_to(tmp_path / "env")  # the build requirements went into the new env only
 
 
 # --- step 4's import smoke with a plugin whose platform cannot load in the env ------------------
