@@ -35,7 +35,6 @@ from pytest_flmigrate.tiny import qwen2_checkpoint, shrink
 
 if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
-    from pytest_flmigrate.tiny.sources import ConfigSource
 
 CODE_FILE = "configuration_flmigrate_inferred.py"
 CLASS_NAME = "InferredConfig"
@@ -281,30 +280,6 @@ def required_fills(run: ModelRun) -> dict[str, Any]:
             if found:
                 fills[f"{holder}.{name}"] = value
     return fills
-
-
-def inferred_source(run: ModelRun) -> ConfigSource:
-    """sources.py's INFERRED source for ``run``'s unit; FlmigrateError naming the fields it cannot value."""
-    from pytest_flmigrate.tiny import sources
-
-    unit = run.unit()
-    root = run.workspace.upstream().root
-    base = base_config(run)
-    own = [root / relative for relative in unit.files]
-    imported = [] if base else [path for path in imported_model_files(run) if path not in own]
-    reads = config_reads([path.read_text(encoding="utf-8") for path in own + imported])
-    arch = sources.tiny_arch(run)
-    files, missing = inferred_config(unit.name, arch, reads, base, unit.module)
-    if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise FlmigrateError(
-            f"--tiny: {unit.name} has no config class upstream, and one inferred from its code lacks "
-            f"{shown} (read with no default, no role gives a value); pass --tiny-from a checkpoint folder or repo id"
-        )
-    folder = sources.write_folder(unit.name, files)
-    read = len(reads.required | set(reads.defaults))
-    text = f"inferred from upstream vLLM's {unit.module} ({read} fields read; base {base.text if base else 'PretrainedConfig'})"
-    return sources.ConfigSource(sources.INFERRED, text, folder=folder)
 
 
 def imported_model_files(run: ModelRun) -> list[Path]:

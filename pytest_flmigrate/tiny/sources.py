@@ -110,7 +110,7 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
         return ConfigSource(TINY_FROM, text, folder=folder, fills=infer.required_fills(run))
 
     def inferred() -> ConfigSource:
-        return infer.inferred_source(run)
+        return inferred_source(run)
 
     yield UPSTREAM, upstream
     yield NEWER, newer
@@ -223,3 +223,28 @@ def _download(repo: str) -> Path:
         f"--tiny-from {repo}: cannot fetch its config from the hub ({why}); pass a local folder holding "
         "its config.json and *.py"
     )
+
+
+def inferred_source(run: ModelRun) -> ConfigSource:
+    """The INFERRED source for ``run``'s unit (tiny/infer.py); FlmigrateError naming the fields it
+    cannot value."""
+    from pytest_flmigrate.tiny import infer
+
+    unit = run.unit()
+    root = run.workspace.upstream().root
+    base = infer.base_config(run)
+    own = [root / relative for relative in unit.files]
+    imported = [] if base else [path for path in infer.imported_model_files(run) if path not in own]
+    reads = infer.config_reads([path.read_text(encoding="utf-8") for path in own + imported])
+    arch = tiny_arch(run)
+    files, missing = infer.inferred_config(unit.name, arch, reads, base, unit.module)
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise FlmigrateError(
+            f"--tiny: {unit.name} has no config class upstream, and one inferred from its code lacks "
+            f"{shown} (read with no default, no role gives a value); pass --tiny-from a checkpoint folder or repo id"
+        )
+    folder = write_folder(unit.name, files)
+    read = len(reads.required | set(reads.defaults))
+    text = f"inferred from upstream vLLM's {unit.module} ({read} fields read; base {base.text if base else 'PretrainedConfig'})"
+    return ConfigSource(INFERRED, text, folder=folder)
