@@ -280,6 +280,21 @@ class ModelRun:
                 atomic_write(init, result.source)
         return result
 
+    def unresolved_registrations(self) -> list:
+        """What this model's part of register_model() imports or registers that does not exist at
+        run time, judged against the pinned trees and the plugin as written (registrations.Unresolved)."""
+        from pytest_flmigrate.index.build import index_directory
+        from pytest_flmigrate.index.resolve import Resolver
+        from pytest_flmigrate.layout import PLUGIN_PACKAGE
+        from pytest_flmigrate.steps import registrations
+
+        pinned = self.workspace.pinned()
+        resolver = Resolver(
+            [pinned.index, pinned.transformers_index, index_directory(self.settings.plugin_dir, PLUGIN_PACKAGE)]
+        )
+        source = self.registration().source
+        return registrations.unresolved_entries(source, self.registration_request().keys(), resolver)
+
     def plugin_lock(self) -> FileLock:
         """Serializes writes into the plugin checkout across parallel workers (pytest-xdist)."""
         from filelock import FileLock

@@ -35,6 +35,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "model": run.name,
         "placeholders": unit.placeholders() if unit else {},
         "evidence": unit.evidence if unit else {},
+        "config_source": unit.config_source() if unit else None,
         "upstream": {
             "source": workspace.settings.upstream,
             "version": upstream_tree.version if upstream_tree else None,
@@ -95,7 +96,12 @@ def markdown(data: dict) -> str:
         "",
     ]
     if placeholders:
-        lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()] + [""]
+        lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()]
+        source = data.get("config_source")
+        if source:
+            where = f" ({source['class']} in {source['module']})" if source["class"] else ""
+            lines.append(f"- config source: {source['kind']}{where}")
+        lines.append("")
     lines += ["## Steps", "", "| step | name | outcome | reason |", "|---|---|---|---|"]
     for number, step in data["steps"].items():
         reason = step["reason"].splitlines()[0] if step["reason"] else ""

@@ -160,11 +160,11 @@ def _is_pretrained(resolver: Resolver, module: str, name: str) -> tuple[bool, st
 @check(CHECK, roles=frozenset({"model", "sibling", "config"}))
 def config_bridge(context: ReviewContext, view: FileView) -> list[Finding]:
     """the config bridge is a PretrainedConfig subclass with the right model_type, and every config field the model reads exists with a default"""
+    bridged = context.bridge is not None and view.module == context.bridge[2]
     if view.file.role == "config":
-        if context.bridge is None or view.module != context.bridge[2]:
-            return []
-        return _bridge_file(context, view)
-    return _model_reads(context, view)
+        return _bridge_file(context, view) if bridged else []
+    # a config class defined in model code is registered from the migrated model module itself
+    return (_bridge_file(context, view) if bridged else []) + _model_reads(context, view)
 
 
 def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:

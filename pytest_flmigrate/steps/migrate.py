@@ -18,18 +18,13 @@ from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.symbols import parse_module
+from pytest_flmigrate.layout import plugin_module_for
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 from pytest_flmigrate.steps import hand_edits
 from pytest_flmigrate.steps.discover import ModelUnit
 
 MAX_CLOSURE = 40
-# Upstream module prefixes whose new modules are migrated, and where they land.
-MIGRATABLE = {
-    "vllm.model_executor.models.": "vllm_fl.models.",
-    "vllm.models.": "vllm_fl.models.",
-    "vllm.transformers_utils.configs.": "vllm_fl.configs.",
-}
 
 
 @dataclass(frozen=True)
@@ -86,13 +81,6 @@ class _Decision:
     written: str
     status: str
     patches: dict[str, int]
-
-
-def plugin_module_for(upstream_module: str) -> str | None:
-    for prefix, plugin_prefix in MIGRATABLE.items():
-        if upstream_module.startswith(prefix):
-            return plugin_prefix + upstream_module[len(prefix) :]
-    return None
 
 
 def _package_modules(index: TreeIndex, package: str) -> list[str]:
@@ -165,7 +153,7 @@ def plan_migration(
                     "closure so far: " + ", ".join(f.upstream_module for f in files),
                 )
     name_map: dict[tuple[str, str], str] = {}
-    if bridge is not None:
+    if bridge is not None and not bridge.in_place:
         assert bridge_index is not None, "a bridge comes with the index defining its config"
         info = bridge_index.modules[bridge.upstream_module]
         module_map[bridge.upstream_module] = bridge.plugin_module

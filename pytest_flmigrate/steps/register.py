@@ -99,6 +99,12 @@ class Registration:
             object.__setattr__(self, "config", tuple(self.config))
         self._validate()
 
+    def keys(self) -> tuple[str, ...]:
+        """What register_model() registers for it: architectures, the config's model_type and
+        ``<in-tree module>.<Class>`` of each override (the keys of registrations.Found)."""
+        config = (self.config[0],) if self.config else ()
+        return (*(arch for arch, _ in self.architectures), *config, *(f"{m}.{c}" for m, c in self.overrides))
+
     def _validate(self) -> None:
         def bad(what: str, value: object, fix: str) -> FlmigrateError:
             return FlmigrateError(f"registration for {self.model_name!r}: invalid {what} {value!r}; {fix}")

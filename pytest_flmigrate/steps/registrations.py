@@ -2,9 +2,10 @@
 
 :func:`registered_entries` and :func:`registered_configs` read back the architectures and config
 bridges it registers (targets given as class objects are resolved through the imports in scope);
-:func:`registration_mismatches` compares them with what a migration expects, for step 5's tests
-and step 6's registration check alike. :func:`scan_register_model` is the scan register.py edits
-from.
+:func:`registration_mismatches` compares them with what a migration expects, and
+:func:`unresolved_entries` finds what in a model's part of ``register_model()`` would fail to import
+at run time (where the ``except`` would only log it), for step 5's tests and step 6's registration
+check alike. :func:`scan_register_model` is the scan register.py edits from.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.layout import PLUGIN_PACKAGE, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 
@@ -75,6 +77,76 @@ def registered_configs(init_source: str, path: str = REGISTRATION_FILE) -> dict[
     module = parse_init(init_source, path)
     scan = scan_register_model(module, find_register_model(module, path))
     return {f.key: str(f.target) for f in scan.configs}
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Something a model's registration imports (or registers) that does not exist at run time."""
+
+    key: str  # the entry (architecture, model_type, override) or the import it depends on
+    line: int
+    message: str  # why it fails (for an entry: its target first)
+
+    def format(self, path: str = REGISTRATION_FILE) -> str:
+        return f"{path}:{self.line}: {self.key}: {self.message}"
+
+
+def unresolved_entries(
+    init_source: str, keys: Iterable[str], resolver: Resolver, path: str = REGISTRATION_FILE
+) -> list[Unresolved]:
+    """What would fail when ``register_model()`` registers the entries ``keys`` (architectures,
+    config model_types, ``<in-tree module>.<Class>`` overrides): every import in the statements
+    holding them (their ``try`` blocks) and at the top of the function, and every ``module:Class``
+    they register, checked against ``resolver`` (the pinned vLLM, its transformers and the
+    plugin as written). A name bound only under ``TYPE_CHECKING`` does not exist at run time;
+    modules no index covers (torch, ...) are not judged."""
+    module = parse_init(init_source, path)
+    func = find_register_model(module, path)
+    scan = scan_register_model(module, func)
+    wanted = set(keys)
+    entries = [f for f in (*scan.archs, *scan.configs, *scan.overrides) if f.key in wanted]
+    blocks = {f.block for f in entries}
+    top = {i for i, stmt in enumerate(body_statements(func)) if _is_import_line(stmt)}
+    found: list[Unresolved] = []
+    for imported in sorted(i for i in scan.imports if i.block in blocks | top):
+        why = _missing(resolver, imported.module, imported.name)
+        if why:
+            found.append(Unresolved(imported.label, imported.line, why))
+    for entry in entries:
+        target = entry.target
+        if target.module is None or target.cls is None:
+            continue
+        why = _missing(resolver, target.module, target.cls)
+        if why:
+            found.append(Unresolved(entry.key, entry.line, f"{target}: {why}"))
+    return found
+
+
+def _missing(resolver: Resolver, module: str, name: str | None) -> str | None:
+    """Why ``from module import name`` (``import module`` without a name) fails at run time."""
+    if not resolver.covers(module):
+        return None
+    info = resolver.module(module)
+    if info is None:
+        near = resolver.nearest_modules(module)
+        return f"no module {module}" + (f"; nearest: {', '.join(near)}" if near else "")
+    if name is None:
+        return None
+    symbol = resolver.resolve(module, name)
+    if symbol is None:
+        if info.dynamic_getattr:
+            return None  # a module __getattr__ may provide it: not judged
+        near = resolver.nearest(module, name)
+        return f"{module} has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
+    if symbol.type_checking:
+        return f"{module} binds {name} only under TYPE_CHECKING (absent at run time)"
+    return None
+
+
+def _is_import_line(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body
+    )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -158,6 +230,21 @@ class Scan:
     overrides: list[Found] = field(default_factory=list)
     # body index -> names bound by imports anywhere inside that statement
     block_bindings: dict[int, dict[str, str]] = field(default_factory=dict)
+    imports: list[Imported] = field(default_factory=list)
+
+
+@dataclass(frozen=True, order=True)
+class Imported:
+    """One imported name of register_model(): ``from module import name`` (name None: ``import module``)."""
+
+    line: int
+    module: str
+    name: str | None
+    block: int
+
+    @property
+    def label(self) -> str:
+        return f"from {self.module} import {self.name}" if self.name else f"import {self.module}"
 
 
 def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
@@ -176,11 +263,7 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
         return out
     if isinstance(node.names, cst.ImportStar):
         return out
-    base = dotted_name(node.module) if node.module is not None else ""
-    if node.relative:
-        parts = PLUGIN_PACKAGE.split(".")
-        parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
-        base = ".".join(p for p in [*parts, base] if p)
+    base = _from_module(node)
     if not base:
         return out
     for alias in node.names:
@@ -192,6 +275,26 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
             local = alias.asname.name.value
         out[local] = f"{base}.{name}"
     return out
+
+
+def _from_module(node: cst.ImportFrom) -> str:
+    """The absolute module of ``from ... import``, relative ones taken against the plugin's package."""
+    base = dotted_name(node.module) if node.module is not None else ""
+    if node.relative:
+        parts = PLUGIN_PACKAGE.split(".")
+        parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
+        base = ".".join(p for p in [*parts, base] if p)
+    return base or ""
+
+
+def _imported_names(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str | None]]:
+    """(module, name) of every name an import statement imports (name None: ``import module``)."""
+    if isinstance(node, cst.Import):
+        return [(dotted, None) for alias in node.names if (dotted := dotted_name(alias.name)) is not None]
+    base = _from_module(node)
+    if not base or isinstance(node.names, cst.ImportStar):
+        return []
+    return [(base, name) for alias in node.names if (name := dotted_name(alias.name)) is not None]
 
 
 def direct_bindings(statements: Iterable[cst.CSTNode]) -> dict[str, str]:
@@ -229,6 +332,7 @@ class _Collector(cst.CSTVisitor):
         self.bindings: dict[str, str] = {}
         self.calls: list[cst.Call] = []
         self.assigns: list[cst.Assign] = []
+        self.imports: list[cst.Import | cst.ImportFrom] = []
 
     # Nested scopes do not run when register_model() runs.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -242,9 +346,11 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> None:
         self.bindings.update(_import_bindings(node))
+        self.imports.append(node)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         self.bindings.update(_import_bindings(node))
+        self.imports.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -274,6 +380,12 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
 
         def line(node: cst.CSTNode) -> int:
             return positions[node].start.line
+
+        scan.imports += [
+            Imported(line(node), imported, name, index)
+            for node in collector.imports
+            for imported, name in _imported_names(node)
+        ]
 
         for call in collector.calls:
             arch_node, target_node = _register_args(call)

@@ -177,5 +177,44 @@ def test_registration_missing_or_pointing_at_nothing(review_files):
     findings = review_files(files, "registration", **REGISTRATION)
     assert [f.message.split(";")[0] for f in findings] == [
         "registered as vllm_fl.models.newmodel:NewForCausalLMX, expected vllm_fl.models.newmodel:NewForCausalLM",
-        "vllm_fl.models.newmodel:NewForCausalLMX: vllm_fl.models.newmodel defines no class NewForCausalLMX",
+        "vllm_fl.models.newmodel:NewForCausalLMX: vllm_fl.models.newmodel has no NewForCausalLMX",
     ]
+
+
+def test_registration_of_a_config_the_module_binds_only_for_type_checkers(review_files):
+    """A config class upstream defines only under TYPE_CHECKING is absent at run time: importing it
+    in register_model() fails, and the try block would only log that (the architecture is lost too)."""
+    model = MODEL_CLASSES + "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    class NewConfig: ...\n"
+    files = {
+        MODEL: model,
+        "vllm_fl/__init__.py": registered(
+            "vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.models.newmodel:NewConfig"
+        ),
+    }
+    context = {**REGISTRATION, "bridge": ("newmodel", "NewConfig", "vllm_fl.models.newmodel")}
+    findings = review_files(files, "registration", **context)
+    assert [(f.symbol, f.message.split(";")[0]) for f in findings] == [
+        (
+            "from vllm_fl.models.newmodel import NewConfig",
+            "vllm_fl.models.newmodel binds NewConfig only under TYPE_CHECKING (absent at run time)",
+        ),
+        (
+            "newmodel",
+            "vllm_fl.models.newmodel:NewConfig: vllm_fl.models.newmodel binds NewConfig only under "
+            "TYPE_CHECKING (absent at run time)",
+        ),
+    ]
+
+
+def test_registration_importing_a_config_module_that_was_never_written(review_files):
+    files = {
+        MODEL: MODEL_CLASSES,
+        "vllm_fl/__init__.py": registered(
+            "vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.configs.newmodel:NewConfig"
+        ),
+    }
+    findings = review_files(files, "registration", **REGISTRATION)
+    assert {f.message.split(";")[0] for f in findings} == {
+        "no module vllm_fl.configs.newmodel",
+        "vllm_fl.configs.newmodel:NewConfig: no module vllm_fl.configs.newmodel",
+    }
