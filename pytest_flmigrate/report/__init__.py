@@ -77,6 +77,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
             for r in files or ()
         ],
         "registration": list(registration.added) if registration else None,
+        "registration_shape": registration.shape if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in run.review.result or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
@@ -130,7 +131,8 @@ def markdown(data: dict) -> str:
             ]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
-            lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
+            shape = f"; register_model(): {data['registration_shape']}" if data.get("registration_shape") else ""
+            lines.append(f"- `vllm_fl/__init__.py` (registration: {added}{shape})")
         lines.append("")
     if data["patches"]:
         lines += ["## Compatibility fixes applied", ""]

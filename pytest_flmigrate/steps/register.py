@@ -19,6 +19,14 @@ that one broken model cannot stop the others from registering::
 A model that replaces a class the pinned vLLM already has in-tree also assigns the plugin's
 class into the in-tree module before registering it (``<module alias>.<Class> = <Class>``).
 
+The plugin's shapes over time: a platform plugin only (no ``register_model()``: step 5 says what to
+add), one ``try`` block per model (0.13-era), and ``register_model()`` calling patch functions of
+``vllm_fl/patches/<topic>.py`` first (with vendor branches that may return early), then ``try``
+blocks registering configs into vLLM's ``_CONFIG_REGISTRY`` and models. Both known shapes keep
+their entries in ``try`` blocks after everything else; the new block logs at the level the
+others do. A plugin that registers models anywhere else (another function, at import time, from
+a table or a loop) is a shape step 5 does not know: it fails with one line and writes nothing.
+
 :func:`plan_registration` is pure: it takes the text of ``__init__.py`` and returns the new text,
 adding only what is missing, so a rerun changes nothing. Everything it does not add stays byte
 for byte as it was (libcst round-trips the rest of the file). Presence is judged over the whole
@@ -27,7 +35,7 @@ already registers with the same target counts as present, the same one with a di
 a conflict the user has to resolve. The block a model's missing entries go into is the one whose
 leading comment names the model (``# Register <model_name> ...``), else the first block that
 already mentions its plugin module, config module or model_type, else a new block at the end of
-the function (before a trailing ``return``).
+the function (before a top-level ``return``).
 
 Reading what ``register_model()`` registers (parsing, scanning, comparing) is registrations.py's.
 """
@@ -37,7 +45,7 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -56,11 +64,17 @@ from pytest_flmigrate.steps.registrations import (
 )
 
 __all__ = [
+    "SHAPE_PATCH_CALLS",
+    "SHAPE_TRY_BLOCKS",
     "Registration",
     "RegistrationResult",
     "plan_registration",
 ]
 
+#: The shapes of register_model() step 5 edits; both keep one ``try:`` block per model, the new one
+#: goes after the last statement (before a top-level ``return``).
+SHAPE_TRY_BLOCKS = "one try block per model"  # the 0.13-era plugin (and an empty register_model())
+SHAPE_PATCH_CALLS = "patch calls, then try blocks"  # calls vllm_fl/patches/<topic>.py functions first
 CONFIG_REGISTRY_MODULE = "vllm.transformers_utils.config"
 # Where the pinned vLLM exports ModelRegistry (any of these binds the same object).
 MODEL_REGISTRY_SOURCES = (
@@ -155,6 +169,9 @@ class RegistrationResult:
     changed: bool
     source: str
     added: tuple[str, ...] = ()
+    # how register_model() keeps its entries (SHAPE_TRY_BLOCKS or SHAPE_PATCH_CALLS): a fact of the
+    # file, not of the edit
+    shape: str = field(default="", compare=False)
 
 
 def plan_registration(
@@ -169,9 +186,17 @@ def plan_registration(
     func = find_register_model(module, path)
     scan = scan_register_model(module, func)
     reg = registration
+    if scan.elsewhere:
+        line, where = scan.elsewhere[0]
+        raise FlmigrateError(
+            f"{path}:{line}: this plugin registers models {where}, a register_model() shape step 5 does not "
+            f"know; nothing was written. Register {', '.join(_entries(reg))} there by hand",
+            detail="\n".join(f"{path}:{n}: registers {w}" for n, w in scan.elsewhere),
+        )
+    shape = SHAPE_PATCH_CALLS if scan.patch_calls else SHAPE_TRY_BLOCKS
     missing = _missing(scan, reg, path)
     if not missing.any():
-        return RegistrationResult(changed=False, source=init_source, added=())
+        return RegistrationResult(changed=False, source=init_source, added=(), shape=shape)
 
     editor = _Editor(module, func, scan, reg)
     new_func = editor.edit(missing.config, missing.overrides, missing.archs)
@@ -191,7 +216,15 @@ def plan_registration(
         added.append(f"config {reg.config[0]} -> {reg.config[1]}")
     added += [f"override {m}.{c}" for m, c in missing.overrides]
     added += [f"arch {a}" for a, _ in missing.archs]
-    return RegistrationResult(changed=True, source=source, added=tuple(added))
+    return RegistrationResult(changed=True, source=source, added=tuple(added), shape=shape)
+
+
+def _entries(reg: Registration) -> list[str]:
+    """What ``reg`` registers, as the statements would read."""
+    config = [f'_CONFIG_REGISTRY["{reg.config[0]}"] = {reg.config[2]}.{reg.config[1]}'] if reg.config else []
+    overrides = [f"{module}.{cls} = {reg.plugin_module}.{cls}" for module, cls in reg.overrides]
+    archs = [f'ModelRegistry.register_model("{arch}", "{reg.plugin_module}:{cls}")' for arch, cls in reg.architectures]
+    return config + overrides + archs
 
 
 @dataclass(frozen=True)
@@ -320,10 +353,12 @@ class _Editor:
         return list(dict.fromkeys(imports)), code
 
     def _warning_lines(self) -> list[str]:
+        """The except clause's logging, at the level the function's other blocks log at."""
         message = f'"Register {self.reg.model_name} model error: %s", e'
+        level = self.scan.log_level or "warning"
         if "logger" in self.scan.module_defines:
-            return [f"logger.warning({message})"]
-        lines = [f"logging.getLogger(__name__).warning({message})"]
+            return [f"logger.{level}({message})"]
+        lines = [f"logging.getLogger(__name__).{level}({message})"]
         if self.scan.module_bindings.get("logging") != "logging":
             # Only when the module has no top-level `import logging`: a local import of a
             # module-level name would make it local to all of register_model().
@@ -409,9 +444,8 @@ class _Editor:
         footer = suite.footer if isinstance(suite, cst.IndentedBlock) else ()
         indent = self.func.body.indent if isinstance(self.func.body, cst.IndentedBlock) else None
         body = self._drop_lone_pass(body)
-        position = len(body)
-        if body and _is_return(body[-1]):
-            position -= 1
+        # before the first top-level return: what follows it never runs
+        position = next((i for i, stmt in enumerate(body) if _is_return(stmt)), len(body))
         leading = [cst.EmptyLine(indent=False)] if position > 0 else []
         marker = cst.Comment(f"# Register {self.reg.model_name} model")
         leading.append(cst.EmptyLine(comment=marker))

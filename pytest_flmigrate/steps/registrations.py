@@ -23,6 +23,8 @@ from pytest_flmigrate.layout import PLUGIN_PACKAGE, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 
 CONFIG_REGISTRY_NAME = "_CONFIG_REGISTRY"
+#: Where the newest plugin keeps model-specific runtime patches (``vllm_fl/patches/<topic>.py``).
+PATCHES_PACKAGE = "patches"
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,13 @@ class Scan:
     # body index -> names bound by imports anywhere inside that statement
     block_bindings: dict[int, dict[str, str]] = field(default_factory=dict)
     imports: list[Imported] = field(default_factory=list)
+    # (line, where) of registrations the entries above do not hold: in other functions, at import
+    # time, or with a key that is not a string literal (a table, a loop)
+    elsewhere: list[tuple[int, str]] = field(default_factory=list)
+    # the level the except clauses of register_model() log at (``warning``, ``error``...), if any
+    log_level: str | None = None
+    # names of functions register_model() calls that come from the plugin's patches package
+    patch_calls: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, order=True)
@@ -333,6 +342,7 @@ class _Collector(cst.CSTVisitor):
         self.calls: list[cst.Call] = []
         self.assigns: list[cst.Assign] = []
         self.imports: list[cst.Import | cst.ImportFrom] = []
+        self.called: list[cst.Call] = []
 
     # Nested scopes do not run when register_model() runs.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -353,6 +363,7 @@ class _Collector(cst.CSTVisitor):
         self.imports.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
+        self.called.append(node)
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "register_model":
             owner = dotted_name(func.value)
@@ -361,6 +372,84 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         self.assigns.append(node)
+
+
+class _AnyRegistration(cst.CSTVisitor):
+    """Every registration of the module, wherever it is: ``ModelRegistry.register_model(...)``,
+    ``..._CONFIG_REGISTRY[...] = ...`` and ``..._CONFIG_REGISTRY.update(...)``, with the function
+    it is in (None: at import time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.functions: list[cst.FunctionDef] = []
+        self.found: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.functions.pop()
+
+    def _add(self, node: cst.CSTNode) -> None:
+        self.found.append((node, self.functions[-1] if self.functions else None))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            owner = dotted_name(func.value) or ""
+            if (func.attr.value == "register_model" and owner.split(".")[-1] == "ModelRegistry") or (
+                func.attr.value in ("update", "setdefault") and owner.split(".")[-1] == CONFIG_REGISTRY_NAME
+            ):
+                self._add(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Subscript):
+                owner = dotted_name(target.target.value) or ""
+                if owner.split(".")[-1] == CONFIG_REGISTRY_NAME:
+                    self._add(node)
+
+
+def _elsewhere(module: cst.Module, func: cst.FunctionDef, captured: set[int], positions) -> list[tuple[int, str]]:
+    """(line, where) of the module's registrations that are not entries of register_model()."""
+    visitor = _AnyRegistration()
+    module.visit(visitor)
+    found = []
+    for node, enclosing in visitor.found:
+        if id(node) in captured:
+            continue
+        if enclosing is None:
+            where = "at import time (module level)"
+        elif enclosing is func:
+            where = "in register_model() with an architecture or model_type that is not a string literal (a table or a loop)"
+        elif enclosing.name.value == "register_model":
+            where = "in a register_model() that a later definition replaces"
+        else:
+            where = f"in {enclosing.name.value}(), outside register_model()"
+        found.append((positions[node].start.line, where))
+    return found
+
+
+def _log_level(body: Sequence[cst.BaseStatement]) -> str | None:
+    """The level the last ``except`` clause of ``body`` that logs uses (``logger.error(...)``)."""
+    level = None
+    for stmt in body:
+        if not isinstance(stmt, cst.Try):
+            continue
+        for handler in stmt.handlers:
+            for line in handler.body.body if isinstance(handler.body, cst.IndentedBlock) else ():
+                for small in line.body if isinstance(line, cst.SimpleStatementLine) else ():
+                    call = small.value if isinstance(small, cst.Expr) else None
+                    if (
+                        isinstance(call, cst.Call)
+                        and isinstance(call.func, cst.Attribute)
+                        and call.func.attr.value in _LOG_LEVELS
+                    ):
+                        level = call.func.attr.value
+    return level
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "exception", "critical")
 
 
 def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
@@ -372,6 +461,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
         function_bindings=direct_bindings(body),
         module_defines=_module_defines(module),
     )
+    captured: set[int] = set()
     for index, stmt in enumerate(body):
         collector = _Collector()
         stmt.visit(collector)
@@ -392,6 +482,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
             arch = _string(arch_node) if arch_node is not None else None
             if arch is None or target_node is None:
                 continue
+            captured.add(id(call))
             scan.archs.append(Found(arch, _target(target_node, scopes, module), line(call), index))
         for assign in collector.assigns:
             if len(assign.targets) != 1:
@@ -408,6 +499,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                 ):
                     model_type = _string(element.value)
                     if model_type is not None:
+                        captured.add(id(assign))
                         scan.configs.append(Found(model_type, value, line(assign), index))
             elif isinstance(target, cst.Attribute):
                 owner = dotted_name(target.value)
@@ -416,6 +508,14 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                 # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
                 resolved = _resolve(owner, scopes)
                 scan.overrides.append(Found(f"{resolved}.{target.attr.value}", value, line(assign), index))
+        scan.patch_calls += [
+            name
+            for call in collector.called
+            if (name := dotted_name(call.func)) is not None
+            and _resolve(name, scopes).startswith(f"{PLUGIN_PACKAGE}.{PATCHES_PACKAGE}.")
+        ]
+    scan.elsewhere = _elsewhere(module, func, captured, positions)
+    scan.log_level = _log_level(body)
     return scan
 
 
