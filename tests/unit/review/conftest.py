@@ -128,6 +128,8 @@ PINNED = {
             def __init__(self, **kwargs):
                 self.tie_word_embeddings = kwargs.pop("tie_word_embeddings", True)
                 self.vocab_size = kwargs.pop("vocab_size", None)
+            def to_dict(self):
+                return dict(self.__dict__)
     """,
 }
 

@@ -94,6 +94,46 @@ def test_rope_parameters_count_as_provided_when_the_pinned_loader_builds_them(re
     assert symbols_of(findings) == [("config-bridge", "config.rope_parameters")]
 
 
+def test_a_dict_made_from_the_config_is_not_read_as_the_config(review_files):
+    """paddleocr_vl: ``text_config = config.text_config.to_dict()`` then ``text_config.pop(key)``: a
+    dict's methods are not config fields. The same name read before it holds the dict, or in
+    another function, is still the config."""
+    reads = textwrap.dedent(
+        """
+        import copy
+
+        def build(vllm_config):
+            config = vllm_config.model_config.hf_config
+            text_config = config.vision_config
+            depth = text_config.depth
+            text_config = config.vision_config.to_dict()
+            for key in ("model_type", "architectures"):
+                text_config.pop(key, None)
+            config = copy.deepcopy(dict(hidden_size=config.hidden_size))
+            return depth, config.get("hidden_size"), config.items(), text_config.keys()
+
+        def other(config):
+            return config.pop_size
+        """
+    )
+    findings = review_files({BRIDGE: GOOD_BRIDGE, MODEL: reads}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "config.pop_size")]
+
+
+def test_a_finding_in_code_two_files_share_is_reported_once(review_files):
+    """A model and a copy sharing its code: each finding once, naming the other place."""
+    reads = READS + "\nx = config.moe_topk\n"
+    copy = "vllm_fl/models/newmodel_copy.py"
+    files = {BRIDGE: GOOD_BRIDGE, MODEL: reads, copy: "# a copy\n" + reads}
+    findings = review_files(files, "config-bridge", **BRIDGE_CONTEXT)
+    assert [(f.file, f.symbol) for f in findings] == [(MODEL, "config.moe_topk")]
+    line = reads.splitlines().index("x = config.moe_topk") + 1
+    assert findings[0].message.endswith(f"; the same code in {copy}:{line + 1}")
+    # a finding on different code is not a duplicate
+    files[copy] = reads.replace("x = config.moe_topk", "y = config.moe_topk")
+    assert [f.file for f in review_files(files, "config-bridge", **BRIDGE_CONTEXT)] == [MODEL, copy]
+
+
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
     bridge = bridge.replace(
