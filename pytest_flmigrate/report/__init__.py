@@ -73,10 +73,16 @@ def summary(run: ModelRun, earlier: dict) -> dict:
                 **({"backup": r.backup} if r.backup else {}),
                 **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
                 **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {}),
+                **({"reason": r.reason} if r.reason else {}),
+                **({"dropped_patches": dict(r.dropped_patches)} if r.dropped_patches else {}),
             }
             for r in files or ()
         ],
-        "registration": list(registration.added) if registration else None,
+        "registration": (
+            [*registration.added, *(f"removed {statement}" for statement in registration.removed)]
+            if registration
+            else None
+        ),
         "registration_shape": registration.shape if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in run.review.result or ()],
@@ -122,13 +128,18 @@ def markdown(data: dict) -> str:
     if data["files"]:
         lines += ["## Files created/modified", ""]
         for f in data["files"]:
-            lines.append(f"- `{f['path']}` ({f['role']}, {f['status']})")
+            reason = f": {f['reason']}" if f.get("reason") else ""
+            lines.append(f"- `{f['path']}` ({f['role']}, {f['status']}){reason}")
+            lines += [
+                f"  - {patch_id} no longer applied: {why}" for patch_id, why in f.get("dropped_patches", {}).items()
+            ]
             if f.get("adaptation"):
                 lines.append(f"  - hand edits kept in `{f['adaptation']}`")
                 lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
-            lines += [
-                f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)
-            ]
+            replaced = (
+                "hand edits backed up before it was dropped" if f["status"] == "dropped" else "replaced by --force"
+            )
+            lines += [f"  - {replaced}; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)]
         if data["registration"] is not None:
             added = ", ".join(data["registration"]) or "already registered"
             shape = f"; register_model(): {data['registration_shape']}" if data.get("registration_shape") else ""
@@ -157,16 +168,19 @@ class ModelReport:
     error: str | None = None
 
     def terminal_lines(self) -> list[str]:
-        """The step line, then the report (or why there is none) and every --force backup."""
+        """The step line, then the report (or why there is none), every file dropped and every backup."""
         lines = [terminal_line(self.data)]
         if self.error:
             lines.append(f"  report not written: {self.error}")
         else:
             lines.append(f"  report: {self.folder / 'report.md'}")
         for entry in self.data.get("files", ()):
+            if entry["status"] == "dropped":
+                lines.append(f"  dropped {entry['path']}: {entry.get('reason', '')}")
+            done = "dropped" if entry["status"] == "dropped" else "--force replaced"
             for key in ("backup", "adaptation_backup"):
                 if entry.get(key):
-                    lines.append(f"  --force replaced {entry['path']}; backup in the plugin checkout: {entry[key]}")
+                    lines.append(f"  {done} {entry['path']}; backup in the plugin checkout: {entry[key]}")
         return lines
 
 

@@ -51,6 +51,7 @@ import libcst as cst
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
+from pytest_flmigrate.patches.syntax import dotted_name
 from pytest_flmigrate.steps.registrations import (
     CONFIG_REGISTRY_NAME,
     Found,
@@ -59,7 +60,9 @@ from pytest_flmigrate.steps.registrations import (
     contains_register_call,
     direct_bindings,
     find_register_model,
+    import_bindings,
     parse_init,
+    resolve_in,
     scan_register_model,
 )
 
@@ -172,20 +175,35 @@ class RegistrationResult:
     # how register_model() keeps its entries (SHAPE_TRY_BLOCKS or SHAPE_PATCH_CALLS): a fact of the
     # file, not of the edit
     shape: str = field(default="", compare=False)
+    # statements removed because they import or register a module step 4 dropped
+    removed: tuple[str, ...] = ()
 
 
 def plan_registration(
-    init_source: str, registration: Registration, path: str = REGISTRATION_FILE
+    init_source: str,
+    registration: Registration,
+    path: str = REGISTRATION_FILE,
+    dropped: frozenset[str] = frozenset(),
 ) -> RegistrationResult:
     """Return ``init_source`` with ``registration`` added to ``register_model()``.
 
     Adds only what is missing; raises :class:`FlmigrateError` when the file cannot be parsed,
     has no module-level ``register_model()``, or registers one of the entries to another target.
+    ``dropped``: plugin modules step 4 removed (a config bridge a new pin does not need): the
+    statements of register_model() importing or registering them go too (a ``try`` block left
+    empty with them).
     """
     module = parse_init(init_source, path)
     func = find_register_model(module, path)
     scan = scan_register_model(module, func)
     reg = registration
+    removed: tuple[str, ...] = ()
+    if dropped and not scan.elsewhere:
+        edited, removed = _without(module, func, scan, dropped)
+        if removed:
+            module = edited
+            func = find_register_model(module, path)
+            scan = scan_register_model(module, func)
     if scan.elsewhere:
         line, where = scan.elsewhere[0]
         raise FlmigrateError(
@@ -196,6 +214,8 @@ def plan_registration(
     shape = SHAPE_PATCH_CALLS if scan.patch_calls else SHAPE_TRY_BLOCKS
     missing = _missing(scan, reg, path)
     if not missing.any():
+        if removed:
+            return RegistrationResult(changed=True, source=module.code, shape=shape, removed=removed)
         return RegistrationResult(changed=False, source=init_source, added=(), shape=shape)
 
     editor = _Editor(module, func, scan, reg)
@@ -216,7 +236,83 @@ def plan_registration(
         added.append(f"config {reg.config[0]} -> {reg.config[1]}")
     added += [f"override {m}.{c}" for m, c in missing.overrides]
     added += [f"arch {a}" for a, _ in missing.archs]
-    return RegistrationResult(changed=True, source=source, added=tuple(added), shape=shape)
+    return RegistrationResult(changed=True, source=source, added=tuple(added), shape=shape, removed=removed)
+
+
+def _without(
+    module: cst.Module, func: cst.FunctionDef, scan: Scan, dropped: frozenset[str]
+) -> tuple[cst.Module, tuple[str, ...]]:
+    """``module`` without the statements of register_model() that import or register one of the
+    ``dropped`` modules (and an import of ``_CONFIG_REGISTRY`` their block no longer uses); what
+    was removed, as the statements read."""
+
+    def gone(dotted: str) -> bool:
+        return any(dotted == m or dotted.startswith(m + ".") for m in dropped)
+
+    def stale(statement: cst.BaseStatement, scopes: Sequence[dict[str, str]]) -> bool:
+        smalls = statement.body if isinstance(statement, cst.SimpleStatementLine) else ()
+        return bool(smalls) and all(_refers_to(small, scopes, gone) for small in smalls)
+
+    removed: list[str] = []
+    new_body: list[cst.BaseStatement] = []
+    for index, statement in enumerate(body_statements(func)):
+        scopes = (scan.block_bindings.get(index, {}), scan.function_bindings, scan.module_bindings)
+        if not (isinstance(statement, cst.Try) and isinstance(statement.body, cst.IndentedBlock)):
+            if stale(statement, scopes):
+                removed.append(module.code_for_node(statement).strip())
+            else:
+                new_body.append(statement)
+            continue
+        inner = statement.body.body
+        going = {id(s) for s in inner if stale(s, scopes)}
+        if going and not _uses_registry([s for s in inner if id(s) not in going]):
+            going |= {id(s) for s in inner if _in_import(s) and CONFIG_REGISTRY_NAME in direct_bindings([s])}
+        removed += [module.code_for_node(s).strip() for s in inner if id(s) in going]
+        kept = [s for s in inner if id(s) not in going]
+        if kept:  # a block left with nothing to try goes with its statements
+            new_body.append(statement.with_changes(body=statement.body.with_changes(body=kept)))
+    if not removed or not isinstance(func.body, cst.IndentedBlock):
+        return module, ()
+    new_func = func.with_changes(body=func.body.with_changes(body=new_body))
+    return cst.ensure_type(module.deep_replace(func, new_func), cst.Module), tuple(removed)
+
+
+def _refers_to(small: cst.BaseSmallStatement, scopes: Sequence[dict[str, str]], gone) -> bool:
+    """An import of dropped modules only, or an assignment of a name bound to one."""
+    if isinstance(small, (cst.Import, cst.ImportFrom)):
+        bound = import_bindings(small)
+        return bool(bound) and all(gone(target) for target in bound.values())
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        value = dotted_name(small.value)
+        return value is not None and gone(resolve_in(value, scopes))
+    return False
+
+
+def _uses_registry(statements: list[cst.BaseStatement]) -> bool:
+    """Whether ``statements`` use ``_CONFIG_REGISTRY`` other than by importing it."""
+    return any(
+        isinstance(node, cst.Name) and node.value == CONFIG_REGISTRY_NAME
+        for statement in statements
+        if not _in_import(statement)
+        for node in _names(statement)
+    )
+
+
+def _in_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+    )
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(Collect())
+    return found
 
 
 def _entries(reg: Registration) -> list[str]:

@@ -256,7 +256,7 @@ class Imported:
         return f"from {self.module} import {self.name}" if self.name else f"import {self.module}"
 
 
-def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
+def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     """Local name -> dotted thing it binds."""
     out: dict[str, str] = {}
     if isinstance(node, cst.Import):
@@ -312,7 +312,7 @@ def direct_bindings(statements: Iterable[cst.CSTNode]) -> dict[str, str]:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
-                    out.update(_import_bindings(small))
+                    out.update(import_bindings(small))
     return out
 
 
@@ -355,11 +355,11 @@ class _Collector(cst.CSTVisitor):
         return False
 
     def visit_Import(self, node: cst.Import) -> None:
-        self.bindings.update(_import_bindings(node))
+        self.bindings.update(import_bindings(node))
         self.imports.append(node)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self.bindings.update(_import_bindings(node))
+        self.bindings.update(import_bindings(node))
         self.imports.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -494,7 +494,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                 element = target.slice[0].slice
                 if (
                     owner is not None
-                    and _resolve(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
+                    and resolve_in(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
                     and isinstance(element, cst.Index)
                 ):
                     model_type = _string(element.value)
@@ -506,13 +506,13 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                 if owner is None:
                     continue
                 # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
-                resolved = _resolve(owner, scopes)
+                resolved = resolve_in(owner, scopes)
                 scan.overrides.append(Found(f"{resolved}.{target.attr.value}", value, line(assign), index))
         scan.patch_calls += [
             name
             for call in collector.called
             if (name := dotted_name(call.func)) is not None
-            and _resolve(name, scopes).startswith(f"{PLUGIN_PACKAGE}.{PATCHES_PACKAGE}.")
+            and resolve_in(name, scopes).startswith(f"{PLUGIN_PACKAGE}.{PATCHES_PACKAGE}.")
         ]
     scan.elsewhere = _elsewhere(module, func, captured, positions)
     scan.log_level = _log_level(body)
@@ -534,7 +534,7 @@ def _register_args(call: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseE
     return arch, target
 
 
-def _resolve(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
+def resolve_in(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
     head, _, rest = dotted.partition(".")
     for scope in scopes:
         if head in scope:
@@ -550,7 +550,7 @@ def _target(node: cst.BaseExpression, scopes: Sequence[dict[str, str]], module: 
     dotted = dotted_name(node)
     if dotted is None:
         return _Target(module.code_for_node(node))
-    resolved = _resolve(dotted, scopes)
+    resolved = resolve_in(dotted, scopes)
     if "." in resolved:
         mod, _, cls = resolved.rpartition(".")
         return _Target(resolved, mod, cls)
