@@ -43,7 +43,9 @@ def test_bump_from_0_13_to_0_24_drops_the_compat_modules_the_new_pin_has(flmigra
 
     def pin_has(target: str) -> bool:
         module = upstream_of[target]
-        names = [n for n, kind in module_info_from_source(compat[target], module).defines.items() if kind != "annotation"]
+        names = [
+            n for n, kind in module_info_from_source(compat[target], module).defines.items() if kind != "annotation"
+        ]
         return all((found := pin.resolve(module, n)) is not None and not found.type_checking for n in names)
 
     has = [target for target in compat if pin_has(target)]
