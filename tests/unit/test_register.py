@@ -735,6 +735,26 @@ def test_new_block_goes_before_a_top_level_return_and_not_after_dead_code():
     valid_python(result.source)
 
 
+def test_statements_of_a_dropped_module_go_and_a_block_left_empty_with_them():
+    """After a pin bump drops the config bridge vllm_fl.configs.qwen3_5_moe, its registration goes:
+    PLUGIN_INIT's config-only block is then empty and goes whole; the other blocks stay as they were."""
+    result = plan_registration(PLUGIN_INIT, GEMMA_TEXT_ONLY, dropped=frozenset({"vllm_fl.configs.qwen3_5_moe"}))
+    assert result.removed == (
+        "from vllm.transformers_utils.config import _CONFIG_REGISTRY",
+        "from vllm_fl.configs.qwen3_5_moe import Qwen3_5MoeConfig",
+        '_CONFIG_REGISTRY["qwen3_5_moe"] = Qwen3_5MoeConfig',
+    )
+    assert "qwen3_5_moe" not in result.source and "_CONFIG_REGISTRY" not in result.source
+    assert "Register Qwen3.5 MoE config error" not in result.source
+    assert registered_entries(result.source) == {
+        **registered_entries(PLUGIN_INIT),
+        "Gemma3nForCausalLM": "vllm_fl.models.gemma3n_text:Gemma3nForCausalLM",
+    }
+    valid_python(result.source)
+    again = plan_registration(result.source, GEMMA_TEXT_ONLY, dropped=frozenset({"vllm_fl.configs.qwen3_5_moe"}))
+    assert not again.changed and again.removed == ()
+
+
 def test_syntax_error_names_file_and_line():
     source = PLUGIN_INIT.replace("def _unrelated_helper():", "def _unrelated_helper(:")
     line = source[: source.index("_unrelated_helper(:")].count("\n") + 1
