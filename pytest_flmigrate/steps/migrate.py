@@ -237,7 +237,8 @@ def write_migration(
     decisions, refused, conflicts = [], [], []
     for planned in plan.files:
         generated, counts = texts[planned.target]
-        dropped = _dropped_patches(manifest.entries.get(planned.target, {}).get("patches", {}), counts, pinned)
+        before = manifest.entries.get(planned.target, {}).get("patches", {})
+        dropped = _dropped_patches(before, counts, plan, planned, pinned)
         current_path = plugin_dir / planned.target
         current = current_path.read_text(encoding="utf-8") if current_path.exists() else None
         base = manifest.base(planned.target)
@@ -305,7 +306,9 @@ def _remove_empty_compat_packages(manifest: Manifest, dropped: list[str]) -> Non
             folder = folder.parent
 
 
-def _dropped_patches(before: dict[str, int], now: dict[str, int], pinned: Pinned | None) -> tuple[tuple[str, str], ...]:
+def _dropped_patches(
+    before: dict[str, int], now: dict[str, int], plan: MigrationPlan, planned: PlannedFile, pinned: Pinned | None
+) -> tuple[tuple[str, str], ...]:
     """(id, why) of the catalog patches the file's last migration applied and this one does not."""
     from pytest_flmigrate.patches import CATALOG
 
@@ -313,10 +316,16 @@ def _dropped_patches(before: dict[str, int], now: dict[str, int], pinned: Pinned
     found = []
     for patch_id in sorted(set(before) - set(now)):
         patch = catalog.get(patch_id)
-        if pinned is not None and patch is not None and not patch.applies_to(pinned.version):
+        if pinned is None or patch is None:
+            why = "nothing left for it to rewrite"
+        elif not patch.applies_to(pinned.version):
             why = f"it applies to pins {patch.pinned}, not vLLM {pinned.version}"
+        elif patch.relevant is not None and not patch.relevant(
+            source_text(planned), patch_context(plan, planned, pinned)
+        ):
+            why = f"not needed for this file at vLLM {pinned.version} (transformers {pinned.transformers_version})"
         else:
-            why = "nothing left for it to rewrite" + (f" at vLLM {pinned.version}" if pinned is not None else "")
+            why = f"nothing left for it to rewrite at vLLM {pinned.version}"
         found.append((patch_id, why))
     return tuple(found)
 

@@ -113,8 +113,8 @@ def test_pin_bump_drops_what_the_new_pin_has_and_keeps_the_hand_edit(flmigrate, 
     files = {f["path"]: f for f in data["files"]}
     assert files[MODEL]["status"] == "merged"
     assert files[MODEL]["dropped_patches"] == {
-        "P14": "it applies to pins <0.20, not vLLM 0.24.0",
-        "P16": "nothing left for it to rewrite at vLLM 0.24.0",  # the backported helper
+        "P14": "not needed for this file at vLLM 0.24.0 (transformers 5.2.0)",  # transformers 5 names
+        "P16": "not needed for this file at vLLM 0.24.0 (transformers 5.2.0)",  # the backported helper
         "P2": "nothing left for it to rewrite at vLLM 0.24.0",  # the import of the config bridge
     }
     assert files[COMPAT] == {
@@ -138,7 +138,7 @@ def test_pin_bump_drops_what_the_new_pin_has_and_keeps_the_hand_edit(flmigrate, 
     assert manifest.entries[MODEL]["pinned"] == "0.24.0"
     report = (plugin_tree / "reports/tiny/report.md").read_text()
     assert f"`{COMPAT}` (compat, dropped): pinned vLLM 0.24.0 has" in report
-    assert "P14 no longer applied: it applies to pins <0.20, not vLLM 0.24.0" in report
+    assert "P14 no longer applied: not needed for this file at vLLM 0.24.0 (transformers 5.2.0)" in report
     bumped.stdout.fnmatch_lines([f"*dropped {COMPAT}: pinned vLLM 0.24.0 has*"])
     # a rerun at the new pin changes nothing
     before = {p: p.read_bytes() for p in plugin_tree.rglob("*") if p.is_file() and "reports" not in p.parts}
