@@ -11,6 +11,7 @@ from functools import cached_property
 from pytest_flmigrate.index.records import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import parse_source
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.patches import p14_transformers_renames
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.patch_ids import fix_for
@@ -126,8 +127,16 @@ def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
     modules it pulls in), or of the pinned config module when there is no bridge."""
     resolver = context.resolver
     if context.bridge is not None:
-        modules = [context.bridge[2]] + [f.module for f in context.config_files if f.module != context.bridge[2]]
-        return [(module, name) for module in modules for name in _classes(resolver, module)]
+        _, class_name, bridge = context.bridge
+        others = [
+            (f.module, name)
+            for f in context.config_files
+            if f.module != bridge
+            for name in _classes(resolver, f.module)
+        ]
+        if not bridge.startswith(f"{PLUGIN_PACKAGE}.configs."):  # a config class in model code: that class alone
+            return [(bridge, class_name), *others]
+        return [(bridge, name) for name in _classes(resolver, bridge)] + others
     if not context.config_class:
         return []
     located = [

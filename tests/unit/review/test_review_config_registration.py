@@ -134,6 +134,32 @@ def test_a_finding_in_code_two_files_share_is_reported_once(review_files):
     assert [f.file for f in review_files(files, "config-bridge", **BRIDGE_CONTEXT)] == [MODEL, copy]
 
 
+def test_a_config_class_in_model_code_is_checked_alone(review_files):
+    """A config class defined at run time in the model file is registered from there: the bridge
+    checks run on the model file, and only that class's fields count as provided (not the model
+    classes' attributes beside it)."""
+    model = textwrap.dedent(
+        """
+        from transformers import PretrainedConfig
+
+        class NewConfig(PretrainedConfig):
+            model_type = "newmodel"
+            def __init__(self, hidden_size=64, **kwargs):
+                super().__init__(**kwargs)
+                self.hidden_size = hidden_size
+
+        class NewForCausalLM:
+            moe_topk = 2
+            def __init__(self, config):
+                self.size = config.hidden_size + config.moe_topk
+        """
+    )
+    context = {**BRIDGE_CONTEXT, "bridge": ("newmodel", "NewConfig", "vllm_fl.models.newmodel")}
+    findings = review_files({MODEL: model}, "config-bridge", **context)
+    assert symbols_of(findings) == [("config-bridge", "config.moe_topk")]
+    assert findings[0].file == MODEL
+
+
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
     bridge = bridge.replace(
