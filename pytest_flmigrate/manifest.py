@@ -122,6 +122,13 @@ class Manifest:
         }
         self.save()
 
+    def forget(self, relative: str) -> None:
+        """Remove ``relative``, its base and its record (``manifest.json`` saved now)."""
+        self.remove(relative)
+        self.remove(BASES / relative)
+        self.entries.pop(relative, None)
+        self.save()
+
     def backup(self, relative: str) -> str:
         """Copy a file of the checkout under this run's ``.flmigrate/backups/<time>/``."""
         destination = self._backups() / relative

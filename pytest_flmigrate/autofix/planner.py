@@ -13,12 +13,14 @@ the plan records one of:
 
 Relocate first, backport second. Only fixes whose patch is selected (``--patches``) are
 planned. Compat modules are shared by every model of the plugin: a compat file the tool wrote
-before keeps the definitions it holds (read from the manifest's pristine base), so migrating
-one model never removes what another model imports, and reruns change no byte.
+before keeps the definitions the rest of the plugin imports from it, so migrating one model
+never removes what another model imports, what only that model needed before and no longer does
+(a new pin has it) goes, and reruns change no byte.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,11 +31,11 @@ from pytest_flmigrate.autofix.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
 from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.patches.syntax import parsed
+from pytest_flmigrate.steps import stale
 from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile, source_text
 
 RELOCATE = "relocate-imports"  # P15's NAME
@@ -315,22 +317,34 @@ def _mixed_classes(closure, relocated: dict[tuple[str, str], tuple[str, str]], r
 
 
 def with_written_compat(
-    plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest
+    plan: MigrationPlan,
+    fixer: Fixer,
+    patches: tuple[Patch, ...],
+    manifest: Manifest,
+    own_keys: Iterable[str] = (),
 ) -> MigrationPlan:
-    """``plan`` whose compat files also keep what the same files already hold in the plugin.
+    """``plan`` whose compat files also keep what the rest of the plugin imports from them.
 
     Compat modules are shared by every migrated model: call this with the plugin locked, right
-    before writing, so that one model's migration never drops what another model imports. A
-    definition that can no longer be copied (upstream changed) is dropped and listed in
-    ``unfixed``.
+    before writing, so that one model's migration never drops what another model (or a hand-made
+    file, or a hand edit) imports; what only this model needed before and no longer does (a pin
+    bump) goes (stale.py). ``own_keys``: the model's architectures and model_type, which mark its
+    own blocks of register_model(). A definition that can no longer be copied (upstream changed)
+    is dropped and listed in ``unfixed``.
     """
     if BACKPORT not in {patch.name for patch in patches}:
         return plan
     backporter = fixer.backporter_for(patches)
     handled = handled_by(plan, patches)
     fixes = _Fixes.of(plan)
+    upstream_of = {
+        stale.module_of(target)[0]: entry.get("upstream_module")
+        for target, entry in manifest.entries.items()
+        if entry.get("role") == "compat"
+    }
     added = False
-    for module, names in sorted(_compat_files_written(manifest).items()):
+    for plugin_module, names in sorted(stale.used_compat_names(manifest, plan.unit.name, own_keys).items()):
+        module = upstream_of.get(plugin_module)
         if module not in fixes.compat:
             continue  # a compat module this migration does not write stays as it is
         source = backporter.source(module)
@@ -421,21 +435,6 @@ def _not_a_definition(upstream: Resolver, module: str, name: str) -> str:
     if found.kind == "module":
         return f"{found.module} is a module the pin lacks; migrate or port it by hand"
     return f"upstream binds it as a {found.kind} ({found.module}), which cannot be copied; port it by hand"
-
-
-def _compat_files_written(manifest: Manifest) -> dict[str, set[str]]:
-    """upstream module -> definitions held by the compat files the tool wrote before."""
-    found: dict[str, set[str]] = {}
-    for target, entry in manifest.entries.items():
-        module = entry.get("upstream_module")
-        base = manifest.base(target)
-        if entry.get("role") != "compat" or not module or base is None:
-            continue
-        info = module_info_from_source(base, module)
-        if info.parse_error is None:
-            defined = {name for name, kind in info.defines.items() if kind != "annotation"}
-            found.setdefault(module, set()).update(defined)
-    return found
 
 
 def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):

@@ -34,6 +34,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "model": run.name,
         "placeholders": unit.placeholders() if unit else {},
         "evidence": unit.evidence if unit else {},
+        "config_source": unit.config_source() if unit else None,
         "upstream": {
             "source": workspace.settings.upstream,
             "version": upstream_tree.version if upstream_tree else None,
@@ -71,10 +72,17 @@ def summary(run: ModelRun, earlier: dict) -> dict:
                 **({"backup": r.backup} if r.backup else {}),
                 **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
                 **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {}),
+                **({"reason": r.reason} if r.reason else {}),
+                **({"dropped_patches": dict(r.dropped_patches)} if r.dropped_patches else {}),
             }
             for r in files or ()
         ],
-        "registration": list(registration.added) if registration else None,
+        "registration": (
+            [*registration.added, *(f"removed {statement}" for statement in registration.removed)]
+            if registration
+            else None
+        ),
+        "registration_shape": registration.shape if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in run.review.result or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
@@ -91,16 +99,19 @@ class ModelReport:
     error: str | None = None
 
     def terminal_lines(self) -> list[str]:
-        """The step line, then the report (or why there is none) and every --force backup."""
+        """The step line, then the report (or why there is none), every file dropped and every backup."""
         lines = [terminal_line(self.data)]
         if self.error:
             lines.append(f"  report not written: {self.error}")
         else:
             lines.append(f"  report: {self.folder / 'report.md'}")
         for entry in self.data.get("files", ()):
+            if entry["status"] == "dropped":
+                lines.append(f"  dropped {entry['path']}: {entry.get('reason', '')}")
+            done = "dropped" if entry["status"] == "dropped" else "--force replaced"
             for key in ("backup", "adaptation_backup"):
                 if entry.get(key):
-                    lines.append(f"  --force replaced {entry['path']}; backup in the plugin checkout: {entry[key]}")
+                    lines.append(f"  {done} {entry['path']}; backup in the plugin checkout: {entry[key]}")
         return lines
 
 

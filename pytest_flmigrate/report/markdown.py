@@ -50,7 +50,12 @@ def render(data: dict) -> str:
 
 
 def placeholders(data: dict) -> list[str]:
-    return [f"- `{key}`: {value}" for key, value in data["placeholders"].items()]
+    lines = [f"- `{key}`: {value}" for key, value in data["placeholders"].items()]
+    source = data.get("config_source")
+    if lines and source:
+        where = f" ({source['class']} in {source['module']})" if source["class"] else ""
+        lines.append(f"- config source: {source['kind']}{where}")
+    return lines
 
 
 def steps(data: dict) -> list[str]:
@@ -80,18 +85,24 @@ def files(data: dict) -> list[str]:
         return []
     lines = []
     for entry in data["files"]:
-        lines.append(f"- `{entry['path']}` ({entry['role']}, {entry['status']})")
+        reason = f": {entry['reason']}" if entry.get("reason") else ""
+        lines.append(f"- `{entry['path']}` ({entry['role']}, {entry['status']}){reason}")
+        lines += [
+            f"  - {patch_id} no longer applied: {why}" for patch_id, why in entry.get("dropped_patches", {}).items()
+        ]
         if entry.get("adaptation"):
             lines.append(f"  - hand edits kept in `{entry['adaptation']}`")
             lines += [f"  - replayed hunk `{hunk}`" for hunk in entry["replayed"]]
+        replaced = (
+            "hand edits backed up before it was dropped" if entry["status"] == "dropped" else "replaced by --force"
+        )
         lines += [
-            f"  - replaced by --force; backup: `{entry[key]}`"
-            for key in ("backup", "adaptation_backup")
-            if entry.get(key)
+            f"  - {replaced}; backup: `{entry[key]}`" for key in ("backup", "adaptation_backup") if entry.get(key)
         ]
     if data["registration"] is not None:
         added = ", ".join(data["registration"]) or "already registered"
-        lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
+        shape = f"; register_model(): {data['registration_shape']}" if data.get("registration_shape") else ""
+        lines.append(f"- `vllm_fl/__init__.py` (registration: {added}{shape})")
     return lines
 
 

@@ -89,6 +89,10 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
     from pytest_flmigrate.tiny import infer
 
     config = run.unit().config
+    # a class upstream defines only for type checkers does not exist at run time: the checkpoint's
+    # code is the config, as when no source defines one
+    if config is not None and config.defined == discover.TYPE_CHECKING_ONLY:
+        config = None
 
     def upstream() -> ConfigSource | None:
         if config is None or config.origin == discover.NEWER_TRANSFORMERS:
