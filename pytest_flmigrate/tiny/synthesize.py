@@ -48,7 +48,7 @@ else:  # run as a script in an env without this package: the siblings are on sys
     import vllm_weights
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {

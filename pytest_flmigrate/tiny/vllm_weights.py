@@ -13,8 +13,9 @@ the inverse of what ``load_weights`` does with a checkpoint, read from the model
   ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
   ``w1``/``w3``/``w2``);
 - ``hf_to_vllm_mapper``'s renames are undone;
-- a name that still does not reach its parameter (the model's own ``load_weights`` renames it)
-  takes the first spelling with one path segment less that does, tried one tensor at a time.
+- a parameter's own name gives way to the first spelling with one path segment less that
+  ``load_weights`` puts into the same parameter (the model's own code renames it, as real
+  checkpoints spell it), tried one tensor at a time.
 
 Then the proof: every parameter is zeroed and ``load_weights`` is given the candidate checkpoint;
 the names are kept only when it accepts them all and puts back every parameter bit for bit. So
@@ -57,11 +58,8 @@ def write(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> Fo
     fill(model, seed)
     candidates, problem = None, ""
     for experts in EXPERT_NAMES:
-        tensors = checkpoint_tensors(model, experts)
+        tensors = respelled(model, checkpoint_tensors(model, experts))
         problem = prove(model, tensors)
-        if problem:
-            tensors = repaired(model, tensors)
-            problem = prove(model, tensors)
         if not problem:
             candidates = tensors
             break
@@ -176,21 +174,19 @@ def _unmap(name: str, mapper: Any) -> str:
     return name
 
 
-def repaired(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-    """``tensors`` with each name that does not reach its own parameter (a checkpoint spelling the
-    model's own ``load_weights`` renames, such as ``gate_projections.0.weight`` for the parameter
-    ``gate_projections.0.gate_proj.weight``) replaced by the first spelling with one path segment
-    less that does, each tried alone."""
+def respelled(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """``tensors`` with each parameter's own name replaced by the first spelling with one path
+    segment less that ``load_weights`` puts into that same parameter, tried one tensor at a time:
+    the spelling the model's own code renames (``gate_projections.0.weight`` for the parameter
+    ``gate_projections.0.gate_proj.weight``), as real checkpoints have it. Another vLLM's generic
+    loading may take the parameter's own name where the model's code would not."""
     import torch
 
     params = dict(model.named_parameters())
     out: dict[str, Any] = {}
     for name, tensor in tensors.items():
-        if name not in params or _reaches(model, name, tensor, params[name]):
-            out[name] = tensor
-            continue
         parts = name.split(".")
-        spellings = [".".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts) - 1)]
+        spellings = [".".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts) - 1)] if name in params else []
         out[next((s for s in spellings if _reaches(model, s, tensor, params[name])), name)] = tensor
     with torch.no_grad():
         for param in model.parameters():
