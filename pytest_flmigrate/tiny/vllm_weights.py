@@ -13,8 +13,8 @@ the inverse of what ``load_weights`` does with a checkpoint, read from the model
   ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
   ``w1``/``w3``/``w2``);
 - ``hf_to_vllm_mapper``'s renames are undone;
-- a parameter's own name gives way to the first spelling with one path segment less that
-  ``load_weights`` puts into the same parameter (the model's own code renames it, as real
+- a parameter's own name gives way to its name without the last module where ``load_weights``
+  puts that into the same parameter and no other (the model's own code renames it, as real
   checkpoints spell it), tried one tensor at a time.
 
 Then the proof: every parameter is zeroed and ``load_weights`` is given the candidate checkpoint;
@@ -175,36 +175,46 @@ def _unmap(name: str, mapper: Any) -> str:
 
 
 def respelled(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-    """``tensors`` with each parameter's own name replaced by the first spelling with one path
-    segment less that ``load_weights`` puts into that same parameter, tried one tensor at a time:
-    the spelling the model's own code renames (``gate_projections.0.weight`` for the parameter
-    ``gate_projections.0.gate_proj.weight``), as real checkpoints have it. Another vLLM's generic
-    loading may take the parameter's own name where the model's code would not."""
+    """``tensors`` with a parameter's own name replaced by its name without the last module
+    (``gate_projections.0.weight`` for ``gate_projections.0.gate_proj.weight``: vLLM wraps a tensor
+    the checkpoint stores directly) where ``load_weights``, given that name alone, puts the tensor
+    into that parameter and no other: the spelling the model's own code renames, as real
+    checkpoints have it (another vLLM's generic loading may take the own name where the model's
+    code would not)."""
     import torch
 
     params = dict(model.named_parameters())
     out: dict[str, Any] = {}
     for name, tensor in tensors.items():
         parts = name.split(".")
-        spellings = [".".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts) - 1)] if name in params else []
-        out[next((s for s in spellings if _reaches(model, s, tensor, params[name])), name)] = tensor
+        direct = ".".join(parts[:-2] + parts[-1:])  # the wrapper module's tensor stored directly
+        reaches = len(parts) > 2 and name in params and direct not in tensors and direct not in out
+        out[direct if reaches and _reaches(model, direct, tensor, name) else name] = tensor
     with torch.no_grad():
         for param in model.parameters():
             param.zero_()
     return out
 
 
-def _reaches(model: Any, name: str, tensor: Any, param: Any) -> bool:
-    """``load_weights`` given ``name`` alone puts ``tensor`` into ``param``."""
+def _reaches(model: Any, name: str, tensor: Any, target: str) -> bool:
+    """``load_weights`` given ``name`` alone puts ``tensor`` into the parameter ``target`` and
+    changes no other parameter (all are zeroed first)."""
     import torch
 
     with torch.no_grad():
-        param.zero_()
+        for param in model.parameters():
+            param.zero_()
     try:
         model.load_weights(iter([(name, tensor.clone())]))
     except Exception:  # noqa: BLE001 - a spelling it refuses does not reach it
         return False
-    return bool(torch.equal(param.detach(), tensor))
+    for other, param in model.named_parameters():
+        if other == target:
+            if not torch.equal(param.detach(), tensor):
+                return False
+        elif bool(param.detach().any()):
+            return False
+    return True
 
 
 def prove(model: Any, tensors: dict[str, Any]) -> str:
