@@ -19,6 +19,7 @@ upstream vLLM's CPU attention does not take its ALiBi, a platform fact.)
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -115,7 +116,7 @@ def test_a_remote_code_config_from_a_local_folder_passes_steps_9_to_11(pinned_py
     )
     tiny = assert_steps_9_to_11_pass(run, sources.TINY_FROM)
     assert tiny["config_source"]["text"] == f"--tiny-from {folder} (its config.json and code)"
-    config = json.loads((checkpoints.Path(tiny["path"]) / "config.json").read_text())
+    config = json.loads((Path(tiny["path"]) / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_loopcoder.LoopCoderConfig"}
     assert (config["num_hidden_layers"], config["hidden_size"], config["rope_parameters"]["rope_theta"]) == (
         2,
