@@ -70,7 +70,7 @@ def setup(upstream: str, pinned: str, plugin: Path) -> None:
         pinned=pin,
         fixer=fixer,
         plugin=plugin,
-        patches=select_patches(None, pin.version),
+        patches=planner.for_pin(select_patches(None, pin.version, pin.resolver), pin.resolver),
         plugin_index=index_directory(plugin, "vllm_fl"),
     )
 

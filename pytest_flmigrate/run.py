@@ -93,9 +93,11 @@ class Workspace:
 
     @memoized
     def patches(self):
+        from pytest_flmigrate.autofix.planner import for_pin
         from pytest_flmigrate.patches import select_patches
 
-        return select_patches(self.settings.patches, self.pinned().version)
+        pinned = self.pinned()
+        return for_pin(select_patches(self.settings.patches, pinned.version, pinned.resolver), pinned.resolver)
 
     @memoized
     def fixer(self) -> planner.Fixer:
@@ -230,6 +232,12 @@ class ModelRun:
         from pytest_flmigrate.steps import migrate
 
         plan = self.plan()
+        if plan.refused:  # a translation met a use it does not handle: write nothing
+            first, *others = plan.refused.values()
+            raise FlmigrateError(
+                f"{first}; port it by hand, nothing was written",
+                "also refused: " + "; ".join(others) if others else "",
+            )
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
         keys = self.own_keys()
@@ -348,7 +356,7 @@ class ModelRun:
         pinned = workspace.pinned()
         # every catalog patch that applies to the pin, selected by --patches or not: a finding
         # names the patch that would fix it, and the claims are what P15/P16/P17 would fix
-        every_patch = select_patches(None, pinned.version)
+        every_patch = planner.for_pin(select_patches(None, pinned.version, pinned.resolver), pinned.resolver)
         modules = {plan.module_map.get(arch.dotted_module) for arch in unit.architectures}
         return ReviewContext(
             plugin_dir=self.settings.plugin_dir,

@@ -10,6 +10,11 @@ method of a class whose base is imported. What such a call reaches in the pin an
 keywords that rejects come from step 6's call-signatures check (``review/calls.py``), which reads
 the file here as it reads a migrated one (:func:`source_view`). Step 4 (:mod:`pytest_flmigrate.autofix.planner`) then
 backports upstream's class (P16) or drops a forwarded default (P23), or says why neither is sound.
+
+:func:`rejected_calls` checks code written for the pin (a backported copy, a translation's shim)
+the same way, against the pin alone: every import of the pin resolves, no class derives from what
+the pin has as a function, and every call into the pin fits the pinned signature (what step 6's
+call-signatures check would say of it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import module_info, parse_source
 from pytest_flmigrate.review.base import SourceView
 from pytest_flmigrate.review.calls import Callee, pinned_calls, rejected_keywords
+from pytest_flmigrate.review.names import call_shape
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,50 @@ def drifts(
         if drift is not None:
             found.append(drift)
     return found
+
+
+def rejected_calls(
+    source: str | ast.Module,
+    module: str,
+    pinned: Resolver,
+    extra: dict[str, tuple[str, str]] | None = None,
+    within: frozenset[str] | None = None,
+) -> list[str]:
+    """What of ``source`` (``module``) the pinned tree rejects, one ``line N: ...`` each: imports
+    of the pin's packages that do not resolve, classes derived from what the pin has as a
+    function, and calls into the pin whose arguments the pinned signature does not take
+    (``extra``, ``within``: as for :func:`drifts`; a copy's own imports are its closure's to check)."""
+    tree = parse_source(source) if not isinstance(source, ast.Module) else source
+    if tree is None:
+        return []
+    refs = [r for r in imports_of(tree, module, False) if r.name not in (None, "*") and not r.type_checking]
+    problems = [
+        f"line {ref.line}: imports {ref.module}.{ref.name}, which the pin lacks"
+        for ref in refs
+        if within is None and pinned.covers(ref.module) and pinned.resolve(ref.module, ref.name or "") is None
+    ]
+    bound = {ref.bound: (ref.module, ref.name or "") for ref in refs if not ref.nested}
+    bound.update(extra or {})
+    view = source_view(tree, module, False, pinned, extra or {})
+    calls: list[ast.Call] = []
+    for top in tree.body:
+        if within is not None and getattr(top, "name", None) not in within:
+            continue
+        for base in _imported_bases(top, bound) if isinstance(top, ast.ClassDef) else []:
+            symbol = pinned.resolve(*base)
+            if symbol is not None and symbol.kind == "function":
+                problems.append(
+                    f"line {top.lineno}: {symbol.qualname} is a function at the pin, not a class to derive from"
+                )
+        calls += [node for node in ast.walk(top) if isinstance(node, ast.Call)]
+    for call, callee in pinned_calls(view, lambda owner: owner != view.module, calls):
+        positional, keywords, star_args, star_kwargs = call_shape(call)
+        found = callee.function.check_call(
+            positional, keywords, bound=callee.bound, star_args=star_args, star_kwargs=star_kwargs
+        )
+        if found:
+            problems.append(f"line {call.lineno}: {callee.qualname}: {'; '.join(found)}")
+    return sorted(problems, key=lambda problem: int(problem.split(":")[0].removeprefix("line ")))
 
 
 #: The name a file read by :func:`source_view` has in its resolver (beside its own module, so

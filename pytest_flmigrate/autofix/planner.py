@@ -83,6 +83,24 @@ class Fixer:
         return self._variants[key]
 
 
+def for_pin(patches: tuple[Patch, ...], pinned: Resolver) -> tuple[Patch, ...]:
+    """``patches`` without those whose shim the pinned tree would reject (an import it lacks, a
+    call its signatures do not take): a translation applies where the pin lacks its API
+    (``select_patches``) and its shim works there."""
+    return tuple(patch for patch in patches if patch.shim is None or shim_rejected(patch.shim, pinned) is None)
+
+
+def shim_rejected(shim: str, pinned: Resolver) -> str | None:
+    """Why the shim ``shim`` (a module of ``shims/``) would fail at the pin (the first import or
+    call the pinned tree rejects), or None; a shim step 4 generates instead is made for the pin."""
+    path = SHIMS / f"{shim}.py"
+    if not path.is_file():
+        return None
+    source = path.read_text(encoding="utf-8")
+    rejected = drift.rejected_calls(source, f"vllm_fl.compat.{shim}", pinned)
+    return f"its shim vllm_fl.compat.{shim} would fail at this pin: {rejected[0]}" if rejected else None
+
+
 def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
     """(module, name) -> True when the migration's modules, bridges or a selected catalog patch
     other than P15/P16 already make the import work."""
@@ -98,6 +116,9 @@ def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
 
         removed = MISSING_NAMES
     module_map = plan.module_map
+    # a copy importing a translated API is patched like the migrated files: its import is the
+    # translation's (a use it does not handle refuses the migration at step 4)
+    translated = {(module, api.name) for patch in patches for api in patch.apis for module in api.modules}
 
     def handled(module: str, name: str) -> bool:
         if module in module_map:
@@ -109,6 +130,7 @@ def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
             or (module, name) in plan.name_map
             or (module, name) in renames
             or name in removed
+            or (module, name) in translated
         )
 
     return handled
@@ -122,7 +144,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         plan = replace(plan, env_flags=env_flags.missing_flags(fixer.upstream, fixer.pinned))
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
-        return with_shims(plan, patches)
+        return with_refusals(with_shims(plan, patches), patches)
     handled = handled_by(plan, patches)
     backporter = fixer.backporter_for(patches)
     fixes = _Fixes()
@@ -159,7 +181,11 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
             continue
         closure = backporter.closure(definition, handled)
-        failure = closure.failure or _mixed_classes(closure, relocated, fixer.relocator)
+        failure = (
+            closure.failure
+            or _mixed_classes(closure, relocated, fixer.relocator)
+            or _rejected_by_pin(closure, backporter, fixer)
+        )
         if failure:
             fixes.unfixed[key] = failure
             continue
@@ -168,7 +194,22 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     if backports_on:
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()
-    return with_shims(fixes.apply(plan, fixer), patches)
+    return with_refusals(with_shims(fixes.apply(plan, fixer), patches), patches)
+
+
+def _rejected_by_pin(closure, backporter: Backporter, fixer: Fixer) -> str | None:
+    """Why a backport's copies would fail at the pin: the first call they make into it that
+    the pinned signature does not take (upstream code calling a pinned function that has since
+    changed, e.g. a keyword the pin's version lacks), or None."""
+    for module in sorted({module for module, _ in closure.definitions}):
+        source = backporter.source(module)
+        assert source is not None, f"{module}: the closure read it"
+        names = frozenset(name for owner, name in closure.definitions if owner == module)
+        shared = {name: (owner, name) for owner, name in closure.shared if owner == module}
+        rejected = drift.rejected_calls(source.tree, module, fixer.pinned, shared, names)
+        if rejected:
+            return f"its copy of {module} would fail at the pin: {rejected[0]}; port it by hand"
+    return None
 
 
 def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
@@ -227,6 +268,9 @@ def _backport_drift(found: drift.Drift, fixer: Fixer, backporter: Backporter, ha
         inner = drift.drifts(source.tree, module, source.is_package, fixer.pinned, fixer.upstream, shared, names)
         if inner:
             return f"its copy would call {inner[0].label}, which the pin's lacks too"
+    rejected = _rejected_by_pin(closure, backporter, fixer)
+    if rejected:
+        return rejected
     fixes.take(closure)
     fixes.redirects[found.imported] = (compat_module(definition[0]), definition[1])
     return None
@@ -251,9 +295,9 @@ def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan
     ``vllm_fl/compat/<stem>.py``) that a selected patch's rewritten imports point at."""
     needed: set[str] = set()
     for planned in plan.files:
-        if planned.role not in CODE_ROLES:
+        if planned.role not in CODE_ROLES and planned.compat is None:
             continue
-        text = planned.source.read_text(encoding="utf-8")
+        text = source_text(planned)
         for patch in patches:
             if patch.shim and patch.rewritten_imports and patch.rewritten_imports(text, _package(planned)):
                 needed.add(patch.shim)
@@ -282,6 +326,23 @@ def _reads_missing_flags(plan: MigrationPlan, patches: tuple[Patch, ...]) -> boo
             if "envs" in text and p25_env_flags.reads_missing(parsed(text), plan.env_flags.keys()):
                 return True
     return False
+
+
+def with_refusals(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
+    """``plan`` with ``refused``: every file whose use of a selected translation's API the
+    translation leaves alone (``path:line: why``), for step 4 to refuse before writing."""
+    refused: dict[str, str] = {}
+    for planned in plan.files:
+        if planned.role not in CODE_ROLES and planned.compat is None:
+            continue
+        text = source_text(planned)
+        for patch in patches:
+            found = patch.refusal(text, _package(planned)) if patch.refusal is not None else None
+            if found is not None:
+                path = planned.upstream_module.replace(".", "/") + ("/__init__.py" if planned.is_package else ".py")
+                refused[planned.target] = f"{path}:{found.line}: {found.reason} ({patch.id} {patch.name})"
+                break
+    return replace(plan, refused=refused) if refused else plan
 
 
 def _package(planned: PlannedFile) -> str:

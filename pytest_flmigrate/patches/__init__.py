@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
 from ..errors import FlmigrateError
 from .base import Patch, patch_from_module
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.index.resolve import Resolver
 
 _PATCH_MODULE = re.compile(r"^p\d{2}_\w+$")
 
@@ -40,11 +44,17 @@ def parse_ids(ids: str) -> set[str]:
     return wanted
 
 
-def select_patches(ids: str | None, pinned_version: Version) -> tuple[Patch, ...]:
+def select_patches(ids: str | None, pinned_version: Version, pinned: Resolver | None = None) -> tuple[Patch, ...]:
     """The catalog patches to apply at ``pinned_version``, in catalog order.
 
     ``ids`` is None for every patch, or a ``--patches`` value (see :func:`parse_ids`). Either
-    way only patches that apply to the pin are returned.
+    way only patches that apply to the pin are returned: by their version range, and for those
+    keyed by the trees (the API translations) by comparing them with ``pinned``, the pinned
+    tree (without it, they are taken to apply).
     """
     wanted = {patch.id for patch in CATALOG} if ids is None else parse_ids(ids)
-    return tuple(patch for patch in CATALOG if patch.id in wanted and patch.applies_to(pinned_version))
+    return tuple(
+        patch
+        for patch in CATALOG
+        if patch.id in wanted and patch.applies_to(pinned_version) and patch.gap_at(pinned) is None
+    )

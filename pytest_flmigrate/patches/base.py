@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .syntax import parsed
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.index.resolve import Resolver
+
+    from .translation import Api, Refused
 
 #: The transformers release that renamed classes and made configs ``@strict`` dataclasses (P14, P22).
 TRANSFORMERS_5 = Version("5")
@@ -89,9 +94,21 @@ class Patch:
     shim: str | None = None
     """Optional: a module of ``pytest_flmigrate/autofix/shims/`` (stem) the rewritten imports point at;
     step 4 writes it as ``vllm_fl/compat/<stem>.py`` whenever the patch rewrites a file."""
+    refusal: Callable[[str, str], Refused | None] | None = None
+    """Optional, for the API translations: (source, package) -> where and why the patch leaves the
+    file's use of its API alone (step 4 refuses the migration), None when it translates it all."""
+    apis: tuple[Api, ...] = ()
+    """For the API translations: the upstream APIs they translate."""
+    pin_gap: Callable[[Resolver], str | None] | None = None
+    """Optional, for a patch keyed by the trees rather than by versions: given the pinned tree,
+    None when the pin has the gap the patch fills, else why the patch does not apply there."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
+
+    def gap_at(self, pinned: Resolver | None) -> str | None:
+        """Why the patch does not apply to the pinned tree (None: it does, or no tree is known)."""
+        return self.pin_gap(pinned) if self.pin_gap is not None and pinned is not None else None
 
     @property
     def summary(self) -> str:
@@ -109,6 +126,9 @@ def patch_from_module(module: ModuleType) -> Patch:
         relevant=getattr(module, "relevant", None),
         rewritten_imports=getattr(module, "rewritten_imports", None),
         shim=getattr(module, "SHIM", None),
+        refusal=getattr(module, "refusal", None),
+        apis=tuple(getattr(module, "TRANSLATION").apis) if hasattr(module, "TRANSLATION") else (),
+        pin_gap=getattr(module, "pin_gap", None),
     )
 
 

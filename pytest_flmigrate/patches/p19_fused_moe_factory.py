@@ -1,142 +1,121 @@
-"""P19: ``FusedMoEFactory(...)`` becomes the pin's ``FusedMoE`` (``SharedFusedMoE`` with shared experts).
+"""P19: ``FusedMoEFactory(...)`` and ``MoERunner`` come from the shim running upstream's runner on the pin's ``FusedMoE``.
 
-What: in a file whose every ``FusedMoEFactory`` call has a pinned spelling, each call builds the
-pin's layer, with upstream's default ``reduce_results=True`` spelled out (the pin defaults to
-False) and upstream-only keywords carrying their default dropped; a call passing
-``shared_experts`` builds ``SharedFusedMoE``, and the layer's calls in the same class add the
-two outputs the pin returns, as upstream's runner does::
+What: in a file whose every ``FusedMoEFactory`` call has a pinned spelling, the imports of
+``FusedMoEFactory``, ``MoERunner`` and the fused-shared-experts switches point at ``vllm_fl.compat.moe_runner``, which step 4 writes
+beside the migrated files (``pytest_flmigrate/autofix/shims/moe_runner.py``); the calls, the
+layer's calls and ``MoERunner`` annotations stay as upstream spells them::
 
-    self.experts = FusedMoEFactory(num_experts=n, top_k=k, hidden_size=h, intermediate_size=i,
-                                   prefix=f"{prefix}.experts", shared_experts=self.shared_experts)
-    ...
-    final_hidden_states = self.experts(hidden_states, router_logits)
+    from vllm.model_executor.layers.fused_moe import FusedMoEFactory, GateLinear, MoERunner
+    self.experts = FusedMoEFactory(shared_experts=self.shared_experts, gate=self.gate, num_experts=n,
+                                   top_k=k, hidden_size=h, intermediate_size=i, use_grouped_topk=True,
+                                   num_expert_group=g, topk_group=t, scoring_func="sigmoid",
+                                   e_score_correction_bias=self.e_score_correction_bias, prefix=...)
     # becomes
-    self.experts = SharedFusedMoE(num_experts=n, top_k=k, hidden_size=h, intermediate_size=i,
-                                  prefix=f"{prefix}.experts", shared_experts=self.shared_experts, reduce_results=True)
-    ...
-    final_hidden_states = sum(out for out in self.experts(hidden_states, router_logits) if out is not None)
+    from vllm.model_executor.layers.fused_moe import GateLinear
+    from vllm_fl.compat.moe_runner import FusedMoEFactory, MoERunner
 
-The import of ``FusedMoEFactory`` becomes imports of ``FusedMoE`` / ``SharedFusedMoE`` (both
-exported by the pin's ``vllm.model_executor.layers.fused_moe``). One count per call rewritten
-and per import statement.
+One count per import statement and per string rewritten (below).
 
 Why: upstream 0.31 split ``FusedMoE`` into a factory building a router, ``RoutedExperts`` and a
-``MoERunner``; for the keywords in ``KEYWORDS`` the pieces compute what the pin's ``FusedMoE``
-computes (softmax top-k or the custom routing function, called with the same keywords; the
-fused SwiGLU experts; the final all-reduce), and with shared experts the runner returns
-``shared + routed`` where the pin's ``SharedFusedMoE`` returns the pair ``(shared, routed)``
-(``shared`` None without them), which the rewritten call adds in the same order. What
-differs does not change the result at the pin: the runner's parameters live one level deeper
-(``experts.routed_experts.w13_weight`` upstream, ``experts.w13_weight`` in the pin), which only
-matters to weight loading: the pin's ``FusedMoE.make_expert_params_mapping`` (P20) names the
-pin's parameters, and a file spelling ``routed_experts`` in a string is left alone.
+``MoERunner``. The shim's factory builds the pin's ``FusedMoE`` with the same routing arguments
+(softmax or sigmoid scores, grouped top-k with ``num_expert_group``/``topk_group`` and
+``e_score_correction_bias``, ``routed_scaling_factor``, a custom routing function: on CPU
+upstream's router and the pin's compute them with the same code), the pin's fused SwiGLU
+experts, and upstream's final all-reduce (``reduce_results=True`` by default where the pin's
+default is False); around the pin's layer it does what upstream's runner does: a ``gate=``
+computes the logits from the hidden states (the caller's ``router_logits`` are ignored), shared
+experts' output is added to the routed output, and ``apply_routed_scale_to_output`` scales the
+routed output instead of the weights. Shared experts fused into the routed GEMM (ROCm AITER)
+are a kernel fusion the pin lacks: the shim's ``resolve_layer_fused_shared_expert`` and
+``is_model_fused_shared_expert_compatible`` (imported from the shim too) resolve it off, and the
+shared experts run as their own MLP, the same sum. The parameters live where the pin's loaders expect them
+(``experts.w13_weight`` where upstream's runner has ``experts.routed_experts.w13_weight``):
+the pin's ``FusedMoE.make_expert_params_mapping`` (P20) and the stacked-weights port (P21) name
+them, and string literals naming upstream's layout (a loader's ``".experts.routed_experts.w13_weight"``)
+name the pin's (``".experts.w13_weight"``), one count each. ``MoERunner`` (upstream's
+type of the factory's layers, used in annotations) is the shim's layer class.
 
-Left alone (the import stays unresolved and step 6 reports it): a file where any call passes a
-keyword outside ``KEYWORDS`` (routers of their own: ``gate``, grouped top-k with scoring
-functions and correction biases, ``ckpt_names``, latent transforms, zero experts, custom
-runners; these change what is computed or loaded) or a ``DEFAULTS`` keyword with another
-value, more than four positional arguments (the fifth differs), ``*args``/``**kwargs``,
-``FusedMoEFactory`` used other than called, a shared-experts layer not assigned to a ``self``
-attribute, or the layer called with more than ``hidden_states`` and ``router_logits``.
+Refused at step 4, with the line (the migration writes nothing): a call passing an argument
+the shim does not take (routers of their own, latent transforms, hash or zero-expert routing,
+custom runner or expert classes: what they compute has no pinned spelling) or a literal value
+outside the shim's ``ACCEPTED`` (another activation, a SwiGLU limit, sqrt-softplus scores, a
+padded or transposed checkpoint, shared experts fused into the routed GEMM; a value known only
+at run time raises there, naming the argument), more than four positional arguments,
+``*args``/``**kwargs``, ``FusedMoEFactory`` used other than called, ``MoERunner`` called or
+subclassed, the layer called with more than ``hidden_states`` and ``router_logits``, or a
+string naming ``routed_experts`` other than as ``experts.routed_experts.``.
 
-When: MoE models of upstream 0.31+ (Cohere2-MoE, OLMoE, Qwen2-MoE, InternS1-Pro, ...), pins of
-the 0.13 line.
+When: MoE models of upstream 0.31+ (Cohere2-MoE, EXAONE-MoE, A.X-K1, Laguna, HY-V3, ...), at
+any pin that lacks ``FusedMoEFactory`` and whose ``FusedMoE`` takes the shim's calls.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchTransformer
-from .syntax import append_args, drop_items, keyword_arg
 from .translation import (
     NOT_LITERAL,
+    RUNNER_LAYOUT,
     Api,
-    Translated,
+    FlatLayoutStrings,
+    ShimRedirect,
     Translation,
+    Translations,
     Uses,
+    accepted,
+    api_gap,
     code,
     has_star,
     keywords,
     literal,
     positional,
-    replace_alias,
     runner_layout_refusal,
+    shim_function,
 )
 
 ID = "P19"
 NAME = "fused-moe-factory"
-PINNED = "==0.13.*"
+PINNED = ">=0"  # keyed by the trees: pin_gap
 
-API = Api("FusedMoEFactory", ("vllm.model_executor.layers.fused_moe",))
-PLAIN, SHARED = "FusedMoE", "SharedFusedMoE"
-
-KEYWORDS = frozenset(
-    {
-        "num_experts",
-        "top_k",
-        "hidden_size",
-        "intermediate_size",
-        "params_dtype",
-        "renormalize",
-        "quant_config",
-        "tp_size",
-        "dp_size",
-        "pcp_size",
-        "prefix",
-        "custom_routing_function",
-        "enable_eplb",
-        "num_redundant_experts",
-        "has_bias",
-        "is_sequence_parallel",
-        "reduce_results",
-        "apply_router_weight_on_input",
-        "shared_experts",
-    }
+MOE = "vllm.model_executor.layers.fused_moe"
+API = Api("FusedMoEFactory", (MOE, f"{MOE}.layer"))
+RUNNER = Api("MoERunner", (MOE, f"{MOE}.runner.moe_runner"))
+FUSED_SHARED = (
+    Api("resolve_layer_fused_shared_expert", (f"{MOE}.utils",)),
+    Api("is_model_fused_shared_expert_compatible", (f"{MOE}.utils",)),
 )
-"""Keywords the pin's ``FusedMoE``/``SharedFusedMoE`` take with upstream's meaning."""
-DEFAULTS = {
-    "use_grouped_topk": False,
-    "activation": "silu",
-    "scoring_func": "softmax",
-    "routed_scaling_factor": 1.0,
-    "e_score_correction_bias": None,
-}
-"""Keywords both sides take, accepted only with upstream's default value (kept as written)."""
-DROP_IF = {"apply_routed_scale_to_output": False, "intermediate_pad": None, "fuse_shared_experts": False}
-"""Upstream-only keywords, dropped when they carry upstream's default."""
+"""Upstream's switches for shared experts fused into the routed GEMM: the shim's resolve it off."""
+SHIM = "moe_runner"
+"""``pytest_flmigrate/autofix/shims/moe_runner.py``, written as ``vllm_fl/compat/moe_runner.py``."""
 FORWARD_KEYWORDS = frozenset({"hidden_states", "router_logits"})
-MAX_POSITIONAL = 4
-"""Both signatures start (num_experts, top_k, hidden_size, intermediate_size)."""
 
 
 def _call_refusal(call: cst.Call, uses: _Layers) -> str | None:
+    """The factory's arguments: those the shim takes, literal values among those it accepts."""
+    shim = shim_function(SHIM, API.name)
     if has_star(call):
         return "*args/**kwargs cannot be checked"
-    if len(positional(call)) > MAX_POSITIONAL:
-        return "a 5th positional argument is intermediate_pad upstream, params_dtype in the pin"
+    if len(positional(call)) > len(shim.positional):
+        return f"more than {len(shim.positional)} positional arguments (the shim takes the others by keyword)"
     for name, arg in keywords(call).items():
-        if name in KEYWORDS:
-            continue
-        default = DEFAULTS.get(name, DROP_IF.get(name, NOT_LITERAL))
-        if default is NOT_LITERAL:
-            return f"{name}= has no pinned spelling with the same behaviour"
-        if literal(arg.value) != default:
-            return f"{name}= other than {default!r} has no pinned spelling with the same behaviour"
-    if "shared_experts" in keywords(call) and id(call) not in uses.assigned:
-        return "with shared experts the layer must be a self attribute (its calls add the pin's pair)"
+        if name not in shim.keywords:
+            return f"{name}= has no spelling on the pin's FusedMoE"
+        value = literal(arg.value)
+        if name in shim.accepted and value is not NOT_LITERAL and value not in shim.accepted[name]:
+            allowed = " or ".join(repr(v) for v in shim.accepted[name])
+            return f"{name}={value!r} has no spelling on the pin's FusedMoE (it takes {allowed})"
     return None
 
 
-def _file_refusal(uses: _Layers) -> str | None:
-    """The fused-experts checks, then the layers' own calls: the pin's take two arguments."""
-    why = runner_layout_refusal(uses)
-    if why:
-        return why
-    for key in uses.layers:
+def _file_refusal(uses: _Layers) -> tuple[cst.CSTNode, str] | None:
+    """The fused-experts checks, then the layers' own calls: the shim's take two arguments."""
+    found = runner_layout_refusal(uses)
+    if found:
+        return found
+    for key in sorted(uses.layers):
         for call in uses.attribute_calls.get(key, []):
             if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
-                return f"{code(call)}: the pin's layer takes only hidden_states and router_logits"
+                return call, f"{code(call)}: the layer takes only hidden_states and router_logits"
     return None
 
 
@@ -147,14 +126,13 @@ def _self_attribute(node: cst.BaseExpression) -> str | None:
 
 
 class _Layers(Uses):
-    """The uses, and per class: the ``self`` attributes a factory call is assigned to (``shared``:
-    with ``shared_experts``), the calls of ``self.<attr>``, and factory calls not so assigned."""
+    """The uses, and per class: the ``self`` attributes a factory call is assigned to and the
+    calls of ``self.<attr>``."""
 
     def __init__(self, names: set[str]) -> None:
         super().__init__(names)
         self.classes: list[cst.ClassDef | None] = [None]
-        self.assigned: dict[int, tuple[cst.ClassDef | None, str]] = {}  # id(call) -> (class, attr)
-        self.layers: dict[tuple[int, str], bool] = {}  # (id(class), attr) -> shared
+        self.layers: set[tuple[int, str]] = set()  # (id(class), attr)
         self.attribute_calls: dict[tuple[int, str], list[cst.Call]] = {}
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -168,11 +146,10 @@ class _Layers(Uses):
         call = node.value
         if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value in self.names):
             return
-        attr = _self_attribute(node.targets[0].target) if len(node.targets) == 1 else None
-        if attr is not None and self.classes[-1] is not None:
-            self.assigned[id(call)] = (self.classes[-1], attr)
-            key = (id(self.classes[-1]), attr)
-            self.layers[key] = self.layers.get(key, False) or "shared_experts" in keywords(call)
+        for target in node.targets:
+            attr = _self_attribute(target.target)
+            if attr is not None and self.classes[-1] is not None:
+                self.layers.add((id(self.classes[-1]), attr))
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
@@ -181,66 +158,30 @@ class _Layers(Uses):
             self.attribute_calls.setdefault((id(self.classes[-1]), attr), []).append(node)
 
 
-TRANSLATION = Translation(API, _Layers, _file_refusal, _call_refusal)
+def _runner_file_refusal(uses: Uses) -> tuple[cst.CSTNode, str] | None:
+    return (uses.bases[0], "a class derives from upstream's runner") if uses.bases else None
+
+
+def _runner_call_refusal(call: cst.Call, uses: Uses) -> str:
+    return "upstream's runner constructor; the shim builds runners from FusedMoEFactory"
+
+
+FACTORY = Translation(API, _Layers, _file_refusal, _call_refusal)
+TRANSLATION = Translations(
+    (
+        FACTORY,
+        Translation(RUNNER, Uses, _runner_file_refusal, _runner_call_refusal),
+        *(Translation(api, Uses, accepted, accepted) for api in FUSED_SHARED),
+    )
+)
 relevant, refusal, rewritten_imports = TRANSLATION.relevant, TRANSLATION.refusal, TRANSLATION.rewritten_imports
+pin_gap = api_gap(TRANSLATION.apis)
 
 
-class Transformer(Translated, PatchTransformer):
+class Transformer(FlatLayoutStrings, ShimRedirect):
     translation = TRANSLATION
+    shim = SHIM
 
     def visit_Module(self, node: cst.Module) -> None:
         super().visit_Module(node)
-        layers = self.uses if isinstance(self.uses, _Layers) else None
-        self._shared = frozenset(key for key, shared in layers.layers.items() if shared) if layers else frozenset()
-        self._needed = (
-            sorted({SHARED if "shared_experts" in keywords(call) else PLAIN for call in layers.calls}) if layers else []
-        )
-        self._classes: list[int] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._classes.append(id(node))
-
-    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
-        self._classes.pop()
-        return updated_node
-
-    def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
-        if not self.imports_api(updated_node):
-            return updated_node
-        rewritten = replace_alias(updated_node, API.name, self._needed)
-        if rewritten is updated_node:
-            return updated_node
-        self.count += 1
-        return rewritten
-
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        if self.uses is None:
-            return updated_node
-        if self.calls_api(updated_node):
-            self.count += 1
-            return _pinned_layer(updated_node)
-        attr = _self_attribute(updated_node.func)
-        if attr is not None and self._classes and (self._classes[-1], attr) in self._shared:
-            summed = cst.parse_expression("sum(out for out in CALL if out is not None)").visit(_Put(updated_node))
-            assert isinstance(summed, cst.BaseExpression)  # _Put replaces a name, never removes it
-            return summed
-        return updated_node
-
-
-def _pinned_layer(call: cst.Call) -> cst.Call:
-    args = list(call.args)
-    kept = drop_items(args, {i for i, arg in enumerate(args) if arg.keyword and arg.keyword.value in DROP_IF})
-    added = [] if "reduce_results" in keywords(call) else [keyword_arg("reduce_results", "True")]
-    name = SHARED if "shared_experts" in keywords(call) else PLAIN
-    return call.with_changes(func=cst.Name(name), args=append_args(kept, added))
-
-
-class _Put(cst.CSTTransformer):
-    """Puts ``call`` where the template spells ``CALL``."""
-
-    def __init__(self, call: cst.Call) -> None:
-        super().__init__()
-        self.call = call
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        return self.call if updated_node.value == "CALL" else updated_node
+        self.visits_expressions = self._on and RUNNER_LAYOUT[0] in node.code

@@ -13,7 +13,7 @@ dropped and the call goes to the pin's classmethod; the import becomes ``FusedMo
         ckpt_gate_proj_name="gate_proj", ckpt_down_proj_name="down_proj",
         ckpt_up_proj_name="up_proj", num_experts=self.config.n_routed_experts)
 
-One count per call and per import statement.
+One count per call, per import statement and per string rewritten (below).
 
 Why: both build the list ``(param_name, weight_name, expert_id, shard_id)`` for every physical
 expert and each of w1/w2/w3, mapping physical to logical expert ids through the same
@@ -23,19 +23,24 @@ parameters. What differs is where those parameters live: upstream's runner holds
 ``experts.routed_experts.`` (with LoRA's ``base_layer.`` when present), the pin's ``FusedMoE``
 directly under ``experts.``, which is what the classmethod names. In a migrated file the
 experts are the pin's ``FusedMoE`` (P19 or the pin's own layers), so the pin's names are the
-ones that load; LoRA on fused experts is not what 0.13's loaders handle either.
+ones that load; LoRA on fused experts is not what 0.13's loaders handle either. String literals
+naming upstream's layout (``".experts.routed_experts.w13_weight"``) name the pin's
+(``".experts.w13_weight"``), one count each.
 
-Left alone (the import stays unresolved and step 6 reports it): a file spelling
-``routed_experts`` in a string (its loader names upstream's layout by hand), a call passing
-``routed_experts_prefix``, no model argument first, ``ckpt_up_proj_name=None`` (the pin's
-classmethod would build entries for a missing projection), ``*args``/``**kwargs``, or the
-function used other than called.
+Refused at step 4, with the line (the migration writes nothing): a file spelling
+``routed_experts`` in a string other than as that layout (its loader names upstream's runner by
+hand), a call passing ``routed_experts_prefix``, no model argument first,
+``ckpt_up_proj_name=None`` (the pin's classmethod would build entries for a missing projection),
+``*args``/``**kwargs``, or the function used other than called.
 
 When: MoE models of upstream 0.31+ with a hand-written ``load_weights`` (DeepSeek-V2 family,
-GLM-4-MoE-Lite, Llama 4, Step 3.5, ...), pins of the 0.13 line.
+GLM-4-MoE-Lite, Llama 4, Step 3.5, ...), at any pin that lacks the function and whose
+``FusedMoE.make_expert_params_mapping`` takes the same parameters.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -43,9 +48,11 @@ from .base import PatchTransformer
 from .syntax import drop_items
 from .translation import (
     Api,
+    FlatLayoutStrings,
     Translated,
     Translation,
     Uses,
+    api_gap,
     has_star,
     keywords,
     literal,
@@ -54,9 +61,12 @@ from .translation import (
     runner_layout_refusal,
 )
 
+if TYPE_CHECKING:
+    from pytest_flmigrate.index.resolve import Resolver
+
 ID = "P20"
 NAME = "expert-params-mapping"
-PINNED = "==0.13.*"
+PINNED = ">=0"  # keyed by the trees: pin_gap
 
 API = Api(
     "fused_moe_make_expert_params_mapping",
@@ -88,7 +98,20 @@ TRANSLATION = Translation(API, Uses, runner_layout_refusal, _call_refusal)
 relevant, refusal, rewritten_imports = TRANSLATION.relevant, TRANSLATION.refusal, TRANSLATION.rewritten_imports
 
 
-class Transformer(Translated, PatchTransformer):
+def pin_gap(pinned: Resolver) -> str | None:
+    """The pin lacks the function and its ``FusedMoE.make_expert_params_mapping`` takes ``PARAMETERS``."""
+    missing = api_gap(TRANSLATION.apis)(pinned)
+    if missing:
+        return missing
+    found = pinned.resolve(API.modules[0], PINNED_CLASS)
+    member = pinned.find_member(found.module, found.name, PINNED_METHOD) if found and found.kind == "class" else None
+    names = [p.name for p in member.function.params] if member and member.function else []
+    if names[1 : 1 + len(PARAMETERS)] != list(PARAMETERS):
+        return f"the pin's {PINNED_CLASS}.{PINNED_METHOD} does not take ({', '.join(PARAMETERS)})"
+    return None
+
+
+class Transformer(FlatLayoutStrings, Translated, PatchTransformer):
     translation = TRANSLATION
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:

@@ -26,11 +26,13 @@ names P19's layers hold), unexpected ``.bias`` tensors ignored as upstream does.
 the pin's where nothing is stacked, so the rest of the file is untouched.
 
 When: any file declaring ``orig_to_new_stacked`` (96 upstream 0.32 model files: Llama, Qwen2,
-Qwen2-MoE, OLMoE, Cohere2-MoE, ...), in particular overrides of architectures the pin has; pins
-of the 0.13 line. ``orig_to_new_regex`` and the other upstream-only fields stay step 6 findings.
+Qwen2-MoE, OLMoE, Cohere2-MoE, ...), in particular overrides of architectures the pin has; at
+any pin whose ``WeightsMapper`` lacks the field and whose classes take the port's calls. ``orig_to_new_regex`` and the other upstream-only fields stay step 6 findings.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -39,9 +41,12 @@ from .imports import ImportRedirectTransformer, Location
 from .syntax import parsed
 from .translation import Api, Uses, bound_names, import_module, keywords
 
+if TYPE_CHECKING:
+    from pytest_flmigrate.index.resolve import Resolver
+
 ID = "P21"
 NAME = "stacked-weights"
-PINNED = "==0.13.*"
+PINNED = ">=0"  # keyed by the trees: pin_gap
 
 UTILS = "vllm.model_executor.models.utils"
 MAPPER = Api("WeightsMapper", (UTILS,))
@@ -54,6 +59,19 @@ FIELD = "orig_to_new_stacked"
 
 def relevant(source: str, context: PatchContext) -> bool:
     return FIELD in source
+
+
+def pin_gap(pinned: Resolver) -> str | None:
+    """The pin's ``WeightsMapper`` takes no ``orig_to_new_stacked`` (step 4 checks the port's calls
+    against the pin too)."""
+    found = pinned.resolve(UTILS, MAPPER.name)
+    if found is None or found.kind != "class":
+        return f"the pin has no {UTILS}.{MAPPER.name} to port the field onto"
+    constructor, _ = pinned.constructor(found.module, found.name)
+    if constructor is not None and constructor.function is not None:
+        if any(param.name == FIELD for param in constructor.function.params):
+            return f"the pin's {MAPPER.name} takes {FIELD}"
+    return None
 
 
 def uses_stacked_field(module: cst.Module, package: str) -> bool:

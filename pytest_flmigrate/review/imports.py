@@ -5,18 +5,14 @@ from __future__ import annotations
 
 import ast
 
-import libcst as cst
-
 from pytest_flmigrate.index.file_imports import ImportRef, UnresolvedImport, check_import
 from pytest_flmigrate.patches import (
+    CATALOG,
     p01_relative_imports,
     p02_redirect_imports,
     p14_transformers_renames,
     p15_relocate_imports,
     p16_backport_helpers,
-    p18_gate_linear,
-    p19_fused_moe_factory,
-    p20_expert_params_mapping,
 )
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
@@ -24,8 +20,8 @@ from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 from pytest_flmigrate.review.patch_ids import fix_for
 
 TRANSFORMERS = "transformers"
-TRANSLATIONS = {patch.API.name: patch for patch in (p18_gate_linear, p19_fused_moe_factory, p20_expert_params_mapping)}
-"""API name -> the catalog module translating it (when the pin's catalog has it)."""
+TRANSLATIONS = {api.name: (api, patch) for patch in CATALOG if patch.refusal is not None for api in patch.apis}
+"""API name -> (the API, the catalog patch translating it, when the pin's catalog has it)."""
 
 
 @check("relative-imports")
@@ -121,15 +117,16 @@ def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
 
 
 def _translation_refusal(context: ReviewContext, view: FileView, ref: ImportRef) -> str | None:
-    """``P19 leaves it: <why>`` when an API translation of the pin's catalog covers this
+    """``P19 leaves it: line N: <why>`` when an API translation of the pin's catalog covers this
     import but refuses the file (one of its uses has no pinned spelling with the same behaviour)."""
-    translation = TRANSLATIONS.get(ref.name or "")
-    if translation is None or ref.module not in translation.API.modules or view.parse_error:
+    found = TRANSLATIONS.get(ref.name or "")
+    if found is None or ref.module not in found[0].modules or view.parse_error:
         return None
-    patch_id = context.patch(translation.NAME)
-    if patch_id is None:
+    translation = found[1]
+    patch_id = context.patch(translation.name)
+    if patch_id is None or translation.refusal is None:
         return None
-    why = translation.refusal(cst.parse_module(view.text), view.module.rpartition(".")[0])
+    why = translation.refusal(view.text, view.module.rpartition(".")[0])
     return f"{patch_id} leaves it: {why}" if why else None
 
 

@@ -67,6 +67,9 @@ class MigrationPlan:
     forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
     # the vllm.envs flags upstream has and the pin lacks, at upstream's defaults (P25)
     env_flags: dict[str, Any] = field(default_factory=dict)
+    # files whose use of an API a translation leaves alone: target -> "path:line: why (patch)";
+    # step 4 refuses the migration, writing nothing
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

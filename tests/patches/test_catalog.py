@@ -5,30 +5,19 @@ import pytest
 from packaging.version import Version
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.build import index_directory
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchTransformer, apply_patches
+from tests.fixtures.trees import write
 from tests.patches.conftest import PIN, patch_context
 
 IDS = (
-    "P1",
-    "P2",
-    "P3",
-    "P4",
-    "P9",
-    "P10",
-    "P14",
-    "P15",
-    "P16",
-    "P17",
-    "P18",
-    "P19",
-    "P20",
-    "P21",
-    "P22",
-    "P23",
-    "P24",
-    "P25",
-)
+    "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
+    "P25", "P26",
+)  # fmt: skip
+KEYED = ["P18", "P19", "P20", "P21", "P26"]
+"""The API translations: keyed by comparing the trees, not by a version range."""
 
 
 def test_catalog_in_id_order():
@@ -61,9 +50,41 @@ def test_select_none_is_every_patch_of_the_pin():
 def test_select_none_skips_patches_of_other_pins():
     # only the version-independent patches apply to a pin without the 0.13 gaps (the relocation,
     # backport and forwarded-default tables are computed from the trees, for any pin; P14 and P22
-    # ask the transformers the pin runs with, in relevant())
+    # ask the transformers the pin runs with, in relevant(); the API translations apply where the
+    # pinned tree lacks their API)
     selected = [patch.id for patch in select_patches(None, Version("0.20.0"))]
-    assert selected == ["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25"]
+    assert selected == sorted(["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25", *KEYED], key=lambda i: int(i[1:]))
+    assert [patch.id for patch in CATALOG if patch.pin_gap is not None] == KEYED
+
+
+def test_a_pinned_tree_having_the_apis_selects_no_translation(tmp_path):
+    # a pin whose tree has every translated API (and a WeightsMapper taking orig_to_new_stacked)
+    moe = "vllm/model_executor/layers/fused_moe"
+    files = {
+        "vllm/__init__.py": "",
+        "vllm/model_executor/__init__.py": "",
+        "vllm/model_executor/layers/__init__.py": "",
+        f"{moe}/__init__.py": (
+            "class FusedMoEFactory: ...\nclass MoERunner: ...\nclass GateLinear: ...\n"
+            "def fused_moe_make_expert_params_mapping(): ...\n"
+        ),
+        f"{moe}/utils.py": "def resolve_layer_fused_shared_expert(): ...\ndef is_model_fused_shared_expert_compatible(): ...\n",
+        "vllm/model_executor/layers/activation.py": "class SwigluStepAndMul: ...\nclass SiluAndMulWithClamp: ...\n",
+        "vllm/model_executor/models/__init__.py": "",
+        "vllm/model_executor/models/utils.py": (
+            "class WeightsMapper:\n    def __init__(self, orig_to_new_stacked=None): ...\n"
+        ),
+    }
+    write(tmp_path, files)
+    pinned = Resolver([index_directory(tmp_path, "vllm")])
+    assert not set(KEYED) & {patch.id for patch in select_patches(None, PIN, pinned)}
+    assert {patch.id: patch.gap_at(pinned) for patch in CATALOG if patch.id in ("P19", "P21")} == {
+        "P19": "the pin has vllm.model_executor.layers.fused_moe.FusedMoEFactory, "
+        "vllm.model_executor.layers.fused_moe.MoERunner, "
+        "vllm.model_executor.layers.fused_moe.utils.resolve_layer_fused_shared_expert, "
+        "vllm.model_executor.layers.fused_moe.utils.is_model_fused_shared_expert_compatible",
+        "P21": "the pin's WeightsMapper takes orig_to_new_stacked",
+    }
 
 
 @pytest.mark.parametrize(

@@ -4,87 +4,55 @@ from pytest_flmigrate.patches import p18_gate_linear as p18
 from tests.patches.conftest import patch_context
 
 IMPORT = "from vllm.model_executor.layers.fused_moe import FusedMoE, GateLinear\n"
-PINNED = (
-    "from vllm.model_executor.layers.fused_moe import FusedMoE\n"
-    "from vllm.model_executor.layers.linear import ReplicatedLinear as GateLinear\n"
-)
+SHIM = "from vllm.model_executor.layers.fused_moe import FusedMoE\nfrom vllm_fl.compat.moe_runner import GateLinear\n"
 
 
 @pytest.mark.parametrize(
-    ("before", "after", "count"),
+    ("before", "after"),
     [
         pytest.param(
             IMPORT + 'gate = GateLinear(hidden, experts, prefix="gate")\n',
-            PINNED + 'gate = GateLinear(hidden, experts, prefix="gate", bias=False)\n',
-            2,
-            id="bias-default-spelled-out",
+            SHIM + 'gate = GateLinear(hidden, experts, prefix="gate")\n',
+            id="calls-untouched",
         ),
         pytest.param(
-            IMPORT + "gate = GateLinear(\n    hidden,\n    experts,\n    params_dtype=dtype,\n)\n",
-            PINNED + "gate = GateLinear(\n    hidden,\n    experts,\n    params_dtype=dtype,\n    bias=False,\n)\n",
-            2,
-            id="one-argument-per-line-kept",
-        ),
-        pytest.param(
-            IMPORT + "gate = GateLinear(hidden, experts, bias=True, return_bias=False)\n",
-            PINNED + "gate = GateLinear(hidden, experts, bias=True, return_bias=False)\n",
-            1,
-            id="explicit-bias-kept",
-        ),
-        pytest.param(
-            IMPORT + "gate = GateLinear(hidden, experts, True)\n",
-            PINNED + "gate = GateLinear(hidden, experts, True)\n",
-            1,
-            id="positional-bias-kept",
-        ),
-        pytest.param(
-            IMPORT + "gate = GateLinear(hidden, experts, out_dtype=None, force_fp32_compute=False)\n",
-            PINNED + "gate = GateLinear(hidden, experts, bias=False)\n",
-            2,
-            id="upstream-defaults-dropped",
+            IMPORT + "gate = GateLinear(hidden, experts, False, torch.float32, force_fp32_compute=True)\n"
+            "gate.set_out_dtype(torch.float32)\nclass Gate(GateLinear):\n    pass\n",
+            SHIM + "gate = GateLinear(hidden, experts, False, torch.float32, force_fp32_compute=True)\n"
+            "gate.set_out_dtype(torch.float32)\nclass Gate(GateLinear):\n    pass\n",
+            id="every-upstream-use-the-shim-takes",
         ),
         pytest.param(
             "from vllm.model_executor.layers.fused_moe.router.gate_linear import GateLinear as G\n"
             "assert isinstance(m, G)\ng = G(1, 2)\n",
-            "from vllm.model_executor.layers.linear import ReplicatedLinear as G\n"
-            "assert isinstance(m, G)\ng = G(1, 2, bias=False)\n",
-            2,
+            "from vllm_fl.compat.moe_runner import GateLinear as G\nassert isinstance(m, G)\ng = G(1, 2)\n",
             id="defining-module-and-alias",
         ),
     ],
 )
-def test_rewrites(rewrite, before, after, count):
-    assert rewrite(p18, before) == (after, count)
+def test_the_import_points_at_the_shim(rewrite, before, after):
+    assert rewrite(p18, before) == (after, 1)
+
+
+def test_other_relative_imports_untouched(rewrite):
+    source = "from ..layers.fused_moe import GateLinear\nfrom .utils import maybe_prefix\n"
+    text, count = rewrite(p18, source, module_name="vllm.model_executor.models.olmoe")
+    assert text == "from vllm_fl.compat.moe_runner import GateLinear\nfrom .utils import maybe_prefix\n"
+    assert count == 1
 
 
 @pytest.mark.parametrize(
-    "source",
-    [
-        # the logits' dtype would change: the pin has no such cast
-        IMPORT + "a = GateLinear(1, 2)\nb = GateLinear(1, 2, out_dtype=torch.float32)\n",
-        IMPORT + "g = GateLinear(1, 2, force_fp32_compute=True)\n",
-        IMPORT + "g = GateLinear(1, 2, False, torch.float32)\n",  # 4th positional: out_dtype upstream
-        IMPORT + "g = GateLinear(*args)\n",
-        IMPORT + "class RouterGate(GateLinear): ...\n",
-        IMPORT + "g = GateLinear(1, 2)\ng.set_out_dtype(torch.float32)\n",
-        IMPORT + "g = GateLinear(1, 2)\nif g.out_dtype is None: ...\n",
-        # another module's GateLinear, or none imported
-        "from somewhere import GateLinear\ng = GateLinear(1, 2)\n",
-        "g = GateLinear(1, 2)\n",
-    ],
+    "source", ["from somewhere import GateLinear\ng = GateLinear(1, 2)\n", "# GateLinear\nimport torch\n"]
 )
 def test_left_alone(rewrite, source):
     assert rewrite(p18, source) == (source, 0)
 
 
-def test_other_relative_imports_untouched(rewrite):
-    source = "from .utils import maybe_prefix\n" + IMPORT + "g = GateLinear(1, 2)\n"
-    assert rewrite(p18, source)[0].startswith("from .utils import maybe_prefix\n" + PINNED)
-
-
-def test_idempotent(rewrite):
-    once, _ = rewrite(p18, IMPORT + "g = GateLinear(1, 2)\n")
-    assert rewrite(p18, once) == (once, 0)
+def test_no_use_is_refused_and_the_shim_is_named():
+    package = "vllm.model_executor.models"
+    assert p18.refusal(IMPORT + "g = GateLinear(*args, **kwargs)\n", package) is None
+    assert p18.rewritten_imports(IMPORT, package) == {(module, "GateLinear") for module in p18.API.modules}
+    assert p18.SHIM == "moe_runner"
 
 
 def test_relevance():

@@ -44,14 +44,30 @@ def test_rewrites(rewrite, before, after):
         IMPORT + "m = fused_moe_make_expert_params_mapping(ckpt_gate_proj_name='w1')\n",  # no model argument
         IMPORT + "m = fused_moe_make_expert_params_mapping(*args)\n",
         IMPORT + "make = fused_moe_make_expert_params_mapping\n",
-        # the loader names upstream's parameter layout by hand
-        IMPORT + "m = fused_moe_make_expert_params_mapping(self, 'w1', 'w2', 'w3', n)\n"
-        "p = f'.experts.routed_experts.{base}w13_weight'\n",
-        "from elsewhere import fused_moe_make_expert_params_mapping\nm = fused_moe_make_expert_params_mapping(self, 'a', 'b', 'c', 1)\n",
+        # the loader names upstream's runner by hand, not as the layout the pin flattens
+        IMPORT + "m = fused_moe_make_expert_params_mapping(self, 'w1', 'w2', 'w3', n)\np = name + '.routed_experts'\n",
     ],
 )
-def test_left_alone(rewrite, source):
+def test_refused_with_the_line(rewrite, source):
+    found = p20.refusal(source, "vllm.model_executor.models")
+    assert found is not None and found.line == len(source.splitlines()), found
     assert rewrite(p20, source) == (source, 0)
+
+
+def test_not_imported_is_left_alone(rewrite):
+    source = "from elsewhere import fused_moe_make_expert_params_mapping\nm = fused_moe_make_expert_params_mapping(self, 'a', 'b', 'c', 1)\n"
+    assert p20.refusal(source, "vllm.model_executor.models") is None
+    assert rewrite(p20, source) == (source, 0)
+
+
+def test_strings_naming_the_runners_layout_name_the_pins(rewrite):
+    source = (
+        IMPORT
+        + "m = fused_moe_make_expert_params_mapping(self, 'w1', 'w2', 'w3', n)\np = f'.experts.routed_experts.{base}'\n"
+    )
+    text, count = rewrite(p20, source)
+    assert text == PINNED + "m = FusedMoE.make_expert_params_mapping('w1', 'w2', 'w3', n)\np = f'.experts.{base}'\n"
+    assert count == 3
 
 
 def test_other_statements_untouched(rewrite):

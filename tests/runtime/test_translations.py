@@ -1,4 +1,4 @@
-"""API translations (P18-P20) and the stacked-weights port (P21) proven on tokens, with --tiny.
+"""API translations (P18, P19, P25) and the stacked-weights port (P21) proven on tokens, with --tiny.
 
 Upstream 0.32 models that the 0.13 pin cannot import without them, migrated into a copy of
 the example plugin and run through steps 4-11 with ``--tiny`` (a checkpoint synthesized in the
@@ -7,13 +7,17 @@ upstream env, served there first as the control and step 11's ground truth):
 - ``qwen2``, a dense override (the pin has ``Qwen2ForCausalLM``): upstream's
   ``WeightsMapper(orig_to_new_stacked=...)`` loading through P21's port, shard ids fed to the
   pin's ``QKVParallelLinear`` and ``MergedColumnParallelLinear``;
-- ``cohere2_moe``, a new MoE model: its router ``GateLinear`` (P18), ``FusedMoEFactory`` with shared
-  experts (P19's ``SharedFusedMoE``) and P21's port routing shard ids and per-expert tensors into
-  the pin's ``FusedMoE``.
+- ``exaone_moe``, a new MoE model on upstream's runner API: its router ``GateLinear`` (P18) and
+  ``FusedMoEFactory`` (P19) holding the gate, shared experts, grouped top-k over sigmoid scores
+  with a correction bias and a routed scaling factor, all run by the MoE shim on the pin's
+  ``FusedMoE``; its shared experts' MLP is upstream's ``Exaone4GatedMLP``, backported (P16) with
+  its clamped SwiGLU from P25's shim; P21's port routes per-expert tensors into the pin's layer.
 
-``olmoe`` (a MoE override through the same three) left this tier for the benchmark to keep CI
-under its budget: ``bench/runtime_coverage.py --models olmoe`` migrates, serves and compares it
-against the control the same way (5/5 text prompts).
+``cohere2_moe`` (custom routing and shared experts through the same shim) and ``olmoe`` (a MoE
+override) left this tier for the benchmark to keep CI under its budget: ``bench/runtime_coverage.py
+--models cohere2_moe,olmoe`` migrates, serves and compares them against the control the same way
+(5/5 text prompts each). tests/runtime/test_moe_shims.py checks the pieces against upstream's
+code without a server.
 
 Each must pass steps 4, 5 and 9-11 and match the control on 5/5 text prompts; step 6 must
 report nothing about what was translated. Both servers run ``RMSNorm``'s native forward (the
@@ -33,15 +37,19 @@ TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 #: steps 2-6 and 9-11: the plugin's own tests (1, 7, 8) say nothing about the translations
 STEPS = "not baseline and not regression and not functional"
 CASES = {
-    # model: (architecture, the catalog patches its migration must have applied)
-    "cohere2_moe": ("Cohere2MoeForCausalLM", {"P18", "P19", "P21"}),
-    "qwen2": ("Qwen2ForCausalLM", {"P21"}),
+    # model: (architecture, the catalog patches its migration must have applied, the shims it brings)
+    "exaone_moe": (
+        "ExaoneMoeForCausalLM",
+        {"P18", "P19", "P21", "P25"},
+        {"moe_runner", "clamped_swiglu", "stacked_weights"},
+    ),
+    "qwen2": ("Qwen2ForCausalLM", {"P21"}, {"stacked_weights"}),
 }
 
 
 @pytest.mark.parametrize("model", sorted(CASES))
 def test_a_translated_model_matches_the_upstream_control(model, pinned_python, upstream_python, tmp_path):
-    arch, patches = CASES[model]
+    arch, patches, shims = CASES[model]
     tree, python = plugin_tree(tmp_path, pinned_python)
     run = flmigrate(
         tree,
@@ -61,14 +69,16 @@ def test_a_translated_model_matches_the_upstream_control(model, pinned_python, u
     translated = (
         "GateLinear",
         "FusedMoEFactory",
+        "MoERunner",
         "fused_moe_make_expert_params_mapping",
+        "SiluAndMulWithClamp",
         "WeightsMapper",
         "AutoWeightsLoader",
         "orig_to_new_stacked",
     )
     assert not [f for f in run.summary["findings"] if any(name in f["symbol"] + f["message"] for name in translated)]
     assert patches <= set(run.summary["patches"]), run.summary["patches"]
-    assert "vllm_fl/compat/stacked_weights.py" in {f["path"] for f in run.summary["files"]}
+    assert {f"vllm_fl/compat/{shim}.py" for shim in shims} <= {f["path"] for f in run.summary["files"]}
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == (arch, "synthesized")
     assert f"vllm_fl.models.{model}:{arch}" in run.summary["import_smoke"]["architectures"][arch]["resolved"]

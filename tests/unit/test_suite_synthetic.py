@@ -16,6 +16,7 @@ import pytest
 
 from pytest_flmigrate import manifest
 from pytest_flmigrate.index import sources, upstream
+from tests.fixtures.trees import write
 
 
 @pytest.fixture
@@ -546,3 +547,50 @@ def test_relative_imports_left_fail_step_4(flmigrate, plugin_tree, trees):
     """Without P1 the copied files keep their relative imports: step 4 names each one."""
     result = flmigrate(*run_args(trees, "--model", "tiny", "--patches", "P2", "-k", "relative"))
     result.stdout.fnmatch_lines(["*relative imports left (P1 did not apply): vllm_fl/models/tiny.py:*"])
+
+
+PINNED_MOE = {
+    "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
+    "vllm/model_executor/layers/__init__.py": "",
+    "vllm/model_executor/layers/fused_moe/__init__.py": "class FusedMoE:\n    def __init__(self, **kwargs):\n        pass\n",
+    "vllm/model_executor/layers/linear.py": (
+        "class ReplicatedLinear:\n    def __init__(self, *args, **kwargs):\n        pass\n"
+        "class UnquantizedLinearMethod:\n    pass\n"
+    ),
+}
+
+
+def with_moe(trees, call: str) -> None:
+    """The synthetic pin gets a FusedMoE (the shim's calls fit it); upstream's tiny builds its
+    experts with ``FusedMoEFactory(<call>)``."""
+    write(trees[1], PINNED_MOE)
+    model = trees[0] / "vllm/model_executor/models/tiny.py"
+    text = model.read_text().replace(
+        "from .utils import maybe_prefix\n",
+        "from .utils import maybe_prefix\nfrom vllm.model_executor.layers.fused_moe import FusedMoEFactory\n",
+    )
+    model.write_text(text + f"        self.experts = FusedMoEFactory({call})\n")
+
+
+def test_a_translation_meeting_a_use_it_does_not_handle_fails_step_4_writing_nothing(flmigrate, plugin_tree, trees):
+    with_moe(trees, "8, 2, 64, 128, runner_cls=MyRunner")
+    flmigrate(*run_args(trees, "--model", "tiny"))
+    step = summary(plugin_tree, "tiny")["steps"]["4"]
+    assert step["outcome"] == "failed"
+    assert step["reason"].startswith(
+        "vllm/model_executor/models/tiny.py:15: FusedMoEFactory(8, 2, 64, 128, runner_cls=MyRunner): runner_cls= "
+        "has no spelling on the pin's FusedMoE (P19 fused-moe-factory); port it by hand, nothing was written"
+    ), step["reason"]
+    assert not (plugin_tree / "vllm_fl/models/tiny.py").exists()
+    assert not (plugin_tree / "vllm_fl/compat").exists()
+
+
+def test_a_translated_use_imports_the_shim_step_4_writes(flmigrate, plugin_tree, trees):
+    with_moe(trees, "8, 2, 64, 128, use_grouped_topk=True, num_expert_group=2, topk_group=1, gate=self.gate")
+    migrate_ok(flmigrate, trees)
+    assert (
+        "from vllm_fl.compat.moe_runner import FusedMoEFactory\n"
+        in (plugin_tree / "vllm_fl/models/tiny.py").read_text()
+    )
+    assert (plugin_tree / "vllm_fl/compat/moe_runner.py").is_file()
+    assert summary(plugin_tree, "tiny")["patches"]["P19"] == 1

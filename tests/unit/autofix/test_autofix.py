@@ -171,12 +171,30 @@ def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fix
     key = ("vllm.model_executor.layers.fused_moe", "GateLinear")
     assert key in planner.translated_imports(text, planned, select_patches(None, PIN))
     assert planner.translated_imports(text, planned, select_patches("P1,P15,P16", PIN)) == set()
-    # a use the translation refuses leaves the import to the other fixes (and to step 6)
-    refused = text.replace("prefix='gate'", "out_dtype=torch.float32")
-    assert planner.translated_imports(refused, planned, select_patches(None, PIN)) == set()
     plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
-    assert key not in planner.plan_fixes(plan, fixer, select_patches(None, PIN)).unfixed
+    fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
+    assert key not in fixed.unfixed and not fixed.refused
+    assert "vllm_fl/compat/moe_runner.py" in {f.target for f in fixed.files}
     assert key in planner.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).unfixed
+
+
+def test_a_use_a_translation_does_not_handle_refuses_the_migration_with_its_line(tmp_path, trees, fixer):
+    module = "vllm.model_executor.models.moe"
+    source = tmp_path / "moe.py"
+    source.write_text(
+        "from vllm.model_executor.layers.fused_moe import FusedMoEFactory\n\n"
+        "experts = FusedMoEFactory(8, 2, 16, 32, runner_cls=MyRunner)\n",
+        encoding="utf-8",
+    )
+    planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
+    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
+    assert fixed.refused == {
+        "vllm_fl/models/moe.py": "vllm/model_executor/models/moe.py:3: FusedMoEFactory(8, 2, 16, 32, "
+        "runner_cls=MyRunner): runner_cls= has no spelling on the pin's FusedMoE (P19 fused-moe-factory)"
+    }
+    # without the translation selected there is nothing to refuse: the import is step 6's
+    assert not planner.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).refused
 
 
 def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees, fixer):

