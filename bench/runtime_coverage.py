@@ -53,7 +53,7 @@ from pytest_flmigrate.servers import log_errors
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
 from pytest_flmigrate.settings import resolve
 from pytest_flmigrate.steps import discover
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, controls
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 STEPS = "not baseline and not regression and not functional and not benchmark"
@@ -135,11 +135,16 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
 
 
 def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
-    """Start the control by itself (the suite stopped before it): serves?, first error line."""
+    """Start the control by itself (the suite stopped before it): serves?, first error line. Its
+    outcome is kept in and replayed from the control cache (tiny/controls.py), as the suite's is."""
     try:
         tiny = checkpoints.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
+        kept = controls.control_cache(tiny, args.upstream_python, (*CPU_ARGS, *tiny.serve_args))
     except FlmigrateError as exc:
         return None, exc.message
+    outcome = kept.outcome()
+    if outcome is not None:
+        return outcome["served"], outcome["reason"]
     server = LocalGT(
         args.upstream_python,
         str(tiny.path),
@@ -150,11 +155,15 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
     try:
         server.start()
         server.wait_healthy(900)
+        kept.save_outcome(True, "")
         return True, ""
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
         cause = log_errors.first_error_line(text) or exc.message
-        return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
+        reason = checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
+        if controls.exited_with_error(server):
+            kept.save_outcome(False, reason)
+        return False, reason
     finally:
         server.stop()
 

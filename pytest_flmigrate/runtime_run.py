@@ -21,7 +21,7 @@ from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
 from pytest_flmigrate.steps import serve as serve_step
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, controls
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -43,6 +43,7 @@ class RuntimeRun:
         self.say = _stderr  # the suite points this at the terminal
         self.notes: list[str] = []
         self.control_outcome: dict | None = None  # --tiny: summary.json's ``control`` once it was started
+        self._control_ref: ServerRef | None = None
 
     # --- context ------------------------------------------------------------------------------
 
@@ -169,6 +170,16 @@ class RuntimeRun:
         )
         return model
 
+    def control_serve_args(self) -> tuple[str, ...]:
+        return self.settings.serve_args + self.tiny().serve_args
+
+    @memoized
+    def control_cache(self) -> controls.ControlCache:
+        """--tiny: the control's kept outcome and generations (tiny/controls.py)."""
+        return controls.control_cache(
+            self.tiny(), checkpoints.upstream_python(self.settings.gt_python), self.control_serve_args()
+        )
+
     def control(self, scratch: Path) -> GroundTruth:
         """--tiny: the upstream env serving the tiny model, not yet started. It serves before the
         pinned env (steps 9-11 wait for it) and is step 11's ground truth."""
@@ -179,18 +190,39 @@ class RuntimeRun:
             self.settings,
             gt_python=checkpoints.upstream_python(self.settings.gt_python),
             gt_model=str(tiny.path),
-            serve_args=self.settings.serve_args + tiny.serve_args,
+            serve_args=self.control_serve_args(),
         )
         return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
 
+    def check_control(self, ground_truth: GroundTruth) -> None:
+        """Whether the control serves: its kept outcome when there is one (replayed, no server
+        started), else the control started now. FlmigrateError when it does not serve
+        (``control_outcome`` then holds the reason)."""
+        kept = self.control_cache().outcome()
+        if kept is None:
+            self.start_control(ground_truth)
+            return
+        self.control_outcome = {**kept, "replayed": True}
+        self.tell(f"--tiny: the control's outcome replayed from {self.control_cache().root}")
+        if not kept["served"]:
+            raise FlmigrateError(kept["reason"])
+
     def start_control(self, ground_truth: GroundTruth) -> ServerRef:
-        """Start the control and record whether it served (``served``, and the skip reason when not)."""
+        """The control's server, started on first call; records whether it served (``served``, and
+        the skip reason when not) here and, when it served or its server exited with an error, in
+        the control cache."""
+        if self._control_ref is not None:
+            return self._control_ref
         try:
             served = ground_truth.start()
         except FlmigrateError as exc:
             self.control_outcome = {"served": False, "reason": self.control_unavailable(exc)}
+            if controls.exited_with_error(ground_truth.local):
+                self.control_cache().save_outcome(False, self.control_outcome["reason"])
             raise
         self.control_outcome = {"served": True, "reason": ""}
+        self.control_cache().save_outcome(True, "")
+        self._control_ref = served
         return served
 
     def control_unavailable(self, error: FlmigrateError) -> str:
@@ -251,9 +283,13 @@ class RuntimeRun:
 
     @memoized
     def benchmark(self) -> bench_step.BenchResult:
+        """Step 9: ``vllm bench throughput``; with --tiny the same load on step 10's server (started
+        here when step 9 runs first), so a tiny model's steps 9-11 start one pinned engine."""
         self.need()
         model = self.served_model(9)
         self.gpu()
+        if self.settings.tiny:
+            return bench_step.against_server(self.server().url, logs=self.logs)
         pinned = self.run.workspace.pinned.result
         random_lengths = bench_step.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench_step.run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_flmigrate.e2e.client import SEED, TOP_LOGPROBS, OpenAIClient
 from pytest_flmigrate.e2e.compare import Comparison, compare
@@ -72,8 +73,14 @@ class Runner:
         token_match_count: int,
         max_tokens: int,
         client_options: dict | None = None,
+        replay: Callable[[], ResultStore] | None = None,
     ) -> None:
+        """``replay`` gives, on first need, a second store of GT results (--tiny's control cache):
+        where the phase reuses GT results and the model's own store has none, a result kept there is
+        replayed (and saved to the model's store); a GT result collected here is kept there too."""
         self.store, self.phase = store, phase
+        self.replay = replay
+        self._replay_store: ResultStore | None = None
         self.plan = phase_plan(phase)
         self.count, self.max_tokens = token_match_count, max_tokens
         self.client_options = dict(client_options or {})
@@ -92,12 +99,32 @@ class Runner:
             self.store.info[side] = {"url": self.clients[side].base, **({"source": ref.source} if ref.source else {})}
         return self.clients[side]
 
+    def replay_store(self) -> ResultStore | None:
+        if self._replay_store is None and self.replay is not None:
+            self._replay_store = self.replay()
+        return self._replay_store
+
     def _collect(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
         client = self.client(side, provider)
         generation = client.chat(prompt, self.max_tokens)
         self.store.info[side]["model"] = generation.model
-        self.store.save(side, prompt, generation, self.request, {"url": client.base, "model": generation.model})
+        server = {"url": client.base, "model": generation.model}
+        self.store.save(side, prompt, generation, self.request, server)
+        kept = self.replay_store() if side == "gt" else None
+        if kept is not None:
+            kept.save(side, prompt, generation, self.request, server)
         return generation
+
+    def _replayed(self, prompt: Prompt) -> Generation | None:
+        """The GT result the replay store keeps for this prompt and request, saved to the model's store."""
+        kept = self.replay_store()
+        saved = kept.reusable("gt", prompt, self.request) if kept is not None else None
+        if saved is None:
+            return None
+        server = dict(saved.meta.get("server") or {})
+        self.store.save("gt", prompt, saved.generation, self.request, server)
+        self.store.info.setdefault("gt", {**server, "replayed_from": str(Path(saved.path).parent.parent)})
+        return saved.generation
 
     def run(self, prompt: Prompt, servers: Mapping[str, ServerProvider]) -> PromptOutcome:
         """Collect, reuse or load what the phase says, compare if it says so; records the outcome.
@@ -117,7 +144,14 @@ class Runner:
     def needs(self, side: str, prompt: Prompt) -> bool:
         """Whether running ``prompt`` will send a request to ``side``'s server."""
         if side == "gt":
-            return self.plan.collect_gt and not (self.plan.reuse_gt and self.store.reusable("gt", prompt, self.request))
+            if not self.plan.collect_gt:
+                return False
+            if not self.plan.reuse_gt:
+                return True
+            if self.store.reusable("gt", prompt, self.request):
+                return False
+            kept = self.replay_store()
+            return kept is None or kept.reusable("gt", prompt, self.request) is None
         return self.plan.collect_local
 
     def skip(self, prompt: Prompt, reason: str) -> None:
@@ -129,8 +163,11 @@ class Runner:
         sides: dict[str, str] = {}
         if plan.collect_gt:
             saved = self.store.reusable("gt", prompt, self.request) if plan.reuse_gt else None
+            replayed = self._replayed(prompt) if plan.reuse_gt and saved is None else None
             if saved is not None:
                 found["gt"], sides["gt"] = saved.generation, "reused"
+            elif replayed is not None:
+                found["gt"], sides["gt"] = replayed, "replayed"
             else:
                 found["gt"], sides["gt"] = self._collect("gt", prompt, servers["gt"]), "collected"
         if plan.collect_local:
