@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +47,7 @@ class RuntimeRun:
         self.notes: list[str] = []
         self.control_outcome: dict | None = None  # --tiny: summary.json's ``control`` once it was started
         self._control_ref: ServerRef | None = None
+        self.phases: dict[str, float] = {}  # seconds spent per phase of steps 9-11 (summary.json's ``phases``)
 
     # --- context ------------------------------------------------------------------------------
 
@@ -68,6 +72,15 @@ class RuntimeRun:
     def tell(self, message: str) -> None:
         self.notes.append(message)
         self.say(message)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time the block takes to ``phases[phase]`` (synthesis, control, pinned serve, benchmark)."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[phase] = round(self.phases.get(phase, 0.0) + time.monotonic() - start, 2)
 
     @memoized
     def probe(self) -> EnvProbe:
@@ -159,12 +172,13 @@ class RuntimeRun:
     @memoized
     def tiny(self) -> checkpoints.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
-        model = checkpoints.for_unit(
-            checkpoints.upstream_python(self.settings.gt_python),
-            self.run.unit(),
-            self.run.workspace.upstream().version,
-            log=self.logs / "tiny-synthesize.log",
-        )
+        with self.timed("synthesis"):
+            model = checkpoints.for_unit(
+                checkpoints.upstream_python(self.settings.gt_python),
+                self.run.unit(),
+                self.run.workspace.upstream().version,
+                log=self.logs / "tiny-synthesize.log",
+            )
         self.tell(
             f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})"
         )
@@ -214,7 +228,8 @@ class RuntimeRun:
         if self._control_ref is not None:
             return self._control_ref
         try:
-            served = ground_truth.start()
+            with self.timed("control"):
+                served = ground_truth.start()
         except FlmigrateError as exc:
             self.control_outcome = {"served": False, "reason": self.control_unavailable(exc)}
             if controls.exited_with_error(ground_truth.local):
@@ -289,7 +304,9 @@ class RuntimeRun:
         model = self.served_model(9)
         self.gpu()
         if self.settings.tiny:
-            return bench_step.against_server(self.server().url, logs=self.logs)
+            url = self.server().url
+            with self.timed("benchmark"):
+                return bench_step.against_server(url, logs=self.logs)
         pinned = self.run.workspace.pinned.result
         random_lengths = bench_step.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench_step.run(
@@ -317,7 +334,8 @@ class RuntimeRun:
         self.need()
         spec = self.server_spec()
         self.gpu()
-        return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
+        with self.timed("pinned serve"):
+            return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
 
     @memoized
     def chat(self) -> dict:

@@ -8,6 +8,7 @@ result saved) never starts or contacts one. In the suite the providers are the f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,11 @@ class Runner:
         self.client_options = dict(client_options or {})
         self.clients: dict[str, OpenAIClient] = {}
         self.request = {"max_tokens": max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
-        store.info.update({"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens})
+        #: seconds spent collecting (a server started on first use included) and comparing, per side
+        self.seconds: dict[str, float] = {"gt": 0.0, "local": 0.0, "compare": 0.0}
+        store.info.update(
+            {"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens, "seconds": self.seconds}
+        )
 
     def client(self, side: str, provider: ServerProvider) -> OpenAIClient:
         """The client of ``side``, made on first use from ``provider`` (which may start the server)."""
@@ -105,6 +110,13 @@ class Runner:
         return self._replay_store
 
     def _collect(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
+        start = time.monotonic()
+        try:
+            return self._request(side, prompt, provider)
+        finally:
+            self.seconds[side] = round(self.seconds[side] + time.monotonic() - start, 2)
+
+    def _request(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
         client = self.client(side, provider)
         generation = client.chat(prompt, self.max_tokens)
         self.store.info[side]["model"] = generation.model
@@ -177,5 +189,7 @@ class Runner:
         for side in ("gt", "local"):
             if side not in found:
                 found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
+        start = time.monotonic()
         comparison = compare(prompt.id, found["gt"], found["local"], self.count)
+        self.seconds["compare"] = round(self.seconds["compare"] + time.monotonic() - start, 4)
         return PromptOutcome(prompt, self.phase, comparison, sides, {s: g.length for s, g in found.items()})

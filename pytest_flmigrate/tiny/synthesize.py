@@ -13,10 +13,12 @@ it is built from that config under a fixed seed and saved with ``save_pretrained
 safetensors, real checkpoint names; layer-level norms the class builds on some layers only are
 completed on every layer, see layer_norms.py); otherwise only the config is written and the stamp says
 ``dummy`` with the reason (servers then use ``--load-format dummy``). The tokenizer files are
-qwen2_checkpoint.py's. The stamp (``flmigrate-tiny.json``) is written last.
+qwen2_checkpoint.py's; a multimodal model also gets the processor upstream vLLM loads for it
+(processors.py), its sizes aligned with the tiny config. The stamp (``flmigrate-tiny.json``) is
+written last.
 
 Exit status 2 with one line on stderr (``error: ...``) when the config class cannot be imported
-or rejects a shrunk field (the field named), 1 on anything else.
+or rejects a shrunk field (the field named), or the processor cannot be made, 1 on anything else.
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from pytest_flmigrate.tiny import layer_norms, qwen2_checkpoint, shrink
+    from pytest_flmigrate.tiny import layer_norms, processors, qwen2_checkpoint, shrink
 else:  # run as a script in an env without this package: the siblings are on sys.path[0]
     import layer_norms
+    import processors
     import qwen2_checkpoint
     import shrink
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {
@@ -125,6 +128,17 @@ def complete_layer_norms(weights: Path) -> list[str]:
     return sorted(missing)
 
 
+def tiny_processor(out_dir: Path, arch: str, config) -> dict[str, Any] | None:
+    """The processor a multimodal ``arch`` loads, saved beside the weights (processors.py); None for
+    a text model. Rejected with the reason when it cannot be made."""
+    from transformers import AutoTokenizer
+
+    try:
+        return processors.write(out_dir, arch, config, AutoTokenizer.from_pretrained(str(out_dir)))
+    except processors.Unbuildable as exc:
+        raise Rejected(f"no processor for {arch}: {exc}") from None
+
+
 def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record."""
     import torch
@@ -142,6 +156,7 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
         parameters, completed = None, []
     for name, data in qwen2_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
+    processor = tiny_processor(out_dir, arch, config)
     record = {
         "arch": arch,
         "config": f"{module}.{class_name}",
@@ -151,6 +166,7 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
         "reason": reason,
         "parameters": parameters,
         "completed_norms": completed,
+        "processor": processor,
         "files": {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(out_dir.iterdir())

@@ -1,0 +1,256 @@
+"""The processor a multimodal model's upstream vLLM code loads, made for a tiny checkpoint (runs in
+the upstream env, imported by tiny/synthesize.py as a sibling; vLLM and transformers are imported
+inside the functions).
+
+vLLM builds a multimodal model's processor when it starts (its profiling feeds the processor dummy
+images or audio), so a tiny checkpoint with a text tokenizer only cannot start it. ``write`` finds
+the processor class the model uses, in this order:
+
+1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its methods, e.g.
+   ``self.ctx.get_hf_processor(GlmAsrProcessor)``) and then the model's module;
+2. transformers' ``AutoProcessor`` mapping for the config's ``model_type``;
+3. without a processor class, the image processors and feature extractors the same code names,
+   or transformers' auto mappings of each.
+
+A processor class is built from its parts (``get_attributes``): the tiny tokenizer, and each
+image/video processor or feature extractor from the class the same code names for that part, the
+processor class's ``<part>_class``, transformers' auto mapping, or its own module, each with its
+defaults. Sizes are then aligned with the tiny config (``align``: patch and merge sizes, image
+size, mel bins, taken from the vision/audio sub-config) and everything is saved with
+``save_pretrained`` beside the weights, so that vLLM loads it the way it loads a real checkpoint's.
+Text prompts are enough for the comparison; the processor only has to load and process vLLM's
+dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot be built.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+#: The parts of a processor (transformers' modality names) and the base class of each.
+PARTS = ("image_processor", "video_processor", "feature_extractor", "audio_processor")
+#: Vision/audio config fields a processor holds under the same name, taken from the tiny config.
+SHARED_FIELDS = ("patch_size", "temporal_patch_size", "merge_size", "spatial_merge_size")
+#: The most pixels a dynamic-resolution image processor may give an image (profiling runs the
+#: vision tower on the largest image: a tiny tower still pays per patch).
+MAX_PIXELS = 448 * 448
+
+
+class Unbuildable(Exception):
+    """The model's processor cannot be made: one line for the user."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _bases() -> dict[str, type]:
+    from transformers import FeatureExtractionMixin, ImageProcessingMixin, ProcessorMixin
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    return {
+        "processor": ProcessorMixin,
+        "image_processor": ImageProcessingMixin,
+        "video_processor": BaseVideoProcessor,
+        "feature_extractor": FeatureExtractionMixin,
+        "audio_processor": FeatureExtractionMixin,
+    }
+
+
+def _model_class(arch: str) -> type | None:
+    from vllm.model_executor.models.registry import ModelRegistry
+
+    try:
+        return ModelRegistry._try_load_model_cls(arch)
+    except Exception as exc:  # noqa: BLE001 - an import error of upstream's model module, reported as is
+        raise Unbuildable(f"upstream vLLM cannot import {arch}: {_first_line(exc)}") from None
+
+
+def _names_in(function: Any) -> set[str]:
+    function = getattr(function, "fget", function)
+    function = getattr(function, "func", function)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def referenced_classes(info: type, model: type) -> list[type]:
+    """Processor-like classes (see ``_bases``) named by the methods of ``info`` and its bases up to
+    vLLM's own, in the order found, then those of the model's module."""
+    bases = tuple(_bases().values())
+    found: list[type] = []
+
+    def add(candidate: Any) -> None:
+        if isinstance(candidate, type) and issubclass(candidate, bases) and candidate not in bases:
+            if candidate not in found and not inspect.isabstract(candidate):
+                found.append(candidate)
+
+    for klass in info.__mro__:
+        if klass.__module__.startswith("vllm.multimodal") or klass is object:
+            break
+        scope = vars(sys.modules[klass.__module__])
+        for member in vars(klass).values():
+            for name in sorted(_names_in(member)):
+                add(scope.get(name))
+    for value in vars(sys.modules[model.__module__]).values():
+        add(value)
+    return found
+
+
+def _auto_class(mapping_module: str, mapping: str, model_type: str) -> type | None:
+    """transformers' class for ``model_type`` in an auto mapping (None when it has none)."""
+    import importlib
+
+    import transformers
+
+    names = getattr(importlib.import_module(mapping_module), mapping).get(model_type)
+    for name in names if isinstance(names, tuple | list) else [names]:
+        if name and hasattr(transformers, name):
+            return getattr(transformers, name)
+    return None
+
+
+AUTO_MAPPINGS = {
+    "processor": ("transformers.models.auto.processing_auto", "PROCESSOR_MAPPING_NAMES"),
+    "image_processor": ("transformers.models.auto.image_processing_auto", "IMAGE_PROCESSOR_MAPPING_NAMES"),
+    "video_processor": ("transformers.models.auto.video_processing_auto", "VIDEO_PROCESSOR_MAPPING_NAMES"),
+    "feature_extractor": ("transformers.models.auto.feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
+    "audio_processor": ("transformers.models.auto.feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
+}
+
+
+def _modality(part: str) -> str:
+    return next((modality for modality in PARTS if modality in part), part)
+
+
+def part_class(part: str, processor: type | None, referenced: list[type], model_type: str) -> type | None:
+    """The class of a processor's part: the one upstream's code names, the processor's
+    ``<part>_class``, transformers' auto mapping, a class of the processor's own module."""
+    modality = _modality(part)
+    base = _bases()[modality]
+    named = [candidate for candidate in referenced if issubclass(candidate, base)]
+    if named:
+        return named[0]
+    if processor is not None:
+        declared = getattr(processor, f"{part}_class", None)
+        declared = declared[-1] if isinstance(declared, tuple | list) else declared
+        if isinstance(declared, str):
+            scope = vars(sys.modules[processor.__module__])
+            found = scope.get(declared)
+            if found is None:
+                import transformers
+
+                found = getattr(transformers, declared, None)
+            if isinstance(found, type):
+                return found
+    auto = _auto_class(*AUTO_MAPPINGS[modality], model_type)
+    if auto is not None:
+        return auto
+    if processor is not None:
+        own = [
+            value
+            for value in vars(sys.modules[processor.__module__]).values()
+            if isinstance(value, type) and issubclass(value, base) and value is not base
+        ]
+        if own:
+            return own[0]
+    return None
+
+
+def _sub_config(config: Any, *names: str) -> Any:
+    for name in names:
+        found = getattr(config, name, None)
+        if found is not None:
+            return found
+    return None
+
+
+def align(part: Any, config: Any) -> None:
+    """Sizes of an image/video processor or feature extractor set from the tiny config's vision or
+    audio sub-config (or the config itself) where both hold them; dynamic resolution capped."""
+    vision = _sub_config(config, "vision_config", "vision_tower_config", "visual", "vision_model") or config
+    audio = _sub_config(config, "audio_config", "audio_encoder_config", "encoder_config") or config
+    for field in SHARED_FIELDS:
+        value = getattr(vision, field, None)
+        if isinstance(value, int) and hasattr(part, field):
+            setattr(part, field, value)
+    image_size = getattr(vision, "image_size", None)
+    size = getattr(part, "size", None)
+    if isinstance(image_size, int) and isinstance(size, dict):
+        part.size = {
+            key: (image_size if key in ("height", "width", "shortest_edge", "longest_edge") else value)
+            for key, value in size.items()
+        }
+    if isinstance(getattr(part, "max_pixels", None), int) and part.max_pixels > MAX_PIXELS:
+        part.max_pixels = MAX_PIXELS
+        if isinstance(getattr(part, "min_pixels", None), int):
+            part.min_pixels = min(part.min_pixels, MAX_PIXELS)
+    mel_bins = getattr(audio, "num_mel_bins", None)
+    if isinstance(mel_bins, int) and hasattr(part, "feature_size"):
+        part.feature_size = mel_bins
+
+
+def _build(cls: type, **kwargs: Any) -> Any:
+    try:
+        return cls(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - any constructor failure, named with the class
+        raise Unbuildable(f"{cls.__name__} cannot be built with its defaults: {_first_line(exc)}") from None
+
+
+def build(processor: type, referenced: list[type], model_type: str, tokenizer: Any, config: Any) -> Any:
+    """``processor`` from its parts: the tiny tokenizer, the other parts from ``part_class``."""
+    parts: dict[str, Any] = {}
+    for part in processor.get_attributes():  # type: ignore[attr-defined]
+        if "tokenizer" in part:
+            parts[part] = tokenizer
+            continue
+        cls = part_class(part, processor, referenced, model_type)
+        if cls is None:
+            raise Unbuildable(f"{processor.__name__} needs a {part} and no class for it is known")
+        parts[part] = _build(cls)
+        align(parts[part], config)
+    return _build(processor, **parts)
+
+
+def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, Any] | None:
+    """Save the processor ``arch`` loads into ``out_dir``; what was saved (None: a text model)."""
+    model = _model_class(arch)
+    factories = getattr(model, "_processor_factory", None) if model is not None else None
+    if model is None or factories is None:
+        return None
+    referenced = referenced_classes(factories.info, model)
+    model_type = str(getattr(config, "model_type", "") or "")
+    processor_base = _bases()["processor"]
+    processors = [cls for cls in referenced if issubclass(cls, processor_base)]
+    processor = processors[0] if processors else _auto_class(*AUTO_MAPPINGS["processor"], model_type)
+    if processor is not None:
+        saved: list[Any] = [build(processor, referenced, model_type, tokenizer, config)]
+    else:
+        saved = []
+        for modality in ("image_processor", "video_processor", "feature_extractor"):
+            cls = part_class(modality, None, referenced, model_type)
+            if cls is not None:
+                saved.append(_build(cls))
+                align(saved[-1], config)
+        if not saved:
+            raise Unbuildable(
+                f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
+                f"for it is known (none named by its code, none for model_type {model_type!r} in transformers)"
+            )
+    before = {path.name for path in out_dir.iterdir()}
+    for item in saved:
+        try:
+            item.save_pretrained(str(out_dir))
+        except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
+            raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
+    return {
+        "classes": [type(item).__name__ for item in saved],
+        "files": sorted({path.name for path in out_dir.iterdir()} - before),
+    }
