@@ -6,9 +6,11 @@ vLLM builds a multimodal model's processor when it starts (its profiling feeds t
 images or audio), so a tiny checkpoint with a text tokenizer only cannot start it. ``write`` finds
 the processor class the model uses, in this order:
 
-1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its methods, e.g.
-   ``self.ctx.get_hf_processor(GlmAsrProcessor)``) and then the model's module;
+1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its getters, e.g.
+   ``self.ctx.get_hf_processor(GlmAsrProcessor)``, then its other methods), the model's module, the
+   modules of the parts named (vLLM keeps a processor beside its feature extractor);
 2. transformers' ``AutoProcessor`` mapping for the config's ``model_type``;
+   (the first of these that builds is taken)
 3. without a processor class, the image processors and feature extractors the same code names,
    or transformers' auto mappings of each.
 
@@ -81,9 +83,14 @@ def _names_in(function: Any) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
+#: The methods of a ProcessingInfo that name the processor and its parts, looked at first.
+GETTERS = ("get_hf_processor", "get_feature_extractor", "get_image_processor", "get_video_processor")
+
+
 def referenced_classes(info: type, model: type) -> list[type]:
-    """Processor-like classes (see ``_bases``) named by the methods of ``info`` and its bases up to
-    vLLM's own, in the order found, then those of the model's module."""
+    """Processor-like classes (see ``_bases``) that upstream's code names: in the getters of ``info``
+    (and its bases up to vLLM's own), its other methods, the model's module, then the modules that
+    define the parts found (a processor kept beside its feature extractor)."""
     bases = tuple(_bases().values())
     found: list[type] = []
 
@@ -92,15 +99,19 @@ def referenced_classes(info: type, model: type) -> list[type]:
             if candidate not in found and not inspect.isabstract(candidate):
                 found.append(candidate)
 
-    for klass in info.__mro__:
-        if klass.__module__.startswith("vllm.multimodal") or klass is object:
-            break
-        scope = vars(sys.modules[klass.__module__])
-        for member in vars(klass).values():
-            for name in sorted(_names_in(member)):
-                add(scope.get(name))
+    own = [k for k in info.__mro__ if k is not object and not k.__module__.startswith("vllm.multimodal")]
+    for getters in (True, False):
+        for klass in own:
+            scope = vars(sys.modules[klass.__module__])
+            for member_name, member in vars(klass).items():
+                if (member_name in GETTERS) is getters:
+                    for name in sorted(_names_in(member)):
+                        add(scope.get(name))
     for value in vars(sys.modules[model.__module__]).values():
         add(value)
+    for part in list(found):
+        for value in vars(sys.modules[part.__module__]).values():
+            add(value)
     return found
 
 
@@ -228,22 +239,31 @@ def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, An
     referenced = referenced_classes(factories.info, model)
     model_type = str(getattr(config, "model_type", "") or "")
     processor_base = _bases()["processor"]
-    processors = [cls for cls in referenced if issubclass(cls, processor_base)]
-    processor = processors[0] if processors else _auto_class(*AUTO_MAPPINGS["processor"], model_type)
-    if processor is not None:
-        saved: list[Any] = [build(processor, referenced, model_type, tokenizer, config)]
-    else:
-        saved = []
+    candidates = [cls for cls in referenced if issubclass(cls, processor_base)]
+    auto = _auto_class(*AUTO_MAPPINGS["processor"], model_type)
+    if auto is not None and auto not in candidates:
+        candidates.append(auto)
+    saved: list[Any] = []
+    failures: list[Unbuildable] = []
+    for candidate in candidates:  # the first that builds
+        try:
+            saved = [build(candidate, referenced, model_type, tokenizer, config)]
+            break
+        except Unbuildable as exc:
+            failures.append(exc)
+    if failures and not saved:
+        raise failures[0]
+    if not saved:
         for modality in ("image_processor", "video_processor", "feature_extractor"):
             cls = part_class(modality, None, referenced, model_type)
             if cls is not None:
                 saved.append(_build(cls))
                 align(saved[-1], config)
-        if not saved:
-            raise Unbuildable(
-                f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
-                f"for it is known (none named by its code, none for model_type {model_type!r} in transformers)"
-            )
+    if not saved:
+        raise Unbuildable(
+            f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
+            f"for it is known (none named by its code, none for model_type {model_type!r} in transformers)"
+        )
     before = {path.name for path in out_dir.iterdir()}
     for item in saved:
         try:
