@@ -120,9 +120,12 @@ def synthesize(
     *,
     cache: Path | None = None,
     log: Path | None = None,
+    multimodal: bool = False,
 ) -> TinyModel:
     """The cached tiny model of ``model``, synthesized first with ``python`` (the upstream env's)
-    when absent; FlmigrateError with synthesize.py's one line when it cannot be made."""
+    when absent (with the processor upstream loads when ``multimodal``: the architecture is in
+    upstream's multimodal registry); FlmigrateError with synthesize.py's one line when it cannot be
+    made."""
     target = tiny_dir(model, upstream_version, cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
@@ -147,6 +150,7 @@ def synthesize(
                 config_class,
                 "--seed",
                 str(SEED),
+                *(["--multimodal"] if multimodal else []),
             ]
             try:
                 result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
@@ -174,8 +178,17 @@ def for_unit(python: str, unit: ModelUnit, upstream_version: str, *, log: Path |
     config class as upstream defines it."""
     if unit.config is None:
         raise FlmigrateError(f"--tiny: {unit.name} has no config class upstream to shrink; pass --served-model instead")
-    arch = next((a.name for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0].name)
-    return synthesize(python, unit.name, upstream_version, arch, unit.config.module, unit.config.class_name, log=log)
+    arch = next((a for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0])
+    return synthesize(
+        python,
+        unit.name,
+        upstream_version,
+        arch.name,
+        unit.config.module,
+        unit.config.class_name,
+        log=log,
+        multimodal=arch.is_multimodal,
+    )
 
 
 def _error_line(stderr: str) -> str:

@@ -5,7 +5,7 @@ into the tool's process for work: the heavy imports are inside the functions. ::
 
     python path/to/synthesize.py OUT_DIR --arch Cohere2MoeForCausalLM \\
         --config-module transformers.models.cohere2_moe.configuration_cohere2_moe \\
-        --config-class Cohere2MoeConfig [--seed 0]
+        --config-class Cohere2MoeConfig [--seed 0] [--multimodal]
 
 The config is the config class's defaults shrunk by shrink.py's rules (vocab = the tiny
 tokenizer's), with ``architectures = [ARCH]``. When upstream transformers has a class named ARCH,
@@ -13,8 +13,9 @@ it is built from that config under a fixed seed and saved with ``save_pretrained
 safetensors, real checkpoint names; layer-level norms the class builds on some layers only are
 completed on every layer, see layer_norms.py); otherwise only the config is written and the stamp says
 ``dummy`` with the reason (servers then use ``--load-format dummy``). The tokenizer files are
-qwen2_checkpoint.py's; a multimodal model also gets the processor upstream vLLM loads for it
-(processors.py), its sizes aligned with the tiny config. The stamp (``flmigrate-tiny.json``) is
+qwen2_checkpoint.py's; with ``--multimodal`` (the architecture is in upstream's multimodal
+registry) the model also gets the processor upstream vLLM loads for it (processors.py), its sizes
+aligned with the tiny config. The stamp (``flmigrate-tiny.json``) is
 written last.
 
 Exit status 2 with one line on stderr (``error: ...``) when the config class cannot be imported
@@ -139,8 +140,11 @@ def tiny_processor(out_dir: Path, arch: str, config) -> dict[str, Any] | None:
         raise Rejected(f"no processor for {arch}: {exc}") from None
 
 
-def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> dict[str, Any]:
-    """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record."""
+def write(
+    out_dir: Path, arch: str, module: str, class_name: str, seed: int, multimodal: bool = False
+) -> dict[str, Any]:
+    """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record. ``multimodal``:
+    also the processor upstream loads for ``arch``."""
     import torch
 
     config = tiny_config(config_class(module, class_name), arch)
@@ -156,7 +160,7 @@ def write(out_dir: Path, arch: str, module: str, class_name: str, seed: int) -> 
         parameters, completed = None, []
     for name, data in qwen2_checkpoint.tokenizer_files().items():
         (out_dir / name).write_bytes(data)
-    processor = tiny_processor(out_dir, arch, config)
+    processor = tiny_processor(out_dir, arch, config) if multimodal else None
     record = {
         "arch": arch,
         "config": f"{module}.{class_name}",
@@ -186,10 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-module", required=True)
     parser.add_argument("--config-class", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"
+    )
     args = parser.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        record = write(args.out_dir, args.arch, args.config_module, args.config_class, args.seed)
+        record = write(args.out_dir, args.arch, args.config_module, args.config_class, args.seed, args.multimodal)
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -119,3 +120,30 @@ def test_a_stamp_is_what_counts(tmp_path):
     assert checkpoints.load(tmp_path) is None
     (tmp_path / STAMP).write_text(json.dumps({"arch": "A", "weights": "synthesized", "reason": "", "parameters": 1}))
     assert checkpoints.load(tmp_path).synthesized
+
+
+def test_a_multimodal_architecture_asks_for_its_processor(tmp_path):
+    """for_unit passes --multimodal exactly for an architecture of upstream's multimodal registry."""
+    from pytest_flmigrate.index.registries import Architecture
+    from pytest_flmigrate.steps.discover import ConfigSource
+
+    argv = tmp_path / "argv"
+    script = tmp_path / "python"
+    script.write_text(
+        f"#!{sys.executable}\nimport json, sys\nfrom pathlib import Path\n"
+        f"Path({str(argv)!r}).write_text(json.dumps(sys.argv[1:]))\n"
+        "out = Path(sys.argv[2]); out.mkdir(parents=True)\n"
+        f"(out / {STAMP!r}).write_text(json.dumps({{'arch': 'A', 'weights': 'synthesized', 'reason': '', "
+        "'parameters': 1}))\n"
+    )
+    script.chmod(0o755)
+    for table, expected in (("_MULTIMODAL_MODELS", True), ("_TEXT_GENERATION_MODELS", False)):
+        unit = SimpleNamespace(
+            name=f"m{expected}",
+            config=ConfigSource("m", "MConfig", "m.configuration_m", "transformers"),
+            architectures=[Architecture("MForConditionalGeneration", "m", "MForConditionalGeneration", table)],
+        )
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache"))
+            checkpoints.for_unit(str(script), unit, "0.32.0")  # type: ignore[arg-type]
+        assert ("--multimodal" in json.loads(argv.read_text())) is expected
