@@ -148,11 +148,19 @@ class RuntimeRun:
 
     # --- step 4 import smoke, step 5 resolution -----------------------------------------------
 
+    def smoke_memo(self, label: str, request: dict) -> Path:
+        """Where a smoke run of ``request`` is kept (steps/import_smoke.py): this plugin's files, the
+        pinned env as the probe found it."""
+        found = self.probe()
+        env = {"vllm": found.vllm_dir, "vllm_version": found.vllm_version, "python": found.python_version}
+        return smoke_step.memo_path(self.plugin_dir, env, label, request)
+
     @memoized
     def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
         modules = [planned.plugin_module for planned in self.run.plan().files]
-        return smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log")
+        memo = self.smoke_memo("import-smoke", {"modules": modules})
+        return smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log", memo)
 
     def expected_architectures(self) -> dict[str, str]:
         """Architecture -> ``module:Class`` that register_model() registers for this model."""
@@ -163,9 +171,9 @@ class RuntimeRun:
     @memoized
     def resolution(self) -> smoke_step.SmokeResult:
         self.need()
-        return smoke_step.resolve_architectures(
-            self.python, self.expected_architectures(), self.logs / "resolve-smoke.log"
-        )
+        expected = self.expected_architectures()
+        memo = self.smoke_memo("resolve-smoke", {"architectures": sorted(expected)})
+        return smoke_step.resolve_architectures(self.python, expected, self.logs / "resolve-smoke.log", memo)
 
     # --- --tiny: the synthesized model and the control ------------------------------------------
 

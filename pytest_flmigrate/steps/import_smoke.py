@@ -5,16 +5,24 @@ first failure raises one line naming the module and the error, the traceback's l
 detail. ``resolve_architectures``: vLLM's general plugins are loaded (as ``vllm serve`` does) and
 each registered architecture's class is loaded from vLLM's ModelRegistry; it must come from the
 plugin module step 5 registered, not from vLLM's own.
+
+Both are a function of the plugin's files and the pinned env: with ``memo`` (a file named by a hash
+of those, ``memo_path``) a finished run's report is kept there and a later run with the same inputs
+replays it (its log too) instead of starting the pinned env's python again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.sources import cache_dir
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
+from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.servers import procs
 
 TIMEOUT = 900.0
@@ -67,6 +75,7 @@ class SmokeResult:
     architectures: dict[str, dict]
     seconds: float
     log: str
+    replayed: bool = False  # kept from an earlier run with the same plugin files and env
 
     def as_dict(self) -> dict:
         strip = lambda d: {k: v for k, v in d.items() if k != "traceback"}  # noqa: E731
@@ -75,10 +84,50 @@ class SmokeResult:
             "architectures": {a: strip(r) for a, r in self.architectures.items()},
             "seconds": round(self.seconds, 2),
             "log": self.log,
+            **({"replayed": True} if self.replayed else {}),
         }
 
 
-def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
+#: Files of a plugin checkout beside its package that decide what it installs (entry points).
+PLUGIN_METADATA = ("pyproject.toml", "setup.py", "setup.cfg")
+FORMAT = 1
+
+
+def memo_path(plugin_dir: Path, env: dict, label: str, request: dict, cache: Path | None = None) -> Path:
+    """Where a smoke run of ``request`` is kept: named by a hash of the plugin package's files (and
+    its install metadata), ``env`` (what the pinned env is: vLLM's location and version, Python's)
+    and the request."""
+    files = {
+        str(path.relative_to(plugin_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted((plugin_dir / PLUGIN_PACKAGE).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    files.update(
+        {
+            name: hashlib.sha256((plugin_dir / name).read_bytes()).hexdigest()
+            for name in PLUGIN_METADATA
+            if (plugin_dir / name).is_file()
+        }
+    )
+    data = {"format": FORMAT, "label": label, "request": request, "env": env, "files": files}
+    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+    return (cache if cache is not None else cache_dir()) / "smoke" / f"{key}.json"
+
+
+def _replay(memo: Path, log: Path) -> SmokeResult | None:
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+        imports, architectures, seconds, text = data["imports"], data["architectures"], data["seconds"], data["log"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(text, encoding="utf-8")
+    return SmokeResult(imports, architectures, seconds, str(log), replayed=True)
+
+
+def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = None) -> SmokeResult:
+    if memo is not None and (kept := _replay(memo, log)) is not None:
+        return kept
     scratch = procs.scratch_dir(label)
     try:
         finished = procs.run_logged(
@@ -99,6 +148,8 @@ def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
             procs.tail(log),
         )
     data = json.loads(marked[-1])
+    if memo is not None:
+        atomic_write(memo, json.dumps({**data, "seconds": finished.seconds, "log": text}) + "\n")
     return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log))
 
 
@@ -106,9 +157,9 @@ def _traceback_tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-TRACEBACK_LINES:])
 
 
-def import_modules(python: str, modules: list[str], log: Path) -> SmokeResult:
+def import_modules(python: str, modules: list[str], log: Path, memo: Path | None = None) -> SmokeResult:
     """Import each module in the pinned env; raise for the first that fails."""
-    result = _run(python, {"modules": modules}, log, "import-smoke")
+    result = _run(python, {"modules": modules}, log, "import-smoke", memo)
     for module in modules:
         outcome = result.imports.get(module)
         if outcome and not outcome["ok"]:
@@ -119,9 +170,9 @@ def import_modules(python: str, modules: list[str], log: Path) -> SmokeResult:
     return result
 
 
-def resolve_architectures(python: str, expected: dict[str, str], log: Path) -> SmokeResult:
+def resolve_architectures(python: str, expected: dict[str, str], log: Path, memo: Path | None = None) -> SmokeResult:
     """``expected``: architecture -> ``module:Class`` the plugin registered. Raise on any mismatch."""
-    result = _run(python, {"architectures": sorted(expected)}, log, "resolve-smoke")
+    result = _run(python, {"architectures": sorted(expected)}, log, "resolve-smoke", memo)
     for arch, target in sorted(expected.items()):
         outcome = result.architectures.get(arch, {"ok": False, "error": "not reported", "traceback": ""})
         if not outcome["ok"]:
