@@ -18,14 +18,17 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
-- ``commit``: the commit of this checkout that measured it (a resumed run may span commits).
+- ``commit``: the commit of this checkout that measured it (a resumed run may span commits);
+- ``seconds``: the suite's run; ``wall_seconds``: the model's whole turn (a control started alone too).
 
 Failures are grouped by their first error line. Records are written to ``--json`` after every
 model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
 the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
 a lock and skips what another has measured). Defaults for the envs: the provisioned ones of the
-two versions.
+two versions. One process keeps one copy of the example plugin and one env holding it, and puts
+the example's files back before each model. With warm caches (tiny models, the control cache, the
+import smoke's memo) a rerun starts no control server and no import smoke again.
 """
 
 from __future__ import annotations
@@ -92,11 +95,26 @@ def env_python(given: Path | None, spec: str) -> str:
     return str(python)
 
 
-def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]:
+class PluginCopy:
+    """The example plugin copied to one folder and installed (editable) into one env over the pinned
+    env, once per process; ``fresh()`` puts the example's files back before each model, so every
+    model starts from the same tree without a new env (pip's editable install points at the folder)."""
+
+    def __init__(self, root: Path, pinned_python: str) -> None:
+        self.tree, self.env, self.pinned_python = root / "plugin", root / "env", pinned_python
+        self.python: Path | None = None
+
+    def fresh(self) -> tuple[Path, Path]:
+        shutil.rmtree(self.tree, ignore_errors=True)
+        shutil.copytree(EXAMPLE, self.tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        if self.python is None:
+            self.python = plugin_env.plugin_env(Path(self.pinned_python), self.tree, self.env)
+        return self.tree, self.python
+
+
+def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, float]:
     """``pytest --model M --tiny`` in a fresh plugin copy: (summary, output, seconds)."""
-    tree = scratch / "plugin"
-    shutil.copytree(EXAMPLE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    python = plugin_env.plugin_env(Path(args.pinned_python), tree, scratch / "env")
+    tree, python = plugin.fresh()
     command = [
         sys.executable,
         "-m",
@@ -234,13 +252,17 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
         "models": len(done),
         **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
+        "wall_seconds": round(sum(record.get("wall_seconds", record["seconds"]) for record in done), 1),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
         "records": {record["model"]: record for record in done},
     }
 
 
 def print_table(report: dict) -> None:
-    print(f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s")
+    print(
+        f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s in the suite, "
+        f"{report['wall_seconds']} s in all"
+    )
     for key in COUNTS:
         print(f"  {key:<20} {report[key]:>4}")
     if report["failures"]:
@@ -278,24 +300,28 @@ def main() -> int:
         models = models[: args.limit]
     share = models[args.worker[0] - 1 :: args.worker[1]]
     records = load_records(args.json)
-    for index, model in enumerate(share, 1):
-        if model in records or model in load_records(args.json):  # another worker may have measured it
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
-            summary, output, seconds = run_suite(model, args, Path(folder))
-            records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
-        print(
-            f"[{index}/{len(share)}] {model}: "
-            + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
-            + (
-                f"; step {records[model].get('stage')}: {records[model].get('error')}"
-                if records[model].get("stage")
-                else ""
-            ),
-            flush=True,
-        )
-        if args.json:
-            records = save_records(args.json, records, args, models)
+    with tempfile.TemporaryDirectory(prefix="flm-rc-") as work:
+        plugin = PluginCopy(Path(work), args.pinned_python)
+        for index, model in enumerate(share, 1):
+            if model in records or model in load_records(args.json):  # another worker may have measured it
+                continue
+            started = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
+                summary, output, seconds = run_suite(model, args, plugin)
+                records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+            records[model]["wall_seconds"] = round(time.monotonic() - started, 1)
+            print(
+                f"[{index}/{len(share)}] {model}: "
+                + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
+                + (
+                    f"; step {records[model].get('stage')}: {records[model].get('error')}"
+                    if records[model].get("stage")
+                    else ""
+                ),
+                flush=True,
+            )
+            if args.json:
+                records = save_records(args.json, records, args, models)
     report = summarize(save_records(args.json, records, args, models) if args.json else records, args, models)
     print_table(report)
     return 0
