@@ -107,7 +107,12 @@ class RuntimeRun:
         if not self._folder(UNIT_TESTS):
             return None
         result = plugin_tests.run_folder(
-            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-baseline"
+            self.python,
+            self.plugin_dir,
+            UNIT_TESTS,
+            logs=self.logs,
+            label="unit-baseline",
+            memo=self.tests_memo(UNIT_TESTS),
         )
         result.save(self.logs / BASELINE_FILE)
         return result
@@ -132,7 +137,12 @@ class RuntimeRun:
             return None
         before = self.baseline_for_regression()
         after = plugin_tests.run_folder(
-            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-regression"
+            self.python,
+            self.plugin_dir,
+            UNIT_TESTS,
+            logs=self.logs,
+            label="unit-regression",
+            memo=self.tests_memo(UNIT_TESTS),
         )
         return after, plugin_tests.compare(before, after)
 
@@ -143,17 +153,29 @@ class RuntimeRun:
         if not self._folder(FUNCTIONAL_TESTS):
             return None
         return plugin_tests.run_folder(
-            self.python, self.plugin_dir, FUNCTIONAL_TESTS, logs=self.logs, label="functional"
+            self.python,
+            self.plugin_dir,
+            FUNCTIONAL_TESTS,
+            logs=self.logs,
+            label="functional",
+            memo=self.tests_memo(FUNCTIONAL_TESTS),
         )
 
     # --- step 4 import smoke, step 5 resolution -----------------------------------------------
 
-    def smoke_memo(self, label: str, request: dict) -> Path:
-        """Where a smoke run of ``request`` is kept (steps/import_smoke.py): this plugin's files, the
-        pinned env as the probe found it."""
+    def env_identity(self) -> dict:
+        """What the pinned env is, for the results kept of it (steps/kept.py): vLLM's location and
+        version, Python's, as the probe found them."""
         found = self.probe()
-        env = {"vllm": found.vllm_dir, "vllm_version": found.vllm_version, "python": found.python_version}
-        return smoke_step.memo_path(self.plugin_dir, env, label, request)
+        return {"vllm": found.vllm_dir, "vllm_version": found.vllm_version, "python": found.python_version}
+
+    def smoke_memo(self, label: str, request: dict) -> Path:
+        """Where a smoke run of ``request`` is kept (steps/import_smoke.py)."""
+        return smoke_step.memo_path(self.plugin_dir, self.env_identity(), label, request)
+
+    def tests_memo(self, folder: str) -> Path:
+        """Where a run of the plugin's ``folder`` is kept (steps/plugin_tests.py)."""
+        return plugin_tests.memo_path(self.plugin_dir, self.env_identity(), folder)
 
     @memoized
     def import_smoke(self) -> smoke_step.SmokeResult:

@@ -6,24 +6,21 @@ detail. ``resolve_architectures``: vLLM's general plugins are loaded (as ``vllm 
 each registered architecture's class is loaded from vLLM's ModelRegistry; it must come from the
 plugin module step 5 registered, not from vLLM's own.
 
-Both are a function of the plugin's files and the pinned env: with ``memo`` (a file named by a hash
-of those, ``memo_path``) a finished run's report is kept there and a later run with the same inputs
-replays it (its log too) instead of starting the pinned env's python again.
+Both are a function of the plugin's files and the pinned env: with ``memo`` (``memo_path``, see
+steps/kept.py) a finished run's report is kept there and a later run with the same inputs replays it
+(its log too) instead of starting the pinned env's python again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.index.sources import cache_dir
-from pytest_flmigrate.layout import PLUGIN_PACKAGE
-from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.servers import procs
+from pytest_flmigrate.steps import kept
 
 TIMEOUT = 900.0
 #: Traceback lines kept in a failure message (the last frames and the error).
@@ -88,37 +85,18 @@ class SmokeResult:
         }
 
 
-#: Files of a plugin checkout beside its package that decide what it installs (entry points).
-PLUGIN_METADATA = ("pyproject.toml", "setup.py", "setup.cfg")
-FORMAT = 1
-
-
 def memo_path(plugin_dir: Path, env: dict, label: str, request: dict, cache: Path | None = None) -> Path:
-    """Where a smoke run of ``request`` is kept: named by a hash of the plugin package's files (and
-    its install metadata), ``env`` (what the pinned env is: vLLM's location and version, Python's)
-    and the request."""
-    files = {
-        str(path.relative_to(plugin_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted((plugin_dir / PLUGIN_PACKAGE).rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    files.update(
-        {
-            name: hashlib.sha256((plugin_dir / name).read_bytes()).hexdigest()
-            for name in PLUGIN_METADATA
-            if (plugin_dir / name).is_file()
-        }
-    )
-    data = {"format": FORMAT, "label": label, "request": request, "env": env, "files": files}
-    key = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-    return (cache if cache is not None else cache_dir()) / "smoke" / f"{key}.json"
+    """Where a smoke run of ``request`` is kept (steps/kept.py): the plugin package's files and install
+    metadata, ``env`` (what the pinned env is: vLLM's location and version, Python's), the request."""
+    inputs = {"label": label, "request": request, "env": env, "files": kept.files(plugin_dir)}
+    return kept.path("smoke", inputs, cache)
 
 
 def _replay(memo: Path, log: Path) -> SmokeResult | None:
+    data = kept.load(memo) or {}
     try:
-        data = json.loads(memo.read_text(encoding="utf-8"))
         imports, architectures, seconds, text = data["imports"], data["architectures"], data["seconds"], data["log"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except KeyError:
         return None
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(text, encoding="utf-8")
@@ -126,8 +104,8 @@ def _replay(memo: Path, log: Path) -> SmokeResult | None:
 
 
 def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = None) -> SmokeResult:
-    if memo is not None and (kept := _replay(memo, log)) is not None:
-        return kept
+    if memo is not None and (replayed := _replay(memo, log)) is not None:
+        return replayed
     scratch = procs.scratch_dir(label)
     try:
         finished = procs.run_logged(
@@ -148,8 +126,7 @@ def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = 
             procs.tail(log),
         )
     data = json.loads(marked[-1])
-    if memo is not None:
-        atomic_write(memo, json.dumps({**data, "seconds": finished.seconds, "log": text}) + "\n")
+    kept.save(memo, {**data, "seconds": finished.seconds, "log": text})
     return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log))
 
 
