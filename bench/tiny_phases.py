@@ -1,6 +1,7 @@
 """One model's ``--tiny`` steps 1-11, time per phase, this checkout against an older one.
 
     flock /tmp/heavy.lock python bench/tiny_phases.py --model mistral --old REV [--json FILE]
+        [--pinned-python PATH] [--upstream-python PATH]
 
 Each side runs the suite as a user would (``pytest --model M --tiny``, every step, in a fresh copy
 of the example plugin installed over the pinned CPU env; the CPU serve arguments of the runtime
@@ -126,8 +127,11 @@ def main() -> int:
     parser.add_argument("--model", default="mistral")
     parser.add_argument("--old", help="a commit of this repository to measure beside this checkout")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--pinned-python", type=Path, help="default: the provisioned pinned env")
+    parser.add_argument("--upstream-python", type=Path, help="default: the provisioned upstream env")
     args = parser.parse_args()
-    pinned, upstream = (envs.env_python(name) for name in (envs.pinned_env(), envs.upstream_env()))
+    pinned = args.pinned_python or envs.env_python(envs.pinned_env())
+    upstream = args.upstream_python or envs.env_python(envs.upstream_env())
     if pinned is None or upstream is None:
         sys.exit(envs.missing_env_reason(envs.pinned_env() if pinned is None else envs.upstream_env()))
     report: dict = {"model": args.model, "sides": {}}
