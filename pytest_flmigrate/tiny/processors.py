@@ -115,17 +115,35 @@ def referenced_classes(info: type, model: type) -> list[type]:
     return found
 
 
-def _auto_class(mapping_module: str, mapping: str, model_type: str) -> type | None:
-    """transformers' class for ``model_type`` in an auto mapping (None when it has none)."""
+def _auto_class(mapping_module: str, mapping: str, model_types: list[str]) -> type | None:
+    """transformers' class for the first of ``model_types`` in an auto mapping that has one (a
+    mapping's entry is a name, names, or names by backend: torchvision's first, then PIL's)."""
     import importlib
 
     import transformers
 
-    names = getattr(importlib.import_module(mapping_module), mapping).get(model_type)
-    for name in names if isinstance(names, tuple | list) else [names]:
-        if name and hasattr(transformers, name):
-            return getattr(transformers, name)
+    table = getattr(importlib.import_module(mapping_module), mapping)
+    for model_type in model_types:
+        names = table.get(model_type)
+        if isinstance(names, dict):
+            names = [names.get("torchvision"), names.get("pil"), *names.values()]
+        for name in names if isinstance(names, tuple | list) else [names]:
+            if name and hasattr(transformers, name):
+                return getattr(transformers, name)
     return None
+
+
+def model_types(config: Any) -> list[str]:
+    """The config's ``model_type``, then its sub-configs' (a vision tower's processor is often
+    mapped under the tower's type)."""
+    from transformers.models.auto import configuration_auto
+
+    module_of = getattr(configuration_auto, "SPECIAL_MODEL_TYPE_TO_MODULE_NAME", {})
+    found = [getattr(config, "model_type", None)]
+    for name in getattr(config, "sub_configs", None) or {}:
+        kind = getattr(getattr(config, name, None), "model_type", None)
+        found += [kind, module_of.get(kind)]  # a tower's type, then the model it belongs to
+    return [str(kind) for kind in dict.fromkeys(found) if kind]
 
 
 AUTO_MAPPINGS = {
@@ -141,7 +159,7 @@ def _modality(part: str) -> str:
     return next((modality for modality in PARTS if modality in part), part)
 
 
-def part_class(part: str, processor: type | None, referenced: list[type], model_type: str) -> type | None:
+def part_class(part: str, processor: type | None, referenced: list[type], kinds: list[str]) -> type | None:
     """The class of a processor's part: the one upstream's code names, the processor's
     ``<part>_class``, transformers' auto mapping, a class of the processor's own module."""
     modality = _modality(part)
@@ -161,7 +179,7 @@ def part_class(part: str, processor: type | None, referenced: list[type], model_
                 found = getattr(transformers, declared, None)
             if isinstance(found, type):
                 return found
-    auto = _auto_class(*AUTO_MAPPINGS[modality], model_type)
+    auto = _auto_class(*AUTO_MAPPINGS[modality], kinds)
     if auto is not None:
         return auto
     if processor is not None:
@@ -215,14 +233,14 @@ def _build(cls: type, **kwargs: Any) -> Any:
         raise Unbuildable(f"{cls.__name__} cannot be built with its defaults: {_first_line(exc)}") from None
 
 
-def build(processor: type, referenced: list[type], model_type: str, tokenizer: Any, config: Any) -> Any:
+def build(processor: type, referenced: list[type], kinds: list[str], tokenizer: Any, config: Any) -> Any:
     """``processor`` from its parts: the tiny tokenizer, the other parts from ``part_class``."""
     parts: dict[str, Any] = {}
     for part in processor.get_attributes():  # type: ignore[attr-defined]
         if "tokenizer" in part:
             parts[part] = tokenizer
             continue
-        cls = part_class(part, processor, referenced, model_type)
+        cls = part_class(part, processor, referenced, kinds)
         if cls is None:
             raise Unbuildable(f"{processor.__name__} needs a {part} and no class for it is known")
         parts[part] = _build(cls)
@@ -237,17 +255,17 @@ def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, An
     if model is None or factories is None:
         return None
     referenced = referenced_classes(factories.info, model)
-    model_type = str(getattr(config, "model_type", "") or "")
+    kinds = model_types(config)
     processor_base = _bases()["processor"]
     candidates = [cls for cls in referenced if issubclass(cls, processor_base)]
-    auto = _auto_class(*AUTO_MAPPINGS["processor"], model_type)
+    auto = _auto_class(*AUTO_MAPPINGS["processor"], kinds)
     if auto is not None and auto not in candidates:
         candidates.append(auto)
     saved: list[Any] = []
     failures: list[Unbuildable] = []
     for candidate in candidates:  # the first that builds
         try:
-            saved = [build(candidate, referenced, model_type, tokenizer, config)]
+            saved = [build(candidate, referenced, kinds, tokenizer, config)]
             break
         except Unbuildable as exc:
             failures.append(exc)
@@ -255,14 +273,14 @@ def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, An
         raise failures[0]
     if not saved:
         for modality in ("image_processor", "video_processor", "feature_extractor"):
-            cls = part_class(modality, None, referenced, model_type)
+            cls = part_class(modality, None, referenced, kinds)
             if cls is not None:
                 saved.append(_build(cls))
                 align(saved[-1], config)
     if not saved:
         raise Unbuildable(
             f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
-            f"for it is known (none named by its code, none for model_type {model_type!r} in transformers)"
+            f"for it is known (none named by its code, none for model_type {', '.join(kinds) or '?'} in transformers)"
         )
     before = {path.name for path in out_dir.iterdir()}
     for item in saved:
