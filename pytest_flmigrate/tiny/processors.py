@@ -9,17 +9,21 @@ the processor class the model uses, in this order:
 1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its getters, e.g.
    ``self.ctx.get_hf_processor(GlmAsrProcessor)``, then its other methods), the model's module, the
    modules of the parts named (vLLM keeps a processor beside its feature extractor);
-2. transformers' ``AutoProcessor`` mapping for the config's ``model_type``;
+2. transformers' ``AutoProcessor`` mapping for the config's ``model_type`` (not a sub-config's:
+   a tower's processor is not the model's);
    (the first of these that builds is taken)
 3. without a processor class, the image processors and feature extractors the same code names,
-   or transformers' auto mappings of each.
+   or transformers' auto mappings of each for the config's ``model_type``.
 
 A processor class is built from its parts (``get_attributes``): the tiny tokenizer, and each
 image/video processor or feature extractor from the class the same code names for that part, the
-processor class's ``<part>_class``, transformers' auto mapping, or its own module, each with its
-defaults. Sizes are then aligned with the tiny config (``align``: patch and merge sizes, image
-size, mel bins, taken from the vision/audio sub-config) and everything is saved with
-``save_pretrained`` beside the weights, so that vLLM loads it the way it loads a real checkpoint's.
+processor class's ``<part>_class``, transformers' auto mapping (for the config's model type, then
+its sub-configs'), or its own module, each with its defaults. Sizes are then aligned with the tiny config (``align``: patch and merge sizes, image
+size, mel bins, taken from the vision/audio sub-config). The processor's placeholder tokens
+(``image_token``, ``audio_token``, ...: vLLM looks them up in the vocabulary) are added to the tiny
+tokenizer and the config's vocabulary and token ids follow, before the weights are made
+(``prepare``); then everything is saved with ``save_pretrained`` beside the weights (``save``), so
+that vLLM loads it the way it loads a real checkpoint's.
 Text prompts are enough for the comparison; the processor only has to load and process vLLM's
 dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot be built.
 """
@@ -30,6 +34,7 @@ import ast
 import inspect
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -248,8 +253,16 @@ def build(processor: type, referenced: list[type], kinds: list[str], tokenizer: 
     return _build(processor, **parts)
 
 
-def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, Any] | None:
-    """Save the processor ``arch`` loads into ``out_dir``; what was saved (None: a text model)."""
+@dataclass
+class Prepared:
+    """The processor (or its standalone parts) for a tiny checkpoint, before it is saved."""
+
+    items: list[Any]
+    tokens: dict[str, int]  # the processor's special tokens added to the tiny tokenizer, with their ids
+
+
+def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
+    """The processor ``arch`` loads, built (or its standalone parts); None for a text model."""
     model = _model_class(arch)
     factories = getattr(model, "_processor_factory", None) if model is not None else None
     if model is None or factories is None:
@@ -258,37 +271,86 @@ def write(out_dir: Path, arch: str, config: Any, tokenizer: Any) -> dict[str, An
     kinds = model_types(config)
     processor_base = _bases()["processor"]
     candidates = [cls for cls in referenced if issubclass(cls, processor_base)]
-    auto = _auto_class(*AUTO_MAPPINGS["processor"], kinds)
+    auto = _auto_class(*AUTO_MAPPINGS["processor"], kinds[:1])  # a tower's processor is not the model's
     if auto is not None and auto not in candidates:
         candidates.append(auto)
-    saved: list[Any] = []
     failures: list[Unbuildable] = []
     for candidate in candidates:  # the first that builds
         try:
-            saved = [build(candidate, referenced, kinds, tokenizer, config)]
-            break
+            return [build(candidate, referenced, kinds, tokenizer, config)]
         except Unbuildable as exc:
             failures.append(exc)
-    if failures and not saved:
+    if failures:
         raise failures[0]
-    if not saved:
-        for modality in ("image_processor", "video_processor", "feature_extractor"):
-            cls = part_class(modality, None, referenced, kinds)
-            if cls is not None:
-                saved.append(_build(cls))
-                align(saved[-1], config)
-    if not saved:
+    parts = []
+    for modality in ("image_processor", "video_processor", "feature_extractor"):
+        cls = part_class(modality, None, referenced, kinds[:1])
+        if cls is not None:
+            parts.append(_build(cls))
+            align(parts[-1], config)
+    if not parts:
         raise Unbuildable(
             f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
             f"for it is known (none named by its code, none for model_type {', '.join(kinds) or '?'} in transformers)"
         )
+    return parts
+
+
+def special_tokens(item: Any) -> dict[str, str]:
+    """The processor's placeholder tokens: its string attributes named ``<kind>_token``."""
+    return {
+        name[: -len("_token")]: value
+        for name, value in sorted(vars(item).items())
+        if name.endswith("_token") and isinstance(value, str) and value
+    }
+
+
+def adapt_config(config: Any, vocab_size: int, ids: dict[str, int]) -> None:
+    """The tiny config (and its sub-configs) made to agree with the extended tokenizer: every
+    ``vocab_size`` that was the tiny one takes ``vocab_size``; ``<kind>_token_id`` / ``_token_index``
+    take the id of the processor's ``<kind>`` token."""
+    configs = [config] + [
+        getattr(config, name) for name in getattr(config, "sub_configs", None) or {} if getattr(config, name, None)
+    ]
+    for target in configs:
+        if isinstance(getattr(target, "vocab_size", None), int) and target.vocab_size < vocab_size:
+            target.vocab_size = vocab_size
+        for kind, token_id in ids.items():
+            for field in (f"{kind}_token_id", f"{kind}_token_index"):
+                if hasattr(target, field):
+                    setattr(target, field, token_id)
+
+
+def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
+    """The processor ``arch`` loads, made for the tiny checkpoint (None for a text model). Its
+    placeholder tokens that the tiny tokenizer lacks are added to it (after the tiny vocabulary), the
+    config's vocabulary and token ids follow (``adapt_config``), and the processor is built again
+    over the extended tokenizer."""
+    items = _find(arch, config, tokenizer)
+    if items is None:
+        return None
+    wanted = {kind: token for item in items for kind, token in special_tokens(item).items()}
+    vocab = tokenizer.get_vocab()
+    added = sorted({token for token in wanted.values() if token not in vocab})
+    if added:
+        tokenizer.add_tokens(added, special_tokens=True)
+        items = _find(arch, config, tokenizer) or []
+    vocab = tokenizer.get_vocab()
+    ids = {kind: vocab[token] for kind, token in wanted.items() if token in vocab}
+    adapt_config(config, len(tokenizer), ids)
+    return Prepared(items, {token: vocab[token] for token in added})
+
+
+def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
+    """Save the processor (and the tokenizer, extended or not) into ``out_dir``; what was saved."""
     before = {path.name for path in out_dir.iterdir()}
-    for item in saved:
+    for item in [*prepared.items, tokenizer]:
         try:
             item.save_pretrained(str(out_dir))
         except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
             raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
     return {
-        "classes": [type(item).__name__ for item in saved],
+        "classes": [type(item).__name__ for item in prepared.items],
+        "tokens": prepared.tokens,
         "files": sorted({path.name for path in out_dir.iterdir()} - before),
     }

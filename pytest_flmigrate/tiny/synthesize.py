@@ -129,13 +129,25 @@ def complete_layer_norms(weights: Path) -> list[str]:
     return sorted(missing)
 
 
-def tiny_processor(out_dir: Path, arch: str, config) -> dict[str, Any] | None:
-    """The processor a multimodal ``arch`` loads, saved beside the weights (processors.py); None for
-    a text model. Rejected with the reason when it cannot be made."""
+def tiny_tokenizer(folder: Path):
+    """The tiny tokenizer (qwen2_checkpoint.py's files, written into ``folder``), loaded."""
     from transformers import AutoTokenizer
 
+    write_tokenizer(folder)
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def write_tokenizer(folder: Path) -> None:
+    for name, data in qwen2_checkpoint.tokenizer_files().items():
+        (folder / name).write_bytes(data)
+
+
+def prepared_processor(out_dir: Path, arch: str, config, tokenizer):
+    """The processor a multimodal ``arch`` loads, made for the tiny checkpoint (processors.py; it
+    may extend ``tokenizer`` and ``config``); None for a text model. Rejected with the reason when
+    it cannot be made."""
     try:
-        return processors.write(out_dir, arch, config, AutoTokenizer.from_pretrained(str(out_dir)))
+        return processors.prepare(arch, config, tokenizer)
     except processors.Unbuildable as exc:
         raise Rejected(f"no processor for {arch}: {exc}") from None
 
@@ -148,6 +160,8 @@ def write(
     import torch
 
     config = tiny_config(config_class(module, class_name), arch)
+    tokenizer = tiny_tokenizer(out_dir) if multimodal else None
+    prepared = prepared_processor(out_dir, arch, config, tokenizer) if multimodal else None
     cls, reason = model_class(arch)
     if cls is not None:
         torch.manual_seed(seed)
@@ -158,9 +172,13 @@ def write(
     else:
         config.save_pretrained(str(out_dir))
         parameters, completed = None, []
-    for name, data in qwen2_checkpoint.tokenizer_files().items():
-        (out_dir / name).write_bytes(data)
-    processor = tiny_processor(out_dir, arch, config) if multimodal else None
+    write_tokenizer(out_dir)
+    processor = None
+    if prepared is not None:
+        try:
+            processor = processors.save(out_dir, prepared, tokenizer)
+        except processors.Unbuildable as exc:
+            raise Rejected(f"no processor for {arch}: {exc}") from None
     record = {
         "arch": arch,
         "config": f"{module}.{class_name}",
