@@ -30,15 +30,14 @@ SEED = 0
 TIMEOUT = 900
 #: Control failures that come from what --tiny gives upstream, not from the platform: (the failure's
 #: error line, what upstream needs that it lacks, the way to check the model anyway). The tiny
-#: checkpoint holds a text tokenizer only, so an upstream server that loads an audio or image
-#: processor for the architecture fails on it; its config holds the config class's defaults, so
-#: upstream code reading a field only real checkpoints set fails on it; a module the upstream env
-#: lacks (the provisioned CPU env has no torchvision or torchaudio: PyPI has no build for its +cpu
-#: torch) fails the import.
+#: checkpoint holds the processor tiny/processors.py found for a multimodal architecture, so an
+#: upstream server that still cannot load one fails on it; its config holds the config class's
+#: defaults, so upstream code reading a field only real checkpoints set fails on it; a module the
+#: upstream env lacks fails the import.
 CONTROL_GAPS = (
     (
         re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config"),
-        "an audio or image processor, which the tiny checkpoint (a text tokenizer only) lacks",
+        "an audio or image processor that it cannot load from the tiny checkpoint",
         "pass --served-model",
     ),
     (

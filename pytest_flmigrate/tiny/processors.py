@@ -3,7 +3,7 @@ the upstream env, imported by tiny/synthesize.py as a sibling; vLLM and transfor
 inside the functions).
 
 vLLM builds a multimodal model's processor when it starts (its profiling feeds the processor dummy
-images or audio), so a tiny checkpoint with a text tokenizer only cannot start it. ``write`` finds
+images or audio), so a tiny checkpoint with a text tokenizer only cannot start it. ``prepare`` finds
 the processor class the model uses, in this order:
 
 1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its getters, e.g.

@@ -87,8 +87,8 @@ def test_the_runtime_records_the_control_only_once_started(tmp_path):
         ),
         (
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
-            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs an audio or image processor, "
-            "which the tiny checkpoint (a text tokenizer only) lacks; pass --served-model. "
+            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs an audio or image processor "
+            "that it cannot load from the tiny checkpoint; pass --served-model. "
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
         ),
         (
