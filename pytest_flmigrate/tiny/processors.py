@@ -40,8 +40,13 @@ from typing import Any
 
 #: The parts of a processor (transformers' modality names) and the base class of each.
 PARTS = ("image_processor", "video_processor", "feature_extractor", "audio_processor")
-#: Vision/audio config fields a processor holds under the same name, taken from the tiny config.
-SHARED_FIELDS = ("patch_size", "temporal_patch_size", "merge_size", "spatial_merge_size")
+#: A processor's size fields and the vision config fields they take their value from, first found.
+SHARED_FIELDS = {
+    "patch_size": ("patch_size",),
+    "temporal_patch_size": ("temporal_patch_size",),
+    "merge_size": ("merge_size", "spatial_merge_size"),
+    "spatial_merge_size": ("spatial_merge_size", "merge_size"),
+}
 #: The most pixels a dynamic-resolution image processor may give an image (profiling runs the
 #: vision tower on the largest image: a tiny tower still pays per patch).
 MAX_PIXELS = 448 * 448
@@ -211,9 +216,9 @@ def align(part: Any, config: Any) -> None:
     audio sub-config (or the config itself) where both hold them; dynamic resolution capped."""
     vision = _sub_config(config, "vision_config", "vision_tower_config", "visual", "vision_model") or config
     audio = _sub_config(config, "audio_config", "audio_encoder_config", "encoder_config") or config
-    for field in SHARED_FIELDS:
-        value = getattr(vision, field, None)
-        if isinstance(value, int) and hasattr(part, field):
+    for field, sources in SHARED_FIELDS.items():
+        value = next((getattr(vision, name) for name in sources if isinstance(getattr(vision, name, None), int)), None)
+        if value is not None and hasattr(part, field):
             setattr(part, field, value)
     image_size = getattr(vision, "image_size", None)
     size = getattr(part, "size", None)
