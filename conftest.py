@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.index import sources
+from tests import tiers
 from tests.fixtures import synthetic
+from tests.fixtures.pypi_server import pypi  # noqa: F401 - the recorded PyPI, for any test
 
 REPO = Path(__file__).parent
 EXAMPLE_PLUGIN = REPO / "examples" / "plugin-fl-mini"
@@ -48,6 +50,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("flm_model", None):
         for module in WORK_MODULES:
             importlib.import_module(module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test under a tier's folder carries the tier's marker (tests/tiers.py), before `-m`
+    selects."""
+    for item in items:
+        marker = tiers.folder_marker(item.path)
+        if marker is not None:
+            item.add_marker(marker)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -101,7 +101,7 @@ def plan_for(name: str) -> tuple[migrate.MigrationPlan, str]:
 def staged_texts(plan: migrate.MigrationPlan, planned: migrate.PlannedFile, final_only: bool = False) -> list[str]:
     """The file's text after each catalog prefix (P1, P1+P2, ...), as step 4 would write it
     (``final_only``: after every patch only, as ``migrate.patched_texts`` computes it)."""
-    context = migrate.patch_context(plan, planned, _STATE["pinned"].version)
+    context = migrate.patch_context(plan, planned, _STATE["pinned"])
     source = migrate.source_text(planned)
     if final_only:
         return [_patched(source, context)]

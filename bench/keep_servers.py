@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pytest_flmigrate import envs  # noqa: E402  (pure Python, no vLLM)
-from pytest_flmigrate.e2e.local_gt import free_port  # noqa: E402
 from pytest_flmigrate.envs import plugin_env  # noqa: E402
 from pytest_flmigrate.servers import procs  # noqa: E402
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS_TEXT  # noqa: E402
+from pytest_flmigrate.servers.ports import free_port  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "plugin-fl-mini"
 

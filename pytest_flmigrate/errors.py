@@ -17,3 +17,8 @@ class FlmigrateError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.detail}" if self.detail else self.message
+
+
+class EnvironmentProblem(FlmigrateError):
+    """What the env of ``--vllm-python`` lacks (no vLLM, no pytest, the plugin not installed), not a
+    fault of the port: it fails the steps that run there, and blocks only the steps that need that env."""

@@ -12,12 +12,11 @@ import contextlib
 import copy
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
+from pytest_flmigrate import atomic
 from pytest_flmigrate.errors import FlmigrateError
 
 STATE = Path(".flmigrate")
@@ -31,26 +30,12 @@ def sha256(data: bytes) -> str:
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
-    """Write ``text`` (bytes as they are, a string in UTF-8) to ``path`` through a temporary
-    file and a rename.
-
-    Any OS error is one :class:`FlmigrateError` naming ``path`` (never the temporary file).
-    """
-    temporary = None
+    """:func:`atomic.write` (bytes as they are, a string in UTF-8), any OS error one
+    :class:`FlmigrateError` naming ``path`` (never the temporary file)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
-        if path.exists():
-            shutil.copymode(path, temporary)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        if temporary is not None:
-            Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise unwritable(path, exc) from None
-        raise
+        atomic.write(path, text)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
 
 
 def unwritable(path: Path, error: OSError) -> FlmigrateError:
@@ -135,6 +120,13 @@ class Manifest:
             "sha256": sha256(written.encode()),
             "generated_sha256": sha256(generated.encode()),
         }
+        self.save()
+
+    def forget(self, relative: str) -> None:
+        """Remove ``relative``, its base and its record (``manifest.json`` saved now)."""
+        self.remove(relative)
+        self.remove(BASES / relative)
+        self.entries.pop(relative, None)
         self.save()
 
     def backup(self, relative: str) -> str:

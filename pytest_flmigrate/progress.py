@@ -1,5 +1,5 @@
-"""Lines that say what a long first run is doing (downloads, indexing, each slow step of each
-model), one plain line each.
+"""Lines that say what a long first run is doing (downloads, indexing, tiny models, servers
+starting, each slow step of each model), one plain line each.
 
 No carriage returns: every line reads on its own in a CI log. The pytest plugin routes them to
 its terminal reporter and keeps progress quiet under ``-q``; elsewhere (bench scripts, library
@@ -10,6 +10,7 @@ controller prints them (session.py).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 from pytest_flmigrate.steps import STEPS
@@ -17,6 +18,9 @@ from pytest_flmigrate.steps import STEPS
 Sink = Callable[[str], None]
 #: A step of a model that took this long gets its line: warm runs stay silent.
 SLOW_STEP_SECONDS = 2.0
+#: A long wait (a server starting, a tiny model synthesized, a download) says how far along it is
+#: this often, and only once it has lasted that long: short ones stay silent.
+HEARTBEAT_SECONDS = 30.0
 
 
 def _stderr(message: str) -> None:
@@ -50,6 +54,34 @@ def report(message: str) -> None:
 def notice(message: str) -> None:
     """A line shown even when quiet: something was wrong and was repaired (a cache rebuilt)."""
     _sink(message)
+
+
+class Ticker:
+    """The lines of one long wait: every :data:`HEARTBEAT_SECONDS` while it lasts, what it is
+    doing, for how long so far and what ``status()`` says (a log's last line); when it ends, how
+    long it took, if it said anything before. A wait shorter than the heartbeat says nothing."""
+
+    def __init__(self, what: str, status: Callable[[], str] = lambda: "", clock: Callable[[], float] = time.monotonic):
+        self.what, self.status, self.clock = what, status, clock
+        self.started = self.last = clock()
+        self.said = False
+
+    def tick(self) -> None:
+        now = self.clock()
+        if now - self.last >= HEARTBEAT_SECONDS:
+            self.last, self.said = now, True
+            detail = self.status()
+            report(f"{self.what}: {now - self.started:.0f} s so far" + (f"; {detail}" if detail else ""))
+
+    def done(self) -> None:
+        if self.said:
+            report(f"{self.what}: done in {self.clock() - self.started:.0f} s")
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of ``text`` (a log's tail), cut at 120 characters."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:120] if lines else ""
 
 
 def megabytes(size: int) -> str:

@@ -121,12 +121,16 @@ class StepRecord:
     reason: str = ""
     seconds: float = 0.0
     tests: int = 0
+    #: A test failed for a reason other than an EnvironmentProblem (the port's own failure).
+    port_failed: bool = False
 
-    def add(self, outcome: str, reason: str, seconds: float) -> None:
+    def add(self, outcome: str, reason: str, seconds: float, environment: bool = False) -> None:
         """Fold one test's outcome in: the step takes the worst (failed, then blocked); it passes
-        when a test passed and none failed, and is skipped only when all its tests were."""
+        when a test passed and none failed, and is skipped only when all its tests were.
+        ``environment``: the test failed with an EnvironmentProblem."""
         self.tests += 1
         self.seconds += seconds
+        self.port_failed = self.port_failed or (outcome == "failed" and not environment)
         if self.tests == 1 or OUTCOME_RANK[outcome] > OUTCOME_RANK[self.outcome]:
             self.outcome = outcome
             self.reason = reason
@@ -228,15 +232,29 @@ class ModelRun:
         plan = self.plan()
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
+        keys = self.own_keys()
         with self.plugin_lock():
-            # compat modules are shared by the plugin's models: keep what they already hold
+            # compat modules are shared by the plugin's models: keep what the others import
             plan = planner.with_written_compat(
-                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir)
+                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir), keys
             )
             texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
             return migrate.write_migration(
-                plan, texts, self.settings.plugin_dir, self.report_dir, label, self.settings.force
+                plan,
+                texts,
+                self.settings.plugin_dir,
+                self.report_dir,
+                label,
+                self.settings.force,
+                self.workspace.pinned(),
+                keys,
             )
+
+    def own_keys(self) -> tuple[str, ...]:
+        """What marks this model's blocks of register_model(): its architectures and model_type."""
+        unit = self.unit()
+        model_type = (unit.config.model_type,) if unit.config else ()
+        return (*(arch.name for arch in unit.architectures), *model_type)
 
     def registration_request(self) -> register.Registration:
         from pytest_flmigrate.steps import register
@@ -262,7 +280,7 @@ class ModelRun:
 
     @memoized
     def registration(self) -> register.RegistrationResult:
-        from pytest_flmigrate.steps import register
+        from pytest_flmigrate.steps import register, stale
 
         init = self.settings.plugin_dir / REGISTRATION_FILE
         if not init.exists():
@@ -270,11 +288,28 @@ class ModelRun:
                 f"{init}: missing; the plugin checkout needs {REGISTRATION_FILE} with register_model()"
             )
         request = self.registration_request()
+        # what step 4 dropped (a config bridge the new pin does not need) is registered no more
+        dropped = frozenset(stale.module_of(r.target)[0] for r in self.migration() if r.status == "dropped")
         with self.plugin_lock():
-            result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE)
+            result = register.plan_registration(init.read_text(encoding="utf-8"), request, REGISTRATION_FILE, dropped)
             if result.changed:
                 atomic_write(init, result.source)
         return result
+
+    def unresolved_registrations(self) -> list:
+        """What this model's part of register_model() imports or registers that does not exist at
+        run time, judged against the pinned trees and the plugin as written (registrations.Unresolved)."""
+        from pytest_flmigrate.index.build import index_directory
+        from pytest_flmigrate.index.resolve import Resolver
+        from pytest_flmigrate.layout import PLUGIN_PACKAGE
+        from pytest_flmigrate.steps import registrations
+
+        pinned = self.workspace.pinned()
+        resolver = Resolver(
+            [pinned.index, pinned.transformers_index, index_directory(self.settings.plugin_dir, PLUGIN_PACKAGE)]
+        )
+        source = self.registration().source
+        return registrations.unresolved_entries(source, self.registration_request().keys(), resolver)
 
     def plugin_lock(self) -> FileLock:
         """Serializes writes into the plugin checkout across parallel workers (pytest-xdist)."""
@@ -366,16 +401,23 @@ class ModelRun:
         collected = set(self.review_cases())
         return [f for f in self.review() if Case(f.check, f.file) not in collected]
 
-    def record(self, step: int, name: str, outcome: str, reason: str, seconds: float) -> None:
-        self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds)
+    def record(
+        self, step: int, name: str, outcome: str, reason: str, seconds: float, environment: bool = False
+    ) -> None:
+        self.steps.setdefault(step, StepRecord(name)).add(outcome, reason, seconds, environment)
 
     def record_time(self, step: int, name: str, seconds: float) -> None:
         """Time spent in a step's fixtures (where the migration work itself happens)."""
         self.steps.setdefault(step, StepRecord(name)).seconds += seconds
 
-    def blocking(self, dependencies: tuple[int, ...]) -> tuple[int, str] | None:
+    def blocking(self, dependencies: tuple[int, ...], in_env: bool = True) -> tuple[int, str] | None:
+        """The first dependency that failed or was blocked, with its reason. A step that does not
+        run in the env of --vllm-python (``in_env`` False) is not blocked by a dependency whose
+        only failures were that env's problems."""
         for step in dependencies:
             record = self.steps.get(step)
             if record and record.outcome in ("failed", "blocked"):
+                if record.outcome == "failed" and not record.port_failed and not in_env:
+                    continue
                 return step, record.reason
         return None

@@ -182,7 +182,10 @@ class RuntimeRun:
         self.need()
         modules = [planned.plugin_module for planned in self.run.plan().files]
         memo = self.smoke_memo("import-smoke", {"modules": modules})
-        return smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log", memo)
+        result = smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log", memo)
+        if result.platform is not None:
+            self.tell(smoke_step.platform_fact(result.platform))
+        return result
 
     def expected_architectures(self) -> dict[str, str]:
         """Architecture -> ``module:Class`` that register_model() registers for this model."""
@@ -203,15 +206,11 @@ class RuntimeRun:
     def tiny(self) -> checkpoints.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
         with self.timed("synthesis"):
-            model = checkpoints.for_unit(
-                checkpoints.upstream_python(self.settings.gt_python),
-                self.run.unit(),
-                self.run.workspace.upstream().version,
-                log=self.logs / "tiny-synthesize.log",
+            model = checkpoints.for_run(
+                checkpoints.upstream_python(self.settings.gt_python), self.run, log=self.logs / "tiny-synthesize.log"
             )
-        self.tell(
-            f"--tiny: {model.path} ({'weights synthesized' if model.synthesized else 'dummy weights: ' + model.reason})"
-        )
+        weights = f"weights from {model.weights_from}" if model.synthesized else f"dummy weights: {model.reason}"
+        self.tell(f"--tiny: {model.path} (config from {model.config_source['text']}; {weights})")
         return model
 
     def control_serve_args(self) -> tuple[str, ...]:
@@ -344,7 +343,7 @@ class RuntimeRun:
             model,
             tp=self.settings.tp,
             random_lengths=random_lengths,
-            extra=self.settings.bench_args,
+            extra=self.settings.bench_args + (self.tiny().serve_args if self.settings.tiny else ()),
             logs=self.logs,
         )
 
@@ -370,7 +369,7 @@ class RuntimeRun:
     @memoized
     def chat(self) -> dict:
         reply = serve_step.chat(self.server().url)
-        if not serve_step.answered(reply, tokens_suffice=self.settings.tiny):
+        if not serve_step.answered(reply):
             raise FlmigrateError(
                 f"the chat request to {self.server().url} returned no text "
                 f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"

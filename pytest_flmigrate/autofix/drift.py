@@ -6,7 +6,9 @@ into ``LlamaDecoderLayer``, ``super().forward(..., t_cond=t_cond)`` into ``Llama
 resolves, so no import check notices; the pinned vLLM fails at run time (``unexpected keyword
 argument``). :func:`drifts` finds those calls statically, from the upstream text of the file and
 both trees' indexes: direct constructor calls of an imported class, and ``super().m(...)`` in a
-method of a class whose base is imported. Step 4 (:mod:`pytest_flmigrate.autofix.planner`) then
+method of a class whose base is imported. What such a call reaches in the pin and which of its
+keywords that rejects come from step 6's call-signatures check (``review/calls.py``), which reads
+the file here as it reads a migrated one (:func:`source_view`). Step 4 (:mod:`pytest_flmigrate.autofix.planner`) then
 backports upstream's class (P16) or drops a forwarded default (P23), or says why neither is sound.
 """
 
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_flmigrate.index.file_imports import imports_of
-from pytest_flmigrate.index.records import KEYWORD_ONLY, POSITIONAL_OR_KEYWORD, VAR_KEYWORD, FunctionInfo
+from pytest_flmigrate.index.records import KEYWORD_ONLY, POSITIONAL_OR_KEYWORD, FunctionInfo
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import parse_source
+from pytest_flmigrate.index.symbols import module_info, parse_source
+from pytest_flmigrate.review.base import SourceView
+from pytest_flmigrate.review.calls import Callee, pinned_calls, rejected_keywords
 
 
 @dataclass(frozen=True)
@@ -73,49 +78,84 @@ def drifts(
         if ref.name not in (None, "*") and not ref.nested and not ref.type_checking
     }
     bound.update(extra or {})
-    found: list[Drift] = []
+    view = source_view(tree, module, is_package, pinned, extra or {})
+    candidates: dict[ast.Call, tuple[ast.stmt, list[tuple[str, str]]]] = {}
     for top in tree.body:
         if within is not None and getattr(top, "name", None) not in within:
             continue
         bases = _imported_bases(top, bound) if isinstance(top, ast.ClassDef) else []
         for call in (node for node in ast.walk(top) if isinstance(node, ast.Call)):
-            drift = _drift(call, top, bases, bound, pinned, upstream)
-            if drift is not None:
-                found.append(drift)
+            if _shape(call, top, bases, bound) is not None:
+                candidates[call] = (top, bases)
+    found: list[Drift] = []
+    for call, callee in pinned_calls(view, lambda owner: owner != view.module, candidates):
+        drift = _drift(call, callee, *candidates[call], bound, upstream)
+        if drift is not None:
+            found.append(drift)
     return found
+
+
+#: The name a file read by :func:`source_view` has in its resolver (beside its own module, so
+#: that its relative imports resolve as the file's, and apart from it, so that the pin's module
+#: of the same name stays the pin's).
+SOURCE_MODULE = "__flmigrate_source__"
+
+
+def source_view(
+    tree: ast.Module, module: str, is_package: bool, pinned: Resolver, extra: dict[str, tuple[str, str]]
+) -> SourceView:
+    """The file ``module`` upstream as step 6's call-signatures check reads a migrated file, its
+    names resolved in the pin (``extra``: names it imports from the pin in place of its own)."""
+    package = module if is_package else module.rpartition(".")[0]
+    name = f"{package}.{SOURCE_MODULE}"
+    info = module_info(Path(f"{SOURCE_MODULE}.py"), tree, False, name)
+    for local, (owner, original) in extra.items():
+        for table in (info.defines, info.classes, info.functions):
+            table.pop(local, None)
+        info.imports[local] = f"{owner}:{original}"
+    return SourceView(pinned.overlaid(name, info, tree), name, tree)
 
 
 def _imported_bases(cls: ast.ClassDef, bound: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
     return [bound[base.id] for base in cls.bases if isinstance(base, ast.Name) and base.id in bound]
 
 
-def _drift(call: ast.Call, top: ast.stmt, bases, bound, pinned: Resolver, upstream: Resolver) -> Drift | None:
-    keywords = [k.arg for k in call.keywords if k.arg is not None]
-    if not keywords:
+def _shape(call: ast.Call, top: ast.stmt, bases, bound) -> tuple[tuple[str, str], str] | None:
+    """(the import it goes through, the member) of a call that may drift: a constructor call of
+    an imported class, or ``super().m(...)`` in a method of a class with an imported base; each
+    passing keywords."""
+    if not any(k.arg is not None for k in call.keywords):
         return None
     func = call.func
-    enclosing = None
     if isinstance(func, ast.Name) and func.id in bound:
-        imported, member = bound[func.id], "__init__"
-    elif isinstance(func, ast.Attribute) and _is_super(func) and isinstance(top, ast.ClassDef) and bases:
-        method = _method_of(top, call)
-        if method is None:
-            return None
-        imported, member, enclosing = bases[0], func.attr, (top.name, method.name)
-    else:
+        return bound[func.id], "__init__"
+    if isinstance(func, ast.Attribute) and _is_super(func) and isinstance(top, ast.ClassDef) and bases:
+        if _method_of(top, call) is not None:
+            return bases[0], func.attr
+    return None
+
+
+def _drift(call: ast.Call, callee: Callee, top: ast.stmt, bases, bound, upstream: Resolver) -> Drift | None:
+    shape = _shape(call, top, bases, bound)
+    if shape is None or callee.owner_class is None or not callee.bound or callee.name != shape[1]:
         return None
-    pinned_member = _member(pinned, imported, member)
-    if pinned_member is None:
-        return None
-    owner, function = pinned_member
-    rejected = tuple(k for k in keywords if not _accepts(function, k))
+    imported, member = shape
+    keywords = [k.arg for k in call.keywords if k.arg is not None]
+    rejected = tuple(rejected_keywords(callee.function, keywords, bound=True))
     if not rejected:
         return None
     theirs = _member(upstream, imported, member)
-    if theirs is None or not all(_accepts(theirs[1], k) for k in rejected):
+    if theirs is None or rejected_keywords(theirs[1], list(rejected), bound=True):
         return None
     named = all(_names(theirs[1], k) for k in rejected)
-    forwarded = enclosing is not None and all(_forwards_none(top, call, k) for k in rejected)  # type: ignore[arg-type]
+    enclosing = None
+    forwarded = False
+    if isinstance(top, ast.ClassDef) and not isinstance(call.func, ast.Name):
+        method = _method_of(top, call)
+        assert method is not None, "the shape holds a method"
+        enclosing = (top.name, method.name)
+        forwarded = all(_forwards_none(top, call, k) for k in rejected)
+    owner = f"{callee.owner_module}.{callee.owner_class}"
     return Drift(call.lineno, imported, owner, member, rejected, named, enclosing, forwarded)
 
 
@@ -131,7 +171,8 @@ def _method_of(cls: ast.ClassDef, node: ast.AST) -> ast.FunctionDef | None:
 
 
 def _member(resolver: Resolver, imported: tuple[str, str], member: str) -> tuple[str, FunctionInfo] | None:
-    """(``module.Class`` defining it, its function) for ``member`` of the imported class."""
+    """(``module.Class`` defining it, its function) for ``member`` of the imported class (upstream's:
+    the pin's is the call's callee)."""
     symbol = resolver.resolve(*imported)
     if symbol is None or symbol.kind != "class":
         return None
@@ -146,10 +187,6 @@ def _member(resolver: Resolver, imported: tuple[str, str], member: str) -> tuple
 
 def _names(function: FunctionInfo, keyword: str) -> bool:
     return any(p.name == keyword and p.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY) for p in function.params[1:])
-
-
-def _accepts(function: FunctionInfo, keyword: str) -> bool:
-    return _names(function, keyword) or any(p.kind == VAR_KEYWORD for p in function.params)
 
 
 def _forwards_none(cls: ast.ClassDef, call: ast.Call, keyword: str) -> bool:

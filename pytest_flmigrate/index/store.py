@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_flmigrate import atomic
+
 #: The layout of the file; a store of another format is rebuilt, never read.
 STORE_FORMAT = 1
 
@@ -53,18 +55,13 @@ class StoredModule:
 
 
 def write_store(path: Path, meta: dict[str, str], modules: Iterable[StoredModule]) -> None:
-    """Write a store to ``path`` atomically (a temporary file renamed into place)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    connection = sqlite3.connect(temporary)
-    try:
-        _fill(connection, meta, modules)
-    except BaseException:
-        connection.close()
-        temporary.unlink(missing_ok=True)
-        raise
-    connection.close()
-    temporary.replace(path)
+    """Write a store to ``path`` atomically (a new file renamed into place)."""
+    with atomic.replacing(path) as temporary:
+        connection = sqlite3.connect(temporary)
+        try:
+            _fill(connection, meta, modules)
+        finally:
+            connection.close()
 
 
 def _fill(connection: sqlite3.Connection, meta: dict[str, str], modules: Iterable[StoredModule]) -> None:

@@ -322,6 +322,19 @@ def _field_default(value: ast.expr | None) -> tuple[bool, bool]:
     return True, True
 
 
+def setattr_name(call: ast.Call, self_name: str) -> ast.expr | None:
+    """The name argument of ``call`` when it is ``setattr(<self_name>, name, ...)``."""
+    if (
+        isinstance(call.func, ast.Name)
+        and call.func.id == "setattr"
+        and len(call.args) >= 2
+        and isinstance(call.args[0], ast.Name)
+        and call.args[0].id == self_name
+    ):
+        return call.args[1]
+    return None
+
+
 def _self_attributes(
     method: ast.FunctionDef | ast.AsyncFunctionDef, self_name: str | None
 ) -> tuple[set[str], set[str]]:
@@ -335,17 +348,10 @@ def _self_attributes(
             value = sub.value
             if isinstance(value, ast.Name) and value.id == self_name:
                 (writes if isinstance(sub.ctx, ast.Store) else reads).add(sub.attr)
-        elif (
-            isinstance(sub, ast.Call)
-            and isinstance(sub.func, ast.Name)
-            and sub.func.id == "setattr"
-            and len(sub.args) >= 2
-            and isinstance(sub.args[0], ast.Name)
-            and sub.args[0].id == self_name
-            and isinstance(sub.args[1], ast.Constant)
-            and isinstance(sub.args[1].value, str)
-        ):
-            writes.add(sub.args[1].value)
+        elif isinstance(sub, ast.Call):
+            name = setattr_name(sub, self_name)
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                writes.add(name.value)
         if (
             isinstance(sub, ast.Call)
             and isinstance(sub.func, ast.Attribute)

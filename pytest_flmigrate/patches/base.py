@@ -10,12 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 import libcst as cst
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .syntax import parsed
+
+#: The transformers release that renamed classes and made configs ``@strict`` dataclasses (P14, P22).
+TRANSFORMERS_5 = Version("5")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,7 @@ class PatchContext:
     name_map:        (upstream module, name) -> plugin module, for names this migration provides
                      elsewhere, e.g. ``("transformers", "Qwen3_5Config") -> "vllm_fl.configs.qwen3_5"``
     pinned_version:  the pinned vLLM version
+    pinned_transformers: the transformers the pin runs with (``Pinned.transformers_version``)
     relocations:     (upstream module, name) -> (pinned module, name): imports the pin serves from
                      another module, the same API (computed from both trees; catalog P15)
     backports:       (upstream module, name) -> (compat module, name): names the migration copies
@@ -36,16 +41,20 @@ class PatchContext:
     forwarded_defaults: upstream module -> (class, method, keyword): ``keyword=keyword`` arguments
                      of ``super().method(...)`` in that class the pin's base does not take, whose
                      value is always None at the pin (catalog P23)
+    env_flags:       flag -> upstream's default, for the ``vllm.envs`` flags upstream defines and
+                     the pin lacks (computed from both trees; catalog P25)
     """
 
     module: str
     pinned_version: Version
+    pinned_transformers: Version
     is_package: bool = False
     module_map: Mapping[str, str] = field(default_factory=dict)
     name_map: Mapping[tuple[str, str], str] = field(default_factory=dict)
     relocations: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    env_flags: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

@@ -11,6 +11,7 @@ and P16 are built on it; P17 reuses :func:`small_statements`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ClassVar
 
 import libcst as cst
 
@@ -120,6 +121,22 @@ class ImportRedirectTransformer(PatchTransformer):
         lines, count = redirect_import_line(updated_node, self.module_of, self.locate)
         self.count += count
         return lines[0] if len(lines) == 1 else cst.FlattenSentinel(lines)
+
+
+def mentions(source: str, moves: Mapping[Location, Location]) -> bool:
+    """Whether ``source`` spells a name ``moves`` maps (a file that does not is not visited)."""
+    return any(name in source for _, name in moves)
+
+
+class TableRedirect(ImportRedirectTransformer):
+    """Moves each name as a table of the patch context maps it: ``table`` names the field
+    (P15's ``relocations``, P16's ``backports``)."""
+
+    table: ClassVar[str]
+
+    def locate(self, module: str, name: str) -> Location:
+        moves: Mapping[Location, Location] = getattr(self.context, self.table)
+        return moves.get((module, name), (module, name))
 
 
 def redirect_from_import(node: cst.ImportFrom, module: str, locate: Locate) -> list[cst.ImportFrom] | None:

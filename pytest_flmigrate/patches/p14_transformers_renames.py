@@ -11,21 +11,22 @@ transformers 5, which renamed these classes and keeps the old names as aliases. 
 only true renames, checked in both trees: transformers 5.20.2 defines ``Old = New`` in the same
 module, and 4.57.6 defines ``Old`` where the import expects it.
 
-When: a migrated file (model, config bridge, processor) imports one of ``RENAMES``; the commonest
-is ``PreTrainedConfig``, in most upstream configs and many models.
+When: the pin runs a transformers 4 (the one ``Pinned`` chose, as for config bridges) and a migrated
+file (model, config bridge, processor) imports one of ``RENAMES``; the commonest is
+``PreTrainedConfig``, in most upstream configs and many models.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchContext
+from .base import TRANSFORMERS_5, PatchContext
 from .imports import ImportRedirectTransformer, Location, small_statements
 from .syntax import dotted_name
 
 ID = "P14"
 NAME = "transformers-renames"
-PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
+PINNED = ">=0"  # any pin: the transformers it runs with decides (relevant())
 
 RENAMES: dict[tuple[str, str], str] = {
     ("transformers", "PreTrainedConfig"): "PretrainedConfig",
@@ -39,8 +40,8 @@ RENAMES: dict[tuple[str, str], str] = {
 
 
 def relevant(source: str, context: PatchContext) -> bool:
-    """Only files spelling one of the new names can need this patch."""
-    return any(name in source for _, name in RENAMES)
+    """Only files spelling one of the new names need this patch, and only when the pin runs a transformers 4."""
+    return context.pinned_transformers < TRANSFORMERS_5 and any(name in source for _, name in RENAMES)
 
 
 class Transformer(ImportRedirectTransformer):

@@ -33,7 +33,7 @@ When: any migrated file importing moved names; the table is computed for whateve
 from __future__ import annotations
 
 from .base import PatchContext
-from .imports import ImportRedirectTransformer, Location
+from .imports import TableRedirect, mentions
 
 ID = "P15"
 NAME = "relocate-imports"
@@ -42,9 +42,8 @@ PINNED = ">=0"  # the table comes from comparing the trees, for any pin
 
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling a relocated name can need this patch."""
-    return any(name in source for _, name in context.relocations)
+    return mentions(source, context.relocations)
 
 
-class Transformer(ImportRedirectTransformer):
-    def locate(self, module: str, name: str) -> Location:
-        return self.context.relocations.get((module, name), (module, name))
+class Transformer(TableRedirect):
+    table = "relocations"

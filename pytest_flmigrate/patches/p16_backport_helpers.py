@@ -30,7 +30,7 @@ When: any migrated file importing a helper the pin lacks, whatever the pin.
 from __future__ import annotations
 
 from .base import PatchContext
-from .imports import ImportRedirectTransformer, Location
+from .imports import TableRedirect, mentions
 
 ID = "P16"
 NAME = "backport-helpers"
@@ -39,9 +39,8 @@ PINNED = ">=0"  # the copies come from comparing the trees, for any pin
 
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files spelling a backported name can need this patch."""
-    return any(name in source for _, name in context.backports)
+    return mentions(source, context.backports)
 
 
-class Transformer(ImportRedirectTransformer):
-    def locate(self, module: str, name: str) -> Location:
-        return self.context.backports.get((module, name), (module, name))
+class Transformer(TableRedirect):
+    table = "backports"

@@ -36,21 +36,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchContext
 from .imports import ImportRedirectTransformer, Location
 from .syntax import append_args, drop_items, keyword_arg
-from .translation import (
-    Api,
-    Uses,
-    bound_names,
-    has_star,
-    import_module,
-    keywords,
-    literal,
-    positional,
-    refusal_of,
-    translated_imports,
-)
+from .translation import Api, Translated, Translation, Uses, has_star, import_module, keywords, literal, positional
 
 ID = "P18"
 NAME = "gate-linear"
@@ -66,10 +54,6 @@ MEMBERS = ("out_dtype", "set_out_dtype")
 """Members only ``GateLinear`` has: a file reading them is left alone."""
 
 
-def relevant(source: str, context: PatchContext) -> bool:
-    return API.name in source
-
-
 def _file_refusal(uses: Uses) -> str | None:
     if uses.bases:
         return "a class derives from it (its GEMM tiers and members have no pinned counterpart)"
@@ -78,7 +62,7 @@ def _file_refusal(uses: Uses) -> str | None:
     return None
 
 
-def _call_refusal(call: cst.Call) -> str | None:
+def _call_refusal(call: cst.Call, uses: Uses) -> str | None:
     if has_star(call):
         return "*args/**kwargs cannot be checked"
     if len(positional(call)) > 3:
@@ -90,30 +74,24 @@ def _call_refusal(call: cst.Call) -> str | None:
     return None
 
 
-refusal = refusal_of(API, _file_refusal, _call_refusal)
-"""Why the file's ``GateLinear`` is left alone, or None when every use is translated."""
-rewritten_imports = translated_imports(API, refusal)
+TRANSLATION = Translation(API, Uses, _file_refusal, _call_refusal)
+relevant, refusal, rewritten_imports = TRANSLATION.relevant, TRANSLATION.refusal, TRANSLATION.rewritten_imports
 
 
-class Transformer(ImportRedirectTransformer):
+class Transformer(Translated, ImportRedirectTransformer):
+    translation = TRANSLATION
     visits_expressions = True
 
-    def visit_Module(self, node: cst.Module) -> None:
-        self._on = refusal(node, self.context.package) is None
-        self._names = bound_names(node, self.context.package, API) if self._on else set()
-
     def locate(self, module: str, name: str) -> Location:
-        if self._on and name == API.name and module in API.modules:
+        if self.uses is not None and name == API.name and module in API.modules:
             return PINNED_CLASS
         return module, name
 
     def module_of(self, node: cst.ImportFrom) -> str | None:
-        module = import_module(node, self.context.package)
-        return module if self._on and module in API.modules else None
+        return import_module(node, self.context.package) if self.imports_api(node) else None
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        func = updated_node.func
-        if not self._on or not (isinstance(func, cst.Name) and func.value in self._names):
+        if not self.calls_api(updated_node):
             return updated_node
         args = list(updated_node.args)
         kept = drop_items(args, {i for i, arg in enumerate(args) if arg.keyword and arg.keyword.value in DROP_IF})

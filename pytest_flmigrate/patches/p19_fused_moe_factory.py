@@ -45,25 +45,23 @@ the 0.13 line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import libcst as cst
 
-from .base import PatchContext, PatchTransformer
+from .base import PatchTransformer
 from .syntax import append_args, drop_items, keyword_arg
 from .translation import (
     NOT_LITERAL,
     Api,
+    Translated,
+    Translation,
     Uses,
-    bound_names,
     code,
     has_star,
-    import_module,
     keywords,
     literal,
     positional,
     replace_alias,
-    translated_imports,
+    runner_layout_refusal,
 )
 
 ID = "P19"
@@ -112,11 +110,7 @@ MAX_POSITIONAL = 4
 """Both signatures start (num_experts, top_k, hidden_size, intermediate_size)."""
 
 
-def relevant(source: str, context: PatchContext) -> bool:
-    return API.name in source
-
-
-def _call_refusal(call: cst.Call) -> str | None:
+def _call_refusal(call: cst.Call, uses: _Layers) -> str | None:
     if has_star(call):
         return "*args/**kwargs cannot be checked"
     if len(positional(call)) > MAX_POSITIONAL:
@@ -129,6 +123,20 @@ def _call_refusal(call: cst.Call) -> str | None:
             return f"{name}= has no pinned spelling with the same behaviour"
         if literal(arg.value) != default:
             return f"{name}= other than {default!r} has no pinned spelling with the same behaviour"
+    if "shared_experts" in keywords(call) and id(call) not in uses.assigned:
+        return "with shared experts the layer must be a self attribute (its calls add the pin's pair)"
+    return None
+
+
+def _file_refusal(uses: _Layers) -> str | None:
+    """The fused-experts checks, then the layers' own calls: the pin's take two arguments."""
+    why = runner_layout_refusal(uses)
+    if why:
+        return why
+    for key in uses.layers:
+        for call in uses.attribute_calls.get(key, []):
+            if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
+                return f"{code(call)}: the pin's layer takes only hidden_states and router_logits"
     return None
 
 
@@ -138,19 +146,19 @@ def _self_attribute(node: cst.BaseExpression) -> str | None:
     return None
 
 
-class _Layers(cst.CSTVisitor):
-    """Per class: the ``self`` attributes a factory call is assigned to (``shared``: with
-    ``shared_experts``), the calls of ``self.<attr>``, and factory calls not so assigned."""
+class _Layers(Uses):
+    """The uses, and per class: the ``self`` attributes a factory call is assigned to (``shared``:
+    with ``shared_experts``), the calls of ``self.<attr>``, and factory calls not so assigned."""
 
     def __init__(self, names: set[str]) -> None:
-        super().__init__()
-        self.names = names
+        super().__init__(names)
         self.classes: list[cst.ClassDef | None] = [None]
         self.assigned: dict[int, tuple[cst.ClassDef | None, str]] = {}  # id(call) -> (class, attr)
         self.layers: dict[tuple[int, str], bool] = {}  # (id(class), attr) -> shared
         self.attribute_calls: dict[tuple[int, str], list[cst.Call]] = {}
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        super().visit_ClassDef(node)
         self.classes.append(node)
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
@@ -167,65 +175,26 @@ class _Layers(cst.CSTVisitor):
             self.layers[key] = self.layers.get(key, False) or "shared_experts" in keywords(call)
 
     def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
         attr = _self_attribute(node.func)
         if attr is not None and self.classes[-1] is not None:
             self.attribute_calls.setdefault((id(self.classes[-1]), attr), []).append(node)
 
 
-@dataclass(frozen=True)
-class _Decision:
-    refusal: str | None
-    shared: frozenset[tuple[int, str]] = frozenset()  # (id(class), attr) of shared-experts layers
-    needed: tuple[str, ...] = ()  # the pinned classes the import must bring
+TRANSLATION = Translation(API, _Layers, _file_refusal, _call_refusal)
+relevant, refusal, rewritten_imports = TRANSLATION.relevant, TRANSLATION.refusal, TRANSLATION.rewritten_imports
 
 
-def decide(module: cst.Module, package: str) -> _Decision:
-    names = bound_names(module, package, API)
-    if not names:
-        return _Decision("not imported from " + " or ".join(API.modules))
-    uses = Uses.of(module, names)
-    layers = _Layers(names)
-    module.visit(layers)
+class Transformer(Translated, PatchTransformer):
+    translation = TRANSLATION
 
-    def why() -> str | None:
-        if uses.others:
-            return "used other than called"
-        if any("routed_experts" in text for text in uses.strings):
-            return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
-        for call in uses.calls:
-            reason = _call_refusal(call)
-            if reason:
-                return f"{code(call)}: {reason}"
-            if "shared_experts" in keywords(call) and id(call) not in layers.assigned:
-                return f"{code(call)}: with shared experts the layer must be a self attribute (its calls add the pin's pair)"
-        for key in layers.layers:
-            for call in layers.attribute_calls.get(key, []):
-                if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
-                    return f"{code(call)}: the pin's layer takes only hidden_states and router_logits"
-        return None
-
-    return _Decision(
-        why(),
-        frozenset(key for key, shared in layers.layers.items() if shared),
-        tuple(sorted({SHARED if "shared_experts" in keywords(call) else PLAIN for call in uses.calls})),
-    )
-
-
-def refusal(module: cst.Module, package: str) -> str | None:
-    """Why the file's ``FusedMoEFactory`` is left alone, or None when every use is translated."""
-    return decide(module, package).refusal
-
-
-rewritten_imports = translated_imports(API, refusal)
-
-
-class Transformer(PatchTransformer):
     def visit_Module(self, node: cst.Module) -> None:
-        decision = decide(node, self.context.package)
-        self._on = decision.refusal is None
-        self._names = bound_names(node, self.context.package, API) if self._on else set()
-        self._shared = decision.shared
-        self._needed = list(decision.needed)
+        super().visit_Module(node)
+        layers = self.uses if isinstance(self.uses, _Layers) else None
+        self._shared = frozenset(key for key, shared in layers.layers.items() if shared) if layers else frozenset()
+        self._needed = (
+            sorted({SHARED if "shared_experts" in keywords(call) else PLAIN for call in layers.calls}) if layers else []
+        )
         self._classes: list[int] = []
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -236,7 +205,7 @@ class Transformer(PatchTransformer):
         return updated_node
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
-        if not self._on or import_module(updated_node, self.context.package) not in API.modules:
+        if not self.imports_api(updated_node):
             return updated_node
         rewritten = replace_alias(updated_node, API.name, self._needed)
         if rewritten is updated_node:
@@ -245,13 +214,12 @@ class Transformer(PatchTransformer):
         return rewritten
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        if not self._on:
+        if self.uses is None:
             return updated_node
-        func = updated_node.func
-        if isinstance(func, cst.Name) and func.value in self._names:
+        if self.calls_api(updated_node):
             self.count += 1
             return _pinned_layer(updated_node)
-        attr = _self_attribute(func)
+        attr = _self_attribute(updated_node.func)
         if attr is not None and self._classes and (self._classes[-1], attr) in self._shared:
             summed = cst.parse_expression("sum(out for out in CALL if out is not None)").visit(_Put(updated_node))
             assert isinstance(summed, cst.BaseExpression)  # _Put replaces a name, never removes it

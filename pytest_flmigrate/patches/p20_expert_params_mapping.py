@@ -39,20 +39,19 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .base import PatchContext, PatchTransformer
+from .base import PatchTransformer
 from .syntax import drop_items
 from .translation import (
     Api,
+    Translated,
+    Translation,
     Uses,
-    bound_names,
     has_star,
-    import_module,
     keywords,
     literal,
     positional,
-    refusal_of,
     replace_alias,
-    translated_imports,
+    runner_layout_refusal,
 )
 
 ID = "P20"
@@ -69,19 +68,7 @@ PARAMETERS = ("ckpt_gate_proj_name", "ckpt_down_proj_name", "ckpt_up_proj_name",
 """After the model argument, upstream's and the pin's parameters, in the same order."""
 
 
-def relevant(source: str, context: PatchContext) -> bool:
-    return API.name in source
-
-
-def _file_refusal(uses: Uses) -> str | None:
-    if uses.others:
-        return "used other than called"
-    if any("routed_experts" in text for text in uses.strings):
-        return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
-    return None
-
-
-def _call_refusal(call: cst.Call) -> str | None:
+def _call_refusal(call: cst.Call, uses: Uses) -> str | None:
     given = keywords(call)
     if has_star(call):
         return "*args/**kwargs cannot be checked"
@@ -97,18 +84,15 @@ def _call_refusal(call: cst.Call) -> str | None:
     return None
 
 
-refusal = refusal_of(API, _file_refusal, _call_refusal)
-"""Why the file's calls are left alone, or None when every use is translated."""
-rewritten_imports = translated_imports(API, refusal)
+TRANSLATION = Translation(API, Uses, runner_layout_refusal, _call_refusal)
+relevant, refusal, rewritten_imports = TRANSLATION.relevant, TRANSLATION.refusal, TRANSLATION.rewritten_imports
 
 
-class Transformer(PatchTransformer):
-    def visit_Module(self, node: cst.Module) -> None:
-        self._on = refusal(node, self.context.package) is None
-        self._names = bound_names(node, self.context.package, API) if self._on else set()
+class Transformer(Translated, PatchTransformer):
+    translation = TRANSLATION
 
     def leave_ImportFrom(self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom) -> cst.ImportFrom:
-        if not self._on or import_module(updated_node, self.context.package) not in API.modules:
+        if not self.imports_api(updated_node):
             return updated_node
         rewritten = replace_alias(updated_node, API.name, [PINNED_CLASS])
         if rewritten is not updated_node:
@@ -116,8 +100,7 @@ class Transformer(PatchTransformer):
         return rewritten
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        func = updated_node.func
-        if not self._on or not (isinstance(func, cst.Name) and func.value in self._names):
+        if not self.calls_api(updated_node):
             return updated_node
         self.count += 1
         return updated_node.with_changes(

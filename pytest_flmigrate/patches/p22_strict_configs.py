@@ -21,7 +21,8 @@ fields that ``__init__`` sets; class-level annotations alone are never read from
 says why its spelling keeps behaviour), and ``auto_docstring`` of 4.x does not document configs. A
 config that exists only in transformers 5 is bridged from there.
 
-When: a config bridge copied from transformers 5 (``PreTrainedConfig`` itself is P14's rename).
+When: the pin runs a transformers 4 (the one ``Pinned`` chose, as for config bridges) and a config
+bridge was copied from transformers 5 (``PreTrainedConfig`` itself is P14's rename).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from dataclasses import dataclass
 import libcst as cst
 import libcst.matchers as m
 
-from .base import PatchContext, PatchTransformer
+from .base import TRANSFORMERS_5, PatchContext, PatchTransformer
 from .syntax import drop_items
 
 ID = "P22"
 NAME = "strict-configs"
-PINNED = "<0.20"  # pins whose transformers is 4.x: 0.13 and 0.15 require transformers<5, 0.20.2 allows 5
+PINNED = ">=0"  # any pin: the transformers it runs with decides (relevant())
 
 REMOVED_DECORATORS = ("strict", "auto_docstring")
 _EMPTY = cst.Module(body=[])
@@ -80,8 +81,8 @@ CONFIG_METHOD_CALLS: dict[str, MethodCall] = {
 
 
 def relevant(source: str, context: PatchContext) -> bool:
-    """Only files with a ``@strict`` class can need this patch."""
-    return "@strict" in source
+    """Only files with a ``@strict`` class need this patch, and only when the pin runs a transformers 4."""
+    return context.pinned_transformers < TRANSFORMERS_5 and "@strict" in source
 
 
 def _decorator_name(decorator: cst.Decorator) -> str | None:

@@ -2,9 +2,10 @@
 
 A translation rewrites a file only when *every* use of the API has a pinned spelling with the
 same behaviour: :class:`Uses` collects them (the local names the API is imported under, each
-call, the other references, string literals that name upstream-only parameters), the patch
-decides once per file, and :func:`replace_alias` swaps the API for the pin's names in its
-``from`` imports.
+call, the other references, string literals that name upstream-only parameters), the patch's
+:class:`Translation` decides once per file (the file's checks, then each call's), its transformer
+(:class:`Translated`) rewrites only a file so decided, and :func:`replace_alias` swaps the API for
+the pin's names in its ``from`` imports.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
 
 import libcst as cst
 
 from pytest_flmigrate.index.symbols import absolute_module
 
+from .base import PatchContext
 from .imports import small_statements
 from .syntax import dotted_name, drop_items, parsed
 
@@ -146,42 +149,80 @@ def replace_alias(node: cst.ImportFrom, old: str, new: list[str]) -> cst.ImportF
     return node.with_changes(names=drop_items(aliases, {position}))
 
 
-Refusal = Callable[[cst.Module, str], "str | None"]
-"""A translation's decision for one file (the module and its package): why it is left alone,
-or None when every use is translated."""
+U = TypeVar("U", bound=Uses)
 
 
-def refusal_of(
-    api: Api, file_refusal: Callable[[Uses], str | None], call_refusal: Callable[[cst.Call], str | None]
-) -> Refusal:
-    """The :data:`Refusal` of a translation that checks the file's uses of ``api`` as a whole,
-    then each call: the file is left alone when it does not import ``api``, for
-    ``file_refusal(uses)``, or for the first call ``call_refusal`` refuses (named in the reason)."""
+@dataclass(frozen=True)
+class Translation(Generic[U]):
+    """The skeleton of one API translation's decision for a file: the file is left alone when it
+    does not import ``api``, for ``file_refusal(uses)``, or for the first call of the API that
+    ``call_refusal(call, uses)`` refuses (named in the reason). ``uses`` collects the file's uses
+    (:class:`Uses`, or a subclass that gathers what a patch checks besides). Its methods are the
+    patch module's ``relevant``, ``refusal`` and ``rewritten_imports``."""
 
-    def refusal(module: cst.Module, package: str) -> str | None:
-        names = bound_names(module, package, api)
+    api: Api
+    uses: type[U]
+    file_refusal: Callable[[U], str | None]
+    call_refusal: Callable[[cst.Call, U], str | None]
+
+    def relevant(self, source: str, context: object) -> bool:
+        """Only a file spelling the API's name can need the patch."""
+        return self.api.name in source
+
+    def decide(self, module: cst.Module, package: str) -> tuple[U | None, str | None]:
+        """The file's uses (None when it does not import the API) and why it is left alone (None:
+        every use is translated)."""
+        names = bound_names(module, package, self.api)
         if not names:
-            return "not imported from " + " or ".join(api.modules)
-        uses = Uses.of(module, names)
-        why = file_refusal(uses)
+            return None, "not imported from " + " or ".join(self.api.modules)
+        uses = self.uses(names)
+        module.visit(uses)
+        why = self.file_refusal(uses)
         if why:
-            return why
+            return uses, why
         for call in uses.calls:
-            why = call_refusal(call)
+            why = self.call_refusal(call, uses)
             if why:
-                return f"{code(call)}: {why}"
-        return None
+                return uses, f"{code(call)}: {why}"
+        return uses, None
 
-    return refusal
+    def refusal(self, module: cst.Module, package: str) -> str | None:
+        """Why the file's uses of the API are left alone, or None when every one is translated."""
+        return self.decide(module, package)[1]
 
-
-def translated_imports(api: Api, refusal: Refusal) -> Callable[[str, str], set[tuple[str, str]]]:
-    """The patch's ``rewritten_imports(source, package)``: the ``(module, name)`` imports of
-    ``api`` it rewrites away in ``source`` (step 4 then plans no other fix for them)."""
-
-    def rewritten_imports(source: str, package: str) -> set[tuple[str, str]]:
-        if api.name not in source or refusal(parsed(source), package) is not None:
+    def rewritten_imports(self, source: str, package: str) -> set[tuple[str, str]]:
+        """The ``(module, name)`` imports of the API the patch rewrites away in ``source`` (step 4
+        then plans no other fix for them)."""
+        if self.api.name not in source or self.refusal(parsed(source), package) is not None:
             return set()
-        return {(module, api.name) for module in api.modules}
+        return {(module, self.api.name) for module in self.api.modules}
 
-    return rewritten_imports
+
+class Translated:
+    """Mixin of a translation's transformer: at the module, the file's uses of the API when it
+    is translated (``uses``; None when it is left alone), and whether a call calls the API."""
+
+    translation: ClassVar[Translation]
+    context: PatchContext
+
+    def visit_Module(self, node: cst.Module) -> None:
+        uses, why = self.translation.decide(node, self.context.package)
+        self.uses = uses if why is None else None
+
+    def calls_api(self, call: cst.Call) -> bool:
+        return self.uses is not None and isinstance(call.func, cst.Name) and call.func.value in self.uses.names
+
+    def imports_api(self, node: cst.ImportFrom) -> bool:
+        """``node`` imports from a module of the API, in a translated file."""
+        return self.uses is not None and import_module(node, self.context.package) in self.translation.api.modules
+
+
+def runner_layout_refusal(uses: Uses) -> str | None:
+    """The file checks of the fused-experts translations (P19, P20): the API used other than
+    called, or a string naming upstream's ``routed_experts`` parameters (a loader written for the
+    runner's layout)."""
+    if uses.others:
+        return "used other than called"
+    if any("routed_experts" in text for text in uses.strings):
+        return "the file names upstream's routed_experts parameters in strings (its loader expects the runner's layout)"
+    return None

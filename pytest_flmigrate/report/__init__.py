@@ -1,4 +1,5 @@
-"""The run's outputs per model: ``summary.json`` and ``report.md`` (diffs are written in step 4)."""
+"""The run's outputs per model: ``summary.json`` and ``report.md`` (report/markdown.py; diffs are written
+in step 4)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from pathlib import Path
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.manifest import atomic_write
-from pytest_flmigrate.report import e2e as e2e_report
+from pytest_flmigrate.report import markdown
 from pytest_flmigrate.report import runtime as runtime_results
 from pytest_flmigrate.run import ModelRun
 from pytest_flmigrate.steps import STEPS
-
-ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
 
 
 def summary(run: ModelRun, earlier: dict) -> dict:
@@ -35,6 +34,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "model": run.name,
         "placeholders": unit.placeholders() if unit else {},
         "evidence": unit.evidence if unit else {},
+        "config_source": unit.config_source() if unit else None,
         "upstream": {
             "source": workspace.settings.upstream,
             "version": upstream_tree.version if upstream_tree else None,
@@ -43,6 +43,7 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         "pinned": {
             "version": pinned.vllm.version if pinned else None,
             "transformers": pinned.transformers.version if pinned else None,
+            "transformers_source": pinned.transformers_source if pinned else None,
         },
         "steps": {
             str(number): {
@@ -71,71 +72,22 @@ def summary(run: ModelRun, earlier: dict) -> dict:
                 **({"backup": r.backup} if r.backup else {}),
                 **({"adaptation_backup": r.adaptation_backup} if r.adaptation_backup else {}),
                 **({"adaptation": r.adaptation, "replayed": list(r.replayed)} if r.adaptation else {}),
+                **({"reason": r.reason} if r.reason else {}),
+                **({"dropped_patches": dict(r.dropped_patches)} if r.dropped_patches else {}),
             }
             for r in files or ()
         ],
-        "registration": list(registration.added) if registration else None,
+        "registration": (
+            [*registration.added, *(f"removed {statement}" for statement in registration.removed)]
+            if registration
+            else None
+        ),
+        "registration_shape": registration.shape if registration else None,
         "patches": dict(sorted(patches.items())),
         "findings": [finding.to_dict() for finding in run.review.result or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
         "e2e": run.e2e.summary(earlier.get("e2e")),
     }
-
-
-def markdown(data: dict) -> str:
-    """The final report of docs/procedure.md, filled from ``summary.json`` data."""
-    placeholders = data["placeholders"]
-    name = placeholders.get("MODEL_DISPLAY_NAME") or data["model"]
-    lines = [f"# Migration: {name}", ""]
-    lines += [
-        f"- upstream: {data['upstream']['source']} ({data['upstream']['commit'] or data['upstream']['version']})",
-        f"- pinned: vLLM {data['pinned']['version']}, transformers {data['pinned']['transformers']}",
-        "",
-    ]
-    if placeholders:
-        lines += ["## Placeholders", ""] + [f"- `{key}`: {value}" for key, value in placeholders.items()] + [""]
-    lines += ["## Steps", "", "| step | name | outcome | reason |", "|---|---|---|---|"]
-    for number, step in data["steps"].items():
-        reason = step["reason"].splitlines()[0] if step["reason"] else ""
-        lines.append(f"| {number} | {step['name']} | {ICONS.get(step['outcome'], '')} {step['outcome']} | {reason} |")
-    lines.append("")
-    if data["pattern"]:
-        pattern = data["pattern"]
-        lines += ["## Pattern", "", f"- {pattern['pattern']}, nearest plugin model: {pattern['nearest'] or 'none'}"]
-        lines += [f"  - {item}" for item in pattern["evidence"]] + [""]
-    if data["bridge"]:
-        lines += [
-            "## Config bridge",
-            "",
-            f"- {'created' if data['bridge']['needed'] else 'not needed'}: {data['bridge']['reason']}",
-            "",
-        ]
-    if data["files"]:
-        lines += ["## Files created/modified", ""]
-        for f in data["files"]:
-            lines.append(f"- `{f['path']}` ({f['role']}, {f['status']})")
-            if f.get("adaptation"):
-                lines.append(f"  - hand edits kept in `{f['adaptation']}`")
-                lines += [f"  - replayed hunk `{hunk}`" for hunk in f["replayed"]]
-            lines += [
-                f"  - replaced by --force; backup: `{f[key]}`" for key in ("backup", "adaptation_backup") if f.get(key)
-            ]
-        if data["registration"] is not None:
-            added = ", ".join(data["registration"]) or "already registered"
-            lines.append(f"- `vllm_fl/__init__.py` (registration: {added})")
-        lines.append("")
-    if data["patches"]:
-        lines += ["## Compatibility fixes applied", ""]
-        lines += [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()] + [""]
-    if data["findings"]:
-        lines += [f"## Review findings ({len(data['findings'])})", ""]
-        lines += [
-            f"- `{f['file']}:{f['line']}` [{f['check']}] {f['symbol']}: {f['message']} (fix: {f['fix']})"
-            for f in data["findings"]
-        ] + [""]
-    lines += runtime_results.markdown_lines(data)
-    lines += e2e_report.markdown_lines(data.get("e2e"))
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -147,16 +99,19 @@ class ModelReport:
     error: str | None = None
 
     def terminal_lines(self) -> list[str]:
-        """The step line, then the report (or why there is none) and every --force backup."""
+        """The step line, then the report (or why there is none), every file dropped and every backup."""
         lines = [terminal_line(self.data)]
         if self.error:
             lines.append(f"  report not written: {self.error}")
         else:
             lines.append(f"  report: {self.folder / 'report.md'}")
         for entry in self.data.get("files", ()):
+            if entry["status"] == "dropped":
+                lines.append(f"  dropped {entry['path']}: {entry.get('reason', '')}")
+            done = "dropped" if entry["status"] == "dropped" else "--force replaced"
             for key in ("backup", "adaptation_backup"):
                 if entry.get(key):
-                    lines.append(f"  --force replaced {entry['path']}; backup in the plugin checkout: {entry[key]}")
+                    lines.append(f"  {done} {entry['path']}; backup in the plugin checkout: {entry[key]}")
         return lines
 
 
@@ -174,7 +129,7 @@ def write_reports(run: ModelRun) -> ModelReport:
             data["steps"][number] = {**earlier_steps[number], "earlier_run": True}
     try:
         atomic_write(out / "summary.json", json.dumps(data, indent=2, default=str) + "\n")
-        atomic_write(out / "report.md", markdown(data))
+        atomic_write(out / "report.md", markdown.render(data))
     except FlmigrateError as exc:
         return ModelReport(data, out, exc.message)
     return ModelReport(data, out)

@@ -1,4 +1,5 @@
-"""The runtime part of ``summary.json`` and ``report.md``: test counts, smoke, GPU, benchmark, server."""
+"""The runtime part of ``summary.json``: test counts, smoke, GPU, benchmark, server (report.md's sections of it:
+report/markdown.py)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def _this_session(run: ModelRun) -> dict:
     if (functional := runtime.functional.result) is not None:
         tests["functional"] = functional.as_dict()
     smoke_result, resolution = runtime.import_smoke.result, runtime.resolution.result
+    smoke = smoke_result or resolution
     served = runtime.server.result
     return {
         "tests": tests or None,
@@ -73,8 +75,9 @@ def _this_session(run: ModelRun) -> dict:
             {
                 "imports": smoke_result.as_dict()["imports"] if smoke_result else None,
                 "architectures": resolution.as_dict()["architectures"] if resolution else None,
+                "platform": smoke.as_dict()["platform"],
             }
-            if smoke_result or resolution
+            if smoke
             else None
         ),
         "gpu": _as_dict(runtime.gpu.result),
@@ -95,64 +98,3 @@ def _this_session(run: ModelRun) -> dict:
 def _as_dict(result) -> dict | None:
     """A step's result as summary.json holds it (None: the step did not run or failed)."""
     return result.as_dict() if result is not None else None
-
-
-def _tests_line(label: str, data: dict | None, extra: str = "") -> list[str]:
-    if not data:
-        return []
-    text = f"{data['passed']} passed, {data['failed']} failed, {data['skipped']} skipped"
-    if data.get("error"):
-        text += f", {data['error']} errors"
-    return [f"- {label}: {text}{extra}"]
-
-
-def markdown_lines(data: dict) -> list[str]:
-    """Test results and verification sections of the final report (docs/procedure.md)."""
-    lines: list[str] = []
-    tests = data.get("tests") or {}
-    if tests:
-        lines += ["## Test results", ""]
-        lines += _tests_line("Unit (baseline)", tests.get("baseline"))
-        regression = tests.get("regression")
-        if regression:
-            new = regression["new_failures"]
-            lines += _tests_line(
-                "Unit (regression)", regression, f" — regressions: {', '.join(new) if new else 'none'}"
-            )
-        functional = tests.get("functional")
-        if functional:
-            failing = functional["failing"]
-            lines += _tests_line(
-                "Functional",
-                functional,
-                f" — failing (reported, not blocking): {', '.join(failing)}" if failing else "",
-            )
-        preexisting = (tests.get("regression") or {}).get("preexisting") or (tests.get("baseline") or {}).get("failing")
-        lines += [f"- Pre-existing unit failures: {', '.join(preexisting) if preexisting else 'none'}", ""]
-    steps = data.get("steps", {})
-    benchmark, served = data.get("benchmark"), data.get("server")
-    if benchmark or served or any(steps.get(n, {}).get("outcome") not in (None, "not run") for n in ("9", "10")):
-        icon = {"passed": "✅", "failed": "❌"}
-        lines += ["## Verification", ""]
-        outcome9 = steps.get("9", {}).get("outcome", "not run")
-        figures = (
-            f" ({benchmark['requests_per_second']} requests/s, {benchmark['tokens_per_second']} tokens/s, "
-            f"{benchmark['seconds']} s)"
-            if benchmark
-            else ""
-        )
-        lines.append(f"- Benchmark: {icon.get(outcome9, outcome9)}{figures}")
-        outcome10 = steps.get("10", {}).get("outcome", "not run")
-        if served:
-            resolved = ", ".join(served["evidence"]["resolved"]) or "?"
-            lines.append(
-                f"- Serve: ✅ {served['url']} ({'reused' if served['reused'] else 'started'}; architecture {resolved})"
-            )
-        else:
-            lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
-        lines.append(f"- Request: {icon.get(outcome10, outcome10)}")
-        if data.get("gpu"):
-            gpu_data = data["gpu"]
-            lines.append(f"- GPU: {'no GPU' if not gpu_data['available'] else str(len(gpu_data['gpus'])) + ' GPU(s)'}")
-        lines.append("")
-    return lines

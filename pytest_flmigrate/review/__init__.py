@@ -17,6 +17,8 @@ Pure functions returning :class:`Finding` records; one check module per family:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pytest_flmigrate.layout import REGISTRATION_FILE
 from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     attributes,
@@ -97,10 +99,34 @@ def run_check(context: ReviewContext, check_id: str, file: MigratedFile) -> list
 
 
 def review(context: ReviewContext, checks: list[str] | None = None) -> list[Finding]:
-    """Every finding of ``checks`` (default: all) on every file, in case order."""
+    """Every finding of ``checks`` (default: all) on every file, in case order, each once: the same
+    finding on the same line of code in another file (a module and a copy sharing code) is named
+    in the first one's message, not reported again."""
     findings: list[Finding] = []
     for file in _files(context):
         for check_id in ORDER:
             if (checks is None or check_id in checks) and CHECKS[check_id].applies(file):
                 findings.extend(run_check(context, check_id, file))
-    return findings
+    return _deduplicated(context, findings)
+
+
+def _deduplicated(context: ReviewContext, findings: list[Finding]) -> list[Finding]:
+    views = {file.target: context.view(file) for file in _files(context)}
+
+    def code(finding: Finding) -> str:
+        view = views.get(finding.file)
+        lines = view.text.splitlines() if view is not None else []
+        return lines[finding.line - 1].strip() if 0 < finding.line <= len(lines) else ""
+
+    kept: list[Finding] = []
+    first: dict[tuple[str, ...], int] = {}
+    for finding in findings:
+        key = (finding.check, finding.symbol, finding.message, finding.fix, code(finding))
+        index = first.get(key)
+        if index is None or kept[index].file == finding.file or not key[-1]:
+            first.setdefault(key, len(kept))
+            kept.append(finding)
+            continue
+        earlier = kept[index]
+        kept[index] = replace(earlier, message=f"{earlier.message}; the same code in {finding.file}:{finding.line}")
+    return kept

@@ -8,10 +8,13 @@ import ast
 import difflib
 import re
 
-from pytest_flmigrate.index.resolve import Mro, Resolver
+from pytest_flmigrate.index.resolve import Member, Mro, Resolver
+from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
-from pytest_flmigrate.review.names import ClassRef, target_of
+from pytest_flmigrate.review.names import ClassRef
+from pytest_flmigrate.review.patch_ids import fix_for
+from pytest_flmigrate.review.types import target_of
 
 CHECK = "missing-attributes"
 CONFIG_PACKAGE = "vllm.config"
@@ -92,11 +95,14 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
     if not ref.name:  # a module attribute
         if not context.is_pinned(ref.module):
             return None
-        near = _nearest(resolver, ref, name)
-        message = f"module {ref.module} of the pin has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
-        return view.finding(
-            CHECK, node, f"{ref.module}.{name}", message, manual(f"use what {ref.module} provides or port {name}")
+        message = _gap(f"module {ref.module} of the pin has no {name}", None, _nearest(resolver, ref, name))
+        suggestion = f"use what {ref.module} provides or port {name}"
+        fix = (
+            fix_for(context, p25_env_flags.NAME, suggestion, ref.module, name)
+            if ref.module == p25_env_flags.ENVS
+            else manual(suggestion)
         )
+        return view.finding(CHECK, node, f"{ref.module}.{name}", message, fix)
     mro = target.mro or resolver.mro(ref.module, ref.name)
     if resolver.has_dynamic_getattr(mro) or name in written or resolver.sets_attributes_dynamically(mro):
         return None
@@ -118,14 +124,19 @@ def _member_finding(context: ReviewContext, view: FileView, node: ast.Attribute,
                 break
     if target.via_instance and context.upstream is not None and theirs is None:
         return None  # upstream lacks it too: not a migration gap (set dynamically, or a latent bug)
-    message = f"no {name} on {ref.name} in the pin (MRO {_mro_names(mro)})"
+    message = _gap(f"no {name} on {ref.name} in the pin (MRO {_mro_names(mro)})", theirs, near)
+    return view.finding(
+        CHECK, node, symbol, message, manual(f"set {name} in __init__ or port what upstream's base does with it")
+    )
+
+
+def _gap(message: str, theirs: Member | None, near: list[str]) -> str:
+    """``message`` (what the pin lacks), then the upstream class that has it and the pin's nearest names."""
     if theirs is not None:
         message += f"; upstream {theirs.owner} provides it ({theirs.kind})"
     if near:
         message += f"; nearest: {', '.join(near)}"
-    return view.finding(
-        CHECK, node, symbol, message, manual(f"set {name} in __init__ or port what upstream's base does with it")
-    )
+    return message
 
 
 def config_object_classes(context: ReviewContext) -> dict[str, tuple[str, str]]:
@@ -182,12 +193,11 @@ def _config_finding(context, view, node: ast.Attribute, config: tuple[str, str],
     theirs = upstream_member(context, module, class_name, node.attr)
     if context.upstream is not None and theirs is None:
         return None
-    near = _nearest(resolver, ClassRef(module, class_name), node.attr)
-    message = f"the pin's {class_name} has no {node.attr}"
-    if theirs is not None:
-        message += f"; upstream {theirs.owner} has it ({theirs.kind})"
-    if near:
-        message += f"; nearest: {', '.join(near)}"
+    message = _gap(
+        f"the pin's {class_name} has no {node.attr}",
+        theirs,
+        _nearest(resolver, ClassRef(module, class_name), node.attr),
+    )
     return view.finding(
         CHECK,
         node,

@@ -167,6 +167,11 @@ class FileView:
     def target(self) -> str:
         return self.file.target
 
+    @property
+    def resolver(self) -> Resolver:
+        """What names resolve through: the pinned trees and the plugin as written."""
+        return self.context.resolver
+
     @cached_property
     def info(self) -> ModuleInfo:
         indexed = self.context.plugin_index.modules.get(self.module)
@@ -219,6 +224,27 @@ class FileView:
     def finding(self, check: str, node_or_line: ast.AST | int, symbol: str, message: str, fix: str) -> Finding:
         line = node_or_line if isinstance(node_or_line, int) else getattr(node_or_line, "lineno", 0)
         return Finding(check, self.target, line, symbol, message, fix)
+
+
+class SourceView(FileView):
+    """A file given as a tree under a module name, its names resolved through ``resolver``: what
+    a name or a call refers to (review/names.py, types.py, calls.py) for a file that is not the
+    plugin's (step 4 reads upstream files against the pin, :mod:`pytest_flmigrate.autofix.drift`)."""
+
+    def __init__(self, resolver: Resolver, module: str, tree: ast.Module, is_package: bool = False) -> None:
+        self._resolver = resolver
+        self.file = MigratedFile(f"<{module}>", module, "model", module, is_package)
+        self.exists, self.text, self.parse_error, self.tree = True, "", False, tree
+
+    @property
+    def resolver(self) -> Resolver:
+        return self._resolver
+
+    @cached_property
+    def info(self) -> ModuleInfo:
+        found = self._resolver.module(self.module)
+        assert found is not None, f"{self.module}: a source view's resolver holds its module"
+        return found
 
 
 CheckFunction = Callable[[ReviewContext, FileView], list[Finding]]

@@ -11,6 +11,7 @@ from functools import cached_property
 from pytest_flmigrate.index.records import POSITIONAL_ONLY, VAR_KEYWORD, VAR_POSITIONAL, ClassInfo
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import parse_source
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.patches import p14_transformers_renames
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.patch_ids import fix_for
@@ -126,8 +127,16 @@ def _bridge_classes(context: ReviewContext) -> list[tuple[str, str]]:
     modules it pulls in), or of the pinned config module when there is no bridge."""
     resolver = context.resolver
     if context.bridge is not None:
-        modules = [context.bridge[2]] + [f.module for f in context.config_files if f.module != context.bridge[2]]
-        return [(module, name) for module in modules for name in _classes(resolver, module)]
+        _, class_name, bridge = context.bridge
+        others = [
+            (f.module, name)
+            for f in context.config_files
+            if f.module != bridge
+            for name in _classes(resolver, f.module)
+        ]
+        if not bridge.startswith(f"{PLUGIN_PACKAGE}.configs."):  # a config class in model code: that class alone
+            return [(bridge, class_name), *others]
+        return [(bridge, name) for name in _classes(resolver, bridge)] + others
     if not context.config_class:
         return []
     located = [
@@ -160,11 +169,11 @@ def _is_pretrained(resolver: Resolver, module: str, name: str) -> tuple[bool, st
 @check(CHECK, roles=frozenset({"model", "sibling", "config"}))
 def config_bridge(context: ReviewContext, view: FileView) -> list[Finding]:
     """the config bridge is a PretrainedConfig subclass with the right model_type, and every config field the model reads exists with a default"""
+    bridged = context.bridge is not None and view.module == context.bridge[2]
     if view.file.role == "config":
-        if context.bridge is None or view.module != context.bridge[2]:
-            return []
-        return _bridge_file(context, view)
-    return _model_reads(context, view)
+        return _bridge_file(context, view) if bridged else []
+    # a config class defined in model code is registered from the migrated model module itself
+    return (_bridge_file(context, view) if bridged else []) + _model_reads(context, view)
 
 
 def _bridge_file(context: ReviewContext, view: FileView) -> list[Finding]:
@@ -234,11 +243,54 @@ def _holds_config(node: ast.expr) -> bool:
     return False
 
 
+# Methods that turn a config into a plain dict, and copies that keep a dict one.
+_TO_DICT = frozenset({"to_dict", "to_diff_dict"})
+_COPIES = frozenset({"copy", "deepcopy"})
+
+
+def _is_dict(value: ast.expr) -> bool:
+    """``x.to_dict()``, ``dict(...)``, ``{...}``, ``copy.deepcopy(<one of these>)``: a dict, not a config."""
+    if isinstance(value, (ast.Dict, ast.DictComp)):
+        return True
+    if not isinstance(value, ast.Call):
+        return False
+    func = value.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if (isinstance(func, ast.Attribute) and name in _TO_DICT) or name == "dict":
+        return True
+    return name in _COPIES and len(value.args) == 1 and _is_dict(value.args[0])
+
+
+def _dict_reads(view: FileView) -> set[int]:
+    """ids of the ``Name`` loads that read a dict, not a config: the name's last binding before the
+    read, in the same function, is a dict (``text_config = config.text_config.to_dict()``, then
+    ``text_config.pop(key)``)."""
+    scopes: dict[ast.AST | None, dict[str, list[tuple[tuple[int, int], bool]]]] = {}
+    for assign in view.nodes(ast.Assign):
+        for target in assign.targets:
+            if isinstance(target, ast.Name) and target.id in CONFIG_NAMES:
+                end = (assign.end_lineno or assign.lineno, assign.end_col_offset or 0)
+                names = scopes.setdefault(view.enclosing_function(assign), {})
+                names.setdefault(target.id, []).append((end, _is_dict(assign.value)))
+    found: set[int] = set()
+    for name in view.nodes(ast.Name):
+        bindings = scopes.get(view.enclosing_function(name), {}).get(name.id)
+        if not bindings or not isinstance(name.ctx, ast.Load):
+            continue
+        before = [is_dict for end, is_dict in sorted(bindings) if end <= (name.lineno, name.col_offset)]
+        if before and before[-1]:
+            found.add(id(name))
+    return found
+
+
 def _config_read_nodes(view: FileView) -> Iterator[tuple[str, ast.AST]]:
-    """(attribute, node) of every config read of the file: ``config.X``, ``getattr(config, "X")``."""
+    """(attribute, node) of every config read of the file: ``config.X``, ``getattr(config, "X")``
+    (a name bound to a dict made from a config is a dict: its methods are not config fields)."""
+    dicts = _dict_reads(view)
     for node in ast.walk(view.tree):
         if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _holds_config(node.value):
-            yield node.attr, node
+            if id(node.value) not in dicts:
+                yield node.attr, node
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
@@ -246,6 +298,7 @@ def _config_read_nodes(view: FileView) -> Iterator[tuple[str, ast.AST]]:
             and len(node.args) == 2
             and not node.keywords
             and _holds_config(node.args[0])
+            and id(node.args[0]) not in dicts
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)
         ):

@@ -178,63 +178,34 @@ def _bridged_classes(context: ReviewContext) -> dict[str, str]:
 
 def _transformers_finding(context, view, line, module, name, problem, version, bridged) -> Finding:
     symbol = module if name is None else f"{module}.{name}"
-    if name is None or problem.reason == "module":
-        message = f"transformers {version} has no module {module}"
-        if problem.nearest:
-            message += "; nearest: " + ", ".join(problem.nearest)
-        return view.finding(
-            "transformers-names",
-            line,
-            symbol,
-            message,
-            fix_for(
-                context,
-                p16_backport_helpers.NAME,
-                "bridge what is needed into vllm_fl (P13: never upgrade transformers)",
-                module,
-                name or "",
-            ),
-        )
-    message = f"transformers {version} has no {name}"
-    if (module, name) in RENAMES:
-        old = RENAMES[(module, name)]
-        return view.finding(
-            "transformers-names",
-            line,
-            symbol,
-            message + f"; it spells it {old}",
-            fix_for(context, p14_transformers_renames.NAME, f"import {old} as {name}"),
-        )
-    if name in bridged:
-        return view.finding(
-            "transformers-names",
-            line,
-            symbol,
-            message + f"; the config bridge {bridged[name]} defines it",
-            fix_for(context, p02_redirect_imports.NAME, f"import {name} from {bridged[name]}"),
-        )
-    in_pin = [s for s in problem.elsewhere if s.module.startswith(TRANSFORMERS)]
-    if in_pin:
-        message += "; it is defined in " + ", ".join(s.module for s in in_pin[:3])
-        return view.finding(
-            "transformers-names",
-            line,
-            symbol,
-            message,
-            fix_for(context, p15_relocate_imports.NAME, f"import {name} from {in_pin[0].module}", module, name),
-        )
+
+    def finding(message: str, fix: str) -> Finding:
+        return view.finding("transformers-names", line, symbol, message, fix)
+
+    module_missing = name is None or problem.reason == "module"
+    message = f"transformers {version} has no {'module ' + module if module_missing else name}"
+    if not module_missing:
+        if (module, name) in RENAMES:
+            old = RENAMES[(module, name)]
+            return finding(
+                message + f"; it spells it {old}",
+                fix_for(context, p14_transformers_renames.NAME, f"import {old} as {name}"),
+            )
+        if name in bridged:
+            return finding(
+                message + f"; the config bridge {bridged[name]} defines it",
+                fix_for(context, p02_redirect_imports.NAME, f"import {name} from {bridged[name]}"),
+            )
+        in_pin = [s for s in problem.elsewhere if s.module.startswith(TRANSFORMERS)]
+        if in_pin:
+            return finding(
+                message + "; it is defined in " + ", ".join(s.module for s in in_pin[:3]),
+                fix_for(context, p15_relocate_imports.NAME, f"import {name} from {in_pin[0].module}", module, name),
+            )
     if problem.nearest:
         message += "; nearest: " + ", ".join(problem.nearest)
-    return view.finding(
-        "transformers-names",
-        line,
-        symbol,
+    remedy = "bridge what is needed into vllm_fl" if module_missing else f"vendor {name} into vllm_fl"
+    return finding(
         message,
-        fix_for(
-            context,
-            p16_backport_helpers.NAME,
-            f"vendor {name} into vllm_fl (P13: never upgrade transformers)",
-            module,
-            name,
-        ),
+        fix_for(context, p16_backport_helpers.NAME, f"{remedy} (P13: never upgrade transformers)", module, name or ""),
     )

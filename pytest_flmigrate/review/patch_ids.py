@@ -5,7 +5,7 @@ applies; otherwise the finding keeps its ``manual:`` suggestion.
 
 from __future__ import annotations
 
-from pytest_flmigrate.patches import p15_relocate_imports, p16_backport_helpers, p17_call_arguments
+from pytest_flmigrate.patches import p15_relocate_imports, p16_backport_helpers, p17_call_arguments, p25_env_flags
 from pytest_flmigrate.review.base import ReviewContext, manual
 
 #: Patches that work from a table computed per name (relocations, backports, argument table), with
@@ -15,6 +15,7 @@ CLAIM_KINDS: dict[str, str] = {
     p15_relocate_imports.NAME: "relocate",
     p16_backport_helpers.NAME: "backport",
     p17_call_arguments.NAME: "call-arguments",
+    p25_env_flags.NAME: "env-flag",
 }
 
 

@@ -1,10 +1,10 @@
 """Registration consistency: ``register_model()`` registers every architecture of the unit at
-a plugin module that defines the class, and the bridged config under its model_type."""
+a plugin module that defines the class, and the bridged config under its model_type; everything
+the unit's registration imports exists at run time."""
 
 from __future__ import annotations
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.steps import registrations
 
@@ -25,8 +25,6 @@ def registration(context: ReviewContext, view: FileView) -> list[Finding]:
             )
         ]
     try:
-        entries = registrations.registered_entries(view.text, view.target)
-        configs = registrations.registered_configs(view.text, view.target)
         wrong = registrations.registration_mismatches(
             view.text, context.architectures, context.plugin_module, context.bridge, view.target
         )
@@ -34,12 +32,17 @@ def registration(context: ReviewContext, view: FileView) -> list[Finding]:
         return [view.finding(CHECK, 1, "register_model", exc.message, manual("fix register_model() (step 5)"))]
     line = _register_line(view)
     findings = [view.finding(CHECK, line, m.key, m.describe(), _fix(m)) for m in wrong]
-    targets = [(arch, entries.get(arch)) for arch, _ in context.architectures]
-    if context.bridge is not None:
-        targets.append((context.bridge[0], configs.get(context.bridge[0])))
-    for key, actual in targets:
-        if actual is not None:
-            findings += _target_exists(context, view, line, key, actual)
+    keys = [arch for arch, _ in context.architectures] + ([context.bridge[0]] if context.bridge else [])
+    for missing in registrations.unresolved_entries(view.text, keys, context.resolver, view.target):
+        findings.append(
+            view.finding(
+                CHECK,
+                missing.line,
+                missing.key,
+                f"{missing.message}; at run time the registration would only log it",
+                manual("point the entry at what the plugin module defines, or rerun step 4"),
+            )
+        )
     return findings
 
 
@@ -49,37 +52,6 @@ def _fix(mismatch: registrations.Mismatch) -> str:
     if mismatch.config:
         return manual(f"register _CONFIG_REGISTRY[{mismatch.key!r}] = {mismatch.expected}")
     return manual(f"register {mismatch.key} as {mismatch.expected}")
-
-
-def _target_exists(context: ReviewContext, view: FileView, line: int, key: str, target: str) -> list[Finding]:
-    module, _, name = target.partition(":")
-    if not module.startswith(PLUGIN_PACKAGE) or not name:
-        return []
-    resolver = context.resolver
-    if not resolver.has_module(module):
-        return [
-            view.finding(
-                CHECK,
-                line,
-                key,
-                f"{target}: no module {module} in the plugin",
-                manual("migrate the module (step 4) or fix the entry"),
-            )
-        ]
-    symbol = resolver.resolve(module, name)
-    if symbol is None or symbol.kind != "class":
-        near = resolver.nearest(module, name)
-        hint = f"; nearest: {', '.join(near)}" if near else ""
-        return [
-            view.finding(
-                CHECK,
-                line,
-                key,
-                f"{target}: {module} defines no class {name}{hint}",
-                manual("point the entry at the class the module defines"),
-            )
-        ]
-    return []
 
 
 def _register_line(view: FileView) -> int:

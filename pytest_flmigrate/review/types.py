@@ -1,5 +1,8 @@
-"""The class of an expression's value, statically, so that attribute and call checks reach past
-names: ``pooling_metadata.get_pooling_cursor()`` with ``pooling_metadata: PoolingMetadata``,
+"""What an expression of a migrated file denotes (``target_of``: a symbol, or a member found through
+a class's MRO: ``self.m``, ``super().m``, ``Class.m``, ``value.m``) and the class of its value
+(``type_of``), statically: one recursion, since ``a.m`` needs the class of ``a`` and the class of
+``f()`` needs what ``f`` denotes. What a bare name means in its scope: review/names.py. So that
+attribute and call checks reach past names: ``pooling_metadata.get_pooling_cursor()`` with ``pooling_metadata: PoolingMetadata``,
 ``self.info.parse_mm_data(...)`` in a ``BaseMultiModalProcessor[XProcessingInfo]``.
 
 Followed: ``self``; parameter annotations; a local bound once (or annotated); constructor calls;
@@ -13,11 +16,12 @@ member is read through (``Base[Arg]``), else by their ``bound=``. Anything else 
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
-from pytest_flmigrate.index.resolve import Resolver, Symbol, annotation_class_name
+from pytest_flmigrate.index.resolve import Member, Mro, Resolver, Symbol, annotation_class_name
 from pytest_flmigrate.index.symbols import dotted_text
 from pytest_flmigrate.review.base import FileView
-from pytest_flmigrate.review.names import ClassRef, self_class, target_of
+from pytest_flmigrate.review.names import ClassRef, resolve_name, self_class
 
 _DEPTH = 6  # inference steps per expression (chains such as ``self.a.b().c``)
 _GENERIC = frozenset({"Generic", "typing.Generic", "Protocol", "typing.Protocol"})
@@ -186,6 +190,103 @@ def returned_class(
 # Expressions of a migrated file
 
 
+@dataclass(frozen=True)
+class Target:
+    """What an expression denotes: a symbol, or a member looked up on a class (``member`` is
+    None when the lookup found nothing and the MRO is fully known: the member is missing)."""
+
+    symbol: Symbol | None = None
+    on_class: ClassRef | None = None  # the class a member was looked up on
+    member_name: str | None = None
+    member: Member | None = None
+    via_instance: bool = False  # looked up through an instance (self, super(), a typed value): methods are bound
+    mro: Mro | None = None
+    typed: bool = False  # the instance's class was inferred (``type_of``), not ``self``/``super()``
+
+
+def target_of(view: FileView, node: ast.expr) -> Target | None:
+    """What ``node`` denotes, when it can be known statically (memoized per node: checks and
+    type inference ask about the same sub-expressions again)."""
+    cache = view.__dict__.setdefault("_targets", {})
+    if node not in cache:
+        cache[node] = _target_of(view, node)
+    return cache[node]
+
+
+def _target_of(view: FileView, node: ast.expr) -> Target | None:
+    resolver = view.resolver
+    if isinstance(node, ast.Name):
+        owner = self_class(view, node)
+        if owner is not None and node.id == owner[1]:
+            return None  # ``self`` itself: an instance
+        symbol = resolve_name(view, node.id, node)
+        return Target(symbol=symbol) if symbol is not None else None
+    if not isinstance(node, ast.Attribute):
+        return None
+    value = node.value
+    # self.m / cls.m
+    if isinstance(value, ast.Name):
+        owner = self_class(view, node)
+        if owner is not None and value.id == owner[1]:
+            ref = owner[0]
+            mro = resolver.mro(ref.module, ref.name)
+            member = resolver.find_member(ref.module, ref.name, node.attr, mro)
+            return Target(on_class=ref, member_name=node.attr, member=member, via_instance=True, mro=mro)
+    # super().m / super(K, self).m
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super":
+        owner = self_class(view, node)
+        if owner is None:
+            return None
+        ref = owner[0]
+        full = resolver.mro(ref.module, ref.name)
+        start = ref
+        if value.args:
+            first = value.args[0]
+            symbol = resolve_name(view, first.id, first) if isinstance(first, ast.Name) else None
+            if symbol is None or symbol.kind != "class":
+                return None
+            start = ClassRef(symbol.module, symbol.name)
+        mro = full.after(start.module, start.name)
+        member = resolver.find_member(start.module, start.name, node.attr, mro)
+        return Target(on_class=start, member_name=node.attr, member=member, via_instance=True, mro=mro)
+    base = target_of(view, value)
+    if base is None or base.symbol is None:
+        return _typed_member(view, node)
+    symbol = base.symbol
+    if symbol.kind == "module":
+        found = resolver.resolve(symbol.module, node.attr)
+        if found is not None:
+            return Target(symbol=found)
+        if resolver.has_module(symbol.module):  # an indexed module lacking the attribute
+            return Target(on_class=ClassRef(symbol.module, ""), member_name=node.attr)
+        return None
+    if symbol.kind == "class":
+        mro = resolver.mro(symbol.module, symbol.name)
+        member = resolver.find_member(symbol.module, symbol.name, node.attr, mro)
+        return Target(on_class=ClassRef(symbol.module, symbol.name), member_name=node.attr, member=member, mro=mro)
+    if symbol.kind == "external":
+        return Target(symbol=Symbol(symbol.module, f"{symbol.name}.{node.attr}".strip("."), "external"))
+    return None
+
+
+def _typed_member(view: FileView, node: ast.Attribute) -> Target | None:
+    """``value.attr`` where the class of ``value`` is known from annotations or assignments."""
+    instance = type_of(view, node.value)
+    if instance is None:
+        return None
+    resolver = view.resolver
+    mro = resolver.mro(instance.module, instance.name)
+    member = resolver.find_member(instance.module, instance.name, node.attr, mro)
+    return Target(
+        on_class=ClassRef(instance.module, instance.name),
+        member_name=node.attr,
+        member=member,
+        via_instance=True,
+        mro=mro,
+        typed=True,
+    )
+
+
 def type_of(view: FileView, node: ast.expr, depth: int = 0) -> Symbol | None:
     """The indexed class whose instance ``node`` evaluates to, when it can be known statically
     (memoized per node)."""
@@ -198,7 +299,7 @@ def type_of(view: FileView, node: ast.expr, depth: int = 0) -> Symbol | None:
 
 
 def _type_of(view: FileView, node: ast.expr, depth: int) -> Symbol | None:
-    resolver = view.context.resolver
+    resolver = view.resolver
     if isinstance(node, ast.Name):
         owner = self_class(view, node)
         if owner is not None and node.id == owner[1]:
@@ -244,7 +345,7 @@ def _local_class(view: FileView, node: ast.Name, depth: int) -> Symbol | None:
     function = view.enclosing_function(node)
     if function is None:
         return None
-    resolver = view.context.resolver
+    resolver = view.resolver
     args = function.args
     for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
         if arg.arg == node.id:

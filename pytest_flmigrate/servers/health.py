@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import requests
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 
 
@@ -35,11 +36,14 @@ def wait_healthy(
 ) -> float:
     """Seconds until ``url/health`` answered 200; raises one line (log tail as detail) when the
     process dies first (with ``exit_cause``, the error its log names) or ``timeout`` seconds pass
-    (then naming ``timeout_hint`` too)."""
+    (then naming ``timeout_hint`` too). A long start says how far along it is (the log's last line)."""
     start = clock()
+    ticker = progress.Ticker(f"{label} server {url} starting", lambda: progress.last_line(log_tail()), clock)
     while True:
         if is_healthy(url, timeout=min(5.0, max(interval, 1.0))):
+            ticker.done()
             return clock() - start
+        ticker.tick()
         if alive is not None and not alive():
             cause = exit_cause()
             raise FlmigrateError(

@@ -11,6 +11,7 @@ child's stderr), so the child's own error, printed after them, is the cause.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -19,6 +20,9 @@ _LEVEL_PREFIX = re.compile(r"^(?:ERROR|WARNING|INFO|DEBUG|CRITICAL)\s+\S+\s+\S+\
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
 _SUBPROCESS_WRAPPERS = re.compile(r"^(?:subprocess\.CalledProcessError|RuntimeError: Error raised in subprocess)\b")
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
+_NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
+_NO_ATTRIBUTE = re.compile(r"^'(?P<owner>\w+)' object has no attribute '(?P<attribute>\w+)'")
+_PROCESSOR = re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config")
 
 
 def _bare(line: str) -> str:
@@ -68,3 +72,34 @@ def summary(text: str, plugin_dir: Path | None = None) -> str | None:
         return None
     frame = plugin_frame(text, plugin_dir) if plugin_dir is not None else None
     return f"{error} (at {frame})" if frame else error
+
+
+@dataclass(frozen=True)
+class Cause:
+    """An error line read once: the exception's type (its module dropped) and message, and what
+    the message says is missing, when it says it in a form vLLM and transformers use."""
+
+    line: str
+    exception: str
+    message: str
+    module: str | None = None  # ``No module named 'm'``: an import failed
+    config: str | None = None  # ``'XConfig' object has no attribute 'f'``: a config lacks a field
+    field: str | None = None
+    processor: bool = False  # a processor, feature extractor or preprocessor_config could not be loaded
+
+    @classmethod
+    def of(cls, line: str) -> Cause:
+        exception, _, message = line.partition(":")
+        exception, message = exception.rpartition(".")[2].strip(), message.strip()
+        module = _NO_MODULE.search(message) if exception in ("ModuleNotFoundError", "ImportError") else None
+        attribute = _NO_ATTRIBUTE.match(message) if exception == "AttributeError" else None
+        config = attribute if attribute is not None and attribute.group("owner").endswith("Config") else None
+        return cls(
+            line,
+            exception,
+            message,
+            module=module.group("module") if module else None,
+            config=config.group("owner") if config else None,
+            field=config.group("attribute") if config else None,
+            processor=bool(_PROCESSOR.search(message)),
+        )

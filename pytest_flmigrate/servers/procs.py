@@ -1,4 +1,5 @@
-"""Processes the run starts: each in its own process group, logged to a file, stopped by group.
+"""Processes the run starts: each in its own process group, logged to a file, stopped by group,
+and stopped with the run that started it, however it ends (a watchdog leads each group).
 
 Nothing here stops a process by name. A group is "alive" while it has a member that is not a
 zombie (in a container whose PID 1 does not reap, orphaned members linger as zombies, which hold
@@ -11,16 +12,22 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flmigrate import progress
 from pytest_flmigrate.errors import FlmigrateError
 
 #: Lines of a log shown in a failure message.
 TAIL_LINES = 40
+#: The leader of every group :func:`start_group` starts, and the seconds it gives the command to
+#: exit on SIGTERM once the run that started it is gone.
+WATCHDOG = Path(__file__).with_name("watchdog.py")
+WATCHDOG_GRACE = 30.0
 
 
 SCRATCH_ROOT = Path("/tmp")
@@ -134,24 +141,52 @@ def stop_group(pgid: int, *, grace: float = 30.0, leader: subprocess.Popen | Non
     return outcome
 
 
-def start_group(command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen:
-    """Start ``command`` as the leader of a new process group, stdout+stderr to ``log``."""
+def start_group(
+    command: Sequence[str], *, env: Mapping[str, str], cwd: Path, log: Path, outlive: bool = False
+) -> subprocess.Popen:
+    """Start ``command`` in a new process group, stdout+stderr to ``log``.
+
+    The group's leader is the watchdog (servers/watchdog.py), which runs ``command`` and ends
+    the group when this process dies, even by SIGKILL; ``outlive`` (a server kept for later runs)
+    starts ``command`` itself as the leader instead. A command that cannot be executed is one
+    FlmigrateError.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
         out.write(("$ " + " ".join(command) + "\n").encode())
         out.flush()
+        if outlive:
+            return _popen(list(command), command[0], env=env, cwd=cwd, out=out)
+        errors, error_fd = os.pipe()
         try:
-            return subprocess.Popen(
-                list(command),
-                env=dict(env),
-                cwd=str(cwd),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise FlmigrateError(f"cannot run {command[0]}: {exc.strerror}") from None
+            argv = [sys.executable, "-I", "-S", str(WATCHDOG), str(os.getpid()), str(WATCHDOG_GRACE), str(error_fd)]
+            proc = _popen([*argv, *command], command[0], env=env, cwd=cwd, out=out, pass_fds=(error_fd,))
+        finally:
+            os.close(error_fd)
+        with os.fdopen(errors, "rb") as reader:
+            failed = reader.read()  # empty once the command is running: the pipe closes on exec
+    if failed:
+        proc.wait()
+        raise FlmigrateError(f"cannot run {command[0]}: {os.strerror(int(failed))}")
+    return proc
+
+
+def _popen(
+    argv: list[str], program: str, *, env: Mapping[str, str], cwd: Path, out, pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen:
+    try:
+        return subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=str(cwd),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
+    except OSError as exc:
+        raise FlmigrateError(f"cannot run {program}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -173,14 +208,16 @@ def run_logged(
 ) -> Finished:
     """Run ``command`` to the end in its own process group; nothing of it outlives the call.
 
-    A run longer than ``timeout`` seconds is stopped and raises one line with the log's tail.
+    A run longer than ``timeout`` seconds is stopped and raises one line with the log's tail. A
+    long one says how far along it is (``what``, the time so far, the log's last line).
     """
     start = time.monotonic()
     proc = start_group(command, env=env, cwd=cwd, log=log)
     if on_start is not None:
         on_start(proc)
+    ticker = progress.Ticker(what, lambda: progress.last_line(tail(log, 5)))
     try:
-        returncode = proc.wait(timeout=timeout)
+        returncode = _wait(proc, start + timeout, ticker)
     except subprocess.TimeoutExpired:
         stop_group(proc.pid, leader=proc)
         raise FlmigrateError(
@@ -189,6 +226,20 @@ def run_logged(
     except BaseException:
         stop_group(proc.pid, leader=proc)
         raise
+    ticker.done()
     if group_members(proc.pid):  # children the command left behind
         stop_group(proc.pid, grace=10)
     return Finished(returncode, time.monotonic() - start, log)
+
+
+def _wait(proc: subprocess.Popen, deadline: float, ticker: progress.Ticker) -> int:
+    """``proc``'s exit status, its ticker told how far along it is meanwhile; TimeoutExpired at
+    ``deadline``."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, 0)
+        try:
+            return proc.wait(timeout=min(left, progress.HEARTBEAT_SECONDS))
+        except subprocess.TimeoutExpired:
+            ticker.tick()

@@ -143,18 +143,7 @@ def run(
     output_json = logs / "benchmark.json"
     output_json.unlink(missing_ok=True)
     argv = command(python, model, tp=tp, random_lengths=random_lengths, output_json=output_json, extra=extra)
-    scratch = procs.scratch_dir("bench")
-    try:
-        finished = procs.run_logged(
-            argv,
-            env=envs.vllm_env(scratch),
-            cwd=scratch,
-            log=log,
-            timeout=timeout,
-            what="vllm bench throughput",
-        )
-    finally:
-        procs.remove_scratch(scratch)
+    finished = envs.run_logged(argv, label="bench", log=log, timeout=timeout, what="vllm bench throughput")
     text = log.read_text(encoding="utf-8", errors="replace")
     if finished.returncode != 0:
         raise FlmigrateError(f"vllm bench throughput exited {finished.returncode} (log: {log})", procs.tail(log))

@@ -8,8 +8,10 @@ the unit's classes take it as, the transformers registry entry naming them), els
 model's name or upstream's registries hold under it. Config classes are looked up in upstream
 vLLM, upstream's transformers, then (for a transformers config upstream's lacks) a newer
 transformers release from PyPI. A unit no source
-defines a config for reads it from the checkpoint's own code (``trust_remote_code``). The
-display name comes from the module docstring.
+defines a config for reads it from the checkpoint's own code (``trust_remote_code``), and so does
+one whose config class upstream defines only under ``if TYPE_CHECKING:`` (a type stub of the
+checkpoint's config). :meth:`ModelUnit.config_source` classifies where the config comes from (for
+summary.json and the config bridge). The display name comes from the module docstring.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ _DOCSTRING_NAME = re.compile(r"(?:Inference-only|PyTorch)\s+(.+?)\s+model", re.I
 _ARCH_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "Model", "MTP")
 REMOTE_CODE = "from the checkpoint (trust_remote_code)"
 NEWER_TRANSFORMERS = "newer transformers"
+# How a config class is defined where it was found (ConfigSource.defined).
+CONFIG_MODULE = "config module"  # a configuration module: the class alone, bridgeable
+MODEL_MODULE = "model module"  # at runtime inside model code: the migrated module itself holds it
+TYPE_CHECKING_ONLY = "TYPE_CHECKING only"  # a type stub: at runtime the checkpoint's code provides it
+# Model code upstream (configuration modules of model packages excepted: configuration_x, configs).
+_MODEL_CODE = ("vllm.model_executor.models.", "vllm.models.")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,12 @@ class ConfigSource:
     class_name: str
     module: str  # e.g. vllm.transformers_utils.configs.step3p5 or transformers.models.x.configuration_x
     origin: str  # "vllm", "transformers" (upstream's) or NEWER_TRANSFORMERS
+    defined: str = CONFIG_MODULE  # CONFIG_MODULE, MODEL_MODULE or TYPE_CHECKING_ONLY
+
+
+def is_model_code(module: str) -> bool:
+    """Upstream model code, not a configuration module (``vllm.models.x.configuration_x`` is one)."""
+    return module.startswith(_MODEL_CODE) and not module.rpartition(".")[2].startswith("config")
 
 
 @dataclass(frozen=True)
@@ -72,8 +86,24 @@ class ModelUnit:
 
     @property
     def config_from_checkpoint(self) -> bool:
-        """No source defines the unit's config: the checkpoint's own code does."""
-        return self.config is None and self.evidence.get("model_type") == REMOTE_CODE
+        """The checkpoint's own code (trust_remote_code) defines the unit's config at run time:
+        no source defines it, or upstream only under ``TYPE_CHECKING``."""
+        if self.config is not None:
+            return self.config.defined == TYPE_CHECKING_ONLY
+        return self.evidence.get("model_type") == REMOTE_CODE
+
+    def config_source(self) -> dict[str, str | None]:
+        """Where the config comes from, for summary.json: ``kind`` is one of ``vllm`` (a config
+        module of upstream vLLM), ``transformers``, ``newer transformers``, ``model module``
+        (defined at run time in upstream's model code, which the migration writes),
+        ``TYPE_CHECKING only`` (a type stub upstream; the checkpoint's code serves) or
+        ``checkpoint`` (no source defines it; the checkpoint's code serves)."""
+        config = self.config
+        if config is None:
+            kind = "checkpoint" if self.config_from_checkpoint else "unresolved"
+            return {"kind": kind, "class": None, "module": None, "model_type": None}
+        kind = config.origin if config.defined == CONFIG_MODULE else config.defined
+        return {"kind": kind, "class": config.class_name, "module": config.module, "model_type": config.model_type}
 
     def placeholders(self) -> dict[str, object]:
         unresolved = REMOTE_CODE if self.config_from_checkpoint else None
@@ -173,7 +203,7 @@ def find_unit(
     lacking = any(m.startswith("transformers") and catalog.source_of(c, m) is None for m, c in imported)
     if newer_transformers and (lacking or (wanted and catalog.by_model_type(wanted) is None)):
         catalog.origins.append(
-            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: _newer_source(newer_transformers))
+            ConfigOrigin(NEWER_TRANSFORMERS, "transformers.models", lambda: newer_source(newer_transformers))
         )
     config = _resolve_config(name, upstream.root, paths, architectures, imported, catalog, hf_config, evidence)
     display_name = _display_name(paths[0], architectures, evidence)
@@ -233,7 +263,7 @@ def _transformers_source(
     )
 
 
-def _newer_source(newer: Callable[[], tuple[SourceTree, TreeIndex]]):
+def newer_source(newer: Callable[[], tuple[SourceTree, TreeIndex]]):
     tree, index = newer()
     return _transformers_source(tree.package_dir, index)
 
@@ -263,25 +293,37 @@ class ConfigOrigin:
     def _loaded(self) -> tuple:
         return self.load()
 
+    def definition(self, name: str, classes_only: bool = True) -> tuple[str, str] | None:
+        """(module, ConfigSource.defined) of ``name`` (a class, or with ``classes_only`` False any
+        definition) under this origin: a definition at run time first (a configuration module
+        before model code), else one under ``TYPE_CHECKING`` only."""
+        found = sorted(
+            (type_checking, is_model_code(module), module)
+            for module, kind, type_checking in self.index.definitions(name)
+            if (kind == "class" or not classes_only) and module.startswith(self.under)
+        )
+        if not found:
+            return None
+        type_checking, in_model_code, module = found[0]
+        return module, TYPE_CHECKING_ONLY if type_checking else MODEL_MODULE if in_model_code else CONFIG_MODULE
+
     def source_of(self, class_name: str) -> ConfigSource | None:
         """The config ``class_name`` stands for, when this origin defines it as a class."""
-        defining = [
-            m
-            for m in self.index.defining_modules(class_name, self.under)
-            if self.index.modules[m].defines[class_name] == "class"
-        ]
-        if not defining:
+        found = self.definition(class_name)
+        if found is None:
             return None
+        module, defined = found
         model_types = [t for t, c in self.registry.items() if c == class_name]
-        model_type = model_types[0] if len(model_types) == 1 else _class_model_type(self.index, defining[0], class_name)
+        model_type = model_types[0] if len(model_types) == 1 else _class_model_type(self.index, module, class_name)
         model_type = model_type or (model_types[0] if model_types else None)
-        return ConfigSource(model_type, class_name, defining[0], self.name) if model_type else None
+        return ConfigSource(model_type, class_name, module, self.name, defined) if model_type else None
 
     def by_model_type(self, model_type: str) -> ConfigSource | None:
         if model_type not in self.registry:
             return None
-        defining = self.index.defining_modules(self.registry[model_type], self.under)
-        return ConfigSource(model_type, self.registry[model_type], defining[0], self.name) if defining else None
+        class_name = self.registry[model_type]
+        found = self.definition(class_name, classes_only=False)
+        return ConfigSource(model_type, class_name, found[0], self.name, found[1]) if found else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ detail. ``resolve_architectures``: vLLM's general plugins are loaded (as ``vllm 
 each registered architecture's class is loaded from vLLM's ModelRegistry; it must come from the
 plugin module step 5 registered, not from vLLM's own.
 
+Both first load the plugin's own platform plugins (``vllm.platform_plugins`` entry points of
+``vllm_fl``) as vLLM would. One that cannot load in that env (the real plugin's needs FlagGems and
+its accelerator) is an environment fact, not the port's failure: it is reported with its fix
+(``SmokeResult.platform``, :func:`platform_fact`) and left out of vLLM's platform discovery, so
+that the modules import on vLLM's own platform, with the plugin's general plugin still loaded.
+
 Both are a function of the plugin's files and the pinned env: with ``memo`` (``memo_path``, see
 steps/kept.py) a finished run's report is kept there and a later run with the same inputs replays it
 (its log too) instead of starting the pinned env's python again.
@@ -19,6 +25,7 @@ from pathlib import Path
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.servers import procs
 from pytest_flmigrate.steps import kept
 
@@ -28,15 +35,40 @@ TRACEBACK_LINES = 12
 _MARK = "FLMIGRATE-SMOKE "
 
 _SCRIPT = r"""
-import importlib, json, sys, traceback
+import importlib, importlib.metadata as md, json, sys, traceback
 MARK = "FLMIGRATE-SMOKE "
+PLATFORMS = "vllm.platform_plugins"
 request = json.loads(sys.argv[1])
-out = {"imports": {}, "architectures": {}}
+out = {"imports": {}, "architectures": {}, "platform": None}
 def emit():
     print(MARK + json.dumps(out), flush=True)
 def failure(exc):
     return {"error": "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else ""),
             "traceback": traceback.format_exc()}
+def own(entry_point):
+    return entry_point.value.split(":")[0].split(".")[0] == request["package"]
+for entry_point in md.entry_points(group=PLATFORMS):
+    if not own(entry_point):
+        continue
+    try:
+        qualname = entry_point.load()()
+        if qualname:
+            module, _, name = qualname.rpartition(".")
+            getattr(importlib.import_module(module), name)
+    except BaseException as exc:
+        missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+        out["platform"] = {"entry_point": "%s = %s" % (entry_point.name, entry_point.value), "missing": missing,
+                           **failure(exc)}
+        break
+if out["platform"] is not None:
+    # vLLM reads importlib.metadata.entry_points when it first resolves the platform
+    discover = md.entry_points
+    def entry_points(**params):
+        found = discover(**params)
+        if params.get("group") == PLATFORMS:
+            return md.EntryPoints(tuple(ep for ep in found if not own(ep)))
+        return found
+    md.entry_points = entry_points
 for module in request.get("modules", []):
     try:
         importlib.import_module(module)
@@ -72,6 +104,9 @@ class SmokeResult:
     architectures: dict[str, dict]
     seconds: float
     log: str
+    platform: dict | None = (
+        None  # the plugin's platform plugin that cannot load in the env: entry_point, error, missing
+    )
     replayed: bool = False  # kept from an earlier run with the same plugin files and env
 
     def as_dict(self) -> dict:
@@ -79,10 +114,22 @@ class SmokeResult:
         return {
             "imports": {m: strip(r) for m, r in self.imports.items()},
             "architectures": {a: strip(r) for a, r in self.architectures.items()},
+            "platform": {**strip(self.platform), "fact": platform_fact(self.platform)} if self.platform else None,
             "seconds": round(self.seconds, 2),
             "log": self.log,
             **({"replayed": True} if self.replayed else {}),
         }
+
+
+def platform_fact(platform: dict) -> str:
+    """One line: the plugin's platform cannot load in this env, what was done instead, and the fix."""
+    missing = platform.get("missing")
+    fix = f"install {missing.split('.')[0].replace('_', '-')} in that env" if missing else "fix that env"
+    return (
+        f"environment, not the port: the plugin's platform plugin ({platform['entry_point']}) cannot load in "
+        f"the env of --vllm-python ({platform['error']}), so the migrated modules were imported on vLLM's "
+        f"own platform; to use the plugin's platform, {fix}, or run on the plugin's hardware"
+    )
 
 
 def memo_path(plugin_dir: Path, env: dict, label: str, request: dict, cache: Path | None = None) -> Path:
@@ -100,24 +147,19 @@ def _replay(memo: Path, log: Path) -> SmokeResult | None:
         return None
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(text, encoding="utf-8")
-    return SmokeResult(imports, architectures, seconds, str(log), replayed=True)
+    return SmokeResult(imports, architectures, seconds, str(log), data.get("platform"), replayed=True)
 
 
 def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = None) -> SmokeResult:
     if memo is not None and (replayed := _replay(memo, log)) is not None:
         return replayed
-    scratch = procs.scratch_dir(label)
-    try:
-        finished = procs.run_logged(
-            [python, "-c", _SCRIPT, json.dumps(request)],
-            env=envs.vllm_env(scratch),
-            cwd=scratch,
-            log=log,
-            timeout=TIMEOUT,
-            what=f"the {label} in the pinned env",
-        )
-    finally:
-        procs.remove_scratch(scratch)
+    finished = envs.run_logged(
+        [python, "-c", _SCRIPT, json.dumps(request)],
+        label=label,
+        log=log,
+        timeout=TIMEOUT,
+        what=f"the {label} in the pinned env",
+    )
     text = log.read_text(encoding="utf-8", errors="replace")
     marked = [line[len(_MARK) :] for line in text.splitlines() if line.startswith(_MARK)]
     if not marked:
@@ -127,7 +169,7 @@ def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = 
         )
     data = json.loads(marked[-1])
     kept.save(memo, {**data, "seconds": finished.seconds, "log": text})
-    return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log))
+    return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log), data["platform"])
 
 
 def _traceback_tail(text: str) -> str:
@@ -136,7 +178,7 @@ def _traceback_tail(text: str) -> str:
 
 def import_modules(python: str, modules: list[str], log: Path, memo: Path | None = None) -> SmokeResult:
     """Import each module in the pinned env; raise for the first that fails."""
-    result = _run(python, {"modules": modules}, log, "import-smoke", memo)
+    result = _run(python, {"package": PLUGIN_PACKAGE, "modules": modules}, log, "import-smoke", memo)
     for module in modules:
         outcome = result.imports.get(module)
         if outcome and not outcome["ok"]:
@@ -149,7 +191,7 @@ def import_modules(python: str, modules: list[str], log: Path, memo: Path | None
 
 def resolve_architectures(python: str, expected: dict[str, str], log: Path, memo: Path | None = None) -> SmokeResult:
     """``expected``: architecture -> ``module:Class`` the plugin registered. Raise on any mismatch."""
-    result = _run(python, {"architectures": sorted(expected)}, log, "resolve-smoke", memo)
+    result = _run(python, {"package": PLUGIN_PACKAGE, "architectures": sorted(expected)}, log, "resolve-smoke", memo)
     for arch, target in sorted(expected.items()):
         outcome = result.architectures.get(arch, {"ok": False, "error": "not reported", "traceback": ""})
         if not outcome["ok"]:

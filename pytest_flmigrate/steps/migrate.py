@@ -8,10 +8,11 @@ config module that is new upstream is migrated too, transitively, as ``vllm_fl.*
 from __future__ import annotations
 
 import difflib
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from packaging.version import Version
+from typing import Any
 
 from pytest_flmigrate.autofix import compat_source
 from pytest_flmigrate.autofix.bridge import Bridge, bridge_name_map
@@ -19,19 +20,14 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
 from pytest_flmigrate.index.records import TreeIndex
-from pytest_flmigrate.index.symbols import parse_module
+from pytest_flmigrate.index.symbols import module_info_from_source, parse_module
+from pytest_flmigrate.layout import PLUGIN_PACKAGE, plugin_module_for
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
-from pytest_flmigrate.steps import hand_edits
+from pytest_flmigrate.steps import hand_edits, stale
 from pytest_flmigrate.steps.discover import ModelUnit
 
 MAX_CLOSURE = 40
-# Upstream module prefixes whose new modules are migrated, and where they land.
-MIGRATABLE = {
-    "vllm.model_executor.models.": "vllm_fl.models.",
-    "vllm.models.": "vllm_fl.models.",
-    "vllm.transformers_utils.configs.": "vllm_fl.configs.",
-}
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,9 @@ class PlannedFile:
     is_package: bool
     role: str  # "model", "sibling", "config" or "compat"
     compat: compat_source.CompatSpec | None = None  # role compat: what of the upstream module is kept
+    text: str | None = (
+        None  # a module step 4 generates (``vllm_fl/compat/envs.py``): its text, in place of ``source``'s
+    )
 
     @property
     def target(self) -> str:
@@ -66,19 +65,25 @@ class MigrationPlan:
     unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
     # signature drift the base's backport does not fix: keywords P23 drops (see PatchContext)
     forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    # the vllm.envs flags upstream has and the pin lacks, at upstream's defaults (P25)
+    env_flags: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class FileResult:
     target: str
     role: str
-    status: str  # created, updated, unchanged, kept (hand edit, upstream unchanged), merged, forced
+    # created, updated, unchanged, kept (hand edit, upstream unchanged), merged, forced, or
+    # dropped (a file of an earlier migration nothing needs any more: ``reason`` says why)
+    status: str
     sha256: str
     patches: dict[str, int]
     backup: str | None = None
     adaptation: str | None = None  # the adaptation patch beside the file, when it has one
     replayed: tuple[str, ...] = ()  # hunks of the adaptation replayed onto a new upstream
     adaptation_backup: str | None = None  # the adaptation patch --force deleted, backed up
+    reason: str | None = None  # why a file was dropped
+    dropped_patches: tuple[tuple[str, str], ...] = ()  # (patch id, why) the file's last migration applied
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,7 @@ class _Decision:
     written: str
     status: str
     patches: dict[str, int]
-
-
-def plugin_module_for(upstream_module: str) -> str | None:
-    for prefix, plugin_prefix in MIGRATABLE.items():
-        if upstream_module.startswith(prefix):
-            return plugin_prefix + upstream_module[len(prefix) :]
-    return None
+    dropped_patches: tuple[tuple[str, str], ...] = ()
 
 
 def _package_modules(index: TreeIndex, package: str) -> list[str]:
@@ -133,6 +132,8 @@ def plan_migration(
         module_map[module] = plugin_module
         files.append(PlannedFile(module, upstream_index.root / info.path, plugin_module, info.is_package, role))
 
+    # what the plugin holds for this model from an earlier migration is not "the plugin's own copy"
+    ours = stale.owned(Manifest(plugin_dir), unit.name)
     root = unit.module
     for module in _package_modules(upstream_index, root) if unit.is_package else [root]:
         add(module, "model")
@@ -147,9 +148,9 @@ def plan_migration(
             plugin_module = plugin_module_for(referenced)
             if plugin_module is None:
                 continue
-            plugin_file = plugin_dir / (plugin_module.replace(".", "/") + ".py")
+            plugin_file = plugin_module.replace(".", "/") + ".py"
             if pinned.index.has_module(referenced):
-                if plugin_file.exists():
+                if (plugin_dir / plugin_file).exists() and plugin_file not in ours:
                     plugin_provided[referenced] = plugin_module
                 continue
             if referenced not in upstream_index.modules:
@@ -167,7 +168,7 @@ def plan_migration(
                     "closure so far: " + ", ".join(f.upstream_module for f in files),
                 )
     name_map: dict[tuple[str, str], str] = {}
-    if bridge is not None:
+    if bridge is not None and not bridge.in_place:
         assert bridge_index is not None, "a bridge comes with the index defining its config"
         info = bridge_index.modules[bridge.upstream_module]
         module_map[bridge.upstream_module] = bridge.plugin_module
@@ -191,29 +192,36 @@ def patched_texts(
 ) -> dict[str, tuple[str, dict[str, int]]]:
     """target -> (migrated text, rewrites per patch), computed without touching the plugin."""
     return {
-        planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned.version))
+        planned.target: apply_patches(source_text(planned), patches, patch_context(plan, planned, pinned))
         for planned in plan.files
     }
 
 
 def source_text(planned: PlannedFile) -> str:
-    """The text the patches start from: the upstream file, or for a compat module the upstream
-    module pruned to the definitions kept."""
-    source = planned.source.read_text(encoding="utf-8")
+    """The text the patches start from: the upstream file (or the generated text), for a compat
+    module the upstream module pruned to the definitions kept."""
+    source = upstream_text(planned)
     return compat_source.compat_text(planned, source) if planned.compat is not None else source
 
 
-def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned_version: Version) -> PatchContext:
-    """What the patches know about ``planned``: its upstream module and the plan's maps."""
+def upstream_text(planned: PlannedFile) -> str:
+    """What ``planned`` comes from: the upstream file, or the text step 4 generated."""
+    return planned.text if planned.text is not None else planned.source.read_text(encoding="utf-8")
+
+
+def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> PatchContext:
+    """What the patches know about ``planned``: its upstream module, the pin and the plan's maps."""
     return PatchContext(
         module=planned.upstream_module,
-        pinned_version=pinned_version,
+        pinned_version=pinned.version,
+        pinned_transformers=pinned.transformers_version,
         is_package=planned.is_package,
         module_map=plan.module_map,
         name_map=plan.name_map,
         relocations=plan.relocations,
         backports=plan.backports,
         forwarded_defaults=plan.forwarded_defaults,
+        env_flags=plan.env_flags,
     )
 
 
@@ -224,17 +232,25 @@ def write_migration(
     report_dir: Path,
     upstream_label: str,
     force: bool,
+    pinned: Pinned | None = None,
+    own_keys: Iterable[str] = (),
 ) -> list[FileResult]:
-    """Write every migrated file, replaying hand edits onto the new upstream.
+    """Write every migrated file, replaying hand edits onto the new upstream, and drop the files
+    of the model's earlier migration that nothing needs any more (stale.py: a pin bump makes
+    compat modules, config bridges and siblings the new pin has stale; hand edits of a dropped
+    file are backed up first).
 
     All files are decided before any is written: a file the tool never wrote (without
     ``force``) or a hand edit that conflicts with the new upstream fails the whole step and
     leaves the plugin untouched; conflicted merges go to ``report_dir/conflicts/``.
+    ``own_keys``: the model's architectures and model_type (its blocks of register_model()).
     """
     manifest = Manifest(plugin_dir)
     decisions, refused, conflicts = [], [], []
     for planned in plan.files:
         generated, counts = texts[planned.target]
+        before = manifest.entries.get(planned.target, {}).get("patches", {})
+        dropped = _dropped_patches(before, counts, plan, planned, pinned)
         current_path = plugin_dir / planned.target
         current = current_path.read_text(encoding="utf-8") if current_path.exists() else None
         base = manifest.base(planned.target)
@@ -242,9 +258,9 @@ def write_migration(
             current = None  # an empty package marker the tool made for a compat folder
         if current is None or current == generated:
             status = "created" if current is None else "unchanged"
-            decisions.append(_Decision(planned, generated, generated, status, counts))
+            decisions.append(_Decision(planned, generated, generated, status, counts, dropped))
         elif force and current != base:
-            decisions.append(_Decision(planned, generated, generated, "forced", counts))
+            decisions.append(_Decision(planned, generated, generated, "forced", counts, dropped))
         elif base is None:
             refused.append(planned.target)
         else:
@@ -255,7 +271,7 @@ def write_migration(
                 conflicts.append((planned.target, f"{', '.join(merged.conflicts)}; merge in {conflict_file}"))
                 continue
             status = "updated" if current == base else ("kept" if generated == base else "merged")
-            decisions.append(_Decision(planned, generated, merged.text, status, counts))
+            decisions.append(_Decision(planned, generated, merged.text, status, counts, dropped))
     if refused:
         raise FlmigrateError(
             f"{refused[0]} exists but flmigrate never wrote it (a hand-made file); nothing was "
@@ -268,13 +284,107 @@ def write_migration(
             "was written. Resolve the merge under reports/ and copy it back, or rerun with --force",
             "conflicts: " + "; ".join(f"{target} ({detail})" for target, detail in conflicts),
         )
+    written = {decision.planned.target: decision.written for decision in decisions}
+    stale_targets = stale.stale_files(manifest, plan.unit.name, written, own_keys)
+    pinned_label = str(pinned.version) if pinned is not None else None
     with manifest.transaction():  # all or nothing, each file recorded as it is written
-        results = [_apply(decision, manifest, report_dir, plan.unit.name, upstream_label) for decision in decisions]
+        results = [
+            _apply(decision, manifest, report_dir, plan.unit.name, upstream_label, pinned_label)
+            for decision in decisions
+        ]
+        results += [_drop(target, manifest, plan, pinned) for target in stale_targets]
         _ensure_packages(manifest, [planned.target for planned in plan.files])
+        _remove_empty_compat_packages(manifest, stale_targets)
     return results
 
 
-def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str, upstream_label: str) -> FileResult:
+def _remove_empty_compat_packages(manifest: Manifest, dropped: list[str]) -> None:
+    """The empty ``__init__.py`` markers step 4 made for compat folders a drop left without modules."""
+    compat = Path(PLUGIN_PACKAGE) / "compat"
+    for target in dropped:
+        folder = Path(target).parent
+        while folder.is_relative_to(compat):
+            path = manifest.plugin_dir / folder
+            others = (
+                [p for p in path.iterdir() if p.name not in ("__init__.py", "__pycache__")] if path.is_dir() else []
+            )
+            init = path / "__init__.py"
+            if others or (init.exists() and init.read_text(encoding="utf-8").strip()):
+                break
+            manifest.remove(folder / "__init__.py")
+            shutil.rmtree(path / "__pycache__", ignore_errors=True)
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+            folder = folder.parent
+
+
+def _dropped_patches(
+    before: dict[str, int], now: dict[str, int], plan: MigrationPlan, planned: PlannedFile, pinned: Pinned | None
+) -> tuple[tuple[str, str], ...]:
+    """(id, why) of the catalog patches the file's last migration applied and this one does not."""
+    from pytest_flmigrate.patches import CATALOG
+
+    catalog = {patch.id: patch for patch in CATALOG}
+    found = []
+    for patch_id in sorted(set(before) - set(now)):
+        patch = catalog.get(patch_id)
+        if pinned is None or patch is None:
+            why = "nothing left for it to rewrite"
+        elif not patch.applies_to(pinned.version):
+            why = f"it applies to pins {patch.pinned}, not vLLM {pinned.version}"
+        elif patch.relevant is not None and not patch.relevant(
+            source_text(planned), patch_context(plan, planned, pinned)
+        ):
+            why = f"not needed for this file at vLLM {pinned.version} (transformers {pinned.transformers_version})"
+        else:
+            why = f"nothing left for it to rewrite at vLLM {pinned.version}"
+        found.append((patch_id, why))
+    return tuple(found)
+
+
+def _drop(target: str, manifest: Manifest, plan: MigrationPlan, pinned: Pinned | None) -> FileResult:
+    """Remove a stale file (its hand edits, if any, backed up first) and its adaptation patch."""
+    entry = manifest.entries[target]
+    base = manifest.base(target)
+    path = manifest.plugin_dir / target
+    edited = path.exists() and base is not None and path.read_text(encoding="utf-8") != base
+    backup = manifest.backup(target) if edited else None
+    reason = _why_stale(entry, base, plan, pinned)
+    manifest.forget(target)
+    manifest.remove(hand_edits.adaptation_path(target))
+    return FileResult(target, entry.get("role", ""), "dropped", "", {}, backup=backup, reason=reason)
+
+
+def _why_stale(entry: dict, base: str | None, plan: MigrationPlan, pinned: Pinned | None) -> str:
+    """Why a file of an earlier migration is no longer needed, for the report."""
+    module = entry.get("upstream_module") or ""
+    role = entry.get("role")
+    was = f" (written for pinned vLLM {entry['pinned']})" if entry.get("pinned") else ""
+    if role == "config" and plan.bridge is None and module not in plan.module_map:
+        return f"no config bridge any more: {plan.bridge_reason}{was}"
+    if pinned is not None and role == "compat" and base is not None:
+        names = sorted(n for n, kind in module_info_from_source(base, module).defines.items() if kind != "annotation")
+        served = [n for n in names if (found := pinned.resolver.resolve(module, n)) and not found.type_checking]
+        relocated = sorted(
+            f"{n} from {plan.relocations[(module, n)][0]}" for n in names if (module, n) in plan.relocations
+        )
+        if names and len(served) == len(names):
+            return f"pinned vLLM {pinned.version} has {module} ({', '.join(names)}){was}"
+        if relocated:
+            return f"pinned vLLM {pinned.version} serves {', '.join(relocated)}{was}"
+    elif pinned is not None and module and pinned.index.has_module(module):
+        return f"pinned vLLM {pinned.version} has {module}{was}"
+    return f"nothing the plugin keeps imports it any more{was}"
+
+
+def _apply(
+    decision: _Decision,
+    manifest: Manifest,
+    report_dir: Path,
+    model: str,
+    upstream_label: str,
+    pinned: str | None = None,
+) -> FileResult:
     planned = decision.planned
     patch_path = hand_edits.adaptation_path(planned.target)
     backup = adaptation_backup = None
@@ -295,6 +405,7 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
             "upstream": upstream_label,
             "upstream_module": planned.upstream_module,
             "patches": decision.patches,
+            **({"pinned": pinned} if pinned else {}),
         },
     )
     adaptation: str | None = None
@@ -317,11 +428,12 @@ def _apply(decision: _Decision, manifest: Manifest, report_dir: Path, model: str
         adaptation,
         replayed,
         adaptation_backup,
+        dropped_patches=decision.dropped_patches,
     )
 
 
 def _write_diff(diffs_dir: Path, planned: PlannedFile, text: str) -> None:
-    upstream = planned.source.read_text(encoding="utf-8").splitlines(keepends=True)
+    upstream = upstream_text(planned).splitlines(keepends=True)
     diff = difflib.unified_diff(
         upstream,
         text.splitlines(keepends=True),

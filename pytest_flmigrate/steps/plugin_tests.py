@@ -158,7 +158,6 @@ def run_folder(
     junit.unlink(missing_ok=True)
     if memo is not None and (replayed := _replay(memo, junit, log)) is not None:
         return replayed
-    scratch = procs.scratch_dir(label)
     command = [
         python,
         "-c",
@@ -174,17 +173,7 @@ def run_folder(
         "-v",
         "--tb=short",
     ]
-    try:
-        finished = procs.run_logged(
-            command,
-            env=envs.vllm_env(scratch),
-            cwd=plugin_dir,
-            log=log,
-            timeout=timeout,
-            what=f"pytest {folder}",
-        )
-    finally:
-        procs.remove_scratch(scratch)
+    finished = envs.run_logged(command, label=label, cwd=plugin_dir, log=log, timeout=timeout, what=f"pytest {folder}")
     if finished.returncode not in _RAN or not junit.exists():
         raise FlmigrateError(
             f"pytest {folder} in the pinned env exited {finished.returncode} without test results (log: {log})",

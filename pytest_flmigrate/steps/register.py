@@ -19,6 +19,14 @@ that one broken model cannot stop the others from registering::
 A model that replaces a class the pinned vLLM already has in-tree also assigns the plugin's
 class into the in-tree module before registering it (``<module alias>.<Class> = <Class>``).
 
+The plugin's shapes over time: a platform plugin only (no ``register_model()``: step 5 says what to
+add), one ``try`` block per model (0.13-era), and ``register_model()`` calling patch functions of
+``vllm_fl/patches/<topic>.py`` first (with vendor branches that may return early), then ``try``
+blocks registering configs into vLLM's ``_CONFIG_REGISTRY`` and models. Both known shapes keep
+their entries in ``try`` blocks after everything else; the new block logs at the level the
+others do. A plugin that registers models anywhere else (another function, at import time, from
+a table or a loop) is a shape step 5 does not know: it fails with one line and writes nothing.
+
 :func:`plan_registration` is pure: it takes the text of ``__init__.py`` and returns the new text,
 adding only what is missing, so a rerun changes nothing. Everything it does not add stays byte
 for byte as it was (libcst round-trips the rest of the file). Presence is judged over the whole
@@ -27,7 +35,7 @@ already registers with the same target counts as present, the same one with a di
 a conflict the user has to resolve. The block a model's missing entries go into is the one whose
 leading comment names the model (``# Register <model_name> ...``), else the first block that
 already mentions its plugin module, config module or model_type, else a new block at the end of
-the function (before a trailing ``return``).
+the function (before a top-level ``return``).
 
 Reading what ``register_model()`` registers (parsing, scanning, comparing) is registrations.py's.
 """
@@ -37,12 +45,13 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
+from pytest_flmigrate.patches.syntax import dotted_name
 from pytest_flmigrate.steps.registrations import (
     CONFIG_REGISTRY_NAME,
     Found,
@@ -51,16 +60,24 @@ from pytest_flmigrate.steps.registrations import (
     contains_register_call,
     direct_bindings,
     find_register_model,
+    import_bindings,
     parse_init,
+    resolve_in,
     scan_register_model,
 )
 
 __all__ = [
+    "SHAPE_PATCH_CALLS",
+    "SHAPE_TRY_BLOCKS",
     "Registration",
     "RegistrationResult",
     "plan_registration",
 ]
 
+#: The shapes of register_model() step 5 edits; both keep one ``try:`` block per model, the new one
+#: goes after the last statement (before a top-level ``return``).
+SHAPE_TRY_BLOCKS = "one try block per model"  # the 0.13-era plugin (and an empty register_model())
+SHAPE_PATCH_CALLS = "patch calls, then try blocks"  # calls vllm_fl/patches/<topic>.py functions first
 CONFIG_REGISTRY_MODULE = "vllm.transformers_utils.config"
 # Where the pinned vLLM exports ModelRegistry (any of these binds the same object).
 MODEL_REGISTRY_SOURCES = (
@@ -98,6 +115,12 @@ class Registration:
         if self.config is not None:
             object.__setattr__(self, "config", tuple(self.config))
         self._validate()
+
+    def keys(self) -> tuple[str, ...]:
+        """What register_model() registers for it: architectures, the config's model_type and
+        ``<in-tree module>.<Class>`` of each override (the keys of registrations.Found)."""
+        config = (self.config[0],) if self.config else ()
+        return (*(arch for arch, _ in self.architectures), *config, *(f"{m}.{c}" for m, c in self.overrides))
 
     def _validate(self) -> None:
         def bad(what: str, value: object, fix: str) -> FlmigrateError:
@@ -149,23 +172,51 @@ class RegistrationResult:
     changed: bool
     source: str
     added: tuple[str, ...] = ()
+    # how register_model() keeps its entries (SHAPE_TRY_BLOCKS or SHAPE_PATCH_CALLS): a fact of the
+    # file, not of the edit
+    shape: str = field(default="", compare=False)
+    # statements removed because they import or register a module step 4 dropped
+    removed: tuple[str, ...] = ()
 
 
 def plan_registration(
-    init_source: str, registration: Registration, path: str = REGISTRATION_FILE
+    init_source: str,
+    registration: Registration,
+    path: str = REGISTRATION_FILE,
+    dropped: frozenset[str] = frozenset(),
 ) -> RegistrationResult:
     """Return ``init_source`` with ``registration`` added to ``register_model()``.
 
     Adds only what is missing; raises :class:`FlmigrateError` when the file cannot be parsed,
     has no module-level ``register_model()``, or registers one of the entries to another target.
+    ``dropped``: plugin modules step 4 removed (a config bridge a new pin does not need): the
+    statements of register_model() importing or registering them go too (a ``try`` block left
+    empty with them).
     """
     module = parse_init(init_source, path)
     func = find_register_model(module, path)
     scan = scan_register_model(module, func)
     reg = registration
+    removed: tuple[str, ...] = ()
+    if dropped and not scan.elsewhere:
+        edited, removed = _without(module, func, scan, dropped)
+        if removed:
+            module = edited
+            func = find_register_model(module, path)
+            scan = scan_register_model(module, func)
+    if scan.elsewhere:
+        line, where = scan.elsewhere[0]
+        raise FlmigrateError(
+            f"{path}:{line}: this plugin registers models {where}, a register_model() shape step 5 does not "
+            f"know; nothing was written. Register {', '.join(_entries(reg))} there by hand",
+            detail="\n".join(f"{path}:{n}: registers {w}" for n, w in scan.elsewhere),
+        )
+    shape = SHAPE_PATCH_CALLS if scan.patch_calls else SHAPE_TRY_BLOCKS
     missing = _missing(scan, reg, path)
     if not missing.any():
-        return RegistrationResult(changed=False, source=init_source, added=())
+        if removed:
+            return RegistrationResult(changed=True, source=module.code, shape=shape, removed=removed)
+        return RegistrationResult(changed=False, source=init_source, added=(), shape=shape)
 
     editor = _Editor(module, func, scan, reg)
     new_func = editor.edit(missing.config, missing.overrides, missing.archs)
@@ -185,7 +236,91 @@ def plan_registration(
         added.append(f"config {reg.config[0]} -> {reg.config[1]}")
     added += [f"override {m}.{c}" for m, c in missing.overrides]
     added += [f"arch {a}" for a, _ in missing.archs]
-    return RegistrationResult(changed=True, source=source, added=tuple(added))
+    return RegistrationResult(changed=True, source=source, added=tuple(added), shape=shape, removed=removed)
+
+
+def _without(
+    module: cst.Module, func: cst.FunctionDef, scan: Scan, dropped: frozenset[str]
+) -> tuple[cst.Module, tuple[str, ...]]:
+    """``module`` without the statements of register_model() that import or register one of the
+    ``dropped`` modules (and an import of ``_CONFIG_REGISTRY`` their block no longer uses); what
+    was removed, as the statements read."""
+
+    def gone(dotted: str) -> bool:
+        return any(dotted == m or dotted.startswith(m + ".") for m in dropped)
+
+    def stale(statement: cst.BaseStatement, scopes: Sequence[dict[str, str]]) -> bool:
+        smalls = statement.body if isinstance(statement, cst.SimpleStatementLine) else ()
+        return bool(smalls) and all(_refers_to(small, scopes, gone) for small in smalls)
+
+    removed: list[str] = []
+    new_body: list[cst.BaseStatement] = []
+    for index, statement in enumerate(body_statements(func)):
+        scopes = (scan.block_bindings.get(index, {}), scan.function_bindings, scan.module_bindings)
+        if not (isinstance(statement, cst.Try) and isinstance(statement.body, cst.IndentedBlock)):
+            if stale(statement, scopes):
+                removed.append(module.code_for_node(statement).strip())
+            else:
+                new_body.append(statement)
+            continue
+        inner = statement.body.body
+        going = {id(s) for s in inner if stale(s, scopes)}
+        if going and not _uses_registry([s for s in inner if id(s) not in going]):
+            going |= {id(s) for s in inner if _in_import(s) and CONFIG_REGISTRY_NAME in direct_bindings([s])}
+        removed += [module.code_for_node(s).strip() for s in inner if id(s) in going]
+        kept = [s for s in inner if id(s) not in going]
+        if kept:  # a block left with nothing to try goes with its statements
+            new_body.append(statement.with_changes(body=statement.body.with_changes(body=kept)))
+    if not removed or not isinstance(func.body, cst.IndentedBlock):
+        return module, ()
+    new_func = func.with_changes(body=func.body.with_changes(body=new_body))
+    return cst.ensure_type(module.deep_replace(func, new_func), cst.Module), tuple(removed)
+
+
+def _refers_to(small: cst.BaseSmallStatement, scopes: Sequence[dict[str, str]], gone) -> bool:
+    """An import of dropped modules only, or an assignment of a name bound to one."""
+    if isinstance(small, (cst.Import, cst.ImportFrom)):
+        bound = import_bindings(small)
+        return bool(bound) and all(gone(target) for target in bound.values())
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        value = dotted_name(small.value)
+        return value is not None and gone(resolve_in(value, scopes))
+    return False
+
+
+def _uses_registry(statements: list[cst.BaseStatement]) -> bool:
+    """Whether ``statements`` use ``_CONFIG_REGISTRY`` other than by importing it."""
+    return any(
+        isinstance(node, cst.Name) and node.value == CONFIG_REGISTRY_NAME
+        for statement in statements
+        if not _in_import(statement)
+        for node in _names(statement)
+    )
+
+
+def _in_import(statement: cst.BaseStatement) -> bool:
+    return isinstance(statement, cst.SimpleStatementLine) and all(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body
+    )
+
+
+def _names(node: cst.CSTNode) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class Collect(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.append(name)
+
+    node.visit(Collect())
+    return found
+
+
+def _entries(reg: Registration) -> list[str]:
+    """What ``reg`` registers, as the statements would read."""
+    config = [f'_CONFIG_REGISTRY["{reg.config[0]}"] = {reg.config[2]}.{reg.config[1]}'] if reg.config else []
+    overrides = [f"{module}.{cls} = {reg.plugin_module}.{cls}" for module, cls in reg.overrides]
+    archs = [f'ModelRegistry.register_model("{arch}", "{reg.plugin_module}:{cls}")' for arch, cls in reg.architectures]
+    return config + overrides + archs
 
 
 @dataclass(frozen=True)
@@ -314,10 +449,12 @@ class _Editor:
         return list(dict.fromkeys(imports)), code
 
     def _warning_lines(self) -> list[str]:
+        """The except clause's logging, at the level the function's other blocks log at."""
         message = f'"Register {self.reg.model_name} model error: %s", e'
+        level = self.scan.log_level or "warning"
         if "logger" in self.scan.module_defines:
-            return [f"logger.warning({message})"]
-        lines = [f"logging.getLogger(__name__).warning({message})"]
+            return [f"logger.{level}({message})"]
+        lines = [f"logging.getLogger(__name__).{level}({message})"]
         if self.scan.module_bindings.get("logging") != "logging":
             # Only when the module has no top-level `import logging`: a local import of a
             # module-level name would make it local to all of register_model().
@@ -403,9 +540,8 @@ class _Editor:
         footer = suite.footer if isinstance(suite, cst.IndentedBlock) else ()
         indent = self.func.body.indent if isinstance(self.func.body, cst.IndentedBlock) else None
         body = self._drop_lone_pass(body)
-        position = len(body)
-        if body and _is_return(body[-1]):
-            position -= 1
+        # before the first top-level return: what follows it never runs
+        position = next((i for i, stmt in enumerate(body) if _is_return(stmt)), len(body))
         leading = [cst.EmptyLine(indent=False)] if position > 0 else []
         marker = cst.Comment(f"# Register {self.reg.model_name} model")
         leading.append(cst.EmptyLine(comment=marker))

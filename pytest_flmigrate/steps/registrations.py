@@ -2,9 +2,10 @@
 
 :func:`registered_entries` and :func:`registered_configs` read back the architectures and config
 bridges it registers (targets given as class objects are resolved through the imports in scope);
-:func:`registration_mismatches` compares them with what a migration expects, for step 5's tests
-and step 6's registration check alike. :func:`scan_register_model` is the scan register.py edits
-from.
+:func:`registration_mismatches` compares them with what a migration expects, and
+:func:`unresolved_entries` finds what in a model's part of ``register_model()`` would fail to import
+at run time (where the ``except`` would only log it), for step 5's tests and step 6's registration
+check alike. :func:`scan_register_model` is the scan register.py edits from.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.layout import PLUGIN_PACKAGE, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 
 CONFIG_REGISTRY_NAME = "_CONFIG_REGISTRY"
+#: Where the newest plugin keeps model-specific runtime patches (``vllm_fl/patches/<topic>.py``).
+PATCHES_PACKAGE = "patches"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,76 @@ def registered_configs(init_source: str, path: str = REGISTRATION_FILE) -> dict[
     module = parse_init(init_source, path)
     scan = scan_register_model(module, find_register_model(module, path))
     return {f.key: str(f.target) for f in scan.configs}
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Something a model's registration imports (or registers) that does not exist at run time."""
+
+    key: str  # the entry (architecture, model_type, override) or the import it depends on
+    line: int
+    message: str  # why it fails (for an entry: its target first)
+
+    def format(self, path: str = REGISTRATION_FILE) -> str:
+        return f"{path}:{self.line}: {self.key}: {self.message}"
+
+
+def unresolved_entries(
+    init_source: str, keys: Iterable[str], resolver: Resolver, path: str = REGISTRATION_FILE
+) -> list[Unresolved]:
+    """What would fail when ``register_model()`` registers the entries ``keys`` (architectures,
+    config model_types, ``<in-tree module>.<Class>`` overrides): every import in the statements
+    holding them (their ``try`` blocks) and at the top of the function, and every ``module:Class``
+    they register, checked against ``resolver`` (the pinned vLLM, its transformers and the
+    plugin as written). A name bound only under ``TYPE_CHECKING`` does not exist at run time;
+    modules no index covers (torch, ...) are not judged."""
+    module = parse_init(init_source, path)
+    func = find_register_model(module, path)
+    scan = scan_register_model(module, func)
+    wanted = set(keys)
+    entries = [f for f in (*scan.archs, *scan.configs, *scan.overrides) if f.key in wanted]
+    blocks = {f.block for f in entries}
+    top = {i for i, stmt in enumerate(body_statements(func)) if _is_import_line(stmt)}
+    found: list[Unresolved] = []
+    for imported in sorted(i for i in scan.imports if i.block in blocks | top):
+        why = _missing(resolver, imported.module, imported.name)
+        if why:
+            found.append(Unresolved(imported.label, imported.line, why))
+    for entry in entries:
+        target = entry.target
+        if target.module is None or target.cls is None:
+            continue
+        why = _missing(resolver, target.module, target.cls)
+        if why:
+            found.append(Unresolved(entry.key, entry.line, f"{target}: {why}"))
+    return found
+
+
+def _missing(resolver: Resolver, module: str, name: str | None) -> str | None:
+    """Why ``from module import name`` (``import module`` without a name) fails at run time."""
+    if not resolver.covers(module):
+        return None
+    info = resolver.module(module)
+    if info is None:
+        near = resolver.nearest_modules(module)
+        return f"no module {module}" + (f"; nearest: {', '.join(near)}" if near else "")
+    if name is None:
+        return None
+    symbol = resolver.resolve(module, name)
+    if symbol is None:
+        if info.dynamic_getattr:
+            return None  # a module __getattr__ may provide it: not judged
+        near = resolver.nearest(module, name)
+        return f"{module} has no {name}" + (f"; nearest: {', '.join(near)}" if near else "")
+    if symbol.type_checking:
+        return f"{module} binds {name} only under TYPE_CHECKING (absent at run time)"
+    return None
+
+
+def _is_import_line(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(small, (cst.Import, cst.ImportFrom)) for small in stmt.body
+    )
 
 
 # --------------------------------------------------------------------------- parsing
@@ -158,9 +232,31 @@ class Scan:
     overrides: list[Found] = field(default_factory=list)
     # body index -> names bound by imports anywhere inside that statement
     block_bindings: dict[int, dict[str, str]] = field(default_factory=dict)
+    imports: list[Imported] = field(default_factory=list)
+    # (line, where) of registrations the entries above do not hold: in other functions, at import
+    # time, or with a key that is not a string literal (a table, a loop)
+    elsewhere: list[tuple[int, str]] = field(default_factory=list)
+    # the level the except clauses of register_model() log at (``warning``, ``error``...), if any
+    log_level: str | None = None
+    # names of functions register_model() calls that come from the plugin's patches package
+    patch_calls: list[str] = field(default_factory=list)
 
 
-def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
+@dataclass(frozen=True, order=True)
+class Imported:
+    """One imported name of register_model(): ``from module import name`` (name None: ``import module``)."""
+
+    line: int
+    module: str
+    name: str | None
+    block: int
+
+    @property
+    def label(self) -> str:
+        return f"from {self.module} import {self.name}" if self.name else f"import {self.module}"
+
+
+def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     """Local name -> dotted thing it binds."""
     out: dict[str, str] = {}
     if isinstance(node, cst.Import):
@@ -176,11 +272,7 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
         return out
     if isinstance(node.names, cst.ImportStar):
         return out
-    base = dotted_name(node.module) if node.module is not None else ""
-    if node.relative:
-        parts = PLUGIN_PACKAGE.split(".")
-        parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
-        base = ".".join(p for p in [*parts, base] if p)
+    base = _from_module(node)
     if not base:
         return out
     for alias in node.names:
@@ -194,13 +286,33 @@ def _import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, str]:
     return out
 
 
+def _from_module(node: cst.ImportFrom) -> str:
+    """The absolute module of ``from ... import``, relative ones taken against the plugin's package."""
+    base = dotted_name(node.module) if node.module is not None else ""
+    if node.relative:
+        parts = PLUGIN_PACKAGE.split(".")
+        parts = parts[: max(len(parts) - (len(node.relative) - 1), 0)]
+        base = ".".join(p for p in [*parts, base] if p)
+    return base or ""
+
+
+def _imported_names(node: cst.Import | cst.ImportFrom) -> list[tuple[str, str | None]]:
+    """(module, name) of every name an import statement imports (name None: ``import module``)."""
+    if isinstance(node, cst.Import):
+        return [(dotted, None) for alias in node.names if (dotted := dotted_name(alias.name)) is not None]
+    base = _from_module(node)
+    if not base or isinstance(node.names, cst.ImportStar):
+        return []
+    return [(base, name) for alias in node.names if (name := dotted_name(alias.name)) is not None]
+
+
 def direct_bindings(statements: Iterable[cst.CSTNode]) -> dict[str, str]:
     out: dict[str, str] = {}
     for stmt in statements:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
-                    out.update(_import_bindings(small))
+                    out.update(import_bindings(small))
     return out
 
 
@@ -229,6 +341,8 @@ class _Collector(cst.CSTVisitor):
         self.bindings: dict[str, str] = {}
         self.calls: list[cst.Call] = []
         self.assigns: list[cst.Assign] = []
+        self.imports: list[cst.Import | cst.ImportFrom] = []
+        self.called: list[cst.Call] = []
 
     # Nested scopes do not run when register_model() runs.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -241,12 +355,15 @@ class _Collector(cst.CSTVisitor):
         return False
 
     def visit_Import(self, node: cst.Import) -> None:
-        self.bindings.update(_import_bindings(node))
+        self.bindings.update(import_bindings(node))
+        self.imports.append(node)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        self.bindings.update(_import_bindings(node))
+        self.bindings.update(import_bindings(node))
+        self.imports.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
+        self.called.append(node)
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "register_model":
             owner = dotted_name(func.value)
@@ -255,6 +372,84 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         self.assigns.append(node)
+
+
+class _AnyRegistration(cst.CSTVisitor):
+    """Every registration of the module, wherever it is: ``ModelRegistry.register_model(...)``,
+    ``..._CONFIG_REGISTRY[...] = ...`` and ``..._CONFIG_REGISTRY.update(...)``, with the function
+    it is in (None: at import time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.functions: list[cst.FunctionDef] = []
+        self.found: list[tuple[cst.CSTNode, cst.FunctionDef | None]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.functions.append(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.functions.pop()
+
+    def _add(self, node: cst.CSTNode) -> None:
+        self.found.append((node, self.functions[-1] if self.functions else None))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            owner = dotted_name(func.value) or ""
+            if (func.attr.value == "register_model" and owner.split(".")[-1] == "ModelRegistry") or (
+                func.attr.value in ("update", "setdefault") and owner.split(".")[-1] == CONFIG_REGISTRY_NAME
+            ):
+                self._add(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target.target, cst.Subscript):
+                owner = dotted_name(target.target.value) or ""
+                if owner.split(".")[-1] == CONFIG_REGISTRY_NAME:
+                    self._add(node)
+
+
+def _elsewhere(module: cst.Module, func: cst.FunctionDef, captured: set[int], positions) -> list[tuple[int, str]]:
+    """(line, where) of the module's registrations that are not entries of register_model()."""
+    visitor = _AnyRegistration()
+    module.visit(visitor)
+    found = []
+    for node, enclosing in visitor.found:
+        if id(node) in captured:
+            continue
+        if enclosing is None:
+            where = "at import time (module level)"
+        elif enclosing is func:
+            where = "in register_model() with an architecture or model_type that is not a string literal (a table or a loop)"
+        elif enclosing.name.value == "register_model":
+            where = "in a register_model() that a later definition replaces"
+        else:
+            where = f"in {enclosing.name.value}(), outside register_model()"
+        found.append((positions[node].start.line, where))
+    return found
+
+
+def _log_level(body: Sequence[cst.BaseStatement]) -> str | None:
+    """The level the last ``except`` clause of ``body`` that logs uses (``logger.error(...)``)."""
+    level = None
+    for stmt in body:
+        if not isinstance(stmt, cst.Try):
+            continue
+        for handler in stmt.handlers:
+            for line in handler.body.body if isinstance(handler.body, cst.IndentedBlock) else ():
+                for small in line.body if isinstance(line, cst.SimpleStatementLine) else ():
+                    call = small.value if isinstance(small, cst.Expr) else None
+                    if (
+                        isinstance(call, cst.Call)
+                        and isinstance(call.func, cst.Attribute)
+                        and call.func.attr.value in _LOG_LEVELS
+                    ):
+                        level = call.func.attr.value
+    return level
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error", "exception", "critical")
 
 
 def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
@@ -266,6 +461,7 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
         function_bindings=direct_bindings(body),
         module_defines=_module_defines(module),
     )
+    captured: set[int] = set()
     for index, stmt in enumerate(body):
         collector = _Collector()
         stmt.visit(collector)
@@ -275,11 +471,18 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
         def line(node: cst.CSTNode) -> int:
             return positions[node].start.line
 
+        scan.imports += [
+            Imported(line(node), imported, name, index)
+            for node in collector.imports
+            for imported, name in _imported_names(node)
+        ]
+
         for call in collector.calls:
             arch_node, target_node = _register_args(call)
             arch = _string(arch_node) if arch_node is not None else None
             if arch is None or target_node is None:
                 continue
+            captured.add(id(call))
             scan.archs.append(Found(arch, _target(target_node, scopes, module), line(call), index))
         for assign in collector.assigns:
             if len(assign.targets) != 1:
@@ -291,19 +494,28 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
                 element = target.slice[0].slice
                 if (
                     owner is not None
-                    and _resolve(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
+                    and resolve_in(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
                     and isinstance(element, cst.Index)
                 ):
                     model_type = _string(element.value)
                     if model_type is not None:
+                        captured.add(id(assign))
                         scan.configs.append(Found(model_type, value, line(assign), index))
             elif isinstance(target, cst.Attribute):
                 owner = dotted_name(target.value)
                 if owner is None:
                     continue
                 # Every ``<module>.<Class> = ...``; only keys naming an override are ever looked up.
-                resolved = _resolve(owner, scopes)
+                resolved = resolve_in(owner, scopes)
                 scan.overrides.append(Found(f"{resolved}.{target.attr.value}", value, line(assign), index))
+        scan.patch_calls += [
+            name
+            for call in collector.called
+            if (name := dotted_name(call.func)) is not None
+            and resolve_in(name, scopes).startswith(f"{PLUGIN_PACKAGE}.{PATCHES_PACKAGE}.")
+        ]
+    scan.elsewhere = _elsewhere(module, func, captured, positions)
+    scan.log_level = _log_level(body)
     return scan
 
 
@@ -322,7 +534,7 @@ def _register_args(call: cst.Call) -> tuple[cst.BaseExpression | None, cst.BaseE
     return arch, target
 
 
-def _resolve(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
+def resolve_in(dotted: str, scopes: Sequence[dict[str, str]]) -> str:
     head, _, rest = dotted.partition(".")
     for scope in scopes:
         if head in scope:
@@ -338,7 +550,7 @@ def _target(node: cst.BaseExpression, scopes: Sequence[dict[str, str]], module: 
     dotted = dotted_name(node)
     if dotted is None:
         return _Target(module.code_for_node(node))
-    resolved = _resolve(dotted, scopes)
+    resolved = resolve_in(dotted, scopes)
     if "." in resolved:
         mod, _, cls = resolved.rpartition(".")
         return _Target(resolved, mod, cls)

@@ -15,6 +15,13 @@ def test_architectures_registered(model_run, registration):
     assert not wrong, "; ".join(f"{mismatch.key}: {mismatch.describe()}" for mismatch in wrong)
 
 
+def test_registered_targets_exist(model_run, registration):
+    """Every import of the model's registration and every module:Class it registers exists at run
+    time: one that does not would only log a warning when vLLM loads the plugin."""
+    missing = model_run.unresolved_registrations()
+    assert not missing, "; ".join(m.format() for m in missing)
+
+
 def test_registration_idempotent(model_run, registration):
     from pytest_flmigrate.steps import register
 

@@ -1,68 +1,86 @@
 """--tiny: the tiny model synthesized for a migrated model, cached (pure Python here, no torch).
 
-The model is made once by tiny/synthesize.py in the upstream env and cached under
-``<cache>/tiny/<model>-<upstream version>-g<generator version>/`` (file-locked; written into a
-temporary folder and renamed, so a half-made model never counts). Reruns reuse it; a fresh
+The model is made once by tiny/synthesize.py in the upstream env, its config from the first
+source of sources.py that has one, and cached under ``<cache>/tiny/<model>-<upstream
+version>-g<generator version>[-<source kind>-<digest of its config files>]/`` (file-locked;
+written into a temporary folder and renamed, so a half-made model never counts). Reruns reuse it; a fresh
 synthesis of the same inputs gives the same bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
-import re
-import shutil
-import subprocess
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
-from pytest_flmigrate import envs
+from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
-from pytest_flmigrate.servers import procs
-from pytest_flmigrate.steps.discover import ModelUnit
+from pytest_flmigrate.servers.log_errors import Cause
+from pytest_flmigrate.tiny import sources
+from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
 
 SYNTHESIZE_SCRIPT = Path(__file__).resolve().parent / "synthesize.py"
 SEED = 0
 TIMEOUT = 900
-#: Control failures that come from what --tiny gives upstream, not from the platform: (the failure's
-#: error line, what upstream needs that it lacks, the way to check the model anyway). The tiny
-#: checkpoint holds the processor tiny/processors.py found for a multimodal architecture, so an
-#: upstream server that still cannot load one fails on it; its config holds the config class's
-#: defaults, so upstream code reading a field only real checkpoints set fails on it; a module the
-#: upstream env lacks fails the import.
+#: The synthesis reads nothing from the hub: the config class comes from upstream's code.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A control failure that comes from what --tiny gives upstream, not from the platform: which
+    causes it covers, what upstream needs that it lacks (filled from the cause's fields), and the
+    way to check the model anyway."""
+
+    covers: Callable[[Cause], bool]
+    needs: str
+    remedy: str
+
+
+#: The tiny checkpoint holds the processor tiny/processors.py found for a multimodal architecture,
+#: so an upstream server that still cannot load one fails on it; its config holds the config
+#: class's defaults, so upstream code reading a field only real checkpoints set fails on it; a
+#: module the upstream env lacks fails the import.
 CONTROL_GAPS = (
-    (
-        re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config"),
+    Gap(
+        lambda cause: cause.processor,
         "an audio or image processor that it cannot load from the tiny checkpoint",
         "pass --served-model",
     ),
-    (
-        re.compile(r"AttributeError: '(?P<config>\w+Config)' object has no attribute '(?P<field>\w+)'"),
+    Gap(
+        lambda cause: cause.field is not None,
         "the config field {field}, which {config} does not set by default (checkpoints' config.json do)",
         "pass --served-model",
     ),
-    (
-        re.compile(r"No module named '(?P<module>[\w.]+)'"),
+    Gap(
+        lambda cause: cause.module is not None,
         "the module {module}, which its env lacks",
         "install it there or pass a --gt-python that has it",
     ),
 )
 
 
-def control_unavailable(arch: str, upstream_version: str, cause: str) -> str:
-    """Why the control could not serve the tiny model of ``arch``, from ``cause`` (its log's first
-    error line): a gap of --tiny's checkpoint or of the upstream env (``CONTROL_GAPS``: what upstream
-    needs and the way around), else a platform fact."""
-    for pattern, missing, remedy in CONTROL_GAPS:
-        found = pattern.search(cause)
-        if found:
-            needs = missing.format(**found.groupdict())
-            return f"--tiny cannot check {arch}: upstream vLLM {upstream_version} needs {needs}; {remedy}. {cause}"
-    return f"upstream vLLM {upstream_version} cannot run {arch} on CPU: {cause}"
+def control_unavailable(arch: str, upstream_version: str, error_line: str) -> str:
+    """Why the control could not serve the tiny model of ``arch``, from its log's first error line:
+    a gap of --tiny's checkpoint or of the upstream env (``CONTROL_GAPS``: what upstream needs and
+    the way around), else a platform fact."""
+    cause = Cause.of(error_line)
+    for gap in CONTROL_GAPS:
+        if gap.covers(cause):
+            needs = gap.needs.format(**dataclasses.asdict(cause))
+            return f"--tiny cannot check {arch}: upstream vLLM {upstream_version} needs {needs}; {gap.remedy}. {error_line}"
+    return f"upstream vLLM {upstream_version} cannot run {arch} on CPU: {error_line}"
 
 
 @dataclass(frozen=True)
@@ -72,21 +90,28 @@ class TinyModel:
     synthesized: bool  # False: config only, servers load dummy weights
     reason: str  # why the weights are dummy ("" when synthesized)
     parameters: int | None
+    config_source: dict = field(default_factory=dict)  # sources.ConfigSource.as_dict()
+    weights_from: str = ""  # the class the weights were made with ("" when dummy)
+    remote_code: bool = False  # the config is the checkpoint's own code: servers trust it
 
     def as_dict(self) -> dict:
         """summary.json's ``tiny``."""
         return {
             "path": str(self.path),
             "arch": self.arch,
+            "config_source": self.config_source,
             "weights": "synthesized" if self.synthesized else "dummy",
+            "weights_from": self.weights_from,
             "reason": self.reason,
             "parameters": self.parameters,
         }
 
     @property
     def serve_args(self) -> tuple[str, ...]:
-        """What both servers add: ``--load-format dummy`` when there are no real weights."""
-        return () if self.synthesized else ("--load-format", "dummy")
+        """What both servers add: ``--load-format dummy`` when there are no real weights,
+        ``--trust-remote-code`` when the config is the checkpoint's own code."""
+        dummy = () if self.synthesized else ("--load-format", "dummy")
+        return dummy + (("--trust-remote-code",) if self.remote_code else ())
 
     @property
     def comparison_skip(self) -> str | None:
@@ -96,17 +121,27 @@ class TinyModel:
         return f"tokens not compared: the tiny {self.arch} has dummy weights ({self.reason})"
 
 
-def tiny_dir(model: str, upstream_version: str, cache: Path | None = None) -> Path:
-    return (cache if cache is not None else cache_dir()) / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}"
+def tiny_dir(model: str, upstream_version: str, cache: Path | None = None, tag: str = "") -> Path:
+    base = cache if cache is not None else cache_dir()
+    return base / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}{tag}"
 
 
 def load(path: Path) -> TinyModel | None:
     """The tiny model at ``path``, or None when its stamp is missing or unreadable."""
     try:
         stamp = json.loads((path / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return TinyModel(
+            path,
+            stamp["arch"],
+            stamp["weights"] == "synthesized",
+            stamp["reason"],
+            stamp["parameters"],
+            {"kind": stamp["config_kind"], "text": stamp["config_source"]},
+            stamp["weights_from"],
+            bool(stamp["remote_code"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    return TinyModel(path, stamp["arch"], stamp["weights"] == "synthesized", stamp["reason"], stamp["parameters"])
 
 
 def synthesize(
@@ -114,85 +149,100 @@ def synthesize(
     model: str,
     upstream_version: str,
     arch: str,
-    config_module: str,
-    config_class: str,
+    source: ConfigSource,
     *,
     cache: Path | None = None,
     log: Path | None = None,
     multimodal: bool = False,
 ) -> TinyModel:
-    """The cached tiny model of ``model``, synthesized first with ``python`` (the upstream env's)
-    when absent (with the processor upstream loads when ``multimodal``: the architecture is in
-    upstream's multimodal registry); FlmigrateError with synthesize.py's one line when it cannot be
-    made."""
-    target = tiny_dir(model, upstream_version, cache)
+    """The cached tiny model of ``model`` with its config from ``source``, synthesized first with
+    ``python`` (the upstream env's) when absent (with the processor upstream loads when
+    ``multimodal``: the architecture is in upstream's multimodal registry); FlmigrateError with
+    synthesize.py's one line when it cannot be made."""
+    target = tiny_dir(model, upstream_version, cache, source.tag())
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
-        found = load(target)
+        found = _made(target, source)
         if found is not None:
             return found
-        shutil.rmtree(target, ignore_errors=True)
-        work = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
-        scratch = procs.scratch_dir("tiny")
-        try:
-            env = {**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-            command = [
-                python,
-                str(SYNTHESIZE_SCRIPT),
-                str(work),
-                "--arch",
-                arch,
-                "--config-module",
-                config_module,
-                "--config-class",
-                config_class,
-                "--seed",
-                str(SEED),
-                *(["--multimodal"] if multimodal else []),
-            ]
-            try:
-                result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise FlmigrateError(f"--tiny: synthesizing {arch} with {python} failed: {exc}") from None
-        finally:
-            procs.remove_scratch(scratch)
-        if log is not None:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"$ {' '.join(command)}\n{result.stdout}{result.stderr}", encoding="utf-8")
-        if result.returncode != 0:
-            shutil.rmtree(work, ignore_errors=True)
-            raise FlmigrateError(
-                f"--tiny: cannot synthesize a tiny {arch}: {_error_line(result.stderr)}", result.stderr[-3000:]
-            )
-        os.replace(work, target)
-        found = load(target)
-        if found is None:
-            raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} in {target}")
+        with atomic.folder(target) as work:
+            _run_synthesize(python, work, arch, source, log, multimodal)
+            if load(work) is None:
+                raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} for {arch}")
+        found = _made(target, source)
+        assert found is not None, f"{target}: its stamp was checked before the rename"
         return found
 
 
-def for_unit(python: str, unit: ModelUnit, upstream_version: str, *, log: Path | None = None) -> TinyModel:
-    """The tiny model of a model unit: its first architecture that is not an MTP head, its
-    config class as upstream defines it."""
-    if unit.config is None:
-        raise FlmigrateError(f"--tiny: {unit.name} has no config class upstream to shrink; pass --served-model instead")
-    arch = next((a for a in unit.architectures if not a.name.endswith("MTP")), unit.architectures[0])
-    return synthesize(
+def _run_synthesize(
+    python: str, out: Path, arch: str, source: ConfigSource, log: Path | None, multimodal: bool = False
+) -> None:
+    """synthesize.py into ``out`` with ``python``, its config from ``source``, its output in
+    ``log``; FlmigrateError with its one line when it fails. A long synthesis says how far along it is."""
+    command = [
         python,
-        unit.name,
-        upstream_version,
-        arch.name,
-        unit.config.module,
-        unit.config.class_name,
-        log=log,
-        multimodal=arch.is_multimodal,
-    )
+        str(SYNTHESIZE_SCRIPT),
+        str(out),
+        "--arch",
+        arch,
+        *source.args(),
+        "--config-kind",
+        source.kind,
+        "--seed",
+        str(SEED),
+        *(["--multimodal"] if multimodal else []),
+    ]
+    with tempfile.TemporaryDirectory(prefix="flm-tiny-") as folder:
+        path = log if log is not None else Path(folder) / "synthesize.log"
+        try:
+            finished = envs.run_logged(
+                command,
+                label="tiny",
+                log=path,
+                timeout=TIMEOUT,
+                what=f"--tiny: synthesizing a tiny {arch}",
+                extra_env=OFFLINE,
+            )
+        except FlmigrateError as exc:
+            raise FlmigrateError(
+                exc.message if exc.message.startswith("--tiny") else f"--tiny: {exc.message}", exc.detail
+            ) from None
+        output = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[-1]  # the command's line dropped
+    if finished.returncode != 0:
+        raise FlmigrateError(f"--tiny: cannot synthesize a tiny {arch}: {_error_line(output)}", output[-3000:])
 
 
-def _error_line(stderr: str) -> str:
+def _made(target: Path, source: ConfigSource) -> TinyModel | None:
+    """The tiny model at ``target``, reported with ``source`` (the same config files may have come
+    from another folder when it was made)."""
+    found = load(target)
+    return None if found is None else dataclasses.replace(found, config_source=source.as_dict())
+
+
+def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
+    """The tiny model of a run's model unit: its first architecture that is not an MTP head, its
+    config from the first source that has one and synthesizes (sources.candidates, in order: a
+    source that fails passes to the next; all failing is one line naming each failure)."""
+    arch = sources.tiny_arch(run)
+    multimodal = sources.is_multimodal(run, arch)
+    failures: list[str] = []
+    for kind, make in sources.candidates(run):
+        try:
+            source = make()
+            if source is None:
+                continue
+            version = run.workspace.upstream().version
+            return synthesize(python, run.name, version, arch, source, log=log, multimodal=multimodal)
+        except FlmigrateError as exc:
+            if kind == sources.TINY_FROM:
+                raise  # what the user named, bad or failing: said as it is
+            failures.append(exc.message.removeprefix("--tiny: "))
+    raise FlmigrateError("--tiny: " + "; then ".join(failures))
+
+
+def _error_line(output: str) -> str:
     """synthesize.py's ``error: ...`` line, else the last line of a traceback."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in lines:
         if line.startswith("error: "):
             return line[len("error: ") :]

@@ -27,10 +27,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+if __package__:
+    from pytest_flmigrate import atomic
+else:  # run as a script in an env without this package: the package's atomic.py, by its path
+    import importlib.util
+
+    _ATOMIC = importlib.util.spec_from_file_location("flmigrate_atomic", Path(__file__).parents[1] / "atomic.py")
+    assert _ATOMIC is not None and _ATOMIC.loader is not None
+    atomic = importlib.util.module_from_spec(_ATOMIC)
+    _ATOMIC.loader.exec_module(atomic)
 
 GENERATOR_VERSION = 1
 STAMP = "flmigrate-checkpoint.json"
@@ -411,12 +420,6 @@ def is_complete(out_dir: Path, arch: str, model_type: str, seed: int) -> bool:
     return all(_sha256(out_dir / name) == digest for name, digest in files.items())
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def write_checkpoint(out_dir: Path, arch: str = "Qwen2ForCausalLM", model_type: str = "qwen2", seed: int = 0) -> bool:
     """Write the checkpoint into ``out_dir``; False when it was already complete (nothing done)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -427,12 +430,12 @@ def write_checkpoint(out_dir: Path, arch: str = "Qwen2ForCausalLM", model_type: 
         stamp_path.unlink()
     files = checkpoint_files(arch, model_type, seed)
     for name, data in files.items():
-        _atomic_write(out_dir / name, data)
+        atomic.write(out_dir / name, data)
     stamp = {
         "args": _args_record(arch, model_type, seed),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
-    _atomic_write(stamp_path, _json_bytes(stamp))
+    atomic.write(stamp_path, _json_bytes(stamp))
     return True
 
 

@@ -135,6 +135,14 @@ SCHEDULE_OFFSETS = ("attn_layer_offset", "expert_layer_offset", "moe_layer_offse
 #: list (``Glm4MoeLiteConfig`` has only ``mlp_layer_types``; checkpoints carry both), added when
 #: absent: field -> (list field, the kind counted from the first layer).
 LEADING_COUNTS = {"first_k_dense_replace": ("mlp_layer_types", "dense")}
+#: dicts keyed by layer index (``"05"`` or ``5``: Gemma 4's ``per_layer_config`` of per-layer size
+#: overrides): each entry moves to the tiny layer of its layer's kind (the kinds of the per-layer
+#: list, as ``per_layer`` keeps them; without a list, indices inside the tiny stack stay), its
+#: values shrunk alike; entries whose tiny layer is taken already are dropped.
+LAYER_DICTS = ("per_layer_config",)
+#: key/value head counts and the head count they go with: equal in the original (no grouped
+#: heads, which some classes then require), equal in the tiny config.
+KV_HEAD_FIELDS = {"num_key_value_heads": "num_attention_heads", "n_kv_heads": "n_heads", "num_kv_heads": "num_heads"}
 #: lists of layer indices kept when inside the tiny layer count.
 LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
 #: keys whose dict values are sub-configs even without a ``model_type`` of their own.
@@ -183,8 +191,15 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
             out[key] = _shrink(value, vocab_size, specials, top)
         elif key == "vocab_size" and _is_int(value):
             out[key] = vocab_size
+        elif key in KV_HEAD_FIELDS and _is_int(value) and value == config.get(KV_HEAD_FIELDS[key]):
+            out[key] = SIZES[KV_HEAD_FIELDS[key]]
+        elif key in LAYER_DICTS and isinstance(value, dict) and all(_index(k) is not None for k in value):
+            out[key] = {
+                new: _shrink(entry, vocab_size, specials, top) if isinstance(entry, dict) else entry
+                for new, entry in layer_dict(value, tiny_layers(config, layers)).items()
+            }
         elif key in SIZES and _is_int(value):
-            out[key] = SIZES[key]
+            out[key] = SIZES[key] if value else 0  # a size of 0 turns a feature off (DSA layers' NoPE)
         elif key in AT_MOST and _is_int(value):
             out[key] = min(value, AT_MOST[key])
         elif key in SCHEDULE_PERIODS and _is_int(value) and value > 0:
@@ -214,6 +229,37 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
     for field, (source, kind) in LEADING_COUNTS.items():
         if field not in out and isinstance(out.get(source), list):
             out[field] = leading(out[source], kind)
+    return out
+
+
+def _index(key: Any) -> int | None:
+    if _is_int(key):
+        return key
+    return int(key) if isinstance(key, str) and key.isdigit() else None
+
+
+def tiny_layers(config: dict[str, Any], layers: int | None) -> dict[int, int]:
+    """Original layer index -> its tiny layer: by kind when a per-layer list says each layer's
+    kind (``per_layer`` keeps the first ``NUM_LAYERS`` kinds in order), else the same index
+    inside the tiny stack."""
+    for key, values in sorted(config.items()):
+        if _per_layer_key(key) and isinstance(values, list) and layers and len(values) == layers:
+            kinds = list(dict.fromkeys(values))[:NUM_LAYERS]
+            return {index: kinds.index(kind) for index, kind in enumerate(values) if kind in kinds}
+    return {index: index for index in range(NUM_LAYERS)}
+
+
+def layer_dict(entries: dict, tiny: dict[int, int]) -> dict:
+    """A dict keyed by layer index moved onto the tiny layers (its key spelling kept)."""
+    out: dict = {}
+    for key in sorted(entries, key=lambda k: _index(k) or 0):
+        index = _index(key)
+        target = tiny.get(index) if index is not None else None
+        if target is None:
+            continue
+        new = f"{target:0{len(key)}d}" if isinstance(key, str) else target
+        if new not in out:
+            out[new] = entries[key]
     return out
 
 

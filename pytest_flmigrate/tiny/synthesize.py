@@ -4,22 +4,30 @@ Run it as a script with the upstream env's python (tiny/checkpoints.py does), ne
 into the tool's process for work: the heavy imports are inside the functions. ::
 
     python path/to/synthesize.py OUT_DIR --arch Cohere2MoeForCausalLM \\
-        --config-module transformers.models.cohere2_moe.configuration_cohere2_moe \\
-        --config-class Cohere2MoeConfig [--seed 0] [--multimodal]
+        (--config-module transformers.models.cohere2_moe.configuration_cohere2_moe \\
+         --config-class Cohere2MoeConfig | --config-dir DIR) [--source TEXT] [--seed 0] [--multimodal]
 
-The config is the config class's defaults shrunk by shrink.py's rules (vocab = the tiny
-tokenizer's), with ``architectures = [ARCH]``. When upstream transformers has a class named ARCH,
-it is built from that config under a fixed seed and saved with ``save_pretrained`` (float32
-safetensors, real checkpoint names; layer-level norms the class builds on some layers only are
-completed on every layer, see layer_norms.py); otherwise only the config is written and the stamp says
-``dummy`` with the reason (servers then use ``--load-format dummy``). The tokenizer files are
-qwen2_checkpoint.py's; with ``--multimodal`` (the architecture is in upstream's multimodal
-registry) the model also gets the processor upstream vLLM loads for it (processors.py), its sizes
-aligned with the tiny config. The stamp (``flmigrate-tiny.json``) is
-written last.
+The config is either a config class's defaults (``--config-module``/``--config-class``: upstream
+vLLM's or its transformers') or what ``AutoConfig`` loads from ``DIR`` with ``trust_remote_code``
+(a ``config.json`` and the ``*.py`` it names in ``auto_map``: a newer transformers' config module,
+a checkpoint's own code, an inferred config); it is shrunk by shrink.py's rules (vocab = the tiny
+tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config lacks
+them (what the model's code reads that the class does not set by default, valued by role). A ``DIR`` config's code files are shipped in the
+tiny checkpoint and its ``config.json`` keeps ``auto_map`` ``AutoConfig`` only, so that any env
+loads it with ``--trust-remote-code`` whatever its transformers. The weights: when upstream
+transformers (or DIR's own code, through ``auto_map``) has a class named ARCH, it is built from
+that config under a fixed seed and saved with ``save_pretrained`` (float32 safetensors, real
+checkpoint names; layer-level norms the class builds on some layers only are completed on every
+layer, see layer_norms.py); otherwise upstream vLLM's own class for ARCH is built on CPU and saved
+under the checkpoint names its ``load_weights`` accepts (vllm_weights.py, checked by loading them
+back); when neither can, only the config is written and the stamp says ``dummy`` with the reason
+(servers then use ``--load-format dummy``). The tokenizer files are qwen2_checkpoint.py's; with
+``--multimodal`` (the architecture is in upstream's multimodal registry) the model also gets the
+processor upstream vLLM loads for it (processors.py), its sizes aligned with the tiny config. The
+stamp (``flmigrate-tiny.json``) is written last.
 
-Exit status 2 with one line on stderr (``error: ...``) when the config class cannot be imported
-or rejects a shrunk field (the field named), or the processor cannot be made, 1 on anything else.
+Exit status 2 with one line on stderr (``error: ...``) when the config cannot be loaded or rejects
+a shrunk field (the field named), or the processor cannot be made, 1 on anything else.
 """
 
 from __future__ import annotations
@@ -29,19 +37,21 @@ import hashlib
 import importlib
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 if __package__:
-    from pytest_flmigrate.tiny import layer_norms, processors, qwen2_checkpoint, shrink
+    from pytest_flmigrate.tiny import layer_norms, processors, qwen2_checkpoint, shrink, vllm_weights
 else:  # run as a script in an env without this package: the siblings are on sys.path[0]
     import layer_norms
     import processors
     import qwen2_checkpoint
     import shrink
+    import vllm_weights
 
 #: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
-GENERATOR_VERSION = 5
+GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {
@@ -62,6 +72,35 @@ def config_class(module: str, name: str):
         raise Rejected(f"config class {module}.{name} not importable in the upstream env: {exc}") from None
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """The config to shrink: its class, its values, and the code files shipped with it."""
+
+    cls: Any
+    values: dict[str, Any]
+    code: dict[str, bytes]  # file name -> bytes (a DIR config's *.py)
+    auto_config: str | None  # DIR's auto_map AutoConfig entry ("configuration_x.XConfig")
+    folder: Path | None
+
+
+def load_config(module: str | None, class_name: str | None, folder: Path | None, source: str) -> Loaded:
+    """The class's defaults, or the config ``folder`` holds loaded with trust_remote_code."""
+    if folder is None:
+        assert module and class_name
+        cls = config_class(module, class_name)
+        return Loaded(cls, cls().to_dict(), {}, None, None)
+    from transformers import AutoConfig
+
+    try:
+        declared = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+    except Exception as exc:  # noqa: BLE001 - any failure of the checkpoint's config or code: one line
+        raise Rejected(f"the config of {source} fails to load in the upstream env: {_first_line(exc)}") from None
+    code = {path.name: path.read_bytes() for path in sorted(folder.glob("*.py"))}
+    auto = (declared.get("auto_map") or {}).get("AutoConfig") if isinstance(declared, dict) else None
+    return Loaded(type(config), config.to_dict(), code, auto, folder)
+
+
 def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     head, _, rest = dotted.partition(".")
     copy = dict(data)
@@ -70,16 +109,57 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 
 
 def _build(cls, data: dict[str, Any]):
-    return cls.from_dict(json.loads(json.dumps(data)))
+    """``cls.from_dict(data)``; for a class whose constructor takes its sub-configs as objects only
+    (``from_dict`` hands them over as dicts), its defaults with ``data`` assigned field by field."""
+    try:
+        return cls.from_dict(json.loads(json.dumps(data)))
+    except AttributeError:
+        config = cls()
+        _assign(config, data)
+        return config
 
 
-def tiny_config(cls, arch: str):
-    """The shrunk config object; Rejected naming the field when the class refuses a tiny value."""
-    original = cls().to_dict()
+def fill_missing(config: Any, fills: dict[str, Any]) -> list[str]:
+    """Set each dotted field of ``fills`` the built config (or its sub-config) does not have, not
+    even as a property or an attribute alias: what the model's code reads without a default and
+    the class does not set (a text sub-config without ``hidden_act``), valued by role
+    (tiny/infer.py), as a real checkpoint's ``config.json`` would set it. The fields set, sorted."""
+    filled: list[str] = []
+    for dotted, value in sorted(fills.items()):
+        *parents, leaf = dotted.split(".")
+        scope = config
+        for part in parents:
+            scope = getattr(scope, part, None)
+        if scope is not None and hasattr(scope, "to_dict") and not hasattr(scope, leaf):
+            setattr(scope, leaf, value)
+            filled.append(dotted)
+    return filled
+
+
+def _assign(config: Any, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        current = getattr(config, key, None)
+        if isinstance(value, dict) and hasattr(current, "to_dict"):
+            _assign(current, value)
+        else:
+            setattr(config, key, value)
+
+
+def plain(values: dict[str, Any]) -> dict[str, Any]:
+    """``to_dict()`` with the sub-config objects some classes leave in it made dicts too."""
+    return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
+
+
+def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, Any] | None = None):
+    """The shrunk config object (of ``original``, default the class's defaults) and the fields of
+    ``fills`` it was given (``fill_missing``); Rejected naming the field when the class refuses a
+    tiny value."""
+    original = plain(cls().to_dict() if original is None else original)
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
-        return _build(cls, shrunk)
+        config = _build(cls, shrunk)
+        return config, fill_missing(config, fills or {})
     except Exception as exc:  # noqa: BLE001 - any validation error; the culprit is searched below
         error = _first_line(exc)
     for field, value in shrink.changed_fields(original, shrunk):
@@ -101,20 +181,50 @@ def _first_line(exc: BaseException) -> str:
     """The root cause's first line (validators wrap the error that names the problem)."""
     while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
         exc = exc.__cause__ or exc.__context__
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return vllm_weights.first_line(exc)
 
 
-def model_class(arch: str) -> tuple[Any, str]:
-    """transformers' class named ``arch`` and "", or None and why there is none."""
+def model_class(arch: str, loaded: Loaded | None = None) -> tuple[Any, str]:
+    """transformers' class named ``arch`` (else the one a DIR config's ``auto_map`` names so) and
+    "", or None and why there is none."""
     import transformers
 
     try:
         return getattr(transformers, arch), ""
     except (AttributeError, ImportError) as exc:
         if isinstance(exc, AttributeError):
-            return None, f"upstream transformers {transformers.__version__} has no class {arch}"
-        return None, f"upstream transformers {transformers.__version__} cannot import {arch}: {_first_line(exc)}"
+            reason = f"upstream transformers {transformers.__version__} has no class {arch}"
+        else:
+            reason = f"upstream transformers {transformers.__version__} cannot import {arch}: {_first_line(exc)}"
+    own = _own_model_class(arch, loaded) if loaded is not None else None
+    return (own, "") if own is not None else (None, reason)
+
+
+def _own_model_class(arch: str, loaded: Loaded) -> Any:
+    """The class ``arch`` of the checkpoint's own modeling code (``auto_map``), when it imports."""
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    assert loaded.folder is not None
+    declared = json.loads((loaded.folder / "config.json").read_text(encoding="utf-8"))
+    for reference in (declared.get("auto_map") or {}).values():
+        if isinstance(reference, str) and reference.rpartition(".")[2] == arch:
+            try:
+                return get_class_from_dynamic_module(reference, str(loaded.folder))
+            except Exception:  # noqa: BLE001 - modeling code that does not import here: no class
+                return None
+    return None
+
+
+def ship_code(out_dir: Path, loaded: Loaded) -> None:
+    """A DIR config's code files beside the tiny config, ``auto_map`` naming its config class only."""
+    for name, data in loaded.code.items():
+        (out_dir / name).write_bytes(data)
+    path = out_dir / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config.pop("auto_map", None)
+    if loaded.auto_config:
+        config["auto_map"] = {"AutoConfig": loaded.auto_config}
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def complete_layer_norms(weights: Path) -> list[str]:
@@ -129,6 +239,11 @@ def complete_layer_norms(weights: Path) -> list[str]:
     return sorted(missing)
 
 
+def write_tokenizer(folder: Path) -> None:
+    for name, data in qwen2_checkpoint.tokenizer_files().items():
+        (folder / name).write_bytes(data)
+
+
 def tiny_tokenizer(folder: Path):
     """The tiny tokenizer (qwen2_checkpoint.py's files, written into ``folder``), loaded."""
     from transformers import AutoTokenizer
@@ -137,12 +252,7 @@ def tiny_tokenizer(folder: Path):
     return AutoTokenizer.from_pretrained(str(folder))
 
 
-def write_tokenizer(folder: Path) -> None:
-    for name, data in qwen2_checkpoint.tokenizer_files().items():
-        (folder / name).write_bytes(data)
-
-
-def prepared_processor(out_dir: Path, arch: str, config, tokenizer):
+def prepared_processor(arch: str, config, tokenizer):
     """The processor a multimodal ``arch`` loads, made for the tiny checkpoint (processors.py; it
     may extend ``tokenizer`` and ``config``); None for a text model. Rejected with the reason when
     it cannot be made."""
@@ -153,25 +263,41 @@ def prepared_processor(out_dir: Path, arch: str, config, tokenizer):
 
 
 def write(
-    out_dir: Path, arch: str, module: str, class_name: str, seed: int, multimodal: bool = False
+    out_dir: Path,
+    arch: str,
+    loaded: Loaded,
+    source: str,
+    seed: int,
+    kind: str = "",
+    fills: dict[str, Any] | None = None,
+    multimodal: bool = False,
 ) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record. ``multimodal``:
     also the processor upstream loads for ``arch``."""
     import torch
 
-    config = tiny_config(config_class(module, class_name), arch)
+    config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
     tokenizer = tiny_tokenizer(out_dir) if multimodal else None
-    prepared = prepared_processor(out_dir, arch, config, tokenizer) if multimodal else None
-    cls, reason = model_class(arch)
+    prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
+    cls, reason = model_class(arch, loaded)
+    weights, weights_from = "dummy", ""
+    model = None
     if cls is not None:
         torch.manual_seed(seed)
-        model = cls(config).to(torch.float32).eval()
+        try:
+            model = cls(config).to(torch.float32).eval()
+        except Exception as exc:  # noqa: BLE001 - a class that cannot build the tiny config: vLLM's then
+            model, reason = None, f"transformers' {arch} cannot build the tiny config: {_first_line(exc)}"
+    if model is not None:
         model.save_pretrained(str(out_dir), safe_serialization=True)
         parameters = sum(p.numel() for p in model.parameters())
         completed = complete_layer_norms(out_dir / WEIGHTS)
+        weights, weights_from = "synthesized", f"{type(model).__module__}.{type(model).__name__}"
     else:
         config.save_pretrained(str(out_dir))
         parameters, completed = None, []
+    if loaded.folder is not None:
+        ship_code(out_dir, loaded)
     write_tokenizer(out_dir)
     processor = None
     if prepared is not None:
@@ -179,15 +305,25 @@ def write(
             processor = processors.save(out_dir, prepared, tokenizer)
         except processors.Unbuildable as exc:
             raise Rejected(f"no processor for {arch}: {exc}") from None
+    if model is None:
+        found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None)
+        if found.parameters is not None:
+            weights, weights_from, parameters = "synthesized", found.source, found.parameters
+        reason = f"{reason}; {found.reason}" if found.reason else reason
     record = {
         "arch": arch,
-        "config": f"{module}.{class_name}",
+        "config": f"{loaded.cls.__module__}.{loaded.cls.__name__}",
+        "config_source": source,
+        "config_kind": kind,
+        "remote_code": sorted(loaded.code),
         "seed": seed,
         "generator_version": GENERATOR_VERSION,
-        "weights": "synthesized" if cls is not None else "dummy",
-        "reason": reason,
+        "weights": weights,
+        "weights_from": weights_from,
+        "reason": reason if weights == "dummy" else "",
         "parameters": parameters,
         "completed_norms": completed,
+        "filled_fields": filled,
         "processor": processor,
         "files": {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()
@@ -205,16 +341,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--arch", required=True)
-    parser.add_argument("--config-module", required=True)
-    parser.add_argument("--config-class", required=True)
+    parser.add_argument("--config-module")
+    parser.add_argument("--config-class")
+    parser.add_argument("--config-dir", type=Path)
+    parser.add_argument("--source", default="", help="where the config comes from, for the stamp and errors")
+    parser.add_argument("--config-kind", default="", help="the kind of source (tiny/sources.py), for the stamp")
+    parser.add_argument("--fill", type=json.loads, default={}, help="JSON: dotted field -> value, set where absent")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"
     )
     args = parser.parse_args(argv)
+    if (args.config_dir is None) == (args.config_module is None or args.config_class is None):
+        parser.error("give --config-dir, or --config-module and --config-class")
+    source = args.source or str(args.config_dir or f"{args.config_module}.{args.config_class}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        record = write(args.out_dir, args.arch, args.config_module, args.config_class, args.seed, args.multimodal)
+        loaded = load_config(args.config_module, args.config_class, args.config_dir, source)
+        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.multimodal)
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

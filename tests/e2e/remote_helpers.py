@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -34,12 +33,6 @@ def http_server_argv(port: int, directory: Path) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "health").write_text("ok\n")
     return [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(directory), str(port)]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.ssh import SSHTarget
+from pytest_flmigrate.servers.ports import free_port
 
 
 def find_sshd() -> str | None:

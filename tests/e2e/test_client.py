@@ -8,9 +8,9 @@ import time
 import pytest
 
 from pytest_flmigrate.e2e.client import OpenAIClient, base_url
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.prompts import builtin_prompts
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.servers.ports import free_port
 
 T1, M1 = builtin_prompts()[0], builtin_prompts()[5]
 

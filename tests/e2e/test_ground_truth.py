@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate.e2e.gt import NO_SOURCE, GroundTruth
-from pytest_flmigrate.e2e.local_gt import LocalGT, free_port
+from pytest_flmigrate.e2e.local_gt import LocalGT
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.servers import procs
+from pytest_flmigrate.servers import ports, procs
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.settings import resolve
-from tests.e2e.remote_helpers import http_server_argv, port_open, wait_until
+from tests.e2e.remote_helpers import http_server_argv, wait_until
 
 
 def settings_for(plugin_tree: Path, **given):
@@ -89,7 +90,7 @@ def test_local_gt_lifecycle(tmp_path):
         assert wait_until(lambda: "GET /health" in gt.log_tail())
     finally:
         outcome = gt.stop(grace=5)
-    assert outcome == "stopped" and not procs.running(pid) and not port_open(port)
+    assert outcome == "stopped" and not procs.running(pid) and not ports.in_use(port)
     assert gt.stop() == "not started by this run"
 
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteProcess
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.servers import health, procs
-from tests.e2e.remote_helpers import LocalShell, http_server_argv, port_open, wait_until
+from pytest_flmigrate.servers import health, ports, procs
+from pytest_flmigrate.servers.ports import free_port
+from tests.e2e.remote_helpers import LocalShell, http_server_argv, wait_until
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_start_status_logs_stop(process, tmp_path):
     assert process.status() == "running"
     assert wait_until(lambda: "GET /health" in process.logs(20))
     assert process.stop(grace=5) == "stopped"
-    assert not procs.running(started.pid) and not port_open(port)
+    assert not procs.running(started.pid) and not ports.in_use(port)
     assert process.status() == "absent" and process.started is None
 
 

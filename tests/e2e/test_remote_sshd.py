@@ -19,12 +19,12 @@ import time
 import pytest
 
 from pytest_flmigrate.e2e.gt_config import GTConfig, parse_gt_config
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.e2e.remote import RemoteGT, RemoteProcess
 from pytest_flmigrate.e2e.ssh import SSHTarget, connect
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.servers import health, procs
-from tests.e2e.remote_helpers import http_server_argv, port_open, wait_until
+from pytest_flmigrate.servers import health, ports, procs
+from pytest_flmigrate.servers.ports import free_port
+from tests.e2e.remote_helpers import http_server_argv, wait_until
 from tests.e2e.sshd_server import SSHServer
 
 pytestmark = pytest.mark.remote
@@ -60,7 +60,7 @@ def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
     finally:
         shell.close()
     # the server outlives the SSH connection that started it; a new connection stops it
-    assert procs.running(started.pid) and port_open(port)
+    assert procs.running(started.pid) and ports.in_use(port)
     shell = shell_for(sshd)
     try:
         again = RemoteProcess(shell, str(tmp_path / "remote state"), "gt-server")
@@ -68,7 +68,7 @@ def test_lifecycle_of_a_remote_process_over_ssh(sshd, tmp_path):
         assert again.stop(grace=5) == "stopped"
     finally:
         shell.close()
-    assert wait_until(lambda: not procs.running(started.pid), 5) and not port_open(port)
+    assert wait_until(lambda: not procs.running(started.pid), 5) and not ports.in_use(port)
 
 
 def test_remote_gt_start_health_status_logs_stop(sshd, tmp_path):
@@ -251,4 +251,4 @@ def test_suite_starts_the_gt_over_ssh_and_stops_it(sshd, run_suite, stub, plugin
     assert e2e["matched"] == 5
     assert "stub OpenAI server on 127.0.0.1" in (plugin_tree / "reports/tiny/logs/gt-server.log").read_text()
     assert not (tmp_path / "gt state" / "gt-server.pid").exists()  # stopped at session end
-    assert wait_until(lambda: not port_open(port), 5)
+    assert wait_until(lambda: not ports.in_use(port), 5)

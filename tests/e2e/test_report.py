@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pytest_flmigrate.report.e2e import markdown_lines
+from pytest_flmigrate.report import markdown
 
 
 def test_no_e2e_no_lines():
-    assert markdown_lines(None) == []
+    assert markdown.e2e({"e2e": None}) == []
 
 
 def test_lines_per_kind_and_rows_per_prompt():
@@ -31,7 +31,7 @@ def test_lines_per_kind_and_rows_per_prompt():
             "m2": {"kind": "multimodal", "verdict": "skipped", "reason": "text-only"},
         },
     }
-    lines = markdown_lines(e2e)
+    lines = markdown.Section("E2E verification", markdown.e2e).lines({"e2e": e2e})
     assert lines[:4] == [
         "## E2E verification",
         "",
@@ -45,4 +45,4 @@ def test_lines_per_kind_and_rows_per_prompt():
 
 def test_collect_only_phase():
     e2e = {"phase": "gt", "token_match_count": 32, "prompts": {"t1": {"kind": "text", "verdict": "collected"}}}
-    assert markdown_lines(e2e)[2] == "- E2E (text): · (collected; phase gt)"
+    assert markdown.e2e({"e2e": e2e})[0] == "- E2E (text): · (collected; phase gt)"

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from tests.e2e.conftest import outcomes
 
 

@@ -14,18 +14,16 @@ import libcst as cst
 import pytest
 from packaging.version import Version
 
-from pytest_flmigrate.autofix import drift, planner
+from pytest_flmigrate.autofix import drift, env_flags, planner
 from pytest_flmigrate.envs import env_python, missing_env_reason, pinned_env, vllm_env
 from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import CATALOG, p24_member_drift, select_patches
-from pytest_flmigrate.patches.base import PatchContext
+from pytest_flmigrate.patches import CATALOG, p24_member_drift, p25_env_flags, select_patches
+from pytest_flmigrate.patches.base import PatchContext, apply_patches
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.patches.p22_strict_configs import CONFIG_METHOD_CALLS
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
-
-pytestmark = pytest.mark.integration
 
 NEWEST = "pypi:vllm==0.33.0"
 TRANSFORMERS = ("transformers", "transformers", "--upstream")
@@ -143,7 +141,7 @@ def test_relevance_is_conservative_on_real_model_files(fixer):
     for module in files[::6]:
         info = upstream.modules[module]
         source = (upstream.root / info.path).read_text(encoding="utf-8")
-        context = PatchContext(module=module, pinned_version=Version("0.13.0"))
+        context = PatchContext(module=module, pinned_version=Version("0.13.0"), pinned_transformers=Version("4.57.6"))
         tree = cst.parse_module(source)
         for patch in CATALOG:
             if patch.relevant is None or patch.relevant(source, context):
@@ -389,3 +387,25 @@ def test_pooler_stack_is_backported_with_member_drift(fixer, module, name):
     backporter = fixer.backporter_for(select_patches(None, Version("0.13.0")))
     closure = backporter.closure(backporter.definition(module, name), lambda m, n: False)
     assert closure.failure is None and closure.definitions
+
+
+def test_the_env_flags_the_pin_lacks_come_with_upstreams_defaults(fixer_0_32):
+    """0.32.0's vllm.envs against 0.13.0's: the flags the pin lacks, each at upstream's default
+    (those read from the machine or a helper left out); deepseek_v2 reads one, and P25 points its
+    import at the shim, which serves it."""
+    flags = env_flags.missing_flags(fixer_0_32.upstream, fixer_0_32.pinned)
+    ours = env_flags.getters(fixer_0_32.pinned.module_tree(env_flags.ENVS))
+    theirs = env_flags.getters(fixer_0_32.upstream.module_tree(env_flags.ENVS))
+    assert len(ours) > 200 and not set(flags) & set(ours) and set(flags) < set(theirs)
+    assert flags["VLLM_GPU_SYNC_CHECK"] is None and flags["VLLM_DCP_Q_REPLICATE"] is False
+    assert flags["VLLM_MAX_AUDIO_DECODE_DURATION_S"] == 600 and "VLLM_MAX_AUDIO_PREPROCESS_WORKERS" not in flags
+    module = "vllm.model_executor.models.deepseek_v2"
+    index = fixer_0_32.upstream.index_for(module)
+    source = (index.root / index.modules[module].path).read_text()
+    context = PatchContext(module=module, pinned_version=Version("0.13.0"), env_flags=flags)
+    assert p25_env_flags.relevant(source, context)
+    rewritten, counts = apply_patches(source, [patch for patch in CATALOG if patch.id == "P25"], context)
+    assert counts == {"P25": 1} and "vllm_fl.compat" in rewritten
+    shim = env_flags.shim_text(flags)
+    compile(shim, "vllm_fl/compat/envs.py", "exec")
+    assert "'VLLM_DCP_Q_REPLICATE': False" in shim

@@ -13,8 +13,6 @@ from bench.batch import BATCH
 from pytest_flmigrate.index.records import VAR_KEYWORD
 from pytest_flmigrate.index.symbols import module_info_from_source
 
-pytestmark = pytest.mark.integration
-
 # One text-only model, one needing a config bridge, one multimodal with a new sibling module.
 MODELS = {
     "rnj1": {"files": ["vllm_fl/models/rnj1.py"], "bridge": False},

@@ -11,8 +11,6 @@ import pytest
 from pytest_flmigrate.index import build, file_imports, records, resolve, sources
 from tests.fixtures.releases import PINNED, UPSTREAM
 
-pytestmark = pytest.mark.integration
-
 
 def indexes(spec: str) -> tuple[records.TreeIndex, records.TreeIndex]:
     vllm = sources.pypi_tree(spec, "vllm", "--pinned")

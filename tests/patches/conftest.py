@@ -14,10 +14,12 @@ from pytest_flmigrate.patches.base import PatchContext
 
 MODEL_MODULE = "vllm.model_executor.models.qwen3_5"
 PIN = Version("0.13.0")
+PIN_TRANSFORMERS = Version("4.57.6")
 
 
 def patch_context(module: str = MODEL_MODULE, **fields) -> PatchContext:
     """A :class:`PatchContext` for ``module`` at the pin these tests migrate to."""
+    fields.setdefault("pinned_transformers", PIN_TRANSFORMERS)
     return PatchContext(module=module, pinned_version=PIN, **fields)
 
 

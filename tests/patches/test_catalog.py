@@ -9,7 +9,26 @@ from pytest_flmigrate.patches import CATALOG, select_patches
 from pytest_flmigrate.patches.base import PatchTransformer, apply_patches
 from tests.patches.conftest import PIN, patch_context
 
-IDS = ("P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24")
+IDS = (
+    "P1",
+    "P2",
+    "P3",
+    "P4",
+    "P9",
+    "P10",
+    "P14",
+    "P15",
+    "P16",
+    "P17",
+    "P18",
+    "P19",
+    "P20",
+    "P21",
+    "P22",
+    "P23",
+    "P24",
+    "P25",
+)
 
 
 def test_catalog_in_id_order():
@@ -41,8 +60,10 @@ def test_select_none_is_every_patch_of_the_pin():
 
 def test_select_none_skips_patches_of_other_pins():
     # only the version-independent patches apply to a pin without the 0.13 gaps (the relocation,
-    # backport and forwarded-default tables are computed from the trees, for any pin)
-    assert [patch.id for patch in select_patches(None, Version("0.20.0"))] == ["P1", "P2", "P15", "P16", "P23"]
+    # backport and forwarded-default tables are computed from the trees, for any pin; P14 and P22
+    # ask the transformers the pin runs with, in relevant())
+    selected = [patch.id for patch in select_patches(None, Version("0.20.0"))]
+    assert selected == ["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25"]
 
 
 @pytest.mark.parametrize(

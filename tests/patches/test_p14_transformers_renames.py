@@ -1,8 +1,10 @@
 from textwrap import dedent
 
 import pytest
+from packaging.version import Version
 
 from pytest_flmigrate.patches import p14_transformers_renames as p14
+from tests.patches.conftest import patch_context
 
 
 @pytest.mark.parametrize(
@@ -89,3 +91,9 @@ def test_upstream_config_module_shape(rewrite):
         """
     after = before.replace("import PreTrainedConfig", "import PretrainedConfig as PreTrainedConfig")
     assert rewrite(p14, before) == (dedent(after), 1)
+
+
+def test_only_a_pin_running_transformers_4_needs_the_old_names():
+    source = "from transformers import PreTrainedConfig\n"
+    assert p14.relevant(source, patch_context(pinned_transformers=Version("4.56.2")))
+    assert not p14.relevant(source, patch_context(pinned_transformers=Version("5.12.1")))

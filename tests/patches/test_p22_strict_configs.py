@@ -4,6 +4,7 @@ from packaging.version import Version
 
 from pytest_flmigrate.patches import p22_strict_configs as p22
 from pytest_flmigrate.patches.base import patch_from_module
+from tests.patches.conftest import patch_context
 
 STRICT_CONFIG = '''\
 from dataclasses import field
@@ -95,7 +96,7 @@ def test_config_without_strict_is_left_alone(rewrite):
             vocab_size: int = 1
     """)
     assert rewrite(p22, source) == (source, 0)
-    assert not p22.relevant(source, None)
+    assert not p22.relevant(source, patch_context())
 
 
 def test_one_line_strict_class_declares_no_field_and_is_left_alone(rewrite):
@@ -107,9 +108,14 @@ def test_one_line_strict_class_declares_no_field_and_is_left_alone(rewrite):
 
 
 def test_applies_only_to_pins_whose_transformers_is_4():
+    """The transformers the pin runs with decides, not the vLLM version: vLLM 0.11.0 allows
+    transformers>=4.55.2, and ran with 4.56.2."""
+    source = "@strict\nclass TinyConfig(PreTrainedConfig):\n    vocab_size: int = 1\n"
     patch = patch_from_module(p22)
-    assert patch.applies_to(Version("0.13.0")) and patch.applies_to(Version("0.15.1"))
-    assert not patch.applies_to(Version("0.20.2"))
+    for vllm in ("0.11.0", "0.13.0", "0.24.0"):
+        assert patch.applies_to(Version(vllm))
+    assert p22.relevant(source, patch_context(pinned_transformers=Version("4.56.2")))
+    assert not p22.relevant(source, patch_context(pinned_transformers=Version("5.12.1")))
 
 
 ROPE_CONFIG = """\

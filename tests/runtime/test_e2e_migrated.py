@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS
+from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.suite_run import MODEL, flmigrate, junit_failure, plugin_tree, processes_mentioning
 
-pytestmark = pytest.mark.runtime
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.steps import serve
 from tests.runtime.suite_run import (
     ARCH,
@@ -26,9 +26,6 @@ from tests.runtime.suite_run import (
     plugin_tree,
     processes_mentioning,
 )
-
-pytestmark = pytest.mark.runtime
-
 
 # --- the whole runtime half, on one tree ----------------------------------------------------------
 

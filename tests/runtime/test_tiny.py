@@ -26,17 +26,17 @@ from pathlib import Path
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.e2e.local_gt import free_port
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS
-from pytest_flmigrate.tiny import checkpoints, controls
+from pytest_flmigrate.servers.ports import free_port
+from pytest_flmigrate.tiny import checkpoints, controls, sources
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
-pytestmark = pytest.mark.runtime
 DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 STATIC_STEPS = "step02 or step04 or step05 or step06"
 SERVE_ARGS = tuple(CPU_ARGS)  # the --serve-args suite_run.flmigrate passes
 TINY_STEPS = "step09 or step10 or e2e"
+MISTRAL_CONFIG = "transformers.models.mistral.configuration_mistral"
 
 
 def text_entries(summary: dict) -> dict[str, dict]:
@@ -86,6 +86,10 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
+    assert tiny["config_source"] == {
+        "kind": "upstream",
+        "text": f"upstream's transformers: {MISTRAL_CONFIG}.MistralConfig",
+    }
     assert 0 < tiny["parameters"] < 10_000_000
     assert run.summary["control"] == {"served": True, "reason": ""}
     entries = text_entries(run.summary)
@@ -93,9 +97,11 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
     assert run.summary["e2e"]["gt"]["model"] == tiny["path"]
     assert "Ministral3ForCausalLM" in run.summary["server"]["evidence"]["resolved"]
+    reply = run.summary["server"]["chat"]
+    assert reply["text"].strip(), reply  # step 10 asks for text, a tiny model's too
     assert run.summary["benchmark"]["command"][0] == "POST"  # step 9's load went to step 10's server
     assert not (tree / "reports" / DENSE / "logs" / "benchmark.json").exists()
-    print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s")
+    print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s; step 10's reply: {reply['text']!r}")
 
 
 def test_a_second_run_replays_the_control_and_starts_no_control_server(dense, tmp_path):
@@ -123,8 +129,9 @@ def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense,
         DENSE,
         run.summary["upstream"]["version"],
         "Ministral3ForCausalLM",
-        "transformers.models.mistral.configuration_mistral",
-        "MistralConfig",
+        sources.ConfigSource(
+            sources.UPSTREAM, run.summary["tiny"]["config_source"]["text"], MISTRAL_CONFIG, "MistralConfig"
+        ),
         cache=tmp_path,
     )
     names = sorted(path.name for path in cached.iterdir())

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.suite_run import flmigrate, plugin_tree
 
-pytestmark = pytest.mark.runtime
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 #: steps 2-6 and 9-11: the plugin's own tests (1, 7, 8) say nothing about the translations
 STEPS = "not baseline and not regression and not functional"

@@ -231,3 +231,54 @@ def test_new_models_are_the_files_and_packages_upstream_has_and_the_pin_lacks(tm
     assert discover.new_model_files(upstream, pinned) == ["newcomer"]
     assert discover.new_model_packages(upstream, pinned) == ["deepseek_v32"]
     assert discover.new_model_packages(pinned, pinned) == []
+
+
+TYPE_CHECKING_STUB = """
+    from typing import TYPE_CHECKING
+    from transformers.configuration_utils import PretrainedConfig
+    if TYPE_CHECKING:
+        class OmniConfig(PretrainedConfig):
+            model_type = "omni"
+            hidden_size: int
+    class OmniForConditionalGeneration:
+        def __init__(self, *, vllm_config, prefix=""):
+            self.config: OmniConfig = vllm_config.model_config.hf_config
+"""
+
+
+def test_config_defined_only_for_type_checkers_is_the_checkpoints_own(tmp_path):
+    """A config class upstream defines only under TYPE_CHECKING is a type stub: the checkpoint's code
+    (trust_remote_code) provides it at run time, and step 2 says so."""
+    unit = unit_of(omni_tree(tmp_path, TYPE_CHECKING_STUB))
+    assert (unit.config.model_type, unit.config.class_name) == ("omni", "OmniConfig")
+    assert unit.config.defined == discover.TYPE_CHECKING_ONLY and unit.config_from_checkpoint
+    assert unit.config_source() == {
+        "kind": "TYPE_CHECKING only",
+        "class": "OmniConfig",
+        "module": "vllm.model_executor.models.omni",
+        "model_type": "omni",
+    }
+
+
+def test_config_defined_in_model_code_is_classified_as_the_model_modules(tmp_path):
+    unit = unit_of(omni_tree(tmp_path, TYPE_CHECKING_STUB.replace("if TYPE_CHECKING:\n", "if True:\n")))
+    assert unit.config.defined == discover.MODEL_MODULE and not unit.config_from_checkpoint
+    assert unit.config_source()["kind"] == "model module"
+
+
+def test_config_sources_of_upstream_vllm_transformers_and_the_checkpoint(tmp_path):
+    vllm_config = """
+    from vllm.transformers_utils.configs.omni_v2 import OmniV2Config
+    class OmniForConditionalGeneration:
+        config_class = OmniV2Config
+    """
+    assert unit_of(omni_tree(tmp_path / "a", vllm_config)).config_source() == {
+        "kind": "vllm",
+        "class": "OmniV2Config",
+        "module": "vllm.transformers_utils.configs.omni_v2",
+        "model_type": "omni_v2",
+    }
+    whisper = AUDIO_TOWER + "    class OmniForConditionalGeneration:\n        config_class = WhisperConfig\n"
+    assert unit_of(omni_tree(tmp_path / "b", whisper)).config_source()["kind"] == "transformers"
+    remote = unit_of(omni_tree(tmp_path / "c", AUDIO_TOWER + "    class OmniForConditionalGeneration: ...\n"))
+    assert remote.config_source() == {"kind": "checkpoint", "class": None, "module": None, "model_type": None}

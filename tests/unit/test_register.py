@@ -286,9 +286,10 @@ def test_config_and_arch_appended_after_existing_blocks():
         '            "vllm_fl.models.qwen3_5:Qwen3_5ForConditionalGeneration",\n'
         "        )\n"
         "    except Exception as e:\n"
-        '        logger.warning("Register qwen3_5 model error: %s", e)\n'
+        '        logger.error("Register qwen3_5 model error: %s", e)\n'
     )
-    # The new block goes after the last block and before the function's trailing comment.
+    # The new block goes after the last block and before the function's trailing comment; it logs
+    # at the level the other blocks do.
     assert result.source.index("Register qwen3_5 model") > result.source.index("Register MiniCPMO model error")
     assert result.source.index("Register qwen3_5 model") < result.source.index("new models go above")
     assert result.added == ("config qwen3_5 -> Qwen3_5Config", "arch Qwen3_5ForConditionalGeneration")
@@ -682,6 +683,78 @@ def test_register_model_must_be_a_module_level_function(source):
         plan_registration(source, QWEN3_5, path="plugin/vllm_fl/__init__.py")
 
 
+@pytest.mark.parametrize(
+    ("source", "where"),
+    [
+        (
+            'from vllm import ModelRegistry\nModelRegistry.register_model("A", "vllm_fl.models.a:A")\n'
+            "def register_model():\n    pass\n",
+            "2: this plugin registers models at import time (module level)",
+        ),
+        (
+            "def register_model():\n    from vllm import ModelRegistry\n    for arch, target in TABLE:\n"
+            "        ModelRegistry.register_model(arch, target)\n",
+            "4: this plugin registers models in register_model() with an architecture or model_type that is not "
+            "a string literal",
+        ),
+        (
+            "def register_model():\n    def one(arch):\n        ModelRegistry.register_model(arch, 'm:C')\n"
+            "    one('A')\n",
+            "3: this plugin registers models in one(), outside register_model()",
+        ),
+        (
+            "def register_model():\n    from vllm.transformers_utils.config import _CONFIG_REGISTRY\n"
+            "    _CONFIG_REGISTRY.update(CONFIGS)\n",
+            "3: this plugin registers models in register_model() with an architecture or model_type",
+        ),
+    ],
+    ids=["import-time", "loop", "helper", "registry-update"],
+)
+def test_registrations_elsewhere_are_a_shape_step_5_does_not_know(source, where):
+    with pytest.raises(FlmigrateError) as info:
+        plan_registration(source, QWEN3_5)
+    message = one_line(info.value)
+    assert message.startswith(f"vllm_fl/__init__.py:{where}")
+    assert "a register_model() shape step 5 does not know; nothing was written" in message
+    assert 'ModelRegistry.register_model("Qwen3_5ForConditionalGeneration"' in message
+
+
+def test_new_block_goes_before_a_top_level_return_and_not_after_dead_code():
+    source = textwrap.dedent("""\
+        import logging
+        logger = logging.getLogger(__name__)
+        def register_model():
+            apply_patches()
+            return
+            legacy()
+    """)
+    result = plan_registration(source, GEMMA_TEXT_ONLY)
+    body = result.source.splitlines()
+    assert body.index("    # Register gemma3n_text model") < body.index("    return")
+    assert result.source.rstrip().endswith("    legacy()")
+    valid_python(result.source)
+
+
+def test_statements_of_a_dropped_module_go_and_a_block_left_empty_with_them():
+    """After a pin bump drops the config bridge vllm_fl.configs.qwen3_5_moe, its registration goes:
+    PLUGIN_INIT's config-only block is then empty and goes whole; the other blocks stay as they were."""
+    result = plan_registration(PLUGIN_INIT, GEMMA_TEXT_ONLY, dropped=frozenset({"vllm_fl.configs.qwen3_5_moe"}))
+    assert result.removed == (
+        "from vllm.transformers_utils.config import _CONFIG_REGISTRY",
+        "from vllm_fl.configs.qwen3_5_moe import Qwen3_5MoeConfig",
+        '_CONFIG_REGISTRY["qwen3_5_moe"] = Qwen3_5MoeConfig',
+    )
+    assert "qwen3_5_moe" not in result.source and "_CONFIG_REGISTRY" not in result.source
+    assert "Register Qwen3.5 MoE config error" not in result.source
+    assert registered_entries(result.source) == {
+        **registered_entries(PLUGIN_INIT),
+        "Gemma3nForCausalLM": "vllm_fl.models.gemma3n_text:Gemma3nForCausalLM",
+    }
+    valid_python(result.source)
+    again = plan_registration(result.source, GEMMA_TEXT_ONLY, dropped=frozenset({"vllm_fl.configs.qwen3_5_moe"}))
+    assert not again.changed and again.removed == ()
+
+
 def test_syntax_error_names_file_and_line():
     source = PLUGIN_INIT.replace("def _unrelated_helper():", "def _unrelated_helper(:")
     line = source[: source.index("_unrelated_helper(:")].count("\n") + 1
@@ -870,8 +943,9 @@ def test_generated_code_with_module_level_model_registry_runs(tmp_path):
     assert [arch for arch, _ in out["calls"]] == ["MiniCPMO", "Qwen3_5ForConditionalGeneration"]
 
 
-@pytest.mark.parametrize("init_id", ["pass", "plugin"])
-def test_a_broken_model_logs_one_warning_and_the_others_still_register(tmp_path, init_id):
+@pytest.mark.parametrize(("init_id", "level"), [("pass", "WARNING"), ("plugin", "ERROR")])
+def test_a_broken_model_logs_once_and_the_others_still_register(tmp_path, init_id, level):
+    """One log line at the level the plugin's other blocks log at (PLUGIN_INIT's log errors)."""
     source = plan_registration(ALL_INITS[init_id], QWEN3_5).source  # its config module is missing
     source = plan_registration(source, GEMMA_TEXT_ONLY).source
     plugin = {
@@ -883,7 +957,7 @@ def test_a_broken_model_logs_one_warning_and_the_others_still_register(tmp_path,
     }
     out, stderr = run_register_model(tmp_path, source, plugin)
     assert stderr.splitlines() == [
-        "WARNING vllm_fl Register qwen3_5 model error: No module named 'vllm_fl.configs.qwen3_5'"
+        f"{level} vllm_fl Register qwen3_5 model error: No module named 'vllm_fl.configs.qwen3_5'"
     ]
     assert "Qwen3_5ForConditionalGeneration" not in dict(out["calls"])
     assert dict(out["calls"])["Gemma3nForCausalLM"] == "vllm_fl.models.gemma3n_text:Gemma3nForCausalLM"

@@ -22,7 +22,7 @@ def summary(step10: dict, control: dict | None) -> dict:
     return {"steps": {"6": {"outcome": "passed"}, "10": step10}, "findings": [], "tiny": None, "control": control}
 
 
-def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
+def record(data: dict | None, monkeypatch, alone=(None, "", None)) -> dict:
     asked: list[str] = []
 
     def control_alone(workspace, model, args, scratch):
@@ -38,7 +38,9 @@ def record(data: dict, monkeypatch, alone=(None, "")) -> dict:
 
 def test_a_failed_step_10_whose_control_never_started_is_not_a_control_that_ran(monkeypatch):
     # clef_omni: step 10 failed on the tiny model itself; the control was never started
-    found = record(summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG))
+    found = record(
+        summary({"outcome": "failed", "reason": NO_CONFIG}, None), monkeypatch, alone=(None, NO_CONFIG, None)
+    )
     assert found["control_runs"] is None and found["control_error"] == NO_CONFIG
     assert found["asked_alone"] == ["m"] and found["stage"] == "10"
     assert found["commit"] == "abc1234"
@@ -52,6 +54,40 @@ def test_the_control_outcome_in_the_summary_is_the_record(monkeypatch):
         summary({"outcome": "skipped", "reason": platform}, {"served": False, "reason": platform}), monkeypatch
     )
     assert skipped["control_runs"] is False and skipped["control_error"] == platform
+
+
+def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeypatch):
+    served = record(None, monkeypatch, alone=(True, "", "inferred"))
+    assert served["asked_alone"] == ["m"] and served["control_runs"] is True and "control_error" not in served
+    assert served["stage"] == "suite" and served["config_source"] == "inferred"
+    unexplained = record(None, monkeypatch, alone=(False, "", "upstream"))
+    assert unexplained["control_error"] == runtime_coverage.UNEXPLAINED
+
+
+@pytest.mark.parametrize(
+    ("error", "cause"),
+    [
+        (NO_CONFIG, "no config to shrink"),
+        (
+            "--tiny: x has no config class upstream, and one inferred from its code lacks markov_rank (...)",
+            "no config: the inferred one lacks a field",
+        ),
+        ("--tiny: cannot synthesize a tiny XForCausalLM: KeyError: 'full_attention'", "tiny model not synthesized"),
+        (
+            "model 'common' has no architecture in upstream's model registry; ...",
+            "not a servable model (a helper module)",
+        ),
+        ("... needs the module torchvision, which its env lacks; ...", "a module the upstream env lacks"),
+        (
+            "upstream vLLM 0.32.0 cannot run Rnj1ForCausalLM on CPU: TypeError: ...",
+            "platform: upstream vLLM cannot run it on CPU",
+        ),
+        ("AssertionError", "other"),
+    ],
+)
+def test_controls_that_did_not_run_are_counted_by_cause(error, cause):
+    assert runtime_coverage.control_cause({"control_runs": None, "control_error": error}) == cause
+    assert runtime_coverage.control_cause({"control_runs": True}) == "runs"
 
 
 def test_the_runtime_records_the_control_only_once_started(tmp_path):
@@ -147,3 +183,15 @@ def test_a_json_that_is_not_the_benchmarks_results_is_one_line(tmp_path):
     with pytest.raises(SystemExit, match=r"--json .*coverage.json is not this benchmark's results"):
         runtime_coverage.load_records(path)
     assert path.read_text() == "<<<<<<< HEAD\n"  # left as it was
+
+
+def test_a_control_only_record_holds_the_control_and_nothing_of_the_suite(monkeypatch):
+    monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
+    outcomes = iter([(True, "", "inferred"), (None, NO_CONFIG, None)])
+    monkeypatch.setattr(runtime_coverage, "control_alone", lambda workspace, model, args, scratch: next(outcomes))
+    served = runtime_coverage.control_record(None, "m", None, None)
+    assert (served["control_runs"], served["config_source"], served["import_clean"]) == (True, "inferred", None)
+    assert "stage" not in served and "control_error" not in served
+    failed = runtime_coverage.control_record(None, "n", None, None)
+    assert (failed["stage"], failed["control_error"], failed["error"]) == ("control", NO_CONFIG, NO_CONFIG)
+    assert runtime_coverage.control_cause(failed) == "no config to shrink"

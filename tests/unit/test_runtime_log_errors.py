@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pytest_flmigrate.servers import log_errors
 
 PLUGIN = Path("/work/plugin")
@@ -91,3 +93,29 @@ def test_a_failed_subprocess_is_reported_by_its_own_error_not_by_the_wrappers():
     # with nothing after them, a wrapper is still an error line
     only_wrapper = SUBPROCESS_LOG.split("(APIServer pid=9) The above")[0]
     assert log_errors.first_error_line(only_wrapper).startswith("subprocess.CalledProcessError: Command")
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        (
+            "ModuleNotFoundError: No module named 'torchvision.ops'",
+            {"exception": "ModuleNotFoundError", "module": "torchvision.ops", "config": None, "processor": False},
+        ),
+        (
+            "AttributeError: 'CohereAsrConfig' object has no attribute 'transf_decoder'",
+            {"exception": "AttributeError", "config": "CohereAsrConfig", "field": "transf_decoder", "module": None},
+        ),
+        (
+            "transformers.utils.OSError: Can't load feature extractor for '/cache/tiny/x'.",
+            {"exception": "OSError", "processor": True, "module": None, "field": None},
+        ),
+        # the same words in another cause are not that cause: an attribute of a layer, a module in a message
+        ("AttributeError: 'LlamaModel' object has no attribute 'embed'", {"config": None, "field": None}),
+        ("RuntimeError: worker said: No module named 'x'", {"exception": "RuntimeError", "module": None}),
+    ],
+)
+def test_an_error_line_is_read_once_into_its_cause(line, fields):
+    cause = log_errors.Cause.of(line)
+    assert cause.line == line
+    assert {key: getattr(cause, key) for key in fields} == fields

@@ -1,9 +1,11 @@
-"""The runtime part of summary.json: a step that did not run this session keeps its last figures."""
+"""The runtime part of summary.json (a step that did not run this session keeps its last figures) and
+of report.md."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+from pytest_flmigrate.report import markdown
 from pytest_flmigrate.report import runtime as runtime_report
 
 
@@ -42,7 +44,7 @@ def test_parts_of_steps_not_run_are_carried_over_marked():
     assert fields["server"] is None  # step 10 ran (and failed) now: its old server is not shown
 
 
-def test_markdown_lines_of_a_full_run():
+def test_report_sections_of_a_full_run():
     data = {
         "steps": {"9": {"outcome": "passed"}, "10": {"outcome": "passed"}},
         "tests": {
@@ -63,7 +65,7 @@ def test_markdown_lines_of_a_full_run():
         "server": {"url": "http://127.0.0.1:8122", "reused": True, "evidence": {"resolved": ["MiMoForCausalLM"]}},
         "gpu": {"available": False, "gpus": []},
     }
-    text = "\n".join(runtime_report.markdown_lines(data))
+    text = "\n".join(markdown.plugin_tests(data) + markdown.verification(data))
     assert "- Unit (baseline): 2 passed, 1 failed, 0 skipped" in text
     assert "- Unit (regression): 1 passed, 2 failed, 0 skipped — regressions: t::b" in text
     assert "- Functional: 0 passed, 1 failed, 0 skipped — failing (reported, not blocking): f::gpu" in text

@@ -101,7 +101,7 @@ def test_dense_sizes_follow_the_table():
         "intermediate_size": 256,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
-        "num_key_value_heads": 2,
+        "num_key_value_heads": 4,  # as many as the heads, as in the original (no grouping)
     }
     assert tiny["head_dim"] is None  # None stays None: the model derives it (128 / 4 = 32)
     assert tiny["max_position_embeddings"] == 2048 and tiny["dtype"] == "float32"
@@ -282,3 +282,34 @@ def test_changed_fields_name_nested_fields_in_order():
     assert "vision_config.patch_size" not in fields and "model_type" not in fields
     names = [name for name, _ in shrink.changed_fields(VLM, tiny)]
     assert names == sorted(names)
+
+
+def test_per_layer_size_overrides_move_to_the_tiny_layer_of_their_kind():
+    # Gemma 4: every sixth layer is a full-attention layer with a larger head, keyed "05", "11", ...
+    kinds = (["sliding_attention"] * 5 + ["full_attention"]) * 5
+    text = {
+        "model_type": "gemma4_text",
+        "num_hidden_layers": 30,
+        "layer_types": kinds,
+        "head_dim": 256,
+        "per_layer_config": {f"{i:02d}": {"head_dim": 512} for i in range(5, 30, 6)},
+    }
+    tiny = shrink.shrink_config({"text_config": text}, 2048, SPECIALS)["text_config"]
+    assert tiny["layer_types"] == ["sliding_attention", "full_attention"]
+    assert tiny["per_layer_config"] == {"01": {"head_dim": shrink.HEAD_DIM}}
+    plain = shrink.shrink_config(
+        {"num_hidden_layers": 8, "per_layer_config": {1: {"a": 1}, 6: {"a": 2}}}, 2048, SPECIALS
+    )
+    assert plain["per_layer_config"] == {1: {"a": 1}}  # no kinds: indices inside the tiny stack stay
+
+
+def test_key_value_heads_equal_to_the_heads_stay_equal():
+    equal = shrink.shrink_config({"num_attention_heads": 16, "num_key_value_heads": 16}, 2048, SPECIALS)
+    grouped = shrink.shrink_config({"num_attention_heads": 16, "num_key_value_heads": 4}, 2048, SPECIALS)
+    assert equal["num_key_value_heads"] == shrink.HEADS and grouped["num_key_value_heads"] == shrink.KV_HEADS
+
+
+def test_a_size_of_zero_stays_zero():
+    # Glm5Next's sparse-attention layers have no rotary part: qk_rope_head_dim 0, which it checks
+    tiny = shrink.shrink_config({"qk_rope_head_dim": 0, "qk_nope_head_dim": 192}, 2048, SPECIALS)
+    assert (tiny["qk_rope_head_dim"], tiny["qk_nope_head_dim"]) == (0, shrink.HEAD_DIM)

@@ -11,15 +11,20 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, sources
+from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import STAMP
 
-# argv: SCRIPT OUT --arch A --config-module M --config-class C --seed S; counts its runs in CALLS
+# argv: SCRIPT OUT --arch A (--config-module M --config-class C | --config-dir D) --source T --config-kind K
+# --seed S; counts its runs in CALLS
 FAKE = """#!{python}
 import json, sys
 from pathlib import Path
+from types import SimpleNamespace
 args = sys.argv[1:]
-out, arch, cls = Path(args[1]), args[args.index("--arch") + 1], args[args.index("--config-class") + 1]
+out, arch = Path(args[1]), args[args.index("--arch") + 1]
+cls = args[args.index("--config-class") + 1] if "--config-class" in args else "FromDir"
+source, kind = args[args.index("--source") + 1], args[args.index("--config-kind") + 1]
 calls = Path({calls!r})
 calls.write_text(str(int(calls.read_text() or 0) + 1) if calls.exists() else "1")
 if cls == "Rejecting":
@@ -29,12 +34,19 @@ if cls == "Rejecting":
 if cls == "Crashing":
     print("Traceback (most recent call last):\\n  ...\\nRuntimeError: out of memory", file=sys.stderr)
     sys.exit(1)
-out.mkdir(parents=True)
+out.mkdir(parents=True, exist_ok=True)  # as synthesize.py: the folder may exist (empty)
 (out / "config.json").write_text(json.dumps({{"architectures": [arch]}}))
 weights = "dummy" if cls == "NoWeights" else "synthesized"
 reason = "upstream transformers 5.19.0 has no class " + arch if weights == "dummy" else ""
-(out / {stamp!r}).write_text(json.dumps({{"arch": arch, "weights": weights, "reason": reason, "parameters": 7}}))
+stamp = {{"arch": arch, "weights": weights, "reason": reason, "parameters": 7, "config_source": source,
+         "config_kind": kind, "weights_from": "" if weights == "dummy" else "transformers.X",
+         "remote_code": ["configuration_x.py"] if cls == "FromDir" else []}}
+(out / {stamp!r}).write_text(json.dumps(stamp))
 """
+
+
+def upstream_class(name: str) -> ConfigSource:
+    return ConfigSource(sources.UPSTREAM, f"upstream's transformers: m.{name}", "m", name)
 
 
 @pytest.fixture
@@ -54,8 +66,7 @@ def test_made_once_then_reused(fake_python, tmp_path):
         "mistral",
         "0.32.0",
         "Ministral3ForCausalLM",
-        "m",
-        "MistralConfig",
+        upstream_class("MistralConfig"),
         cache=cache,
         log=tmp_path / "logs" / "tiny.log",
     )
@@ -69,7 +80,7 @@ def test_made_once_then_reused(fake_python, tmp_path):
     )
     assert "--arch Ministral3ForCausalLM" in (tmp_path / "logs" / "tiny.log").read_text()
     again = checkpoints.synthesize(
-        str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", "m", "MistralConfig", cache=cache
+        str(python), "mistral", "0.32.0", "Ministral3ForCausalLM", upstream_class("MistralConfig"), cache=cache
     )
     assert again == first and calls.read_text() == "1"
     assert not [p for p in first.path.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
@@ -77,7 +88,9 @@ def test_made_once_then_reused(fake_python, tmp_path):
 
 def test_dummy_weights_load_dummy_and_skip_the_comparison(fake_python, tmp_path):
     python, _ = fake_python
-    tiny = checkpoints.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", "NoWeights", cache=tmp_path)
+    tiny = checkpoints.synthesize(
+        str(python), "x", "0.32.0", "XForCausalLM", upstream_class("NoWeights"), cache=tmp_path
+    )
     assert tiny.serve_args == ("--load-format", "dummy")
     assert tiny.comparison_skip == (
         "tokens not compared: the tiny XForCausalLM has dummy weights "
@@ -100,7 +113,7 @@ def test_dummy_weights_load_dummy_and_skip_the_comparison(fake_python, tmp_path)
 def test_failures_are_one_line_and_leave_no_model(fake_python, tmp_path, config_class, line):
     python, _ = fake_python
     with pytest.raises(FlmigrateError) as caught:
-        checkpoints.synthesize(str(python), "x", "0.32.0", "XForCausalLM", "m", config_class, cache=tmp_path)
+        checkpoints.synthesize(str(python), "x", "0.32.0", "XForCausalLM", upstream_class(config_class), cache=tmp_path)
     assert caught.value.message == line
     assert not [path for path in (tmp_path / "tiny").iterdir() if not path.name.endswith(".lock")]
 
@@ -118,32 +131,88 @@ def test_without_an_upstream_env_the_error_names_both_ways(monkeypatch, tmp_path
 
 def test_a_stamp_is_what_counts(tmp_path):
     assert checkpoints.load(tmp_path) is None
-    (tmp_path / STAMP).write_text(json.dumps({"arch": "A", "weights": "synthesized", "reason": "", "parameters": 1}))
-    assert checkpoints.load(tmp_path).synthesized
+    stamp = {"arch": "A", "weights": "synthesized", "reason": "", "parameters": 1}
+    (tmp_path / STAMP).write_text(json.dumps(stamp))
+    assert checkpoints.load(tmp_path) is None  # an older generator's stamp lacks the config source: not this model
+    stamp |= {"config_source": "c", "config_kind": "inferred", "weights_from": "w", "remote_code": ["c.py"]}
+    (tmp_path / STAMP).write_text(json.dumps(stamp))
+    tiny = checkpoints.load(tmp_path)
+    assert tiny.synthesized and tiny.serve_args == ("--trust-remote-code",)
+    assert tiny.as_dict()["config_source"] == {"kind": "inferred", "text": "c"}
+
+
+def fake_run(cache, monkeypatch, makers):
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(cache))
+    monkeypatch.setattr(sources, "candidates", lambda run: iter(makers))
+    monkeypatch.setattr(sources, "tiny_arch", lambda run: "XForCausalLM")
+    monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
+    workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
+    return SimpleNamespace(name="x", workspace=workspace)
+
+
+def test_a_source_that_fails_passes_to_the_next(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+    folder = tmp_path / "inferred"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    inferred = ConfigSource(sources.INFERRED, "inferred from x", folder=folder)
+    makers = [
+        (sources.UPSTREAM, lambda: upstream_class("Rejecting")),
+        (sources.NEWER, lambda: None),
+        (sources.INFERRED, lambda: inferred),
+    ]
+    tiny = checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
+    assert tiny.config_source == {"kind": "inferred", "text": "inferred from x"} and tiny.remote_code
+
+
+def test_every_source_failing_is_one_line_naming_each(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+
+    def lacking():
+        raise FlmigrateError("--tiny: x has no config class upstream, and one inferred from its code lacks k")
+
+    makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.INFERRED, lacking)]
+    with pytest.raises(FlmigrateError) as caught:
+        checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
+    assert caught.value.message == (
+        "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory; then x has no config class "
+        "upstream, and one inferred from its code lacks k"
+    )
+
+
+def test_a_tiny_from_that_fails_is_said_as_it_is(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+
+    def missing():
+        raise FlmigrateError("--tiny-from ckpt: no such folder, and not a hub repo id (OWNER/NAME)")
+
+    makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.TINY_FROM, missing)]
+    with pytest.raises(FlmigrateError, match=r"^--tiny-from ckpt: no such folder"):
+        checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
 
 
 def test_a_multimodal_architecture_asks_for_its_processor(tmp_path):
-    """for_unit passes --multimodal exactly for an architecture of upstream's multimodal registry."""
-    from pytest_flmigrate.index.registries import Architecture
-    from pytest_flmigrate.steps.discover import ConfigSource
-
+    """synthesize.py gets --multimodal exactly for an architecture of upstream's multimodal registry
+    (the processor is made then only, and text models' synthesis imports no vLLM)."""
     argv = tmp_path / "argv"
     script = tmp_path / "python"
     script.write_text(
         f"#!{sys.executable}\nimport json, sys\nfrom pathlib import Path\n"
         f"Path({str(argv)!r}).write_text(json.dumps(sys.argv[1:]))\n"
-        "out = Path(sys.argv[2]); out.mkdir(parents=True)\n"
+        "out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)\n"
         f"(out / {STAMP!r}).write_text(json.dumps({{'arch': 'A', 'weights': 'synthesized', 'reason': '', "
-        "'parameters': 1}))\n"
+        "'parameters': 1, 'config_source': 's', 'config_kind': 'upstream', 'weights_from': 'x', "
+        "'remote_code': []}))\n"
     )
     script.chmod(0o755)
-    for table, expected in (("_MULTIMODAL_MODELS", True), ("_TEXT_GENERATION_MODELS", False)):
-        unit = SimpleNamespace(
-            name=f"m{expected}",
-            config=ConfigSource("m", "MConfig", "m.configuration_m", "transformers"),
-            architectures=[Architecture("MForConditionalGeneration", "m", "MForConditionalGeneration", table)],
+    for multimodal in (True, False):
+        checkpoints.synthesize(
+            str(script),
+            f"m{multimodal}",
+            "0.32.0",
+            "MForConditionalGeneration",
+            upstream_class("MConfig"),
+            cache=tmp_path / "cache",
+            multimodal=multimodal,
         )
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("FLMIGRATE_CACHE", str(tmp_path / "cache"))
-            checkpoints.for_unit(str(script), unit, "0.32.0")  # type: ignore[arg-type]
-        assert ("--multimodal" in json.loads(argv.read_text())) is expected
+        assert ("--multimodal" in json.loads(argv.read_text())) is multimodal

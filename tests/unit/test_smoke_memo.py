@@ -22,7 +22,7 @@ if request["modules"] == ["silent"]:
 ok = request["modules"] != ["vllm_fl.models.broken"]
 error = {{}} if ok else {{"error": "ImportError: cannot import name 'X'", "traceback": "Traceback\\\\nImportError: x"}}
 print("loading")
-print("FLMIGRATE-SMOKE " + json.dumps({{"imports": {{m: {{"ok": ok, **error}} for m in request["modules"]}}, "architectures": {{}}}}))
+print("FLMIGRATE-SMOKE " + json.dumps({{"imports": {{m: {{"ok": ok, **error}} for m in request["modules"]}}, "architectures": {{}}, "platform": None}}))
 """
 ENV = {"vllm": "/envs/p/site-packages/vllm", "vllm_version": "0.13.0", "python": "3.11.7"}
 

@@ -7,8 +7,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -105,12 +107,15 @@ def test_model_whose_config_the_pin_knows_gets_no_bridge(flmigrate, plugin_tree,
     assert not (plugin_tree / "vllm_fl/configs/llama.py").exists()
 
 
-def test_junit_carries_step_numbers(flmigrate, plugin_tree, trees, tmp_path):
+def test_junit_cases_carry_step_and_model(flmigrate, plugin_tree, trees, tmp_path):
     junit = tmp_path / "junit.xml"
     flmigrate(*run_args(trees, "--model", "tiny", "--junitxml", str(junit)))
     text = junit.read_text()
     assert text.count('<property name="step" value="2" />') == 3
     assert '<property name="step" value="5" />' in text
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
+    properties = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert properties and all(p.get("model") == "tiny" and p.get("step") for p in properties), properties
 
 
 def test_k_selects_steps_by_name(flmigrate, trees):
@@ -135,6 +140,19 @@ def test_unknown_model_fails_step_2_and_blocks_the_rest(flmigrate, plugin_tree, 
     assert steps["4"] == {**steps["4"], "outcome": "blocked"}
     assert steps["4"]["reason"].startswith("blocked by step 2: unknown model 'tiyn'")
     assert "Traceback" not in result.stdout.str()
+
+
+def test_an_env_problem_fails_the_steps_that_run_there_and_blocks_no_static_step(flmigrate, plugin_tree, trees):
+    """--vllm-python without vLLM: step 4's import smoke and step 5's resolution fail with that one
+    line; the review (step 6) still runs, and only the steps that need the env are blocked."""
+    args = ("--model", "tiny", "--vllm-python", sys.executable, "-m", "", "-k", "step04 or step05 or step06 or step09")
+    flmigrate(*run_args(trees, *args))
+    steps = summary(plugin_tree, "tiny")["steps"]
+    no_vllm = f"--vllm-python {sys.executable}: no vLLM importable there"
+    assert steps["4"]["outcome"] == "failed" and steps["4"]["reason"].startswith(no_vllm)
+    assert steps["5"]["outcome"] == "failed" and steps["5"]["reason"].startswith(no_vllm)
+    assert steps["6"]["outcome"] == "passed"
+    assert steps["9"]["outcome"] == "blocked" and steps["9"]["reason"].startswith(f"blocked by step 5: {no_vllm}")
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ def test_names_another_mechanism_handles_are_left_to_it(trees, fixer):
 
 
 def write(plugin, plan, pinned_index):
-    pinned = SimpleNamespace(version=PIN, index=pinned_index)
+    pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"), index=pinned_index)
     texts = migrate.patched_texts(plan, select_patches(None, PIN), pinned)
     return migrate.write_migration(plan, texts, plugin, plugin / "reports", "test@0.99.0", False)
 
@@ -133,15 +133,6 @@ def test_compat_modules_are_shared_and_reruns_change_nothing(trees, fixer, plugi
     statuses = {r.status for r in migrate_model(trees, fixer, plugin, "newmodel")}
     assert statuses == {"unchanged"}
     assert {p: p.read_bytes() for p in plugin.rglob("*") if p.is_file()} == before
-
-
-def test_a_compat_module_written_before_holds_the_names_its_blocks_define(plugin):
-    manifest = Manifest(plugin)
-    held = "try:\n    from torch import fast\nexcept ImportError:\n    def fast(x):\n        return x\nLIMIT = 8\n"
-    manifest.record(
-        "vllm_fl/compat/model_executor/models/utils.py", held, held, {"role": "compat", "upstream_module": UTILS}
-    )
-    assert planner._compat_files_written(manifest) == {UTILS: {"fast", "LIMIT"}}
 
 
 def test_hand_edit_of_a_compat_module_is_kept(trees, fixer, plugin):

@@ -18,6 +18,7 @@ from pytest_flmigrate.autofix.relocate import Relocator
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import select_patches
+from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.trees import VLLM_CORE, write
 
@@ -221,7 +222,7 @@ def plan_for(fixer: planner.Fixer, model: str, patches: str | None = None) -> mi
 
 
 def migrated(fixer: planner.Fixer, plan: migrate.MigrationPlan, patches: str | None = None) -> dict[str, str]:
-    pinned = SimpleNamespace(version=PIN)
+    pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"))
     return {
         target: text for target, (text, _) in migrate.patched_texts(plan, select_patches(patches, PIN), pinned).items()
     }
@@ -285,3 +286,27 @@ def test_a_drifting_class_a_translation_rewrites_is_left_to_the_translation(fixe
     assert (utils, "WeightsMapper") not in plan.backports and not plan.unfixed
     model = migrated(fixer, plan)["vllm_fl/models/stacked.py"]
     assert "from vllm_fl.compat.stacked_weights import AutoWeightsLoader, WeightsMapper\n" in model
+
+
+def test_step_4_and_step_6_find_the_same_drifting_calls(fixer, tmp_path):
+    """One finder: the calls step 4 fixes are those step 6's call-signatures check reports on the
+    file migrated without the fixes, at the same lines, naming the same pinned callees."""
+    module = "vllm.model_executor.models.drifty"
+    index = fixer.upstream.index_for(module)
+    text = (index.root / index.modules[module].path).read_text()
+    found = {(d.line, f"{d.owner}.{d.member}") for d in drift.drifts(text, module, False, fixer.pinned, fixer.upstream)}
+    target = "vllm_fl/models/drifty.py"
+    (tmp_path / "vllm_fl" / "models").mkdir(parents=True)
+    (tmp_path / "vllm_fl" / "__init__.py").write_text("")
+    (tmp_path / "vllm_fl" / "models" / "__init__.py").write_text("")
+    (tmp_path / target).write_text(migrated(fixer, plan_for(fixer, "drifty", "P1,P15"), "P1,P15")[target])
+    pinned_index = fixer.pinned.index_for(module)
+    assert pinned_index is not None
+    context = ReviewContext(tmp_path, [pinned_index], [MigratedFile.at(target, "model", module)])
+    reported = {
+        (finding.line, qualname)
+        for finding in review(context, ["call-signatures"])
+        for qualname in (f"{LAYERS}.DecoderLayer.__init__", f"{LAYERS}.Model.forward")
+        if f"pinned {qualname}(" in finding.message
+    }
+    assert found == reported and len(found) == 2

@@ -82,9 +82,12 @@ PINNED = {
     """,
     "vllm/transformers_utils/__init__.py": "",
     "vllm/transformers_utils/config.py": """
+        _CONFIG_REGISTRY = {}
         def patch_rope_parameters(config):
             pass
     """,
+    "vllm/__init__.py": "from vllm.model_executor.models.registry import ModelRegistry\n",
+    "vllm/model_executor/models/registry.py": "class ModelRegistry:\n    pass\n",
     "vllm/model_executor/models/interfaces.py": """
         from typing import Protocol
         class SupportsPP(Protocol):
@@ -125,6 +128,8 @@ PINNED = {
             def __init__(self, **kwargs):
                 self.tie_word_embeddings = kwargs.pop("tie_word_embeddings", True)
                 self.vocab_size = kwargs.pop("vocab_size", None)
+            def to_dict(self):
+                return dict(self.__dict__)
     """,
 }
 

@@ -206,7 +206,7 @@ def test_missing_attributes_of_pinned_bases_modules_and_configs(review_files):
     }
     assert "upstream BaseModel provides it (attribute)" in findings["self.hf_to_vllm_mapper"].message
     assert "MRO NewModel -> BaseModel -> Module" in findings["self.hf_to_vllm_mapper"].message
-    assert "upstream CacheConfig has it" in findings["CacheConfig.mamba_block_size"].message
+    assert "upstream CacheConfig provides it" in findings["CacheConfig.mamba_block_size"].message
 
 
 def test_missing_attributes_need_upstream_to_have_had_them(review_files):

@@ -94,6 +94,72 @@ def test_rope_parameters_count_as_provided_when_the_pinned_loader_builds_them(re
     assert symbols_of(findings) == [("config-bridge", "config.rope_parameters")]
 
 
+def test_a_dict_made_from_the_config_is_not_read_as_the_config(review_files):
+    """paddleocr_vl: ``text_config = config.text_config.to_dict()`` then ``text_config.pop(key)``: a
+    dict's methods are not config fields. The same name read before it holds the dict, or in
+    another function, is still the config."""
+    reads = textwrap.dedent(
+        """
+        import copy
+
+        def build(vllm_config):
+            config = vllm_config.model_config.hf_config
+            text_config = config.vision_config
+            depth = text_config.depth
+            text_config = config.vision_config.to_dict()
+            for key in ("model_type", "architectures"):
+                text_config.pop(key, None)
+            config = copy.deepcopy(dict(hidden_size=config.hidden_size))
+            return depth, config.get("hidden_size"), config.items(), text_config.keys()
+
+        def other(config):
+            return config.pop_size
+        """
+    )
+    findings = review_files({BRIDGE: GOOD_BRIDGE, MODEL: reads}, "config-bridge", **BRIDGE_CONTEXT)
+    assert symbols_of(findings) == [("config-bridge", "config.pop_size")]
+
+
+def test_a_finding_in_code_two_files_share_is_reported_once(review_files):
+    """A model and a copy sharing its code: each finding once, naming the other place."""
+    reads = READS + "\nx = config.moe_topk\n"
+    copy = "vllm_fl/models/newmodel_copy.py"
+    files = {BRIDGE: GOOD_BRIDGE, MODEL: reads, copy: "# a copy\n" + reads}
+    findings = review_files(files, "config-bridge", **BRIDGE_CONTEXT)
+    assert [(f.file, f.symbol) for f in findings] == [(MODEL, "config.moe_topk")]
+    line = reads.splitlines().index("x = config.moe_topk") + 1
+    assert findings[0].message.endswith(f"; the same code in {copy}:{line + 1}")
+    # a finding on different code is not a duplicate
+    files[copy] = reads.replace("x = config.moe_topk", "y = config.moe_topk")
+    assert [f.file for f in review_files(files, "config-bridge", **BRIDGE_CONTEXT)] == [MODEL, copy]
+
+
+def test_a_config_class_in_model_code_is_checked_alone(review_files):
+    """A config class defined at run time in the model file is registered from there: the bridge
+    checks run on the model file, and only that class's fields count as provided (not the model
+    classes' attributes beside it)."""
+    model = textwrap.dedent(
+        """
+        from transformers import PretrainedConfig
+
+        class NewConfig(PretrainedConfig):
+            model_type = "newmodel"
+            def __init__(self, hidden_size=64, **kwargs):
+                super().__init__(**kwargs)
+                self.hidden_size = hidden_size
+
+        class NewForCausalLM:
+            moe_topk = 2
+            def __init__(self, config):
+                self.size = config.hidden_size + config.moe_topk
+        """
+    )
+    context = {**BRIDGE_CONTEXT, "bridge": ("newmodel", "NewConfig", "vllm_fl.models.newmodel")}
+    findings = review_files({MODEL: model}, "config-bridge", **context)
+    assert symbols_of(findings) == [("config-bridge", "config.moe_topk")]
+    assert findings[0].file == MODEL
+
+
 def test_hasattr_of_a_field_the_bridge_sets_to_none_is_always_true(review_files):
     bridge = GOOD_BRIDGE.replace("rope_theta=1e6, **kwargs", "rope_theta=1e6, sliding_window=None, **kwargs")
     bridge = bridge.replace(
@@ -177,5 +243,44 @@ def test_registration_missing_or_pointing_at_nothing(review_files):
     findings = review_files(files, "registration", **REGISTRATION)
     assert [f.message.split(";")[0] for f in findings] == [
         "registered as vllm_fl.models.newmodel:NewForCausalLMX, expected vllm_fl.models.newmodel:NewForCausalLM",
-        "vllm_fl.models.newmodel:NewForCausalLMX: vllm_fl.models.newmodel defines no class NewForCausalLMX",
+        "vllm_fl.models.newmodel:NewForCausalLMX: vllm_fl.models.newmodel has no NewForCausalLMX",
     ]
+
+
+def test_registration_of_a_config_the_module_binds_only_for_type_checkers(review_files):
+    """A config class upstream defines only under TYPE_CHECKING is absent at run time: importing it
+    in register_model() fails, and the try block would only log that (the architecture is lost too)."""
+    model = MODEL_CLASSES + "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    class NewConfig: ...\n"
+    files = {
+        MODEL: model,
+        "vllm_fl/__init__.py": registered(
+            "vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.models.newmodel:NewConfig"
+        ),
+    }
+    context = {**REGISTRATION, "bridge": ("newmodel", "NewConfig", "vllm_fl.models.newmodel")}
+    findings = review_files(files, "registration", **context)
+    assert [(f.symbol, f.message.split(";")[0]) for f in findings] == [
+        (
+            "from vllm_fl.models.newmodel import NewConfig",
+            "vllm_fl.models.newmodel binds NewConfig only under TYPE_CHECKING (absent at run time)",
+        ),
+        (
+            "newmodel",
+            "vllm_fl.models.newmodel:NewConfig: vllm_fl.models.newmodel binds NewConfig only under "
+            "TYPE_CHECKING (absent at run time)",
+        ),
+    ]
+
+
+def test_registration_importing_a_config_module_that_was_never_written(review_files):
+    files = {
+        MODEL: MODEL_CLASSES,
+        "vllm_fl/__init__.py": registered(
+            "vllm_fl.models.newmodel:NewForCausalLM", "vllm_fl.configs.newmodel:NewConfig"
+        ),
+    }
+    findings = review_files(files, "registration", **REGISTRATION)
+    assert {f.message.split(";")[0] for f in findings} == {
+        "no module vllm_fl.configs.newmodel",
+        "vllm_fl.configs.newmodel:NewConfig: no module vllm_fl.configs.newmodel",
+    }

@@ -1,0 +1,389 @@
+"""A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
+
+The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
+(and, without a base config, those of the other models it imports from) are read for config reads:
+``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
+``getattr(config, "X", default)``. The base is the config of the model the unit's architecture
+class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s layers are llama's ->
+``LlamaConfig``), else of the first other model the unit imports from (an MTP head's target), else
+transformers' ``PretrainedConfig``.
+
+Every field read that the base does not define gets a small value by its role (``SIZE_ROLES``
+and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule periods, the tiny
+tokenizer's special ids, free ids for other token ids, norms' epsilon, activations, rope theta,
+flags off); a ``getattr`` default stands except for sizes. A field read with no default and no
+role fails the inference with its name, as does a read through a sub-config the base lacks.
+
+The result is a folder: ``config.json`` with those values and ``auto_map`` naming
+``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
+the unit's name. It is reported as inferred wherever it shows. ``required_fills`` gives the other
+sources the same role values for the fields a config class does not set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.tiny import qwen2_checkpoint, shrink
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.run import ModelRun
+
+CODE_FILE = "configuration_flmigrate_inferred.py"
+CLASS_NAME = "InferredConfig"
+#: names (or the last attribute) that hold the model's config in vLLM model code
+CONFIG_HOLDERS = {"config", "hf_config"}
+#: what every transformers config has (PretrainedConfig's own attributes and methods' data)
+PRETRAINED = {
+    "architectures",
+    "model_type",
+    "is_encoder_decoder",
+    "name_or_path",
+    "_name_or_path",
+    "output_hidden_states",
+    "output_attentions",
+    "return_dict",
+    "chunk_size_feed_forward",
+    "problem_type",
+    "task_specific_params",
+    "quantization_config",
+    "use_return_dict",
+    "num_labels",
+    "id2label",
+    "label2id",
+    "tokenizer_class",
+    "transformers_version",
+    "auto_map",
+    "sub_configs",
+    "attribute_map",
+    "base_config_key",
+    "keys_to_ignore_at_inference",
+}
+#: a short convolution's kernel (linear attention, short-conv blocks): the usual 4
+CONV_KERNEL = 4
+#: sizes by the end of their name (``mm_hidden_size``, ``swa_num_key_value_heads``), for fields
+#: shrink.py's tables do not name: (pattern, tiny value), first match.
+SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$"), shrink.HIDDEN),
+    (re.compile(r"(^|_)head_dim$"), shrink.HEAD_DIM),
+    (re.compile(r"(^|_)(num_key_value_heads|num_kv_heads)$"), shrink.KV_HEADS),
+    (re.compile(r"(^|_)(num_attention_heads|num_heads)$"), shrink.HEADS),
+    (re.compile(r"(^|_)intermediate_size$"), shrink.INTERMEDIATE),
+    (re.compile(r"(^|_)(num_experts_per_tok|top_k_experts)$"), shrink.EXPERTS_PER_TOKEN),
+    (re.compile(r"(^|_)expert_hidden_dim$"), shrink.MOE_INTERMEDIATE),
+    (re.compile(r"(^|_)num_key_heads$"), shrink.KV_HEADS),
+    (re.compile(r"(^|_)num_value_heads$"), shrink.HEADS),
+    (re.compile(r"(^|_)conv_(kernel_dim|kernel_size|L_cache)$"), CONV_KERNEL),
+    (re.compile(r"(^|_)num_experts$"), shrink.EXPERTS),
+    (re.compile(r"(^|_)(num_hidden_layers|num_layers)$"), shrink.NUM_LAYERS),
+)
+#: (pattern over the field name, value) in order; the first match gives a read field its value.
+ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (re.compile(r"^(torch_)?dtype$"), "float32"),
+    (re.compile(r"^tie_word_embeddings$"), False),
+    (re.compile(r"^layer_types$"), ["full_attention"] * shrink.NUM_LAYERS),
+    (re.compile(r"(^|_)(eps|epsilon)$"), 1e-6),
+    (re.compile(r"(^|_)(act|activation|act_fn|hidden_act|activation_function)$"), "silu"),
+    (re.compile(r"(^|_)theta$"), 10000.0),
+    (re.compile(r"dropout|_drop$"), 0.0),
+    (re.compile(r"^(use|is|enable|has)_|_bias$|^bias$"), False),
+    (re.compile(r"^rope_parameters$"), {"rope_type": "default", "rope_theta": 10000.0}),
+    (re.compile(r"^(rope_scaling|quant_config|sliding_window)$"), None),
+    (re.compile(r"(^|_)(multiplier|scale|scaling)$"), 1.0),
+)
+
+
+#: token ids a model reads (an image or audio placeholder): free ids from the top of the tiny vocab
+TOKEN_ID_SUFFIXES = ("_token_id", "_token_index")
+
+
+@dataclass
+class Reads:
+    """The config fields a unit's code reads: required ones, and those with a default."""
+
+    required: set[str] = field(default_factory=set)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
+
+
+def config_reads(sources: list[str]) -> Reads:
+    reads = Reads()
+    for source in sources:
+        cst.parse_module(source).visit(_Collector(reads))
+    for name in reads.defaults:
+        reads.required.discard(name)
+    return reads
+
+
+def _holds_config(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.Name):
+        return node.value in CONFIG_HOLDERS
+    return isinstance(node, cst.Attribute) and node.attr.value in CONFIG_HOLDERS
+
+
+_NO_DEFAULT = object()
+
+
+def _literal(node: cst.BaseExpression) -> Any:
+    if isinstance(node, cst.Integer | cst.Float | cst.SimpleString):
+        return node.evaluated_value
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _literal(node.expression)
+        return -inner if isinstance(inner, int | float) else _NO_DEFAULT
+    return _NO_DEFAULT
+
+
+class _Collector(cst.CSTVisitor):
+    def __init__(self, reads: Reads) -> None:
+        self.reads = reads
+        self.calls: set[int] = set()  # id() of attributes that are called (methods)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False  # ``from vllm.config.multimodal import ...`` reads no config
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.add(id(node.func))
+        func = node.func
+        if not (isinstance(func, cst.Name) and func.value in ("getattr", "hasattr") and len(node.args) >= 2):
+            return
+        name = node.args[1].value
+        if not (_holds_config(node.args[0].value) and isinstance(name, cst.SimpleString)):
+            return
+        field_name = str(name.evaluated_value)
+        if func.value == "hasattr":
+            self.reads.defaults.setdefault(field_name, _NO_DEFAULT)
+        elif len(node.args) >= 3:
+            self.reads.defaults[field_name] = _literal(node.args[2].value)
+        else:
+            self.reads.required.add(field_name)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if id(node) in self.calls or node.attr.value.startswith("_"):
+            return
+        value = node.value
+        if _holds_config(value):
+            self.reads.required.add(node.attr.value)
+        elif isinstance(value, cst.Attribute) and _holds_config(value.value) and id(value) not in self.calls:
+            self.reads.nested.setdefault(value.attr.value, set()).add(node.attr.value)
+
+
+def role_value(name: str, vocab_size: int) -> tuple[bool, Any]:
+    """(known, tiny value) of a field by its role."""
+    if name == "vocab_size":
+        return True, vocab_size
+    if name in shrink.SIZES:
+        return True, shrink.SIZES[name]
+    if name in shrink.AT_MOST:
+        return True, shrink.AT_MOST[name]
+    if name in shrink.SPECIAL_TOKEN_IDS:
+        return True, {"pad": qwen2_checkpoint.ENDOFTEXT_ID, "bos": qwen2_checkpoint.ENDOFTEXT_ID}.get(
+            shrink.SPECIAL_TOKEN_IDS[name], qwen2_checkpoint.IM_END_ID
+        )
+    if name in shrink.INIT_SCALES:
+        return True, shrink.INIT_SCALES[name]
+    if name in shrink.SCHEDULE_PERIODS or name in shrink.SCHEDULE_OFFSETS:
+        return True, 1 if name in shrink.SCHEDULE_PERIODS else 0  # every layer of a kind, from the first
+    for pattern, value in SIZE_ROLES + ROLES:
+        if pattern.search(name):
+            return True, value
+    return False, None
+
+
+def _is_size(name: str) -> bool:
+    return (
+        name == "vocab_size"
+        or name in shrink.SIZES
+        or name in shrink.AT_MOST
+        or any(pattern.search(name) for pattern, _ in SIZE_ROLES)
+    )
+
+
+@dataclass(frozen=True)
+class Base:
+    module: str  # where both envs import the base config class from
+    class_name: str
+    fields: frozenset[str]  # what it defines (its own and its bases' members and __init__ parameters)
+    text: str  # for the report
+
+
+def inferred_config(
+    model_type: str, arch: str, reads: Reads, base: Base | None, module: str
+) -> tuple[dict[str, str], list[str]]:
+    """The config folder's files, and the fields no role or default values (empty: it is complete)."""
+    known = PRETRAINED | (base.fields if base else frozenset())
+    values: dict[str, Any] = {}
+    missing: list[str] = []
+    free_ids = iter(range(qwen2_checkpoint.VOCAB_SIZE - 1, 0, -1))
+    for name in sorted(reads.required | set(reads.defaults)):
+        if name in known or name in reads.nested:
+            continue
+        found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+        if not found and name.endswith(TOKEN_ID_SUFFIXES):
+            found, value = True, next(free_ids)
+        default = reads.defaults.get(name, _NO_DEFAULT)
+        if default is not _NO_DEFAULT and not (found and _is_size(name)):
+            values[name] = default  # the code's own default, unless a tiny size must replace it
+        elif found:
+            values[name] = value
+        elif name in reads.required:
+            missing.append(name)
+    for holder, fields in sorted(reads.nested.items()):
+        if holder not in known and holder not in values:
+            missing.append(f"{holder} (a sub-config; its fields {', '.join(sorted(fields))})")
+    base_import = (
+        f"from {base.module} import {base.class_name} as Base"
+        if base
+        else "from transformers import PretrainedConfig as Base"
+    )
+    code = (
+        f'"""A config inferred by pytest-flmigrate from what upstream vLLM\'s {module} reads from its config\n'
+        f'(no config class or checkpoint to take it from): a guess with small values, not a real config."""\n\n'
+        f"{base_import}\n\n\n"
+        f"class {CLASS_NAME}(Base):\n"
+        f"    model_type = {model_type!r}\n"
+    )
+    config = {
+        **values,
+        "architectures": [arch],
+        "auto_map": {"AutoConfig": f"{CODE_FILE.removesuffix('.py')}.{CLASS_NAME}"},
+        "model_type": model_type,
+    }
+    return {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}, missing
+
+
+def required_fills(run: ModelRun) -> dict[str, Any]:
+    """Dotted field -> tiny value for each field the unit's code reads without a default
+    (``config.X``, ``config.text_config.X``) that a role values: set where a config class's
+    defaults lack it (synthesize.fill_missing), as a real checkpoint's ``config.json`` would."""
+    root = run.workspace.upstream().root
+    reads = config_reads([(root / relative).read_text(encoding="utf-8") for relative in run.unit().files])
+    fills: dict[str, Any] = {}
+    for name in sorted(reads.required - PRETRAINED - set(reads.nested)):
+        found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+        if found:
+            fills[name] = value
+    for holder, names in sorted(reads.nested.items()):
+        for name in sorted(names - PRETRAINED):
+            found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
+            if found:
+                fills[f"{holder}.{name}"] = value
+    return fills
+
+
+def imported_model_files(run: ModelRun) -> list[Path]:
+    """The files of the other model modules the unit imports from (their layers read the config
+    too: ``bailing_moe_linear`` builds ``bailing_moe``'s, which read ``use_bias``). Read only when
+    no base config covers them: with one, a module the unit imports may take a sub-config as its
+    ``config`` (qwen3_5's layers read the text config's fields)."""
+    index = run.workspace.upstream_index()
+    unit = run.unit()
+    found: list[Path] = []
+    for module in [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]:
+        for reference in index.modules[module].imports.values():
+            imported = reference.partition(":")[0]
+            owner = _model_of(imported)
+            info = index.modules.get(imported)
+            if owner is not None and owner != unit.name and info is not None:
+                path = Path(index.root) / info.path
+                if path not in found:
+                    found.append(path)
+    return found
+
+
+def base_config(run: ModelRun, depth: int = 3) -> Base | None:
+    """The config of the model the unit's architecture classes subclass (following bases up to
+    ``depth`` models), else of the first other model it imports from; an upstream class only."""
+    index = run.workspace.upstream_index()
+    pending = [(arch.dotted_module, arch.class_name) for arch in run.unit().architectures]
+    return _subclassed(run, index, pending, depth) or _imported(run, index)
+
+
+def _subclassed(run: ModelRun, index: Any, pending: list[tuple[str, str]], depth: int) -> Base | None:
+    from pytest_flmigrate.steps import discover
+
+    unit = run.unit()
+    seen: set[tuple[str, str]] = set()
+    for _ in range(depth):
+        following: list[tuple[str, str]] = []
+        for module, class_name in pending:
+            if (module, class_name) in seen or module not in index.modules:
+                continue
+            seen.add((module, class_name))
+            info = index.modules[module].classes.get(class_name)
+            for reference in info.bases if info else ():
+                base_module, _, base_class = reference.partition(":")
+                owner = _model_of(base_module)
+                if owner is None or owner == unit.name:
+                    following.append((base_module, base_class))
+                    continue
+                try:
+                    config = run.workspace.run_for(owner).unit().config
+                except FlmigrateError:
+                    config = None
+                if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+                    return _base(run, config.module, config.class_name, config.origin, owner)
+                following.append((base_module, base_class))
+        pending = following
+    return None
+
+
+def _imported(run: ModelRun, index: Any) -> Base | None:
+    """The config of the first other model the unit imports from (an MTP head imports its
+    target model's layers: ``glm_ocr_mtp`` -> ``glm_ocr``)."""
+    from pytest_flmigrate.steps import discover
+
+    unit = run.unit()
+    modules = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
+    for module in modules:
+        for reference in index.modules[module].imports.values():
+            owner = _model_of(reference.partition(":")[0])
+            if owner is None or owner == unit.name:
+                continue
+            try:
+                config = run.workspace.run_for(owner).unit().config
+            except FlmigrateError:
+                continue
+            if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+                return _base(run, config.module, config.class_name, config.origin, owner)
+    return None
+
+
+def _model_of(module: str) -> str | None:
+    """The model unit a module belongs to (``vllm.model_executor.models.llama`` -> ``llama``)."""
+    for prefix in ("vllm.model_executor.models.", "vllm.models."):
+        if module.startswith(prefix):
+            return module[len(prefix) :].split(".")[0]
+    return None
+
+
+def _base(run: ModelRun, module: str, class_name: str, origin: str, owner: str) -> Base:
+    index = run.workspace.upstream_index() if origin == "vllm" else run.workspace.upstream_transformers_index()
+    return Base(module, class_name, frozenset(_members(index, module, class_name)), f"{class_name} ({owner}'s)")
+
+
+def _members(index: Any, module: str, class_name: str, depth: int = 6) -> set[str]:
+    """Members and ``__init__`` parameters of a config class and its bases within ``index``."""
+    found: set[str] = set()
+    info = index.modules[module].classes.get(class_name) if module in index.modules else None
+    if info is None or depth == 0:
+        return found
+    found |= set(info.attributes) | set(info.instance_attributes) | {f.name for f in info.fields}
+    init = info.methods.get("__init__")
+    if init is not None:
+        found |= {param.name for param in init.params}
+    for reference in info.bases:
+        base_module, _, base_class = reference.partition(":")
+        found |= _members(index, base_module, base_class, depth - 1)
+    return found

@@ -1,0 +1,243 @@
+"""Weights for a tiny model transformers has no class for: upstream vLLM's own model, saved under
+the checkpoint names its ``load_weights`` accepts (runs in the upstream env; synthesize.py calls it).
+
+The model class upstream's registry resolves for the tiny config is built on CPU (one rank, gloo)
+and every parameter is filled from a generator seeded by the seed and the parameter's name
+(``INIT_STD`` as shrink.py's ``INIT_SCALES``; norm weights around 1). The checkpoint names are
+the inverse of what ``load_weights`` does with a checkpoint, read from the model itself:
+
+- a fused layer that ``packed_modules_mapping`` names (``qkv_proj`` -> ``q_proj``, ``k_proj``,
+  ``v_proj``; vLLM's conventional ones when a model declares none) is split along its output dim
+  by the layer's ``output_sizes``;
+- fused experts (``w13_weight``, ``w2_weight``) split per expert under the names of
+  ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
+  ``w1``/``w3``/``w2``);
+- ``hf_to_vllm_mapper``'s renames are undone;
+- a name that still does not reach its parameter (the model's own ``load_weights`` renames it)
+  takes the first spelling with one path segment less that does, tried one tensor at a time.
+
+Then the proof: every parameter is zeroed and ``load_weights`` is given the candidate checkpoint;
+the names are kept only when it accepts them all and puts back every parameter bit for bit. So
+both servers load the same numbers through the model's real loading code, and a migrated
+``load_weights`` that maps a name wrongly diverges. When any of it fails, ``write`` says why in one
+line and the tiny model keeps dummy weights.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+WEIGHTS = "model.safetensors"
+INIT_STD = 0.1
+EXPERT_NAMES = (("gate_proj", "down_proj", "up_proj"), ("w1", "w2", "w3"))
+#: vLLM's conventional fused layers, for models that do not declare ``packed_modules_mapping``
+#: (their ``load_weights`` stacks the same names by a local ``stacked_params_mapping``)
+CONVENTIONAL_PACKED = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
+
+
+@dataclass(frozen=True)
+class Found:
+    parameters: int | None  # None: no weights written
+    source: str  # where the weights come from (the class)
+    reason: str  # why there are none ("" when written)
+
+
+def write(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> Found:
+    """``model.safetensors`` in ``out_dir`` (holding the tiny config and tokenizer) from upstream
+    vLLM's class for ``arch``; ``Found`` says what was written or why nothing was."""
+    try:
+        model = build(out_dir, seed, trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - any failure to build the model: one line
+        return Found(None, "", f"upstream vLLM cannot build {arch} on CPU to synthesize weights: {first_line(exc)}")
+    source = f"{type(model).__module__}.{type(model).__name__} (upstream vLLM, checkpoint names of its load_weights)"
+    fill(model, seed)
+    candidates, problem = None, ""
+    for experts in EXPERT_NAMES:
+        tensors = checkpoint_tensors(model, experts)
+        problem = prove(model, tensors)
+        if problem:
+            tensors = repaired(model, tensors)
+            problem = prove(model, tensors)
+        if not problem:
+            candidates = tensors
+            break
+    if candidates is None:
+        return Found(None, "", f"no checkpoint names that {arch}'s load_weights accepts: {problem}")
+    from safetensors.torch import save_file
+
+    save_file({name: tensor.contiguous() for name, tensor in candidates.items()}, str(out_dir / WEIGHTS))
+    return Found(sum(p.numel() for p in model.parameters()), source, "")
+
+
+def build(folder: Path, seed: int, trust_remote_code: bool) -> Any:
+    """Upstream vLLM's model for the config in ``folder``, on CPU, one rank."""
+    import torch
+    from vllm.config import set_current_vllm_config
+    from vllm.distributed import ensure_model_parallel_initialized, init_distributed_environment
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.model_executor.model_loader.utils import initialize_model
+
+    args = EngineArgs(
+        model=str(folder),
+        dtype="float32",
+        load_format="dummy",
+        trust_remote_code=trust_remote_code,
+        enforce_eager=True,
+        seed=seed,
+        max_model_len=512,
+    )
+    config = args.create_engine_config()
+    with tempfile.TemporaryDirectory() as rendezvous, set_current_vllm_config(config):
+        init_distributed_environment(
+            world_size=1, rank=0, local_rank=0, distributed_init_method=f"file://{rendezvous}/init", backend="gloo"
+        )
+        ensure_model_parallel_initialized(1, 1)
+        with torch.device("cpu"):
+            return initialize_model(vllm_config=config).eval()
+
+
+def fill(model: Any, seed: int) -> None:
+    """Every parameter from a generator of (seed, name): norms around 1, the rest N(0, INIT_STD)."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+            values = torch.randn(param.shape, generator=generator, dtype=torch.float32) * INIT_STD
+            if "norm" in name and name.endswith("weight") and param.dim() == 1:
+                values += 1.0
+            param.copy_(values.to(param.dtype))
+
+
+def checkpoint_tensors(model: Any, experts: tuple[str, str, str]) -> dict[str, Any]:
+    """Checkpoint name -> tensor for every parameter (see the module docstring)."""
+    packed = {**CONVENTIONAL_PACKED, **(getattr(model, "packed_modules_mapping", None) or {})}
+    found: dict[str, Any] = {}
+    for name, param in model.named_parameters():
+        module_path, _, leaf = name.rpartition(".")
+        module = model.get_submodule(module_path) if module_path else model
+        prefix, _, last = module_path.rpartition(".")
+        sizes = getattr(module, "output_sizes", None)
+        if last in packed and sizes and len(packed[last]) == len(sizes) and sum(sizes) == param.shape[0]:
+            dim = getattr(param, "output_dim", 0) or 0
+            for part, piece in zip(packed[last], param.detach().split(list(sizes), dim=dim)):
+                found[_join(prefix, part, leaf)] = piece
+        elif leaf in ("w13_weight", "w2_weight") and param.dim() == 3:
+            found.update(_experts(module_path, leaf, param.detach(), experts))
+        else:
+            found[name] = param.detach()
+    mapper = getattr(model, "hf_to_vllm_mapper", None)
+    return {_unmap(name, mapper): tensor.clone() for name, tensor in found.items()}
+
+
+def _join(*parts: str) -> str:
+    return ".".join(part for part in parts if part)
+
+
+def _experts(module_path: str, leaf: str, weight: Any, names: tuple[str, str, str]) -> dict[str, Any]:
+    """Per-expert checkpoint tensors of a fused-experts weight: w13 is gate then up, w2 is down."""
+    gate, down, up = names
+    found: dict[str, Any] = {}
+    for expert in range(weight.shape[0]):
+        base = f"{module_path}.{expert}"
+        if leaf == "w13_weight":
+            first, second = weight[expert].chunk(2, dim=0)
+            found[f"{base}.{gate}.weight"], found[f"{base}.{up}.weight"] = first, second
+        else:
+            found[f"{base}.{down}.weight"] = weight[expert]
+    return found
+
+
+def _unmap(name: str, mapper: Any) -> str:
+    """The checkpoint name ``mapper`` (a WeightsMapper) turns into ``name``: its renames undone."""
+    if mapper is None:
+        return name
+    for table, where in (
+        (getattr(mapper, "orig_to_new_suffix", {}), "suffix"),
+        (getattr(mapper, "orig_to_new_substr", {}), "substr"),
+        (getattr(mapper, "orig_to_new_prefix", {}), "prefix"),
+    ):
+        for original, new in (table or {}).items():
+            if not new:
+                continue
+            if where == "prefix" and name.startswith(new):
+                name = original + name[len(new) :]
+                break
+            if where == "suffix" and name.endswith(new):
+                name = name[: -len(new)] + original
+                break
+            if where == "substr" and new in name:
+                name = name.replace(new, original, 1)
+                break
+    return name
+
+
+def repaired(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """``tensors`` with each name that does not reach its own parameter (a checkpoint spelling the
+    model's own ``load_weights`` renames, such as ``gate_projections.0.weight`` for the parameter
+    ``gate_projections.0.gate_proj.weight``) replaced by the first spelling with one path segment
+    less that does, each tried alone."""
+    import torch
+
+    params = dict(model.named_parameters())
+    out: dict[str, Any] = {}
+    for name, tensor in tensors.items():
+        if name not in params or _reaches(model, name, tensor, params[name]):
+            out[name] = tensor
+            continue
+        parts = name.split(".")
+        spellings = [".".join(parts[:i] + parts[i + 1 :]) for i in range(len(parts) - 1)]
+        out[next((s for s in spellings if _reaches(model, s, tensor, params[name])), name)] = tensor
+    with torch.no_grad():
+        for param in model.parameters():
+            param.zero_()
+    return out
+
+
+def _reaches(model: Any, name: str, tensor: Any, param: Any) -> bool:
+    """``load_weights`` given ``name`` alone puts ``tensor`` into ``param``."""
+    import torch
+
+    with torch.no_grad():
+        param.zero_()
+    try:
+        model.load_weights(iter([(name, tensor.clone())]))
+    except Exception:  # noqa: BLE001 - a spelling it refuses does not reach it
+        return False
+    return bool(torch.equal(param.detach(), tensor))
+
+
+def prove(model: Any, tensors: dict[str, Any]) -> str:
+    """ "" when ``load_weights`` takes ``tensors`` and restores every parameter exactly; else why not.
+    The model's parameters are restored either way."""
+    import torch
+
+    saved = {name: param.detach().clone() for name, param in model.named_parameters()}
+    try:
+        with torch.no_grad():
+            for param in model.parameters():
+                param.zero_()
+        try:
+            model.load_weights(iter([(name, tensor.clone()) for name, tensor in tensors.items()]))
+        except Exception as exc:  # noqa: BLE001 - a name it refuses: that is the answer
+            return f"load_weights refused them: {first_line(exc)}"
+        wrong = [name for name, param in model.named_parameters() if not torch.equal(param.detach(), saved[name])]
+        return f"{len(wrong)} parameter(s) not restored, first {wrong[0]}" if wrong else ""
+    finally:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                param.copy_(saved[name])
+
+
+def first_line(exc: BaseException) -> str:
+    """``Type: first line``; for a pydantic validation error (its first line only counts the
+    errors) the line that says what is wrong."""
+    text = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if len(text) > 1 and "validation error" in text[0]:  # then [field,] message [type=...]
+        said = text[1] if "[type=" in text[1] or len(text) == 2 else f"{text[1]}: {text[2]}"
+        text = [f"{text[0]}: {said.split(' [type=')[0]}"]
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
