@@ -216,3 +216,26 @@ def test_a_multimodal_architecture_asks_for_its_processor(tmp_path):
             multimodal=multimodal,
         )
         assert ("--multimodal" in json.loads(argv.read_text())) is multimodal
+
+
+def test_a_model_registering_a_multimodal_processor_is_multimodal_outside_the_registry_table(tmp_path):
+    """ColQwen3 (a retrieval model with image inputs) is in upstream's pooling table, not the
+    multimodal one: its file registering a processor says it needs one."""
+    from pytest_flmigrate.index.registries import Architecture
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "colqwen3.py").write_text(
+        "@MULTIMODAL_REGISTRY.register_processor(P, info=I)\nclass C: ...\n"
+    )
+    (tmp_path / "models" / "text.py").write_text("class T: ...\n")
+
+    def run(table: str, file: str) -> SimpleNamespace:
+        arch = Architecture("XForRetrieval", "x", "XForRetrieval", table)
+        unit = SimpleNamespace(architectures=(arch,), files=(f"models/{file}",))
+        return SimpleNamespace(
+            unit=lambda: unit, workspace=SimpleNamespace(upstream=lambda: SimpleNamespace(root=tmp_path))
+        )
+
+    assert sources.is_multimodal(run("_EMBEDDING_MODELS", "colqwen3.py"), "XForRetrieval")
+    assert sources.is_multimodal(run("_MULTIMODAL_MODELS", "text.py"), "XForRetrieval")
+    assert not sources.is_multimodal(run("_TEXT_GENERATION_MODELS", "text.py"), "XForRetrieval")
