@@ -14,11 +14,16 @@ import pytest
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.servers import procs
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, sources
 from pytest_flmigrate.tiny.synthesize import STAMP
 
 pytestmark = pytest.mark.runtime
 VERSION = envs.expected_vllm(envs.upstream_env()) or ""
+
+
+def upstream_class(module: str, name: str) -> sources.ConfigSource:
+    return sources.ConfigSource(sources.UPSTREAM, f"upstream: {module}.{name}", module, name)
+
 
 # vLLM's own loader (what a server's processing info calls first), then the sizes that must agree
 _LOAD = """
@@ -43,8 +48,7 @@ def test_an_audio_model_gets_the_processor_its_upstream_code_loads(upstream_pyth
         "glmasr",
         VERSION,
         "GlmAsrForConditionalGeneration",
-        "transformers.models.glmasr.configuration_glmasr",
-        "GlmAsrConfig",
+        upstream_class("transformers.models.glmasr.configuration_glmasr", "GlmAsrConfig"),
         cache=tmp_path,
         multimodal=True,
     )
@@ -79,8 +83,7 @@ def test_a_model_whose_processor_cannot_be_made_fails_in_one_line_and_leaves_no_
             "moss_transcribe_diarize",
             VERSION,
             arch,
-            "vllm.transformers_utils.configs.moss_transcribe_diarize",
-            "MossTranscribeDiarizeConfig",
+            upstream_class("vllm.transformers_utils.configs.moss_transcribe_diarize", "MossTranscribeDiarizeConfig"),
             cache=tmp_path,
             multimodal=True,
         )
@@ -88,7 +91,9 @@ def test_a_model_whose_processor_cannot_be_made_fails_in_one_line_and_leaves_no_
     assert "\n" not in message
     assert message.startswith(f"--tiny: cannot synthesize a tiny {arch}: no processor for {arch}: {arch} is multimodal")
     assert "none named by its code, none for model_type moss_transcribe_diarize" in message
-    assert [path.name for path in (tmp_path / "tiny").iterdir() if not path.name.endswith(".lock")] == []
+    assert [
+        path.name for path in (tmp_path / "tiny").iterdir() if not path.name.endswith(".lock")
+    ] == []  # complete or absent
 
 
 def test_a_text_model_gets_no_processor(upstream_python, tmp_path):
@@ -97,8 +102,7 @@ def test_a_text_model_gets_no_processor(upstream_python, tmp_path):
         "mistral",
         VERSION,
         "Ministral3ForCausalLM",
-        "transformers.models.mistral.configuration_mistral",
-        "MistralConfig",
+        upstream_class("transformers.models.mistral.configuration_mistral", "MistralConfig"),
         cache=tmp_path,
     )
     assert json.loads((tiny.path / STAMP).read_text())["processor"] is None
