@@ -21,7 +21,8 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``pinned_serves``: step 10 passes; ``tokens_match``: 5/5 text prompts match (near-tie rule);
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
-- ``commit``: the commit of this checkout that measured it (a resumed run may span commits).
+- ``commit``: the commit of this checkout that measured it (a resumed run may span commits);
+- ``seconds``: the suite's run; ``wall_seconds``: the model's whole turn (a control started alone too).
 
 With ``--control-only`` each model's record holds only the control (the tiny model synthesized,
 served by the upstream env alone: what the suite's step 9 starts first), with the suite's fields
@@ -31,7 +32,9 @@ model and a rerun with the same file skips the models it holds (resumable). Hour
 the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
 a lock and skips what another has measured). Defaults for the envs: the provisioned ones of the
-two versions.
+two versions. One process keeps one copy of the example plugin and one env holding it, and puts
+the example's files back before each model. With warm caches (tiny models, the control cache, the
+import smoke's memo) a rerun starts no control server and no import smoke again.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from pytest_flmigrate.servers import log_errors
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
 from pytest_flmigrate.settings import resolve
 from pytest_flmigrate.steps import discover
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, controls
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 STEPS = "not baseline and not regression and not functional and not benchmark"
@@ -111,11 +114,26 @@ def env_python(given: Path | None, spec: str) -> str:
     return str(python)
 
 
-def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]:
+class PluginCopy:
+    """The example plugin copied to one folder and installed (editable) into one env over the pinned
+    env, once per process; ``fresh()`` puts the example's files back before each model, so every
+    model starts from the same tree without a new env (pip's editable install points at the folder)."""
+
+    def __init__(self, root: Path, pinned_python: str) -> None:
+        self.tree, self.env, self.pinned_python = root / "plugin", root / "env", pinned_python
+        self.python: Path | None = None
+
+    def fresh(self) -> tuple[Path, Path]:
+        shutil.rmtree(self.tree, ignore_errors=True)
+        shutil.copytree(EXAMPLE, self.tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        if self.python is None:
+            self.python = plugin_env.plugin_env(Path(self.pinned_python), self.tree, self.env)
+        return self.tree, self.python
+
+
+def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, float]:
     """``pytest --model M --tiny`` in a fresh plugin copy: (summary, output, seconds)."""
-    tree = scratch / "plugin"
-    shutil.copytree(EXAMPLE, tree, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    python = plugin_env.plugin_env(Path(args.pinned_python), tree, scratch / "env")
+    tree, python = plugin.fresh()
     command = [
         sys.executable,
         "-m",
@@ -155,12 +173,17 @@ def run_suite(model: str, args, scratch: Path) -> tuple[dict | None, str, float]
 
 def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tuple[bool | None, str, str | None]:
     """Start the control by itself (the suite stopped before it): serves?, first error line, and
-    the kind of source the tiny model's config came from (None: no tiny model)."""
+    the kind of source the tiny model's config came from (None: no tiny model). Its outcome is kept
+    in and replayed from the control cache (tiny/controls.py), as the suite's is."""
     try:
         tiny = checkpoints.for_run(args.upstream_python, workspace.run_for(model))
+        kept = controls.control_cache(tiny, args.upstream_python, (*CPU_ARGS, *tiny.serve_args))
     except FlmigrateError as exc:
         return None, exc.message, None
     kind = tiny.config_source.get("kind")
+    outcome = kept.outcome()
+    if outcome is not None:
+        return outcome["served"], outcome["reason"], kind
     server = LocalGT(
         args.upstream_python,
         str(tiny.path),
@@ -171,11 +194,15 @@ def control_alone(workspace: Workspace, model: str, args, scratch: Path) -> tupl
     try:
         server.start()
         server.wait_healthy(900)
+        kept.save_outcome(True, "")
         return True, "", kind
     except FlmigrateError as exc:
         text = (scratch / "control.log").read_text(encoding="utf-8", errors="replace")
         cause = log_errors.first_error_line(text) or exc.message
-        return False, checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause), kind
+        reason = checkpoints.control_unavailable(tiny.arch, workspace.upstream().version, cause)
+        if controls.exited_with_error(server):
+            kept.save_outcome(False, reason)
+        return False, reason, kind
     finally:
         server.stop()
 
@@ -263,6 +290,7 @@ def summarize(records: dict[str, dict], args, models: list[str]) -> dict:
         "models": len(done),
         **counts,
         "seconds": round(sum(record["seconds"] for record in done), 1),
+        "wall_seconds": round(sum(record.get("wall_seconds", record["seconds"]) for record in done), 1),
         "controls": dict(causes.most_common()),
         "config_sources": dict(kinds.most_common()),
         "failures": [{"count": count, "error": error} for error, count in groups.most_common()],
@@ -279,7 +307,10 @@ def control_cause(record: dict) -> str:
 
 
 def print_table(report: dict) -> None:
-    print(f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s")
+    print(
+        f"{report['upstream']} -> {report['pinned']}: {report['models']} models, {report['seconds']} s in the suite, "
+        f"{report['wall_seconds']} s in all"
+    )
     for key in COUNTS:
         print(f"  {key:<20} {report[key]:>4}")
     print("controls by cause:")
@@ -328,27 +359,31 @@ def main() -> int:
         models = models[: args.limit]
     share = models[args.worker[0] - 1 :: args.worker[1]]
     records = load_records(args.json)
-    for index, model in enumerate(share, 1):
-        if model in records or model in load_records(args.json):  # another worker may have measured it
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
-            if args.control_only:
-                records[model] = control_record(workspace, model, args, Path(folder))
-            else:
-                summary, output, seconds = run_suite(model, args, Path(folder))
-                records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
-        print(
-            f"[{index}/{len(share)}] {model}: "
-            + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
-            + (
-                f"; step {records[model].get('stage')}: {records[model].get('error')}"
-                if records[model].get("stage")
-                else ""
-            ),
-            flush=True,
-        )
-        if args.json:
-            records = save_records(args.json, records, args, models)
+    with tempfile.TemporaryDirectory(prefix="flm-rc-") as work:
+        plugin = PluginCopy(Path(work), args.pinned_python)
+        for index, model in enumerate(share, 1):
+            if model in records or model in load_records(args.json):  # another worker may have measured it
+                continue
+            started = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
+                if args.control_only:
+                    records[model] = control_record(workspace, model, args, Path(folder))
+                else:
+                    summary, output, seconds = run_suite(model, args, plugin)
+                    records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+            records[model]["wall_seconds"] = round(time.monotonic() - started, 1)
+            print(
+                f"[{index}/{len(share)}] {model}: "
+                + ", ".join(f"{key}={records[model][key]}" for key in COUNTS)
+                + (
+                    f"; step {records[model].get('stage')}: {records[model].get('error')}"
+                    if records[model].get("stage")
+                    else ""
+                ),
+                flush=True,
+            )
+            if args.json:
+                records = save_records(args.json, records, args, models)
     report = summarize(save_records(args.json, records, args, models) if args.json else records, args, models)
     print_table(report)
     return 0

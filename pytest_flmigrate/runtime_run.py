@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +24,7 @@ from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
 from pytest_flmigrate.steps import serve as serve_step
-from pytest_flmigrate.tiny import checkpoints
+from pytest_flmigrate.tiny import checkpoints, controls
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -43,6 +46,8 @@ class RuntimeRun:
         self.say = _stderr  # the suite points this at the terminal
         self.notes: list[str] = []
         self.control_outcome: dict | None = None  # --tiny: summary.json's ``control`` once it was started
+        self._control_ref: ServerRef | None = None
+        self.phases: dict[str, float] = {}  # seconds spent per phase of steps 9-11 (summary.json's ``phases``)
 
     # --- context ------------------------------------------------------------------------------
 
@@ -67,6 +72,15 @@ class RuntimeRun:
     def tell(self, message: str) -> None:
         self.notes.append(message)
         self.say(message)
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time the block takes to ``phases[phase]`` (synthesis, control, pinned serve, benchmark)."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases[phase] = round(self.phases.get(phase, 0.0) + time.monotonic() - start, 2)
 
     @memoized
     def probe(self) -> EnvProbe:
@@ -93,7 +107,12 @@ class RuntimeRun:
         if not self._folder(UNIT_TESTS):
             return None
         result = plugin_tests.run_folder(
-            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-baseline"
+            self.python,
+            self.plugin_dir,
+            UNIT_TESTS,
+            logs=self.logs,
+            label="unit-baseline",
+            memo=self.tests_memo(UNIT_TESTS),
         )
         result.save(self.logs / BASELINE_FILE)
         return result
@@ -118,7 +137,12 @@ class RuntimeRun:
             return None
         before = self.baseline_for_regression()
         after = plugin_tests.run_folder(
-            self.python, self.plugin_dir, UNIT_TESTS, logs=self.logs, label="unit-regression"
+            self.python,
+            self.plugin_dir,
+            UNIT_TESTS,
+            logs=self.logs,
+            label="unit-regression",
+            memo=self.tests_memo(UNIT_TESTS),
         )
         return after, plugin_tests.compare(before, after)
 
@@ -129,16 +153,36 @@ class RuntimeRun:
         if not self._folder(FUNCTIONAL_TESTS):
             return None
         return plugin_tests.run_folder(
-            self.python, self.plugin_dir, FUNCTIONAL_TESTS, logs=self.logs, label="functional"
+            self.python,
+            self.plugin_dir,
+            FUNCTIONAL_TESTS,
+            logs=self.logs,
+            label="functional",
+            memo=self.tests_memo(FUNCTIONAL_TESTS),
         )
 
     # --- step 4 import smoke, step 5 resolution -----------------------------------------------
+
+    def env_identity(self) -> dict:
+        """What the pinned env is, for the results kept of it (steps/kept.py): vLLM's location and
+        version, Python's, as the probe found them."""
+        found = self.probe()
+        return {"vllm": found.vllm_dir, "vllm_version": found.vllm_version, "python": found.python_version}
+
+    def smoke_memo(self, label: str, request: dict) -> Path:
+        """Where a smoke run of ``request`` is kept (steps/import_smoke.py)."""
+        return smoke_step.memo_path(self.plugin_dir, self.env_identity(), label, request)
+
+    def tests_memo(self, folder: str) -> Path:
+        """Where a run of the plugin's ``folder`` is kept (steps/plugin_tests.py)."""
+        return plugin_tests.memo_path(self.plugin_dir, self.env_identity(), folder)
 
     @memoized
     def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
         modules = [planned.plugin_module for planned in self.run.plan().files]
-        result = smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log")
+        memo = self.smoke_memo("import-smoke", {"modules": modules})
+        result = smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log", memo)
         if result.platform is not None:
             self.tell(smoke_step.platform_fact(result.platform))
         return result
@@ -152,21 +196,32 @@ class RuntimeRun:
     @memoized
     def resolution(self) -> smoke_step.SmokeResult:
         self.need()
-        return smoke_step.resolve_architectures(
-            self.python, self.expected_architectures(), self.logs / "resolve-smoke.log"
-        )
+        expected = self.expected_architectures()
+        memo = self.smoke_memo("resolve-smoke", {"architectures": sorted(expected)})
+        return smoke_step.resolve_architectures(self.python, expected, self.logs / "resolve-smoke.log", memo)
 
     # --- --tiny: the synthesized model and the control ------------------------------------------
 
     @memoized
     def tiny(self) -> checkpoints.TinyModel:
         """--tiny: the tiny model synthesized (in the upstream env) for the unit's architecture."""
-        model = checkpoints.for_run(
-            checkpoints.upstream_python(self.settings.gt_python), self.run, log=self.logs / "tiny-synthesize.log"
-        )
+        with self.timed("synthesis"):
+            model = checkpoints.for_run(
+                checkpoints.upstream_python(self.settings.gt_python), self.run, log=self.logs / "tiny-synthesize.log"
+            )
         weights = f"weights from {model.weights_from}" if model.synthesized else f"dummy weights: {model.reason}"
         self.tell(f"--tiny: {model.path} (config from {model.config_source['text']}; {weights})")
         return model
+
+    def control_serve_args(self) -> tuple[str, ...]:
+        return self.settings.serve_args + self.tiny().serve_args
+
+    @memoized
+    def control_cache(self) -> controls.ControlCache:
+        """--tiny: the control's kept outcome and generations (tiny/controls.py)."""
+        return controls.control_cache(
+            self.tiny(), checkpoints.upstream_python(self.settings.gt_python), self.control_serve_args()
+        )
 
     def control(self, scratch: Path) -> GroundTruth:
         """--tiny: the upstream env serving the tiny model, not yet started. It serves before the
@@ -178,18 +233,40 @@ class RuntimeRun:
             self.settings,
             gt_python=checkpoints.upstream_python(self.settings.gt_python),
             gt_model=str(tiny.path),
-            serve_args=self.settings.serve_args + tiny.serve_args,
+            serve_args=self.control_serve_args(),
         )
         return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
 
+    def check_control(self, ground_truth: GroundTruth) -> None:
+        """Whether the control serves: its kept outcome when there is one (replayed, no server
+        started), else the control started now. FlmigrateError when it does not serve
+        (``control_outcome`` then holds the reason)."""
+        kept = self.control_cache().outcome()
+        if kept is None:
+            self.start_control(ground_truth)
+            return
+        self.control_outcome = {**kept, "replayed": True}
+        self.tell(f"--tiny: the control's outcome replayed from {self.control_cache().root}")
+        if not kept["served"]:
+            raise FlmigrateError(kept["reason"])
+
     def start_control(self, ground_truth: GroundTruth) -> ServerRef:
-        """Start the control and record whether it served (``served``, and the skip reason when not)."""
+        """The control's server, started on first call; records whether it served (``served``, and
+        the skip reason when not) here and, when it served or its server exited with an error, in
+        the control cache."""
+        if self._control_ref is not None:
+            return self._control_ref
         try:
-            served = ground_truth.start()
+            with self.timed("control"):
+                served = ground_truth.start()
         except FlmigrateError as exc:
             self.control_outcome = {"served": False, "reason": self.control_unavailable(exc)}
+            if controls.exited_with_error(ground_truth.local):
+                self.control_cache().save_outcome(False, self.control_outcome["reason"])
             raise
         self.control_outcome = {"served": True, "reason": ""}
+        self.control_cache().save_outcome(True, "")
+        self._control_ref = served
         return served
 
     def control_unavailable(self, error: FlmigrateError) -> str:
@@ -250,9 +327,15 @@ class RuntimeRun:
 
     @memoized
     def benchmark(self) -> bench_step.BenchResult:
+        """Step 9: ``vllm bench throughput``; with --tiny the same load on step 10's server (started
+        here when step 9 runs first), so a tiny model's steps 9-11 start one pinned engine."""
         self.need()
         model = self.served_model(9)
         self.gpu()
+        if self.settings.tiny:
+            url = self.server().url
+            with self.timed("benchmark"):
+                return bench_step.against_server(url, logs=self.logs)
         pinned = self.run.workspace.pinned.result
         random_lengths = bench_step.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench_step.run(
@@ -280,7 +363,8 @@ class RuntimeRun:
         self.need()
         spec = self.server_spec()
         self.gpu()
-        return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
+        with self.timed("pinned serve"):
+            return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
 
     @memoized
     def chat(self) -> dict:

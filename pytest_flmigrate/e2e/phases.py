@@ -8,8 +8,10 @@ result saved) never starts or contacts one. In the suite the providers are the f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_flmigrate.e2e.client import SEED, TOP_LOGPROBS, OpenAIClient
 from pytest_flmigrate.e2e.compare import Comparison, compare
@@ -72,14 +74,24 @@ class Runner:
         token_match_count: int,
         max_tokens: int,
         client_options: dict | None = None,
+        replay: Callable[[], ResultStore] | None = None,
     ) -> None:
+        """``replay`` gives, on first need, a second store of GT results (--tiny's control cache):
+        where the phase reuses GT results and the model's own store has none, a result kept there is
+        replayed (and saved to the model's store); a GT result collected here is kept there too."""
         self.store, self.phase = store, phase
+        self.replay = replay
+        self._replay_store: ResultStore | None = None
         self.plan = phase_plan(phase)
         self.count, self.max_tokens = token_match_count, max_tokens
         self.client_options = dict(client_options or {})
         self.clients: dict[str, OpenAIClient] = {}
         self.request = {"max_tokens": max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
-        store.info.update({"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens})
+        #: seconds spent collecting (a server started on first use included) and comparing, per side
+        self.seconds: dict[str, float] = {"gt": 0.0, "local": 0.0, "compare": 0.0}
+        store.info.update(
+            {"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens, "seconds": self.seconds}
+        )
 
     def client(self, side: str, provider: ServerProvider) -> OpenAIClient:
         """The client of ``side``, made on first use from ``provider`` (which may start the server)."""
@@ -92,12 +104,39 @@ class Runner:
             self.store.info[side] = {"url": self.clients[side].base, **({"source": ref.source} if ref.source else {})}
         return self.clients[side]
 
+    def replay_store(self) -> ResultStore | None:
+        if self._replay_store is None and self.replay is not None:
+            self._replay_store = self.replay()
+        return self._replay_store
+
     def _collect(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
+        start = time.monotonic()
+        try:
+            return self._request(side, prompt, provider)
+        finally:
+            self.seconds[side] = round(self.seconds[side] + time.monotonic() - start, 2)
+
+    def _request(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
         client = self.client(side, provider)
         generation = client.chat(prompt, self.max_tokens)
         self.store.info[side]["model"] = generation.model
-        self.store.save(side, prompt, generation, self.request, {"url": client.base, "model": generation.model})
+        server = {"url": client.base, "model": generation.model}
+        self.store.save(side, prompt, generation, self.request, server)
+        kept = self.replay_store() if side == "gt" else None
+        if kept is not None:
+            kept.save(side, prompt, generation, self.request, server)
         return generation
+
+    def _replayed(self, prompt: Prompt) -> Generation | None:
+        """The GT result the replay store keeps for this prompt and request, saved to the model's store."""
+        kept = self.replay_store()
+        saved = kept.reusable("gt", prompt, self.request) if kept is not None else None
+        if saved is None:
+            return None
+        server = dict(saved.meta.get("server") or {})
+        self.store.save("gt", prompt, saved.generation, self.request, server)
+        self.store.info.setdefault("gt", {**server, "replayed_from": str(Path(saved.path).parent.parent)})
+        return saved.generation
 
     def run(self, prompt: Prompt, servers: Mapping[str, ServerProvider]) -> PromptOutcome:
         """Collect, reuse or load what the phase says, compare if it says so; records the outcome.
@@ -117,7 +156,14 @@ class Runner:
     def needs(self, side: str, prompt: Prompt) -> bool:
         """Whether running ``prompt`` will send a request to ``side``'s server."""
         if side == "gt":
-            return self.plan.collect_gt and not (self.plan.reuse_gt and self.store.reusable("gt", prompt, self.request))
+            if not self.plan.collect_gt:
+                return False
+            if not self.plan.reuse_gt:
+                return True
+            if self.store.reusable("gt", prompt, self.request):
+                return False
+            kept = self.replay_store()
+            return kept is None or kept.reusable("gt", prompt, self.request) is None
         return self.plan.collect_local
 
     def skip(self, prompt: Prompt, reason: str) -> None:
@@ -129,8 +175,11 @@ class Runner:
         sides: dict[str, str] = {}
         if plan.collect_gt:
             saved = self.store.reusable("gt", prompt, self.request) if plan.reuse_gt else None
+            replayed = self._replayed(prompt) if plan.reuse_gt and saved is None else None
             if saved is not None:
                 found["gt"], sides["gt"] = saved.generation, "reused"
+            elif replayed is not None:
+                found["gt"], sides["gt"] = replayed, "replayed"
             else:
                 found["gt"], sides["gt"] = self._collect("gt", prompt, servers["gt"]), "collected"
         if plan.collect_local:
@@ -140,5 +189,7 @@ class Runner:
         for side in ("gt", "local"):
             if side not in found:
                 found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
+        start = time.monotonic()
         comparison = compare(prompt.id, found["gt"], found["local"], self.count)
+        self.seconds["compare"] = round(self.seconds["compare"] + time.monotonic() - start, 4)
         return PromptOutcome(prompt, self.phase, comparison, sides, {s: g.length for s, g in found.items()})

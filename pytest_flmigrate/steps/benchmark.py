@@ -1,4 +1,5 @@
-"""Step 9: ``vllm bench throughput --load-format dummy`` in the pinned env, throughput parsed.
+"""Step 9: ``vllm bench throughput --load-format dummy`` in the pinned env, throughput parsed; with
+--tiny, the same load sent to step 10's server instead (``against_server``: no third engine).
 
 Flags follow the procedure's benchmark defaults (input 128, output 128, 2 prompts, TP from
 ``--tp``) in the spelling of the pinned vLLM: releases whose throughput benchmark reads
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
@@ -22,6 +27,8 @@ INPUT_LEN = 128
 OUTPUT_LEN = 128
 NUM_PROMPTS = 2
 TIMEOUT = 3600.0
+#: Token ids of the server benchmark's prompts: inside any vocabulary (the tiny one has 2048).
+PROMPT_TOKEN = 100
 _THROUGHPUT = re.compile(
     r"Throughput:\s*([\d.]+)\s*requests/s,\s*([\d.]+)\s*total tokens/s(?:,\s*([\d.]+)\s*output tokens/s)?"
 )
@@ -155,5 +162,66 @@ def run(
         num_requests=figures.get("num_requests"),
         total_num_tokens=figures.get("total_num_tokens"),
         command=tuple(argv),
+        log=str(log),
+    )
+
+
+def against_server(url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, timeout: float = TIMEOUT) -> BenchResult:
+    """The benchmark's load (``num_prompts`` concurrent requests of INPUT_LEN prompt tokens and
+    OUTPUT_LEN generated ones, EOS ignored) sent to a healthy server's ``/v1/completions``; figures
+    from the replies' usage. The requests and replies go to ``benchmark.log``."""
+    log = logs / "benchmark.log"
+    endpoint = url.rstrip("/") + "/v1/completions"
+    start = time.monotonic()
+    try:
+        models = requests.get(url.rstrip("/") + "/v1/models", timeout=60)
+        models.raise_for_status()
+        model = models.json()["data"][0]["id"]
+    except (requests.RequestException, ValueError, LookupError) as exc:
+        raise FlmigrateError(f"benchmark: {url}/v1/models gave no model id: {exc}") from None
+    body = {
+        "model": model,
+        "prompt": [PROMPT_TOKEN] * INPUT_LEN,
+        "max_tokens": OUTPUT_LEN,
+        "min_tokens": OUTPUT_LEN,
+        "ignore_eos": True,
+        "temperature": 0,
+    }
+
+    def one(_: int) -> requests.Response:
+        return requests.post(endpoint, json=body, timeout=timeout)
+
+    sent = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=num_prompts) as pool:
+            replies = list(pool.map(one, range(num_prompts)))
+    except requests.RequestException as exc:
+        raise FlmigrateError(f"benchmark request to {endpoint} failed: {exc}") from None
+    elapsed = time.monotonic() - sent
+    log.write_text(
+        json.dumps({"endpoint": endpoint, "request": {**body, "prompt": f"{INPUT_LEN} x token {PROMPT_TOKEN}"}})
+        + "\n"
+        + "\n".join(f"HTTP {reply.status_code} {reply.text[:2000]}" for reply in replies)
+        + "\n",
+        encoding="utf-8",
+    )
+    failed = [reply for reply in replies if reply.status_code != 200]
+    if failed:
+        raise FlmigrateError(
+            f"benchmark request to {endpoint} answered HTTP {failed[0].status_code} (log: {log})",
+            failed[0].text[-2000:],
+        )
+    usages = [reply.json().get("usage") or {} for reply in replies]
+    prompt_tokens = sum(int(usage.get("prompt_tokens") or 0) for usage in usages)
+    output_tokens = sum(int(usage.get("completion_tokens") or 0) for usage in usages)
+    return BenchResult(
+        requests_per_second=num_prompts / elapsed,
+        tokens_per_second=(prompt_tokens + output_tokens) / elapsed,
+        output_tokens_per_second=output_tokens / elapsed,
+        seconds=elapsed,
+        wall_seconds=time.monotonic() - start,
+        num_requests=num_prompts,
+        total_num_tokens=prompt_tokens + output_tokens,
+        command=("POST", endpoint, f"x{num_prompts}"),
         log=str(log),
     )

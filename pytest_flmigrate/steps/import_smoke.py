@@ -11,6 +11,10 @@ Both first load the plugin's own platform plugins (``vllm.platform_plugins`` ent
 its accelerator) is an environment fact, not the port's failure: it is reported with its fix
 (``SmokeResult.platform``, :func:`platform_fact`) and left out of vLLM's platform discovery, so
 that the modules import on vLLM's own platform, with the plugin's general plugin still loaded.
+
+Both are a function of the plugin's files and the pinned env: with ``memo`` (``memo_path``, see
+steps/kept.py) a finished run's report is kept there and a later run with the same inputs replays it
+(its log too) instead of starting the pinned env's python again.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.servers import procs
+from pytest_flmigrate.steps import kept
 
 TIMEOUT = 900.0
 #: Traceback lines kept in a failure message (the last frames and the error).
@@ -102,6 +107,7 @@ class SmokeResult:
     platform: dict | None = (
         None  # the plugin's platform plugin that cannot load in the env: entry_point, error, missing
     )
+    replayed: bool = False  # kept from an earlier run with the same plugin files and env
 
     def as_dict(self) -> dict:
         strip = lambda d: {k: v for k, v in d.items() if k != "traceback"}  # noqa: E731
@@ -111,6 +117,7 @@ class SmokeResult:
             "platform": {**strip(self.platform), "fact": platform_fact(self.platform)} if self.platform else None,
             "seconds": round(self.seconds, 2),
             "log": self.log,
+            **({"replayed": True} if self.replayed else {}),
         }
 
 
@@ -125,7 +132,27 @@ def platform_fact(platform: dict) -> str:
     )
 
 
-def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
+def memo_path(plugin_dir: Path, env: dict, label: str, request: dict, cache: Path | None = None) -> Path:
+    """Where a smoke run of ``request`` is kept (steps/kept.py): the plugin package's files and install
+    metadata, ``env`` (what the pinned env is: vLLM's location and version, Python's), the request."""
+    inputs = {"label": label, "request": request, "env": env, "files": kept.files(plugin_dir)}
+    return kept.path("smoke", inputs, cache)
+
+
+def _replay(memo: Path, log: Path) -> SmokeResult | None:
+    data = kept.load(memo) or {}
+    try:
+        imports, architectures, seconds, text = data["imports"], data["architectures"], data["seconds"], data["log"]
+    except KeyError:
+        return None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(text, encoding="utf-8")
+    return SmokeResult(imports, architectures, seconds, str(log), data.get("platform"), replayed=True)
+
+
+def _run(python: str, request: dict, log: Path, label: str, memo: Path | None = None) -> SmokeResult:
+    if memo is not None and (replayed := _replay(memo, log)) is not None:
+        return replayed
     finished = envs.run_logged(
         [python, "-c", _SCRIPT, json.dumps(request)],
         label=label,
@@ -141,6 +168,7 @@ def _run(python: str, request: dict, log: Path, label: str) -> SmokeResult:
             procs.tail(log),
         )
     data = json.loads(marked[-1])
+    kept.save(memo, {**data, "seconds": finished.seconds, "log": text})
     return SmokeResult(data["imports"], data["architectures"], finished.seconds, str(log), data["platform"])
 
 
@@ -148,9 +176,9 @@ def _traceback_tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-TRACEBACK_LINES:])
 
 
-def import_modules(python: str, modules: list[str], log: Path) -> SmokeResult:
+def import_modules(python: str, modules: list[str], log: Path, memo: Path | None = None) -> SmokeResult:
     """Import each module in the pinned env; raise for the first that fails."""
-    result = _run(python, {"package": PLUGIN_PACKAGE, "modules": modules}, log, "import-smoke")
+    result = _run(python, {"package": PLUGIN_PACKAGE, "modules": modules}, log, "import-smoke", memo)
     for module in modules:
         outcome = result.imports.get(module)
         if outcome and not outcome["ok"]:
@@ -161,9 +189,9 @@ def import_modules(python: str, modules: list[str], log: Path) -> SmokeResult:
     return result
 
 
-def resolve_architectures(python: str, expected: dict[str, str], log: Path) -> SmokeResult:
+def resolve_architectures(python: str, expected: dict[str, str], log: Path, memo: Path | None = None) -> SmokeResult:
     """``expected``: architecture -> ``module:Class`` the plugin registered. Raise on any mismatch."""
-    result = _run(python, {"package": PLUGIN_PACKAGE, "architectures": sorted(expected)}, log, "resolve-smoke")
+    result = _run(python, {"package": PLUGIN_PACKAGE, "architectures": sorted(expected)}, log, "resolve-smoke", memo)
     for arch, target in sorted(expected.items()):
         outcome = result.architectures.get(arch, {"ok": False, "error": "not reported", "traceback": ""})
         if not outcome["ok"]:

@@ -3,7 +3,9 @@
 The run is ``pytest <folder> -p no:flmigrate`` in the plugin checkout (our plugin stays out of
 it even when it is installed there), with the environment of docs/cpu-vllm.md and a scratch TMPDIR.
 Outcomes come from the JUnit XML file (``junit_family=xunit1``, whose ``file`` attribute gives
-test ids as pytest prints them), never from parsing the console.
+test ids as pytest prints them), never from parsing the console. A run is a function of the
+checkout's files and the env: with ``memo`` (steps/kept.py) a finished run is kept, and replayed
+(its JUnit file and log too) by a later run with the same inputs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.servers import procs
+from pytest_flmigrate.steps import kept
 
 #: Bound for one run of a plugin test folder.
 TIMEOUT = 3600.0
@@ -42,6 +45,7 @@ class TestRun:
     seconds: float
     junit: str
     log: str
+    replayed: bool = False  # kept from an earlier run with the same files and env
 
     __test__ = False  # not a pytest test class
 
@@ -70,6 +74,7 @@ class TestRun:
             "seconds": round(self.seconds, 2),
             "junit": self.junit,
             "log": self.log,
+            **({"replayed": True} if self.replayed else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -116,13 +121,43 @@ def _case_id(element: ET.Element) -> str:
     return f"{classname}::{name}" if classname else name
 
 
+def memo_path(plugin_dir: Path, env: dict, folder: str, cache: Path | None = None) -> Path:
+    """Where a run of ``folder`` is kept: the plugin package's, the folder's and the checkout's
+    metadata files, and ``env`` (what the pinned env is)."""
+    inputs = {"folder": folder, "env": env, "files": kept.files(plugin_dir, (folder,))}
+    return kept.path("plugin-tests", inputs, cache)
+
+
+def _replay(memo: Path, junit: Path, log: Path) -> TestRun | None:
+    data = kept.load(memo) or {}
+    try:
+        cases = tuple(Case(**case) for case in data["cases"])
+        run = TestRun(data["folder"], cases, data["exit_code"], data["seconds"], str(junit), str(log), True)
+        junit_text, log_text = data["junit_text"], data["log_text"]
+    except (KeyError, TypeError):
+        return None
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    junit.write_text(junit_text, encoding="utf-8")
+    log.write_text(log_text, encoding="utf-8")
+    return run
+
+
 def run_folder(
-    python: str, plugin_dir: Path, folder: str, *, logs: Path, label: str, timeout: float = TIMEOUT
+    python: str,
+    plugin_dir: Path,
+    folder: str,
+    *,
+    logs: Path,
+    label: str,
+    timeout: float = TIMEOUT,
+    memo: Path | None = None,
 ) -> TestRun:
     """Run the plugin's ``folder`` (e.g. ``tests/unit_tests``) with ``python``; outcomes from JUnit XML."""
     junit = logs / f"{label}.xml"
     log = logs / f"{label}.log"
     junit.unlink(missing_ok=True)
+    if memo is not None and (replayed := _replay(memo, junit, log)) is not None:
+        return replayed
     command = [
         python,
         "-c",
@@ -144,7 +179,17 @@ def run_folder(
             f"pytest {folder} in the pinned env exited {finished.returncode} without test results (log: {log})",
             procs.tail(log),
         )
-    return TestRun(folder, parse_junit(junit), finished.returncode, finished.seconds, str(junit), str(log))
+    run = TestRun(folder, parse_junit(junit), finished.returncode, finished.seconds, str(junit), str(log))
+    kept.save(
+        memo,
+        {
+            **asdict(run),
+            "cases": [asdict(case) for case in run.cases],
+            "junit_text": junit.read_text(encoding="utf-8", errors="replace"),
+            "log_text": log.read_text(encoding="utf-8", errors="replace"),
+        },
+    )
+    return run
 
 
 @dataclass(frozen=True)

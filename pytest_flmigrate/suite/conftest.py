@@ -69,17 +69,20 @@ def server_pool(request):
 
 @pytest.fixture(scope="session")
 def control(model_run, request, tmp_path_factory):
-    """--tiny: the upstream env serving the tiny model, started before the pinned env serves and
-    stopped at session end; step 11's ground truth. When upstream itself cannot serve it, every
-    step that needs it skips with the platform reason (not a migration failure)."""
+    """--tiny: the upstream env serving the tiny model (step 11's ground truth), not yet started.
+    Whether it serves is known first: replayed from the control cache (tiny/controls.py), else by
+    starting it here, before the pinned env serves; it stops at session end. When upstream itself
+    cannot serve it, every step that needs it skips with the platform reason (not a migration
+    failure)."""
     runtime = model_run.runtime
     runtime.say = terminal_say(request.config)
     ground_truth = runtime.control(tmp_path_factory.mktemp("control-scratch"))
     request.addfinalizer(ground_truth.close)
     try:
-        return runtime.start_control(ground_truth)
+        runtime.check_control(ground_truth)
     except FlmigrateError:
         pytest.skip(runtime.control_outcome["reason"])
+    return ground_truth
 
 
 @pytest.fixture(autouse=True)
@@ -112,8 +115,8 @@ def gt_server(model_run, request, tmp_path_factory):
     and stopped at session end if this run started it."""
     from pytest_flmigrate.e2e.gt import GroundTruth
 
-    if model_run.settings.tiny:
-        return request.getfixturevalue("control")
+    if model_run.settings.tiny:  # started now if its outcome was replayed and a prompt is not
+        return model_run.runtime.start_control(request.getfixturevalue("control"))
     ground_truth = GroundTruth(
         model_run.settings, log_dir=model_run.report_dir / "logs", scratch=tmp_path_factory.mktemp("gt-scratch")
     )
@@ -123,7 +126,8 @@ def gt_server(model_run, request, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def e2e_runner(model_run):
-    """Step 11: runs each prompt through --e2e-phase, saving results under reports/<model>/e2e/."""
+    """Step 11: runs each prompt through --e2e-phase, saving results under reports/<model>/e2e/
+    (with --tiny, GT results the control cache keeps are replayed, and new ones kept there)."""
     from pytest_flmigrate.e2e.phases import Runner
 
     settings = model_run.settings
@@ -132,4 +136,5 @@ def e2e_runner(model_run):
         phase=settings.e2e_phase,
         token_match_count=settings.token_match_count,
         max_tokens=settings.max_tokens,
+        replay=(lambda: model_run.runtime.control_cache().store) if settings.tiny else None,
     )

@@ -48,15 +48,14 @@ class Gap:
     remedy: str
 
 
-#: The tiny checkpoint holds a text tokenizer only, so an upstream server that loads an audio or
-#: image processor for the architecture fails on it; its config holds the config class's
-#: defaults, so upstream code reading a field only real checkpoints set fails on it; a module the
-#: upstream env lacks (the provisioned CPU env has no torchvision or torchaudio: PyPI has no build
-#: for its +cpu torch) fails the import.
+#: The tiny checkpoint holds the processor tiny/processors.py found for a multimodal architecture,
+#: so an upstream server that still cannot load one fails on it; its config holds the config
+#: class's defaults, so upstream code reading a field only real checkpoints set fails on it; a
+#: module the upstream env lacks fails the import.
 CONTROL_GAPS = (
     Gap(
         lambda cause: cause.processor,
-        "an audio or image processor, which the tiny checkpoint (a text tokenizer only) lacks",
+        "an audio or image processor that it cannot load from the tiny checkpoint",
         "pass --served-model",
     ),
     Gap(
@@ -154,10 +153,12 @@ def synthesize(
     *,
     cache: Path | None = None,
     log: Path | None = None,
+    multimodal: bool = False,
 ) -> TinyModel:
     """The cached tiny model of ``model`` with its config from ``source``, synthesized first with
-    ``python`` (the upstream env's) when absent; FlmigrateError with synthesize.py's one line when
-    it cannot be made."""
+    ``python`` (the upstream env's) when absent (with the processor upstream loads when
+    ``multimodal``: the architecture is in upstream's multimodal registry); FlmigrateError with
+    synthesize.py's one line when it cannot be made."""
     target = tiny_dir(model, upstream_version, cache, source.tag())
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
@@ -165,7 +166,7 @@ def synthesize(
         if found is not None:
             return found
         with atomic.folder(target) as work:
-            _run_synthesize(python, work, arch, source, log)
+            _run_synthesize(python, work, arch, source, log, multimodal)
             if load(work) is None:
                 raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} for {arch}")
         found = _made(target, source)
@@ -173,7 +174,9 @@ def synthesize(
         return found
 
 
-def _run_synthesize(python: str, out: Path, arch: str, source: ConfigSource, log: Path | None) -> None:
+def _run_synthesize(
+    python: str, out: Path, arch: str, source: ConfigSource, log: Path | None, multimodal: bool = False
+) -> None:
     """synthesize.py into ``out`` with ``python``, its config from ``source``, its output in
     ``log``; FlmigrateError with its one line when it fails. A long synthesis says how far along it is."""
     command = [
@@ -187,6 +190,7 @@ def _run_synthesize(python: str, out: Path, arch: str, source: ConfigSource, log
         source.kind,
         "--seed",
         str(SEED),
+        *(["--multimodal"] if multimodal else []),
     ]
     with tempfile.TemporaryDirectory(prefix="flm-tiny-") as folder:
         path = log if log is not None else Path(folder) / "synthesize.log"
@@ -220,13 +224,15 @@ def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel
     config from the first source that has one and synthesizes (sources.candidates, in order: a
     source that fails passes to the next; all failing is one line naming each failure)."""
     arch = sources.tiny_arch(run)
+    multimodal = sources.is_multimodal(run, arch)
     failures: list[str] = []
     for kind, make in sources.candidates(run):
         try:
             source = make()
             if source is None:
                 continue
-            return synthesize(python, run.name, run.workspace.upstream().version, arch, source, log=log)
+            version = run.workspace.upstream().version
+            return synthesize(python, run.name, version, arch, source, log=log, multimodal=multimodal)
         except FlmigrateError as exc:
             if kind == sources.TINY_FROM:
                 raise  # what the user named, bad or failing: said as it is

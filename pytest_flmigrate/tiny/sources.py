@@ -164,6 +164,21 @@ def tiny_arch(run: ModelRun) -> str:
     return next((a.name for a in archs if not a.name.endswith("MTP")), archs[0].name)
 
 
+#: What a model file says when it registers a multimodal processor (pooling and retrieval models
+#: with image inputs sit outside upstream's multimodal registry table).
+PROCESSOR_REGISTRATION = "register_processor("
+
+
+def is_multimodal(run: ModelRun, arch: str) -> bool:
+    """Whether the tiny model of ``arch`` needs the processor upstream loads: the architecture is in
+    upstream's multimodal registry, or the unit's files register a multimodal processor."""
+    unit = run.unit()
+    if any(a.is_multimodal for a in unit.architectures if a.name == arch):
+        return True
+    root = run.workspace.upstream().root
+    return any(PROCESSOR_REGISTRATION in (root / relative).read_text(encoding="utf-8") for relative in unit.files)
+
+
 def write_folder(model: str, files: dict[str, str], cache: Path | None = None) -> Path:
     """``files`` in the tiny cache's ``sources/<model>-<digest>/``, complete or absent."""
     digest = hashlib.sha256("".join(f"{name}\0{text}\0" for name, text in sorted(files.items())).encode())

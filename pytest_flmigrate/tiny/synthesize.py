@@ -5,7 +5,7 @@ into the tool's process for work: the heavy imports are inside the functions. ::
 
     python path/to/synthesize.py OUT_DIR --arch Cohere2MoeForCausalLM \\
         (--config-module transformers.models.cohere2_moe.configuration_cohere2_moe \\
-         --config-class Cohere2MoeConfig | --config-dir DIR) [--source TEXT] [--seed 0]
+         --config-class Cohere2MoeConfig | --config-dir DIR) [--source TEXT] [--seed 0] [--multimodal]
 
 The config is either a config class's defaults (``--config-module``/``--config-class``: upstream
 vLLM's or its transformers') or what ``AutoConfig`` loads from ``DIR`` with ``trust_remote_code``
@@ -21,11 +21,13 @@ checkpoint names; layer-level norms the class builds on some layers only are com
 layer, see layer_norms.py); otherwise upstream vLLM's own class for ARCH is built on CPU and saved
 under the checkpoint names its ``load_weights`` accepts (vllm_weights.py, checked by loading them
 back); when neither can, only the config is written and the stamp says ``dummy`` with the reason
-(servers then use ``--load-format dummy``). The tokenizer files are qwen2_checkpoint.py's. The
+(servers then use ``--load-format dummy``). The tokenizer files are qwen2_checkpoint.py's; with
+``--multimodal`` (the architecture is in upstream's multimodal registry) the model also gets the
+processor upstream vLLM loads for it (processors.py), its sizes aligned with the tiny config. The
 stamp (``flmigrate-tiny.json``) is written last.
 
 Exit status 2 with one line on stderr (``error: ...``) when the config cannot be loaded or rejects
-a shrunk field (the field named), 1 on anything else.
+a shrunk field (the field named), or the processor cannot be made, 1 on anything else.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
-    from pytest_flmigrate.tiny import layer_norms, qwen2_checkpoint, shrink, vllm_weights
+    from pytest_flmigrate.tiny import layer_norms, processors, qwen2_checkpoint, shrink, vllm_weights
 else:  # run as a script in an env without this package: the siblings are on sys.path[0]
     import layer_norms
+    import processors
     import qwen2_checkpoint
     import shrink
     import vllm_weights
@@ -236,6 +239,29 @@ def complete_layer_norms(weights: Path) -> list[str]:
     return sorted(missing)
 
 
+def write_tokenizer(folder: Path) -> None:
+    for name, data in qwen2_checkpoint.tokenizer_files().items():
+        (folder / name).write_bytes(data)
+
+
+def tiny_tokenizer(folder: Path):
+    """The tiny tokenizer (qwen2_checkpoint.py's files, written into ``folder``), loaded."""
+    from transformers import AutoTokenizer
+
+    write_tokenizer(folder)
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def prepared_processor(arch: str, config, tokenizer):
+    """The processor a multimodal ``arch`` loads, made for the tiny checkpoint (processors.py; it
+    may extend ``tokenizer`` and ``config``); None for a text model. Rejected with the reason when
+    it cannot be made."""
+    try:
+        return processors.prepare(arch, config, tokenizer)
+    except processors.Unbuildable as exc:
+        raise Rejected(f"no processor for {arch}: {exc}") from None
+
+
 def write(
     out_dir: Path,
     arch: str,
@@ -244,11 +270,15 @@ def write(
     seed: int,
     kind: str = "",
     fills: dict[str, Any] | None = None,
+    multimodal: bool = False,
 ) -> dict[str, Any]:
-    """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record."""
+    """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record. ``multimodal``:
+    also the processor upstream loads for ``arch``."""
     import torch
 
     config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
+    tokenizer = tiny_tokenizer(out_dir) if multimodal else None
+    prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
     cls, reason = model_class(arch, loaded)
     weights, weights_from = "dummy", ""
     model = None
@@ -268,8 +298,13 @@ def write(
         parameters, completed = None, []
     if loaded.folder is not None:
         ship_code(out_dir, loaded)
-    for name, data in qwen2_checkpoint.tokenizer_files().items():
-        (out_dir / name).write_bytes(data)
+    write_tokenizer(out_dir)
+    processor = None
+    if prepared is not None:
+        try:
+            processor = processors.save(out_dir, prepared, tokenizer)
+        except processors.Unbuildable as exc:
+            raise Rejected(f"no processor for {arch}: {exc}") from None
     if model is None:
         found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None)
         if found.parameters is not None:
@@ -289,6 +324,7 @@ def write(
         "parameters": parameters,
         "completed_norms": completed,
         "filled_fields": filled,
+        "processor": processor,
         "files": {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(out_dir.iterdir())
@@ -312,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-kind", default="", help="the kind of source (tiny/sources.py), for the stamp")
     parser.add_argument("--fill", type=json.loads, default={}, help="JSON: dotted field -> value, set where absent")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"
+    )
     args = parser.parse_args(argv)
     if (args.config_dir is None) == (args.config_module is None or args.config_class is None):
         parser.error("give --config-dir, or --config-module and --config-class")
@@ -319,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         loaded = load_config(args.config_module, args.config_class, args.config_dir, source)
-        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill)
+        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.multimodal)
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -177,3 +177,53 @@ def test_a_session_without_e2e_carries_the_earlier_results(tmp_path):
         **EARLIER,
         "prompts": {pid: {**entry, "earlier_run": True} for pid, entry in EARLIER["prompts"].items()},
     }
+
+
+def replaying(tmp_path, phase: str, kept: ResultStore, max_tokens: int = 12) -> Runner:
+    return Runner(
+        ResultStore(tmp_path / "model" / "e2e"),
+        phase=phase,
+        token_match_count=8,
+        max_tokens=max_tokens,
+        client_options={"attempts": 1},
+        replay=lambda: kept,
+    )
+
+
+def test_a_collected_gt_result_is_kept_in_the_replay_store_and_replayed_without_a_gt_server(tmp_path, stub):
+    gt_server, local_server = stub(model="/tiny/m"), stub(model="/tiny/m")
+    kept = ResultStore(tmp_path / "controls" / "k")
+    first = replaying(tmp_path / "one", "all", kept).run(
+        T1, {"gt": lambda: gt_server.url, "local": lambda: local_server.url}
+    )
+    assert first.sides["gt"] == "collected"
+    assert json.loads((tmp_path / "controls/k/gt/t1.json").read_text())["server"] == {
+        "url": gt_server.url,
+        "model": "/tiny/m",
+    }
+
+    again = replaying(tmp_path / "two", "all", kept)
+    assert not again.needs("gt", T1) and again.needs("gt", T2)
+    outcome = again.run(T1, {"gt": never, "local": lambda: local_server.url})
+    assert outcome.sides == {"gt": "replayed", "local": "collected"} and outcome.comparison.verdict == "match"
+    assert again.store.info["gt"] == {"url": gt_server.url, "model": "/tiny/m", "replayed_from": str(kept.root)}
+    assert (tmp_path / "two/model/e2e/gt/t1.json").exists()  # the model's own store has it for --e2e-phase compare
+    assert runner(tmp_path / "two/model", "compare").run(T1, {"gt": never, "local": never}).passed
+
+
+def test_a_kept_gt_result_of_other_sampling_is_not_replayed(tmp_path, stub):
+    gt_server, local_server = stub(), stub()
+    kept = ResultStore(tmp_path / "controls" / "k")
+    replaying(tmp_path / "one", "gt", kept, max_tokens=12).run(T1, {"gt": lambda: gt_server.url, "local": never})
+    again = replaying(tmp_path / "two", "all", kept, max_tokens=16)
+    assert again.needs("gt", T1)
+    assert again.run(T1, {"gt": lambda: gt_server.url, "local": lambda: local_server.url}).sides["gt"] == "collected"
+
+
+def test_phase_gt_collects_afresh_even_when_a_result_is_kept(tmp_path, stub):
+    gt_server = stub()
+    kept = ResultStore(tmp_path / "controls" / "k")
+    replaying(tmp_path / "one", "gt", kept).run(T1, {"gt": lambda: gt_server.url, "local": never})
+    again = replaying(tmp_path / "two", "gt", kept)
+    assert again.needs("gt", T1)
+    assert again.run(T1, {"gt": lambda: gt_server.url, "local": never}).sides == {"gt": "collected"}

@@ -79,6 +79,30 @@ def test_marker_holds_the_verified_versions(name: str) -> None:
     assert marker["build_seconds"] >= 0 and marker["size_bytes"] > 0
 
 
+#: The recipe of the script's upstream builder (scripts/provision-cpu-envs UPSTREAM_RECIPE).
+UPSTREAM_RECIPE = 2
+_MEDIA = """
+import timm, torch, torchaudio, torchvision
+boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
+kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5).tolist()
+image = torchvision.transforms.functional.resize(torch.rand(3, 32, 48), [16, 24], antialias=True)
+features = torchaudio.compliance.kaldi.fbank(torch.sin(torch.arange(16000.0) / 8).unsqueeze(0), num_mel_bins=23)
+resampled = torchaudio.functional.resample(torch.zeros(1, 16000), 16000, 8000)
+print(kept, list(image.shape), list(features.shape), list(resampled.shape), timm.layers.Mlp(8, 16)(torch.zeros(1, 8)).shape[1])
+"""
+
+
+def test_the_upstream_env_runs_torchvision_torchaudio_and_timm(tmp_path: Path) -> None:
+    """Vision and audio towers and their processors import these: the upstream env runs their
+    compiled ops (torchvision's nms), their transforms and torchaudio's features."""
+    python = _python_or_skip(UPSTREAM_ENV)
+    marker = envs.env_marker(UPSTREAM_ENV, REAL_CACHE)
+    assert marker is not None and marker["recipe"] == UPSTREAM_RECIPE
+    assert marker["torchvision"] and marker["torchaudio"] and marker["timm"], marker
+    out = _run([str(python), "-c", _MEDIA], tmp_path).stdout.strip().splitlines()[-1]
+    assert out == "[0, 2] [3, 16, 24] [98, 23] [1, 8000] 8"
+
+
 def test_checkpoint_maker_is_deterministic_and_idempotent(pinned_checkpoint: Path, tmp_path: Path) -> None:
     python = _python_or_skip(PINNED_ENV)
     second = tmp_path / "second"

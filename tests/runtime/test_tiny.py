@@ -19,17 +19,22 @@ is refused).
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from pytest_flmigrate import envs
+from pytest_flmigrate.servers.cpu_args import CPU_ARGS
 from pytest_flmigrate.servers.ports import free_port
-from pytest_flmigrate.tiny import checkpoints, sources
+from pytest_flmigrate.tiny import checkpoints, controls, sources
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
 DENSE = "mistral"
 TEXT_PROMPTS = ["t1", "t2", "t3", "t4", "t5"]
 STATIC_STEPS = "step02 or step04 or step05 or step06"
+SERVE_ARGS = tuple(CPU_ARGS)  # the --serve-args suite_run.flmigrate passes
 TINY_STEPS = "step09 or step10 or e2e"
 MISTRAL_CONFIG = "transformers.models.mistral.configuration_mistral"
 
@@ -45,10 +50,21 @@ def migrated_dense(pinned_python, tmp_path_factory):
     return tree, python, flmigrate(tree, python, "-k", STATIC_STEPS, model=DENSE)
 
 
+def forget_the_control(model: str, upstream_python: Path) -> None:
+    """Remove what the control cache keeps for ``model``'s tiny checkpoint (if it was made before),
+    so that the next run starts the control afresh."""
+    version = envs.expected_vllm(envs.upstream_env())
+    tiny = checkpoints.load(checkpoints.tiny_dir(model, version or ""))
+    if tiny is not None:
+        for args in (SERVE_ARGS, SERVE_ARGS + tiny.serve_args):
+            shutil.rmtree(controls.control_cache(tiny, str(upstream_python), args).root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def dense(migrated_dense, upstream_python):
-    """Steps 9-11 with --tiny on the migrated tree, as step 4 wrote it."""
+    """Steps 9-11 with --tiny on the migrated tree, as step 4 wrote it, the control started afresh."""
     tree, python, _ = migrated_dense
+    forget_the_control(DENSE, upstream_python)
     run = flmigrate(
         tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE, port=free_port()
     )
@@ -66,7 +82,7 @@ def test_the_dense_model_migrates_without_hand_adaptation(migrated_dense):
 
 
 def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
-    _, _, run = dense
+    tree, _, run = dense
     assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
@@ -83,7 +99,26 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert "Ministral3ForCausalLM" in run.summary["server"]["evidence"]["resolved"]
     reply = run.summary["server"]["chat"]
     assert reply["text"].strip(), reply  # step 10 asks for text, a tiny model's too
+    assert run.summary["benchmark"]["command"][0] == "POST"  # step 9's load went to step 10's server
+    assert not (tree / "reports" / DENSE / "logs" / "benchmark.json").exists()
     print(f"--tiny {DENSE}, steps 9-11: {run.seconds:.0f} s; step 10's reply: {reply['text']!r}")
+
+
+def test_a_second_run_replays_the_control_and_starts_no_control_server(dense, tmp_path):
+    tree, python, first = dense
+    reports = tmp_path / "reports"  # no GT results of the first run here: the control cache has them
+    run = flmigrate(tree, python, "--tiny", "-k", TINY_STEPS, model=DENSE, port=free_port(), reports=reports)
+    assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
+    assert run.summary["control"] == {"served": True, "reason": "", "replayed": True}
+    entries = text_entries(run.summary)
+    assert all(entry["passed"] and entry["gt"] == "replayed" for entry in entries.values()), entries
+    assert not (reports / DENSE / "logs" / "gt-server.log").exists()  # no control server started
+    assert run.summary["phases"].get("control") is None and run.summary["e2e"]["seconds"]["gt"] == 0
+    for prompt in TEXT_PROMPTS:  # the same tokens as the first run's control gave
+        replayed = json.loads((reports / DENSE / "e2e" / "gt" / f"{prompt}.json").read_text())["generation"]
+        collected = json.loads((tree / "reports" / DENSE / "e2e" / "gt" / f"{prompt}.json").read_text())
+        assert replayed["token_ids"] == collected["generation"]["token_ids"]
+    print(f"--tiny {DENSE}, steps 9-11 replaying the control: {run.seconds:.0f} s (first run {first.seconds:.0f} s)")
 
 
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
@@ -181,6 +216,7 @@ def test_a_model_upstream_cannot_run_on_cpu_skips_steps_9_to_11_with_the_platfor
         "CPUAttentionBackendImpl.__init__() got an unexpected keyword argument 'chunk_lookback'"
     ), reason
     assert run.summary["tiny"]["arch"] == UNSERVABLE_ARCH
-    assert run.summary["control"] == {"served": False, "reason": reason}
+    control = run.summary["control"]  # its server exited with the error: kept, and replayed by later runs
+    assert {key: control[key] for key in ("served", "reason")} == {"served": False, "reason": reason}
     assert run.summary["server"] is None  # the pinned env never served
     assert not list((tree / "reports" / UNSERVABLE / "logs").glob("server-*.log"))

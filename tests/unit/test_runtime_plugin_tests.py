@@ -112,3 +112,33 @@ def test_interpreter_without_pytest_gives_the_log_tail(tmp_path, checkout):
             str(tmp_path / "bare" / "bin" / "python"), checkout, "tests/unit_tests", logs=tmp_path, label="x"
         )
     assert "No module named 'pytest'" in str(caught.value)
+
+
+def test_a_finished_run_is_kept_and_replayed_until_a_file_changes(checkout, tmp_path):
+    env = {"vllm": "/envs/p/vllm", "vllm_version": "0.13.0", "python": "3.11.7"}
+    memo = plugin_tests.memo_path(checkout, env, "tests/unit_tests", cache=tmp_path / "cache")
+    first = plugin_tests.run_folder(
+        sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "a", label="unit-baseline", memo=memo
+    )
+    assert memo.exists() and not first.replayed
+    (checkout / "tests" / "unit_tests" / "test_things.py").write_text("this is no python")  # not run again
+    again = plugin_tests.run_folder(
+        sys.executable, checkout, "tests/unit_tests", logs=tmp_path / "b", label="unit-baseline", memo=memo
+    )
+    assert again.replayed and again.cases == first.cases and again.exit_code == first.exit_code
+    assert Path(again.junit).read_text() == Path(first.junit).read_text()
+    assert Path(again.log).read_text() == Path(first.log).read_text() and again.as_dict()["replayed"] is True
+    assert plugin_tests.memo_path(checkout, env, "tests/unit_tests", cache=tmp_path / "cache") != memo
+    assert plugin_tests.memo_path(checkout, {**env, "vllm_version": "0.24.0"}, "tests/unit_tests") != memo
+
+
+def test_a_run_without_results_is_not_kept(tmp_path, checkout):
+    memo = tmp_path / "cache" / "plugin-tests" / "k.json"
+    no_pytest = tmp_path / "python"
+    no_pytest.write_text(f"#!{sys.executable}\nimport sys\nsys.exit(4)\n")
+    no_pytest.chmod(0o755)
+    with pytest.raises(FlmigrateError):
+        plugin_tests.run_folder(
+            str(no_pytest), checkout, "tests/unit_tests", logs=tmp_path / "logs", label="x", memo=memo
+        )
+    assert not memo.exists()

@@ -23,6 +23,7 @@ def test_nothing_before_and_nothing_now():
         "server": None,
         "tiny": None,
         "control": None,
+        "phases": None,
         "runtime_env": None,
         "notes": [],
     }

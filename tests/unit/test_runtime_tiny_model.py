@@ -145,6 +145,7 @@ def fake_run(cache, monkeypatch, makers):
     monkeypatch.setenv("FLMIGRATE_CACHE", str(cache))
     monkeypatch.setattr(sources, "candidates", lambda run: iter(makers))
     monkeypatch.setattr(sources, "tiny_arch", lambda run: "XForCausalLM")
+    monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
     workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
     return SimpleNamespace(name="x", workspace=workspace)
 
@@ -188,3 +189,53 @@ def test_a_tiny_from_that_fails_is_said_as_it_is(fake_python, tmp_path, monkeypa
     makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.TINY_FROM, missing)]
     with pytest.raises(FlmigrateError, match=r"^--tiny-from ckpt: no such folder"):
         checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
+
+
+def test_a_multimodal_architecture_asks_for_its_processor(tmp_path):
+    """synthesize.py gets --multimodal exactly for an architecture of upstream's multimodal registry
+    (the processor is made then only, and text models' synthesis imports no vLLM)."""
+    argv = tmp_path / "argv"
+    script = tmp_path / "python"
+    script.write_text(
+        f"#!{sys.executable}\nimport json, sys\nfrom pathlib import Path\n"
+        f"Path({str(argv)!r}).write_text(json.dumps(sys.argv[1:]))\n"
+        "out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)\n"
+        f"(out / {STAMP!r}).write_text(json.dumps({{'arch': 'A', 'weights': 'synthesized', 'reason': '', "
+        "'parameters': 1, 'config_source': 's', 'config_kind': 'upstream', 'weights_from': 'x', "
+        "'remote_code': []}))\n"
+    )
+    script.chmod(0o755)
+    for multimodal in (True, False):
+        checkpoints.synthesize(
+            str(script),
+            f"m{multimodal}",
+            "0.32.0",
+            "MForConditionalGeneration",
+            upstream_class("MConfig"),
+            cache=tmp_path / "cache",
+            multimodal=multimodal,
+        )
+        assert ("--multimodal" in json.loads(argv.read_text())) is multimodal
+
+
+def test_a_model_registering_a_multimodal_processor_is_multimodal_outside_the_registry_table(tmp_path):
+    """ColQwen3 (a retrieval model with image inputs) is in upstream's pooling table, not the
+    multimodal one: its file registering a processor says it needs one."""
+    from pytest_flmigrate.index.registries import Architecture
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "colqwen3.py").write_text(
+        "@MULTIMODAL_REGISTRY.register_processor(P, info=I)\nclass C: ...\n"
+    )
+    (tmp_path / "models" / "text.py").write_text("class T: ...\n")
+
+    def run(table: str, file: str) -> SimpleNamespace:
+        arch = Architecture("XForRetrieval", "x", "XForRetrieval", table)
+        unit = SimpleNamespace(architectures=(arch,), files=(f"models/{file}",))
+        return SimpleNamespace(
+            unit=lambda: unit, workspace=SimpleNamespace(upstream=lambda: SimpleNamespace(root=tmp_path))
+        )
+
+    assert sources.is_multimodal(run("_EMBEDDING_MODELS", "colqwen3.py"), "XForRetrieval")
+    assert sources.is_multimodal(run("_MULTIMODAL_MODELS", "text.py"), "XForRetrieval")
+    assert not sources.is_multimodal(run("_TEXT_GENERATION_MODELS", "text.py"), "XForRetrieval")

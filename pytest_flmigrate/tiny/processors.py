@@ -1,0 +1,361 @@
+"""The processor a multimodal model's upstream vLLM code loads, made for a tiny checkpoint (runs in
+the upstream env, imported by tiny/synthesize.py as a sibling; vLLM and transformers are imported
+inside the functions).
+
+vLLM builds a multimodal model's processor when it starts (its profiling feeds the processor dummy
+images or audio), so a tiny checkpoint with a text tokenizer only cannot start it. ``prepare`` finds
+the processor class the model uses, in this order:
+
+1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its getters, e.g.
+   ``self.ctx.get_hf_processor(GlmAsrProcessor)``, then its other methods), the model's module, the
+   modules of the parts named (vLLM keeps a processor beside its feature extractor);
+2. transformers' ``AutoProcessor`` mapping for the config's ``model_type`` (not a sub-config's:
+   a tower's processor is not the model's);
+   (the first of these that builds is taken)
+3. without a processor class, the image processors and feature extractors the same code names,
+   or transformers' auto mappings of each for the config's ``model_type``.
+
+A processor class is built from its parts (``get_attributes``): the tiny tokenizer, and each
+image/video processor or feature extractor from the class the same code names for that part, the
+processor class's ``<part>_class``, transformers' auto mapping (for the config's model type, then
+its sub-configs'), or its own module, each with its defaults. Sizes are then aligned with the tiny config (``align``: patch and merge sizes, image
+size, mel bins, taken from the vision/audio sub-config). The processor's placeholder tokens
+(``image_token``, ``audio_token``, ...: vLLM looks them up in the vocabulary) are added to the tiny
+tokenizer and the config's vocabulary and token ids follow, before the weights are made
+(``prepare``); then everything is saved with ``save_pretrained`` beside the weights (``save``), so
+that vLLM loads it the way it loads a real checkpoint's.
+Text prompts are enough for the comparison; the processor only has to load and process vLLM's
+dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot be built.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The parts of a processor (transformers' modality names) and the base class of each.
+PARTS = ("image_processor", "video_processor", "feature_extractor", "audio_processor")
+#: A processor's size fields and the vision config fields they take their value from, first found.
+SHARED_FIELDS = {
+    "patch_size": ("patch_size",),
+    "temporal_patch_size": ("temporal_patch_size",),
+    "merge_size": ("merge_size", "spatial_merge_size"),
+    "spatial_merge_size": ("spatial_merge_size", "merge_size"),
+}
+#: The most pixels a dynamic-resolution image processor may give an image (profiling runs the
+#: vision tower on the largest image: a tiny tower still pays per patch).
+MAX_PIXELS = 448 * 448
+
+
+class Unbuildable(Exception):
+    """The model's processor cannot be made: one line for the user."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _bases() -> dict[str, type]:
+    from transformers import FeatureExtractionMixin, ImageProcessingMixin, ProcessorMixin
+    from transformers.video_processing_utils import BaseVideoProcessor
+
+    return {
+        "processor": ProcessorMixin,
+        "image_processor": ImageProcessingMixin,
+        "video_processor": BaseVideoProcessor,
+        "feature_extractor": FeatureExtractionMixin,
+        "audio_processor": FeatureExtractionMixin,
+    }
+
+
+def _model_class(arch: str) -> type | None:
+    from vllm.model_executor.models.registry import ModelRegistry
+
+    try:
+        return ModelRegistry._try_load_model_cls(arch)
+    except Exception as exc:  # noqa: BLE001 - an import error of upstream's model module, reported as is
+        raise Unbuildable(f"upstream vLLM cannot import {arch}: {_first_line(exc)}") from None
+
+
+def _names_in(function: Any) -> set[str]:
+    function = getattr(function, "fget", function)
+    function = getattr(function, "func", function)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+#: The methods of a ProcessingInfo that name the processor and its parts, looked at first.
+GETTERS = ("get_hf_processor", "get_feature_extractor", "get_image_processor", "get_video_processor")
+
+
+def referenced_classes(info: type, model: type) -> list[type]:
+    """Processor-like classes (see ``_bases``) that upstream's code names: in the getters of ``info``
+    (and its bases up to vLLM's own), its other methods, the model's module, then the modules that
+    define the parts found (a processor kept beside its feature extractor)."""
+    bases = tuple(_bases().values())
+    found: list[type] = []
+
+    def add(candidate: Any) -> None:
+        if isinstance(candidate, type) and issubclass(candidate, bases) and candidate not in bases:
+            if candidate not in found and not inspect.isabstract(candidate):
+                found.append(candidate)
+
+    own = [k for k in info.__mro__ if k is not object and not k.__module__.startswith("vllm.multimodal")]
+    for getters in (True, False):
+        for klass in own:
+            scope = vars(sys.modules[klass.__module__])
+            for member_name, member in vars(klass).items():
+                if (member_name in GETTERS) is getters:
+                    for name in sorted(_names_in(member)):
+                        add(scope.get(name))
+    for value in vars(sys.modules[model.__module__]).values():
+        add(value)
+    for part in list(found):
+        for value in vars(sys.modules[part.__module__]).values():
+            add(value)
+    return found
+
+
+def _auto_class(mapping_module: str, mapping: str, model_types: list[str]) -> type | None:
+    """transformers' class for the first of ``model_types`` in an auto mapping that has one (a
+    mapping's entry is a name, names, or names by backend: torchvision's first, then PIL's)."""
+    import importlib
+
+    import transformers
+
+    table = getattr(importlib.import_module(mapping_module), mapping)
+    for model_type in model_types:
+        names = table.get(model_type)
+        if isinstance(names, dict):
+            names = [names.get("torchvision"), names.get("pil"), *names.values()]
+        for name in names if isinstance(names, tuple | list) else [names]:
+            if name and hasattr(transformers, name):
+                return getattr(transformers, name)
+    return None
+
+
+def model_types(config: Any) -> list[str]:
+    """The config's ``model_type``, then its sub-configs' (a vision tower's processor is often
+    mapped under the tower's type)."""
+    from transformers.models.auto import configuration_auto
+
+    module_of = getattr(configuration_auto, "SPECIAL_MODEL_TYPE_TO_MODULE_NAME", {})
+    found = [getattr(config, "model_type", None)]
+    for name in getattr(config, "sub_configs", None) or {}:
+        kind = getattr(getattr(config, name, None), "model_type", None)
+        found += [kind, module_of.get(kind)]  # a tower's type, then the model it belongs to
+    return [str(kind) for kind in dict.fromkeys(found) if kind]
+
+
+AUTO_MAPPINGS = {
+    "processor": ("transformers.models.auto.processing_auto", "PROCESSOR_MAPPING_NAMES"),
+    "image_processor": ("transformers.models.auto.image_processing_auto", "IMAGE_PROCESSOR_MAPPING_NAMES"),
+    "video_processor": ("transformers.models.auto.video_processing_auto", "VIDEO_PROCESSOR_MAPPING_NAMES"),
+    "feature_extractor": ("transformers.models.auto.feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
+    "audio_processor": ("transformers.models.auto.feature_extraction_auto", "FEATURE_EXTRACTOR_MAPPING_NAMES"),
+}
+
+
+def _modality(part: str) -> str:
+    return next((modality for modality in PARTS if modality in part), part)
+
+
+def part_class(part: str, processor: type | None, referenced: list[type], kinds: list[str]) -> type | None:
+    """The class of a processor's part: the one upstream's code names, the processor's
+    ``<part>_class``, transformers' auto mapping, a class of the processor's own module."""
+    modality = _modality(part)
+    base = _bases()[modality]
+    named = [candidate for candidate in referenced if issubclass(candidate, base)]
+    if named:
+        return named[0]
+    if processor is not None:
+        declared = getattr(processor, f"{part}_class", None)
+        declared = declared[-1] if isinstance(declared, tuple | list) else declared
+        if isinstance(declared, str):
+            scope = vars(sys.modules[processor.__module__])
+            found = scope.get(declared)
+            if found is None:
+                import transformers
+
+                found = getattr(transformers, declared, None)
+            if isinstance(found, type):
+                return found
+    auto = _auto_class(*AUTO_MAPPINGS[modality], kinds)
+    if auto is not None:
+        return auto
+    if processor is not None:
+        own = [
+            value
+            for value in vars(sys.modules[processor.__module__]).values()
+            if isinstance(value, type) and issubclass(value, base) and value is not base
+        ]
+        if own:
+            return own[0]
+    return None
+
+
+def _sub_config(config: Any, *names: str) -> Any:
+    for name in names:
+        found = getattr(config, name, None)
+        if found is not None:
+            return found
+    return None
+
+
+def align(part: Any, config: Any) -> None:
+    """Sizes of an image/video processor or feature extractor set from the tiny config's vision or
+    audio sub-config (or the config itself) where both hold them; dynamic resolution capped."""
+    vision = _sub_config(config, "vision_config", "vision_tower_config", "visual", "vision_model") or config
+    audio = _sub_config(config, "audio_config", "audio_encoder_config", "encoder_config") or config
+    for field, sources in SHARED_FIELDS.items():
+        value = next((getattr(vision, name) for name in sources if isinstance(getattr(vision, name, None), int)), None)
+        if value is not None and hasattr(part, field):
+            setattr(part, field, value)
+    image_size = getattr(vision, "image_size", None)
+    size = getattr(part, "size", None)
+    if isinstance(image_size, int) and isinstance(size, dict):
+        part.size = {
+            key: (image_size if key in ("height", "width", "shortest_edge", "longest_edge") else value)
+            for key, value in size.items()
+        }
+    if isinstance(getattr(part, "max_pixels", None), int) and part.max_pixels > MAX_PIXELS:
+        part.max_pixels = MAX_PIXELS
+        if isinstance(getattr(part, "min_pixels", None), int):
+            part.min_pixels = min(part.min_pixels, MAX_PIXELS)
+    mel_bins = getattr(audio, "num_mel_bins", None)
+    if isinstance(mel_bins, int) and hasattr(part, "feature_size"):
+        part.feature_size = mel_bins
+
+
+def _build(cls: type, **kwargs: Any) -> Any:
+    try:
+        return cls(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - any constructor failure, named with the class
+        raise Unbuildable(f"{cls.__name__} cannot be built with its defaults: {_first_line(exc)}") from None
+
+
+def build(processor: type, referenced: list[type], kinds: list[str], tokenizer: Any, config: Any) -> Any:
+    """``processor`` from its parts: the tiny tokenizer, the other parts from ``part_class``."""
+    parts: dict[str, Any] = {}
+    for part in processor.get_attributes():  # type: ignore[attr-defined]
+        if "tokenizer" in part:
+            parts[part] = tokenizer
+            continue
+        cls = part_class(part, processor, referenced, kinds)
+        if cls is None:
+            raise Unbuildable(f"{processor.__name__} needs a {part} and no class for it is known")
+        parts[part] = _build(cls)
+        align(parts[part], config)
+    return _build(processor, **parts)
+
+
+@dataclass
+class Prepared:
+    """The processor (or its standalone parts) for a tiny checkpoint, before it is saved."""
+
+    items: list[Any]
+    tokens: dict[str, int]  # the processor's special tokens added to the tiny tokenizer, with their ids
+
+
+def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
+    """The processor ``arch`` loads, built (or its standalone parts); None for a text model."""
+    model = _model_class(arch)
+    factories = getattr(model, "_processor_factory", None) if model is not None else None
+    if model is None or factories is None:
+        return None
+    referenced = referenced_classes(factories.info, model)
+    kinds = model_types(config)
+    processor_base = _bases()["processor"]
+    candidates = [cls for cls in referenced if issubclass(cls, processor_base)]
+    auto = _auto_class(*AUTO_MAPPINGS["processor"], kinds[:1])  # a tower's processor is not the model's
+    if auto is not None and auto not in candidates:
+        candidates.append(auto)
+    failures: list[Unbuildable] = []
+    for candidate in candidates:  # the first that builds
+        try:
+            return [build(candidate, referenced, kinds, tokenizer, config)]
+        except Unbuildable as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    parts = []
+    for modality in ("image_processor", "video_processor", "feature_extractor"):
+        cls = part_class(modality, None, referenced, kinds[:1])
+        if cls is not None:
+            parts.append(_build(cls))
+            align(parts[-1], config)
+    if not parts:
+        raise Unbuildable(
+            f"{arch} is multimodal in upstream vLLM ({factories.info.__name__}) and no processor class "
+            f"for it is known (none named by its code, none for model_type {', '.join(kinds) or '?'} in transformers)"
+        )
+    return parts
+
+
+def special_tokens(item: Any) -> dict[str, str]:
+    """The processor's placeholder tokens: its string attributes named ``<kind>_token``."""
+    return {
+        name[: -len("_token")]: value
+        for name, value in sorted(vars(item).items())
+        if name.endswith("_token") and isinstance(value, str) and value
+    }
+
+
+def adapt_config(config: Any, vocab_size: int, ids: dict[str, int]) -> None:
+    """The tiny config (and its sub-configs) made to agree with the extended tokenizer: every
+    ``vocab_size`` that was the tiny one takes ``vocab_size``; ``<kind>_token_id`` / ``_token_index``
+    take the id of the processor's ``<kind>`` token."""
+    configs = [config] + [
+        getattr(config, name) for name in getattr(config, "sub_configs", None) or {} if getattr(config, name, None)
+    ]
+    for target in configs:
+        if isinstance(getattr(target, "vocab_size", None), int) and target.vocab_size < vocab_size:
+            target.vocab_size = vocab_size
+        for kind, token_id in ids.items():
+            for field in (f"{kind}_token_id", f"{kind}_token_index"):
+                if hasattr(target, field):
+                    setattr(target, field, token_id)
+
+
+def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
+    """The processor ``arch`` loads, made for the tiny checkpoint (None for a text model). Its
+    placeholder tokens that the tiny tokenizer lacks are added to it (after the tiny vocabulary), the
+    config's vocabulary and token ids follow (``adapt_config``), and the processor is built again
+    over the extended tokenizer."""
+    items = _find(arch, config, tokenizer)
+    if items is None:
+        return None
+    wanted = {kind: token for item in items for kind, token in special_tokens(item).items()}
+    vocab = tokenizer.get_vocab()
+    added = sorted({token for token in wanted.values() if token not in vocab})
+    if added:
+        tokenizer.add_tokens(added, special_tokens=True)
+        items = _find(arch, config, tokenizer) or []
+    vocab = tokenizer.get_vocab()
+    ids = {kind: vocab[token] for kind, token in wanted.items() if token in vocab}
+    adapt_config(config, len(tokenizer), ids)
+    return Prepared(items, {token: vocab[token] for token in added})
+
+
+def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
+    """Save the processor (and the tokenizer, extended or not) into ``out_dir``; what was saved."""
+    before = {path.name for path in out_dir.iterdir()}
+    for item in [*prepared.items, tokenizer]:
+        try:
+            item.save_pretrained(str(out_dir))
+        except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
+            raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
+    return {
+        "classes": [type(item).__name__ for item in prepared.items],
+        "tokens": prepared.tokens,
+        "files": sorted({path.name for path in out_dir.iterdir()} - before),
+    }

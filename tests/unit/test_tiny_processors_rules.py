@@ -1,0 +1,68 @@
+"""tiny/processors.py's rules that need no transformers: which tokens a processor holds, how the
+tiny config follows the extended tokenizer, how a processor's sizes follow the tiny config (the
+discovery and building run in the upstream env: tests/runtime/test_tiny_processors.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from pytest_flmigrate.tiny import processors
+
+
+def test_a_processors_placeholder_tokens_are_its_string_attributes_named_token():
+    processor = SimpleNamespace(
+        image_token="<|image_pad|>",
+        video_token="<|video_pad|>",
+        audio_token="",
+        chat_template="{{x}}",
+        image_token_id=None,
+    )
+    assert processors.special_tokens(processor) == {"image": "<|image_pad|>", "video": "<|video_pad|>"}
+
+
+def test_the_config_follows_the_extended_tokenizer():
+    text = SimpleNamespace(vocab_size=2048, image_token_id=5)
+    vision = SimpleNamespace(hidden_size=128)
+    config = SimpleNamespace(
+        vocab_size=2048,
+        image_token_id=151655,
+        image_token_index=7,
+        video_token_id=151656,
+        vision_start_token_id=9,
+        sub_configs={"text_config": object, "vision_config": object},
+        text_config=text,
+        vision_config=vision,
+    )
+    processors.adapt_config(config, 2050, {"image": 2048, "video": 2049})
+    assert (config.vocab_size, config.image_token_id, config.image_token_index, config.video_token_id) == (
+        2050,
+        2048,
+        2048,
+        2049,
+    )
+    assert config.vision_start_token_id == 9  # no processor token of that kind: left as shrunk
+    assert (text.vocab_size, text.image_token_id) == (2050, 2048)
+    assert not hasattr(vision, "vocab_size")
+
+
+def test_sizes_follow_the_tiny_config_and_dynamic_resolution_is_capped():
+    vision = SimpleNamespace(patch_size=16, spatial_merge_size=4, temporal_patch_size=2, image_size=224)
+    config = SimpleNamespace(vision_config=vision, audio_config=SimpleNamespace(num_mel_bins=80))
+    image = SimpleNamespace(
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=1,
+        size={"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 1280},
+        max_pixels=28 * 28 * 1280,
+        min_pixels=56 * 56,
+    )
+    processors.align(image, config)
+    assert (image.patch_size, image.merge_size, image.temporal_patch_size) == (16, 4, 2)
+    assert image.size == {"shortest_edge": 224, "longest_edge": 224}
+    assert image.max_pixels == processors.MAX_PIXELS and image.min_pixels == 56 * 56
+    audio = SimpleNamespace(feature_size=128, sampling_rate=16000)
+    processors.align(audio, config)
+    assert audio.feature_size == 80
+    untouched = SimpleNamespace(size=[384, 384])
+    processors.align(untouched, SimpleNamespace())
+    assert untouched.size == [384, 384]
