@@ -18,6 +18,7 @@ import pytest
 
 from pytest_flmigrate.e2e.ssh import SSHTarget
 from pytest_flmigrate.servers.ports import free_port
+from tests.fixtures.missing import skip_or_fail
 
 
 def find_sshd() -> str | None:
@@ -68,7 +69,7 @@ def wait_for_banner(port: int, proc: subprocess.Popen, timeout: float = 15.0) ->
 def sshd(tmp_path_factory):
     binary = find_sshd()
     if binary is None:
-        pytest.skip("sshd not installed: run scripts/ci-services (installs openssh-server)")
+        skip_or_fail("sshd not installed: run scripts/ci-services (installs openssh-server)")
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen not installed: run scripts/ci-services")
     if os.geteuid() == 0 and not Path("/run/sshd").is_dir():

@@ -15,13 +15,14 @@ from pytest_flmigrate import envs
 from pytest_flmigrate.servers import procs
 from pytest_flmigrate.servers.ports import free_port
 from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for GT over SSH
+from tests.fixtures.missing import skip_or_fail
 from tests.runtime.suite_run import ARCH, flmigrate, plugin_tree
 
 
 def python_or_skip(name: str) -> Path:
     python = envs.env_python(name)
     if python is None:
-        pytest.skip(envs.missing_env_reason(name))
+        skip_or_fail(envs.missing_env_reason(name))
     return python
 
 
