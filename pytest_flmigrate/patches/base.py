@@ -16,6 +16,9 @@ import libcst as cst
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import CATALOG_SOURCE
+
 from .syntax import parsed
 
 if TYPE_CHECKING:
@@ -102,6 +105,9 @@ class Patch:
     pin_gap: Callable[[Resolver], str | None] | None = None
     """Optional, for a patch keyed by the trees rather than by versions: given the pinned tree,
     None when the pin has the gap the patch fills, else why the patch does not apply there."""
+    source: str = CATALOG_SOURCE
+    """Where the patch comes from: the catalog, or its module's path in the plugin checkout
+    (a plugin's own patch, patches/local.py)."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
@@ -115,8 +121,8 @@ class Patch:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
 
 
-def patch_from_module(module: ModuleType) -> Patch:
-    """Build the :class:`Patch` a catalog module declares (ID, NAME, PINNED, Transformer)."""
+def patch_from_module(module: ModuleType, source: str = CATALOG_SOURCE) -> Patch:
+    """Build the :class:`Patch` a patch module declares (ID, NAME, PINNED, Transformer)."""
     return Patch(
         id=module.ID,
         name=module.NAME,
@@ -129,6 +135,7 @@ def patch_from_module(module: ModuleType) -> Patch:
         refusal=getattr(module, "refusal", None),
         apis=tuple(getattr(module, "TRANSLATION").apis) if hasattr(module, "TRANSLATION") else (),
         pin_gap=getattr(module, "pin_gap", None),
+        source=source,
     )
 
 
@@ -154,8 +161,29 @@ def patch_stages(
     tree = parsed(source)
     for patch in patches:
         count = 0
-        if patch.applies_to(context.pinned_version) and (patch.relevant is None or patch.relevant(source, context)):
-            transformer = patch.transformer(context)
-            tree = tree.visit(transformer)
-            count = transformer.count
+        if patch.applies_to(context.pinned_version):
+            tree, count = _run(patch, tree, source, context)
         yield patch, tree, count
+
+
+def _run(patch: Patch, tree: cst.Module, source: str, context: PatchContext) -> tuple[cst.Module, int]:
+    """``tree`` after ``patch`` (unchanged when the patch is not relevant to ``source``) and its
+    rewrites. A plugin's own patch that raises fails in one line naming it and the file (a
+    catalog patch's error is a bug of this tool: its traceback shows)."""
+
+    def run() -> tuple[cst.Module, int]:
+        if patch.relevant is not None and not patch.relevant(source, context):
+            return tree, 0
+        transformer = patch.transformer(context)
+        return tree.visit(transformer), transformer.count
+
+    if patch.source == CATALOG_SOURCE:
+        return run()
+    try:
+        return run()
+    except Exception as exc:  # the plugin's code: whatever it raises is named in one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise FlmigrateError(
+            f"{patch.source}: the plugin's patch {patch.id} fails on {context.module}: {type(exc).__name__}: "
+            f"{first}; fix the patch or remove it from the folder"
+        ) from None
