@@ -20,6 +20,7 @@ never removes what another model imports, what only that model needed before and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -41,6 +42,7 @@ from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile, source_te
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
 CALL_ARGUMENTS = "call-arguments"  # P17's NAME
+RENAMES = "transformers-renames"  # P14's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
 MEMBER_DRIFT = "member-drift"  # P24's NAME
 ENV_FLAGS = p25_env_flags.NAME
@@ -63,14 +65,20 @@ class Fixer:
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
 
-    _variants: dict[tuple[bool, bool], Backporter] = field(default_factory=dict)
+    _variants: dict[tuple[bool, bool, bool, bool], Backporter] = field(default_factory=dict)
+
+    @functools.cached_property
+    def env_flags(self) -> dict:
+        """The ``vllm.envs`` flags upstream defines and the pin lacks, at upstream's default (P25)."""
+        return env_flags.missing_flags(self.upstream, self.pinned)
 
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
         """The backporter for ``patches``: one that leans on relocations only when P15 is
-        selected, and on P24's member translations only when P24 is."""
+        selected, on P24's member translations only when P24 is, on P25's flags only when P25 is,
+        on P14's transformers renames only when P14 is."""
         names = {patch.name for patch in patches}
-        key = (RELOCATE in names, MEMBER_DRIFT in names)
-        if key == (True, False):
+        key = (RELOCATE in names, MEMBER_DRIFT in names, ENV_FLAGS in names, RENAMES in names)
+        if key == (True, False, False, False):
             return self.backporter
         if key not in self._variants:
             self._variants[key] = Backporter(
@@ -80,6 +88,8 @@ class Fixer:
                 max_definitions=self.backporter.max_definitions,
                 max_lines=self.backporter.max_lines,
                 member_drift=key[1],
+                env_flags=frozenset(self.env_flags) if key[2] else frozenset(),
+                renames=key[3],
             )
         return self._variants[key]
 
@@ -142,7 +152,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     ``vllm.envs`` flags the pin lacks (P25)."""
     selected = {patch.name for patch in patches}
     if ENV_FLAGS in selected:
-        plan = replace(plan, env_flags=env_flags.missing_flags(fixer.upstream, fixer.pinned))
+        plan = replace(plan, env_flags=fixer.env_flags)
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
         return with_refusals(with_shims(plan, patches), patches)
@@ -162,6 +172,9 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             if key in translated or key in failing:
                 continue
             if fixer.pinned.covers(ref.module) and not handled(*key) and not _works(fixer.pinned, ref):
+                failing[key] = None
+        for key in added_imports(text, planned, patches):
+            if key not in failing and not handled(*key) and fixer.pinned.resolve(*key) is None:
                 failing[key] = None
     # relocate first, all of them: a backport whose copy brings upstream's class of a name the
     # migration uses the pin's class for is refused (the two would meet at run time)
@@ -405,6 +418,15 @@ def translated_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ..
     for patch in patches:
         if patch.rewritten_imports is not None:
             found |= patch.rewritten_imports(text, _package(planned))
+    return found
+
+
+def added_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ...]) -> set[tuple[str, str]]:
+    """The imports a selected translation adds to ``planned`` (P27's results)."""
+    found: set[tuple[str, str]] = set()
+    for patch in patches:
+        if patch.added_imports is not None:
+            found |= patch.added_imports(text, _package(planned))
     return found
 
 

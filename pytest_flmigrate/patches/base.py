@@ -94,6 +94,10 @@ class Patch:
     rewritten_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
     """Optional, for the API translations: (source, package) -> the ``(module, name)`` imports
     the patch rewrites away in that source, so that step 4 plans no other fix for them."""
+    added_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
+    """Optional: (source, package) -> the upstream ``(module, name)`` imports the patch adds to
+    that source (what a rewritten use needs); step 4 relocates or backports them (P15, P16) as
+    if upstream imported them, and the patch imports them from there."""
     shim: str | None = None
     """Optional: a module of ``pytest_flmigrate/autofix/shims/`` (stem) the rewritten imports point at;
     step 4 writes it as ``vllm_fl/compat/<stem>.py`` whenever the patch rewrites a file."""
@@ -131,6 +135,7 @@ def patch_from_module(module: ModuleType, source: str = CATALOG_SOURCE) -> Patch
         doc=module.__doc__ or "",
         relevant=getattr(module, "relevant", None),
         rewritten_imports=getattr(module, "rewritten_imports", None),
+        added_imports=getattr(module, "added_imports", None),
         shim=getattr(module, "SHIM", None),
         refusal=getattr(module, "refusal", None),
         apis=tuple(getattr(module, "TRANSLATION").apis) if hasattr(module, "TRANSLATION") else (),

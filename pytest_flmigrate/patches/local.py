@@ -4,7 +4,8 @@ The catalog will never know every gap between upstream and a plugin's pin. A plu
 names a folder (``local-patches = "flmigrate_patches"`` in ``[tool.flmigrate]``); every module
 there whose name does not start with ``_`` is a patch, loaded as the catalog's are (``ID``,
 ``NAME``, ``PINNED``, ``Transformer``, a docstring with What/Why/When, optional ``relevant``,
-``rewritten_imports``, and for a translation ``TRANSLATION``, ``refusal`` and ``pin_gap``),
+``rewritten_imports``, ``added_imports``, and for a translation ``TRANSLATION``, ``refusal`` and
+``pin_gap``),
 applied after the catalog in file-name order and reviewed like any migrated code; a use a
 translation of the plugin's leaves alone refuses the migration at step 4, as the catalog's do.
 Modules starting with ``_`` are helpers the patches may import relatively (``from ._tables import X``).
@@ -127,7 +128,7 @@ def _patch(module: ModuleType, shown: str) -> Patch:
         raise broken(f"PINNED {module.PINNED!r} is not a version range (such as '<0.15' or '>=0')") from None
     if not (isinstance(module.Transformer, type) and issubclass(module.Transformer, PatchTransformer)):
         raise broken("Transformer is not a subclass of pytest_flmigrate.patches.base.PatchTransformer")
-    for hook in ("relevant", "rewritten_imports", "refusal", "pin_gap"):
+    for hook in ("relevant", "rewritten_imports", "added_imports", "refusal", "pin_gap"):
         if hasattr(module, hook) and not callable(getattr(module, hook)):
             raise broken(f"{hook} is not a function")
     if hasattr(module, "SHIM"):
