@@ -25,3 +25,7 @@ def plugin_module_for(upstream_module: str) -> str | None:
         if upstream_module.startswith(prefix):
             return plugin_prefix + upstream_module[len(prefix) :]
     return None
+
+
+#: ``Patch.source`` of the catalog's patches (a plugin's own patch has its module's path there).
+CATALOG_SOURCE = "catalog"

@@ -92,12 +92,22 @@ class Workspace:
         return resolve_pinned(self.settings.pinned, self.settings.vllm_python)
 
     @memoized
+    def local_patches(self):
+        """The plugin's own patches (``--local-patches``; patches/local.py)."""
+        from pytest_flmigrate.settings import local_patches
+
+        return local_patches(self.settings)
+
+    @memoized
     def patches(self):
+        """The patches step 4 applies: the catalog's that apply to the pin, then the plugin's own
+        (as ``--patches`` selects)."""
         from pytest_flmigrate.autofix.planner import for_pin
         from pytest_flmigrate.patches import select_patches
 
         pinned = self.pinned()
-        return for_pin(select_patches(self.settings.patches, pinned.version, pinned.resolver), pinned.resolver)
+        selected = select_patches(self.settings.patches, pinned.version, pinned.resolver, self.local_patches())
+        return for_pin(selected, pinned.resolver)
 
     @memoized
     def fixer(self) -> planner.Fixer:
@@ -356,7 +366,9 @@ class ModelRun:
         pinned = workspace.pinned()
         # every catalog patch that applies to the pin, selected by --patches or not: a finding
         # names the patch that would fix it, and the claims are what P15/P16/P17 would fix
-        every_patch = planner.for_pin(select_patches(None, pinned.version, pinned.resolver), pinned.resolver)
+        every_patch = planner.for_pin(
+            select_patches(None, pinned.version, pinned.resolver, workspace.local_patches()), pinned.resolver
+        )
         modules = {plan.module_map.get(arch.dotted_module) for arch in unit.architectures}
         return ReviewContext(
             plugin_dir=self.settings.plugin_dir,

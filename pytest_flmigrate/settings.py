@@ -66,7 +66,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("--vllm-python", "interpreter of the env holding the pinned vLLM and the plugin", default=sys.executable),
     Option("--reports-dir", "where reports are written", default="reports"),
     Option("--force", "overwrite hand-edited migrated files after a backup", "flag", False),
-    Option("--patches", "comma-separated catalog ids to apply in step 4 (default: all that apply to the pin)"),
+    Option("--patches", "comma-separated patch ids to apply in step 4 (default: all that apply to the pin)"),
+    Option(
+        "--local-patches",
+        "the plugin's own patches: a folder of the checkout with patch modules of the catalog's interface, "
+        "applied after the catalog",
+    ),
     Option("--serve-args", "extra arguments for vllm serve (e.g. '--dtype float32' on CPU)", default=""),
     Option("--bench-args", "extra arguments for vllm bench throughput", default=""),
     Option("--served-model", "weights for benchmark/serve/E2E: a directory or a hub id"),
@@ -114,6 +119,7 @@ class Settings:
     reports_dir: Path
     force: bool
     patches: str | None
+    local_patches: Path | None
     serve_args: tuple[str, ...]
     bench_args: tuple[str, ...]
     served_model: str | None
@@ -211,6 +217,8 @@ def resolve(given: dict[str, object], cwd: Path) -> Settings:
         values[option.key] = _typed(option, value)
     values["plugin_dir"] = plugin_dir
     values["reports_dir"] = plugin_dir / values["reports_dir"]  # relative to the checkout
+    if values["local_patches"] is not None:
+        values["local_patches"] = plugin_dir / values["local_patches"]
     if ALL_MIGRATED in values["model"]:
         values["model"] = _all_migrated(values["model"], plugin_dir)
     settings = Settings(**values)
@@ -245,7 +253,7 @@ def _typed(option: Option, value: Any) -> Any:
         return bool(value)
     if option.key in ("serve_args", "bench_args"):
         return tuple(value) if isinstance(value, list) else tuple(shlex.split(str(value or "")))
-    if option.key in ("reports_dir", "gt_config", "e2e_prompts") and value is not None:
+    if option.key in ("reports_dir", "local_patches", "gt_config", "e2e_prompts") and value is not None:
         return Path(str(value)).expanduser()
     return None if value is None else str(value)
 
@@ -280,10 +288,12 @@ def _validate(settings: Settings) -> None:
         )
     _check_writable_folder("--plugin-dir", settings.plugin_dir)  # step 4's files, its lock, the manifest
     _check_writable_folder("--reports-dir", settings.reports_dir)
-    if settings.patches is not None:
-        from pytest_flmigrate.patches import parse_ids  # the catalog, loaded only when --patches is given
+    if settings.patches is not None or settings.local_patches is not None:
+        from pytest_flmigrate.patches import parse_ids  # the catalog, loaded only when needed here
 
-        parse_ids(settings.patches)
+        local = local_patches(settings)
+        if settings.patches is not None:
+            parse_ids(settings.patches, local)
     if settings.keep_servers and settings.stop_servers:
         raise FlmigrateError("--keep-servers and --stop-servers contradict each other; pass one")
     gt_sources = _given(
@@ -313,6 +323,16 @@ def _validate(settings: Settings) -> None:
 def _given(*options: tuple[str, Any]) -> list[str]:
     """The flags of ``(flag, value)`` pairs whose value was given."""
     return [flag for flag, value in options if value]
+
+
+def local_patches(settings: Settings):
+    """The plugin's own patches (``--local-patches``), loaded and checked (patches/local.py)."""
+    if settings.local_patches is None:
+        return ()
+    from pytest_flmigrate.patches import CATALOG
+    from pytest_flmigrate.patches.local import load_local_patches
+
+    return load_local_patches(settings.local_patches, settings.plugin_dir, CATALOG)
 
 
 def _check_writable_folder(flag: str, folder: Path) -> None:

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pytest_flmigrate.autofix.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
+from pytest_flmigrate.autofix.env_flags import ENVS
 from pytest_flmigrate.autofix.relocate import Relocator, definition_of
+from pytest_flmigrate.index.config_objects import config_object_classes
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import p24_member_drift
+from pytest_flmigrate.patches import p14_transformers_renames, p24_member_drift
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -129,11 +131,15 @@ class Backporter:
         max_definitions: int = MAX_DEFINITIONS,
         max_lines: int = MAX_LINES,
         member_drift: bool = False,
+        env_flags: frozenset[str] = frozenset(),
+        renames: bool = False,
     ) -> None:
         self.upstream = upstream
         self.pinned = pinned
         self.relocator = relocator
         self.member_drift = member_drift  # P24 rewrites the copies' reads of its members
+        self.env_flags = env_flags  # flags of vllm.envs P27 rewrites the copies' reads of
+        self.renames = renames  # P14 imports transformers 5 names under their 4.x spelling
         self.max_definitions = max_definitions
         self.max_lines = max_lines
         self._sources: dict[str, ModuleSource | None] = {}
@@ -209,6 +215,13 @@ class Backporter:
                         f"{self.max_lines} lines (reached {len(definitions)} / {lines}); port it by hand"
                     )
                 )
+        for key, _ in list(relocations.items()):
+            # one name, two spellings in the copied code (a package re-export and its defining
+            # module): the copy holds upstream's definition anyway, so every spelling uses it
+            copied = self.definition(*key)
+            if copied in definitions:
+                del relocations[key]
+                redirects[key] = copied
         return Closure(frozenset(definitions), relocations, redirects, frozenset(shared), frozenset(live), lines)
 
     def direct(self, definition: tuple[str, str]) -> Direct:
@@ -234,6 +247,9 @@ class Backporter:
             refused = _refused(source.source_of(unit), unit, module, self.pinned_registrations)
             if refused:
                 return Direct(failure=f"{refused}; port it by hand")
+            unread = self._config_fields_missing(unit.node)
+            if unread:
+                return Direct(failure=f"{unread}; port it by hand")
             names, attributes = source.deps(unit)
             origin = module.split(".")[0]
             for binding in source.nested_imports(unit):  # imports inside functions: same rules
@@ -250,7 +266,7 @@ class Backporter:
                     return Direct(failure=f"uses {dependency}, bound nowhere in {module}")
                 for binder in binders:
                     if binder.kind in ("definition", "block"):
-                        if self._pin_defines(module, dependency):
+                        if self._pin_defines(module, dependency) or self._pin_renames(module, dependency):
                             if dependency in source.rebound:
                                 # rebound at runtime: an imported value would go stale; the copy
                                 # reads it through the pin's module, unless it binds it itself
@@ -277,6 +293,30 @@ class Backporter:
                         uses[Use(binding, read, origin)] = None
         return Direct(frozenset(definitions), tuple(uses), frozenset(shared), frozenset(live), lines)
 
+    @functools.cached_property
+    def _config_objects(self) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        return config_object_classes(self.pinned), config_object_classes(self.upstream)
+
+    def _config_fields_missing(self, node: ast.AST) -> str | None:
+        """Why the copy would read a field of a vLLM config object (``cache_config.X``) that
+        upstream's config class has and the pin's lacks (an ``AttributeError`` at run time), or None.
+        Fields P24 rewrites (with P24 selected) are not missing."""
+        pinned, upstream = self._config_objects
+        for read in ast.walk(node):
+            if not isinstance(read, ast.Attribute) or not isinstance(read.ctx, ast.Load):
+                continue
+            holder = read.value.attr if isinstance(read.value, ast.Attribute) else getattr(read.value, "id", None)
+            if holder not in pinned or holder not in upstream:
+                continue
+            (module, cls), theirs = pinned[holder], upstream[holder]
+            if self.member_drift and p24_member_drift.drift_for(cls, read.attr) is not None:
+                continue
+            if self.pinned.find_member(module, cls, read.attr) is not None:
+                continue
+            if self.upstream.find_member(*theirs, read.attr) is not None:
+                return f"reads {cls}.{read.attr}, which the pin's {cls} lacks"
+        return None
+
     def _not_translated(self, binding: ImportBinding, read: frozenset[str], text: str) -> frozenset[str]:
         """``read`` (members read on the class ``binding`` imports) without those P24 rewrites
         on every read in ``text``."""
@@ -285,6 +325,12 @@ class Backporter:
             return read
         left = p24_member_drift.untranslated(text, {(owner, attr) for attr in read})
         return frozenset(attr for _, attr in left)
+
+    def _pin_renames(self, module: str, name: str) -> bool:
+        """Whether the pin defines ``module.name`` under the transformers 4 spelling P14 imports it
+        by (``PreTrainedConfig`` -> ``PretrainedConfig``): the copy then uses the pin's class."""
+        renamed = p14_transformers_renames.RENAMES.get((module, name)) if self.renames else None
+        return renamed is not None and self._pin_defines(module, renamed)
 
     def _pin_defines(self, module: str, name: str) -> bool:
         found = self.pinned.resolve(module, name) if self.pinned.has_module(module) else None
@@ -360,6 +406,8 @@ class Backporter:
         if info is None:
             return f"imports module {module}, which the pin lacks"
         for attribute in sorted(attributes):
+            if module == ENVS and attribute in self.env_flags:
+                continue
             if self.pinned.resolve(module, attribute) is None and not info.dynamic_getattr:
                 return f"uses {module}.{attribute}, which the pin lacks"
         return None

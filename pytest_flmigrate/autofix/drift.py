@@ -1,15 +1,17 @@
-"""Signature drift: calls into a class the pin has whose pinned signature lacks keywords upstream's takes.
+"""Signature drift: calls into a class or function the pin has whose pinned signature does not take them as upstream's does.
 
 A migrated file that constructs or subclasses a class the pin also defines calls it the way
 upstream's newer version is called: ``super().__init__(..., attn_layer_type=MistralAttention)``
-into ``LlamaDecoderLayer``, ``super().forward(..., t_cond=t_cond)`` into ``LlamaModel``. The import
-resolves, so no import check notices; the pinned vLLM fails at run time (``unexpected keyword
-argument``). :func:`drifts` finds those calls statically, from the upstream text of the file and
-both trees' indexes: direct constructor calls of an imported class, and ``super().m(...)`` in a
-method of a class whose base is imported. What such a call reaches in the pin and which of its
+into ``LlamaDecoderLayer``, ``super().forward(..., t_cond=t_cond)`` into ``LlamaModel``; a function
+the pin has is called with upstream's new signature: ``async_tensor_h2d(idx, device=device)``. The
+import resolves, so no import check notices; the pinned vLLM fails at run time (``unexpected
+keyword argument``). :func:`drifts` finds those calls statically, from the upstream text of the
+file and both trees' indexes: direct calls of an imported class or function, and
+``super().m(...)`` in a method of a class whose base is imported. What such a call reaches in the pin and which of its
 keywords that rejects come from step 6's call-signatures check (``review/calls.py``), which reads
 the file here as it reads a migrated one (:func:`source_view`). Step 4 (:mod:`pytest_flmigrate.autofix.planner`) then
-backports upstream's class (P16) or drops a forwarded default (P23), or says why neither is sound.
+backports upstream's class or function (P16) or drops a forwarded default (P23), or says why
+neither is sound.
 
 :func:`rejected_calls` checks code written for the pin (a backported copy, a translation's shim)
 the same way, against the pin alone: every import of the pin resolves, no class derives from what
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.index.file_imports import imports_of
-from pytest_flmigrate.index.records import KEYWORD_ONLY, POSITIONAL_OR_KEYWORD, FunctionInfo
+from pytest_flmigrate.index.records import KEYWORD_ONLY, POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD, FunctionInfo
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.index.symbols import module_info, parse_source
 from pytest_flmigrate.review.base import SourceView
@@ -36,10 +38,13 @@ from pytest_flmigrate.review.names import call_shape
 class Drift:
     """One call whose pinned callee rejects keywords that upstream's accepts.
 
-    imported:  the (module, name) the file imports the class under (what a backport redirects)
-    owner:     ``module.Class`` of the pinned class defining the member the call reaches
-    member:    ``__init__`` for a constructor, else the method name
-    keywords:  the keywords the pinned member rejects
+    imported:  the (module, name) the file imports the class or function under (what a backport
+               redirects)
+    owner:     ``module.Class`` of the pinned class defining the member the call reaches, or
+               ``module.function`` of a pinned function
+    member:    ``__init__`` for a constructor, ``""`` for a function, else the method name
+    keywords:  the keywords the pinned member rejects (for a function, maybe none: the pin's
+               requires an argument upstream's does not, or reads a positional one differently)
     named:     upstream's member names every one of them (else it takes them through ``**kwargs``)
     enclosing: (class, method) of a ``super()`` call, None for a direct constructor call
     forwarded: each keyword is passed as ``k=k``, ``k`` a parameter of the enclosing method
@@ -56,8 +61,18 @@ class Drift:
     forwarded: bool = False
 
     @property
+    def key(self) -> tuple[str, str]:
+        """Where step 6 finds why the drift was left (``MigrationPlan.unfixed``): ``("module.Class",
+        member)`` for a class, ``(module, function)`` for a function."""
+        if self.member:
+            return (self.owner, self.member)
+        module, _, function = self.owner.rpartition(".")
+        return (module, function)
+
+    @property
     def label(self) -> str:
-        return f"{self.owner}.{self.member}({', '.join(f'{k}=' for k in self.keywords)})"
+        callee = f"{self.owner}.{self.member}" if self.member else self.owner
+        return f"{callee}({', '.join(f'{k}=' for k in self.keywords)})"
 
 
 def drifts(
@@ -170,15 +185,20 @@ def _imported_bases(cls: ast.ClassDef, bound: dict[str, tuple[str, str]]) -> lis
     return [bound[base.id] for base in cls.bases if isinstance(base, ast.Name) and base.id in bound]
 
 
+CALLED = "()"
+"""The member :func:`_shape` gives a call of the imported name itself: a class's constructor or a
+function, which the callee tells apart."""
+
+
 def _shape(call: ast.Call, top: ast.stmt, bases, bound) -> tuple[tuple[str, str], str] | None:
-    """(the import it goes through, the member) of a call that may drift: a constructor call of
-    an imported class, or ``super().m(...)`` in a method of a class with an imported base; each
-    passing keywords."""
-    if not any(k.arg is not None for k in call.keywords):
-        return None
+    """(the import it goes through, the member) of a call that may drift: a call of an imported
+    class or function (:data:`CALLED`), or ``super().m(...)`` passing keywords in a method of a
+    class with an imported base."""
     func = call.func
     if isinstance(func, ast.Name) and func.id in bound:
-        return bound[func.id], "__init__"
+        return bound[func.id], CALLED
+    if not any(k.arg is not None for k in call.keywords):
+        return None
     if isinstance(func, ast.Attribute) and _is_super(func) and isinstance(top, ast.ClassDef) and bases:
         if _method_of(top, call) is not None:
             return bases[0], func.attr
@@ -187,9 +207,14 @@ def _shape(call: ast.Call, top: ast.stmt, bases, bound) -> tuple[tuple[str, str]
 
 def _drift(call: ast.Call, callee: Callee, top: ast.stmt, bases, bound, upstream: Resolver) -> Drift | None:
     shape = _shape(call, top, bases, bound)
-    if shape is None or callee.owner_class is None or not callee.bound or callee.name != shape[1]:
+    if shape is None:
         return None
     imported, member = shape
+    if member == CALLED and callee.owner_class is None:
+        return _function_drift(call, callee, imported, upstream)
+    member = "__init__" if member == CALLED else member
+    if callee.owner_class is None or not callee.bound or callee.name != member:
+        return None
     keywords = [k.arg for k in call.keywords if k.arg is not None]
     rejected = tuple(rejected_keywords(callee.function, keywords, bound=True))
     if not rejected:
@@ -207,6 +232,37 @@ def _drift(call: ast.Call, callee: Callee, top: ast.stmt, bases, bound, upstream
         forwarded = all(_forwards_none(top, call, k) for k in rejected)
     owner = f"{callee.owner_module}.{callee.owner_class}"
     return Drift(call.lineno, imported, owner, member, rejected, named, enclosing, forwarded)
+
+
+def _function_drift(call: ast.Call, callee: Callee, imported: tuple[str, str], upstream: Resolver) -> Drift | None:
+    """A call of an imported function that the pin's signature rejects (a keyword it lacks, an
+    argument it requires) or reads differently (a positional argument landing in another
+    parameter), and upstream's accepts: ``async_tensor_h2d(x, device=d)``."""
+    theirs = upstream.function_of(upstream.resolve(*imported))
+    if theirs is None:
+        return None
+    positional, keywords, star_args, star_kwargs = call_shape(call)
+    shape = {"star_args": star_args, "star_kwargs": star_kwargs}
+    if theirs.check_call(positional, keywords, **shape):
+        return None  # upstream's does not take it either: not a drift
+    ours = callee.function
+    if not ours.check_call(positional, keywords, **shape) and _same_positions(ours, theirs, positional):
+        return None
+    rejected = tuple(rejected_keywords(ours, keywords, bound=False))
+    named = not rejected_keywords(theirs, list(rejected), bound=False) and all(
+        any(p.name == k and p.kind in (POSITIONAL_OR_KEYWORD, KEYWORD_ONLY) for p in theirs.params) for k in rejected
+    )
+    return Drift(call.lineno, imported, f"{callee.owner_module}.{callee.name}", "", rejected, named)
+
+
+def _same_positions(ours: FunctionInfo, theirs: FunctionInfo, positional: int) -> bool:
+    """Whether the first ``positional`` arguments land in parameters of the same names in both
+    signatures (``_support_torch_compile(cls, dims, unbacked, enable_if, is_encoder)``: upstream's
+    5th parameter is ``is_encoder``, the pin's ``shape_invariants``)."""
+    kinds = (POSITIONAL_ONLY, POSITIONAL_OR_KEYWORD)
+    mine = [p.name for p in ours.params if p.kind in kinds][:positional]
+    upstream = [p.name for p in theirs.params if p.kind in kinds][:positional]
+    return mine == upstream
 
 
 def _is_super(func: ast.Attribute) -> bool:

@@ -20,6 +20,7 @@ never removes what another model imports, what only that model needed before and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +41,8 @@ from pytest_flmigrate.steps.migrate import MigrationPlan, PlannedFile, source_te
 
 RELOCATE = "relocate-imports"  # P15's NAME
 BACKPORT = "backport-helpers"  # P16's NAME
+CALL_ARGUMENTS = "call-arguments"  # P17's NAME
+RENAMES = "transformers-renames"  # P14's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
 MEMBER_DRIFT = "member-drift"  # P24's NAME
 ENV_FLAGS = p25_env_flags.NAME
@@ -62,14 +65,20 @@ class Fixer:
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
 
-    _variants: dict[tuple[bool, bool], Backporter] = field(default_factory=dict)
+    _variants: dict[tuple[bool, bool, bool, bool], Backporter] = field(default_factory=dict)
+
+    @functools.cached_property
+    def env_flags(self) -> dict:
+        """The ``vllm.envs`` flags upstream defines and the pin lacks, at upstream's default (P25)."""
+        return env_flags.missing_flags(self.upstream, self.pinned)
 
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
         """The backporter for ``patches``: one that leans on relocations only when P15 is
-        selected, and on P24's member translations only when P24 is."""
+        selected, on P24's member translations only when P24 is, on P25's flags only when P25 is,
+        on P14's transformers renames only when P14 is."""
         names = {patch.name for patch in patches}
-        key = (RELOCATE in names, MEMBER_DRIFT in names)
-        if key == (True, False):
+        key = (RELOCATE in names, MEMBER_DRIFT in names, ENV_FLAGS in names, RENAMES in names)
+        if key == (True, False, False, False):
             return self.backporter
         if key not in self._variants:
             self._variants[key] = Backporter(
@@ -79,6 +88,8 @@ class Fixer:
                 max_definitions=self.backporter.max_definitions,
                 max_lines=self.backporter.max_lines,
                 member_drift=key[1],
+                env_flags=frozenset(self.env_flags) if key[2] else frozenset(),
+                renames=key[3],
             )
         return self._variants[key]
 
@@ -141,7 +152,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     ``vllm.envs`` flags the pin lacks (P25)."""
     selected = {patch.name for patch in patches}
     if ENV_FLAGS in selected:
-        plan = replace(plan, env_flags=env_flags.missing_flags(fixer.upstream, fixer.pinned))
+        plan = replace(plan, env_flags=fixer.env_flags)
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
         return with_refusals(with_shims(plan, patches), patches)
@@ -161,6 +172,9 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             if key in translated or key in failing:
                 continue
             if fixer.pinned.covers(ref.module) and not handled(*key) and not _works(fixer.pinned, ref):
+                failing[key] = None
+        for key in added_imports(text, planned, patches):
+            if key not in failing and not handled(*key) and fixer.pinned.resolve(*key) is None:
                 failing[key] = None
     # relocate first, all of them: a backport whose copy brings upstream's class of a name the
     # migration uses the pin's class for is refused (the two would meet at run time)
@@ -184,7 +198,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         failure = (
             closure.failure
             or _mixed_classes(closure, relocated, fixer.relocator)
-            or _rejected_by_pin(closure, backporter, fixer)
+            or _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, _argument_rules(patches))
         )
         if failure:
             fixes.unfixed[key] = failure
@@ -197,19 +211,50 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
     return with_refusals(with_shims(fixes.apply(plan, fixer), patches), patches)
 
 
-def _rejected_by_pin(closure, backporter: Backporter, fixer: Fixer) -> str | None:
+def _rejected_by_pin(
+    closure, backporter: Backporter, fixer: Fixer, redirected: dict[tuple[str, str], tuple[str, str]] | None = None
+) -> str | None:
     """Why a backport's copies would fail at the pin: the first call they make into it that
     the pinned signature does not take (upstream code calling a pinned function that has since
-    changed, e.g. a keyword the pin's version lacks), or None."""
+    changed, e.g. a keyword the pin's version lacks), or None. ``redirected``: imports the copies
+    take from ``vllm_fl/compat/`` instead (upstream's function backported for them)."""
     for module in sorted({module for module, _ in closure.definitions}):
         source = backporter.source(module)
         assert source is not None, f"{module}: the closure read it"
         names = frozenset(name for owner, name in closure.definitions if owner == module)
         shared = {name: (owner, name) for owner, name in closure.shared if owner == module}
+        for local, units in source.binders.items():
+            for unit in units:
+                binding = unit.imports.get(local)
+                if binding is not None and (binding.module, binding.name) in (redirected or {}):
+                    shared[local] = (redirected or {})[(binding.module, binding.name or "")]
         rejected = drift.rejected_calls(source.tree, module, fixer.pinned, shared, names)
         if rejected:
             return f"its copy of {module} would fail at the pin: {rejected[0]}; port it by hand"
     return None
+
+
+def _sound_at_pin(
+    closure, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, rules
+) -> str | None:
+    """Why a backport's copies would fail at the pin, after upstream's functions they call with
+    upstream's signature (the pooler stack's ``async_tensor_h2d(idx, device)``: the pin's takes
+    ``(data, dtype, target_device, pin_memory)``) are backported for them, or None."""
+    for module in sorted({module for module, _ in closure.definitions}):
+        source = backporter.source(module)
+        assert source is not None, f"{module}: the closure read it"
+        names = frozenset(name for owner, name in closure.definitions if owner == module)
+        shared = {name: (owner, name) for owner, name in closure.shared if owner == module}
+        for found in drift.drifts(source.tree, module, source.is_package, fixer.pinned, fixer.upstream, shared, names):
+            if found.member or found.imported in fixes.redirects or found.owner in rules or handled(*found.imported):
+                continue
+            refused = _backport_drift(found, fixer, backporter, handled, relocated, fixes, rules)
+            if refused is not None:
+                return (
+                    f"its copy of {module} would fail at the pin: line {found.line}: {found.label}, as upstream "
+                    f"calls it; backporting upstream's {found.imported[1]} for it was refused: {refused}"
+                )
+    return _rejected_by_pin(closure, backporter, fixer, fixes.redirects)
 
 
 def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
@@ -218,6 +263,7 @@ def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, f
     call to step 6 with both reasons (``unfixed[(pinned class, member)]``). A class a selected
     translation rewrites away in the file (P21's ``WeightsMapper``) is the translation's."""
     forwarding = FORWARDED in {patch.name for patch in patches}
+    argument_rules = _argument_rules(patches)
     for planned in plan.files:
         if planned.role not in CODE_ROLES:
             continue
@@ -226,7 +272,9 @@ def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, f
         for found in drift.drifts(text, planned.upstream_module, planned.is_package, fixer.pinned, fixer.upstream):
             if handled(*found.imported) or found.imported in fixes.redirects or found.imported in translated:
                 continue
-            refused = _backport_drift(found, fixer, backporter, handled, relocated, fixes)
+            if not found.member and found.owner in argument_rules:
+                continue  # P17's table spells the call the pin's way: upstream's function is not wanted
+            refused = _backport_drift(found, fixer, backporter, handled, relocated, fixes, argument_rules)
             if refused is None:
                 continue
             dropped = _forwarded_default(found, text) if forwarding else "forwarded defaults (P23) are not selected"
@@ -236,14 +284,26 @@ def _fix_drift(plan, fixer: Fixer, backporter: Backporter, handled, relocated, f
                 module = planned.upstream_module
                 fixes.forwarded[module] = fixes.forwarded.get(module, frozenset()) | drops
                 continue
-            fixes.unfixed[(found.owner, found.member)] = (
+            fixes.unfixed[found.key] = (
                 f"backporting upstream's {found.imported[1]} was refused: {refused}; dropping "
                 f"{', '.join(found.keywords)} does not keep behaviour: {dropped}"
             )
 
 
-def _backport_drift(found: drift.Drift, fixer: Fixer, backporter: Backporter, handled, relocated, fixes) -> str | None:
-    """Backport upstream's class of a drifting call; None when done, else why not."""
+def _argument_rules(patches: tuple[Patch, ...]) -> frozenset[str]:
+    """``module.function`` of the pinned callees P17's table rewrites calls of (when selected)."""
+    if CALL_ARGUMENTS not in {patch.name for patch in patches}:
+        return frozenset()
+    from pytest_flmigrate.patches.p17_call_arguments import RULES
+
+    return frozenset(rule.pinned.replace(":", ".") for rule in RULES)
+
+
+def _backport_drift(
+    found: drift.Drift, fixer: Fixer, backporter: Backporter, handled, relocated, fixes, rules=frozenset()
+) -> str | None:
+    """Backport upstream's class or function of a drifting call; None when done, else why not
+    (``rules``: the functions P17 spells the pin's way, left to it in the copies)."""
     definition = backporter.definition(*found.imported)
     if definition is None:
         return _not_a_definition(fixer.upstream, *found.imported)
@@ -253,26 +313,29 @@ def _backport_drift(found: drift.Drift, fixer: Fixer, backporter: Backporter, ha
         return failure
     symbol = fixer.upstream.resolve(*definition)
     assert symbol is not None, f"{definition}: a definition comes from the upstream index"
-    if found.member == "__init__":
-        member, _ = fixer.upstream.constructor(symbol.module, symbol.name)
-    else:
-        member = fixer.upstream.find_member(symbol.module, symbol.name, found.member)
-    if member is None or (member.owner_module, member.owner) not in closure.definitions:
-        where = f"{member.owner_module}.{member.owner}" if member is not None else "nowhere upstream"
-        return f"upstream's {found.member} is defined in {where}, which the copy takes from the pin"
+    if found.member:  # a class's member: the copy must hold upstream's (a function is the copy itself)
+        if found.member == "__init__":
+            member, _ = fixer.upstream.constructor(symbol.module, symbol.name)
+        else:
+            member = fixer.upstream.find_member(symbol.module, symbol.name, found.member)
+        if member is None or (member.owner_module, member.owner) not in closure.definitions:
+            where = f"{member.owner_module}.{member.owner}" if member is not None else "nowhere upstream"
+            return f"upstream's {found.member} is defined in {where}, which the copy takes from the pin"
     for module in sorted({module for module, _ in closure.definitions}):
         source = backporter.source(module)
         assert source is not None, f"{module}: the closure read it"
         names = frozenset(name for owner, name in closure.definitions if owner == module)
         shared = {name: (owner, name) for owner, name in closure.shared if owner == module}
-        inner = drift.drifts(source.tree, module, source.is_package, fixer.pinned, fixer.upstream, shared, names)
+        found_inner = drift.drifts(source.tree, module, source.is_package, fixer.pinned, fixer.upstream, shared, names)
+        inner = [d for d in found_inner if d.member]  # a function it calls so is backported for it below
         if inner:
             return f"its copy would call {inner[0].label}, which the pin's lacks too"
-    rejected = _rejected_by_pin(closure, backporter, fixer)
+    fixes.redirects[found.imported] = (compat_module(definition[0]), definition[1])  # its own copies may call it
+    rejected = _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, rules)
     if rejected:
+        del fixes.redirects[found.imported]
         return rejected
     fixes.take(closure)
-    fixes.redirects[found.imported] = (compat_module(definition[0]), definition[1])
     return None
 
 
@@ -355,6 +418,15 @@ def translated_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ..
     for patch in patches:
         if patch.rewritten_imports is not None:
             found |= patch.rewritten_imports(text, _package(planned))
+    return found
+
+
+def added_imports(text: str, planned: PlannedFile, patches: tuple[Patch, ...]) -> set[tuple[str, str]]:
+    """The imports a selected translation adds to ``planned`` (P27's results)."""
+    found: set[tuple[str, str]] = set()
+    for patch in patches:
+        if patch.added_imports is not None:
+            found |= patch.added_imports(text, _package(planned))
     return found
 
 

@@ -16,6 +16,9 @@ import libcst as cst
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import CATALOG_SOURCE
+
 from .syntax import parsed
 
 if TYPE_CHECKING:
@@ -91,6 +94,10 @@ class Patch:
     rewritten_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
     """Optional, for the API translations: (source, package) -> the ``(module, name)`` imports
     the patch rewrites away in that source, so that step 4 plans no other fix for them."""
+    added_imports: Callable[[str, str], set[tuple[str, str]]] | None = None
+    """Optional: (source, package) -> the upstream ``(module, name)`` imports the patch adds to
+    that source (what a rewritten use needs); step 4 relocates or backports them (P15, P16) as
+    if upstream imported them, and the patch imports them from there."""
     shim: str | None = None
     """Optional: a module of ``pytest_flmigrate/autofix/shims/`` (stem) the rewritten imports point at;
     step 4 writes it as ``vllm_fl/compat/<stem>.py`` whenever the patch rewrites a file."""
@@ -102,6 +109,9 @@ class Patch:
     pin_gap: Callable[[Resolver], str | None] | None = None
     """Optional, for a patch keyed by the trees rather than by versions: given the pinned tree,
     None when the pin has the gap the patch fills, else why the patch does not apply there."""
+    source: str = CATALOG_SOURCE
+    """Where the patch comes from: the catalog, or its module's path in the plugin checkout
+    (a plugin's own patch, patches/local.py)."""
 
     def applies_to(self, pinned_version: Version) -> bool:
         return self.pinned.contains(pinned_version, prereleases=True)
@@ -115,8 +125,8 @@ class Patch:
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
 
 
-def patch_from_module(module: ModuleType) -> Patch:
-    """Build the :class:`Patch` a catalog module declares (ID, NAME, PINNED, Transformer)."""
+def patch_from_module(module: ModuleType, source: str = CATALOG_SOURCE) -> Patch:
+    """Build the :class:`Patch` a patch module declares (ID, NAME, PINNED, Transformer)."""
     return Patch(
         id=module.ID,
         name=module.NAME,
@@ -125,10 +135,12 @@ def patch_from_module(module: ModuleType) -> Patch:
         doc=module.__doc__ or "",
         relevant=getattr(module, "relevant", None),
         rewritten_imports=getattr(module, "rewritten_imports", None),
+        added_imports=getattr(module, "added_imports", None),
         shim=getattr(module, "SHIM", None),
         refusal=getattr(module, "refusal", None),
         apis=tuple(getattr(module, "TRANSLATION").apis) if hasattr(module, "TRANSLATION") else (),
         pin_gap=getattr(module, "pin_gap", None),
+        source=source,
     )
 
 
@@ -154,8 +166,29 @@ def patch_stages(
     tree = parsed(source)
     for patch in patches:
         count = 0
-        if patch.applies_to(context.pinned_version) and (patch.relevant is None or patch.relevant(source, context)):
-            transformer = patch.transformer(context)
-            tree = tree.visit(transformer)
-            count = transformer.count
+        if patch.applies_to(context.pinned_version):
+            tree, count = _run(patch, tree, source, context)
         yield patch, tree, count
+
+
+def _run(patch: Patch, tree: cst.Module, source: str, context: PatchContext) -> tuple[cst.Module, int]:
+    """``tree`` after ``patch`` (unchanged when the patch is not relevant to ``source``) and its
+    rewrites. A plugin's own patch that raises fails in one line naming it and the file (a
+    catalog patch's error is a bug of this tool: its traceback shows)."""
+
+    def run() -> tuple[cst.Module, int]:
+        if patch.relevant is not None and not patch.relevant(source, context):
+            return tree, 0
+        transformer = patch.transformer(context)
+        return tree.visit(transformer), transformer.count
+
+    if patch.source == CATALOG_SOURCE:
+        return run()
+    try:
+        return run()
+    except Exception as exc:  # the plugin's code: whatever it raises is named in one line
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise FlmigrateError(
+            f"{patch.source}: the plugin's patch {patch.id} fails on {context.module}: {type(exc).__name__}: "
+            f"{first}; fix the patch or remove it from the folder"
+        ) from None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.layout import CATALOG_SOURCE
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.report import markdown
 from pytest_flmigrate.report import runtime as runtime_results
@@ -84,6 +85,17 @@ def summary(run: ModelRun, earlier: dict) -> dict:
         ),
         "registration_shape": registration.shape if registration else None,
         "patches": dict(sorted(patches.items())),
+        "local_patches": [
+            {
+                "id": patch.id,
+                "name": patch.name,
+                "source": patch.source,
+                "summary": patch.summary,
+                "rewrites": patches.get(patch.id, 0),
+            }
+            for patch in run.workspace.patches.result or ()
+            if patch.source != CATALOG_SOURCE
+        ],
         "findings": [finding.to_dict() for finding in run.review.result or ()],
         **runtime_results.summary_fields(run, earlier),  # tests, import_smoke, gpu, benchmark, server
         "e2e": run.e2e.summary(earlier.get("e2e")),

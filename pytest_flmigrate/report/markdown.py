@@ -107,7 +107,19 @@ def files(data: dict) -> list[str]:
 
 
 def patches(data: dict) -> list[str]:
-    return [f"- {patch_id}: {count} rewrite(s)" for patch_id, count in data["patches"].items()]
+    local = {patch["id"]: patch["source"] for patch in data.get("local_patches", ())}
+    lines = []
+    for patch_id, count in data["patches"].items():
+        origin = f" (the plugin's own: `{local[patch_id]}`)" if patch_id in local else ""
+        lines.append(f"- {patch_id}{origin}: {count} rewrite(s)")
+    return lines
+
+
+def local_patches(data: dict) -> list[str]:
+    return [
+        f"- {patch['summary']} (`{patch['source']}`, {patch['rewrites']} rewrite(s))"
+        for patch in data.get("local_patches", ())
+    ]
 
 
 def findings(data: dict) -> list[str]:
@@ -243,6 +255,7 @@ SECTIONS = (
     Section("Config bridge", bridge),
     Section("Files created/modified", files),
     Section("Compatibility fixes applied", patches),
+    Section("The plugin's own patches", local_patches),
     Section(lambda data: f"Review findings ({len(data['findings'])})", findings),
     Section("Test results", plugin_tests),
     Section("Verification", verification),

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import ast
 import difflib
-import re
 
+from pytest_flmigrate.index import config_objects
 from pytest_flmigrate.index.resolve import Member, Mro, Resolver
 from pytest_flmigrate.patches import p25_env_flags
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
@@ -17,10 +17,6 @@ from pytest_flmigrate.review.patch_ids import fix_for
 from pytest_flmigrate.review.types import target_of
 
 CHECK = "missing-attributes"
-CONFIG_PACKAGE = "vllm.config"
-_CONFIG_CLASS = re.compile(r"\b([A-Z]\w*Config)\b")
-# config-object names that are polymorphic (a base class whose subclasses add fields)
-_POLYMORPHIC = {"quant_config", "quantization_config"}
 
 
 def _written_attributes(view: FileView) -> set[str]:
@@ -140,40 +136,12 @@ def _gap(message: str, theirs: Member | None, near: list[str]) -> str:
 
 
 def config_object_classes(context: ReviewContext) -> dict[str, tuple[str, str]]:
-    """Attribute/variable names of vLLM config objects -> (module, class) in the pin.
-
-    Read from the pin's ``VllmConfig`` fields (``cache_config: CacheConfig`` ...) and those of
-    ``ModelConfig``; ``vllm_config`` itself is ``VllmConfig``.
-    """
+    """Attribute/variable names of vLLM config objects -> (module, class) in the pin
+    (:func:`pytest_flmigrate.index.config_objects.config_object_classes`), once per review."""
     cached = context.__dict__.get("_config_classes")
-    if cached is not None:
-        return cached
-    resolver = context.resolver
-    found: dict[str, tuple[str, str]] = {}
-    root = resolver.resolve(CONFIG_PACKAGE, "VllmConfig")
-    if root is not None and root.kind == "class":
-        found["vllm_config"] = (root.module, root.name)
-        queue = [(root.module, root.name)]
-        seen = set()
-        while queue:
-            module, name = queue.pop()
-            if (module, name) in seen:
-                continue
-            seen.add((module, name))
-            info = resolver.module(module)
-            cls = info.classes.get(name) if info is not None else None
-            for item in cls.fields if cls else ():
-                if item.name in _POLYMORPHIC or not item.name.endswith("_config"):
-                    continue
-                for class_name in _CONFIG_CLASS.findall(item.annotation or ""):
-                    symbol = resolver.resolve(module, class_name) or resolver.resolve(CONFIG_PACKAGE, class_name)
-                    if symbol is not None and symbol.kind == "class" and symbol.module.startswith(CONFIG_PACKAGE):
-                        found.setdefault(item.name, (symbol.module, symbol.name))
-                        if name == root.name:
-                            queue.append((symbol.module, symbol.name))
-                        break
-    context.__dict__["_config_classes"] = found
-    return found
+    if cached is None:
+        cached = context.__dict__["_config_classes"] = config_objects.config_object_classes(context.resolver)
+    return cached
 
 
 def _config_class_of(node: ast.expr, classes: dict[str, tuple[str, str]]) -> tuple[str, str] | None:

@@ -148,7 +148,8 @@ def call_signatures(context: ReviewContext, view: FileView) -> list[Finding]:
         message = f"{'; '.join(problems)}; {pinned}"
         if upstream is not None:
             message += f"; upstream {upstream.signature(bound=callee.bound)}"
-        unfixed = context.unfixed.get((f"{callee.owner_module}.{callee.owner_class}", callee.name))
+        owner = f"{callee.owner_module}.{callee.owner_class}" if callee.owner_class else callee.owner_module
+        unfixed = context.unfixed.get((owner, callee.name))
         if unfixed:  # step 4 found the signature drift and could not fix it: why
             message += f"; not fixed at step 4: {unfixed}"
         unknown = rejected_keywords(callee.function, keywords, bound=callee.bound)

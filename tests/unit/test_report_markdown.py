@@ -41,7 +41,16 @@ FULL = {
         {"path": "vllm_fl/configs/mimo.py", "role": "config", "status": "unchanged"},
     ],
     "registration": ["MiMoForCausalLM"],
-    "patches": {"P1": 2, "P16": 1},
+    "patches": {"P1": 2, "P16": 1, "L1": 1},
+    "local_patches": [
+        {
+            "id": "L1",
+            "name": "fancy-norm",
+            "source": "flmigrate_patches/l1_fancy_norm.py",
+            "summary": "L1: upstream's FancyNorm -> the pin's RMSNorm.",
+            "rewrites": 1,
+        }
+    ],
     "findings": [
         {"file": "vllm_fl/models/mimo.py", "line": 3, "check": "imports", "symbol": "x", "message": "m", "fix": "f"}
     ],
@@ -128,6 +137,11 @@ EXPECTED = [
     "",
     "- P1: 2 rewrite(s)",
     "- P16: 1 rewrite(s)",
+    "- L1 (the plugin's own: `flmigrate_patches/l1_fancy_norm.py`): 1 rewrite(s)",
+    "",
+    "## The plugin's own patches",
+    "",
+    "- L1: upstream's FancyNorm -> the pin's RMSNorm. (`flmigrate_patches/l1_fancy_norm.py`, 1 rewrite(s))",
     "",
     "## Review findings (1)",
     "",
@@ -170,7 +184,8 @@ def test_a_full_summary_renders_every_section_in_the_procedures_order():
 def test_a_section_without_a_body_is_left_out():
     data = copy.deepcopy(FULL)
     data.update(placeholders={}, pattern=None, bridge=None, tests=None, benchmark=None, server=None, gpu=None)
-    data.update(e2e=None, files=[], patches={}, findings=[], registration=None, steps={"2": FULL["steps"]["2"]})
+    data.update(e2e=None, files=[], patches={}, local_patches=[], findings=[], registration=None)
+    data.update(steps={"2": FULL["steps"]["2"]})
     assert (
         markdown.render(data)
         == "# Migration: mimo\n\n- upstream: pypi:vllm==0.32.0 (0.32.0)\n- pinned: vLLM 0.13.0, transformers 4.57.1\n\n## Steps\n\n| step | name | outcome | reason |\n|---|---|---|---|\n| 2 | upstream source and placeholders | ✅ passed |  |\n"

@@ -80,8 +80,8 @@ def test_a_first_run_says_what_it_indexes_and_minus_q_keeps_it_quiet(pytester, p
     )
     first = pytester.runpytest_inprocess(*args).stdout.lines
     indexing = [line for line in first if line.startswith("flmigrate: index")]
-    assert "flmigrate: indexing vllm 9.1.0: 14 files on 1 core(s), once per tree" in indexing, first
-    assert any(line.startswith("flmigrate: indexed vllm 9.1.0: 14 files in ") for line in indexing)
+    assert "flmigrate: indexing vllm 9.1.0: 20 files on 1 core(s), once per tree" in indexing, first
+    assert any(line.startswith("flmigrate: indexed vllm 9.1.0: 20 files in ") for line in indexing)
     for line in first:
         assert "\r" not in line
     shutil.rmtree(sources.cache_dir() / "index")

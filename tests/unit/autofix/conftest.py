@@ -13,8 +13,17 @@ from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from tests.fixtures.trees import VLLM_CORE, write
 
+ACT = """
+    class Act:
+        def __call__(self, x):
+            return x
+        def forward(self, x):
+            return x
+"""
+
 PINNED = {
     **VLLM_CORE,
+    "vllm/model_executor/layers/acts_old.py": ACT,
     "vllm/logger.py": "def init_logger(name):\n    return name\n",
     "vllm/envs.py": """
         import os
@@ -46,10 +55,19 @@ PINNED = {
             return kv_cache_dtype != "auto"
     """,
     "vllm/config/__init__.py": "from vllm.config.vllm import VllmConfig\n",
+    "vllm/config/cache.py": """
+        from dataclasses import dataclass
+        @dataclass
+        class CacheConfig:
+            block_size: int = 16
+    """,
     "vllm/config/vllm.py": """
+        from dataclasses import dataclass
+        from vllm.config.cache import CacheConfig
+        @dataclass
         class VllmConfig:
-            def __init__(self, model_config=None):
-                self.model_config = model_config
+            model_config: object = None
+            cache_config: CacheConfig = None
         _current = None
         def set_current(config):
             global _current
@@ -100,8 +118,17 @@ UPSTREAM = {
     **VLLM_CORE,
     "vllm/logger.py": "def init_logger(name):\n    return name\n",
     "vllm/envs.py": PINNED["vllm/envs.py"].replace(
-        '{"VLLM_OLD": lambda: os.getenv("VLLM_OLD")}', '{"VLLM_OLD": lambda: 1, "VLLM_NEW": lambda: 2}'
+        '{"VLLM_OLD": lambda: os.getenv("VLLM_OLD")}',
+        '{"VLLM_OLD": lambda: 1, "VLLM_NEW": lambda: bool(int(os.getenv("VLLM_NEW", "0"))), '
+        '"VLLM_HELPER": lambda: _parse(os.getenv("VLLM_HELPER"))}',
     ),
+    "vllm/config/cache.py": """
+        from dataclasses import dataclass
+        @dataclass
+        class CacheConfig:
+            block_size: int = 16
+            user_block_size: int | None = None
+    """,
     "vllm/model_executor/layers/attention/__init__.py": "from .attention import Attention\n",
     "vllm/model_executor/layers/attention/attention.py": """
         import torch.nn as nn
@@ -206,6 +233,14 @@ UPSTREAM = {
             return envs.VLLM_NEW
 
 
+        def uses_helper_flag():
+            return envs.VLLM_HELPER
+
+
+        def block_size_of(vllm_config):
+            return vllm_config.cache_config.user_block_size or vllm_config.cache_config.block_size
+
+
         def uses_old_flag():
             return envs.VLLM_OLD
 
@@ -259,6 +294,53 @@ UPSTREAM = {
         def current_model():
             config = get_current_or_none()
             return None if config is None else config.model_config
+    """,
+    "vllm/model_executor/layers/pool/__init__.py": "",
+    "vllm/model_executor/layers/pool/acts.py": ACT
+    + """
+    def act_for(name):
+        return Act()
+""",
+    "vllm/model_executor/layers/pool/heads.py": """
+        from .acts import Act, act_for
+        def make_head(name):
+            head = act_for(name)
+            assert isinstance(head, Act)
+            return head
+    """,
+    "vllm/model_executor/models/poolmodel.py": """
+        from vllm.model_executor.layers.pool.heads import make_head
+        class PoolModel:
+            def __init__(self):
+                self.head = make_head("x")
+    """,
+    "vllm/model_executor/layers/fusion/__init__.py": "",
+    "vllm/model_executor/layers/fusion/mm_input_norm.py": """
+        import torch
+        from torch import nn
+
+
+        class IdentityInputNorm(nn.Module):
+            def forward(self, pixel_values, visual_dtype):
+                return pixel_values.to(visual_dtype, copy=False)
+
+
+        class FusedMMInputNorm(nn.Module):
+            def forward(self, pixel_values, visual_dtype):
+                return torch.ops.vllm.fused_mm_input_norm(pixel_values, visual_dtype)
+
+
+        def build_mm_input_norm(model_config):
+            mm_config = getattr(model_config, "multimodal_config", None)
+            if not getattr(mm_config, "mm_device_do_normalize", False):
+                return IdentityInputNorm()
+            return FusedMMInputNorm()
+    """,
+    "vllm/model_executor/models/normmodel.py": """
+        from vllm.model_executor.layers.fusion.mm_input_norm import build_mm_input_norm
+        class NormModel:
+            def __init__(self, vllm_config):
+                self.input_norm = build_mm_input_norm(vllm_config.model_config)
     """,
     "vllm/model_executor/models/newmodel.py": """
         from vllm.model_executor.layers.attention import Attention

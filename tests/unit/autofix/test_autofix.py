@@ -213,3 +213,39 @@ def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees,
     # planned once, kept when the compat files are recomputed, absent without P21
     assert planner.with_shims(fixed, select_patches(None, PIN)).files == fixed.files
     assert [f.role for f in planner.plan_fixes(plan, fixer, select_patches("P1,P15,P16", PIN)).files] == ["model"]
+
+
+def test_what_a_translation_adds_is_backported_and_what_it_rewrites_away_is_not(trees, fixer):
+    """P25 rewrites build_mm_input_norm(...) to IdentityInputNorm(): the builder (a kernel inside)
+    is not backported, the class it builds with the switch off is."""
+    norm = "vllm.model_executor.layers.fusion.mm_input_norm"
+    compat = "vllm_fl.compat.model_executor.layers.fusion.mm_input_norm"
+    plan = planner.plan_fixes(plan_for(trees, "normmodel"), fixer, select_patches(None, PIN))
+    assert plan.backports == {(norm, "IdentityInputNorm"): (compat, "IdentityInputNorm")}
+    assert not plan.unfixed
+    texts = migrate.patched_texts(
+        plan, select_patches(None, PIN), SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"))
+    )
+    model, _ = texts["vllm_fl/models/normmodel.py"]
+    assert model.splitlines()[0] == f"from {compat} import IdentityInputNorm"
+    assert "self.input_norm = IdentityInputNorm()" in model
+    copy, _ = texts["vllm_fl/compat/model_executor/layers/fusion/mm_input_norm.py"]
+    assert "class IdentityInputNorm" in copy and "FusedMMInputNorm" not in copy
+    without = planner.plan_fixes(plan_for(trees, "normmodel"), fixer, select_patches("P1,P15,P16", PIN))
+    assert "torch.ops" in without.unfixed[(norm, "build_mm_input_norm")] and not without.backports
+
+
+def test_a_copy_spelling_one_name_two_ways_uses_its_copy_for_both(trees, fixer):
+    """heads.py imports Act, which the pin has elsewhere (relocatable), and act_for, whose copy
+    brings upstream's Act along: both spellings use the copy, never the pin's class beside it."""
+    pool = "vllm.model_executor.layers.pool"
+    plan = planner.plan_fixes(plan_for(trees, "poolmodel"), fixer, select_patches(None, PIN))
+    assert not plan.unfixed
+    assert (f"{pool}.acts", "Act") not in plan.relocations
+    kept = {f.upstream_module: f.compat.keep for f in plan.files if f.compat is not None}
+    assert kept == {f"{pool}.acts": ("Act", "act_for"), f"{pool}.heads": ("make_head",)}
+    texts = migrate.patched_texts(
+        plan, select_patches(None, PIN), SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"))
+    )
+    heads, _ = texts["vllm_fl/compat/model_executor/layers/pool/heads.py"]
+    assert "from vllm_fl.compat.model_executor.layers.pool.acts import Act, act_for" in heads

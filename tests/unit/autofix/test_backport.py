@@ -8,6 +8,10 @@ import pytest
 
 from pytest_flmigrate.autofix.backport import Backporter, compat_module
 from pytest_flmigrate.autofix.compat_source import LIVE_MODULE, CompatSpec, ModuleSource, compat_header
+from pytest_flmigrate.autofix.env_flags import missing_flags
+from pytest_flmigrate.index.build import index_directory
+from pytest_flmigrate.index.resolve import Resolver
+from tests.fixtures.trees import write
 from tests.unit.autofix.conftest import UPSTREAM, never
 
 UTILS = "vllm.model_executor.models.utils"
@@ -67,6 +71,7 @@ def test_function_local_imports_are_checked_too(backporter):
             "registers itself at import (@CustomOp.register(...)), 'silu_and_mul' is registered by the pin already",
         ),
         ("chain_0", "too big to backport: more than 30 definitions"),
+        ("block_size_of", "reads CacheConfig.user_block_size, which the pin's CacheConfig lacks; port it by hand"),
     ],
 )
 def test_refused(backporter, name, reason):
@@ -167,3 +172,45 @@ def test_import_trimming_keeps_statement_formatting():
 
 def test_compat_spec_is_hashable_for_caching():
     assert hash(CompatSpec(("a",), ("b",), ()))
+
+
+def test_a_copy_reading_a_flag_p25_serves_is_accepted_only_with_p25(relocator, backporter):
+    # VLLM_OLD: the pin has it; VLLM_HELPER: its getter calls a helper of envs.py, no default known
+    assert missing_flags(relocator.upstream, relocator.pinned) == {"VLLM_NEW": False}
+    with_flags = Backporter(relocator.upstream, relocator.pinned, relocator, env_flags=frozenset({"VLLM_NEW"}))
+    assert with_flags.closure((UTILS, "uses_new_flag"), never).failure is None
+    assert "uses vllm.envs.VLLM_NEW" in backporter.closure((UTILS, "uses_new_flag"), never).failure
+    assert "uses vllm.envs.VLLM_HELPER" in with_flags.closure((UTILS, "uses_helper_flag"), never).failure
+
+
+def test_a_helper_using_a_renamed_transformers_class_shares_the_pins_class_with_p14(tmp_path):
+    """transformers 5's remap_legacy_layer_types annotates PreTrainedConfig, defined in its own
+    module; the pin's transformers spells it PretrainedConfig there (P14's rename)."""
+    upstream = write(
+        tmp_path / "upstream",
+        {
+            "transformers/__init__.py": "",
+            "transformers/configuration_utils.py": """
+                from typing import dataclass_transform
+                @dataclass_transform()
+                class PreTrainedConfig:
+                    pass
+                PretrainedConfig = PreTrainedConfig
+                def remap(config: PreTrainedConfig | None = None):
+                    return config
+            """,
+        },
+    )
+    pinned = write(
+        tmp_path / "pinned",
+        {"transformers/__init__.py": "", "transformers/configuration_utils.py": "class PretrainedConfig:\n    pass\n"},
+    )
+    theirs = Resolver([index_directory(upstream, "transformers", "5.20.2")])
+    ours = Resolver([index_directory(pinned, "transformers", "4.57.6")])
+    definition = ("transformers.configuration_utils", "remap")
+    closure = Backporter(theirs, ours, None, renames=True).closure(definition, never)
+    assert closure.failure is None
+    assert closure.definitions == {definition}
+    assert closure.shared == {("transformers.configuration_utils", "PreTrainedConfig")}
+    without = Backporter(theirs, ours, None).closure(definition, never).failure
+    assert "PreTrainedConfig is decorated with @dataclass_transform" in without

