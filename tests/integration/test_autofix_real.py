@@ -402,7 +402,8 @@ def test_the_env_flags_the_pin_lacks_come_with_upstreams_defaults(fixer_0_32):
     module = "vllm.model_executor.models.deepseek_v2"
     index = fixer_0_32.upstream.index_for(module)
     source = (index.root / index.modules[module].path).read_text()
-    context = PatchContext(module=module, pinned_version=Version("0.13.0"), env_flags=flags)
+    pinned_transformers = Version(fixer_0_32.pinned.index_for("transformers").version)
+    context = PatchContext(module, Version("0.13.0"), pinned_transformers, env_flags=flags)
     assert p25_env_flags.relevant(source, context)
     rewritten, counts = apply_patches(source, [patch for patch in CATALOG if patch.id == "P25"], context)
     assert counts == {"P25": 1} and "vllm_fl.compat" in rewritten
