@@ -314,7 +314,7 @@ class Backporter:
             if self.pinned.find_member(module, cls, read.attr) is not None:
                 continue
             if self.upstream.find_member(*theirs, read.attr) is not None:
-                return f"reads {cls}.{read.attr}, which the pin's {cls} lacks"
+                return self._lacks(cls, read.attr, module, cls)
         return None
 
     def _not_translated(self, binding: ImportBinding, read: frozenset[str], text: str) -> frozenset[str]:
@@ -391,13 +391,14 @@ class Backporter:
         for attribute in sorted(attributes):
             member = self.pinned.find_member(symbol.module, symbol.name, attribute)
             if member is None or (member.kind == "unknown" and theirs is not None and theirs.has_member(attribute)):
-                near = difflib.get_close_matches(
-                    attribute, sorted(self.pinned.members(symbol.module, symbol.name)), n=2, cutoff=0.6
-                )
-                return f"uses {name}.{attribute}, which the pin's {symbol.module}.{symbol.name} lacks" + (
-                    f" (nearest there: {', '.join(near)})" if near else ""
-                )
+                return self._lacks(name, attribute, symbol.module, symbol.name)
         return None
+
+    def _lacks(self, name: str, attribute: str, module: str, cls: str) -> str:
+        """Why a copy reading ``name.attribute`` is refused: the pin's ``module.cls`` lacks it."""
+        near = difflib.get_close_matches(attribute, sorted(self.pinned.members(module, cls)), n=2, cutoff=0.6)
+        nearest = f" (nearest there: {', '.join(near)})" if near else ""
+        return f"uses {name}.{attribute}, which the pin's {module}.{cls} lacks{nearest}"
 
     def _check_module(self, module: str, attributes: frozenset[str]) -> str | None:
         if not self.pinned.covers(module):

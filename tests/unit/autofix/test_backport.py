@@ -71,7 +71,7 @@ def test_function_local_imports_are_checked_too(backporter):
             "registers itself at import (@CustomOp.register(...)), 'silu_and_mul' is registered by the pin already",
         ),
         ("chain_0", "too big to backport: more than 30 definitions"),
-        ("block_size_of", "reads CacheConfig.user_block_size, which the pin's CacheConfig lacks; port it by hand"),
+        ("block_size_of", "uses CacheConfig.user_block_size, which the pin's vllm.config.cache.CacheConfig lacks"),
     ],
 )
 def test_refused(backporter, name, reason):
