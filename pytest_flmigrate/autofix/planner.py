@@ -476,7 +476,9 @@ def with_written_compat(
         if entry.get("role") == "compat"
     }
     added = False
-    for plugin_module, names in sorted(stale.used_compat_names(manifest, plan.unit.name, own_keys).items()):
+    rewritten = [planned.target for planned in plan.files if planned.role == "compat"]
+    used = stale.used_compat_names(manifest, plan.unit.name, own_keys, rewritten)
+    for plugin_module, names in sorted(used.items()):
         module = upstream_of.get(plugin_module)
         if module not in fixes.compat:
             continue  # a compat module this migration does not write stays as it is

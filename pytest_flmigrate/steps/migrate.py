@@ -241,7 +241,7 @@ def write_migration(
     """Write every migrated file, replaying hand edits onto the new upstream, and drop the files
     of the model's earlier migration that nothing needs any more (stale.py: a pin bump makes
     compat modules, config bridges and siblings the new pin has stale; hand edits of a dropped
-    file are backed up first).
+    file are backed up first). A planned compat module nothing imports once patched is not written.
 
     All files are decided before any is written: a file the tool never wrote (without
     ``force``) or a hand edit that conflicts with the new upstream fails the whole step and
@@ -249,8 +249,17 @@ def write_migration(
     ``own_keys``: the model's architectures and model_type (its blocks of register_model()).
     """
     manifest = Manifest(plugin_dir)
+    unimported = stale.unimported_compat(
+        manifest,
+        plan.unit.name,
+        {planned.target: texts[planned.target][0] for planned in plan.files},
+        [planned.target for planned in plan.files if planned.role == "compat"],
+        own_keys,
+    )
     decisions, refused, conflicts = [], [], []
     for planned in plan.files:
+        if planned.target in unimported:
+            continue
         generated, counts = texts[planned.target]
         before = manifest.entries.get(planned.target, {}).get("patches", {})
         dropped = _dropped_patches(before, counts, plan, planned, pinned)
@@ -296,7 +305,7 @@ def write_migration(
             for decision in decisions
         ]
         results += [_drop(target, manifest, plan, pinned) for target in stale_targets]
-        _ensure_packages(manifest, [planned.target for planned in plan.files])
+        _ensure_packages(manifest, [decision.planned.target for decision in decisions])
         _remove_empty_compat_packages(manifest, stale_targets)
     return results
 
@@ -365,7 +374,8 @@ def _why_stale(entry: dict, base: str | None, plan: MigrationPlan, pinned: Pinne
     was = f" (written for pinned vLLM {entry['pinned']})" if entry.get("pinned") else ""
     if role == "config" and plan.bridge is None and module not in plan.module_map:
         return f"no config bridge any more: {plan.bridge_reason}{was}"
-    if pinned is not None and role == "compat" and base is not None:
+    shim = module.startswith(f"{PLUGIN_PACKAGE}.")  # a module of ours, not a copy of upstream's
+    if pinned is not None and role == "compat" and base is not None and not shim:
         names = sorted(n for n, kind in module_info_from_source(base, module).defines.items() if kind != "annotation")
         served = [n for n in names if (found := pinned.resolver.resolve(module, n)) and not found.type_checking]
         relocated = sorted(
@@ -375,7 +385,7 @@ def _why_stale(entry: dict, base: str | None, plan: MigrationPlan, pinned: Pinne
             return f"pinned vLLM {pinned.version} has {module} ({', '.join(names)}){was}"
         if relocated:
             return f"pinned vLLM {pinned.version} serves {', '.join(relocated)}{was}"
-    elif pinned is not None and module and pinned.index.has_module(module):
+    elif pinned is not None and module and not shim and pinned.index.has_module(module):
         return f"pinned vLLM {pinned.version} has {module}{was}"
     return f"nothing the plugin keeps imports it any more{was}"
 

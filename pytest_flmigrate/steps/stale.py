@@ -4,7 +4,8 @@ A file is *stale* when the manifest holds it for the model being migrated (or it
 module, shared by every model), the new plan does not write it, and no other file of the plugin
 imports it: not another model's file, not a hand-made one, not ``register_model()`` outside the
 model's own blocks, not a compat module one of those needs. Step 4 removes stale files (hand edits
-backed up first) and says why. :func:`used_compat_names` is the same question for the definitions
+backed up first) and says why. :func:`unimported_compat` asks it of the compat modules the plan
+itself writes (a patch may take away their only use). :func:`used_compat_names` is the same question for the definitions
 of a compat module the plan still writes: only those the rest of the plugin imports are kept.
 """
 
@@ -88,30 +89,59 @@ def _read(path: Path) -> str:
 def stale_files(manifest: Manifest, model: str, written: Mapping[str, str], own_keys: Iterable[str]) -> list[str]:
     """The files of ``model`` and the compat modules the plan (``written``: target -> the text
     step 4 writes) no longer writes and nothing else of the plugin imports, in manifest order."""
-    candidates = {
-        target: module_of(target)[0]
-        for target in (owned(manifest, model) | compat_files(manifest))
-        if target not in written
-    }
-    by_module = {module: target for target, module in candidates.items()}
-    live: set[str] = set()
-    queue = _imported_modules(other_refs(manifest, model, own_keys))
-    for target, text in written.items():
-        queue |= _imported_modules(_refs(text, target))
-    while queue:
-        reached = by_module.get(queue.pop())
-        if reached is None or reached in live:
-            continue
-        live.add(reached)
-        queue |= _imported_modules(_refs(_read(manifest.plugin_dir / reached), reached))
+    candidates = {target for target in (owned(manifest, model) | compat_files(manifest)) if target not in written}
+    texts = {target: _read(manifest.plugin_dir / target) for target in candidates}
+    live = _reached(manifest, model, written, own_keys, texts)
     return [target for target in manifest.entries if target in candidates and target not in live]
 
 
-def used_compat_names(manifest: Manifest, model: str, own_keys: Iterable[str]) -> dict[str, set[str]]:
+def unimported_compat(
+    manifest: Manifest, model: str, written: Mapping[str, str], compat: Iterable[str], own_keys: Iterable[str]
+) -> set[str]:
+    """The compat modules among ``compat`` (targets of ``written``) that nothing imports: not the
+    plan's other files, not the rest of the plugin, not a compat module one of those needs. A
+    patch may take away the only use of what the plan backported (P22 drops the annotation that
+    needed transformers' ``RopeParameters``): step 4 does not write such a module."""
+    compat = set(compat)
+    roots = {target: text for target, text in written.items() if target not in compat}
+    live = _reached(manifest, model, roots, own_keys, {target: written[target] for target in compat})
+    return compat - live
+
+
+def _reached(
+    manifest: Manifest, model: str, roots: Mapping[str, str], own_keys: Iterable[str], texts: Mapping[str, str]
+) -> set[str]:
+    """The targets of ``texts`` (target -> its text) imported by ``roots`` (target -> text) or by
+    the rest of the plugin (other_refs), directly or through each other; a package is reached
+    with any module inside it."""
+    by_module = {module_of(target)[0]: target for target in texts}
+    live: set[str] = set()
+    queue = _imported_modules(other_refs(manifest, model, own_keys))
+    for target, text in roots.items():
+        queue |= _imported_modules(_refs(text, target))
+    while queue:
+        module = queue.pop()
+        reached = by_module.get(module)
+        if "." in module:
+            queue.add(module.rsplit(".", 1)[0])
+        if reached is None or reached in live:
+            continue
+        live.add(reached)
+        queue |= _imported_modules(_refs(texts[reached], reached))
+    return live
+
+
+def used_compat_names(
+    manifest: Manifest, model: str, own_keys: Iterable[str], rewritten: Iterable[str] = ()
+) -> dict[str, set[str]]:
     """Plugin compat module -> the names the rest of the plugin imports from it: files other than
-    the model's own, plus what the model's files import that their generated text did not (a
-    hand edit may import a compat name the new plan does not need)."""
+    the model's own, the compat modules the migration leaves as they are (all but ``rewritten``,
+    the compat targets it writes: a compat module another model's migration wrote needs what it
+    imports from the ones this one rewrites), plus what the model's files import that their
+    generated text did not (a hand edit may import a compat name the new plan does not need)."""
     refs = other_refs(manifest, model, own_keys)
+    for target in sorted(compat_files(manifest) - set(rewritten)):
+        refs += _refs(_read(manifest.plugin_dir / target), target)
     for target in owned(manifest, model):
         base = manifest.base(target)
         current = _read(manifest.plugin_dir / target)

@@ -82,3 +82,40 @@ def test_a_compat_module_keeps_what_the_rest_of_the_plugin_imports_from_it(tmp_p
     assert stale.used_compat_names(manifest, "mine", ()) == {
         "vllm_fl.compat.model_executor.models.utils": {"a", "c", "d"}
     }
+
+
+def test_a_rewritten_compat_module_keeps_what_a_compat_module_left_as_it_is_imports(tmp_path):
+    """Another model's migration wrote interfaces.py, importing ``b`` from utils.py; this one
+    rewrites utils.py only: ``b`` stays."""
+    interfaces = "vllm_fl/compat/model_executor/models/interfaces.py"
+    compat = {"model": None, "role": "compat"}
+    manifest = plugin_with(
+        tmp_path,
+        {
+            UTILS: ("def a(): ...\ndef b(): ...\n", compat),
+            interfaces: ("from vllm_fl.compat.model_executor.models.utils import b\nclass Mixin: ...\n", compat),
+            "vllm_fl/models/other.py": (
+                "from vllm_fl.compat.model_executor.models.interfaces import Mixin\n",
+                {"model": "other", "role": "model"},
+            ),
+        },
+        {},
+    )
+    used = stale.used_compat_names(manifest, "mine", (), rewritten=[UTILS])
+    assert used["vllm_fl.compat.model_executor.models.utils"] == {"b"}
+    # when the migration rewrites interfaces.py too, its own plan says what interfaces.py needs
+    assert "vllm_fl.compat.model_executor.models.utils" not in stale.used_compat_names(
+        manifest, "mine", (), rewritten=[UTILS, interfaces]
+    )
+
+
+def test_a_planned_compat_module_nothing_imports_once_patched_is_not_written(tmp_path):
+    rope = "vllm_fl/compat/transformers/modeling_rope_utils.py"
+    manifest = plugin_with(tmp_path, {}, {})
+    written = {
+        "vllm_fl/configs/mine.py": "from vllm_fl.compat.model_executor.models.utils import a\n",
+        UTILS: "from vllm_fl.compat.model_executor.layers.ops import op\ndef a(): ...\n",
+        OPS: "def op(): ...\n",
+        rope: "class RopeParameters: ...\n",  # its only use was patched away
+    }
+    assert stale.unimported_compat(manifest, "mine", written, [UTILS, OPS, rope], ()) == {rope}
