@@ -196,20 +196,19 @@ def model_class(arch: str, loaded: Loaded | None = None) -> tuple[Any, str]:
             reason = f"upstream transformers {transformers.__version__} has no class {arch}"
         else:
             reason = f"upstream transformers {transformers.__version__} cannot import {arch}: {_first_line(exc)}"
-    own = _own_model_class(arch, loaded) if loaded is not None else None
+    own = _own_model_class(arch, loaded.folder) if loaded is not None and loaded.folder is not None else None
     return (own, "") if own is not None else (None, reason)
 
 
-def _own_model_class(arch: str, loaded: Loaded) -> Any:
-    """The class ``arch`` of the checkpoint's own modeling code (``auto_map``), when it imports."""
+def _own_model_class(arch: str, folder: Path) -> Any:
+    """The class ``arch`` of the checkpoint's own modeling code in ``folder`` (``auto_map``), when it imports."""
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
-    assert loaded.folder is not None
-    declared = json.loads((loaded.folder / "config.json").read_text(encoding="utf-8"))
+    declared = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     for reference in (declared.get("auto_map") or {}).values():
         if isinstance(reference, str) and reference.rpartition(".")[2] == arch:
             try:
-                return get_class_from_dynamic_module(reference, str(loaded.folder))
+                return get_class_from_dynamic_module(reference, str(folder))
             except Exception:  # noqa: BLE001 - modeling code that does not import here: no class
                 return None
     return None
