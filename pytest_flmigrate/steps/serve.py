@@ -15,6 +15,11 @@ then they stay up and a later run reuses them; ``--stop-servers`` ends kept serv
 only ever stopped when its state file names it and its start time still matches (no pid reuse).
 A run killed outright (SIGKILL, no cleanup) takes its servers along: each group's leader is a
 watchdog (servers/watchdog.py) that ends the group when the run is gone; kept servers have none.
+
+The server logs as vLLM does, but for its model registry at DEBUG (``registry_logging``, unless
+``VLLM_LOGGING_CONFIG_PATH`` is set): the registry says that the plugin's class overwrites an
+architecture the pin has at WARNING on some pins and at DEBUG on others (vLLM 0.24.0), and that
+line is step 10's evidence that the server runs the plugin's class (``log_evidence``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,47 @@ Say = Callable[[str], None]
 
 def state_dir() -> Path:
     return sources.cache_dir() / "servers"
+
+
+#: vLLM's model registry, whose override line is step 10's evidence
+REGISTRY_LOGGER = "vllm.model_executor.models.registry"
+
+
+def registry_logging(level: str) -> dict:
+    """A logging config (``VLLM_LOGGING_CONFIG_PATH``) like vLLM's own at ``level``, with the
+    model registry at DEBUG."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "vllm": {
+                "format": "%(levelname)s %(asctime)s [%(filename)s:%(lineno)d] %(message)s",
+                "datefmt": "%m-%d %H:%M:%S",
+            }
+        },
+        "handlers": {
+            "vllm": {
+                "class": "logging.StreamHandler",
+                "formatter": "vllm",
+                "level": "DEBUG",
+                "stream": "ext://sys.stdout",
+            }
+        },
+        "loggers": {
+            "vllm": {"handlers": ["vllm"], "level": level, "propagate": False},
+            REGISTRY_LOGGER: {"level": "DEBUG"},
+        },
+    }
+
+
+def server_env(scratch: Path) -> dict[str, str]:
+    """The environment of a server the tool starts: envs.vllm_env, logging as ``registry_logging``."""
+    env = envs.vllm_env(scratch)
+    if "VLLM_LOGGING_CONFIG_PATH" not in env:
+        config = scratch / "logging.json"
+        config.write_text(json.dumps(registry_logging(env.get("VLLM_LOGGING_LEVEL", "INFO"))), encoding="utf-8")
+        env["VLLM_LOGGING_CONFIG_PATH"] = str(config)
+    return env
 
 
 def health_timeout() -> float:
@@ -343,7 +389,7 @@ class ServerPool:
         command = spec.command()
         start = time.monotonic()
         try:
-            proc = procs.start_group(command, env=envs.vllm_env(scratch), cwd=scratch, log=log, outlive=self.keep)
+            proc = procs.start_group(command, env=server_env(scratch), cwd=scratch, log=log, outlive=self.keep)
         except FlmigrateError:
             procs.remove_scratch(scratch)
             raise

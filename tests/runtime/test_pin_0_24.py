@@ -25,6 +25,7 @@ def test_a_model_migrated_to_the_second_pin_passes_steps_4_to_11_with_tiny(upstr
     )
     assert run.outcomes(*STEPS) == dict.fromkeys(STEPS, "passed"), run.output[-6000:]
     assert run.summary["pinned"]["version"] == SECOND_PIN
-    assert run.summary["control"] == {"served": True, "reason": ""}
+    control = run.summary["control"]  # served now, or replayed from a run of the same tiny model
+    assert (control["served"], control["reason"]) == (True, ""), control
     assert all(entry["passed"] for entry in run.summary["e2e"]["prompts"].values() if entry["kind"] == "text")
     print(f"{MODEL} at vLLM {SECOND_PIN}, steps 1-11 with --tiny: {run.seconds:.0f} s")

@@ -84,5 +84,6 @@ def test_a_translated_model_matches_the_upstream_control(model, pinned_python, u
     assert f"vllm_fl.models.{model}:{arch}" in run.summary["import_smoke"]["architectures"][arch]["resolved"]
     entries = {prompt: entry for prompt, entry in run.summary["e2e"]["prompts"].items() if entry["kind"] == "text"}
     assert sorted(entries) == TEXT_PROMPTS
-    assert all(entry["passed"] and entry["gt"] == "collected" for entry in entries.values()), entries
+    # the control's tokens: collected now, or replayed from a run of the same tiny model and upstream
+    assert all(entry["passed"] and entry["gt"] in ("collected", "replayed") for entry in entries.values()), entries
     print(f"--tiny {model} through {'/'.join(sorted(patches))}, steps 2-6 and 9-11: {run.seconds:.0f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -158,6 +159,39 @@ def test_log_evidence_reads_resolution_and_overrides(tmp_path):
         "resolved": ["MiMoForCausalLM"],
         "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
     }
+
+
+# what vLLM 0.24.0 does: the registry's override line at DEBUG, the rest of vLLM at INFO
+REGISTRY_AT_DEBUG = """
+import logging, logging.config, json, sys
+logging.config.dictConfig(json.load(open(sys.argv[1])))
+logging.getLogger("vllm.model_executor.models.registry").debug(
+    "Model architecture %s is already registered, and will be overwritten by the new model class %s.",
+    "MiMoForCausalLM", "vllm_fl.models.mimo:MiMoForCausalLM")
+logging.getLogger("vllm.config.model").debug("noise at debug")
+logging.getLogger("vllm.config.model").info("Resolved architecture: MiMoForCausalLM")
+"""
+
+
+def test_a_server_logs_the_registrys_debug_override_line_and_vllms_info(tmp_path, monkeypatch):
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    monkeypatch.delenv("VLLM_LOGGING_LEVEL", raising=False)
+    env = serve.server_env(tmp_path)
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        subprocess.run(
+            [sys.executable, "-c", REGISTRY_AT_DEBUG, env["VLLM_LOGGING_CONFIG_PATH"]], stdout=out, check=True
+        )
+    assert "noise at debug" not in log.read_text()
+    assert serve.log_evidence(log) == {
+        "resolved": ["MiMoForCausalLM"],
+        "overridden_by": ["vllm_fl.models.mimo:MiMoForCausalLM"],
+    }
+
+
+def test_a_users_own_vllm_logging_config_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "/etc/mine.json")
+    assert serve.server_env(tmp_path)["VLLM_LOGGING_CONFIG_PATH"] == "/etc/mine.json"
 
 
 @pytest.mark.parametrize("state", [{"pid": 123, "plugin_dir": None}, {"pid": 123, "scratch": 5}, ["pid", 123]])
