@@ -19,7 +19,7 @@ kernels the pin lacks). The port subclasses the pin's class with upstream's code
 backend the pin's class runs; FlashInfer, the only backend reading ``sequence_lengths``, has no
 path in the pin's class, so the port refuses it at run time. A file that uses none of this gets
 the same forward as the pin's class. The port is checked against upstream's class in both envs
-(tests/runtime/test_ports.py).
+(tests/runtime/test_compat_ports.py).
 
 When: files importing upstream's ``MMEncoderAttention`` (vision and audio encoders: Kimi-K2.5,
 GLM-OCR, Qwen2-VL and their relatives), at a pin lacking upstream's module and taking the port
