@@ -45,7 +45,7 @@ def test_a_failing_import_says_why_step_4_left_it(tmp_path, monkeypatch):
     (package / "bad.py").write_text("from vllm.utils.gpu_sync_debug import gpu_sync_allowed\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     with pytest.raises(FlmigrateError) as caught:
-        import_modules(sys.executable, ["smokepkg.bad"], tmp_path / "smoke.log", UNFIXED)
+        import_modules(sys.executable, ["smokepkg.bad"], tmp_path / "smoke.log", unfixed=UNFIXED)
     assert caught.value.message.startswith("smokepkg.bad fails to import in the pinned env: ModuleNotFoundError: ")
     assert caught.value.message.endswith(
         "; not fixed at step 4: uses vllm.envs.VLLM_GPU_SYNC_CHECK, which the pin lacks"
