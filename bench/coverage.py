@@ -215,8 +215,18 @@ def import_smoke(results: list[dict], python: Path) -> dict:
                     ),
                 )
             compat[planned.target] = planned
+    known = frozenset(t for t, where in _STATE["pinned"].known_model_types.items() if where == "transformers")
     union = migrate.MigrationPlan(
-        None, list(compat.values()), {}, {}, None, "", relocations=relocations, backports=backports
+        None,
+        list(compat.values()),
+        {},
+        {},
+        None,
+        "",
+        relocations=relocations,
+        backports=backports,
+        env_flags=_STATE["fixer"].env_flags,
+        transformers_model_types=known,
     )
     for target, planned in compat.items():
         written[target] = staged_texts(union, planned, final_only=True)[0]

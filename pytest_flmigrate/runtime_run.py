@@ -180,9 +180,12 @@ class RuntimeRun:
     @memoized
     def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
-        modules = [planned.plugin_module for planned in self.run.plan().files]
+        plan = self.run.plan()
+        modules = [planned.plugin_module for planned in plan.files]
         memo = self.smoke_memo("import-smoke", {"modules": modules})
-        result = smoke_step.import_modules(self.python, modules, self.logs / "import-smoke.log", memo)
+        result = smoke_step.import_modules(
+            self.python, modules, self.logs / "import-smoke.log", memo, unfixed=plan.unfixed
+        )
         if result.platform is not None:
             self.tell(smoke_step.platform_fact(result.platform))
         return result

@@ -21,12 +21,14 @@ never removes what another model imports, what only that model needed before and
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pytest_flmigrate.autofix import drift, env_flags
 from pytest_flmigrate.autofix.backport import Backporter, compat_module
+from pytest_flmigrate.autofix.bridge import PLUGIN_CONFIGS, bridge_name
 from pytest_flmigrate.autofix.compat_source import CompatSpec
 from pytest_flmigrate.autofix.relocate import Relocator, cache_path
 from pytest_flmigrate.index.file_imports import imports_of
@@ -148,8 +150,9 @@ def handled_by(plan: MigrationPlan, patches: tuple[Patch, ...]):
 
 
 def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
-    """``plan`` with relocations, backports (compat files included), the unfixed imports and the
-    ``vllm.envs`` flags the pin lacks (P25)."""
+    """``plan`` with transformers config bridges, relocations, backports (compat files included),
+    the unfixed imports and the ``vllm.envs`` flags the pin lacks (P25)."""
+    plan = with_config_bridges(plan, fixer, patches)
     selected = {patch.name for patch in patches}
     if ENV_FLAGS in selected:
         plan = replace(plan, env_flags=fixer.env_flags)
@@ -209,6 +212,57 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()
     return with_refusals(with_shims(fixes.apply(plan, fixer), patches), patches)
+
+
+TRANSFORMERS_CONFIG = re.compile(r"transformers\.models\.\w+\.configuration_\w+")
+"""A config module of transformers: bridged whole, like the unit's own config, when the pin's
+transformers lacks a class a migrated file imports from it."""
+
+
+def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
+    """``plan`` plus a config bridge for every transformers config module whose classes a
+    migrated file (or a bridge, transitively) imports and the pinned transformers lacks:
+    sub-configs (``Qwen3_5TextConfig``), configs of related models (``Qwen3_5MoeConfig``), the
+    config of a package the pin lacks whole (``transformers.models.qwen3_asr``). Each is copied
+    into ``vllm_fl/configs/`` and patched like the unit's bridge (P14, P22); P2 points the
+    imports there. Only with P2 selected (it rewrites the imports)."""
+    if "redirect-imports" not in {patch.name for patch in patches}:
+        return plan
+    module_map, name_map = dict(plan.module_map), dict(plan.name_map)
+    taken = set(module_map.values())
+    added: list[PlannedFile] = []
+    queue = [planned for planned in plan.files if planned.role in CODE_ROLES]
+    while queue:
+        planned = queue.pop(0)
+        text = planned.source.read_text(encoding="utf-8")
+        for ref in imports_of(text, planned.upstream_module, planned.is_package):
+            if ref.name in (None, "*") or ref.module.split(".")[0] != "transformers":
+                continue
+            if ref.module in module_map or (ref.module, ref.name) in name_map or _works(fixer.pinned, ref):
+                continue
+            symbol = fixer.upstream.resolve(ref.module, ref.name)
+            if symbol is None or symbol.kind != "class" or not TRANSFORMERS_CONFIG.fullmatch(symbol.module):
+                continue
+            if symbol.module in module_map:
+                name_map[(ref.module, ref.name)] = module_map[symbol.module]
+                continue
+            plugin_module = f"{PLUGIN_CONFIGS}.{bridge_name(symbol.module, symbol.module.split('.')[2])}"
+            index, info = fixer.upstream.index_for(symbol.module), fixer.upstream.module(symbol.module)
+            if plugin_module in taken or index is None or info is None:
+                continue
+            taken.add(plugin_module)
+            module_map[symbol.module] = plugin_module
+            for name, kind in info.defines.items():
+                if kind == "class" and fixer.pinned.resolve("transformers", name) is None:
+                    for reexporting in ("transformers", symbol.module.rpartition(".")[0]):
+                        name_map.setdefault((reexporting, name), plugin_module)
+            name_map[(ref.module, ref.name)] = plugin_module
+            bridged = PlannedFile(symbol.module, index.root / info.path, plugin_module, False, "config")
+            added.append(bridged)
+            queue.append(bridged)
+    if not added and name_map == plan.name_map:
+        return plan
+    return replace(plan, files=[*plan.files, *added], module_map=module_map, name_map=name_map)
 
 
 def _rejected_by_pin(

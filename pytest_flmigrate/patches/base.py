@@ -49,6 +49,8 @@ class PatchContext:
     forwarded_defaults: upstream module -> (class, method, keyword): ``keyword=keyword`` arguments
                      of ``super().method(...)`` in that class the pin's base does not take, whose
                      value is always None at the pin (catalog P23)
+    transformers_model_types: the model_types the pinned transformers' ``CONFIG_MAPPING`` knows
+                     (P22 builds a sub-config chosen by model_type only for those)
     env_flags:       flag -> upstream's default, for the ``vllm.envs`` flags upstream defines and
                      the pin lacks (computed from both trees; catalog P25)
     """
@@ -63,6 +65,7 @@ class PatchContext:
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
     env_flags: Mapping[str, Any] = field(default_factory=dict)
+    transformers_model_types: frozenset[str] = frozenset()
 
     @property
     def package(self) -> str:

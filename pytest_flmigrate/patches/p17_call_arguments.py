@@ -12,6 +12,7 @@ pinned signature requires filled in; any other call shape is left alone (step 6 
 
     @default_pooling_type(tok_pooling_type="ALL")   # -> @default_pooling_type(pooling_type="LAST")
     size = getattr_iter(config, names)               # -> getattr_iter(config, names, default=None)
+    @support_torch_compile(dynamic_arg_dims=d, is_encoder=True)  # -> @support_torch_compile(dynamic_arg_dims=d)
 
 One count per call.
 
@@ -55,6 +56,8 @@ class ArgumentRule:
              any other value leaves the call alone
     fill:    keyword -> literal added when the call does not pass it (upstream's default,
              which the pinned signature requires explicitly)
+    drop:    keywords dropped whatever their value (the ``why`` says why no value of them changes
+             what the model computes at the pin)
     unless:  keywords that leave the call alone when present
     max_positional: calls passing more positional arguments are left alone
     pinned / upstream: ``module:function``, the two definitions the entry was checked against
@@ -68,6 +71,7 @@ class ArgumentRule:
     rename: Mapping[str, str] = field(default_factory=dict)
     drop_if: Mapping[str, str] = field(default_factory=dict)
     fill: Mapping[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
     unless: tuple[str, ...] = ()
     max_positional: int = 0
 
@@ -100,6 +104,19 @@ RULES: tuple[ArgumentRule, ...] = (
         why=(
             "upstream made default optional (None) and added default_factory; the pin's body is "
             "the same loop returning default, so passing upstream's default None keeps it"
+        ),
+    ),
+    ArgumentRule(
+        name="support_torch_compile",
+        modules=("vllm.compilation.decorators",),
+        pinned="vllm.compilation.decorators:support_torch_compile",
+        upstream="vllm.compilation.decorators:support_torch_compile",
+        drop=("is_encoder",),
+        why=(
+            "is_encoder marks a multimodal encoder's compiled graph with a tag and cache prefix of its "
+            "own (and its own CUDA graphs upstream); it changes how the encoder is compiled, not what it "
+            "computes. The pin compiles encoders under the model's tag, as its own vision towers are "
+            "(support_torch_compile(enable_if=should_torch_compile_mm_vit) without it)"
         ),
     ),
 )
@@ -156,7 +173,9 @@ def rewrite_call(call: cst.Call, rule: ArgumentRule) -> cst.Call | None:
     drop: set[int] = set()
     for index, arg in enumerate(args):
         name = arg.keyword.value if arg.keyword is not None else None
-        if name is not None and name in rule.drop_if:
+        if name is not None and name in rule.drop:
+            drop.add(index)
+        elif name is not None and name in rule.drop_if:
             if not _same_literal(_code(arg.value), rule.drop_if[name]):
                 return None
             drop.add(index)

@@ -6,14 +6,22 @@ What: on a class decorated ``@strict`` (huggingface_hub's dataclass validation),
 **kwargs)`` that calls ``super().__init__(**kwargs)`` first, then sets each field, then runs what
 ``__post_init__`` did (its ``super().__post_init__(**kwargs)`` dropped: the base ran already). A
 mutable or ``field(default_factory=f)`` default becomes ``None`` in the signature and is built per
-instance; a field without a default gets ``None``. Calls of transformers 5 config methods that
+instance; a field with a validator (``interval(min=0.0)(default=0.02)``) keeps its default and
+loses the validation (4.x configs do not validate fields); a field without a default gets ``None``. Calls of transformers 5 config methods that
 4.x's ``PretrainedConfig`` lacks (``self.X()`` or ``super().X()``, no arguments) take their
 transformers 4 spelling from ``CONFIG_METHOD_CALLS``: ``validate_layer_type()`` ->
 ``layer_type_validation(self.layer_types, self.num_hidden_layers)`` (when ``layer_types`` is set),
 ``validate_rope()`` -> ``rope_config_validation(self)``, ``standardize_rope_params()`` dropped (its
 comments go to the next statement); the helpers are imported from where 4.x defines them. Imports
-left unused (``strict``, ``auto_docstring``, names only the field annotations used, such as
-transformers 5's ``RopeParameters``) are removed. One count per class rewritten.
+left unused (``strict``, ``auto_docstring``, names only the field annotations or validators
+used, such as transformers 5's ``RopeParameters`` or ``interval``) are removed. Sub-configs declared
+``sub_configs_defaults = {"k": SubConfigSpec(config_class=C, [init_kwargs=...], [optional=...])}``
+become 4.x's ``sub_configs = {"k": C}``, built where transformers 5's base ``__post_init__`` builds
+them (at the class's ``super().__post_init__()``, else right after the fields): a dict becomes
+``C(**k)``, ``None`` ``C(**init_kwargs)`` unless optional; an ``AutoConfig`` entry (a class chosen
+by ``model_type`` at load) builds ``CONFIG_MAPPING[k.get("model_type", <default>)]`` as 4.x's
+composite configs do, when the pinned transformers knows the default model_type (else the
+declaration stays as it is: a step 6 finding). One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
@@ -40,6 +48,9 @@ NAME = "strict-configs"
 PINNED = ">=0"  # any pin: the transformers it runs with decides (relevant())
 
 REMOVED_DECORATORS = ("strict", "auto_docstring")
+SUB_CONFIGS_DEFAULTS = "sub_configs_defaults"
+CONFIG_MAPPING = ("transformers.models.auto.configuration_auto", "CONFIG_MAPPING")
+"""Where transformers 4 and 5 keep the model_type -> config class mapping ``AutoConfig`` uses."""
 _EMPTY = cst.Module(body=[])
 
 
@@ -107,11 +118,19 @@ def _field(statement: cst.BaseStatement) -> tuple[str, cst.AnnAssign] | None:
     return node.target.value, node
 
 
+def _validator(value: cst.BaseExpression | None) -> str | None:
+    """``interval`` of ``interval(min=0.0, max=1.0)(default=0.02)``: a transformers 5 field with a
+    validator (a factory called with the field's ``default``); 4.x configs do not validate fields."""
+    if isinstance(value, cst.Call) and isinstance(value.func, cst.Call) and isinstance(value.func.func, cst.Name):
+        return value.func.func.value
+    return None
+
+
 def _default(value: cst.BaseExpression | None) -> tuple[str, str | None]:
     """(signature default, per-instance default or None) of a field's value."""
     if value is None:
         return "None", None
-    if isinstance(value, cst.Call) and m.matches(value.func, m.Name("field")):
+    if isinstance(value, cst.Call) and (m.matches(value.func, m.Name("field")) or _validator(value)):
         for arg in value.args:
             if arg.keyword is not None and arg.keyword.value == "default":
                 return _EMPTY.code_for_node(arg.value), None
@@ -132,10 +151,94 @@ _METHOD_CALL = m.SimpleStatementLine(body=[m.Expr(value=m.Call(func=m.Attribute(
 
 
 class _DropSuperPostInit(cst.CSTTransformer):
-    """``__post_init__``'s statements as the tail of ``__init__``: the base ran already."""
+    """``__post_init__``'s statements as the tail of ``__init__``: the base ran already, except for
+    what transformers 5's base ``__post_init__`` did there that 4.x's base does not (building the
+    sub-configs: ``creation``, put in the call's place)."""
+
+    def __init__(self, creation: list[cst.BaseStatement]) -> None:
+        super().__init__()
+        self.creation = creation
+        self.replaced = False
 
     def leave_SimpleStatementLine(self, original_node, updated_node):
-        return cst.RemovalSentinel.REMOVE if m.matches(updated_node, _SUPER_POST_INIT) else updated_node
+        if not m.matches(updated_node, _SUPER_POST_INIT):
+            return updated_node
+        if not self.creation or self.replaced:
+            return cst.RemovalSentinel.REMOVE
+        self.replaced = True
+        return cst.FlattenSentinel(self.creation)
+
+
+def _sub_configs(
+    statements: list[cst.BaseStatement], known: frozenset[str]
+) -> tuple[int, dict[str, tuple[str, str | None, str, bool]]] | None:
+    """(position, key -> (config class, model_type or None, init kwargs code, optional)) of a
+    class's ``sub_configs_defaults = {"k": SubConfigSpec(config_class=C, ...)}``, when every entry
+    names its class, or is an ``AutoConfig`` whose ``model_type`` the pinned transformers knows
+    (``known``)."""
+    for position, statement in enumerate(statements):
+        if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
+            continue
+        node = statement.body[0]
+        if isinstance(node, cst.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0].target, node.value
+        elif isinstance(node, cst.AnnAssign):
+            target, value = node.target, node.value  # type: ignore[assignment]
+        else:
+            continue
+        if not (isinstance(target, cst.Name) and target.value == SUB_CONFIGS_DEFAULTS):
+            continue
+        if not isinstance(value, cst.Dict):
+            return None
+        specs: dict[str, tuple[str, str | None, str, bool]] = {}
+        for element in value.elements:
+            if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
+                return None
+            spec = element.value
+            if not (isinstance(spec, cst.Call) and m.matches(spec.func, m.Name("SubConfigSpec"))):
+                return None
+            arguments = {arg.keyword.value if arg.keyword else "config_class": arg.value for arg in spec.args}
+            config_class = arguments.get("config_class")
+            if set(arguments) - {"config_class", "model_type", "init_kwargs", "optional"}:
+                return None
+            if not isinstance(config_class, cst.Name):
+                return None
+            model_type = arguments.get("model_type")
+            if (config_class.value == "AutoConfig") != (model_type is not None):
+                return None
+            if model_type is not None and not (
+                isinstance(model_type, cst.SimpleString) and model_type.evaluated_value in known
+            ):
+                return None
+            optional = arguments.get("optional")
+            if optional is not None and not m.matches(optional, m.Name("True") | m.Name("False")):
+                return None
+            init_kwargs = arguments.get("init_kwargs")
+            specs[str(element.key.evaluated_value)] = (
+                config_class.value,
+                _EMPTY.code_for_node(model_type) if model_type is not None else None,
+                _EMPTY.code_for_node(init_kwargs) if init_kwargs is not None else "{}",
+                m.matches(optional, m.Name("True")) if optional is not None else False,
+            )
+        return position, specs
+    return None
+
+
+def _creation(specs: dict[str, tuple[str, str | None, str, bool]]) -> list[cst.BaseStatement]:
+    """transformers 5's ``SubConfigSpec.create_subconfig`` for each key: a dict becomes the class
+    (for ``AutoConfig``, the class ``CONFIG_MAPPING`` has for the dict's ``model_type``, else the
+    spec's), ``None`` the class's defaults (left ``None`` when optional), a config stays as it is."""
+    source = ""
+    for key, (config_class, model_type, init_kwargs, optional) in specs.items():
+        if model_type is None:
+            from_dict, default = f"{config_class}(**self.{key})", f"{config_class}(**{init_kwargs})"
+        else:
+            from_dict = f'{CONFIG_MAPPING[1]}[self.{key}.get("model_type", {model_type})](**self.{key})'
+            default = f"{CONFIG_MAPPING[1]}[{model_type}](**{init_kwargs})"
+        source += f"if isinstance(self.{key}, dict):\n    self.{key} = {from_dict}\n"
+        if not optional:
+            source += f"elif self.{key} is None:\n    self.{key} = {default}\n"
+    return list(cst.parse_module(source).body)
 
 
 def _translation(statement: cst.BaseStatement, own_methods: set[str]) -> MethodCall | None:
@@ -193,6 +296,18 @@ class Transformer(PatchTransformer):
         if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
             return updated_node
         statements = list(updated_node.body.body)
+        sub_configs = _sub_configs(statements, self.context.transformers_model_types)
+        creation: list[cst.BaseStatement] = []
+        if sub_configs is not None:
+            position, specs = sub_configs
+            classes = ", ".join(f'"{key}": {config_class}' for key, (config_class, *_) in specs.items())
+            if any(model_type is not None for _, model_type, _, _ in specs.values()):
+                self.helpers.add(CONFIG_MAPPING)
+            original = cst.ensure_type(statements[position], cst.SimpleStatementLine)
+            replaced = cst.ensure_type(cst.parse_statement(f"sub_configs = {{{classes}}}\n"), cst.SimpleStatementLine)
+            statements[position] = replaced.with_changes(leading_lines=original.leading_lines)
+            creation = _creation(specs)
+            self.annotation_names.add("SubConfigSpec")
         fields = [(index, field) for index, s in enumerate(statements) if (field := _field(s)) is not None]
         post_init = next(
             (s for s in statements if isinstance(s, cst.FunctionDef) and s.name.value == "__post_init__"), None
@@ -200,7 +315,7 @@ class Transformer(PatchTransformer):
         dropped = {index for index, _ in fields} | ({statements.index(post_init)} if post_init else set())
         at = min(dropped) if dropped else len(statements)
         kept = [s for index, s in enumerate(statements) if index not in dropped]
-        init = self._init(fields, post_init)
+        init = self._init(fields, post_init, creation)
         first_dropped = statements[at] if at < len(statements) else None
         if isinstance(first_dropped, (cst.SimpleStatementLine, cst.FunctionDef)):  # a field or __post_init__
             init = init.with_changes(leading_lines=first_dropped.leading_lines)  # its blank lines and comments stay
@@ -215,11 +330,17 @@ class Transformer(PatchTransformer):
         )
 
     def _init(
-        self, fields: list[tuple[int, tuple[str, cst.AnnAssign]]], post_init: cst.FunctionDef | None
+        self,
+        fields: list[tuple[int, tuple[str, cst.AnnAssign]]],
+        post_init: cst.FunctionDef | None,
+        creation: list[cst.BaseStatement],
     ) -> cst.FunctionDef:
         params, assignments = [], []
         for _, (name, field) in fields:
             self.annotation_names |= {n.value for n in m.findall(field.annotation, m.Name()) if isinstance(n, cst.Name)}
+            validator = _validator(field.value)
+            if validator:
+                self.annotation_names.add(validator)
             signature_default, per_instance = _default(field.value)
             params.append(f"{name}={signature_default}")
             value = f"{name} if {name} is not None else {per_instance}" if per_instance else name
@@ -227,10 +348,10 @@ class Transformer(PatchTransformer):
         header = "def __init__(\n" + "".join(f"    {p},\n" for p in ["self", *params, "**kwargs"]) + "):\n"
         source = header + "    super().__init__(**kwargs)\n" + "".join(assignments)
         init = cst.ensure_type(cst.parse_statement(source), cst.FunctionDef)
-        if post_init is None:
-            return init
         init_body = cst.ensure_type(init.body, cst.IndentedBlock)
-        tail = cst.ensure_type(post_init.body.visit(_DropSuperPostInit()), cst.IndentedBlock)
+        if post_init is None:  # transformers 5's base __post_init__ runs right after the fields
+            return init.with_changes(body=init_body.with_changes(body=[*init_body.body, *creation]))
+        tail = cst.ensure_type(post_init.body.visit(_DropSuperPostInit(creation)), cst.IndentedBlock)
         return init.with_changes(body=init_body.with_changes(body=[*init_body.body, *tail.body]))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:

@@ -1,14 +1,21 @@
 """P24: members of pinned classes that upstream spells differently, rewritten where a table entry proves it safe.
 
 What: on a parameter annotated with a class listed in ``DRIFTS`` (imported from one of the
-entry's modules), a call of an upstream-only method, or a read of an upstream-only attribute,
-becomes the pin's spelling of the same value; any other shape (a method called with
-arguments or not called, an attribute assigned) is left alone (step 6 reports it)::
+entry's modules), or a local bound to a call of a method whose result is such a class
+(``RETURNED_BY``), a call of an upstream-only method, or a read of an upstream-only attribute,
+becomes the pin's spelling of the same value; any other shape (a method called with other
+arguments than the entry's literal ones or not called, an attribute assigned) is left alone
+(step 6 reports it)::
 
     def forward(self, hidden_states, pooling_metadata: PoolingMetadata):
         cursor = pooling_metadata.get_pooling_cursor()
     # becomes
         cursor = pooling_metadata.pooling_cursor
+
+    tokenizer = self.get_tokenizer()
+    token_id = tokenizer.convert_tokens_to_ids("<|media_pad|>")
+    # becomes
+    token_id = tokenizer.get_vocab().get("<|media_pad|>", getattr(tokenizer, "unk_token_id", None))
 
 One count per rewrite. Backports (P16) accept a copy that reads such a member only when every
 read of it has the shape this patch rewrites (:func:`untranslated`): the copy then reads what
@@ -54,6 +61,8 @@ class MemberDrift:
     pinned:  the pin's expression of the same value, ``{value}`` standing for the receiver
     returns: the listed class the value is an instance of, when a local bound to it is a
              receiver too (``cursor = m.get_pooling_cursor()`` then ``cursor.get_finished_mask()``)
+    arguments: the method's positional arguments, each a string literal in the call, standing
+             for ``{name}`` in ``pinned`` (none: a call without arguments)
     """
 
     owner: str
@@ -63,6 +72,7 @@ class MemberDrift:
     pinned: str
     why: str
     returns: str | None = None
+    arguments: tuple[str, ...] = ()
 
 
 _POOLER_CONFIG = ("vllm.config", "vllm.config.pooler")
@@ -126,6 +136,37 @@ DRIFTS: tuple[MemberDrift, ...] = (
         ),
     ),
     MemberDrift(
+        owner="TokenizerLike",
+        modules=("vllm.tokenizers", "vllm.tokenizers.protocol"),
+        member="convert_tokens_to_ids",
+        call=True,
+        arguments=("tokens",),
+        pinned='{value}.get_vocab().get({tokens}, getattr({value}, "unk_token_id", None))',
+        why=(
+            "upstream's protocol declares the lookup its tokenizers implement; the pin's protocol "
+            "has get_vocab only, which every pinned tokenizer implements (the pin's Mistral tokenizer "
+            "has no convert_tokens_to_ids). For one token, transformers' tokenizers look it up in "
+            "the vocabulary with the added tokens, which get_vocab returns, and answer unk_token_id "
+            "for a token it lacks"
+        ),
+    ),
+    *(
+        MemberDrift(
+            owner="PoolerConfig",
+            modules=_POOLER_CONFIG,
+            member=member,
+            call=False,
+            pinned="None",
+            why=(
+                f"upstream's classification heads compute activation((logit - logit_mean) / logit_sigma) "
+                f"when the pooler config sets {member}; the pin's PoolerConfig has no such field, so no "
+                "config given to the pin carries it and upstream's value for it is its default, None "
+                "(the heads then apply the activation to the logits, as the pin's do)"
+            ),
+        )
+        for member in ("logit_mean", "logit_sigma")
+    ),
+    MemberDrift(
         owner="PoolingParams",
         modules=("vllm.pooling_params", "vllm"),
         member="late_chunking_params",
@@ -138,6 +179,19 @@ DRIFTS: tuple[MemberDrift, ...] = (
         ),
     ),
 )
+
+
+RETURNED_BY: dict[str, str] = {"get_tokenizer": "TokenizerLike"}
+"""Method name -> the listed class its result is an instance of, at the pin and upstream
+(``BaseProcessingInfo.get_tokenizer``, ``InputProcessingContext.get_tokenizer``; checked in both
+trees): a local bound to a call of it without arguments is a receiver."""
+
+
+HELD_AS: dict[str, str] = {"pooler_config": "PoolerConfig"}
+"""Attribute name -> the listed class vLLM's config objects hold under it, at the pin and upstream
+(``ModelConfig.pooler_config: PoolerConfig | None``; checked in both trees): a read through it
+(``model_config.pooler_config.logit_mean``) is rewritten when the pinned spelling does not use the
+receiver (a field of a feature the pin lacks)."""
 
 
 def drift_for(owner: str, member: str) -> MemberDrift | None:
@@ -195,6 +249,8 @@ class Transformer(PatchTransformer):
         value = node.value.func if isinstance(node.value, cst.Call) and not node.value.args else node.value
         drift = self._drift(value)
         returns = drift.returns if drift is not None and drift.call == isinstance(node.value, cst.Call) else None
+        if returns is None and value is not node.value and isinstance(value, cst.Attribute):
+            returns = RETURNED_BY.get(value.attr.value)
         for target in node.targets:
             if isinstance(target.target, cst.Name):
                 if returns is not None and len(node.targets) == 1:
@@ -203,23 +259,47 @@ class Transformer(PatchTransformer):
                     self._scopes[-1].pop(target.target.value, None)
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        drift = self._drift(updated_node.func) if not updated_node.args else None
-        return self._rewritten(drift, updated_node.func) if drift is not None and drift.call else updated_node
+        drift = self._drift(updated_node.func)
+        if drift is None or not drift.call:
+            return updated_node
+        arguments = literal_arguments(updated_node, drift)
+        return self._rewritten(drift, updated_node.func, arguments) if arguments is not None else updated_node
 
     def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.BaseExpression:
         drift = self._drift(updated_node) if id(original_node) not in self._stores else None
         return self._rewritten(drift, updated_node) if drift is not None and not drift.call else updated_node
 
     def _drift(self, node: cst.BaseExpression) -> MemberDrift | None:
-        if not isinstance(node, cst.Attribute) or not isinstance(node.value, cst.Name) or not self._scopes:
+        if not isinstance(node, cst.Attribute):
             return None
-        owner = self._scopes[-1].get(node.value.value)
+        receiver = node.value
+        if isinstance(receiver, cst.Attribute):
+            owner = HELD_AS.get(receiver.attr.value)
+            drift = drift_for(owner, node.attr.value) if owner else None
+            return drift if drift is not None and "{value}" not in drift.pinned else None
+        if not isinstance(receiver, cst.Name) or not self._scopes:
+            return None
+        owner = self._scopes[-1].get(receiver.value)
         return drift_for(owner, node.attr.value) if owner else None
 
-    def _rewritten(self, drift: MemberDrift, attribute: cst.BaseExpression) -> cst.BaseExpression:
-        assert isinstance(attribute, cst.Attribute) and isinstance(attribute.value, cst.Name)
+    def _rewritten(
+        self, drift: MemberDrift, attribute: cst.BaseExpression, arguments: dict[str, str] | None = None
+    ) -> cst.BaseExpression:
+        assert isinstance(attribute, cst.Attribute)
         self.count += 1
-        return cst.parse_expression(drift.pinned.format(value=attribute.value.value))
+        receiver = attribute.value.value if isinstance(attribute.value, cst.Name) else ""
+        return cst.parse_expression(drift.pinned.format(value=receiver, **(arguments or {})))
+
+
+def literal_arguments(call: cst.Call, drift: MemberDrift) -> dict[str, str] | None:
+    """The code of each of ``drift``'s arguments in ``call`` (a string literal each), or None
+    when the call has another shape."""
+    args = list(call.args)
+    if len(args) != len(drift.arguments) or any(arg.keyword or arg.star for arg in args):
+        return None
+    if not all(isinstance(arg.value, cst.SimpleString) for arg in args):
+        return None
+    return {name: cst.Module(body=[]).code_for_node(arg.value) for name, arg in zip(drift.arguments, args)}
 
 
 def imported_owners(module: cst.Module, package: str) -> dict[str, str]:
@@ -257,15 +337,23 @@ def untranslated(text: str, reads: Iterable[tuple[str, str]]) -> set[tuple[str, 
     if len(left) == len(drifts):
         return left
     tree = ast.parse(text)
-    bare_calls = {
-        id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call) and not node.args and not node.keywords
-    }
+    calls = {id(node.func): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
             continue
         for read, drift in drifts.items():
             if drift is None or node.attr != drift.member:
                 continue
-            if (drift.call and id(node) not in bare_calls) or not isinstance(node.ctx, ast.Load):
+            call = calls.get(id(node))
+            if (drift.call and not (call is not None and _shaped(call, drift))) or not isinstance(node.ctx, ast.Load):
                 left.add(read)
     return left
+
+
+def _shaped(call: ast.Call, drift: MemberDrift) -> bool:
+    """Whether ``call`` has the shape :func:`literal_arguments` rewrites."""
+    return (
+        not call.keywords
+        and len(call.args) == len(drift.arguments)
+        and all(isinstance(arg, ast.Constant) and isinstance(arg.value, str) for arg in call.args)
+    )

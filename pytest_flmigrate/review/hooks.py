@@ -8,16 +8,20 @@ from __future__ import annotations
 import ast
 import difflib
 
+from pytest_flmigrate.patches.translation import COMPAT_PACKAGE, SHIMS
 from pytest_flmigrate.review.attributes import upstream_member
 from pytest_flmigrate.review.base import MODEL_ROLES, FileView, Finding, ReviewContext, check, manual
 
 CHECK = "uncalled-hooks"
+PORTS = frozenset(f"{COMPAT_PACKAGE}.{path.stem}" for path in SHIMS.glob("*.py"))
+"""The ports step 4 writes from ``autofix/shims/`` (P18-P21, P26, P28): their methods are the API
+the migrated files call, upstream's, not overrides of hooks the pin's base would call."""
 
 
 @check(CHECK, roles=MODEL_ROLES)
 def uncalled_hooks(context: ReviewContext, view: FileView) -> list[Finding]:
     """overrides of methods upstream's base class calls that the pinned base class lacks (the pin never calls them)"""
-    if context.upstream is None:
+    if context.upstream is None or view.module in PORTS:
         return []
     resolver = context.resolver
     findings = []
@@ -31,7 +35,9 @@ def uncalled_hooks(context: ReviewContext, view: FileView) -> list[Finding]:
             if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or method.name.startswith("__"):
                 continue
             name = method.name
-            if resolver.find_member(view.module, node.name, name, inherited) is not None or _used_in_file(view, method):
+            if resolver.find_member(view.module, node.name, name, inherited) is not None:
+                continue
+            if _used_in_file(view, method) or name in _read_elsewhere(context, view):
                 continue
             for module, base in bases:
                 theirs = upstream_member(context, module, base.name, name)
@@ -66,6 +72,22 @@ def _used_in_file(view: FileView, method: ast.FunctionDef | ast.AsyncFunctionDef
         node.attr == method.name and isinstance(node.ctx, ast.Load) and id(node) not in inside
         for node in view.nodes(ast.Attribute)
     )
+
+
+def _read_elsewhere(context: ReviewContext, view: FileView) -> frozenset[str]:
+    """Attribute names the migration's other files read: a method they call (a compat port's,
+    ``MMEncoderAttention.compute_max_seqlen``) is not a hook the pin should call."""
+    key = f"_read_outside_{view.target}"
+    cached = context.__dict__.get(key)
+    if cached is None:
+        names: set[str] = set()
+        for file in context.files:
+            if file.target == view.target:
+                continue
+            other = context.view(file)
+            names |= {node.attr for node in other.nodes(ast.Attribute) if isinstance(node.ctx, ast.Load)}
+        cached = context.__dict__[key] = frozenset(names)
+    return cached
 
 
 def _pinned_hooks_near(bases, name: str) -> list[str]:

@@ -322,6 +322,9 @@ class ConfigOrigin:
         if model_type not in self.registry:
             return None
         class_name = self.registry[model_type]
+        if sum(1 for c in self.registry.values() if c == class_name) > 1:
+            # registered under aliases ("unlimited-ocr" and "unlimited_ocr"): the one the class declares
+            return self.source_of(class_name)
         found = self.definition(class_name, classes_only=False)
         return ConfigSource(model_type, class_name, found[0], self.name, found[1]) if found else None
 

@@ -20,6 +20,7 @@ steps/kept.py) a finished run's report is kept there and a later run with the sa
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,17 +177,48 @@ def _traceback_tail(text: str) -> str:
     return "\n".join(text.rstrip().splitlines()[-TRACEBACK_LINES:])
 
 
-def import_modules(python: str, modules: list[str], log: Path, memo: Path | None = None) -> SmokeResult:
-    """Import each module in the pinned env; raise for the first that fails."""
+def import_modules(
+    python: str,
+    modules: list[str],
+    log: Path,
+    memo: Path | None = None,
+    unfixed: dict[tuple[str, str], str] | None = None,
+) -> SmokeResult:
+    """Import each module in the pinned env; raise for the first that fails.
+
+    ``unfixed``: why step 4 left an import unfixed (``MigrationPlan.unfixed``); a failure on such
+    an import says it, so the line names the API and what a port by hand needs."""
     result = _run(python, {"package": PLUGIN_PACKAGE, "modules": modules}, log, "import-smoke", memo)
     for module in modules:
         outcome = result.imports.get(module)
         if outcome and not outcome["ok"]:
+            why = unfixed_reason(outcome["error"], unfixed or {})
             raise FlmigrateError(
-                f"{module} fails to import in the pinned env: {outcome['error']}",
+                f"{module} fails to import in the pinned env: {outcome['error']}"
+                + (f"; not fixed at step 4: {why}" if why else ""),
                 _traceback_tail(outcome["traceback"]),
             )
     return result
+
+
+_CANNOT_IMPORT = re.compile(r"cannot import name '([\w.]+)' from '([\w.]+)'")
+_NO_MODULE = re.compile(r"No module named '([\w.]+)'")
+
+
+def unfixed_reason(error: str, unfixed: dict[tuple[str, str], str]) -> str | None:
+    """Why step 4 left the import an import error names (``cannot import name 'X' from 'm'``,
+    ``No module named 'm'``), or None."""
+    found = _CANNOT_IMPORT.search(error)
+    if found:
+        return unfixed.get((found.group(2), found.group(1)))
+    found = _NO_MODULE.search(error)
+    if found:
+        missing = found.group(1)
+        return next(
+            (why for (module, _), why in unfixed.items() if module == missing or module.startswith(missing + ".")),
+            None,
+        )
+    return None
 
 
 def resolve_architectures(python: str, expected: dict[str, str], log: Path, memo: Path | None = None) -> SmokeResult:

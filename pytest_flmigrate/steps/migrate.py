@@ -67,6 +67,8 @@ class MigrationPlan:
     forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
     # the vllm.envs flags upstream has and the pin lacks, at upstream's defaults (P25)
     env_flags: dict[str, Any] = field(default_factory=dict)
+    # model_types the pinned transformers' CONFIG_MAPPING knows (P22 builds sub-configs by them)
+    transformers_model_types: frozenset[str] = frozenset()
     # files whose use of an API a translation leaves alone: target -> "path:line: why (patch)";
     # step 4 refuses the migration, writing nothing
     refused: dict[str, str] = field(default_factory=dict)
@@ -180,7 +182,10 @@ def plan_migration(
         )
         name_map = bridge_name_map(bridge)
     module_map.update(plugin_provided)
-    return MigrationPlan(unit, files, module_map, name_map, bridge, bridge_reason, plugin_provided)
+    known = frozenset(t for t, where in pinned.known_model_types.items() if where == "transformers")
+    return MigrationPlan(
+        unit, files, module_map, name_map, bridge, bridge_reason, plugin_provided, transformers_model_types=known
+    )
 
 
 def _top_package(module: str) -> str | None:
@@ -225,6 +230,7 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> 
         backports=plan.backports,
         forwarded_defaults=plan.forwarded_defaults,
         env_flags=plan.env_flags,
+        transformers_model_types=plan.transformers_model_types,
     )
 
 

@@ -18,7 +18,14 @@ from pytest_flmigrate.autofix import drift, env_flags, planner
 from pytest_flmigrate.envs import env_python, missing_env_reason, pinned_env, vllm_env
 from pytest_flmigrate.index import build, records, sources
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import CATALOG, p24_member_drift, p25_env_flags, select_patches
+from pytest_flmigrate.patches import (
+    CATALOG,
+    p24_member_drift,
+    p25_env_flags,
+    p27_switched_off_builders,
+    p29_class_factories,
+    select_patches,
+)
 from pytest_flmigrate.patches.base import PatchContext, apply_patches
 from pytest_flmigrate.patches.p17_call_arguments import RULES
 from pytest_flmigrate.patches.p22_strict_configs import CONFIG_METHOD_CALLS
@@ -115,6 +122,8 @@ def test_call_argument_rules_hold_in_both_trees(rule, upstream):
             # the value upstream uses when the call omits it
             assert ast.literal_eval(up_params[upstream_name].default) == ast.literal_eval(literal)
         for name in rule.unless:
+            assert name in up_params and name not in pin_params
+        for name in rule.drop:
             assert name in up_params and name not in pin_params
 
 
@@ -368,10 +377,92 @@ def test_member_drift_entries_hold_in_both_trees(drift, upstream):
     assert pinned is None or pinned.kind == "unknown"  # unknown: only a base outside the trees might
     if drift.call:
         method = theirs.class_of(up).methods[drift.member]
-        assert [p.name for p in method.params if not p.has_default] == ["self"]
-    spelled = ast.parse(drift.pinned.format(value="value"), mode="eval")
+        assert [p.name for p in method.params if not p.has_default] == ["self", *drift.arguments]
+    spelled = ast.parse(drift.pinned.format(value="value", **{name: "'x'" for name in drift.arguments}), mode="eval")
     read = {n.attr for n in ast.walk(spelled) if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "value"}
     assert all(ours.find_member(pin.module, pin.name, name) is not None for name in read), read
+
+
+@pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
+@pytest.mark.parametrize("factory", p29_class_factories.FACTORIES, ids=lambda f: f"{f.owner}.{f.method}")
+def test_class_factories_hold_in_both_trees(factory, upstream):
+    """Upstream's classmethod builds the owner from calls of the factories the pinned spelling
+    replaces, one per task; the pin's class lacks the classmethod; every name the pinned spelling
+    calls exists in the pin."""
+    theirs, ours = Resolver(indexes(upstream)), Resolver(indexes(PINNED))
+    up = next(s for m in factory.modules if (s := theirs.resolve(m, factory.owner)) is not None)
+    node = theirs.class_node(up.module, up.name)
+    (method,) = [n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == factory.method]
+    returned = next(n for n in ast.walk(method) if isinstance(n, ast.Return)).value
+    upstream_tasks = {key.value for key in returned.args[0].keys}
+    pinned = ast.parse(factory.pinned.format(owner="X", **dict.fromkeys(factory.arguments, "c")), mode="eval").body
+    assert {key.value for key in pinned.args[0].keys} == upstream_tasks
+    pin = next(s for m in factory.modules if (s := ours.resolve(m, factory.owner)) is not None)
+    assert ours.find_member(pin.module, pin.name, factory.method) is None
+    for module, name in factory.imports:
+        symbol = ours.resolve(module, name)
+        called = {
+            n.func.attr for n in ast.walk(pinned) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+        }
+        assert symbol is not None and all(ours.find_member(symbol.module, symbol.name, c) for c in called)
+
+
+@pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
+@pytest.mark.parametrize(("attribute", "owner"), p24_member_drift.HELD_AS.items())
+def test_config_objects_hold_a_listed_class_in_both_trees(attribute, owner, upstream):
+    for resolver in (Resolver(indexes(upstream)), Resolver(indexes(PINNED))):
+        symbol = resolver.resolve("vllm.config", "ModelConfig")
+        (field,) = [f for f in resolver.class_of(symbol).fields if f.name == attribute]
+        assert owner in (field.annotation or "")
+
+
+@pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
+@pytest.mark.parametrize(("method", "owner"), p24_member_drift.RETURNED_BY.items())
+def test_methods_returning_a_listed_class_do_so_in_both_trees(method, owner, upstream):
+    drift = next(d for d in p24_member_drift.DRIFTS if d.owner == owner)
+    for resolver in (Resolver(indexes(upstream)), Resolver(indexes(PINNED))):
+        for module, cls in (
+            ("vllm.multimodal.processing", "BaseProcessingInfo"),
+            ("vllm.multimodal.processing", "InputProcessingContext"),
+        ):
+            symbol = resolver.resolve(module, cls)
+            node = resolver.class_node(symbol.module, symbol.name)
+            (function,) = [n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == method]
+            assert function.returns is not None and ast.unparse(function.returns) == owner, module
+            assert any(resolver.resolve(m, owner) is not None for m in drift.modules)
+
+
+@pytest.mark.parametrize("upstream", [UPSTREAM, NEWEST])
+@pytest.mark.parametrize("builder", p27_switched_off_builders.BUILDERS, ids=lambda builder: builder.api.name)
+def test_switched_off_builders_hold_in_both_trees(builder, upstream):
+    """Upstream has the switch and the pin lacks it; the builder's first statement returns the
+    result, called with no argument (directly or through a module constant), when the switch is
+    off; the pin has no builder."""
+    theirs, ours = Resolver(indexes(upstream)), Resolver(indexes(PINNED))
+    module, cls, field = builder.switch
+    if cls:
+        assert theirs.find_member(module, cls, field) is not None
+        assert ours.resolve(module, cls) is not None and ours.find_member(module, cls, field) is None
+    else:
+        assert theirs.resolve(module, field) is not None and ours.resolve(module, field) is None
+    assert all(ours.resolve(m, builder.api.name) is None for m in builder.api.modules)
+    symbol = theirs.resolve(builder.api.modules[0], builder.api.name)
+    tree = theirs.module_tree(symbol.module)
+    constants = {
+        target.id: ast.unparse(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == builder.api.name)
+    body = [statement for statement in function.body if not isinstance(statement, ast.Expr)]  # docstring
+    first_if = next(statement for statement in body if isinstance(statement, ast.If))
+    returned = ast.unparse(first_if.body[0].value)
+    assert constants.get(returned, returned) == f"{builder.result[1]}()"
+    assert "None" in ast.unparse(first_if.test) or "not" in ast.unparse(first_if.test)
+    if builder.result[0].startswith("vllm"):
+        assert theirs.resolve(*builder.result) is not None
 
 
 @pytest.mark.parametrize(
@@ -411,3 +502,43 @@ def test_the_env_flags_the_pin_lacks_come_with_upstreams_defaults(fixer_0_32):
     shim = env_flags.shim_text(flags)
     compile(shim, "vllm_fl/compat/envs.py", "exec")
     assert "'VLLM_DCP_Q_REPLICATE': False" in shim
+
+
+def _model_plan(fixer: planner.Fixer, name: str) -> migrate.MigrationPlan:
+    module = f"vllm.model_executor.models.{name}"
+    index = fixer.upstream.index_for(module)
+    planned = migrate.PlannedFile(
+        module, index.root / index.modules[module].path, f"vllm_fl.models.{name}", False, "model"
+    )
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name=name), [planned], {module: f"vllm_fl.models.{name}"}, {}, None, ""
+    )
+    return planner.plan_fixes(plan, fixer, select_patches(None, Version("0.13.0")))
+
+
+def test_transformers_configs_the_pin_lacks_are_bridged_beside_the_unit(fixer_0_32):
+    """qwen3_5 (0.32.0) imports Qwen3_5Config, Qwen3_5TextConfig and the MoE variants from
+    transformers 5: both config modules are bridged into vllm_fl/configs/, the imports point there."""
+    plan = _model_plan(fixer_0_32, "qwen3_5")
+    bridged = {f.upstream_module: f.plugin_module for f in plan.files if f.role == "config"}
+    assert bridged == {
+        "transformers.models.qwen3_5.configuration_qwen3_5": "vllm_fl.configs.qwen3_5",
+        "transformers.models.qwen3_5_moe.configuration_qwen3_5_moe": "vllm_fl.configs.qwen3_5_moe",
+    }
+    assert plan.name_map[("transformers", "Qwen3_5MoeTextConfig")] == "vllm_fl.configs.qwen3_5_moe"
+    assert not [key for key in plan.unfixed if key[0].startswith("transformers")]
+
+
+def test_the_demos_classes_are_translated_backported_or_ported(fixer_0_32):
+    """kimi_k25 (0.32.0): build_mm_input_norm (P27), async_tensor_h2d's new signature (a backport of
+    upstream's), MMEncoderAttention (P28's port); nothing left unfixed."""
+    vit = _model_plan(fixer_0_32, "kimi_k25_vit")
+    assert vit.backports[("vllm.utils.torch_utils", "async_tensor_h2d")] == (
+        "vllm_fl.compat.utils.torch_utils",
+        "async_tensor_h2d",
+    )
+    assert "vllm_fl/compat/mm_encoder_attention.py" in {f.target for f in vit.files}
+    assert not vit.unfixed
+    model = _model_plan(fixer_0_32, "kimi_k25")
+    norm = "vllm.model_executor.layers.fusion.mm_input_norm"
+    assert (norm, "IdentityInputNorm") in model.backports and (norm, "build_mm_input_norm") not in model.unfixed

@@ -14,9 +14,9 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27",
+    "P25", "P26", "P27", "P28", "P29",
 )  # fmt: skip
-KEYED = ["P18", "P19", "P20", "P21", "P26"]
+KEYED = ["P18", "P19", "P20", "P21", "P26", "P28"]
 """The API translations: keyed by comparing the trees, not by a version range."""
 
 
@@ -70,6 +70,8 @@ def test_a_pinned_tree_having_the_apis_selects_no_translation(tmp_path):
         ),
         f"{moe}/utils.py": "def resolve_layer_fused_shared_expert(): ...\ndef is_model_fused_shared_expert_compatible(): ...\n",
         "vllm/model_executor/layers/activation.py": "class SwigluStepAndMul: ...\nclass SiluAndMulWithClamp: ...\n",
+        "vllm/model_executor/layers/attention/__init__.py": "from .mm_encoder_attention import MMEncoderAttention\n",
+        "vllm/model_executor/layers/attention/mm_encoder_attention.py": "class MMEncoderAttention: ...\n",
         "vllm/model_executor/models/__init__.py": "",
         "vllm/model_executor/models/utils.py": (
             "class WeightsMapper:\n    def __init__(self, orig_to_new_stacked=None): ...\n"

@@ -7,6 +7,7 @@ from tests.patches.conftest import patch_context
 
 POOLING = "from vllm.model_executor.models.interfaces_base import default_pooling_type\n"
 GETATTR = "from vllm.config.utils import getattr_iter\n"
+COMPILE = "from vllm.compilation.decorators import support_torch_compile\n"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +51,12 @@ GETATTR = "from vllm.config.utils import getattr_iter\n"
             GETATTR + "size = getattr_iter(\n    config,\n    names,\n)\n",
             GETATTR + "size = getattr_iter(\n    config,\n    names,\n    default=None,\n)\n",
             id="one-argument-per-line-kept",
+        ),
+        pytest.param(
+            COMPILE
+            + "@support_torch_compile(\n    dynamic_arg_dims={'x': 0},\n    is_encoder=True,\n)\nclass E: ...\n",
+            COMPILE + "@support_torch_compile(\n    dynamic_arg_dims={'x': 0},\n)\nclass E: ...\n",
+            id="compile-hint-dropped-whatever-its-value",
         ),
         pytest.param(
             GETATTR + "size = getattr_iter(config, names)  # comment\n",
@@ -102,7 +109,7 @@ def test_every_rule_says_why_and_names_both_definitions():
     for rule in p17.RULES:
         assert rule.why and ":" in rule.pinned and ":" in rule.upstream
         assert rule.pinned.split(":")[0] in rule.modules
-        assert rule.rename or rule.drop_if or rule.fill
+        assert rule.rename or rule.drop_if or rule.fill or rule.drop
 
 
 def test_relevance():

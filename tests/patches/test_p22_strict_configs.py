@@ -1,5 +1,6 @@
 from textwrap import dedent
 
+import libcst as cst
 from packaging.version import Version
 
 from pytest_flmigrate.patches import p22_strict_configs as p22
@@ -199,3 +200,131 @@ def test_only_argument_free_calls_on_self_or_super_are_translated(rewrite):
     out, _ = rewrite(p22, source)
     assert "other.standardize_rope_params()" in out and "self.validate_rope(strict=False)" in out
     assert "x = self.standardize_rope_params()" in out and "rope_config_validation" not in out
+
+
+def test_a_validated_field_keeps_its_default_and_loses_its_validator(rewrite):
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+        from ...configuration_utils import PreTrainedConfig
+        from ...utils.type_validators import interval, is_divisible_by
+
+
+        @strict
+        class TinyConfig(PreTrainedConfig):
+            initializer_range: float = interval(min=0.0, max=1.0)(default=0.02)
+            head_dim: int = is_divisible_by(2)()
+            threshold: float = interval(min=0.0)(default=0.5)
+
+            def check(self):
+                return interval(min=0.0)
+    """)
+    out, count = rewrite(p22, source)
+    assert count == 1
+    assert "from ...utils.type_validators import interval\n" in out  # still used by check()
+    assert "is_divisible_by" not in out
+    assert "initializer_range=0.02,\n" in out and "head_dim=None,\n" in out and "threshold=0.5,\n" in out
+
+
+def test_sub_config_specs_become_4x_sub_configs_built_where_5x_builds_them(rewrite):
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+        from ...configuration_utils import PreTrainedConfig, SubConfigSpec
+
+
+        @strict
+        class ComboConfig(PreTrainedConfig):
+            model_type = "combo"
+            sub_configs_defaults = {
+                "vision_config": SubConfigSpec(config_class=ComboVisionConfig),
+                "text_config": SubConfigSpec(config_class=ComboTextConfig, init_kwargs={"vocab_size": 8}),
+                "audio_config": SubConfigSpec(config_class=ComboAudioConfig, optional=True),
+            }
+
+            text_config: dict | PreTrainedConfig | None = None
+            vision_config: dict | PreTrainedConfig | None = None
+            audio_config: dict | PreTrainedConfig | None = None
+            tie: bool = False
+
+            def __post_init__(self, **kwargs):
+                self.tie = bool(self.tie)
+                super().__post_init__(**kwargs)
+                self.text_config.tie = self.tie
+    """)
+    out, count = rewrite(p22, source)
+    assert count == 1 and "SubConfigSpec" not in out
+    assert (
+        '    sub_configs = {"vision_config": ComboVisionConfig, "text_config": ComboTextConfig, '
+        '"audio_config": ComboAudioConfig}\n' in out
+    )
+    body = [
+        "self.tie = bool(self.tie)",
+        "if isinstance(self.vision_config, dict):",
+        "    self.vision_config = ComboVisionConfig(**self.vision_config)",
+        "elif self.vision_config is None:",
+        "    self.vision_config = ComboVisionConfig(**{})",
+        "if isinstance(self.text_config, dict):",
+        "    self.text_config = ComboTextConfig(**self.text_config)",
+        "elif self.text_config is None:",
+        '    self.text_config = ComboTextConfig(**{"vocab_size": 8})',
+        "if isinstance(self.audio_config, dict):",
+        "    self.audio_config = ComboAudioConfig(**self.audio_config)",
+        "self.text_config.tie = self.tie",
+    ]
+    assert out.endswith("".join(f"        {line}\n" for line in body))
+    compile(out, "combo.py", "exec")
+
+
+def test_sub_configs_without_post_init_are_built_after_the_fields_and_auto_config_is_left(rewrite):
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+
+        @strict
+        class ComboConfig(PreTrainedConfig):
+            sub_configs_defaults = {"text_config": SubConfigSpec(config_class=ComboTextConfig)}
+            text_config: dict | None = None
+    """)
+    out, _ = rewrite(p22, source)
+    assert out.endswith(
+        "        self.text_config = text_config\n"
+        "        if isinstance(self.text_config, dict):\n"
+        "            self.text_config = ComboTextConfig(**self.text_config)\n"
+        "        elif self.text_config is None:\n"
+        "            self.text_config = ComboTextConfig(**{})\n"
+    )
+    auto = source.replace(
+        "SubConfigSpec(config_class=ComboTextConfig)", 'SubConfigSpec(config_class=AutoConfig, model_type="llama")'
+    )
+    assert "sub_configs_defaults = {" in rewrite(p22, auto)[0]  # the pin's model_types are not known here
+
+
+def test_an_auto_config_sub_config_the_pin_knows_is_built_from_config_mapping():
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+        from ..auto import AutoConfig
+
+
+        @strict
+        class ComboConfig(PreTrainedConfig):
+            sub_configs_defaults = {
+                "text_config": SubConfigSpec(config_class=AutoConfig, model_type="deepseek_v3"),
+                "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="combo_vision"),
+            }
+            text_config: dict | None = None
+            vision_config: dict | None = None
+    """)
+    only_one = p22.Transformer(patch_context(transformers_model_types=frozenset({"deepseek_v3"})))
+    assert "sub_configs_defaults" in cst.parse_module(source).visit(only_one).code  # combo_vision: unknown
+    both = p22.Transformer(patch_context(transformers_model_types=frozenset({"deepseek_v3", "combo_vision"})))
+    out = cst.parse_module(source).visit(both).code
+    assert '    sub_configs = {"text_config": AutoConfig, "vision_config": AutoConfig}\n' in out
+    assert "from transformers.models.auto.configuration_auto import CONFIG_MAPPING\n" in out
+    assert (
+        '            self.text_config = CONFIG_MAPPING[self.text_config.get("model_type", "deepseek_v3")]'
+        "(**self.text_config)\n" in out
+    )
+    assert '            self.text_config = CONFIG_MAPPING["deepseek_v3"](**{})\n' in out
+    compile(out, "combo.py", "exec")

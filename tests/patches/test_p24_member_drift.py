@@ -46,6 +46,18 @@ COMPAT = "vllm.model_executor.layers.pooler.seqwise.methods"
             id="field-of-a-feature-the-pin-lacks",
         ),
         pytest.param(
+            "def head(model_config):\n    return Head(mean=model_config.pooler_config.logit_mean)\n",
+            "def head(model_config):\n    return Head(mean=None)\n",
+            id="a-field-of-a-feature-the-pin-lacks-held-by-a-config",
+        ),
+        pytest.param(
+            "class Info:\n    def __init__(self):\n        tokenizer = self.get_tokenizer()\n"
+            "        self.pad = tokenizer.convert_tokens_to_ids('<pad>')\n",
+            "class Info:\n    def __init__(self):\n        tokenizer = self.get_tokenizer()\n"
+            "        self.pad = tokenizer.get_vocab().get('<pad>', getattr(tokenizer, \"unk_token_id\", None))\n",
+            id="a-literal-argument-on-a-local-bound-to-a-returning-method",
+        ),
+        pytest.param(
             "from .....v1.pool.metadata import PoolingMetadata as PM\n"
             "class Pool:\n    def forward(self, x, m: PM):\n        return x[m.get_pooling_cursor().last_token_indices_gpu]\n",
             "from .....v1.pool.metadata import PoolingMetadata as PM\n"
@@ -69,6 +81,15 @@ def test_rewrites(rewrite, before, after):
         METADATA + "def f(m: PoolingMetadata):\n    return m.get_pooling_cursor(1)\n",
         METADATA + "def f(m: PoolingMetadata):\n    return m.get_pooling_cursor\n",
         PARAMS + "def f(p: PoolingParams):\n    p.late_chunking_params = None\n",
+        # a tokenizer's lookup with another argument than one string literal, or not from get_tokenizer()
+        "def f(self, name):\n    t = self.get_tokenizer()\n    return t.convert_tokens_to_ids(name)\n",
+        "def f(self):\n    t = self.get_tokenizer()\n    return t.convert_tokens_to_ids(['<a>', '<b>'])\n",
+        "def f(self):\n    t = self.get_tokenizer()\n    return t.convert_tokens_to_ids(tokens='<a>')\n",
+        "def f(self):\n    t = self.get_tokenizer(trust=True)\n    return t.convert_tokens_to_ids('<a>')\n",
+        "def f(self, t):\n    return t.convert_tokens_to_ids('<a>')\n",
+        # held by a config object, but the pin's spelling reads the receiver, or no entry
+        "def f(model_config):\n    return model_config.pooler_config.get_seq_pooling_type()\n",
+        "def f(model_config):\n    return model_config.pooler_config.pooling_type\n",
         # a parameter of an inner function shadows the outer one
         METADATA + "def f(m: PoolingMetadata):\n    def g(m):\n        return m.get_pooling_cursor()\n",
         # the pin's spelling already

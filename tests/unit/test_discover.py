@@ -282,3 +282,29 @@ def test_config_sources_of_upstream_vllm_transformers_and_the_checkpoint(tmp_pat
     assert unit_of(omni_tree(tmp_path / "b", whisper)).config_source()["kind"] == "transformers"
     remote = unit_of(omni_tree(tmp_path / "c", AUDIO_TOWER + "    class OmniForConditionalGeneration: ...\n"))
     assert remote.config_source() == {"kind": "checkpoint", "class": None, "module": None, "model_type": None}
+
+
+def test_a_config_registered_under_aliases_takes_the_model_type_it_declares(tmp_path):
+    """unlimited_ocr: vLLM registers UnlimitedOCRConfig as "unlimited-ocr" and "unlimited_ocr"; the
+    class declares "unlimited-ocr", which the bridge then sets."""
+    root = write(
+        tmp_path,
+        {
+            **COMMON,
+            **TRANSFORMERS,
+            "vllm/model_executor/models/registry.py": """
+            _MULTIMODAL_MODELS = {"OcrForCausalLM": ("ocr_v1", "OcrForCausalLM")}
+        """,
+            "vllm/transformers_utils/config.py": (
+                '_CONFIG_REGISTRY = LazyConfigDict(**{"ocr-v1": "OcrConfig"}, ocr_v1="OcrConfig")\n'
+            ),
+            "vllm/transformers_utils/configs/ocr_v1.py": """
+            from transformers.configuration_utils import PretrainedConfig
+            class OcrConfig(PretrainedConfig):
+                model_type = "ocr-v1"
+        """,
+            "vllm/model_executor/models/ocr_v1.py": "class OcrForCausalLM: ...\n",
+        },
+    )
+    unit = unit_of(root, "ocr_v1")
+    assert (unit.config.model_type, unit.config.class_name) == ("ocr-v1", "OcrConfig")

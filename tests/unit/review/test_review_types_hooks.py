@@ -7,6 +7,7 @@ import pytest
 
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.review import MigratedFile, ReviewContext, cases, review
+from pytest_flmigrate.review.hooks import PORTS
 from tests.fixtures.trees import VLLM_CORE, write
 
 # The pin: a processor generic in its processing info, which it calls through _to_mm_items, and
@@ -227,3 +228,23 @@ def test_override_of_a_hook_the_pinned_base_never_calls(context):
     assert "overrides upstream's BaseMultiModalProcessor._parse_mm_items" in hook.message
     assert "the pin calls _to_mm_items" in hook.message and hook.fix.startswith("manual: move what")
     assert lines_of([hook]) == {14: "def _parse_mm_items(self, mm_data):"}
+
+
+def test_a_method_another_migrated_file_calls_is_not_a_hook(context):
+    """A compat port adds upstream's methods for the migrated files to call
+    (``MMEncoderAttention.compute_max_seqlen``): called by the migration, not by the pin's base."""
+    caller = "vllm_fl/models/caller.py"
+    write(context.plugin_dir, {caller: "def f(info):\n    return info.get_default_tok_params()\n"})
+    context.files.append(MigratedFile.at(caller, "model", "vllm.model_executor.models.caller"))
+    symbols = {f.symbol for f in review(context, ["uncalled-hooks"])}
+    assert symbols == {"NewProcessor._parse_mm_items"}
+
+
+def test_a_port_step_4_writes_has_no_hooks(context):
+    """A port (autofix/shims/, written as vllm_fl/compat/<stem>.py) is upstream's API for the migrated
+    files: its methods are called by them, not by the pin's base."""
+    port = "vllm_fl/compat/mm_encoder_attention.py"
+    assert "vllm_fl.compat.mm_encoder_attention" in PORTS and "vllm_fl.compat.stacked_weights" in PORTS
+    write(context.plugin_dir, {port: MODEL_SOURCE})
+    context.files.append(MigratedFile.at(port, "compat"))
+    assert {f.file for f in review(context, ["uncalled-hooks"])} == {MODEL}

@@ -1,0 +1,21 @@
+"""Configs of upstream's transformers that a migration imports besides the unit's own (sub-configs,
+configs of related models), bridged beside it (steps 2-6 on the synthetic trees)."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_a_transformers_config_the_pin_lacks_is_bridged_beside_the_units(flmigrate, plugin_tree, trees):
+    upstream_dir, pinned_dir = trees
+    result = flmigrate("--upstream", str(upstream_dir), "--pinned", str(pinned_dir), "--model", "layered")
+    assert result.ret == 0, result.stdout.str()
+    configs = plugin_tree / "vllm_fl/configs"
+    assert "from vllm_fl.configs.layered_text import LayeredTextConfig" in (configs / "layered.py").read_text()
+    assert "class LayeredTextConfig(PretrainedConfig)" in (configs / "layered_text.py").read_text()
+    model = (plugin_tree / "vllm_fl/models/layered.py").read_text()
+    assert "from vllm_fl.configs.layered_text import LayeredTextConfig\n" in model
+    data = json.loads((plugin_tree / "reports/layered/summary.json").read_text())
+    roles = {f["path"]: f["role"] for f in data["files"]}
+    assert roles["vllm_fl/configs/layered_text.py"] == "config" and roles["vllm_fl/configs/layered.py"] == "config"
+    assert data["steps"]["6"]["outcome"] == "passed", data["findings"]
