@@ -18,13 +18,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from pytest_flmigrate import envs
 from pytest_flmigrate.patches.translation import SHIMS
 from pytest_flmigrate.servers import procs
-
-pytestmark = pytest.mark.runtime
 
 INPUTS = """
 import sys, torch
