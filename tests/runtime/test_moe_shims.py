@@ -33,13 +33,15 @@ torch.save({
 """
 UPSTREAM_ACTIVATIONS = """
 import sys, torch
+from vllm.config import VllmConfig, set_current_vllm_config
 from vllm.model_executor.layers.activation import SiluAndMulWithClamp, SwigluStepAndMul
 x = torch.load(sys.argv[1])["x"]
-torch.save({
-    "step": SwigluStepAndMul(limit=7.0).forward_native(x),
-    "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
-    "clamp_oai": SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0).forward_native(x),
-}, sys.argv[2])
+with set_current_vllm_config(VllmConfig()):  # a CustomOp reads the compilation config when built
+    torch.save({
+        "step": SwigluStepAndMul(limit=7.0).forward_native(x),
+        "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
+        "clamp_oai": SiluAndMulWithClamp(5.0, alpha=1.702, beta=1.0).forward_native(x),
+    }, sys.argv[2])
 """
 SHIM_ACTIVATIONS = """
 import importlib.util, sys, torch
