@@ -77,7 +77,7 @@ CONTROL_CAUSES = (
     (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
     (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
     (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
-    (re.compile(r"one inferred from its code lacks"), "no config: the inferred one lacks a field"),
+    (re.compile(r"inferred from its code lacks"), "no config: the inferred one lacks a field"),
     (re.compile(r"--tiny-from|cannot synthesize|cannot infer"), "tiny model not synthesized"),
     (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
     (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),

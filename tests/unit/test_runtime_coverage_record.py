@@ -69,7 +69,7 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
     [
         (NO_CONFIG, "no config to shrink"),
         (
-            "--tiny: x has no config class upstream, and one inferred from its code lacks markov_rank (...)",
+            "--tiny: a config for x inferred from its code lacks markov_rank (...)",
             "no config: the inferred one lacks a field",
         ),
         ("--tiny: cannot synthesize a tiny XForCausalLM: KeyError: 'full_attention'", "tiny model not synthesized"),
