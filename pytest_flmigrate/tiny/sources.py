@@ -260,7 +260,7 @@ def inferred_source(run: ModelRun) -> ConfigSource:
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise FlmigrateError(
-            f"--tiny: {unit.name} has no config class upstream, and one inferred from its code lacks "
+            f"--tiny: a config for {unit.name} inferred from its code lacks "
             f"{shown} (read with no default, no role gives a value); pass --tiny-from a checkpoint folder or repo id"
         )
     folder = write_folder(unit.name, files)

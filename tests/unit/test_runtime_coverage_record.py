@@ -69,7 +69,7 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
     [
         (NO_CONFIG, "no config to shrink"),
         (
-            "--tiny: x has no config class upstream, and one inferred from its code lacks markov_rank (...)",
+            "--tiny: a config for x inferred from its code lacks markov_rank (...)",
             "no config: the inferred one lacks a field",
         ),
         ("--tiny: cannot synthesize a tiny XForCausalLM: KeyError: 'full_attention'", "tiny model not synthesized"),
@@ -195,3 +195,25 @@ def test_a_control_only_record_holds_the_control_and_nothing_of_the_suite(monkey
     failed = runtime_coverage.control_record(None, "n", None, None)
     assert (failed["stage"], failed["control_error"], failed["error"]) == ("control", NO_CONFIG, NO_CONFIG)
     assert runtime_coverage.control_cause(failed) == "no config to shrink"
+
+
+def test_a_tiny_only_record_says_where_the_config_came_from_or_why_there_is_none(monkeypatch):
+    monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
+    made = SimpleNamespace(config_source={"kind": "inferred", "text": "t"}, synthesized=True, reason="")
+    outcomes = iter([made, FlmigrateError(NO_CONFIG)])
+
+    def for_run(python, run):
+        found = next(outcomes)
+        if isinstance(found, FlmigrateError):
+            raise found
+        return found
+
+    monkeypatch.setattr(runtime_coverage.checkpoints, "for_run", for_run)
+    workspace = SimpleNamespace(run_for=lambda model: model)
+    args = SimpleNamespace(upstream_python="python")
+    tiny = runtime_coverage.tiny_record(workspace, "m", args)
+    assert (tiny["config_source"], tiny["synthesized_weights"], tiny["control_runs"]) == ("inferred", True, None)
+    assert runtime_coverage.control_cause(tiny) == "not measured (--tiny-only): a tiny model made"
+    none = runtime_coverage.tiny_record(workspace, "n", args)
+    assert (none["stage"], none["control_error"]) == ("tiny", NO_CONFIG)
+    assert runtime_coverage.control_cause(none) == "no config to shrink"

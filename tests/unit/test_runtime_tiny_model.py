@@ -169,14 +169,14 @@ def test_every_source_failing_is_one_line_naming_each(fake_python, tmp_path, mon
     python, _ = fake_python
 
     def lacking():
-        raise FlmigrateError("--tiny: x has no config class upstream, and one inferred from its code lacks k")
+        raise FlmigrateError("--tiny: a config for x inferred from its code lacks k")
 
     makers = [(sources.UPSTREAM, lambda: upstream_class("Crashing")), (sources.INFERRED, lacking)]
     with pytest.raises(FlmigrateError) as caught:
         checkpoints.for_run(str(python), fake_run(tmp_path / "cache", monkeypatch, makers))
     assert caught.value.message == (
-        "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory; then x has no config class "
-        "upstream, and one inferred from its code lacks k"
+        "--tiny: cannot synthesize a tiny XForCausalLM: RuntimeError: out of memory; then a config for x "
+        "inferred from its code lacks k"
     )
 
 
