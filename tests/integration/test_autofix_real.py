@@ -166,7 +166,7 @@ def test_relevance_is_conservative_on_real_model_files(fixer):
 # rnj1's one manual finding was config.rope_parameters, no gap since the pinned vLLM's
 # patch_rope_parameters counts (test_review_real): every patch leaves it clean; kimi_k25's last four
 # (build_mm_input_norm, MMEncoderAttention's helpers, async_tensor_h2d, convert_tokens_to_ids) are
-# P27's, P28's and P24's now
+# fixed at step 4 now
 @pytest.mark.parametrize(("model", "manual_left"), [("qwen3_5", True), ("kimi_k25", False), ("rnj1", False)])
 def test_after_every_automatic_fix_only_manual_findings_remain(flmigrate, plugin_tree, model, manual_left):
     """The P1-only review of these models names P3/P4/P9/P14/P15/P16 fixes (test_review_real);
