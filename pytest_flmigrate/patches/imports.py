@@ -15,6 +15,8 @@ from typing import ClassVar
 
 import libcst as cst
 
+from pytest_flmigrate.index.symbols import absolute_module
+
 from .base import PatchTransformer
 from .syntax import dotted, dotted_name, drop_items
 
@@ -89,6 +91,19 @@ def small_statements(node: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:
     for child in node.children:
         if isinstance(child, _STATEMENT_HOLDERS):
             yield from small_statements(child)
+
+
+def from_imports(module: cst.Module, package: str) -> Iterator[tuple[str, str, str]]:
+    """(absolute origin module, imported name, local name) of every ``from X import name [as local]``
+    of ``module`` at any depth (relative imports resolved against ``package``); star imports left out."""
+    for statement in small_statements(module):
+        if not isinstance(statement, cst.ImportFrom) or isinstance(statement.names, cst.ImportStar):
+            continue
+        origin = absolute_module(package, len(statement.relative), dotted_name(statement.module))
+        for alias in statement.names:
+            name = dotted_name(alias.name) or ""
+            local = dotted_name(alias.asname.name) if alias.asname else None
+            yield origin, name, local or name
 
 
 class ImportRedirectTransformer(PatchTransformer):

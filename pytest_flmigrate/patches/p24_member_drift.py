@@ -40,11 +40,9 @@ from dataclasses import dataclass
 import libcst as cst
 
 from pytest_flmigrate.index.resolve import annotation_class_name
-from pytest_flmigrate.index.symbols import absolute_module
 
 from .base import PatchContext, PatchTransformer
-from .imports import small_statements
-from .syntax import dotted_name
+from .imports import from_imports
 
 ID = "P24"
 NAME = "member-drift"
@@ -304,17 +302,7 @@ def literal_arguments(call: cst.Call, drift: MemberDrift) -> dict[str, str] | No
 
 def imported_owners(module: cst.Module, package: str) -> dict[str, str]:
     """Local name -> owner class, for the listed classes the module imports from their modules."""
-    owners: dict[str, str] = {}
-    for statement in small_statements(module):
-        if not isinstance(statement, cst.ImportFrom) or isinstance(statement.names, cst.ImportStar):
-            continue
-        origin = absolute_module(package, len(statement.relative), dotted_name(statement.module))
-        for alias in statement.names:
-            name = dotted_name(alias.name) or ""
-            if is_owner(origin, name):
-                local = alias.asname.name if alias.asname else None
-                owners[local.value if isinstance(local, cst.Name) else name] = name
-    return owners
+    return {local: name for origin, name, local in from_imports(module, package) if is_owner(origin, name)}
 
 
 def _annotated(param: cst.Param, owners: dict[str, str]) -> str | None:

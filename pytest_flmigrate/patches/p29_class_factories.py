@@ -32,10 +32,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from pytest_flmigrate.index.symbols import absolute_module
-
 from .base import PatchContext, PatchTransformer
-from .imports import small_statements
+from .imports import from_imports
 from .syntax import dotted, dotted_name
 
 ID = "P29"
@@ -87,16 +85,10 @@ def _imports(module: cst.Module, package: str) -> tuple[dict[str, str], set[str]
     """(local name -> listed owner imported from its modules, every name the imports bind)."""
     owners: dict[str, str] = {}
     bound: set[str] = set()
-    for statement in small_statements(module):
-        if not isinstance(statement, cst.ImportFrom) or isinstance(statement.names, cst.ImportStar):
-            continue
-        origin = absolute_module(package, len(statement.relative), dotted_name(statement.module))
-        for alias in statement.names:
-            name = dotted_name(alias.name) or ""
-            local = dotted_name(alias.asname.name) if alias.asname else name
-            bound.add(local or "")
-            if any(f.owner == name and origin in f.modules for f in FACTORIES):
-                owners[local or name] = name
+    for origin, name, local in from_imports(module, package):
+        bound.add(local)
+        if any(f.owner == name and origin in f.modules for f in FACTORIES):
+            owners[local] = name
     return owners, bound
 
 
