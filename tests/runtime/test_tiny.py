@@ -54,10 +54,12 @@ def forget_the_control(model: str, upstream_python: Path) -> None:
     """Remove what the control cache keeps for ``model``'s tiny checkpoint (if it was made before),
     so that the next run starts the control afresh."""
     version = envs.expected_vllm(envs.upstream_env())
-    tiny = checkpoints.load(checkpoints.tiny_dir(model, version or ""))
-    if tiny is not None:
-        for args in (SERVE_ARGS, SERVE_ARGS + tiny.serve_args):
-            shutil.rmtree(controls.control_cache(tiny, str(upstream_python), args).root, ignore_errors=True)
+    base = checkpoints.tiny_dir(model, version or "")
+    for folder in base.parent.glob(f"{base.name}*"):  # every config source's tag (fields filled, ...)
+        tiny = checkpoints.load(folder)
+        if tiny is not None:
+            for args in (SERVE_ARGS, SERVE_ARGS + tiny.serve_args):
+                shutil.rmtree(controls.control_cache(tiny, str(upstream_python), args).root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
