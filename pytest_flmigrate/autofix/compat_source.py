@@ -147,7 +147,9 @@ class ModuleSource:
         Kept statements are copied as upstream wrote them (formatting, comments, the comment
         block right above each), after upstream's license header and ``header`` (comment
         lines); imports are then trimmed to the names used, with libcst. ``from_pin`` names are
-        imported from the module itself (as the pin has it), before the first definition kept.
+        imported from the module itself (as the pin has it), before the first definition kept;
+        a name kept as a copy is not (two models' closures may disagree: the copy serves both, as
+        the import would bind the compat module itself, a circular import).
         """
         kept_units = {id(u) for name in keep for u in self.binders.get(name, []) if u.kind in ("definition", "block")}
         needed: set[str] = set()
@@ -161,7 +163,7 @@ class ModuleSource:
         out = [line for line in self.lines[: first_statement - 1] if line.startswith("#")]
         out += [f"# {line}".rstrip() for line in header.splitlines()] + [""]
         emitted: set[tuple[int, int]] = set()
-        pending = list(from_pin)
+        pending = [name for name in from_pin if name not in keep]
         if live:
             out.append(f"import {self.module} as {LIVE_MODULE}")
         for unit in self.units:

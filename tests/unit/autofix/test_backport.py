@@ -154,6 +154,15 @@ def test_pruned_module_keeps_formatting_comments_header_and_only_used_imports():
     assert "Utilities." not in text  # upstream's module docstring describes the whole module
 
 
+def test_a_name_kept_as_a_copy_is_not_also_imported_from_the_pin():
+    """One model's closure took ``_scale`` from the pin, another's copies it: the copy serves both
+    (importing it from the pin's module would be rewritten to the compat module itself)."""
+    module = ModuleSource(UTILS, _source("vllm/model_executor/models/utils.py"), False)
+    text = module.pruned({"new_helper", "_scale"}, compat_header(UTILS), ("_scale", "logger"))
+    assert f"from {UTILS} import logger\n" in text
+    assert "_scale" in {node.name for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
+
+
 def test_type_checking_block_is_trimmed_and_keeps_its_guard():
     module = ModuleSource(UTILS, _source("vllm/model_executor/models/utils.py"), False)
     text = module.pruned({"typed_helper"}, "h")
