@@ -16,6 +16,7 @@ from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.review import MigratedFile, ReviewContext, review
 from pytest_flmigrate.steps import migrate
+from tests.fixtures.plans import plan_for
 from tests.fixtures.trees import VLLM_CORE, write
 
 PIN = Version("0.13.0")
@@ -59,19 +60,6 @@ def fixer(tmp_path) -> planner.Fixer:
     pinned = Resolver([index_directory(files["pinned"], "vllm", "0.13.0")])
     relocator = Relocator(upstream, pinned)
     return planner.Fixer(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
-
-
-def plan_for(fixer: planner.Fixer, model: str, patches: str | None = None) -> migrate.MigrationPlan:
-    module = f"vllm.model_executor.models.{model}"
-    index = fixer.upstream.index_for(module)
-    assert index is not None
-    planned = migrate.PlannedFile(
-        module, index.root / index.modules[module].path, f"vllm_fl.models.{model}", False, "model"
-    )
-    plan = migrate.MigrationPlan(
-        SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}"}, {}, None, ""
-    )
-    return planner.plan_fixes(plan, fixer, select_patches(patches, PIN))
 
 
 def test_a_model_reading_a_flag_the_pin_lacks_gets_the_shim(fixer, tmp_path):

