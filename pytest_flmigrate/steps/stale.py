@@ -5,8 +5,9 @@ module, shared by every model), the new plan does not write it, and no other fil
 imports it: not another model's file, not a hand-made one, not ``register_model()`` outside the
 model's own blocks, not a compat module one of those needs. Step 4 removes stale files (hand edits
 backed up first) and says why. :func:`unimported_compat` asks it of the compat modules the plan
-itself writes (a patch may take away their only use). :func:`used_compat_names` is the same question for the definitions
-of a compat module the plan still writes: only those the rest of the plugin imports are kept.
+itself writes (a patch may take away their only use). :func:`used_compat_names` is the same
+question for the definitions of a compat module the plan still writes: only those the rest of the
+plugin imports are kept.
 """
 
 from __future__ import annotations
