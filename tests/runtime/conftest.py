@@ -6,16 +6,15 @@ Every fixture skips, naming the command, when the envs are not provisioned
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate import envs
-from pytest_flmigrate.servers import procs
 from pytest_flmigrate.servers.ports import free_port
 from tests.e2e.sshd_server import sshd  # noqa: F401 - the real sshd fixture, for GT over SSH
 from tests.fixtures.missing import skip_or_fail
+from tests.runtime.in_env import run_in_env
 from tests.runtime.suite_run import ARCH, flmigrate, plugin_tree
 
 
@@ -40,17 +39,9 @@ def upstream_python() -> Path:
 def checkpoint(pinned_python, tmp_path_factory) -> Path:
     """A tiny random Qwen2 checkpoint whose config names MiMoForCausalLM (tiny/qwen2_checkpoint.py)."""
     out = tmp_path_factory.mktemp("ckpt") / "tiny-mimo"
-    scratch = procs.scratch_dir("ckpt")
-    try:
-        subprocess.run(
-            [str(pinned_python), str(envs.TINY_CHECKPOINT_SCRIPT), str(out), "--arch", ARCH, "--model-type", "qwen2"],
-            env=envs.vllm_env(scratch),
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    finally:
-        procs.remove_scratch(scratch)
+    run_in_env(
+        pinned_python, str(envs.TINY_CHECKPOINT_SCRIPT), str(out), "--arch", ARCH, "--model-type", "qwen2", label="ckpt"
+    )
     return out
 
 

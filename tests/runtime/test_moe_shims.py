@@ -18,12 +18,10 @@ No server runs: each side is one short Python process.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from pytest_flmigrate import envs
 from pytest_flmigrate.patches.translation import SHIMS
-from pytest_flmigrate.servers import procs
+from tests.runtime.in_env import run_in_env
 
 INPUTS = """
 import sys, torch
@@ -132,19 +130,9 @@ print(bad)
 
 
 def run(python: Path, script: str, *args: Path) -> str:
-    scratch = procs.scratch_dir("moe-shims")
-    try:
-        result = subprocess.run(
-            [str(python), "-c", script, *map(str, args)],
-            env=envs.vllm_env(scratch),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        procs.remove_scratch(scratch)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    """The last line ``script`` prints, run by ``python`` with ``args``."""
+    out = run_in_env(python, "-c", script, *map(str, args), label="moe-shims").strip()
+    return out.splitlines()[-1] if out else ""
 
 
 def test_the_clamped_swiglu_shim_computes_upstreams_forward(pinned_python, upstream_python, tmp_path):

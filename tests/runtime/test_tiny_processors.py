@@ -6,16 +6,15 @@ nothing in the tiny cache. Skips, naming the command, when the upstream env is m
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.servers import procs
 from pytest_flmigrate.tiny import checkpoints, sources
 from pytest_flmigrate.tiny.synthesize import STAMP
+from tests.runtime.in_env import run_in_env
 
 pytestmark = pytest.mark.runtime
 VERSION = envs.expected_vllm(envs.upstream_env()) or ""
@@ -56,19 +55,10 @@ def test_an_audio_model_gets_the_processor_its_upstream_code_loads(upstream_pyth
     assert stamp["processor"]["classes"] == ["GlmAsrProcessor"]
     assert "processor_config.json" in stamp["processor"]["files"]
     assert set(stamp["processor"]["files"]) <= set(stamp["files"])  # hashed: part of the control's key
-    scratch = procs.scratch_dir("processor")
-    try:
-        found = subprocess.run(
-            [str(upstream_python), "-c", _LOAD, str(tiny.path)],
-            env={**envs.vllm_env(scratch), "HF_HUB_OFFLINE": "1"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        procs.remove_scratch(scratch)
-    assert found.returncode == 0, found.stderr[-3000:]
-    loaded = json.loads(found.stdout.strip().splitlines()[-1])
+    found = run_in_env(
+        upstream_python, "-c", _LOAD, str(tiny.path), label="processor", extra_env={"HF_HUB_OFFLINE": "1"}
+    )
+    loaded = json.loads(found.strip().splitlines()[-1])
     assert loaded["processor"] == "GlmAsrProcessor" and loaded["feature_extractor"] == "WhisperFeatureExtractor"
     assert loaded["feature_size"] == loaded["num_mel_bins"]
 
