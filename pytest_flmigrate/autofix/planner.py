@@ -20,6 +20,7 @@ never removes what another model imports, what only that model needed before and
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from collections.abc import Iterable
@@ -31,11 +32,12 @@ from pytest_flmigrate.autofix.backport import Backporter, compat_module
 from pytest_flmigrate.autofix.bridge import PLUGIN_CONFIGS, bridge_name
 from pytest_flmigrate.autofix.compat_source import CompatSpec
 from pytest_flmigrate.autofix.relocate import Relocator, cache_path
+from pytest_flmigrate.index import registries
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.manifest import Manifest
-from pytest_flmigrate.patches import p25_env_flags
+from pytest_flmigrate.patches import p22_strict_configs, p25_env_flags
 from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.patches.syntax import parsed
 from pytest_flmigrate.steps import stale
@@ -225,13 +227,37 @@ def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
     sub-configs (``Qwen3_5TextConfig``), configs of related models (``Qwen3_5MoeConfig``), the
     config of a package the pin lacks whole (``transformers.models.qwen3_asr``). Each is copied
     into ``vllm_fl/configs/`` and patched like the unit's bridge (P14, P22); P2 points the
-    imports there. Only with P2 selected (it rewrites the imports)."""
+    imports there. A bridge's ``AutoConfig`` sub-config whose default model_type the pinned
+    transformers does not know gets its class (``plan.sub_config_classes``, for P22): one the
+    bridge defines, the pin's class of the name upstream maps the model_type to, or that class
+    bridged too. Only with P2 selected (it rewrites the imports)."""
     if "redirect-imports" not in {patch.name for patch in patches}:
         return plan
     module_map, name_map = dict(plan.module_map), dict(plan.name_map)
+    sub_config_classes = dict(plan.sub_config_classes)
     taken = set(module_map.values())
     added: list[PlannedFile] = []
     queue = [planned for planned in plan.files if planned.role in CODE_ROLES]
+
+    def bridge(config_module: str) -> str | None:
+        """The plugin module bridging ``config_module`` (planned now if it was not), or None."""
+        if config_module in module_map:
+            return module_map[config_module]
+        plugin_module = f"{PLUGIN_CONFIGS}.{bridge_name(config_module, config_module.split('.')[2])}"
+        index, info = fixer.upstream.index_for(config_module), fixer.upstream.module(config_module)
+        if plugin_module in taken or index is None or info is None:
+            return None
+        taken.add(plugin_module)
+        module_map[config_module] = plugin_module
+        for name, kind in info.defines.items():
+            if kind == "class" and fixer.pinned.resolve("transformers", name) is None:
+                for reexporting in ("transformers", config_module.rpartition(".")[0]):
+                    name_map.setdefault((reexporting, name), plugin_module)
+        bridged = PlannedFile(config_module, index.root / info.path, plugin_module, False, "config")
+        added.append(bridged)
+        queue.append(bridged)
+        return plugin_module
+
     while queue:
         planned = queue.pop(0)
         text = planned.source.read_text(encoding="utf-8")
@@ -243,26 +269,62 @@ def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
             symbol = fixer.upstream.resolve(ref.module, ref.name)
             if symbol is None or symbol.kind != "class" or not TRANSFORMERS_CONFIG.fullmatch(symbol.module):
                 continue
-            if symbol.module in module_map:
-                name_map[(ref.module, ref.name)] = module_map[symbol.module]
-                continue
-            plugin_module = f"{PLUGIN_CONFIGS}.{bridge_name(symbol.module, symbol.module.split('.')[2])}"
-            index, info = fixer.upstream.index_for(symbol.module), fixer.upstream.module(symbol.module)
-            if plugin_module in taken or index is None or info is None:
-                continue
-            taken.add(plugin_module)
-            module_map[symbol.module] = plugin_module
-            for name, kind in info.defines.items():
-                if kind == "class" and fixer.pinned.resolve("transformers", name) is None:
-                    for reexporting in ("transformers", symbol.module.rpartition(".")[0]):
-                        name_map.setdefault((reexporting, name), plugin_module)
-            name_map[(ref.module, ref.name)] = plugin_module
-            bridged = PlannedFile(symbol.module, index.root / info.path, plugin_module, False, "config")
-            added.append(bridged)
-            queue.append(bridged)
-    if not added and name_map == plan.name_map:
+            plugin_module = bridge(symbol.module)
+            if plugin_module is not None:
+                name_map[(ref.module, ref.name)] = plugin_module
+        if planned.role == "config" and "SubConfigSpec" in text:
+            for model_type in p22_strict_configs.auto_model_types(parsed(text)) - plan.transformers_model_types:
+                found = _sub_config_class(fixer, planned, text, model_type)
+                if found is not None and (
+                    found[0] == planned.upstream_module or _works_or_bridged(fixer, found, bridge)
+                ):
+                    sub_config_classes.setdefault(model_type, found)
+    if not added and name_map == plan.name_map and sub_config_classes == plan.sub_config_classes:
         return plan
-    return replace(plan, files=[*plan.files, *added], module_map=module_map, name_map=name_map)
+    return replace(
+        plan,
+        files=[*plan.files, *added],
+        module_map=module_map,
+        name_map=name_map,
+        sub_config_classes=sub_config_classes,
+    )
+
+
+def _sub_config_class(fixer: Fixer, planned: PlannedFile, text: str, model_type: str) -> tuple[str, str] | None:
+    """(defining module, class) of the config class of ``model_type``: one ``planned`` defines with
+    that ``model_type``, else the class upstream's transformers maps it to, or None."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and any(
+            isinstance(stmt, ast.Assign)
+            and [getattr(t, "id", None) for t in stmt.targets] == ["model_type"]
+            and isinstance(stmt.value, ast.Constant)
+            and stmt.value.value == model_type
+            for stmt in node.body
+        ):
+            return planned.upstream_module, node.name
+    name = _upstream_config_mapping(fixer).get(model_type)
+    index = fixer.upstream.index_for("transformers")
+    if name is None or index is None:
+        return None
+    modules = sorted(
+        module
+        for module, kind, type_checking in index.definitions(name)
+        if kind == "class" and not type_checking and TRANSFORMERS_CONFIG.fullmatch(module)
+    )
+    return (modules[0], name) if len(modules) == 1 else None
+
+
+def _works_or_bridged(fixer: Fixer, found: tuple[str, str], bridge) -> bool:
+    """Whether the pin has the class ``found`` where upstream defines it, else whether its module
+    is bridged."""
+    pinned = fixer.pinned.resolve(*found)
+    return (pinned is not None and pinned.kind == "class") or bridge(found[0]) is not None
+
+
+def _upstream_config_mapping(fixer: Fixer) -> dict[str, str]:
+    """model_type -> config class name of upstream's transformers (empty without its index)."""
+    index = fixer.upstream.index_for("transformers")
+    return registries.transformers_config_mapping(index.root / "transformers") if index is not None else {}
 
 
 def _rejected_by_pin(

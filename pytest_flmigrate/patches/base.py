@@ -51,6 +51,10 @@ class PatchContext:
                      value is always None at the pin (catalog P23)
     transformers_model_types: the model_types the pinned transformers' ``CONFIG_MAPPING`` knows
                      (P22 builds a sub-config chosen by model_type only for those)
+    sub_config_classes: model_type the pinned transformers lacks -> (module defining its config class,
+                     class name): P22 builds an ``AutoConfig`` sub-config of that type with the class
+                     (the module read through ``module_map``: a bridged class is imported from
+                     ``vllm_fl/configs/``)
     env_flags:       flag -> upstream's default, for the ``vllm.envs`` flags upstream defines and
                      the pin lacks (computed from both trees; catalog P25)
     """
@@ -66,6 +70,7 @@ class PatchContext:
     forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
     env_flags: Mapping[str, Any] = field(default_factory=dict)
     transformers_model_types: frozenset[str] = frozenset()
+    sub_config_classes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def package(self) -> str:

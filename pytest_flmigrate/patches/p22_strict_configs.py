@@ -20,8 +20,10 @@ become 4.x's ``sub_configs = {"k": C}``, built where transformers 5's base ``__p
 them (at the class's ``super().__post_init__()``, else right after the fields): a dict becomes
 ``C(**k)``, ``None`` ``C(**init_kwargs)`` unless optional; an ``AutoConfig`` entry (a class chosen
 by ``model_type`` at load) builds ``CONFIG_MAPPING[k.get("model_type", <default>)]`` as 4.x's
-composite configs do, when the pinned transformers knows the default model_type (else the
-declaration stays as it is: a step 6 finding). One count per class rewritten.
+composite configs do, when the pinned transformers knows the default model_type; when it does not,
+the class upstream maps that model_type to (``sub_config_classes``: defined in the same file, the
+pin's own class of that name, or a bridged one) builds it unless the dict names a model_type the
+pin knows (else the declaration stays as it is: a step 6 finding). One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
@@ -35,6 +37,7 @@ bridge was copied from transformers 5 (``PreTrainedConfig`` itself is P14's rena
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import libcst as cst
@@ -169,13 +172,25 @@ class _DropSuperPostInit(cst.CSTTransformer):
         return cst.FlattenSentinel(self.creation)
 
 
+@dataclass(frozen=True)
+class SubConfig:
+    """One entry of ``sub_configs_defaults``: its class (``AutoConfig`` for a class chosen by
+    ``model_type``), the default model_type's code, the ``init_kwargs`` code, whether it is optional,
+    and for a default model_type the pin does not know, the class that builds it."""
+
+    config_class: str
+    model_type: str | None
+    init_kwargs: str
+    optional: bool
+    fallback: str | None = None
+
+
 def _sub_configs(
-    statements: list[cst.BaseStatement], known: frozenset[str]
-) -> tuple[int, dict[str, tuple[str, str | None, str, bool]]] | None:
-    """(position, key -> (config class, model_type or None, init kwargs code, optional)) of a
-    class's ``sub_configs_defaults = {"k": SubConfigSpec(config_class=C, ...)}``, when every entry
-    names its class, or is an ``AutoConfig`` whose ``model_type`` the pinned transformers knows
-    (``known``)."""
+    statements: list[cst.BaseStatement], known: frozenset[str], fallbacks: Mapping[str, str]
+) -> tuple[int, dict[str, SubConfig]] | None:
+    """(position, key -> entry) of a class's ``sub_configs_defaults = {"k": SubConfigSpec(config_class=C,
+    ...)}``, when every entry names its class, or is an ``AutoConfig`` whose ``model_type`` the pinned
+    transformers knows (``known``) or has a class for (``fallbacks``: model_type -> class name)."""
     for position, statement in enumerate(statements):
         if not (isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1):
             continue
@@ -190,53 +205,89 @@ def _sub_configs(
             continue
         if not isinstance(value, cst.Dict):
             return None
-        specs: dict[str, tuple[str, str | None, str, bool]] = {}
+        specs: dict[str, SubConfig] = {}
         for element in value.elements:
             if not isinstance(element, cst.DictElement) or not isinstance(element.key, cst.SimpleString):
                 return None
-            spec = element.value
-            if not (isinstance(spec, cst.Call) and m.matches(spec.func, m.Name("SubConfigSpec"))):
+            spec = _spec(element.value, known, fallbacks)
+            if spec is None:
                 return None
-            arguments = {arg.keyword.value if arg.keyword else "config_class": arg.value for arg in spec.args}
-            config_class = arguments.get("config_class")
-            if set(arguments) - {"config_class", "model_type", "init_kwargs", "optional"}:
-                return None
-            if not isinstance(config_class, cst.Name):
-                return None
-            model_type = arguments.get("model_type")
-            if (config_class.value == "AutoConfig") != (model_type is not None):
-                return None
-            if model_type is not None and not (
-                isinstance(model_type, cst.SimpleString) and model_type.evaluated_value in known
-            ):
-                return None
-            optional = arguments.get("optional")
-            if optional is not None and not m.matches(optional, m.Name("True") | m.Name("False")):
-                return None
-            init_kwargs = arguments.get("init_kwargs")
-            specs[str(element.key.evaluated_value)] = (
-                config_class.value,
-                _EMPTY.code_for_node(model_type) if model_type is not None else None,
-                _EMPTY.code_for_node(init_kwargs) if init_kwargs is not None else "{}",
-                m.matches(optional, m.Name("True")) if optional is not None else False,
-            )
+            specs[str(element.key.evaluated_value)] = spec
         return position, specs
     return None
 
 
-def _creation(specs: dict[str, tuple[str, str | None, str, bool]]) -> list[cst.BaseStatement]:
+def _spec(spec: cst.BaseExpression, known: frozenset[str], fallbacks: Mapping[str, str]) -> SubConfig | None:
+    """The entry a ``SubConfigSpec(...)`` call declares, or None when P22 cannot build it."""
+    if not (isinstance(spec, cst.Call) and m.matches(spec.func, m.Name("SubConfigSpec"))):
+        return None
+    arguments = {arg.keyword.value if arg.keyword else "config_class": arg.value for arg in spec.args}
+    config_class = arguments.get("config_class")
+    if set(arguments) - {"config_class", "model_type", "init_kwargs", "optional"}:
+        return None
+    if not isinstance(config_class, cst.Name):
+        return None
+    model_type = arguments.get("model_type")
+    if (config_class.value == "AutoConfig") != (model_type is not None):
+        return None
+    fallback = None
+    if model_type is not None:
+        if not isinstance(model_type, cst.SimpleString):
+            return None
+        default = str(model_type.evaluated_value)
+        if default not in known:
+            fallback = fallbacks.get(default)
+            if fallback is None:
+                return None
+    optional = arguments.get("optional")
+    if optional is not None and not m.matches(optional, m.Name("True") | m.Name("False")):
+        return None
+    init_kwargs = arguments.get("init_kwargs")
+    return SubConfig(
+        config_class.value,
+        _EMPTY.code_for_node(model_type) if model_type is not None else None,
+        _EMPTY.code_for_node(init_kwargs) if init_kwargs is not None else "{}",
+        m.matches(optional, m.Name("True")) if optional is not None else False,
+        fallback,
+    )
+
+
+def auto_model_types(module: cst.Module) -> set[str]:
+    """The default model_types of the ``SubConfigSpec(config_class=AutoConfig, model_type=...)``
+    entries in ``module``: the sub-configs P22 can build only with a class for each."""
+    found = set()
+    for call in m.findall(module, m.Call(func=m.Name("SubConfigSpec"))):
+        for arg in cst.ensure_type(call, cst.Call).args:
+            if (
+                arg.keyword is not None
+                and arg.keyword.value == "model_type"
+                and isinstance(arg.value, cst.SimpleString)
+            ):
+                found.add(str(arg.value.evaluated_value))
+    return found
+
+
+def _creation(specs: dict[str, SubConfig]) -> list[cst.BaseStatement]:
     """transformers 5's ``SubConfigSpec.create_subconfig`` for each key: a dict becomes the class
     (for ``AutoConfig``, the class ``CONFIG_MAPPING`` has for the dict's ``model_type``, else the
-    spec's), ``None`` the class's defaults (left ``None`` when optional), a config stays as it is."""
+    spec's, or the fallback class when the pin does not know that model_type), ``None`` the class's
+    defaults (left ``None`` when optional), a config stays as it is."""
     source = ""
-    for key, (config_class, model_type, init_kwargs, optional) in specs.items():
-        if model_type is None:
-            from_dict, default = f"{config_class}(**self.{key})", f"{config_class}(**{init_kwargs})"
+    mapping = CONFIG_MAPPING[1]
+    for key, spec in specs.items():
+        if spec.model_type is None:
+            from_dict, default = f"{spec.config_class}(**self.{key})", f"{spec.config_class}(**{spec.init_kwargs})"
+        elif spec.fallback is None:
+            from_dict = f'{mapping}[self.{key}.get("model_type", {spec.model_type})](**self.{key})'
+            default = f"{mapping}[{spec.model_type}](**{spec.init_kwargs})"
         else:
-            from_dict = f'{CONFIG_MAPPING[1]}[self.{key}.get("model_type", {model_type})](**self.{key})'
-            default = f"{CONFIG_MAPPING[1]}[{model_type}](**{init_kwargs})"
+            from_dict = (
+                f'{mapping}[self.{key}["model_type"]](**self.{key}) '
+                f'if self.{key}.get("model_type", {spec.model_type}) in {mapping} else {spec.fallback}(**self.{key})'
+            )
+            default = f"{spec.fallback}(**{spec.init_kwargs})"
         source += f"if isinstance(self.{key}, dict):\n    self.{key} = {from_dict}\n"
-        if not optional:
+        if not spec.optional:
             source += f"elif self.{key} is None:\n    self.{key} = {default}\n"
     return list(cst.parse_module(source).body)
 
@@ -296,13 +347,15 @@ class Transformer(PatchTransformer):
         if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
             return updated_node
         statements = list(updated_node.body.body)
-        sub_configs = _sub_configs(statements, self.context.transformers_model_types)
+        fallbacks = {model_type: name for model_type, (_, name) in self.context.sub_config_classes.items()}
+        sub_configs = _sub_configs(statements, self.context.transformers_model_types, fallbacks)
         creation: list[cst.BaseStatement] = []
         if sub_configs is not None:
             position, specs = sub_configs
-            classes = ", ".join(f'"{key}": {config_class}' for key, (config_class, *_) in specs.items())
-            if any(model_type is not None for _, model_type, _, _ in specs.values()):
+            classes = ", ".join(f'"{key}": {spec.config_class}' for key, spec in specs.items())
+            if any(spec.model_type is not None for spec in specs.values()):
                 self.helpers.add(CONFIG_MAPPING)
+            self.helpers |= self._fallback_imports(specs)
             original = cst.ensure_type(statements[position], cst.SimpleStatementLine)
             replaced = cst.ensure_type(cst.parse_statement(f"sub_configs = {{{classes}}}\n"), cst.SimpleStatementLine)
             statements[position] = replaced.with_changes(leading_lines=original.leading_lines)
@@ -328,6 +381,15 @@ class Transformer(PatchTransformer):
             decorators=[d for d in updated_node.decorators if _decorator_name(d) not in REMOVED_DECORATORS],
             body=body,
         )
+
+    def _fallback_imports(self, specs: dict[str, SubConfig]) -> set[tuple[str, str]]:
+        """(module, class) of each fallback class defined in another module: the pin's, or the
+        bridge's in ``vllm_fl/configs/``."""
+        imports = set()
+        for defining, name in self.context.sub_config_classes.values():
+            if defining != self.context.module and any(spec.fallback == name for spec in specs.values()):
+                imports.add((self.context.module_map.get(defining, defining), name))
+        return imports
 
     def _init(
         self,

@@ -69,6 +69,9 @@ class MigrationPlan:
     env_flags: dict[str, Any] = field(default_factory=dict)
     # model_types the pinned transformers' CONFIG_MAPPING knows (P22 builds sub-configs by them)
     transformers_model_types: frozenset[str] = frozenset()
+    # model_type the pinned transformers lacks -> (module, class) that builds a bridge's AutoConfig
+    # sub-config of that type (P22)
+    sub_config_classes: dict[str, tuple[str, str]] = field(default_factory=dict)
     # files whose use of an API a translation leaves alone: target -> "path:line: why (patch)";
     # step 4 refuses the migration, writing nothing
     refused: dict[str, str] = field(default_factory=dict)
@@ -231,6 +234,7 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> 
         forwarded_defaults=plan.forwarded_defaults,
         env_flags=plan.env_flags,
         transformers_model_types=plan.transformers_model_types,
+        sub_config_classes=plan.sub_config_classes,
     )
 
 

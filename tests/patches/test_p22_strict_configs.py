@@ -328,3 +328,68 @@ def test_an_auto_config_sub_config_the_pin_knows_is_built_from_config_mapping():
     )
     assert '            self.text_config = CONFIG_MAPPING["deepseek_v3"](**{})\n' in out
     compile(out, "combo.py", "exec")
+
+
+def test_an_auto_config_sub_config_the_pin_does_not_know_is_built_by_its_class():
+    """combo_vision is unknown to the pinned transformers: the class upstream maps it to builds the
+    sub-config (imported from the bridge where another module defines it; used as it is where this
+    file does), unless the dict names a model_type the pin knows."""
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+        from ..auto import AutoConfig
+
+
+        @strict
+        class ComboAudioConfig(PreTrainedConfig):
+            model_type = "combo_audio"
+            width: int = 8
+
+
+        @strict
+        class ComboConfig(PreTrainedConfig):
+            sub_configs_defaults = {
+                "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="combo_vision"),
+                "audio_config": SubConfigSpec(config_class=AutoConfig, model_type="combo_audio"),
+            }
+            vision_config: dict | None = None
+            audio_config: dict | None = None
+    """)
+    vision = "transformers.models.combo.configuration_combo_vision"
+    context = patch_context(
+        module="transformers.models.combo.configuration_combo",
+        module_map={vision: "vllm_fl.configs.combo_vision"},
+        sub_config_classes={
+            "combo_vision": (vision, "ComboVisionConfig"),
+            "combo_audio": ("transformers.models.combo.configuration_combo", "ComboAudioConfig"),
+        },
+    )
+    out = cst.parse_module(source).visit(p22.Transformer(context)).code
+    assert "sub_configs_defaults" not in out
+    assert "from vllm_fl.configs.combo_vision import ComboVisionConfig\n" in out
+    assert "import ComboAudioConfig" not in out
+
+    class Config:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    class ComboVisionConfig(Config):
+        pass
+
+    class LlamaConfig(Config):
+        pass
+
+    namespace = {
+        "PreTrainedConfig": Config,
+        "AutoConfig": object,
+        "ComboVisionConfig": ComboVisionConfig,
+        "CONFIG_MAPPING": {"llama": LlamaConfig},
+    }
+    exec("\n".join(line for line in out.splitlines() if "import" not in line), namespace)
+    default = namespace["ComboConfig"]()
+    assert (
+        type(default.vision_config) is ComboVisionConfig and type(default.audio_config).__name__ == "ComboAudioConfig"
+    )
+    loaded = namespace["ComboConfig"](vision_config={"model_type": "combo_vision", "depth": 2})
+    assert type(loaded.vision_config) is ComboVisionConfig and loaded.vision_config.depth == 2
+    assert type(namespace["ComboConfig"](vision_config={"model_type": "llama"}).vision_config) is LlamaConfig
