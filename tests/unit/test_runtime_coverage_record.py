@@ -31,7 +31,7 @@ def record(data: dict | None, monkeypatch, alone=(None, "", None)) -> dict:
 
     monkeypatch.setattr(runtime_coverage, "control_alone", control_alone)
     monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
-    found = runtime_coverage.record_of(None, "m", data, "", 1.0, None, None)
+    found = runtime_coverage.record_of(None, "m", data, "", 1.0, SimpleNamespace(static_only=False), None)
     found["asked_alone"] = asked
     return found
 
@@ -217,3 +217,23 @@ def test_a_tiny_only_record_says_where_the_config_came_from_or_why_there_is_none
     none = runtime_coverage.tiny_record(workspace, "n", args)
     assert (none["stage"], none["control_error"]) == ("tiny", NO_CONFIG)
     assert runtime_coverage.control_cause(none) == "no config to shrink"
+
+
+def test_a_static_only_record_holds_the_import_wall_and_starts_no_control(monkeypatch):
+    monkeypatch.setattr(runtime_coverage, "tool_commit", lambda: "abc1234")
+    monkeypatch.setattr(runtime_coverage, "control_alone", lambda *args: pytest.fail("no control in --static-only"))
+    static = SimpleNamespace(static_only=True)
+    smoke = "ModuleNotFoundError: No module named 'vllm.model_executor.layers.mamba.gdn'"
+    data = {
+        "steps": {"2": {"outcome": "passed"}, "4": {"outcome": "failed", "reason": smoke + "\nTraceback ..."}},
+        "findings": [],
+        "import_smoke": {"imports": {"vllm_fl.models.m": {"ok": False}}},
+    }
+    found = runtime_coverage.record_of(None, "m", data, "", 1.0, static, None)
+    assert (found["pinned_imports"], found["stage"], found["error"]) == (False, "4", smoke)
+    assert found["control_runs"] is None and found["control_error"] == runtime_coverage.STATIC_ONLY
+    assert runtime_coverage.control_cause(found) == "not measured (--static-only)"
+    data["steps"]["4"] = {"outcome": "passed"}
+    data["import_smoke"]["imports"]["vllm_fl.models.m"]["ok"] = True
+    imported = runtime_coverage.record_of(None, "m", data, "", 1.0, static, None)
+    assert imported["pinned_imports"] is True and imported["stage"] is None and "error" not in imported
