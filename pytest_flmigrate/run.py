@@ -155,6 +155,8 @@ class ModelRun:
     steps: dict[int, StepRecord] = field(default_factory=dict)
     #: The runtime half, once a runtime step asked for it (None: no runtime step ran here).
     started_runtime: RuntimeRun | None = None
+    #: The plan step 4 wrote in this process (written_plan()).
+    _written_plan: migrate.MigrationPlan | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -238,7 +240,6 @@ class ModelRun:
 
     @memoized
     def migration(self) -> list[migrate.FileResult]:
-        from pytest_flmigrate.autofix import planner
         from pytest_flmigrate.steps import migrate
 
         plan = self.plan()
@@ -250,13 +251,9 @@ class ModelRun:
             )
         upstream_tree = self.workspace.upstream()
         label = f"{upstream_tree.source}@{upstream_tree.commit or upstream_tree.version}"
-        keys = self.own_keys()
         with self.plugin_lock():
-            # compat modules are shared by the plugin's models: keep what the others import
-            plan = planner.with_written_compat(
-                plan, self.workspace.fixer(), self.workspace.patches(), Manifest(self.settings.plugin_dir), keys
-            )
-            texts = migrate.patched_texts(plan, self.workspace.patches(), self.workspace.pinned())
+            plan, texts = self._plan_to_write()
+            self._written_plan = plan
             return migrate.write_migration(
                 plan,
                 texts,
@@ -265,8 +262,29 @@ class ModelRun:
                 label,
                 self.settings.force,
                 self.workspace.pinned(),
-                keys,
+                self.own_keys(),
             )
+
+    def written_plan(self) -> migrate.MigrationPlan:
+        """The plan as step 4 writes it (what the import smoke imports and step 6 reviews): this
+        process's step 4's, else computed the same way."""
+        if self._written_plan is None:
+            self._written_plan = self._plan_to_write()[0]
+        return self._written_plan
+
+    def _plan_to_write(self) -> tuple[migrate.MigrationPlan, dict[str, tuple[str, dict[str, int]]]]:
+        """The plan with the compat definitions the plugin's other models import kept (compat
+        modules are shared) and the compat modules nothing imports once patched left out; the
+        patched texts."""
+        from pytest_flmigrate.autofix import planner
+        from pytest_flmigrate.steps import migrate
+
+        keys, patches = self.own_keys(), self.workspace.patches()
+        plan = planner.with_written_compat(
+            self.plan(), self.workspace.fixer(), patches, Manifest(self.settings.plugin_dir), keys
+        )
+        texts = migrate.patched_texts(plan, patches, self.workspace.pinned())
+        return migrate.without_unimported_compat(plan, texts, self.settings.plugin_dir, keys), texts
 
     def own_keys(self) -> tuple[str, ...]:
         """What marks this model's blocks of register_model(): its architectures and model_type."""
@@ -373,7 +391,7 @@ class ModelRun:
         return ReviewContext(
             plugin_dir=self.settings.plugin_dir,
             pinned_indexes=[pinned.index, pinned.transformers_index],
-            files=[MigratedFile.at(f.target, f.role, f.upstream_module) for f in plan.files],
+            files=[MigratedFile.at(f.target, f.role, f.upstream_module) for f in self.written_plan().files],
             upstream_indexes=[workspace.upstream_index(), workspace.upstream_transformers_index()],
             model_type=unit.config.model_type if unit.config else None,
             config_class=unit.config.class_name if unit.config else None,

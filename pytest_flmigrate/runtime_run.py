@@ -180,7 +180,7 @@ class RuntimeRun:
     @memoized
     def import_smoke(self) -> smoke_step.SmokeResult:
         self.need()
-        plan = self.run.plan()
+        plan = self.run.written_plan()
         modules = [planned.plugin_module for planned in plan.files]
         memo = self.smoke_memo("import-smoke", {"modules": modules})
         result = smoke_step.import_modules(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,24 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> 
     )
 
 
+def without_unimported_compat(
+    plan: MigrationPlan, texts: dict[str, tuple[str, dict[str, int]]], plugin_dir: Path, own_keys: Iterable[str] = ()
+) -> MigrationPlan:
+    """``plan`` without the compat modules nothing imports once patched (stale.py): a patch may take
+    away the only use of what the plan backported, and such a module is neither written, imported
+    nor reviewed."""
+    unimported = stale.unimported_compat(
+        Manifest(plugin_dir),
+        plan.unit.name,
+        {planned.target: texts[planned.target][0] for planned in plan.files},
+        [planned.target for planned in plan.files if planned.role == "compat"],
+        own_keys,
+    )
+    if not unimported:
+        return plan
+    return replace(plan, files=[planned for planned in plan.files if planned.target not in unimported])
+
+
 def write_migration(
     plan: MigrationPlan,
     texts: dict[str, tuple[str, dict[str, int]]],
@@ -251,7 +269,7 @@ def write_migration(
     """Write every migrated file, replaying hand edits onto the new upstream, and drop the files
     of the model's earlier migration that nothing needs any more (stale.py: a pin bump makes
     compat modules, config bridges and siblings the new pin has stale; hand edits of a dropped
-    file are backed up first). A planned compat module nothing imports once patched is not written.
+    file are backed up first).
 
     All files are decided before any is written: a file the tool never wrote (without
     ``force``) or a hand edit that conflicts with the new upstream fails the whole step and
@@ -259,17 +277,8 @@ def write_migration(
     ``own_keys``: the model's architectures and model_type (its blocks of register_model()).
     """
     manifest = Manifest(plugin_dir)
-    unimported = stale.unimported_compat(
-        manifest,
-        plan.unit.name,
-        {planned.target: texts[planned.target][0] for planned in plan.files},
-        [planned.target for planned in plan.files if planned.role == "compat"],
-        own_keys,
-    )
     decisions, refused, conflicts = [], [], []
     for planned in plan.files:
-        if planned.target in unimported:
-            continue
         generated, counts = texts[planned.target]
         before = manifest.entries.get(planned.target, {}).get("patches", {})
         dropped = _dropped_patches(before, counts, plan, planned, pinned)

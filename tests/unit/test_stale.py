@@ -3,8 +3,10 @@ else of the plugin imports."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from pytest_flmigrate.manifest import Manifest
-from pytest_flmigrate.steps import stale
+from pytest_flmigrate.steps import migrate, stale
 from tests.fixtures.trees import write
 
 UTILS = "vllm_fl/compat/model_executor/models/utils.py"
@@ -119,3 +121,24 @@ def test_a_planned_compat_module_nothing_imports_once_patched_is_not_written(tmp
         rope: "class RopeParameters: ...\n",  # its only use was patched away
     }
     assert stale.unimported_compat(manifest, "mine", written, [UTILS, OPS, rope], ()) == {rope}
+
+
+def test_a_compat_module_nothing_imports_once_patched_leaves_the_plan_the_smoke_and_review_read(tmp_path):
+    """The plan step 4 writes is the one the import smoke imports and step 6 reviews: a compat module
+    left unwritten is in none of them (else the smoke fails on a module that was never written)."""
+    rope = "vllm_fl/compat/transformers/modeling_rope_utils.py"
+    plugin = plugin_with(tmp_path, {}, {}).plugin_dir
+
+    def planned(target: str, role: str) -> migrate.PlannedFile:
+        return migrate.PlannedFile(target, tmp_path / target, target.removesuffix(".py").replace("/", "."), False, role)
+
+    files = [planned("vllm_fl/configs/mine.py", "config"), planned(UTILS, "compat"), planned(rope, "compat")]
+    plan = migrate.MigrationPlan(SimpleNamespace(name="mine"), files, {}, {}, None, "")
+    texts = {
+        "vllm_fl/configs/mine.py": ("from vllm_fl.compat.model_executor.models.utils import a\n", {}),
+        UTILS: ("def a(): ...\n", {}),
+        rope: ("class RopeParameters: ...\n", {}),
+    }
+    kept = migrate.without_unimported_compat(plan, texts, plugin, ())
+    assert [f.target for f in kept.files] == ["vllm_fl/configs/mine.py", UTILS]
+    assert migrate.without_unimported_compat(kept, texts, plugin, ()) is kept
