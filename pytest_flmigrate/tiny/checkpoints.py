@@ -10,6 +10,8 @@ synthesis of the same inputs gives the same bytes.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable
@@ -123,7 +125,23 @@ class TinyModel:
 
 def tiny_dir(model: str, upstream_version: str, cache: Path | None = None, tag: str = "") -> Path:
     base = cache if cache is not None else cache_dir()
-    return base / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}{tag}"
+    return base / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}.{generator_digest()}{tag}"
+
+
+#: The files whose code decides what a tiny checkpoint holds; the tool-side cache and control code is not.
+NOT_GENERATOR = frozenset({"__init__.py", "checkpoints.py", "controls.py"})
+
+
+@functools.cache
+def generator_digest(package: Path = Path(__file__).resolve().parent) -> str:
+    """A digest of the generator's code (the tiny package but its cache and control plumbing): a
+    tiny model made by other code (a new processor rule, a fixed shrink) is made again, never
+    reused from the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(package.glob("*.py")):
+        if path.name not in NOT_GENERATOR:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def load(path: Path) -> TinyModel | None:

@@ -50,7 +50,8 @@ else:  # run as a script in an env without this package: the siblings are on sys
     import shrink
     import vllm_weights
 
-#: Bump when the output for the same inputs changes (rules, tokenizer, file layout).
+#: Bump when the output for the same inputs changes (rules, tokenizer, file layout); the cache folder
+#: also carries a digest of the generator's code (checkpoints.generator_digest), so no change is missed.
 GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)

@@ -4,6 +4,7 @@ python that plays synthesize.py's part (the real one runs in tests/runtime/test_
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,7 +72,7 @@ def test_made_once_then_reused(fake_python, tmp_path):
         log=tmp_path / "logs" / "tiny.log",
     )
     assert first.path == checkpoints.tiny_dir("mistral", "0.32.0", cache)
-    assert first.path.name == f"mistral-0.32.0-g{checkpoints.GENERATOR_VERSION}"
+    assert first.path.name == f"mistral-0.32.0-g{checkpoints.GENERATOR_VERSION}.{checkpoints.generator_digest()}"
     assert (first.arch, first.synthesized, first.serve_args, first.comparison_skip) == (
         "Ministral3ForCausalLM",
         True,
@@ -239,3 +240,23 @@ def test_a_model_registering_a_multimodal_processor_is_multimodal_outside_the_re
     assert sources.is_multimodal(run("_EMBEDDING_MODELS", "colqwen3.py"), "XForRetrieval")
     assert sources.is_multimodal(run("_MULTIMODAL_MODELS", "text.py"), "XForRetrieval")
     assert not sources.is_multimodal(run("_TEXT_GENERATION_MODELS", "text.py"), "XForRetrieval")
+
+
+def test_a_tiny_model_made_by_other_generator_code_is_never_reused(tmp_path):
+    """The cache folder carries a digest of the generator's code: a changed rule (here a processor
+    rule) names another folder; the tool-side cache plumbing does not."""
+    package = Path(checkpoints.__file__).parent
+
+    def copy(name: str, file: str = "", text: str = "") -> Path:
+        folder = tmp_path / name
+        shutil.copytree(package, folder, ignore=shutil.ignore_patterns("__pycache__"))
+        if file:
+            (folder / file).write_text(text)
+        return folder
+
+    assert checkpoints.generator_digest(copy("same")) == checkpoints.generator_digest()
+    assert checkpoints.generator_digest(copy("plumbing", "controls.py", "# plumbing\n")) == (
+        checkpoints.generator_digest()
+    )
+    rule = (package / "processors.py").read_text() + "\n# a new rule\n"
+    assert checkpoints.generator_digest(copy("rule", "processors.py", rule)) != checkpoints.generator_digest()
