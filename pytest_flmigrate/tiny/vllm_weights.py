@@ -197,16 +197,19 @@ def respelled(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reaches(model: Any, name: str, tensor: Any, target: str) -> bool:
-    """``load_weights`` given ``name`` alone puts ``tensor`` into the parameter ``target`` and
-    changes no other parameter (all are zeroed first)."""
+    """``load_weights`` given ``name`` alone puts ``tensor`` into the parameter ``target``, says it
+    loaded ``target`` (vLLM's loader refuses a checkpoint whose parameters ``load_weights`` does not
+    name as loaded), and changes no other parameter (all are zeroed first)."""
     import torch
 
     with torch.no_grad():
         for param in model.parameters():
             param.zero_()
     try:
-        model.load_weights(iter([(name, tensor.clone())]))
+        loaded = model.load_weights(iter([(name, tensor.clone())]))
     except Exception:  # noqa: BLE001 - a spelling it refuses does not reach it
+        return False
+    if loaded is not None and target not in loaded:
         return False
     for other, param in model.named_parameters():
         if other == target:
@@ -218,8 +221,9 @@ def _reaches(model: Any, name: str, tensor: Any, target: str) -> bool:
 
 
 def prove(model: Any, tensors: dict[str, Any]) -> str:
-    """ "" when ``load_weights`` takes ``tensors`` and restores every parameter exactly; else why not.
-    The model's parameters are restored either way."""
+    """ "" when ``load_weights`` takes ``tensors``, restores every parameter exactly and names every
+    parameter as loaded (when it returns the names: vLLM's loader checks them); else why not. The
+    model's parameters are restored either way."""
     import torch
 
     saved = {name: param.detach().clone() for name, param in model.named_parameters()}
@@ -228,11 +232,16 @@ def prove(model: Any, tensors: dict[str, Any]) -> str:
             for param in model.parameters():
                 param.zero_()
         try:
-            model.load_weights(iter([(name, tensor.clone()) for name, tensor in tensors.items()]))
+            loaded = model.load_weights(iter([(name, tensor.clone()) for name, tensor in tensors.items()]))
         except Exception as exc:  # noqa: BLE001 - a name it refuses: that is the answer
             return f"load_weights refused them: {first_line(exc)}"
         wrong = [name for name, param in model.named_parameters() if not torch.equal(param.detach(), saved[name])]
-        return f"{len(wrong)} parameter(s) not restored, first {wrong[0]}" if wrong else ""
+        if wrong:
+            return f"{len(wrong)} parameter(s) not restored, first {wrong[0]}"
+        unnamed = sorted(set(saved) - set(loaded)) if loaded is not None else []
+        return (
+            f"load_weights does not name {len(unnamed)} parameter(s) as loaded, first {unnamed[0]}" if unnamed else ""
+        )
     finally:
         with torch.no_grad():
             for name, param in model.named_parameters():

@@ -1,0 +1,60 @@
+"""tiny/vllm_weights.py's proof, in the upstream env's torch: a checkpoint is kept only when
+``load_weights`` restores every parameter and names each as loaded, as vLLM's loader requires
+(a side path that fills a norm without naming it made servers refuse the tiny checkpoint with
+"Following weights were not initialized from checkpoint")."""
+
+from __future__ import annotations
+
+from pytest_flmigrate.tiny import vllm_weights
+from tests.runtime.in_env import run_in_env
+
+SCRIPT = """
+import sys
+
+import torch
+
+sys.path.insert(0, sys.argv[1])
+import vllm_weights
+
+
+class Model(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.Module()])
+        self.layers[0].proj = torch.nn.Linear(2, 2, bias=False)
+        self.layers[0].input_layernorm = torch.nn.Module()
+        self.layers[0].input_layernorm.weight = torch.nn.Parameter(torch.ones(2))
+
+    def load_weights(self, weights):
+        params, loaded = dict(self.named_parameters()), set()
+        for name, tensor in weights:
+            if name == "layers.0.weight":  # a side path: fills the norm, names nothing
+                params["layers.0.input_layernorm.weight"].data.copy_(tensor)
+                continue
+            params[name].data.copy_(tensor)
+            loaded.add(name)
+        return loaded
+
+
+model = Model()
+tensors = {name: param.detach().clone() + 1 for name, param in model.named_parameters()}
+with torch.no_grad():
+    for name, param in model.named_parameters():
+        param.copy_(tensors[name])
+print(repr(vllm_weights.prove(model, tensors)))
+respelled = vllm_weights.respelled(model, tensors)
+print(sorted(respelled))
+model.load_weights(iter(tensors.items()))
+side = {"layers.0.proj.weight": tensors["layers.0.proj.weight"], "layers.0.weight": tensors["layers.0.input_layernorm.weight"]}
+print(repr(vllm_weights.prove(model, side)))
+"""
+
+
+def test_a_parameter_load_weights_fills_without_naming_it_is_not_proven(upstream_python, tmp_path):
+    script = tmp_path / "proof.py"
+    script.write_text(SCRIPT)
+    package = str(vllm_weights.__file__).rsplit("/", 1)[0]
+    own, respelled, side = run_in_env(upstream_python, str(script), package, label="proof").splitlines()
+    assert own == "''"
+    assert respelled == "['layers.0.input_layernorm.weight', 'layers.0.proj.weight']"  # not the side path
+    assert side == "'load_weights does not name 1 parameter(s) as loaded, first layers.0.input_layernorm.weight'"
