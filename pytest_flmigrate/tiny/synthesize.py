@@ -310,6 +310,7 @@ def write(
         if found.parameters is not None:
             weights, weights_from, parameters = "synthesized", found.source, found.parameters
         reason = f"{reason}; {found.reason}" if found.reason else reason
+    with_legacy_rope(out_dir / "config.json")
     record = {
         "arch": arch,
         "config": f"{loaded.cls.__module__}.{loaded.cls.__name__}",
@@ -333,6 +334,29 @@ def write(
     }
     (out_dir / STAMP).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return record
+
+
+def with_legacy_rope(path: Path) -> None:
+    """Beside transformers 5's ``rope_parameters``, the transformers 4 spelling a pinned env reads
+    (``rope_scaling`` without the theta, ``rope_theta``), in the config and each sub-config, as
+    checkpoints made for both carry: a pin's migrated code may read ``config.rope_scaling``, which
+    transformers 5 leaves out of a saved config (it is its alias of ``rope_parameters``) and a config
+    of no class (inferred, remote code) then lacks at the pin. transformers 5 reads the pair back as
+    the same ``rope_parameters``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+
+    def add(config: dict[str, Any]) -> None:
+        rope = config.get("rope_parameters")
+        if isinstance(rope, dict) and "rope_type" in rope and "rope_scaling" not in config:  # not per layer type
+            config["rope_scaling"] = {key: value for key, value in rope.items() if key != "rope_theta"}
+            if "rope_theta" in rope:
+                config.setdefault("rope_theta", rope["rope_theta"])
+        for value in config.values():
+            if isinstance(value, dict):
+                add(value)
+
+    add(data)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -286,3 +286,26 @@ def test_fields_the_code_reads_without_a_default_are_filled_where_the_config_lac
     config = Config(text_config=Config(width=64))
     assert synthesize.fill_missing(config, fills) == ["text_config.hidden_act"]
     assert config.text_config.hidden_act == "silu" and config.hidden_size == 64
+
+
+def test_a_tiny_config_carries_the_transformers_4_rope_spelling_beside_rope_parameters(tmp_path):
+    """transformers 5 saves ``rope_parameters`` alone; a pin's migrated code may read
+    ``config.rope_scaling`` (param2moe at 0.13.0), which a config of no class (inferred, remote code)
+    then lacks. Per-layer-type rope parameters have no transformers 4 spelling and stay alone."""
+    from pytest_flmigrate.tiny import synthesize
+
+    rope = {"rope_type": "yarn", "rope_theta": 500000.0, "factor": 4.0}
+    per_layer = {"full_attention": {"rope_type": "default", "rope_theta": 1e6}}
+    path = tmp_path / "config.json"
+    data = {"rope_parameters": rope, "text_config": {"rope_parameters": rope}, "vision_config": {}}
+    path.write_text(json.dumps({**data, "audio_config": {"rope_parameters": per_layer}}))
+    synthesize.with_legacy_rope(path)
+    saved = json.loads(path.read_text())
+    for config in (saved, saved["text_config"]):
+        assert config["rope_scaling"] == {"rope_type": "yarn", "factor": 4.0} and config["rope_theta"] == 500000.0
+        assert config["rope_parameters"] == rope
+    assert saved["audio_config"] == {"rope_parameters": per_layer} and saved["vision_config"] == {}
+    kept = {"rope_parameters": rope, "rope_scaling": None}
+    path.write_text(json.dumps(kept))
+    synthesize.with_legacy_rope(path)
+    assert json.loads(path.read_text()) == kept  # a config that spells it already is left as it is
