@@ -1,5 +1,5 @@
 """tiny/vllm_weights.py's proof, in the upstream env's torch: a checkpoint is kept only when
-``load_weights`` restores every parameter and names each as loaded, as vLLM's loader requires
+``load_weights`` restores every parameter and names each one vLLM's loader tracks as loaded
 (a side path that fills a norm without naming it made servers refuse the tiny checkpoint with
 "Following weights were not initialized from checkpoint")."""
 
