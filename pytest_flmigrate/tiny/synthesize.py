@@ -338,7 +338,8 @@ def write(
 
 def with_legacy_rope(path: Path) -> None:
     """Beside transformers 5's ``rope_parameters``, the transformers 4 spelling a pinned env reads
-    (``rope_scaling`` without the theta, ``rope_theta``), in the config and each sub-config, as
+    (``rope_scaling`` without the theta, ``rope_theta``; ``rope_scaling`` null beside a null
+    ``rope_parameters``), in the config and each sub-config, as
     checkpoints made for both carry: a pin's migrated code may read ``config.rope_scaling``, which
     transformers 5 leaves out of a saved config (it is its alias of ``rope_parameters``) and a config
     of no class (inferred, remote code) then lacks at the pin. transformers 5 reads the pair back as
@@ -347,7 +348,9 @@ def with_legacy_rope(path: Path) -> None:
 
     def add(config: dict[str, Any]) -> None:
         rope = config.get("rope_parameters")
-        if isinstance(rope, dict) and "rope_type" in rope and "rope_scaling" not in config:  # not per layer type
+        if "rope_parameters" in config and rope is None:
+            config.setdefault("rope_scaling", None)
+        elif isinstance(rope, dict) and "rope_type" in rope and "rope_scaling" not in config:  # not per layer type
             config["rope_scaling"] = {key: value for key, value in rope.items() if key != "rope_theta"}
             if "rope_theta" in rope:
                 config.setdefault("rope_theta", rope["rope_theta"])

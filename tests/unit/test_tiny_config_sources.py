@@ -297,14 +297,19 @@ def test_a_tiny_config_carries_the_transformers_4_rope_spelling_beside_rope_para
     rope = {"rope_type": "yarn", "rope_theta": 500000.0, "factor": 4.0}
     per_layer = {"full_attention": {"rope_type": "default", "rope_theta": 1e6}}
     path = tmp_path / "config.json"
-    data = {"rope_parameters": rope, "text_config": {"rope_parameters": rope}, "vision_config": {}}
+    data = {
+        "rope_parameters": rope,
+        "text_config": {"rope_parameters": rope},
+        "vision_config": {"rope_parameters": None},
+    }
     path.write_text(json.dumps({**data, "audio_config": {"rope_parameters": per_layer}}))
     synthesize.with_legacy_rope(path)
     saved = json.loads(path.read_text())
     for config in (saved, saved["text_config"]):
         assert config["rope_scaling"] == {"rope_type": "yarn", "factor": 4.0} and config["rope_theta"] == 500000.0
         assert config["rope_parameters"] == rope
-    assert saved["audio_config"] == {"rope_parameters": per_layer} and saved["vision_config"] == {}
+    assert saved["audio_config"] == {"rope_parameters": per_layer}
+    assert saved["vision_config"] == {"rope_parameters": None, "rope_scaling": None}
     kept = {"rope_parameters": rope, "rope_scaling": None}
     path.write_text(json.dumps(kept))
     synthesize.with_legacy_rope(path)
