@@ -88,7 +88,11 @@ CONTROL_CAUSES = (
     (re.compile(r"needs the module|No module named"), "a module the upstream env lacks"),
     (re.compile(r"processor|feature extractor"), "a processor the tiny checkpoint lacks"),
     (re.compile(r"needs the config field|object has no attribute"), "a config field the tiny config lacks"),
-    (re.compile(r"cannot run \w+ on CPU"), "platform: upstream vLLM cannot run it on CPU"),
+    (
+        re.compile(r"cannot run \w+ on CPU: .*\b(CPU|CUDA|cuda|GPU|NVIDIA|[Tt]riton|flash)"),
+        "platform: the error names the CPU or a GPU-only kernel",
+    ),
+    (re.compile(r"cannot run \w+ on CPU"), "the upstream server failed (not shown to be a platform fact)"),
 )
 COUNTS = ("import_clean", "pinned_imports", "control_runs", "pinned_serves", "tokens_match", "synthesized_weights")
 

@@ -79,8 +79,13 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
         ),
         ("... needs the module torchvision, which its env lacks; ...", "a module the upstream env lacks"),
         (
-            "upstream vLLM 0.32.0 cannot run Rnj1ForCausalLM on CPU: TypeError: ...",
-            "platform: upstream vLLM cannot run it on CPU",
+            "upstream vLLM 0.32.0 cannot run DeepseekV32ForCausalLM on CPU: NotImplementedError: Sparse Attention "
+            "is not supported on CPU.",
+            "platform: the error names the CPU or a GPU-only kernel",
+        ),
+        (
+            "upstream vLLM 0.32.0 cannot run ColPaliForRetrieval on CPU: TypeError: can't multiply sequence by ...",
+            "the upstream server failed (not shown to be a platform fact)",
         ),
         ("AssertionError", "other"),
     ],
