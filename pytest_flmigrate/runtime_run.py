@@ -369,6 +369,15 @@ class RuntimeRun:
         with self.timed("pinned serve"):
             return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
 
+    def platform_fact(self, error: FlmigrateError) -> str | None:
+        """Why the pinned server could not start when that is a platform fact (its vLLM does not
+        implement a feature of the model on CPU), else None."""
+        line = log_errors.not_on_cpu(f"{error.message}\n{error.detail}")
+        if line is None:
+            return None
+        pinned = self.run.workspace.pinned()
+        return f"the pinned vLLM {pinned.version} cannot run {self.run.name} on CPU, a platform fact: {line}"
+
     @memoized
     def chat(self) -> dict:
         reply = serve_step.chat(self.server().url)

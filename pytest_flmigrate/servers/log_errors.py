@@ -25,6 +25,17 @@ _NO_ATTRIBUTE = re.compile(r"^'(?P<owner>\w+)' object has no attribute '(?P<attr
 _PROCESSOR = re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config")
 
 
+_NOT_ON_CPU = re.compile(r"NotImplementedError: [^\n]*?\bnot supported on CPU\b[^\n(]*")
+
+
+def not_on_cpu(text: str) -> str | None:
+    """The error line in ``text`` where vLLM says it does not implement a feature on CPU
+    (``NotImplementedError: MLA is not supported on CPU.``): a platform fact, not a port's bug;
+    None when there is none."""
+    found = _NOT_ON_CPU.search(text)
+    return found.group(0).strip() if found else None
+
+
 def _bare(line: str) -> str:
     return _LEVEL_PREFIX.sub("", _PROCESS_PREFIX.sub("", _ANSI.sub("", line))).rstrip()
 

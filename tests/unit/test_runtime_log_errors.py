@@ -119,3 +119,29 @@ def test_an_error_line_is_read_once_into_its_cause(line, fields):
     cause = log_errors.Cause.of(line)
     assert cause.line == line
     assert {key: getattr(cause, key) for key in fields} == fields
+
+
+def test_a_feature_vllm_does_not_implement_on_cpu_is_a_platform_fact():
+    """The pinned server of an MLA model at vLLM 0.13.0 on CPU: steps 9-11 skip naming it."""
+    from types import SimpleNamespace
+
+    from pytest_flmigrate.errors import FlmigrateError
+    from pytest_flmigrate.runtime_run import RuntimeRun
+
+    died = (
+        "local server exited before http://127.0.0.1:8122/health answered: NotImplementedError: MLA is not "
+        "supported on CPU. (at vllm_fl/models/bailing_moe_v3.py:576 in __init__: self.mla_attn = ...)"
+    )
+    assert log_errors.not_on_cpu(died) == "NotImplementedError: MLA is not supported on CPU."
+    assert log_errors.not_on_cpu("ValueError: There is no expert weight named 'x'") is None
+    assert log_errors.not_on_cpu("RuntimeError: CUDA out of memory") is None  # not a missing feature
+    runtime = SimpleNamespace(
+        run=SimpleNamespace(
+            name="bailing_moe_v3", workspace=SimpleNamespace(pinned=lambda: SimpleNamespace(version="0.13.0"))
+        )
+    )
+    assert RuntimeRun.platform_fact(runtime, FlmigrateError(died)) == (  # type: ignore[arg-type]
+        "the pinned vLLM 0.13.0 cannot run bailing_moe_v3 on CPU, a platform fact: "
+        "NotImplementedError: MLA is not supported on CPU."
+    )
+    assert RuntimeRun.platform_fact(runtime, FlmigrateError("ValueError: x", "log tail")) is None  # type: ignore[arg-type]
