@@ -24,7 +24,7 @@ from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
 from pytest_flmigrate.steps import serve as serve_step
-from pytest_flmigrate.tiny import checkpoints, controls
+from pytest_flmigrate.tiny import checkpoints, controls, drafts
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -48,6 +48,7 @@ class RuntimeRun:
         self.control_outcome: dict | None = None  # --tiny: summary.json's ``control`` once it was started
         self._control_ref: ServerRef | None = None
         self.phases: dict[str, float] = {}  # seconds spent per phase of steps 9-11 (summary.json's ``phases``)
+        self.draft_metrics: dict | None = None  # --tiny of a draft: the pinned server's acceptance counts
 
     # --- context ------------------------------------------------------------------------------
 
@@ -346,9 +347,32 @@ class RuntimeRun:
             model,
             tp=self.settings.tp,
             random_lengths=random_lengths,
-            extra=self.settings.bench_args + (self.tiny().serve_args if self.settings.tiny else ()),
+            extra=self.settings.bench_args + self._tiny_args(),
             logs=self.logs,
         )
+
+    def _tiny_args(self) -> tuple[str, ...]:
+        """--tiny: what the pinned env's engine adds for the tiny model (a draft's speculative config)."""
+        if not self.settings.tiny:
+            return ()
+        return self.tiny().serve_args + self.tiny().draft_args
+
+    def draft_not_judged(self, log: Path) -> str | None:
+        """--tiny of a draft: the one line saying the pin's speculative decoding cannot load it (a
+        platform fact, from the pinned engine's ``log``); None when the failure is the migration's."""
+        if not self.settings.tiny or not self.tiny().draft:
+            return None
+        try:
+            text = log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        pinned = str(self.run.workspace.pinned().version)
+        return drafts.pin_fact(text, pinned, self.tiny().draft["method"], self.tiny().arch)
+
+    def record_draft_metrics(self, url: str) -> dict:
+        """--tiny of a draft: the pinned server's acceptance counts so far (summary.json's ``draft``)."""
+        self.draft_metrics = drafts.parse_metrics(serve_step.metrics(url))
+        return self.draft_metrics
 
     def server_spec(self) -> serve_step.ServerSpec:
         return serve_step.ServerSpec(
@@ -356,7 +380,7 @@ class RuntimeRun:
             model=self.served_model(10),
             port=self.run.port,
             tp=self.settings.tp,
-            extra=self.settings.serve_args + (self.tiny().serve_args if self.settings.tiny else ()),
+            extra=self.settings.serve_args + self._tiny_args(),
             plugin_dir=self.plugin_dir,
         )
 

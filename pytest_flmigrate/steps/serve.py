@@ -312,6 +312,16 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
     }
 
 
+def metrics(url: str) -> str:
+    """The server's Prometheus ``/metrics`` text."""
+    try:
+        response = requests.get(url + "/metrics", timeout=60)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise FlmigrateError(f"metrics request to {url} failed: {exc}") from None
+    return response.text
+
+
 def answered(reply: dict) -> bool:
     """A chat reply counts as an answer when its text is more than whitespace (a tiny model's
     too: at its init scale of 0.1, tiny/shrink.py, it answers with text)."""

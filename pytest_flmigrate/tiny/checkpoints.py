@@ -25,7 +25,7 @@ from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.servers.log_errors import Cause
-from pytest_flmigrate.tiny import sources
+from pytest_flmigrate.tiny import drafts, sources
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
 
@@ -95,6 +95,7 @@ class TinyModel:
     config_source: dict = field(default_factory=dict)  # sources.ConfigSource.as_dict()
     weights_from: str = ""  # the class the weights were made with ("" when dummy)
     remote_code: bool = False  # the config is the checkpoint's own code: servers trust it
+    draft: dict = field(default_factory=dict)  # a draft's pair: method, path (in ``path``), target; {} else
 
     def as_dict(self) -> dict:
         """summary.json's ``tiny``."""
@@ -106,7 +107,20 @@ class TinyModel:
             "weights_from": self.weights_from,
             "reason": self.reason,
             "parameters": self.parameters,
+            **({"draft": {**self.draft, "path": str(self.draft_dir)}} if self.draft else {}),
         }
+
+    @property
+    def draft_dir(self) -> Path | None:
+        return self.path / self.draft["path"] if self.draft else None
+
+    @property
+    def draft_args(self) -> tuple[str, ...]:
+        """What the pinned server adds for a draft: speculative decoding with it (the control
+        serves the target alone: its greedy tokens are the ground truth)."""
+        if not self.draft or self.draft_dir is None:
+            return ()
+        return ("--speculative-config", drafts.speculative_config(self.draft["method"], self.draft_dir))
 
     @property
     def serve_args(self) -> tuple[str, ...]:
@@ -157,6 +171,7 @@ def load(path: Path) -> TinyModel | None:
             {"kind": stamp["config_kind"], "text": stamp["config_source"]},
             stamp["weights_from"],
             bool(stamp["remote_code"]),
+            dict(stamp.get("draft") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -172,11 +187,13 @@ def synthesize(
     cache: Path | None = None,
     log: Path | None = None,
     multimodal: bool = False,
+    draft_method: str | None = None,
 ) -> TinyModel:
     """The cached tiny model of ``model`` with its config from ``source``, synthesized first with
     ``python`` (the upstream env's) when absent (with the processor upstream loads when
     ``multimodal``: the architecture is in upstream's multimodal registry); FlmigrateError with
-    synthesize.py's one line when it cannot be made."""
+    synthesize.py's one line when it cannot be made. ``draft_method``: ``arch`` is a
+    speculative-decoding draft of that method, made as a pair with a tiny target (drafts.py)."""
     target = tiny_dir(model, upstream_version, cache, source.tag())
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
@@ -184,7 +201,7 @@ def synthesize(
         if found is not None:
             return found
         with atomic.folder(target) as work:
-            _run_synthesize(python, work, arch, source, log, multimodal)
+            _run_synthesize(python, work, arch, source, log, multimodal, draft_method)
             if load(work) is None:
                 raise FlmigrateError(f"--tiny: synthesize.py left no {STAMP} for {arch}")
         found = _made(target, source)
@@ -193,10 +210,17 @@ def synthesize(
 
 
 def _run_synthesize(
-    python: str, out: Path, arch: str, source: ConfigSource, log: Path | None, multimodal: bool = False
+    python: str,
+    out: Path,
+    arch: str,
+    source: ConfigSource,
+    log: Path | None,
+    multimodal: bool = False,
+    draft_method: str | None = None,
 ) -> None:
     """synthesize.py into ``out`` with ``python``, its config from ``source``, its output in
-    ``log``; FlmigrateError with its one line when it fails. A long synthesis says how far along it is."""
+    ``log`` (``draft_method``: ``arch`` is a draft of it, made as a pair); FlmigrateError with its
+    one line when it fails. A long synthesis says how far along it is."""
     command = [
         python,
         str(SYNTHESIZE_SCRIPT),
@@ -209,6 +233,7 @@ def _run_synthesize(
         "--seed",
         str(SEED),
         *(["--multimodal"] if multimodal else []),
+        *(("--draft-method", draft_method) if draft_method else ()),
     ]
     with tempfile.TemporaryDirectory(prefix="flm-tiny-") as folder:
         path = log if log is not None else Path(folder) / "synthesize.log"
@@ -238,10 +263,11 @@ def _made(target: Path, source: ConfigSource) -> TinyModel | None:
 
 
 def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
-    """The tiny model of a run's model unit: its first architecture that is not an MTP head, its
-    config from the first source that has one and synthesizes (sources.candidates, in order: a
+    """The tiny model of a run's model unit: its first architecture that is not an MTP head (a
+    draft's made as a pair with a tiny target), its config from the first source that has one and synthesizes (sources.candidates, in order: a
     source that fails passes to the next; all failing is one line naming each failure)."""
-    arch = sources.tiny_arch(run)
+    found_draft = drafts.find_draft(run.unit().architectures)
+    arch, method = (found_draft[0].name, found_draft[1]) if found_draft else (sources.tiny_arch(run), None)
     multimodal = sources.is_multimodal(run, arch)
     failures: list[str] = []
     for kind, make in sources.candidates(run):
@@ -250,7 +276,9 @@ def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel
             if source is None:
                 continue
             version = run.workspace.upstream().version
-            return synthesize(python, run.name, version, arch, source, log=log, multimodal=multimodal)
+            return synthesize(
+                python, run.name, version, arch, source, log=log, multimodal=multimodal, draft_method=method
+            )
         except FlmigrateError as exc:
             if kind == sources.TINY_FROM:
                 raise  # what the user named, bad or failing: said as it is

@@ -54,6 +54,7 @@ else:  # run as a script in an env without this package: the siblings are on sys
 #: also carries a digest of the generator's code (checkpoints.generator_digest), so no change is missed.
 GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
+DRAFT_DIR = "draft"  # a draft's folder inside its pair's (synthesize.write_pair)
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {
     "pad": qwen2_checkpoint.ENDOFTEXT_ID,
@@ -271,15 +272,17 @@ def write(
     kind: str = "",
     fills: dict[str, Any] | None = None,
     multimodal: bool = False,
+    draft_of: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record. ``multimodal``:
-    also the processor upstream loads for ``arch``."""
+    also the processor upstream loads for ``arch``. ``draft_of`` (a target folder, a speculative
+    method): the model is a draft, its weights upstream vLLM's draft class's for that target."""
     import torch
 
     config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
     tokenizer = tiny_tokenizer(out_dir) if multimodal else None
     prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
-    cls, reason = model_class(arch, loaded)
+    cls, reason = (None, "a speculative-decoding draft") if draft_of else model_class(arch, loaded)
     weights, weights_from = "dummy", ""
     model = None
     if cls is not None:
@@ -306,7 +309,7 @@ def write(
         except processors.Unbuildable as exc:
             raise Rejected(f"no processor for {arch}: {exc}") from None
     if model is None:
-        found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None)
+        found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None, draft_of=draft_of)
         if found.parameters is not None:
             weights, weights_from, parameters = "synthesized", found.source, found.parameters
         reason = f"{reason}; {found.reason}" if found.reason else reason
@@ -362,6 +365,29 @@ def with_legacy_rope(path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def write_pair(
+    out_dir: Path,
+    arch: str,
+    loaded: Loaded,
+    source: str,
+    seed: int,
+    kind: str,
+    fills: dict[str, Any] | None,
+    method: str,
+) -> dict[str, Any]:
+    """A speculative-decoding draft's tiny model: the reference tiny Qwen2 target in ``out_dir`` (what
+    servers serve) and the draft in ``out_dir/draft``, its weights built for that target; the stamp
+    (at ``out_dir``) is the draft's, with ``draft`` naming the pair."""
+    qwen2_checkpoint.write_checkpoint(out_dir, seed=seed)
+    draft_dir = out_dir / DRAFT_DIR
+    draft_dir.mkdir()
+    record = write(draft_dir, arch, loaded, source, seed, kind, fills, draft_of=(out_dir, method))
+    (draft_dir / STAMP).unlink()
+    record["draft"] = {"method": method, "path": DRAFT_DIR, "target": "Qwen2ForCausalLM"}
+    (out_dir / STAMP).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="synthesize", description="Synthesize a tiny model (runs in the upstream env)."
@@ -378,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"
     )
+    parser.add_argument("--draft-method", help="the model is a speculative-decoding draft of this method")
     args = parser.parse_args(argv)
     if (args.config_dir is None) == (args.config_module is None or args.config_class is None):
         parser.error("give --config-dir, or --config-module and --config-class")
@@ -385,7 +412,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         loaded = load_config(args.config_module, args.config_class, args.config_dir, source)
-        record = write(args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.multimodal)
+        if args.draft_method:
+            record = write_pair(
+                args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.draft_method
+            )
+        else:
+            record = write(
+                args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.multimodal
+            )
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

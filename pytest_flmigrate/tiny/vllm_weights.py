@@ -47,11 +47,14 @@ class Found:
     reason: str  # why there are none ("" when written)
 
 
-def write(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> Found:
+def write(
+    out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool, draft_of: tuple[Path, str] | None = None
+) -> Found:
     """``model.safetensors`` in ``out_dir`` (holding the tiny config and tokenizer) from upstream
-    vLLM's class for ``arch``; ``Found`` says what was written or why nothing was."""
+    vLLM's class for ``arch``; ``Found`` says what was written or why nothing was. ``draft_of``
+    (a target folder, a speculative method): ``out_dir`` is a draft, built as that target's."""
     try:
-        model = build(out_dir, seed, trust_remote_code)
+        model = build(out_dir, seed, trust_remote_code, draft_of)
     except Exception as exc:  # noqa: BLE001 - any failure to build the model: one line
         return Found(None, "", f"upstream vLLM cannot build {arch} on CPU to synthesize weights: {first_line(exc)}")
     source = f"{type(model).__module__}.{type(model).__name__} (upstream vLLM, checkpoint names of its load_weights)"
@@ -71,16 +74,21 @@ def write(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> Fo
     return Found(sum(p.numel() for p in model.parameters()), source, "")
 
 
-def build(folder: Path, seed: int, trust_remote_code: bool) -> Any:
-    """Upstream vLLM's model for the config in ``folder``, on CPU, one rank."""
+def build(folder: Path, seed: int, trust_remote_code: bool, draft_of: tuple[Path, str] | None = None) -> Any:
+    """Upstream vLLM's model for the config in ``folder``, on CPU, one rank; with ``draft_of``, the
+    draft model its speculative decoding builds for that target."""
     import torch
     from vllm.config import set_current_vllm_config
     from vllm.distributed import ensure_model_parallel_initialized, init_distributed_environment
     from vllm.engine.arg_utils import EngineArgs
     from vllm.model_executor.model_loader.utils import initialize_model
 
+    speculative = None
+    if draft_of is not None:
+        speculative = {"method": draft_of[1], "model": str(folder), "num_speculative_tokens": 1}
     args = EngineArgs(
-        model=str(folder),
+        model=str(draft_of[0] if draft_of else folder),
+        speculative_config=speculative,
         dtype="float32",
         load_format="dummy",
         trust_remote_code=trust_remote_code,
@@ -95,6 +103,9 @@ def build(folder: Path, seed: int, trust_remote_code: bool) -> Any:
         )
         ensure_model_parallel_initialized(1, 1)
         with torch.device("cpu"):
+            if config.speculative_config is not None:
+                draft = config.speculative_config.draft_model_config
+                return initialize_model(vllm_config=config, model_config=draft).eval()
             return initialize_model(vllm_config=config).eval()
 
 

@@ -1,0 +1,114 @@
+"""--tiny for speculative-decoding drafts (EAGLE, EAGLE-3, DFlash): a tiny target beside the tiny draft.
+
+A draft is an architecture of upstream's ``_SPECULATIVE_DECODING_MODELS`` whose class names its
+method (``Eagle3...``/``...Eagle3``: eagle3, ``DFlash...``: dflash, ``Eagle...``: eagle; MTP heads
+are not drafts here). It cannot serve alone: it proposes tokens from a target's hidden states. So
+its tiny model is a pair (``draft_pair.py``, in the upstream env): the reference tiny Qwen2 of
+``qwen2_checkpoint.py`` as the target (hidden size and vocabulary are the shrink rules' own, which
+the draft's tiny config has too) and the draft's tiny config with weights under the checkpoint
+names upstream's draft class loads (``vllm_weights``, the class built for that target).
+
+Both servers serve the target: the control alone (its greedy tokens are step 11's ground truth),
+the pinned env with ``--speculative-config`` naming the draft. Speculative decoding is lossless,
+so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
+(``SPEC_METRICS``) go to summary.json's ``draft``. A pin whose speculative decoding cannot load
+the draft (``PIN_FACTS``: none on CPU before vLLM 0.14, a method the pin lacks) skips with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_flmigrate.index.registries import Architecture
+
+SPECULATIVE_TABLE = "_SPECULATIVE_DECODING_MODELS"
+#: The draft tokens per step: enough to see acceptance, few enough for a tiny CPU run.
+NUM_SPECULATIVE_TOKENS = 2
+#: (what an architecture or class name holds, lowercased; the method vLLM's --speculative-config names)
+METHODS = (("eagle3", "eagle3"), ("dflash", "dflash"), ("eagle", "eagle"))
+#: vLLM's Prometheus counters of speculative decoding -> summary.json's keys.
+SPEC_METRICS = {
+    "vllm:spec_decode_num_drafts": "drafts",
+    "vllm:spec_decode_num_draft_tokens": "draft_tokens",
+    "vllm:spec_decode_num_accepted_tokens": "accepted_tokens",
+}
+_SAMPLE = re.compile(r"^(?P<name>[\w:]+?)(?:_total)?(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)\s*$")
+_POSITION = re.compile(r'position="(\d+)"')
+#: What a pinned server's log says when the pin's platform cannot run the draft (the error line's
+#: pattern; the fact, with {version}, {method} and {arch}).
+PIN_FACTS = (
+    (
+        re.compile(r"spec decode is not supported"),
+        "vLLM {version}'s CPU model runner does not support speculative decoding",
+    ),
+    (
+        re.compile(r"speculative_config\.method|Input should be '(?:ngram|eagle)'|Invalid method|Unsupported method"),
+        "vLLM {version} has no speculative decoding method {method}",
+    ),
+)
+
+
+def draft_method(arch: Architecture) -> str | None:
+    """The --speculative-config method of a draft architecture; None when ``arch`` is not a draft
+    (not in the speculative table, or an MTP head)."""
+    if arch.table != SPECULATIVE_TABLE:
+        return None
+    names = f"{arch.class_name} {arch.name}".lower()
+    return next((method for token, method in METHODS if token in names), None)
+
+
+def find_draft(architectures: Iterable[Architecture]) -> tuple[Architecture, str] | None:
+    """The unit's first draft architecture and its method."""
+    for arch in architectures:
+        method = draft_method(arch)
+        if method:
+            return arch, method
+    return None
+
+
+def speculative_config(method: str, draft: Path, tokens: int = NUM_SPECULATIVE_TOKENS) -> str:
+    """The --speculative-config value naming the tiny draft."""
+    return json.dumps({"method": method, "model": str(draft), "num_speculative_tokens": tokens})
+
+
+def parse_metrics(text: str) -> dict:
+    """The acceptance counts in a /metrics text (counters summed over label sets; per-position
+    acceptance as a list); {} when the server exposes none."""
+    found: dict = {}
+    per_position: dict[int, float] = {}
+    for line in text.splitlines():
+        sample = _SAMPLE.match(line.strip())
+        if not sample or line.startswith("#"):
+            continue
+        name, labels = sample["name"], sample["labels"] or ""
+        try:
+            value = float(sample["value"])
+        except ValueError:
+            continue
+        if name in SPEC_METRICS:
+            key = SPEC_METRICS[name]
+            found[key] = found.get(key, 0) + int(value)
+        elif name == "vllm:spec_decode_num_accepted_tokens_per_pos" and (position := _POSITION.search(labels)):
+            index = int(position.group(1))
+            per_position[index] = per_position.get(index, 0) + value
+    if per_position:
+        found["accepted_per_position"] = [int(per_position[i]) for i in sorted(per_position)]
+    if found.get("draft_tokens"):
+        found["acceptance_rate"] = round(found.get("accepted_tokens", 0) / found["draft_tokens"], 4)
+    return found
+
+
+def pin_fact(log: str, version: str, method: str, arch: str) -> str | None:
+    """The one line saying why the pin's speculative decoding cannot load ``arch``'s draft, from its
+    server log; None when the log shows no such platform fact (then the failure is the migration's)."""
+    for line in log.splitlines():
+        for pattern, fact in PIN_FACTS:
+            if pattern.search(line):
+                said = fact.format(version=version, method=method, arch=arch)
+                return f"{said}: the draft {arch} is not judged at this pin ({line.strip()[:200]})"
+    return None
