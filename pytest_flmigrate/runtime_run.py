@@ -357,15 +357,16 @@ class RuntimeRun:
             return ()
         return self.tiny().serve_args + self.tiny().draft_args
 
-    def draft_not_judged(self, log: Path) -> str | None:
+    def draft_not_judged(self, error: FlmigrateError, log: Path) -> str | None:
         """--tiny of a draft: the one line saying the pin's speculative decoding cannot load it (a
-        platform fact, from the pinned engine's ``log``); None when the failure is the migration's."""
+        platform fact, from the pinned engine's ``error`` and ``log``); None when the failure is the
+        migration's."""
         if not self.settings.tiny or not self.tiny().draft:
             return None
         try:
-            text = log.read_text(encoding="utf-8", errors="replace")
+            text = str(error) + "\n" + log.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            return None
+            text = str(error)
         pinned = str(self.run.workspace.pinned().version)
         return drafts.pin_fact(text, pinned, self.tiny().draft["method"], self.tiny().arch)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pytest_flmigrate.tiny import drafts
+
 ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭", "blocked": "⛔", "not run": "·"}
 #: The E2E prompt kinds and their labels in the report.
 E2E_KINDS = (("text", "text"), ("multimodal", "mm"))
@@ -186,6 +188,7 @@ def verification(data: dict) -> list[str]:
         lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
     lines.append(f"- Request: {icon.get(outcome10, outcome10)}")
     lines += _tiny_lines(data.get("tiny"))
+    lines += drafts.report_lines((data.get("tiny") or {}).get("draft"), data.get("draft"))
     if data.get("gpu"):
         gpu = data["gpu"]
         lines.append(f"- GPU: {'no GPU' if not gpu['available'] else str(len(gpu['gpus'])) + ' GPU(s)'}")

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 def summary_fields(run: ModelRun, earlier: dict) -> dict:
     """``tests``, ``import_smoke``, ``gpu``, ``benchmark``, ``server``, ``tiny``, ``control``, ``phases``
-    (seconds per phase of steps 9-11), ``runtime_env`` and ``notes`` of summary.json (``control``: ``served`` and the reason when not, once --tiny's
+    (seconds per phase of steps 9-11), ``draft`` (a draft's acceptance counts on the pin),
+    ``runtime_env`` and ``notes`` of summary.json (``control``: ``served`` and the reason when not, once --tiny's
     upstream server was started; None when it never was). What this session did not compute keeps the value of ``earlier`` (the previous
     summary), marked ``"earlier_run": true`` (as the step outcomes are), so ``-k serve`` does not
     erase step 9's figures."""
@@ -40,6 +41,7 @@ FIELD_STEPS = {
     "tiny": {9, 10, 11},
     "control": {9, 10, 11},
     "phases": {9, 10, 11},
+    "draft": {11},
 }
 
 
@@ -55,6 +57,7 @@ def _this_session(run: ModelRun) -> dict:
             "tiny": None,
             "control": None,
             "phases": None,
+            "draft": None,
             "runtime_env": None,
             "notes": [],
         }
@@ -90,6 +93,7 @@ def _this_session(run: ModelRun) -> dict:
         "tiny": _as_dict(runtime.tiny.result),
         "control": runtime.control_outcome,
         "phases": dict(runtime.phases) or None,
+        "draft": runtime.draft_metrics,
         "runtime_env": _as_dict(runtime.probe.result),
         "notes": list(runtime.notes),
     }

@@ -14,6 +14,7 @@ from pathlib import Path
 from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.steps.discover import ModelUnit
+from pytest_flmigrate.tiny.drafts import SPECULATIVE_TABLE, find_draft
 
 WRAPPER_MAX_LINES = 300
 _HYBRID_MARKERS = ("vllm.model_executor.layers.mamba", "IsHybrid", "get_mamba_state_shape_from_config")
@@ -70,6 +71,12 @@ def decide_pattern(
         evidence.append(f"{lines} lines of code of its own")
     nearest, reason = _nearest_plugin_model(imported, pattern, plugin_dir, excluded)
     evidence.append(reason)
+    draft = find_draft(unit.architectures)
+    if draft:
+        evidence.append(
+            f"{draft[0].name} is a speculative-decoding draft ({draft[1]}, in upstream's {SPECULATIVE_TABLE}): "
+            "--tiny judges it with a tiny target"
+        )
     return PatternDecision(pattern, nearest, tuple(evidence))
 
 

@@ -106,11 +106,14 @@ def local_server_url(model_run, server_pool, request) -> str:
     """
     if model_run.settings.tiny:
         request.getfixturevalue("control")
-    model_run.runtime.say = terminal_say(request.config)
+    runtime = model_run.runtime
+    runtime.say = terminal_say(request.config)
     try:
-        return model_run.runtime.server().url
+        return runtime.server().url
     except FlmigrateError as exc:
-        fact = model_run.runtime.platform_fact(exc)
+        fact = runtime.draft_not_judged(exc, runtime.logs / f"server-{model_run.port}.log") or runtime.platform_fact(
+            exc
+        )
         if fact is None:
             raise
         pytest.skip(fact)

@@ -66,6 +66,9 @@ def test_e2e(model_run, prompt, e2e_runner, request):
             "local": lambda: request.getfixturevalue("local_server_url"),
         },
     )
+    if settings.tiny and model_run.runtime.tiny().draft and e2e_runner.needs("local", prompt):
+        counts = model_run.runtime.record_draft_metrics(request.getfixturevalue("local_server_url"))
+        request.node.user_properties.append(("draft", str(counts)))
     summary = outcome.summary()
     request.node.user_properties.append(("e2e", summary["verdict"]))
     if summary.get("diverge_at") is not None:

@@ -103,6 +103,20 @@ def parse_metrics(text: str) -> dict:
     return found
 
 
+def report_lines(pair: dict | None, counts: dict | None) -> list[str]:
+    """report.md's lines on a draft's pair (summary.json's ``tiny.draft``) and its acceptance counts."""
+    if not pair:
+        return []
+    line = f"- Draft: {pair['method']} with the tiny target {pair['target']}"
+    if counts:
+        rate = counts.get("acceptance_rate")
+        line += (
+            f"; accepted {counts.get('accepted_tokens', 0)} of {counts.get('draft_tokens', 0)} draft tokens"
+            f" in {counts.get('drafts', 0)} drafts" + (f" (rate {rate})" if rate is not None else "")
+        )
+    return [line]
+
+
 def pin_fact(log: str, version: str, method: str, arch: str) -> str | None:
     """The one line saying why the pin's speculative decoding cannot load ``arch``'s draft, from its
     server log; None when the log shows no such platform fact (then the failure is the migration's)."""
