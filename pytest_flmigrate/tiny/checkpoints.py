@@ -266,8 +266,7 @@ def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel
     """The tiny model of a run's model unit: its first architecture that is not an MTP head (a
     draft's made as a pair with a tiny target), its config from the first source that has one and synthesizes (sources.candidates, in order: a
     source that fails passes to the next; all failing is one line naming each failure)."""
-    found_draft = drafts.find_draft(run.unit().architectures)
-    arch, method = (found_draft[0].name, found_draft[1]) if found_draft else (sources.tiny_arch(run), None)
+    arch, method = sources.tiny_arch(run), sources.draft_method(run)
     multimodal = sources.is_multimodal(run, arch)
     failures: list[str] = []
     for kind, make in sources.candidates(run):

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
+from pytest_flmigrate.tiny import drafts
 
 if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
@@ -159,9 +160,19 @@ def newer_transformers(run: ModelRun, module: str, class_name: str, model_type: 
 
 
 def tiny_arch(run: ModelRun) -> str:
-    """The architecture a tiny model of the unit serves: its first that is not an MTP head."""
+    """The architecture a tiny model of the unit serves: its first speculative-decoding draft, else
+    its first that is not an MTP head."""
     archs = run.unit().architectures
+    draft = drafts.find_draft(archs)
+    if draft:
+        return draft[0].name
     return next((a.name for a in archs if not a.name.endswith("MTP")), archs[0].name)
+
+
+def draft_method(run: ModelRun) -> str | None:
+    """The speculative-decoding method of the unit's draft (None: the unit is no draft)."""
+    draft = drafts.find_draft(run.unit().architectures)
+    return draft[1] if draft else None
 
 
 #: What a model file says when it registers a multimodal processor (pooling and retrieval models

@@ -24,6 +24,7 @@ def test_nothing_before_and_nothing_now():
         "tiny": None,
         "control": None,
         "phases": None,
+        "draft": None,
         "runtime_env": None,
         "notes": [],
     }

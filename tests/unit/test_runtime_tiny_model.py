@@ -147,6 +147,7 @@ def fake_run(cache, monkeypatch, makers):
     monkeypatch.setattr(sources, "candidates", lambda run: iter(makers))
     monkeypatch.setattr(sources, "tiny_arch", lambda run: "XForCausalLM")
     monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
+    monkeypatch.setattr(sources, "draft_method", lambda run: None)
     workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
     return SimpleNamespace(name="x", workspace=workspace)
 
