@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.e2e.local_gt import free_port
+from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.suite_run import flmigrate, plugin_tree
 
-pytestmark = pytest.mark.runtime
 DRAFT = "qwen3_eagle3"
 PIN_FACT = "vLLM 0.13.0's CPU model runner does not support speculative decoding: the draft Eagle3Qwen3ForCausalLM"
 
