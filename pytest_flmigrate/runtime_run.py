@@ -357,14 +357,14 @@ class RuntimeRun:
             return ()
         return self.tiny().serve_args + self.tiny().draft_args
 
-    def draft_not_judged(self, error: FlmigrateError, log: Path) -> str | None:
+    def draft_not_judged(self, error: FlmigrateError) -> str | None:
         """--tiny of a draft: the one line saying the pin's speculative decoding cannot load it (a
-        platform fact, from the pinned engine's ``error`` and ``log``); None when the failure is the
-        migration's."""
+        platform fact, from the pinned server's ``error`` and log: with --tiny, step 9 loads that
+        server too); None when the failure is the migration's."""
         if not self.settings.tiny or not self.tiny().draft:
             return None
         try:
-            text = str(error) + "\n" + log.read_text(encoding="utf-8", errors="replace")
+            text = str(error) + "\n" + self.server_log().read_text(encoding="utf-8", errors="replace")
         except OSError:
             text = str(error)
         pinned = str(self.run.workspace.pinned().version)
@@ -392,7 +392,11 @@ class RuntimeRun:
         spec = self.server_spec()
         self.gpu()
         with self.timed("pinned serve"):
-            return self.run.workspace.servers.ensure(spec, self.logs / f"server-{spec.port}.log", self.tell)
+            return self.run.workspace.servers.ensure(spec, self.server_log(), self.tell)
+
+    def server_log(self) -> Path:
+        """The log of step 10's server."""
+        return self.logs / f"server-{self.run.port}.log"
 
     def platform_fact(self, error: FlmigrateError) -> str | None:
         """Why the pinned server could not start when that is a platform fact (its vLLM does not

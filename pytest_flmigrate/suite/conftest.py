@@ -101,8 +101,9 @@ def local_server_url(model_run, server_pool, request) -> str:
     Started on first use (``vllm serve`` of --vllm-python in its own process group, on the
     model's port), or a healthy kept server with the same command and plugin code is reused.
     A server that cannot start raises with its log's tail; one whose vLLM does not implement a
-    feature of the model on CPU skips naming that platform fact. Step 11 asks for it only when a
-    local request is due (never in --e2e-phase compare or gt).
+    feature of the model on CPU, or whose speculative decoding cannot load a --tiny draft, skips
+    naming that platform fact. Step 11 asks for it only when a local request is due (never in
+    --e2e-phase compare or gt).
     """
     if model_run.settings.tiny:
         request.getfixturevalue("control")
@@ -111,9 +112,7 @@ def local_server_url(model_run, server_pool, request) -> str:
     try:
         return runtime.server().url
     except FlmigrateError as exc:
-        fact = runtime.draft_not_judged(exc, runtime.logs / f"server-{model_run.port}.log") or runtime.platform_fact(
-            exc
-        )
+        fact = runtime.draft_not_judged(exc) or runtime.platform_fact(exc)
         if fact is None:
             raise
         pytest.skip(fact)
