@@ -6,6 +6,8 @@
   the tolerance vLLM's own model tests use (``check_logprobs_close``); it passes, and the
   position is recorded. Like there, nothing after the first divergence is compared.
 - otherwise a failure carrying both token sequences, the position and both texts.
+- ``exact``: no near-tie passes (a speculative-decoding draft: the target's own tokens, since
+  speculative decoding is lossless); a near-tie is a divergence, noted as one.
 
 A divergence is *early* when it happens within the first ``EARLY_LIMIT`` tokens (likely a code
 bug: weight loading, TP sharding, an op) and *late* otherwise (possibly numerical noise).
@@ -118,8 +120,8 @@ def _at(items: list, position: int):
     return items[position] if position < len(items) else None
 
 
-def compare(prompt_id: str, gt: Generation, local: Generation, count: int) -> Comparison:
-    """Compare the first ``count`` tokens of ``local`` against ``gt``."""
+def compare(prompt_id: str, gt: Generation, local: Generation, count: int, exact: bool = False) -> Comparison:
+    """Compare the first ``count`` tokens of ``local`` against ``gt`` (``exact``: a near-tie fails)."""
     basis, gt_seq, local_seq = _sequences(gt, local)
     gt_window, local_window = gt_seq[:count], local_seq[:count]
     notes = []
@@ -162,6 +164,9 @@ def compare(prompt_id: str, gt: Generation, local: Generation, count: int) -> Co
         and local_token in (_at(gt.top_logprobs, diverge_at) or {})
         and gt_token in (_at(local.top_logprobs, diverge_at) or {})
     )
+    if near_tie and exact:
+        near_tie = False
+        notes.append("a near-tie, but these tokens must be identical (speculative decoding is lossless)")
     if gt_token is None and diverge_at < len(gt_window):
         gt_token = str(gt_window[diverge_at])
     if local_token is None and diverge_at < len(local_window):

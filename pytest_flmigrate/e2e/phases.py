@@ -87,6 +87,8 @@ class Runner:
         self.client_options = dict(client_options or {})
         self.clients: dict[str, OpenAIClient] = {}
         self.request = {"max_tokens": max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
+        #: no near-tie passes (compare.py): set for a speculative-decoding draft's tiny target
+        self.exact = False
         #: seconds spent collecting (a server started on first use included) and comparing, per side
         self.seconds: dict[str, float] = {"gt": 0.0, "local": 0.0, "compare": 0.0}
         store.info.update(
@@ -190,6 +192,6 @@ class Runner:
             if side not in found:
                 found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
         start = time.monotonic()
-        comparison = compare(prompt.id, found["gt"], found["local"], self.count)
+        comparison = compare(prompt.id, found["gt"], found["local"], self.count, self.exact)
         self.seconds["compare"] = round(self.seconds["compare"] + time.monotonic() - start, 4)
         return PromptOutcome(prompt, self.phase, comparison, sides, {s: g.length for s, g in found.items()})

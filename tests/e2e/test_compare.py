@@ -74,6 +74,15 @@ def test_near_tie_passes_and_records_the_position():
     assert "near-tie at token 12" in result.headline()
 
 
+def test_an_exact_comparison_fails_a_near_tie_saying_why():
+    gt = gen(WORDS, top={12: [" x"]})
+    local = gen(swapped(12, " x"), top={12: [WORDS[12]]})
+    result = compare("t3", gt, local, 32, exact=True)
+    assert result.verdict == DIVERGED and not result.passed and result.diverge_at == 12
+    assert result.notes == ("a near-tie, but these tokens must be identical (speculative decoding is lossless)",)
+    assert compare("t1", gen(WORDS), gen(WORDS), 32, exact=True).verdict == MATCH
+
+
 def test_tie_must_hold_both_ways():
     gt = gen(WORDS, top={12: [" x"]})  # local's token is GT's runner-up ...
     local = gen(swapped(12, " x"))  # ... but GT's token is not among local's top
