@@ -194,7 +194,8 @@ def synthesize(
     ``multimodal``: the architecture is in upstream's multimodal registry); FlmigrateError with
     synthesize.py's one line when it cannot be made. ``draft_method``: ``arch`` is a
     speculative-decoding draft of that method, made as a pair with a tiny target (drafts.py)."""
-    target = tiny_dir(model, upstream_version, cache, source.tag())
+    # a draft's pair has a folder of its own: a tiny model of the draft alone may be cached already
+    target = tiny_dir(model, upstream_version, cache, source.tag() + (f"-pair-{draft_method}" if draft_method else ""))
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.with_name(target.name + ".lock"))):
         found = _made(target, source)

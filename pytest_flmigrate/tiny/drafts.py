@@ -63,12 +63,11 @@ def draft_method(arch: Architecture) -> str | None:
 
 
 def find_draft(architectures: Iterable[Architecture]) -> tuple[Architecture, str] | None:
-    """The unit's first draft architecture and its method."""
-    for arch in architectures:
-        method = draft_method(arch)
-        if method:
-            return arch, method
-    return None
+    """The unit's draft architecture and its method: the first named as its class, else the first
+    (a unit's aliases, ``PEagleDraftModel`` beside ``Eagle3LlamaForCausalLM``, name variants of the
+    class that vLLM's draft config may rename)."""
+    found = [(arch, method) for arch in architectures if (method := draft_method(arch))]
+    return next((pair for pair in found if pair[0].name == pair[0].class_name), found[0] if found else None)
 
 
 def speculative_config(method: str, draft: Path, tokens: int = NUM_SPECULATIVE_TOKENS) -> str:

@@ -55,6 +55,12 @@ else:  # run as a script in an env without this package: the siblings are on sys
 GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
 DRAFT_DIR = "draft"  # a draft's folder inside its pair's (synthesize.write_pair)
+#: What a draft's tiny config sets for its tiny target, per method. EAGLE-3 reads the target's
+#: hidden states after these layers (0: the embeddings): vLLM's default, (2, n // 2, n - 3), names a
+#: layer the 2-layer target lacks, while the draft's input stays three states wide.
+PAIR_FIELDS: dict[str, dict[str, Any]] = {
+    "eagle3": {"eagle_aux_hidden_state_layer_ids": list(range(qwen2_checkpoint.NUM_LAYERS + 1))},
+}
 WEIGHTS = "model.safetensors"  # a tiny model is one file (save_pretrained shards from 5 GB on)
 SPECIALS = {
     "pad": qwen2_checkpoint.ENDOFTEXT_ID,
@@ -283,6 +289,8 @@ def write(
     tokenizer = tiny_tokenizer(out_dir) if multimodal else None
     prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
     cls, reason = (None, "a speculative-decoding draft") if draft_of else model_class(arch, loaded)
+    for field, value in PAIR_FIELDS.get(draft_of[1], {}).items() if draft_of else ():
+        setattr(config, field, value)
     weights, weights_from = "dummy", ""
     model = None
     if cls is not None:

@@ -25,6 +25,7 @@ _SPECULATIVE_DECODING_MODELS = {
     "DFlashDraftModel": ("qwen3_dflash", "DFlashQwen3ForCausalLM"),
     "DFlashLagunaForCausalLM": ("laguna_dflash", "DFlashLagunaForCausalLM"),
     "PeagleLlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
+    "Eagle3LlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
     "Eagle3Qwen3ForCausalLM": ("qwen3_eagle3", "Eagle3Qwen3ForCausalLM"),
     "Eagle3DeepseekV3ForCausalLM": ("deepseek_eagle3", "Eagle3DeepseekV2ForCausalLM"),
     "DeepSeekMTPModel": ("deepseek_mtp", "DeepSeekMTP"),
@@ -49,6 +50,7 @@ def test_drafts_are_recognised_by_upstream_speculative_table_and_class(tmp_path)
         "DFlashDraftModel": "dflash",  # the class names the method where the architecture does not
         "DFlashLagunaForCausalLM": "dflash",
         "PeagleLlamaForCausalLM": "eagle3",
+        "Eagle3LlamaForCausalLM": "eagle3",
         "Eagle3Qwen3ForCausalLM": "eagle3",
         "Eagle3DeepseekV3ForCausalLM": "eagle3",
         "DeepSeekMTPModel": None,  # MTP heads are not drafts here
@@ -57,6 +59,9 @@ def test_drafts_are_recognised_by_upstream_speculative_table_and_class(tmp_path)
     found = drafts.find_draft([archs["Qwen3ForCausalLM"], archs["Eagle3Qwen3ForCausalLM"]])
     assert found is not None and (found[0].name, found[1]) == ("Eagle3Qwen3ForCausalLM", "eagle3")
     assert drafts.find_draft([archs["Qwen3ForCausalLM"], archs["DeepSeekMTPModel"]]) is None
+    # of a unit's aliases, the architecture named as its class
+    found = drafts.find_draft([archs["PeagleLlamaForCausalLM"], archs["Eagle3LlamaForCausalLM"]])
+    assert found is not None and found[0].name == "Eagle3LlamaForCausalLM"
 
 
 def test_step3_says_a_draft_is_judged_with_a_tiny_target(tmp_path):
@@ -124,6 +129,13 @@ vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="/t",po
 vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="/t",position="1"} 2.0
 vllm:generation_tokens_total{engine="0",model_name="/t"} 64.0
 """
+
+
+def test_an_eagle3_draft_reads_the_layers_its_two_layer_target_has():
+    from pytest_flmigrate.tiny import qwen2_checkpoint, synthesize
+
+    layers = synthesize.PAIR_FIELDS["eagle3"]["eagle_aux_hidden_state_layer_ids"]
+    assert layers == [0, 1, 2] and max(layers) == qwen2_checkpoint.NUM_LAYERS
 
 
 def test_acceptance_counts_are_read_from_metrics():

@@ -261,3 +261,14 @@ def test_a_tiny_model_made_by_other_generator_code_is_never_reused(tmp_path):
     )
     rule = (package / "processors.py").read_text() + "\n# a new rule\n"
     assert checkpoints.generator_digest(copy("rule", "processors.py", rule)) != checkpoints.generator_digest()
+
+
+def test_a_drafts_pair_has_a_folder_of_its_own(fake_python, tmp_path):
+    """A tiny model of the draft alone, made before drafts were pairs, is not taken for the pair."""
+    python, calls = fake_python
+    cache = tmp_path / "cache"
+    args = (str(python), "llama_eagle3", "0.32.0", "Eagle3LlamaForCausalLM", upstream_class("LlamaConfig"))
+    alone = checkpoints.synthesize(*args, cache=cache)
+    pair = checkpoints.synthesize(*args, cache=cache, draft_method="eagle3")
+    assert pair.path == alone.path.with_name(alone.path.name + "-pair-eagle3")
+    assert calls.read_text() == "2"
