@@ -3,7 +3,8 @@
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
 (and, without a base config, those of the other models it imports from) are read for config reads:
 ``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
-``getattr(config, "X", default)``. The base is the config of the model the unit's architecture
+``getattr(config, "X", default)``; a field the code assigns itself (``self.config.X = ...``, a
+draft's ``target_layer_count``) is not read from a checkpoint. The base is the config of the model the unit's architecture
 class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s layers are llama's ->
 ``LlamaConfig``), else of the first other model the unit imports from (an MTP head's target), else
 transformers' ``PretrainedConfig``.
@@ -111,6 +112,7 @@ class Reads:
     required: set[str] = field(default_factory=set)
     defaults: dict[str, Any] = field(default_factory=dict)
     nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
+    written: set[str] = field(default_factory=set)  # fields the code sets itself (no checkpoint value)
 
 
 def config_reads(sources: list[str]) -> Reads:
@@ -119,6 +121,7 @@ def config_reads(sources: list[str]) -> Reads:
         cst.parse_module(source).visit(_Collector(reads))
     for name in reads.defaults:
         reads.required.discard(name)
+    reads.required -= reads.written
     return reads
 
 
@@ -168,6 +171,11 @@ class _Collector(cst.CSTVisitor):
             self.reads.defaults[field_name] = _literal(node.args[2].value)
         else:
             self.reads.required.add(field_name)
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        target = node.target
+        if isinstance(target, cst.Attribute) and _holds_config(target.value):
+            self.reads.written.add(target.attr.value)  # ``self.config.target_layer_count = n``
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if id(node) in self.calls or node.attr.value.startswith("_"):

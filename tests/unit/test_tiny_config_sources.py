@@ -169,6 +169,13 @@ def test_the_fields_a_models_code_reads_from_its_config():
     assert reads.nested == {"vision_config": {"patch_size"}}
 
 
+def test_a_field_the_code_sets_on_its_config_is_not_read_from_one():
+    # an EAGLE-3 draft (llama_eagle3) stores its target's layer count in its own config
+    code = "class Draft:\n    def __init__(self, config):\n        self.config.target_layer_count = 2\n        n = self.config.target_layer_count\n"
+    reads = infer.config_reads([code])
+    assert reads.required == set() and reads.written == {"target_layer_count"}
+
+
 def test_an_inferred_config_values_fields_by_role_and_names_those_it_cannot():
     reads = infer.config_reads([MODEL_CODE])
     files, missing = infer.inferred_config("step", "StepForCausalLM", reads, None, "vllm.model_executor.models.step")
