@@ -13,6 +13,8 @@ the inverse of what ``load_weights`` does with a checkpoint, read from the model
   ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
   ``w1``/``w3``/``w2``);
 - ``hf_to_vllm_mapper``'s renames are undone;
+- a draft's decoder tensors are tried at the top level too (``top_level``: vLLM's EAGLE drafts
+  load them under ``model.``);
 - a parameter's own name gives way to its name without the last module where ``load_weights``
   puts that into the same parameter and no other (the model's own code renames it, as real
   checkpoints spell it), tried one tensor at a time.
@@ -61,10 +63,14 @@ def write(
     fill(model, seed)
     candidates, problem = None, ""
     for experts in EXPERT_NAMES:
-        tensors = respelled(model, checkpoint_tensors(model, experts))
-        problem = prove(model, tensors)
-        if not problem:
-            candidates = tensors
+        own = respelled(model, checkpoint_tensors(model, experts))
+        fill(model, seed)  # respelled leaves every parameter zeroed: the proof compares with these values
+        for tensors in (own, top_level(own)) if top_level(own) else (own,):
+            problem = prove(model, tensors)
+            if not problem:
+                candidates = tensors
+                break
+        if candidates is not None:
             break
     if candidates is None:
         return Found(None, "", f"no checkpoint names that {arch}'s load_weights accepts: {problem}")
@@ -183,6 +189,14 @@ def _unmap(name: str, mapper: Any) -> str:
                 name = name.replace(new, original, 1)
                 break
     return name
+
+
+def top_level(tensors: dict[str, Any], prefix: str = "model.") -> dict[str, Any]:
+    """``tensors`` with the ``model.`` prefix taken off: a draft's checkpoint holds its decoder's
+    tensors at the top level, and vLLM's EAGLE drafts' ``load_weights`` put them under ``model.``
+    (``lm_head`` aside). Tried after the own names; {} when no name has the prefix or two would clash."""
+    out = {name[len(prefix) :] if name.startswith(prefix) else name: tensor for name, tensor in tensors.items()}
+    return out if len(out) == len(tensors) and out.keys() != tensors.keys() else {}
 
 
 def respelled(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:

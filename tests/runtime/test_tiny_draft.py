@@ -57,6 +57,7 @@ def assert_pair(run: SuiteRun) -> None:
     assert run.outcomes(*STATIC) == dict.fromkeys(STATIC, "passed"), run.output[-6000:]
     assert any("speculative-decoding draft (eagle3" in line for line in run.summary["pattern"]["evidence"])
     tiny = run.summary["tiny"]
+    assert tiny is not None, run.output[-6000:]
     assert (tiny["arch"], tiny["weights"]) == ("Eagle3LlamaForCausalLM", "synthesized"), tiny
     assert (tiny["draft"]["method"], tiny["draft"]["target"]) == ("eagle3", "Qwen2ForCausalLM"), tiny
     control = run.summary["control"]  # served now, or replayed from the other pin's run

@@ -170,3 +170,12 @@ def test_a_method_the_pin_lacks_is_one_line_and_a_migration_error_is_not_a_skip(
     assert line is not None and line.startswith("vLLM 0.13.0 has no speculative decoding method dflash: ")
     broken = "TypeError: Eagle3Qwen3ForCausalLM.__init__() got an unexpected keyword argument 'prefix'\n"
     assert drafts.pin_fact(broken, "0.13.0", "eagle3", "Eagle3Qwen3ForCausalLM") is None
+
+
+def test_a_drafts_decoder_tensors_are_also_tried_at_the_top_level():
+    from pytest_flmigrate.tiny import vllm_weights
+
+    own = {"model.layers.0.fc.weight": 1, "model.norm.weight": 2, "lm_head.weight": 3}
+    assert vllm_weights.top_level(own) == {"layers.0.fc.weight": 1, "norm.weight": 2, "lm_head.weight": 3}
+    assert vllm_weights.top_level({"lm_head.weight": 3}) == {}  # nothing under model.
+    assert vllm_weights.top_level({"model.norm.weight": 1, "norm.weight": 2}) == {}  # they would clash
