@@ -12,7 +12,8 @@ Both servers serve the target: the control alone (its greedy tokens are step 11'
 the pinned env with ``--speculative-config`` naming the draft. Speculative decoding is lossless,
 so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
 (``SPEC_METRICS``) go to summary.json's ``draft``. A pin whose speculative decoding cannot load
-the draft (``PIN_FACTS``: none on CPU before vLLM 0.14, a method the pin lacks) skips with one line.
+the draft (``PIN_FACTS``: none on CPU before vLLM 0.14, 0.24.0's broken CPU rejection sampler, a
+method the pin lacks) skips with one line.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ PIN_FACTS = (
     (
         re.compile(r"spec decode is not supported"),
         "vLLM {version}'s CPU model runner does not support speculative decoding",
+    ),
+    (
+        # vLLM 0.24.0's CPU stand-in for the rejection sampler's Triton kernel (utils/cpu_triton_utils.py)
+        # lacks the USE_FP64_GUMBEL argument its sampler passes: the engine's first sampler run fails
+        re.compile(r"_sample_recovered_tokens_kernel_impl\(\) got an unexpected keyword argument"),
+        "vLLM {version}'s CPU speculative decoding cannot start (its CPU rejection-sampling kernel lacks "
+        "an argument its sampler passes)",
     ),
     (
         re.compile(r"speculative_config\.method|Input should be '(?:ngram|eagle)'|Invalid method|Unsupported method"),

@@ -164,6 +164,20 @@ def test_a_pin_without_speculative_decoding_on_cpu_is_one_line():
     assert "\n" not in line
 
 
+def test_a_pin_whose_cpu_rejection_sampler_cannot_start_is_one_line():
+    # vLLM 0.24.0: rejection_sampler.py passes USE_FP64_GUMBEL to utils/cpu_triton_utils.py's stand-in
+    log = (
+        "(Worker pid=1)     sample_recovered_tokens_kernel[(batch_size, max_spec_len)](\n"
+        "(Worker pid=1) TypeError: _sample_recovered_tokens_kernel_impl() got an unexpected keyword argument "
+        "'USE_FP64_GUMBEL'\n"
+    )
+    line = drafts.pin_fact(log, "0.24.0", "eagle3", "Eagle3LlamaForCausalLM")
+    assert line is not None and line.startswith(
+        "vLLM 0.24.0's CPU speculative decoding cannot start (its CPU rejection-sampling kernel lacks an argument "
+        "its sampler passes): the draft Eagle3LlamaForCausalLM is not judged at this pin ((Worker pid=1) TypeError: "
+    )
+
+
 def test_a_method_the_pin_lacks_is_one_line_and_a_migration_error_is_not_a_skip():
     log = "pydantic_core._pydantic_core.ValidationError: 1 validation error for SpeculativeConfig\nmethod\n  Input should be 'ngram', 'medusa', 'mlp_speculator', 'draft_model', 'suffix', 'eagle', 'eagle3', 'deepseek_mtp', 'mimo_mtp', 'glm4_moe_mtp', 'ernie_mtp', 'qwen3_next_mtp', 'longcat_flash_mtp', 'mtp' or 'pangu_ultra_moe_mtp' [type=literal_error, input_value='dflash']\n"
     line = drafts.pin_fact(log, "0.13.0", "dflash", "DFlashDraftModel")
