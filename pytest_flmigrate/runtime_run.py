@@ -363,8 +363,8 @@ class RuntimeRun:
         server too); None when the failure is the migration's."""
         if not self.settings.tiny or not self.tiny().draft:
             return None
-        try:
-            text = str(error) + "\n" + self.server_log().read_text(encoding="utf-8", errors="replace")
+        try:  # the log's own line first: the error's quotes it cut short, with the log's path
+            text = self.server_log().read_text(encoding="utf-8", errors="replace") + "\n" + str(error)
         except OSError:
             text = str(error)
         pinned = str(self.run.workspace.pinned().version)

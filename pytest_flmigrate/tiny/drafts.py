@@ -40,6 +40,7 @@ SPEC_METRICS = {
 }
 _SAMPLE = re.compile(r"^(?P<name>[\w:]+?)(?:_total)?(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)\s*$")
 _POSITION = re.compile(r'position="(\d+)"')
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # vLLM colours its log's process prefixes
 #: What a pinned server's log says when the pin's platform cannot run the draft (the error line's
 #: pattern; the fact, with {version}, {method} and {arch}).
 PIN_FACTS = (
@@ -127,7 +128,7 @@ def report_lines(pair: dict | None, counts: dict | None) -> list[str]:
 def pin_fact(log: str, version: str, method: str, arch: str) -> str | None:
     """The one line saying why the pin's speculative decoding cannot load ``arch``'s draft, from its
     server log; None when the log shows no such platform fact (then the failure is the migration's)."""
-    for line in log.splitlines():
+    for line in _ANSI.sub("", log).splitlines():
         for pattern, fact in PIN_FACTS:
             if pattern.search(line):
                 said = fact.format(version=version, method=method, arch=arch)

@@ -162,6 +162,8 @@ def test_a_pin_without_speculative_decoding_on_cpu_is_one_line():
         "is not judged at this pin ((EngineCore_DP0 pid=1) AssertionError: spec decode is not supported.)"
     )
     assert "\n" not in line
+    coloured = "\x1b[0;36m(EngineCore_DP0 pid=1)\x1b[0;0m AssertionError: spec decode is not supported.\n"
+    assert drafts.pin_fact(coloured, "0.13.0", "eagle3", "Eagle3Qwen3ForCausalLM") == line
 
 
 def test_a_pin_whose_cpu_rejection_sampler_cannot_start_is_one_line():
