@@ -337,11 +337,7 @@ def write(
         "completed_norms": completed,
         "filled_fields": filled,
         "processor": processor,
-        "files": {
-            path.name: hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(out_dir.iterdir())
-            if path.is_file()
-        },
+        "files": {path.name: _sha256(path) for path in sorted(out_dir.iterdir()) if path.is_file()},
     }
     (out_dir / STAMP).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return record
@@ -373,6 +369,10 @@ def with_legacy_rope(path: Path) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def write_pair(
     out_dir: Path,
     arch: str,
@@ -392,6 +392,10 @@ def write_pair(
     record = write(draft_dir, arch, loaded, source, seed, kind, fills, draft_of=(out_dir, method))
     (draft_dir / STAMP).unlink()
     record["draft"] = {"method": method, "path": DRAFT_DIR, "target": "Qwen2ForCausalLM"}
+    record["files"] = {  # the target's files too: the control serves it, and is kept by this stamp's hash
+        **{path.name: _sha256(path) for path in sorted(out_dir.iterdir()) if path.is_file()},
+        **{f"{DRAFT_DIR}/{name}": digest for name, digest in record["files"].items()},
+    }
     (out_dir / STAMP).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return record
 
