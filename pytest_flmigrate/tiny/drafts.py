@@ -40,6 +40,7 @@ SPEC_METRICS = {
 }
 _SAMPLE = re.compile(r"^(?P<name>[\w:]+?)(?:_total)?(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)\s*$")
 _POSITION = re.compile(r'position="(\d+)"')
+_RAISED = re.compile(r"\b\w*(?:Error|Exception): ")  # ``AssertionError: ...``
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # vLLM colours its log's process prefixes
 #: What a pinned server's log says when the pin's platform cannot run the draft (the error line's
 #: pattern; the fact, with {version}, {method} and {arch}).
@@ -127,10 +128,13 @@ def report_lines(pair: dict | None, counts: dict | None) -> list[str]:
 
 def pin_fact(log: str, version: str, method: str, arch: str) -> str | None:
     """The one line saying why the pin's speculative decoding cannot load ``arch``'s draft, from its
-    server log; None when the log shows no such platform fact (then the failure is the migration's)."""
-    for line in _ANSI.sub("", log).splitlines():
-        for pattern, fact in PIN_FACTS:
-            if pattern.search(line):
-                said = fact.format(version=version, method=method, arch=arch)
-                return f"{said}: the draft {arch} is not judged at this pin ({line.strip()[:200]})"
+    server log (the raised error's line rather than the source line a traceback quotes); None when
+    the log shows no such platform fact (then the failure is the migration's)."""
+    lines = [line.strip() for line in _ANSI.sub("", log).splitlines()]
+    for pattern, fact in PIN_FACTS:
+        found = [line for line in lines if pattern.search(line)]
+        if found:
+            line = next((line for line in found if _RAISED.search(line)), found[0])
+            said = fact.format(version=version, method=method, arch=arch)
+            return f"{said}: the draft {arch} is not judged at this pin ({line[:200]})"
     return None

@@ -155,7 +155,12 @@ def test_acceptance_counts_are_read_from_metrics():
 
 def test_a_pin_without_speculative_decoding_on_cpu_is_one_line():
     # vLLM 0.13.0's v1/worker/cpu_model_runner.py: assert self.speculative_config is None, "spec decode is not supported."
-    log = "INFO starting\n(EngineCore_DP0 pid=1) AssertionError: spec decode is not supported.\nRuntimeError: Engine core initialization failed.\n"
+    log = (
+        "INFO starting\n"
+        '(EngineCore_DP0 pid=1)     assert self.speculative_config is None, "spec decode is not supported."\n'
+        "(EngineCore_DP0 pid=1) AssertionError: spec decode is not supported.\n"
+        "RuntimeError: Engine core initialization failed.\n"
+    )
     line = drafts.pin_fact(log, "0.13.0", "eagle3", "Eagle3Qwen3ForCausalLM")
     assert line == (
         "vLLM 0.13.0's CPU model runner does not support speculative decoding: the draft Eagle3Qwen3ForCausalLM "
