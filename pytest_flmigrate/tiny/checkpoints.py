@@ -142,8 +142,9 @@ def tiny_dir(model: str, upstream_version: str, cache: Path | None = None, tag: 
     return base / "tiny" / f"{model}-{upstream_version}-g{GENERATOR_VERSION}.{generator_digest()}{tag}"
 
 
-#: The files whose code decides what a tiny checkpoint holds; the tool-side cache and control code is not.
-NOT_GENERATOR = frozenset({"__init__.py", "checkpoints.py", "controls.py"})
+#: The files whose code decides what a tiny checkpoint holds; the tool-side cache and control code is
+#: not, nor drafts.py (how a pair is served and judged; what a pair holds is synthesize.py's).
+NOT_GENERATOR = frozenset({"__init__.py", "checkpoints.py", "controls.py", "drafts.py"})
 
 
 @functools.cache
