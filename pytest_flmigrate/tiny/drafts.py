@@ -3,7 +3,7 @@
 A draft is an architecture of upstream's ``_SPECULATIVE_DECODING_MODELS`` whose class names its
 method (``Eagle3...``/``...Eagle3``: eagle3, ``DFlash...``: dflash, ``Eagle...``: eagle; MTP heads
 are not drafts here). It cannot serve alone: it proposes tokens from a target's hidden states. So
-its tiny model is a pair (``draft_pair.py``, in the upstream env): the reference tiny Qwen2 of
+its tiny model is a pair (``synthesize.write_pair``, in the upstream env): the reference tiny Qwen2 of
 ``qwen2_checkpoint.py`` as the target (hidden size and vocabulary are the shrink rules' own, which
 the draft's tiny config has too) and the draft's tiny config with weights under the checkpoint
 names upstream's draft class loads (``vllm_weights``, the class built for that target).
@@ -12,8 +12,8 @@ Both servers serve the target: the control alone (its greedy tokens are step 11'
 the pinned env with ``--speculative-config`` naming the draft. Speculative decoding is lossless,
 so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
 (``SPEC_METRICS``) go to summary.json's ``draft``. A pin whose speculative decoding cannot load
-the draft (``PIN_FACTS``: none on CPU before vLLM 0.14, 0.24.0's broken CPU rejection sampler, a
-method the pin lacks) skips with one line.
+the draft (``PIN_FACTS``: none on CPU at vLLM 0.11.0 and 0.13.0, 0.24.0's broken CPU rejection
+sampler, a method the pin lacks) skips with one line.
 """
 
 from __future__ import annotations
