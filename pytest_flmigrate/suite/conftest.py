@@ -88,14 +88,14 @@ def control(model_run, request, tmp_path_factory):
 @pytest.fixture(autouse=True)
 def control_first(request):
     """--tiny: steps 9-11 run only once the control serves (step 9 asks here; steps 10 and 11
-    through ``local_server_url`` and ``gt_server``). A draft's step 9 also needs the pinned server
-    speculating with it (step 9 loads that server): where the pin cannot load the draft, each of
-    its tests skips with that one line, as steps 10 and 11 do."""
+    through ``local_server_url`` and ``gt_server``). Step 9 also needs the pinned server (its load
+    goes to step 10's server): where that server cannot start for a platform fact (a feature the
+    pin lacks on CPU, a draft its speculative decoding cannot load), each of step 9's tests skips
+    with that one line, as steps 10 and 11 do."""
     marker = request.node.get_closest_marker("step")
     if marker and marker.args[0] == 9 and workspace_of(request.config).settings.tiny:
         request.getfixturevalue("control")
-        if request.getfixturevalue("model_run").runtime.tiny().draft:
-            request.getfixturevalue("local_server_url")
+        request.getfixturevalue("local_server_url")
 
 
 @pytest.fixture(scope="session")

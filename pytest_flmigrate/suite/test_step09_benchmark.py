@@ -10,9 +10,7 @@ def test_gpu_memory_reported(runtime):
     runtime.gpu()
 
 
-def test_benchmark_throughput(runtime, request):
-    if runtime.settings.tiny:  # the load goes to step 10's server: its platform skip applies here too
-        request.getfixturevalue("local_server_url")
+def test_benchmark_throughput(runtime):
     result = runtime.benchmark()
     runtime.tell(
         f"step 9 benchmark: {result.requests_per_second:.3f} requests/s, {result.tokens_per_second:.1f} "
