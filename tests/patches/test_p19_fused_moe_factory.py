@@ -75,6 +75,15 @@ def test_the_keywords_and_values_checked_are_the_shims():
     assert shim.positional == ("num_experts", "top_k", "hidden_size", "intermediate_size")
     assert {"gate", "shared_experts", "e_score_correction_bias", "apply_routed_scale_to_output"} <= shim.keywords
     assert "runner_cls" not in shim.keywords and shim.accepted["swiglu_limit"] == (None,)
+    assert shim.accepted["intermediate_pad"] == (None, 0)  # 0: no padding, what the pin's experts do
+
+
+def test_an_explicit_zero_intermediate_pad_is_translated_and_a_padding_is_refused(rewrite):
+    """minimax_m3 (0.32.0) passes intermediate_pad=0; a real padding has no pinned spelling."""
+    assert p19.refusal(moe("4, 2, 8, 16, intermediate_pad=0"), PACKAGE) is None
+    assert rewrite(p19, moe("4, 2, 8, 16, intermediate_pad=0"))[1] > 0
+    refused = p19.refusal(moe("4, 2, 8, 16, intermediate_pad=64"), PACKAGE)
+    assert refused is not None and "intermediate_pad=64 has no spelling" in refused.reason
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ from vllm.model_executor.layers.fused_moe import FusedMoE
 from vllm.model_executor.layers.linear import ReplicatedLinear, UnquantizedLinearMethod
 
 ACCEPTED = {
-    "intermediate_pad": (None,),
+    "intermediate_pad": (None, 0),
     "activation": ("silu",),
     "scoring_func": ("softmax", "sigmoid"),
     "swiglu_limit": (None,),
@@ -55,7 +55,8 @@ ACCEPTED = {
 }
 """Factory arguments whose other values have no pinned spelling: the pin's experts compute
 SwiGLU with SiLU only and cannot clamp it, route with softmax or sigmoid scores, load the
-checkpoint's per-expert ``gate_proj``/``down_proj``/``up_proj`` tensors unpadded and
+checkpoint's per-expert ``gate_proj``/``down_proj``/``up_proj`` tensors unpadded (``intermediate_pad``
+0 asks for no padding: what the pin does; None lets a backend choose, and only ROCm's pads) and
 untransposed, and keep shared experts out of the routed grouped GEMM."""
 
 
