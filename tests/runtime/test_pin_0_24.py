@@ -20,9 +20,7 @@ STEPS = tuple(str(step) for step in range(4, 12))
 def test_a_model_migrated_to_the_second_pin_passes_steps_4_to_11_with_tiny(upstream_python, tmp_path):
     pinned_python = python_or_skip(envs.env_name(SECOND_PIN))
     tree, python = plugin_tree(tmp_path, pinned_python)
-    run = flmigrate(
-        tree, python, "--tiny", "--gt-python", str(upstream_python), model=MODEL, port=free_port(), pinned=SECOND_PIN
-    )
+    run = flmigrate(tree, python, tiny_gt=upstream_python, model=MODEL, port=free_port(), pinned=SECOND_PIN)
     assert run.outcomes(*STEPS) == dict.fromkeys(STEPS, "passed"), run.output[-6000:]
     assert run.summary["pinned"]["version"] == SECOND_PIN
     control = run.summary["control"]  # served now, or replayed from a run of the same tiny model

@@ -67,9 +67,7 @@ def dense(migrated_dense, upstream_python):
     """Steps 9-11 with --tiny on the migrated tree, as step 4 wrote it, the control started afresh."""
     tree, python, _ = migrated_dense
     forget_the_control(DENSE, upstream_python)
-    run = flmigrate(
-        tree, python, "--tiny", "--gt-python", str(upstream_python), "-k", TINY_STEPS, model=DENSE, port=free_port()
-    )
+    run = flmigrate(tree, python, "-k", TINY_STEPS, tiny_gt=upstream_python, model=DENSE, port=free_port())
     return tree, python, run
 
 
@@ -163,11 +161,9 @@ def test_a_broken_weight_mapping_fails_step_11_with_an_early_divergence(
     run = flmigrate(
         tree,
         python,
-        "--tiny",
-        "--gt-python",
-        str(upstream_python),
         "-k",
         "e2e",
+        tiny_gt=upstream_python,
         model=DENSE,
         port=free_port(),
         junit=junit,
@@ -200,11 +196,9 @@ def test_a_model_upstream_cannot_run_on_cpu_skips_steps_9_to_11_with_the_platfor
     run = flmigrate(
         tree,
         python,
-        "--tiny",
-        "--gt-python",
-        str(upstream_python),
         "-k",
         f"step02 or step04 or step05 or {TINY_STEPS}",
+        tiny_gt=upstream_python,
         model=UNSERVABLE,
         port=free_port(),
     )

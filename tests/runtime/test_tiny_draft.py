@@ -45,11 +45,9 @@ def draft_run(root: Path, pin: str, upstream_python: Path) -> tuple[Path, SuiteR
     return tree, flmigrate(
         tree,
         python,
-        "--tiny",
-        "--gt-python",
-        str(upstream_python),
         "-k",
         "step02 or step03 or step04 or step05 or step09 or step10 or e2e",
+        tiny_gt=upstream_python,
         model=DRAFT,
         port=free_port(),
         pinned=pin,

@@ -54,11 +54,9 @@ def test_a_translated_model_matches_the_upstream_control(model, pinned_python, u
     run = flmigrate(
         tree,
         python,
-        "--tiny",
-        "--gt-python",
-        str(upstream_python),
         "-k",
         STEPS,
+        tiny_gt=upstream_python,
         model=model,
         port=free_port(),
     )
