@@ -64,8 +64,7 @@ def write(
     candidates, problem = None, ""
     for experts in EXPERT_NAMES:
         own = respelled(model, checkpoint_tensors(model, experts))
-        fill(model, seed)  # respelled leaves every parameter zeroed: the proof compares with these values
-        for tensors in (own, top_level(own)) if top_level(own) else (own,):
+        for tensors in filter(None, (own, top_level(own))):
             problem = prove(model, tensors)
             if not problem:
                 candidates = tensors
@@ -205,19 +204,20 @@ def respelled(model: Any, tensors: dict[str, Any]) -> dict[str, Any]:
     the checkpoint stores directly) where ``load_weights``, given that name alone, puts the tensor
     into that parameter and no other: the spelling the model's own code renames, as real
     checkpoints have it (another vLLM's generic loading may take the own name where the model's
-    code would not)."""
+    code would not). The model's parameters are restored after the tries."""
     import torch
 
     params = dict(model.named_parameters())
+    saved = {name: param.detach().clone() for name, param in params.items()}
     out: dict[str, Any] = {}
     for name, tensor in tensors.items():
         parts = name.split(".")
         direct = ".".join(parts[:-2] + parts[-1:])  # the wrapper module's tensor stored directly
         reaches = len(parts) > 2 and name in params and direct not in tensors and direct not in out
         out[direct if reaches and _reaches(model, direct, tensor, name) else name] = tensor
-    with torch.no_grad():
-        for param in model.parameters():
-            param.zero_()
+    with torch.no_grad():  # each try zeroed them: the model keeps its values
+        for name, param in params.items():
+            param.copy_(saved[name])
     return out
 
 

@@ -47,7 +47,7 @@ with torch.no_grad():
 print(repr(vllm_weights.prove(model, tensors)))
 respelled = vllm_weights.respelled(model, tensors)
 print(sorted(respelled))
-model.load_weights(iter(tensors.items()))
+print(all(torch.equal(param, tensors[name]) for name, param in model.named_parameters()))
 side = {**tensors, "layers.0.weight": tensors["layers.0.input_layernorm.weight"]}
 del side["layers.0.input_layernorm.weight"]
 print(repr(vllm_weights.prove(model, side)))
@@ -58,7 +58,8 @@ def test_a_parameter_load_weights_fills_without_naming_it_is_not_proven(upstream
     script = tmp_path / "proof.py"
     script.write_text(SCRIPT)
     package = str(vllm_weights.__file__).rsplit("/", 1)[0]
-    own, respelled, side = run_in_env(upstream_python, str(script), package, label="proof").splitlines()
+    own, respelled, kept, side = run_in_env(upstream_python, str(script), package, label="proof").splitlines()
     assert own == "''"  # the experts, unnamed, are a layer vLLM's loader does not track
     assert respelled == "['layers.0.experts.weight', 'layers.0.input_layernorm.weight', 'layers.0.proj.weight']"
+    assert kept == "True"  # the tries zero the parameters; the model gets its values back for the proof
     assert side == "'load_weights does not name 1 parameter(s) as loaded, first layers.0.input_layernorm.weight'"
