@@ -399,8 +399,12 @@ class RuntimeRun:
         return self.logs / f"server-{self.run.port}.log"
 
     def platform_fact(self, error: FlmigrateError) -> str | None:
-        """Why the pinned server could not start when that is a platform fact (its vLLM does not
-        implement a feature of the model on CPU), else None."""
+        """Why the pinned server could not start when that is a platform fact (its speculative
+        decoding cannot load a --tiny draft, its vLLM does not implement a feature of the model on
+        CPU), else None: the failure is the migration's."""
+        draft = self.draft_not_judged(error)
+        if draft is not None:
+            return draft
         line = log_errors.not_on_cpu(f"{error.message}\n{error.detail}")
         if line is None:
             return None

@@ -116,7 +116,7 @@ def local_server_url(model_run, server_pool, request) -> str:
     try:
         return runtime.server().url
     except FlmigrateError as exc:
-        fact = runtime.draft_not_judged(exc) or runtime.platform_fact(exc)
+        fact = runtime.platform_fact(exc)
         if fact is None:
             raise
         pytest.skip(fact)

@@ -138,7 +138,8 @@ def test_a_feature_vllm_does_not_implement_on_cpu_is_a_platform_fact():
     runtime = SimpleNamespace(
         run=SimpleNamespace(
             name="bailing_moe_v3", workspace=SimpleNamespace(pinned=lambda: SimpleNamespace(version="0.13.0"))
-        )
+        ),
+        draft_not_judged=lambda error: None,  # not a draft: the CPU fact is read from the error
     )
     assert RuntimeRun.platform_fact(runtime, FlmigrateError(died)) == (  # type: ignore[arg-type]
         "the pinned vLLM 0.13.0 cannot run bailing_moe_v3 on CPU, a platform fact: "
