@@ -171,6 +171,21 @@ class Backporter:
         found = definition_of(self.upstream, module, name)
         return (found.module, found.name) if found is not None else None
 
+    def lazy_provider(self, module: str, name: str) -> tuple[str, str] | None:
+        """The upstream module ``__getattr__`` (PEP 562) that provides ``from module import name``
+        when upstream computes the name on first access (``PIN_MEMORY``), else None.
+
+        A copy of that ``__getattr__`` in the compat module provides the name the same way: the
+        import runs it, as upstream's import does."""
+        found = self.upstream.resolve(module, name)
+        if found is None or found.kind != "lazy":
+            return None
+        source = self.source(found.module)
+        binders = source.binders.get("__getattr__", []) if source is not None else []
+        if not any(unit.kind == "definition" for unit in binders):
+            return None
+        return (found.module, "__getattr__")
+
     def closure(self, definition: tuple[str, str], handled: Handled) -> Closure:
         """The transitive closure of ``definition``, bounded; ``failure`` says why not."""
         definitions: set[tuple[str, str]] = set()

@@ -193,13 +193,15 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         if key in fixes.relocations:
             continue
         definition = backporter.definition(*key)
-        if definition is None:
+        # a name upstream's module ``__getattr__`` computes comes with that ``__getattr__``
+        copied = definition or backporter.lazy_provider(*key)
+        if copied is None:
             fixes.unfixed[key] = _not_a_definition(fixer.upstream, *key)
             continue
         if not backports_on:
             fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
             continue
-        closure = backporter.closure(definition, handled)
+        closure = backporter.closure(copied, handled)
         failure = (
             closure.failure
             or _mixed_classes(closure, relocated, fixer.relocator)
@@ -209,7 +211,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
             fixes.unfixed[key] = failure
             continue
         fixes.take(closure)
-        fixes.redirects[key] = (compat_module(definition[0]), definition[1])
+        fixes.redirects[key] = (compat_module(copied[0]), definition[1] if definition else key[1])
     if backports_on:
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()

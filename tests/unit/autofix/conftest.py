@@ -112,6 +112,15 @@ PINNED = {
         class PoolingMetadata:
             pooling_cursor = None
     """,
+    "vllm/utils/__init__.py": "",
+    "vllm/utils/platform_utils.py": """
+        def is_pin_memory_available():
+            return True
+    """,
+    "vllm/utils/torch_utils.py": """
+        def direct_register_custom_op(name):
+            return name
+    """,
 }
 
 UPSTREAM = {
@@ -282,6 +291,41 @@ UPSTREAM = {
             return pooling_metadata.get_pooling_cursor
         def chunks_of(pooling_metadata: PoolingMetadata):
             return pooling_metadata.get_chunks()
+    """,
+    "vllm/utils/__init__.py": "",
+    "vllm/utils/platform_utils.py": PINNED["vllm/utils/platform_utils.py"],
+    "vllm/utils/torch_utils.py": """
+        from typing import TYPE_CHECKING
+        from vllm.utils.platform_utils import is_pin_memory_available
+
+        if TYPE_CHECKING:
+            PIN_MEMORY: bool
+
+
+        def direct_register_custom_op(name):
+            return name
+
+
+        def __getattr__(name):
+            if name == "PIN_MEMORY":
+                return is_pin_memory_available()
+            raise AttributeError(name)
+    """,
+    "vllm/utils/lazy_kernels.py": """
+        import torch
+
+        def __getattr__(name):
+            if name == "KERNEL":
+                return torch.ops.vllm.new_kernel
+            raise AttributeError(name)
+    """,
+    "vllm/model_executor/models/pinnedmodel.py": """
+        import torch
+        from vllm.utils.torch_utils import PIN_MEMORY
+        from vllm.utils.lazy_kernels import KERNEL
+        class PinnedModel:
+            def buffer(self):
+                return torch.empty(4, pin_memory=PIN_MEMORY)
     """,
     "vllm/model_executor/models/othermodel.py": """
         from vllm.model_executor.models.utils import quantized

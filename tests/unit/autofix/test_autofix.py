@@ -249,3 +249,22 @@ def test_a_copy_spelling_one_name_two_ways_uses_its_copy_for_both(trees, fixer):
     )
     heads, _ = texts["vllm_fl/compat/model_executor/layers/pool/heads.py"]
     assert "from vllm_fl.compat.model_executor.layers.pool.acts import Act, act_for" in heads
+
+
+def test_a_name_upstreams_module_getattr_computes_comes_with_that_getattr(trees, fixer, plugin):
+    """``PIN_MEMORY`` is computed on first access by upstream's module ``__getattr__``: the compat
+    module gets that ``__getattr__`` (its calls into the pin imported from the pin), and a lazy
+    name whose ``__getattr__`` cannot be copied says why."""
+    plan = planner.plan_fixes(plan_for(trees, "pinnedmodel"), fixer, select_patches(None, PIN))
+    torch_utils = "vllm.utils.torch_utils"
+    assert plan.backports[(torch_utils, "PIN_MEMORY")] == ("vllm_fl.compat.utils.torch_utils", "PIN_MEMORY")
+    (compat,) = [f for f in plan.files if f.role == "compat"]
+    assert compat.upstream_module == torch_utils and compat.compat.keep == ("__getattr__",)
+    assert "torch.ops" in plan.unfixed[("vllm.utils.lazy_kernels", "KERNEL")]
+    plan = planner.with_written_compat(plan, fixer, select_patches(None, PIN), Manifest(plugin))
+    write(plugin, plan, trees[1])
+    model = (plugin / "vllm_fl/models/pinnedmodel.py").read_text()
+    assert "from vllm_fl.compat.utils.torch_utils import PIN_MEMORY\n" in model
+    copied = (plugin / "vllm_fl/compat/utils/torch_utils.py").read_text()
+    assert "from vllm.utils.platform_utils import is_pin_memory_available" in copied
+    assert 'if name == "PIN_MEMORY":' in copied and "direct_register_custom_op" not in copied
