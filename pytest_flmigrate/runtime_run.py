@@ -412,6 +412,29 @@ class RuntimeRun:
         return f"the pinned vLLM {pinned.version} cannot run {self.run.name} on CPU, a platform fact: {line}"
 
     @memoized
+    def pooling_task(self) -> str | None:
+        """The pooling task of the served architecture when the model pools (``embed``,
+        ``token_classify``...; step 10 pools instead of chatting, step 11 compares vectors), else
+        None. The served architecture: the tiny model's with --tiny, else the checkpoint's."""
+        try:
+            unit = self.run.unit()
+        except FlmigrateError:
+            return None  # no unit: step 2 names why; the model is treated as generating
+        if self.settings.tiny:
+            served = {self.tiny().arch}
+        else:
+            served = set((self.run.hf_config() or {}).get("architectures") or ())
+        tasks = [arch.pooling_task for arch in unit.architectures if arch.name in served]
+        return next((task for task in tasks if task), None) if tasks else unit.pooling_task
+
+    @memoized
+    def pool(self) -> dict:
+        """Step 10 of a pooling model: one ``/pooling`` request of its task answered with vectors."""
+        task = self.pooling_task()
+        assert task is not None, "pool() is for pooling models"
+        return serve_step.pool(self.server().url, task)
+
+    @memoized
     def chat(self) -> dict:
         reply = serve_step.chat(self.server().url)
         if not serve_step.answered(reply):

@@ -1,8 +1,9 @@
-"""An OpenAI-compatible client for the E2E step (requests): model discovery and greedy chat.
+"""An OpenAI-compatible client for the E2E step (requests): model discovery, greedy chat, pooling.
 
 Every request goes to the model id the server reports at ``/v1/models``. Chat completions run
 at temperature 0 with a fixed seed, ``logprobs`` with the top 5 per position and
-``return_token_ids`` (vLLM's choice-level ``token_ids``). Connection errors are retried a
+``return_token_ids`` (vLLM's choice-level ``token_ids``). A pooling model answers vLLM's
+``/pooling`` with the prompt's text and the model's task instead. Connection errors are retried a
 bounded number of times; nothing else is retried (an HTTP error is an answer). A server that
 stays unreachable gives one line, e.g. ``GT server http://h:8122: connection refused after 3
 attempts; start it or check --gt-url``, and later calls on the same client fail at once with it.
@@ -185,6 +186,33 @@ class OpenAIClient:
             finish_reason=choice.get("finish_reason"),
             prompt_token_ids=None if prompt_ids is None else [int(t) for t in prompt_ids],
             extra={"usage": data.get("usage")} if data.get("usage") else {},
+        )
+
+    def pool(self, prompt: Prompt, task: str) -> Generation:
+        """vLLM's ``/pooling`` of ``prompt``'s text for ``task`` (``embed``, ``token_classify``...):
+        the pooled vectors, one row per vector."""
+        model = self.model_id()
+        data = self.request("POST", "/pooling", {"model": model, "input": prompt.text, "task": task})
+        try:
+            pooled = data["data"][0]["data"]
+            rows = pooled if pooled and isinstance(pooled[0], list) else [pooled]
+            vectors = [[float(x) for x in row] for row in rows]
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise FlmigrateError(
+                f"{self._where()}: the pooling answer for {prompt.id} holds no vectors ({type(exc).__name__}: {exc})",
+                str(data)[:4000],
+            ) from None
+        if not vectors or not vectors[0]:
+            raise FlmigrateError(f"{self._where()}: the pooling answer for {prompt.id} is empty")
+        usage = data.get("usage") if isinstance(data, dict) else None
+        return Generation(
+            model=model,
+            text="",
+            token_ids=None,
+            tokens=[],
+            top_logprobs=[],
+            extra={"usage": usage, "task": task} if usage else {"task": task},
+            pooled=vectors,
         )
 
 

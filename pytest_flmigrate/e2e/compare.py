@@ -12,10 +12,16 @@
 A divergence is *early* when it happens within the first ``EARLY_LIMIT`` tokens (likely a code
 bug: weight loading, TP sharding, an op) and *late* otherwise (possibly numerical noise).
 Tokens are compared by id when both servers returned ``token_ids``, else by token string.
+
+A pooling model's outputs are vectors, not tokens: each of the local server's vectors must have
+the ground truth's length and a cosine similarity of at least ``1 - POOLED_TOLERANCE`` with it (the
+tolerance of vLLM's own embedding tests, ``check_embeddings_close``); a wrong weight or pooler
+lands far below it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +30,9 @@ from pytest_flmigrate.errors import FlmigrateError
 
 EARLY_LIMIT = 5
 MATCH, NEAR_TIE, DIVERGED = "match", "near-tie", "diverged"
+POOLED = "pooled vectors"
+POOLED_TOLERANCE = 1e-3
+_SHOWN = 4  # values of a diverging vector shown in a report
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Comparison:
     gt_text: str = ""
     local_text: str = ""
     notes: tuple[str, ...] = ()
+    measure: str = ""  # pooled vectors: the lowest similarity, or what differs at ``diverge_at``
 
     @property
     def passed(self) -> bool:
@@ -66,10 +76,13 @@ class Comparison:
             "basis": self.basis,
             **({"gt_token": self.gt_token, "local_token": self.local_token} if self.diverge_at is not None else {}),
             **({"notes": list(self.notes)} if self.notes else {}),
+            **({"measure": self.measure} if self.measure else {}),
         }
 
     def headline(self) -> str:
         """One line: the verdict, and for a divergence where and what it likely means."""
+        if self.basis == POOLED:
+            return self._pooled_headline()
         if self.verdict == MATCH:
             return f"{self.prompt_id}: MATCH, first {self.compared} tokens identical ({self.basis})"
         where = f"token {self.diverge_at} (0-based) of {self.compared}"
@@ -88,10 +101,24 @@ class Comparison:
             f"{self.local_token!r} ({meaning})"
         )
 
+    def _pooled_headline(self) -> str:
+        if self.verdict == MATCH:
+            return (
+                f"{self.prompt_id}: MATCH, {self.compared} pooled vector{'s' if self.compared != 1 else ''} "
+                f"within cosine similarity {1 - POOLED_TOLERANCE:g} of GT's ({self.measure})"
+            )
+        return (
+            f"{self.prompt_id}: local's pooled output differs from GT's at vector {self.diverge_at} (0-based) of "
+            f"{self.compared}: {self.measure} (likely a code bug; check weight loading and the pooler)"
+        )
+
     def report(self) -> str:
         """The headline, then both sequences (the divergence marked), both texts and any notes."""
         lines = [self.headline()]
-        if self.verdict != MATCH:
+        if self.verdict != MATCH and self.basis == POOLED:
+            lines.append(f"GT    vector {self.diverge_at} starts {self.gt_window}")
+            lines.append(f"local vector {self.diverge_at} starts {self.local_window}")
+        elif self.verdict != MATCH:
             lines.append(f"GT    {self.basis}: {_marked(self.gt_window, self.diverge_at)}")
             lines.append(f"local {self.basis}: {_marked(self.local_window, self.diverge_at)}")
             lines.append(f"GT text:    {self.gt_text!r}")
@@ -178,5 +205,48 @@ def compare(prompt_id: str, gt: Generation, local: Generation, count: int, exact
         gt_token=gt_token,
         local_token=local_token,
         notes=tuple(notes),
+        **common,
+    )
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    if norm == 0.0:
+        return 1.0 if not any(a) and not any(b) else 0.0
+    return dot / norm
+
+
+def compare_pooled(prompt_id: str, gt: Generation, local: Generation) -> Comparison:
+    """Compare ``local``'s pooled vectors with ``gt``'s: the same shape, each vector within
+    cosine similarity ``1 - POOLED_TOLERANCE``."""
+    if gt.pooled is None or local.pooled is None:
+        missing = "GT" if gt.pooled is None else "local"
+        raise FlmigrateError(f"the {missing} result of {prompt_id} holds no pooled vectors; collect it again")
+    rows = max(len(gt.pooled), len(local.pooled))
+    common: dict[str, Any] = dict(prompt_id=prompt_id, count=len(gt.pooled), compared=rows, basis=POOLED)
+    lowest = 1.0
+    for row, (want, got) in enumerate(zip(gt.pooled, local.pooled)):
+        if len(want) != len(got):
+            return _pooled_divergence(common, row, want, got, f"{len(got)} values where GT has {len(want)}")
+        similarity = _cosine(want, got)
+        if similarity < 1 - POOLED_TOLERANCE:
+            return _pooled_divergence(common, row, want, got, f"cosine similarity {similarity:.6f}")
+        lowest = min(lowest, similarity)
+    if len(gt.pooled) != len(local.pooled):
+        row = min(len(gt.pooled), len(local.pooled))
+        return _pooled_divergence(
+            common, row, [], [], f"{len(local.pooled)} vectors where GT has {len(gt.pooled)} (tokenized differently?)"
+        )
+    return Comparison(verdict=MATCH, measure=f"lowest {lowest:.6f}", **common)
+
+
+def _pooled_divergence(common: dict, row: int, want: list[float], got: list[float], why: str) -> Comparison:
+    return Comparison(
+        verdict=DIVERGED,
+        diverge_at=row,
+        gt_window=[round(x, 6) for x in want[:_SHOWN]],
+        local_window=[round(x, 6) for x in got[:_SHOWN]],
+        measure=why,
         **common,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_flmigrate.e2e.client import SEED, TOP_LOGPROBS, OpenAIClient
-from pytest_flmigrate.e2e.compare import Comparison, compare
+from pytest_flmigrate.e2e.compare import Comparison, compare, compare_pooled
 from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.e2e.prompts import Prompt
 from pytest_flmigrate.e2e.results import ResultStore, phase_plan
@@ -86,14 +86,30 @@ class Runner:
         self.count, self.max_tokens = token_match_count, max_tokens
         self.client_options = dict(client_options or {})
         self.clients: dict[str, OpenAIClient] = {}
-        self.request = {"max_tokens": max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
         #: no near-tie passes (compare.py): set for a speculative-decoding draft's tiny target
         self.exact = False
+        #: a pooling model's task (``embed``...): prompts are pooled, not chatted (``pool_for``)
+        self.task: str | None = None
         #: seconds spent collecting (a server started on first use included) and comparing, per side
         self.seconds: dict[str, float] = {"gt": 0.0, "local": 0.0, "compare": 0.0}
         store.info.update(
             {"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens, "seconds": self.seconds}
         )
+
+    def pool_for(self, task: str | None) -> None:
+        """Pool the prompts for ``task`` and compare vectors (a pooling model), or chat (None)."""
+        self.task = task
+        if task:
+            self.store.info["pooling_task"] = task
+        else:
+            self.store.info.pop("pooling_task", None)
+
+    @property
+    def request(self) -> dict:
+        """The request settings a saved result was made with (a result made otherwise is not reused)."""
+        if self.task:
+            return {"pooling_task": self.task}
+        return {"max_tokens": self.max_tokens, "temperature": 0, "seed": SEED, "top_logprobs": TOP_LOGPROBS}
 
     def client(self, side: str, provider: ServerProvider) -> OpenAIClient:
         """The client of ``side``, made on first use from ``provider`` (which may start the server)."""
@@ -120,7 +136,7 @@ class Runner:
 
     def _request(self, side: str, prompt: Prompt, provider: ServerProvider) -> Generation:
         client = self.client(side, provider)
-        generation = client.chat(prompt, self.max_tokens)
+        generation = client.pool(prompt, self.task) if self.task else client.chat(prompt, self.max_tokens)
         self.store.info[side]["model"] = generation.model
         server = {"url": client.base, "model": generation.model}
         self.store.save(side, prompt, generation, self.request, server)
@@ -192,6 +208,10 @@ class Runner:
             if side not in found:
                 found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
         start = time.monotonic()
-        comparison = compare(prompt.id, found["gt"], found["local"], self.count, self.exact)
+        comparison = (
+            compare_pooled(prompt.id, found["gt"], found["local"])
+            if self.task
+            else compare(prompt.id, found["gt"], found["local"], self.count, self.exact)
+        )
         self.seconds["compare"] = round(self.seconds["compare"] + time.monotonic() - start, 4)
         return PromptOutcome(prompt, self.phase, comparison, sides, {s: g.length for s, g in found.items()})

@@ -23,6 +23,16 @@ TRANSFORMERS_AUTO_MAPPINGS = Path("models/auto/auto_mappings.py")
 TRANSFORMERS_MODEL_MAPPINGS = Path("models/auto/modeling_auto.py")
 # Registry tables that alias other tables or route to the Transformers backend.
 _SKIPPED_TABLES = {"_VLLM_MODELS", "_TRANSFORMERS_SUPPORTED_MODELS", "_TRANSFORMERS_BACKEND_MODELS"}
+#: Registry tables of pooling models -> the pooling task their outputs answer (vLLM's ``/pooling``
+#: ``task``; the same names from vLLM 0.11 on).
+POOLING_TASKS = {
+    "_EMBEDDING_MODELS": "embed",
+    "_CROSS_ENCODER_MODELS": "classify",
+    "_SEQUENCE_CLASSIFICATION_MODELS": "classify",
+    "_LATE_INTERACTION_MODELS": "token_embed",
+    "_TOKEN_CLASSIFICATION_MODELS": "token_classify",
+    "_REWARD_MODELS": "token_classify",
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,11 @@ class Architecture:
     @property
     def is_multimodal(self) -> bool:
         return self.table == "_MULTIMODAL_MODELS"
+
+    @property
+    def pooling_task(self) -> str | None:
+        """The pooling task of a pooling model's architecture (``embed``, ``token_classify``...), else None."""
+        return POOLING_TASKS.get(self.table)
 
     @property
     def dotted_module(self) -> str:

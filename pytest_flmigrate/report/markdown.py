@@ -234,15 +234,17 @@ def e2e(data: dict) -> list[str]:
         matched = sum(p["verdict"] == "match" for p in compared)
         ties = sum(p["verdict"] == "near-tie" for p in compared)
         tie_text = f", {ties} near-tie(s)" if ties else ""
+        basis = f"pooled vectors ({found['pooling_task']})" if found.get("pooling_task") else f"first {count} tokens"
         lines.append(
-            f"- E2E ({label}): {'✅' if passed else '❌'} ({matched}/{len(entries)} prompts matched{tie_text}, "
-            f"first {count} tokens)"
+            f"- E2E ({label}): {'✅' if passed else '❌'} ({matched}/{len(entries)} prompts matched{tie_text}, {basis})"
         )
     lines += ["", "| prompt | verdict | diverges at | detail |", "|---|---|---|---|"]
     for prompt_id, entry in prompts.items():
         at = entry.get("diverge_at")
         where = "" if at is None else f"{at} ({entry.get('divergence')})"
-        if at is not None:
+        if entry.get("measure"):
+            detail = entry["measure"]
+        elif at is not None:
             detail = f"GT {entry.get('gt_token')!r} vs local {entry.get('local_token')!r}"
         else:
             detail = entry.get("reason", "")

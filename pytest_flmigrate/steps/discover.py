@@ -85,6 +85,11 @@ class ModelUnit:
         return any(arch.is_multimodal for arch in self.architectures)
 
     @property
+    def pooling_task(self) -> str | None:
+        """The pooling task when the unit is a pooling model (its first pooling architecture's), else None."""
+        return next((arch.pooling_task for arch in self.architectures if arch.pooling_task), None)
+
+    @property
     def config_from_checkpoint(self) -> bool:
         """The checkpoint's own code (trust_remote_code) defines the unit's config at run time:
         no source defines it, or upstream only under ``TYPE_CHECKING``."""

@@ -301,13 +301,44 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
         raise FlmigrateError(f"chat request to {url} failed: {exc}") from None
     if response.status_code != 200:
         raise FlmigrateError(f"chat request to {url} answered HTTP {response.status_code}", response.text[-2000:])
-    data = response.json()
-    choice = data["choices"][0]
+    try:
+        data = response.json()
+        choice = data["choices"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise FlmigrateError(f"the chat answer of {url} holds no choices", response.text[-2000:]) from None
     return {
         "model": model,
         "text": choice["message"].get("content") or "",
         "finish_reason": choice.get("finish_reason"),
         "completion_tokens": (data.get("usage") or {}).get("completion_tokens"),
+        "seconds": round(time.monotonic() - start, 2),
+    }
+
+
+def pool(url: str, task: str, text: str = "Hello! Please introduce yourself.") -> dict:
+    """One ``/pooling`` request of a pooling model for ``task``: how many vectors of how many values, and the time."""
+    start = time.monotonic()
+    try:
+        models = requests.get(url + "/v1/models", timeout=60)
+        models.raise_for_status()
+        model = models.json()["data"][0]["id"]
+        response = requests.post(url + "/pooling", json={"model": model, "input": text, "task": task}, timeout=600)
+    except requests.RequestException as exc:
+        raise FlmigrateError(f"pooling request to {url} failed: {exc}") from None
+    if response.status_code != 200:
+        raise FlmigrateError(
+            f"pooling request ({task}) to {url} answered HTTP {response.status_code}", response.text[-2000:]
+        )
+    try:
+        pooled = response.json()["data"][0]["data"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise FlmigrateError(f"the pooling answer of {url} holds no vectors", response.text[-2000:]) from None
+    rows = pooled if pooled and isinstance(pooled[0], list) else [pooled]
+    return {
+        "model": model,
+        "task": task,
+        "vectors": len(rows),
+        "values": len(rows[0]) if rows else 0,
         "seconds": round(time.monotonic() - start, 2),
     }
 

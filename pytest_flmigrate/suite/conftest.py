@@ -144,10 +144,12 @@ def e2e_runner(model_run):
     from pytest_flmigrate.e2e.phases import Runner
 
     settings = model_run.settings
-    return Runner(
+    runner = Runner(
         model_run.e2e,
         phase=settings.e2e_phase,
         token_match_count=settings.token_match_count,
         max_tokens=settings.max_tokens,
         replay=(lambda: model_run.runtime.control_cache().store) if settings.tiny else None,
     )
+    runner.pool_for(model_run.runtime.pooling_task())
+    return runner

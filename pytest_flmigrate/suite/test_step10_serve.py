@@ -1,4 +1,5 @@
-"""Step 10: the local server (vllm serve with the plugin) is healthy, runs the plugin's class, answers a chat."""
+"""Step 10: the local server (vllm serve with the plugin) is healthy, runs the plugin's class, answers a
+chat (a pooling model: a ``/pooling`` request of its task)."""
 
 import pytest
 
@@ -29,5 +30,19 @@ def test_server_runs_the_plugin_class(runtime, local_server_url):
 
 
 def test_chat_request_returns_text(runtime, local_server_url):
+    task = runtime.pooling_task()
+    if task:
+        pytest.skip(f"{runtime.run.name} is a pooling model ({task}): it answers /pooling, not chat")
     reply = runtime.chat()
     runtime.tell(f"step 10: {local_server_url} answered {reply['completion_tokens']} tokens in {reply['seconds']} s")
+
+
+def test_pooling_request_returns_vectors(runtime, local_server_url):
+    task = runtime.pooling_task()
+    if not task:
+        pytest.skip(f"{runtime.run.name} generates text: no pooling request")
+    reply = runtime.pool()
+    runtime.tell(
+        f"step 10: {local_server_url} pooled ({task}) {reply['vectors']} vector(s) of {reply['values']} values "
+        f"in {reply['seconds']} s"
+    )

@@ -2,7 +2,8 @@
 
 It answers ``/health``, ``/v1/models`` and ``/v1/chat/completions`` the way vLLM does with
 ``logprobs``/``top_logprobs``/``return_token_ids``: choice-level ``token_ids``, logprobs content
-with per-position top alternatives, ``prompt_token_ids``. The tokens are a pure function of
+with per-position top alternatives, ``prompt_token_ids``; and vLLM's ``/pooling`` (one vector per
+word for the ``token_*`` tasks, the first word's otherwise). Tokens and vectors are a pure function of
 the prompt text, so two stubs agree unless told to diverge.
 """
 
@@ -27,9 +28,15 @@ def default_tokens(text: str, count: int) -> list[tuple[int, str]]:
     return [(zlib.crc32(w.encode()) % 50000 + 10, f" {w}") for w in (words * (count // len(words) + 1))[:count]]
 
 
+def word_vector(word: str, dims: int) -> list[float]:
+    seed = zlib.crc32(word.encode())
+    return [((seed >> shift) % 97) / 97 - 0.5 for shift in range(dims)]
+
+
 class StubOpenAI:
     """``diverge``: {position: (id, token string, keep_original_in_top)} changes this stub's output;
-    ``stop_after``: stop generating after that many tokens; ``token_ids``: send choice-level ids."""
+    ``stop_after``: stop generating after that many tokens; ``token_ids``: send choice-level ids;
+    ``pooled``: {vector index: scale} multiplies those pooled vectors' second half (a wrong head)."""
 
     def __init__(
         self,
@@ -42,7 +49,10 @@ class StubOpenAI:
         status: int = 200,
         prompt_ids: list[int] | None = None,
         port: int = 0,
+        pooled: dict | None = None,
+        dims: int = 8,
     ) -> None:
+        self.pooled, self.dims = pooled or {}, dims
         self.model, self.diverge, self.stop_after = model, diverge or {}, stop_after
         self.token_ids, self.logprobs, self.status, self.prompt_ids = token_ids, logprobs, status, prompt_ids
         self.requests: list[tuple[str, str, dict | None]] = []
@@ -72,7 +82,9 @@ class StubOpenAI:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append(("POST", self.path, body))
-                if self.path != "/v1/chat/completions":
+                if self.path == "/pooling":
+                    self._send(200, stub.pool(body))
+                elif self.path != "/v1/chat/completions":
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                 elif stub.status != 200:
                     self._send(stub.status, {"object": "error", "message": "The model is overloaded\nsecond line"})
@@ -107,6 +119,17 @@ class StubOpenAI:
         if self.thread is not None:
             self.server.shutdown()
         self.server.server_close()
+
+    def pool(self, body: dict) -> dict:
+        words = re.findall(r"\w+|[^\w\s]", body["input"]) or ["x"]
+        rows = [word_vector(word, self.dims) for word in words]
+        for index, scale in self.pooled.items():
+            if index < len(rows):
+                half = self.dims // 2
+                rows[index] = rows[index][:half] + [x * scale for x in rows[index][half:]]
+        if not body.get("task", "").startswith("token_"):
+            return {"model": self.model, "data": [{"index": 0, "object": "pooling", "data": rows[0]}], "usage": {}}
+        return {"model": self.model, "data": [{"index": 0, "object": "pooling", "data": rows}], "usage": {}}
 
     def answer(self, body: dict) -> dict:
         count = int(body.get("max_tokens", 16))

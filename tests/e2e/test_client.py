@@ -142,3 +142,23 @@ def test_base_url_normalisation(url, expected):
 def test_bad_urls(url):
     with pytest.raises(FlmigrateError, match="--gt-url URL"):
         base_url(url, "--gt-url")
+
+
+def test_pooling_sends_the_text_and_task_and_reads_the_vectors(stub):
+    server = stub(model="/weights/tiny-embed")
+    client = OpenAIClient(server.url)
+    sequence = client.pool(T1, "embed")
+    (_, _, _), (_, path, body) = server.requests
+    assert path == "/pooling" and body == {"model": "/weights/tiny-embed", "input": T1.text, "task": "embed"}
+    assert sequence.pooled is not None and len(sequence.pooled) == 1 and len(sequence.pooled[0]) == 8
+    assert sequence.extra["task"] == "embed" and sequence.token_ids is None
+    tokens = client.pool(T1, "token_embed")
+    assert tokens.pooled is not None and len(tokens.pooled) == len(T1.text.split()) + 1  # words and the final "."
+
+
+def test_a_pooling_answer_without_vectors_is_one_line(stub):
+    server = stub()
+    client = OpenAIClient(server.url)
+    server.pool = lambda body: {"data": []}
+    with pytest.raises(FlmigrateError, match=r"the pooling answer for t1 holds no vectors \(IndexError"):
+        client.pool(T1, "embed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_flmigrate.e2e.compare import DIVERGED, MATCH, NEAR_TIE, compare
+from pytest_flmigrate.e2e.compare import DIVERGED, MATCH, NEAR_TIE, POOLED_TOLERANCE, compare, compare_pooled
 from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.errors import FlmigrateError
 
@@ -142,3 +142,47 @@ def test_different_prompt_tokenization_is_noted():
         "check the chat template and tokenizer the two servers load",
     )
     assert result.summary()["notes"] == list(result.notes)
+
+
+def pooled(*rows: list[float]) -> Generation:
+    return Generation(model="m", text="", token_ids=None, tokens=[], top_logprobs=[], pooled=[list(r) for r in rows])
+
+
+def test_pooled_vectors_within_the_cosine_tolerance_match():
+    gt = pooled([0.3, -0.2, 0.5, 0.1], [0.0, 1.0, 0.0, 0.0])
+    local = pooled([0.3001, -0.2, 0.4999, 0.1], [0.0, 1.0, 0.001, 0.0])  # float noise
+    result = compare_pooled("t1", gt, local)
+    assert result.verdict == MATCH and result.compared == 2 and result.passed
+    assert result.headline().startswith("t1: MATCH, 2 pooled vectors within cosine similarity 0.999 of GT's (lowest")
+    assert result.summary()["basis"] == "pooled vectors" and "measure" in result.summary()
+
+
+def test_a_pooled_vector_out_of_tolerance_diverges_there_with_both_shown():
+    gt = pooled([0.3, -0.2, 0.5, 0.1], [0.0, 1.0, 0.0, 0.0])
+    local = pooled([0.3, -0.2, 0.5, 0.1], [0.0, 1.0, 0.2, 0.0])  # a wrong weight: cosine 0.98
+    result = compare_pooled("t2", gt, local)
+    assert result.verdict == DIVERGED and result.diverge_at == 1 and not result.passed
+    assert 1 - 0.02 < float(result.measure.split()[-1]) < 1 - POOLED_TOLERANCE
+    report = result.report()
+    assert report.splitlines()[0].startswith("t2: local's pooled output differs from GT's at vector 1 (0-based) of 2")
+    assert (
+        "GT    vector 1 starts [0.0, 1.0, 0.0, 0.0]" in report
+        and "local vector 1 starts [0.0, 1.0, 0.2, 0.0]" in report
+    )
+
+
+def test_pooled_outputs_of_another_shape_diverge_naming_it():
+    longer = compare_pooled("t3", pooled([1.0, 0.0]), pooled([1.0, 0.0, 0.0]))
+    assert longer.verdict == DIVERGED and longer.measure == "3 values where GT has 2"
+    more = compare_pooled("t3", pooled([1.0, 0.0]), pooled([1.0, 0.0], [0.5, 0.5]))
+    assert more.verdict == DIVERGED and more.diverge_at == 1 and more.measure.startswith("2 vectors where GT has 1")
+
+
+def test_a_result_without_vectors_cannot_be_compared_as_pooled():
+    with pytest.raises(FlmigrateError, match="the local result of t1 holds no pooled vectors; collect it again"):
+        compare_pooled("t1", pooled([1.0]), Generation("m", "x", [1], ["x"], [{}]))
+
+
+def test_pooled_vectors_survive_saving():
+    original = pooled([0.25, -1.5])
+    assert Generation.from_dict(original.to_dict()) == original and original.length == 1

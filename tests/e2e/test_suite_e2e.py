@@ -218,6 +218,34 @@ def test_multimodal_model_sends_the_images(run_suite, plugin_tree, stub, trees):
     assert len(posted) == 5 and all(b["messages"][0]["content"][0]["type"] == "image_url" for b in posted)
 
 
+def pooling_registry(trees) -> None:
+    upstream_registry = trees[0] / "vllm/model_executor/models/registry.py"
+    upstream_registry.write_text(upstream_registry.read_text().replace("_TEXT_GENERATION_MODELS", "_EMBEDDING_MODELS"))
+
+
+def test_pooling_model_compares_its_pooled_vectors(run_suite, plugin_tree, stub, trees):
+    pooling_registry(trees)
+    gt, local = stub(), stub()
+    result = run_suite(*e2e_args(gt.url), local_url=local.url)
+    assert outcomes(result) == counts(passed=5)
+    posted = [(path, body) for method, path, body in gt.requests if method == "POST"]
+    assert len(posted) == 5 and all(path == "/pooling" and body["task"] == "embed" for path, body in posted)
+    e2e = summary(plugin_tree)["e2e"]
+    assert e2e["pooling_task"] == "embed" and e2e["matched"] == 5
+    assert e2e["prompts"]["t1"]["basis"] == "pooled vectors"
+    report = (plugin_tree / "reports/tiny/report.md").read_text()
+    assert "- E2E (text): ✅ (5/5 prompts matched, pooled vectors (embed))" in report
+
+
+def test_pooling_model_with_a_wrong_vector_fails_each_prompt_naming_it(run_suite, plugin_tree, stub, trees):
+    pooling_registry(trees)
+    gt, local = stub(), stub(pooled={0: -1.0})  # the local pooler's vector half negated
+    result = run_suite(*e2e_args(gt.url), local_url=local.url)
+    assert outcomes(result) == counts(failed=5)
+    result.stdout.fnmatch_lines(["*t1: local's pooled output differs from GT's at vector 0 (0-based) of 1: cosine*"])
+    assert summary(plugin_tree)["e2e"]["diverged"] == 5
+
+
 def test_user_prompt_file(run_suite, stub, tmp_path):
     gt, local = stub(), stub()
     prompts = tmp_path / "mine.json"
