@@ -5,6 +5,8 @@
   model_type -> config class name
 - transformers' ``CONFIG_MAPPING_NAMES``: model_type -> config class name
 - transformers' ``MODEL_*_MAPPING_NAMES``: architecture class -> the model_types naming it
+- vLLM's config hooks (``MODELS_CONFIG_MAP`` in ``vllm/model_executor/models/config.py``):
+  architecture -> the class whose ``verify_and_update_*config`` adjusts the configs at startup
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pytest_flmigrate.index.symbols import parse_module
 
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
 CONFIG_REGISTRY = Path("transformers_utils/config.py")
+CONFIG_HOOKS = Path("model_executor/models/config.py")
+CONFIG_HOOKS_MODULE = "vllm.model_executor.models.config"
 TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
 # transformers >= 5 generates the table into this module; configuration_auto.py imports and amends it.
 TRANSFORMERS_AUTO_MAPPINGS = Path("models/auto/auto_mappings.py")
@@ -106,6 +110,20 @@ def vllm_config_registry(vllm_dir: Path) -> dict[str, str]:
         target, value = _assignment(node)
         if target == "_CONFIG_REGISTRY" and isinstance(value, (ast.Call, ast.Dict)):
             return _mapping_of(value)
+    return {}
+
+
+def config_hooks(vllm_dir: Path) -> dict[str, str]:
+    """architecture -> config hook class name from vLLM's ``MODELS_CONFIG_MAP``."""
+    tree = parse_module(vllm_dir / CONFIG_HOOKS)
+    for node in tree.body if tree is not None else ():
+        target, value = _assignment(node)
+        if target == "MODELS_CONFIG_MAP" and isinstance(value, ast.Dict):
+            return {
+                key.value: entry.id
+                for key, entry in zip(value.keys, value.values)
+                if isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(entry, ast.Name)
+            }
     return {}
 
 

@@ -7,6 +7,7 @@ Pure functions returning :class:`Finding` records; one check module per family:
 - calls.py: ``call-signatures``
 - attributes.py: ``missing-attributes`` (pinned bases, pinned classes/modules, config objects)
 - config_bridge.py: ``config-bridge``;  registration.py: ``registration``
+- config_hooks.py: ``config-hooks`` (upstream's startup config hooks of the unit's architectures)
 - structure.py: ``merged-projections`` (P8), ``custom-op-paths`` (P11), ``init-override`` (P12)
 - hooks.py: ``uncalled-hooks`` (overrides of upstream hooks the pinned base never calls)
 - hygiene.py: ``hardcoded-paths``, ``bare-except``
@@ -24,6 +25,7 @@ from pytest_flmigrate.review import (  # noqa: F401  (registers the checks)
     attributes,
     calls,
     config_bridge,
+    config_hooks,
     hooks,
     hygiene,
     imports,
@@ -50,6 +52,7 @@ ORDER = (
     "transformers-names",
     "config-bridge",
     "registration",
+    "config-hooks",
     "merged-projections",
     "custom-op-paths",
     "init-override",

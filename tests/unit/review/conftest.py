@@ -133,9 +133,46 @@ PINNED = {
     """,
 }
 
-# Upstream moved on: Attention lives elsewhere, WeightsMapper grew, the GDN base grew a mapper.
+PINNED["vllm/model_executor/models/config.py"] = """
+    class VerifyAndUpdateConfig:
+        @staticmethod
+        def verify_and_update_config(vllm_config):
+            raise NotImplementedError
+
+    class OldModelConfig(VerifyAndUpdateConfig):
+        @staticmethod
+        def verify_and_update_config(vllm_config):
+            vllm_config.cache_config.block_size = 16
+
+    MODELS_CONFIG_MAP = {"OldForCausalLM": OldModelConfig}
+"""
+
+# Upstream moved on: Attention lives elsewhere, WeightsMapper grew, the GDN base grew a mapper,
+# new architectures have config hooks.
 UPSTREAM = {
     **PINNED,
+    "vllm/model_executor/models/config.py": """
+        class VerifyAndUpdateConfig:
+            @staticmethod
+            def verify_and_update_config(vllm_config):
+                return
+            @staticmethod
+            def verify_and_update_model_config(model_config):
+                return
+
+        class OldModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_config(vllm_config):
+                vllm_config.cache_config.block_size = 32
+
+        class NewModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_model_config(model_config):
+                model_config.hf_config.is_causal = False
+                model_config.hf_config.embedding_size = model_config.hf_config.num_labels
+
+        MODELS_CONFIG_MAP = {"OldForCausalLM": OldModelConfig, "NewForCausalLM": NewModelConfig}
+    """,
     "vllm/model_executor/models/utils.py": """
         from dataclasses import dataclass, field
         @dataclass

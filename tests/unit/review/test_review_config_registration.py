@@ -284,3 +284,25 @@ def test_registration_importing_a_config_module_that_was_never_written(review_fi
         "no module vllm_fl.configs.newmodel",
         "vllm_fl.configs.newmodel:NewConfig: no module vllm_fl.configs.newmodel",
     }
+
+
+def test_an_architecture_upstream_configures_at_startup_needs_its_hook_at_the_pin(review_files):
+    """Upstream's MODELS_CONFIG_MAP sets NewForCausalLM's attention bidirectional at startup; the
+    pin's map has no entry for it: without a hook registered by the plugin, the pin runs it causal."""
+    files = {MODEL: MODEL_CLASSES, "vllm_fl/__init__.py": registered("vllm_fl.models.newmodel:NewForCausalLM", None)}
+    (finding,) = review_files(files, "config-hooks", **REGISTRATION)
+    assert (finding.file, finding.symbol) == ("vllm_fl/__init__.py", "NewForCausalLM")
+    assert finding.message.startswith(
+        "upstream configures NewForCausalLM at startup with vllm.model_executor.models.config.NewModelConfig "
+        "(it sets hf_config.is_causal, hf_config.embedding_size); the pin's MODELS_CONFIG_MAP has no entry for it"
+    )
+    assert 'MODELS_CONFIG_MAP["NewForCausalLM"] = <the port>' in finding.fix
+    hooked = files["vllm_fl/__init__.py"] + (
+        "    from vllm.model_executor.models.config import MODELS_CONFIG_MAP\n"
+        "    from vllm_fl.configs.hooks import NewModelConfig\n"
+        '    MODELS_CONFIG_MAP["NewForCausalLM"] = NewModelConfig\n'
+    )
+    assert review_files({**files, "vllm_fl/__init__.py": hooked}, "config-hooks", **REGISTRATION) == []
+    # an architecture the pin's own map configures keeps the pin's hook
+    old = {**REGISTRATION, "architectures": (("OldForCausalLM", "NewForCausalLM"),)}
+    assert review_files(files, "config-hooks", **old) == []
