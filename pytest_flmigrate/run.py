@@ -293,6 +293,8 @@ class ModelRun:
         return (*(arch.name for arch in unit.architectures), *model_type)
 
     def registration_request(self) -> register.Registration:
+        from pytest_flmigrate.autofix.backport import compat_module
+        from pytest_flmigrate.index import registries
         from pytest_flmigrate.steps import register
 
         plan = self.plan()
@@ -312,7 +314,11 @@ class ModelRun:
             for name, _ in architectures
             if name in pinned_archs
         )
-        return register.Registration(self.name, modules.pop(), architectures, config, overrides)
+        hooks = tuple(
+            (arch, hook, compat_module(registries.CONFIG_HOOKS_MODULE))
+            for arch, hook in sorted(plan.config_hooks.items())
+        )
+        return register.Registration(self.name, modules.pop(), architectures, config, overrides, hooks)
 
     @memoized
     def registration(self) -> register.RegistrationResult:

@@ -214,8 +214,39 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         fixes.redirects[key] = (compat_module(copied[0]), definition[1] if definition else key[1])
     if backports_on:
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
+        _copy_config_hooks(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()
     return with_refusals(with_shims(fixes.apply(plan, fixer), patches), patches)
+
+
+def config_hooks_to_copy(plan: MigrationPlan, fixer: Fixer) -> dict[str, str]:
+    """Architecture -> upstream's config hook class (``MODELS_CONFIG_MAP``) for the unit's
+    architectures the pin's map has no entry for."""
+    upstream = registries.index_config_hooks(fixer.upstream.indexes.get("vllm"))
+    pinned = registries.index_config_hooks(fixer.pinned.indexes.get("vllm"))
+    return {
+        arch.name: upstream[arch.name]
+        for arch in plan.unit.architectures
+        if arch.name in upstream and arch.name not in pinned
+    }
+
+
+def _copy_config_hooks(plan, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches) -> None:
+    """Backport (P16) the config hooks of the unit's architectures the pin lacks, for step 5 to
+    register; one that cannot be copied stays unfixed with the reason (step 6's config-hooks)."""
+    for arch, hook in sorted(config_hooks_to_copy(plan, fixer).items()):
+        key = (registries.CONFIG_HOOKS_MODULE, hook)
+        closure = backporter.closure(key, handled)
+        failure = (
+            closure.failure
+            or _mixed_classes(closure, relocated, fixer.relocator)
+            or _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, _argument_rules(patches))
+        )
+        if failure:
+            fixes.unfixed[key] = failure
+            continue
+        fixes.take(closure)
+        fixes.hooks[arch] = hook
 
 
 TRANSFORMERS_CONFIG = re.compile(r"transformers\.models\.\w+\.configuration_\w+")
@@ -626,6 +657,7 @@ class _Fixes:
         self.from_pin: dict[str, set[str]] = {}
         self.live: dict[str, set[str]] = {}
         self.forwarded: dict[str, frozenset[tuple[str, str, str]]] = {}
+        self.hooks: dict[str, str] = {}  # architecture -> the config hook class copied for it
 
     @classmethod
     def of(cls, plan: MigrationPlan) -> _Fixes:
@@ -634,6 +666,7 @@ class _Fixes:
         fixes.redirects.update(plan.backports)
         fixes.unfixed.update(plan.unfixed)
         fixes.forwarded.update(plan.forwarded_defaults)
+        fixes.hooks.update(plan.config_hooks)
         for planned in plan.files:
             if planned.compat is not None:
                 fixes.compat[planned.upstream_module] = set(planned.compat.keep)
@@ -673,6 +706,7 @@ class _Fixes:
             backports=self.redirects,
             unfixed=self.unfixed,
             forwarded_defaults=self.forwarded,
+            config_hooks=dict(self.hooks),
         )
 
 

@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.symbols import parse_module
 
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
@@ -125,6 +126,14 @@ def config_hooks(vllm_dir: Path) -> dict[str, str]:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(entry, ast.Name)
             }
     return {}
+
+
+def index_config_hooks(index: TreeIndex | None) -> dict[str, str]:
+    """:func:`config_hooks` of the vLLM tree ``index`` indexes ({} without one)."""
+    info = index.modules.get(CONFIG_HOOKS_MODULE) if index is not None else None
+    if index is None or info is None:
+        return {}
+    return config_hooks((index.root / info.path).parent.parent.parent)
 
 
 def _mapping_of(value: ast.AST) -> dict[str, str]:

@@ -4,7 +4,8 @@
 (bidirectional attention, an embedding size, cache settings). Registering the plugin's class
 does not bring the hook along: where the pin's map has no entry for the architecture and
 register_model() adds none, the pin runs the model with configs upstream would have changed, a
-difference in outputs nothing else reports."""
+difference in outputs nothing else reports. Step 4 copies such hooks (P16, on P30's base) and
+step 5 registers them; the finding remains for a hook step 4 could not copy, with the reason."""
 
 from __future__ import annotations
 
@@ -37,13 +38,15 @@ def missing_config_hooks(context: ReviewContext, view: FileView) -> list[Finding
             continue
         sets = _fields_set(context.upstream_indexes, hook)
         what = f" (it sets {', '.join(sets[:SHOWN])}{' and more' if len(sets) > SHOWN else ''})" if sets else ""
+        unfixed = context.unfixed.get((CONFIG_HOOKS_MODULE, hook))
+        why = f"; step 4 could not copy it: {unfixed}" if unfixed else ""
         findings.append(
             view.finding(
                 CHECK,
                 line,
                 arch,
                 f"upstream configures {arch} at startup with {CONFIG_HOOKS_MODULE}.{hook}{what}; the pin's "
-                "MODELS_CONFIG_MAP has no entry for it, so the pin runs the model with configs upstream changes",
+                f"MODELS_CONFIG_MAP has no entry for it, so the pin runs the model with configs upstream changes{why}",
                 manual(f'port the hook and register it in register_model(): MODELS_CONFIG_MAP["{arch}"] = <the port>'),
             )
         )

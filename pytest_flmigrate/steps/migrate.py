@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_flmigrate.autofix import compat_source
+from pytest_flmigrate.autofix.backport import compat_module
 from pytest_flmigrate.autofix.bridge import Bridge, bridge_name_map
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.pinned import Pinned
 from pytest_flmigrate.index.records import TreeIndex
+from pytest_flmigrate.index.registries import CONFIG_HOOKS_MODULE
 from pytest_flmigrate.index.symbols import module_info_from_source, parse_module
-from pytest_flmigrate.layout import PLUGIN_PACKAGE, plugin_module_for
+from pytest_flmigrate.layout import PLUGIN_PACKAGE, REGISTRATION_FILE, plugin_module_for
 from pytest_flmigrate.manifest import Manifest, atomic_write, sha256, write_if_changed
 from pytest_flmigrate.patches.base import Patch, PatchContext, apply_patches
 from pytest_flmigrate.steps import hand_edits, stale
@@ -75,6 +77,9 @@ class MigrationPlan:
     # files whose use of an API a translation leaves alone: target -> "path:line: why (patch)";
     # step 4 refuses the migration, writing nothing
     refused: dict[str, str] = field(default_factory=dict)
+    # architecture -> upstream's config hook (MODELS_CONFIG_MAP) backported for it into
+    # vllm_fl/compat/model_executor/models/config.py, which step 5 registers
+    config_hooks: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -244,10 +249,15 @@ def without_unimported_compat(
     """``plan`` without the compat modules nothing imports once patched (stale.py): a patch may take
     away the only use of what the plan backported, and such a module is neither written, imported
     nor reviewed."""
+    written = {planned.target: texts[planned.target][0] for planned in plan.files}
+    if plan.config_hooks:  # step 5 registers the copied hooks: register_model() imports them
+        written[REGISTRATION_FILE] = "".join(
+            f"from {compat_module(CONFIG_HOOKS_MODULE)} import {hook}\n" for hook in plan.config_hooks.values()
+        )
     unimported = stale.unimported_compat(
         Manifest(plugin_dir),
         plan.unit.name,
-        {planned.target: texts[planned.target][0] for planned in plan.files},
+        written,
         [planned.target for planned in plan.files if planned.role == "compat"],
         own_keys,
     )

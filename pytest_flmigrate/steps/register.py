@@ -54,6 +54,7 @@ from pytest_flmigrate.layout import MODEL_NAME, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 from pytest_flmigrate.steps.registrations import (
     CONFIG_REGISTRY_NAME,
+    HOOKS_MAP_NAME,
     Found,
     Scan,
     body_statements,
@@ -79,6 +80,7 @@ __all__ = [
 SHAPE_TRY_BLOCKS = "one try block per model"  # the 0.13-era plugin (and an empty register_model())
 SHAPE_PATCH_CALLS = "patch calls, then try blocks"  # calls vllm_fl/patches/<topic>.py functions first
 CONFIG_REGISTRY_MODULE = "vllm.transformers_utils.config"
+HOOKS_MODULE = "vllm.model_executor.models.config"  # where the pinned vLLM keeps MODELS_CONFIG_MAP
 # Where the pinned vLLM exports ModelRegistry (any of these binds the same object).
 MODEL_REGISTRY_SOURCES = (
     "vllm.ModelRegistry",
@@ -101,6 +103,9 @@ class Registration:
     overrides:     (pinned in-tree module, class name) pairs the pinned vLLM already has and the
                    plugin replaces with ``plugin_module.<class name>``, e.g.
                    ``("vllm.model_executor.models.qwen3_next", "Qwen3NextForCausalLM")``
+    hooks:         (architecture, hook class, module) of upstream's config hooks step 4 copied,
+                   registered in the pin's ``MODELS_CONFIG_MAP``, e.g. ``("VoyageQwen3BidirectionalEmbedModel",
+                   "VoyageQwen3BidirectionalEmbedModelConfig", "vllm_fl.compat.model_executor.models.config")``
     """
 
     model_name: str
@@ -108,10 +113,12 @@ class Registration:
     architectures: tuple[tuple[str, str], ...]
     config: tuple[str, str, str] | None
     overrides: tuple[tuple[str, str], ...] = ()
+    hooks: tuple[tuple[str, str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "architectures", tuple(tuple(a) for a in self.architectures))
         object.__setattr__(self, "overrides", tuple(tuple(o) for o in self.overrides))
+        object.__setattr__(self, "hooks", tuple(tuple(h) for h in self.hooks))
         if self.config is not None:
             object.__setattr__(self, "config", tuple(self.config))
         self._validate()
@@ -154,6 +161,9 @@ class Registration:
         for pair in self.overrides:
             if len(pair) != 2 or not _is_dotted(pair[0]) or not _is_identifier(pair[1]):
                 raise bad("override", pair, "give (pinned in-tree module, class name)")
+        for hook in self.hooks:
+            if len(hook) != 3 or not _is_identifier(hook[0]) or not _is_identifier(hook[1]) or not _is_dotted(hook[2]):
+                raise bad("config hook", hook, "give (architecture, hook class, module)")
         if not (self.architectures or self.config or self.overrides):
             raise bad("registration", "(empty)", "give at least one architecture, a config or an override")
 
@@ -219,7 +229,7 @@ def plan_registration(
         return RegistrationResult(changed=False, source=init_source, added=(), shape=shape)
 
     editor = _Editor(module, func, scan, reg)
-    new_func = editor.edit(missing.config, missing.overrides, missing.archs)
+    new_func = editor.edit(missing.config, missing.overrides, missing.archs, missing.hooks)
     source = cst.ensure_type(module.deep_replace(func, new_func), cst.Module).code
 
     # The result must read back as complete, or a rerun would not be a no-op.
@@ -235,6 +245,7 @@ def plan_registration(
     if missing.config and reg.config is not None:
         added.append(f"config {reg.config[0]} -> {reg.config[1]}")
     added += [f"override {m}.{c}" for m, c in missing.overrides]
+    added += [f"config hook {a} -> {c}" for a, c, _ in missing.hooks]
     added += [f"arch {a}" for a, _ in missing.archs]
     return RegistrationResult(changed=True, source=source, added=tuple(added), shape=shape, removed=removed)
 
@@ -319,8 +330,9 @@ def _entries(reg: Registration) -> list[str]:
     """What ``reg`` registers, as the statements would read."""
     config = [f'_CONFIG_REGISTRY["{reg.config[0]}"] = {reg.config[2]}.{reg.config[1]}'] if reg.config else []
     overrides = [f"{module}.{cls} = {reg.plugin_module}.{cls}" for module, cls in reg.overrides]
+    hooks = [f'{HOOKS_MAP_NAME}["{arch}"] = {module}.{cls}' for arch, cls, module in reg.hooks]
     archs = [f'ModelRegistry.register_model("{arch}", "{reg.plugin_module}:{cls}")' for arch, cls in reg.architectures]
-    return config + overrides + archs
+    return config + overrides + hooks + archs
 
 
 @dataclass(frozen=True)
@@ -328,9 +340,10 @@ class _Missing:
     config: bool
     overrides: tuple[tuple[str, str], ...]
     archs: tuple[tuple[str, str], ...]
+    hooks: tuple[tuple[str, str, str], ...] = ()
 
     def any(self) -> bool:
-        return bool(self.config or self.overrides or self.archs)
+        return bool(self.config or self.overrides or self.archs or self.hooks)
 
 
 def _missing(scan: Scan, reg: Registration, path: str) -> _Missing:
@@ -373,12 +386,17 @@ def _missing(scan: Scan, reg: Registration, path: str) -> _Missing:
             scan.archs, arch, reg.plugin_module, cls, f"architecture {arch} is registered to", "registers"
         )
     ]
+    missing_hooks = [
+        (arch, cls, module)
+        for arch, cls, module in reg.hooks
+        if not registered(scan.hooks, arch, module, cls, f"the config hook of {arch} is", "registers")
+    ]
     if conflicts:
         raise FlmigrateError(
             f"{conflicts[0]}; remove or rename one of them in register_model() and rerun",
             detail="\n".join(conflicts[1:]),
         )
-    return _Missing(missing_config, tuple(missing_overrides), tuple(missing_archs))
+    return _Missing(missing_config, tuple(missing_overrides), tuple(missing_archs), tuple(missing_hooks))
 
 
 def _is_identifier(value: object) -> bool:
@@ -434,6 +452,17 @@ class _Editor:
             imports.append(f"from {mod} import {cls}")
         return imports, [f'{CONFIG_REGISTRY_NAME}["{model_type}"] = {cls}']
 
+    def _hook_lines(self, hooks: Sequence[tuple[str, str, str]], *extra: dict[str, str]) -> tuple[list[str], list[str]]:
+        imports: list[str] = []
+        if hooks and not self._bound(HOOKS_MAP_NAME, f"{HOOKS_MODULE}.{HOOKS_MAP_NAME}", *extra):
+            imports.append(f"from {HOOKS_MODULE} import {HOOKS_MAP_NAME}")
+        code: list[str] = []
+        for arch, cls, module in hooks:
+            if not self._bound(cls, f"{module}.{cls}", *extra):
+                imports.append(f"from {module} import {cls}")
+            code.append(f'{HOOKS_MAP_NAME}["{arch}"] = {cls}')
+        return list(dict.fromkeys(imports)), code
+
     def _override_lines(
         self, overrides: Sequence[tuple[str, str]], *extra: dict[str, str]
     ) -> tuple[list[str], list[str]]:
@@ -471,11 +500,12 @@ class _Editor:
         missing_config: bool,
         missing_overrides: Sequence[tuple[str, str]],
         missing_archs: Sequence[tuple[str, str]],
+        missing_hooks: Sequence[tuple[str, str, str]] = (),
     ) -> cst.FunctionDef:
         index = self._own_block()
         if index is None:
-            return self._append_block(missing_config, missing_overrides, missing_archs)
-        return self._complete_block(index, missing_config, missing_overrides, missing_archs)
+            return self._append_block(missing_config, missing_overrides, missing_archs, missing_hooks)
+        return self._complete_block(index, missing_config, missing_overrides, missing_archs, missing_hooks)
 
     def _own_block(self) -> int | None:
         """Index of the try block that belongs to this model, if there is one."""
@@ -508,6 +538,7 @@ class _Editor:
         missing_config: bool,
         missing_overrides: Sequence[tuple[str, str]],
         missing_archs: Sequence[tuple[str, str]],
+        missing_hooks: Sequence[tuple[str, str, str]] = (),
     ) -> cst.FunctionDef:
         imports: list[str] = []
         code: list[str] = []
@@ -518,6 +549,9 @@ class _Editor:
             imports += more
             code += lines
         more, lines = self._override_lines(missing_overrides)
+        imports += more
+        code += lines
+        more, lines = self._hook_lines(missing_hooks)
         imports += more
         code += lines
         # Continuation lines are written relative to the statement: libcst re-indents them.
@@ -573,6 +607,7 @@ class _Editor:
         missing_config: bool,
         missing_overrides: Sequence[tuple[str, str]],
         missing_archs: Sequence[tuple[str, str]],
+        missing_hooks: Sequence[tuple[str, str, str]] = (),
     ) -> cst.FunctionDef:
         assert isinstance(self.func.body, cst.IndentedBlock)
         block = self.func.body.body[index]
@@ -586,6 +621,8 @@ class _Editor:
             head = imports + code
         imports, code = self._override_lines(missing_overrides, own)
         middle = imports + code
+        imports, code = self._hook_lines(missing_hooks, own)
+        middle += imports + code
         tail = [self._register_call(arch, cls, "") for arch, cls in missing_archs]
         if tail and not self._model_registry_bound(own):
             tail.insert(0, "from vllm import ModelRegistry")

@@ -23,6 +23,8 @@ from pytest_flmigrate.layout import PLUGIN_PACKAGE, REGISTRATION_FILE
 from pytest_flmigrate.patches.syntax import dotted_name
 
 CONFIG_REGISTRY_NAME = "_CONFIG_REGISTRY"
+#: vLLM's table of config hooks (``vllm.model_executor.models.config``): architecture -> hook class.
+HOOKS_MAP_NAME = "MODELS_CONFIG_MAP"
 #: Where the newest plugin keeps model-specific runtime patches (``vllm_fl/patches/<topic>.py``).
 PATCHES_PACKAGE = "patches"
 
@@ -106,7 +108,7 @@ def unresolved_entries(
     func = find_register_model(module, path)
     scan = scan_register_model(module, func)
     wanted = set(keys)
-    entries = [f for f in (*scan.archs, *scan.configs, *scan.overrides) if f.key in wanted]
+    entries = [f for f in (*scan.archs, *scan.configs, *scan.overrides, *scan.hooks) if f.key in wanted]
     blocks = {f.block for f in entries}
     top = {i for i, stmt in enumerate(body_statements(func)) if _is_import_line(stmt)}
     found: list[Unresolved] = []
@@ -230,6 +232,7 @@ class Scan:
     archs: list[Found] = field(default_factory=list)
     configs: list[Found] = field(default_factory=list)
     overrides: list[Found] = field(default_factory=list)
+    hooks: list[Found] = field(default_factory=list)  # MODELS_CONFIG_MAP entries, by architecture
     # body index -> names bound by imports anywhere inside that statement
     block_bindings: dict[int, dict[str, str]] = field(default_factory=dict)
     imports: list[Imported] = field(default_factory=list)
@@ -492,15 +495,13 @@ def scan_register_model(module: cst.Module, func: cst.FunctionDef) -> Scan:
             if isinstance(target, cst.Subscript) and len(target.slice) == 1:
                 owner = dotted_name(target.value)
                 element = target.slice[0].slice
-                if (
-                    owner is not None
-                    and resolve_in(owner, scopes).split(".")[-1] == CONFIG_REGISTRY_NAME
-                    and isinstance(element, cst.Index)
-                ):
-                    model_type = _string(element.value)
-                    if model_type is not None:
+                table = resolve_in(owner, scopes).split(".")[-1] if owner is not None else None
+                if table in (CONFIG_REGISTRY_NAME, HOOKS_MAP_NAME) and isinstance(element, cst.Index):
+                    key = _string(element.value)
+                    if key is not None:
                         captured.add(id(assign))
-                        scan.configs.append(Found(model_type, value, line(assign), index))
+                        found = scan.configs if table == CONFIG_REGISTRY_NAME else scan.hooks
+                        found.append(Found(key, value, line(assign), index))
             elif isinstance(target, cst.Attribute):
                 owner = dotted_name(target.value)
                 if owner is None:

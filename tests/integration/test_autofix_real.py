@@ -330,7 +330,7 @@ def test_mistrals_signature_drift_is_fixed_by_a_backport_and_a_dropped_forwarded
         module, index.root / index.modules[module].path, "vllm_fl.models.mistral", False, "model"
     )
     plan = migrate.MigrationPlan(
-        SimpleNamespace(name="mistral"), [planned], {module: "vllm_fl.models.mistral"}, {}, None, ""
+        SimpleNamespace(name="mistral", architectures=()), [planned], {module: "vllm_fl.models.mistral"}, {}, None, ""
     )
     fixed = planner.plan_fixes(plan, fixer_0_32, select_patches(None, Version("0.13.0")))
     llama = "vllm.model_executor.models.llama"
@@ -513,7 +513,7 @@ def _model_plan(fixer: planner.Fixer, name: str) -> migrate.MigrationPlan:
         module, index.root / index.modules[module].path, f"vllm_fl.models.{name}", False, "model"
     )
     plan = migrate.MigrationPlan(
-        SimpleNamespace(name=name), [planned], {module: f"vllm_fl.models.{name}"}, {}, None, ""
+        SimpleNamespace(name=name, architectures=()), [planned], {module: f"vllm_fl.models.{name}"}, {}, None, ""
     )
     return planner.plan_fixes(plan, fixer, select_patches(None, Version("0.13.0")))
 

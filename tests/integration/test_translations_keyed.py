@@ -63,7 +63,7 @@ def test_upstreams_factory_is_not_backported_to_0_24_where_its_calls_into_the_pi
         module, index.root / index.modules[module].path, "vllm_fl.models.laguna", False, "model"
     )
     plan = migrate.MigrationPlan(
-        SimpleNamespace(name="laguna"), [planned], {module: "vllm_fl.models.laguna"}, {}, None, ""
+        SimpleNamespace(name="laguna", architectures=()), [planned], {module: "vllm_fl.models.laguna"}, {}, None, ""
     )
     patches = planner.for_pin(select_patches(None, Version("0.24.0"), fixer.pinned), fixer.pinned)
     fixed = planner.plan_fixes(plan, fixer, patches)

@@ -14,9 +14,9 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27", "P28", "P29",
+    "P25", "P26", "P27", "P28", "P29", "P30",
 )  # fmt: skip
-KEYED = ["P18", "P19", "P20", "P21", "P26", "P28"]
+KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30"]
 """The API translations: keyed by comparing the trees, not by a version range."""
 
 
@@ -75,6 +75,9 @@ def test_a_pinned_tree_having_the_apis_selects_no_translation(tmp_path):
         "vllm/model_executor/models/__init__.py": "",
         "vllm/model_executor/models/utils.py": (
             "class WeightsMapper:\n    def __init__(self, orig_to_new_stacked=None): ...\n"
+        ),
+        "vllm/model_executor/models/config.py": (
+            "class VerifyAndUpdateConfig:\n    def verify_and_update_model_config(model_config): ...\n"
         ),
     }
     write(tmp_path, files)

@@ -296,6 +296,52 @@ def test_config_and_arch_appended_after_existing_blocks():
     valid_python(result.source)
 
 
+VOYAGE = Registration(
+    model_name="voyage",
+    plugin_module="vllm_fl.models.voyage",
+    architectures=(("VoyageQwen3BidirectionalEmbedModel", "VoyageQwen3BidirectionalEmbedModel"),),
+    config=None,
+    hooks=(
+        (
+            "VoyageQwen3BidirectionalEmbedModel",
+            "VoyageQwen3BidirectionalEmbedModelConfig",
+            "vllm_fl.compat.model_executor.models.config",
+        ),
+    ),
+)
+
+
+def test_a_config_hook_is_registered_in_the_pins_table_before_the_architecture():
+    result = plan_registration(PLUGIN_INIT, VOYAGE)
+    added = "".join(inserted_only(PLUGIN_INIT, result.source))
+    assert (
+        "        from vllm.model_executor.models.config import MODELS_CONFIG_MAP\n"
+        "        from vllm_fl.compat.model_executor.models.config import VoyageQwen3BidirectionalEmbedModelConfig\n"
+        '        MODELS_CONFIG_MAP["VoyageQwen3BidirectionalEmbedModel"] = VoyageQwen3BidirectionalEmbedModelConfig\n'
+        "        ModelRegistry.register_model(\n"
+    ) in added
+    assert result.added == (
+        "config hook VoyageQwen3BidirectionalEmbedModel -> VoyageQwen3BidirectionalEmbedModelConfig",
+        "arch VoyageQwen3BidirectionalEmbedModel",
+    )
+    valid_python(result.source)
+    assert plan_registration(result.source, VOYAGE) == RegistrationResult(False, result.source, (), result.shape)
+    # a block registering the architecture already gets the hook added to it
+    without = Registration(VOYAGE.model_name, VOYAGE.plugin_module, VOYAGE.architectures, None)
+    first = plan_registration(PLUGIN_INIT, without).source
+    completed = plan_registration(first, VOYAGE)
+    assert completed.added == (result.added[0],) and completed.source.count("try:") == first.count("try:")
+    assert 'MODELS_CONFIG_MAP["VoyageQwen3BidirectionalEmbedModel"]' in completed.source
+
+
+def test_a_config_hook_registered_to_another_class_is_a_conflict():
+    source = plan_registration(PLUGIN_INIT, VOYAGE).source.replace(
+        "= VoyageQwen3BidirectionalEmbedModelConfig\n", "= OtherHook\n"
+    )
+    with pytest.raises(FlmigrateError, match="the config hook of VoyageQwen3BidirectionalEmbedModel is OtherHook"):
+        plan_registration(source, VOYAGE)
+
+
 def test_multi_arch_registers_every_class_in_one_block():
     result = plan_registration(PLUGIN_INIT, QWEN3_5_MULTI)
     added = "".join(inserted_only(PLUGIN_INIT, result.source))

@@ -133,7 +133,7 @@ def test_a_compat_module_nothing_imports_once_patched_leaves_the_plan_the_smoke_
         return migrate.PlannedFile(target, tmp_path / target, target.removesuffix(".py").replace("/", "."), False, role)
 
     files = [planned("vllm_fl/configs/mine.py", "config"), planned(UTILS, "compat"), planned(rope, "compat")]
-    plan = migrate.MigrationPlan(SimpleNamespace(name="mine"), files, {}, {}, None, "")
+    plan = migrate.MigrationPlan(SimpleNamespace(name="mine", architectures=()), files, {}, {}, None, "")
     texts = {
         "vllm_fl/configs/mine.py": ("from vllm_fl.compat.model_executor.models.utils import a\n", {}),
         UTILS: ("def a(): ...\n", {}),

@@ -112,6 +112,19 @@ PINNED = {
         class PoolingMetadata:
             pooling_cursor = None
     """,
+    "vllm/model_executor/models/config.py": """
+        class VerifyAndUpdateConfig:
+            @staticmethod
+            def verify_and_update_config(vllm_config):
+                raise NotImplementedError
+
+        class OldModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_config(vllm_config):
+                vllm_config.model_config.hf_config.old = True
+
+        MODELS_CONFIG_MAP = {"OldModel": OldModelConfig}
+    """,
     "vllm/utils/__init__.py": "",
     "vllm/utils/platform_utils.py": """
         def is_pin_memory_available():
@@ -318,6 +331,54 @@ UPSTREAM = {
             if name == "KERNEL":
                 return torch.ops.vllm.new_kernel
             raise AttributeError(name)
+    """,
+    "vllm/model_executor/models/config.py": """
+        from typing import TYPE_CHECKING
+
+        import torch
+
+        if TYPE_CHECKING:
+            from vllm.config import VllmConfig
+
+
+        class VerifyAndUpdateConfig:
+            @staticmethod
+            def verify_and_update_config(vllm_config: "VllmConfig") -> None:
+                return
+
+            @staticmethod
+            def verify_and_update_model_config(model_config) -> None:
+                return
+
+
+        class OldModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_config(vllm_config):
+                vllm_config.model_config.hf_config.old = False
+
+
+        def _embedding_size(hf_config):
+            return hf_config.num_labels
+
+
+        class BidirectionalModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_model_config(model_config) -> None:
+                model_config.hf_config.is_causal = False
+                model_config.hf_config.embedding_size = _embedding_size(model_config.hf_config)
+
+
+        class KernelModelConfig(VerifyAndUpdateConfig):
+            @staticmethod
+            def verify_and_update_config(vllm_config) -> None:
+                torch.ops.vllm.new_kernel(vllm_config)
+
+
+        MODELS_CONFIG_MAP = {
+            "OldModel": OldModelConfig,
+            "BidirectionalModel": BidirectionalModelConfig,
+            "KernelModel": KernelModelConfig,
+        }
     """,
     "vllm/model_executor/models/pinnedmodel.py": """
         import torch

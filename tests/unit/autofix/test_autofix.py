@@ -27,7 +27,9 @@ def plan_for(trees, model: str, **maps) -> migrate.MigrationPlan:
     info = upstream.modules[module]
     planned = migrate.PlannedFile(module, upstream.root / info.path, f"vllm_fl.models.{model}", False, "model")
     return migrate.MigrationPlan(
-        SimpleNamespace(name=model),
+        SimpleNamespace(
+            name=model, architectures=tuple(SimpleNamespace(name=a) for a in maps.get("architectures", ()))
+        ),
         [planned],
         {module: f"vllm_fl.models.{model}", **maps.get("module_map", {})},
         maps.get("name_map", {}),
@@ -171,7 +173,9 @@ def test_imports_an_api_translation_rewrites_are_left_to_it(tmp_path, trees, fix
     key = ("vllm.model_executor.layers.fused_moe", "GateLinear")
     assert key in planner.translated_imports(text, planned, select_patches(None, PIN))
     assert planner.translated_imports(text, planned, select_patches("P1,P15,P16", PIN)) == set()
-    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name="moe", architectures=()), [planned], {module: "vllm_fl.models.moe"}, {}, None, ""
+    )
     fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
     assert key not in fixed.unfixed and not fixed.refused
     assert "vllm_fl/compat/moe_runner.py" in {f.target for f in fixed.files}
@@ -187,7 +191,9 @@ def test_a_use_a_translation_does_not_handle_refuses_the_migration_with_its_line
         encoding="utf-8",
     )
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
-    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name="moe", architectures=()), [planned], {module: "vllm_fl.models.moe"}, {}, None, ""
+    )
     fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
     assert fixed.refused == {
         "vllm_fl/models/moe.py": "vllm/model_executor/models/moe.py:3: FusedMoEFactory(8, 2, 16, 32, "
@@ -206,7 +212,9 @@ def test_a_file_loading_through_stacked_weights_brings_the_port(tmp_path, trees,
         encoding="utf-8",
     )
     planned = migrate.PlannedFile(module, source, "vllm_fl.models.moe", False, "model")
-    plan = migrate.MigrationPlan(SimpleNamespace(name="moe"), [planned], {module: "vllm_fl.models.moe"}, {}, None, "")
+    plan = migrate.MigrationPlan(
+        SimpleNamespace(name="moe", architectures=()), [planned], {module: "vllm_fl.models.moe"}, {}, None, ""
+    )
     fixed = planner.plan_fixes(plan, fixer, select_patches(None, PIN))
     (shim,) = [f for f in fixed.files if f.role == "compat"]
     assert shim.target == "vllm_fl/compat/stacked_weights.py" and shim.source == planner.SHIMS / "stacked_weights.py"
@@ -268,3 +276,32 @@ def test_a_name_upstreams_module_getattr_computes_comes_with_that_getattr(trees,
     copied = (plugin / "vllm_fl/compat/utils/torch_utils.py").read_text()
     assert "from vllm.utils.platform_utils import is_pin_memory_available" in copied
     assert 'if name == "PIN_MEMORY":' in copied and "direct_register_custom_op" not in copied
+
+
+def test_a_config_hook_upstream_runs_at_startup_is_copied_for_step_5_to_register(trees, fixer, plugin):
+    """BidirectionalModel's hook (MODELS_CONFIG_MAP) is copied with what it uses, on the pin's base
+    (P30 points it at the shim's); OldModel keeps the pin's own hook; KernelModel's cannot be copied."""
+    architectures = ("BidirectionalModel", "OldModel", "KernelModel")
+    plan = planner.plan_fixes(
+        plan_for(trees, "newmodel", architectures=architectures), fixer, select_patches(None, PIN)
+    )
+    assert plan.config_hooks == {"BidirectionalModel": "BidirectionalModelConfig"}
+    hooks = "vllm.model_executor.models.config"
+    assert "torch.ops" in plan.unfixed[(hooks, "KernelModelConfig")]
+    (compat,) = [f for f in plan.files if f.upstream_module == hooks]
+    assert compat.compat.keep == ("BidirectionalModelConfig", "_embedding_size")
+    assert compat.compat.from_pin == ("VerifyAndUpdateConfig",)
+    plan = planner.with_written_compat(plan, fixer, select_patches(None, PIN), Manifest(plugin))
+    results = write(plugin, migrate.without_unimported_compat(plan, texts_of(plan), plugin), trees[1])
+    assert {r.target for r in results} >= {
+        "vllm_fl/compat/model_executor/models/config.py",
+        "vllm_fl/compat/config_hook.py",
+    }
+    copied = (plugin / "vllm_fl/compat/model_executor/models/config.py").read_text()
+    assert "from vllm_fl.compat.config_hook import VerifyAndUpdateConfig" in copied
+    assert "class BidirectionalModelConfig(VerifyAndUpdateConfig):" in copied and "OldModelConfig" not in copied
+
+
+def texts_of(plan):
+    pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"), index=None)
+    return migrate.patched_texts(plan, select_patches(None, PIN), pinned)

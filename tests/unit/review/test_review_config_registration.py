@@ -297,6 +297,9 @@ def test_an_architecture_upstream_configures_at_startup_needs_its_hook_at_the_pi
         "(it sets hf_config.is_causal, hf_config.embedding_size); the pin's MODELS_CONFIG_MAP has no entry for it"
     )
     assert 'MODELS_CONFIG_MAP["NewForCausalLM"] = <the port>' in finding.fix
+    unfixed = {("vllm.model_executor.models.config", "NewModelConfig"): "it calls torch.ops kernels"}
+    (finding,) = review_files(files, "config-hooks", unfixed=unfixed, **REGISTRATION)
+    assert finding.message.endswith("; step 4 could not copy it: it calls torch.ops kernels")
     hooked = files["vllm_fl/__init__.py"] + (
         "    from vllm.model_executor.models.config import MODELS_CONFIG_MAP\n"
         "    from vllm_fl.configs.hooks import NewModelConfig\n"
