@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -354,8 +355,27 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
             item.save_pretrained(str(out_dir))
         except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
             raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
+    portable_tokenizer_class(out_dir / "tokenizer_config.json")
     return {
         "classes": [type(item).__name__ for item in prepared.items],
         "tokens": prepared.tokens,
         "files": sorted({path.name for path in out_dir.iterdir()} - before),
     }
+
+
+#: Tokenizer classes transformers 5 saves under a name transformers 4 lacks -> the name both load
+#: (transformers 5 keeps it as an alias of the same class).
+PORTABLE_TOKENIZERS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
+
+
+def portable_tokenizer_class(path: Path) -> None:
+    """Rewrite ``tokenizer_class`` in the tokenizer config at ``path`` to a name the pinned env's
+    transformers loads too: the tiny checkpoint is served by both envs."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    portable = PORTABLE_TOKENIZERS.get(config.get("tokenizer_class")) if isinstance(config, dict) else None
+    if portable:
+        config["tokenizer_class"] = portable
+        path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

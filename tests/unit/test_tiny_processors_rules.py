@@ -66,3 +66,20 @@ def test_sizes_follow_the_tiny_config_and_dynamic_resolution_is_capped():
     untouched = SimpleNamespace(size=[384, 384])
     processors.align(untouched, SimpleNamespace())
     assert untouched.size == [384, 384]
+
+
+def test_a_tokenizer_class_only_transformers_5_knows_is_saved_under_the_name_both_load(tmp_path):
+    """A processor saved by transformers 5 names its tokenizer ``TokenizersBackend``; the pinned
+    env's transformers 4 cannot load that, so the tiny checkpoint says ``PreTrainedTokenizerFast``
+    (transformers 5's alias of the same class)."""
+    import json
+
+    path = tmp_path / "tokenizer_config.json"
+    path.write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "model_max_length": 64}))
+    processors.portable_tokenizer_class(path)
+    assert json.loads(path.read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64}
+    kept = {"tokenizer_class": "Qwen2TokenizerFast"}
+    path.write_text(json.dumps(kept))
+    processors.portable_tokenizer_class(path)
+    assert json.loads(path.read_text()) == kept
+    processors.portable_tokenizer_class(tmp_path / "missing.json")  # nothing to rewrite: nothing happens
