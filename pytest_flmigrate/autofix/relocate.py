@@ -13,7 +13,9 @@ simply point there (catalog P15). "The same API" is decided by comparing the two
   parameters sit at the same positions in the pin (extra optional parameters on either side
   are the call checks' business, not a reason to copy the class);
 - classes: at least half of the pinned class's own members (methods, class attributes,
-  fields) are still members of the upstream class (a homonym shares almost none);
+  fields) are still members of the upstream class (a homonym shares almost none), and every
+  operator or protocol method upstream's class defines (``__or__``, ``__iter__``...) the pinned
+  class has too (code written for upstream's ``a |= b`` fails on the pin's class otherwise);
 - assignments: constants have the same value; type aliases (subscripts, unions) are similar text.
 
 Among several candidates the most similar one wins (shared parameters and members, then
@@ -48,7 +50,26 @@ from pytest_flmigrate.index.records import (
 from pytest_flmigrate.index.resolve import Resolver, Symbol
 from pytest_flmigrate.manifest import atomic_write
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+#: Special methods that do not make a class's API: construction, text forms, pickling, typing.
+NOT_PROTOCOL = frozenset(
+    {
+        "__init__",
+        "__new__",
+        "__post_init__",
+        "__init_subclass__",
+        "__class_getitem__",
+        "__repr__",
+        "__str__",
+        "__format__",
+        "__hash__",
+        "__del__",
+        "__getstate__",
+        "__setstate__",
+        "__reduce__",
+        "__reduce_ex__",
+    }
+)
 DEFINITION_KINDS = ("class", "function", "assign")
 MIN_MEMBERS_KEPT = 0.5  # share of the pinned class's own members that upstream still has
 MIN_ASSIGN_SIMILARITY = 0.6  # difflib ratio of the two right-hand sides
@@ -186,6 +207,16 @@ class Relocator:
             kept = len(pinned_members & _own_members(up_cls))
             if pinned_members and kept / len(pinned_members) < MIN_MEMBERS_KEPT:
                 return f"only {kept} of the pinned class's {len(pinned_members)} members exist upstream"
+            protocol = sorted(
+                name
+                for name in up_cls.methods
+                if name.startswith("__")
+                and name.endswith("__")
+                and name not in NOT_PROTOCOL
+                and self.pinned.find_member(pin.module, pin.name, name) is None
+            )
+            if protocol:
+                return f"upstream's class defines {', '.join(protocol)}, which the pin's lacks"
             return (
                 shared + kept + similarity,
                 f"constructor compatible; {kept} of {len(pinned_members)} pinned members kept upstream",

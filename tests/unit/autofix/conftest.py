@@ -134,6 +134,13 @@ PINNED = {
         def direct_register_custom_op(name):
             return name
     """,
+    "vllm/model_executor/layers/pooler_updates.py": """
+        class UpdateParams:
+            def __init__(self, requires_token_ids=False):
+                self.requires_token_ids = requires_token_ids
+            def apply(self, params):
+                params.requires_token_ids = self.requires_token_ids
+    """,
 }
 
 UPSTREAM = {
@@ -379,6 +386,17 @@ UPSTREAM = {
             "BidirectionalModel": BidirectionalModelConfig,
             "KernelModel": KernelModelConfig,
         }
+    """,
+    "vllm/model_executor/layers/pool/updates.py": """
+        class UpdateParams:
+            def __init__(self, requires_token_ids=False):
+                self.requires_token_ids = requires_token_ids
+            def __or__(self, other):
+                return UpdateParams(self.requires_token_ids or other.requires_token_ids)
+            def __repr__(self):
+                return "UpdateParams"
+            def apply(self, params):
+                params.requires_token_ids = self.requires_token_ids
     """,
     "vllm/model_executor/models/pinnedmodel.py": """
         import torch

@@ -26,6 +26,13 @@ def test_class_keeping_its_members_under_a_new_module(relocator):
     assert found.pinned == ("vllm.attention.backends.abstract", "AttentionType")
 
 
+def test_class_whose_upstream_defines_an_operator_the_pins_lacks_is_not_relocated(relocator):
+    """Code written for upstream's ``updates |= other`` fails on the pin's class without ``__or__``."""
+    assert relocator.for_import("vllm.model_executor.layers.pool.updates", "UpdateParams") is None
+    (reason,) = relocator.rejections("vllm.model_executor.layers.pool.updates", "UpdateParams")
+    assert reason.reason == "upstream's class defines __or__, which the pin's lacks"
+
+
 def test_function_whose_code_changed_is_not_relocated(relocator):
     assert relocator.for_import("vllm.v1.attention.backend", "is_quantized_kv_cache") is None
     (reason,) = relocator.rejections("vllm.v1.attention.backend", "is_quantized_kv_cache")
