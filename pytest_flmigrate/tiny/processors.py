@@ -375,7 +375,8 @@ def portable_tokenizer_class(path: Path) -> None:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    portable = PORTABLE_TOKENIZERS.get(config.get("tokenizer_class")) if isinstance(config, dict) else None
+    named = config.get("tokenizer_class") if isinstance(config, dict) else None
+    portable = PORTABLE_TOKENIZERS.get(named) if isinstance(named, str) else None
     if portable:
         config["tokenizer_class"] = portable
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
