@@ -355,7 +355,7 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
             item.save_pretrained(str(out_dir))
         except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
             raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
-    portable_tokenizer_class(out_dir / "tokenizer_config.json")
+    portable_tokenizer_config(out_dir / "tokenizer_config.json")
     return {
         "classes": [type(item).__name__ for item in prepared.items],
         "tokens": prepared.tokens,
@@ -368,15 +368,27 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
 PORTABLE_TOKENIZERS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
 
-def portable_tokenizer_class(path: Path) -> None:
-    """Rewrite ``tokenizer_class`` in the tokenizer config at ``path`` to a name the pinned env's
-    transformers loads too: the tiny checkpoint is served by both envs."""
+def portable_tokenizer_config(path: Path) -> None:
+    """Rewrite the tokenizer config at ``path`` into a form the pinned env's transformers 4 loads
+    too (the tiny checkpoint is served by both envs): the tokenizer class under its 4.x name, and
+    a list of ``extra_special_tokens`` (transformers 5's name) as ``additional_special_tokens``
+    (4.x reads ``extra_special_tokens`` as a mapping)."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    named = config.get("tokenizer_class") if isinstance(config, dict) else None
-    portable = PORTABLE_TOKENIZERS.get(named) if isinstance(named, str) else None
-    if portable:
-        config["tokenizer_class"] = portable
+    if not isinstance(config, dict):
+        return
+    changed = False
+    named = config.get("tokenizer_class")
+    if isinstance(named, str) and named in PORTABLE_TOKENIZERS:
+        config["tokenizer_class"] = PORTABLE_TOKENIZERS[named]
+        changed = True
+    extra = config.get("extra_special_tokens")
+    if isinstance(extra, list):
+        additional = config.get("additional_special_tokens") or []
+        config["additional_special_tokens"] = [*additional, *(token for token in extra if token not in additional)]
+        del config["extra_special_tokens"]
+        changed = True
+    if changed:
         path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -68,18 +68,24 @@ def test_sizes_follow_the_tiny_config_and_dynamic_resolution_is_capped():
     assert untouched.size == [384, 384]
 
 
-def test_a_tokenizer_class_only_transformers_5_knows_is_saved_under_the_name_both_load(tmp_path):
-    """A processor saved by transformers 5 names its tokenizer ``TokenizersBackend``; the pinned
-    env's transformers 4 cannot load that, so the tiny checkpoint says ``PreTrainedTokenizerFast``
-    (transformers 5's alias of the same class)."""
+def test_a_tokenizer_config_saved_by_transformers_5_is_made_loadable_by_transformers_4(tmp_path):
+    """A processor saved by transformers 5 names its tokenizer ``TokenizersBackend`` and lists its
+    extra tokens as ``extra_special_tokens``; the pinned env's transformers 4 knows neither, so the
+    tiny checkpoint says ``PreTrainedTokenizerFast`` (transformers 5's alias of the same class) and
+    ``additional_special_tokens``."""
     import json
 
     path = tmp_path / "tokenizer_config.json"
-    path.write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "model_max_length": 64}))
-    processors.portable_tokenizer_class(path)
-    assert json.loads(path.read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 64}
-    kept = {"tokenizer_class": "Qwen2TokenizerFast"}
+    saved = {"tokenizer_class": "TokenizersBackend", "extra_special_tokens": ["<a>", "<b>"], "model_max_length": 64}
+    path.write_text(json.dumps(saved))
+    processors.portable_tokenizer_config(path)
+    assert json.loads(path.read_text()) == {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "additional_special_tokens": ["<a>", "<b>"],
+        "model_max_length": 64,
+    }
+    kept = {"tokenizer_class": "Qwen2TokenizerFast", "extra_special_tokens": {"image_token": "<img>"}}
     path.write_text(json.dumps(kept))
-    processors.portable_tokenizer_class(path)
+    processors.portable_tokenizer_config(path)
     assert json.loads(path.read_text()) == kept
-    processors.portable_tokenizer_class(tmp_path / "missing.json")  # nothing to rewrite: nothing happens
+    processors.portable_tokenizer_config(tmp_path / "missing.json")  # nothing to rewrite: nothing happens
