@@ -37,9 +37,9 @@ from typing import Literal
 
 from pytest_flmigrate.autofix.compat_source import LIVE_MODULE, ImportBinding, ModuleSource, Unit, binds, module_source
 from pytest_flmigrate.autofix.env_flags import ENVS
-from pytest_flmigrate.autofix.relocate import Relocator, definition_of
+from pytest_flmigrate.autofix.relocate import Relocator, definition_of, protocol_gap
 from pytest_flmigrate.index.config_objects import config_object_classes
-from pytest_flmigrate.index.resolve import Resolver
+from pytest_flmigrate.index.resolve import Resolver, Symbol
 from pytest_flmigrate.patches import p14_transformers_renames, p24_member_drift
 
 MAX_DEFINITIONS = 30
@@ -377,6 +377,12 @@ class Backporter:
                 problem = self._check_module(found.module, use.attributes)
             else:
                 problem = self.missing_members(found.module, found.name, use.attributes, key)
+            gap = self._protocol_gap(key, found) if problem is None and found.kind == "class" else None
+            if gap is not None:  # the pin's class of the same name lacks an operator upstream's has (``|=``)
+                target = self.definition(*key)
+                if target is not None:
+                    return "backport", target
+                problem = gap
             return ("fail", problem) if problem else ("ok", None)
         relocation = self.relocator.for_import(*key) if self.relocator else None
         if relocation is not None:
@@ -387,6 +393,12 @@ class Backporter:
             what = "a module" if self.upstream.has_module(f"{binding.module}.{binding.name}") else "a name"
             return "fail", f"imports {binding.module}.{binding.name}, {what} the pin lacks and that cannot be copied"
         return "backport", target
+
+    def _protocol_gap(self, key: tuple[str, str], pinned: Symbol) -> str | None:
+        """Why the pin's class ``pinned`` is not upstream's class of the import ``key`` for code
+        using its operators (:func:`relocate.protocol_gap`), or None."""
+        theirs = self.upstream.class_of(self.upstream.resolve(*key))
+        return protocol_gap(theirs, self.pinned, pinned) if theirs is not None else None
 
     def missing_members(
         self, module: str, name: str, attributes: frozenset[str], upstream: tuple[str, str] | None = None

@@ -207,16 +207,9 @@ class Relocator:
             kept = len(pinned_members & _own_members(up_cls))
             if pinned_members and kept / len(pinned_members) < MIN_MEMBERS_KEPT:
                 return f"only {kept} of the pinned class's {len(pinned_members)} members exist upstream"
-            protocol = sorted(
-                name
-                for name in up_cls.methods
-                if name.startswith("__")
-                and name.endswith("__")
-                and name not in NOT_PROTOCOL
-                and self.pinned.find_member(pin.module, pin.name, name) is None
-            )
-            if protocol:
-                return f"upstream's class defines {', '.join(protocol)}, which the pin's lacks"
+            gap = protocol_gap(up_cls, self.pinned, pin)
+            if gap:
+                return gap
             return (
                 shared + kept + similarity,
                 f"constructor compatible; {kept} of {len(pinned_members)} pinned members kept upstream",
@@ -305,6 +298,20 @@ def _shared_params(upstream: FunctionInfo, pinned: FunctionInfo, *, bound: bool)
     up = {p.name for p in upstream.bound_params(bound)}
     pin = {p.name for p in pinned.bound_params(bound)}
     return len(up & pin) / max(1, len(up | pin))
+
+
+def protocol_gap(upstream_class: ClassInfo, pinned: Resolver, pin: Symbol) -> str | None:
+    """Why the pin's class ``pin`` is not upstream's for code using its operators: the operator
+    and protocol methods ``upstream_class`` defines that the pin's class (own or inherited) lacks."""
+    missing = sorted(
+        name
+        for name in upstream_class.methods
+        if name.startswith("__")
+        and name.endswith("__")
+        and name not in NOT_PROTOCOL
+        and pinned.find_member(pin.module, pin.name, name) is None
+    )
+    return f"upstream's class defines {', '.join(missing)}, which the pin's lacks" if missing else None
 
 
 def _own_members(cls: ClassInfo) -> set[str]:

@@ -387,6 +387,29 @@ UPSTREAM = {
             "KernelModel": KernelModelConfig,
         }
     """,
+    "vllm/model_executor/layers/pooler_updates.py": """
+        class UpdateParams:
+            def __init__(self, requires_token_ids=False):
+                self.requires_token_ids = requires_token_ids
+            def __or__(self, other):
+                return UpdateParams(self.requires_token_ids or other.requires_token_ids)
+            def apply(self, params):
+                params.requires_token_ids = self.requires_token_ids
+    """,
+    "vllm/model_executor/layers/pool/merge.py": """
+        from vllm.model_executor.layers.pooler_updates import UpdateParams
+        def merged(*parts):
+            updates = UpdateParams()
+            for part in parts:
+                updates |= part
+            return updates
+    """,
+    "vllm/model_executor/models/mergemodel.py": """
+        from vllm.model_executor.layers.pool.merge import merged
+        class MergeModel:
+            def updates(self, a, b):
+                return merged(a, b)
+    """,
     "vllm/model_executor/layers/pool/updates.py": """
         class UpdateParams:
             def __init__(self, requires_token_ids=False):

@@ -305,3 +305,13 @@ def test_a_config_hook_upstream_runs_at_startup_is_copied_for_step_5_to_register
 def texts_of(plan):
     pinned = SimpleNamespace(version=PIN, transformers_version=Version("4.57.6"), index=None)
     return migrate.patched_texts(plan, select_patches(None, PIN), pinned)
+
+
+def test_a_copy_using_an_operator_the_pins_class_of_the_same_name_lacks_brings_upstreams_class(trees, fixer):
+    """``merged`` does ``updates |= part`` on UpdateParams; the pin has the class at the same path
+    without ``__or__``, so the copy brings upstream's class along rather than the pin's."""
+    plan = planner.plan_fixes(plan_for(trees, "mergemodel"), fixer, select_patches(None, PIN))
+    updates = "vllm.model_executor.layers.pooler_updates"
+    assert ("vllm.model_executor.layers.pool.merge", "merged") in plan.backports
+    (compat,) = [f for f in plan.files if f.upstream_module == updates]
+    assert compat.compat.keep == ("UpdateParams",)
