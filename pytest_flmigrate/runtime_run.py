@@ -339,7 +339,7 @@ class RuntimeRun:
         if self.settings.tiny:
             url = self.server().url
             with self.timed("benchmark"):
-                return bench_step.against_server(url, logs=self.logs)
+                return bench_step.against_server(url, logs=self.logs, task=self.pooling_task())
         pinned = self.run.workspace.pinned.result
         random_lengths = bench_step.uses_random_lengths(pinned.vllm.package_dir if pinned else None)
         return bench_step.run(

@@ -166,12 +166,15 @@ def run(
     )
 
 
-def against_server(url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, timeout: float = TIMEOUT) -> BenchResult:
+def against_server(
+    url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, timeout: float = TIMEOUT, task: str | None = None
+) -> BenchResult:
     """The benchmark's load (``num_prompts`` concurrent requests of INPUT_LEN prompt tokens and
     OUTPUT_LEN generated ones, EOS ignored) sent to a healthy server's ``/v1/completions``; figures
-    from the replies' usage. The requests and replies go to ``benchmark.log``."""
+    from the replies' usage. A pooling model (``task``: its pooling task) gets the same prompts at
+    ``/pooling`` instead, and generates nothing. The requests and replies go to ``benchmark.log``."""
     log = logs / "benchmark.log"
-    endpoint = url.rstrip("/") + "/v1/completions"
+    endpoint = url.rstrip("/") + ("/pooling" if task else "/v1/completions")
     start = time.monotonic()
     try:
         models = requests.get(url.rstrip("/") + "/v1/models", timeout=60)
@@ -179,7 +182,7 @@ def against_server(url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, time
         model = models.json()["data"][0]["id"]
     except (requests.RequestException, ValueError, LookupError) as exc:
         raise FlmigrateError(f"benchmark: {url}/v1/models gave no model id: {exc}") from None
-    body = {
+    body: dict = {
         "model": model,
         "prompt": [PROMPT_TOKEN] * INPUT_LEN,
         "max_tokens": OUTPUT_LEN,
@@ -187,6 +190,8 @@ def against_server(url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, time
         "ignore_eos": True,
         "temperature": 0,
     }
+    if task:
+        body = {"model": model, "input": [PROMPT_TOKEN] * INPUT_LEN, "task": task}
 
     def one(_: int) -> requests.Response:
         return requests.post(endpoint, json=body, timeout=timeout)
@@ -199,7 +204,12 @@ def against_server(url: str, *, logs: Path, num_prompts: int = NUM_PROMPTS, time
         raise FlmigrateError(f"benchmark request to {endpoint} failed: {exc}") from None
     elapsed = time.monotonic() - sent
     log.write_text(
-        json.dumps({"endpoint": endpoint, "request": {**body, "prompt": f"{INPUT_LEN} x token {PROMPT_TOKEN}"}})
+        json.dumps(
+            {
+                "endpoint": endpoint,
+                "request": {**body, ("input" if task else "prompt"): f"{INPUT_LEN} x token {PROMPT_TOKEN}"},
+            }
+        )
         + "\n"
         + "\n".join(f"HTTP {reply.status_code} {reply.text[:2000]}" for reply in replies)
         + "\n",
