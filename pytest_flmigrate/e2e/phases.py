@@ -88,21 +88,29 @@ class Runner:
         self.clients: dict[str, OpenAIClient] = {}
         #: no near-tie passes (compare.py): set for a speculative-decoding draft's tiny target
         self.exact = False
-        #: a pooling model's task (``embed``...): prompts are pooled, not chatted (``pool_for``)
-        self.task: str | None = None
+        #: what says, on first need, whether the model pools and for which task (``pool_for``)
+        self._task_of: Callable[[], str | None] = lambda: None
+        self._task: tuple[str | None] | None = None
         #: seconds spent collecting (a server started on first use included) and comparing, per side
         self.seconds: dict[str, float] = {"gt": 0.0, "local": 0.0, "compare": 0.0}
         store.info.update(
             {"phase": phase, "token_match_count": token_match_count, "max_tokens": max_tokens, "seconds": self.seconds}
         )
 
-    def pool_for(self, task: str | None) -> None:
-        """Pool the prompts for ``task`` and compare vectors (a pooling model), or chat (None)."""
-        self.task = task
-        if task:
-            self.store.info["pooling_task"] = task
-        else:
-            self.store.info.pop("pooling_task", None)
+    def pool_for(self, task_of: Callable[[], str | None]) -> None:
+        """``task_of()``, asked once when a request is due: a pooling model's task (``embed``...),
+        whose prompts are then pooled rather than chatted, or None. Comparing saved results needs
+        no answer: they hold vectors or tokens."""
+        self._task_of, self._task = task_of, None
+
+    @property
+    def task(self) -> str | None:
+        if self._task is None:
+            task = self._task_of()
+            self._task = (task,)
+            if task:
+                self.store.info["pooling_task"] = task
+        return self._task[0]
 
     @property
     def request(self) -> dict:
@@ -208,9 +216,14 @@ class Runner:
             if side not in found:
                 found[side], sides[side] = self.store.require(side, prompt).generation, "saved"
         start = time.monotonic()
+        pooled = found["gt"].pooled is not None or found["local"].pooled is not None
+        if pooled:
+            self.store.info.setdefault(
+                "pooling_task", found["gt"].extra.get("task") or found["local"].extra.get("task")
+            )
         comparison = (
             compare_pooled(prompt.id, found["gt"], found["local"])
-            if self.task
+            if pooled
             else compare(prompt.id, found["gt"], found["local"], self.count, self.exact)
         )
         self.seconds["compare"] = round(self.seconds["compare"] + time.monotonic() - start, 4)

@@ -151,5 +151,5 @@ def e2e_runner(model_run):
         max_tokens=settings.max_tokens,
         replay=(lambda: model_run.runtime.control_cache().store) if settings.tiny else None,
     )
-    runner.pool_for(model_run.runtime.pooling_task())
+    runner.pool_for(lambda: model_run.runtime.pooling_task())
     return runner

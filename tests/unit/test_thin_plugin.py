@@ -139,4 +139,4 @@ def test_e2e_compare_imports_no_static_work(pytester, plugin_tree, trees):
         "-s",
     )
     result.stdout.fnmatch_lines(["*static work loaded: []"])
-    result.assert_outcomes(passed=5, deselected=21)
+    result.assert_outcomes(passed=5, deselected=22)
