@@ -20,7 +20,10 @@ Refused, whatever the size (a copy would change behaviour or break at import): d
 that register themselves at import time (``@CustomOp.register(...)``, ``register_*``
 decorators: the pin already holds those names), code calling ``torch.ops.*`` kernels (the pin
 may not register them), attribute reads of pinned modules the pin lacks (``envs.NEW_FLAG``,
-``ops.new_kernel``), names bound by star imports or nowhere.
+``ops.new_kernel``), names bound by star imports or nowhere; from transformers, a definition with a
+decorator other than the standard library's and P30's doc-only ones, and a class whose pinned base
+lacks a method upstream's base has that the class overrides (a hook the pin never calls: transformers
+5's processors) or calls.
 """
 
 from __future__ import annotations
