@@ -20,7 +20,10 @@ Refused, whatever the size (a copy would change behaviour or break at import): d
 that register themselves at import time (``@CustomOp.register(...)``, ``register_*``
 decorators: the pin already holds those names), code calling ``torch.ops.*`` kernels (the pin
 may not register them), attribute reads of pinned modules the pin lacks (``envs.NEW_FLAG``,
-``ops.new_kernel``), names bound by star imports or nowhere.
+``ops.new_kernel``), names bound by star imports or nowhere; from transformers, a definition with a
+decorator other than the standard library's and P31's doc-only ones, and a class whose pinned base
+lacks a method upstream's base has that the class overrides (a hook the pin never calls: transformers
+5's processors) or calls.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pytest_flmigrate.autofix.env_flags import ENVS
 from pytest_flmigrate.autofix.relocate import Relocator, definition_of, protocol_gap
 from pytest_flmigrate.index.config_objects import config_object_classes
 from pytest_flmigrate.index.resolve import Resolver, Symbol
-from pytest_flmigrate.patches import p14_transformers_renames, p24_member_drift
+from pytest_flmigrate.patches import p14_transformers_renames, p24_member_drift, p31_transformers5_processors
 
 MAX_DEFINITIONS = 30
 MAX_LINES = 1500
@@ -133,6 +136,7 @@ class Backporter:
         member_drift: bool = False,
         env_flags: frozenset[str] = frozenset(),
         renames: bool = False,
+        processors: bool = False,
     ) -> None:
         self.upstream = upstream
         self.pinned = pinned
@@ -140,6 +144,7 @@ class Backporter:
         self.member_drift = member_drift  # P24 rewrites the copies' reads of its members
         self.env_flags = env_flags  # flags of vllm.envs P27 rewrites the copies' reads of
         self.renames = renames  # P14 imports transformers 5 names under their 4.x spelling
+        self.processors = processors  # P31 drops doc-only decorators, declares processors' parts
         self.max_definitions = max_definitions
         self.max_lines = max_lines
         self._sources: dict[str, ModuleSource | None] = {}
@@ -259,13 +264,16 @@ class Backporter:
         lines = 0
         for unit in units:
             lines += unit.lines
-            refused = _refused(source.source_of(unit), unit, module, self.pinned_registrations)
+            refused = _refused(
+                source.source_of(unit), unit, module, self.pinned_registrations, self._translated_decorators
+            ) or self._transformers5_class(source, unit, module)
             if refused:
                 return Direct(failure=f"{refused}; port it by hand")
             unread = self._config_fields_missing(unit.node)
             if unread:
                 return Direct(failure=f"{unread}; port it by hand")
             names, attributes = source.deps(unit)
+            names = names - _only_in_decorators(unit.node, self._translated_decorators)
             origin = module.split(".")[0]
             for binding in source.nested_imports(unit):  # imports inside functions: same rules
                 uses[Use(binding, origin=origin)] = None
@@ -307,6 +315,76 @@ class Backporter:
                         read = self._not_translated(binding, read, source.source_of(unit))
                         uses[Use(binding, read, origin)] = None
         return Direct(frozenset(definitions), tuple(uses), frozenset(shared), frozenset(live), lines)
+
+    @property
+    def _translated_decorators(self) -> frozenset[str]:
+        """The decorators of transformers 5 a selected patch drops from the copies (P31)."""
+        return frozenset(p31_transformers5_processors.DOC_ONLY_DECORATORS) if self.processors else frozenset()
+
+    def _transformers5_class(self, source: ModuleSource, unit: Unit, module: str) -> str | None:
+        """Why a class copied from transformers would not work on the pin's transformers, or None:
+        a processor part P31 cannot declare for 4.x, or a base class of the pin that lacks what
+        upstream's base has and the class overrides (a hook the pin's base never calls) or calls
+        (through ``self``/``super()``)."""
+        node = unit.node
+        if module.split(".")[0] != "transformers" or not isinstance(node, ast.ClassDef):
+            return None
+        if self.processors:
+            unsupported = p31_transformers5_processors.unsupported_parts(node)
+            if unsupported:
+                return unsupported
+        own = {s.name for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        called = {
+            read.attr
+            for read in ast.walk(node)
+            if isinstance(read, ast.Attribute)
+            and (
+                (isinstance(read.value, ast.Name) and read.value.id == "self")
+                or (isinstance(read.value, ast.Call) and getattr(read.value.func, "id", None) == "super")
+            )
+        }
+        for base in node.bases:
+            pair = self._shared_base(source, base)
+            if pair is None:
+                continue
+            theirs, ours = pair
+
+            def lacking(attribute: str) -> bool:
+                member = self.upstream.find_member(theirs.module, theirs.name, attribute)
+                return (
+                    member is not None
+                    and member.function is not None
+                    and self.pinned.find_member(ours.module, ours.name, attribute) is None
+                )
+
+            overridden = sorted(name for name in own if lacking(name))
+            if overridden:
+                return (
+                    f"{node.name} overrides {', '.join(overridden)} of upstream's {theirs.module}.{theirs.name}, "
+                    f"which the pin's {ours.module}.{ours.name} lacks and never calls"
+                )
+            missing = sorted(name for name in called - own if lacking(name))
+            if missing:
+                return f"{node.name} calls {', '.join(missing)}, which the pin's {ours.module}.{ours.name} lacks"
+        return None
+
+    def _shared_base(self, source: ModuleSource, base: ast.expr):
+        """(upstream's class, the pin's class) of a base the copy imports from the pin, or None."""
+        if not isinstance(base, ast.Name):
+            return None
+        binding = next((u.imports[base.id] for u in source.binders.get(base.id, []) if base.id in u.imports), None)
+        if binding is None or binding.name is None:
+            return None
+        theirs = self.upstream.resolve(binding.module, binding.name)
+        pinned_name = p14_transformers_renames.RENAMES.get((binding.module, binding.name)) if self.renames else None
+        ours = (
+            self.pinned.resolve(binding.module, pinned_name or binding.name)
+            if self.pinned.has_module(binding.module)
+            else None
+        )
+        if theirs is None or ours is None or theirs.kind != "class" or ours.kind != "class":
+            return None
+        return theirs, ours
 
     @functools.cached_property
     def _config_objects(self) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
@@ -502,18 +580,40 @@ def registered_names(index) -> frozenset[str]:
     return frozenset(found)
 
 
-def _refused(text: str, unit: Unit, module: str = "", registered: frozenset[str] | None = None) -> str | None:
+def _only_in_decorators(node: ast.AST, dropped: frozenset[str]) -> set[str]:
+    """The names ``node`` reads only in decorators a patch drops from the copy (``dropped``): the
+    copy does not need them."""
+    if not dropped:
+        return set()
+    inside: set[int] = set()
+    for definition in ast.walk(node):
+        for decorator in getattr(definition, "decorator_list", []):
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            if ast.unparse(target).rsplit(".", 1)[-1] in dropped:
+                inside |= {id(name) for name in ast.walk(decorator)}
+    names = [name for name in ast.walk(node) if isinstance(name, ast.Name)]
+    return {n.id for n in names if id(n) in inside} - {n.id for n in names if id(n) not in inside}
+
+
+def _refused(
+    text: str,
+    unit: Unit,
+    module: str = "",
+    registered: frozenset[str] | None = None,
+    translated: frozenset[str] = frozenset(),
+) -> str | None:
     """Why copying this unit would change behaviour, or None.
 
     ``registered``: the names the pin registers itself; a copy registering a new name (a custom
     op the pin never had) is allowed, one the pin also registers would collide at import.
+    ``translated``: decorators of transformers a selected patch drops from the copy (P31).
     """
     node = unit.node
     if module.split(".")[0] == "transformers":
         for decorator in getattr(node, "decorator_list", []):
             target = decorator.func if isinstance(decorator, ast.Call) else decorator
             name = ast.unparse(target)
-            if name not in _PLAIN_DECORATORS:
+            if name not in _PLAIN_DECORATORS and name.rsplit(".", 1)[-1] not in translated:
                 return (
                     f"{getattr(node, 'name', '?')} is decorated with @{name}, transformers 5 machinery "
                     "the pinned transformers lacks (bridge or port it by hand)"

@@ -37,7 +37,7 @@ from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.manifest import Manifest
-from pytest_flmigrate.patches import p22_strict_configs, p25_env_flags
+from pytest_flmigrate.patches import p22_strict_configs, p25_env_flags, p31_transformers5_processors
 from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.patches.syntax import parsed
 from pytest_flmigrate.steps import stale
@@ -50,6 +50,7 @@ RENAMES = "transformers-renames"  # P14's NAME
 FORWARDED = "forwarded-defaults"  # P23's NAME
 MEMBER_DRIFT = "member-drift"  # P24's NAME
 ENV_FLAGS = p25_env_flags.NAME
+PROCESSORS = p31_transformers5_processors.NAME
 CODE_ROLES = ("model", "sibling", "config")
 SHIMS = Path(__file__).resolve().parent / "shims"
 
@@ -69,7 +70,7 @@ class Fixer:
         relocator = Relocator(upstream, pinned, cache_path(upstream_indexes, pinned_indexes))
         return cls(upstream, pinned, relocator, Backporter(upstream, pinned, relocator))
 
-    _variants: dict[tuple[bool, bool, bool, bool], Backporter] = field(default_factory=dict)
+    _variants: dict[tuple[bool, bool, bool, bool, bool], Backporter] = field(default_factory=dict)
 
     @functools.cached_property
     def env_flags(self) -> dict:
@@ -79,10 +80,11 @@ class Fixer:
     def backporter_for(self, patches: tuple[Patch, ...]) -> Backporter:
         """The backporter for ``patches``: one that leans on relocations only when P15 is
         selected, on P24's member translations only when P24 is, on P25's flags only when P25 is,
-        on P14's transformers renames only when P14 is."""
+        on P14's transformers renames only when P14 is, on P31's processor translation only when
+        P31 is."""
         names = {patch.name for patch in patches}
-        key = (RELOCATE in names, MEMBER_DRIFT in names, ENV_FLAGS in names, RENAMES in names)
-        if key == (True, False, False, False):
+        key = (RELOCATE in names, MEMBER_DRIFT in names, ENV_FLAGS in names, RENAMES in names, PROCESSORS in names)
+        if key == (True, False, False, False, False):
             return self.backporter
         if key not in self._variants:
             self._variants[key] = Backporter(
@@ -94,6 +96,7 @@ class Fixer:
                 member_drift=key[1],
                 env_flags=frozenset(self.env_flags) if key[2] else frozenset(),
                 renames=key[3],
+                processors=key[4],
             )
         return self._variants[key]
 

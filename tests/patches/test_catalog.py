@@ -14,7 +14,7 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27", "P28", "P29", "P30",
+    "P25", "P26", "P27", "P28", "P29", "P30", "P31",
 )  # fmt: skip
 KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30"]
 """The API translations: keyed by comparing the trees, not by a version range."""
@@ -53,7 +53,9 @@ def test_select_none_skips_patches_of_other_pins():
     # ask the transformers the pin runs with, in relevant(); the API translations apply where the
     # pinned tree lacks their API)
     selected = [patch.id for patch in select_patches(None, Version("0.20.0"))]
-    assert selected == sorted(["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25", *KEYED], key=lambda i: int(i[1:]))
+    assert selected == sorted(
+        ["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25", "P31", *KEYED], key=lambda i: int(i[1:])
+    )
     assert [patch.id for patch in CATALOG if patch.pin_gap is not None] == KEYED
 
 
