@@ -1,24 +1,34 @@
 """A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
 
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
-(and, without a base config, those of the other models it imports from) are read for config reads:
-``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
+(and, without a base config, those of the other models it imports from, two hops) are read for
+config reads: ``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
 ``getattr(config, "X", default)``; a field the code assigns itself (``self.config.X = ...``, a
-draft's ``target_layer_count``) is not read from a checkpoint. The base is the config of the model the unit's architecture
-class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s layers are llama's ->
-``LlamaConfig``), else of the first other model the unit imports from (an MTP head's target), else
-transformers' ``PretrainedConfig``.
+draft's ``target_layer_count``) is not read from a checkpoint, and a ``config.X`` where ``config``
+holds a sub-config (``config = hf_config.text_config``, a layer given ``config.vision_config``) is
+that sub-config's field (usage.py follows the names). The base is the config of the model the
+unit's architecture class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s
+layers are llama's -> ``LlamaConfig``), else of the first other model the unit imports from (an
+MTP head's target), else transformers' ``PretrainedConfig``.
 
 Every field read that the base does not define gets a small value by its role (``SIZE_ROLES``
 and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule periods, the tiny
 tokenizer's special ids, free ids for other token ids, norms' epsilon, activations, rope theta,
-flags off); a ``getattr`` default stands except for sizes. A field read with no default and no
-role fails the inference with its name, as does a read through a sub-config the base lacks.
+flags off); a ``getattr`` default stands except for sizes. A field with neither is valued by how
+the code uses it (usage.py; ``_Valuing``, each such value listed as valued by its use): a flag
+(off, or the default of the parameter it is passed to), a count (``COUNT_ROLES`` by its name, else
+``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
+indices by their name), a dict of the keys read or a sub-config of the fields read, valued the
+same way. A field read with no default, no role and no unambiguous use fails the inference with
+its name (a sub-config's field as ``sub.field``). With a base, what the imported models read fills
+what the base lacks where a role or a use values it, never failing (they may read a sub-config).
 
 The result is a folder: ``config.json`` with those values and ``auto_map`` naming
 ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
-the unit's name. It is reported as inferred wherever it shows. ``required_fills`` gives the other
-sources the same role values for the fields a config class does not set.
+the unit's name, which makes the sub-configs objects (a ``text_config`` of the base's class, others
+``PretrainedConfig``) and keeps at the top the fields the code reads there (a base may move them
+into its text config). It is reported as inferred wherever it shows. ``required_fills`` gives the
+other sources the same role values for the fields a config class does not set.
 """
 
 from __future__ import annotations
