@@ -396,7 +396,10 @@ def inferred_config(
             if valued and not isinstance(value, dict | list):
                 values[name] = value
         valuing.by_use += [line for line in lender.by_use if line.split("=")[0] in values]
-    code = _code(model_type, module, base, sub_configs, sorted(values), valuing.by_use)
+    # a composite base may move flat fields into its text config (transformers 5's Qwen2_5_VLConfig
+    # does with ``hidden_size``): the fields the code reads at the top are put back there
+    kept = sorted(values) if base and "text_config" in base.fields else []
+    code = _code(model_type, module, base, sub_configs, kept, valuing.by_use)
     config = {
         **values,
         "architectures": [arch],
@@ -408,43 +411,45 @@ def inferred_config(
 
 
 def _code(
-    model_type: str, module: str, base: Base | None, sub_configs: dict[str, str], read: list[str], by_use: list[str]
+    model_type: str, module: str, base: Base | None, sub_configs: dict[str, str], kept: list[str], by_use: list[str]
 ) -> str:
-    """The config module: the base subclassed under the unit's model type; the sub-configs the code
-    reads by attribute made objects of their class from config.json's dicts; the fields the code
-    reads from the config itself kept there (transformers 5's Qwen2_5_VLConfig moves a flat
-    ``hidden_size`` into its text config)."""
+    """The config module: the base subclassed under the unit's model type; with sub-configs the code
+    reads by attribute, or fields to keep at the top (``kept``), a constructor that makes the
+    sub-configs objects of their class from config.json's dicts and puts back a kept field the base
+    moved away. Without either, no constructor: a transformers 5 config class validates a subclass
+    that defines one differently (its per-layer lists against the base's default layer count)."""
     base_import = (
         f"from {base.module} import {base.class_name} as Base"
         if base
         else "from transformers import PretrainedConfig as Base"
     )
     used = "".join(f"  {line}\n" for line in by_use)
-    entries = "".join(f"    {name!r}: {cls},\n" for name, cls in sorted(sub_configs.items()))
-    return (
+    code = (
         f'"""A config inferred by pytest-flmigrate from what upstream vLLM\'s {module} reads from its config\n'
         f"(no config class or checkpoint to take it from): a guess with small values, not a real config."
         + (f"\n\nValued by their use in the code:\n{used}" if by_use else "")
         + '"""\n\n'
         f"{base_import}\n"
-        + ("from transformers import PretrainedConfig\n" if sub_configs else "")
-        + "\n#: the fields the model's code reads from the config itself, kept there whatever the base does\n"
-        f"READ = {tuple(read)!r}\n"
-        + (
-            "#: the sub-configs the model's code reads by attribute, made objects from config.json's dicts\n"
-            f"SUB_CONFIGS = {{\n{entries}}}\n"
-            if sub_configs
-            else "SUB_CONFIGS = {}\n"
-        )
+    )
+    if not sub_configs and not kept:
+        return code + f"\n\nclass {CLASS_NAME}(Base):\n    model_type = {model_type!r}\n"
+    entries = "".join(f"    {name!r}: {cls},\n" for name, cls in sorted(sub_configs.items()))
+    return (
+        code
+        + "from transformers import PretrainedConfig\n\n"
+        + "#: the fields the model's code reads from the config itself, kept there whatever the base does\n"
+        + f"KEPT = {tuple(kept)!r}\n"
+        + "#: the sub-configs the model's code reads by attribute, made objects from config.json's dicts\n"
+        + (f"SUB_CONFIGS = {{\n{entries}}}\n" if sub_configs else "SUB_CONFIGS = {}\n")
         + f"\n\nclass {CLASS_NAME}(Base):\n"
         f"    model_type = {model_type!r}\n\n"
         "    def __init__(self, **kwargs):\n"
         "        for name, cls in SUB_CONFIGS.items():\n"
         "            if isinstance(kwargs.get(name), dict):\n"
         "                kwargs[name] = cls(**kwargs[name])\n"
-        "        read = {name: kwargs[name] for name in READ if name in kwargs}\n"
+        "        kept = {name: kwargs[name] for name in KEPT if name in kwargs}\n"
         "        super().__init__(**kwargs)\n"
-        "        for name, value in read.items():\n"
+        "        for name, value in kept.items():\n"
         "            if not hasattr(self, name):\n"
         "                setattr(self, name, value)\n"
     )

@@ -181,15 +181,17 @@ def test_a_sub_config_read_through_a_name_or_a_parameter_is_a_nested_config():
     ):
         code = code.replace(line, "")
     exec(code, namespace)
-    assert namespace["READ"] == ("text_config", "vision_config")
+    assert namespace["KEPT"] == ()  # a base without a text config moves no field away
+    assert set(namespace["SUB_CONFIGS"]) == {"text_config", "vision_config"}
 
 
-def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_moves(monkeypatch):
-    """The generated module, run against stand-ins: a base that moves ``hidden_size`` into its text
-    config (as transformers 5's Qwen2_5_VLConfig does) and a PretrainedConfig that sets what it is given."""
-    inferred = infer_from(
-        "class M:\n    def __init__(self, config):\n        self.h = config.hidden_size\n        self.p = config.vision_config.patch_size * 2\n"
-    )
+def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_moves():
+    """The generated module, run against stand-ins: a composite base that moves ``hidden_size`` into
+    its text config (as transformers 5's Qwen2_5_VLConfig does) and a PretrainedConfig that sets
+    what it is given."""
+    base = infer.Base("m.configuration", "VLConfig", frozenset({"text_config"}), "VLConfig")
+    code = "class M:\n    def __init__(self, config):\n        self.h = config.hidden_size\n        self.p = config.vision_config.patch_size * 2\n"
+    inferred = infer_from(code, base)
 
     class PretrainedConfig:
         def __init__(self, **kwargs):
@@ -197,16 +199,19 @@ def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_mo
 
     class Base(PretrainedConfig):
         def __init__(self, **kwargs):
-            kwargs.pop("hidden_size", None)
+            self.text_config = PretrainedConfig(hidden_size=kwargs.pop("hidden_size", None))
             super().__init__(**kwargs)
 
-    code = inferred.files[infer.CODE_FILE].replace("from transformers import PretrainedConfig as Base\n", "")
-    code = code.replace("from transformers import PretrainedConfig\n", "")
+    module = inferred.files[infer.CODE_FILE]
+    for line in ("from m.configuration import VLConfig as Base\n", "from transformers import PretrainedConfig\n"):
+        module = module.replace(line, "")
     namespace = {"Base": Base, "PretrainedConfig": PretrainedConfig}
-    exec(code, namespace)
+    exec(module, namespace)
     config = namespace[infer.CLASS_NAME](**config_of(inferred))
     assert config.hidden_size == shrink.HIDDEN
     assert isinstance(config.vision_config, PretrainedConfig) and config.vision_config.patch_size == infer.COUNT
+    plain = infer_from("def f(config):\n    return config.hidden_size\n").files[infer.CODE_FILE]
+    assert "def __init__" not in plain  # nothing to convert or keep: no constructor of its own
 
 
 def test_a_field_with_uses_that_disagree_or_no_use_fails_with_its_name():
