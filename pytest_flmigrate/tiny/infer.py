@@ -26,8 +26,8 @@ what the base lacks where a role or a use values it, never failing (they may rea
 The result is a folder: ``config.json`` with those values and ``auto_map`` naming
 ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
 the unit's name, which makes the sub-configs objects (a ``text_config`` of the base's class, others
-``PretrainedConfig``) and keeps at the top the fields the code reads there (a base may move them
-into its text config). It is reported as inferred wherever it shows. ``required_fills`` gives the
+``PretrainedConfig``) and, over a base with a text config, keeps at the top the fields the code
+reads there (such a base may move them into its text config). It is reported as inferred wherever it shows. ``required_fills`` gives the
 other sources the same role values for the fields a config class does not set.
 """
 
