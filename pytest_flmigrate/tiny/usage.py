@@ -156,25 +156,31 @@ class _Code:
         for tree in trees:
             self._walk(tree, _Scope(None, None))
 
-    def _walk(self, node: ast.AST, scope: _Scope) -> None:
-        self.scope[node] = scope
-        self.nodes.append(node)
-        inner = scope
-        if isinstance(node, ast.ClassDef):
-            inner = _Scope(None, node)
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                    self.methods[(node, item.name)] = item
-            init = self._init(node)
-            if init is not None:
-                self.functions.setdefault(node.name, init)  # ``Layer(config)``: its ``__init__``
-        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            inner = _Scope(node, scope.klass)
-            if scope.klass is None and scope.function is None:
-                self.functions.setdefault(node.name, node)
-        for child in ast.iter_child_nodes(node):
-            self.parent[child] = node
-            self._walk(child, inner)
+    def _walk(self, tree: ast.AST, scope: _Scope) -> None:
+        """Record every node's parent and scope, and the functions and classes defined (iterative:
+        a long expression nests deeper than Python's recursion limit)."""
+        pending = [(tree, scope)]
+        while pending:
+            node, scope = pending.pop()
+            self.scope[node] = scope
+            self.nodes.append(node)
+            inner = scope
+            if isinstance(node, ast.ClassDef):
+                inner = _Scope(None, node)
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                        self.methods[(node, item.name)] = item
+                init = self._init(node)
+                if init is not None:
+                    self.functions.setdefault(node.name, init)  # ``Layer(config)``: its ``__init__``
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                inner = _Scope(node, scope.klass)
+                if scope.klass is None and scope.function is None:
+                    self.functions.setdefault(node.name, node)
+            children = list(ast.iter_child_nodes(node))
+            for child in children:
+                self.parent[child] = node
+            pending.extend((child, inner) for child in reversed(children))
 
     def _init(self, klass: ast.ClassDef) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         return next(
