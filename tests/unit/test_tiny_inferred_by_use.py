@@ -142,12 +142,12 @@ def test_a_dict_splatted_into_a_callee_holds_its_parameters():
         "        head_config = config.joint_head_config\n"
         "        self.head = JointHead(**head_config)\n\n"
         "class JointHead:\n"
-        "    def __init__(self, hidden_size: int, heads: int, bias: bool = True):\n"
-        "        pass\n"
+        "    def __init__(self, hidden_size: int, heads: int, rounds, bias: bool = True):\n"
+        "        self.layers = [Layer() for _ in range(rounds)]\n"
     )
     assert inferred.missing == []
     head = config_of(inferred)["joint_head_config"]
-    assert head == {"heads": shrink.HEADS, "hidden_size": shrink.HIDDEN, "bias": True}  # its default stands
+    assert head == {"heads": shrink.HEADS, "hidden_size": shrink.HIDDEN, "rounds": infer.COUNT, "bias": True}
 
 
 SUB_CONFIG = """
