@@ -4,24 +4,28 @@
 infer.py values a field by its role (its name) or the code's default; a field with neither is
 valued by how the code uses it, where that is unambiguous. The uses found (``collect``):
 
-- a truth value (``if config.x:``, ``and``, ``not``): ``BOOL``;
+- a truth value (``if config.x:``, ``not``, ``and``/``or`` in a test): ``BOOL``;
 - a count: ``range()``, ``//`` or ``%``, an index, ``int()``, the first two arguments of a
   ``...Linear`` or ``...Embedding``: ``INT``; arithmetic or a comparison with an int: ``NUMBER``;
   with a float: ``FLOAT``;
-- a string compared with literals (``== "sigmoid"``, ``in ("a", "b")``): ``STR`` and the literals;
+- a string compared with literals (``== "sigmoid"``, ``in ("a", "b")``): ``STR`` and the literals
+  (``str()``: ``STR`` alone);
 - iterated, ``len()``-measured or indexed by a number: ``LIST``, its element the path ``x.[]``;
-- subscripted by a string or ``.get("k")``: ``DICT``, its keys ``x.k``; attribute-accessed:
-  ``CONFIG``, its fields ``x.k``;
+- subscripted by a string or ``.get("k")`` (read when present, as ``hasattr``): ``DICT``, its keys
+  ``x.k``; ``f(**x)``: ``DICT`` of ``f``'s parameters; attribute-accessed: ``CONFIG``, its fields
+  ``x.k``;
 - passed to a parameter annotated ``bool``/``int``/``float``/``str``/``list``/``dict`` (a function
   or class of the same sources, or one ``signature`` describes): that kind, and the parameter's
-  literal default.
+  literal default;
+- ``x or []`` as a value: the fallback literal's kind (``x or fallback`` says nothing otherwise).
 
 The field's value is followed wherever the code puts it: a local name (``text_config =
 config.text_config``, or ``config`` rebound to a sub-config), ``self.x`` in the class that sets it,
-and a parameter of a function or class of the same sources (by position or keyword), in the
-callee's body. ``Use.kind`` merges what a field's uses say: a truth test of a field also used as
-a count or a container is a presence test; a count and a string, or a list and a dict, are
-ambiguous (``AMBIGUOUS``: no value is given, the field fails with its name).
+and a parameter of a function or class of the same sources (by position, keyword or ``**``), in
+the callee's body; a name given several paths holds them all. ``Use.kind`` merges what a field's
+uses say: a truth test of a field also used as a count or a container is a presence test; a count
+and a string, or a list and a dict, are ambiguous (``AMBIGUOUS``: no value is given, the field
+fails with its name).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ ELEMENT = "[]"
 CONFIG_HOLDERS = frozenset({"config", "hf_config"})
 #: builtins whose argument is a sequence
 SEQUENCE_CALLS = frozenset({"len", "enumerate", "zip", "list", "tuple", "sorted", "reversed", "set", "sum"})
-#: builtins whose argument is (made) a number of that kind
+#: builtins whose argument is (made) a value of that kind
 CONVERSIONS = {"int": INT, "float": FLOAT, "bool": BOOL, "str": STR}
 #: the names of a type annotation and the kind they say
 ANNOTATIONS = {
