@@ -27,8 +27,11 @@ The result is a folder: ``config.json`` with those values and ``auto_map`` namin
 ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
 the unit's name, which makes the sub-configs objects (a ``text_config`` of the base's class, others
 ``PretrainedConfig``) and, over a base with a text config, keeps at the top the fields the code
-reads there (such a base may move them into its text config). It is reported as inferred wherever it shows. ``required_fills`` gives the
-other sources the same role values for the fields a config class does not set.
+reads there (such a base may move them into its text config); those fields are also filled into
+the text config where it lacks them (``Inferred.fills``: vLLM builds such a model's layers with
+its text config, whose ``config.X`` they read). It is reported as inferred wherever it shows.
+``required_fills`` gives the other sources the same role values for the fields a config class does
+not set.
 """
 
 from __future__ import annotations
@@ -261,6 +264,10 @@ class Inferred(NamedTuple):
     files: dict[str, str]  # the config folder's files
     missing: list[str]  # the fields nothing values (empty: the config is complete)
     by_use: list[str]  # ``field=value (the use that says so)`` for each field valued by its use
+    #: ``text_config.X`` -> value for each field valued at the top over a base with a text config:
+    #: vLLM builds the layers of such a model with the text config (synthesize.fill_missing sets
+    #: each where the built text config lacks it)
+    fills: dict[str, Any] = {}
 
 
 @dataclass
@@ -407,7 +414,8 @@ def inferred_config(
         "model_type": model_type,
     }
     files = {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
-    return Inferred(files, valuing.missing, valuing.by_use)
+    fills = {f"text_config.{name}": values[name] for name in kept if name not in sub_configs}
+    return Inferred(files, valuing.missing, valuing.by_use, fills)
 
 
 def _code(

@@ -293,4 +293,4 @@ def inferred_source(run: ModelRun) -> ConfigSource:
         f"inferred from upstream vLLM's {unit.module} ({read} fields read; base "
         f"{base.text if base else 'PretrainedConfig'}{by_use})"
     )
-    return ConfigSource(INFERRED, text, folder=folder)
+    return ConfigSource(INFERRED, text, folder=folder, fills=inferred.fills)

@@ -210,8 +210,11 @@ def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_mo
     config = namespace[infer.CLASS_NAME](**config_of(inferred))
     assert config.hidden_size == shrink.HIDDEN
     assert isinstance(config.vision_config, PretrainedConfig) and config.vision_config.patch_size == infer.COUNT
+    # vLLM builds such a model's layers with its text config: the field is filled there where absent
+    assert inferred.fills == {"text_config.hidden_size": shrink.HIDDEN}
     plain = infer_from("def f(config):\n    return config.hidden_size\n").files[infer.CODE_FILE]
     assert "def __init__" not in plain  # nothing to convert or keep: no constructor of its own
+    assert infer_from("def f(config):\n    return config.hidden_size\n").fills == {}
 
 
 def test_a_field_with_uses_that_disagree_or_no_use_fails_with_its_name():
