@@ -1,24 +1,37 @@
 """A config inferred from what a model's upstream vLLM code reads from it (host side, libcst).
 
 The last resort of sources.py: no config class anywhere, no checkpoint given. The unit's files
-(and, without a base config, those of the other models it imports from) are read for config reads:
-``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
+(and, without a base config, those of the other models it imports from, two hops) are read for
+config reads: ``config.X``, ``self.config.X``, ``....hf_config.X``, ``config.text_config.X``, and
 ``getattr(config, "X", default)``; a field the code assigns itself (``self.config.X = ...``, a
-draft's ``target_layer_count``) is not read from a checkpoint. The base is the config of the model the unit's architecture
-class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s layers are llama's ->
-``LlamaConfig``), else of the first other model the unit imports from (an MTP head's target), else
-transformers' ``PretrainedConfig``.
+draft's ``target_layer_count``) is not read from a checkpoint, and a ``config.X`` where ``config``
+holds a sub-config (``config = hf_config.text_config``, a layer given ``config.vision_config``) is
+that sub-config's field (usage.py follows the names). The base is the config of the model the
+unit's architecture class subclasses, when that model has one (``IQuestLoopCoderForCausalLM``'s
+layers are llama's -> ``LlamaConfig``), else of the first other model the unit imports from (an
+MTP head's target), else transformers' ``PretrainedConfig``.
 
 Every field read that the base does not define gets a small value by its role (``SIZE_ROLES``
 and ``ROLES``: sizes as shrink.py's or by their name's end, one-layer schedule periods, the tiny
 tokenizer's special ids, free ids for other token ids, norms' epsilon, activations, rope theta,
-flags off); a ``getattr`` default stands except for sizes. A field read with no default and no
-role fails the inference with its name, as does a read through a sub-config the base lacks.
+flags off); a ``getattr`` default stands except for sizes. A field with neither is valued by how
+the code uses it (usage.py; ``_Valuing``, each such value listed as valued by its use): a flag
+(off, or the default of the parameter it is passed to), a count (``COUNT_ROLES`` by its name, else
+``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
+indices by their name), a dict of the keys read or a sub-config of the fields read, valued the
+same way. A field read with no default, no role and no unambiguous use fails the inference with
+its name (a sub-config's field as ``sub.field``). With a base, what the imported models read fills
+what the base lacks where a role or a use values it, never failing (they may read a sub-config).
 
 The result is a folder: ``config.json`` with those values and ``auto_map`` naming
 ``configuration_flmigrate_inferred.InferredConfig``, a subclass of the base whose ``model_type`` is
-the unit's name. It is reported as inferred wherever it shows. ``required_fills`` gives the other
-sources the same role values for the fields a config class does not set.
+the unit's name, which makes the sub-configs objects (a ``text_config`` of the base's class, others
+``PretrainedConfig``) and, over a base with a text config, keeps at the top the fields the code
+reads there (such a base may move them into its text config); those fields are also filled into
+the text config where it lacks them (``Inferred.fills``: vLLM builds such a model's layers with
+its text config, whose ``config.X`` they read). It is reported as inferred wherever it shows.
+``required_fills`` gives the other sources the same role values for the fields a config class does
+not set.
 """
 
 from __future__ import annotations
@@ -27,12 +40,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import libcst as cst
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.tiny import qwen2_checkpoint, shrink
+from pytest_flmigrate.tiny import qwen2_checkpoint, shrink, usage
 
 if TYPE_CHECKING:
     from pytest_flmigrate.run import ModelRun
@@ -113,15 +126,18 @@ class Reads:
     defaults: dict[str, Any] = field(default_factory=dict)
     nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
     written: set[str] = field(default_factory=set)  # fields the code sets itself (no checkpoint value)
+    uses: usage.Uses = field(default_factory=usage.Uses)  # what the code does with each field (usage.py)
 
 
-def config_reads(sources: list[str]) -> Reads:
+def config_reads(sources: list[str], signature: usage.Signature | None = None) -> Reads:
+    """The fields ``sources`` read, and their uses (``signature`` describes callees defined elsewhere)."""
     reads = Reads()
     for source in sources:
         cst.parse_module(source).visit(_Collector(reads))
     for name in reads.defaults:
         reads.required.discard(name)
     reads.required -= reads.written
+    reads.uses = usage.collect(sources, signature)
     return reads
 
 
@@ -226,49 +242,225 @@ class Base:
     text: str  # for the report
 
 
-def inferred_config(
-    model_type: str, arch: str, reads: Reads, base: Base | None, module: str
-) -> tuple[dict[str, str], list[str]]:
-    """The config folder's files, and the fields no role or default values (empty: it is complete)."""
-    known = PRETRAINED | (base.fields if base else frozenset())
-    values: dict[str, Any] = {}
-    missing: list[str] = []
-    free_ids = iter(range(qwen2_checkpoint.VOCAB_SIZE - 1, 0, -1))
-    for name in sorted(reads.required | set(reads.defaults)):
-        if name in known or name in reads.nested:
-            continue
+#: a count no role names (``num_blocks``, ``markov_rank``), known to be an int by its use: small,
+#: even and a square (it divides the tiny widths and sizes a square grid of positions)
+COUNT = 4
+#: counts by a word of their name, for a field its use says is an int: (pattern, value), first match
+COUNT_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"top_?k$"), shrink.EXPERTS_PER_TOKEN),
+    (re.compile(r"experts$"), shrink.EXPERTS),
+    (re.compile(r"(kv|key_value)_heads$"), shrink.KV_HEADS),
+    (re.compile(r"heads$"), shrink.HEADS),
+    (re.compile(r"(layers|depth)$"), shrink.NUM_LAYERS),
+)
+#: a list of layer indices (``target_layer_ids``), by its name, when no use says what its elements are
+LAYER_INDICES = re.compile(r"(^|_)(ids|indices|indexes)$")
+#: a sub-config of the base's own class when the unit has a base: its text model's (an MTP head's
+#: target reads the base's fields from it); other sub-configs are PretrainedConfigs of the fields read
+TEXT_SUB_CONFIG = re.compile(r"^(text|language|llm)_config$")
+
+
+class Inferred(NamedTuple):
+    files: dict[str, str]  # the config folder's files
+    missing: list[str]  # the fields nothing values (empty: the config is complete)
+    by_use: list[str]  # ``field=value (the use that says so)`` for each field valued by its use
+    #: ``text_config.X`` -> value for each field valued at the top over a base with a text config:
+    #: vLLM builds the layers of such a model with the text config (synthesize.fill_missing sets
+    #: each where the built text config lacks it)
+    fills: dict[str, Any] = {}
+
+
+@dataclass
+class _Valuing:
+    """Values fields (and, by their uses, the keys and fields under them) as the module docstring says."""
+
+    uses: usage.Uses
+    free_ids: Any = field(default_factory=lambda: iter(range(qwen2_checkpoint.VOCAB_SIZE - 1, 0, -1)))
+    missing: list[str] = field(default_factory=list)
+    by_use: list[str] = field(default_factory=list)
+
+    def field(self, path: tuple[str, ...], required: bool, default: Any = _NO_DEFAULT) -> tuple[bool, Any]:
+        """(valued, value) of the field at ``path``: its role, else the code's default, else its use."""
+        name = path[-1]
         found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
         if not found and name.endswith(TOKEN_ID_SUFFIXES):
-            found, value = True, next(free_ids)
-        default = reads.defaults.get(name, _NO_DEFAULT)
+            found, value = True, next(self.free_ids)
         if default is not _NO_DEFAULT and not (found and _is_size(name)):
-            values[name] = default  # the code's own default, unless a tiny size must replace it
-        elif found:
+            return True, default  # the code's own default, unless a tiny size must replace it
+        if found:
+            return True, value
+        if not required:
+            return False, None  # read only when present (``hasattr``): absent, the code's other path
+        return self.used(path)
+
+    def used(self, path: tuple[str, ...]) -> tuple[bool, Any]:
+        use = self.uses.get(path)
+        kind = use.kind if use else None
+        dotted = ".".join(path)
+        if use is None or kind is None:
+            self.missing.append(dotted)
+            return False, None
+        if kind == usage.AMBIGUOUS:
+            self.missing.append(f"{dotted} (its uses disagree: {', '.join(sorted(use.kinds))})")
+            return False, None
+        if kind in (usage.DICT, usage.CONFIG):
+            return self._container(path, use, kind)
+        if kind == usage.LIST:
+            return self._list(path)
+        valued = _scalar(path[-1], use, kind)
+        if valued is None:
+            self.missing.append(f"{dotted} (a string no literal names)")
+            return False, None
+        value, why = valued
+        self.by_use.append(f"{dotted}={value!r} ({why})")
+        return True, value
+
+    def _container(self, path: tuple[str, ...], use: usage.Use, kind: str) -> tuple[bool, Any]:
+        if kind == usage.CONFIG and len(path) > 1:
+            self.missing.append(f"{'.'.join(path)} (a sub-config inside a sub-config)")
+            return False, None
+        values: dict[str, Any] = {}
+        complete = True
+        for key, required in sorted(use.children.items()):
+            if key in PRETRAINED and kind == usage.CONFIG:
+                continue
+            child = self.uses.get((*path, key))
+            default = child.default if child is not None and child.has_default else _NO_DEFAULT
+            valued, value = self.field((*path, key), required, default)
+            complete = complete and (valued or not required)
+            if valued:
+                values[key] = value
+        how = "read by key" if kind == usage.DICT else "read by attribute: a sub-config"
+        if complete:
+            self.by_use.append(f"{'.'.join(path)}={{{', '.join(sorted(values))}}} ({how})")
+        return complete, values
+
+    def _list(self, path: tuple[str, ...]) -> tuple[bool, Any]:
+        element = (*path, usage.ELEMENT)
+        if LAYER_INDICES.search(path[-1]):
+            values = list(range(shrink.NUM_LAYERS))  # layer indices, by the list's name: every layer
+        elif element in self.uses and self.uses[element].kind not in (None, usage.AMBIGUOUS):
+            valued, value = self.used(element)
+            if not valued:
+                return False, None
+            values = [value] * shrink.NUM_LAYERS
+        else:
+            self.missing.append(f"{'.'.join(path)} (a list whose elements no use says)")
+            return False, None
+        self.by_use.append(f"{'.'.join(path)}={values!r} (iterated or indexed: one per layer)")
+        return True, values
+
+
+def _scalar(name: str, use: usage.Use, kind: str) -> tuple[Any, str] | None:
+    """(value, why) for a scalar kind; None for a string nothing names."""
+    agreed = {repr(d): d for d in use.defaults}
+    default = next(iter(agreed.values())) if len(agreed) == 1 else None
+    if kind == usage.BOOL:
+        if isinstance(default, bool):
+            return default, "a truth value: the default of the parameter it is passed to"
+        return False, "a truth value: off"
+    if kind in (usage.INT, usage.NUMBER):
+        role = next((value for pattern, value in COUNT_ROLES if pattern.search(name)), None)
+        return (role, "a count, by its name") if role is not None else (COUNT, "a count")
+    if kind == usage.FLOAT:
+        if isinstance(default, float | int) and not isinstance(default, bool):
+            return float(default), "a float: the default of the parameter it is passed to"
+        return 1.0, "a float: neutral"
+    if use.literals:
+        if isinstance(default, str) and default in use.literals:
+            return default, f"compared with {', '.join(map(repr, use.literals))}: the parameter's default"
+        return use.literals[0], f"compared with {', '.join(map(repr, use.literals))}: the first"
+    if isinstance(default, str):
+        return default, "a string: the default of the parameter it is passed to"
+    return None
+
+
+def inferred_config(
+    model_type: str, arch: str, reads: Reads, base: Base | None, module: str, borrowed: Reads | None = None
+) -> Inferred:
+    """The config folder's files, the fields nothing values, and those valued by their use.
+    ``borrowed``: what the models the unit imports read, valued where the base lacks it and a
+    role or a use values it (never missing: they may read a sub-config the base has)."""
+    known = PRETRAINED | (base.fields if base else frozenset())
+    values: dict[str, Any] = {}
+    valuing = _Valuing(reads.uses)
+    sub_configs: dict[str, str] = {}
+    top = reads.uses.get((), usage.Use()).children
+    for name in sorted(reads.required | set(reads.defaults)):
+        if name in known or (name in reads.required and name not in top):
+            continue  # the base's; or read only through a name holding a sub-config: valued there
+        valued, value = valuing.field((name,), name in reads.required, reads.defaults.get(name, _NO_DEFAULT))
+        if valued:
             values[name] = value
-        elif name in reads.required:
-            missing.append(name)
-    for holder, fields in sorted(reads.nested.items()):
-        if holder not in known and holder not in values:
-            missing.append(f"{holder} (a sub-config; its fields {', '.join(sorted(fields))})")
-    base_import = (
-        f"from {base.module} import {base.class_name} as Base"
-        if base
-        else "from transformers import PretrainedConfig as Base"
-    )
-    code = (
-        f'"""A config inferred by pytest-flmigrate from what upstream vLLM\'s {module} reads from its config\n'
-        f'(no config class or checkpoint to take it from): a guess with small values, not a real config."""\n\n'
-        f"{base_import}\n\n\n"
-        f"class {CLASS_NAME}(Base):\n"
-        f"    model_type = {model_type!r}\n"
-    )
+            use = reads.uses.get((name,))
+            if use is not None and use.kind == usage.CONFIG and isinstance(value, dict):
+                sub_configs[name] = "Base" if base and TEXT_SUB_CONFIG.match(name) else "PretrainedConfig"
+    if borrowed is not None:
+        lender = _Valuing(borrowed.uses, valuing.free_ids)
+        lent = borrowed.uses.get((), usage.Use()).children
+        for name in sorted(borrowed.required & set(lent) - known - set(values) - set(borrowed.nested)):
+            valued, value = lender.field((name,), True)
+            if valued and not isinstance(value, dict | list):
+                values[name] = value
+        valuing.by_use += [line for line in lender.by_use if line.split("=")[0] in values]
+    # a composite base may move flat fields into its text config (transformers 5's Qwen2_5_VLConfig
+    # does with ``hidden_size``): the fields the code reads at the top are put back there
+    kept = sorted(values) if base and "text_config" in base.fields else []
+    code = _code(model_type, module, base, sub_configs, kept, valuing.by_use)
     config = {
         **values,
         "architectures": [arch],
         "auto_map": {"AutoConfig": f"{CODE_FILE.removesuffix('.py')}.{CLASS_NAME}"},
         "model_type": model_type,
     }
-    return {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}, missing
+    files = {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
+    fills = {f"text_config.{name}": values[name] for name in kept if name not in sub_configs}
+    return Inferred(files, valuing.missing, valuing.by_use, fills)
+
+
+def _code(
+    model_type: str, module: str, base: Base | None, sub_configs: dict[str, str], kept: list[str], by_use: list[str]
+) -> str:
+    """The config module: the base subclassed under the unit's model type; with sub-configs the code
+    reads by attribute, or fields to keep at the top (``kept``), a constructor that makes the
+    sub-configs objects of their class from config.json's dicts and puts back a kept field the base
+    moved away. Without either, no constructor: a transformers 5 config class validates a subclass
+    that defines one differently (its per-layer lists against the base's default layer count)."""
+    base_import = (
+        f"from {base.module} import {base.class_name} as Base"
+        if base
+        else "from transformers import PretrainedConfig as Base"
+    )
+    used = "".join(f"  {line}\n" for line in by_use)
+    code = (
+        f'"""A config inferred by pytest-flmigrate from what upstream vLLM\'s {module} reads from its config\n'
+        f"(no config class or checkpoint to take it from): a guess with small values, not a real config."
+        + (f"\n\nValued by their use in the code:\n{used}" if by_use else "")
+        + '"""\n\n'
+        f"{base_import}\n"
+    )
+    if not sub_configs and not kept:
+        return code + f"\n\nclass {CLASS_NAME}(Base):\n    model_type = {model_type!r}\n"
+    entries = "".join(f"    {name!r}: {cls},\n" for name, cls in sorted(sub_configs.items()))
+    return (
+        code
+        + "from transformers import PretrainedConfig\n\n"
+        + "#: the fields the model's code reads from the config itself, kept there whatever the base does\n"
+        + f"KEPT = {tuple(kept)!r}\n"
+        + "#: the sub-configs the model's code reads by attribute, made objects from config.json's dicts\n"
+        + (f"SUB_CONFIGS = {{\n{entries}}}\n" if sub_configs else "SUB_CONFIGS = {}\n")
+        + f"\n\nclass {CLASS_NAME}(Base):\n"
+        f"    model_type = {model_type!r}\n\n"
+        "    def __init__(self, **kwargs):\n"
+        "        for name, cls in SUB_CONFIGS.items():\n"
+        "            if isinstance(kwargs.get(name), dict):\n"
+        "                kwargs[name] = cls(**kwargs[name])\n"
+        "        kept = {name: kwargs[name] for name in KEPT if name in kwargs}\n"
+        "        super().__init__(**kwargs)\n"
+        "        for name, value in kept.items():\n"
+        "            if not hasattr(self, name):\n"
+        "                setattr(self, name, value)\n"
+    )
 
 
 def required_fills(run: ModelRun) -> dict[str, Any]:
@@ -290,23 +482,69 @@ def required_fills(run: ModelRun) -> dict[str, Any]:
     return fills
 
 
-def imported_model_files(run: ModelRun) -> list[Path]:
-    """The files of the other model modules the unit imports from (their layers read the config
-    too: ``bailing_moe_linear`` builds ``bailing_moe``'s, which read ``use_bias``). Read only when
-    no base config covers them: with one, a module the unit imports may take a sub-config as its
-    ``config`` (qwen3_5's layers read the text config's fields)."""
+def signatures(run: ModelRun, paths: list[Path]) -> usage.Signature:
+    """usage.py's view of the callees the files at ``paths`` import (``FusedMoE``, another model's
+    layer): a dotted name's parameters as upstream's index has them, found through the files'
+    imports; None for a name no file imports or the index does not have."""
+    from pytest_flmigrate.index.records import KEYWORD_ONLY, VAR_KEYWORD, VAR_POSITIONAL
+    from pytest_flmigrate.index.resolve import Resolver
+
+    index = run.workspace.upstream_index()
+    by_path = {str(Path(index.root) / info.path): name for name, info in index.modules.items()}
+    modules = [by_path[str(path)] for path in paths if str(path) in by_path]
+    resolver = Resolver([index])
+    found: dict[str, list[tuple[str, str | None, str | None, bool]] | None] = {}
+
+    def signature(dotted: str) -> list[tuple[str, str | None, str | None, bool]] | None:
+        if dotted not in found:
+            found[dotted] = None
+            head, _, rest = dotted.partition(".")
+            for module in modules:
+                reference = index.modules[module].imports.get(head)
+                if reference is None or rest:
+                    continue
+                symbol = resolver.resolve(*reference.split(":", 1))
+                if symbol is None:
+                    continue
+                info = resolver.function_of(symbol)
+                if symbol.kind == "class":
+                    member = resolver.constructor(symbol.module, symbol.name)[0]
+                    info = member.function if member is not None else None
+                if info is not None:
+                    params = [p for p in info.params if p.kind not in (VAR_POSITIONAL, VAR_KEYWORD)]
+                    if params and params[0].name in ("self", "cls") and symbol.kind == "class":
+                        params = params[1:]
+                    found[dotted] = [(p.name, p.annotation, p.default, p.kind != KEYWORD_ONLY) for p in params]
+                    break
+        return found[dotted]
+
+    return signature
+
+
+def imported_model_files(run: ModelRun, depth: int = 2) -> list[Path]:
+    """The files of the other model modules the unit imports from, and those they import in turn
+    (``depth`` hops: their layers read the config too: ``bailing_moe_mtp`` builds
+    ``bailing_moe_linear``'s layers, which build ``bailing_moe``'s, which read ``use_bias``). With a
+    base config they only fill what it lacks (sources.inferred_source): a module the unit imports
+    may take a sub-config as its ``config`` (qwen3_5's layers read the text config's fields)."""
     index = run.workspace.upstream_index()
     unit = run.unit()
     found: list[Path] = []
-    for module in [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]:
-        for reference in index.modules[module].imports.values():
-            imported = reference.partition(":")[0]
-            owner = _model_of(imported)
-            info = index.modules.get(imported)
-            if owner is not None and owner != unit.name and info is not None:
-                path = Path(index.root) / info.path
-                if path not in found:
-                    found.append(path)
+    pending = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
+    seen = set(pending)
+    for _ in range(depth):
+        following: list[str] = []
+        for module in pending:
+            for reference in index.modules[module].imports.values():
+                imported = reference.partition(":")[0]
+                owner = _model_of(imported)
+                info = index.modules.get(imported)
+                if owner is None or owner == unit.name or info is None or imported in seen:
+                    continue
+                seen.add(imported)
+                following.append(imported)
+                found.append(Path(index.root) / info.path)
+        pending = following
     return found
 
 

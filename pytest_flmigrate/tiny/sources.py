@@ -42,6 +42,8 @@ UPSTREAM, NEWER, TINY_FROM, INFERRED = "upstream", "newer-transformers", "tiny-f
 #: What --tiny-from fetches from the hub: configs, code and tokenizer files, never weights.
 HUB_PATTERNS = ["*.json", "*.py", "tokenizer*", "*.model", "*.tiktoken", "*.txt"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: how many of an inferred config's fields valued by their use its one line names
+BY_USE_SHOWN = 6
 
 
 @dataclass(frozen=True)
@@ -264,17 +266,31 @@ def inferred_source(run: ModelRun) -> ConfigSource:
     root = run.workspace.upstream().root
     base = infer.base_config(run)
     own = [root / relative for relative in unit.files]
-    imported = [] if base else [path for path in infer.imported_model_files(run) if path not in own]
-    reads = infer.config_reads([path.read_text(encoding="utf-8") for path in own + imported])
+    imported = [path for path in infer.imported_model_files(run) if path not in own]
+    signature = infer.signatures(run, own + imported)
+
+    def reads_of(paths: list[Path]) -> infer.Reads:
+        return infer.config_reads([path.read_text(encoding="utf-8") for path in paths], signature)
+
+    reads = reads_of(own if base else own + imported)
+    borrowed = reads_of(imported) if base and imported else None  # only to fill what the base lacks
     arch = tiny_arch(run)
-    files, missing = infer.inferred_config(unit.name, arch, reads, base, unit.module)
-    if missing:
+    inferred = infer.inferred_config(unit.name, arch, reads, base, unit.module, borrowed)
+    if inferred.missing:
+        missing = inferred.missing
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise FlmigrateError(
             f"--tiny: a config for {unit.name} inferred from its code lacks "
-            f"{shown} (read with no default, no role gives a value); pass --tiny-from a checkpoint folder or repo id"
+            f"{shown} (read with no default, no role or use gives a value); pass --tiny-from a checkpoint folder "
+            "or repo id"
         )
-    folder = write_folder(unit.name, files)
+    folder = write_folder(unit.name, inferred.files)
     read = len(reads.required | set(reads.defaults))
-    text = f"inferred from upstream vLLM's {unit.module} ({read} fields read; base {base.text if base else 'PretrainedConfig'})"
-    return ConfigSource(INFERRED, text, folder=folder)
+    used = inferred.by_use
+    more = f" and {len(used) - BY_USE_SHOWN} more (the config's code names them)" if len(used) > BY_USE_SHOWN else ""
+    by_use = f"; valued by their use: {', '.join(used[:BY_USE_SHOWN])}{more}" if used else ""
+    text = (
+        f"inferred from upstream vLLM's {unit.module} ({read} fields read; base "
+        f"{base.text if base else 'PretrainedConfig'}{by_use})"
+    )
+    return ConfigSource(INFERRED, text, folder=folder, fills=inferred.fills)

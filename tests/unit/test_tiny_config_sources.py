@@ -178,8 +178,10 @@ def test_a_field_the_code_sets_on_its_config_is_not_read_from_one():
 
 def test_an_inferred_config_values_fields_by_role_and_names_those_it_cannot():
     reads = infer.config_reads([MODEL_CODE])
-    files, missing = infer.inferred_config("step", "StepForCausalLM", reads, None, "vllm.model_executor.models.step")
-    assert missing == ["router_temperature", "vision_config (a sub-config; its fields patch_size)"]
+    files, missing, *_ = infer.inferred_config(
+        "step", "StepForCausalLM", reads, None, "vllm.model_executor.models.step"
+    )
+    assert missing == ["router_temperature", "vision_config.patch_size"]
     config = json.loads(files["config.json"])
     assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"]) == (
         shrink.HIDDEN,
@@ -202,7 +204,7 @@ def test_a_base_config_defines_what_it_has_and_the_rest_is_inferred():
         frozenset({"hidden_size", "num_hidden_layers", "rms_norm_eps", "hidden_act", "router_temperature"}),
         "LlamaConfig (llama's)",
     )
-    files, missing = infer.inferred_config("step", "StepForCausalLM", reads, base, "m")
+    files, missing, *_ = infer.inferred_config("step", "StepForCausalLM", reads, base, "m")
     assert missing == []
     config = json.loads(files["config.json"])
     assert "hidden_size" not in config and config["num_key_value_heads"] == shrink.KV_HEADS
@@ -235,7 +237,7 @@ def test_sizes_are_known_by_the_end_of_their_name_and_schedules_cover_every_laye
     reads = infer.config_reads(
         ["def f(config):\n    return config.mm_hidden_size, config.swa_num_key_value_heads, config.decoder_sparse_step"]
     )
-    files, missing = infer.inferred_config("m", "MForCausalLM", reads, None, "m")
+    files, missing, *_ = infer.inferred_config("m", "MForCausalLM", reads, None, "m")
     config = json.loads(files["config.json"])
     assert missing == []
     assert (config["mm_hidden_size"], config["swa_num_key_value_heads"], config["decoder_sparse_step"]) == (
