@@ -204,17 +204,8 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         if not backports_on:
             fixes.unfixed[key] = "the pin lacks it; backports (P16) are not selected"
             continue
-        closure = backporter.closure(copied, handled)
-        failure = (
-            closure.failure
-            or _mixed_classes(closure, relocated, fixer.relocator)
-            or _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, _argument_rules(patches))
-        )
-        if failure:
-            fixes.unfixed[key] = failure
-            continue
-        fixes.take(closure)
-        fixes.redirects[key] = (compat_module(copied[0]), definition[1] if definition else key[1])
+        if _backport(copied, key, fixer, backporter, handled, relocated, fixes, patches):
+            fixes.redirects[key] = (compat_module(copied[0]), definition[1] if definition else key[1])
     if backports_on:
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
         _copy_config_hooks(plan, fixer, backporter, handled, relocated, fixes, patches)
@@ -239,17 +230,26 @@ def _copy_config_hooks(plan, fixer: Fixer, backporter: Backporter, handled, relo
     register; one that cannot be copied stays unfixed with the reason (step 6's config-hooks)."""
     for arch, hook in sorted(config_hooks_to_copy(plan, fixer).items()):
         key = (registries.CONFIG_HOOKS_MODULE, hook)
-        closure = backporter.closure(key, handled)
-        failure = (
-            closure.failure
-            or _mixed_classes(closure, relocated, fixer.relocator)
-            or _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, _argument_rules(patches))
-        )
-        if failure:
-            fixes.unfixed[key] = failure
-            continue
-        fixes.take(closure)
-        fixes.hooks[arch] = hook
+        if _backport(key, key, fixer, backporter, handled, relocated, fixes, patches):
+            fixes.hooks[arch] = hook
+
+
+def _backport(
+    definition, key, fixer: Fixer, backporter: Backporter, handled, relocated, fixes: _Fixes, patches
+) -> bool:
+    """Take the closure of upstream's ``definition`` into ``fixes`` when it is sound at the pin;
+    else record why under ``key`` in ``fixes.unfixed``. Whether it was taken."""
+    closure = backporter.closure(definition, handled)
+    failure = (
+        closure.failure
+        or _mixed_classes(closure, relocated, fixer.relocator)
+        or _sound_at_pin(closure, fixer, backporter, handled, relocated, fixes, _argument_rules(patches))
+    )
+    if failure:
+        fixes.unfixed[key] = failure
+        return False
+    fixes.take(closure)
+    return True
 
 
 TRANSFORMERS_CONFIG = re.compile(r"transformers\.models\.\w+\.configuration_\w+")
