@@ -20,7 +20,6 @@ from pytest_flmigrate.index.symbols import parse_module
 
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
 CONFIG_REGISTRY = Path("transformers_utils/config.py")
-CONFIG_HOOKS = Path("model_executor/models/config.py")
 CONFIG_HOOKS_MODULE = "vllm.model_executor.models.config"
 TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
 # transformers >= 5 generates the table into this module; configuration_auto.py imports and amends it.
@@ -114,9 +113,21 @@ def vllm_config_registry(vllm_dir: Path) -> dict[str, str]:
     return {}
 
 
-def config_hooks(vllm_dir: Path) -> dict[str, str]:
-    """architecture -> config hook class name from vLLM's ``MODELS_CONFIG_MAP``."""
-    tree = parse_module(vllm_dir / CONFIG_HOOKS)
+def config_hooks_file(index: TreeIndex | None) -> Path | None:
+    """The file of vLLM's config hooks in the tree ``index`` indexes, if it has one."""
+    info = index.modules.get(CONFIG_HOOKS_MODULE) if index is not None else None
+    return index.root / info.path if index is not None and info is not None else None
+
+
+def index_config_hooks(index: TreeIndex | None) -> dict[str, str]:
+    """architecture -> config hook class name from ``MODELS_CONFIG_MAP`` of the vLLM tree ``index``
+    indexes ({} without one)."""
+    path = config_hooks_file(index)
+    return _config_hooks_in(path) if path is not None else {}
+
+
+def _config_hooks_in(path: Path) -> dict[str, str]:
+    tree = parse_module(path)
     for node in tree.body if tree is not None else ():
         target, value = _assignment(node)
         if target == "MODELS_CONFIG_MAP" and isinstance(value, ast.Dict):
@@ -126,14 +137,6 @@ def config_hooks(vllm_dir: Path) -> dict[str, str]:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str) and isinstance(entry, ast.Name)
             }
     return {}
-
-
-def index_config_hooks(index: TreeIndex | None) -> dict[str, str]:
-    """:func:`config_hooks` of the vLLM tree ``index`` indexes ({} without one)."""
-    info = index.modules.get(CONFIG_HOOKS_MODULE) if index is not None else None
-    if index is None or info is None:
-        return {}
-    return config_hooks((index.root / info.path).parent.parent.parent)
 
 
 def _mapping_of(value: ast.AST) -> dict[str, str]:

@@ -13,7 +13,7 @@ import ast
 import re
 
 from pytest_flmigrate.index.records import TreeIndex
-from pytest_flmigrate.index.registries import CONFIG_HOOKS_MODULE, config_hooks
+from pytest_flmigrate.index.registries import CONFIG_HOOKS_MODULE, config_hooks_file, index_config_hooks
 from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 
@@ -25,10 +25,10 @@ SHOWN = 4  # config fields a finding names
 @check(CHECK, roles=frozenset({"registration"}))
 def missing_config_hooks(context: ReviewContext, view: FileView) -> list[Finding]:
     """every architecture upstream configures at startup (MODELS_CONFIG_MAP) has a hook at the pin"""
-    upstream = _hooks(context.upstream_indexes)
+    upstream = index_config_hooks(_vllm(context.upstream_indexes))
     if not upstream:
         return []
-    pinned = _hooks(context.pinned_indexes)
+    pinned = index_config_hooks(_vllm(context.pinned_indexes))
     registered = set(REGISTERED.findall(view.text)) if view.exists else set()
     line = next((n for n, text in enumerate(view.text.splitlines(), 1) if "def register_model" in text), 1)
     findings = []
@@ -53,22 +53,13 @@ def missing_config_hooks(context: ReviewContext, view: FileView) -> list[Finding
     return findings
 
 
-def _hooks_file(indexes: list[TreeIndex]):
-    for index in indexes:
-        info = index.modules.get(CONFIG_HOOKS_MODULE) if index.package == "vllm" else None
-        if info is not None:
-            return index.root / info.path
-    return None
-
-
-def _hooks(indexes: list[TreeIndex]) -> dict[str, str]:
-    path = _hooks_file(indexes)
-    return config_hooks(path.parents[2]) if path is not None else {}
+def _vllm(indexes: list[TreeIndex]) -> TreeIndex | None:
+    return next((index for index in indexes if index.package == "vllm"), None)
 
 
 def _fields_set(indexes: list[TreeIndex], hook: str) -> list[str]:
     """The attributes the hook class assigns (``hf_config.is_causal``), in order."""
-    path = _hooks_file(indexes)
+    path = config_hooks_file(_vllm(indexes))
     tree = parse_module(path) if path is not None else None
     node = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == hook), None) if tree else None
     if node is None:
