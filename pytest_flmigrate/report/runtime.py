@@ -86,7 +86,12 @@ def _this_session(run: ModelRun) -> dict:
         "gpu": _as_dict(runtime.gpu.result),
         "benchmark": _as_dict(runtime.benchmark.result),
         "server": (
-            {**served.as_dict(), "evidence": runtime.server_evidence(), "chat": runtime.chat.result}
+            {
+                **served.as_dict(),
+                "evidence": runtime.server_evidence(),
+                "chat": runtime.chat.result,
+                "pooling": runtime.pool.result,
+            }
             if served is not None
             else None
         ),
