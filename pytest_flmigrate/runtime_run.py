@@ -424,8 +424,10 @@ class RuntimeRun:
             served = {self.tiny().arch}
         else:
             served = set((self.run.hf_config() or {}).get("architectures") or ())
-        tasks = [arch.pooling_task for arch in unit.architectures if arch.name in served]
-        return next((task for task in tasks if task), None) if tasks else unit.pooling_task
+        from pytest_flmigrate.steps.discover import pooling_task
+
+        entries = [arch for arch in unit.architectures if arch.name in served]
+        return pooling_task(entries) if entries else unit.pooling_task
 
     @memoized
     def pool(self) -> dict:

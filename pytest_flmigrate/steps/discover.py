@@ -20,7 +20,7 @@ import ast
 import difflib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -86,8 +86,8 @@ class ModelUnit:
 
     @property
     def pooling_task(self) -> str | None:
-        """The pooling task when the unit is a pooling model (its first pooling architecture's), else None."""
-        return next((arch.pooling_task for arch in self.architectures if arch.pooling_task), None)
+        """The pooling task when the unit is a pooling model, else None: see :func:`pooling_task`."""
+        return pooling_task(self.architectures)
 
     @property
     def config_from_checkpoint(self) -> bool:
@@ -605,3 +605,11 @@ def load_hf_config(served_model: str | None) -> dict | None:
             "is unreachable; pass a local model directory",
             str(exc),
         ) from None
+
+
+def pooling_task(architectures: Iterable[Architecture]) -> str | None:
+    """The pooling task of registry entries when every one is a pooling model's (the first's task),
+    else None: an architecture the registry also lists for text generation (``Qwen2ForCausalLM``
+    is an embedding model too, converted on request) is served as a generating model."""
+    tasks = [arch.pooling_task for arch in architectures]
+    return tasks[0] if tasks and all(tasks) else None

@@ -308,3 +308,20 @@ def test_a_config_registered_under_aliases_takes_the_model_type_it_declares(tmp_
     )
     unit = unit_of(root, "ocr_v1")
     assert (unit.config.model_type, unit.config.class_name) == ("ocr-v1", "OcrConfig")
+
+
+def test_a_unit_pools_only_when_every_registry_entry_of_it_is_a_pooling_models():
+    """``Qwen2ForCausalLM`` is listed for text generation and, converted on request, as an
+    embedding model: it is served as a generating model."""
+    from pytest_flmigrate.index.registries import Architecture
+    from pytest_flmigrate.steps.discover import pooling_task
+
+    generate = Architecture("Qwen2ForCausalLM", "qwen2", "Qwen2ForCausalLM", "_TEXT_GENERATION_MODELS")
+    embed = Architecture("Qwen2ForCausalLM", "qwen2", "Qwen2ForCausalLM", "_EMBEDDING_MODELS")
+    tokens = Architecture(
+        "BertForTokenClassification", "bert", "BertForTokenClassification", "_TOKEN_CLASSIFICATION_MODELS"
+    )
+    assert pooling_task([generate, embed]) is None
+    assert pooling_task([embed]) == "embed"
+    assert pooling_task([tokens, embed]) == "token_classify"
+    assert pooling_task([]) is None
