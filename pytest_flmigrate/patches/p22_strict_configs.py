@@ -44,7 +44,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from .base import TRANSFORMERS_5, PatchContext, PatchTransformer
-from .syntax import drop_items
+from .syntax import decorator_name, drop_items
 
 ID = "P22"
 NAME = "strict-configs"
@@ -97,14 +97,6 @@ CONFIG_METHOD_CALLS: dict[str, MethodCall] = {
 def relevant(source: str, context: PatchContext) -> bool:
     """Only files with a ``@strict`` class need this patch, and only when the pin runs a transformers 4."""
     return context.pinned_transformers < TRANSFORMERS_5 and "@strict" in source
-
-
-def _decorator_name(decorator: cst.Decorator) -> str | None:
-    node = decorator.decorator
-    node = node.func if isinstance(node, cst.Call) else node
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
-    return node.value if isinstance(node, cst.Name) else None
 
 
 def _field(statement: cst.BaseStatement) -> tuple[str, cst.AnnAssign] | None:
@@ -342,7 +334,7 @@ class Transformer(PatchTransformer):
         self.annotation_names: set[str] = set()  # names the dropped field annotations used
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
-        if not any(_decorator_name(d) == "strict" for d in updated_node.decorators):
+        if not any(decorator_name(d) == "strict" for d in updated_node.decorators):
             return updated_node
         if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
             return updated_node
@@ -378,7 +370,7 @@ class Transformer(PatchTransformer):
         body = updated_node.body.with_changes(body=kept).visit(calls)
         self.helpers |= calls.helpers
         return updated_node.with_changes(
-            decorators=[d for d in updated_node.decorators if _decorator_name(d) not in REMOVED_DECORATORS],
+            decorators=[d for d in updated_node.decorators if decorator_name(d) not in REMOVED_DECORATORS],
             body=body,
         )
 

@@ -43,6 +43,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from .base import TRANSFORMERS_5, PatchContext, PatchTransformer
+from .syntax import decorator_name as cst_decorator_name
 from .syntax import drop_items
 
 ID = "P31"
@@ -122,14 +123,6 @@ def _last(expression: ast.expr) -> str:
     return ast.unparse(expression).rsplit(".", 1)[-1]
 
 
-def _cst_decorator_name(decorator: cst.Decorator) -> str | None:
-    node = decorator.decorator
-    node = node.func if isinstance(node, cst.Call) else node
-    if isinstance(node, cst.Attribute):
-        return node.attr.value
-    return node.value if isinstance(node, cst.Name) else None
-
-
 class Transformer(PatchTransformer):
     def __init__(self, context: PatchContext) -> None:
         super().__init__(context)
@@ -138,7 +131,7 @@ class Transformer(PatchTransformer):
     def _without_doc_only(self, decorators) -> list[cst.Decorator]:
         kept = []
         for decorator in decorators:
-            name = _cst_decorator_name(decorator)
+            name = cst_decorator_name(decorator)
             if name in DOC_ONLY_DECORATORS:
                 self.dropped.add(name)
                 self.count += 1

@@ -28,6 +28,15 @@ def dotted_name(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
+def decorator_name(decorator: cst.Decorator) -> str | None:
+    """A decorator's last name: ``strict`` for ``@strict``, ``@strict(...)`` and ``@x.strict``."""
+    node = decorator.decorator
+    node = node.func if isinstance(node, cst.Call) else node
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
 def dotted(name: str) -> cst.Name | cst.Attribute:
     """The expression node for a dotted name such as ``vllm_fl.configs.qwen3_5``."""
     head, _, last = name.rpartition(".")

@@ -526,3 +526,12 @@ def backporter(trees, relocator) -> Backporter:
 
 def never(module: str, name: str) -> bool:
     return False
+
+
+@pytest.fixture
+def plugin(tmp_path):
+    """A fresh plugin checkout: ``vllm_fl/__init__.py`` and nothing else."""
+    root = tmp_path / "plugin"
+    (root / "vllm_fl").mkdir(parents=True)
+    (root / "vllm_fl" / "__init__.py").write_text("")
+    return root

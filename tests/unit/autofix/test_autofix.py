@@ -101,14 +101,6 @@ def migrate_model(trees, fixer, plugin, model):
     return write(plugin, plan, trees[1])
 
 
-@pytest.fixture
-def plugin(tmp_path):
-    root = tmp_path / "plugin"
-    (root / "vllm_fl").mkdir(parents=True)
-    (root / "vllm_fl" / "__init__.py").write_text("")
-    return root
-
-
 def test_written_model_imports_the_copies_and_the_compat_module_is_guarded(trees, fixer, plugin):
     results = migrate_model(trees, fixer, plugin, "newmodel")
     assert {r.target: r.role for r in results} == {

@@ -213,14 +213,6 @@ def migrate_with(trees, fixer, plugin, patches):
     return plan
 
 
-@pytest.fixture
-def plugin(tmp_path):
-    root = tmp_path / "plugin"
-    (root / "vllm_fl").mkdir(parents=True)
-    (root / "vllm_fl" / "__init__.py").write_text("")
-    return root
-
-
 def test_the_written_copy_has_no_doc_only_decorator_and_declares_the_parts_for_4x(trees, fixer, plugin):
     plan = migrate_with(trees, fixer, plugin, select_patches(None, PIN))
     assert plan.backports == {
