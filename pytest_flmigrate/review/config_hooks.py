@@ -10,15 +10,15 @@ step 5 registers them; the finding remains for a hook step 4 could not copy, wit
 from __future__ import annotations
 
 import ast
-import re
 
+from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.registries import CONFIG_HOOKS_MODULE, config_hooks_file, index_config_hooks
 from pytest_flmigrate.index.symbols import parse_module
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
+from pytest_flmigrate.steps import registrations
 
 CHECK = "config-hooks"
-REGISTERED = re.compile(r"""MODELS_CONFIG_MAP\s*\[\s*["']([^"']+)["']\s*\]\s*=""")
 SHOWN = 4  # config fields a finding names
 
 
@@ -29,7 +29,10 @@ def missing_config_hooks(context: ReviewContext, view: FileView) -> list[Finding
     if not upstream:
         return []
     pinned = index_config_hooks(_vllm(context.pinned_indexes))
-    registered = set(REGISTERED.findall(view.text)) if view.exists else set()
+    try:
+        registered = registrations.registered_hooks(view.text, view.target) if view.exists else {}
+    except FlmigrateError:
+        return []  # register_model() cannot be read: the registration check says why
     line = next((n for n, text in enumerate(view.text.splitlines(), 1) if "def register_model" in text), 1)
     findings = []
     for arch, _ in context.architectures:

@@ -83,6 +83,13 @@ def registered_configs(init_source: str, path: str = REGISTRATION_FILE) -> dict[
     return {f.key: str(f.target) for f in scan.configs}
 
 
+def registered_hooks(init_source: str, path: str = REGISTRATION_FILE) -> dict[str, str]:
+    """architecture -> ``"module:Class"`` of the ``MODELS_CONFIG_MAP`` entries of register_model()."""
+    module = parse_init(init_source, path)
+    scan = scan_register_model(module, find_register_model(module, path))
+    return {f.key: str(f.target) for f in scan.hooks}
+
+
 @dataclass(frozen=True)
 class Unresolved:
     """Something a model's registration imports (or registers) that does not exist at run time."""

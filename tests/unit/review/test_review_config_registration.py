@@ -309,3 +309,9 @@ def test_an_architecture_upstream_configures_at_startup_needs_its_hook_at_the_pi
     # an architecture the pin's own map configures keeps the pin's hook
     old = {**REGISTRATION, "architectures": (("OldForCausalLM", "NewForCausalLM"),)}
     assert review_files(files, "config-hooks", **old) == []
+
+
+def test_an_unreadable_register_model_leaves_config_hooks_to_the_registration_check(review_files):
+    files = {MODEL: MODEL_CLASSES, "vllm_fl/__init__.py": "def register_model(:\n"}
+    assert review_files(files, "config-hooks", **REGISTRATION) == []
+    assert [f.check for f in review_files(files, "registration", **REGISTRATION)] == ["registration"]
