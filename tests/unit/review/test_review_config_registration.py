@@ -311,7 +311,7 @@ def test_an_architecture_upstream_configures_at_startup_needs_its_hook_at_the_pi
     assert review_files(files, "config-hooks", **old) == []
 
 
-def test_an_unreadable_register_model_leaves_config_hooks_to_the_registration_check(review_files):
+def test_an_unparseable_register_model_is_one_line_for_config_hooks(review_files):
     files = {MODEL: MODEL_CLASSES, "vllm_fl/__init__.py": "def register_model(:\n"}
-    assert review_files(files, "config-hooks", **REGISTRATION) == []
-    assert [f.check for f in review_files(files, "registration", **REGISTRATION)] == ["registration"]
+    (finding,) = review_files(files, "config-hooks", **REGISTRATION)
+    assert (finding.message, finding.fix) == ("the file does not parse", "manual: fix the syntax")
