@@ -355,7 +355,7 @@ class RuntimeRun:
         """--tiny: what the pinned env's engine adds for the tiny model (a draft's speculative config)."""
         if not self.settings.tiny:
             return ()
-        return self.tiny().serve_args + self.tiny().draft_args
+        return self.tiny().serve_args
 
     def draft_not_judged(self, error: FlmigrateError) -> str | None:
         """--tiny of a draft: the one line saying the pin's speculative decoding cannot load it (a

@@ -115,19 +115,20 @@ class TinyModel:
         return self.path / self.draft["path"] if self.draft else None
 
     @property
-    def draft_args(self) -> tuple[str, ...]:
-        """What the pinned server adds for a draft: speculative decoding with it (the control
-        serves the target alone: its greedy tokens are the ground truth)."""
+    def serve_args(self) -> tuple[str, ...]:
+        """What both servers add: ``--load-format dummy`` when there are no real weights,
+        ``--trust-remote-code`` when the config is the checkpoint's own code, and for a draft's pair
+        speculative decoding with the draft (the control's run of it proves upstream serves the
+        tiny draft; being lossless, its greedy tokens are the target's own)."""
+        dummy = () if self.synthesized else ("--load-format", "dummy")
+        trust = ("--trust-remote-code",) if self.remote_code else ()
+        return dummy + trust + self.speculative_args
+
+    @property
+    def speculative_args(self) -> tuple[str, ...]:
         if not self.draft or self.draft_dir is None:
             return ()
         return ("--speculative-config", drafts.speculative_config(self.draft["method"], self.draft_dir))
-
-    @property
-    def serve_args(self) -> tuple[str, ...]:
-        """What both servers add: ``--load-format dummy`` when there are no real weights,
-        ``--trust-remote-code`` when the config is the checkpoint's own code."""
-        dummy = () if self.synthesized else ("--load-format", "dummy")
-        return dummy + (("--trust-remote-code",) if self.remote_code else ())
 
     @property
     def comparison_skip(self) -> str | None:

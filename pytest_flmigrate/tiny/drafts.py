@@ -8,9 +8,9 @@ its tiny model is a pair (``synthesize.write_pair``, in the upstream env): the r
 the draft's tiny config has too) and the draft's tiny config with weights under the checkpoint
 names upstream's draft class loads (``vllm_weights``, the class built for that target).
 
-Both servers serve the target: the control alone (its greedy tokens are step 11's ground truth),
-the pinned env with ``--speculative-config`` naming the draft. Speculative decoding is lossless,
-so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
+Both servers serve the target with ``--speculative-config`` naming the draft: the control's run
+proves that upstream serves the tiny draft, and its greedy tokens are step 11's ground truth.
+Speculative decoding is lossless, so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
 (``SPEC_METRICS``) go to summary.json's ``draft``. A pin whose speculative decoding cannot load
 the draft (``PIN_FACTS``: none on CPU at vLLM 0.11.0 and 0.13.0, 0.24.0's broken CPU rejection
 sampler, a method the pin lacks) skips with one line.
