@@ -1,0 +1,96 @@
+"""--tiny for MTP heads (tiny/mtp.py): recognition, the layer-count fields and where they are set,
+a head without a target (the pair itself: tests/unit/test_runtime_tiny_model.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.index.registries import model_registry
+from pytest_flmigrate.tiny import infer, mtp, sources
+from pytest_flmigrate.tiny.sources import ConfigSource
+from pytest_flmigrate.tiny.synthesize import set_layer_counts
+from tests.fixtures.trees import write
+from tests.unit.test_runtime_tiny_model import upstream_class
+
+REGISTRY = """
+_TEXT_GENERATION_MODELS = {
+    "Glm4MoeLiteForCausalLM": ("glm4_moe_lite", "Glm4MoeLiteForCausalLM"),
+}
+_SPECULATIVE_DECODING_MODELS = {
+    "Glm4MoeLiteMTPModel": ("glm4_moe_lite_mtp", "Glm4MoeLiteMTP"),
+    "Qwen3_5MTP": ("qwen3_5_mtp", "Qwen3_5MTP"),
+    "EagleCohereForCausalLM": ("cohere_eagle", "EagleCohereForCausalLM"),
+    "ExtractHiddenStatesModel": ("extract_hidden_states", "ExtractHiddenStatesModel"),
+}
+"""
+#: shaped like upstream vLLM 0.32.0's ``SpeculativeConfig.hf_config_override``
+SPECULATIVE = """
+class SpeculativeConfig:
+    @staticmethod
+    def hf_config_override(hf_config):
+        if hf_config.architectures[0] == "Glm4MoeLiteForCausalLM":
+            n_predict = getattr(hf_config, "num_nextn_predict_layers", None)
+            hf_config.update({"n_predict": n_predict, "architectures": ["Glm4MoeLiteMTPModel"]})
+        if hf_config.model_type == "qwen3_5":
+            n_predict = getattr(hf_config.text_config, "mtp_num_hidden_layers", None)
+        if hf_config.architectures[0] == "MiMoV2FlashForCausalLM":
+            n_predict = _MIMO_V2_FLASH_NUM_MTP_LAYERS
+        return hf_config
+"""
+
+
+def test_heads_are_the_speculative_tables_mtp_architectures(tmp_path):
+    archs = {
+        arch.name: arch
+        for arch in model_registry(write(tmp_path / "vllm", {"model_executor/models/registry.py": REGISTRY}))
+    }
+    assert {name for name, arch in archs.items() if mtp.is_head(arch)} == {"Glm4MoeLiteMTPModel", "Qwen3_5MTP"}
+    assert mtp.find_head([archs["Glm4MoeLiteMTPModel"]]) is archs["Glm4MoeLiteMTPModel"]
+    # a unit with a model of its own beside a head serves that model
+    assert mtp.find_head([archs["Glm4MoeLiteForCausalLM"], archs["Glm4MoeLiteMTPModel"]]) is None
+
+
+def test_the_layer_count_fields_are_read_from_upstreams_override(tmp_path):
+    root = write(tmp_path, {mtp.LAYER_COUNT_FILE: SPECULATIVE})
+    assert mtp.layer_fields(root) == ("mtp_num_hidden_layers", "num_nextn_predict_layers")
+    assert mtp.layer_fields(tmp_path / "elsewhere") == ()
+
+
+class Config:
+    def __init__(self, **values):
+        vars(self).update(values)
+
+    def to_dict(self):
+        return dict(vars(self))
+
+
+def test_the_head_gets_one_layer_where_its_target_counts_them():
+    text = Config(mtp_num_hidden_layers=0)
+    config = Config(text_config=text, hidden_size=8)
+    changed = set_layer_counts(config, ["mtp_num_hidden_layers", "num_nextn_predict_layers"])
+    # where a sub-config has the field, there; where none has it, at the top
+    assert changed == ["num_nextn_predict_layers", "text_config.mtp_num_hidden_layers"]
+    assert text.mtp_num_hidden_layers == 1 and config.num_nextn_predict_layers == 1
+    assert not hasattr(config, "mtp_num_hidden_layers")
+
+
+def test_a_target_source_carries_the_fields_to_synthesize_and_its_own_cache_name():
+    source = ConfigSource(sources.UPSTREAM, "t", "m", "C", mtp_fields=("a", "b"))
+    assert source.args()[-2:] == ["--mtp-fields", "a,b"]
+    assert source.tag() == "-mtp" and upstream_class("C").tag() == ""
+
+
+def test_a_head_importing_no_other_model_is_one_line(monkeypatch):
+    monkeypatch.setattr(infer, "imported_models", lambda run, index: iter(()))
+    unit = SimpleNamespace(architectures=[SimpleNamespace(name="Glm4MoeLiteMTPModel")])
+    run = SimpleNamespace(
+        name="glm4_moe_lite_mtp", unit=lambda: unit, workspace=SimpleNamespace(upstream_index=lambda: None)
+    )
+    with pytest.raises(
+        FlmigrateError,
+        match=r"^--tiny: the MTP head Glm4MoeLiteMTPModel serves inside its target model, and glm4_moe_lite_mtp's files import no other model to be that target$",
+    ):
+        mtp.target_of(run)
