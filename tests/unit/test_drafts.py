@@ -24,6 +24,7 @@ _SPECULATIVE_DECODING_MODELS = {
     "EagleMistralForCausalLM": ("mistral_eagle", "EagleMistralForCausalLM"),
     "DFlashDraftModel": ("qwen3_dflash", "DFlashQwen3ForCausalLM"),
     "DFlashLagunaForCausalLM": ("laguna_dflash", "DFlashLagunaForCausalLM"),
+    "LiLiCorrDraftModel": ("lilicorr", "LiLiCorrForCausalLM"),
     "PeagleLlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
     "Eagle3LlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
     "Eagle3Qwen3ForCausalLM": ("qwen3_eagle3", "Eagle3Qwen3ForCausalLM"),
@@ -49,6 +50,7 @@ def test_drafts_are_recognised_by_upstream_speculative_table_and_class(tmp_path)
         "EagleMistralForCausalLM": "eagle",
         "DFlashDraftModel": "dflash",  # the class names the method where the architecture does not
         "DFlashLagunaForCausalLM": "dflash",
+        "LiLiCorrDraftModel": "dflash",  # vLLM's EAGLE config keeps it as a DFlash draft's architecture
         "PeagleLlamaForCausalLM": "eagle3",
         "Eagle3LlamaForCausalLM": "eagle3",
         "Eagle3Qwen3ForCausalLM": "eagle3",
