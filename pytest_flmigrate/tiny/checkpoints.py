@@ -315,7 +315,13 @@ def _mtp_pair(python: str, run: ModelRun, head: str, log: Path | None) -> TinyMo
             "names no config field that counts its layers"
         )
     made = _first_made(python, run, target, log, fields)
-    pair = {"method": mtp.METHOD, "path": ".", "target": made.arch, "tokens": mtp.NUM_SPECULATIVE_TOKENS}
+    pair = {
+        "method": mtp.METHOD,
+        "path": ".",
+        "target": made.arch,
+        "target_model": target.name,
+        "tokens": mtp.NUM_SPECULATIVE_TOKENS,
+    }
     return dataclasses.replace(made, arch=head, synthesized=False, reason=mtp.DUMMY_REASON, draft=pair)
 
 

@@ -3,13 +3,16 @@ a head without a target (the pair itself: tests/unit/test_runtime_tiny_model.py)
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.registries import model_registry
+from pytest_flmigrate.runtime_run import RuntimeRun
 from pytest_flmigrate.tiny import infer, mtp, sources
+from pytest_flmigrate.tiny.checkpoints import TinyModel
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import set_layer_counts
 from tests.fixtures.trees import write
@@ -94,3 +97,32 @@ def test_a_head_importing_no_other_model_is_one_line(monkeypatch):
         match=r"^--tiny: the MTP head Glm4MoeLiteMTPModel serves inside its target model, and glm4_moe_lite_mtp's files import no other model to be that target$",
     ):
         mtp.target_of(run)
+
+
+def pinned_run(tmp_path: Path, pinned_architectures: set[str], registration: str) -> RuntimeRun:
+    pair = {"method": "mtp", "path": ".", "target": "Glm4MoeLiteForCausalLM", "target_model": "glm4_moe_lite"}
+    tiny = TinyModel(tmp_path, "Glm4MoeLiteMTPModel", False, mtp.DUMMY_REASON, 7, draft=pair)
+    pinned = SimpleNamespace(architectures=dict.fromkeys(pinned_architectures), version="0.13.0")
+    run = SimpleNamespace(
+        settings=SimpleNamespace(tiny=True),
+        workspace=SimpleNamespace(pinned=lambda: pinned),
+        registration=lambda: SimpleNamespace(source=registration),
+    )
+    runtime = RuntimeRun(run)  # type: ignore[arg-type]
+    runtime.tiny = lambda: tiny  # type: ignore[method-assign]
+    return runtime
+
+
+def test_the_pinned_server_needs_the_heads_target_from_the_pin_or_the_plugin(tmp_path):
+    pinned_run(tmp_path, {"Glm4MoeLiteForCausalLM"}, "").need_mtp_target()
+    registered = (
+        "def register_model():\n    from vllm import ModelRegistry\n"
+        '    ModelRegistry.register_model("Glm4MoeLiteForCausalLM", "vllm_fl.models.glm4_moe_lite:Glm4MoeLiteForCausalLM")\n'
+    )
+    pinned_run(tmp_path, set(), registered).need_mtp_target()
+    with pytest.raises(FlmigrateError) as caught:
+        pinned_run(tmp_path, set(), "def register_model():\n    pass\n").need_mtp_target()
+    assert caught.value.message == (
+        "the MTP head Glm4MoeLiteMTPModel serves inside Glm4MoeLiteForCausalLM, which neither vLLM 0.13.0 "
+        "nor the plugin registers: migrate it first (pytest --model glm4_moe_lite)"
+    )

@@ -295,7 +295,13 @@ def test_an_mtp_head_is_its_targets_tiny_model_speculating_with_it(fake_python, 
     python, _ = fake_python
     tiny = checkpoints.for_run(str(python), head_run(tmp_path / "cache", monkeypatch, ("num_nextn_predict_layers",)))
     assert tiny.arch == "Glm4MoeLiteMTPModel" and tiny.path.name.endswith("-mtp")
-    assert tiny.draft == {"method": "mtp", "path": ".", "target": "Glm4MoeLiteForCausalLM", "tokens": 1}
+    assert tiny.draft == {
+        "method": "mtp",
+        "path": ".",
+        "target": "Glm4MoeLiteForCausalLM",
+        "target_model": "glm4_moe_lite",
+        "tokens": 1,
+    }
     dummy, flag, spec = tiny.serve_args[:2], tiny.serve_args[-2], tiny.serve_args[-1]
     assert dummy == ("--load-format", "dummy") and flag == "--speculative-config"
     assert json.loads(spec) == {"method": "mtp", "model": str(tiny.path / "."), "num_speculative_tokens": 1}
