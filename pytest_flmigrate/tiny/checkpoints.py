@@ -307,7 +307,7 @@ def _first_made(
 def _mtp_pair(python: str, run: ModelRun, head: str, log: Path | None) -> TinyModel:
     """An MTP head's tiny model: its target's, the head given one layer, served with dummy weights
     (mtp.py)."""
-    target = mtp.target_of(run)
+    target = mtp.target_of(run, head)
     fields = mtp.layer_fields(run.workspace.upstream().root)
     if not fields:
         raise FlmigrateError(

@@ -41,6 +41,13 @@ class SpeculativeConfig:
             n_predict = getattr(hf_config.text_config, "mtp_num_hidden_layers", None)
         if hf_config.architectures[0] == "MiMoV2FlashForCausalLM":
             n_predict = _MIMO_V2_FLASH_NUM_MTP_LAYERS
+        if (arch := hf_config.architectures[0]) in ("MiMoV2ProForCausalLM",):
+            mtp_arch_maps = {"MiMoV2ProForCausalLM": "MiMoV2MTPModel"}
+            hf_config.update({"architectures": [mtp_arch_maps[arch]]})
+        if "exaone4_5" in hf_config.model_type:
+            hf_config.model_type = "exaone4_5_mtp"
+        if hf_config.model_type == "exaone4_5_mtp":
+            hf_config.update({"n_predict": 1, "architectures": ["Exaone4_5_MTP"]})
         return hf_config
 """
 
@@ -54,6 +61,14 @@ def test_heads_are_the_speculative_tables_mtp_architectures(tmp_path):
     assert mtp.find_head([archs["Glm4MoeLiteMTPModel"]]) is archs["Glm4MoeLiteMTPModel"]
     # a unit with a model of its own beside a head serves that model
     assert mtp.find_head([archs["Glm4MoeLiteForCausalLM"], archs["Glm4MoeLiteMTPModel"]]) is None
+
+
+def test_the_targets_of_each_head_are_read_from_upstreams_override(tmp_path):
+    targets = mtp.override_targets(write(tmp_path, {mtp.LAYER_COUNT_FILE: SPECULATIVE}))
+    assert targets["Glm4MoeLiteMTPModel"] == {"Glm4MoeLiteForCausalLM"}
+    assert targets["Exaone4_5_MTP"] == {"exaone4_5_mtp", "exaone4_5"}  # through the model type renamed
+    assert targets["MiMoV2MTPModel"] >= {"MiMoV2ProForCausalLM"}  # a dict mapping architectures to heads
+    assert mtp.override_targets(tmp_path / "elsewhere") == {}
 
 
 def test_the_layer_count_fields_are_read_from_upstreams_override(tmp_path):
@@ -86,17 +101,46 @@ def test_a_target_source_carries_the_fields_to_synthesize_and_its_own_cache_name
     assert source.tag() == "-mtp" and upstream_class("C").tag() == ""
 
 
-def test_a_head_importing_no_other_model_is_one_line(monkeypatch):
-    monkeypatch.setattr(infer, "imported_models", lambda run, index: iter(()))
-    unit = SimpleNamespace(architectures=[SimpleNamespace(name="Glm4MoeLiteMTPModel")])
-    run = SimpleNamespace(
-        name="glm4_moe_lite_mtp", unit=lambda: unit, workspace=SimpleNamespace(upstream_index=lambda: None)
+def unit_run(name: str, architectures: list[str], model_type: str) -> SimpleNamespace:
+    archs = [SimpleNamespace(name=a, table="_TEXT_GENERATION_MODELS") for a in architectures]
+    unit = SimpleNamespace(architectures=archs, config=SimpleNamespace(model_type=model_type))
+    return SimpleNamespace(name=name, unit=lambda: unit)
+
+
+def head_run(tmp_path: Path, monkeypatch, imported: list[str], units: dict[str, SimpleNamespace]) -> SimpleNamespace:
+    monkeypatch.setattr(infer, "imported_models", lambda run, index: iter(imported))
+    root = write(tmp_path, {mtp.LAYER_COUNT_FILE: SPECULATIVE})
+
+    def run_for(name: str) -> SimpleNamespace:
+        if name not in units:
+            raise FlmigrateError(f"no model {name}")
+        return units[name]
+
+    workspace = SimpleNamespace(
+        upstream=lambda: SimpleNamespace(root=root), upstream_index=lambda: None, run_for=run_for
     )
-    with pytest.raises(
-        FlmigrateError,
-        match=r"^--tiny: the MTP head Glm4MoeLiteMTPModel serves inside its target model, and glm4_moe_lite_mtp's files import no other model to be that target$",
-    ):
-        mtp.target_of(run)
+    return SimpleNamespace(name="exaone4_5_mtp", workspace=workspace)
+
+
+def test_the_target_is_the_model_upstream_turns_into_the_head_not_the_first_imported(tmp_path, monkeypatch):
+    units = {
+        "exaone4": unit_run("exaone4", ["Exaone4ForCausalLM"], "exaone4"),
+        "exaone4_5": unit_run("exaone4_5", ["Exaone4_5_ForConditionalGeneration"], "exaone4_5"),
+    }
+    run = head_run(tmp_path, monkeypatch, ["exaone4"], units)
+    assert mtp.target_of(run, "Exaone4_5_MTP") is units["exaone4_5"]
+    # a head upstream's override does not name: the first model imported that is no head
+    assert mtp.target_of(run, "Gemma4MTPModel") is units["exaone4"]
+
+
+def test_a_head_without_its_target_is_one_line(tmp_path, monkeypatch):
+    run = head_run(tmp_path, monkeypatch, [], {})
+    with pytest.raises(FlmigrateError) as caught:
+        mtp.target_of(run, "Exaone4_5_MTP")
+    assert caught.value.message == (
+        "--tiny: the MTP head Exaone4_5_MTP serves inside its target model (upstream serves it inside "
+        "exaone4_5, exaone4_5_mtp), and exaone4_5 is not that target"
+    )
 
 
 def pinned_run(tmp_path: Path, pinned_architectures: set[str], registration: str) -> RuntimeRun:

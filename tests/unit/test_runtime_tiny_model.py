@@ -279,7 +279,7 @@ def head_run(cache: Path, monkeypatch, fields: tuple[str, ...]) -> SimpleNamespa
     head = SimpleNamespace(name="Glm4MoeLiteMTPModel")
     target = SimpleNamespace(name="glm4_moe_lite")
     monkeypatch.setattr(mtp, "find_head", lambda archs: head if archs == ["head"] else None)
-    monkeypatch.setattr(mtp, "target_of", lambda run: target)
+    monkeypatch.setattr(mtp, "target_of", lambda run, head: target)
     monkeypatch.setattr(mtp, "layer_fields", lambda root: fields)
     monkeypatch.setattr(sources, "candidates", lambda run: iter([(sources.UPSTREAM, lambda: upstream_class("C"))]))
     monkeypatch.setattr(sources, "tiny_arch", lambda run: "Glm4MoeLiteForCausalLM")
