@@ -162,6 +162,7 @@ def target_of(run: ModelRun, head: str) -> ModelRun:
     leads_to = override_targets(run.workspace.upstream().root).get(head, frozenset())
     imported = infer.imported_models(run, run.workspace.upstream_index())
     owners = [owner for owner in dict.fromkeys([*imported, run.name.removesuffix("_mtp")]) if owner != run.name]
+    checked: list[str] = []  # the model units tried
     for owner in owners:
         try:
             target = run.workspace.run_for(owner)
@@ -170,17 +171,18 @@ def target_of(run: ModelRun, head: str) -> ModelRun:
             continue
         if not unit.architectures or find_head(unit.architectures) is not None:
             continue
+        checked.append(owner)
         model_type = unit.config.model_type if unit.config is not None else None
         if not leads_to or model_type in leads_to or leads_to & {arch.name for arch in unit.architectures}:
             return target
     serves_in = f" (upstream serves it inside {', '.join(sorted(leads_to))})" if leads_to else ""
-    if not owners:
-        checked = f"{run.name} imports no other model"
-    elif len(owners) == 1:
-        checked = f"{owners[0]} is not that target"
+    if not checked:
+        tried = f"{run.name} imports no other model"
+    elif len(checked) == 1:
+        tried = f"{checked[0]} is not that target"
     else:
-        checked = f"none of {', '.join(owners)} is that target"
-    raise FlmigrateError(f"--tiny: the MTP head {head} serves inside its target model{serves_in}, and {checked}")
+        tried = f"none of {', '.join(checked)} is that target"
+    raise FlmigrateError(f"--tiny: the MTP head {head} serves inside its target model{serves_in}, and {tried}")
 
 
 def speculative_config() -> str:

@@ -134,13 +134,16 @@ def test_the_target_is_the_model_upstream_turns_into_the_head_not_the_first_impo
 
 
 def test_a_head_without_its_target_is_one_line(tmp_path, monkeypatch):
-    run = head_run(tmp_path, monkeypatch, [], {})
+    units = {"exaone4": unit_run("exaone4", ["Exaone4ForCausalLM"], "exaone4")}
+    run = head_run(tmp_path, monkeypatch, ["exaone4", "utils"], units)  # utils: no model unit
     with pytest.raises(FlmigrateError) as caught:
         mtp.target_of(run, "Exaone4_5_MTP")
     assert caught.value.message == (
         "--tiny: the MTP head Exaone4_5_MTP serves inside its target model (upstream serves it inside "
-        "exaone4_5, exaone4_5_mtp), and exaone4_5 is not that target"
+        "exaone4_5, exaone4_5_mtp), and exaone4 is not that target"
     )
+    with pytest.raises(FlmigrateError, match=r", and exaone4_5_mtp imports no other model$"):
+        mtp.target_of(head_run(tmp_path, monkeypatch, [], {}), "Exaone4_5_MTP")
 
 
 def pinned_run(tmp_path: Path, pinned_architectures: set[str], registration: str) -> RuntimeRun:
