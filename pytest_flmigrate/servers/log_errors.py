@@ -7,7 +7,8 @@ except a line that only says a subprocess failed: vLLM inspects a model in a sub
 failure (``subprocess.CalledProcessError``, then ``RuntimeError: Error raised in subprocess:`` with the
 child's stderr), so the child's own error, printed after them, is the cause. An exception line
 with no message (a bare ``AssertionError``) says nothing by itself: the statement that raised it
-and where, from the traceback's last frame, are added to it.
+and where, from the traceback's last frame, are added to it; so is the first message of a pydantic
+``ValidationError``, which pydantic prints on the lines after ``1 validation error for X``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ _LEVEL_PREFIX = re.compile(r"^(?:ERROR|WARNING|INFO|DEBUG|CRITICAL)\s+\S+\s+\S+\
 _EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)(?::\s.*)?$")
 _SUBPROCESS_WRAPPERS = re.compile(r"^(?:subprocess\.CalledProcessError|RuntimeError: Error raised in subprocess)\b")
 _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (.+)$')
+_VALIDATION = re.compile(r"ValidationError: \d+ validation errors? for \w+$")
+_VALIDATION_FIELD = re.compile(r"^\s*[\w.]+$")  # the location line of a field's error (``hf_config``)
+_VALIDATION_MESSAGE = re.compile(r"^\s*(?P<message>\S.*?)(?:\s*\[type=[^\]]*\])?$")
+MESSAGE_CHARS = 200  # of a validation error's message
 _NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
 _NO_ATTRIBUTE = re.compile(r"^'(?P<owner>\w+)' object has no attribute '(?P<attribute>\w+)'")
 _PROCESSOR = re.compile(r"HuggingFace processor|feature extractor|image processor|preprocessor_config")
@@ -53,10 +58,22 @@ def first_error_line(text: str) -> str | None:
         if match := _FRAME.match(bare):
             frame = (match, lines[index + 1].strip() if index + 1 < len(lines) else "")
         elif _is_cause(bare):
+            if _VALIDATION.search(bare):
+                return _with_validation_message(bare, lines[index + 1 : index + 4])
             return _with_frame(bare, frame) if ":" not in bare else bare
         elif wrapper is None and _EXCEPTION.match(bare):
             wrapper = bare
     return wrapper
+
+
+def _with_validation_message(line: str, following: list[str]) -> str:
+    """A pydantic ``... validation error for X`` line with its first error's message (the line
+    after the field's name, if any, its ``[type=...]`` dropped)."""
+    for candidate in following:
+        message = _VALIDATION_MESSAGE.match(candidate)
+        if message and not _VALIDATION_FIELD.match(candidate):
+            return f"{line}: {message.group('message')[:MESSAGE_CHARS]}"
+    return line
 
 
 def _with_frame(line: str, frame: tuple[re.Match[str], str] | None) -> str:

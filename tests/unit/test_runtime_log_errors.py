@@ -57,6 +57,29 @@ def test_a_bare_assertion_says_which_statement_raised_it_and_where():
     assert log_errors.first_error_line("AssertionError\n") == "AssertionError"  # no traceback: as it is
 
 
+VALIDATION_LOG = """\
+(APIServer pid=7) pydantic_core._pydantic_core.ValidationError: 1 validation error for VllmConfig
+(APIServer pid=7)   Value error, Model Runner V1 does not support draft model speculative decoding. [type=value_error, input_value=ArgsKwargs((), {}), input_type=ArgsKwargs]
+(APIServer pid=7)     For further information visit https://errors.pydantic.dev/2.14/v/value_error
+"""
+FIELD_VALIDATION_LOG = """\
+pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig
+hf_overrides
+  Input should be a valid dictionary [type=dict_type, input_value=3, input_type=int]
+"""
+
+
+def test_a_validation_error_carries_its_first_message():
+    assert log_errors.first_error_line(VALIDATION_LOG) == (
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for VllmConfig: "
+        "Value error, Model Runner V1 does not support draft model speculative decoding."
+    )
+    assert log_errors.first_error_line(FIELD_VALIDATION_LOG) == (
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ModelConfig: "
+        "Input should be a valid dictionary"
+    )
+
+
 def test_an_error_outside_the_plugin_has_no_frame_and_a_clean_log_no_error():
     upstream_only = "\n".join(line for line in ENGINE_LOG.splitlines() if "/work/plugin/" not in line)
     assert (
