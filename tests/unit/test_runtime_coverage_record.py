@@ -84,6 +84,12 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
             "platform: the error names the CPU or a GPU-only kernel",
         ),
         (
+            "upstream vLLM 0.32.0 cannot run LiLiCorrDraftModel on CPU: pydantic_core._pydantic_core.ValidationError: "
+            "1 validation error for VllmConfig: Value error, Model Runner V1 does not support: DFlash candidate-head "
+            "drafts",
+            "platform: the error names the CPU or a GPU-only kernel",
+        ),
+        (
             "upstream vLLM 0.32.0 cannot run ColPaliForRetrieval on CPU: TypeError: can't multiply sequence by ...",
             "the upstream server failed (not shown to be a platform fact)",
         ),
