@@ -31,6 +31,7 @@ dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot
 from __future__ import annotations
 
 import ast
+import enum
 import inspect
 import json
 import sys
@@ -84,46 +85,90 @@ def _model_class(arch: str) -> type | None:
         raise Unbuildable(f"upstream vLLM cannot import {arch}: {_first_line(exc)}") from None
 
 
-def _names_in(function: Any) -> set[str]:
+def _parsed(function: Any) -> ast.Module:
+    """The source of ``function`` (a property's getter, a partial's function), parsed; empty when unreadable."""
     function = getattr(function, "fget", function)
     function = getattr(function, "func", function)
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        return ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):
-        return set()
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        return ast.Module(body=[], type_ignores=[])
+
+
+def named_in(function: Any, scope: dict[str, Any]) -> list[Any]:
+    """The values of the names ``function`` uses, sorted by name: from its own imports (``from
+    transformers import X`` inside the function, imported now), else from ``scope`` (its module's)."""
+    tree = _parsed(function)
+    imported = {
+        alias.asname or alias.name: (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level
+        for alias in node.names
+    }
+    values = []
+    for name in sorted({node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}):
+        values.append(_imported(*imported[name]) if name in imported else scope.get(name))
+    return values
+
+
+def _imported(module: str, name: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except Exception:  # noqa: BLE001 - a local import that fails here names nothing
+        return None
 
 
 #: The methods of a ProcessingInfo that name the processor and its parts, looked at first.
 GETTERS = ("get_hf_processor", "get_feature_extractor", "get_image_processor", "get_video_processor")
 
 
-def referenced_classes(info: type, model: type) -> list[type]:
+def _own_classes(klass: type) -> list[type]:
+    """``klass`` and its bases up to vLLM's own (``vllm.multimodal``)."""
+    return [k for k in klass.__mro__ if k is not object and not k.__module__.startswith("vllm.multimodal")]
+
+
+def _named_by_methods(klass: type, getters: bool | None = None) -> list[Any]:
+    """What the methods of ``klass`` and its own bases name (``getters``: only ``GETTERS``, or only
+    the others; None: all)."""
+    named = []
+    for own in _own_classes(klass):
+        scope = vars(sys.modules[own.__module__])
+        for member_name, member in vars(own).items():
+            if getters is None or (member_name in GETTERS) is getters:
+                named += named_in(member, scope)
+    return named
+
+
+def referenced_classes(info: type, model: type, processing: type | None = None) -> list[type]:
     """Processor-like classes (see ``_bases``) that upstream's code names: in the getters of ``info``
-    (and its bases up to vLLM's own), its other methods, the model's module, then the modules that
-    define the parts found (a processor kept beside its feature extractor)."""
+    (and its bases up to vLLM's own), its other methods, the model's module, the methods of its
+    multimodal processor ``processing`` (an image processor it loads itself), then the modules that
+    define the parts found (a processor kept beside its feature extractor). transformers' auto
+    classes are factories, not a part's class, and are left out."""
     bases = tuple(_bases().values())
     found: list[type] = []
 
     def add(candidate: Any) -> None:
         if isinstance(candidate, type) and issubclass(candidate, bases) and candidate not in bases:
-            if candidate not in found and not inspect.isabstract(candidate):
+            if candidate not in found and not inspect.isabstract(candidate) and not _is_auto(candidate):
                 found.append(candidate)
 
-    own = [k for k in info.__mro__ if k is not object and not k.__module__.startswith("vllm.multimodal")]
-    for getters in (True, False):
-        for klass in own:
-            scope = vars(sys.modules[klass.__module__])
-            for member_name, member in vars(klass).items():
-                if (member_name in GETTERS) is getters:
-                    for name in sorted(_names_in(member)):
-                        add(scope.get(name))
+    for value in [*_named_by_methods(info, getters=True), *_named_by_methods(info, getters=False)]:
+        add(value)
     for value in vars(sys.modules[model.__module__]).values():
+        add(value)
+    for value in _named_by_methods(processing) if isinstance(processing, type) else []:
         add(value)
     for part in list(found):
         for value in vars(sys.modules[part.__module__]).values():
             add(value)
     return found
+
+
+def _is_auto(cls: type) -> bool:
+    return cls.__module__.startswith("transformers.models.auto")
 
 
 def _auto_class(mapping_module: str, mapping: str, model_types: list[str]) -> type | None:
@@ -188,9 +233,9 @@ def part_class(part: str, processor: type | None, referenced: list[type], kinds:
                 import transformers
 
                 found = getattr(transformers, declared, None)
-            if isinstance(found, type):
+            if isinstance(found, type) and issubclass(found, base) and not _is_auto(found):
                 return found
-    auto = _auto_class(*AUTO_MAPPINGS[modality], kinds)
+    auto = _auto_class(*AUTO_MAPPINGS[modality], kinds + (processor_model_types(processor) if processor else []))
     if auto is not None:
         return auto
     if processor is not None:
@@ -202,6 +247,15 @@ def part_class(part: str, processor: type | None, referenced: list[type], kinds:
         if own:
             return own[0]
     return None
+
+
+def processor_model_types(processor: type) -> list[str]:
+    """The model types transformers' ``AutoProcessor`` mapping maps to ``processor`` (a processor
+    shared by several models: its parts are mapped under the model it was written for)."""
+    import importlib
+
+    table = getattr(importlib.import_module(AUTO_MAPPINGS["processor"][0]), AUTO_MAPPINGS["processor"][1])
+    return [kind for kind, name in table.items() if name == processor.__name__]
 
 
 def _sub_config(config: Any, *names: str) -> Any:
@@ -237,7 +291,56 @@ def align(part: Any, config: Any) -> None:
         part.feature_size = mel_bins
 
 
-def _build(cls: type, **kwargs: Any) -> Any:
+def required_arguments(cls: type) -> list[str]:
+    """The parameters of ``cls``'s constructor that have no default (``*args``/``**kwargs`` not)."""
+    try:
+        parameters = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in parameters if p.kind in plain and p.default is inspect.Parameter.empty]
+
+
+#: Sub-configs a processor's own arguments are looked up in, after the config itself.
+ARGUMENT_SOURCES = ("vision_config", "vision_tower_config", "audio_config", "audio_encoder_config", "encoder_config")
+
+
+def argument_value(cls: type, name: str, config: Any) -> tuple[bool, Any]:
+    """A value for ``cls``'s required argument ``name``: the tiny config's field of that name (the
+    config's own, then a vision/audio sub-config's), else the class's own attribute of that name
+    (a class default); ``(False, None)`` when neither has one."""
+    for scope in (config, *(getattr(config, source, None) for source in ARGUMENT_SOURCES)):
+        if scope is not None and not callable(getattr(scope, name, None)) and hasattr(scope, name):
+            return True, getattr(scope, name)
+    declared = inspect.getattr_static(cls, name, None)
+    if declared is not None and not callable(declared) and not isinstance(declared, property):
+        return True, declared
+    return False, None
+
+
+def required_values(cls: type, config: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """Values for ``cls``'s required arguments ``given`` lacks (``argument_value``); Unbuildable
+    naming those that have none, which its constructor would refuse."""
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for name in required_arguments(cls):
+        if name in given:
+            continue
+        found, value = argument_value(cls, name, config)
+        if found:
+            values[name] = value
+        else:
+            unknown.append(name)
+    if unknown:
+        raise Unbuildable(
+            f"{cls.__name__} needs {', '.join(unknown)}, which neither the tiny config nor the class gives a value"
+        )
+    return values
+
+
+def _build(cls: type, config: Any = None, **kwargs: Any) -> Any:
+    """``cls`` built with ``kwargs`` and the required arguments the tiny config or the class values."""
+    kwargs = {**required_values(cls, config, kwargs), **kwargs}
     try:
         return cls(**kwargs)
     except Exception as exc:  # noqa: BLE001 - any constructor failure, named with the class
@@ -254,9 +357,26 @@ def build(processor: type, referenced: list[type], kinds: list[str], tokenizer: 
         cls = part_class(part, processor, referenced, kinds)
         if cls is None:
             raise Unbuildable(f"{processor.__name__} needs a {part} and no class for it is known")
-        parts[part] = _build(cls)
+        parts[part] = _build(cls, config)
         align(parts[part], config)
-    return _build(processor, **parts)
+    name_special_tokens(tokenizer, tokens_read_from_tokenizer(processor))
+    built = _build(processor, config, **parts)
+    give_mixin_defaults(built, parts, _bases()["processor"])
+    return built
+
+
+def give_mixin_defaults(processor: Any, parts: dict[str, Any], mixin: type) -> None:
+    """The attributes ``mixin.__init__`` sets that ``processor``'s own constructor, not calling
+    it, never did (``ProcessorMixin``'s ``chat_template``, which ``save_pretrained`` reads), set to
+    what the mixin's constructor gives them over the same parts; left as they are when it refuses them."""
+    probe = object.__new__(type(processor))
+    try:
+        mixin.__init__(probe, **parts)  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - parts the mixin refuses: nothing to take from it
+        return
+    for name, value in vars(probe).items():
+        if not hasattr(processor, name):
+            setattr(processor, name, value)
 
 
 @dataclass
@@ -273,7 +393,7 @@ def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
     factories = getattr(model, "_processor_factory", None) if model is not None else None
     if model is None or factories is None:
         return None
-    referenced = referenced_classes(factories.info, model)
+    referenced = referenced_classes(factories.info, model, factories.processor)
     kinds = model_types(config)
     processor_base = _bases()["processor"]
     candidates = [cls for cls in referenced if issubclass(cls, processor_base)]
@@ -292,7 +412,7 @@ def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
     for modality in ("image_processor", "video_processor", "feature_extractor"):
         cls = part_class(modality, None, referenced, kinds[:1])
         if cls is not None:
-            parts.append(_build(cls))
+            parts.append(_build(cls, config))
             align(parts[-1], config)
     if not parts:
         raise Unbuildable(
@@ -309,6 +429,55 @@ def special_tokens(item: Any) -> dict[str, str]:
         for name, value in sorted(vars(item).items())
         if name.endswith("_token") and isinstance(value, str) and value
     }
+
+
+#: The special tokens every tokenizer names (transformers' ``SPECIAL_TOKENS_ATTRIBUTES``).
+STANDARD_TOKENS = frozenset(
+    {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}
+)
+
+
+def _reads_tokenizer(node: ast.Attribute) -> bool:
+    """``tokenizer.x`` or ``self.tokenizer.x``."""
+    owner = node.value
+    if isinstance(owner, ast.Attribute):
+        return owner.attr == "tokenizer" and isinstance(owner.value, ast.Name) and owner.value.id == "self"
+    return isinstance(owner, ast.Name) and owner.id == "tokenizer"
+
+
+def tokens_read_from_tokenizer(processor: type) -> list[str]:
+    """The model-specific special tokens ``processor``'s ``__init__`` (and its bases') reads off
+    its tokenizer as attributes (``tokenizer.image_token``, ``self.tokenizer.audio_token_id``:
+    ``image_token``, ``audio_token``), which real checkpoints' tokenizers carry as named special
+    tokens; the standard ones (``STANDARD_TOKENS``) and ``getattr`` with a default left out."""
+    found: set[str] = set()
+    for klass in processor.__mro__:
+        if "__init__" not in vars(klass) or klass.__module__.startswith("transformers.processing_utils"):
+            continue
+        for node in ast.walk(_parsed(vars(klass)["__init__"])):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load) and _reads_tokenizer(node):
+                name = node.attr.removesuffix("_id")
+                if name.endswith("_token") and name not in STANDARD_TOKENS:
+                    found.add(name)
+    return sorted(found)
+
+
+def token_spelling(name: str) -> str:
+    """The tiny tokenizer's token for the named special token ``name`` (``image_token``: ``<|image|>``)."""
+    return f"<|{name.removesuffix('_token')}|>"
+
+
+def name_special_tokens(tokenizer: Any, names: list[str]) -> dict[str, str]:
+    """Give ``tokenizer`` each named special token of ``names`` it lacks, as real checkpoints'
+    tokenizers carry them (``tokenizer.image_token``, ``tokenizer.image_token_id``; saved in its
+    config under those names): each spelled by ``token_spelling`` and added to the vocabulary as a
+    special token. The names given and their tokens."""
+    known = set(getattr(tokenizer, "SPECIAL_TOKENS_ATTRIBUTES", ()))
+    named = {name: token_spelling(name) for name in names if name not in known}
+    if named:
+        tokenizer._set_model_specific_special_tokens(special_tokens=named)
+        tokenizer.add_tokens(sorted(set(named.values())), special_tokens=True)
+    return named
 
 
 def adapt_config(config: Any, vocab_size: int, ids: dict[str, int]) -> None:
@@ -332,24 +501,26 @@ def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
     placeholder tokens that the tiny tokenizer lacks are added to it (after the tiny vocabulary), the
     config's vocabulary and token ids follow (``adapt_config``), and the processor is built again
     over the extended tokenizer."""
+    before = set(tokenizer.get_vocab())
     items = _find(arch, config, tokenizer)
     if items is None:
         return None
     wanted = {kind: token for item in items for kind, token in special_tokens(item).items()}
-    vocab = tokenizer.get_vocab()
-    added = sorted({token for token in wanted.values() if token not in vocab})
-    if added:
-        tokenizer.add_tokens(added, special_tokens=True)
+    missing = sorted({token for token in wanted.values() if token not in tokenizer.get_vocab()})
+    if missing:
+        tokenizer.add_tokens(missing, special_tokens=True)
         items = _find(arch, config, tokenizer) or []
     vocab = tokenizer.get_vocab()
     ids = {kind: vocab[token] for kind, token in wanted.items() if token in vocab}
     adapt_config(config, len(tokenizer), ids)
-    return Prepared(items, {token: vocab[token] for token in added})
+    return Prepared(items, {token: vocab[token] for token in sorted(set(vocab) - before)})
 
 
 def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
     """Save the processor (and the tokenizer, extended or not) into ``out_dir``; what was saved."""
     before = {path.name for path in out_dir.iterdir()}
+    for item in prepared.items:
+        spell_as_json(item, tuple(_bases().values()))
     for item in [*prepared.items, tokenizer]:
         try:
             item.save_pretrained(str(out_dir))
@@ -363,6 +534,49 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
     }
 
 
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def json_spelling(value: Any) -> Any:
+    """``value`` as JSON can hold it: containers item by item, arrays and tensors as lists
+    (``tolist``), an enum as its value, an object with ``to_dict`` as that dict, anything else as
+    its string (a ``torch.device`` as ``"cpu"``, the spelling its constructor takes)."""
+    if _is_json(value):
+        return value
+    if isinstance(value, dict):
+        return {
+            key if isinstance(key, str | int | float | bool) else str(key): json_spelling(v) for key, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [json_spelling(item) for item in value]
+        return items if isinstance(value, list | tuple) else sorted(items, key=repr)
+    if isinstance(value, enum.Enum):
+        return json_spelling(value.value)
+    for method in ("tolist", "to_dict"):
+        if callable(getattr(value, method, None)):
+            return json_spelling(getattr(value, method)())
+    return str(value)
+
+
+def spell_as_json(item: Any, part_types: tuple[type, ...]) -> None:
+    """The attributes of ``item`` (a processor, or a part of one) that ``save_pretrained`` would
+    write and JSON cannot hold, set to their JSON spelling (``json_spelling``): a processor saves
+    its ``__dict__``. Its parts (instances of ``part_types``) are spelled alike; its tokenizers are
+    saved by their own code and left alone."""
+    for name, value in list(vars(item).items()):
+        if "tokenizer" in name:
+            continue
+        if isinstance(value, part_types):
+            spell_as_json(value, part_types)
+        elif not _is_json(value):
+            setattr(item, name, json_spelling(value))
+
+
 #: Tokenizer classes transformers 5 saves under a name transformers 4 lacks -> the name both load
 #: (transformers 5 keeps it as an alias of the same class).
 PORTABLE_TOKENIZERS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
@@ -370,25 +584,38 @@ PORTABLE_TOKENIZERS = {"TokenizersBackend": "PreTrainedTokenizerFast"}
 
 def portable_tokenizer_config(path: Path) -> None:
     """Rewrite the tokenizer config at ``path`` into a form the pinned env's transformers 4 loads
-    too (the tiny checkpoint is served by both envs): the tokenizer class under its 4.x name, and
-    a list of ``extra_special_tokens`` (transformers 5's name) as ``additional_special_tokens``
-    (4.x reads ``extra_special_tokens`` as a mapping)."""
+    too (the tiny checkpoint is served by both envs): the tokenizer class under its 4.x name, a list
+    of ``extra_special_tokens`` (transformers 5's name) as ``additional_special_tokens`` (4.x reads
+    ``extra_special_tokens`` as a mapping), and the named special tokens transformers 5 saves at
+    the top level (``"image_token": "<|image|>"``) also in that mapping, where 4.x reads them (and
+    5 too), as checkpoints made for both carry them."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
     if not isinstance(config, dict):
         return
-    changed = False
-    named = config.get("tokenizer_class")
+    portable = dict(config)
+    named = portable.get("tokenizer_class")
     if isinstance(named, str) and named in PORTABLE_TOKENIZERS:
-        config["tokenizer_class"] = PORTABLE_TOKENIZERS[named]
-        changed = True
-    extra = config.get("extra_special_tokens")
+        portable["tokenizer_class"] = PORTABLE_TOKENIZERS[named]
+    extra = portable.get("extra_special_tokens")
     if isinstance(extra, list):
-        additional = config.get("additional_special_tokens") or []
-        config["additional_special_tokens"] = [*additional, *(token for token in extra if token not in additional)]
-        del config["extra_special_tokens"]
-        changed = True
-    if changed:
-        path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        additional = portable.get("additional_special_tokens") or []
+        portable["additional_special_tokens"] = [*additional, *(token for token in extra if token not in additional)]
+        del portable["extra_special_tokens"]
+    tokens = named_tokens(portable)
+    if tokens:
+        mapping = portable.get("extra_special_tokens")
+        portable["extra_special_tokens"] = {**(mapping if isinstance(mapping, dict) else {}), **tokens}
+    if portable != config:
+        path.write_text(json.dumps(portable, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def named_tokens(tokenizer_config: dict[str, Any]) -> dict[str, str]:
+    """The model-specific named special tokens at the top level of a saved tokenizer config."""
+    return {
+        key: value
+        for key, value in tokenizer_config.items()
+        if key.endswith("_token") and key not in STANDARD_TOKENS and isinstance(value, str)
+    }

@@ -89,3 +89,45 @@ def test_a_tokenizer_config_saved_by_transformers_5_is_made_loadable_by_transfor
     processors.portable_tokenizer_config(path)
     assert json.loads(path.read_text()) == kept
     processors.portable_tokenizer_config(tmp_path / "missing.json")  # nothing to rewrite: nothing happens
+
+
+def test_named_special_tokens_are_also_saved_where_transformers_4_reads_them(tmp_path):
+    """transformers 5 saves a tokenizer's named special tokens at the top level of its config;
+    transformers 4 reads them from an ``extra_special_tokens`` mapping (transformers 5 reads both)."""
+    import json
+
+    path = tmp_path / "tokenizer_config.json"
+    saved = {
+        "tokenizer_class": "TokenizersBackend",
+        "eos_token": "<|im_end|>",
+        "image_token": "<|image|>",
+        "boi_token": "<|boi|>",
+        "extra_special_tokens": ["<|video|>"],
+    }
+    path.write_text(json.dumps(saved))
+    processors.portable_tokenizer_config(path)
+    assert json.loads(path.read_text()) == {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": "<|im_end|>",
+        "image_token": "<|image|>",
+        "boi_token": "<|boi|>",
+        "additional_special_tokens": ["<|video|>"],
+        "extra_special_tokens": {"image_token": "<|image|>", "boi_token": "<|boi|>"},
+    }
+
+
+def _loads_its_own_part():
+    from json import JSONDecoder as Decoder
+
+    return Decoder, KNOWN
+
+
+KNOWN = object()
+
+
+def test_a_class_a_function_imports_itself_counts_as_named_by_it():
+    """vLLM's multimodal processors import some image processors inside a method (``from
+    transformers import Idefics3ImageProcessor``): the name is resolved through that import."""
+    import json
+
+    assert processors.named_in(_loads_its_own_part, {"KNOWN": KNOWN}) == [json.JSONDecoder, KNOWN]
