@@ -8,7 +8,9 @@ the processor class the model uses, in this order:
 
 1. the processor classes upstream's code names: the model's ``ProcessingInfo`` (its getters, e.g.
    ``self.ctx.get_hf_processor(GlmAsrProcessor)``, then its other methods), the model's module, the
-   modules of the parts named (vLLM keeps a processor beside its feature extractor);
+   methods of its multimodal processor (a name imported inside a method counts), the modules of the
+   parts named (vLLM keeps a processor beside its feature extractor); transformers' auto classes
+   are factories and never count;
 2. transformers' ``AutoProcessor`` mapping for the config's ``model_type`` (not a sub-config's:
    a tower's processor is not the model's);
    (the first of these that builds is taken)
@@ -17,15 +19,24 @@ the processor class the model uses, in this order:
 
 A processor class is built from its parts (``get_attributes``): the tiny tokenizer, and each
 image/video processor or feature extractor from the class the same code names for that part, the
-processor class's ``<part>_class``, transformers' auto mapping (for the config's model type, then
-its sub-configs'), or its own module, each with its defaults. Sizes are then aligned with the tiny config (``align``: patch and merge sizes, image
-size, mel bins, taken from the vision/audio sub-config). The processor's placeholder tokens
-(``image_token``, ``audio_token``, ...: vLLM looks them up in the vocabulary) are added to the tiny
-tokenizer and the config's vocabulary and token ids follow, before the weights are made
-(``prepare``); then everything is saved with ``save_pretrained`` beside the weights (``save``), so
-that vLLM loads it the way it loads a real checkpoint's.
-Text prompts are enough for the comparison; the processor only has to load and process vLLM's
-dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot be built.
+processor class's ``<part>_class``, transformers' auto mapping (for the config's model type, its
+sub-configs', then the model types mapped to that processor class), or its own module. Each is built
+with its defaults, and a required argument with the tiny config's field of its name (the config's,
+a vision/audio sub-config's, one of a per-tower list ``<name>s``), else the class's attribute of
+that name (``required_values``; none: ``Unbuildable`` naming them). Sizes are then aligned with the
+tiny config (``align``: patch and merge sizes, image size, mel bins, taken from the vision/audio
+sub-config). The special tokens a processor's constructor reads off its tokenizer
+(``tokenizer.image_token``, ``self.tokenizer.audio_token_id``) are given to the tiny tokenizer as
+named special tokens (``<|image|>``), as real checkpoints' tokenizers carry them; a processor whose
+constructor does not call ``ProcessorMixin``'s gets the attributes that one sets
+(``chat_template``). The processor's placeholder tokens (``image_token``, ``audio_token``, ...:
+vLLM looks them up in the vocabulary) are added to the tiny tokenizer and the config's vocabulary
+and token ids follow, before the weights are made (``prepare``); then everything is saved with
+``save_pretrained`` beside the weights (``save``), values JSON cannot hold written as their JSON
+spelling (a ``torch.device`` as ``"cpu"``), so that vLLM loads it the way it loads a real
+checkpoint's. Text prompts are enough for the comparison; the processor only has to load and
+process vLLM's dummy inputs. ``Unbuildable`` (one line) when no class is found or a part cannot be
+built or saved.
 """
 
 from __future__ import annotations
@@ -307,11 +318,17 @@ ARGUMENT_SOURCES = ("vision_config", "vision_tower_config", "audio_config", "aud
 
 def argument_value(cls: type, name: str, config: Any) -> tuple[bool, Any]:
     """A value for ``cls``'s required argument ``name``: the tiny config's field of that name (the
-    config's own, then a vision/audio sub-config's), else the class's own attribute of that name
-    (a class default); ``(False, None)`` when neither has one."""
-    for scope in (config, *(getattr(config, source, None) for source in ARGUMENT_SOURCES)):
+    config's own, then a vision/audio sub-config's; a field ``<name>s`` listing it per tower, its
+    first), else the class's own attribute of that name (a class default); ``(False, None)`` when
+    none has one."""
+    scopes = [config, *(getattr(config, source, None) for source in ARGUMENT_SOURCES)]
+    for scope in scopes:
         if scope is not None and not callable(getattr(scope, name, None)) and hasattr(scope, name):
             return True, getattr(scope, name)
+    for scope in scopes:
+        per_tower = getattr(scope, f"{name}s", None)
+        if isinstance(per_tower, list | tuple) and per_tower:
+            return True, per_tower[0]
     declared = inspect.getattr_static(cls, name, None)
     if declared is not None and not callable(declared) and not isinstance(declared, property):
         return True, declared

@@ -205,6 +205,8 @@ def test_required_arguments_are_valued_from_the_tiny_config_then_the_class():
     config = SimpleNamespace(use_thumbnail=False, vision_config=SimpleNamespace(image_size=64))
     built = processors._build(SizedByItsModel, config)
     assert (built.image_size, built.use_thumbnail, built.resample, built.scale) == (64, False, 3, 1.0)
+    per_tower = SimpleNamespace(use_thumbnail=False, image_sizes=[224, 336])  # one per vision backbone
+    assert processors.required_values(SizedByItsModel, per_tower, {})["image_size"] == 224
 
 
 def test_without_those_values_the_part_cannot_be_built(monkeypatch):
