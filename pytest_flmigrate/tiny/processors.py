@@ -537,18 +537,31 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
     """Save the processor (and the tokenizer, extended or not) into ``out_dir``; what was saved."""
     before = {path.name for path in out_dir.iterdir()}
     for item in prepared.items:
-        spell_as_json(item, tuple(_bases().values()))
-    for item in [*prepared.items, tokenizer]:
-        try:
-            item.save_pretrained(str(out_dir))
-        except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
-            raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
+        _save_processor(item, out_dir)
+    try:
+        tokenizer.save_pretrained(str(out_dir))
+    except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
+        raise Unbuildable(f"{type(tokenizer).__name__}.save_pretrained failed: {_first_line(exc)}") from None
     portable_tokenizer_config(out_dir / "tokenizer_config.json")
     return {
         "classes": [type(item).__name__ for item in prepared.items],
         "tokens": prepared.tokens,
         "files": sorted({path.name for path in out_dir.iterdir()} - before),
     }
+
+
+def _save_processor(item: Any, out_dir: Path) -> None:
+    """``item.save_pretrained``; when that fails, again with the values JSON cannot hold spelled as
+    JSON (``spell_as_json``: a processor that saves as it is is saved untouched); Unbuildable with
+    the last failure."""
+    for attempt in range(2):
+        try:
+            item.save_pretrained(str(out_dir))
+            return
+        except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
+            if attempt:
+                raise Unbuildable(f"{type(item).__name__}.save_pretrained failed: {_first_line(exc)}") from None
+        spell_as_json(item, tuple(_bases().values()))
 
 
 def _is_json(value: Any) -> bool:
