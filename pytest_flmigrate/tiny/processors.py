@@ -514,8 +514,9 @@ def adapt_config(config: Any, vocab_size: int, ids: dict[str, int]) -> None:
 
 
 def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
-    """The processor ``arch`` loads, made for the tiny checkpoint (None for a text model). Its
-    placeholder tokens that the tiny tokenizer lacks are added to it (after the tiny vocabulary), the
+    """The processor ``arch`` loads, made for the tiny checkpoint (None for a text model). The named
+    special tokens its constructor reads (``build``) and its placeholder tokens that the tiny
+    tokenizer lacks are added to it (after the tiny vocabulary), the
     config's vocabulary and token ids follow (``adapt_config``), and the processor is built again
     over the extended tokenizer."""
     before = set(tokenizer.get_vocab())
