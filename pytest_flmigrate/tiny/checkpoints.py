@@ -96,13 +96,16 @@ class TinyModel:
     weights_from: str = ""  # the class the weights were made with ("" when dummy)
     remote_code: bool = False  # the config is the checkpoint's own code: servers trust it
     draft: dict = field(default_factory=dict)  # a draft's pair: method, path (in ``path``), target; {} else
+    #: ``field=value (what gave it)`` for each field the config's source left absent or None and the
+    #: synthesis set from upstream's code (synthesize.fill_missing)
+    filled: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        """summary.json's ``tiny``."""
+        """summary.json's ``tiny``; its ``config_source`` lists the fields filled by inference."""
         return {
             "path": str(self.path),
             "arch": self.arch,
-            "config_source": self.config_source,
+            "config_source": {**self.config_source, **({"filled": list(self.filled)} if self.filled else {})},
             "weights": "synthesized" if self.synthesized else "dummy",
             "weights_from": self.weights_from,
             "reason": self.reason,
@@ -173,6 +176,7 @@ def load(path: Path) -> TinyModel | None:
             stamp["weights_from"],
             bool(stamp["remote_code"]),
             dict(stamp.get("draft") or {}),
+            tuple(stamp.get("filled_fields") or ()),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -11,8 +11,9 @@ The config is either a config class's defaults (``--config-module``/``--config-c
 vLLM's or its transformers') or what ``AutoConfig`` loads from ``DIR`` with ``trust_remote_code``
 (a ``config.json`` and the ``*.py`` it names in ``auto_map``: a newer transformers' config module,
 a checkpoint's own code, an inferred config); it is shrunk by shrink.py's rules (vocab = the tiny
-tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config lacks
-them (what the model's code reads that the class does not set by default, valued by role). A ``DIR`` config's code files are shipped in the
+tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config leaves
+them absent or None (what upstream's code reads that the class does not set, valued by tiny/infer.py
+as an inferred config's; the stamp's ``filled_fields`` lists them). A ``DIR`` config's code files are shipped in the
 tiny checkpoint and its ``config.json`` keeps ``auto_map`` ``AutoConfig`` only, so that any env
 loads it with ``--trust-remote-code`` whatever its transformers. The weights: when upstream
 transformers (or DIR's own code, through ``auto_map``) has a class named ARCH, it is built from
@@ -127,21 +128,68 @@ def _build(cls, data: dict[str, Any]):
         return config
 
 
-def fill_missing(config: Any, fills: dict[str, Any]) -> list[str]:
-    """Set each dotted field of ``fills`` the built config (or its sub-config) does not have, not
-    even as a property or an attribute alias: what the model's code reads without a default and
-    the class does not set (a text sub-config without ``hidden_act``), valued by role
-    (tiny/infer.py), as a real checkpoint's ``config.json`` would set it. The fields set, sorted."""
+def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
+    """Set each dotted field of ``fills`` (tiny/infer.py's ``fill``: what upstream's code reads,
+    valued by role, the code's default or its use) where the built config (or its sub-config) leaves
+    it absent, not even as a property or an attribute alias, or None where the fill replaces a None;
+    a sub-config read by attribute left absent, None or a plain dict becomes a config object. A
+    top-level field is also set on the text config (vLLM builds the language model with it). As a
+    real checkpoint's ``config.json`` would set them; values the class does set stay. What was set,
+    ``field=value (what gave it)``, sorted."""
     filled: list[str] = []
-    for dotted, value in sorted(fills.items()):
-        *parents, leaf = dotted.split(".")
-        scope = config
-        for part in parents:
-            scope = getattr(scope, part, None)
-        if scope is not None and hasattr(scope, "to_dict") and not hasattr(scope, leaf):
-            setattr(scope, leaf, value)
-            filled.append(dotted)
+    text, text_name = _text_config(config)
+    for dotted, entry in sorted(fills.items()):
+        scopes = [("", config)] + ([(f"{text_name}.", text)] if text is not None and "." not in dotted else [])
+        for prefix, root in scopes:
+            if _fill(root, dotted, entry):
+                filled.append(f"{prefix}{dotted}={_shown(entry['value'])} ({entry['why']})")
     return filled
+
+
+def _text_config(config: Any) -> tuple[Any, str]:
+    """The config's text config when it is another object (``get_text_config()``), and its name."""
+    try:
+        text = config.get_text_config()
+    except Exception:  # noqa: BLE001 - a class whose text config cannot be had: none
+        return None, ""
+    if text is config or not hasattr(text, "to_dict"):
+        return None, ""
+    return text, next((key for key, value in vars(config).items() if value is text), "text_config")
+
+
+def _fill(root: Any, dotted: str, entry: dict[str, Any]) -> bool:
+    """Set one fill where ``root``'s field at ``dotted`` needs it; whether it was set."""
+    *parents, leaf = dotted.split(".")
+    scope = root
+    for part in parents:
+        scope = getattr(scope, part, None)
+    if scope is None or not hasattr(scope, "to_dict"):
+        return False
+    present = hasattr(scope, leaf)
+    current = getattr(scope, leaf, None) if present else None
+    needed = entry["absent"] if not present else entry["none"] and current is None
+    remade = entry["config"] and isinstance(current, dict)  # the class's values kept in the object
+    if not (needed or remade):
+        return False
+    value = _config_base(scope)(**{**entry["value"], **(current or {})}) if entry["config"] else entry["value"]
+    try:
+        setattr(scope, leaf, value)
+    except (AttributeError, TypeError, ValueError):  # a read-only property, a validator: the class's own
+        return False
+    return True
+
+
+def _config_base(scope: Any) -> Any:
+    """The class a sub-config of ``scope`` is made of: the transformers base config class it derives
+    from (``PretrainedConfig``), else its own class."""
+    return next((c for c in type(scope).__mro__ if c.__module__ == "transformers.configuration_utils"), type(scope))
+
+
+def _shown(value: Any) -> str:
+    """A filled value for the record: its repr, a sub-config or dict by its keys."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(map(str, value))) + "}"
+    return repr(value)
 
 
 def _assign(config: Any, data: dict[str, Any]) -> None:
@@ -158,7 +206,7 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
 
 
-def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, Any] | None = None):
+def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, dict] | None = None):
     """The shrunk config object (of ``original``, default the class's defaults) and the fields of
     ``fills`` it was given (``fill_missing``); Rejected naming the field when the class refuses a
     tiny value."""
@@ -411,7 +459,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path)
     parser.add_argument("--source", default="", help="where the config comes from, for the stamp and errors")
     parser.add_argument("--config-kind", default="", help="the kind of source (tiny/sources.py), for the stamp")
-    parser.add_argument("--fill", type=json.loads, default={}, help="JSON: dotted field -> value, set where absent")
+    parser.add_argument(
+        "--fill",
+        type=json.loads,
+        default={},
+        help="JSON: dotted field -> fill (tiny/infer.py), set where absent or None",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"

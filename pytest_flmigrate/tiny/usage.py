@@ -19,6 +19,10 @@ valued by how the code uses it, where that is unambiguous. The uses found (``col
   literal default;
 - ``x or []`` as a value: the fallback literal's kind (``x or fallback`` says nothing otherwise).
 
+A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`` as a value, a
+parameter annotated ``X | None`` or defaulting to ``None``, a ``getattr``/``.get`` default of
+``None``) makes the path ``optional``: a config class leaving it ``None`` means something there.
+
 The field's value is followed wherever the code puts it: a local name (``text_config =
 config.text_config``, or ``config`` rebound to a sub-config), ``self.x`` in the class that sets it,
 and a parameter of a function or class of the same sources (by position, keyword or ``**``), in
@@ -88,6 +92,7 @@ class Use:
     children: dict[str, bool] = field(default_factory=dict)  # key or field -> read without a default
     default: Any = None  # a default the code reads it with (getattr's third argument, .get's second)
     has_default: bool = False
+    optional: bool = False  # some use takes None as a value (module docstring)
 
     @property
     def kind(self) -> str | None:
@@ -386,7 +391,9 @@ class _Code:
                 found.at(child).default, found.at(child).has_default = literal, True
 
     def _fallback(self, found: Uses, boolop: ast.BoolOp, node: ast.AST, path: Path) -> None:
-        """``x or []`` as a value: ``x`` is of its literal fallback's kind (a list, a dict, a number, a string)."""
+        """``x or []`` as a value: ``x`` is of its literal fallback's kind (a list, a dict, a number, a
+        string), and None stands for that fallback (optional)."""
+        found.at(path).optional = True
         for other in boolop.values:
             if other is node:
                 continue
@@ -432,6 +439,7 @@ class _Code:
             if has_default and literal is not _NONE:
                 use = found.at(path)
                 use.default, use.has_default = literal, True
+                use.optional = use.optional or literal is None
 
     def _holds(self, node: ast.Attribute) -> bool:
         """Whether ``node`` is a name for a path (``self.x`` bound, ``....hf_config``), not a read."""
@@ -464,7 +472,8 @@ class _Code:
         others = [compare.left, *compare.comparators]
         for other, op in zip([o for o in others if o is not node], compare.ops):
             if isinstance(op, ast.Is | ast.IsNot):
-                continue  # ``is None``: optional, nothing about its kind
+                found.at(path).optional = True  # ``is None``: optional, nothing about its kind
+                continue
             values = other.elts if isinstance(other, ast.Tuple | ast.List | ast.Set) else [other]
             for value in values:
                 if not isinstance(value, ast.Constant):
@@ -500,6 +509,8 @@ class _Code:
             literal = _literal(param.default) if param.default is not None else _NONE
             if literal is not _NONE and literal is not None:
                 found.at(path).defaults.append(literal)
+            if literal is None or _takes_none(param.annotation):
+                found.at(path).optional = True
 
 
 _NONE = object()
@@ -550,6 +561,17 @@ def _annotated(annotation: Any) -> str | None:
         return ANNOTATIONS.get((base or "").rpartition(".")[2]) if base else None
     name = _dotted(annotation) if annotation is not None else None
     return ANNOTATIONS.get(name.rpartition(".")[2]) if name else None
+
+
+def _takes_none(annotation: Any) -> bool:
+    """Whether an annotation admits None (``X | None``, ``Optional[X]``)."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        annotation = _expression(annotation.value)
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _is_none(annotation.left) or _is_none(annotation.right) or _takes_none(annotation.left)
+    if isinstance(annotation, ast.Subscript):
+        return _dotted(annotation.value) in ("Optional", "typing.Optional")
+    return False
 
 
 def _is_none(node: ast.AST) -> bool:

@@ -1,0 +1,115 @@
+"""A tiny config built from a config class gets, for the fields upstream's code reads that the class
+leaves absent or None, the values an inferred config would give them (tiny/infer.py's
+``fills_of``, set by tiny/synthesize.py's ``fill_missing``); what the class sets stays. Each config
+class and model source here is a small synthetic one."""
+
+from __future__ import annotations
+
+from pytest_flmigrate.report import markdown
+from pytest_flmigrate.tiny import checkpoints, infer, synthesize
+
+MODEL = """
+from vllm.model_executor.layers.fused_moe import FusedMoE
+
+
+class Layer:
+    def __init__(self, config):
+        self.streams = [Stream() for _ in range(config.hc_mult)]
+        self.experts = FusedMoE(renormalize=config.route_norm)
+        if config.mhc:
+            self.mix = None
+        self.sliding = config.hybrid_layer_pattern[0] == 1
+        self.gate = getattr(config, "output_gate_type", "silu")
+        self.window = config.window if config.window is not None else 0
+        self.embed = config.projector_config.n_embed * 2
+        self.width = config.vision_config.width // 2
+        self.rope = config.rope_parameters
+"""
+
+
+def signature(name):
+    return [("renormalize", "bool", "True", True)] if name == "FusedMoE" else None
+
+
+class Config:
+    """A config class as transformers' behave here: attributes, ``to_dict``, a text config."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+    def get_text_config(self):
+        return self.__dict__.get("text_config", self)
+
+
+def fills() -> dict:
+    return infer.fills_of(infer.config_reads([MODEL], signature))
+
+
+def test_fields_the_class_leaves_absent_get_their_role_default_or_use():
+    config = Config(text_config=Config())
+    filled = synthesize.fill_missing(config, fills())
+    assert (config.hc_mult, config.route_norm, config.mhc) == (infer.COUNT, True, False)
+    assert config.hybrid_layer_pattern == [infer.COUNT, infer.COUNT]
+    assert config.rope_parameters == {"rope_type": "default", "rope_theta": 10000.0}
+    assert not hasattr(config, "output_gate_type")  # absent, the code takes its own default
+    assert "hc_mult=4 (a count)" in filled
+    assert "route_norm=True (a truth value: the default of the parameter it is passed to)" in filled
+    # vLLM builds the language model with the text config: a top-level read is filled there too
+    assert config.text_config.rope_parameters == config.rope_parameters
+    assert "text_config.rope_parameters={rope_theta, rope_type} (its role)" in filled
+
+
+def test_a_none_is_replaced_only_where_the_code_cannot_take_it():
+    config = Config(hc_mult=None, output_gate_type=None, window=None, mhc=None, route_norm=None)
+    synthesize.fill_missing(config, fills())
+    assert config.hc_mult == infer.COUNT  # a count: None cannot serve
+    assert config.output_gate_type == "silu"  # read with a default: None stands for it
+    assert config.window is None  # the code tests ``is not None``: None means something there
+    assert config.mhc is None and config.route_norm is None  # truth values: None is off
+
+
+def test_values_the_class_sets_stay():
+    config = Config(hc_mult=8, route_norm=False, hybrid_layer_pattern=[1, 0], output_gate_type="sigmoid")
+    synthesize.fill_missing(config, fills())
+    assert (config.hc_mult, config.route_norm, config.hybrid_layer_pattern) == (8, False, [1, 0])
+    assert config.output_gate_type == "sigmoid"
+
+
+def test_a_sub_config_left_absent_none_or_a_dict_becomes_a_config_object():
+    config = Config(vision_config={"width": 64, "depth": 3}, projector_config=None)
+    filled = synthesize.fill_missing(config, fills())
+    assert config.vision_config.width == 64 and config.vision_config.depth == 3  # the class's values kept
+    assert config.projector_config.n_embed == infer.COUNT
+    assert "projector_config={} (read by attribute: a sub-config)" in filled
+    assert "projector_config.n_embed=4 (a count)" in filled
+
+
+def test_without_the_fills_the_class_config_lacks_what_the_code_reads():
+    config = Config(hc_mult=None, vision_config={"width": 64})
+    assert synthesize.fill_missing(config, {}) == []
+    assert config.hc_mult is None and isinstance(config.vision_config, dict)
+
+
+def test_a_field_nothing_values_gets_no_fill():
+    found = infer.fills_of(infer.config_reads(["def f(config):\n    return config.hc_sinkhorn_iters\n"]))
+    assert "hc_sinkhorn_iters" not in found  # upstream's code then fails naming it (CONTROL_GAPS)
+
+
+def test_the_filled_fields_are_in_summary_json_and_the_report_line(tmp_path):
+    tiny = checkpoints.TinyModel(
+        tmp_path,
+        "XForCausalLM",
+        True,
+        "",
+        7,
+        {"kind": "upstream", "text": "upstream vLLM: m.XConfig"},
+        "transformers.XForCausalLM",
+        filled=("hc_mult=4 (a count)", "mhc=False (a truth value: off)"),
+    )
+    data = tiny.as_dict()
+    assert data["config_source"]["filled"] == ["hc_mult=4 (a count)", "mhc=False (a truth value: off)"]
+    line = markdown._tiny_lines(data)[0]
+    assert "left absent or None there, inferred from upstream's code: hc_mult, mhc" in line
