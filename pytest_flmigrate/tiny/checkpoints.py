@@ -52,7 +52,8 @@ class Gap:
 
 #: The tiny checkpoint holds the processor tiny/processors.py found for a multimodal architecture,
 #: so an upstream server that still cannot load one fails on it; its config holds the config
-#: class's defaults, so upstream code reading a field only real checkpoints set fails on it; a
+#: class's defaults and the values inference gives the fields upstream's code reads that they leave
+#: absent or None (infer.class_fills), so upstream code reading a field neither values fails on it; a
 #: module the upstream env lacks fails the import.
 CONTROL_GAPS = (
     Gap(
@@ -62,7 +63,8 @@ CONTROL_GAPS = (
     ),
     Gap(
         lambda cause: cause.field is not None,
-        "the config field {field}, which {config} does not set by default (checkpoints' config.json do)",
+        "the config field {field}, which {config} does not set by default and no role, default or use in "
+        "upstream's code values (checkpoints' config.json do)",
         "pass --served-model",
     ),
     Gap(

@@ -133,13 +133,14 @@ def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
     valued by role, the code's default or its use) where the built config (or its sub-config) leaves
     it absent, not even as a property or an attribute alias, or None where the fill replaces a None;
     a sub-config read by attribute left absent, None or a plain dict becomes a config object. A
-    top-level field is also set on the text config (vLLM builds the language model with it). As a
-    real checkpoint's ``config.json`` would set them; values the class does set stay. What was set,
-    ``field=value (what gave it)``, sorted."""
+    top-level field (not a sub-config) is also set on the text config (vLLM builds the language
+    model with it). As a real checkpoint's ``config.json`` would set them; values the class does set
+    stay. What was set, ``field=value (what gave it)``, sorted."""
     filled: list[str] = []
     text, text_name = _text_config(config)
     for dotted, entry in sorted(fills.items()):
-        scopes = [("", config)] + ([(f"{text_name}.", text)] if text is not None and "." not in dotted else [])
+        mirrored = text is not None and "." not in dotted and not entry["config"]
+        scopes = [("", config)] + ([(f"{text_name}.", text)] if mirrored else [])
         for prefix, root in scopes:
             if _fill(root, dotted, entry):
                 filled.append(f"{prefix}{dotted}={_shown(entry['value'])} ({entry['why']})")

@@ -60,6 +60,7 @@ def test_fields_the_class_leaves_absent_get_their_role_default_or_use():
     # vLLM builds the language model with the text config: a top-level read is filled there too
     assert config.text_config.rope_parameters == config.rope_parameters
     assert "text_config.rope_parameters={rope_theta, rope_type} (its role)" in filled
+    assert not hasattr(config.text_config, "projector_config")  # a sub-config stays where it is read
 
 
 def test_a_none_is_replaced_only_where_the_code_cannot_take_it():
