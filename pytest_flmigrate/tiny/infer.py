@@ -485,7 +485,7 @@ def fill(value: Any, why: str, *, absent: bool = True, none: bool = False, confi
 
 def class_fills(run: ModelRun) -> dict[str, dict[str, Any]]:
     """Dotted field -> ``fill`` for each field upstream's code for the unit reads (its files, the
-    models and layer modules they import): what a config class's defaults leave absent or None gets
+    models they import, the layer modules they give the config): what a config class's defaults leave absent or None gets
     the value an inferred config would give it (``fills_of``), as a real checkpoint's ``config.json``
     would set it."""
     root = run.workspace.upstream().root
@@ -604,23 +604,27 @@ def imported_model_files(run: ModelRun, depth: int = 2) -> list[Path]:
     return found
 
 
-#: the modules of upstream's layers whose classes take a model's config (``...layers.mamba.gdn``'s
+#: the modules of upstream's layers, some of whose classes take a model's config (``...layers.mamba.gdn``'s
 #: linear attention reads ``output_gate_type``)
 LAYER_PACKAGE = "vllm.model_executor.layers."
 
 
 def imported_layer_files(run: ModelRun) -> list[Path]:
-    """The files of the layer modules (``LAYER_PACKAGE``) the unit's modules import."""
+    """The files of the layer modules (``LAYER_PACKAGE``) whose classes or functions the unit's
+    modules call with the model's config (usage.config_callees): those read its fields too. A layer
+    module that never gets it (``linear.py``, whose ``config`` is vLLM's own) is not read."""
     index = run.workspace.upstream_index()
     unit = run.unit()
     modules = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
     found: list[Path] = []
     for module in modules:
-        for reference in index.modules[module].imports.values():
-            imported = reference.partition(":")[0]
-            info = index.modules.get(imported) if imported.startswith(LAYER_PACKAGE) else None
-            if info is not None and Path(index.root) / info.path not in found:
-                found.append(Path(index.root) / info.path)
+        info = index.modules[module]
+        source = (Path(index.root) / info.path).read_text(encoding="utf-8")
+        for name in sorted(usage.config_callees(source)):
+            imported = info.imports.get(name, "").partition(":")[0]
+            layer = index.modules.get(imported) if imported.startswith(LAYER_PACKAGE) else None
+            if layer is not None and Path(index.root) / layer.path not in found:
+                found.append(Path(index.root) / layer.path)
     return found
 
 

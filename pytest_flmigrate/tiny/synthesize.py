@@ -215,10 +215,11 @@ def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: d
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
-        config = _build(cls, shrunk)
-        return config, fill_missing(config, fills or {})
+        _build(cls, shrunk)
     except Exception as exc:  # noqa: BLE001 - any validation error; the culprit is searched below
         error = _first_line(exc)
+    else:
+        return filled_config(cls, shrunk, fills or {})
     for field, value in shrink.changed_fields(original, shrunk):
         try:
             _build(cls, _set(shrunk, field, _get(original, field)))
@@ -226,6 +227,39 @@ def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: d
             continue
         raise Rejected(f"{cls.__name__} rejects the tiny value {field}={value!r}: {error}")
     raise Rejected(f"{cls.__name__} rejects the tiny config: {error}")
+
+
+def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[Any, list[str]]:
+    """The config built from ``shrunk`` with the ``fills`` (``fill_missing``) its class still loads
+    back as vLLM loads a saved ``config.json`` (``from_dict``), and those set: all of them when it
+    does, or when it does not even without them (not the fills' doing); else the fills of absent
+    fields and each None replacement that keeps it loading (a class whose fields are all set or all
+    None: ``Qwen4ExpTextConfig``'s QSA fields, which the code tests for None together)."""
+
+    def attempt(chosen: dict[str, dict]) -> tuple[Any, list[str], bool]:
+        config = _build(cls, shrunk)
+        filled = fill_missing(config, chosen)
+        return config, filled, _loads_back(cls, config)
+
+    config, filled, loads = attempt(fills)
+    if loads or not attempt({})[2]:
+        return config, filled
+    chosen = {dotted: {**entry, "none": False} for dotted, entry in fills.items()}
+    if not attempt(chosen)[2]:
+        chosen = {}
+    for dotted in sorted(dotted for dotted in chosen if fills[dotted]["none"]):
+        if attempt({**chosen, dotted: fills[dotted]})[2]:
+            chosen[dotted] = fills[dotted]
+    config, filled, _ = attempt(chosen)
+    return config, filled
+
+
+def _loads_back(cls, config: Any) -> bool:
+    try:
+        cls.from_dict(plain(config.to_dict()))
+    except Exception:  # noqa: BLE001 - any validation or constructor error: the class does not load it
+        return False
+    return True
 
 
 def _get(data: dict[str, Any], dotted: str) -> Any:

@@ -137,6 +137,28 @@ def collect(sources: list[str], signature: Signature | None = None) -> Uses:
     return code.uses()
 
 
+#: the names of a model's text config (``config = hf_config.text_config``) when given to a callee
+TEXT_CONFIGS = frozenset({"text_config", "language_config", "llm_config"})
+
+
+def config_callees(source: str) -> set[str]:
+    """The names ``source`` calls with the model's config (or its text config) as an argument:
+    ``QwenGDNLinearAttention(config, ...)``, ``Layer(config=hf_config.text_config)``."""
+    callees: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+        if any(_names_config(argument) for argument in arguments):
+            callees.add(node.func.id)
+    return callees
+
+
+def _names_config(node: ast.AST) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    return name in CONFIG_HOLDERS or name in TEXT_CONFIGS
+
+
 @dataclass(frozen=True)
 class _Param:
     scope: ast.AST | None  # the callee's node when it is in the sources (its body sees the argument)

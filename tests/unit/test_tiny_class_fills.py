@@ -114,3 +114,49 @@ def test_the_filled_fields_are_in_summary_json_and_the_report_line(tmp_path):
     assert data["config_source"]["filled"] == ["hc_mult=4 (a count)", "mhc=False (a truth value: off)"]
     line = markdown._tiny_lines(data)[0]
     assert "left absent or None there, inferred from upstream's code: hc_mult, mhc" in line
+
+
+class AllOrNone(Config):
+    """A class whose indexer fields are all set or all None, checked when it loads (as
+    Qwen4ExpTextConfig's validator does)."""
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        given = [self.__dict__.get(name) is not None for name in ("index_heads", "index_budget")]
+        if any(given) and not all(given):
+            raise ValueError("the indexer fields are all set or all None")
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**values)
+
+
+def test_a_none_replacement_the_class_does_not_load_back_is_left_out():
+    found = infer.fills_of(
+        infer.config_reads(
+            [
+                "def f(config):\n"
+                "    heads = config.index_heads if config.index_heads is not None else 0\n"
+                "    return range(config.index_budget), range(config.hc_mult)\n"
+            ]
+        )
+    )
+    assert found["index_budget"]["none"] and "index_heads" not in found  # tested for None only: no value
+    config, filled = synthesize.filled_config(AllOrNone, {"index_heads": None, "index_budget": None}, found)
+    assert config.index_budget is None  # setting it alone leaves a config its class refuses to load
+    assert filled == ["hc_mult=4 (a count)"]  # an absent field's fill stays
+
+
+def test_a_layer_module_is_read_when_the_unit_gives_it_the_config():
+    from pytest_flmigrate.tiny import usage
+
+    source = (
+        "from vllm.model_executor.layers.linear import ReplicatedLinear\n"
+        "from vllm.model_executor.layers.mamba.gdn import GatedDeltaNet\n"
+        "class Layer:\n"
+        "    def __init__(self, config, text_config):\n"
+        "        self.proj = ReplicatedLinear(config.hidden_size, 4)\n"
+        "        self.attn = GatedDeltaNet(config, prefix='x')\n"
+        "        self.other = Other(config=text_config)\n"
+    )
+    assert usage.config_callees(source) == {"GatedDeltaNet", "Other"}
