@@ -17,7 +17,7 @@ tokenizer's special ids, free ids for other token ids, norms' epsilon, activatio
 flags off); a ``getattr`` default stands except for sizes. A field with neither is valued by how
 the code uses it (usage.py; ``_Valuing``, each such value listed as valued by its use): a flag
 (off, or the default of the parameter it is passed to), a count (``COUNT_ROLES`` by its name, else
-``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
+the size the parameter it is passed to names, ``SIZE_ROLES``, else ``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
 indices by their name), a dict of the keys read or a sub-config of the fields read, valued the
 same way. A field read with no default, no role and no unambiguous use fails the inference with
 its name (a sub-config's field as ``sub.field``). With a base, what the imported models read fills
@@ -87,7 +87,7 @@ CONV_KERNEL = 4
 #: sizes by the end of their name (``mm_hidden_size``, ``swa_num_key_value_heads``), for fields
 #: shrink.py's tables do not name: (pattern, tiny value), first match.
 SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$"), shrink.HIDDEN),
+    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$|^dim$"), shrink.HIDDEN),
     (re.compile(r"(^|_)head_dim$"), shrink.HEAD_DIM),
     (re.compile(r"(^|_)(num_key_value_heads|num_kv_heads)$"), shrink.KV_HEADS),
     (re.compile(r"(^|_)(num_attention_heads|num_heads)$"), shrink.HEADS),
@@ -369,7 +369,10 @@ def _scalar(name: str, use: usage.Use, kind: str) -> tuple[Any, str] | None:
         return False, "a truth value: off"
     if kind in (usage.INT, usage.NUMBER):
         role = next((value for pattern, value in COUNT_ROLES if pattern.search(name)), None)
-        return (role, "a count, by its name") if role is not None else (COUNT, "a count")
+        if role is not None:
+            return role, "a count, by its name"
+        sized = _sized_parameter(use.params)
+        return (sized[1], f"a count: the size its parameter {sized[0]} names") if sized else (COUNT, "a count")
     if kind == usage.FLOAT:
         if isinstance(default, float | int) and not isinstance(default, bool):
             return float(default), "a float: the default of the parameter it is passed to"
@@ -380,6 +383,15 @@ def _scalar(name: str, use: usage.Use, kind: str) -> tuple[Any, str] | None:
         return use.literals[0], f"compared with {', '.join(map(repr, use.literals))}: the first"
     if isinstance(default, str):
         return default, "a string: the default of the parameter it is passed to"
+    return None
+
+
+def _sized_parameter(params: list[str]) -> tuple[str, int] | None:
+    """The first of ``params`` whose name is a size's (``dim`` -> the hidden size), with that size."""
+    for param in params:
+        size = next((value for pattern, value in SIZE_ROLES if pattern.search(param)), None)
+        if size is not None:
+            return param, size
     return None
 
 
@@ -485,13 +497,14 @@ def fill(value: Any, why: str, *, absent: bool = True, none: bool = False, confi
 
 def class_fills(run: ModelRun) -> dict[str, dict[str, Any]]:
     """Dotted field -> ``fill`` for each field upstream's code for the unit reads (its files, the
-    models they import, the layer modules they give the config): what a config class's defaults leave absent or None gets
+    models they import, the layer modules they give the config, the models of its sub-configs):
+    what a config class's defaults leave absent or None gets
     the value an inferred config would give it (``fills_of``), as a real checkpoint's ``config.json``
     would set it."""
     root = run.workspace.upstream().root
     own = [root / relative for relative in run.unit().files]
-    imported = [path for path in imported_model_files(run) + imported_layer_files(run) if path not in own]
-    paths = own + imported
+    others = imported_model_files(run) + imported_layer_files(run) + sub_config_model_files(run)
+    paths = own + [path for path in dict.fromkeys(others) if path not in own]
     return fills_of(config_reads([path.read_text(encoding="utf-8") for path in paths], signatures(run, paths)))
 
 
@@ -625,6 +638,27 @@ def imported_layer_files(run: ModelRun) -> list[Path]:
             layer = index.modules.get(imported) if imported.startswith(LAYER_PACKAGE) else None
             if layer is not None and Path(index.root) / layer.path not in found:
                 found.append(Path(index.root) / layer.path)
+    return found
+
+
+def sub_config_model_files(run: ModelRun) -> list[Path]:
+    """The files of the upstream models whose configs the unit's config class makes its sub-configs
+    of (``CONFIG_MAPPING["lfm2"]()`` in ``Lfm2VlConfig``'s module): vLLM builds such a language model
+    with the classes its text config's architecture names at run time, which the unit's files do
+    not import."""
+    config = run.unit().config
+    if config is None or config.origin not in ("vllm", "transformers"):
+        return []
+    index = run.workspace.upstream_index() if config.origin == "vllm" else run.workspace.upstream_transformers_index()
+    info = index.modules.get(config.module)
+    if info is None:
+        return []
+    upstream = run.workspace.upstream_index()
+    found: list[Path] = []
+    for model_type in usage.mapped_model_types((Path(index.root) / info.path).read_text(encoding="utf-8")):
+        module = upstream.modules.get(f"vllm.model_executor.models.{model_type}")
+        if module is not None and not module.is_package:
+            found.append(Path(upstream.root) / module.path)
     return found
 
 

@@ -15,8 +15,8 @@ valued by how the code uses it, where that is unambiguous. The uses found (``col
   ``x.k``; ``f(**x)``: ``DICT`` of ``f``'s parameters; attribute-accessed: ``CONFIG``, its fields
   ``x.k``;
 - passed to a parameter annotated ``bool``/``int``/``float``/``str``/``list``/``dict`` (a function
-  or class of the same sources, or one ``signature`` describes): that kind, and the parameter's
-  literal default;
+  or class of the same sources, or one ``signature`` describes): that kind, the parameter's
+  literal default and its name;
 - ``x or []`` as a value: the fallback literal's kind (``x or fallback`` says nothing otherwise).
 
 A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`` as a value, a
@@ -89,6 +89,7 @@ class Use:
     kinds: set[str] = field(default_factory=set)
     literals: list[str] = field(default_factory=list)  # strings it is compared with, in source order
     defaults: list[Any] = field(default_factory=list)  # literal defaults of the parameters it is passed to
+    params: list[str] = field(default_factory=list)  # names of the parameters it is passed to
     children: dict[str, bool] = field(default_factory=dict)  # key or field -> read without a default
     default: Any = None  # a default the code reads it with (getattr's third argument, .get's second)
     has_default: bool = False
@@ -157,6 +158,17 @@ def config_callees(source: str) -> set[str]:
 def _names_config(node: ast.AST) -> bool:
     name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
     return name in CONFIG_HOLDERS or name in TEXT_CONFIGS
+
+
+def mapped_model_types(source: str) -> list[str]:
+    """The model types a config module makes configs of by name (``CONFIG_MAPPING["lfm2"]``), in order."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "CONFIG_MAPPING":
+            name = _string(node.slice)
+            if name is not None and name not in found:
+                found.append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -531,6 +543,8 @@ class _Code:
             literal = _literal(param.default) if param.default is not None else _NONE
             if literal is not _NONE and literal is not None:
                 found.at(path).defaults.append(literal)
+            if param.name not in found.at(path).params:
+                found.at(path).params.append(param.name)
             if literal is None or _takes_none(param.annotation):
                 found.at(path).optional = True
 

@@ -6,7 +6,7 @@ class and model source here is a small synthetic one."""
 from __future__ import annotations
 
 from pytest_flmigrate.report import markdown
-from pytest_flmigrate.tiny import checkpoints, infer, synthesize
+from pytest_flmigrate.tiny import checkpoints, infer, shrink, synthesize
 
 MODEL = """
 from vllm.model_executor.layers.fused_moe import FusedMoE
@@ -160,3 +160,33 @@ def test_a_layer_module_is_read_when_the_unit_gives_it_the_config():
         "        self.other = Other(config=text_config)\n"
     )
     assert usage.config_callees(source) == {"GatedDeltaNet", "Other"}
+
+
+def test_a_count_passed_to_a_parameter_named_as_a_size_takes_that_size():
+    found = infer.fills_of(
+        infer.config_reads(
+            [
+                "class MLP:\n"
+                "    def __init__(self, dim: int, multiple_of: int):\n"
+                "        self.dim = dim\n"
+                "class Block:\n"
+                "    def __init__(self, config):\n"
+                "        self.mlp = MLP(dim=config.block_dim, multiple_of=config.block_multiple_of)\n"
+            ]
+        )
+    )
+    assert found["block_dim"]["value"] == shrink.HIDDEN  # the MLP's width is the model's
+    assert found["block_dim"]["why"] == "a count: the size its parameter dim names"
+    assert found["block_multiple_of"]["value"] == infer.COUNT
+
+
+def test_the_model_types_a_config_module_makes_sub_configs_of():
+    from pytest_flmigrate.tiny import usage
+
+    source = (
+        "class VlConfig:\n"
+        "    def __post_init__(self):\n"
+        "        self.vision_config = CONFIG_MAPPING['siglip2_vision_model']()\n"
+        "        self.text_config = CONFIG_MAPPING['lfm2']()\n"
+    )
+    assert usage.mapped_model_types(source) == ["siglip2_vision_model", "lfm2"]
