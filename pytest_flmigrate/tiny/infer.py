@@ -514,19 +514,24 @@ def fills_of(reads: Reads) -> dict[str, dict[str, Any]]:
     A field read without a default is set where absent; a None is replaced only where no use takes
     None as a value (usage.py's ``optional``) and a use says its kind (a truth test alone is served
     by None); a field read with a default replaces only a None, by that default when it is not None.
-    Fields nothing values get no fill: upstream's code fails on them naming them."""
+    A field the code tests for presence (``hasattr``) or reads with a default it computes
+    (``getattr(config, "x", config.vocab_size)``) gets none: its absence is a path of the code's own
+    (``hasattr(config, "index_topk")`` switches DeepSeek V3.2's sparse attention on). Fields nothing
+    values get no fill: upstream's code fails on them naming them."""
     valuing = _Valuing(reads.uses)
     fills: dict[str, dict[str, Any]] = {}
     for name in sorted((reads.required | set(reads.defaults)) - PRETRAINED - reads.written):
         default = reads.defaults.get(name, _NO_DEFAULT)
-        _add_fill(fills, valuing, (name,), default)
+        if name in reads.required or default is not _NO_DEFAULT:
+            _add_fill(fills, valuing, (name,), default)
     for path, use in sorted(reads.uses.items()):
         if len(path) != 1 or use.kind != usage.CONFIG or path[0] in PRETRAINED:
             continue
-        for child in sorted(set(use.children) - PRETRAINED):
+        for child, required in sorted(use.children.items()):
             found = reads.uses.get((*path, child))
             default = found.default if found is not None and found.has_default else _NO_DEFAULT
-            _add_fill(fills, valuing, (*path, child), default)
+            if child not in PRETRAINED and (required or default is not _NO_DEFAULT):
+                _add_fill(fills, valuing, (*path, child), default)
     return fills
 
 

@@ -133,14 +133,16 @@ def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
     valued by role, the code's default or its use) where the built config (or its sub-config) leaves
     it absent, not even as a property or an attribute alias, or None where the fill replaces a None;
     a sub-config read by attribute left absent, None or a plain dict becomes a config object. A
-    top-level field (not a sub-config) is also set on the text config (vLLM builds the language
-    model with it). As a real checkpoint's ``config.json`` would set them; values the class does set
+    top-level field (not a sub-config) the top leaves absent or None is also set on the text config
+    (vLLM builds the language model with it), and not at the top where the text config has it. As a real checkpoint's ``config.json`` would set them; values the class does set
     stay. What was set, ``field=value (what gave it)``, sorted."""
     filled: list[str] = []
     text, text_name = _text_config(config)
     for dotted, entry in sorted(fills.items()):
         mirrored = text is not None and "." not in dotted and not entry["config"]
-        scopes = [("", config)] + ([(f"{text_name}.", text)] if mirrored else [])
+        mirrored = mirrored and getattr(config, dotted, None) is None  # one the top has is the top's
+        texts = mirrored and getattr(text, dotted, None) is not None  # the text config's field: read there
+        scopes = ([] if texts else [("", config)]) + ([(f"{text_name}.", text)] if mirrored else [])
         for prefix, root in scopes:
             if _fill(root, dotted, entry):
                 filled.append(f"{prefix}{dotted}={_shown(entry['value'])} ({entry['why']})")

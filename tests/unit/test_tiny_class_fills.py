@@ -190,3 +190,29 @@ def test_the_model_types_a_config_module_makes_sub_configs_of():
         "        self.text_config = CONFIG_MAPPING['lfm2']()\n"
     )
     assert usage.mapped_model_types(source) == ["siglip2_vision_model", "lfm2"]
+
+
+def test_a_field_tested_for_presence_or_read_with_a_computed_default_gets_no_fill():
+    found = infer.fills_of(
+        infer.config_reads(
+            [
+                "def f(config):\n"
+                "    sparse = hasattr(config, 'index_topk')\n"
+                "    topk = config.index_topk if sparse else 0\n"
+                "    per_layer = getattr(config, 'vocab_size_per_layer_input', config.vocab_size)\n"
+                "    return range(topk), range(per_layer)\n"
+            ]
+        )
+    )
+    assert "index_topk" not in found  # filling it would switch the code's sparse path on
+    assert "vocab_size_per_layer_input" not in found
+
+
+def test_a_top_level_field_the_text_config_has_is_not_set_at_the_top():
+    config = Config(text_config=Config(hc_mult=8))
+    filled = synthesize.fill_missing(config, fills())
+    assert not hasattr(config, "hc_mult") and config.text_config.hc_mult == 8
+    assert "hc_mult=4 (a count)" not in filled
+    config = Config(hc_mult=8, text_config=Config())
+    synthesize.fill_missing(config, fills())
+    assert not hasattr(config.text_config, "hc_mult")  # the top's own field: the text config gets no other value
