@@ -19,6 +19,10 @@ valued by how the code uses it, where that is unambiguous. The uses found (``col
   literal default and its name;
 - ``x or []`` as a value: the fallback literal's kind (``x or fallback`` says nothing otherwise).
 
+Beside the uses, which other code reads the config: the names a module calls with it
+(``config_callees``: a layer class given the model's config) and the model types a config module
+makes sub-configs of (``mapped_model_types``: ``CONFIG_MAPPING["lfm2"]``).
+
 A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`` as a value, a
 parameter annotated ``X | None`` or defaulting to ``None``, a ``getattr``/``.get`` default of
 ``None``) makes the path ``optional``: a config class leaving it ``None`` means something there.
