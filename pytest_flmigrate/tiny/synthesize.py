@@ -245,7 +245,7 @@ def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[
 
     config, filled, loads = attempt(fills)
     if loads or not attempt({})[2]:
-        return config, filled
+        return config, marked_lost(cls, config, filled)
     chosen = {dotted: {**entry, "none": False} for dotted, entry in fills.items()}
     if not attempt(chosen)[2]:
         chosen = {}
@@ -253,7 +253,36 @@ def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[
         if attempt({**chosen, dotted: fills[dotted]})[2]:
             chosen[dotted] = fills[dotted]
     config, filled, _ = attempt(chosen)
-    return config, filled
+    return config, marked_lost(cls, config, filled)
+
+
+#: what a filled field's record says when its class does not keep it on loading its config.json
+LOST = "; lost when {cls} loads its config.json"
+
+
+def marked_lost(cls, config: Any, filled: list[str]) -> list[str]:
+    """``filled`` with each field the class does not keep when it loads the config back (``from_dict``,
+    as vLLM loads ``config.json``) marked so: a value that comes back None, or a sub-config object
+    that comes back a plain dict (a class that does not declare it). A class that does not load the
+    config at all leaves the record as it is (the control says so)."""
+    try:
+        loaded = cls.from_dict(plain(config.to_dict()))
+    except Exception:  # noqa: BLE001 - any constructor or validation error: nothing to compare
+        return filled
+    marked = []
+    for line in filled:
+        dotted = line.split("=", 1)[0]
+        built, back = _at(config, dotted), _at(loaded, dotted)
+        lost = (back is None and built is not None) or (isinstance(back, dict) and not isinstance(built, dict))
+        marked.append(line[:-1] + LOST.format(cls=cls.__name__) + ")" if lost else line)
+    return marked
+
+
+def _at(config: Any, dotted: str) -> Any:
+    """The value at ``dotted`` in a config (its sub-configs objects or dicts); None when absent."""
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else getattr(config, part, None)
+    return config
 
 
 def _loads_back(cls, config: Any) -> bool:

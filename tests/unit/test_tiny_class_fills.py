@@ -216,3 +216,25 @@ def test_a_top_level_field_the_text_config_has_is_not_set_at_the_top():
     config = Config(hc_mult=8, text_config=Config())
     synthesize.fill_missing(config, fills())
     assert not hasattr(config.text_config, "hc_mult")  # the top's own field: the text config gets no other value
+
+
+class DropsUnknownSubConfigs(Config):
+    """A class that loads every field of its config.json as given: a sub-config it does not declare
+    comes back a plain dict."""
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**values)
+
+    def to_dict(self):
+        return {key: value.to_dict() if hasattr(value, "to_dict") else value for key, value in self.__dict__.items()}
+
+
+def test_a_fill_the_class_does_not_keep_on_loading_its_config_json_is_marked_lost():
+    config, filled = synthesize.filled_config(DropsUnknownSubConfigs, {"hc_mult": None}, fills())
+    assert config.projector_config.n_embed == infer.COUNT
+    assert (
+        "projector_config={} (read by attribute: a sub-config; lost when DropsUnknownSubConfigs loads its config.json)"
+        in filled
+    )
+    assert "hc_mult=4 (a count)" in filled  # kept: a plain value comes back as it was
