@@ -129,6 +129,8 @@ class Reads:
     nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
     written: set[str] = field(default_factory=set)  # fields the code sets itself (no checkpoint value)
     uses: usage.Uses = field(default_factory=usage.Uses)  # what the code does with each field (usage.py)
+    bare: set[str] = field(default_factory=set)  # read without a default somewhere, a default elsewhere or not
+    tested: set[str] = field(default_factory=set)  # tested for presence (``hasattr``): a switch
 
 
 def config_reads(sources: list[str], signature: usage.Signature | None = None) -> Reads:
@@ -136,6 +138,7 @@ def config_reads(sources: list[str], signature: usage.Signature | None = None) -
     reads = Reads()
     for source in sources:
         cst.parse_module(source).visit(_Collector(reads))
+    reads.bare = reads.required - reads.written
     for name in reads.defaults:
         reads.required.discard(name)
     reads.required -= reads.written
@@ -185,6 +188,7 @@ class _Collector(cst.CSTVisitor):
         field_name = str(name.evaluated_value)
         if func.value == "hasattr":
             self.reads.defaults.setdefault(field_name, _NO_DEFAULT)
+            self.reads.tested.add(field_name)
         elif len(node.args) >= 3:
             self.reads.defaults[field_name] = _literal(node.args[2].value)
         else:
@@ -514,15 +518,16 @@ def fills_of(reads: Reads) -> dict[str, dict[str, Any]]:
     A field read without a default is set where absent; a None is replaced only where no use takes
     None as a value (usage.py's ``optional``) and a use says its kind (a truth test alone is served
     by None); a field read with a default replaces only a None, by that default when it is not None.
-    A field the code tests for presence (``hasattr``) or reads with a default it computes
-    (``getattr(config, "x", config.vocab_size)``) gets none: its absence is a path of the code's own
-    (``hasattr(config, "index_topk")`` switches DeepSeek V3.2's sparse attention on). Fields nothing
-    values get no fill: upstream's code fails on them naming them."""
+    A field read without a default anywhere counts as read so, whatever other reads give it. A field
+    the code tests for presence (``hasattr``) gets none (``hasattr(config, "index_topk")`` switches
+    DeepSeek V3.2's sparse attention on: absent is a path of the code's own), nor one only read with
+    a default it computes (``getattr(config, "x", config.vocab_size)``). Fields nothing values get no
+    fill: upstream's code fails on them naming them."""
     valuing = _Valuing(reads.uses)
     fills: dict[str, dict[str, Any]] = {}
-    for name in sorted((reads.required | set(reads.defaults)) - PRETRAINED - reads.written):
-        default = reads.defaults.get(name, _NO_DEFAULT)
-        if name in reads.required or default is not _NO_DEFAULT:
+    for name in sorted((reads.bare | set(reads.defaults)) - PRETRAINED - reads.written - reads.tested):
+        default = _NO_DEFAULT if name in reads.bare else reads.defaults[name]
+        if name in reads.bare or default is not _NO_DEFAULT:
             _add_fill(fills, valuing, (name,), default)
     for path, use in sorted(reads.uses.items()):
         if len(path) != 1 or use.kind != usage.CONFIG or path[0] in PRETRAINED:

@@ -6,7 +6,7 @@ class and model source here is a small synthetic one."""
 from __future__ import annotations
 
 from pytest_flmigrate.report import markdown
-from pytest_flmigrate.tiny import checkpoints, infer, shrink, synthesize
+from pytest_flmigrate.tiny import checkpoints, infer, qwen2_checkpoint, shrink, synthesize
 
 MODEL = """
 from vllm.model_executor.layers.fused_moe import FusedMoE
@@ -238,3 +238,16 @@ def test_a_fill_the_class_does_not_keep_on_loading_its_config_json_is_marked_los
         in filled
     )
     assert "hc_mult=4 (a count)" in filled  # kept: a plain value comes back as it was
+
+
+def test_a_field_read_without_a_default_somewhere_is_filled_whatever_other_reads_give_it():
+    found = infer.fills_of(
+        infer.config_reads(
+            [
+                "def f(config):\n    return getattr(config, 'vocab_size', None) or 0\n",
+                "def g(config):\n    return range(config.vocab_size)\n",
+            ]
+        )
+    )
+    assert found["vocab_size"]["absent"]  # the bare read fails where the field is absent
+    assert found["vocab_size"]["value"] == qwen2_checkpoint.VOCAB_SIZE
