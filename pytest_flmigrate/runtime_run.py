@@ -24,7 +24,7 @@ from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
 from pytest_flmigrate.steps import serve as serve_step
-from pytest_flmigrate.tiny import checkpoints, controls, drafts
+from pytest_flmigrate.tiny import checkpoints, controls, drafts, mtp
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -355,7 +355,7 @@ class RuntimeRun:
         """--tiny: what the pinned env's engine adds for the tiny model (a draft's speculative config)."""
         if not self.settings.tiny:
             return ()
-        return self.tiny().serve_args + self.tiny().draft_args
+        return self.tiny().serve_args
 
     def draft_not_judged(self, error: FlmigrateError) -> str | None:
         """--tiny of a draft: the one line saying the pin's speculative decoding cannot load it (a
@@ -385,10 +385,29 @@ class RuntimeRun:
             plugin_dir=self.plugin_dir,
         )
 
+    def need_mtp_target(self) -> None:
+        """--tiny of an MTP head: the pinned server serves the head inside its target, which the pin
+        or the plugin must register; FlmigrateError naming the model to migrate first when neither
+        does."""
+        tiny = self.tiny() if self.settings.tiny else None
+        if tiny is None or tiny.draft.get("method") != mtp.METHOD:
+            return
+        target = tiny.draft["target"]
+        if target in self.run.workspace.pinned().architectures:
+            return
+        if target in registrations.registered_entries(self.run.registration().source):
+            return
+        pinned = self.run.workspace.pinned().version
+        raise FlmigrateError(
+            f"the MTP head {tiny.arch} serves inside {target}, which neither vLLM {pinned} nor the plugin "
+            f"registers: migrate it first (pytest --model {tiny.draft['target_model']})"
+        )
+
     @memoized
     def server(self) -> serve_step.Server:
         """Step 10 (and step 11's local side): a healthy local server with the plugin."""
         self.need()
+        self.need_mtp_target()
         spec = self.server_spec()
         self.gpu()
         with self.timed("pinned serve"):

@@ -5,7 +5,9 @@ vLLM prefixes the lines its engine process logs (``(EngineCore_DP0 pid=12) ERROR
 line is the root cause (later ones say ``Engine core initialization failed. See root cause above``),
 except a line that only says a subprocess failed: vLLM inspects a model in a subprocess and wraps its
 failure (``subprocess.CalledProcessError``, then ``RuntimeError: Error raised in subprocess:`` with the
-child's stderr), so the child's own error, printed after them, is the cause.
+child's stderr), so the child's own error, printed after them, is the cause. An exception line
+with no message (a bare ``AssertionError``) says nothing by itself: the statement that raised it
+and where, from the traceback's last frame, are added to it.
 """
 
 from __future__ import annotations
@@ -42,15 +44,28 @@ def _bare(line: str) -> str:
 
 def first_error_line(text: str) -> str | None:
     """The first ``SomeError: message`` line of ``text`` that is not a subprocess wrapper (one of those
-    when nothing else is there), prefixes dropped; None when there is none."""
+    when nothing else is there), prefixes dropped; None when there is none. A line with no message
+    gains the raising frame: ``AssertionError (assert x is not None, at vllm/models/m.py:93)``."""
     wrapper = None
-    for line in text.splitlines():
-        bare = _bare(line)
-        if _is_cause(bare):
-            return bare
-        if wrapper is None and _EXCEPTION.match(bare):
+    frame = None
+    lines = [_bare(line) for line in text.splitlines()]
+    for index, bare in enumerate(lines):
+        if match := _FRAME.match(bare):
+            frame = (match, lines[index + 1].strip() if index + 1 < len(lines) else "")
+        elif _is_cause(bare):
+            return _with_frame(bare, frame) if ":" not in bare else bare
+        elif wrapper is None and _EXCEPTION.match(bare):
             wrapper = bare
     return wrapper
+
+
+def _with_frame(line: str, frame: tuple[re.Match[str], str] | None) -> str:
+    """A message-less exception line with the statement and place of the frame that raised it."""
+    if frame is None:
+        return line
+    match, source = frame
+    path = match.group(1).rpartition("site-packages/")[2]
+    return f"{line} ({source + ', ' if source else ''}at {path}:{match.group(2)})"
 
 
 def _is_cause(line: str) -> bool:

@@ -25,7 +25,7 @@ from pytest_flmigrate import atomic, envs
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.index.sources import cache_dir
 from pytest_flmigrate.servers.log_errors import Cause
-from pytest_flmigrate.tiny import drafts, sources
+from pytest_flmigrate.tiny import drafts, mtp, sources
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import GENERATOR_VERSION, STAMP
 
@@ -97,7 +97,9 @@ class TinyModel:
     config_source: dict = field(default_factory=dict)  # sources.ConfigSource.as_dict()
     weights_from: str = ""  # the class the weights were made with ("" when dummy)
     remote_code: bool = False  # the config is the checkpoint's own code: servers trust it
-    draft: dict = field(default_factory=dict)  # a draft's pair: method, path (in ``path``), target; {} else
+    draft: dict = field(
+        default_factory=dict
+    )  # a draft's or MTP head's pair: method, path (in ``path``), target, tokens; {} else
     #: ``field=value (what gave it)`` for each field the config's source left absent or None and the
     #: synthesis set from upstream's code (synthesize.fill_missing)
     filled: tuple[str, ...] = ()
@@ -120,19 +122,21 @@ class TinyModel:
         return self.path / self.draft["path"] if self.draft else None
 
     @property
-    def draft_args(self) -> tuple[str, ...]:
-        """What the pinned server adds for a draft: speculative decoding with it (the control
-        serves the target alone: its greedy tokens are the ground truth)."""
-        if not self.draft or self.draft_dir is None:
-            return ()
-        return ("--speculative-config", drafts.speculative_config(self.draft["method"], self.draft_dir))
-
-    @property
     def serve_args(self) -> tuple[str, ...]:
         """What both servers add: ``--load-format dummy`` when there are no real weights,
-        ``--trust-remote-code`` when the config is the checkpoint's own code."""
+        ``--trust-remote-code`` when the config is the checkpoint's own code, and for a draft's pair
+        speculative decoding with the draft (the control's run of it proves upstream serves the
+        tiny draft; being lossless, its greedy tokens are the target's own)."""
         dummy = () if self.synthesized else ("--load-format", "dummy")
-        return dummy + (("--trust-remote-code",) if self.remote_code else ())
+        trust = ("--trust-remote-code",) if self.remote_code else ()
+        return dummy + trust + self.speculative_args
+
+    @property
+    def speculative_args(self) -> tuple[str, ...]:
+        if not self.draft or self.draft_dir is None:
+            return ()
+        tokens = self.draft.get("tokens", drafts.NUM_SPECULATIVE_TOKENS)
+        return ("--speculative-config", drafts.speculative_config(self.draft["method"], self.draft_dir, tokens))
 
     @property
     def comparison_skip(self) -> str | None:
@@ -272,16 +276,29 @@ def _made(target: Path, source: ConfigSource) -> TinyModel | None:
 
 def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel:
     """The tiny model of a run's model unit: its first architecture that is not an MTP head (a
-    draft's made as a pair with a tiny target), its config from the first source that has one and synthesizes (sources.candidates, in order: a
-    source that fails passes to the next; all failing is one line naming each failure)."""
-    arch, method = sources.tiny_arch(run), sources.draft_method(run)
-    multimodal = sources.is_multimodal(run, arch)
+    draft's made as a pair with a tiny target; an MTP head's, its target's: mtp.py), its config
+    from the first source that has one and synthesizes (sources.candidates, in order: a source that
+    fails passes to the next; all failing is one line naming each failure)."""
+    head = mtp.find_head(run.unit().architectures)
+    if head is not None:
+        return _mtp_pair(python, run, head.name, log)
+    return _first_made(python, run, run, log)
+
+
+def _first_made(
+    python: str, run: ModelRun, config_of: ModelRun, log: Path | None, mtp_fields: tuple[str, ...] = ()
+) -> TinyModel:
+    """``run``'s tiny model of ``config_of``'s architecture, from the first of its config sources
+    that synthesizes."""
+    arch, method = sources.tiny_arch(config_of), sources.draft_method(config_of)
+    multimodal = sources.is_multimodal(config_of, arch)
     failures: list[str] = []
-    for kind, make in sources.candidates(run):
+    for kind, make in sources.candidates(config_of):
         try:
             source = make()
             if source is None:
                 continue
+            source = dataclasses.replace(source, mtp_fields=mtp_fields)
             version = run.workspace.upstream().version
             return synthesize(
                 python, run.name, version, arch, source, log=log, multimodal=multimodal, draft_method=method
@@ -291,6 +308,27 @@ def for_run(python: str, run: ModelRun, *, log: Path | None = None) -> TinyModel
                 raise  # what the user named, bad or failing: said as it is
             failures.append(exc.message.removeprefix("--tiny: "))
     raise FlmigrateError("--tiny: " + "; then ".join(failures))
+
+
+def _mtp_pair(python: str, run: ModelRun, head: str, log: Path | None) -> TinyModel:
+    """An MTP head's tiny model: its target's, the head given one layer, served with dummy weights
+    (mtp.py)."""
+    target = mtp.target_of(run, head)
+    fields = mtp.layer_fields(run.workspace.upstream().root)
+    if not fields:
+        raise FlmigrateError(
+            f"--tiny: the MTP head {head} serves inside its target, and upstream's {mtp.LAYER_COUNT_FILE} "
+            "names no config field that counts its layers"
+        )
+    made = _first_made(python, run, target, log, fields)
+    pair = {
+        "method": mtp.METHOD,
+        "path": ".",
+        "target": made.arch,
+        "target_model": target.name,
+        "tokens": mtp.NUM_SPECULATIVE_TOKENS,
+    }
+    return dataclasses.replace(made, arch=head, synthesized=False, reason=mtp.DUMMY_REASON, draft=pair)
 
 
 def _error_line(output: str) -> str:

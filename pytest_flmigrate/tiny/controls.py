@@ -30,8 +30,8 @@ from pytest_flmigrate.tiny.checkpoints import TinyModel
 from pytest_flmigrate.tiny.synthesize import STAMP
 
 OUTCOME = "control.json"
-#: Bump when what a kept result means changes (its layout, or how the control is started).
-FORMAT = 1
+#: Bump when what a kept result means changes (its layout, how the control is started, how its reason is read).
+FORMAT = 2
 #: The fields of a provisioned env's marker that decide what its vLLM computes.
 ENV_FIELDS = ("vllm", "torch", "torchvision", "torchaudio", "timm", "python", "recipe")
 _VERSIONS = (

@@ -1,16 +1,17 @@
 """--tiny for speculative-decoding drafts (EAGLE, EAGLE-3, DFlash): a tiny target beside the tiny draft.
 
 A draft is an architecture of upstream's ``_SPECULATIVE_DECODING_MODELS`` whose class names its
-method (``Eagle3...``/``...Eagle3``: eagle3, ``DFlash...``: dflash, ``Eagle...``: eagle; MTP heads
-are not drafts here). It cannot serve alone: it proposes tokens from a target's hidden states. So
-its tiny model is a pair (``synthesize.write_pair``, in the upstream env): the reference tiny Qwen2 of
+method (``Eagle3...``/``...Eagle3``: eagle3; ``DFlash...``, and ``LiLiCorr...``, which vLLM loads as
+a DFlash draft: dflash; ``Eagle...``: eagle; MTP heads are not drafts here: mtp.py). It cannot serve
+alone: it proposes tokens from a target's hidden states. So its tiny model is a pair
+(``synthesize.write_pair``, in the upstream env): the reference tiny Qwen2 of
 ``qwen2_checkpoint.py`` as the target (hidden size and vocabulary are the shrink rules' own, which
-the draft's tiny config has too) and the draft's tiny config with weights under the checkpoint
-names upstream's draft class loads (``vllm_weights``, the class built for that target).
+the draft's tiny config has too) and the draft's tiny config with weights under the checkpoint names
+upstream's draft class loads (``vllm_weights``, the class built for that target).
 
-Both servers serve the target: the control alone (its greedy tokens are step 11's ground truth),
-the pinned env with ``--speculative-config`` naming the draft. Speculative decoding is lossless,
-so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
+Both servers serve the target with ``--speculative-config`` naming the draft: the control's run
+proves that upstream serves the tiny draft, and its greedy tokens are step 11's ground truth.
+Speculative decoding is lossless, so the pinned tokens must equal the target's own; the acceptance counts of vLLM's ``/metrics``
 (``SPEC_METRICS``) go to summary.json's ``draft``. A pin whose speculative decoding cannot load
 the draft (``PIN_FACTS``: none on CPU at vLLM 0.11.0 and 0.13.0, 0.24.0's broken CPU rejection
 sampler, a method the pin lacks) skips with one line.
@@ -31,7 +32,7 @@ SPECULATIVE_TABLE = "_SPECULATIVE_DECODING_MODELS"
 #: The draft tokens per step: enough to see acceptance, few enough for a tiny CPU run.
 NUM_SPECULATIVE_TOKENS = 2
 #: (what an architecture or class name holds, lowercased; the method vLLM's --speculative-config names)
-METHODS = (("eagle3", "eagle3"), ("dflash", "dflash"), ("eagle", "eagle"))
+METHODS = (("eagle3", "eagle3"), ("dflash", "dflash"), ("lilicorr", "dflash"), ("eagle", "eagle"))
 #: vLLM's Prometheus counters of speculative decoding -> summary.json's keys.
 SPEC_METRICS = {
     "vllm:spec_decode_num_drafts": "drafts",

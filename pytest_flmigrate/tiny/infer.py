@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -714,20 +715,27 @@ def _imported(run: ModelRun, index: Any) -> Base | None:
     target model's layers: ``glm_ocr_mtp`` -> ``glm_ocr``)."""
     from pytest_flmigrate.steps import discover
 
+    for owner in imported_models(run, index):
+        try:
+            config = run.workspace.run_for(owner).unit().config
+        except FlmigrateError:
+            continue
+        if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
+            return _base(run, config.module, config.class_name, config.origin, owner)
+    return None
+
+
+def imported_models(run: ModelRun, index: Any) -> Iterator[str]:
+    """The other model units the unit's modules import from, each once, in the order imported."""
     unit = run.unit()
     modules = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
+    seen = {unit.name}
     for module in modules:
         for reference in index.modules[module].imports.values():
             owner = _model_of(reference.partition(":")[0])
-            if owner is None or owner == unit.name:
-                continue
-            try:
-                config = run.workspace.run_for(owner).unit().config
-            except FlmigrateError:
-                continue
-            if config is not None and config.origin != discover.NEWER_TRANSFORMERS:
-                return _base(run, config.module, config.class_name, config.origin, owner)
-    return None
+            if owner is not None and owner not in seen:
+                seen.add(owner)
+                yield owner
 
 
 def _model_of(module: str) -> str | None:

@@ -56,10 +56,13 @@ class ConfigSource:
     folder: Path | None = None  # the others: a config.json (and *.py) AutoConfig loads
     #: dotted field -> infer.fill, set where the config leaves it absent or None (infer.class_fills)
     fills: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: an MTP head's target: the fields that count the head's layers, set to one (mtp.py)
+    mtp_fields: tuple[str, ...] = ()
 
     def args(self) -> list[str]:
         """synthesize.py's arguments for this config."""
         fill = ["--fill", json.dumps(self.fills, sort_keys=True)] if self.fills else []
+        fill += ["--mtp-fields", ",".join(self.mtp_fields)] if self.mtp_fields else []
         if self.folder is not None:
             return ["--config-dir", str(self.folder), "--source", self.text, *fill]
         assert self.module and self.class_name
@@ -68,12 +71,12 @@ class ConfigSource:
     def tag(self) -> str:
         """The tiny cache's name part for this source: "" for an upstream class (its version says
         it all), else the kind and a digest of the config files (a changed folder is a new model);
-        fields filled in add a digest of theirs."""
+        fields filled in add a digest of theirs, an MTP head's target ``-mtp``."""
         fill = (
             f"-fill-{hashlib.sha256(json.dumps(self.fills, sort_keys=True).encode()).hexdigest()[:8]}"
             if self.fills
             else ""
-        )
+        ) + ("-mtp" if self.mtp_fields else "")
         if self.folder is None:
             return fill
         digest = hashlib.sha256()

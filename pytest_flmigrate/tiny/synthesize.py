@@ -38,6 +38,7 @@ import hashlib
 import importlib
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ else:  # run as a script in an env without this package: the siblings are on sys
 #: also carries a digest of the generator's code (checkpoints.generator_digest), so no change is missed.
 GENERATOR_VERSION = 7
 STAMP = "flmigrate-tiny.json"
+MTP_LAYERS = 1  # the layers an MTP head's tiny target gives it
 DRAFT_DIR = "draft"  # a draft's folder inside its pair's (synthesize.write_pair)
 #: What a draft's tiny config sets for its tiny target, per method. EAGLE-3 reads the target's
 #: hidden states after these layers (0: the embeddings): vLLM's default, (2, n // 2, n - 3), names a
@@ -193,6 +195,22 @@ def _shown(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(sorted(map(str, value))) + "}"
     return repr(value)
+
+
+def set_layer_counts(config: Any, fields: Sequence[str], layers: int = MTP_LAYERS) -> list[str]:
+    """An MTP head's target: set each of ``fields`` (what upstream counts the head's layers with)
+    to ``layers`` on the config and on every sub-config that has it, at the top when none has it.
+    The dotted fields set, sorted."""
+    scopes = {"": config} | {
+        f"{name}.": value for name, value in vars(config).items() if hasattr(value, "to_dict") and value is not config
+    }
+    changed: list[str] = []
+    for field in fields:
+        having = [prefix for prefix, scope in scopes.items() if hasattr(scope, field)] or [""]
+        for prefix in having:
+            setattr(scopes[prefix], field, layers)
+            changed.append(prefix + field)
+    return sorted(changed)
 
 
 def _assign(config: Any, data: dict[str, Any]) -> None:
@@ -393,13 +411,16 @@ def write(
     fills: dict[str, Any] | None = None,
     multimodal: bool = False,
     draft_of: tuple[Path, str] | None = None,
+    mtp_fields: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write the tiny model into ``out_dir`` (an empty folder); the stamp's record. ``multimodal``:
     also the processor upstream loads for ``arch``. ``draft_of`` (a target folder, a speculative
-    method): the model is a draft, its weights upstream vLLM's draft class's for that target."""
+    method): the model is a draft, its weights upstream vLLM's draft class's for that target.
+    ``mtp_fields``: the model is an MTP head's target, those fields give the head one layer."""
     import torch
 
     config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
+    mtp_layers = set_layer_counts(config, mtp_fields) if mtp_fields else []
     tokenizer = tiny_tokenizer(out_dir) if multimodal else None
     prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
     cls, reason = (None, "a speculative-decoding draft") if draft_of else model_class(arch, loaded)
@@ -450,6 +471,7 @@ def write(
         "parameters": parameters,
         "completed_norms": completed,
         "filled_fields": filled,
+        **({"mtp_layer_fields": mtp_layers} if mtp_layers else {}),
         "processor": processor,
         "files": {path.name: _sha256(path) for path in sorted(out_dir.iterdir()) if path.is_file()},
     }
@@ -536,6 +558,11 @@ def main(argv: list[str] | None = None) -> int:
         "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"
     )
     parser.add_argument("--draft-method", help="the model is a speculative-decoding draft of this method")
+    parser.add_argument(
+        "--mtp-fields",
+        default="",
+        help="comma-separated: the model is an MTP head's target; these fields give it one layer",
+    )
     args = parser.parse_args(argv)
     if (args.config_dir is None) == (args.config_module is None or args.config_class is None):
         parser.error("give --config-dir, or --config-module and --config-class")
@@ -549,7 +576,15 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             record = write(
-                args.out_dir, args.arch, loaded, source, args.seed, args.config_kind, args.fill, args.multimodal
+                args.out_dir,
+                args.arch,
+                loaded,
+                source,
+                args.seed,
+                args.config_kind,
+                args.fill,
+                args.multimodal,
+                mtp_fields=[name for name in args.mtp_fields.split(",") if name],
             )
     except Rejected as exc:
         print(f"error: {exc}", file=sys.stderr)

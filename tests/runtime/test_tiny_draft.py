@@ -4,8 +4,9 @@
 keyword 0.13.0 and 0.24.0 lack).
 
 With ``--tiny`` its tiny model is a pair: the reference tiny Qwen2 target and the tiny draft, its
-weights under the checkpoint names upstream's draft class loads, built for that target. The control
-(the upstream env) serves the target alone: its greedy tokens are step 11's ground truth.
+weights under the checkpoint names upstream's draft class loads, built for that target. Both
+servers speculate with it; the control's (the upstream env's) greedy tokens are step 11's ground
+truth.
 
 - At vLLM 0.32.0 as the pin, whose CPU model runner speculates (native kernels for the EAGLE
   steps), the pinned server speculates with the migrated draft: steps 9-11 pass, every text

@@ -24,6 +24,7 @@ _SPECULATIVE_DECODING_MODELS = {
     "EagleMistralForCausalLM": ("mistral_eagle", "EagleMistralForCausalLM"),
     "DFlashDraftModel": ("qwen3_dflash", "DFlashQwen3ForCausalLM"),
     "DFlashLagunaForCausalLM": ("laguna_dflash", "DFlashLagunaForCausalLM"),
+    "LiLiCorrDraftModel": ("lilicorr", "LiLiCorrForCausalLM"),
     "PeagleLlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
     "Eagle3LlamaForCausalLM": ("llama_eagle3", "Eagle3LlamaForCausalLM"),
     "Eagle3Qwen3ForCausalLM": ("qwen3_eagle3", "Eagle3Qwen3ForCausalLM"),
@@ -49,6 +50,7 @@ def test_drafts_are_recognised_by_upstream_speculative_table_and_class(tmp_path)
         "EagleMistralForCausalLM": "eagle",
         "DFlashDraftModel": "dflash",  # the class names the method where the architecture does not
         "DFlashLagunaForCausalLM": "dflash",
+        "LiLiCorrDraftModel": "dflash",  # vLLM's EAGLE config keeps it as a DFlash draft's architecture
         "PeagleLlamaForCausalLM": "eagle3",
         "Eagle3LlamaForCausalLM": "eagle3",
         "Eagle3Qwen3ForCausalLM": "eagle3",
@@ -83,21 +85,20 @@ def test_step3_says_a_draft_is_judged_with_a_tiny_target(tmp_path):
     )
 
 
-def test_the_pinned_server_speculates_with_the_draft_and_the_control_serves_the_target_alone(tmp_path):
+def test_both_servers_speculate_with_the_draft(tmp_path):
     pair = checkpoints.TinyModel(
         tmp_path, "Eagle3Qwen3ForCausalLM", True, "", 10, draft={"method": "eagle3", "path": "draft", "target": "Q"}
     )
-    flag, value = pair.draft_args
+    flag, value = pair.serve_args
     assert flag == "--speculative-config"
     assert json.loads(value) == {
         "method": "eagle3",
         "model": str(tmp_path / "draft"),
         "num_speculative_tokens": drafts.NUM_SPECULATIVE_TOKENS,
     }
-    assert "--speculative-config" not in pair.serve_args  # what the control gets too
     assert pair.as_dict()["draft"]["path"] == str(tmp_path / "draft")
     plain = checkpoints.TinyModel(tmp_path, "Qwen3ForCausalLM", True, "", 10)
-    assert plain.draft_args == () and "draft" not in plain.as_dict()
+    assert plain.serve_args == () and "draft" not in plain.as_dict()
 
 
 def test_a_stamp_with_a_draft_loads_as_a_pair(tmp_path):

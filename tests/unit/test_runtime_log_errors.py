@@ -40,6 +40,23 @@ def test_the_root_cause_and_the_deepest_plugin_frame():
     )
 
 
+ASSERTION_LOG = """\
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708] Traceback (most recent call last):
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708]   File "/env/lib/python3.11/site-packages/vllm/v1/engine/core.py", line 699, in run_engine_core
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708]     engine_core = EngineCoreProc(*args, **kwargs)
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708]   File "/env/lib/python3.11/site-packages/vllm/model_executor/models/glm4_moe_lite_mtp.py", line 93, in __init__
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708]     assert speculative_config is not None
+(EngineCore_DP0 pid=7) ERROR 12-07 10:00:05 [core.py:708] AssertionError
+"""
+
+
+def test_a_bare_assertion_says_which_statement_raised_it_and_where():
+    assert log_errors.first_error_line(ASSERTION_LOG) == (
+        "AssertionError (assert speculative_config is not None, at vllm/model_executor/models/glm4_moe_lite_mtp.py:93)"
+    )
+    assert log_errors.first_error_line("AssertionError\n") == "AssertionError"  # no traceback: as it is
+
+
 def test_an_error_outside_the_plugin_has_no_frame_and_a_clean_log_no_error():
     upstream_only = "\n".join(line for line in ENGINE_LOG.splitlines() if "/work/plugin/" not in line)
     assert (

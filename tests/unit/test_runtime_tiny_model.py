@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.tiny import checkpoints, sources
+from pytest_flmigrate.tiny import checkpoints, mtp, sources
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import STAMP
 
@@ -149,7 +149,7 @@ def fake_run(cache, monkeypatch, makers):
     monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
     monkeypatch.setattr(sources, "draft_method", lambda run: None)
     workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0"))
-    return SimpleNamespace(name="x", workspace=workspace)
+    return SimpleNamespace(name="x", workspace=workspace, unit=lambda: SimpleNamespace(architectures=[]))
 
 
 def test_a_source_that_fails_passes_to_the_next(fake_python, tmp_path, monkeypatch):
@@ -272,3 +272,51 @@ def test_a_drafts_pair_has_a_folder_of_its_own(fake_python, tmp_path):
     pair = checkpoints.synthesize(*args, cache=cache, draft_method="eagle3")
     assert pair.path == alone.path.with_name(alone.path.name + "-pair-eagle3")
     assert calls.read_text() == "2"
+
+
+def head_run(cache: Path, monkeypatch, fields: tuple[str, ...]) -> SimpleNamespace:
+    monkeypatch.setenv("FLMIGRATE_CACHE", str(cache))
+    head = SimpleNamespace(name="Glm4MoeLiteMTPModel")
+    target = SimpleNamespace(name="glm4_moe_lite")
+    monkeypatch.setattr(mtp, "find_head", lambda archs: head if archs == ["head"] else None)
+    monkeypatch.setattr(mtp, "target_of", lambda run, head: target)
+    monkeypatch.setattr(mtp, "layer_fields", lambda root: fields)
+    monkeypatch.setattr(sources, "candidates", lambda run: iter([(sources.UPSTREAM, lambda: upstream_class("C"))]))
+    monkeypatch.setattr(sources, "tiny_arch", lambda run: "Glm4MoeLiteForCausalLM")
+    monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
+    monkeypatch.setattr(sources, "draft_method", lambda run: None)
+    workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0", root=cache))
+    return SimpleNamespace(
+        name="glm4_moe_lite_mtp", workspace=workspace, unit=lambda: SimpleNamespace(architectures=["head"])
+    )
+
+
+def test_an_mtp_head_is_its_targets_tiny_model_speculating_with_it(fake_python, tmp_path, monkeypatch):
+    python, _ = fake_python
+    tiny = checkpoints.for_run(str(python), head_run(tmp_path / "cache", monkeypatch, ("num_nextn_predict_layers",)))
+    assert tiny.arch == "Glm4MoeLiteMTPModel" and tiny.path.name.endswith("-mtp")
+    assert tiny.draft == {
+        "method": "mtp",
+        "path": ".",
+        "target": "Glm4MoeLiteForCausalLM",
+        "target_model": "glm4_moe_lite",
+        "tokens": 1,
+    }
+    dummy, flag, spec = tiny.serve_args[:2], tiny.serve_args[-2], tiny.serve_args[-1]
+    assert dummy == ("--load-format", "dummy") and flag == "--speculative-config"
+    assert json.loads(spec) == {"method": "mtp", "model": str(tiny.path / "."), "num_speculative_tokens": 1}
+    assert (
+        tiny.comparison_skip
+        == f"tokens not compared: the tiny Glm4MoeLiteMTPModel has dummy weights ({mtp.DUMMY_REASON})"
+    )
+
+
+def test_an_mtp_head_without_layer_count_fields_upstream_is_one_line(fake_python, tmp_path, monkeypatch):
+    python, calls = fake_python
+    with pytest.raises(FlmigrateError) as caught:
+        checkpoints.for_run(str(python), head_run(tmp_path / "cache", monkeypatch, ()))
+    assert caught.value.message == (
+        "--tiny: the MTP head Glm4MoeLiteMTPModel serves inside its target, and upstream's "
+        "vllm/config/speculative.py names no config field that counts its layers"
+    )
+    assert not calls.exists()  # nothing synthesized
