@@ -209,8 +209,22 @@ def _tiny_lines(tiny: dict | None) -> list[str]:
     return [
         f"- Tiny model: {tiny['arch']}, config from {source.get('text', '?')}"
         + (inferred if source.get("kind") == "inferred" else "")
+        + _filled_text(source.get("filled") or [])
         + f"; {weights}"
     ]
+
+
+#: how many fields filled by inference the tiny model's line names
+FILLED_SHOWN = 6
+
+
+def _filled_text(filled: list[str]) -> str:
+    """The fields a config's source left absent or None, valued by inference from upstream's code."""
+    if not filled:
+        return ""
+    names = [entry.split("=", 1)[0] for entry in filled]
+    more = f" and {len(names) - FILLED_SHOWN} more" if len(names) > FILLED_SHOWN else ""
+    return f" (left absent or None there, inferred from upstream's code: {', '.join(names[:FILLED_SHOWN])}{more})"
 
 
 def e2e(data: dict) -> list[str]:

@@ -52,7 +52,8 @@ class Gap:
 
 #: The tiny checkpoint holds the processor tiny/processors.py found for a multimodal architecture,
 #: so an upstream server that still cannot load one fails on it; its config holds the config
-#: class's defaults, so upstream code reading a field only real checkpoints set fails on it; a
+#: class's defaults and the values inference gives the fields upstream's code reads that they leave
+#: absent or None (infer.class_fills), so upstream code reading a field neither values fails on it; a
 #: module the upstream env lacks fails the import.
 CONTROL_GAPS = (
     Gap(
@@ -62,7 +63,8 @@ CONTROL_GAPS = (
     ),
     Gap(
         lambda cause: cause.field is not None,
-        "the config field {field}, which {config} does not set by default (checkpoints' config.json do)",
+        "the config field {field}, which {config} does not set by default and no role, default or use in "
+        "upstream's code values (checkpoints' config.json do)",
         "pass --served-model",
     ),
     Gap(
@@ -98,13 +100,16 @@ class TinyModel:
     draft: dict = field(
         default_factory=dict
     )  # a draft's or MTP head's pair: method, path (in ``path``), target, tokens; {} else
+    #: ``field=value (what gave it)`` for each field the config's source left absent or None and the
+    #: synthesis set from upstream's code (synthesize.fill_missing)
+    filled: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        """summary.json's ``tiny``."""
+        """summary.json's ``tiny``; its ``config_source`` lists the fields filled by inference."""
         return {
             "path": str(self.path),
             "arch": self.arch,
-            "config_source": self.config_source,
+            "config_source": {**self.config_source, **({"filled": list(self.filled)} if self.filled else {})},
             "weights": "synthesized" if self.synthesized else "dummy",
             "weights_from": self.weights_from,
             "reason": self.reason,
@@ -177,6 +182,7 @@ def load(path: Path) -> TinyModel | None:
             stamp["weights_from"],
             bool(stamp["remote_code"]),
             dict(stamp.get("draft") or {}),
+            tuple(stamp.get("filled_fields") or ()),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -17,7 +17,7 @@ tokenizer's special ids, free ids for other token ids, norms' epsilon, activatio
 flags off); a ``getattr`` default stands except for sizes. A field with neither is valued by how
 the code uses it (usage.py; ``_Valuing``, each such value listed as valued by its use): a flag
 (off, or the default of the parameter it is passed to), a count (``COUNT_ROLES`` by its name, else
-``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
+the size the parameter it is passed to names, ``SIZE_ROLES``, else ``COUNT``), a float, a string compared with literals, a list of one value per layer (layer
 indices by their name), a dict of the keys read or a sub-config of the fields read, valued the
 same way. A field read with no default, no role and no unambiguous use fails the inference with
 its name (a sub-config's field as ``sub.field``). With a base, what the imported models read fills
@@ -30,8 +30,10 @@ the unit's name, which makes the sub-configs objects (a ``text_config`` of the b
 reads there (such a base may move them into its text config); those fields are also filled into
 the text config where it lacks them (``Inferred.fills``: vLLM builds such a model's layers with
 its text config, whose ``config.X`` they read). It is reported as inferred wherever it shows.
-``required_fills`` gives the other sources the same role values for the fields a config class does
-not set.
+
+``class_fills`` gives the other sources (a config class, a checkpoint's config) the same values for
+the fields upstream's code reads that the class leaves absent or None (``fills_of`` says which),
+set in the upstream env by synthesize.fill_missing and listed in the tiny model's record.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ CONV_KERNEL = 4
 #: sizes by the end of their name (``mm_hidden_size``, ``swa_num_key_value_heads``), for fields
 #: shrink.py's tables do not name: (pattern, tiny value), first match.
 SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$"), shrink.HIDDEN),
+    (re.compile(r"(^|_)(hidden_size|embedding_size|embed_dim|d_model)$|^dim$"), shrink.HIDDEN),
     (re.compile(r"(^|_)head_dim$"), shrink.HEAD_DIM),
     (re.compile(r"(^|_)(num_key_value_heads|num_kv_heads)$"), shrink.KV_HEADS),
     (re.compile(r"(^|_)(num_attention_heads|num_heads)$"), shrink.HEADS),
@@ -128,6 +130,8 @@ class Reads:
     nested: dict[str, set[str]] = field(default_factory=dict)  # sub-config -> its fields read
     written: set[str] = field(default_factory=set)  # fields the code sets itself (no checkpoint value)
     uses: usage.Uses = field(default_factory=usage.Uses)  # what the code does with each field (usage.py)
+    bare: set[str] = field(default_factory=set)  # read without a default somewhere, a default elsewhere or not
+    tested: set[str] = field(default_factory=set)  # tested for presence (``hasattr``): a switch
 
 
 def config_reads(sources: list[str], signature: usage.Signature | None = None) -> Reads:
@@ -135,6 +139,7 @@ def config_reads(sources: list[str], signature: usage.Signature | None = None) -
     reads = Reads()
     for source in sources:
         cst.parse_module(source).visit(_Collector(reads))
+    reads.bare = reads.required - reads.written
     for name in reads.defaults:
         reads.required.discard(name)
     reads.required -= reads.written
@@ -184,6 +189,7 @@ class _Collector(cst.CSTVisitor):
         field_name = str(name.evaluated_value)
         if func.value == "hasattr":
             self.reads.defaults.setdefault(field_name, _NO_DEFAULT)
+            self.reads.tested.add(field_name)
         elif len(node.args) >= 3:
             self.reads.defaults[field_name] = _literal(node.args[2].value)
         else:
@@ -265,10 +271,10 @@ class Inferred(NamedTuple):
     files: dict[str, str]  # the config folder's files
     missing: list[str]  # the fields nothing values (empty: the config is complete)
     by_use: list[str]  # ``field=value (the use that says so)`` for each field valued by its use
-    #: ``text_config.X`` -> value for each field valued at the top over a base with a text config:
+    #: ``text_config.X`` -> ``fill`` for each field valued at the top over a base with a text config:
     #: vLLM builds the layers of such a model with the text config (synthesize.fill_missing sets
     #: each where the built text config lacks it)
-    fills: dict[str, Any] = {}
+    fills: dict[str, dict[str, Any]] = {}
 
 
 @dataclass
@@ -279,6 +285,7 @@ class _Valuing:
     free_ids: Any = field(default_factory=lambda: iter(range(qwen2_checkpoint.VOCAB_SIZE - 1, 0, -1)))
     missing: list[str] = field(default_factory=list)
     by_use: list[str] = field(default_factory=list)
+    why: dict[str, str] = field(default_factory=dict)  # dotted field -> what gave its value
 
     def field(self, path: tuple[str, ...], required: bool, default: Any = _NO_DEFAULT) -> tuple[bool, Any]:
         """(valued, value) of the field at ``path``: its role, else the code's default, else its use."""
@@ -287,8 +294,10 @@ class _Valuing:
         if not found and name.endswith(TOKEN_ID_SUFFIXES):
             found, value = True, next(self.free_ids)
         if default is not _NO_DEFAULT and not (found and _is_size(name)):
+            self.why[".".join(path)] = "the code's default"
             return True, default  # the code's own default, unless a tiny size must replace it
         if found:
+            self.why[".".join(path)] = "its role"
             return True, value
         if not required:
             return False, None  # read only when present (``hasattr``): absent, the code's other path
@@ -314,6 +323,7 @@ class _Valuing:
             return False, None
         value, why = valued
         self.by_use.append(f"{dotted}={value!r} ({why})")
+        self.why[dotted] = why
         return True, value
 
     def _container(self, path: tuple[str, ...], use: usage.Use, kind: str) -> tuple[bool, Any]:
@@ -334,6 +344,7 @@ class _Valuing:
         how = "read by key" if kind == usage.DICT else "read by attribute: a sub-config"
         if complete:
             self.by_use.append(f"{'.'.join(path)}={{{', '.join(sorted(values))}}} ({how})")
+            self.why[".".join(path)] = how
         return complete, values
 
     def _list(self, path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -349,6 +360,7 @@ class _Valuing:
             self.missing.append(f"{'.'.join(path)} (a list whose elements no use says)")
             return False, None
         self.by_use.append(f"{'.'.join(path)}={values!r} (iterated or indexed: one per layer)")
+        self.why[".".join(path)] = "iterated or indexed: one per layer"
         return True, values
 
 
@@ -362,7 +374,10 @@ def _scalar(name: str, use: usage.Use, kind: str) -> tuple[Any, str] | None:
         return False, "a truth value: off"
     if kind in (usage.INT, usage.NUMBER):
         role = next((value for pattern, value in COUNT_ROLES if pattern.search(name)), None)
-        return (role, "a count, by its name") if role is not None else (COUNT, "a count")
+        if role is not None:
+            return role, "a count, by its name"
+        sized = _sized_parameter(use.params)
+        return (sized[1], f"a count: the size its parameter {sized[0]} names") if sized else (COUNT, "a count")
     if kind == usage.FLOAT:
         if isinstance(default, float | int) and not isinstance(default, bool):
             return float(default), "a float: the default of the parameter it is passed to"
@@ -373,6 +388,15 @@ def _scalar(name: str, use: usage.Use, kind: str) -> tuple[Any, str] | None:
         return use.literals[0], f"compared with {', '.join(map(repr, use.literals))}: the first"
     if isinstance(default, str):
         return default, "a string: the default of the parameter it is passed to"
+    return None
+
+
+def _sized_parameter(params: list[str]) -> tuple[str, int] | None:
+    """The first of ``params`` whose name is a size's (``dim`` -> the hidden size), with that size."""
+    for param in params:
+        size = next((value for pattern, value in SIZE_ROLES if pattern.search(param)), None)
+        if size is not None:
+            return param, size
     return None
 
 
@@ -415,7 +439,11 @@ def inferred_config(
         "model_type": model_type,
     }
     files = {CODE_FILE: code, "config.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
-    fills = {f"text_config.{name}": values[name] for name in kept if name not in sub_configs}
+    fills = {
+        f"text_config.{name}": fill(values[name], "read at the top, kept in the text config")
+        for name in kept
+        if name not in sub_configs
+    }
     return Inferred(files, valuing.missing, valuing.by_use, fills)
 
 
@@ -464,23 +492,74 @@ def _code(
     )
 
 
-def required_fills(run: ModelRun) -> dict[str, Any]:
-    """Dotted field -> tiny value for each field the unit's code reads without a default
-    (``config.X``, ``config.text_config.X``) that a role values: set where a config class's
-    defaults lack it (synthesize.fill_missing), as a real checkpoint's ``config.json`` would."""
+def fill(value: Any, why: str, *, absent: bool = True, none: bool = False, config: bool = False) -> dict[str, Any]:
+    """One field a config may lack, as synthesize.fill_missing takes it: its value and what gave it,
+    whether it is set where the config lacks it (``absent``) or leaves it None (``none``), and whether
+    it is a sub-config read by attribute (``config``: made an object where it is absent, None or a
+    plain dict, its dict's values kept)."""
+    return {"value": value, "why": why, "absent": absent, "none": none, "config": config}
+
+
+def class_fills(run: ModelRun) -> dict[str, dict[str, Any]]:
+    """Dotted field -> ``fill`` for each field upstream's code for the unit reads (its files, the
+    models they import, the layer modules they give the config, the models of its sub-configs):
+    what a config class's defaults leave absent or None gets
+    the value an inferred config would give it (``fills_of``), as a real checkpoint's ``config.json``
+    would set it."""
     root = run.workspace.upstream().root
-    reads = config_reads([(root / relative).read_text(encoding="utf-8") for relative in run.unit().files])
-    fills: dict[str, Any] = {}
-    for name in sorted(reads.required - PRETRAINED - set(reads.nested)):
-        found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
-        if found:
-            fills[name] = value
-    for holder, names in sorted(reads.nested.items()):
-        for name in sorted(names - PRETRAINED):
-            found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
-            if found:
-                fills[f"{holder}.{name}"] = value
+    own = [root / relative for relative in run.unit().files]
+    others = imported_model_files(run) + imported_layer_files(run) + sub_config_model_files(run)
+    paths = own + [path for path in dict.fromkeys(others) if path not in own]
+    return fills_of(config_reads([path.read_text(encoding="utf-8") for path in paths], signatures(run, paths)))
+
+
+def fills_of(reads: Reads) -> dict[str, dict[str, Any]]:
+    """``fill``s for the fields of ``reads`` (top-level ones, and those of the sub-configs the code
+    reads by attribute), valued as an inferred config's (``_Valuing``: role, the code's default, use).
+    A field read without a default is set where absent; a None is replaced only where no use takes
+    None as a value (usage.py's ``optional``) and a use says its kind (a truth test alone is served
+    by None); a field read with a default replaces only a None, by that default when it is not None.
+    A field read without a default anywhere counts as read so, whatever other reads give it. A field
+    the code tests for presence (``hasattr``) gets none (``hasattr(config, "index_topk")`` switches
+    DeepSeek V3.2's sparse attention on: absent is a path of the code's own), nor one only read with
+    a default it computes (``getattr(config, "x", config.vocab_size)``). Fields nothing values get no
+    fill: upstream's code fails on them naming them."""
+    valuing = _Valuing(reads.uses)
+    fills: dict[str, dict[str, Any]] = {}
+    for name in sorted((reads.bare | set(reads.defaults)) - PRETRAINED - reads.written - reads.tested):
+        default = _NO_DEFAULT if name in reads.bare else reads.defaults[name]
+        if name in reads.bare or default is not _NO_DEFAULT:
+            _add_fill(fills, valuing, (name,), default)
+    for path, use in sorted(reads.uses.items()):
+        if len(path) != 1 or use.kind != usage.CONFIG or path[0] in PRETRAINED:
+            continue
+        for child, required in sorted(use.children.items()):
+            found = reads.uses.get((*path, child))
+            default = found.default if found is not None and found.has_default else _NO_DEFAULT
+            if child not in PRETRAINED and (required or default is not _NO_DEFAULT):
+                _add_fill(fills, valuing, (*path, child), default)
     return fills
+
+
+def _add_fill(fills: dict[str, dict[str, Any]], valuing: _Valuing, path: tuple[str, ...], default: Any) -> None:
+    dotted = ".".join(path)
+    use = valuing.uses.get(path)
+    optional = use is not None and use.optional
+    if default is not _NO_DEFAULT:
+        if default is None or optional:
+            return  # absent or None, the code takes its own default
+        _, value = valuing.field(path, False, default)
+        fills[dotted] = fill(value, valuing.why[dotted], absent=False, none=True)
+        return
+    kind = use.kind if use is not None else None
+    if kind == usage.CONFIG:
+        valuing.field(path, True)  # its fields get fills of their own
+        fills[dotted] = fill({}, "read by attribute: a sub-config", none=not optional, config=True)
+        return
+    valued, value = valuing.field(path, True)
+    if valued:
+        replaces = value is not None and not optional and kind not in (None, usage.BOOL, usage.AMBIGUOUS)
+        fills[dotted] = fill(value, valuing.why[dotted], none=replaces)
 
 
 def signatures(run: ModelRun, paths: list[Path]) -> usage.Signature:
@@ -502,8 +581,8 @@ def signatures(run: ModelRun, paths: list[Path]) -> usage.Signature:
             head, _, rest = dotted.partition(".")
             for module in modules:
                 reference = index.modules[module].imports.get(head)
-                if reference is None or rest:
-                    continue
+                if reference is None or rest or ":" not in reference:
+                    continue  # not imported here, an attribute of it, or a module (``import torch``)
                 symbol = resolver.resolve(*reference.split(":", 1))
                 if symbol is None:
                     continue
@@ -546,6 +625,51 @@ def imported_model_files(run: ModelRun, depth: int = 2) -> list[Path]:
                 following.append(imported)
                 found.append(Path(index.root) / info.path)
         pending = following
+    return found
+
+
+#: the modules of upstream's layers, some of whose classes take a model's config (``...layers.mamba.gdn``'s
+#: linear attention reads ``output_gate_type``)
+LAYER_PACKAGE = "vllm.model_executor.layers."
+
+
+def imported_layer_files(run: ModelRun) -> list[Path]:
+    """The files of the layer modules (``LAYER_PACKAGE``) whose classes or functions the unit's
+    modules call with the model's config (usage.config_callees): those read its fields too. A layer
+    module that never gets it (``linear.py``, whose ``config`` is vLLM's own) is not read."""
+    index = run.workspace.upstream_index()
+    unit = run.unit()
+    modules = [m for m in index.modules if m == unit.module or m.startswith(unit.module + ".")]
+    found: list[Path] = []
+    for module in modules:
+        info = index.modules[module]
+        source = (Path(index.root) / info.path).read_text(encoding="utf-8")
+        for name in sorted(usage.config_callees(source)):
+            imported = info.imports.get(name, "").partition(":")[0]
+            layer = index.modules.get(imported) if imported.startswith(LAYER_PACKAGE) else None
+            if layer is not None and Path(index.root) / layer.path not in found:
+                found.append(Path(index.root) / layer.path)
+    return found
+
+
+def sub_config_model_files(run: ModelRun) -> list[Path]:
+    """The files of the upstream models whose configs the unit's config class makes its sub-configs
+    of (``CONFIG_MAPPING["lfm2"]()`` in ``Lfm2VlConfig``'s module): vLLM builds such a language model
+    with the classes its text config's architecture names at run time, which the unit's files do
+    not import."""
+    config = run.unit().config
+    if config is None or config.origin not in ("vllm", "transformers"):
+        return []
+    index = run.workspace.upstream_index() if config.origin == "vllm" else run.workspace.upstream_transformers_index()
+    info = index.modules.get(config.module)
+    if info is None:
+        return []
+    upstream = run.workspace.upstream_index()
+    found: list[Path] = []
+    for model_type in usage.mapped_model_types((Path(index.root) / info.path).read_text(encoding="utf-8")):
+        module = upstream.modules.get(f"vllm.model_executor.models.{model_type}")
+        if module is not None and not module.is_package:
+            found.append(Path(upstream.root) / module.path)
     return found
 
 

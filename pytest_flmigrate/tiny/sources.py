@@ -10,8 +10,9 @@
    vLLM code reads from its config (infer.py).
 
 A tiny model is synthesized from the first source that gives a config; when that fails, from the
-next (``candidates``). The first three also carry the fields the model's code reads without a
-default (``infer.required_fills``: valued by role, set only where the built config lacks them).
+next (``candidates``). The first three also carry values for the fields upstream's code reads
+(``infer.class_fills``: by role, the code's default or its use, as an inferred config's), set only
+where the built config leaves them absent or None; the tiny model's record lists those it set.
 Each source says where it came from in one line (``text``: summary.json's ``tiny`` and
 report.md). The folders this module writes (a shipped config module, an inferred config) go under
 the tiny cache's ``sources/``, written into a temporary folder and renamed: complete or absent.
@@ -53,8 +54,8 @@ class ConfigSource:
     module: str | None = None  # UPSTREAM: the config class, importable in the upstream env
     class_name: str | None = None
     folder: Path | None = None  # the others: a config.json (and *.py) AutoConfig loads
-    #: dotted field -> value, set where the config lacks it (infer.required_fills)
-    fills: dict[str, Any] = field(default_factory=dict)
+    #: dotted field -> infer.fill, set where the config leaves it absent or None (infer.class_fills)
+    fills: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: an MTP head's target: the fields that count the head's layers, set to one (mtp.py)
     mtp_fields: tuple[str, ...] = ()
 
@@ -105,7 +106,7 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
             return None
         where = "upstream vLLM" if config.origin == "vllm" else "upstream's transformers"
         text = f"{where}: {config.module}.{config.class_name}"
-        return ConfigSource(UPSTREAM, text, config.module, config.class_name, fills=infer.required_fills(run))
+        return ConfigSource(UPSTREAM, text, config.module, config.class_name, fills=infer.class_fills(run))
 
     def newer() -> ConfigSource | None:
         found = config if config is not None and config.origin == discover.NEWER_TRANSFORMERS else None
@@ -113,11 +114,11 @@ def candidates(run: ModelRun) -> Iterator[tuple[str, Callable[[], ConfigSource |
         if found is None:
             return None
         source = newer_transformers(run, found.module, found.class_name, found.model_type)
-        return dataclasses.replace(source, fills=infer.required_fills(run))
+        return dataclasses.replace(source, fills=infer.class_fills(run))
 
     def tiny_from() -> ConfigSource:
         folder, text = fetch(str(run.settings.tiny_from))
-        return ConfigSource(TINY_FROM, text, folder=folder, fills=infer.required_fills(run))
+        return ConfigSource(TINY_FROM, text, folder=folder, fills=infer.class_fills(run))
 
     def inferred() -> ConfigSource:
         return inferred_source(run)

@@ -11,8 +11,9 @@ The config is either a config class's defaults (``--config-module``/``--config-c
 vLLM's or its transformers') or what ``AutoConfig`` loads from ``DIR`` with ``trust_remote_code``
 (a ``config.json`` and the ``*.py`` it names in ``auto_map``: a newer transformers' config module,
 a checkpoint's own code, an inferred config); it is shrunk by shrink.py's rules (vocab = the tiny
-tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config lacks
-them (what the model's code reads that the class does not set by default, valued by role). A ``DIR`` config's code files are shipped in the
+tokenizer's), with ``architectures = [ARCH]`` and the fields of ``--fill`` set where the config leaves
+them absent or None (what upstream's code reads that the class does not set, valued by tiny/infer.py
+as an inferred config's; the stamp's ``filled_fields`` lists them). A ``DIR`` config's code files are shipped in the
 tiny checkpoint and its ``config.json`` keeps ``auto_map`` ``AutoConfig`` only, so that any env
 loads it with ``--trust-remote-code`` whatever its transformers. The weights: when upstream
 transformers (or DIR's own code, through ``auto_map``) has a class named ARCH, it is built from
@@ -129,21 +130,71 @@ def _build(cls, data: dict[str, Any]):
         return config
 
 
-def fill_missing(config: Any, fills: dict[str, Any]) -> list[str]:
-    """Set each dotted field of ``fills`` the built config (or its sub-config) does not have, not
-    even as a property or an attribute alias: what the model's code reads without a default and
-    the class does not set (a text sub-config without ``hidden_act``), valued by role
-    (tiny/infer.py), as a real checkpoint's ``config.json`` would set it. The fields set, sorted."""
+def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
+    """Set each dotted field of ``fills`` (tiny/infer.py's ``fill``: what upstream's code reads,
+    valued by role, the code's default or its use) where the built config (or its sub-config) leaves
+    it absent, not even as a property or an attribute alias, or None where the fill replaces a None;
+    a sub-config read by attribute left absent, None or a plain dict becomes a config object. A
+    top-level field (not a sub-config) the top leaves absent or None is also set on the text config
+    (vLLM builds the language model with it), and not at the top where the text config has it. As a real checkpoint's ``config.json`` would set them; values the class does set
+    stay. What was set, ``field=value (what gave it)``, sorted."""
     filled: list[str] = []
-    for dotted, value in sorted(fills.items()):
-        *parents, leaf = dotted.split(".")
-        scope = config
-        for part in parents:
-            scope = getattr(scope, part, None)
-        if scope is not None and hasattr(scope, "to_dict") and not hasattr(scope, leaf):
-            setattr(scope, leaf, value)
-            filled.append(dotted)
+    text, text_name = _text_config(config)
+    for dotted, entry in sorted(fills.items()):
+        mirrored = text is not None and "." not in dotted and not entry["config"]
+        mirrored = mirrored and getattr(config, dotted, None) is None  # one the top has is the top's
+        texts = mirrored and getattr(text, dotted, None) is not None  # the text config's field: read there
+        scopes = ([] if texts else [("", config)]) + ([(f"{text_name}.", text)] if mirrored else [])
+        for prefix, root in scopes:
+            if _fill(root, dotted, entry):
+                filled.append(f"{prefix}{dotted}={_shown(entry['value'])} ({entry['why']})")
     return filled
+
+
+def _text_config(config: Any) -> tuple[Any, str]:
+    """The config's text config when it is another object (``get_text_config()``), and its name."""
+    try:
+        text = config.get_text_config()
+    except Exception:  # noqa: BLE001 - a class whose text config cannot be had: none
+        return None, ""
+    if text is config or not hasattr(text, "to_dict"):
+        return None, ""
+    return text, next((key for key, value in vars(config).items() if value is text), "text_config")
+
+
+def _fill(root: Any, dotted: str, entry: dict[str, Any]) -> bool:
+    """Set one fill where ``root``'s field at ``dotted`` needs it; whether it was set."""
+    *parents, leaf = dotted.split(".")
+    scope = root
+    for part in parents:
+        scope = getattr(scope, part, None)
+    if scope is None or not hasattr(scope, "to_dict"):
+        return False
+    present = hasattr(scope, leaf)
+    current = getattr(scope, leaf, None) if present else None
+    needed = entry["absent"] if not present else entry["none"] and current is None
+    remade = entry["config"] and isinstance(current, dict)  # the class's values kept in the object
+    if not (needed or remade):
+        return False
+    value = _config_base(scope)(**{**entry["value"], **(current or {})}) if entry["config"] else entry["value"]
+    try:
+        setattr(scope, leaf, value)
+    except (AttributeError, TypeError, ValueError):  # a read-only property, a validator: the class's own
+        return False
+    return True
+
+
+def _config_base(scope: Any) -> Any:
+    """The class a sub-config of ``scope`` is made of: the transformers base config class it derives
+    from (``PretrainedConfig``), else its own class."""
+    return next((c for c in type(scope).__mro__ if c.__module__ == "transformers.configuration_utils"), type(scope))
+
+
+def _shown(value: Any) -> str:
+    """A filled value for the record: its repr, a sub-config or dict by its keys."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(map(str, value))) + "}"
+    return repr(value)
 
 
 def set_layer_counts(config: Any, fields: Sequence[str], layers: int = MTP_LAYERS) -> list[str]:
@@ -176,7 +227,7 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
 
 
-def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, Any] | None = None):
+def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, dict] | None = None):
     """The shrunk config object (of ``original``, default the class's defaults) and the fields of
     ``fills`` it was given (``fill_missing``); Rejected naming the field when the class refuses a
     tiny value."""
@@ -184,10 +235,11 @@ def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: d
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
     try:
-        config = _build(cls, shrunk)
-        return config, fill_missing(config, fills or {})
+        _build(cls, shrunk)
     except Exception as exc:  # noqa: BLE001 - any validation error; the culprit is searched below
         error = _first_line(exc)
+    else:
+        return filled_config(cls, shrunk, fills or {})
     for field, value in shrink.changed_fields(original, shrunk):
         try:
             _build(cls, _set(shrunk, field, _get(original, field)))
@@ -195,6 +247,68 @@ def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: d
             continue
         raise Rejected(f"{cls.__name__} rejects the tiny value {field}={value!r}: {error}")
     raise Rejected(f"{cls.__name__} rejects the tiny config: {error}")
+
+
+def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[Any, list[str]]:
+    """The config built from ``shrunk`` with the ``fills`` (``fill_missing``) its class still loads
+    back as vLLM loads a saved ``config.json`` (``from_dict``), and those set: all of them when it
+    does, or when it does not even without them (not the fills' doing); else the fills of absent
+    fields and each None replacement that keeps it loading (a class whose fields are all set or all
+    None: ``Qwen4ExpTextConfig``'s QSA fields, which the code tests for None together)."""
+
+    def attempt(chosen: dict[str, dict]) -> tuple[Any, list[str], bool]:
+        config = _build(cls, shrunk)
+        filled = fill_missing(config, chosen)
+        return config, filled, _loads_back(cls, config)
+
+    config, filled, loads = attempt(fills)
+    if loads or not attempt({})[2]:
+        return config, marked_lost(cls, config, filled)
+    chosen = {dotted: {**entry, "none": False} for dotted, entry in fills.items()}
+    if not attempt(chosen)[2]:
+        chosen = {}
+    for dotted in sorted(dotted for dotted in chosen if fills[dotted]["none"]):
+        if attempt({**chosen, dotted: fills[dotted]})[2]:
+            chosen[dotted] = fills[dotted]
+    config, filled, _ = attempt(chosen)
+    return config, marked_lost(cls, config, filled)
+
+
+#: what a filled field's record says when its class does not keep it on loading its config.json
+LOST = "; lost when {cls} loads its config.json"
+
+
+def marked_lost(cls, config: Any, filled: list[str]) -> list[str]:
+    """``filled`` with each field the class does not keep when it loads the config back (``from_dict``,
+    as vLLM loads ``config.json``) marked so: a value that comes back None, or a sub-config object
+    that comes back a plain dict (a class that does not declare it). A class that does not load the
+    config at all leaves the record as it is (the control says so)."""
+    try:
+        loaded = cls.from_dict(plain(config.to_dict()))
+    except Exception:  # noqa: BLE001 - any constructor or validation error: nothing to compare
+        return filled
+    marked = []
+    for line in filled:
+        dotted = line.split("=", 1)[0]
+        built, back = _at(config, dotted), _at(loaded, dotted)
+        lost = (back is None and built is not None) or (isinstance(back, dict) and not isinstance(built, dict))
+        marked.append(line[:-1] + LOST.format(cls=cls.__name__) + ")" if lost else line)
+    return marked
+
+
+def _at(config: Any, dotted: str) -> Any:
+    """The value at ``dotted`` in a config (its sub-configs objects or dicts); None when absent."""
+    for part in dotted.split("."):
+        config = config.get(part) if isinstance(config, dict) else getattr(config, part, None)
+    return config
+
+
+def _loads_back(cls, config: Any) -> bool:
+    try:
+        cls.from_dict(plain(config.to_dict()))
+    except Exception:  # noqa: BLE001 - any validation or constructor error: the class does not load it
+        return False
+    return True
 
 
 def _get(data: dict[str, Any], dotted: str) -> Any:
@@ -433,7 +547,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-dir", type=Path)
     parser.add_argument("--source", default="", help="where the config comes from, for the stamp and errors")
     parser.add_argument("--config-kind", default="", help="the kind of source (tiny/sources.py), for the stamp")
-    parser.add_argument("--fill", type=json.loads, default={}, help="JSON: dotted field -> value, set where absent")
+    parser.add_argument(
+        "--fill",
+        type=json.loads,
+        default={},
+        help="JSON: dotted field -> fill (tiny/infer.py), set where absent or None",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--multimodal", action="store_true", help="also write the processor upstream vLLM loads for ARCH"

@@ -15,9 +15,17 @@ valued by how the code uses it, where that is unambiguous. The uses found (``col
   ``x.k``; ``f(**x)``: ``DICT`` of ``f``'s parameters; attribute-accessed: ``CONFIG``, its fields
   ``x.k``;
 - passed to a parameter annotated ``bool``/``int``/``float``/``str``/``list``/``dict`` (a function
-  or class of the same sources, or one ``signature`` describes): that kind, and the parameter's
-  literal default;
+  or class of the same sources, or one ``signature`` describes): that kind, the parameter's
+  literal default and its name;
 - ``x or []`` as a value: the fallback literal's kind (``x or fallback`` says nothing otherwise).
+
+Beside the uses, which other code reads the config: the names a module calls with it
+(``config_callees``: a layer class given the model's config) and the model types a config module
+makes sub-configs of (``mapped_model_types``: ``CONFIG_MAPPING["lfm2"]``).
+
+A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`` as a value, a
+parameter annotated ``X | None`` or defaulting to ``None``, a ``getattr``/``.get`` default of
+``None``) makes the path ``optional``: a config class leaving it ``None`` means something there.
 
 The field's value is followed wherever the code puts it: a local name (``text_config =
 config.text_config``, or ``config`` rebound to a sub-config), ``self.x`` in the class that sets it,
@@ -85,9 +93,11 @@ class Use:
     kinds: set[str] = field(default_factory=set)
     literals: list[str] = field(default_factory=list)  # strings it is compared with, in source order
     defaults: list[Any] = field(default_factory=list)  # literal defaults of the parameters it is passed to
+    params: list[str] = field(default_factory=list)  # names of the parameters it is passed to
     children: dict[str, bool] = field(default_factory=dict)  # key or field -> read without a default
     default: Any = None  # a default the code reads it with (getattr's third argument, .get's second)
     has_default: bool = False
+    optional: bool = False  # some use takes None as a value (module docstring)
 
     @property
     def kind(self) -> str | None:
@@ -130,6 +140,39 @@ def collect(sources: list[str], signature: Signature | None = None) -> Uses:
         if not code.bind():
             break
     return code.uses()
+
+
+#: the names of a model's text config (``config = hf_config.text_config``) when given to a callee
+TEXT_CONFIGS = frozenset({"text_config", "language_config", "llm_config"})
+
+
+def config_callees(source: str) -> set[str]:
+    """The names ``source`` calls with the model's config (or its text config) as an argument:
+    ``QwenGDNLinearAttention(config, ...)``, ``Layer(config=hf_config.text_config)``."""
+    callees: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        arguments = [*node.args, *(keyword.value for keyword in node.keywords)]
+        if any(_names_config(argument) for argument in arguments):
+            callees.add(node.func.id)
+    return callees
+
+
+def _names_config(node: ast.AST) -> bool:
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else None
+    return name in CONFIG_HOLDERS or name in TEXT_CONFIGS
+
+
+def mapped_model_types(source: str) -> list[str]:
+    """The model types a config module makes configs of by name (``CONFIG_MAPPING["lfm2"]``), in order."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "CONFIG_MAPPING":
+            name = _string(node.slice)
+            if name is not None and name not in found:
+                found.append(name)
+    return found
 
 
 @dataclass(frozen=True)
@@ -386,7 +429,9 @@ class _Code:
                 found.at(child).default, found.at(child).has_default = literal, True
 
     def _fallback(self, found: Uses, boolop: ast.BoolOp, node: ast.AST, path: Path) -> None:
-        """``x or []`` as a value: ``x`` is of its literal fallback's kind (a list, a dict, a number, a string)."""
+        """``x or []`` as a value: ``x`` is of its literal fallback's kind (a list, a dict, a number, a
+        string), and None stands for that fallback (optional)."""
+        found.at(path).optional = True
         for other in boolop.values:
             if other is node:
                 continue
@@ -432,6 +477,7 @@ class _Code:
             if has_default and literal is not _NONE:
                 use = found.at(path)
                 use.default, use.has_default = literal, True
+                use.optional = use.optional or literal is None
 
     def _holds(self, node: ast.Attribute) -> bool:
         """Whether ``node`` is a name for a path (``self.x`` bound, ``....hf_config``), not a read."""
@@ -464,7 +510,8 @@ class _Code:
         others = [compare.left, *compare.comparators]
         for other, op in zip([o for o in others if o is not node], compare.ops):
             if isinstance(op, ast.Is | ast.IsNot):
-                continue  # ``is None``: optional, nothing about its kind
+                found.at(path).optional = True  # ``is None``: optional, nothing about its kind
+                continue
             values = other.elts if isinstance(other, ast.Tuple | ast.List | ast.Set) else [other]
             for value in values:
                 if not isinstance(value, ast.Constant):
@@ -500,6 +547,10 @@ class _Code:
             literal = _literal(param.default) if param.default is not None else _NONE
             if literal is not _NONE and literal is not None:
                 found.at(path).defaults.append(literal)
+            if param.name not in found.at(path).params:
+                found.at(path).params.append(param.name)
+            if literal is None or _takes_none(param.annotation):
+                found.at(path).optional = True
 
 
 _NONE = object()
@@ -550,6 +601,17 @@ def _annotated(annotation: Any) -> str | None:
         return ANNOTATIONS.get((base or "").rpartition(".")[2]) if base else None
     name = _dotted(annotation) if annotation is not None else None
     return ANNOTATIONS.get(name.rpartition(".")[2]) if name else None
+
+
+def _takes_none(annotation: Any) -> bool:
+    """Whether an annotation admits None (``X | None``, ``Optional[X]``)."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        annotation = _expression(annotation.value)
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        return _is_none(annotation.left) or _is_none(annotation.right) or _takes_none(annotation.left)
+    if isinstance(annotation, ast.Subscript):
+        return _dotted(annotation.value) in ("Optional", "typing.Optional")
+    return False
 
 
 def _is_none(node: ast.AST) -> bool:

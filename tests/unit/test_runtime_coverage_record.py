@@ -141,7 +141,8 @@ def test_the_runtime_records_the_control_only_once_started(tmp_path):
         (
             "AttributeError: 'CohereAsrConfig' object has no attribute 'transf_decoder'",
             "--tiny cannot check XForConditionalGeneration: upstream vLLM 0.32.0 needs the config field "
-            "transf_decoder, which CohereAsrConfig does not set by default (checkpoints' config.json do); "
+            "transf_decoder, which CohereAsrConfig does not set by default and no role, default or use in "
+            "upstream's code values (checkpoints' config.json do); "
             "pass --served-model. AttributeError: 'CohereAsrConfig' object has no attribute 'transf_decoder'",
         ),
         (

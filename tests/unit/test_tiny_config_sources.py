@@ -264,22 +264,21 @@ def test_a_validation_error_is_said_by_the_line_that_says_what_is_wrong():
     assert vllm_weights.first_line(KeyError("full_attention")) == "KeyError: 'full_attention'"
 
 
-def test_fields_the_code_reads_without_a_default_are_filled_where_the_config_lacks_them(tmp_path):
-    from types import SimpleNamespace
-
+def test_fields_the_code_reads_without_a_default_are_filled_where_the_config_lacks_them():
     from pytest_flmigrate.tiny import synthesize
 
-    (tmp_path / "m.py").write_text(
-        "def f(config):\n"
-        "    return config.hidden_size, config.expert_count, config.text_config.hidden_act,\n"
-        "    getattr(config, 'rms_norm_eps', 1e-5)\n"
+    fills = infer.fills_of(
+        infer.config_reads(
+            [
+                "def f(config):\n"
+                "    return config.hidden_size, config.expert_count, config.text_config.hidden_act,\n"
+                "    getattr(config, 'rms_norm_eps', 1e-5)\n"
+            ]
+        )
     )
-    run = SimpleNamespace(
-        workspace=SimpleNamespace(upstream=lambda: SimpleNamespace(root=tmp_path)),
-        unit=lambda: SimpleNamespace(files=("m.py",)),
-    )
-    fills = infer.required_fills(run)
-    assert fills == {"hidden_size": shrink.HIDDEN, "text_config.hidden_act": "silu"}  # a default stands
+    assert fills["hidden_size"]["value"] == shrink.HIDDEN and fills["text_config.hidden_act"]["value"] == "silu"
+    assert fills["rms_norm_eps"]["absent"] is False  # a default stands where the field is absent
+    assert "expert_count" not in fills  # stored, never used: nothing values it
 
     class Config:
         def __init__(self, **values):
@@ -293,7 +292,7 @@ def test_fields_the_code_reads_without_a_default_are_filled_where_the_config_lac
             return self.text_config.width
 
     config = Config(text_config=Config(width=64))
-    assert synthesize.fill_missing(config, fills) == ["text_config.hidden_act"]
+    assert synthesize.fill_missing(config, fills) == ["text_config.hidden_act='silu' (its role)"]
     assert config.text_config.hidden_act == "silu" and config.hidden_size == 64
 
 

@@ -211,7 +211,9 @@ def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_mo
     assert config.hidden_size == shrink.HIDDEN
     assert isinstance(config.vision_config, PretrainedConfig) and config.vision_config.patch_size == infer.COUNT
     # vLLM builds such a model's layers with its text config: the field is filled there where absent
-    assert inferred.fills == {"text_config.hidden_size": shrink.HIDDEN}
+    assert inferred.fills == {
+        "text_config.hidden_size": infer.fill(shrink.HIDDEN, "read at the top, kept in the text config")
+    }
     plain = infer_from("def f(config):\n    return config.hidden_size\n").files[infer.CODE_FILE]
     assert "def __init__" not in plain  # nothing to convert or keep: no constructor of its own
     assert infer_from("def f(config):\n    return config.hidden_size\n").fills == {}
@@ -245,7 +247,8 @@ def test_a_truth_test_of_a_count_or_a_fallback_value_is_no_flag():
         ]
     )
     assert uses[("num_groups",)].kind == usage.INT  # tested for non-zero, used as a count
-    assert ("proj_width",) not in uses  # ``x or fallback`` says nothing of x
+    proj_width = uses[("proj_width",)]
+    assert proj_width.kind is None and proj_width.optional  # ``x or fallback``: no kind, None means the fallback
     assert uses[("layer_indexes",)].kind == usage.LIST  # its fallback is a list
 
 
