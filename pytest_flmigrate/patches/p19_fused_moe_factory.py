@@ -51,6 +51,8 @@ any pin that lacks ``FusedMoEFactory`` and whose ``FusedMoE`` takes the shim's c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libcst as cst
 
 from .translation import (
@@ -87,36 +89,45 @@ FUSED_SHARED = (
 """Upstream's switches for shared experts fused into the routed GEMM: the shim's resolve it off."""
 SHIM = "moe_runner"
 """``pytest_flmigrate/autofix/shims/moe_runner.py``, written as ``vllm_fl/compat/moe_runner.py``."""
-FORWARD_KEYWORDS = frozenset({"hidden_states", "router_logits"})
+FORWARD = ("hidden_states", "router_logits")
+"""The parameters of the shim's layer's ``forward``."""
 
 
-def _call_refusal(call: cst.Call, uses: _Layers) -> str | None:
-    """The factory's arguments: those the shim takes, literal values among those it accepts."""
-    shim = shim_function(SHIM, API.name)
-    if has_star(call):
-        return "*args/**kwargs cannot be checked"
-    if len(positional(call)) > len(shim.positional):
-        return f"more than {len(shim.positional)} positional arguments (the shim takes the others by keyword)"
-    for name, arg in keywords(call).items():
-        if name not in shim.keywords:
-            return f"{name}= has no spelling on the pin's FusedMoE"
-        value = literal(arg.value)
-        if name in shim.accepted and value is not NOT_LITERAL and value not in shim.accepted[name]:
-            allowed = " or ".join(repr(v) for v in shim.accepted[name])
-            return f"{name}={value!r} has no spelling on the pin's FusedMoE (it takes {allowed})"
-    return None
+def factory_call_refusal(shim: str) -> Callable[[cst.Call, Uses], str | None]:
+    """The check of a ``FusedMoEFactory`` call against the factory of the shim ``shim``: the
+    arguments it takes, literal values among those its ``ACCEPTED`` has a pinned spelling for."""
+
+    def refusal(call: cst.Call, uses: Uses) -> str | None:
+        factory = shim_function(shim, API.name)
+        if has_star(call):
+            return "*args/**kwargs cannot be checked"
+        if len(positional(call)) > len(factory.positional):
+            return f"more than {len(factory.positional)} positional arguments (the shim takes the others by keyword)"
+        for name, arg in keywords(call).items():
+            if name not in factory.keywords:
+                return f"{name}= has no spelling on the pin's FusedMoE"
+            value = literal(arg.value)
+            if name in factory.accepted and value is not NOT_LITERAL and value not in factory.accepted[name]:
+                allowed = " or ".join(repr(v) for v in factory.accepted[name])
+                return f"{name}={value!r} has no spelling on the pin's FusedMoE (it takes {allowed})"
+        return None
+
+    return refusal
 
 
-def _file_refusal(uses: _Layers) -> tuple[cst.CSTNode, str] | None:
-    """The fused-experts checks, then the layers' own calls: the shim's take two arguments."""
-    found = runner_layout_refusal(uses)
-    if found:
-        return found
+def layer_calls_refusal(uses: FactoryLayers, forward: tuple[str, ...]) -> tuple[cst.CSTNode, str] | None:
+    """The first call of a factory-built layer passing more than the layer's ``forward`` parameters."""
+    takes = f"{', '.join(forward[:-1])} and {forward[-1]}"
     for key in sorted(uses.layers):
         for call in uses.attribute_calls.get(key, []):
-            if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
-                return call, f"{code(call)}: the layer takes only hidden_states and router_logits"
+            if has_star(call) or len(positional(call)) > len(forward) or not set(keywords(call)) <= set(forward):
+                return call, f"{code(call)}: the layer takes only {takes}"
     return None
+
+
+def _file_refusal(uses: FactoryLayers) -> tuple[cst.CSTNode, str] | None:
+    """The fused-experts checks, then the layers' own calls: the shim's take two arguments."""
+    return runner_layout_refusal(uses) or layer_calls_refusal(uses, FORWARD)
 
 
 def _self_attribute(node: cst.BaseExpression) -> str | None:
@@ -125,7 +136,7 @@ def _self_attribute(node: cst.BaseExpression) -> str | None:
     return None
 
 
-class _Layers(Uses):
+class FactoryLayers(Uses):
     """The uses, and per class: the ``self`` attributes a factory call is assigned to and the
     calls of ``self.<attr>``."""
 
@@ -166,7 +177,7 @@ def _runner_call_refusal(call: cst.Call, uses: Uses) -> str:
     return "upstream's runner constructor; the shim builds runners from FusedMoEFactory"
 
 
-FACTORY = Translation(API, _Layers, _file_refusal, _call_refusal)
+FACTORY = Translation(API, FactoryLayers, _file_refusal, factory_call_refusal(SHIM))
 TRANSLATION = Translations(
     (
         FACTORY,

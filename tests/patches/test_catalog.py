@@ -14,9 +14,9 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27", "P28", "P29", "P30", "P31",
+    "P25", "P26", "P27", "P28", "P29", "P30", "P31", "P32",
 )  # fmt: skip
-KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30"]
+KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30", "P32"]
 """The API translations: keyed by comparing the trees, not by a version range."""
 
 
