@@ -51,12 +51,9 @@ any pin that lacks ``FusedMoEFactory`` and whose ``FusedMoE`` takes the shim's c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import libcst as cst
 
 from .translation import (
-    NOT_LITERAL,
     RUNNER_LAYOUT,
     Api,
     FlatLayoutStrings,
@@ -69,10 +66,9 @@ from .translation import (
     code,
     has_star,
     keywords,
-    literal,
     positional,
     runner_layout_refusal,
-    shim_function,
+    shim_call_refusal,
 )
 
 ID = "P19"
@@ -89,30 +85,10 @@ FUSED_SHARED = (
 """Upstream's switches for shared experts fused into the routed GEMM: the shim's resolve it off."""
 SHIM = "moe_runner"
 """``pytest_flmigrate/autofix/shims/moe_runner.py``, written as ``vllm_fl/compat/moe_runner.py``."""
+TARGET = "the pin's FusedMoE"
+"""What of the pin the reasons of a refused call name."""
 FORWARD = ("hidden_states", "router_logits")
 """The parameters of the shim's layer's ``forward``."""
-
-
-def factory_call_refusal(shim: str) -> Callable[[cst.Call, Uses], str | None]:
-    """The check of a ``FusedMoEFactory`` call against the factory of the shim ``shim``: the
-    arguments it takes, literal values among those its ``ACCEPTED`` has a pinned spelling for."""
-
-    def refusal(call: cst.Call, uses: Uses) -> str | None:
-        factory = shim_function(shim, API.name)
-        if has_star(call):
-            return "*args/**kwargs cannot be checked"
-        if len(positional(call)) > len(factory.positional):
-            return f"more than {len(factory.positional)} positional arguments (the shim takes the others by keyword)"
-        for name, arg in keywords(call).items():
-            if name not in factory.keywords:
-                return f"{name}= has no spelling on the pin's FusedMoE"
-            value = literal(arg.value)
-            if name in factory.accepted and value is not NOT_LITERAL and value not in factory.accepted[name]:
-                allowed = " or ".join(repr(v) for v in factory.accepted[name])
-                return f"{name}={value!r} has no spelling on the pin's FusedMoE (it takes {allowed})"
-        return None
-
-    return refusal
 
 
 def layer_calls_refusal(uses: FactoryLayers, forward: tuple[str, ...]) -> tuple[cst.CSTNode, str] | None:
@@ -177,7 +153,7 @@ def _runner_call_refusal(call: cst.Call, uses: Uses) -> str:
     return "upstream's runner constructor; the shim builds runners from FusedMoEFactory"
 
 
-FACTORY = Translation(API, FactoryLayers, _file_refusal, factory_call_refusal(SHIM))
+FACTORY = Translation(API, FactoryLayers, _file_refusal, shim_call_refusal(SHIM, API.name, TARGET))
 TRANSLATION = Translations(
     (
         FACTORY,

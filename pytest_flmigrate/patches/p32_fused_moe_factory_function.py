@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from .p19_fused_moe_factory import API, FUSED_SHARED, FactoryLayers, factory_call_refusal, layer_calls_refusal
-from .translation import ShimRedirect, Translation, Translations, Uses, accepted, api_gap
+from .p19_fused_moe_factory import API, FUSED_SHARED, TARGET, FactoryLayers, layer_calls_refusal
+from .translation import ShimRedirect, Translation, Translations, Uses, accepted, api_gap, shim_call_refusal
 
 ID = "P32"
 NAME = "fused-moe-factory-function"
@@ -62,7 +62,7 @@ def _file_refusal(uses: FactoryLayers) -> tuple[cst.CSTNode, str] | None:
 
 TRANSLATION = Translations(
     (
-        Translation(API, FactoryLayers, _file_refusal, factory_call_refusal(SHIM)),
+        Translation(API, FactoryLayers, _file_refusal, shim_call_refusal(SHIM, API.name, TARGET)),
         *(Translation(api, Uses, accepted, accepted) for api in FUSED_SHARED),
     )
 )

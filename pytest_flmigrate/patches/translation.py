@@ -395,8 +395,9 @@ class ShimFunction:
 
 @functools.cache
 def shim_function(stem: str, function: str) -> ShimFunction:
-    """The signature of ``function`` in the shim ``stem`` and the shim's ``ACCEPTED`` table, read
-    from its source (a shim imports vLLM: it cannot be imported here)."""
+    """The signature of ``function`` in the shim ``stem`` (a class: its constructor's, without
+    ``self``) and the shim's ``ACCEPTED`` table, read from its source (a shim imports vLLM: it
+    cannot be imported here)."""
     tree = ast.parse((SHIMS / f"{stem}.py").read_text(encoding="utf-8"))
     table: dict[str, tuple[object, ...]] = {}
     signature: tuple[tuple[str, ...], frozenset[str]] | None = None
@@ -404,11 +405,42 @@ def shim_function(stem: str, function: str) -> ShimFunction:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["ACCEPTED"]:
             table = ast.literal_eval(node.value)
         if isinstance(node, ast.FunctionDef) and node.name == function:
-            args = node.args
-            names = tuple(a.arg for a in [*args.posonlyargs, *args.args])
-            signature = (names, frozenset([*names, *(a.arg for a in args.kwonlyargs)]))
+            signature = _signature(node.args)
+        if isinstance(node, ast.ClassDef) and node.name == function:
+            init = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+            names, keywords = _signature(init.args)
+            signature = (names[1:], keywords - {names[0]})
     assert signature is not None, f"shims/{stem}.py defines {function}"
     return ShimFunction(signature[0], signature[1], table)
+
+
+def _signature(args: ast.arguments) -> tuple[tuple[str, ...], frozenset[str]]:
+    names = tuple(a.arg for a in [*args.posonlyargs, *args.args])
+    return names, frozenset([*names, *(a.arg for a in args.kwonlyargs)])
+
+
+def shim_call_refusal(shim: str, function: str, target: str) -> Callable[[cst.Call, Uses], str | None]:
+    """A translation's call check against ``function`` of the shim ``shim``: the arguments it
+    takes, literal values among those its ``ACCEPTED`` has a pinned spelling for (``target``: what
+    of the pin the reason names, ``the pin's FusedMoE``)."""
+
+    def refusal(call: cst.Call, uses: Uses) -> str | None:
+        shim_signature = shim_function(shim, function)
+        if has_star(call):
+            return "*args/**kwargs cannot be checked"
+        if len(positional(call)) > len(shim_signature.positional):
+            return f"more than {len(shim_signature.positional)} positional arguments (the shim takes the others by keyword)"
+        for name, arg in keywords(call).items():
+            if name not in shim_signature.keywords:
+                return f"{name}= has no spelling on {target}"
+            value = literal(arg.value)
+            accepted = shim_signature.accepted.get(name)
+            if accepted is not None and value is not NOT_LITERAL and value not in accepted:
+                allowed = " or ".join(repr(v) for v in accepted)
+                return f"{name}={value!r} has no spelling on {target} (it takes {allowed})"
+        return None
+
+    return refusal
 
 
 def api_gap(apis: Iterable[Api]) -> Callable[[Resolver], str | None]:
