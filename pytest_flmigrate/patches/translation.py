@@ -313,14 +313,16 @@ class Translated:
 class ShimRedirect(ImportRedirectTransformer):
     """Transformer of a translation whose shim takes upstream's uses as written: in a translated
     file, the imports of its APIs point at the shim (``vllm_fl.compat.<shim>``), one count per
-    statement."""
+    statement. The shim itself, written with the migrated files, keeps its imports of the pin's
+    API (a shim wrapping the pin's class of the same name would import itself)."""
 
     translation: ClassVar[Translation | Translations]
     shim: ClassVar[str]
 
     def visit_Module(self, node: cst.Module) -> None:
         group = self.translation if isinstance(self.translation, Translations) else Translations((self.translation,))
-        self._apis = group.translated(node, self.context.package)
+        is_shim = self.context.module == f"{COMPAT_PACKAGE}.{self.shim}"
+        self._apis = set() if is_shim else group.translated(node, self.context.package)
         self._on = bool(self._apis)
 
     def locate(self, module: str, name: str) -> Location:

@@ -5,7 +5,7 @@ import pytest
 from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import p33_gate_linear_signature as p33
-from pytest_flmigrate.patches.translation import shim_function
+from pytest_flmigrate.patches.translation import SHIMS, shim_function
 from tests.fixtures.trees import write
 
 IMPORT = "from vllm.model_executor.layers.fused_moe import FusedMoEFactory, GateLinear\n"
@@ -86,3 +86,9 @@ def test_a_pin_without_gate_linear_is_p18s(tmp_path):
     write(tmp_path, {"vllm/__init__.py": ""})
     why = p33.pin_gap(Resolver([index_directory(tmp_path, "vllm")]))
     assert why == "the pin has no GateLinear class to give upstream's signature (P18 translates it)"
+
+
+def test_the_shim_keeps_its_import_of_the_pins_gate(rewrite):
+    shim = (SHIMS / f"{p33.SHIM}.py").read_text(encoding="utf-8")
+    assert "from vllm.model_executor.layers.fused_moe import GateLinear as PinnedGateLinear" in shim
+    assert rewrite(p33, shim, module_name=f"vllm_fl.compat.{p33.SHIM}") == (shim, 0)
