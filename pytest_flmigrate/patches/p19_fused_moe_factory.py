@@ -54,7 +54,6 @@ from __future__ import annotations
 import libcst as cst
 
 from .translation import (
-    NOT_LITERAL,
     RUNNER_LAYOUT,
     Api,
     FlatLayoutStrings,
@@ -67,10 +66,9 @@ from .translation import (
     code,
     has_star,
     keywords,
-    literal,
     positional,
     runner_layout_refusal,
-    shim_function,
+    shim_call_refusal,
 )
 
 ID = "P19"
@@ -87,36 +85,25 @@ FUSED_SHARED = (
 """Upstream's switches for shared experts fused into the routed GEMM: the shim's resolve it off."""
 SHIM = "moe_runner"
 """``pytest_flmigrate/autofix/shims/moe_runner.py``, written as ``vllm_fl/compat/moe_runner.py``."""
-FORWARD_KEYWORDS = frozenset({"hidden_states", "router_logits"})
+TARGET = "the pin's FusedMoE"
+"""What of the pin the reasons of a refused call name."""
+FORWARD = ("hidden_states", "router_logits")
+"""The parameters of the shim's layer's ``forward``."""
 
 
-def _call_refusal(call: cst.Call, uses: _Layers) -> str | None:
-    """The factory's arguments: those the shim takes, literal values among those it accepts."""
-    shim = shim_function(SHIM, API.name)
-    if has_star(call):
-        return "*args/**kwargs cannot be checked"
-    if len(positional(call)) > len(shim.positional):
-        return f"more than {len(shim.positional)} positional arguments (the shim takes the others by keyword)"
-    for name, arg in keywords(call).items():
-        if name not in shim.keywords:
-            return f"{name}= has no spelling on the pin's FusedMoE"
-        value = literal(arg.value)
-        if name in shim.accepted and value is not NOT_LITERAL and value not in shim.accepted[name]:
-            allowed = " or ".join(repr(v) for v in shim.accepted[name])
-            return f"{name}={value!r} has no spelling on the pin's FusedMoE (it takes {allowed})"
-    return None
-
-
-def _file_refusal(uses: _Layers) -> tuple[cst.CSTNode, str] | None:
-    """The fused-experts checks, then the layers' own calls: the shim's take two arguments."""
-    found = runner_layout_refusal(uses)
-    if found:
-        return found
+def layer_calls_refusal(uses: FactoryLayers, forward: tuple[str, ...]) -> tuple[cst.CSTNode, str] | None:
+    """The first call of a factory-built layer passing more than the layer's ``forward`` parameters."""
+    takes = f"{', '.join(forward[:-1])} and {forward[-1]}"
     for key in sorted(uses.layers):
         for call in uses.attribute_calls.get(key, []):
-            if has_star(call) or len(positional(call)) > 2 or not set(keywords(call)) <= FORWARD_KEYWORDS:
-                return call, f"{code(call)}: the layer takes only hidden_states and router_logits"
+            if has_star(call) or len(positional(call)) > len(forward) or not set(keywords(call)) <= set(forward):
+                return call, f"{code(call)}: the layer takes only {takes}"
     return None
+
+
+def _file_refusal(uses: FactoryLayers) -> tuple[cst.CSTNode, str] | None:
+    """The fused-experts checks, then the layers' own calls: the shim's take two arguments."""
+    return runner_layout_refusal(uses) or layer_calls_refusal(uses, FORWARD)
 
 
 def _self_attribute(node: cst.BaseExpression) -> str | None:
@@ -125,7 +112,7 @@ def _self_attribute(node: cst.BaseExpression) -> str | None:
     return None
 
 
-class _Layers(Uses):
+class FactoryLayers(Uses):
     """The uses, and per class: the ``self`` attributes a factory call is assigned to and the
     calls of ``self.<attr>``."""
 
@@ -166,7 +153,7 @@ def _runner_call_refusal(call: cst.Call, uses: Uses) -> str:
     return "upstream's runner constructor; the shim builds runners from FusedMoEFactory"
 
 
-FACTORY = Translation(API, _Layers, _file_refusal, _call_refusal)
+FACTORY = Translation(API, FactoryLayers, _file_refusal, shim_call_refusal(SHIM, API.name, TARGET))
 TRANSLATION = Translations(
     (
         FACTORY,

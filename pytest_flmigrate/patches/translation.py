@@ -1,4 +1,4 @@
-"""What the API-translation patches (P18-P21, P26) share: the uses of one upstream API in a file,
+"""What the API-translation patches (P18-P21, P26, P32, P33) share: the uses of one upstream API in a file,
 the decision on it, and whether a pin has the gap they fill.
 
 A translation rewrites a file only when *every* use of the API has a pinned spelling with the
@@ -313,14 +313,16 @@ class Translated:
 class ShimRedirect(ImportRedirectTransformer):
     """Transformer of a translation whose shim takes upstream's uses as written: in a translated
     file, the imports of its APIs point at the shim (``vllm_fl.compat.<shim>``), one count per
-    statement."""
+    statement. The shim itself, written with the migrated files, keeps its imports of the pin's
+    API (a shim wrapping the pin's class of the same name would import itself)."""
 
     translation: ClassVar[Translation | Translations]
     shim: ClassVar[str]
 
     def visit_Module(self, node: cst.Module) -> None:
         group = self.translation if isinstance(self.translation, Translations) else Translations((self.translation,))
-        self._apis = group.translated(node, self.context.package)
+        is_shim = self.context.module == f"{COMPAT_PACKAGE}.{self.shim}"
+        self._apis = set() if is_shim else group.translated(node, self.context.package)
         self._on = bool(self._apis)
 
     def locate(self, module: str, name: str) -> Location:
@@ -395,8 +397,9 @@ class ShimFunction:
 
 @functools.cache
 def shim_function(stem: str, function: str) -> ShimFunction:
-    """The signature of ``function`` in the shim ``stem`` and the shim's ``ACCEPTED`` table, read
-    from its source (a shim imports vLLM: it cannot be imported here)."""
+    """The signature of ``function`` in the shim ``stem`` (a class: its constructor's, without
+    ``self``) and the shim's ``ACCEPTED`` table, read from its source (a shim imports vLLM: it
+    cannot be imported here)."""
     tree = ast.parse((SHIMS / f"{stem}.py").read_text(encoding="utf-8"))
     table: dict[str, tuple[object, ...]] = {}
     signature: tuple[tuple[str, ...], frozenset[str]] | None = None
@@ -404,11 +407,42 @@ def shim_function(stem: str, function: str) -> ShimFunction:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["ACCEPTED"]:
             table = ast.literal_eval(node.value)
         if isinstance(node, ast.FunctionDef) and node.name == function:
-            args = node.args
-            names = tuple(a.arg for a in [*args.posonlyargs, *args.args])
-            signature = (names, frozenset([*names, *(a.arg for a in args.kwonlyargs)]))
+            signature = _signature(node.args)
+        if isinstance(node, ast.ClassDef) and node.name == function:
+            init = next(n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+            names, keywords = _signature(init.args)
+            signature = (names[1:], keywords - {names[0]})
     assert signature is not None, f"shims/{stem}.py defines {function}"
     return ShimFunction(signature[0], signature[1], table)
+
+
+def _signature(args: ast.arguments) -> tuple[tuple[str, ...], frozenset[str]]:
+    names = tuple(a.arg for a in [*args.posonlyargs, *args.args])
+    return names, frozenset([*names, *(a.arg for a in args.kwonlyargs)])
+
+
+def shim_call_refusal(shim: str, function: str, target: str) -> Callable[[cst.Call, Uses], str | None]:
+    """A translation's call check against ``function`` of the shim ``shim``: the arguments it
+    takes, literal values among those its ``ACCEPTED`` has a pinned spelling for (``target``: what
+    of the pin the reason names, ``the pin's FusedMoE``)."""
+
+    def refusal(call: cst.Call, uses: Uses) -> str | None:
+        shim_signature = shim_function(shim, function)
+        if has_star(call):
+            return "*args/**kwargs cannot be checked"
+        if len(positional(call)) > len(shim_signature.positional):
+            return f"more than {len(shim_signature.positional)} positional arguments (the shim takes the others by keyword)"
+        for name, arg in keywords(call).items():
+            if name not in shim_signature.keywords:
+                return f"{name}= has no spelling on {target}"
+            value = literal(arg.value)
+            accepted = shim_signature.accepted.get(name)
+            if accepted is not None and value is not NOT_LITERAL and value not in accepted:
+                allowed = " or ".join(repr(v) for v in accepted)
+                return f"{name}={value!r} has no spelling on {target} (it takes {allowed})"
+        return None
+
+    return refusal
 
 
 def api_gap(apis: Iterable[Api]) -> Callable[[Resolver], str | None]:

@@ -14,7 +14,7 @@ from pytest_flmigrate.review.base import MODEL_ROLES, FileView, Finding, ReviewC
 
 CHECK = "uncalled-hooks"
 PORTS = frozenset(f"{COMPAT_PACKAGE}.{path.stem}" for path in SHIMS.glob("*.py"))
-"""The ports step 4 writes from ``autofix/shims/`` (P18-P21, P26, P28): their methods are the API
+"""The ports step 4 writes from ``autofix/shims/`` (P18-P21, P26, P28, P32, P33): their methods are the API
 the migrated files call, upstream's, not overrides of hooks the pin's base would call."""
 
 

@@ -14,14 +14,27 @@ from pytest_flmigrate.patches import (
     p15_relocate_imports,
     p16_backport_helpers,
 )
+from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.patches.p14_transformers_renames import RENAMES
+from pytest_flmigrate.patches.translation import Api
 from pytest_flmigrate.review.base import FileView, Finding, ReviewContext, check, manual
 from pytest_flmigrate.review.known_missing import KNOWN_MISSING
 from pytest_flmigrate.review.patch_ids import fix_for
 
 TRANSFORMERS = "transformers"
-TRANSLATIONS = {api.name: (api, patch) for patch in CATALOG if patch.refusal is not None for api in patch.apis}
-"""API name -> (the API, the catalog patch translating it, when the pin's catalog has it)."""
+
+
+def _translations() -> dict[str, list[tuple[Api, Patch]]]:
+    found: dict[str, list[tuple[Api, Patch]]] = {}
+    for patch in CATALOG:
+        for api in patch.apis if patch.refusal is not None else ():
+            found.setdefault(api.name, []).append((api, patch))
+    return found
+
+
+TRANSLATIONS = _translations()
+"""API name -> (the API, a catalog patch translating it) for each such patch, in catalog order
+(P19 and P32 both translate ``FusedMoEFactory``, each at the pins whose tree it fits)."""
 
 
 @check("relative-imports")
@@ -119,15 +132,15 @@ def unresolved_imports(context: ReviewContext, view: FileView) -> list[Finding]:
 def _translation_refusal(context: ReviewContext, view: FileView, ref: ImportRef) -> str | None:
     """``P19 leaves it: line N: <why>`` when an API translation of the pin's catalog covers this
     import but refuses the file (one of its uses has no pinned spelling with the same behaviour)."""
-    found = TRANSLATIONS.get(ref.name or "")
-    if found is None or ref.module not in found[0].modules or view.parse_error:
+    if view.parse_error:
         return None
-    translation = found[1]
-    patch_id = context.patch(translation.name)
-    if patch_id is None or translation.refusal is None:
-        return None
-    why = translation.refusal(view.text, view.module.rpartition(".")[0])
-    return f"{patch_id} leaves it: {why}" if why else None
+    for api, translation in TRANSLATIONS.get(ref.name or "", []):
+        patch_id = context.patch(translation.name)
+        if patch_id is None or translation.refusal is None or ref.module not in api.modules:
+            continue
+        why = translation.refusal(view.text, view.module.rpartition(".")[0])
+        return f"{patch_id} leaves it: {why}" if why else None
+    return None
 
 
 @check("transformers-names")

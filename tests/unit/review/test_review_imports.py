@@ -119,3 +119,16 @@ def test_an_api_translation_that_refuses_the_file_says_why(review_files):
     assert finding.symbol == "vllm.model_executor.layers.fused_moe.FusedMoEFactory"
     assert "P19 leaves it: line 2: FusedMoEFactory(8, 4, 16, 32, runner_cls=R): runner_cls= has no" in finding.message
     assert finding.fix.startswith("manual: port the use by hand (P19 leaves it")
+
+
+def test_the_refusal_named_is_that_of_the_translation_the_pins_catalog_has(review_files):
+    source = (
+        "from vllm.model_executor.layers.fused_moe import FusedMoEFactory\n"
+        "experts = FusedMoEFactory(8, 4, 16, 32, fuse_shared_experts=True)\n"
+    )
+    # a pin whose FusedMoE is the factory function: P19's shim does not apply there, P32's does
+    (finding,) = review_files({MODEL: source}, "unresolved-imports", catalog={"fused-moe-factory": None})
+    assert (
+        "P32 leaves it: line 2: FusedMoEFactory(8, 4, 16, 32, fuse_shared_experts=True): "
+        "fuse_shared_experts=True has no spelling on the pin's FusedMoE (it takes False)" in finding.message
+    )
