@@ -470,6 +470,7 @@ def write(
         "reason": reason if weights == "dummy" else "",
         "parameters": parameters,
         "completed_norms": completed,
+        "fills": fills or {},  # what the source asked to fill (--fill): the same asking makes the same model
         "filled_fields": filled,
         **({"mtp_layer_fields": mtp_layers} if mtp_layers else {}),
         "processor": processor,

@@ -29,6 +29,7 @@ from pytest_flmigrate import envs
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS
 from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.tiny import checkpoints, controls, sources
+from pytest_flmigrate.tiny.synthesize import STAMP
 from tests.runtime.suite_run import flmigrate, junit_failure, plugin_tree
 
 DENSE = "mistral"
@@ -86,10 +87,8 @@ def test_a_new_dense_model_passes_steps_9_to_11_with_tiny(dense):
     assert run.outcomes("9", "10", "11") == dict.fromkeys(("9", "10", "11"), "passed"), run.output[-6000:]
     tiny = run.summary["tiny"]
     assert (tiny["arch"], tiny["weights"]) == ("Ministral3ForCausalLM", "synthesized")
-    assert tiny["config_source"] == {
-        "kind": "upstream",
-        "text": f"upstream's transformers: {MISTRAL_CONFIG}.MistralConfig",
-    }
+    assert tiny["config_source"]["kind"] == "upstream"
+    assert tiny["config_source"]["text"] == f"upstream's transformers: {MISTRAL_CONFIG}.MistralConfig"
     assert 0 < tiny["parameters"] < 10_000_000
     assert run.summary["control"] == {"served": True, "reason": ""}
     entries = text_entries(run.summary)
@@ -124,16 +123,22 @@ def test_a_second_run_replays_the_control_and_starts_no_control_server(dense, tm
 def test_the_tiny_model_is_cached_and_a_fresh_synthesis_is_byte_identical(dense, upstream_python, tmp_path):
     _, _, run = dense
     cached = Path(run.summary["tiny"]["path"])
+    fills = json.loads((cached / STAMP).read_text(encoding="utf-8"))["fills"]  # what the run's source asked
     fresh = checkpoints.synthesize(
         str(upstream_python),
         DENSE,
         run.summary["upstream"]["version"],
         "Ministral3ForCausalLM",
         sources.ConfigSource(
-            sources.UPSTREAM, run.summary["tiny"]["config_source"]["text"], MISTRAL_CONFIG, "MistralConfig"
+            sources.UPSTREAM,
+            run.summary["tiny"]["config_source"]["text"],
+            MISTRAL_CONFIG,
+            "MistralConfig",
+            fills=fills,
         ),
         cache=tmp_path,
     )
+    assert fresh.path.name == cached.name  # the same source, the same cache folder
     names = sorted(path.name for path in cached.iterdir())
     assert names == sorted(path.name for path in fresh.path.iterdir())
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(names)
