@@ -21,7 +21,6 @@ compared: what is judged is that the head serves.
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,9 +55,8 @@ def layer_fields(upstream_root: Path) -> tuple[str, ...]:
     """The config fields upstream reads an MTP head's layer count from: the names of its
     ``n_predict = getattr(<config>, "<field>", ...)`` assignments, sorted; () when the file has
     none."""
-    try:
-        tree = ast.parse((upstream_root / LAYER_COUNT_FILE).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+    tree = _speculative_module(upstream_root)
+    if tree is None:
         return ()
     found = set()
     for node in ast.walk(tree):
@@ -76,6 +74,14 @@ def layer_fields(upstream_root: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def _speculative_module(upstream_root: Path) -> ast.Module | None:
+    """Upstream's ``LAYER_COUNT_FILE``, parsed; None when it is absent or unreadable."""
+    try:
+        return ast.parse((upstream_root / LAYER_COUNT_FILE).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return None
+
+
 def _named(node: ast.expr, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
@@ -85,9 +91,8 @@ def override_targets(upstream_root: Path) -> dict[str, frozenset[str]]:
     ``hf_config_override`` turns into that head: the strings an ``if`` tests before it sets
     ``"architectures": [<head>]`` (or maps an architecture to the head in a dict), and those of
     each ``if`` that renames a model type into one of them (``exaone4_5`` -> ``exaone4_5_mtp``)."""
-    try:
-        tree = ast.parse((upstream_root / LAYER_COUNT_FILE).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError):
+    tree = _speculative_module(upstream_root)
+    if tree is None:
         return {}
     heads: dict[str, set[str]] = {}
     renamed: dict[str, set[str]] = {}  # the model type set -> what the ``if`` that sets it tests
@@ -183,8 +188,3 @@ def target_of(run: ModelRun, head: str) -> ModelRun:
     else:
         tried = f"none of {', '.join(checked)} is that target"
     raise FlmigrateError(f"--tiny: the MTP head {head} serves inside its target model{serves_in}, and {tried}")
-
-
-def speculative_config() -> str:
-    """The --speculative-config value of an MTP pair (the head comes from the target's checkpoint)."""
-    return json.dumps({"method": METHOD, "num_speculative_tokens": NUM_SPECULATIVE_TOKENS})
