@@ -37,7 +37,12 @@ from pytest_flmigrate.index.file_imports import imports_of
 from pytest_flmigrate.index.records import TreeIndex
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.manifest import Manifest
-from pytest_flmigrate.patches import p22_strict_configs, p25_env_flags, p31_transformers5_processors
+from pytest_flmigrate.patches import (
+    p22_strict_configs,
+    p25_env_flags,
+    p31_transformers5_processors,
+    p34_import_time_members,
+)
 from pytest_flmigrate.patches.base import Patch
 from pytest_flmigrate.patches.syntax import parsed
 from pytest_flmigrate.steps import stale
@@ -163,7 +168,7 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         plan = replace(plan, env_flags=fixer.env_flags)
     relocate, backports_on = RELOCATE in selected, BACKPORT in selected
     if not relocate and not backports_on:
-        return with_refusals(with_shims(plan, patches), patches)
+        return with_refusals(with_import_time_members(with_shims(plan, patches), fixer, patches), patches)
     handled = handled_by(plan, patches)
     backporter = fixer.backporter_for(patches)
     fixes = _Fixes()
@@ -210,7 +215,45 @@ def plan_fixes(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) ->
         _fix_drift(plan, fixer, backporter, handled, relocated, fixes, patches)
         _copy_config_hooks(plan, fixer, backporter, handled, relocated, fixes, patches)
     fixer.relocator.save()
-    return with_refusals(with_shims(fixes.apply(plan, fixer), patches), patches)
+    return with_refusals(
+        with_import_time_members(with_shims(fixes.apply(plan, fixer), patches), fixer, patches), patches
+    )
+
+
+def with_import_time_members(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch, ...]) -> MigrationPlan:
+    """``plan`` with P34's decisions (when selected): the class attributes its files read at import
+    that the pin's class lacks, each translated to the pin's value (``import_time_members``, also
+    under the module P15 relocates the class to) or refusing the migration with its line
+    (``refused``). Classes the migration writes or backports are upstream's: their reads work."""
+    patch = next((p for p in patches if p.name == p34_import_time_members.NAME), None)
+    if patch is None:
+        return plan
+    members = dict(plan.import_time_members)
+    refused = dict(plan.refused)
+
+    def copied(module: str, name: str) -> bool:
+        return (
+            module in plan.module_map
+            or f"{module}.{name}" in plan.module_map
+            or (module, name) in plan.name_map
+            or (module, name) in plan.backports
+        )
+
+    for planned in plan.files:
+        if planned.role not in CODE_ROLES and planned.compat is None:
+            continue
+        text = source_text(planned)
+        if "." not in text:
+            continue
+        found, why = p34_import_time_members.reads(text, _package(planned), fixer.upstream, fixer.pinned, copied)
+        members.update(found)
+        for (module, name, member), pinned in found.items():
+            relocated = fixer.relocator.for_import(module, name)
+            if relocated is not None:
+                members[(relocated.pinned[0], relocated.pinned[1], member)] = pinned
+        if why is not None and planned.target not in refused:
+            refused[planned.target] = f"{_path(planned)}:{why.line}: {why.reason} ({patch.id} {patch.name})"
+    return replace(plan, import_time_members=members, refused=refused)
 
 
 def config_hooks_to_copy(plan: MigrationPlan, fixer: Fixer) -> dict[str, str]:
@@ -264,7 +307,7 @@ def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
     config of a package the pin lacks whole (``transformers.models.qwen3_asr``). Each is copied
     into ``vllm_fl/configs/`` and patched like the unit's bridge (P14, P22); P2 points the
     imports there. A bridge's ``AutoConfig`` sub-config whose default model_type the pinned
-    transformers does not know gets its class (``plan.sub_config_classes``, for P22): one the
+    transformers does not know, and a model_type it looks up in ``CONFIG_MAPPING`` itself, gets its class (``plan.sub_config_classes``, for P22): one the
     bridge defines, the pin's class of the name upstream maps the model_type to, or that class
     bridged too. Only with P2 selected (it rewrites the imports)."""
     if "redirect-imports" not in {patch.name for patch in patches}:
@@ -308,8 +351,10 @@ def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
             plugin_module = bridge(symbol.module)
             if plugin_module is not None:
                 name_map[(ref.module, ref.name)] = plugin_module
-        if planned.role == "config" and "SubConfigSpec" in text:
-            for model_type in p22_strict_configs.auto_model_types(parsed(text)) - plan.transformers_model_types:
+        if planned.role == "config" and ("SubConfigSpec" in text or "CONFIG_MAPPING[" in text):
+            module = parsed(text)
+            looked_up = p22_strict_configs.auto_model_types(module) | p22_strict_configs.mapped_model_types(module)
+            for model_type in looked_up - plan.transformers_model_types:
                 found = _sub_config_class(fixer, planned, text, model_type)
                 if found is not None and (
                     found[0] == planned.upstream_module or _works_or_bridged(fixer, found, bridge)
@@ -546,18 +591,22 @@ def _reads_missing_flags(plan: MigrationPlan, patches: tuple[Patch, ...]) -> boo
 def with_refusals(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationPlan:
     """``plan`` with ``refused``: every file whose use of a selected translation's API the
     translation leaves alone (``path:line: why``), for step 4 to refuse before writing."""
-    refused: dict[str, str] = {}
+    refused: dict[str, str] = dict(plan.refused)
     for planned in plan.files:
-        if planned.role not in CODE_ROLES and planned.compat is None:
+        if planned.role not in CODE_ROLES and planned.compat is None or planned.target in refused:
             continue
         text = source_text(planned)
         for patch in patches:
             found = patch.refusal(text, _package(planned)) if patch.refusal is not None else None
             if found is not None:
-                path = planned.upstream_module.replace(".", "/") + ("/__init__.py" if planned.is_package else ".py")
-                refused[planned.target] = f"{path}:{found.line}: {found.reason} ({patch.id} {patch.name})"
+                refused[planned.target] = f"{_path(planned)}:{found.line}: {found.reason} ({patch.id} {patch.name})"
                 break
-    return replace(plan, refused=refused) if refused else plan
+    return replace(plan, refused=refused) if refused != plan.refused else plan
+
+
+def _path(planned: PlannedFile) -> str:
+    """The upstream file of ``planned``, relative to the tree (``vllm/model_executor/models/x.py``)."""
+    return planned.upstream_module.replace(".", "/") + ("/__init__.py" if planned.is_package else ".py")
 
 
 def _package(planned: PlannedFile) -> str:

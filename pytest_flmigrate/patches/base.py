@@ -55,6 +55,9 @@ class PatchContext:
                      class name): P22 builds an ``AutoConfig`` sub-config of that type with the class
                      (the module read through ``module_map``: a bridged class is imported from
                      ``vllm_fl/configs/``)
+    import_time_members: (module a file imports a class from, class, member) -> the pin's
+                     expression of the member's value, for class attributes read at import that the
+                     pin's class lacks (decided on both trees by step 4; catalog P34)
     env_flags:       flag -> upstream's default, for the ``vllm.envs`` flags upstream defines and
                      the pin lacks (computed from both trees; catalog P25)
     """
@@ -69,6 +72,7 @@ class PatchContext:
     backports: Mapping[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     forwarded_defaults: Mapping[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
     env_flags: Mapping[str, Any] = field(default_factory=dict)
+    import_time_members: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     transformers_model_types: frozenset[str] = frozenset()
     sub_config_classes: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 

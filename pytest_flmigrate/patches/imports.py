@@ -10,7 +10,7 @@ and P16 are built on it; P17 reuses :func:`small_statements`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import ClassVar
 
 import libcst as cst
@@ -77,6 +77,28 @@ _STATEMENT_HOLDERS = (
     cst.Finally,
     cst.MatchCase,
 )
+
+
+def with_imports(module: cst.Module, needed: Iterable[tuple[str, str]]) -> cst.Module:
+    """``module`` with ``from <module> import <name>`` for each of ``needed``, in order, after its
+    last top-level import statement (at its top when it has none)."""
+    lines = [
+        cst.SimpleStatementLine(body=[cst.ImportFrom(module=dotted(owner), names=[cst.ImportAlias(cst.Name(name))])])
+        for owner, name in needed
+    ]
+    if not lines:
+        return module
+    body = list(module.body)
+    last_import = max(
+        (
+            i
+            for i, statement in enumerate(body)
+            if isinstance(statement, cst.SimpleStatementLine)
+            and any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in statement.body)
+        ),
+        default=-1,
+    )
+    return module.with_changes(body=[*body[: last_import + 1], *lines, *body[last_import + 1 :]])
 
 
 def small_statements(node: cst.CSTNode) -> Iterator[cst.BaseSmallStatement]:

@@ -30,7 +30,13 @@ block would leave it unbound). One count per block.
 Why: 0.13.0 has neither context manager. Upstream, ``_mark_language_model`` only records the
 children (for ``--mm-encoder-only``, which 0.13.0 lacks), so its body runs as is;
 ``_mark_tower_model`` swaps the children for placeholders when every modality's
-``limit_per_prompt`` is 0, which 0.13.0 models express as ``None`` attributes.
+``limit_per_prompt`` is 0, which 0.13.0 models express as ``None`` attributes. What upstream's
+interface does with the recorded children, the pin's leaves to the class: upstream's default
+``get_language_model`` returns the child the block assigned, the pin's ``SupportsMultiModal``
+declares it without a body (``None``: the pin's ``embed_input_ids`` then fails on the first
+request). A class on that default (no ``get_language_model`` of its own, only ``nn.Module`` and
+``Supports*`` bases) whose language block assigns one ``self.X`` gets
+``def get_language_model(self): return self.X``.
 
 When: multimodal models (vision / audio towers) and their subclasses, e.g. Qwen3.5, Qwen3-VL,
 Kimi-K2.5, Gemma 3. Adding ``multimodal_config=`` to a tower constructor whose 0.13.0 signature
@@ -68,6 +74,22 @@ class Transformer(PatchTransformer):
     def __init__(self, context: PatchContext) -> None:
         super().__init__(context)
         self._scopes: list[_Scope] = []
+        self._classes: list[set[str]] = []  # per class: the self attributes its language blocks assign
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._classes.append(set())
+
+    def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        marked = self._classes.pop()
+        if len(marked) != 1 or not _default_language_model(updated_node):
+            return updated_node
+        (attribute,) = marked
+        method = cst.parse_statement(f"def {GETTER}(self):\n    return self.{attribute}\n")
+        body = updated_node.body
+        assert isinstance(body, cst.IndentedBlock)
+        return updated_node.with_changes(
+            body=body.with_changes(body=[*body.body, method.with_changes(leading_lines=[cst.EmptyLine(indent=False)])])
+        )
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._scopes.append(_Scope(node))
@@ -102,6 +124,8 @@ class Transformer(PatchTransformer):
             if isinstance(statement, cst.With) and _marked(statement, LANGUAGE):
                 dedented += 1
                 inner, footer = _dedented(statement)
+                if self._classes and self._scopes and _receiver(statement) == "self":
+                    self._classes[-1].update(_self_attributes(inner))
                 body.extend([_with_leading(inner[0], carried), *inner[1:]])
                 carried = footer
             else:
@@ -111,6 +135,50 @@ class Transformer(PatchTransformer):
             return updated_node
         self.count += dedented
         return updated_node.with_changes(body=body, footer=[*carried, *updated_node.footer])
+
+
+GETTER = "get_language_model"
+INTERFACE_BASES = ("nn.Module", "torch.nn.Module", "Module")
+"""Bases that leave a class on upstream's default ``get_language_model`` (with the ``Supports*``
+interfaces): a model class among the bases may override it."""
+
+
+def _receiver(node: cst.With) -> str | None:
+    call = node.items[0].item
+    assert isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+    return call.func.value.value if isinstance(call.func.value, cst.Name) else None
+
+
+def _self_attributes(statements: list[cst.BaseStatement]) -> set[str]:
+    """The ``self.X`` the statements (a language block's body) assign."""
+    found: set[str] = set()
+    for statement in statements:
+        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else []
+            if isinstance(small, cst.AnnAssign):
+                targets = [small.target]
+            for target in targets:
+                if (
+                    isinstance(target, cst.Attribute)
+                    and isinstance(target.value, cst.Name)
+                    and target.value.value == "self"
+                ):
+                    found.add(target.attr.value)
+    return found
+
+
+def _default_language_model(node: cst.ClassDef) -> bool:
+    """Whether upstream's class gets ``get_language_model`` from upstream's interface default (which
+    reads what ``_mark_language_model`` recorded): it defines none, and its bases are ``nn.Module``
+    and the ``Supports*`` interfaces only, ``SupportsMultiModal`` (which declares it) among them."""
+    body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+    if any(isinstance(s, cst.FunctionDef) and s.name.value == GETTER for s in body):
+        return False
+    names = [cst.Module(body=[]).code_for_node(base.value) for base in node.bases]
+    interfaces = [name.rpartition(".")[2] for name in names]
+    return "SupportsMultiModal" in interfaces and all(
+        name in INTERFACE_BASES or interface.startswith("Supports") for name, interface in zip(names, interfaces)
+    )
 
 
 def _marked(node: cst.With, method: str) -> tuple[cst.Name, cst.Name, list[cst.SimpleString]] | None:

@@ -23,7 +23,10 @@ by ``model_type`` at load) builds ``CONFIG_MAPPING[k.get("model_type", <default>
 composite configs do, when the pinned transformers knows the default model_type; when it does not,
 the class upstream maps that model_type to (``sub_config_classes``: defined in the same file, the
 pin's own class of that name, or a bridged one) builds it unless the dict names a model_type the
-pin knows (else the declaration stays as it is: a step 6 finding). One count per class rewritten.
+pin knows (else the declaration stays as it is: a step 6 finding). A model_type the pin lacks that
+the file looks up itself, ``CONFIG_MAPPING["qwen3_vl_vision"]``, is registered in the pin's mapping
+with that class when the file is imported (after its imports; a class the file defines, at its end).
+One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
@@ -259,6 +262,23 @@ def auto_model_types(module: cst.Module) -> set[str]:
     return found
 
 
+def mapped_model_types(module: cst.Module) -> set[str]:
+    """The model_types ``module`` looks up as literals, ``CONFIG_MAPPING["qwen3_vl_vision"]``: the
+    sub-configs a class builds itself (in ``__post_init__``) that need the pin to know the type."""
+    found = set()
+    for subscript in m.findall(module, m.Subscript(value=m.Name(CONFIG_MAPPING[1]))):
+        elements = cst.ensure_type(subscript, cst.Subscript).slice
+        index = elements[0].slice if len(elements) == 1 else None
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            found.add(str(index.value.evaluated_value))
+    return found
+
+
+def _registration(model_type: str, class_name: str) -> cst.BaseStatement:
+    """``CONFIG_MAPPING.register(model_type, class_name)``, as transformers 5 registers the type."""
+    return cst.parse_statement(f'{CONFIG_MAPPING[1]}.register("{model_type}", {class_name}, exist_ok=True)\n')
+
+
 def _creation(specs: dict[str, SubConfig]) -> list[cst.BaseStatement]:
     """transformers 5's ``SubConfigSpec.create_subconfig`` for each key: a dict becomes the class
     (for ``AutoConfig``, the class ``CONFIG_MAPPING`` has for the dict's ``model_type``, else the
@@ -435,11 +455,28 @@ class Transformer(PatchTransformer):
             (i for i, s in enumerate(body) if m.matches(s, m.SimpleStatementLine(body=[m.ImportFrom() | m.Import()]))),
             default=-1,
         )
+        registered = self._registered(original_node)
+        own = {
+            model_type: name for model_type, (defining, name) in registered.items() if defining == self.context.module
+        }
+        others = {model_type: name for model_type, name in registered.items() if model_type not in own}
+        self.helpers |= {(self.context.module_map.get(defining, defining), name) for defining, name in others.values()}
         missing = sorted(helper for helper in self.helpers if helper[1] not in imported)
         body[last_import + 1 : last_import + 1] = [
-            cst.parse_statement(f"from {mod} import {name}\n") for mod, name in missing
+            *(cst.parse_statement(f"from {mod} import {name}\n") for mod, name in missing),
+            *(_registration(model_type, name) for model_type, (_, name) in sorted(others.items())),
         ]
+        body += [_registration(model_type, name) for model_type, name in sorted(own.items())]
         return updated_node.with_changes(body=body)
+
+    def _registered(self, module: cst.Module) -> dict[str, tuple[str, str]]:
+        """The model_types ``module`` looks up in ``CONFIG_MAPPING`` that the pinned transformers
+        lacks and that have a class (``sub_config_classes``): registered in the pin's mapping when
+        the module is imported, as transformers 5 has them (a class the module defines, at its end)."""
+        wanted = mapped_model_types(module) - self.context.transformers_model_types
+        return {
+            model_type: found for model_type, found in self.context.sub_config_classes.items() if model_type in wanted
+        }
 
     @staticmethod
     def _without_unused(statement: cst.BaseStatement, used: set[str], removable: set[str]) -> cst.BaseStatement | None:

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from .base import PatchContext, PatchTransformer
-from .imports import from_imports
-from .syntax import dotted, dotted_name
+from .imports import from_imports, with_imports
+from .syntax import dotted_name
 
 ID = "P29"
 NAME = "class-factories"
@@ -118,22 +118,4 @@ class Transformer(PatchTransformer):
         return cst.parse_expression(factory.pinned.format(owner=func.value.value, **code))
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if not self._needed:
-            return updated_node
-        body = list(updated_node.body)
-        last_import = max(
-            (
-                i
-                for i, s in enumerate(body)
-                if isinstance(s, cst.SimpleStatementLine)
-                and any(isinstance(small, (cst.Import, cst.ImportFrom)) for small in s.body)
-            ),
-            default=-1,
-        )
-        lines = [
-            cst.SimpleStatementLine(
-                body=[cst.ImportFrom(module=dotted(module), names=[cst.ImportAlias(cst.Name(name))])]
-            )
-            for module, name in self._needed
-        ]
-        return updated_node.with_changes(body=[*body[: last_import + 1], *lines, *body[last_import + 1 :]])
+        return with_imports(updated_node, self._needed)

@@ -67,6 +67,9 @@ class MigrationPlan:
     unfixed: dict[tuple[str, str], str] = field(default_factory=dict)
     # signature drift the base's backport does not fix: keywords P23 drops (see PatchContext)
     forwarded_defaults: dict[str, frozenset[tuple[str, str, str]]] = field(default_factory=dict)
+    # class attributes read at import that the pin's class lacks: (module, class, member) -> the
+    # pin's expression of the same value (P34)
+    import_time_members: dict[tuple[str, str, str], str] = field(default_factory=dict)
     # the vllm.envs flags upstream has and the pin lacks, at upstream's defaults (P25)
     env_flags: dict[str, Any] = field(default_factory=dict)
     # model_types the pinned transformers' CONFIG_MAPPING knows (P22 builds sub-configs by them)
@@ -238,6 +241,7 @@ def patch_context(plan: MigrationPlan, planned: PlannedFile, pinned: Pinned) -> 
         backports=plan.backports,
         forwarded_defaults=plan.forwarded_defaults,
         env_flags=plan.env_flags,
+        import_time_members=plan.import_time_members,
         transformers_model_types=plan.transformers_model_types,
         sub_config_classes=plan.sub_config_classes,
     )

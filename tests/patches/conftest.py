@@ -48,6 +48,22 @@ def run_patch(
     return tree.code, transformer.count
 
 
+FACTORY_IMPORT = "from vllm.model_executor.layers.fused_moe import FusedMoEFactory, GateLinear\n"
+"""How upstream's MoE models import the runner API (P19, P32)."""
+
+
+def moe_model(factory_args: str, forward: str = "self.experts(hidden_states, router_logits)") -> str:
+    """A model module building its experts with upstream's ``FusedMoEFactory(factory_args)``."""
+    return FACTORY_IMPORT + textwrap.dedent(f"""\
+        class MoE(nn.Module):
+            def __init__(self):
+                self.experts = FusedMoEFactory({factory_args})
+
+            def forward(self, hidden_states, router_logits):
+                return {forward}
+        """)
+
+
 @pytest.fixture
 def rewrite() -> Callable[..., tuple[str, int]]:
     return run_patch

@@ -14,9 +14,9 @@ from tests.patches.conftest import PIN, patch_context
 
 IDS = (
     "P1", "P2", "P3", "P4", "P9", "P10", "P14", "P15", "P16", "P17", "P18", "P19", "P20", "P21", "P22", "P23", "P24",
-    "P25", "P26", "P27", "P28", "P29", "P30", "P31", "P32", "P33",
+    "P25", "P26", "P27", "P28", "P29", "P30", "P31", "P32", "P33", "P34", "P35",
 )  # fmt: skip
-KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30", "P32", "P33"]
+KEYED = ["P18", "P19", "P20", "P21", "P26", "P28", "P30", "P32", "P33", "P35"]
 """The API translations: keyed by comparing the trees, not by a version range."""
 
 
@@ -49,12 +49,12 @@ def test_select_none_is_every_patch_of_the_pin():
 
 def test_select_none_skips_patches_of_other_pins():
     # only the version-independent patches apply to a pin without the 0.13 gaps (the relocation,
-    # backport and forwarded-default tables are computed from the trees, for any pin; P14 and P22
+    # backport, forwarded-default and import-time member tables are computed from the trees, for any pin; P14 and P22
     # ask the transformers the pin runs with, in relevant(); the API translations apply where the
     # pinned tree lacks their API)
     selected = [patch.id for patch in select_patches(None, Version("0.20.0"))]
     assert selected == sorted(
-        ["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25", "P31", *KEYED], key=lambda i: int(i[1:])
+        ["P1", "P2", "P14", "P15", "P16", "P22", "P23", "P25", "P31", "P34", *KEYED], key=lambda i: int(i[1:])
     )
     assert [patch.id for patch in CATALOG if patch.pin_gap is not None] == KEYED
 
@@ -76,7 +76,9 @@ def test_a_pinned_tree_having_the_apis_selects_no_translation(tmp_path):
         ),
         f"{moe}/utils.py": "def resolve_layer_fused_shared_expert(): ...\ndef is_model_fused_shared_expert_compatible(): ...\n",
         "vllm/model_executor/layers/activation.py": "class SwigluStepAndMul: ...\nclass SiluAndMulWithClamp: ...\n",
-        "vllm/model_executor/layers/attention/__init__.py": "from .mm_encoder_attention import MMEncoderAttention\n",
+        "vllm/model_executor/layers/attention/__init__.py": (
+            "from .mm_encoder_attention import MMEncoderAttention\nclass PrefillPrefixLMAttention: ...\n"
+        ),
         "vllm/model_executor/layers/attention/mm_encoder_attention.py": "class MMEncoderAttention: ...\n",
         "vllm/model_executor/models/__init__.py": "",
         "vllm/model_executor/models/utils.py": (

@@ -271,3 +271,43 @@ def test_upstream_vision_language_init_shape(rewrite):
         )
         """
     assert rewrite(p4, method(before)) == (method(after), 2)
+
+
+MULTIMODAL = """\
+class M(nn.Module, SupportsMultiModal, SupportsPP):
+    def __init__(self, *, vllm_config, prefix=''):
+        with self._mark_language_model(vllm_config):
+            self.language_model = LM(vllm_config=vllm_config)
+        self.x = 1
+"""
+
+
+def test_a_class_on_upstreams_default_gets_the_language_model_getter(rewrite):
+    after, count = rewrite(p4, MULTIMODAL)
+    assert count == 1
+    assert after == (
+        "class M(nn.Module, SupportsMultiModal, SupportsPP):\n"
+        "    def __init__(self, *, vllm_config, prefix=''):\n"
+        "        self.language_model = LM(vllm_config=vllm_config)\n"
+        "        self.x = 1\n"
+        "\n"
+        "    def get_language_model(self):\n"
+        "        return self.language_model\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        MULTIMODAL + "    def get_language_model(self):\n        return self.x\n",  # its own
+        MULTIMODAL.replace("nn.Module, SupportsMultiModal", "Qwen3VLForConditionalGeneration, SupportsMultiModal"),
+        MULTIMODAL.replace("SupportsMultiModal, ", ""),  # no interface declaring it
+        MULTIMODAL.replace("self.x = 1", "").replace(
+            "LM(vllm_config=vllm_config)\n", "LM(vllm_config)\n            self.lm_head = Head()\n"
+        ),
+    ],
+    ids=["defines-it", "model-base", "not-multimodal", "two-attributes"],
+)
+def test_no_getter_where_upstreams_class_does_not_use_the_default(rewrite, source):
+    after, count = rewrite(p4, source)
+    assert count == 1 and "return self.language_model" not in after

@@ -330,6 +330,46 @@ def test_an_auto_config_sub_config_the_pin_knows_is_built_from_config_mapping():
     compile(out, "combo.py", "exec")
 
 
+class FakeConfig:
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class ComboVisionConfig(FakeConfig):
+    pass
+
+
+class LlamaConfig(FakeConfig):
+    pass
+
+
+class FakeConfigMapping(dict):
+    def register(self, key, value, exist_ok=False):
+        self[key] = value
+
+
+def executed(code: str) -> dict:
+    """The names a rewritten config module defines, run with stand-ins for what it imports."""
+    namespace = {
+        "PreTrainedConfig": FakeConfig,
+        "AutoConfig": object,
+        "ComboVisionConfig": ComboVisionConfig,
+        "CONFIG_MAPPING": FakeConfigMapping(llama=LlamaConfig),
+    }
+    exec("\n".join(line for line in code.splitlines() if "import" not in line), namespace)
+    return namespace
+
+
+def assert_builds_combo_sub_configs(combo_config: type) -> None:
+    """ComboConfig's vision sub-config is ComboVisionConfig by default and from a dict naming its
+    type; its audio sub-config is the file's own ComboAudioConfig."""
+    default = combo_config()
+    assert type(default.vision_config) is ComboVisionConfig
+    assert type(default.audio_config).__name__ == "ComboAudioConfig"
+    loaded = combo_config(vision_config={"model_type": "combo_vision", "depth": 2})
+    assert type(loaded.vision_config) is ComboVisionConfig and loaded.vision_config.depth == 2
+
+
 def test_an_auto_config_sub_config_the_pin_does_not_know_is_built_by_its_class():
     """combo_vision is unknown to the pinned transformers: the class upstream maps it to builds the
     sub-config (imported from the bridge where another module defines it; used as it is where this
@@ -369,27 +409,65 @@ def test_an_auto_config_sub_config_the_pin_does_not_know_is_built_by_its_class()
     assert "from vllm_fl.configs.combo_vision import ComboVisionConfig\n" in out
     assert "import ComboAudioConfig" not in out
 
-    class Config:
-        def __init__(self, **kwargs):
-            self.__dict__.update(kwargs)
-
-    class ComboVisionConfig(Config):
-        pass
-
-    class LlamaConfig(Config):
-        pass
-
-    namespace = {
-        "PreTrainedConfig": Config,
-        "AutoConfig": object,
-        "ComboVisionConfig": ComboVisionConfig,
-        "CONFIG_MAPPING": {"llama": LlamaConfig},
-    }
-    exec("\n".join(line for line in out.splitlines() if "import" not in line), namespace)
-    default = namespace["ComboConfig"]()
-    assert (
-        type(default.vision_config) is ComboVisionConfig and type(default.audio_config).__name__ == "ComboAudioConfig"
-    )
-    loaded = namespace["ComboConfig"](vision_config={"model_type": "combo_vision", "depth": 2})
-    assert type(loaded.vision_config) is ComboVisionConfig and loaded.vision_config.depth == 2
+    namespace = executed(out)
+    assert_builds_combo_sub_configs(namespace["ComboConfig"])
     assert type(namespace["ComboConfig"](vision_config={"model_type": "llama"}).vision_config) is LlamaConfig
+
+
+def test_a_model_type_the_pin_lacks_looked_up_in_config_mapping_is_registered_with_its_class():
+    """Cosmos 3's config builds its vision sub-config itself, ``CONFIG_MAPPING["qwen3_vl_vision"]``:
+    transformers 4.57 has the class (Qwen3VLVisionConfig) but not the type. The bridge registers
+    the type with the pin's class after its imports, and a class it defines itself at its end; a
+    type the pin knows or has no class for is left to the pin."""
+    source = dedent("""\
+        from huggingface_hub.dataclasses import strict
+
+        from ..auto import CONFIG_MAPPING, AutoConfig
+
+
+        @strict
+        class ComboConfig(PreTrainedConfig):
+            vision_config: dict | None = None
+            audio_config: dict | None = None
+
+            def __post_init__(self, **kwargs):
+                if isinstance(self.vision_config, dict):
+                    model_type = self.vision_config.pop("model_type", "combo_vision")
+                    self.vision_config = CONFIG_MAPPING[model_type](**self.vision_config)
+                elif self.vision_config is None:
+                    self.vision_config = CONFIG_MAPPING["combo_vision"]()
+                if self.audio_config is None:
+                    self.audio_config = CONFIG_MAPPING["combo_audio"]()
+                self.text_config = CONFIG_MAPPING["llama"]()
+                super().__post_init__(**kwargs)
+
+
+        @strict
+        class ComboAudioConfig(PreTrainedConfig):
+            model_type = "combo_audio"
+            width: int = 8
+    """)
+    module = "transformers.models.combo.configuration_combo"
+    assert p22.mapped_model_types(cst.parse_module(source)) == {"combo_vision", "combo_audio", "llama"}
+    context = patch_context(
+        module=module,
+        transformers_model_types=frozenset({"llama"}),
+        sub_config_classes={
+            "combo_vision": ("transformers.models.combo_vl.configuration_combo_vl", "ComboVisionConfig"),
+            "combo_audio": (module, "ComboAudioConfig"),
+        },
+    )
+    out = cst.parse_module(source).visit(p22.Transformer(context)).code
+    assert (
+        "from ..auto import CONFIG_MAPPING, AutoConfig\n"
+        "from transformers.models.combo_vl.configuration_combo_vl import ComboVisionConfig\n"
+        'CONFIG_MAPPING.register("combo_vision", ComboVisionConfig, exist_ok=True)\n'
+    ) in out
+    assert out.endswith('CONFIG_MAPPING.register("combo_audio", ComboAudioConfig, exist_ok=True)\n')
+    assert 'register("llama"' not in out
+
+    namespace = executed(out)
+    assert_builds_combo_sub_configs(namespace["ComboConfig"])
+
+    unregistered = cst.parse_module(source).visit(p22.Transformer(patch_context(module=module))).code
+    assert ".register(" not in unregistered  # without a class for the types: left to the pin

@@ -1,25 +1,13 @@
-from textwrap import dedent
-
 import pytest
 
 from pytest_flmigrate.patches import p32_fused_moe_factory_function as p32
 from pytest_flmigrate.patches.translation import shim_function
+from tests.patches.conftest import FACTORY_IMPORT as IMPORT
+from tests.patches.conftest import moe_model as moe
 from tests.patches.conftest import patch_context
 
-IMPORT = "from vllm.model_executor.layers.fused_moe import FusedMoEFactory, GateLinear\n"
 SHIM = "from vllm.model_executor.layers.fused_moe import GateLinear\nfrom vllm_fl.compat.moe_factory import FusedMoEFactory\n"
 PACKAGE = "vllm.model_executor.models"
-
-
-def moe(factory_args: str, forward: str = "self.experts(hidden_states, router_logits)") -> str:
-    return IMPORT + dedent(f"""\
-        class MoE(nn.Module):
-            def __init__(self):
-                self.experts = FusedMoEFactory({factory_args})
-
-            def forward(self, hidden_states, router_logits):
-                return {forward}
-        """)
 
 
 GLM5NEXT = (

@@ -32,3 +32,13 @@ def test_an_auto_config_sub_config_the_pin_does_not_know_is_built_by_its_bridged
     assert "from vllm_fl.configs.layered_text import LayeredTextConfig\n" in vision
     assert "SubConfigSpec" not in vision and "else LayeredTextConfig(**self.encoder_config)" in vision
     assert "self.encoder_config = LayeredTextConfig(**{})" in vision
+
+
+def test_a_model_type_the_pin_lacks_that_a_config_looks_up_itself_is_registered(flmigrate, plugin_tree, trees):
+    """LayeredVisionConfig builds its decoder itself, ``CONFIG_MAPPING["layered_decoder"]()``, a type
+    the pinned transformers lacks and the bridged file defines: the bridge registers it, at its end."""
+    upstream_dir, pinned_dir = trees
+    result = flmigrate("--upstream", str(upstream_dir), "--pinned", str(pinned_dir), "--model", "layered")
+    assert result.ret == 0, result.stdout.str()
+    vision = (plugin_tree / "vllm_fl/configs/layered_vision.py").read_text()
+    assert vision.endswith('CONFIG_MAPPING.register("layered_decoder", LayeredDecoderConfig, exist_ok=True)\n')
