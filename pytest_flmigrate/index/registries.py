@@ -7,6 +7,9 @@
 - transformers' ``MODEL_*_MAPPING_NAMES``: architecture class -> the model_types naming it
 - vLLM's config hooks (``MODELS_CONFIG_MAP`` in ``vllm/model_executor/models/config.py``):
   architecture -> the class whose ``verify_and_update_*config`` adjusts the configs at startup
+- the model types vLLM serves with multi-head latent attention (``is_deepseek_mla``: the text
+  config's ``model_type`` in a literal tuple, in ``vllm/config/model.py`` or, where the model config
+  delegates, ``vllm/transformers_utils/model_arch_config_convertor.py``)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pytest_flmigrate.index.symbols import parse_module
 MODEL_REGISTRY = Path("model_executor/models/registry.py")
 CONFIG_REGISTRY = Path("transformers_utils/config.py")
 CONFIG_HOOKS_MODULE = "vllm.model_executor.models.config"
+MLA_TYPE_FILES = (Path("config/model.py"), Path("transformers_utils/model_arch_config_convertor.py"))
 TRANSFORMERS_CONFIG_MAPPING = Path("models/auto/configuration_auto.py")
 # transformers >= 5 generates the table into this module; configuration_auto.py imports and amends it.
 TRANSFORMERS_AUTO_MAPPINGS = Path("models/auto/auto_mappings.py")
@@ -99,6 +103,39 @@ def _assignment(node: ast.stmt) -> tuple[str | None, ast.AST | None]:
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
         return node.target.id, node.value
     return None, None
+
+
+def mla_model_types(vllm_dir: Path) -> frozenset[str]:
+    """The model types the tree serves with multi-head latent attention: the literal tuple its
+    ``is_deepseek_mla`` tests the text config's ``model_type`` against (an EAGLE draft's inner
+    model's tuple is another test and left out)."""
+    found: set[str] = set()
+    for relative in MLA_TYPE_FILES:
+        tree = parse_module(vllm_dir / relative) if (vllm_dir / relative).is_file() else None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.FunctionDef) and node.name == "is_deepseek_mla":
+                found.update(_types_tested(node))
+    return frozenset(found)
+
+
+def _types_tested(function: ast.FunctionDef) -> set[str]:
+    """The strings of ``<x>.hf_text_config.model_type in (...)`` tests in ``function``."""
+    types: set[str] = set()
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.In)):
+            continue
+        left = node.left
+        if not (
+            isinstance(left, ast.Attribute)
+            and left.attr == "model_type"
+            and isinstance(left.value, ast.Attribute)
+            and left.value.attr == "hf_text_config"
+        ):
+            continue
+        values = _literal(node.comparators[0])
+        if isinstance(values, tuple | list | set | frozenset):
+            types.update(value for value in values if isinstance(value, str))
+    return types
 
 
 def vllm_config_registry(vllm_dir: Path) -> dict[str, str]:

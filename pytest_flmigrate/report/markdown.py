@@ -188,6 +188,7 @@ def verification(data: dict) -> list[str]:
         lines.append(f"- Serve: {icon.get(outcome10, outcome10)}")
     lines.append(f"- Request: {icon.get(outcome10, outcome10)}")
     lines += _tiny_lines(data.get("tiny"))
+    lines += [f"- Control: {note}" for note in (data.get("control") or {}).get("aligned", [])]
     lines += drafts.report_lines((data.get("tiny") or {}).get("draft"), data.get("draft"))
     if data.get("gpu"):
         gpu = data["gpu"]

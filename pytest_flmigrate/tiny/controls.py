@@ -3,7 +3,8 @@
 The upstream env serving a tiny checkpoint gives the same outcome (it serves, or its server exits
 with the same first error line) and the same greedy generations for the same checkpoint bytes,
 upstream env, serve arguments, prompt and request settings. They are kept under
-``<cache>/controls/<key>/``, the key a hash of the first three: ``control.json`` (the outcome) and
+``<cache>/controls/<key>/``, the key a hash of the first three (and of the environment variables
+the control is served with, when any): ``control.json`` (the outcome) and
 ``gt/<prompt id>.json`` (e2e/results.py's layout: each generation with its prompt's fingerprint and
 the request settings, so a changed prompt or sampling is collected again). A rerun replays them and
 starts no control server. A control that did not come up in time, or was stopped, is not an
@@ -16,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,8 +75,10 @@ def checkpoint_hash(tiny: TinyModel) -> str:
         raise FlmigrateError(f"--tiny: {tiny.path} has no readable {STAMP} ({exc.strerror})") from None
 
 
-def key(tiny: TinyModel, identity: dict, serve_args: Sequence[str]) -> str:
+def key(tiny: TinyModel, identity: dict, serve_args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     data = {"format": FORMAT, "checkpoint": checkpoint_hash(tiny), "upstream": identity, "serve_args": list(serve_args)}
+    if env:
+        data["env"] = dict(env)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -115,8 +118,15 @@ def exited_with_error(server: LocalGT | None) -> bool:
 
 
 def control_cache(
-    tiny: TinyModel, python: str, serve_args: Sequence[str], *, cache: Path | None = None
+    tiny: TinyModel,
+    python: str,
+    serve_args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cache: Path | None = None,
 ) -> ControlCache:
-    """The kept results of ``python``'s upstream env serving ``tiny`` with ``serve_args``."""
-    root = (cache if cache is not None else cache_dir()) / "controls" / key(tiny, env_identity(python), serve_args)
+    """The kept results of ``python``'s upstream env serving ``tiny`` with ``serve_args`` (and the
+    environment variables ``env`` set)."""
+    key_ = key(tiny, env_identity(python), serve_args, env)
+    root = (cache if cache is not None else cache_dir()) / "controls" / key_
     return ControlCache(root, tiny.arch)

@@ -100,6 +100,8 @@ SIZE_ROLES: tuple[tuple[re.Pattern[str], int], ...] = (
     (re.compile(r"(^|_)conv_(kernel_dim|kernel_size|L_cache)$"), CONV_KERNEL),
     (re.compile(r"(^|_)num_experts$"), shrink.EXPERTS),
     (re.compile(r"(^|_)(num_hidden_layers|num_layers)$"), shrink.NUM_LAYERS),
+    # a position table (an encoder's ``max_source_positions``): vLLM derives the longest sequence from it
+    (re.compile(r"^max_(\w+_)?positions$|(^|_)position_embeddings$"), shrink.MAX_POSITIONS),
 )
 #: (pattern over the field name, value) in order; the first match gives a read field its value.
 ROLES: tuple[tuple[re.Pattern[str], Any], ...] = (

@@ -30,7 +30,9 @@ sub-config). The special tokens a processor's constructor reads off its tokenize
 named special tokens (``<|image|>``), as real checkpoints' tokenizers carry them; a processor whose
 constructor does not call ``ProcessorMixin``'s gets the attributes that one sets
 (``chat_template``). The processor's placeholder tokens (``image_token``, ``audio_token``, ...:
-vLLM looks them up in the vocabulary) are added to the tiny tokenizer and the config's vocabulary
+vLLM looks them up in the vocabulary), and the tokens the classes upstream's processing info builds
+take by default (``token_defaults``: vLLM's ``InternVLProcessor``'s ``"<IMG_CONTEXT>"``), are added
+to the tiny tokenizer and the config's vocabulary
 and token ids follow, before the weights are made (``prepare``); then everything is saved with
 ``save_pretrained`` beside the weights (``save``), values JSON cannot hold written as their JSON
 spelling (a ``torch.device`` as ``"cpu"``), so that vLLM loads it the way it loads a real
@@ -402,12 +404,39 @@ class Prepared:
 
     items: list[Any]
     tokens: dict[str, int]  # the processor's special tokens added to the tiny tokenizer, with their ids
+    tokenizer_classes: tuple[str, ...] = ()  # the model's tokenizer class in transformers' auto mapping
+
+
+def _processor_factory(arch: str) -> Any:
+    """The multimodal registry's factories of upstream's class for ``arch`` (None: a text model)."""
+    model = _model_class(arch)
+    return getattr(model, "_processor_factory", None) if model is not None else None
+
+
+def token_defaults(info: type) -> list[str]:
+    """The tokens the classes upstream's processing info builds (its getters) take by default: a
+    constructor parameter ``<kind>_token`` defaulting to a string (vLLM's ``InternVLProcessor``,
+    built by QianfanOCR's info, converts ``ctx_image_token="<IMG_CONTEXT>"`` to its id: None with a
+    tokenizer that lacks it). Real checkpoints' tokenizers hold them."""
+    found: set[str] = set()
+    for value in _named_by_methods(info, getters=True):
+        if not isinstance(value, type):
+            continue
+        try:
+            parameters = inspect.signature(value).parameters
+        except (TypeError, ValueError):  # a builtin's: nothing to read
+            continue
+        for name, parameter in parameters.items():
+            default = parameter.default
+            if name.endswith("_token") and name not in STANDARD_TOKENS and isinstance(default, str) and default:
+                found.add(default)
+    return sorted(found)
 
 
 def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
     """The processor ``arch`` loads, built (or its standalone parts); None for a text model."""
     model = _model_class(arch)
-    factories = getattr(model, "_processor_factory", None) if model is not None else None
+    factories = _processor_factory(arch)
     if model is None or factories is None:
         return None
     referenced = referenced_classes(factories.info, model, factories.processor)
@@ -524,14 +553,36 @@ def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
     if items is None:
         return None
     wanted = {kind: token for item in items for kind, token in special_tokens(item).items()}
-    missing = sorted({token for token in wanted.values() if token not in tokenizer.get_vocab()})
+    defaults = token_defaults(_processor_factory(arch).info)
+    missing = sorted({token for token in [*wanted.values(), *defaults] if token not in tokenizer.get_vocab()})
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)
         items = _find(arch, config, tokenizer) or []
     vocab = tokenizer.get_vocab()
     ids = {kind: vocab[token] for kind, token in wanted.items() if token in vocab}
     adapt_config(config, len(tokenizer), ids)
-    return Prepared(items, {token: vocab[token] for token in sorted(set(vocab) - before)})
+    added = {token: vocab[token] for token in sorted(set(vocab) - before)}
+    return Prepared(items, added, mapped_tokenizer_classes(config, items))
+
+
+def mapped_tokenizer_classes(config: Any, items: list[Any]) -> tuple[str, ...]:
+    """The tokenizer classes transformers' ``TOKENIZER_MAPPING_NAMES`` gives the config's
+    ``model_type``, then the model types of the processors' own modules
+    (``transformers.models.qwen3_vl.processing_qwen3_vl``), in that order, each once."""
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES
+
+    model_types = [getattr(config, "model_type", None)]
+    for item in items:
+        parts = type(item).__module__.split(".")
+        if parts[:2] == ["transformers", "models"] and len(parts) > 2:
+            model_types.append(parts[2])
+    found: list[str] = []
+    for model_type in model_types:
+        names = TOKENIZER_MAPPING_NAMES.get(model_type) if model_type else None
+        for name in names if isinstance(names, tuple) else (names,):
+            if isinstance(name, str) and name not in PORTABLE_TOKENIZERS and name not in found:
+                found.append(name)
+    return tuple(found)
 
 
 def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
@@ -544,10 +595,12 @@ def save(out_dir: Path, prepared: Prepared, tokenizer: Any) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any save failure, named with the class
         raise Unbuildable(f"{type(tokenizer).__name__}.save_pretrained failed: {_first_line(exc)}") from None
     portable_tokenizer_config(out_dir / "tokenizer_config.json")
+    named = name_tokenizer_class(out_dir, prepared.tokenizer_classes)
     return {
         "classes": [type(item).__name__ for item in prepared.items],
         "tokens": prepared.tokens,
         "files": sorted({path.name for path in out_dir.iterdir()} - before),
+        **({"tokenizer_class": named} if named else {}),
     }
 
 
@@ -641,6 +694,44 @@ def portable_tokenizer_config(path: Path) -> None:
         portable["extra_special_tokens"] = {**(mapping if isinstance(mapping, dict) else {}), **tokens}
     if portable != config:
         path.write_text(json.dumps(portable, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+#: A text the tokenizer must encode alike under the class named in its config and under its own
+TOKENIZER_PROBE = "Explain why the sky is blue. 天空为什么是蓝色的？ def f(x): return x**2 <|image|>"
+
+
+def name_tokenizer_class(out_dir: Path, candidates: tuple[str, ...]) -> str | None:
+    """Name the saved tokenizer's class in its config as real checkpoints do: the first of
+    ``candidates`` (the model's class in transformers' auto mapping) that loads the same
+    ``tokenizer.json`` to the same ids and vocabulary as the class the config names. A processor of
+    the pinned env's transformers 4 checks its tokenizer's class (``Qwen3VLProcessor`` wants a
+    ``Qwen2Tokenizer(Fast)``: 4.x loads the fast one for the name), which a generic
+    ``PreTrainedTokenizerFast`` fails. Each class is loaded by itself (``AutoTokenizer`` would
+    load the model's config too); the config is left as it was when none loads alike. The class
+    named, or None."""
+    if not candidates:
+        return None
+    import transformers
+
+    path = out_dir / "tokenizer_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        before = getattr(transformers, config.get("tokenizer_class") or "PreTrainedTokenizerFast")
+        expected = before.from_pretrained(str(out_dir))
+    except Exception:  # noqa: BLE001 - no tokenizer config or class to compare with: left alone
+        return None
+    for name in candidates:
+        try:
+            loaded = getattr(transformers, name).from_pretrained(str(out_dir))
+            alike = loaded.encode(TOKENIZER_PROBE) == expected.encode(TOKENIZER_PROBE)
+            alike = alike and loaded.get_vocab() == expected.get_vocab()
+        except Exception:  # noqa: BLE001 - a class that cannot load this tokenizer: the next one
+            alike = False
+        if alike:
+            config["tokenizer_class"] = name
+            path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            return name
+    return None
 
 
 def named_tokens(tokenizer_config: dict[str, Any]) -> dict[str, str]:

@@ -191,6 +191,8 @@ def _shrink(config: dict[str, Any], vocab_size: int, specials: dict[str, int], t
             out[key] = _shrink(value, vocab_size, specials, top)
         elif key == "vocab_size" and _is_int(value):
             out[key] = vocab_size
+        elif key.startswith("vocab_size_") and _is_int(value):  # a table over part of it (per-layer inputs)
+            out[key] = min(value, vocab_size)
         elif key in KV_HEAD_FIELDS and _is_int(value) and value == config.get(KV_HEAD_FIELDS[key]):
             out[key] = SIZES[KV_HEAD_FIELDS[key]]
         elif key in LAYER_DICTS and isinstance(value, dict) and all(_index(k) is not None for k in value):

@@ -297,4 +297,7 @@ def inferred_source(run: ModelRun) -> ConfigSource:
         f"inferred from upstream vLLM's {unit.module} ({read} fields read; base "
         f"{base.text if base else 'PretrainedConfig'}{by_use})"
     )
-    return ConfigSource(INFERRED, text, folder=folder, fills=inferred.fills)
+    # over a base, what the base's class leaves absent or None is filled as for a config class
+    # (Qwen3-ASR's thinker config leaves the forced aligner's classify_num None)
+    fills = {**infer.class_fills(run), **inferred.fills} if base else inferred.fills
+    return ConfigSource(INFERRED, text, folder=folder, fills=fills)

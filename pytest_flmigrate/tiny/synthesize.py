@@ -19,7 +19,8 @@ loads it with ``--trust-remote-code`` whatever its transformers. The weights: wh
 transformers (or DIR's own code, through ``auto_map``) has a class named ARCH, it is built from
 that config under a fixed seed and saved with ``save_pretrained`` (float32 safetensors, real
 checkpoint names; layer-level norms the class builds on some layers only are completed on every
-layer, see layer_norms.py); otherwise upstream vLLM's own class for ARCH is built on CPU and saved
+layer, see layer_norms.py), kept when upstream vLLM's ``load_weights`` takes them as its loader
+does (vllm_weights.check; else vLLM's own weights below take their place); otherwise upstream vLLM's own class for ARCH is built on CPU and saved
 under the checkpoint names its ``load_weights`` accepts (vllm_weights.py, checked by loading them
 back); when neither can, only the config is written and the stamp says ``dummy`` with the reason
 (servers then use ``--load-format dummy``). The tokenizer files are qwen2_checkpoint.py's; with
@@ -176,12 +177,26 @@ def _fill(root: Any, dotted: str, entry: dict[str, Any]) -> bool:
     remade = entry["config"] and isinstance(current, dict)  # the class's values kept in the object
     if not (needed or remade):
         return False
-    value = _config_base(scope)(**{**entry["value"], **(current or {})}) if entry["config"] else entry["value"]
+    value = _sub_config(scope, leaf, {**entry["value"], **(current or {})}) if entry["config"] else entry["value"]
     try:
         setattr(scope, leaf, value)
-    except (AttributeError, TypeError, ValueError):  # a read-only property, a validator: the class's own
+    except Exception:  # noqa: BLE001 - a read-only property, a validator (a strict dataclass's): the class's own
         return False
     return True
+
+
+def _sub_config(scope: Any, leaf: str, values: dict[str, Any]) -> Any:
+    """A sub-config object for ``scope``'s field ``leaf`` holding ``values``: of the class ``scope``'s
+    class declares for it (``sub_configs``: a strict config takes no other), its defaults shrunk as
+    the config's own, when it builds so; else the transformers base config class."""
+    declared = (getattr(type(scope), "sub_configs", None) or {}).get(leaf)
+    if isinstance(declared, type):
+        try:
+            defaults = shrink.shrink_config(plain(declared().to_dict()), qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
+            return _build(declared, {**defaults, **values})
+        except Exception:  # noqa: BLE001 - an auto class, a constructor that needs more: the base class
+            pass
+    return _config_base(scope)(**values)
 
 
 def _config_base(scope: Any) -> Any:
@@ -227,10 +242,17 @@ def plain(values: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(values, default=lambda o: o.to_dict() if hasattr(o, "to_dict") else repr(o)))
 
 
-def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: dict[str, dict] | None = None):
+def tiny_config(
+    cls,
+    arch: str,
+    original: dict[str, Any] | None = None,
+    fills: dict[str, dict] | None = None,
+    kind: str = "",
+):
     """The shrunk config object (of ``original``, default the class's defaults) and the fields of
     ``fills`` it was given (``fill_missing``); Rejected naming the field when the class refuses a
-    tiny value."""
+    tiny value, or, for a source of a ``kind`` that another follows (``FOLLOWED``), when it does not
+    keep a field upstream's code reads without a default (``needed_lost``)."""
     original = plain(cls().to_dict() if original is None else original)
     shrunk = shrink.shrink_config(original, qwen2_checkpoint.VOCAB_SIZE, SPECIALS)
     shrunk["architectures"] = [arch]
@@ -239,7 +261,14 @@ def tiny_config(cls, arch: str, original: dict[str, Any] | None = None, fills: d
     except Exception as exc:  # noqa: BLE001 - any validation error; the culprit is searched below
         error = _first_line(exc)
     else:
-        return filled_config(cls, shrunk, fills or {})
+        config, filled = filled_config(cls, shrunk, fills or {})
+        lost = needed_lost(filled, fills or {}) if kind in FOLLOWED else []
+        if lost:
+            raise Rejected(
+                f"{cls.__name__} does not keep {', '.join(lost)} when it loads its config.json, which upstream's "
+                "code reads without a default (the class keeps it elsewhere: not the config that code was written for)"
+            )
+        return config, filled
     for field, value in shrink.changed_fields(original, shrunk):
         try:
             _build(cls, _set(shrunk, field, _get(original, field)))
@@ -274,6 +303,9 @@ def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[
     return config, marked_lost(cls, config, filled)
 
 
+#: the kinds of config source (sources.py's) that another follows when they fail: one whose class
+#: cannot carry a field upstream reads gives way (the inferred config, the last, is kept as it is)
+FOLLOWED = ("upstream", "newer-transformers")
 #: what a filled field's record says when its class does not keep it on loading its config.json
 LOST = "; lost when {cls} loads its config.json"
 
@@ -294,6 +326,21 @@ def marked_lost(cls, config: Any, filled: list[str]) -> list[str]:
         lost = (back is None and built is not None) or (isinstance(back, dict) and not isinstance(built, dict))
         marked.append(line[:-1] + LOST.format(cls=cls.__name__) + ")" if lost else line)
     return marked
+
+
+def needed_lost(filled: list[str], fills: dict[str, dict]) -> list[str]:
+    """The fields of ``filled`` (``marked_lost``'s record) that the class does not keep on loading its
+    config.json and upstream's code reads without a default (their fill is for an absent field):
+    values, not sub-configs (one that comes back a plain dict is still read), and not the copies set
+    on the text config (the top keeps its own). A transformers 5 class keeps ``rope_theta`` inside
+    ``rope_parameters``: code reading ``config.rope_theta`` was written for another config."""
+    lost = []
+    for line in filled:
+        dotted = line.split("=", 1)[0]
+        entry = fills.get(dotted)
+        if LOST.split("{cls}")[0] in line and entry and entry["absent"] and not entry["config"]:
+            lost.append(dotted)
+    return lost
 
 
 def _at(config: Any, dotted: str) -> Any:
@@ -419,7 +466,7 @@ def write(
     ``mtp_fields``: the model is an MTP head's target, those fields give the head one layer."""
     import torch
 
-    config, filled = tiny_config(loaded.cls, arch, loaded.values, fills)
+    config, filled = tiny_config(loaded.cls, arch, loaded.values, fills, kind)
     mtp_layers = set_layer_counts(config, mtp_fields) if mtp_fields else []
     tokenizer = tiny_tokenizer(out_dir) if multimodal else None
     prepared = prepared_processor(arch, config, tokenizer) if multimodal else None
@@ -451,8 +498,15 @@ def write(
             processor = processors.save(out_dir, prepared, tokenizer)
         except processors.Unbuildable as exc:
             raise Rejected(f"no processor for {arch}: {exc}") from None
+    refused, found = "", None
     if model is None:
         found = vllm_weights.write(out_dir, arch, seed, trust_remote_code=loaded.folder is not None, draft_of=draft_of)
+    else:  # transformers' names, as upstream's loader takes them, else vLLM's own in their place
+        refused, found = vllm_weights.check(out_dir, arch, seed, trust_remote_code=loaded.folder is not None)
+        if refused:
+            reason, completed = f"upstream vLLM refuses the checkpoint of {weights_from}: {refused}", []
+            weights, weights_from, parameters = "dummy", "", None
+    if found is not None:
         if found.parameters is not None:
             weights, weights_from, parameters = "synthesized", found.source, found.parameters
         reason = f"{reason}; {found.reason}" if found.reason else reason
@@ -470,6 +524,7 @@ def write(
         "reason": reason if weights == "dummy" else "",
         "parameters": parameters,
         "completed_norms": completed,
+        "refused_names": refused,  # why upstream's loader refused transformers' checkpoint ("" when it took it)
         "fills": fills or {},  # what the source asked to fill (--fill): the same asking makes the same model
         "filled_fields": filled,
         **({"mtp_layer_fields": mtp_layers} if mtp_layers else {}),

@@ -1,5 +1,12 @@
-"""Weights for a tiny model transformers has no class for: upstream vLLM's own model, saved under
-the checkpoint names its ``load_weights`` accepts (runs in the upstream env; synthesize.py calls it).
+"""Weights for a tiny model transformers has no class for, or whose transformers checkpoint upstream
+vLLM's ``load_weights`` refuses (``check``): upstream vLLM's own model, saved under the checkpoint
+names its ``load_weights`` accepts (runs in the upstream env; synthesize.py calls it).
+
+transformers 5 may save names no checkpoint has (its save-time renames of a sub-model's layout:
+``language_model.model.model.``, a vision tower without its ``vision_model.``), or tensors of modules
+vLLM builds only by a config flag the tiny config leaves off (q/k norms transformers always builds);
+``check`` gives such a checkpoint to the model's ``load_weights`` as vLLM's loader does and, when it is
+refused, writes vLLM's own names in its place.
 
 The model class upstream's registry resolves for the tiny config is built on CPU (one rank, gloo)
 and every parameter is filled from a generator seeded by the seed and the parameter's name
@@ -7,11 +14,15 @@ and every parameter is filled from a generator seeded by the seed and the parame
 the inverse of what ``load_weights`` does with a checkpoint, read from the model itself:
 
 - a fused layer that ``packed_modules_mapping`` names (``qkv_proj`` -> ``q_proj``, ``k_proj``,
-  ``v_proj``; vLLM's conventional ones when a model declares none) is split along its output dim
-  by the layer's ``output_sizes``;
-- fused experts (``w13_weight``, ``w2_weight``) split per expert under the names of
+  ``v_proj``; the model's and its sub-models', vLLM's conventional ones when none declares it) is
+  split along its output dim by the layer's ``output_sizes``;
+- fused experts (``w13_weight``, ``w2_weight``) split per expert under the names of the model's
+  own ``get_expert_mapping()`` inverted (a layer wrapping its routed experts), else of
   ``FusedMoE.make_expert_params_mapping`` (``gate_proj``/``up_proj``/``down_proj``, else
-  ``w1``/``w3``/``w2``);
+  ``w1``/``w3``/``w2``), under their module's path, else under the path of the module wrapping it
+  (``FusedMoEFactory``'s ``experts.routed_experts``);
+- a vocabulary embedding or LM head padded to a multiple of 64 keeps its vocabulary's rows
+  (``org_vocab_size``; loading zeroes the padding, which ``fill`` leaves zero);
 - ``hf_to_vllm_mapper``'s renames are undone;
 - a draft's decoder tensors are tried at the top level too (``top_level``: vLLM's EAGLE drafts
   load them under ``model.``);
@@ -28,6 +39,7 @@ line and the tiny model keeps dummy weights.
 
 from __future__ import annotations
 
+import fnmatch
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -37,6 +49,8 @@ from typing import Any
 WEIGHTS = "model.safetensors"
 INIT_STD = 0.1
 EXPERT_NAMES = (("gate_proj", "down_proj", "up_proj"), ("w1", "w2", "w3"))
+#: how fused experts are tried, in order: (their names, named after the module wrapping theirs)
+EXPERT_SPELLINGS = tuple((names, wrapped) for wrapped in (False, True) for names in EXPERT_NAMES)
 #: vLLM's conventional fused layers, for models that do not declare ``packed_modules_mapping``
 #: (their ``load_weights`` stacks the same names by a local ``stacked_params_mapping``)
 CONVENTIONAL_PACKED = {"qkv_proj": ["q_proj", "k_proj", "v_proj"], "gate_up_proj": ["gate_proj", "up_proj"]}
@@ -59,11 +73,20 @@ def write(
         model = build(out_dir, seed, trust_remote_code, draft_of)
     except Exception as exc:  # noqa: BLE001 - any failure to build the model: one line
         return Found(None, "", f"upstream vLLM cannot build {arch} on CPU to synthesize weights: {first_line(exc)}")
+    return synthesized(model, out_dir, arch, seed)
+
+
+def synthesized(model: Any, out_dir: Path, arch: str, seed: int) -> Found:
+    """``model``'s parameters (upstream vLLM's ``arch``, built) filled from the seed and saved in
+    ``out_dir`` under the checkpoint names its ``load_weights`` accepts, proven."""
     source = f"{type(model).__module__}.{type(model).__name__} (upstream vLLM, checkpoint names of its load_weights)"
+    patterns = list(getattr(type(model), "allow_patterns_overrides", None) or [])
+    if patterns and not any(fnmatch.fnmatch(WEIGHTS, pattern) for pattern in patterns):
+        return Found(None, "", f"vLLM loads {arch}'s weights only from files matching {', '.join(patterns)}")
     fill(model, seed)
     candidates, problem = None, ""
-    for experts in EXPERT_NAMES:
-        own = respelled(model, checkpoint_tensors(model, experts))
+    for experts, wrapped in EXPERT_SPELLINGS:
+        own = respelled(model, checkpoint_tensors(model, experts, wrapped))
         for tensors in filter(None, (own, top_level(own))):
             problem = prove(model, tensors)
             if not problem:
@@ -77,6 +100,28 @@ def write(
 
     save_file({name: tensor.contiguous() for name, tensor in candidates.items()}, str(out_dir / WEIGHTS))
     return Found(sum(p.numel() for p in model.parameters()), source, "")
+
+
+def check(out_dir: Path, arch: str, seed: int, *, trust_remote_code: bool) -> tuple[str, Found | None]:
+    """The checkpoint transformers' class saved in ``out_dir``, given to upstream vLLM's
+    ``load_weights`` for ``arch`` as its loader gives it (``accepted``): ``("", None)`` when it takes
+    them, or when vLLM cannot build the model here (nothing to judge by: the checkpoint stays);
+    else why not, and the weights of ``synthesized`` written in its place (``Found.parameters``
+    None, the checkpoint removed, when there are none either). Names transformers writes that no
+    checkpoint has (its save-time renames of a sub-model's layout) or tensors of modules vLLM builds
+    only by a config flag the tiny config leaves off would make the servers refuse the model."""
+    try:
+        model = build(out_dir, seed, trust_remote_code)
+    except Exception:  # noqa: BLE001 - no vLLM model to judge by: transformers' checkpoint stays
+        return "", None
+    problem = accepted(model, saved(out_dir))
+    if not problem:
+        return "", None
+    problem = problem.split(". ", 1)[0]  # vLLM's refusal goes on to list every parameter it has
+    found = synthesized(model, out_dir, arch, seed)
+    if found.parameters is None:
+        (out_dir / WEIGHTS).unlink()
+    return problem, found
 
 
 def build(folder: Path, seed: int, trust_remote_code: bool, draft_of: tuple[Path, str] | None = None) -> Any:
@@ -124,12 +169,28 @@ def fill(model: Any, seed: int) -> None:
             values = torch.randn(param.shape, generator=generator, dtype=torch.float32) * INIT_STD
             if "norm" in name and name.endswith("weight") and param.dim() == 1:
                 values += 1.0
+            values[vocabulary(model, name, param.shape[0]) :] = 0.0  # a padded vocabulary's rows: loading zeroes them
             param.copy_(values.to(param.dtype))
 
 
-def checkpoint_tensors(model: Any, experts: tuple[str, str, str]) -> dict[str, Any]:
-    """Checkpoint name -> tensor for every parameter (see the module docstring)."""
-    packed = {**CONVENTIONAL_PACKED, **(getattr(model, "packed_modules_mapping", None) or {})}
+def vocabulary(model: Any, name: str, rows: int) -> int:
+    """How many of parameter ``name``'s ``rows`` a checkpoint holds: a vocabulary embedding's or LM
+    head's (``org_vocab_size``: vLLM pads its rows to a multiple of 64, a checkpoint has the
+    vocabulary's own, and loading zeroes the rest), else all."""
+    module_path = name.rpartition(".")[0]
+    module = model.get_submodule(module_path) if module_path else model
+    size = getattr(module, "org_vocab_size", None)
+    return size if isinstance(size, int) and 0 < size < rows else rows
+
+
+def checkpoint_tensors(model: Any, experts: tuple[str, str, str], wrapped: bool = False) -> dict[str, Any]:
+    """Checkpoint name -> tensor for every parameter (see the module docstring); ``wrapped``: fused
+    experts without a mapping of the model's own are named after the module that wraps theirs
+    (``mlp.experts.0.gate_proj.weight`` for ``mlp.experts.routed_experts.w13_weight``)."""
+    packed = dict(CONVENTIONAL_PACKED)
+    for module in model.modules():  # a multimodal model's language model declares its own
+        packed.update(getattr(module, "packed_modules_mapping", None) or {})
+    mapping = expert_mapping(model)
     found: dict[str, Any] = {}
     for name, param in model.named_parameters():
         module_path, _, leaf = name.rpartition(".")
@@ -141,9 +202,10 @@ def checkpoint_tensors(model: Any, experts: tuple[str, str, str]) -> dict[str, A
             for part, piece in zip(packed[last], param.detach().split(list(sizes), dim=dim)):
                 found[_join(prefix, part, leaf)] = piece
         elif leaf in ("w13_weight", "w2_weight") and param.dim() == 3:
-            found.update(_experts(module_path, leaf, param.detach(), experts))
+            base = module_path.rpartition(".")[0] if wrapped else module_path
+            found.update(mapped_experts(name, param.detach(), mapping) or _experts(base, leaf, param.detach(), experts))
         else:
-            found[name] = param.detach()
+            found[name] = param.detach()[: vocabulary(model, name, param.shape[0])] if param.dim() else param.detach()
     mapper = getattr(model, "hf_to_vllm_mapper", None)
     return {_unmap(name, mapper): tensor.clone() for name, tensor in found.items()}
 
@@ -163,6 +225,34 @@ def _experts(module_path: str, leaf: str, weight: Any, names: tuple[str, str, st
             found[f"{base}.{gate}.weight"], found[f"{base}.{up}.weight"] = first, second
         else:
             found[f"{base}.{down}.weight"] = weight[expert]
+    return found
+
+
+def expert_mapping(model: Any) -> list[tuple[str, str, int, str]]:
+    """The model's own expert mapping (``get_expert_mapping()``: parameter name part, checkpoint
+    name part, expert, shard), which its ``load_weights`` renames checkpoint names by; [] without."""
+    try:
+        return list(model.get_expert_mapping())
+    except Exception:  # noqa: BLE001 - no such method, or one that needs what the tiny model lacks
+        return []
+
+
+def mapped_experts(name: str, weight: Any, mapping: list[tuple[str, str, int, str]]) -> dict[str, Any]:
+    """Per-expert checkpoint tensors of the fused-experts parameter ``name`` by the model's own
+    ``mapping``, inverted: its parameter part in ``name`` becomes each expert's checkpoint part
+    (a layer wrapping its routed experts, ``experts.routed_experts.w13_weight``, loads
+    ``experts.0.gate_proj.weight``); w13 is shards w1 then w3, w2 is w2. {} when the mapping does
+    not cover every expert and shard of it."""
+    shards = ("w1", "w3") if name.endswith("w13_weight") else ("w2",)
+    found: dict[str, Any] = {}
+    for expert in range(weight.shape[0]):
+        pieces = weight[expert].chunk(len(shards), dim=0)
+        for shard, piece in zip(shards, pieces):
+            parts = [(param, ckpt) for param, ckpt, e, s in mapping if e == expert and s == shard and param in name]
+            if not parts:
+                return {}
+            param, ckpt = max(parts, key=lambda part: len(part[0]))  # the most specific
+            found[name.replace(param, ckpt, 1)] = piece
     return found
 
 
@@ -275,14 +365,39 @@ def prove(model: Any, tensors: dict[str, Any]) -> str:
         wrong = [name for name, param in model.named_parameters() if not torch.equal(param.detach(), saved[name])]
         if wrong:
             return f"{len(wrong)} parameter(s) not restored, first {wrong[0]}"
-        unnamed = sorted(set(saved) - set(loaded) - untracked(model)) if loaded is not None else []
-        return (
-            f"load_weights does not name {len(unnamed)} parameter(s) as loaded, first {unnamed[0]}" if unnamed else ""
-        )
+        return unnamed(model, loaded)
     finally:
         with torch.no_grad():
             for name, param in model.named_parameters():
                 param.copy_(saved[name])
+
+
+def saved(out_dir: Path) -> dict[str, Any]:
+    """The tensors of the checkpoint in ``out_dir``, by name."""
+    from safetensors.torch import load_file
+
+    return load_file(str(out_dir / WEIGHTS))
+
+
+def accepted(model: Any, tensors: dict[str, Any]) -> str:
+    """ "" when ``load_weights`` takes a checkpoint made elsewhere (``tensors``, by name) as vLLM's
+    loader does: no error, and every parameter the loader tracks named as loaded; else why not.
+    The values are not compared (another class made them); the model's parameters are left as
+    loaded."""
+    try:
+        loaded = model.load_weights(iter(list(tensors.items())))
+    except Exception as exc:  # noqa: BLE001 - a name it refuses: that is the answer
+        return f"load_weights refused them: {first_line(exc)}"
+    return unnamed(model, loaded)
+
+
+def unnamed(model: Any, loaded: Any) -> str:
+    """ "" when ``loaded`` (what ``load_weights`` returned: None when it does not say) names every
+    parameter of ``model`` that vLLM's loader tracks; else how many it misses, the first named."""
+    if loaded is None:
+        return ""
+    missing = sorted({name for name, _ in model.named_parameters()} - set(loaded) - untracked(model))
+    return f"load_weights does not name {len(missing)} parameter(s) as loaded, first {missing[0]}" if missing else ""
 
 
 def first_line(exc: BaseException) -> str:

@@ -97,3 +97,44 @@ def test_a_text_model_gets_no_processor(upstream_python, tmp_path):
     )
     assert json.loads((tiny.path / STAMP).read_text())["processor"] is None
     assert not (Path(tiny.path) / "processor_config.json").exists()
+
+
+# the tiny tokenizer's class named as the model's in transformers' auto mapping, where it loads alike
+_NAME_CLASS = """
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import processors
+folder = Path(sys.argv[2])
+print(json.dumps([processors.name_tokenizer_class(folder, ("BertTokenizer",)),
+                  processors.name_tokenizer_class(folder, ("BertTokenizer", "Qwen2Tokenizer"))]))
+"""
+_ENCODE = """
+import json, sys
+from transformers import AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+print(json.dumps([type(tokenizer).__name__, tokenizer.encode(sys.argv[2])]))
+"""
+
+
+def test_the_tokenizer_is_named_as_the_models_class_where_both_envs_load_it_alike(
+    upstream_python, pinned_python, checkpoint, tmp_path
+):
+    """A transformers 4 processor checks its tokenizer's class (Qwen3VLProcessor wants a
+    Qwen2Tokenizer), which a generic PreTrainedTokenizerFast fails: the tiny tokenizer is named as
+    the model's class, where that class loads the same tokenizer.json to the same ids; a class that
+    does not (BERT's) leaves the config as it was."""
+    folder = tmp_path / "tokenizer"
+    folder.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).write_text((checkpoint / name).read_text())
+    text = "Explain why the sky is blue. 天空为什么是蓝色的？"
+    plain = json.loads(run_in_env(upstream_python, "-c", _ENCODE, str(folder), text, label="encode"))
+    tiny = Path(sources.__file__).parent
+    named = run_in_env(upstream_python, "-c", _NAME_CLASS, str(tiny), str(folder), label="name-class")
+    assert json.loads(named.strip().splitlines()[-1]) == [None, "Qwen2Tokenizer"]
+    assert json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"] == "Qwen2Tokenizer"
+    upstream = json.loads(run_in_env(upstream_python, "-c", _ENCODE, str(folder), text, label="encode"))
+    pinned = json.loads(run_in_env(pinned_python, "-c", _ENCODE, str(folder), text, label="encode"))
+    assert (upstream[0], pinned[0]) == ("Qwen2Tokenizer", "Qwen2TokenizerFast")
+    assert upstream[1] == pinned[1] == plain[1]

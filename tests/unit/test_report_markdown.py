@@ -196,3 +196,11 @@ def test_a_section_reads_its_title_from_the_data():
     section = markdown.Section(lambda data: f"Things ({len(data['things'])})", lambda data: data["things"])
     assert section.lines({"things": ["- a", "- b"]}) == ["## Things (2)", "", "- a", "- b", ""]
     assert section.lines({"things": []}) == []
+
+
+def test_a_control_on_the_pins_code_path_is_said_under_verification():
+    note = "vLLM 0.13.0 serves model type axk1 without multi-head latent attention (its table lacks the type): ..."
+    served = {"steps": {"10": {"outcome": "passed"}}}
+    lines = markdown.verification({**served, "control": {"served": True, "reason": "", "aligned": [note]}})
+    assert f"- Control: {note}" in lines
+    assert not [line for line in markdown.verification({**served, "control": {"served": True}}) if "Control" in line]

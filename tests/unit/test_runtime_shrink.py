@@ -313,3 +313,11 @@ def test_a_size_of_zero_stays_zero():
     # Glm5Next's sparse-attention layers have no rotary part: qk_rope_head_dim 0, which it checks
     tiny = shrink.shrink_config({"qk_rope_head_dim": 0, "qk_nope_head_dim": 192}, 2048, SPECIALS)
     assert (tiny["qk_rope_head_dim"], tiny["qk_nope_head_dim"]) == (0, shrink.HEAD_DIM)
+
+
+def test_a_table_over_part_of_the_vocabulary_shrinks_with_it():
+    """Gemma 4's per-layer input embeddings (``vocab_size_per_layer_input`` 262144 rows per layer)
+    made its tiny model 138 M parameters; a smaller table stays as it is."""
+    tiny = shrink.shrink_config({"vocab_size": 262144, "vocab_size_per_layer_input": 262144}, VOCAB, SPECIALS)
+    assert tiny["vocab_size_per_layer_input"] == VOCAB
+    assert shrink.shrink_config({"vocab_size_per_layer_input": 64}, VOCAB, SPECIALS)["vocab_size_per_layer_input"] == 64

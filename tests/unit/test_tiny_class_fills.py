@@ -251,3 +251,84 @@ def test_a_field_read_without_a_default_somewhere_is_filled_whatever_other_reads
     )
     assert found["vocab_size"]["absent"]  # the bare read fails where the field is absent
     assert found["vocab_size"]["value"] == qwen2_checkpoint.VOCAB_SIZE
+
+
+def test_a_sub_config_the_class_leaves_none_is_made_of_the_class_it_declares_for_it():
+    """``Gemma4Config`` defaults ``vision_config`` to None and, a strict dataclass, takes only a
+    ``Gemma4VisionConfig`` there: the filled sub-config is of the declared class, its defaults shrunk,
+    the fills' values over them (a generic config object was refused and upstream read None)."""
+    from pytest_flmigrate.tiny import synthesize
+
+    class Base:
+        def __init__(self, **values):
+            self.__dict__.update(values)
+
+        def to_dict(self):
+            return {key: value.to_dict() if hasattr(value, "to_dict") else value for key, value in vars(self).items()}
+
+        @classmethod
+        def from_dict(cls, data):
+            return cls(**data)
+
+    class VisionConfig(Base):
+        def __init__(self, hidden_size=1152, num_hidden_layers=27, **values):
+            super().__init__(hidden_size=hidden_size, num_hidden_layers=num_hidden_layers, **values)
+
+    class Config(Base):
+        sub_configs = {"vision_config": VisionConfig}
+
+        def __setattr__(self, name, value):
+            if name == "vision_config" and not isinstance(value, (VisionConfig, type(None))):
+                raise RuntimeError(f"Field 'vision_config' expected VisionConfig, got {type(value).__name__}")
+            super().__setattr__(name, value)
+
+    fills = {
+        "vision_config": {"value": {}, "why": "a sub-config", "absent": True, "none": True, "config": True},
+        "vision_config.default_output_length": {
+            "value": 4,
+            "why": "a count",
+            "absent": True,
+            "none": True,
+            "config": False,
+        },
+    }
+    config = Config(vision_config=None)
+    assert synthesize.fill_missing(config, fills) == [
+        "vision_config={} (a sub-config)",
+        "vision_config.default_output_length=4 (a count)",
+    ]
+    vision = config.vision_config
+    assert isinstance(vision, VisionConfig) and (vision.hidden_size, vision.num_hidden_layers) == (128, 2)
+    assert vision.default_output_length == 4
+
+
+def test_an_inferred_config_over_a_base_gets_the_fills_of_what_the_bases_class_leaves_none(tmp_path, monkeypatch):
+    """The forced aligner's config is inferred over Qwen3-ASR's, whose thinker config leaves
+    ``classify_num`` None: the inferred source asks for the class's fills too (its own win)."""
+    from types import SimpleNamespace
+
+    from pytest_flmigrate.tiny import sources
+
+    def fill(value):
+        return {"value": value, "why": "a count", "absent": True, "none": True, "config": False}
+
+    base = SimpleNamespace(text="Qwen3ASRConfig")
+    for name, value in {
+        "base_config": lambda run: base,
+        "imported_model_files": lambda run: [],
+        "signatures": lambda run, paths: {},
+        "config_reads": lambda texts, signature=None: infer.Reads(),
+        "inferred_config": lambda *args: SimpleNamespace(
+            files={}, missing=[], by_use=[], fills={"text_config.hidden_size": fill(128)}
+        ),
+        "class_fills": lambda run: {"thinker_config.classify_num": fill(4), "text_config.hidden_size": fill(64)},
+    }.items():
+        monkeypatch.setattr(infer, name, value)
+    monkeypatch.setattr(sources, "write_folder", lambda name, files: tmp_path)
+    monkeypatch.setattr(sources, "tiny_arch", lambda run: "Qwen3ASRForcedAlignerForTokenClassification")
+    unit = SimpleNamespace(name="qwen3_asr_forced_aligner", files=[], module="m")
+    run = SimpleNamespace(unit=lambda: unit, workspace=SimpleNamespace(upstream=lambda: SimpleNamespace(root=tmp_path)))
+    fills = sources.inferred_source(run).fills
+    assert fills == {"thinker_config.classify_num": fill(4), "text_config.hidden_size": fill(128)}
+    monkeypatch.setattr(infer, "base_config", lambda run: None)  # no base: the inferred config values all it reads
+    assert sources.inferred_source(run).fills == {"text_config.hidden_size": fill(128)}

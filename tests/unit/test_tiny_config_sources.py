@@ -322,3 +322,56 @@ def test_a_tiny_config_carries_the_transformers_4_rope_spelling_beside_rope_para
     path.write_text(json.dumps(kept))
     synthesize.with_legacy_rope(path)
     assert json.loads(path.read_text()) == kept  # a config that spells it already is left as it is
+
+
+def test_a_position_table_is_sized_as_one_not_as_a_count():
+    """An encoder's ``max_source_positions`` used as a count would be 4: vLLM derives the longest
+    sequence from it and refuses a --max-model-len above it."""
+    fills = infer.fills_of(
+        infer.config_reads(
+            ["def f(config):\n    return range(config.max_source_positions), config.max_target_positions * 2"]
+        )
+    )
+    assert fills["max_source_positions"]["value"] == fills["max_target_positions"]["value"] == shrink.MAX_POSITIONS
+
+
+def test_a_field_the_class_drops_on_loading_that_upstream_reads_without_a_default_refuses_the_source():
+    """transformers 5 moves ``rope_theta`` into ``rope_parameters`` when a config loads: code reading
+    ``config.rope_theta`` was written for another config, so the class is no source for it (the
+    next is tried); a sub-config that comes back a dict, a copy on the text config, or a field read
+    with a default are not."""
+    from pytest_flmigrate.tiny import synthesize
+
+    def fill(absent=True, config=False):
+        return {"value": 1, "why": "its role", "absent": absent, "none": False, "config": config}
+
+    fills = {"rope_theta": fill(), "vision_config": fill(config=True), "hidden_act": fill(), "eps": fill(absent=False)}
+    lost = synthesize.LOST.format(cls="XConfig")
+    filled = [
+        f"rope_theta=10000.0 (its role{lost})",
+        f"vision_config={{}} (a sub-config{lost})",
+        "hidden_act='silu' (its role)",
+        f"text_config.hidden_act='silu' (its role{lost})",
+        f"eps=1e-06 (its role{lost})",
+    ]
+    assert synthesize.needed_lost(filled, fills) == ["rope_theta"]
+
+    class XConfig:
+        def __init__(self, **values):
+            values.pop("rope_theta", None)  # kept inside rope_parameters, as transformers 5 does
+            self.__dict__.update({"rope_parameters": {"rope_theta": 1e6}, **values})
+
+        @classmethod
+        def from_dict(cls, data):
+            return cls(**data)
+
+        def to_dict(self):
+            return dict(self.__dict__)
+
+    reads = infer.config_reads(["def f(config):\n    return config.rope_theta"])
+    with pytest.raises(synthesize.Rejected, match=r"XConfig does not keep rope_theta when it loads its config.json"):
+        synthesize.tiny_config(XConfig, "XForCausalLM", {"hidden_size": 4096}, infer.fills_of(reads), sources.NEWER)
+    # the last source, inferred, is kept: no other follows it (the record marks the field lost)
+    _, filled = synthesize.tiny_config(XConfig, "X", {"hidden_size": 4096}, infer.fills_of(reads), sources.INFERRED)
+    assert filled == [f"rope_theta=10000.0 (its role{synthesize.LOST.format(cls='XConfig')})"]
+    assert set(synthesize.FOLLOWED) == {sources.UPSTREAM, sources.NEWER}

@@ -16,6 +16,7 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime_run import RuntimeRun
 from pytest_flmigrate.tiny import controls
 from pytest_flmigrate.tiny.checkpoints import TinyModel
+from pytest_flmigrate.tiny.control_env import Aligned
 from pytest_flmigrate.tiny.synthesize import STAMP
 
 MARKER = {"name": "vllm-0.32.0-cpu", "vllm": "0.32.0+cpu", "torch": "2.13.0", "recipe": 2, "python": "3.11.7"}
@@ -44,6 +45,8 @@ def test_the_key_changes_with_the_checkpoint_the_env_and_the_serve_arguments(tmp
     assert controls.key(other_weights, identity, ["--dtype", "float32"]) != base
     assert controls.key(tiny, {**identity, "torch": "2.13.0+cpu"}, ["--dtype", "float32"]) != base
     assert controls.key(tiny, identity, ["--dtype", "float32", "--enforce-eager"]) != base
+    assert controls.key(tiny, identity, ["--dtype", "float32"], {}) == base  # no variables: the same key
+    assert controls.key(tiny, identity, ["--dtype", "float32"], {"VLLM_MLA_DISABLE": "1"}) != base
 
 
 def test_a_rebuilt_env_of_the_same_recipe_keeps_the_key(tmp_path):
@@ -97,10 +100,11 @@ def test_only_a_server_that_exited_with_an_error_is_an_outcome(code, kept):
     assert not controls.exited_with_error(None) and not controls.exited_with_error(SimpleNamespace(process=None))
 
 
-def runtime_with(kept: controls.ControlCache) -> RuntimeRun:
+def runtime_with(kept: controls.ControlCache, aligned: Aligned = Aligned({}, ())) -> RuntimeRun:
     runtime = RuntimeRun(SimpleNamespace())
     runtime.say = lambda message: None
     runtime.control_cache = lambda: kept  # type: ignore[method-assign]
+    runtime.control_alignment = lambda: aligned  # type: ignore[method-assign]
     runtime.control_unavailable = lambda exc: f"upstream vLLM 0.32.0 cannot run X on CPU: {exc.message}"  # type: ignore[method-assign]
     return runtime
 
@@ -127,6 +131,18 @@ def test_a_kept_outcome_is_replayed_and_starts_no_server(tmp_path):
         "reason": "upstream vLLM 0.32.0 cannot run X on CPU: TypeError: y",
         "replayed": True,
     }
+
+
+def test_a_control_on_the_pins_code_path_says_so_served_or_replayed(tmp_path):
+    aligned = Aligned({"VLLM_MLA_DISABLE": "1"}, ("vLLM 0.13.0 serves model type x without MLA",))
+    fields = {"env": {"VLLM_MLA_DISABLE": "1"}, "aligned": ["vLLM 0.13.0 serves model type x without MLA"]}
+    kept = controls.ControlCache(tmp_path / "k", "X")
+    runtime = runtime_with(kept, aligned)
+    runtime.check_control(SimpleNamespace(start=lambda: "server"))
+    assert runtime.control_outcome == {"served": True, "reason": "", **fields}
+    runtime = runtime_with(kept, aligned)
+    runtime.check_control(SimpleNamespace(start=never_started))
+    assert runtime.control_outcome == {"served": True, "reason": "", **fields, "replayed": True}
 
 
 def test_a_first_run_keeps_a_served_or_exited_control_but_not_one_that_timed_out(tmp_path):

@@ -131,3 +131,28 @@ def test_a_class_a_function_imports_itself_counts_as_named_by_it():
     import json
 
     assert processors.named_in(_loads_its_own_part, {"KNOWN": KNOWN}) == [json.JSONDecoder, KNOWN]
+
+
+class ContextTokenProcessor:
+    """As vLLM's ``InternVLProcessor``: converts its default tokens to ids with the tokenizer."""
+
+    def __init__(
+        self,
+        tokenizer=None,
+        ctx_image_token: str = "<IMG_CONTEXT>",
+        start_image_token: str = "<img>",
+        pad_token: str = "<pad>",
+        ctx_video_token: str | None = None,
+    ):
+        self.tokenizer = tokenizer
+
+
+class ContextTokenInfo:
+    def get_hf_processor(self):
+        return ContextTokenProcessor(tokenizer=None)
+
+
+def test_tokens_a_class_built_by_upstreams_processing_info_takes_by_default_are_wanted():
+    """QianfanOCR's processing info builds vLLM's ``InternVLProcessor`` with its default
+    ``<IMG_CONTEXT>``: a tiny tokenizer without it gave the image token id None."""
+    assert processors.token_defaults(ContextTokenInfo) == ["<IMG_CONTEXT>", "<img>"]
