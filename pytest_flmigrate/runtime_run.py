@@ -8,9 +8,10 @@ needs a missing piece fails with one line. Logs and JUnit files go to ``reports/
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +25,7 @@ from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
 from pytest_flmigrate.steps import serve as serve_step
-from pytest_flmigrate.tiny import checkpoints, controls, drafts, mtp
+from pytest_flmigrate.tiny import checkpoints, control_env, controls, drafts, mtp
 
 if TYPE_CHECKING:
     from pytest_flmigrate.e2e.gt import GroundTruth
@@ -221,10 +222,27 @@ class RuntimeRun:
         return self.settings.serve_args + self.tiny().serve_args
 
     @memoized
+    def control_alignment(self) -> control_env.Aligned:
+        """--tiny: the environment variables that make the control run the pin's code path of the
+        model (tiny/control_env.py), and what the pin lacks."""
+        config = json.loads((self.tiny().path / "config.json").read_text(encoding="utf-8"))
+        workspace = self.run.workspace
+        pinned = workspace.pinned()
+        aligned = control_env.aligned(
+            config, workspace.upstream().package_dir, pinned.vllm.package_dir, str(pinned.version)
+        )
+        for note in aligned.notes:
+            self.tell(f"--tiny: {note}")
+        return aligned
+
+    @memoized
     def control_cache(self) -> controls.ControlCache:
         """--tiny: the control's kept outcome and generations (tiny/controls.py)."""
         return controls.control_cache(
-            self.tiny(), checkpoints.upstream_python(self.settings.gt_python), self.control_serve_args()
+            self.tiny(),
+            checkpoints.upstream_python(self.settings.gt_python),
+            self.control_serve_args(),
+            env=self.control_alignment().env,
         )
 
     def control(self, scratch: Path) -> GroundTruth:
@@ -239,7 +257,7 @@ class RuntimeRun:
             gt_model=str(tiny.path),
             serve_args=self.control_serve_args(),
         )
-        return GroundTruth(settings, log_dir=self.logs, scratch=scratch)
+        return GroundTruth(settings, log_dir=self.logs, scratch=scratch, env=self.control_alignment().env)
 
     def check_control(self, ground_truth: GroundTruth) -> None:
         """Whether the control serves: its kept outcome when there is one (replayed, no server
@@ -249,7 +267,7 @@ class RuntimeRun:
         if kept is None:
             self.start_control(ground_truth)
             return
-        self.control_outcome = {**kept, "replayed": True}
+        self.control_outcome = {**kept, **self._alignment_fields(), "replayed": True}
         self.tell(f"--tiny: the control's outcome replayed from {self.control_cache().root}")
         if not kept["served"]:
             raise FlmigrateError(kept["reason"])
@@ -268,10 +286,15 @@ class RuntimeRun:
             if controls.exited_with_error(ground_truth.local):
                 self.control_cache().save_outcome(False, self.control_outcome["reason"])
             raise
-        self.control_outcome = {"served": True, "reason": ""}
+        self.control_outcome = {"served": True, "reason": "", **self._alignment_fields()}
         self.control_cache().save_outcome(True, "")
         self._control_ref = served
         return served
+
+    def _alignment_fields(self) -> dict:
+        """summary.json's ``control`` fields for a control served with the pin's code path."""
+        aligned = self.control_alignment()
+        return {"env": aligned.env, "aligned": list(aligned.notes)} if aligned.env else {}
 
     def control_unavailable(self, error: FlmigrateError) -> str:
         """The skip reason when the upstream env itself cannot serve the tiny model: a platform fact, or
@@ -453,17 +476,32 @@ class RuntimeRun:
         """Step 10 of a pooling model: one ``/pooling`` request of its task answered with vectors."""
         task = self.pooling_task()
         assert task is not None, "pool() is for pooling models"
-        return serve_step.pool(self.server().url, task)
+        url = self.server().url
+        return self._with_log_cause(lambda: serve_step.pool(url, task))
 
     @memoized
     def chat(self) -> dict:
-        reply = serve_step.chat(self.server().url)
-        if not serve_step.answered(reply):
+        url = self.server().url
+        reply = self._with_log_cause(lambda: serve_step.chat(url))
+        if not serve_step.answered(reply, tokens_suffice=self.settings.tiny and not self.tiny().synthesized):
             raise FlmigrateError(
                 f"the chat request to {self.server().url} returned no text "
                 f"(finish_reason {reply['finish_reason']}, {reply['completion_tokens']} tokens)"
             )
         return reply
+
+    def _with_log_cause(self, request: Callable[[], dict]) -> dict:
+        """``request()``; a server error answer (HTTP 5xx: vLLM's message says only to see its log)
+        fails with the first error line the server logged while answering."""
+        log = self.server().log
+        before = log_errors.log_size(log)
+        try:
+            return request()
+        except FlmigrateError as exc:
+            cause = log_errors.error_since(log, before) if " answered HTTP 5" in exc.message else None
+            if cause is None:
+                raise
+            raise FlmigrateError(f"{exc.message}; its log says {cause} (see {log})", exc.detail) from None
 
     def server_evidence(self) -> dict:
         return serve_step.log_evidence(self.server().log)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
@@ -20,6 +21,8 @@ import requests
 from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.e2e.prompts import Prompt
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.servers import log_errors
+from pytest_flmigrate.servers.answers import error_message
 
 SEED = 1234
 TOP_LOGPROBS = 5
@@ -78,8 +81,10 @@ class OpenAIClient:
         backoff: float = BACKOFF_SECONDS,
         timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
         sleep: Callable[[float], None] = time.sleep,
+        log: Path | None = None,
     ) -> None:
         self.base = base_url(url, label)
+        self.log = log  # the server's log when this run started it: the cause of an HTTP 5xx
         self.label, self.hint = label, hint
         self.attempts, self.backoff, self.timeout = max(1, attempts), backoff, timeout
         self.sleep = sleep
@@ -98,6 +103,7 @@ class OpenAIClient:
         if self._down is not None:
             raise self._down
         url = self.base + path
+        logged = log_errors.log_size(self.log)
         for attempt in range(1, self.attempts + 1):
             try:
                 response = self.session.request(method, url, json=body, timeout=self.timeout)
@@ -116,8 +122,10 @@ class OpenAIClient:
                     "check the server's log (is it overloaded or stuck?)"
                 ) from None
         if response.status_code >= 400:
+            cause = log_errors.error_since(self.log, logged) if response.status_code >= 500 else None
             raise FlmigrateError(
-                f"{self._where()}: HTTP {response.status_code} from {path}: {_error_message(response)}",
+                f"{self._where()}: HTTP {response.status_code} from {path}: {error_message(response)}"
+                + (f"; its log says {cause} (see {self.log})" if cause else ""),
                 response.text[:4000],
             )
         try:
@@ -214,18 +222,3 @@ class OpenAIClient:
             extra={"usage": usage, "task": task} if usage else {"task": task},
             pooled=vectors,
         )
-
-
-def _error_message(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    message = None
-    if isinstance(data, dict):
-        error = data.get("error")
-        message = error.get("message") if isinstance(error, dict) else (error if isinstance(error, str) else None)
-        message = message or data.get("message") or data.get("detail")
-    text = str(message) if message else (response.text or response.reason or "")
-    first = text.strip().splitlines()[0] if text.strip() else "(empty body)"
-    return first[:300]

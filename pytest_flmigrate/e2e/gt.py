@@ -8,6 +8,7 @@ as it is and left alone; one this run started is stopped at the end unless ``--k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pytest_flmigrate.e2e.gt_config import GTConfig, load_gt_config
@@ -28,8 +29,9 @@ NO_SOURCE = (
 class GroundTruth:
     """What ``settings`` say about the GT server; nothing happens until :meth:`start`."""
 
-    def __init__(self, settings, *, log_dir: Path, scratch: Path) -> None:
+    def __init__(self, settings, *, log_dir: Path, scratch: Path, env: Mapping[str, str] | None = None) -> None:
         self.settings, self.log_dir, self.scratch = settings, log_dir, scratch
+        self.env = dict(env or {})  # set for a server started here (--gt-python)
         self.local: LocalGT | None = None
         self.remote: RemoteGT | None = None
         self.started_here = False
@@ -76,11 +78,12 @@ class GroundTruth:
             scratch=self.scratch / "gt-server",
             tp=s.tp,
             serve_args=s.serve_args,
+            env=self.env,
         )
         self.local.start()
         self.started_here = True
         self.local.wait_healthy(LOCAL_HEALTH_TIMEOUT)
-        return ServerRef(self.local.url, self.source, f"it was started by this run; see {log}")
+        return ServerRef(self.local.url, self.source, f"it was started by this run; see {log}", log)
 
     def _start_remote(self) -> ServerRef:
         s = self.settings

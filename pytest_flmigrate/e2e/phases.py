@@ -28,6 +28,7 @@ class ServerRef:
     url: str
     source: str = ""
     hint: str = ""
+    log: Path | None = None  # a server this run started: its log, read for the cause of an HTTP 5xx
 
 
 DEFAULT_HINTS = {
@@ -125,7 +126,7 @@ class Runner:
             ref = provider()
             ref = ServerRef(ref) if isinstance(ref, str) else ref
             self.clients[side] = OpenAIClient(
-                ref.url, label=LABELS[side], hint=ref.hint or DEFAULT_HINTS[side], **self.client_options
+                ref.url, label=LABELS[side], hint=ref.hint or DEFAULT_HINTS[side], log=ref.log, **self.client_options
             )
             self.store.info[side] = {"url": self.clients[side].base, **({"source": ref.source} if ref.source else {})}
         return self.clients[side]

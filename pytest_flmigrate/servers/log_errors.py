@@ -47,6 +47,21 @@ def _bare(line: str) -> str:
     return _LEVEL_PREFIX.sub("", _PROCESS_PREFIX.sub("", _ANSI.sub("", line))).rstrip()
 
 
+def log_size(log: Path | None) -> int:
+    """How far ``log`` is written now (0 when it is not there): where :func:`error_since` reads from."""
+    return log.stat().st_size if log is not None and log.is_file() else 0
+
+
+def error_since(log: Path | None, offset: int) -> str | None:
+    """The first error line ``log`` holds after ``offset`` (what a server logged while answering a
+    request: an HTTP 500 of vLLM only says to see its log), or None."""
+    if log is None or not log.is_file():
+        return None
+    with log.open("rb") as stream:
+        stream.seek(offset)
+        return first_error_line(stream.read().decode("utf-8", errors="replace"))
+
+
 def first_error_line(text: str) -> str | None:
     """The first ``SomeError: message`` line of ``text`` that is not a subprocess wrapper (one of those
     when nothing else is there), prefixes dropped; None when there is none. A line with no message

@@ -41,6 +41,7 @@ from pytest_flmigrate.index import sources
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.servers import health, log_errors, ports, procs
+from pytest_flmigrate.servers.answers import error_message
 
 HOST = ports.HOST
 TIMEOUT_ENV = "FLMIGRATE_SERVER_TIMEOUT"
@@ -240,6 +241,13 @@ def _state_alive(state: dict) -> bool:
     )
 
 
+def _owned_elsewhere(state: dict) -> bool:
+    """The recorded server belongs to another run still going: not kept, started by a live process
+    other than this one (that run stops it at its end, so it is neither reused nor stopped here)."""
+    owner = state.get("started_by")
+    return not state.get("kept") and isinstance(owner, int) and owner != os.getpid() and procs.running(owner)
+
+
 def _forget(path: Path, state: dict | None) -> None:
     path.unlink(missing_ok=True)
     if state and state.get("scratch"):
@@ -300,7 +308,10 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
     except requests.RequestException as exc:
         raise FlmigrateError(f"chat request to {url} failed: {exc}") from None
     if response.status_code != 200:
-        raise FlmigrateError(f"chat request to {url} answered HTTP {response.status_code}", response.text[-2000:])
+        raise FlmigrateError(
+            f"chat request to {url} answered HTTP {response.status_code}: {error_message(response)}",
+            response.text[-2000:],
+        )
     try:
         data = response.json()
         choice = data["choices"][0]
@@ -327,7 +338,8 @@ def pool(url: str, task: str, text: str = "Hello! Please introduce yourself.") -
         raise FlmigrateError(f"pooling request to {url} failed: {exc}") from None
     if response.status_code != 200:
         raise FlmigrateError(
-            f"pooling request ({task}) to {url} answered HTTP {response.status_code}", response.text[-2000:]
+            f"pooling request ({task}) to {url} answered HTTP {response.status_code}: {error_message(response)}",
+            response.text[-2000:],
         )
     try:
         pooled = response.json()["data"][0]["data"]
@@ -353,10 +365,12 @@ def metrics(url: str) -> str:
     return response.text
 
 
-def answered(reply: dict) -> bool:
-    """A chat reply counts as an answer when its text is more than whitespace (a tiny model's
-    too: at its init scale of 0.1, tiny/shrink.py, it answers with text)."""
-    return bool(reply["text"].strip())
+def answered(reply: dict, tokens_suffice: bool = False) -> bool:
+    """A chat reply counts as an answer when its text is more than whitespace (a tiny model's with
+    synthesized weights too: at its init scale of 0.1, tiny/shrink.py, it answers with text) or,
+    with ``tokens_suffice`` (a tiny model on vLLM's dummy weights, whose tokens may decode to
+    nothing), when it generated any token."""
+    return bool(reply["text"].strip()) or (tokens_suffice and bool(reply["completion_tokens"]))
 
 
 def log_evidence(log: Path) -> dict:
@@ -395,6 +409,11 @@ class ServerPool:
             self._stop_current(spec.port, say, "another command needs the port")
         path = _state_path(spec.port)
         state = _read_state(path)
+        if state is not None and _state_alive(state) and _owned_elsewhere(state):
+            raise FlmigrateError(
+                f"--port {spec.port}: another flmigrate run (pid {state['started_by']}, plugin "
+                f"{state['plugin_dir']}) serves there; pass a free --port or wait for that run to end"
+            )
         if state is not None:
             if _state_alive(state) and state.get("fingerprint") == fingerprint and health.is_healthy(state["url"]):
                 server = Server(

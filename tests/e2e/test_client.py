@@ -113,6 +113,27 @@ def test_http_errors_are_answers_not_retried(stub):
     assert waits == [] and len([r for r in server.requests if r[0] == "POST"]) == 1
 
 
+def test_a_server_error_of_a_server_this_run_started_names_what_its_log_said_meanwhile(stub, tmp_path):
+    server = stub(status=500)
+    log = tmp_path / "gt-server.log"
+    log.write_text("ERROR 12-07 [core.py:1] ValueError: an error logged before the request\n")
+    client = OpenAIClient(server.url, log=log)
+    client.model_id()
+    send = client.session.request
+
+    def answering(*args, **kwargs):  # the server logs its error while it answers
+        log.write_text(log.read_text() + "Traceback (most recent call last):\nIndexError: index 7 is out of bounds\n")
+        return send(*args, **kwargs)
+
+    client.session.request = answering  # type: ignore[method-assign]
+    with pytest.raises(FlmigrateError) as caught:
+        client.chat(T1, max_tokens=4)
+    assert caught.value.message == (
+        f"GT server {server.url}: HTTP 500 from /v1/chat/completions: The model is overloaded; "
+        f"its log says IndexError: index 7 is out of bounds (see {log})"
+    )
+
+
 def test_read_timeout_is_one_line(stub):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))

@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
+from pytest_flmigrate.runtime_run import RuntimeRun
 from pytest_flmigrate.servers import health, procs
 from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.steps import serve
@@ -139,6 +141,37 @@ def test_port_held_by_another_process_is_not_touched(fake_python, port, plugin, 
             serve.ServerPool(keep=False).ensure(spec(fake_python, port, plugin), tmp_path / "s.log", said.append)
 
 
+def test_a_server_another_live_run_started_is_neither_stopped_nor_reused(fake_python, port, plugin, tmp_path, said):
+    theirs = serve.ServerPool(keep=False)
+    running = theirs.ensure(spec(fake_python, port, plugin), tmp_path / "a.log", said.append)
+    path = serve.state_dir() / f"port-{port}.json"
+    state = json.loads(path.read_text())
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other_run:
+        path.write_text(json.dumps({**state, "started_by": other_run.pid}))
+        with pytest.raises(FlmigrateError) as caught:
+            serve.ServerPool(keep=False).ensure(spec(fake_python, port, plugin), tmp_path / "b.log", said.append)
+        other_run.kill()
+    assert str(caught.value) == (
+        f"--port {port}: another flmigrate run (pid {other_run.pid}, plugin {plugin}) serves there; "
+        "pass a free --port or wait for that run to end"
+    )
+    assert procs.group_members(running.pid), "the other run's server was stopped"
+    path.write_text(json.dumps(state))
+    theirs.finish(said.append)
+    assert not procs.group_members(running.pid)
+
+
+def test_a_chat_answered_with_an_error_says_the_servers_message_in_its_first_line(fake_python, port, plugin, tmp_path):
+    pool = serve.ServerPool(keep=False)
+    server = pool.ensure(spec(fake_python, port, plugin, model="fails"), tmp_path / "s.log", [].append)
+    try:
+        with pytest.raises(FlmigrateError) as caught:
+            serve.chat(server.url, "hi", 4)
+    finally:
+        pool.finish([].append)
+    assert caught.value.message == f"chat request to {server.url} answered HTTP 500: EngineCore encountered an issue."
+
+
 def test_fingerprint_covers_command_and_plugin_sources(fake_python, port, plugin):
     base = spec(fake_python, port, plugin).fingerprint()
     assert spec(fake_python, port, plugin).fingerprint() == base
@@ -215,12 +248,41 @@ def test_state_file_naming_a_foreign_folder_does_not_remove_it(fake_python, port
 
 
 @pytest.mark.parametrize(
-    ("text", "tokens", "answered"),
+    ("text", "tokens", "answered", "on_dummy_weights"),
     [
-        ("hello", 16, True),
-        ("\n" * 16, 16, False),  # a model answering whitespace alone did not answer, tiny or not
-        ("", 0, False),
+        ("hello", 16, True, True),
+        ("\n" * 16, 16, False, True),  # whitespace alone: no answer, but from dummy weights any token
+        ("", 16, False, True),  # dummy weights' tokens may decode to nothing
+        ("", 0, False, False),
     ],
 )
-def test_a_chat_reply_is_an_answer_with_text(text, tokens, answered):
-    assert serve.answered({"text": text, "completion_tokens": tokens}) is answered
+def test_a_chat_reply_is_an_answer_with_text_or_from_dummy_weights_any_token(text, tokens, answered, on_dummy_weights):
+    reply = {"text": text, "completion_tokens": tokens}
+    assert serve.answered(reply) is answered
+    assert serve.answered(reply, tokens_suffice=True) is on_dummy_weights
+
+
+def test_a_server_error_answer_names_what_the_server_logged_while_answering(tmp_path):
+    log = tmp_path / "server-8122.log"
+    log.write_text("ERROR Error retrieving safetensors: ValueError: a startup complaint\n")
+    runtime = RuntimeRun(SimpleNamespace())
+    runtime.server = lambda: SimpleNamespace(log=log)  # type: ignore[method-assign]
+
+    def answered(status: int):
+        def request() -> dict:
+            with log.open("a") as stream:
+                stream.write("Traceback (most recent call last):\nKeyError: 'audio_tower'\n")
+            raise FlmigrateError(f"chat request to u answered HTTP {status}: EngineCore encountered an issue.")
+
+        return request
+
+    with pytest.raises(FlmigrateError) as caught:
+        runtime._with_log_cause(answered(500))
+    assert caught.value.message == (
+        f"chat request to u answered HTTP 500: EngineCore encountered an issue.; its log says "
+        f"KeyError: 'audio_tower' (see {log})"
+    )
+    with pytest.raises(
+        FlmigrateError, match=r"^chat request to u answered HTTP 400: EngineCore encountered an issue\.$"
+    ):
+        runtime._with_log_cause(answered(400))  # the request's own fault: as the server answered

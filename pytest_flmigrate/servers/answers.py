@@ -1,0 +1,23 @@
+"""What an OpenAI-compatible server's error answer says (step 10's requests and step 11's client)."""
+
+from __future__ import annotations
+
+import requests
+
+
+def error_message(response: requests.Response) -> str:
+    """The first line (at most 300 characters) of the message an error answer carries: vLLM's
+    ``{"error": {"message": ...}}``, an ``error`` string, ``message`` or ``detail``, else the body
+    or the reason phrase; ``(empty body)`` when there is nothing."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    message = None
+    if isinstance(data, dict):
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else (error if isinstance(error, str) else None)
+        message = message or data.get("message") or data.get("detail")
+    text = str(message) if message else (response.text or response.reason or "")
+    first = text.strip().splitlines()[0] if text.strip() else "(empty body)"
+    return first[:300]
