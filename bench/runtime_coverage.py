@@ -23,6 +23,8 @@ benchmark are left out: they say nothing about the model). From its summary.json
 - ``synthesized_weights``: the tiny model has real weights (else dummy: no token comparison);
 - ``stage`` and ``error``: where the model stopped and that step's first error line;
 - ``commit``: the commit of this checkout that measured it (a resumed run may span commits);
+- ``migrated_with``: for an MTP head whose target neither the pin nor the plugin has, the target,
+  migrated first in the same run as step 10 says (the record is the head's in that run);
 - ``seconds``: the suite's run; ``wall_seconds``: the model's whole turn (a control started alone too).
 
 With ``--control-only`` each model's record holds only the control (the tiny model synthesized,
@@ -64,6 +66,7 @@ from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.run import Workspace
 from pytest_flmigrate.servers import log_errors
 from pytest_flmigrate.servers.cpu_args import CPU_ARGS, CPU_ARGS_TEXT
+from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.settings import resolve
 from pytest_flmigrate.steps import discover
 from pytest_flmigrate.tiny import checkpoints, controls
@@ -144,16 +147,16 @@ class PluginCopy:
         return self.tree, self.python
 
 
-def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, float]:
+def run_suite(model: str, args, plugin: PluginCopy, first: tuple[str, ...] = ()) -> tuple[dict | None, str, float]:
     """``pytest --model M --tiny`` in a fresh plugin copy (``--static-only``: steps 2-6 without
-    ``--tiny``): (summary, output, seconds)."""
+    ``--tiny``): (summary, output, seconds). ``first``: models migrated before M in the same run
+    (an MTP head's target)."""
     tree, python = plugin.fresh()
     command = [
         sys.executable,
         "-m",
         "pytest",
-        "--model",
-        model,
+        *(argument for name in (*first, model) for argument in ("--model", name)),
         *([] if args.static_only else ["--tiny"]),
         "--plugin-dir",
         str(tree),
@@ -173,6 +176,8 @@ def run_suite(model: str, args, plugin: PluginCopy) -> tuple[dict | None, str, f
         f"--serve-args={CPU_ARGS_TEXT}",
         "--max-tokens",
         "48",
+        "--port",  # a free one: batches and other runs beside this one each serve on their own
+        str(free_port()),
     ]
     start = time.monotonic()
     try:
@@ -427,7 +432,13 @@ def main() -> int:
                     records[model] = control_record(workspace, model, args, Path(folder))
                 else:
                     summary, output, seconds = run_suite(model, args, plugin)
+                    target = target_first(summary)
+                    if target:  # as step 10 says: the head's target migrated first, in the same run
+                        summary, output, more = run_suite(model, args, plugin, first=(target,))
+                        seconds += more
                     records[model] = record_of(workspace, model, summary, output, seconds, args, Path(folder))
+                    if target:
+                        records[model]["migrated_with"] = target
             records[model]["wall_seconds"] = round(time.monotonic() - started, 1)
             print(
                 f"[{index}/{len(share)}] {model}: "
@@ -444,6 +455,17 @@ def main() -> int:
     report = summarize(save_records(args.json, records, args, models) if args.json else records, args, models)
     print_table(report)
     return 0
+
+
+#: step 10's line for an MTP head whose target neither the pin nor the plugin has (runtime_run.py)
+TARGET_FIRST = re.compile(r"migrate it first \(pytest --model (\S+)\)")
+
+
+def target_first(summary: dict | None) -> str | None:
+    """The model step 10 says to migrate before this one (an MTP head's target), or None."""
+    reason = ((summary or {}).get("steps", {}).get("10") or {}).get("reason") or ""
+    found = TARGET_FIRST.search(reason)
+    return found.group(1) if found else None
 
 
 def load_records(path: Path | None) -> dict[str, dict]:

@@ -13,6 +13,7 @@ from bench import runtime_coverage
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.report import runtime as runtime_report
 from pytest_flmigrate.runtime_run import RuntimeRun
+from pytest_flmigrate.tiny.control_env import Aligned
 from pytest_flmigrate.tiny.controls import ControlCache
 
 NO_CONFIG = "--tiny: clef_omni has no config class upstream to shrink; pass --served-model instead"
@@ -104,6 +105,7 @@ def test_controls_that_did_not_run_are_counted_by_cause(error, cause):
 def test_the_runtime_records_the_control_only_once_started(tmp_path):
     runtime = RuntimeRun(SimpleNamespace())
     runtime.control_cache = lambda: ControlCache(tmp_path / "served", "X")  # type: ignore[method-assign]
+    runtime.control_alignment = lambda: Aligned({}, ())  # type: ignore[method-assign]
     assert runtime.control_outcome is None
     assert runtime.start_control(SimpleNamespace(start=lambda: "server")) == "server"
     assert runtime.control_outcome == {"served": True, "reason": ""}
@@ -249,3 +251,13 @@ def test_a_static_only_record_holds_the_import_wall_and_starts_no_control(monkey
     data["import_smoke"]["imports"]["vllm_fl.models.m"]["ok"] = True
     imported = runtime_coverage.record_of(None, "m", data, "", 1.0, static, None)
     assert imported["pinned_imports"] is True and imported["stage"] is None and "error" not in imported
+
+
+def test_an_mtp_heads_target_is_migrated_first_where_step_10_says_so():
+    reason = (
+        "the MTP head ExaoneMoeMTP serves inside ExaoneMoeForCausalLM, which neither vLLM 0.13.0 nor "
+        "the plugin registers: migrate it first (pytest --model exaone_moe)"
+    )
+    assert runtime_coverage.target_first({"steps": {"10": {"outcome": "failed", "reason": reason}}}) == "exaone_moe"
+    assert runtime_coverage.target_first({"steps": {"10": {"outcome": "failed", "reason": "TypeError: x"}}}) is None
+    assert runtime_coverage.target_first(None) is None
