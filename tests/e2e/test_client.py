@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -86,10 +85,9 @@ def test_a_down_server_is_one_line_and_remembered():
         client.chat(T1, max_tokens=4)
     assert caught.value.message == f"GT server {url}: connection refused after 3 attempts; start it or check --gt-url"
     assert waits == [1.0, 2.0]
-    started = time.monotonic()
     with pytest.raises(FlmigrateError) as again:
         client.chat(T1, max_tokens=4)
-    assert again.value is caught.value and time.monotonic() - started < 0.5 and len(waits) == 2
+    assert again.value is caught.value and len(waits) == 2  # remembered: no new attempt, no new wait
 
 
 def test_local_label_and_hint():

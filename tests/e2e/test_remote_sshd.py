@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 import threading
-import time
 
 import pytest
 
@@ -173,12 +172,13 @@ def test_missing_key_file(sshd, tmp_path):
         shell_for(sshd, key_file=tmp_path / "nope")
 
 
-def test_unreachable_hosts_fail_fast(sshd):
+# each connect below gives up within its 1-5 s timeout; one that ignored it would wait out paramiko's
+# 15 s handshake default or the kernel's minutes-long TCP connect and fail here
+@pytest.mark.timeout(12)
+def test_unreachable_hosts_fail_within_the_connect_timeout(sshd):
     closed = SSHTarget(sshd.user, "127.0.0.1", free_port())
-    started = time.monotonic()
     with pytest.raises(FlmigrateError, match=f"^GT host {closed}: connection refused; is sshd running there"):
         connect(closed, key_file=sshd.client_key, known_hosts=sshd.known_hosts, timeout=5)
-    assert time.monotonic() - started < 2
 
     silent = socket.socket()  # accepts connections, never speaks SSH
     silent.bind(("127.0.0.1", 0))
@@ -186,22 +186,18 @@ def test_unreachable_hosts_fail_fast(sshd):
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
     mute = SSHTarget(sshd.user, "127.0.0.1", silent.getsockname()[1])
-    started = time.monotonic()
     try:
         with pytest.raises(
             FlmigrateError, match=f"^GT host {mute}: no SSH handshake within 1 s; is an SSH server listening"
         ):
             connect(mute, key_file=sshd.client_key, known_hosts=sshd.known_hosts, timeout=1)
-        assert time.monotonic() - started < 5
     finally:
         for sock in accepted:
             sock.close()
         silent.close()
 
-    started = time.monotonic()
     with pytest.raises(FlmigrateError, match=r"^GT host .*@192\.0\.2\.1:22: "):  # TEST-NET-1: never routed
         connect(SSHTarget(sshd.user, "192.0.2.1"), key_file=sshd.client_key, timeout=1)
-    assert time.monotonic() - started < 5
 
 
 def test_suite_starts_the_gt_over_ssh_and_stops_it(sshd, run_suite, stub, plugin_tree, tmp_path):

@@ -8,7 +8,6 @@ stands in for step 10's server through the ``local_server_url`` fixture (see con
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from pytest_flmigrate.servers.ports import free_port
@@ -54,16 +53,14 @@ def test_all_phase_matches_and_fills_summary(run_suite, plugin_tree, stub, tmp_p
     assert text.count('<property name="step" value="11" />') == 5
 
 
-def test_compare_phase_needs_no_server_and_is_fast(run_suite, plugin_tree, stub):
+def test_compare_phase_needs_no_server(run_suite, plugin_tree, stub):
     gt, local = stub(), stub()
     assert outcomes(run_suite(*e2e_args(gt.url), local_url=local.url)) == counts(passed=5)
     gt.close()
     local.close()
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: any request would fail
-    started = time.monotonic()
     result = run_suite(*e2e_args(dead, "--e2e-phase", "compare"), local_url=dead)
     assert outcomes(result) == counts(passed=5)
-    assert time.monotonic() - started < 10
     prompts = summary(plugin_tree)["e2e"]["prompts"]
     assert {p["gt"] for p in prompts.values()} == {"saved"} and {p["verdict"] for p in prompts.values()} == {"match"}
 
@@ -134,10 +131,8 @@ def test_a_one_sided_tie_is_a_late_divergence(run_suite, plugin_tree, stub):
 def test_gt_down_is_one_line_per_prompt(run_suite, plugin_tree, stub):
     local = stub()
     dead = f"http://127.0.0.1:{free_port()}"
-    started = time.monotonic()
     result = run_suite(*e2e_args(dead), local_url=local.url)
     assert outcomes(result) == counts(failed=5)
-    assert time.monotonic() - started < 15  # retried once per session, then remembered
     line = f"GT server {dead}: connection refused after 3 attempts; start it or check --gt-url"
     out = result.stdout.str()
     # one line per prompt: the first prompt shows the error, the other four point at it

