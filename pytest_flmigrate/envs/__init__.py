@@ -169,8 +169,8 @@ def torch_family(torch: Version) -> list[str]:
     return [f"torch=={torch.public}", f"torchvision==0.{minor + 15}.{patch}", f"torchaudio=={torch.public}"]
 
 
-#: Beside an upstream env's torch: vision towers import timm.
-UPSTREAM_EXTRAS = ("timm",)
+#: Beside every env's torch: vision towers import timm (the control's and the pin's alike).
+TOWER_EXTRAS = ("timm",)
 #: Left out of an upstream env: torchcodec needs FFmpeg, and vLLM imports it only to decode video.
 NOT_UPSTREAM = ("torchcodec",)
 
@@ -179,9 +179,9 @@ def upstream_torch(torch: Version) -> list[str]:
     """An upstream env's torch family: PyPI's build of ``torch==X`` (not a local ``X+cpu`` wheel that
     find-links may offer: PyPI's torchvision and torchaudio link the CUDA build's libraries, and it
     runs on the CPU), the torchvision released with it, the newest torchaudio that admits it (PyPI
-    may have none of the same release), and ``UPSTREAM_EXTRAS``."""
+    may have none of the same release), and ``TOWER_EXTRAS``."""
     family = torch_family(torch)
-    return [f"torch=={torch.public},!={torch.public}+cpu", family[1], "torchaudio", *UPSTREAM_EXTRAS]
+    return [f"torch=={torch.public},!={torch.public}+cpu", family[1], "torchaudio", *TOWER_EXTRAS]
 
 
 def install_lines(metadata: str, upstream: bool = False) -> tuple[list[str], str]:
@@ -202,7 +202,7 @@ def install_lines(metadata: str, upstream: bool = False) -> tuple[list[str], str
     pinned = [spec.version for spec in torch.specifier if spec.operator == "=="] if torch else []
     if not pinned:
         raise FlmigrateError(f"{name} {version}: no 'torch==X' requirement for this machine in its metadata")
-    lines = upstream_torch(Version(pinned[0])) if upstream else torch_family(Version(pinned[0]))
+    lines = upstream_torch(Version(pinned[0])) if upstream else [*torch_family(Version(pinned[0])), *TOWER_EXTRAS]
     how = ""
     for requirement in applicable:
         project = sources.normalize(requirement.name)

@@ -17,6 +17,8 @@ import pytest
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.index import sources
+from tests.fixtures.missing import skip_or_fail
+from tests.fixtures.recipes import PINNED_RECIPE, UPSTREAM_RECIPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The real cache (envs are built once per machine), read before fixtures isolate the cache.
@@ -38,7 +40,7 @@ CHECKPOINT_FILES = {
 def _python_or_skip(name: str) -> Path:
     python = envs.env_python(name, REAL_CACHE)
     if python is None:
-        pytest.skip(envs.missing_env_reason(name, REAL_CACHE))
+        skip_or_fail(envs.missing_env_reason(name, REAL_CACHE))
     return python
 
 
@@ -79,8 +81,6 @@ def test_marker_holds_the_verified_versions(name: str) -> None:
     assert marker["build_seconds"] >= 0 and marker["size_bytes"] > 0
 
 
-#: The recipe of the script's upstream builder (scripts/provision-cpu-envs UPSTREAM_RECIPE).
-UPSTREAM_RECIPE = 2
 _MEDIA = """
 import timm, torch, torchaudio, torchvision
 boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
@@ -92,12 +92,13 @@ print(kept, list(image.shape), list(features.shape), list(resampled.shape), timm
 """
 
 
-def test_the_upstream_env_runs_torchvision_torchaudio_and_timm(tmp_path: Path) -> None:
-    """Vision and audio towers and their processors import these: the upstream env runs their
-    compiled ops (torchvision's nms), their transforms and torchaudio's features."""
-    python = _python_or_skip(UPSTREAM_ENV)
-    marker = envs.env_marker(UPSTREAM_ENV, REAL_CACHE)
-    assert marker is not None and marker["recipe"] == UPSTREAM_RECIPE
+@pytest.mark.parametrize(("name", "recipe"), [(PINNED_ENV, PINNED_RECIPE), (UPSTREAM_ENV, UPSTREAM_RECIPE)])
+def test_every_env_runs_torchvision_torchaudio_and_timm(name: str, recipe: int, tmp_path: Path) -> None:
+    """Vision and audio towers and their processors import these, at the pin as in the control: each
+    env runs their compiled ops (torchvision's nms), their transforms and torchaudio's features."""
+    python = _python_or_skip(name)
+    marker = envs.env_marker(name, REAL_CACHE)
+    assert marker is not None and marker["recipe"] == recipe
     assert marker["torchvision"] and marker["torchaudio"] and marker["timm"], marker
     out = _run([str(python), "-c", _MEDIA], tmp_path).stdout.strip().splitlines()[-1]
     assert out == "[0, 2] [3, 16, 24] [98, 23] [1, 8000] 8"

@@ -16,6 +16,7 @@ import pytest
 
 from pytest_flmigrate import envs
 from pytest_flmigrate.errors import FlmigrateError
+from tests.fixtures.recipes import PINNED_RECIPE, UPSTREAM_RECIPE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "provision-cpu-envs"
@@ -24,11 +25,7 @@ PINNED_ENV = envs.pinned_env()
 EXPECTED_TORCH = {envs.env_name("0.13.0"): "2.9.1", envs.env_name("0.32.0"): "2.13.0"}
 
 
-#: The recipe of the script's upstream builder (UPSTREAM_RECIPE there).
-UPSTREAM_RECIPE = 2
-
-
-def _fake_ready_env(cache: Path, name: str, recipe: int | None = 1) -> Path:
+def _fake_ready_env(cache: Path, name: str, recipe: int | None = PINNED_RECIPE) -> Path:
     """A finished env as the script's marker records it (``recipe``: its builder's; None: a marker
     older than the field)."""
     env = cache / "envs" / name
@@ -185,7 +182,7 @@ def test_the_0_11_0_wheel_gets_pypis_torch_the_triton_torch_wants_and_its_transf
     pip refused the pair. The wheel's triton pin is dropped (torch brings its own); transformers is
     the release out before vLLM 0.11.0, not the newest ``>=4.55.2`` allows."""
     lines, how = _install_lines("0.11.0")
-    assert lines[:3] == ["torch==2.8.0", "torchvision==0.23.0", "torchaudio==2.8.0"]
+    assert lines[:4] == ["torch==2.8.0", "torchvision==0.23.0", "torchaudio==2.8.0", "timm"]
     names = [line.split("=")[0].split("<")[0].split(">")[0].split("[")[0] for line in lines]
     assert "triton" not in names and names.count("torch") == 1 and names.count("torchvision") == 1
     assert "transformers==4.56.2" in lines
@@ -196,7 +193,7 @@ def test_the_0_11_0_wheel_gets_pypis_torch_the_triton_torch_wants_and_its_transf
 
 def test_the_0_24_0_wheel(pypi) -> None:
     lines, _ = _install_lines("0.24.0")
-    assert lines[:3] == ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0"]
+    assert lines[:4] == ["torch==2.11.0", "torchvision==0.26.0", "torchaudio==2.11.0", "timm"]
     assert "transformers==5.12.1" in lines
 
 
