@@ -54,12 +54,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test under a tier's folder carries the tier's marker (tests/tiers.py), before `-m`
-    selects."""
+    """Each test under a tier's folder carries the tier's marker, and each runtime test its xdist
+    group (tests/tiers.py), before `-m` selects."""
     for item in items:
         marker = tiers.folder_marker(item.path)
         if marker is not None:
             item.add_marker(marker)
+        # pytest's record of the fixtures the test uses, each name's definitions innermost last
+        definitions = getattr(item, "_fixtureinfo", None)
+        used = definitions.name2fixturedefs if definitions is not None else {}
+        module_scoped = any(defs and defs[-1].scope == "module" for defs in used.values())
+        group = tiers.worker_group(item.path, used, module_scoped)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

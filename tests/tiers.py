@@ -9,11 +9,18 @@ The root conftest marks every test under a tier's folder with the tier's marker,
 its marker cannot disagree; `remote` cuts across folders and is marked on the tests themselves.
 ``python -m tests.tiers NAME`` prints a tier's pytest arguments, one a line: ``scripts/test NAME``
 runs them.
+
+scripts/test runs the tests on two pytest-xdist workers (``--dist loadgroup``), where each worker
+builds the fixtures of the tests it gets. A runtime test's module fixtures start vLLM servers and
+build tiny models: the tests of a runtime module with such a fixture are one group, run by one
+worker, and the tests that share the session's migrated tree (``SHARED_RUNTIME_FIXTURE``) are one
+group across modules; every other test goes to whichever worker is free.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +33,8 @@ SLOW_MARKERS = ("integration", "runtime", "remote")
 #: The fast tier's selection: every test that no slow tier claims.
 FAST = " and ".join(f"not {marker}" for marker in SLOW_MARKERS)
 TIERS = {"fast": FAST, **{marker: marker for marker in SLOW_MARKERS}}
+#: The runtime tier's session fixture that one full migration builds (tests/runtime/conftest.py).
+SHARED_RUNTIME_FIXTURE = "migrated"
 
 
 def folder_marker(path: Path) -> str | None:
@@ -34,6 +43,16 @@ def folder_marker(path: Path) -> str | None:
         return None
     folder = "/".join(path.relative_to(REPO).parts[:2])
     return FOLDER_MARKERS.get(folder)
+
+
+def worker_group(path: Path, fixtures: Iterable[str], module_scoped: bool) -> str | None:
+    """The xdist group of a test at ``path`` using ``fixtures`` (``module_scoped``: one of them is
+    module-scoped): the shared migrated tree's, its runtime module's, or None (any worker)."""
+    if folder_marker(path) != "runtime":
+        return None
+    if SHARED_RUNTIME_FIXTURE in fixtures:
+        return SHARED_RUNTIME_FIXTURE
+    return path.relative_to(REPO).as_posix() if module_scoped else None
 
 
 def arguments(name: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The test tiers (tests/tiers.py): folders and markers agree, the fast tier's selection is exactly
-its folders minus `remote`, every marker is registered without the plugin, and scripts/test runs a
-tier by its name."""
+its folders minus `remote`, the runtime tests that share fixtures share an xdist worker, every
+marker is registered without the plugin, and scripts/test runs a tier by its name on two workers."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ ITEMS = []
 
 def record(items, selected):
     for item in items:
-        ITEMS.append({"path": str(item.path), "markers": sorted({m.name for m in item.iter_markers()}),
-                      "selected": selected})
+        group = item.get_closest_marker("xdist_group")
+        ITEMS.append({"path": str(item.path), "name": item.name, "markers": sorted({m.name for m in item.iter_markers()}),
+                      "selected": selected, "fixtures": list(item.fixturenames),
+                      "group": group.args[0] if group is not None else None})
 
 def pytest_deselected(items):
     record(items, False)
@@ -84,6 +86,23 @@ def test_the_fast_tier_is_its_folders_minus_remote(collected):
     assert remote == {"tests/e2e", "tests/runtime"}  # the tier cuts across folders
 
 
+def test_runtime_tests_that_share_servers_share_a_worker(collected):
+    """The session's migrated tree is built once, by the one worker that runs every test using it; a
+    module's tiny model and control likewise; a runtime test without such fixtures, and every test
+    of another tier, goes to any worker."""
+    groups = {(folder_of(item["path"]), Path(item["path"]).name, item["name"]): item for item in collected}
+    for item in collected:
+        if tiers.SHARED_RUNTIME_FIXTURE in item["fixtures"]:
+            assert item["group"] == tiers.SHARED_RUNTIME_FIXTURE, item
+        elif folder_of(item["path"]) != "tests/runtime":
+            assert item["group"] is None, item
+    dense = groups["tests/runtime", "test_tiny.py", "test_a_new_dense_model_passes_steps_9_to_11_with_tiny"]
+    assert dense["group"] == "tests/runtime/test_tiny.py"
+    translated = [item for key, item in groups.items() if key[1] == "test_translations.py"]
+    assert len(translated) >= 2 and {item["group"] for item in translated} == {None}
+    assert {item["group"] for item in collected if "migrated" in item["fixtures"]} == {"migrated"}
+
+
 def test_every_marker_is_registered_in_pyproject_as_the_plugin_registers_it():
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     registered = config["tool"]["pytest"]["ini_options"]["markers"]
@@ -102,6 +121,10 @@ def test_tiers_print_their_arguments_and_refuse_an_unknown_name():
     )
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip() == "tests.tiers: expected one tier name of fast, integration, runtime, remote"
+
+
+#: What scripts/test puts before the caller's arguments: two xdist workers, groups kept together.
+WORKERS = ["-n", "2", "--dist", "loadgroup"]
 
 
 def fake_checkout(tmp_path: Path) -> Path:
@@ -130,10 +153,10 @@ def fake_checkout(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (["fast", "-x"], ["-m", tiers.FAST, "-x"]),
-        (["runtime"], ["-m", "runtime"]),
-        (["tests/unit", "-k", "fast"], ["tests/unit", "-k", "fast"]),
-        ([], [""]),
+        (["fast", "-x"], [*WORKERS, "-m", tiers.FAST, "-x"]),
+        (["runtime"], [*WORKERS, "-m", "runtime"]),
+        (["tests/unit", "-k", "fast"], [*WORKERS, "tests/unit", "-k", "fast"]),
+        ([], WORKERS),
     ],
 )
 def test_scripts_test_runs_a_tier_by_its_name(tmp_path, given, expected):
