@@ -21,6 +21,7 @@ from pytest_flmigrate.envs.probe import EnvProbe
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.servers import gpu, log_errors, procs
+from pytest_flmigrate.servers.answers import ErrorAnswer
 from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
@@ -497,8 +498,8 @@ class RuntimeRun:
         before = log_errors.log_size(log)
         try:
             return request()
-        except FlmigrateError as exc:
-            cause = log_errors.error_since(log, before) if " answered HTTP 5" in exc.message else None
+        except ErrorAnswer as exc:
+            cause = log_errors.error_since(log, before) if exc.server_error else None
             if cause is None:
                 raise
             raise FlmigrateError(f"{exc.message}; its log says {cause} (see {log})", exc.detail) from None

@@ -4,6 +4,24 @@ from __future__ import annotations
 
 import requests
 
+from ..errors import FlmigrateError
+
+
+class ErrorAnswer(FlmigrateError):
+    """A request ``what`` to ``url`` that the server answered with an error status: the status and the
+    first line of the answer's message, the body's end as detail."""
+
+    def __init__(self, what: str, url: str, response: requests.Response) -> None:
+        super().__init__(
+            f"{what} to {url} answered HTTP {response.status_code}: {error_message(response)}", response.text[-2000:]
+        )
+        self.status = response.status_code
+
+    @property
+    def server_error(self) -> bool:
+        """HTTP 5xx: the server failed while answering (vLLM's message then says only to see its log)."""
+        return self.status >= 500
+
 
 def error_message(response: requests.Response) -> str:
     """The first line (at most 300 characters) of the message an error answer carries: vLLM's

@@ -41,7 +41,7 @@ from pytest_flmigrate.index import sources
 from pytest_flmigrate.layout import PLUGIN_PACKAGE
 from pytest_flmigrate.manifest import atomic_write
 from pytest_flmigrate.servers import health, log_errors, ports, procs
-from pytest_flmigrate.servers.answers import error_message
+from pytest_flmigrate.servers.answers import ErrorAnswer
 
 HOST = ports.HOST
 TIMEOUT_ENV = "FLMIGRATE_SERVER_TIMEOUT"
@@ -308,10 +308,7 @@ def chat(url: str, prompt: str = "Hello! Please introduce yourself.", max_tokens
     except requests.RequestException as exc:
         raise FlmigrateError(f"chat request to {url} failed: {exc}") from None
     if response.status_code != 200:
-        raise FlmigrateError(
-            f"chat request to {url} answered HTTP {response.status_code}: {error_message(response)}",
-            response.text[-2000:],
-        )
+        raise ErrorAnswer("chat request", url, response)
     try:
         data = response.json()
         choice = data["choices"][0]
@@ -337,10 +334,7 @@ def pool(url: str, task: str, text: str = "Hello! Please introduce yourself.") -
     except requests.RequestException as exc:
         raise FlmigrateError(f"pooling request to {url} failed: {exc}") from None
     if response.status_code != 200:
-        raise FlmigrateError(
-            f"pooling request ({task}) to {url} answered HTTP {response.status_code}: {error_message(response)}",
-            response.text[-2000:],
-        )
+        raise ErrorAnswer(f"pooling request ({task})", url, response)
     try:
         pooled = response.json()["data"][0]["data"]
     except (ValueError, KeyError, IndexError, TypeError):

@@ -11,10 +11,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.runtime_run import RuntimeRun
 from pytest_flmigrate.servers import health, procs
+from pytest_flmigrate.servers.answers import ErrorAnswer
 from pytest_flmigrate.servers.ports import free_port
 from pytest_flmigrate.steps import serve
 
@@ -272,7 +274,10 @@ def test_a_server_error_answer_names_what_the_server_logged_while_answering(tmp_
         def request() -> dict:
             with log.open("a") as stream:
                 stream.write("Traceback (most recent call last):\nKeyError: 'audio_tower'\n")
-            raise FlmigrateError(f"chat request to u answered HTTP {status}: EngineCore encountered an issue.")
+            response = requests.Response()
+            response.status_code = status
+            response._content = b'{"error": {"message": "EngineCore encountered an issue."}}'
+            raise ErrorAnswer("chat request", "u", response)
 
         return request
 
@@ -282,7 +287,6 @@ def test_a_server_error_answer_names_what_the_server_logged_while_answering(tmp_
         f"chat request to u answered HTTP 500: EngineCore encountered an issue.; its log says "
         f"KeyError: 'audio_tower' (see {log})"
     )
-    with pytest.raises(
-        FlmigrateError, match=r"^chat request to u answered HTTP 400: EngineCore encountered an issue\.$"
-    ):
+    with pytest.raises(ErrorAnswer) as caught:
         runtime._with_log_cause(answered(400))  # the request's own fault: as the server answered
+    assert caught.value.message == "chat request to u answered HTTP 400: EngineCore encountered an issue."
