@@ -5,6 +5,7 @@ envs: tests/runtime/test_provision.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -154,6 +155,37 @@ def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     assert only.returncode == 0 and "PINNED_PYTHON" not in only.stdout and "UPSTREAM_PYTHON=" in only.stdout
 
 
+def test_an_env_another_provisioning_builds_is_waited_for_while_other_envs_go_on(tmp_path: Path) -> None:
+    """Each env has its own lock: with the pinned env's held (a build under way), the upstream env is
+    reported at once, and the pinned env's caller waits, saying so, until the lock is let go."""
+    pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
+    _fake_ready_env(tmp_path, "vllm-0.32.0-cpu", UPSTREAM_RECIPE)
+    env = {**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable}
+    with open(tmp_path / "envs" / "vllm-0.13.0-cpu.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        other = subprocess.run(
+            ["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert other.returncode == 0 and "UPSTREAM_PYTHON=" in other.stdout, other.stderr
+        waiting = subprocess.Popen(
+            ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert waiting.stderr is not None
+        said = waiting.stderr.readline()
+        assert "vllm-0.13.0-cpu: another provisioning holds" in said and said.rstrip().endswith("; waiting")
+        assert waiting.poll() is None
+    out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and f"PINNED_PYTHON={pinned}/bin/python" in out.splitlines()
+
+
 def test_script_rejects_bad_arguments(tmp_path: Path) -> None:
     for args in (["--pinned-only", "--upstream-only"], ["--no-such-option"], ["--cache"]):
         proc = subprocess.run(
@@ -255,7 +287,9 @@ def _index(folder: Path, versions: list[str], requires: str = "Requires-Dist: to
 
 
 def _written(cache: Path) -> list[str]:
-    return sorted(str(path.relative_to(cache)) for path in cache.rglob("*") if path.name != ".lock" and path.is_file())
+    return sorted(
+        str(path.relative_to(cache)) for path in cache.rglob("*") if not path.name.endswith(".lock") and path.is_file()
+    )
 
 
 def test_a_version_pypi_lacks_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
