@@ -31,8 +31,9 @@ named special tokens (``<|image|>``), as real checkpoints' tokenizers carry them
 constructor does not call ``ProcessorMixin``'s gets the attributes that one sets
 (``chat_template``). The processor's placeholder tokens (``image_token``, ``audio_token``, ...:
 vLLM looks them up in the vocabulary), and the tokens the classes upstream's processing info builds
-take by default (``token_defaults``: vLLM's ``InternVLProcessor``'s ``"<IMG_CONTEXT>"``), are added
-to the tiny tokenizer and the config's vocabulary
+take by default (``token_defaults``: vLLM's ``InternVLProcessor``'s ``"<IMG_CONTEXT>"``), and the
+tokens upstream's code looks up in the vocabulary by their spelling (``tokens_looked_up``:
+``vocab["<|begin_of_video|>"]``), are added to the tiny tokenizer and the config's vocabulary
 and token ids follow, before the weights are made (``prepare``); then everything is saved with
 ``save_pretrained`` beside the weights (``save``), values JSON cannot hold written as their JSON
 spelling (a ``torch.device`` as ``"cpu"``), so that vLLM loads it the way it loads a real
@@ -433,6 +434,70 @@ def token_defaults(info: type) -> list[str]:
     return sorted(found)
 
 
+def _is_vocabulary(node: ast.expr) -> bool:
+    """``vocab`` or ``<anything>.get_vocab()``: the expressions a token's id is read from."""
+    if isinstance(node, ast.Name):
+        return node.id == "vocab"
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get_vocab"
+
+
+def _spelled_token(node: ast.expr | None) -> str | None:
+    """A string literal spelled as a special token (``<image>``, ``<|video|>``), else None."""
+    if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        return None
+    text = node.value
+    return text if len(text) > 2 and text.startswith("<") and text.endswith(">") and " " not in text else None
+
+
+def tokens_spelled_in(source: str) -> list[str]:
+    """The special tokens ``source`` reads ids of by their spelling: ``vocab["<|video|>"]``,
+    ``tokenizer.get_vocab()["<image>"]``, ``tokenizer.convert_tokens_to_ids("<|audio_pad|>")``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        token = None
+        if isinstance(node, ast.Subscript) and _is_vocabulary(node.value):
+            token = _spelled_token(node.slice)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "convert_tokens_to_ids"
+            and node.args
+        ):
+            token = _spelled_token(node.args[0])
+        if token is not None:
+            found.add(token)
+    return sorted(found)
+
+
+def tokens_looked_up(arch: str) -> list[str]:
+    """The special tokens upstream's code for ``arch`` looks up in the vocabulary by their spelling
+    (``tokens_spelled_in``), in the model's module and the modules of its processing classes (and of
+    their bases in vLLM's models): a real checkpoint's tokenizer has them, and a lookup of one the
+    tiny tokenizer lacks is a ``KeyError`` when vLLM starts (GLM-OCR's ``<|begin_of_video|>``)."""
+    model = _model_class(arch)
+    factories = _processor_factory(arch)
+    if model is None or factories is None:
+        return []
+    classes = [model, factories.info, factories.processor]
+    modules = {
+        klass.__module__
+        for cls in classes
+        for klass in getattr(cls, "__mro__", ())
+        if klass.__module__.startswith("vllm.model_executor.models.")
+    }
+    found: set[str] = set()
+    for name in sorted(modules):
+        try:
+            found.update(tokens_spelled_in(inspect.getsource(sys.modules[name])))
+        except (OSError, TypeError, KeyError):  # no source to read: nothing spelled
+            continue
+    return sorted(found)
+
+
 def _find(arch: str, config: Any, tokenizer: Any) -> list[Any] | None:
     """The processor ``arch`` loads, built (or its standalone parts); None for a text model."""
     model = _model_class(arch)
@@ -553,7 +618,7 @@ def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
     if items is None:
         return None
     wanted = {kind: token for item in items for kind, token in special_tokens(item).items()}
-    defaults = token_defaults(_processor_factory(arch).info)
+    defaults = [*token_defaults(_processor_factory(arch).info), *tokens_looked_up(arch)]
     missing = sorted({token for token in [*wanted.values(), *defaults] if token not in tokenizer.get_vocab()})
     if missing:
         tokenizer.add_tokens(missing, special_tokens=True)

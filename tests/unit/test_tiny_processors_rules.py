@@ -156,3 +156,23 @@ def test_tokens_a_class_built_by_upstreams_processing_info_takes_by_default_are_
     """QianfanOCR's processing info builds vLLM's ``InternVLProcessor`` with its default
     ``<IMG_CONTEXT>``: a tiny tokenizer without it gave the image token id None."""
     assert processors.token_defaults(ContextTokenInfo) == ["<IMG_CONTEXT>", "<img>"]
+
+
+LOOKUPS = """
+def get_prompt_updates(self, tokenizer, hf_processor):
+    vocab = tokenizer.get_vocab()
+    video = [vocab["<|begin_of_video|>"], vocab["<|video|>"], vocab[hf_processor.image_token]]
+    pad = tokenizer.convert_tokens_to_ids("<|audio_pad|>")
+    image = tokenizer.get_vocab()["<image>"]
+    text = "<|begin_of_video|><|video|>"  # a prompt, not a lookup
+    other = {"<not_a_lookup>": 1}["<not_a_lookup>"]
+    spaced = vocab["<not a token>"]
+"""
+
+
+def test_tokens_upstreams_code_looks_up_by_their_spelling_are_wanted():
+    """GLM-OCR's processor reads ``vocab["<|begin_of_video|>"]``: a tiny tokenizer without it failed
+    the control's start with a KeyError. Lookups in the vocabulary and ``convert_tokens_to_ids``
+    count; a prompt's text, another mapping's keys and strings that are not token spellings do not."""
+    assert processors.tokens_spelled_in(LOOKUPS) == ["<image>", "<|audio_pad|>", "<|begin_of_video|>", "<|video|>"]
+    assert processors.tokens_spelled_in("def broken(:") == []
