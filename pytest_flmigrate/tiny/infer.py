@@ -298,6 +298,10 @@ class _Valuing:
         if default is not _NO_DEFAULT and not (found and _is_size(name)):
             self.why[".".join(path)] = "the code's default"
             return True, default  # the code's own default, unless a tiny size must replace it
+        use = self.uses.get(path)
+        if found and value is False and use is not None and use.asserted:
+            self.why[".".join(path)] = "asserted by the code"
+            return True, True  # ``assert config.tie_word_embeddings``: the code takes no other
         if found:
             self.why[".".join(path)] = "its role"
             return True, value
@@ -494,12 +498,16 @@ def _code(
     )
 
 
-def fill(value: Any, why: str, *, absent: bool = True, none: bool = False, config: bool = False) -> dict[str, Any]:
+def fill(
+    value: Any, why: str, *, absent: bool = True, none: bool = False, config: bool = False, falsy: bool = False
+) -> dict[str, Any]:
     """One field a config may lack, as synthesize.fill_missing takes it: its value and what gave it,
-    whether it is set where the config lacks it (``absent``) or leaves it None (``none``), and whether
-    it is a sub-config read by attribute (``config``: made an object where it is absent, None or a
-    plain dict, its dict's values kept)."""
-    return {"value": value, "why": why, "absent": absent, "none": none, "config": config}
+    whether it is set where the config lacks it (``absent``) or leaves it None (``none``) or false
+    (``falsy``: upstream's code asserts it), and whether it is a sub-config read by attribute
+    (``config``: made an object where it is absent, None or a plain dict, its dict's values kept)."""
+    return {"value": value, "why": why, "absent": absent, "none": none, "config": config} | (
+        {"falsy": True} if falsy else {}
+    )
 
 
 def class_fills(run: ModelRun) -> dict[str, dict[str, Any]]:
@@ -559,7 +567,9 @@ def _add_fill(fills: dict[str, dict[str, Any]], valuing: _Valuing, path: tuple[s
         fills[dotted] = fill({}, "read by attribute: a sub-config", none=not optional, config=True)
         return
     valued, value = valuing.field(path, True)
-    if valued:
+    if valued and use is not None and use.asserted and value:
+        fills[dotted] = fill(value, valuing.why[dotted], none=True, falsy=True)  # a None or false fails the assert
+    elif valued:
         replaces = value is not None and not optional and kind not in (None, usage.BOOL, usage.AMBIGUOUS)
         fills[dotted] = fill(value, valuing.why[dotted], none=replaces)
 

@@ -26,6 +26,8 @@ makes sub-configs of (``mapped_model_types``: ``CONFIG_MAPPING["lfm2"]``).
 A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`` as a value, a
 parameter annotated ``X | None`` or defaulting to ``None``, a ``getattr``/``.get`` default of
 ``None``) makes the path ``optional``: a config class leaving it ``None`` means something there.
+An ``assert`` of the path (``assert config.tie_word_embeddings``, ``assert x is not None``, an
+operand of ``and`` in one) makes it ``asserted``: a None or false value fails upstream's code.
 
 The field's value is followed wherever the code puts it: a local name (``text_config =
 config.text_config``, or ``config`` rebound to a sub-config), ``self.x`` in the class that sets it,
@@ -98,6 +100,7 @@ class Use:
     default: Any = None  # a default the code reads it with (getattr's third argument, .get's second)
     has_default: bool = False
     optional: bool = False  # some use takes None as a value (module docstring)
+    asserted: bool = False  # an ``assert`` needs it true, or not None (module docstring)
 
     @property
     def kind(self) -> str | None:
@@ -396,6 +399,7 @@ class _Code:
             return
         if self._tested(node):
             found.add(path, BOOL)
+            found.at(path).asserted = found.at(path).asserted or self._asserted(node)
         elif isinstance(parent, ast.Compare):
             self._compared(found, parent, node, path)
         elif isinstance(parent, ast.BinOp | ast.AugAssign):
@@ -457,6 +461,13 @@ class _Code:
             return node in parent.ifs
         return isinstance(parent, ast.BoolOp) and self._tested(parent)
 
+    def _asserted(self, node: ast.AST) -> bool:
+        """Whether ``node`` must be true for an ``assert`` to pass: its test, or an ``and`` operand of it."""
+        parent = self.parent.get(node)
+        if isinstance(parent, ast.Assert):
+            return parent.test is node
+        return isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.And) and self._asserted(parent)
+
     def _parents_of(self, found: Uses, node: ast.AST, path: Path) -> None:
         """How ``node`` reads ``path`` from the path above it, when it reads it there (a field, a
         key, an element; a name or ``self`` attribute holding it was read where it was set)."""
@@ -509,6 +520,9 @@ class _Code:
     def _compared(self, found: Uses, compare: ast.Compare, node: ast.AST, path: Path) -> None:
         others = [compare.left, *compare.comparators]
         for other, op in zip([o for o in others if o is not node], compare.ops):
+            if isinstance(op, ast.IsNot) and _is_none(other) and self._asserted(compare):
+                found.at(path).asserted = True  # ``assert x is not None``: a None fails
+                continue
             if isinstance(op, ast.Is | ast.IsNot):
                 found.at(path).optional = True  # ``is None``: optional, nothing about its kind
                 continue

@@ -332,3 +332,29 @@ def test_an_inferred_config_over_a_base_gets_the_fills_of_what_the_bases_class_l
     assert fills == {"thinker_config.classify_num": fill(4), "text_config.hidden_size": fill(128)}
     monkeypatch.setattr(infer, "base_config", lambda run: None)  # no base: the inferred config values all it reads
     assert sources.inferred_source(run).fills == {"text_config.hidden_size": fill(128)}
+
+
+ASSERTING = """
+class Model:
+    def __init__(self, config):
+        assert config.tie_word_embeddings
+        assert config.max_position_embeddings is not None and config.use_qk_norm
+        self.window = config.sliding_window if config.sliding_window is not None else 0
+        if config.use_bias:
+            self.bias = None
+"""
+
+
+def test_a_field_upstreams_code_asserts_replaces_a_none_or_false_value():
+    """``assert config.tie_word_embeddings`` (Cohere Compass) and ``assert
+    config.max_position_embeddings is not None`` (Step 3.5): the class's False or None fails the
+    control's start, so the fill replaces them; a field only tested or compared with None keeps them."""
+    found = infer.fills_of(infer.config_reads([ASSERTING]))
+    config = Config(
+        tie_word_embeddings=False, max_position_embeddings=None, use_qk_norm=None, sliding_window=None, use_bias=False
+    )
+    filled = synthesize.fill_missing(config, found)
+    assert config.tie_word_embeddings is True and config.use_qk_norm is True
+    assert config.max_position_embeddings == shrink.MAX_POSITIONS
+    assert config.sliding_window is None and config.use_bias is False  # not asserted: theirs stays
+    assert "tie_word_embeddings=True (asserted by the code)" in filled
