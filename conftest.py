@@ -54,19 +54,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test under a tier's folder carries the tier's marker, and each runtime test its xdist
-    group (tests/tiers.py), before `-m` selects."""
+    """Each test under a tier's folder carries the tier's marker (tests/tiers.py), before `-m`
+    selects."""
     for item in items:
         marker = tiers.folder_marker(item.path)
         if marker is not None:
             item.add_marker(marker)
-        # pytest's record of the fixtures the test uses, each name's definitions innermost last
-        definitions = getattr(item, "_fixtureinfo", None)
-        used = definitions.name2fixturedefs if definitions is not None else {}
-        module_scoped = any(defs and defs[-1].scope == "module" for defs in used.values())
-        group = tiers.worker_group(item.path, used, module_scoped)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """On xdist workers, the tests' units of work (tests/tiers.py), unless ``--dist`` asks for another
+    scheduling; not in a user's migration run, which schedules by model (pytest_flmigrate/parallel.py)."""
+    if config.getoption("flm_model", None) or config.getoption("dist") != "load":
+        return None
+    return tiers.TierScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -10,22 +10,25 @@ its marker cannot disagree; `remote` cuts across folders and is marked on the te
 ``python -m tests.tiers NAME`` prints a tier's pytest arguments, one a line: ``scripts/test NAME``
 runs them.
 
-scripts/test runs the tests on two pytest-xdist workers (``--dist loadgroup``), where each worker
-builds the fixtures of the tests it gets. A runtime test's module fixtures start vLLM servers and
-build tiny models: the tests of a runtime module with such a fixture are one group, run by one
-worker, and the tests that share the session's migrated tree (``SHARED_RUNTIME_FIXTURE``) are one
-group across modules; every other test goes to whichever worker is free.
+scripts/test runs the tests on two pytest-xdist workers, scheduled by ``TierScheduling``: each
+worker builds the fixtures of the tests it gets, and a runtime module's tests share servers, tiny
+models and their caches, so each runtime module is one unit of work, run by one worker, and the
+modules that share the session's migrated tree (``MIGRATED_TREE_MODULES``) are one unit together;
+every other test goes to whichever worker is free. (xdist's ``loadgroup`` renames node ids, which
+pytest 9 ignores: its groups would not hold.)
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
+
+from xdist.scheduler import LoadScopeScheduling
 
 REPO = Path(__file__).resolve().parent.parent
 #: The folders whose every test carries the tier's marker (added by the root conftest).
-FOLDER_MARKERS = {"tests/integration": "integration", "tests/runtime": "runtime"}
+RUNTIME_FOLDER = "tests/runtime"
+FOLDER_MARKERS = {"tests/integration": "integration", RUNTIME_FOLDER: "runtime"}
 #: The fast tier's folders: no test in them carries a folder marker.
 FAST_FOLDERS = ("tests/unit", "tests/patches", "tests/e2e")
 #: The markers that take a test out of the fast tier, each a tier of its own.
@@ -33,8 +36,11 @@ SLOW_MARKERS = ("integration", "runtime", "remote")
 #: The fast tier's selection: every test that no slow tier claims.
 FAST = " and ".join(f"not {marker}" for marker in SLOW_MARKERS)
 TIERS = {"fast": FAST, **{marker: marker for marker in SLOW_MARKERS}}
-#: The runtime tier's session fixture that one full migration builds (tests/runtime/conftest.py).
-SHARED_RUNTIME_FIXTURE = "migrated"
+#: The runtime modules whose tests use the session's migrated tree (tests/runtime/conftest.py's
+#: ``migrated``: one full migration, steps 1-11).
+MIGRATED_TREE_MODULES = ("tests/runtime/test_e2e_migrated.py", "tests/runtime/test_runtime_steps.py")
+#: The unit of work of the tests that use the migrated tree.
+MIGRATED_TREE = "migrated tree"
 
 
 def folder_marker(path: Path) -> str | None:
@@ -45,14 +51,19 @@ def folder_marker(path: Path) -> str | None:
     return FOLDER_MARKERS.get(folder)
 
 
-def worker_group(path: Path, fixtures: Iterable[str], module_scoped: bool) -> str | None:
-    """The xdist group of a test at ``path`` using ``fixtures`` (``module_scoped``: one of them is
-    module-scoped): the shared migrated tree's, its runtime module's, or None (any worker)."""
-    if folder_marker(path) != "runtime":
-        return None
-    if SHARED_RUNTIME_FIXTURE in fixtures:
-        return SHARED_RUNTIME_FIXTURE
-    return path.relative_to(REPO).as_posix() if module_scoped else None
+def scope(nodeid: str) -> str:
+    """The unit of work of the test ``nodeid``: the migrated tree's, its runtime module, or itself."""
+    module = nodeid.split("::")[0]
+    if module in MIGRATED_TREE_MODULES:
+        return MIGRATED_TREE
+    return module if module.startswith(f"{RUNTIME_FOLDER}/") else nodeid
+
+
+class TierScheduling(LoadScopeScheduling):
+    """xdist's load-scope scheduling over ``scope``'s units."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return scope(nodeid)
 
 
 def arguments(name: str) -> list[str]:

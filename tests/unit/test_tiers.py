@@ -87,20 +87,50 @@ def test_the_fast_tier_is_its_folders_minus_remote(collected):
 
 
 def test_runtime_tests_that_share_servers_share_a_worker(collected):
-    """The session's migrated tree is built once, by the one worker that runs every test using it; a
-    module's tiny model and control likewise; a runtime test without such fixtures, and every test
-    of another tier, goes to any worker."""
-    groups = {(folder_of(item["path"]), Path(item["path"]).name, item["name"]): item for item in collected}
+    """A runtime module is one unit of work (its tests share servers and tiny models); every test
+    using the session's migrated tree is in the one unit of the modules that share it; a test of
+    another tier is a unit of its own, for any worker."""
     for item in collected:
-        if tiers.SHARED_RUNTIME_FIXTURE in item["fixtures"]:
-            assert item["group"] == tiers.SHARED_RUNTIME_FIXTURE, item
-        elif folder_of(item["path"]) != "tests/runtime":
-            assert item["group"] is None, item
-    dense = groups["tests/runtime", "test_tiny.py", "test_a_new_dense_model_passes_steps_9_to_11_with_tiny"]
-    assert dense["group"] == "tests/runtime/test_tiny.py"
-    translated = [item for key, item in groups.items() if key[1] == "test_translations.py"]
-    assert len(translated) >= 2 and {item["group"] for item in translated} == {None}
-    assert {item["group"] for item in collected if "migrated" in item["fixtures"]} == {"migrated"}
+        nodeid = Path(item["path"]).relative_to(REPO).as_posix() + "::" + item["name"]
+        module = nodeid.split("::")[0]
+        if "migrated" in item["fixtures"]:
+            assert module in tiers.MIGRATED_TREE_MODULES, nodeid
+        if module in tiers.MIGRATED_TREE_MODULES:
+            assert tiers.scope(nodeid) == tiers.MIGRATED_TREE, nodeid
+        elif folder_of(item["path"]) == tiers.RUNTIME_FOLDER:
+            assert tiers.scope(nodeid) == module, nodeid
+        else:
+            assert tiers.scope(nodeid) == nodeid, nodeid
+
+
+def test_two_workers_run_a_runtime_modules_tests_on_one_of_them(pytester):
+    """The scheduler over a runtime module and fast tests, on two workers: every test of the runtime
+    module runs on one worker, while the other worker runs fast ones."""
+    pytester.makeconftest(
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('tiers_under_test', {str(REPO / 'tests' / 'tiers.py')!r})\n"
+        "tiers = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(tiers)\n"
+        "def pytest_xdist_make_scheduler(config, log):\n"
+        "    return tiers.TierScheduling(config, log)\n"
+    )
+    record = (
+        "import os, pathlib, time\n"
+        "def ran(name):\n"
+        "    time.sleep(0.3)\n"
+        "    pathlib.Path(os.environ['RAN'], name).write_text(os.environ['PYTEST_XDIST_WORKER'])\n"
+    )
+    for folder, module in (("tests/runtime", "shared"), ("tests/unit", "fast")):
+        (pytester.path / folder).mkdir(parents=True)
+        tests = "".join(f"def test_{i}():\n    ran('{module}-{i}')\n" for i in range(6))
+        (pytester.path / folder / f"test_{module}.py").write_text(record + tests)
+    ran = pytester.mkdir("ran")
+    pytester._monkeypatch.setenv("RAN", str(ran))
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-p", "no:flmigrate")
+    result.assert_outcomes(passed=12)
+    workers = {path.name: path.read_text() for path in ran.iterdir()}
+    assert len({workers[f"shared-{i}"] for i in range(6)}) == 1, workers
+    assert len(set(workers.values())) == 2, workers  # the fast ones went to the other worker too
 
 
 def test_every_marker_is_registered_in_pyproject_as_the_plugin_registers_it():
@@ -123,8 +153,8 @@ def test_tiers_print_their_arguments_and_refuse_an_unknown_name():
     assert bad.stderr.strip() == "tests.tiers: expected one tier name of fast, integration, runtime, remote"
 
 
-#: What scripts/test puts before the caller's arguments: two xdist workers, groups kept together.
-WORKERS = ["-n", "2", "--dist", "loadgroup"]
+#: What scripts/test puts before the caller's arguments: two xdist workers.
+WORKERS = ["-n", "2"]
 
 
 def fake_checkout(tmp_path: Path) -> Path:
