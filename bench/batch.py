@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin-fl-mini"
-#: The ten-model batch, also the one tests/integration/test_real_models.py migrates serially and with -n 2.
+#: The ten-model batch; tests/integration/test_real_models.py migrates its first four serially and with -n 2.
 BATCH = [
     "rnj1",
     "step3p5",
