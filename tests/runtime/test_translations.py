@@ -1,22 +1,21 @@
-"""API translations (P18, P19, P25) and the stacked-weights port (P21) proven on tokens, with --tiny.
+"""API translations (P18, P19, P26) and the stacked-weights port (P21) proven on tokens, with --tiny.
 
 Upstream 0.32 models that the 0.13 pin cannot import without them, migrated into a copy of
 the example plugin and run through steps 4-11 with ``--tiny`` (a checkpoint synthesized in the
 upstream env, served there first as the control and step 11's ground truth):
 
-- ``qwen2``, a dense override (the pin has ``Qwen2ForCausalLM``): upstream's
-  ``WeightsMapper(orig_to_new_stacked=...)`` loading through P21's port, shard ids fed to the
-  pin's ``QKVParallelLinear`` and ``MergedColumnParallelLinear``;
 - ``exaone_moe``, a new MoE model on upstream's runner API: its router ``GateLinear`` (P18) and
   ``FusedMoEFactory`` (P19) holding the gate, shared experts, grouped top-k over sigmoid scores
   with a correction bias and a routed scaling factor, all run by the MoE shim on the pin's
   ``FusedMoE``; its shared experts' MLP is upstream's ``Exaone4GatedMLP``, backported (P16) with
   its clamped SwiGLU from P26's shim; P21's port routes per-expert tensors into the pin's layer.
 
+``qwen2`` (a dense override: upstream's ``WeightsMapper(orig_to_new_stacked=...)`` loading through
+P21's port alone, shard ids fed to the pin's ``QKVParallelLinear`` and ``MergedColumnParallelLinear``),
 ``cohere2_moe`` (custom routing and shared experts through the same shim) and ``olmoe`` (a MoE
 override) left this tier for the benchmark to keep CI under its budget: ``bench/runtime_coverage.py
---models cohere2_moe,olmoe`` migrates, serves and compares them against the control the same way
-(5/5 text prompts each). tests/runtime/test_moe_shims.py checks the pieces against upstream's
+--overrides --models qwen2,olmoe`` and ``--models cohere2_moe`` migrate, serve and compare them
+against the control the same way (5/5 text prompts each; bench/RESULTS.md). tests/runtime/test_moe_shims.py checks the pieces against upstream's
 code without a server.
 
 Each must pass steps 4, 5 and 9-11 and match the control on 5/5 text prompts; step 6 must
@@ -43,7 +42,6 @@ CASES = {
         {"P18", "P19", "P21", "P26"},
         {"moe_runner", "clamped_swiglu", "stacked_weights"},
     ),
-    "qwen2": ("Qwen2ForCausalLM", {"P21"}, {"stacked_weights"}),
 }
 
 
