@@ -62,6 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(marker)
 
 
+@pytest.hookimpl(optionalhook=True)  # a run with -p no:xdist has no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """On xdist workers, the tests' units of work (tests/tiers.py), unless ``--dist`` asks for another
     scheduling; not in a user's migration run, which schedules by model (pytest_flmigrate/parallel.py)."""

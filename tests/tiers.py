@@ -13,8 +13,8 @@ runs them.
 scripts/test runs the tests on two pytest-xdist workers, scheduled by ``TierScheduling``: each
 worker builds the fixtures of the tests it gets, and a runtime module's tests share servers, tiny
 models and their caches, so each runtime module is one unit of work, run by one worker, and the
-modules that share the session's migrated tree (``MIGRATED_TREE_MODULES``) are one unit together;
-every other test goes to whichever worker is free. (xdist's ``loadgroup`` renames node ids, which
+modules that share something more (``SHARED_UNITS``: the session's migrated tree, a tiny model and
+its control's cache) are one unit together; every other test goes to whichever worker is free. (xdist's ``loadgroup`` renames node ids, which
 pytest 9 ignores: its groups would not hold.)
 """
 
@@ -36,11 +36,14 @@ SLOW_MARKERS = ("integration", "runtime", "remote")
 #: The fast tier's selection: every test that no slow tier claims.
 FAST = " and ".join(f"not {marker}" for marker in SLOW_MARKERS)
 TIERS = {"fast": FAST, **{marker: marker for marker in SLOW_MARKERS}}
-#: The runtime modules whose tests use the session's migrated tree (tests/runtime/conftest.py's
-#: ``migrated``: one full migration, steps 1-11).
-MIGRATED_TREE_MODULES = ("tests/runtime/test_e2e_migrated.py", "tests/runtime/test_runtime_steps.py")
-#: The unit of work of the tests that use the migrated tree.
-MIGRATED_TREE = "migrated tree"
+#: Units of work of several runtime modules: what they share -> the modules.
+SHARED_UNITS = {
+    # tests/runtime/conftest.py's ``migrated``: one full migration, steps 1-11
+    "the migrated tree": ("tests/runtime/test_e2e_migrated.py", "tests/runtime/test_runtime_steps.py"),
+    # the tiny ``mistral`` and its control: test_tiny.py starts the control afresh and expects it
+    # to run, which the other module's run of the same control would make a replay
+    "the tiny mistral": ("tests/runtime/test_pin_0_24.py", "tests/runtime/test_tiny.py"),
+}
 
 
 def folder_marker(path: Path) -> str | None:
@@ -52,10 +55,11 @@ def folder_marker(path: Path) -> str | None:
 
 
 def scope(nodeid: str) -> str:
-    """The unit of work of the test ``nodeid``: the migrated tree's, its runtime module, or itself."""
+    """The unit of work of the test ``nodeid``: a shared unit, its runtime module, or itself."""
     module = nodeid.split("::")[0]
-    if module in MIGRATED_TREE_MODULES:
-        return MIGRATED_TREE
+    shared = next((unit for unit, modules in SHARED_UNITS.items() if module in modules), None)
+    if shared is not None:
+        return shared
     return module if module.startswith(f"{RUNTIME_FOLDER}/") else nodeid
 
 

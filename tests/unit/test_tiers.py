@@ -88,15 +88,17 @@ def test_the_fast_tier_is_its_folders_minus_remote(collected):
 
 def test_runtime_tests_that_share_servers_share_a_worker(collected):
     """A runtime module is one unit of work (its tests share servers and tiny models); every test
-    using the session's migrated tree is in the one unit of the modules that share it; a test of
-    another tier is a unit of its own, for any worker."""
+    using the session's migrated tree is in the one unit of the modules that share it, and so are
+    the two modules that serve the tiny mistral's control; a test of another tier is a unit of its
+    own, for any worker."""
+    shared = {module: unit for unit, modules in tiers.SHARED_UNITS.items() for module in modules}
     for item in collected:
         nodeid = Path(item["path"]).relative_to(REPO).as_posix() + "::" + item["name"]
         module = nodeid.split("::")[0]
         if "migrated" in item["fixtures"]:
-            assert module in tiers.MIGRATED_TREE_MODULES, nodeid
-        if module in tiers.MIGRATED_TREE_MODULES:
-            assert tiers.scope(nodeid) == tiers.MIGRATED_TREE, nodeid
+            assert shared.get(module) == "the migrated tree", nodeid
+        if module in shared:
+            assert tiers.scope(nodeid) == shared[module], nodeid
         elif folder_of(item["path"]) == tiers.RUNTIME_FOLDER:
             assert tiers.scope(nodeid) == module, nodeid
         else:
