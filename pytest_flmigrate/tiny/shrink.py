@@ -63,6 +63,7 @@ SIZES: dict[str, int] = {
     "num_key_value_heads": KV_HEADS,
     "n_kv_heads": KV_HEADS,
     "num_kv_heads": KV_HEADS,
+    "num_attention_groups": KV_HEADS,  # Step 3's key/value heads
     "head_dim": HEAD_DIM,
     "attention_head_dim": HEAD_DIM,
     # feed-forward
@@ -142,7 +143,12 @@ LEADING_COUNTS = {"first_k_dense_replace": ("mlp_layer_types", "dense")}
 LAYER_DICTS = ("per_layer_config",)
 #: key/value head counts and the head count they go with: equal in the original (no grouped
 #: heads, which some classes then require), equal in the tiny config.
-KV_HEAD_FIELDS = {"num_key_value_heads": "num_attention_heads", "n_kv_heads": "n_heads", "num_kv_heads": "num_heads"}
+KV_HEAD_FIELDS = {
+    "num_key_value_heads": "num_attention_heads",
+    "n_kv_heads": "n_heads",
+    "num_kv_heads": "num_heads",
+    "num_attention_groups": "num_attention_heads",
+}
 #: lists of layer indices kept when inside the tiny layer count.
 LAYER_INDEX_LISTS = ("mlp_only_layers", "full_attention_idxs", "sliding_window_layers")
 #: keys whose dict values are sub-configs even without a ``model_type`` of their own.

@@ -307,6 +307,9 @@ def test_key_value_heads_equal_to_the_heads_stay_equal():
     equal = shrink.shrink_config({"num_attention_heads": 16, "num_key_value_heads": 16}, 2048, SPECIALS)
     grouped = shrink.shrink_config({"num_attention_heads": 16, "num_key_value_heads": 4}, 2048, SPECIALS)
     assert equal["num_key_value_heads"] == shrink.HEADS and grouped["num_key_value_heads"] == shrink.KV_HEADS
+    # Step 3's key/value heads are ``num_attention_groups``: left at 8 over 4 heads, vLLM refused them
+    step = shrink.shrink_config({"num_attention_heads": 64, "num_attention_groups": 8}, 2048, SPECIALS)
+    assert (step["num_attention_heads"], step["num_attention_groups"]) == (shrink.HEADS, shrink.KV_HEADS)
 
 
 def test_a_size_of_zero_stays_zero():
