@@ -21,7 +21,7 @@ from pytest_flmigrate.envs.probe import EnvProbe
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.memo import memoized
 from pytest_flmigrate.servers import gpu, log_errors, procs
-from pytest_flmigrate.servers.answers import ErrorAnswer
+from pytest_flmigrate.servers.answers import ErrorAnswer, with_log_cause
 from pytest_flmigrate.steps import benchmark as bench_step
 from pytest_flmigrate.steps import import_smoke as smoke_step
 from pytest_flmigrate.steps import plugin_tests, registrations
@@ -499,10 +499,9 @@ class RuntimeRun:
         try:
             return request()
         except ErrorAnswer as exc:
-            cause = log_errors.error_since(log, before) if exc.server_error else None
-            if cause is None:
+            if not exc.server_error:
                 raise
-            raise FlmigrateError(f"{exc.message}; its log says {cause} (see {log})", exc.detail) from None
+            raise FlmigrateError(with_log_cause(exc.message, log, before), exc.detail) from None
 
     def server_evidence(self) -> dict:
         return serve_step.log_evidence(self.server().log)

@@ -22,7 +22,7 @@ from pytest_flmigrate.e2e.generation import Generation
 from pytest_flmigrate.e2e.prompts import Prompt
 from pytest_flmigrate.errors import FlmigrateError
 from pytest_flmigrate.servers import log_errors
-from pytest_flmigrate.servers.answers import error_message
+from pytest_flmigrate.servers.answers import error_message, with_log_cause
 
 SEED = 1234
 TOP_LOGPROBS = 5
@@ -122,12 +122,10 @@ class OpenAIClient:
                     "check the server's log (is it overloaded or stuck?)"
                 ) from None
         if response.status_code >= 400:
-            cause = log_errors.error_since(self.log, logged) if response.status_code >= 500 else None
-            raise FlmigrateError(
-                f"{self._where()}: HTTP {response.status_code} from {path}: {error_message(response)}"
-                + (f"; its log says {cause} (see {self.log})" if cause else ""),
-                response.text[:4000],
-            )
+            message = f"{self._where()}: HTTP {response.status_code} from {path}: {error_message(response)}"
+            if response.status_code >= 500:
+                message = with_log_cause(message, self.log, logged)
+            raise FlmigrateError(message, response.text[:4000])
         try:
             return response.json()
         except ValueError:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import requests
 
 from ..errors import FlmigrateError
+from . import log_errors
 
 
 class ErrorAnswer(FlmigrateError):
@@ -21,6 +24,13 @@ class ErrorAnswer(FlmigrateError):
     def server_error(self) -> bool:
         """HTTP 5xx: the server failed while answering (vLLM's message then says only to see its log)."""
         return self.status >= 500
+
+
+def with_log_cause(message: str, log: Path | None, offset: int) -> str:
+    """``message`` of a server error answer, with the first error line the server's ``log`` gained
+    after ``offset`` (while it answered: vLLM's HTTP 5xx message says only to see its log)."""
+    cause = log_errors.error_since(log, offset)
+    return f"{message}; its log says {cause} (see {log})" if cause else message
 
 
 def error_message(response: requests.Response) -> str:
