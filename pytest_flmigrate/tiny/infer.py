@@ -505,9 +505,9 @@ def fill(
     whether it is set where the config lacks it (``absent``) or leaves it None (``none``) or false
     (``falsy``: upstream's code asserts it), and whether it is a sub-config read by attribute
     (``config``: made an object where it is absent, None or a plain dict, its dict's values kept)."""
-    return {"value": value, "why": why, "absent": absent, "none": none, "config": config} | (
-        {"falsy": True} if falsy else {}
-    )
+    entry = {"value": value, "why": why, "absent": absent, "none": none, "config": config}
+    # ``falsy`` only where set: the fills a tiny model was asked for name its cache folder
+    return {**entry, "falsy": True} if falsy else entry
 
 
 def class_fills(run: ModelRun) -> dict[str, dict[str, Any]]:

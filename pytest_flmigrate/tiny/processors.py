@@ -609,10 +609,10 @@ def adapt_config(config: Any, vocab_size: int, ids: dict[str, int]) -> None:
 
 def prepare(arch: str, config: Any, tokenizer: Any) -> Prepared | None:
     """The processor ``arch`` loads, made for the tiny checkpoint (None for a text model). The named
-    special tokens its constructor reads (``build``) and its placeholder tokens that the tiny
-    tokenizer lacks are added to it (after the tiny vocabulary), the
-    config's vocabulary and token ids follow (``adapt_config``), and the processor is built again
-    over the extended tokenizer."""
+    special tokens its constructor reads (``build``), its placeholder tokens, the tokens of
+    ``token_defaults`` and those of ``tokens_looked_up`` that the tiny tokenizer lacks are added to
+    it (after the tiny vocabulary), the config's vocabulary and token ids follow (``adapt_config``),
+    and the processor is built again over the extended tokenizer."""
     before = set(tokenizer.get_vocab())
     items = _find(arch, config, tokenizer)
     if items is None:

@@ -134,8 +134,9 @@ def _build(cls, data: dict[str, Any]):
 def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
     """Set each dotted field of ``fills`` (tiny/infer.py's ``fill``: what upstream's code reads,
     valued by role, the code's default or its use) where the built config (or its sub-config) leaves
-    it absent, not even as a property or an attribute alias, or None where the fill replaces a None, or false where upstream's code asserts it;
-    a sub-config read by attribute left absent, None or a plain dict becomes a config object. A
+    it absent, not even as a property or an attribute alias, or None where the fill replaces a None,
+    or false where upstream's code asserts it; a sub-config read by attribute left absent, None or a
+    plain dict becomes a config object. A
     top-level field (not a sub-config) the top leaves absent or None is also set on the text config
     (vLLM builds the language model with it), and not at the top where the text config has it. As a real checkpoint's ``config.json`` would set them; values the class does set
     stay. What was set, ``field=value (what gave it)``, sorted."""
