@@ -310,7 +310,8 @@ def filled_config(cls, shrunk: dict[str, Any], fills: dict[str, dict]) -> tuple[
 #: cannot carry a field upstream reads gives way (the inferred config, the last, is kept as it is)
 FOLLOWED = ("upstream", "newer-transformers")
 #: what a filled field's record says when its class does not keep it on loading its config.json
-LOST = "; lost when {cls} loads its config.json"
+LOST_MARK = "; lost when "
+LOST = LOST_MARK + "{cls} loads its config.json"
 
 
 def marked_lost(cls, config: Any, filled: list[str]) -> list[str]:
@@ -341,7 +342,7 @@ def needed_lost(filled: list[str], fills: dict[str, dict]) -> list[str]:
     for line in filled:
         dotted = line.split("=", 1)[0]
         entry = fills.get(dotted)
-        if LOST.split("{cls}")[0] in line and entry and entry["absent"] and not entry["config"]:
+        if LOST_MARK in line and entry and entry["absent"] and not entry["config"]:
             lost.append(dotted)
     return lost
 
