@@ -307,9 +307,9 @@ def with_config_bridges(plan: MigrationPlan, fixer: Fixer, patches: tuple[Patch,
     config of a package the pin lacks whole (``transformers.models.qwen3_asr``). Each is copied
     into ``vllm_fl/configs/`` and patched like the unit's bridge (P14, P22); P2 points the
     imports there. A bridge's ``AutoConfig`` sub-config whose default model_type the pinned
-    transformers does not know, and a model_type it looks up in ``CONFIG_MAPPING`` itself, gets its class (``plan.sub_config_classes``, for P22): one the
-    bridge defines, the pin's class of the name upstream maps the model_type to, or that class
-    bridged too. Only with P2 selected (it rewrites the imports)."""
+    transformers does not know, and a model_type it looks up in ``CONFIG_MAPPING`` itself, gets its
+    class (``plan.sub_config_classes``, for P22): one the bridge defines, the pin's class of the
+    name upstream maps the model_type to, or that class bridged too. Only with P2 selected (it rewrites the imports)."""
     if "redirect-imports" not in {patch.name for patch in patches}:
         return plan
     module_map, name_map = dict(plan.module_map), dict(plan.name_map)
@@ -593,7 +593,7 @@ def with_refusals(plan: MigrationPlan, patches: tuple[Patch, ...]) -> MigrationP
     translation leaves alone (``path:line: why``), for step 4 to refuse before writing."""
     refused: dict[str, str] = dict(plan.refused)
     for planned in plan.files:
-        if planned.role not in CODE_ROLES and planned.compat is None or planned.target in refused:
+        if (planned.role not in CODE_ROLES and planned.compat is None) or planned.target in refused:
             continue
         text = source_text(planned)
         for patch in patches:
