@@ -289,16 +289,21 @@ def _first_made(
     python: str, run: ModelRun, config_of: ModelRun, log: Path | None, mtp_fields: tuple[str, ...] = ()
 ) -> TinyModel:
     """``run``'s tiny model of ``config_of``'s architecture, from the first of its config sources
-    that synthesizes."""
+    that synthesizes. Where ``config_of`` is another model's (an MTP head's target), the fields
+    ``run``'s own code reads of that config are filled too, the target's values first (Exaone 4.5's
+    head reads the top-level ``vocab_size`` its target reads from ``text_config``)."""
+    from pytest_flmigrate.tiny import infer
+
     arch, method = sources.tiny_arch(config_of), sources.draft_method(config_of)
     multimodal = sources.is_multimodal(config_of, arch)
+    own_fills = infer.class_fills(run) if config_of is not run else {}
     failures: list[str] = []
     for kind, make in sources.candidates(config_of):
         try:
             source = make()
             if source is None:
                 continue
-            source = dataclasses.replace(source, mtp_fields=mtp_fields)
+            source = dataclasses.replace(source, mtp_fields=mtp_fields, fills={**own_fills, **source.fills})
             version = run.workspace.upstream().version
             return synthesize(
                 python, run.name, version, arch, source, log=log, multimodal=multimodal, draft_method=method

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from pytest_flmigrate.errors import FlmigrateError
-from pytest_flmigrate.tiny import checkpoints, mtp, sources
+from pytest_flmigrate.tiny import checkpoints, infer, mtp, sources
 from pytest_flmigrate.tiny.sources import ConfigSource
 from pytest_flmigrate.tiny.synthesize import STAMP
 
@@ -285,6 +285,7 @@ def head_run(cache: Path, monkeypatch, fields: tuple[str, ...]) -> SimpleNamespa
     monkeypatch.setattr(sources, "tiny_arch", lambda run: "Glm4MoeLiteForCausalLM")
     monkeypatch.setattr(sources, "is_multimodal", lambda run, arch: False)
     monkeypatch.setattr(sources, "draft_method", lambda run: None)
+    monkeypatch.setattr(infer, "class_fills", lambda run: {})
     workspace = SimpleNamespace(upstream=lambda: SimpleNamespace(version="0.32.0", root=cache))
     return SimpleNamespace(
         name="glm4_moe_lite_mtp", workspace=workspace, unit=lambda: SimpleNamespace(architectures=["head"])
@@ -309,6 +310,27 @@ def test_an_mtp_head_is_its_targets_tiny_model_speculating_with_it(fake_python, 
         tiny.comparison_skip
         == f"tokens not compared: the tiny Glm4MoeLiteMTPModel has dummy weights ({mtp.DUMMY_REASON})"
     )
+
+
+def test_an_mtp_heads_own_reads_of_its_targets_config_are_filled_the_targets_values_first(tmp_path, monkeypatch):
+    """Exaone 4.5's head reads the top-level ``vocab_size`` that its target's code reads from
+    ``text_config``: the target's config source gets the head's fill too."""
+    run = head_run(tmp_path / "cache", monkeypatch, ("num_nextn_predict_layers",))
+    head_fills = {"vocab_size": infer.fill(2048, "by its role"), "rope_theta": infer.fill(1.0, "the head's")}
+    target_fills = {"rope_theta": infer.fill(10000.0, "the target's")}
+    monkeypatch.setattr(infer, "class_fills", lambda of: head_fills if of is run else {})
+    target = sources.ConfigSource(sources.UPSTREAM, "upstream's transformers: m.C", "m", "C", fills=target_fills)
+    monkeypatch.setattr(sources, "candidates", lambda of: iter([(sources.UPSTREAM, lambda: target)]))
+    made: list[ConfigSource] = []
+
+    def synthesize(python, model, version, arch, source, **kwargs):
+        made.append(source)
+        return checkpoints.TinyModel(path=tmp_path, arch=arch, synthesized=False, reason="", parameters=0)
+
+    monkeypatch.setattr(checkpoints, "synthesize", synthesize)
+    checkpoints.for_run("python", run)
+    assert made[0].fills == {"vocab_size": head_fills["vocab_size"], "rope_theta": target_fills["rope_theta"]}
+    assert made[0].mtp_fields == ("num_nextn_predict_layers",)
 
 
 def test_an_mtp_head_without_layer_count_fields_upstream_is_one_line(fake_python, tmp_path, monkeypatch):
