@@ -16,8 +16,10 @@ comments go to the next statement); the helpers are imported from where 4.x defi
 left unused (``strict``, ``auto_docstring``, names only the field annotations or validators
 used, such as transformers 5's ``RopeParameters`` or ``interval``) are removed. Sub-configs declared
 ``sub_configs_defaults = {"k": SubConfigSpec(config_class=C, [init_kwargs=...], [optional=...])}``
-become 4.x's ``sub_configs = {"k": C}``, built where transformers 5's base ``__post_init__`` builds
-them (at the class's ``super().__post_init__()``, else right after the fields): a dict becomes
+become 4.x's ``sub_configs = {"k": C}`` (the optional ones left out: 4.x diffs each entry as a
+config when it prints or saves one, and fails on one left ``None``, as a text-only Gemma 4 leaves
+its vision and audio configs), built where transformers 5's base ``__post_init__`` builds them (at
+the class's ``super().__post_init__()``, else right after the fields): a dict becomes
 ``C(**k)``, ``None`` ``C(**init_kwargs)`` unless optional; an ``AutoConfig`` entry (a class chosen
 by ``model_type`` at load) builds ``CONFIG_MAPPING[k.get("model_type", <default>)]`` as 4.x's
 composite configs do, when the pinned transformers knows the default model_type; when it does not,
@@ -26,7 +28,9 @@ pin's own class of that name, or a bridged one) builds it unless the dict names 
 pin knows (else the declaration stays as it is: a step 6 finding). A model_type the pin lacks that
 the file looks up itself, ``CONFIG_MAPPING["qwen3_vl_vision"]``, is registered in the pin's mapping
 with that class when the file is imported (after its imports; a class the file defines, at its end).
-One count per class rewritten.
+A class that declares ``sub_configs = {...}`` itself, ``@strict`` or not, loses the entries its
+``__init__`` (or the one written for it) may leave ``None``: those it builds under no ``if <key> is
+None:``, for the same reason. One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
@@ -304,6 +308,52 @@ def _creation(specs: dict[str, SubConfig]) -> list[cst.BaseStatement]:
     return list(cst.parse_module(source).body)
 
 
+def _always_built_sub_configs(node: cst.ClassDef) -> cst.ClassDef | None:
+    """The class with the ``sub_configs`` entries its ``__init__`` may leave None left out (kept:
+    those an ``if self.<key> is None:`` or ``if <key> is None:`` assigns); None when it declares no
+    literal ``sub_configs``, has no ``__init__`` or builds every entry."""
+    if not isinstance(node.body, cst.IndentedBlock):
+        return None
+    init = next((s for s in node.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"), None)
+    declared = next((s for s in node.body.body if m.matches(s, _SUB_CONFIGS_DICT)), None)
+    if init is None or declared is None:
+        return None
+    assign = cst.ensure_type(cst.ensure_type(declared, cst.SimpleStatementLine).body[0], cst.Assign)
+    entries = cst.ensure_type(assign.value, cst.Dict).elements
+    keys = [
+        element.key.evaluated_value
+        if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
+        else None
+        for element in entries
+    ]
+    if not all(isinstance(key, str) for key in keys):
+        return None
+    kept = [element for element, key in zip(entries, keys, strict=True) if _built_when_none(init, str(key))]
+    if len(kept) == len(entries):
+        return None
+    if kept:  # the last entry keeps no trailing comma of its own
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    narrowed = declared.with_changes(body=[assign.with_changes(value=assign.value.with_changes(elements=kept))])
+    body = [narrowed if statement is declared else statement for statement in node.body.body]
+    return node.with_changes(body=node.body.with_changes(body=body))
+
+
+_SUB_CONFIGS_DICT = m.SimpleStatementLine(
+    body=[m.Assign(targets=[m.AssignTarget(target=m.Name("sub_configs"))], value=m.Dict())]
+)
+
+
+def _built_when_none(init: cst.FunctionDef, key: str) -> bool:
+    """Whether ``__init__`` has an ``if`` testing ``self.<key>`` or ``<key>`` ``is None`` whose body
+    assigns it."""
+    named = m.Attribute(value=m.Name("self"), attr=m.Name(key)) | m.Name(key)
+    test = m.Comparison(left=named, comparisons=[m.ComparisonTarget(operator=m.Is(), comparator=m.Name("None"))])
+    for branch in m.findall(init, m.If(test=test)):
+        if m.findall(cst.ensure_type(branch, cst.If).body, m.AssignTarget(target=named)):
+            return True
+    return False
+
+
 def _translation(statement: cst.BaseStatement, own_methods: set[str]) -> MethodCall | None:
     """The entry of ``CONFIG_METHOD_CALLS`` for a statement calling one of its methods: through
     ``super()``, or through ``self`` when the class does not define the method itself."""
@@ -355,7 +405,11 @@ class Transformer(PatchTransformer):
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
         if not any(decorator_name(d) == "strict" for d in updated_node.decorators):
-            return updated_node
+            built = _always_built_sub_configs(updated_node)
+            if built is None:
+                return updated_node
+            self.count += 1
+            return built
         if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
             return updated_node
         statements = list(updated_node.body.body)
@@ -364,7 +418,7 @@ class Transformer(PatchTransformer):
         creation: list[cst.BaseStatement] = []
         if sub_configs is not None:
             position, specs = sub_configs
-            classes = ", ".join(f'"{key}": {spec.config_class}' for key, spec in specs.items())
+            classes = ", ".join(f'"{key}": {spec.config_class}' for key, spec in specs.items() if not spec.optional)
             if any(spec.model_type is not None for spec in specs.values()):
                 self.helpers.add(CONFIG_MAPPING)
             self.helpers |= self._fallback_imports(specs)
@@ -389,10 +443,11 @@ class Transformer(PatchTransformer):
         calls = _ConfigMethodCalls({s.name.value for s in kept if isinstance(s, cst.FunctionDef)})
         body = updated_node.body.with_changes(body=kept).visit(calls)
         self.helpers |= calls.helpers
-        return updated_node.with_changes(
+        rewritten = updated_node.with_changes(
             decorators=[d for d in updated_node.decorators if decorator_name(d) not in REMOVED_DECORATORS],
             body=body,
         )
+        return _always_built_sub_configs(rewritten) or rewritten
 
     def _fallback_imports(self, specs: dict[str, SubConfig]) -> set[tuple[str, str]]:
         """(module, class) of each fallback class defined in another module: the pin's, or the
