@@ -435,7 +435,10 @@ def inferred_config(
                 values[name] = value
         valuing.by_use += [line for line in lender.by_use if line.split("=")[0] in values]
     # a composite base may move flat fields into its text config (transformers 5's Qwen2_5_VLConfig
-    # does with ``hidden_size``): the fields the code reads at the top are put back there
+    # does with ``hidden_size``): the fields the code reads at the top are put back there, as the
+    # text config has them (the reads are the text model's; a role's guess at the top would
+    # contradict it: all-``full_attention`` ``layer_types`` over a hybrid text config make vLLM
+    # take the model for a pure attention one)
     kept = sorted(values) if base and "text_config" in base.fields else []
     code = _code(model_type, module, base, sub_configs, kept, valuing.by_use)
     config = {
@@ -459,7 +462,7 @@ def _code(
     """The config module: the base subclassed under the unit's model type; with sub-configs the code
     reads by attribute, or fields to keep at the top (``kept``), a constructor that makes the
     sub-configs objects of their class from config.json's dicts and puts back a kept field the base
-    moved away. Without either, no constructor: a transformers 5 config class validates a subclass
+    moved away (the text config's value where it has one). Without either, no constructor: a transformers 5 config class validates a subclass
     that defines one differently (its per-layer lists against the base's default layer count)."""
     base_import = (
         f"from {base.module} import {base.class_name} as Base"
@@ -492,8 +495,11 @@ def _code(
         "                kwargs[name] = cls(**kwargs[name])\n"
         "        kept = {name: kwargs[name] for name in KEPT if name in kwargs}\n"
         "        super().__init__(**kwargs)\n"
+        "        text = getattr(self, 'text_config', None)\n"
         "        for name, value in kept.items():\n"
-        "            if not hasattr(self, name):\n"
+        "            if text is not None and hasattr(text, name):\n"
+        "                setattr(self, name, getattr(text, name))  # the text model's code read it\n"
+        "            elif not hasattr(self, name):\n"
         "                setattr(self, name, value)\n"
     )
 

@@ -219,6 +219,32 @@ def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_mo
     assert infer_from("def f(config):\n    return config.hidden_size\n").fills == {}
 
 
+def test_a_field_read_at_the_top_takes_the_text_configs_value_over_its_roles():
+    """A hybrid text config (Qwen 3.5's ``layer_types`` with linear attention) read at the top by
+    the text model's code: the role's all-``full_attention`` guess would make vLLM take the model
+    for a pure attention one."""
+    base = infer.Base("m.configuration", "HybridConfig", frozenset({"text_config"}), "HybridConfig")
+    inferred = infer_from("def f(config):\n    return config.layer_types[0]\n", base)
+    assert config_of(inferred)["layer_types"] == ["full_attention"] * shrink.NUM_LAYERS  # the role's guess
+
+    class PretrainedConfig:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    class Base(PretrainedConfig):
+        def __init__(self, **kwargs):
+            self.text_config = PretrainedConfig(layer_types=["linear_attention", "full_attention"])
+            kwargs.pop("layer_types", None)
+            super().__init__(**kwargs)
+
+    module = inferred.files[infer.CODE_FILE]
+    for line in ("from m.configuration import HybridConfig as Base\n", "from transformers import PretrainedConfig\n"):
+        module = module.replace(line, "")
+    namespace = {"Base": Base, "PretrainedConfig": PretrainedConfig}
+    exec(module, namespace)
+    assert namespace[infer.CLASS_NAME](**config_of(inferred)).layer_types == ["linear_attention", "full_attention"]
+
+
 def test_a_field_with_uses_that_disagree_or_no_use_fails_with_its_name():
     inferred = infer_from(
         "class Vision:\n"
