@@ -93,7 +93,9 @@ CONTROL_CAUSES = (
     (re.compile(r"needs the config field|object has no attribute"), "a config field the tiny config lacks"),
     (
         # on CPU vLLM runs its V1 model runner (V2 needs Triton): what V1 lacks is the platform's
-        re.compile(r"cannot run \w+ on CPU: .*(\b(CPU|CUDA|cuda|GPU|NVIDIA|[Tt]riton|flash)|Model Runner V1 does not)"),
+        re.compile(
+            r"cannot run \w+ on CPU: .*(\b(CPU|CUDA|cuda|GPU|NVIDIA|[Tt]riton|flash)|Model Runner V1 does not|requires the V2 model runner)"
+        ),
         "platform: the error names the CPU or a GPU-only kernel",
     ),
     (re.compile(r"cannot run \w+ on CPU"), "the upstream server failed (not shown to be a platform fact)"),

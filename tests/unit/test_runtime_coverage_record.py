@@ -91,6 +91,11 @@ def test_a_suite_that_died_before_its_summary_still_measures_the_control(monkeyp
             "platform: the error names the CPU or a GPU-only kernel",
         ),
         (
+            "upstream vLLM 0.32.0 cannot run LongcatFlashNgramForCausalLM on CPU: NotImplementedError: "
+            "LongcatFlashNgramForCausalLM (LongCat-Flash-Lite) requires the V2 model runner ...",
+            "platform: the error names the CPU or a GPU-only kernel",
+        ),
+        (
             "upstream vLLM 0.32.0 cannot run ColPaliForRetrieval on CPU: TypeError: can't multiply sequence by ...",
             "the upstream server failed (not shown to be a platform fact)",
         ),
