@@ -379,7 +379,7 @@ def build(processor: type, referenced: list[type], kinds: list[str], tokenizer: 
             raise Unbuildable(f"{processor.__name__} needs a {part} and no class for it is known")
         parts[part] = _build(cls, config)
         align(parts[part], config)
-    name_special_tokens(tokenizer, tokens_read_from_tokenizer(processor))
+    name_special_tokens(tokenizer, tokens_read_from_tokenizer(processor), parameter_defaults(processor))
     built = _build(processor, config, **parts)
     give_mixin_defaults(built, parts, _bases()["processor"])
     return built
@@ -578,13 +578,26 @@ def token_spelling(name: str) -> str:
     return f"<|{name.removesuffix('_token')}|>"
 
 
-def name_special_tokens(tokenizer: Any, names: list[str]) -> dict[str, str]:
+def parameter_defaults(cls: type) -> dict[str, str]:
+    """The string defaults of ``cls``'s constructor parameters (FunASR's processor:
+    ``audio_token="<|AUDIO|>"``, the spelling vLLM's dummy text for it uses)."""
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # a builtin's: nothing to read
+        return {}
+    return {name: p.default for name, p in parameters.items() if isinstance(p.default, str) and p.default}
+
+
+def name_special_tokens(tokenizer: Any, names: list[str], spellings: dict[str, str] | None = None) -> dict[str, str]:
     """Give ``tokenizer`` each named special token of ``names`` it lacks, as real checkpoints'
     tokenizers carry them (``tokenizer.image_token``, ``tokenizer.image_token_id``; saved in its
-    config under those names): each spelled by ``token_spelling`` and added to the vocabulary as a
-    special token. The names given and their tokens."""
+    config under those names): each spelled as ``spellings`` has it (the processor's own default for
+    the name: a processor taking the tokenizer's token over its default would otherwise count
+    another token than the one upstream's dummy text spells), else by ``token_spelling``, and added
+    to the vocabulary as a special token. The names given and their tokens."""
     known = set(getattr(tokenizer, "SPECIAL_TOKENS_ATTRIBUTES", ()))
-    named = {name: token_spelling(name) for name in names if name not in known}
+    spellings = spellings or {}
+    named = {name: spellings.get(name) or token_spelling(name) for name in names if name not in known}
     if named:
         tokenizer._set_model_specific_special_tokens(special_tokens=named)
         tokenizer.add_tokens(sorted(set(named.values())), special_tokens=True)

@@ -114,6 +114,21 @@ def test_the_tiny_tokenizer_carries_them_as_named_special_tokens_and_the_process
     assert processors.name_special_tokens(tokenizer, ["image_token"]) == {}  # named once
 
 
+class DefaultsItsToken(ReadsItsTokenizer):
+    """FunASR's processor: the tokenizer's ``audio_token`` wins over its default, which vLLM's dummy
+    text spells."""
+
+    def __init__(self, tokenizer: Any, audio_token: str = "<|AUDIO|>") -> None:
+        self.audio_token = tokenizer.audio_token if hasattr(tokenizer, "audio_token") else audio_token
+
+
+def test_a_named_token_takes_the_spelling_the_processor_defaults_to(fake_mixins, monkeypatch):
+    monkeypatch.setattr(processors, "tokens_read_from_tokenizer", lambda processor: ["audio_token"])
+    tokenizer = FakeTokenizer()
+    built = processors.build(DefaultsItsToken, [], [], tokenizer, SimpleNamespace())
+    assert built.audio_token == tokenizer.named["audio_token"] == "<|AUDIO|>" and "<|AUDIO|>" in tokenizer.vocab
+
+
 def test_without_those_tokens_the_processor_cannot_be_built(fake_mixins, monkeypatch):
     monkeypatch.setattr(processors, "tokens_read_from_tokenizer", lambda processor: [])
     with pytest.raises(processors.Unbuildable, match="^ReadsItsTokenizer cannot be built with its defaults: "):
