@@ -295,10 +295,13 @@ class _Valuing:
         found, value = role_value(name, qwen2_checkpoint.VOCAB_SIZE)
         if not found and name.endswith(TOKEN_ID_SUFFIXES):
             found, value = True, next(self.free_ids)
+        use = self.uses.get(path)
+        if default is False and use is not None and use.asserted:
+            self.why[".".join(path)] = "asserted by the code"
+            return True, True  # ``if not getattr(config, "x", False): raise``: the default fails it
         if default is not _NO_DEFAULT and not (found and _is_size(name)):
             self.why[".".join(path)] = "the code's default"
             return True, default  # the code's own default, unless a tiny size must replace it
-        use = self.uses.get(path)
         if found and value is False and use is not None and use.asserted:
             self.why[".".join(path)] = "asserted by the code"
             return True, True  # ``assert config.tie_word_embeddings``: the code takes no other
@@ -562,6 +565,10 @@ def _add_fill(fills: dict[str, dict[str, Any]], valuing: _Valuing, path: tuple[s
     use = valuing.uses.get(path)
     optional = use is not None and use.optional
     if default is not _NO_DEFAULT:
+        if default is False and use is not None and use.asserted:
+            _, value = valuing.field(path, False, default)  # True: the code's default fails it
+            fills[dotted] = fill(value, valuing.why[dotted], none=True, falsy=True)
+            return
         if default is None or optional:
             return  # absent or None, the code takes its own default
         _, value = valuing.field(path, False, default)

@@ -27,7 +27,8 @@ A use that takes ``None`` as a value of its own (``x is None``, ``x or fallback`
 parameter annotated ``X | None`` or defaulting to ``None``, a ``getattr``/``.get`` default of
 ``None``) makes the path ``optional``: a config class leaving it ``None`` means something there.
 An ``assert`` of the path (``assert config.tie_word_embeddings``, ``assert x is not None``, an
-operand of ``and`` in one) makes it ``asserted``: a None or false value fails upstream's code.
+operand of ``and`` in one; ``if not x: raise ...``) makes it ``asserted``: a None or false value
+fails upstream's code.
 
 The field's value is followed wherever the code puts it: a local name (``text_config =
 config.text_config``, or ``config`` rebound to a sub-config), ``self.x`` in the class that sets it,
@@ -462,10 +463,14 @@ class _Code:
         return isinstance(parent, ast.BoolOp) and self._tested(parent)
 
     def _asserted(self, node: ast.AST) -> bool:
-        """Whether ``node`` must be true for an ``assert`` to pass: its test, or an ``and`` operand of it."""
+        """Whether ``node`` must be true for an ``assert`` to pass (its test, or an ``and`` operand
+        of it), or for the code not to raise (``if not x: raise ...``)."""
         parent = self.parent.get(node)
         if isinstance(parent, ast.Assert):
             return parent.test is node
+        if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
+            branch = self.parent.get(parent)
+            return isinstance(branch, ast.If) and branch.test is parent and isinstance(branch.body[0], ast.Raise)
         return isinstance(parent, ast.BoolOp) and isinstance(parent.op, ast.And) and self._asserted(parent)
 
     def _parents_of(self, found: Uses, node: ast.AST, path: Path) -> None:

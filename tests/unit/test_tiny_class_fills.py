@@ -5,6 +5,8 @@ class and model source here is a small synthetic one."""
 
 from __future__ import annotations
 
+import json
+
 from pytest_flmigrate.report import markdown
 from pytest_flmigrate.tiny import checkpoints, infer, qwen2_checkpoint, shrink, synthesize
 
@@ -358,3 +360,25 @@ def test_a_field_upstreams_code_asserts_replaces_a_none_or_false_value():
     assert config.max_position_embeddings == shrink.MAX_POSITIONS
     assert config.sliding_window is None and config.use_bias is False  # not asserted: theirs stays
     assert "tie_word_embeddings=True (asserted by the code)" in filled
+
+
+RAISING = """
+class KDA:
+    def __init__(self, config):
+        if not getattr(config, "no_kda_lora", False):
+            raise ValueError("KDA currently expects no_kda_lora=True")
+        if not getattr(config, "safe_gate", False):
+            self.gate = None
+"""
+
+
+def test_a_flag_whose_default_makes_the_code_raise_is_set():
+    """Bailing MoE V3's ``if not getattr(config, "no_kda_lora", False): raise``: absent, the code's
+    own default raises; a flag whose false value only picks another path keeps its default."""
+    found = infer.fills_of(infer.config_reads([RAISING]))
+    config = Config()
+    filled = synthesize.fill_missing(config, found)
+    assert config.no_kda_lora is True and not hasattr(config, "safe_gate")
+    assert filled == ["no_kda_lora=True (asserted by the code)"]
+    inferred = infer.inferred_config("kda", "KDAForCausalLM", infer.config_reads([RAISING]), None, "m")
+    assert json.loads(inferred.files["config.json"])["no_kda_lora"] is True  # an inferred config alike
