@@ -30,7 +30,11 @@ the file looks up itself, ``CONFIG_MAPPING["qwen3_vl_vision"]``, is registered i
 with that class when the file is imported (after its imports; a class the file defines, at its end).
 A class that declares ``sub_configs = {...}`` itself, ``@strict`` or not, loses the entries its
 ``__init__`` (or the one written for it) may leave ``None``: those it builds under no ``if <key> is
-None:``, for the same reason. One count per class rewritten.
+None:``, for the same reason. A class that uses transformers 5's per-layer config views
+(``per_layer_config``: ``config.per_layer_config[i]`` is the config with layer ``i``'s overrides,
+Gemma 4's global attention layers) gets ``PER_LAYER_MIXIN`` as its first base, written once into
+the module; where transformers 5's base ``__post_init__`` applied ``kwargs["per_layer_config"]``
+last, the folded ``__init__`` applies it. One count per class rewritten.
 
 Why: transformers 4.x (vLLM 0.13.0 pins 4.57) builds a config with ``cls(**config_dict)`` and reads
 fields that ``__init__`` sets; class-level annotations alone are never read from ``config.json``,
@@ -62,6 +66,38 @@ SUB_CONFIGS_DEFAULTS = "sub_configs_defaults"
 CONFIG_MAPPING = ("transformers.models.auto.configuration_auto", "CONFIG_MAPPING")
 """Where transformers 4 and 5 keep the model_type -> config class mapping ``AutoConfig`` uses."""
 _EMPTY = cst.Module(body=[])
+PER_LAYER_CONFIG = "per_layer_config"
+PER_LAYER_MIXIN = "_PerLayerConfigs"
+PER_LAYER_SOURCE = f'''
+class {PER_LAYER_MIXIN}:
+    """transformers 5's per-layer config views on a transformers 4 config (pytest-flmigrate, P22):
+    ``config.per_layer_config[i]`` is a copy of the config with layer ``i``'s overrides set."""
+
+    @property
+    def per_layer_config(self):
+        overrides = self.__dict__.get("_per_layer_overrides") or {{}}
+        return [self._layer_config(overrides.get(index, {{}})) for index in range(self.num_hidden_layers)]
+
+    @per_layer_config.setter
+    def per_layer_config(self, overrides):
+        self.__dict__["_per_layer_overrides"] = {{int(k): dict(v) for k, v in (overrides or {{}}).items()}}
+
+    def _layer_config(self, overrides):
+        layer = _copy.copy(self)
+        layer.__dict__.pop("_per_layer_overrides", None)
+        for name, value in overrides.items():
+            setattr(layer, name, value)
+        return layer
+
+    def to_dict(self):
+        output = super().to_dict()
+        overrides = output.pop("_per_layer_overrides", None)
+        if overrides:
+            output["{PER_LAYER_CONFIG}"] = {{str(k): v for k, v in overrides.items()}}
+        return output
+'''
+_APPLY_PER_LAYER = f'if "{PER_LAYER_CONFIG}" in kwargs:\n    self.{PER_LAYER_CONFIG} = kwargs["{PER_LAYER_CONFIG}"]\n'
+_CONFIG_BASES = m.Arg(value=m.Name("PreTrainedConfig") | m.Name("PretrainedConfig"))
 
 
 @dataclass(frozen=True)
@@ -402,16 +438,37 @@ class Transformer(PatchTransformer):
         super().__init__(context)
         self.helpers: set[tuple[str, str]] = set()  # 4.x functions the translated method calls need
         self.annotation_names: set[str] = set()  # names the dropped field annotations used
+        self.per_layer = False  # a class got PER_LAYER_MIXIN: the module gets its source
 
     def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
+        rewritten = self._rewritten(updated_node)
+        per_layer = self._with_per_layer_views(rewritten or updated_node)
+        if per_layer is not None:
+            if rewritten is None:
+                self.count += 1
+            return per_layer
+        return rewritten or updated_node
+
+    def _with_per_layer_views(self, node: cst.ClassDef) -> cst.ClassDef | None:
+        """A config class (a direct subclass of the base config) using ``per_layer_config`` with
+        ``PER_LAYER_MIXIN`` first among its bases; None for any other class."""
+        if not any(m.matches(base, _CONFIG_BASES) for base in node.bases):
+            return None
+        if not m.findall(node, m.Name(PER_LAYER_CONFIG) | m.SimpleString(f'"{PER_LAYER_CONFIG}"')):
+            return None
+        self.per_layer = True
+        return node.with_changes(bases=[cst.Arg(value=cst.Name(PER_LAYER_MIXIN)), *node.bases])
+
+    def _rewritten(self, updated_node: cst.ClassDef) -> cst.ClassDef | None:
+        """The class as transformers 4 reads it (the module docstring), or None when unchanged."""
         if not any(decorator_name(d) == "strict" for d in updated_node.decorators):
             built = _always_built_sub_configs(updated_node)
             if built is None:
-                return updated_node
+                return None
             self.count += 1
             return built
         if not isinstance(updated_node.body, cst.IndentedBlock):  # ``class C: ...`` declares no field
-            return updated_node
+            return None
         statements = list(updated_node.body.body)
         fallbacks = {model_type: name for model_type, (_, name) in self.context.sub_config_classes.items()}
         sub_configs = _sub_configs(statements, self.context.transformers_model_types, fallbacks)
@@ -427,6 +484,8 @@ class Transformer(PatchTransformer):
             statements[position] = replaced.with_changes(leading_lines=original.leading_lines)
             creation = _creation(specs)
             self.annotation_names.add("SubConfigSpec")
+        if m.findall(updated_node, m.SimpleString(f'"{PER_LAYER_CONFIG}"')):
+            creation = [*creation, cst.parse_statement(_APPLY_PER_LAYER)]  # 5.x's base applies it last
         fields = [(index, field) for index, s in enumerate(statements) if (field := _field(s)) is not None]
         post_init = next(
             (s for s in statements if isinstance(s, cst.FunctionDef) and s.name.value == "__post_init__"), None
@@ -517,9 +576,11 @@ class Transformer(PatchTransformer):
         others = {model_type: name for model_type, name in registered.items() if model_type not in own}
         self.helpers |= {(self.context.module_map.get(defining, defining), name) for defining, name in others.values()}
         missing = sorted(helper for helper in self.helpers if helper[1] not in imported)
+        per_layer = list(cst.parse_module("import copy as _copy\n" + PER_LAYER_SOURCE).body) if self.per_layer else []
         body[last_import + 1 : last_import + 1] = [
             *(cst.parse_statement(f"from {mod} import {name}\n") for mod, name in missing),
             *(_registration(model_type, name) for model_type, (_, name) in sorted(others.items())),
+            *per_layer,
         ]
         body += [_registration(model_type, name) for model_type, name in sorted(own.items())]
         return updated_node.with_changes(body=body)

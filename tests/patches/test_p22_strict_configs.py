@@ -530,3 +530,54 @@ def test_a_strict_config_declaring_sub_configs_itself_loses_those_its_post_init_
     out, count = rewrite(p22, source)
     assert count == 1
     assert '    sub_configs = {"text_config": ComboTextConfig}\n' in out
+
+
+PER_LAYER = dedent("""\
+    from huggingface_hub.dataclasses import strict
+
+    from ...configuration_utils import PreTrainedConfig
+
+
+    @strict
+    class LayeredConfig(PreTrainedConfig):
+        num_hidden_layers: int = 3
+        head_dim: int = 8
+        layer_types: list[str] | None = None
+
+        def __post_init__(self, **kwargs):
+            if self.layer_types is None:
+                self.layer_types = ["sliding_attention", "full_attention", "sliding_attention"]
+            if "per_layer_config" not in kwargs:
+                kwargs["per_layer_config"] = {
+                    index: {"head_dim": 32} for index, kind in enumerate(self.layer_types) if kind == "full_attention"
+                }
+            super().__post_init__(**kwargs)
+""")
+
+
+class Base4:
+    """transformers 4's ``PretrainedConfig`` as far as the views use it: unknown kwargs become
+    attributes, ``to_dict`` copies them."""
+
+    def __init__(self, **kwargs):
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def test_per_layer_config_views_work_on_a_transformers_4_config(rewrite):
+    """Gemma 4's global attention layers: ``config.per_layer_config[i]`` gives layer ``i``'s
+    ``head_dim``; transformers 5's base applied the kwarg last, the 4.x ``__init__`` does it."""
+    out, count = rewrite(p22, PER_LAYER)
+    assert count == 1 and "class LayeredConfig(_PerLayerConfigs, PreTrainedConfig):" in out
+    namespace: dict = {"PreTrainedConfig": Base4}
+    exec(out.replace("from ...configuration_utils import PreTrainedConfig\n", ""), namespace)
+    config = namespace["LayeredConfig"]()
+    assert [layer.head_dim for layer in config.per_layer_config] == [8, 32, 8] and config.head_dim == 8
+    saved = config.to_dict()
+    assert saved["per_layer_config"] == {"1": {"head_dim": 32}} and "_per_layer_overrides" not in saved
+    again = namespace["LayeredConfig"](per_layer_config=saved["per_layer_config"])  # as from config.json
+    assert [layer.head_dim for layer in again.per_layer_config] == [8, 32, 8]
+    assert rewrite(p22, PER_LAYER.replace("per_layer_config", "layer_overrides"))[0].count("_PerLayerConfigs") == 0
