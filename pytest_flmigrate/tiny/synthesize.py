@@ -138,15 +138,22 @@ def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
     or false where upstream's code asserts it; a sub-config read by attribute left absent, None or a
     plain dict becomes a config object. A
     top-level field (not a sub-config) the top leaves absent or None is also set on the text config
-    (vLLM builds the language model with it), and not at the top where the text config has it. As a real checkpoint's ``config.json`` would set them; values the class does set
-    stay. What was set, ``field=value (what gave it)``, sorted."""
+    (vLLM builds the language model with it); where the text config has it, the top takes the text
+    config's value (an MTP head reads at the top what its target reads from the text config). As a
+    real checkpoint's ``config.json`` would set them; values the class does set stay. What was set,
+    ``field=value (what gave it)``, sorted."""
     filled: list[str] = []
     text, text_name = _text_config(config)
     for dotted, entry in sorted(fills.items()):
         mirrored = text is not None and "." not in dotted and not entry["config"]
         mirrored = mirrored and getattr(config, dotted, None) is None  # one the top has is the top's
         texts = mirrored and getattr(text, dotted, None) is not None  # the text config's field: read there
-        scopes = ([] if texts else [("", config)]) + ([(f"{text_name}.", text)] if mirrored else [])
+        if texts:
+            value = getattr(text, dotted)
+            if _fill(config, dotted, {**entry, "value": value}):
+                filled.append(f"{dotted}={_shown(value)} (the text config's)")
+            continue
+        scopes = [("", config)] + ([(f"{text_name}.", text)] if mirrored else [])
         for prefix, root in scopes:
             if _fill(root, dotted, entry):
                 filled.append(f"{prefix}{dotted}={_shown(entry['value'])} ({entry['why']})")

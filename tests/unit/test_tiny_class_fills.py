@@ -210,11 +210,13 @@ def test_a_field_tested_for_presence_or_read_with_a_computed_default_gets_no_fil
     assert "vocab_size_per_layer_input" not in found
 
 
-def test_a_top_level_field_the_text_config_has_is_not_set_at_the_top():
+def test_a_top_level_field_the_text_config_has_takes_its_value_at_the_top():
+    """Exaone 4.5's MTP head reads ``vocab_size`` at the top, its target from the text config: both
+    read the text config's value, never a role's other one."""
     config = Config(text_config=Config(hc_mult=8))
     filled = synthesize.fill_missing(config, fills())
-    assert not hasattr(config, "hc_mult") and config.text_config.hc_mult == 8
-    assert "hc_mult=4 (a count)" not in filled
+    assert config.hc_mult == 8 and config.text_config.hc_mult == 8
+    assert "hc_mult=8 (the text config's)" in filled and "hc_mult=4 (a count)" not in filled
     config = Config(hc_mult=8, text_config=Config())
     synthesize.fill_missing(config, fills())
     assert not hasattr(config.text_config, "hc_mult")  # the top's own field: the text config gets no other value
