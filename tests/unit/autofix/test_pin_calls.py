@@ -154,6 +154,21 @@ def test_every_kind_of_call_into_the_pin_is_checked(fixer):
     ]
 
 
+#: what the MoE shim imports from the pin beside its FusedMoE (every pin has them)
+MOE_SHIM_HELPERS = {
+    "vllm/model_executor/layers/activation.py": (
+        "class GeluAndMul:\n    def __init__(self, approximate='none'):\n        pass\n"
+    ),
+    "vllm/model_executor/layers/fused_moe/cpu_fused_moe.py": (
+        "def select_experts(hidden_states, router_logits, top_k, use_grouped_topk, renormalize, topk_group=None,\n"
+        "                   num_expert_group=None, custom_routing_function=None, scoring_func='softmax',\n"
+        "                   routed_scaling_factor=1.0, e_score_correction_bias=None):\n"
+        "    pass\n"
+    ),
+    "vllm/platforms/__init__.py": "current_platform = None\n",
+}
+
+
 def pinned_tree(tmp_path, files: dict[str, str]) -> Resolver:
     write(tmp_path, {"vllm/__init__.py": "", "vllm/model_executor/__init__.py": "", **files})
     return Resolver([index_directory(tmp_path, "vllm")])
@@ -175,6 +190,7 @@ def test_a_shim_whose_calls_the_pin_rejects_does_not_apply(tmp_path):
                     pass
             """,
             "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
+            **MOE_SHIM_HELPERS,
         },
     )
     why = planner.shim_rejected("moe_runner", pinned)
@@ -207,6 +223,7 @@ def factory_function_pin(tmp_path, lacking: str = "") -> Resolver:
             f"{LAYERS}/fused_moe/layer.py": f"from .runner import MoERunner\ndef FusedMoE({parameters}):\n    return MoERunner()\n",
             f"{LAYERS}/linear.py": "class ReplicatedLinear: ...\nclass UnquantizedLinearMethod: ...\n",
             "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
+            **MOE_SHIM_HELPERS,
         },
     )
 
