@@ -382,5 +382,8 @@ def test_a_flag_whose_default_makes_the_code_raise_is_set():
     filled = synthesize.fill_missing(config, found)
     assert config.no_kda_lora is True and not hasattr(config, "safe_gate")
     assert filled == ["no_kda_lora=True (asserted by the code)"]
+    composite = Config(text_config=Config(no_kda_lora=False))  # the text config's class default fails it
+    synthesize.fill_missing(composite, found)
+    assert composite.no_kda_lora is True and composite.text_config.no_kda_lora is True
     inferred = infer.inferred_config("kda", "KDAForCausalLM", infer.config_reads([RAISING]), None, "m")
     assert json.loads(inferred.files["config.json"])["no_kda_lora"] is True  # an inferred config alike
