@@ -148,7 +148,7 @@ def fill_missing(config: Any, fills: dict[str, dict[str, Any]]) -> list[str]:
         mirrored = text is not None and "." not in dotted and not entry["config"]
         mirrored = mirrored and getattr(config, dotted, None) is None  # one the top has is the top's
         texts = mirrored and getattr(text, dotted, None) is not None  # the text config's field: read there
-        if texts and not (entry.get("falsy") and not getattr(text, dotted)):  # (a value the code fails on: filled)
+        if texts and not (entry.get("falsy") and not getattr(text, dotted)):  # an asserted false: filled below
             value = getattr(text, dotted)
             if _fill(config, dotted, {**entry, "value": value}):
                 filled.append(f"{dotted}={_shown(value)} (the text config's)")
