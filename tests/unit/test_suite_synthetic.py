@@ -16,7 +16,7 @@ import pytest
 
 from pytest_flmigrate import manifest
 from pytest_flmigrate.index import sources, upstream
-from tests.fixtures.trees import write
+from tests.fixtures.trees import MOE_SHIM_PIN_HELPERS, write
 
 
 @pytest.fixture
@@ -551,16 +551,7 @@ def test_relative_imports_left_fail_step_4(flmigrate, plugin_tree, trees):
 
 PINNED_MOE = {
     "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
-    "vllm/model_executor/layers/activation.py": (
-        "class GeluAndMul:\n    def __init__(self, approximate='none'):\n        pass\n"
-    ),
-    "vllm/model_executor/layers/fused_moe/cpu_fused_moe.py": (
-        "def select_experts(hidden_states, router_logits, top_k, use_grouped_topk, renormalize, topk_group=None,\n"
-        "                   num_expert_group=None, custom_routing_function=None, scoring_func='softmax',\n"
-        "                   routed_scaling_factor=1.0, e_score_correction_bias=None):\n"
-        "    pass\n"
-    ),
-    "vllm/platforms/__init__.py": "current_platform = None\n",
+    **MOE_SHIM_PIN_HELPERS,
     "vllm/model_executor/layers/__init__.py": "",
     "vllm/model_executor/layers/fused_moe/__init__.py": "class FusedMoE:\n    def __init__(self, **kwargs):\n        pass\n",
     "vllm/model_executor/layers/linear.py": (

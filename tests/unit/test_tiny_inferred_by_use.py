@@ -185,6 +185,24 @@ def test_a_sub_config_read_through_a_name_or_a_parameter_is_a_nested_config():
     assert set(namespace["SUB_CONFIGS"]) == {"text_config", "vision_config"}
 
 
+class PretrainedConfig:
+    """A stand-in for transformers' base config: sets what it is given."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+def generated_class(inferred: infer.Inferred, base: type) -> type:
+    """The inferred config's class, its module run over ``base`` and ``PretrainedConfig`` (stand-ins
+    for the imports it names)."""
+    module = "".join(
+        line for line in inferred.files[infer.CODE_FILE].splitlines(keepends=True) if not line.startswith("from ")
+    )
+    namespace = {"Base": base, "PretrainedConfig": PretrainedConfig}
+    exec(module, namespace)
+    return namespace[infer.CLASS_NAME]
+
+
 def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_moves():
     """The generated module, run against stand-ins: a composite base that moves ``hidden_size`` into
     its text config (as transformers 5's Qwen2_5_VLConfig does) and a PretrainedConfig that sets
@@ -193,21 +211,12 @@ def test_the_inferred_config_keeps_sub_configs_as_objects_and_fields_the_base_mo
     code = "class M:\n    def __init__(self, config):\n        self.h = config.hidden_size\n        self.p = config.vision_config.patch_size * 2\n"
     inferred = infer_from(code, base)
 
-    class PretrainedConfig:
-        def __init__(self, **kwargs):
-            self.__dict__.update(kwargs)
-
     class Base(PretrainedConfig):
         def __init__(self, **kwargs):
             self.text_config = PretrainedConfig(hidden_size=kwargs.pop("hidden_size", None))
             super().__init__(**kwargs)
 
-    module = inferred.files[infer.CODE_FILE]
-    for line in ("from m.configuration import VLConfig as Base\n", "from transformers import PretrainedConfig\n"):
-        module = module.replace(line, "")
-    namespace = {"Base": Base, "PretrainedConfig": PretrainedConfig}
-    exec(module, namespace)
-    config = namespace[infer.CLASS_NAME](**config_of(inferred))
+    config = generated_class(inferred, Base)(**config_of(inferred))
     assert config.hidden_size == shrink.HIDDEN
     assert isinstance(config.vision_config, PretrainedConfig) and config.vision_config.patch_size == infer.COUNT
     # vLLM builds such a model's layers with its text config: the field is filled there where absent
@@ -227,22 +236,13 @@ def test_a_field_read_at_the_top_takes_the_text_configs_value_over_its_roles():
     inferred = infer_from("def f(config):\n    return config.layer_types[0]\n", base)
     assert config_of(inferred)["layer_types"] == ["full_attention"] * shrink.NUM_LAYERS  # the role's guess
 
-    class PretrainedConfig:
-        def __init__(self, **kwargs):
-            self.__dict__.update(kwargs)
-
     class Base(PretrainedConfig):
         def __init__(self, **kwargs):
             self.text_config = PretrainedConfig(layer_types=["linear_attention", "full_attention"])
             kwargs.pop("layer_types", None)
             super().__init__(**kwargs)
 
-    module = inferred.files[infer.CODE_FILE]
-    for line in ("from m.configuration import HybridConfig as Base\n", "from transformers import PretrainedConfig\n"):
-        module = module.replace(line, "")
-    namespace = {"Base": Base, "PretrainedConfig": PretrainedConfig}
-    exec(module, namespace)
-    assert namespace[infer.CLASS_NAME](**config_of(inferred)).layer_types == ["linear_attention", "full_attention"]
+    assert generated_class(inferred, Base)(**config_of(inferred)).layer_types == ["linear_attention", "full_attention"]
 
 
 def test_a_field_with_uses_that_disagree_or_no_use_fails_with_its_name():

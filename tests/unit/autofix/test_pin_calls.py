@@ -18,7 +18,7 @@ from pytest_flmigrate.index.build import index_directory
 from pytest_flmigrate.index.resolve import Resolver
 from pytest_flmigrate.patches import CATALOG
 from tests.fixtures.plans import plan_for
-from tests.fixtures.trees import VLLM_CORE, write
+from tests.fixtures.trees import MOE_SHIM_PIN_HELPERS, VLLM_CORE, write
 
 PIN = Version("0.13.0")
 LAYERS = "vllm/model_executor/layers"
@@ -154,21 +154,6 @@ def test_every_kind_of_call_into_the_pin_is_checked(fixer):
     ]
 
 
-#: what the MoE shim imports from the pin beside its FusedMoE (every pin has them)
-MOE_SHIM_HELPERS = {
-    "vllm/model_executor/layers/activation.py": (
-        "class GeluAndMul:\n    def __init__(self, approximate='none'):\n        pass\n"
-    ),
-    "vllm/model_executor/layers/fused_moe/cpu_fused_moe.py": (
-        "def select_experts(hidden_states, router_logits, top_k, use_grouped_topk, renormalize, topk_group=None,\n"
-        "                   num_expert_group=None, custom_routing_function=None, scoring_func='softmax',\n"
-        "                   routed_scaling_factor=1.0, e_score_correction_bias=None):\n"
-        "    pass\n"
-    ),
-    "vllm/platforms/__init__.py": "current_platform = None\n",
-}
-
-
 def pinned_tree(tmp_path, files: dict[str, str]) -> Resolver:
     write(tmp_path, {"vllm/__init__.py": "", "vllm/model_executor/__init__.py": "", **files})
     return Resolver([index_directory(tmp_path, "vllm")])
@@ -190,7 +175,7 @@ def test_a_shim_whose_calls_the_pin_rejects_does_not_apply(tmp_path):
                     pass
             """,
             "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
-            **MOE_SHIM_HELPERS,
+            **MOE_SHIM_PIN_HELPERS,
         },
     )
     why = planner.shim_rejected("moe_runner", pinned)
@@ -223,7 +208,7 @@ def factory_function_pin(tmp_path, lacking: str = "") -> Resolver:
             f"{LAYERS}/fused_moe/layer.py": f"from .runner import MoERunner\ndef FusedMoE({parameters}):\n    return MoERunner()\n",
             f"{LAYERS}/linear.py": "class ReplicatedLinear: ...\nclass UnquantizedLinearMethod: ...\n",
             "vllm/distributed/__init__.py": "def tensor_model_parallel_all_reduce(x):\n    return x\n",
-            **MOE_SHIM_HELPERS,
+            **MOE_SHIM_PIN_HELPERS,
         },
     )
 
