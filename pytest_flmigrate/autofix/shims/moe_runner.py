@@ -61,8 +61,8 @@ ACCEPTED = {
     "fuse_shared_experts": (False,),
 }
 """Factory arguments whose other values have no pinned spelling: the pin's experts compute
-SwiGLU with SiLU only (GELU-tanh runs unfused) and cannot clamp it, route with softmax or sigmoid scores, load the
-checkpoint's per-expert ``gate_proj``/``down_proj``/``up_proj`` tensors unpadded (``intermediate_pad``
+SwiGLU with SiLU only (GELU-tanh runs unfused) and cannot clamp it, route with softmax or sigmoid
+scores, load the checkpoint's per-expert ``gate_proj``/``down_proj``/``up_proj`` tensors unpadded (``intermediate_pad``
 0 asks for no padding: what the pin does; None lets a backend choose, and only ROCm's pads) and
 untransposed, and keep shared experts out of the routed grouped GEMM."""
 
