@@ -296,15 +296,14 @@ class _Valuing:
         if not found and name.endswith(TOKEN_ID_SUFFIXES):
             found, value = True, next(self.free_ids)
         use = self.uses.get(path)
-        if default is False and use is not None and use.asserted:
+        given = default if default is not _NO_DEFAULT else value if found else None
+        if given is False and use is not None and use.asserted:
+            # ``assert config.tie_word_embeddings``, ``if not getattr(config, "x", False): raise``
             self.why[".".join(path)] = "asserted by the code"
-            return True, True  # ``if not getattr(config, "x", False): raise``: the default fails it
+            return True, True
         if default is not _NO_DEFAULT and not (found and _is_size(name)):
             self.why[".".join(path)] = "the code's default"
             return True, default  # the code's own default, unless a tiny size must replace it
-        if found and value is False and use is not None and use.asserted:
-            self.why[".".join(path)] = "asserted by the code"
-            return True, True  # ``assert config.tie_word_embeddings``: the code takes no other
         if found:
             self.why[".".join(path)] = "its role"
             return True, value

@@ -421,16 +421,12 @@ def token_defaults(info: type) -> list[str]:
     tokenizer that lacks it). Real checkpoints' tokenizers hold them."""
     found: set[str] = set()
     for value in _named_by_methods(info, getters=True):
-        if not isinstance(value, type):
-            continue
-        try:
-            parameters = inspect.signature(value).parameters
-        except (TypeError, ValueError):  # a builtin's: nothing to read
-            continue
-        for name, parameter in parameters.items():
-            default = parameter.default
-            if name.endswith("_token") and name not in STANDARD_TOKENS and isinstance(default, str) and default:
-                found.add(default)
+        if isinstance(value, type):
+            found.update(
+                default
+                for name, default in parameter_defaults(value).items()
+                if name.endswith("_token") and name not in STANDARD_TOKENS
+            )
     return sorted(found)
 
 
