@@ -16,9 +16,7 @@ comments go to the next statement); the helpers are imported from where 4.x defi
 left unused (``strict``, ``auto_docstring``, names only the field annotations or validators
 used, such as transformers 5's ``RopeParameters`` or ``interval``) are removed. Sub-configs declared
 ``sub_configs_defaults = {"k": SubConfigSpec(config_class=C, [init_kwargs=...], [optional=...])}``
-become 4.x's ``sub_configs = {"k": C}`` (the optional ones left out: 4.x diffs each entry as a
-config when it prints or saves one, and fails on one left ``None``, as a text-only Gemma 4 leaves
-its vision and audio configs), built where transformers 5's base ``__post_init__`` builds them (at
+become 4.x's ``sub_configs = {"k": C}`` (the optional ones left out, as below), built where transformers 5's base ``__post_init__`` builds them (at
 the class's ``super().__post_init__()``, else right after the fields): a dict becomes
 ``C(**k)``, ``None`` ``C(**init_kwargs)`` unless optional; an ``AutoConfig`` entry (a class chosen
 by ``model_type`` at load) builds ``CONFIG_MAPPING[k.get("model_type", <default>)]`` as 4.x's
@@ -30,8 +28,9 @@ the file looks up itself, ``CONFIG_MAPPING["qwen3_vl_vision"]``, is registered i
 with that class when the file is imported (after its imports; a class the file defines, at its end).
 A class that declares ``sub_configs = {...}`` itself, ``@strict`` or not, loses the entries its
 ``__init__`` (or the one written for it) may leave ``None``: those it builds under no ``if <key> is
-None:``, for the same reason. A class that uses transformers 5's per-layer config views
-(``per_layer_config``: ``config.per_layer_config[i]`` is the config with layer ``i``'s overrides,
+None:``: 4.x diffs each entry as a config when it prints or saves one, and fails on one left
+``None``, as a text-only Gemma 4 leaves its vision and audio configs. A class that uses
+transformers 5's per-layer config views (``per_layer_config``: ``config.per_layer_config[i]`` is the config with layer ``i``'s overrides,
 Gemma 4's global attention layers) gets ``PER_LAYER_MIXIN`` as its first base, written once into
 the module; where transformers 5's base ``__post_init__`` applied ``kwargs["per_layer_config"]``
 last, the folded ``__init__`` applies it. One count per class rewritten.
@@ -475,7 +474,7 @@ class Transformer(PatchTransformer):
         creation: list[cst.BaseStatement] = []
         if sub_configs is not None:
             position, specs = sub_configs
-            classes = ", ".join(f'"{key}": {spec.config_class}' for key, spec in specs.items() if not spec.optional)
+            classes = ", ".join(f'"{key}": {spec.config_class}' for key, spec in specs.items())
             if any(spec.model_type is not None for spec in specs.values()):
                 self.helpers.add(CONFIG_MAPPING)
             self.helpers |= self._fallback_imports(specs)
